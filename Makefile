@@ -1,0 +1,21 @@
+# The README's two commands: `make up` and `make test`. Both install what is
+# missing first (compose/bootstrap.sh), so they work on a fresh machine.
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: up test install bench clean
+
+install:
+	@bash compose/bootstrap.sh
+
+up: install
+	@$(PY) -m paas.compose.up
+
+test: install
+	@$(PY) -m paas.compose.testrun $(ARGS)
+
+bench: install
+	@for b in bench/*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache

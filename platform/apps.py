@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class PlatformConfig(AppConfig):
+    name = "paas.platform"
+    label = "platform"
+    verbose_name = "Platform Control"

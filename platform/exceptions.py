@@ -1,0 +1,53 @@
+"""The control plane's domain errors, each carrying the HTTP status it maps to.
+
+This is the one place where a domain failure meets HTTP: the API's error
+middleware turns any PlatformError into ``{"error": code, "message": ...}`` with
+``status``. Services raise these; views never build error responses themselves.
+"""
+
+
+class PlatformError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, details: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+
+class BadRequest(PlatformError):
+    status = 400
+    code = "bad_request"
+
+
+class Unauthorized(PlatformError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(PlatformError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(PlatformError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(PlatformError):
+    status = 409
+    code = "conflict"
+
+
+class Invalid(PlatformError):
+    """Well-formed input that breaks a rule (a bad name, an unknown process type)."""
+
+    status = 422
+    code = "invalid"
+
+
+class Unavailable(PlatformError):
+    status = 503
+    code = "unavailable"

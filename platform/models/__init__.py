@@ -1,0 +1,29 @@
+"""The control plane's domain objects, one module each, re-exported here."""
+
+from paas.platform.models.app import App, Collaborator
+from paas.platform.models.build import Build
+from paas.platform.models.config import Config
+from paas.platform.models.domain import Domain
+from paas.platform.models.event import Event
+from paas.platform.models.formation import Formation
+from paas.platform.models.host import Host
+from paas.platform.models.instance import Instance
+from paas.platform.models.release import Release
+from paas.platform.models.team import Team, TeamMembership
+from paas.platform.models.token import APIToken
+
+__all__ = [
+    "APIToken",
+    "App",
+    "Build",
+    "Collaborator",
+    "Config",
+    "Domain",
+    "Event",
+    "Formation",
+    "Host",
+    "Instance",
+    "Release",
+    "Team",
+    "TeamMembership",
+]

@@ -1,0 +1,123 @@
+"""Django settings for paas: every value from the environment, read once here.
+
+Defaults work on one machine with PostgreSQL and Redis at their standard ports.
+With ``PAAS_PRODUCTION=1`` the platform refuses to start without a secret key.
+"""
+
+from pathlib import Path
+
+from paas.platform.env import (
+    SettingError,
+    check_redis_url,
+    env_bool,
+    env_int,
+    env_list,
+    env_path,
+    env_str,
+    parse_database_url,
+)
+
+CHECKOUT_DIR = Path(__file__).resolve().parent.parent
+
+PRODUCTION = env_bool("PAAS_PRODUCTION", False)
+DEBUG = env_bool("PAAS_DEBUG", False)
+
+SECRET_KEY = env_str("PAAS_SECRET_KEY")
+if not SECRET_KEY:
+    if PRODUCTION:
+        raise SettingError("PAAS_PRODUCTION is set but PAAS_SECRET_KEY is empty: refusing to start")
+    # Development only: a fixed key is fine because nothing signed with it leaves this machine.
+    SECRET_KEY = "paas-development-key-not-for-production"
+
+PAAS_DATA_DIR = env_path("PAAS_DATA_DIR", str(CHECKOUT_DIR / ".paas"))
+PAAS_BASE_DOMAIN = env_str("PAAS_BASE_DOMAIN", "localhost").lower()
+PAAS_API_PORT = env_int("PAAS_API_PORT", 8000, 1, 65535)
+PAAS_ROUTER_PORT = env_int("PAAS_ROUTER_PORT", 8080, 1, 65535)
+PAAS_GIT_PORT = env_int("PAAS_GIT_PORT", 8001, 1, 65535)
+# Where users reach the platform; printed by `make up` and used in git remotes.
+PAAS_API_URL = env_str("PAAS_PUBLIC_API_URL", f"http://127.0.0.1:{PAAS_API_PORT}")
+PAAS_GIT_URL = env_str("PAAS_PUBLIC_GIT_URL", f"http://127.0.0.1:{PAAS_GIT_PORT}")
+PAAS_DEFAULT_STACK = env_str("PAAS_DEFAULT_STACK", "host")
+PAAS_TOKEN_TTL_DAYS = env_int("PAAS_TOKEN_TTL_DAYS", 365, 1, 3650)
+PAAS_MAX_INSTANCES_PER_TYPE = env_int("PAAS_MAX_INSTANCES_PER_TYPE", 100, 1, 10000)
+
+ALLOWED_HOSTS = env_list("PAAS_ALLOWED_HOSTS", "*")
+
+DATABASES = {"default": parse_database_url(env_str("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/paas"))}
+REDIS_URL = check_redis_url(env_str("REDIS_URL", "redis://127.0.0.1:6379/0"))
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "paas.platform.apps.PlatformConfig",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "paas.platform.api.errors.JsonErrorMiddleware",
+]
+
+ROOT_URLCONF = "paas.platform.urls"
+WSGI_APPLICATION = "paas.platform.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = PAAS_DATA_DIR / "static"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+SESSION_COOKIE_SECURE = PRODUCTION
+CSRF_COOKIE_SECURE = PRODUCTION
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("PAAS_LOG_LEVEL", "INFO")},
+    "loggers": {"django.server": {"level": "WARNING"}},
+}
+
+# Celery reads every CELERY_* name below through config_from_object(namespace="CELERY").
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", REDIS_URL)
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 1800, 10)
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 1740, 10)
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {"paas.platform.tasks.builds.*": {"queue": "builds"}}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
