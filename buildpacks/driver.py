@@ -1,0 +1,169 @@
+"""The build driver: source tree in, slug and its metadata out.
+
+    slug = build(source_dir, cache_dir, slug_path, executor=LocalExecutor(),
+                 config={"SECRET_KEY": "..."}, on_output=print)
+
+Steps, in order: check the source (symlinks, size) → copy it into a fresh
+build dir → choose buildpacks (override or ordered detection) → compile each
+→ release of each → Procfile → pack the slug. Every failure raises BuildError
+with a one-line reason; output for the developer goes to on_output.
+"""
+
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+from . import selection
+from .envdir import write_env_dir
+from .errors import BuildError, BuildTimeout
+from .executor import Executor
+from .procfile import read_procfile
+from .selection import Buildpack
+from .slug import pack_slug
+from .sourcetree import check_source, copy_source, human_size
+from .steps import Steps, Workspace
+
+DEFAULT_COMPILE_TIMEOUT_S = 15 * 60
+DEFAULT_MAX_SLUG_BYTES = 500 * 1024 * 1024
+INDENT = "       "
+
+
+@dataclass
+class Slug:
+    """A finished build: the slug file and what the platform needs to run it."""
+
+    path: str
+    size: int
+    sha256: str
+    process_types: dict[str, str]
+    buildpacks: list[str]
+    buildpack_description: str
+    default_env: dict[str, str] = field(default_factory=dict)
+    addons: list[str] = field(default_factory=list)
+    stack: str = "host"
+
+    def metadata(self) -> dict:
+        """JSON-ready dict of everything but the slug's path."""
+        data = asdict(self)
+        del data["path"]
+        return data
+
+
+def build(
+    source_dir: str,
+    cache_dir: str,
+    slug_path: str,
+    *,
+    executor: Executor,
+    config: dict[str, str] | None = None,
+    on_output: Callable[[str], None] = lambda line: None,
+    compile_timeout: float = DEFAULT_COMPILE_TIMEOUT_S,
+    max_slug_bytes: int = DEFAULT_MAX_SLUG_BYTES,
+    buildpacks_dir: str = selection.SHIPPED_DIR,
+    stack: str = "host",
+    source_version: str | None = None,
+    require_web: bool = False,
+    work_dir: str | None = None,
+) -> Slug:
+    """Build source_dir into a slug written at slug_path; see buildpacks/README.md.
+
+    cache_dir must exist and is reused across builds of one app. config holds
+    the app's config vars (given to buildpacks through ENV_DIR). The source
+    tree is not modified. Raises BuildError (BuildTimeout when compile passes
+    compile_timeout seconds).
+    """
+    config = dict(config or {})
+    check_source(source_dir, max_slug_bytes)
+    with tempfile.TemporaryDirectory(prefix="paas-build-", dir=work_dir) as scratch:
+        ws = _workspace(scratch, source_dir, cache_dir, config, stack, source_version)
+        # Fail fast on a broken Procfile, before minutes of dependency installs.
+        read_procfile(os.path.join(ws.app_dir, "Procfile"))
+        steps = Steps(executor, ws)
+        chosen, description = _choose(steps, config, ws.app_dir, buildpacks_dir)
+        on_output(f"-----> {description} app detected")
+        _compile_all(steps, chosen, compile_timeout, on_output)
+        defaults, default_env, addons = _release_all(steps, chosen)
+        process_types = _process_types(ws.app_dir, defaults, require_web, on_output, description)
+        on_output("-----> Compressing...")
+        size, digest = pack_slug(ws.app_dir, slug_path, max_slug_bytes)
+        on_output(f"{INDENT}Done: {human_size(size)}")
+    return Slug(
+        path=slug_path,
+        size=size,
+        sha256=digest,
+        process_types=process_types,
+        buildpacks=[bp.name for bp in chosen],
+        buildpack_description=description,
+        default_env=default_env,
+        addons=addons,
+        stack=stack,
+    )
+
+
+def _workspace(scratch, source_dir, cache_dir, config, stack, source_version) -> Workspace:
+    if not os.path.isdir(cache_dir):
+        raise BuildError(f"cache dir {cache_dir} does not exist")
+    ws = Workspace(
+        app_dir=os.path.join(scratch, "app"),
+        cache_dir=os.path.abspath(cache_dir),
+        env_dir=os.path.join(scratch, "env"),
+        tmp_dir=os.path.join(scratch, "tmp"),
+        stack=stack,
+        source_version=source_version,
+    )
+    copy_source(source_dir, ws.app_dir)
+    write_env_dir(ws.env_dir, config)
+    os.makedirs(ws.tmp_dir)
+    return ws
+
+
+def _choose(steps: Steps, config, app_dir, buildpacks_dir) -> tuple[list[Buildpack], str]:
+    """The buildpacks to run and the app kind to announce."""
+    forced = selection.requested(config, app_dir, buildpacks_dir)
+    if forced:
+        # A forced buildpack still runs its detect, for the name it prints;
+        # Heroku compiles with an explicitly set buildpack even if detect says no.
+        _, text = steps.detect(forced[0])
+        return forced, text or forced[0].name
+    looked_for = []
+    for bp in selection.detection_order(buildpacks_dir):
+        accepted, text = steps.detect(bp)
+        if accepted:
+            return [bp], text or bp.name
+        looked_for.append(f"{bp.name} ({text or 'no reason given'})")
+    raise BuildError("no buildpack detected this app; looked for: " + "; ".join(looked_for))
+
+
+def _compile_all(steps: Steps, chosen: list[Buildpack], timeout: float, on_output) -> None:
+    deadline = time.monotonic() + timeout
+    for bp in chosen:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise BuildTimeout(f"the build ran longer than its time limit ({timeout:g} s)")
+        steps.compile(bp, remaining, on_output)
+
+
+def _release_all(steps: Steps, chosen: list[Buildpack]):
+    """Merge each buildpack's release output; later buildpacks win."""
+    defaults: dict[str, str] = {}
+    env: dict[str, str] = {}
+    addons: list[str] = []
+    for bp in chosen:
+        info = steps.release(bp)
+        defaults.update(info.default_process_types)
+        env.update(info.config_vars)
+        addons.extend(a for a in info.addons if a not in addons)
+    return defaults, env, addons
+
+
+def _process_types(app_dir, defaults, require_web, on_output, description) -> dict[str, str]:
+    declared = read_procfile(os.path.join(app_dir, "Procfile"))
+    on_output("-----> Discovering process types")
+    on_output(f"{INDENT}Procfile declares types -> {', '.join(declared) or '(none)'}")
+    on_output(f"{INDENT}Default types for {description} -> {', '.join(defaults) or '(none)'}")
+    types = {**defaults, **declared}
+    if require_web and "web" not in types:
+        raise BuildError("the app has no web process: add a line 'web: <command>' to its Procfile")
+    return types

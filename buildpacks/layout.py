@@ -1,0 +1,21 @@
+"""Paths a build step sees (inside the build container) and the stack's PATH.
+
+The build dir is /app, where the slug is unpacked at run time, so anything a
+buildpack records as an absolute path stays right. The other directories sit
+under /build, out of the slug.
+"""
+
+APP_DIR = "/app"
+CACHE_DIR = "/build/cache"
+ENV_DIR = "/build/env"
+TMP_DIR = "/build/tmp"
+BUILDPACKS_DIR = "/build/buildpacks"
+
+# The stack's own tools only: nothing from the build host's user environment
+# (pyenv shims, ~/.local) leaks into a build.
+STACK_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def buildpack_target(name: str) -> str:
+    """Where the buildpack called name is mounted for a step."""
+    return f"{BUILDPACKS_DIR}/{name}"

@@ -1,0 +1,34 @@
+// Reads package.json in the current directory and prints name=value lines
+// for bin/compile: whether there is a start script, a build script and
+// devDependencies, and whether the stack's Node satisfies engines.node.
+// Exits 1 with a message when package.json is not valid JSON.
+"use strict";
+const fs = require("fs");
+
+let pkg;
+try {
+  pkg = JSON.parse(fs.readFileSync("package.json", "utf8"));
+} catch (err) {
+  console.log(`package.json is not valid JSON: ${err.message.split("\n")[0]}`);
+  process.exit(1);
+}
+const scripts = pkg.scripts || {};
+const wanted = ((pkg.engines || {}).node || "").trim();
+const major = Number(process.versions.node.split(".")[0]);
+
+// Only the common forms are checked ("20", "20.x", "^20.1", "~20", ">=18");
+// anything else is reported as not checked rather than guessed at.
+function engineCheck(range) {
+  if (!range) return "none";
+  let m = range.match(/^[~^]?v?(\d+)(\.(\d+|x|\*))*$/);
+  if (m) return Number(m[1]) === major ? "ok" : "mismatch";
+  m = range.match(/^>=?\s*v?(\d+)(\.\d+)*$/);
+  if (m) return major >= Number(m[1]) ? "ok" : "mismatch";
+  return "unchecked";
+}
+
+console.log(`has_start=${scripts.start || fs.existsSync("server.js") ? 1 : 0}`);
+console.log(`has_build=${scripts.build ? 1 : 0}`);
+console.log(`has_dev=${Object.keys(pkg.devDependencies || {}).length ? 1 : 0}`);
+console.log(`engines=${wanted.replace(/\s+/g, " ")}`);
+console.log(`engines_check=${engineCheck(wanted)}`);

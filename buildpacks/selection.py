@@ -1,0 +1,75 @@
+"""Which buildpacks exist, in which order they detect, and overrides by name."""
+
+import os
+import re
+from dataclasses import dataclass
+
+from .errors import BuildError
+
+SHIPPED_DIR = os.path.dirname(os.path.abspath(__file__))
+ORDER_FILE = "ORDER"
+OVERRIDE_FILE = ".buildpacks"
+OVERRIDE_VAR = "BUILDPACK"
+
+# One path segment of a buildpack name: no "..", no hidden names, nothing a
+# shell or a mount table could misread.
+_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass(frozen=True)
+class Buildpack:
+    """A buildpack directory holding bin/detect, bin/compile and bin/release."""
+
+    name: str
+    path: str
+
+
+def detection_order(buildpacks_dir: str = SHIPPED_DIR) -> list[Buildpack]:
+    """The buildpacks named in buildpacks_dir/ORDER, in that order."""
+    with open(os.path.join(buildpacks_dir, ORDER_FILE), encoding="utf-8") as f:
+        names = [line.strip() for line in f if line.strip() and not line.lstrip().startswith("#")]
+    return [resolve(name, buildpacks_dir) for name in names]
+
+
+def requested(config: dict[str, str], app_dir: str, buildpacks_dir: str = SHIPPED_DIR) -> list[Buildpack]:
+    """Buildpacks forced by the BUILDPACK config var or a .buildpacks file.
+
+    BUILDPACK holds one name or several separated by commas; .buildpacks
+    holds one name per line (# comments allowed). The config var wins. An
+    empty list means: detect.
+    """
+    if config.get(OVERRIDE_VAR, "").strip():
+        names = [n.strip() for n in config[OVERRIDE_VAR].split(",") if n.strip()]
+    else:
+        names = _read_override_file(os.path.join(app_dir, OVERRIDE_FILE))
+    return [resolve(name, buildpacks_dir) for name in names]
+
+
+def resolve(name: str, buildpacks_dir: str = SHIPPED_DIR) -> Buildpack:
+    """The buildpack called name: a shipped one or a directory placed under buildpacks_dir."""
+    segments = name.strip("/").split("/")
+    if not all(_SEGMENT.match(s) for s in segments):
+        raise BuildError(f"buildpack name {name!r} is not valid (use a name or a relative path of plain names)")
+    path = os.path.join(buildpacks_dir, *segments)
+    if not os.path.isfile(os.path.join(path, "bin", "compile")):
+        raise BuildError(f"unknown buildpack {name!r}; available: {', '.join(available(buildpacks_dir))}")
+    return Buildpack(name="/".join(segments), path=path)
+
+
+def available(buildpacks_dir: str = SHIPPED_DIR) -> list[str]:
+    """Names of the buildpacks found directly under buildpacks_dir."""
+    return sorted(
+        entry for entry in os.listdir(buildpacks_dir)
+        if os.path.isfile(os.path.join(buildpacks_dir, entry, "bin", "compile"))
+    )
+
+
+def _read_override_file(path: str) -> list[str]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        return []
+    except UnicodeDecodeError:
+        raise BuildError(f"{OVERRIDE_FILE} is not valid UTF-8 text") from None
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]

@@ -1,0 +1,69 @@
+"""Checks on the pushed source tree and the copy the build works on."""
+
+import os
+import shutil
+
+from .errors import BuildError
+
+# Never copied into the build: the repository's own metadata.
+IGNORED = {".git"}
+
+
+def check_source(root: str, max_bytes: int) -> None:
+    """Reject trees with escaping symlinks or more bytes than a slug may hold."""
+    total = 0
+    for path, is_link in _walk(root):
+        if is_link:
+            _check_link(root, path)
+        else:
+            total += os.lstat(path).st_size
+    if total > max_bytes:
+        raise BuildError(
+            f"the pushed source is {human_size(total)}, over the slug size limit of {human_size(max_bytes)}"
+        )
+
+
+def tree_size(root: str) -> int:
+    """Apparent size in bytes of the regular files under root (links not followed)."""
+    return sum(os.lstat(p).st_size for p, is_link in _walk(root) if not is_link)
+
+
+def copy_source(src: str, dst: str) -> None:
+    """Copy src to dst, keeping symlinks as links and leaving out IGNORED names."""
+    shutil.copytree(src, dst, symlinks=True, ignore=lambda d, names: [n for n in names if n in IGNORED])
+
+
+def human_size(n: int) -> str:
+    """1536 -> '1.5 KB' (binary units, as du -h)."""
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def _walk(root: str):
+    """Yield (path, is_symlink) for every file, dir and link below root."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        if dirpath == root:
+            dirnames[:] = [d for d in dirnames if d not in IGNORED]
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            yield path, os.path.islink(path)
+
+
+def _check_link(root: str, path: str) -> None:
+    # A link is judged by where it points inside the tree, as the build
+    # container would see it: an absolute target or one that climbs out of
+    # the tree could read files of the build host.
+    rel = os.path.relpath(path, root)
+    target = os.readlink(path)
+    if os.path.isabs(target):
+        raise BuildError(f"symlink {rel} -> {target} points outside the repository (absolute target)")
+    # realpath follows chains of links, so a link to "." used as "d/../x"
+    # is judged by where it really ends up, not by its spelling.
+    resolved = os.path.realpath(path)
+    real_root = os.path.realpath(root)
+    if resolved != real_root and not resolved.startswith(real_root + os.sep):
+        raise BuildError(f"symlink {rel} -> {target} points outside the repository")

@@ -1,0 +1,105 @@
+"""Running one buildpack's bin/detect, bin/compile and bin/release through an executor."""
+
+from dataclasses import dataclass
+from typing import Callable
+
+from . import layout
+from .errors import BuildError, BuildTimeout
+from .executor import Executor, Mount
+from .release import ReleaseInfo, parse_release
+from .selection import Buildpack
+
+# detect and release only look at files: a minute is generous, and a hung
+# third-party script must not hold a build worker.
+DETECT_TIMEOUT_S = 60.0
+RELEASE_TIMEOUT_S = 60.0
+
+# Heroku buildpacks mark error lines with " !"; the last one is the reason.
+_ERROR_MARK = " !"
+
+
+@dataclass
+class Workspace:
+    """Host directories of one build; steps see them at the layout.* paths."""
+
+    app_dir: str
+    cache_dir: str
+    env_dir: str
+    tmp_dir: str
+    stack: str
+    source_version: str | None = None
+
+
+class Steps:
+    """The three bin/ scripts of any buildpack, run by one executor."""
+
+    def __init__(self, executor: Executor, workspace: Workspace):
+        self.executor = executor
+        self.ws = workspace
+
+    def detect(self, bp: Buildpack) -> tuple[bool, str]:
+        """(True, name it printed) when bin/detect accepts the app, else (False, its last line)."""
+        lines: list[str] = []
+        code = self._run(bp, "detect", [layout.APP_DIR], DETECT_TIMEOUT_S, lines.append)
+        text = next((line.strip() for line in reversed(lines) if line.strip()), "")
+        return code == 0, text
+
+    def compile(self, bp: Buildpack, timeout: float, on_line: Callable[[str], None]) -> None:
+        """Run bin/compile BUILD_DIR CACHE_DIR ENV_DIR, streaming its output."""
+        errors: list[str] = []
+
+        def forward(line: str) -> None:
+            if line.startswith(_ERROR_MARK):
+                errors.append(line.lstrip(" !").strip())
+            on_line(line)
+
+        args = [layout.APP_DIR, layout.CACHE_DIR, layout.ENV_DIR]
+        try:
+            code = self._run(bp, "compile", args, timeout, forward)
+        except BuildTimeout:
+            raise BuildTimeout(f"{bp.name} compile ran longer than the build time limit ({timeout:g} s) and was killed") from None
+        if code != 0:
+            reason = next((e for e in reversed(errors) if e), f"exit status {code}; see the output above")
+            raise BuildError(f"{bp.name} compile failed: {reason}")
+
+    def release(self, bp: Buildpack) -> ReleaseInfo:
+        """Run bin/release BUILD_DIR and parse the YAML it prints on stdout."""
+        lines: list[str] = []
+        code = self._run(bp, "release", [layout.APP_DIR], RELEASE_TIMEOUT_S, lines.append)
+        if code != 0:
+            raise BuildError(f"{bp.name} bin/release failed with exit status {code}")
+        return parse_release("\n".join(lines), bp.name)
+
+    def _run(self, bp: Buildpack, script: str, args: list[str], timeout: float, on_line) -> int:
+        bp_target = layout.buildpack_target(bp.name)
+        return self.executor.run(
+            [f"{bp_target}/bin/{script}", *args],
+            env=self._env(),
+            cwd=layout.APP_DIR,
+            mounts=self._mounts(bp, bp_target),
+            timeout=timeout,
+            on_line=on_line,
+        )
+
+    def _mounts(self, bp: Buildpack, bp_target: str) -> list[Mount]:
+        return [
+            Mount(self.ws.app_dir, layout.APP_DIR, read_only=False),
+            Mount(self.ws.cache_dir, layout.CACHE_DIR, read_only=False),
+            Mount(self.ws.env_dir, layout.ENV_DIR, read_only=True),
+            Mount(self.ws.tmp_dir, layout.TMP_DIR, read_only=False),
+            Mount(bp.path, bp_target, read_only=True),
+        ]
+
+    def _env(self) -> dict[str, str]:
+        # Config vars reach buildpacks only through ENV_DIR (Heroku's rule),
+        # so a var like PATH or LD_PRELOAD cannot break the build tools.
+        env = {
+            "PATH": layout.STACK_PATH,
+            "HOME": layout.TMP_DIR,
+            "TMPDIR": layout.TMP_DIR,
+            "LANG": "C.UTF-8",
+            "STACK": self.ws.stack,
+        }
+        if self.ws.source_version:
+            env["SOURCE_VERSION"] = self.ws.source_version
+        return env
