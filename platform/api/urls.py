@@ -1,1 +1,53 @@
-urlpatterns = []
+"""Every API endpoint, in one list that serves both the URLs and the OpenAPI description."""
+
+from paas.platform.api import (
+    account,
+    apps,
+    collaborators,
+    config,
+    domains,
+    events,
+    formation,
+    health,
+    openapi,
+    releases,
+    teams,
+    tokens,
+)
+from paas.platform.api.routing import Endpoint
+
+
+def openapi_document(request):
+    """This API's OpenAPI description."""
+    return openapi.describe(ENDPOINTS)
+
+
+A = "apps/<str:app>"
+ENDPOINTS = [
+    Endpoint("healthz", {"GET": health.healthz}, public=True, tag="platform"),
+    Endpoint("openapi.json", {"GET": openapi_document}, public=True, tag="platform"),
+    Endpoint("login", {"POST": account.login}, public=True, tag="account"),
+    Endpoint("account", {"GET": account.whoami}, tag="account"),
+    Endpoint("users", {"POST": account.create_account}, tag="account"),
+    Endpoint("tokens", {"GET": tokens.list_tokens, "POST": tokens.create}, tag="tokens"),
+    Endpoint("tokens/<int:token_id>", {"DELETE": tokens.destroy}, tag="tokens"),
+    Endpoint("teams", {"GET": teams.list_teams, "POST": teams.create}, tag="teams"),
+    Endpoint("teams/<str:team>/members", {"POST": teams.add}, tag="teams"),
+    Endpoint("teams/<str:team>/members/<str:user>", {"DELETE": teams.remove}, tag="teams"),
+    Endpoint("events", {"GET": events.list_events}, tag="events"),
+    Endpoint("apps", {"GET": apps.list_apps, "POST": apps.create}, tag="apps"),
+    Endpoint(A, {"GET": apps.info, "DELETE": apps.destroy}, tag="apps"),
+    Endpoint(f"{A}/config", {"GET": config.show, "PATCH": config.update}, tag="config"),
+    Endpoint(f"{A}/releases", {"GET": releases.list_releases}, tag="releases"),
+    Endpoint(f"{A}/releases/<str:version>", {"GET": releases.info}, tag="releases"),
+    Endpoint(f"{A}/rollback", {"POST": releases.create_rollback}, tag="releases"),
+    Endpoint(f"{A}/formation", {"GET": formation.show, "PATCH": formation.update}, tag="formation"),
+    Endpoint(f"{A}/instances", {"GET": formation.instances}, tag="formation"),
+    Endpoint(f"{A}/domains", {"GET": domains.list_domains, "POST": domains.create}, tag="domains"),
+    Endpoint(f"{A}/domains/<str:hostname>", {"DELETE": domains.destroy}, tag="domains"),
+    Endpoint(f"{A}/collaborators", {"GET": collaborators.list_collaborators, "POST": collaborators.create}, tag="access"),
+    Endpoint(f"{A}/collaborators/<str:user>", {"DELETE": collaborators.destroy}, tag="access"),
+    Endpoint(f"{A}/events", {"GET": events.app_events}, tag="events"),
+]
+
+urlpatterns = [endpoint.url() for endpoint in ENDPOINTS]

@@ -1,0 +1,66 @@
+"""Runs the platform's processes in the foreground and stops every one of them together."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Program:
+    name: str
+    argv: list[str]
+    env: dict = field(default_factory=dict)
+    cwd: str | None = None
+
+
+class Supervisor:
+    """Start programs, prefix their output with their name, and stop all when one dies or on a signal."""
+
+    def __init__(self, grace_seconds: float = 15.0):
+        self.grace = grace_seconds
+        self.children: dict[str, subprocess.Popen] = {}
+        self.stopping = False
+
+    def start(self, program: Program) -> None:
+        # Own session: a terminal's Ctrl-C reaches only us, and we stop children in order.
+        self.children[program.name] = subprocess.Popen(
+            program.argv, env={**os.environ, **program.env}, cwd=program.cwd, start_new_session=True
+        )
+
+    def wait(self) -> int:
+        """Block until a signal arrives or a program exits; return the exit status to use."""
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, self.on_signal)
+        while not self.stopping:
+            for name, child in self.children.items():
+                if child.poll() is not None:
+                    print(f"paas: {name} exited with status {child.returncode}; stopping everything", file=sys.stderr)
+                    return 1
+            time.sleep(0.2)
+        return 0
+
+    def on_signal(self, signum, frame) -> None:
+        self.stopping = True
+
+    def stop_all(self) -> None:
+        for child in self.children.values():
+            if child.poll() is None:
+                try:
+                    os.killpg(child.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + self.grace
+        for child in self.children.values():
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+            # A program may leave helpers in its process group; none may outlive us.
+            try:
+                os.killpg(child.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass

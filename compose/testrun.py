@@ -1,0 +1,34 @@
+"""``make test``: make sure PostgreSQL and Redis are there, then run the whole suite.
+
+The machine's own servers at the standard ports are used when they answer;
+otherwise private ones are started under ``.paas-test/`` and stopped afterwards.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from paas.compose.services import Backing, ServiceError
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    backing = Backing(CHECKOUT / ".paas-test", prefer_standard_ports=True)
+    try:
+        env = backing.start()
+    except ServiceError as error:
+        print(f"make test: {error}", file=sys.stderr)
+        return 1
+    try:
+        pytest = Path(sys.executable).with_name("pytest")
+        child_env = {**os.environ, **env, "PYTHONSAFEPATH": "1"}
+        return subprocess.call([str(pytest), *args], cwd=CHECKOUT, env=child_env)
+    finally:
+        backing.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Creating and destroying apps."""
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from paas.platform.actions.access import require_manage
+from paas.platform.actions.events import record
+from paas.platform.actions.releases import create_release
+from paas.platform.exceptions import Conflict, Forbidden, Invalid, NotFound
+from paas.platform.models import App, Config, Team, TeamMembership
+from paas.platform.names import check_app_name
+
+STACK_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
+
+
+def create_app(user, name: str, *, team: str | None = None, stack: str | None = None) -> App:
+    """Create an app with an empty config and release v1, as Heroku does."""
+    check_app_name(name)
+    stack = check_stack(stack or settings.PAAS_DEFAULT_STACK)
+    team_obj = get_team_for_app(user, team) if team else None
+    try:
+        with transaction.atomic():
+            app = App.objects.create(name=name, owner=user, team=team_obj, stack=stack)
+            config = Config.objects.create(app=app, values={}, created_by=user)
+            record(user, "app.create", f"created app {name}", app=app, stack=stack, team=team or "")
+            create_release(app, user=user, build=None, config=config, summary="Initial release")
+    except IntegrityError:
+        raise Conflict(f"an app named {name!r} already exists") from None
+    return app
+
+
+def check_stack(stack: str) -> str:
+    if not stack or not set(stack) <= STACK_NAME_CHARS or len(stack) > 40:
+        raise Invalid(f"stack {stack!r} is not a valid stack name")
+    return stack
+
+
+def get_team_for_app(user, name: str) -> Team:
+    try:
+        team = Team.objects.get(name=name)
+    except Team.DoesNotExist:
+        raise NotFound(f"team {name!r} not found") from None
+    if not user.is_staff and not TeamMembership.objects.filter(team=team, user=user).exists():
+        raise Forbidden(f"you are not a member of team {name!r}")
+    return team
+
+
+def destroy_app(user, app: App, confirm: str | None) -> None:
+    """Delete an app and its history; ``confirm`` must repeat the name (as Heroku asks)."""
+    require_manage(user, app)
+    if confirm != app.name:
+        raise Invalid(f"destroying {app.name!r} is permanent: confirm by passing the app name ({app.name})")
+    with transaction.atomic():
+        record(user, "app.destroy", f"destroyed app {app.name}", app=app)
+        app.instances.all().delete()
+        app.releases.all().delete()
+        app.builds.all().delete()
+        app.configs.all().delete()
+        app.delete()

@@ -1,0 +1,76 @@
+"""Scaling: desired instance counts and sizes per process type."""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+
+from paas.platform.actions.events import record
+from paas.platform.exceptions import Invalid
+from paas.platform.models import App, Formation
+from paas.platform.names import check_process_type
+from paas.platform.sizes import DEFAULT_SIZE, get_size
+
+
+@dataclass(frozen=True)
+class ScaleChange:
+    process_type: str
+    quantity: int | None
+    size: str | None
+
+
+def parse_scale_changes(changes) -> list[ScaleChange]:
+    """Check ``{type: {"quantity": n, "size": s}}`` input; either key may be absent."""
+    if not isinstance(changes, dict) or not changes:
+        raise Invalid('give at least one process type, like {"web": {"quantity": 2}}')
+    limit = settings.PAAS_MAX_INSTANCES_PER_TYPE
+    parsed = []
+    for process_type, spec in changes.items():
+        check_process_type(process_type)
+        if not isinstance(spec, dict) or not ({"quantity", "size"} & spec.keys()) or spec.keys() - {"quantity", "size"}:
+            raise Invalid(f"{process_type}: give quantity and/or size")
+        quantity = spec.get("quantity")
+        if quantity is not None and (type(quantity) is not int or not 0 <= quantity <= limit):
+            raise Invalid(f"{process_type}: quantity must be a whole number from 0 to {limit}, got {quantity!r}")
+        size = spec.get("size")
+        if size is not None:
+            get_size(size)
+        parsed.append(ScaleChange(process_type, quantity, size))
+    return parsed
+
+
+def scale(user, app: App, changes) -> list[Formation]:
+    """Record the desired formation; Platform Control converges the instances to it."""
+    parsed = parse_scale_changes(changes)
+    with transaction.atomic():
+        app = App.objects.select_for_update().get(pk=app.pk)
+        known = known_process_types(app)
+        unknown = [c.process_type for c in parsed if c.process_type not in known]
+        if unknown:
+            have = ", ".join(sorted(known)) or "none yet (push code first)"
+            raise Invalid(f"unknown process type {', '.join(unknown)} for {app.name}; its process types: {have}")
+        for change in parsed:
+            apply_change(app, change)
+        summary = ", ".join(describe(f) for f in app.formation.filter(process_type__in=[c.process_type for c in parsed]))
+        record(user, "formation.scale", f"scaled to {summary}", app=app)
+        return list(app.formation.all())
+
+
+def apply_change(app: App, change: ScaleChange) -> None:
+    formation, _ = Formation.objects.get_or_create(
+        app=app, process_type=change.process_type, defaults={"quantity": 0, "size": DEFAULT_SIZE}
+    )
+    if change.quantity is not None:
+        formation.quantity = change.quantity
+    if change.size is not None:
+        formation.size = change.size
+    formation.save()
+
+
+def known_process_types(app: App) -> set[str]:
+    release = app.latest_release()
+    return set(release.process_types) if release else set()
+
+
+def describe(formation: Formation) -> str:
+    return f"{formation.process_type}={formation.quantity}:{formation.size}"

@@ -1,0 +1,39 @@
+"""Apps: list, create, show, destroy."""
+
+from paas.platform.actions import access
+from paas.platform.actions.apps import create_app, destroy_app
+from paas.platform.api.routing import body_schema
+from paas.platform.api.serializers import app_json
+from paas.platform.exceptions import Invalid
+
+
+def list_apps(request):
+    """Apps you own or collaborate on (all apps for admins)."""
+    apps = access.visible_apps(request.user).select_related("owner", "team")
+    return [app_json(app) for app in apps]
+
+
+@body_schema({"name": "string", "team": "string", "stack": "string"})
+def create(request):
+    """Create an app; its name becomes <name>.<base-domain>."""
+    name = request.data.get("name")
+    if name is None:
+        raise Invalid("give the app a name")
+    team = request.data.get("team")
+    stack = request.data.get("stack")
+    for label, value in (("team", team), ("stack", stack)):
+        if value is not None and not isinstance(value, str):
+            raise Invalid(f"{label} must be a string")
+    return 201, app_json(create_app(request.user, name, team=team, stack=stack))
+
+
+def info(request, app):
+    """One app, with its URLs and current release."""
+    return app_json(access.get_app(request.user, app))
+
+
+def destroy(request, app):
+    """Destroy an app and all its history; pass ?confirm=<name>."""
+    target = access.get_app(request.user, app)
+    destroy_app(request.user, target, request.GET.get("confirm") or request.data.get("confirm"))
+    return {"destroyed": app}

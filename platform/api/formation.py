@@ -1,0 +1,35 @@
+"""Formation (scale) and the app's instances (ps)."""
+
+from paas.platform.actions import access
+from paas.platform.actions.formation import known_process_types, scale
+from paas.platform.api.routing import body_schema
+from paas.platform.api.serializers import formation_json, instance_json
+from paas.platform.sizes import DEFAULT_SIZE
+
+
+def show(request, app):
+    """Desired quantity and size of every process type."""
+    target = access.get_app(request.user, app)
+    return formation_list(target)
+
+
+def formation_list(app) -> list[dict]:
+    rows = {f.process_type: formation_json(f) for f in app.formation.all()}
+    for process_type in known_process_types(app) - rows.keys():
+        rows[process_type] = {"type": process_type, "quantity": 0, "size": DEFAULT_SIZE}
+    return [rows[name] for name in sorted(rows)]
+
+
+@body_schema({"<type>": {"quantity": "integer", "size": "string"}})
+def update(request, app):
+    """Scale process types: {"web": {"quantity": 2, "size": "medium"}}."""
+    target = access.get_app(request.user, app)
+    scale(request.user, target, request.data)
+    return formation_list(target)
+
+
+def instances(request, app):
+    """The app's instances and their state."""
+    target = access.get_app(request.user, app)
+    rows = target.instances.exclude(state="stopped").select_related("release", "host")
+    return [instance_json(i) for i in rows]

@@ -1,0 +1,75 @@
+"""API endpoints: one URL, its handlers by method, its auth and its OpenAPI entry.
+
+Handlers take ``(request, **path_params)`` and return data (dict or list) or a
+``(status, data)`` pair; they raise PlatformError for failures. The wrapper does
+the rest the same way for every endpoint: authentication, scope, JSON in, JSON out.
+"""
+
+import json
+from dataclasses import dataclass, field
+
+from django.http import JsonResponse
+from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
+
+from paas.platform.api.auth import authenticate_request
+from paas.platform.api.errors import error_response
+from paas.platform.exceptions import BadRequest
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+@dataclass
+class Endpoint:
+    route: str
+    handlers: dict
+    public: bool = False
+    tag: str = ""
+    name: str = field(default="")
+
+    def url(self):
+        return path(self.route, csrf_exempt(self.view), name=self.name or None)
+
+    def view(self, request, **params):
+        handler = self.handlers.get(request.method)
+        if handler is None:
+            allowed = ", ".join(sorted(self.handlers))
+            response = error_response(405, "method_not_allowed", f"{request.method} is not allowed here; use {allowed}")
+            response["Allow"] = allowed
+            return response
+        if not self.public:
+            token = authenticate_request(request)
+            request.user = token.user
+            request.token = token
+        request.data = parse_body(request)
+        result = handler(request, **params)
+        status, data = result if isinstance(result, tuple) else (200, result)
+        if status == 204:
+            return JsonResponse({}, status=204)
+        return JsonResponse(data, status=status, safe=False)
+
+
+def parse_body(request):
+    if request.method in ("GET", "HEAD", "DELETE") and not request.body:
+        return {}
+    if len(request.body) > MAX_BODY_BYTES:
+        raise BadRequest(f"request body is larger than {MAX_BODY_BYTES} bytes")
+    if not request.body:
+        return {}
+    try:
+        data = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise BadRequest(f"request body is not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise BadRequest("request body must be a JSON object")
+    return data
+
+
+def body_schema(schema: dict):
+    """Declare the JSON body a handler accepts, for the OpenAPI description."""
+
+    def mark(handler):
+        handler.body_schema = schema
+        return handler
+
+    return mark

@@ -1,0 +1,11 @@
+"""The Celery app, configured from Django settings (every CELERY_* name)."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "paas.platform.settings")
+
+app = Celery("paas")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks(["paas.platform"])

@@ -1,0 +1,124 @@
+from datetime import timedelta
+
+from django.utils import timezone
+
+from paas.platform.models import APIToken, App
+from tests.platform.conftest import ApiClient, client_for
+
+
+def test_no_token_is_401_with_a_hint(db):
+    response = ApiClient(None).get("/api/apps")
+    assert response.status_code == 401
+    assert "paas login" in response.json_body["message"]
+    assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_wrong_token_is_401(db):
+    assert ApiClient("paas_not-a-real-token").get("/api/apps").status_code == 401
+    assert ApiClient("garbage").get("/api/apps").status_code == 401
+
+
+def test_login_issues_a_token_and_stores_only_its_hash(alice):
+    response = ApiClient(None).post("/api/login", {"username": "alice", "password": "correct-horse-battery"})
+    assert response.status_code == 201
+    secret = response.json_body["token"]
+    assert secret.startswith("paas_")
+    assert not APIToken.objects.filter(digest=secret).exists()
+    assert APIToken.objects.filter(digest=APIToken.hash(secret)).exists()
+    assert ApiClient(secret).get("/api/account").json_body["username"] == "alice"
+
+
+def test_login_with_wrong_password(alice):
+    response = ApiClient(None).post("/api/login", {"username": "alice", "password": "nope"})
+    assert response.status_code == 401
+    assert APIToken.objects.count() == 0
+
+
+def test_revoked_token_stops_working(alice):
+    client = client_for(alice)
+    token = APIToken.objects.get(user=alice)
+    assert client.delete(f"/api/tokens/{token.pk}").status_code == 200
+    response = client.get("/api/apps")
+    assert response.status_code == 401 and "revoked" in response.json_body["message"]
+
+
+def test_expired_token_stops_working(alice):
+    client = client_for(alice)
+    APIToken.objects.filter(user=alice).update(expires_at=timezone.now() - timedelta(seconds=1))
+    response = client.post("/api/apps", {"name": "late"})
+    assert response.status_code == 401 and "expired" in response.json_body["message"]
+    assert not App.objects.exists()
+
+
+def test_read_scope_cannot_write(alice):
+    reader = client_for(alice, scopes=["read"])
+    assert reader.get("/api/apps").status_code == 200
+    response = reader.post("/api/apps", {"name": "nope"})
+    assert response.status_code == 403 and "write" in response.json_body["message"]
+
+
+def test_token_management(as_alice, alice, bob):
+    created = as_alice.post("/api/tokens", {"description": "ci", "scopes": ["read"], "expires_in_days": 7})
+    assert created.status_code == 201 and created.json_body["token"].startswith("paas_")
+    listing = as_alice.get("/api/tokens").json_body
+    assert {t["description"] for t in listing} >= {"ci"}
+    assert all("token" not in t for t in listing)
+    assert as_alice.post("/api/tokens", {"scopes": ["root"]}).status_code == 422
+    assert as_alice.post("/api/tokens", {"expires_in_days": 0}).status_code == 422
+    bobs = APIToken.objects.create(user=bob, prefix="x", digest="y", scopes=["read"])
+    assert as_alice.delete(f"/api/tokens/{bobs.pk}").status_code == 403
+
+
+def test_only_admins_create_users(as_alice, as_admin):
+    refused = as_alice.post("/api/users", {"username": "eve", "password": "long-enough-pw"})
+    assert refused.status_code == 403
+    created = as_admin.post("/api/users", {"username": "eve", "password": "long-enough-pw"})
+    assert created.status_code == 201
+    assert as_admin.post("/api/users", {"username": "eve", "password": "long-enough-pw"}).status_code == 409
+    assert as_admin.post("/api/users", {"username": "short", "password": "x"}).status_code == 422
+
+
+def test_events_are_scoped_to_what_you_can_see(as_alice, as_bob, as_admin):
+    as_alice.post("/api/apps", {"name": "alpha"})
+    as_bob.post("/api/apps", {"name": "bravo"})
+    alice_apps = {e["app"] for e in as_alice.get("/api/events").json_body}
+    assert "alpha" in alice_apps and "bravo" not in alice_apps
+    admin_apps = {e["app"] for e in as_admin.get("/api/events").json_body}
+    assert {"alpha", "bravo"} <= admin_apps
+    assert as_alice.get("/api/apps/alpha/events").json_body[0]["action"] == "release.create"
+    assert as_alice.get("/api/events?limit=0").status_code == 422
+
+
+def test_domains(as_alice, as_bob):
+    as_alice.post("/api/apps", {"name": "site"})
+    as_bob.post("/api/apps", {"name": "other"})
+    assert as_alice.post("/api/apps/site/domains", {"hostname": "WWW.Example.com"}).status_code == 201
+    assert as_bob.post("/api/apps/other/domains", {"hostname": "www.example.com"}).status_code == 409
+    assert as_alice.post("/api/apps/site/domains", {"hostname": "not a host"}).status_code == 422
+    assert as_alice.post("/api/apps/site/domains", {"hostname": "x.site.localhost"}).status_code == 422
+    assert [d["hostname"] for d in as_alice.get("/api/apps/site/domains").json_body] == ["www.example.com"]
+    assert as_alice.delete("/api/apps/site/domains/www.example.com").status_code == 200
+    assert as_alice.delete("/api/apps/site/domains/www.example.com").status_code == 404
+
+
+def test_openapi_lists_every_endpoint(db):
+    from paas.platform.api.urls import ENDPOINTS
+
+    document = ApiClient(None).get("/api/openapi.json").json_body
+    assert document["openapi"].startswith("3.")
+    assert len(document["paths"]) == len(ENDPOINTS)
+    assert "patch" in document["paths"]["/api/apps/{app}/config"]
+
+
+def test_a_crash_is_json_not_a_traceback(as_alice, monkeypatch):
+    from paas.platform.actions import access
+
+    def explode(user):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(access, "visible_apps", explode)
+    response = as_alice.get("/api/apps")
+    assert response.status_code == 500
+    assert response.json_body["error"] == "internal_error"
+    assert "secret" not in response.content.decode()
+    assert "Traceback" not in response.content.decode()
