@@ -1,0 +1,52 @@
+"""Where the runtime keeps its files and its defaults, read from the environment once.
+
+The runtime does not import the Django settings (the runner must start in a few
+milliseconds), so it reads the same variables itself with the same defaults.
+"""
+
+import os
+from pathlib import Path
+
+CHECKOUT_DIR = Path(__file__).resolve().parent.parent
+
+
+def data_dir() -> Path:
+    """The platform's data directory (PAAS_DATA_DIR, default <checkout>/.paas)."""
+    return Path(os.environ.get("PAAS_DATA_DIR") or CHECKOUT_DIR / ".paas").expanduser().resolve()
+
+
+def runtime_dir() -> Path:
+    return data_dir() / "runtime"
+
+
+def instances_dir() -> Path:
+    return runtime_dir() / "instances"
+
+
+def stacks_dir() -> Path:
+    return runtime_dir() / "stacks"
+
+
+def images_dir() -> Path:
+    return runtime_dir() / "images"
+
+
+def net_dir() -> Path:
+    return runtime_dir() / "net"
+
+
+def cache_dir() -> Path:
+    """Compiled helpers; shared by every data dir of this user."""
+    return Path(os.environ.get("PAAS_CACHE_DIR") or Path.home() / ".cache" / "paas").expanduser()
+
+
+def redis_url() -> str:
+    return os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+# The name of the cgroup directory under each controller holding all instances.
+CGROUP_PARENT = os.environ.get("PAAS_CGROUP_PARENT", "paas")
+BRIDGE = os.environ.get("PAAS_BRIDGE", "paas0")
+ADDRESS_POOL = os.environ.get("PAAS_ADDRESS_POOL", "10.213.0.0/16")
+# Stop = SIGTERM, then SIGKILL after this many seconds (12-factor disposability).
+STOP_GRACE_SECONDS = float(os.environ.get("PAAS_STOP_GRACE", "30"))

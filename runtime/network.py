@@ -1,0 +1,109 @@
+"""The three network modes: none (own netns, loopback only), host, and bridge.
+
+Bridge: an own network namespace (``ip netns``, so it outlives the process that
+made it and an agent restart), a veth pair whose host end is an *isolated* port
+of the platform bridge (isolated ports cannot talk to each other, only to the
+host), and an address from the pool. The host reaches the instance at that
+address; the firewall keeps the instance away from the host's services.
+"""
+
+import ipaddress
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from . import config, firewall, ipam
+from .errors import NetworkError
+
+NETNS_DIR = Path("/run/netns")
+
+
+@dataclass
+class Attachment:
+    """What a container's network is; saved in its state so stop can undo it."""
+
+    mode: str
+    netns: str = ""        # the netns file to setns into (bridge)
+    address: str = ""
+    gateway: str = ""
+    veth: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _ip(*args: str, input_text: str | None = None) -> None:
+    result = subprocess.run(["ip", *args], input=input_text, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise NetworkError(f"ip {' '.join(args)}: {result.stderr.strip()}")
+
+
+def netns_name(container_id: str) -> str:
+    return f"paas-{container_id}"
+
+
+def veth_name(container_id: str) -> str:
+    return f"vp{container_id[:12]}"  # interface names are limited to 15 characters
+
+
+def ensure_bridge() -> None:
+    """Create the platform bridge with the pool's gateway address, once per host."""
+    bridge = config.BRIDGE
+    if not Path(f"/sys/class/net/{bridge}").exists():
+        prefix = ipaddress.ip_network(config.ADDRESS_POOL).prefixlen
+        try:
+            _ip("link", "add", bridge, "type", "bridge")
+        except NetworkError:
+            if not Path(f"/sys/class/net/{bridge}").exists():  # a concurrent start made it
+                raise
+        _ip("addr", "replace", f"{ipam.gateway()}/{prefix}", "dev", bridge)
+        _ip("link", "set", bridge, "up")
+    firewall.ensure_rules()
+
+
+def attach(container_id: str, mode: str) -> Attachment:
+    """Prepare the network before the container starts; the container joins it."""
+    if mode != "bridge":
+        return Attachment(mode=mode)
+    ensure_bridge()
+    name, veth = netns_name(container_id), veth_name(container_id)
+    address = ipam.allocate(container_id)
+    prefix = ipaddress.ip_network(config.ADDRESS_POOL).prefixlen
+    att = Attachment(mode=mode, netns=str(NETNS_DIR / name), address=str(address),
+                     gateway=str(ipam.gateway()), veth=veth)
+    try:
+        _ip("netns", "add", name)
+        _ip("-batch", "-", input_text="\n".join([
+            f"link add {veth} type veth peer name eth0 netns {name}",
+            f"link set {veth} master {config.BRIDGE}",
+            f"link set {veth} type bridge_slave isolated on",
+            f"link set {veth} up",
+        ]) + "\n")
+        _ip("-n", name, "-batch", "-", input_text="\n".join([
+            "link set lo up",
+            f"addr add {address}/{prefix} dev eth0",
+            "link set eth0 up",
+            f"route add default via {att.gateway}",
+        ]) + "\n")
+    except NetworkError:
+        detach(container_id, att)
+        raise
+    return att
+
+
+def detach(container_id: str, att: Attachment | None = None) -> None:
+    """Undo attach: delete the netns (which takes the veth pair with it) and free the address."""
+    name = netns_name(container_id)
+    if (NETNS_DIR / name).exists():
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+    veth = veth_name(container_id)
+    if Path(f"/sys/class/net/{veth}").exists():
+        subprocess.run(["ip", "link", "del", veth], capture_output=True, check=False)
+    ipam.release(container_id)
+
+
+def leftover_netns() -> set[str]:
+    """Container ids that still have a paas network namespace on this host."""
+    if not NETNS_DIR.is_dir():
+        return set()
+    return {p.name[len("paas-"):] for p in NETNS_DIR.iterdir() if p.name.startswith("paas-")}

@@ -1,0 +1,62 @@
+"""The few host-side process and mount calls Python needs, raising OSError with context.
+
+The in-container syscalls (unshare, pivot_root, mount, capabilities, seccomp)
+live in init/paas-init.c; these are the ones the supervising side makes.
+"""
+
+import ctypes
+import os
+import select
+
+_libc = ctypes.CDLL(None, use_errno=True)
+MNT_DETACH = 2
+
+
+def _check(result: int, what: str) -> int:
+    if result < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+    return result
+
+
+def umount(path: str) -> None:
+    """Lazily unmount `path` (used by the leftover sweep)."""
+    _check(_libc.umount2(path.encode(), MNT_DETACH), f"umount2 {path}")
+
+
+def process_start_time(pid: int) -> int | None:
+    """The process' start time in clock ticks since boot, or None if it is gone or a zombie.
+
+    A pid plus its start time names one process for good: pids are reused, start times are not.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    # The command name may contain spaces and parentheses: fields start after the last ')'.
+    fields = data[data.rindex(b")") + 2:].split()
+    if fields[0] in (b"Z", b"X"):
+        return None
+    return int(fields[19])
+
+
+def is_alive(pid: int, start_time: int) -> bool:
+    return process_start_time(pid) == start_time
+
+
+def wait_exit(pid: int, start_time: int, timeout: float) -> bool:
+    """Wait up to `timeout` seconds for a process (not necessarily our child) to exit."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        if not is_alive(pid, start_time):
+            return True
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        poller.poll(max(0, int(timeout * 1000)))
+        return not is_alive(pid, start_time)
+    finally:
+        os.close(fd)
