@@ -1,0 +1,120 @@
+"""Router settings, read from the environment once (12-factor).
+
+Every value has a default that works on one machine; ``main.py`` lets command-line
+flags override the few that operators change often (port, workers).
+"""
+
+import os
+from dataclasses import dataclass, field
+
+
+class SettingError(Exception):
+    """An environment variable holds a value the router cannot use."""
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingError(f"{name}={raw!r} is not a number") from None
+    if value <= 0:
+        raise SettingError(f"{name}={raw!r} must be positive")
+    return value
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingError(f"{name}={raw!r} is not an integer") from None
+    if value < 0:
+        raise SettingError(f"{name}={raw!r} must not be negative")
+    return value
+
+
+@dataclass
+class Limits:
+    """Size limits on what a client may send; exceeding one is a 4xx and close."""
+
+    request_line: int = 8192       # 414 past this, like nginx's large_client_header_buffers
+    header_block: int = 32768      # 431: the whole head, request line included
+    header_count: int = 100        # 431
+    body: int = 100 * 1024 * 1024  # 413
+    response_head: int = 65536     # an instance's response head past this is a 502
+
+
+@dataclass
+class Timeouts:
+    """Seconds; the defaults are Heroku's router timeouts where it has one."""
+
+    connect: float = 5.0       # TCP connect to an instance
+    first_byte: float = 30.0   # request sent -> first response byte, then 504
+    idle: float = 55.0         # keep-alive idle, and the rolling window on bodies
+    head: float = 10.0         # whole request head from its first byte (slowloris)
+    send: float = 30.0         # a client that does not read its response
+    wake: float = 30.0         # hold a request while a scaled-to-zero app wakes
+    drain: float = 30.0        # graceful shutdown: in-flight requests finish
+
+
+@dataclass
+class Settings:
+    host: str = "0.0.0.0"
+    port: int = 8080
+    admin_host: str = "127.0.0.1"
+    admin_port: int = 8081
+    workers: int = 2
+    base_domain: str = "localhost"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = "paas:"          # tests use a unique prefix per test
+    reload_interval: float = 15.0      # full route-table reload (level-triggered)
+    metrics_interval: float = 5.0      # snapshot to Redis for the autoscaler
+    pool_size: int = 32                # idle keep-alive connections per instance
+    pool_idle: float = 1.5             # under gunicorn's 2 s keep-alive, see pool.py
+    balance: str = "least"             # "least" outstanding or "roundrobin"
+    limits: Limits = field(default_factory=Limits)
+    timeouts: Timeouts = field(default_factory=Timeouts)
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        """All settings from PAAS_* environment variables, defaults otherwise."""
+        e = os.environ.get
+        s = cls(
+            host=e("PAAS_ROUTER_HOST", "0.0.0.0"),
+            port=_int("PAAS_ROUTER_PORT", 8080),
+            admin_host=e("PAAS_ROUTER_ADMIN_HOST", "127.0.0.1"),
+            admin_port=_int("PAAS_ROUTER_ADMIN_PORT", 8081),
+            workers=_int("PAAS_ROUTER_WORKERS", os.cpu_count() or 1) or 1,
+            base_domain=e("PAAS_BASE_DOMAIN", "localhost").strip().lower().strip("."),
+            redis_url=e("REDIS_URL", "redis://127.0.0.1:6379/0"),
+            key_prefix=e("PAAS_ROUTER_KEY_PREFIX", "paas:"),
+            reload_interval=_float("PAAS_ROUTER_RELOAD_INTERVAL", 15.0),
+            metrics_interval=_float("PAAS_ROUTER_METRICS_INTERVAL", 5.0),
+            pool_size=_int("PAAS_ROUTER_POOL_SIZE", 32),
+            pool_idle=_float("PAAS_ROUTER_POOL_IDLE", 1.5),
+            balance=e("PAAS_ROUTER_BALANCE", "least"),
+        )
+        if s.balance not in ("least", "roundrobin"):
+            raise SettingError(f"PAAS_ROUTER_BALANCE={s.balance!r}: use least or roundrobin")
+        s.limits = Limits(
+            request_line=_int("PAAS_ROUTER_MAX_REQUEST_LINE", 8192),
+            header_block=_int("PAAS_ROUTER_MAX_HEADER_BYTES", 32768),
+            header_count=_int("PAAS_ROUTER_MAX_HEADERS", 100),
+            body=_int("PAAS_ROUTER_MAX_BODY", 100 * 1024 * 1024),
+            response_head=_int("PAAS_ROUTER_MAX_RESPONSE_HEAD", 65536),
+        )
+        s.timeouts = Timeouts(
+            connect=_float("PAAS_ROUTER_CONNECT_TIMEOUT", 5.0),
+            first_byte=_float("PAAS_ROUTER_FIRST_BYTE_TIMEOUT", 30.0),
+            idle=_float("PAAS_ROUTER_IDLE_TIMEOUT", 55.0),
+            head=_float("PAAS_ROUTER_HEAD_TIMEOUT", 10.0),
+            send=_float("PAAS_ROUTER_SEND_TIMEOUT", 30.0),
+            wake=_float("PAAS_ROUTER_WAKE_TIMEOUT", 30.0),
+            drain=_float("PAAS_ROUTER_DRAIN_TIMEOUT", 30.0),
+        )
+        return s

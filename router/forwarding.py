@@ -1,0 +1,93 @@
+"""Header rewriting between client and instance (RFC 9110 section 7.6).
+
+Hop-by-hop headers describe one connection and must not cross the proxy; the
+X-Forwarded-* set is overwritten rather than trusted, except X-Forwarded-For,
+which is appended to as Heroku does.
+"""
+
+import re
+import uuid
+
+# RFC 9110 7.6.1 plus the de facto ones (Keep-Alive, Proxy-Connection).
+HOP_BY_HOP = frozenset({
+    b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer",
+    b"transfer-encoding", b"upgrade", b"proxy-authenticate", b"proxy-authorization",
+})
+# Set by the router, never passed through from the client.
+REPLACED = frozenset({
+    b"host", b"x-forwarded-proto", b"x-forwarded-port", b"x-forwarded-host",
+    b"x-request-id", b"expect", b"content-length",
+})
+VIA = b"1.1 paas-router"
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9+/=._\-]{20,200}")
+
+
+def connection_tokens(headers) -> set[bytes]:
+    """Header names listed in Connection: they are hop-by-hop too."""
+    tokens = set()
+    for name, value in headers:
+        if name.lower() == b"connection":
+            tokens.update(t.strip().lower() for t in value.split(b","))
+    return tokens
+
+
+def request_id(headers) -> str:
+    """The client's X-Request-Id when it is a sane one, else a new one."""
+    for name, value in headers:
+        if name.lower() == b"x-request-id" and _REQUEST_ID.fullmatch(value):
+            return value.decode("ascii")
+    return str(uuid.uuid4())
+
+
+def request_headers(req, *, client_ip: str, port: int, rid: str, upgrade: bool) -> list:
+    """Headers to send to the instance for a validated client request."""
+    raw = req.event.headers.raw_items()
+    drop = HOP_BY_HOP | REPLACED | connection_tokens(raw)
+    f = req.framing
+    out = [(b"Host", f.host)]
+    forwarded_for = b""
+    via = VIA
+    for name, value in raw:
+        lname = name.lower()
+        if lname == b"x-forwarded-for":
+            forwarded_for = forwarded_for + b", " + value if forwarded_for else value
+        elif lname == b"via":
+            via = value + b", " + VIA
+        elif lname not in drop:
+            out.append((name, value))
+    ip = client_ip.encode()
+    out.append((b"X-Forwarded-For", forwarded_for + b", " + ip if forwarded_for else ip))
+    out.append((b"X-Forwarded-Proto", b"http"))
+    out.append((b"X-Forwarded-Port", str(port).encode()))
+    out.append((b"X-Forwarded-Host", f.host))
+    out.append((b"X-Request-Id", rid.encode()))
+    out.append((b"Via", via))
+    # Framing is regenerated from what the strict check accepted; h11 then
+    # writes normalised CL or chunked framing.
+    if f.chunked:
+        out.append((b"Transfer-Encoding", b"chunked"))
+    elif f.content_length is not None:
+        out.append((b"Content-Length", str(f.content_length).encode()))
+    if upgrade:
+        out.append((b"Connection", b"upgrade"))
+        out.extend((n, v) for n, v in raw if n.lower() == b"upgrade")
+    return out
+
+
+def response_headers(event, *, upgrade: bool = False) -> list:
+    """Headers to send to the client for an instance's response head."""
+    raw = event.headers.raw_items()
+    drop = HOP_BY_HOP | connection_tokens(raw)
+    out = []
+    via = VIA
+    for name, value in raw:
+        lname = name.lower()
+        if lname == b"via":
+            via = value + b", " + VIA
+        elif lname not in drop:
+            out.append((name, value))
+    out.append((b"Via", via))
+    if upgrade:
+        out.append((b"Connection", b"upgrade"))
+        out.extend((n, v) for n, v in raw if n.lower() == b"upgrade")
+    return out

@@ -1,0 +1,186 @@
+"""Strict HTTP/1.1 head checks, sans-io: bytes in, a verdict out.
+
+h11 parses the heads the router forwards, but it is lenient where a proxy must not
+be: it unfolds obs-fold lines, accepts bare LF line ends, ignores a repeated Host,
+and lets Transfer-Encoding silently win over Content-Length. Each of those lets a
+front end and a back end disagree on where a request ends (request smuggling), so
+every head passes through here first and is refused (400, then close) on any
+ambiguity. The same rules, with 502 instead of 400, apply to instances' responses.
+"""
+
+import re
+from dataclasses import dataclass
+
+from paas.router import errors
+
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_REQUEST_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e\x80-\xff]+) HTTP/1\.([01])")
+_STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([1-9][0-9][0-9])(?: [\t\x20-\x7e\x80-\xff]*)?")
+# Field values may hold HTAB, visible ASCII and obs-text; every other control
+# byte (NUL above all) is refused rather than passed on.
+_BAD_VALUE_BYTE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_DIGITS = re.compile(rb"[0-9]{1,18}")
+_HOST = re.compile(rb"(?:[A-Za-z0-9\-._~!$&'()*+,;=%]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{0,5})?")
+_ABSOLUTE = re.compile(rb"[hH][tT][tT][pP][sS]?://([^/?#]+)([^#]*)")
+
+CRLF = b"\r\n"
+HEAD_END = b"\r\n\r\n"
+
+
+class HeadReader:
+    """Collects bytes until a complete head, enforcing size limits as they arrive.
+
+    The limits hold however the bytes are split across reads: a request line that
+    is already too long is refused before its end arrives.
+    """
+
+    def __init__(self, line_limit: int, head_limit: int, line_error, head_error):
+        self.buffer = bytearray()
+        self._line_limit = line_limit
+        self._head_limit = head_limit
+        self._line_error = line_error
+        self._head_error = head_error
+
+    def feed(self, data: bytes) -> None:
+        self.buffer += data
+
+    def poll(self) -> bytes | None:
+        """The head (without its final blank line) once complete, else None."""
+        buf = self.buffer
+        # RFC 9112 2.2: ignore empty lines before a request line (old clients
+        # send a CRLF after a POST body).
+        while buf[:2] == CRLF:
+            del buf[:2]
+        end = buf.find(HEAD_END)
+        line_end = buf.find(CRLF)
+        first_line = line_end if line_end >= 0 else len(buf)
+        if first_line > self._line_limit:
+            raise self._line_error(f"first line longer than {self._line_limit} bytes")
+        if end < 0:
+            if len(buf) > self._head_limit:
+                raise self._head_error(f"head longer than {self._head_limit} bytes")
+            return None
+        if end + 4 > self._head_limit:
+            raise self._head_error(f"head longer than {self._head_limit} bytes")
+        head = bytes(buf[:end])
+        del buf[: end + 4]
+        return head
+
+    def take_rest(self) -> bytes:
+        """Bytes after the head (start of a body or of pipelined requests)."""
+        rest = bytes(self.buffer)
+        self.buffer.clear()
+        return rest
+
+
+@dataclass
+class Framing:
+    """What the strict check learned about a head's message framing."""
+
+    content_length: int | None = None
+    chunked: bool = False
+    host: bytes = b""
+    target: bytes = b""        # origin-form; absolute-form is rewritten
+    version: bytes = b"1.1"
+    status: int = 0            # responses only
+    header_count: int = 0
+
+
+def _split_lines(head: bytes, error) -> list[bytes]:
+    if b"\x00" in head:
+        raise error("NUL byte in head")
+    lines = head.split(CRLF)
+    for line in lines:
+        # After splitting on CRLF, any CR or LF left is a bare one.
+        if b"\r" in line:
+            raise error("bare CR in head")
+        if b"\n" in line:
+            raise error("bare LF in head")
+    return lines
+
+
+def _check_fields(lines: list[bytes], framing: Framing, error, *, want_host: bool) -> None:
+    """Validate header lines and record the framing headers, refusing ambiguity."""
+    hosts = 0
+    te_seen = False
+    for line in lines:
+        if line[:1] in (b" ", b"\t"):
+            raise error("obs-fold header line")
+        name, sep, value = line.partition(b":")
+        if not sep or not _TOKEN.fullmatch(name):
+            raise error("malformed header line")
+        value = value.strip(b" \t")
+        if _BAD_VALUE_BYTE.search(value):
+            raise error("control byte in header value")
+        lname = name.lower()
+        if lname == b"content-length":
+            if not _DIGITS.fullmatch(value):
+                raise error("malformed Content-Length")
+            length = int(value)
+            if framing.content_length is not None and framing.content_length != length:
+                raise error("conflicting Content-Length")
+            framing.content_length = length
+        elif lname == b"transfer-encoding":
+            if te_seen:
+                raise error("repeated Transfer-Encoding")
+            te_seen = True
+            if value.lower() != b"chunked":
+                raise error("unsupported Transfer-Encoding")
+            framing.chunked = True
+        elif lname == b"host" and want_host:
+            hosts += 1
+            framing.host = value
+    if framing.chunked and framing.content_length is not None:
+        raise error("both Content-Length and Transfer-Encoding")
+    if want_host and hosts != 1:
+        raise error("missing Host" if hosts == 0 else "repeated Host")
+
+
+def check_request(head: bytes, limits) -> Framing:
+    """Strictly validate a request head; raise a 400-family error on any doubt."""
+    lines = _split_lines(head, errors.BadRequest)
+    m = _REQUEST_LINE.fullmatch(lines[0])
+    if not m:
+        raise errors.BadRequest("malformed request line")
+    method, target, minor = m.groups()
+    if len(lines) - 1 > limits.header_count:
+        raise errors.HeadersTooLarge(f"more than {limits.header_count} header fields")
+    framing = Framing(target=target, version=b"1." + minor, header_count=len(lines) - 1)
+    _check_fields(lines[1:], framing, errors.BadRequest, want_host=True)
+    if framing.chunked and minor == b"0":
+        raise errors.BadRequest("Transfer-Encoding in an HTTP/1.0 request")
+    if method == b"CONNECT":
+        raise errors.BadRequest("CONNECT is not supported")
+    _resolve_target(framing, method)
+    if not _HOST.fullmatch(framing.host):
+        raise errors.BadRequest("malformed Host")
+    if framing.content_length is not None and framing.content_length > limits.body:
+        raise errors.BodyTooLarge(f"Content-Length over {limits.body}")
+    return framing
+
+
+def _resolve_target(framing: Framing, method: bytes) -> None:
+    target = framing.target
+    if target[:1] == b"/":
+        return
+    if target == b"*" and method == b"OPTIONS":
+        return
+    m = _ABSOLUTE.fullmatch(target)
+    if not m:
+        raise errors.BadRequest("malformed request target")
+    # RFC 9112 3.2.2: with an absolute-form target the URI's authority is the
+    # host, whatever the Host header says.
+    framing.host = m.group(1)
+    path = m.group(2)
+    framing.target = path if path[:1] == b"/" else b"/" + path
+
+
+def check_response(head: bytes) -> Framing:
+    """Strictly validate an instance's response head; raise BadResponse (502)."""
+    lines = _split_lines(head, errors.BadResponse)
+    m = _STATUS_LINE.fullmatch(lines[0])
+    if not m:
+        raise errors.BadResponse("invalid status line")
+    framing = Framing(version=b"1." + m.group(1), status=int(m.group(2)))
+    _check_fields(lines[1:], framing, errors.BadResponse, want_host=False)
+    return framing

@@ -1,0 +1,64 @@
+"""What the router learns about each request, handed to the access log and metrics."""
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+_DESCRIPTIONS = {
+    "H00": "No such app", "H12": "Request timeout", "H13": "Connection closed without response",
+    "H14": "No web processes running", "H17": "Poorly formatted HTTP response",
+    "H18": "Server request interrupted", "H19": "Backend connection timeout",
+    "H20": "App boot timeout", "H21": "Backend connection refused", "H25": "HTTP restriction",
+    "H27": "Client request interrupted", "H28": "Client connection idle",
+    "H80": "Maintenance mode", "H99": "Platform error",
+}
+
+
+@dataclass
+class Record:
+    method: bytes
+    path: bytes
+    host: bytes
+    rid: str
+    client_ip: str
+    start: float = field(default_factory=time.monotonic)
+    app: str = ""
+    release: int = 0
+    instance: str = "-"
+    status: int = 0
+    bytes_out: int = 0
+    code: str = ""
+    detail: str = ""
+
+    def line(self, duration_ms: float) -> str:
+        """A Heroku-style router log line: key=value pairs, errors first."""
+        parts = []
+        if self.code:
+            parts.append(f'at=error code={self.code} desc="{_DESCRIPTIONS.get(self.code, "")}"')
+        else:
+            parts.append("at=info")
+        path = self.path.decode("latin-1").replace('"', "%22")
+        parts.append(f'method={self.method.decode("latin-1")} path="{path}"'
+                     f' host={self.host.decode("latin-1")} request_id={self.rid}'
+                     f' fwd="{self.client_ip}" instance={self.instance}'
+                     f" duration={duration_ms:.1f}ms status={self.status} bytes={self.bytes_out}")
+        return " ".join(parts)
+
+
+class Observer:
+    """Fans a finished request out to metrics and the access log, cheaply."""
+
+    def __init__(self, metrics, access_log):
+        self.metrics = metrics
+        self.access_log = access_log
+
+    def record(self, rec: Record) -> None:
+        now = time.monotonic()
+        duration_ms = (now - rec.start) * 1000
+        self.metrics.record(rec.app, rec.release, rec.status, duration_ms, time.time())
+        if rec.app and self.access_log is not None:
+            self.access_log.append(rec.app, {
+                "ts": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                "app": rec.app, "release": str(rec.release), "process": "router",
+                "source": "router", "stream": "stdout", "line": rec.line(duration_ms),
+            })

@@ -1,0 +1,83 @@
+"""Keep-alive connection pools to instances (asyncio).
+
+An idle connection is kept for ``pool_idle`` seconds only: app servers close idle
+keep-alive connections on their own (gunicorn after 2 s), and a request sent on a
+connection the instance is closing fails. The proxy still retries a body-less
+request once on a fresh connection when a reused one dies before any response byte.
+"""
+
+import asyncio
+import errno
+import socket
+from collections import deque
+
+from paas.router import errors
+
+
+class Upstream:
+    """One TCP connection to an instance."""
+
+    __slots__ = ("reader", "writer", "reused", "idle_since")
+
+    def __init__(self, reader, writer):
+        self.reader = reader
+        self.writer = writer
+        self.reused = False
+        self.idle_since = 0.0
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class Pool:
+    def __init__(self, size: int, idle: float, connect_timeout: float):
+        self.size = size
+        self.idle = idle
+        self.connect_timeout = connect_timeout
+        self._idle: dict[tuple, deque[Upstream]] = {}
+
+    async def acquire(self, backend) -> Upstream:
+        """An idle connection to ``backend`` if a fresh one is kept, else a new one."""
+        now = asyncio.get_running_loop().time()
+        idle = self._idle.get(backend.key)
+        while idle:
+            up = idle.pop()
+            if now - up.idle_since < self.idle and not up.reader.at_eof():
+                up.reused = True
+                return up
+            up.close()
+        return await self._connect(backend)
+
+    async def _connect(self, backend) -> Upstream:
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                reader, writer = await asyncio.open_connection(backend.address, backend.port)
+        except TimeoutError:
+            raise errors.BackendConnectTimeout(f"connect to {backend.id} timed out") from None
+        except OSError as exc:
+            raise errors.BackendConnectFailed(
+                f"connect to {backend.id}: {errno.errorcode.get(exc.errno, exc)}") from None
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return Upstream(reader, writer)
+
+    def release(self, backend, up: Upstream, reusable: bool) -> None:
+        """Return a connection after a complete exchange, or close it."""
+        idle = self._idle.setdefault(backend.key, deque())
+        if not reusable or backend.removed or len(idle) >= self.size or up.reader.at_eof():
+            up.close()
+            return
+        up.idle_since = asyncio.get_running_loop().time()
+        idle.append(up)
+
+    def forget(self, backend) -> None:
+        """The instance left the route table: close its idle connections."""
+        for up in self._idle.pop(backend.key, ()):
+            up.close()
+
+    def close_all(self) -> None:
+        for idle in self._idle.values():
+            for up in idle:
+                up.close()
+        self._idle.clear()

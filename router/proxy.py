@@ -1,0 +1,402 @@
+"""The asyncio edge: moves bytes between sockets and the sans-io state, and timers.
+
+One ``Proxy.serve`` task per client connection handles its requests in order
+(pipelined requests wait in the sans-io buffer). Every failure is a RouterError;
+``_handle`` turns it into the one error response, or a close when a response has
+already started.
+"""
+
+import asyncio
+import socket
+
+import h11
+
+from paas.router import errors, forwarding, pages
+from paas.router.observe import Record
+from paas.router.protocol import NEED_DATA, BackendExchange, ClientConnection
+from paas.router.routes import choose_backend
+
+READ_SIZE = 65536
+# Above this many unsent bytes towards a peer, wait for it to read (backpressure);
+# below it, keep going without a drain() per chunk.
+HIGH_WATER = 256 * 1024
+_RAW_ERROR_HEAD = (b"HTTP/1.1 %d %s\r\nContent-Type: text/html; charset=utf-8\r\n"
+                   b"Content-Length: %d\r\nConnection: close\r\nX-Request-Id: %s\r\n\r\n")
+
+
+class _StaleConnection(Exception):
+    """A reused pooled connection died before any response byte: retry fresh."""
+
+
+class Proxy:
+    def __init__(self, settings, table, pool, observer, waker):
+        self.settings = settings
+        self.limits = settings.limits
+        self.t = settings.timeouts
+        self.table = table
+        self.pool = pool
+        self.observer = observer
+        self.waker = waker
+        self.closing = False
+        self.active = 0   # requests in flight, for graceful shutdown
+
+    # --- connection loop ---------------------------------------------------
+
+    async def serve(self, reader, writer) -> None:
+        """Serve one client connection until it closes, errs or idles out."""
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        peer = writer.get_extra_info("peername")
+        client_ip = peer[0] if peer else "-"
+        port = (writer.get_extra_info("sockname") or ("", 0))[1]
+        conn = ClientConnection(self.limits)
+        try:
+            while not self.closing:
+                req = await self._read_request(conn, reader, writer)
+                if req is None:
+                    break
+                self.active += 1
+                try:
+                    keep = await self._handle(conn, req, reader, writer, client_ip, port)
+                finally:
+                    self.active -= 1
+                if not keep:
+                    break
+                conn.start_next_cycle()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    async def _read_request(self, conn, reader, writer):
+        """The next request head; None when the connection should just close."""
+        loop = asyncio.get_running_loop()
+        deadline = None
+        while True:
+            try:
+                req = conn.next_request()
+            except errors.RouterError as exc:
+                await self._reject(reader, writer, exc)
+                return None
+            if req is not None:
+                return req
+            if conn.buffered and deadline is None:
+                # The slowloris deadline runs from the first byte of the head.
+                deadline = loop.time() + self.t.head
+            try:
+                async with asyncio.timeout_at(deadline or loop.time() + self.t.idle):
+                    data = await reader.read(READ_SIZE)
+            except TimeoutError:
+                if deadline is not None:
+                    await self._reject(reader, writer, errors.ClientTimeout("request head too slow"))
+                return None
+            if not data:
+                return None
+            conn.receive_data(data)
+
+    async def _reject(self, reader, writer, exc, rid: str = "-") -> None:
+        """Answer a request that never became valid, then close."""
+        body = pages.render(exc.status, exc.code, rid)
+        head = _RAW_ERROR_HEAD % (exc.status, pages.reason(exc.status), len(body), rid.encode())
+        try:
+            writer.write(head + body)
+            await self._drain(writer)
+            await self._linger(reader, writer)
+        except (errors.RouterError, ConnectionError, OSError):
+            pass
+
+    async def _linger(self, reader, writer) -> None:
+        """Read and drop what the client still sends before closing.
+
+        Closing with unread bytes in the receive buffer makes the kernel send a
+        reset, which can destroy the error response before the client reads it.
+        """
+        writer.write_eof()
+        dropped = 0
+        try:
+            async with asyncio.timeout(1.0):
+                while dropped < 1 << 20:
+                    data = await reader.read(READ_SIZE)
+                    if not data:
+                        break
+                    dropped += len(data)
+        except (TimeoutError, ConnectionError, OSError):
+            pass
+
+    # --- one request ---------------------------------------------------------
+
+    async def _handle(self, conn, req, reader, writer, client_ip, port) -> bool:
+        """Serve one request; True when the connection can carry another."""
+        rec = Record(method=req.method, path=req.framing.target, host=req.framing.host,
+                     rid=forwarding.request_id(req.event.headers.raw_items()), client_ip=client_ip)
+        try:
+            return await self._route(conn, req, reader, writer, rec, port)
+        except errors.RouterError as exc:
+            rec.code, rec.detail = exc.code, exc.detail
+            if conn.can_respond:
+                rec.status = exc.status
+            return await self._send_error(conn, reader, writer, exc, rec)
+        finally:
+            self.observer.record(rec)
+
+    async def _send_error(self, conn, reader, writer, exc, rec) -> bool:
+        if not conn.can_respond or isinstance(exc, errors.ClientGone):
+            return False
+        body = pages.render(exc.status, exc.code, rec.rid, rec.host.decode("latin-1"))
+        close = exc.close or not conn.request_complete
+        headers = [(b"Content-Type", b"text/html; charset=utf-8"),
+                   (b"Content-Length", str(len(body)).encode()),
+                   (b"Cache-Control", b"no-store"),
+                   (b"X-Request-Id", rec.rid.encode())]
+        if close:
+            headers.append((b"Connection", b"close"))
+        data = conn.send_response(exc.status, headers, pages.reason(exc.status))
+        data += conn.send_data(body) + conn.send_end()
+        rec.bytes_out = len(body)
+        try:
+            writer.write(data)
+            await self._drain(writer)
+            if close:
+                await self._linger(reader, writer)
+        except (errors.RouterError, ConnectionError, OSError):
+            return False
+        return not close and conn.keep_alive()
+
+    async def _route(self, conn, req, reader, writer, rec, port) -> bool:
+        app = self.table.app_for_host(req.framing.host)
+        if app is None:
+            raise errors.UnknownHost(req.framing.host.decode("latin-1"))
+        rec.app = app
+        route = self.table.apps.get(app)
+        if route is None:
+            raise errors.NoBackends(app)
+        if route.maintenance:
+            raise errors.Maintenance(app)
+        if route.scaled_to_zero:
+            route = await self.waker.wait(app, self.t.wake)
+        if not req.has_body:
+            # Consume h11's EndOfMessage (or PAUSED for an upgrade) so the
+            # request cycle is complete and keep-alive stays possible.
+            conn.next_body_event()
+        for _ in range(2):
+            backend, up = await self._connect(route)
+            reusable = False
+            try:
+                keep, reusable = await self._exchange(conn, req, reader, writer, backend, up, rec, port)
+                return keep
+            except _StaleConnection:
+                continue
+            finally:
+                backend.outstanding -= 1
+                self.pool.release(backend, up, reusable)
+        raise errors.BackendClosed("instance closed reused connections")
+
+    async def _connect(self, route):
+        """A connection to some instance; another instance if one cannot connect."""
+        tried = []
+        last = None
+        for _ in range(3):
+            backend = choose_backend(route, exclude=tried, mode=self.settings.balance)
+            if backend is None:
+                break
+            tried.append(backend)
+            backend.outstanding += 1
+            try:
+                return backend, await self.pool.acquire(backend)
+            except errors.BackendConnectFailed as exc:
+                backend.outstanding -= 1
+                last = exc
+        raise last or errors.NoBackends(route.app)
+
+    async def _exchange(self, conn, req, reader, writer, backend, up, rec, port):
+        """Forward the request and stream the response; (client keep, upstream reusable)."""
+        rec.instance, rec.release = backend.id, backend.release
+        upgrade = req.is_upgrade
+        bx = BackendExchange(self.limits, req.method)
+        headers = forwarding.request_headers(req, client_ip=rec.client_ip, port=port,
+                                             rid=rec.rid, upgrade=upgrade)
+        out = bx.send_request(req.method, req.framing.target, headers)
+        body_task = None
+        if req.has_body:
+            if conn.waiting_for_continue:
+                # Expect is answered here, once an instance is connected; the
+                # instance never sees it (RFC 9110 10.1.1 allows either).
+                writer.write(conn.send_informational(100, []))
+            up.writer.write(out)
+            body_task = asyncio.create_task(self._pump_body(conn, reader, bx, up))
+        else:
+            up.writer.write(out + bx.send_end())
+        try:
+            head = await self._await_head(bx, up, body_task)
+        except errors.BackendClosed:
+            if up.reused and body_task is None and not bx.got_bytes:
+                raise _StaleConnection() from None
+            raise
+        rec.status = head.status_code
+        if head.status_code == 101:
+            return await self._switch(conn, reader, writer, up, bx, head, upgrade, rec), False
+        try:
+            rec.bytes_out = await self._stream_response(conn, writer, bx, up, head)
+        finally:
+            if body_task is not None and not body_task.done():
+                body_task.cancel()
+        request_sent = body_task is None or _succeeded(body_task)
+        return conn.keep_alive(), bx.reusable() and request_sent
+
+    async def _await_head(self, bx, up, body_task):
+        """The response head, waiting out a streaming request body first.
+
+        The first-byte timeout runs from the end of the request: a slow upload is
+        policed by the body's idle timeout instead.
+        """
+        if body_task is None:
+            return await self._first_byte(self._response_head(bx, up))
+        head_task = asyncio.create_task(self._response_head(bx, up))
+        try:
+            await asyncio.wait((head_task, body_task), return_when=asyncio.FIRST_COMPLETED)
+            if not head_task.done():
+                body_task.result()   # a client-side error (413, timeout, gone) surfaces here
+                return await self._first_byte(head_task)
+            return head_task.result()
+        finally:
+            if not head_task.done():
+                head_task.cancel()
+            if not body_task.done() and not head_task.done():
+                body_task.cancel()
+
+    async def _first_byte(self, awaitable):
+        try:
+            async with asyncio.timeout(self.t.first_byte):
+                return await awaitable
+        except TimeoutError:
+            raise errors.BackendTimeout(f"no response within {self.t.first_byte}s") from None
+
+    async def _response_head(self, bx, up):
+        try:
+            while True:
+                event = bx.next_head()
+                if event is not None:
+                    # 1xx other than 101 are not relayed: the router answered
+                    # Expect itself and h11 cannot forward 103 hints mid-cycle.
+                    if isinstance(event, h11.InformationalResponse) and event.status_code != 101:
+                        continue
+                    return event
+                bx.receive_data(await up.reader.read(READ_SIZE))
+        except (ConnectionError, OSError) as exc:
+            raise errors.BackendClosed(f"instance connection failed: {exc}") from None
+
+    async def _pump_body(self, conn, reader, bx, up) -> bool:
+        """Stream the request body to the instance; False if the instance went away."""
+        while True:
+            event = conn.next_body_event()
+            if event is NEED_DATA:
+                try:
+                    async with asyncio.timeout(self.t.idle):
+                        data = await reader.read(READ_SIZE)
+                except TimeoutError:
+                    raise errors.ClientTimeout("request body stalled") from None
+                except (ConnectionError, OSError):
+                    raise errors.ClientGone("client reset during request body") from None
+                conn.receive_data(data)
+                continue
+            try:
+                if type(event) is h11.Data:
+                    up.writer.write(bx.send_data(event.data))
+                    if up.writer.transport.get_write_buffer_size() > HIGH_WATER:
+                        async with asyncio.timeout(self.t.idle):
+                            await up.writer.drain()
+                else:
+                    up.writer.write(bx.send_end())
+                    return True
+            except (TimeoutError, ConnectionError, OSError):
+                return False
+
+    async def _stream_response(self, conn, writer, bx, up, head) -> int:
+        """Send the response head and body to the client; the body byte count."""
+        pending = [conn.send_response(head.status_code, forwarding.response_headers(head), head.reason)]
+        sent = 0
+        while True:
+            event = bx.next_body_event()
+            if event is NEED_DATA:
+                self._flush(writer, pending)
+                if writer.transport.get_write_buffer_size() > HIGH_WATER:
+                    await self._drain(writer)
+                bx.receive_data(await self._read_upstream(up))
+            elif type(event) is h11.Data:
+                sent += len(event.data)
+                pending.append(conn.send_data(event.data))
+            else:
+                pending.append(conn.send_end())
+                self._flush(writer, pending)
+                if writer.transport.get_write_buffer_size() > HIGH_WATER:
+                    await self._drain(writer)
+                return sent
+
+    @staticmethod
+    def _flush(writer, pending: list) -> None:
+        # One write per batch of events: fewer syscalls for small responses.
+        if pending:
+            writer.write(b"".join(pending))
+            pending.clear()
+
+    async def _read_upstream(self, up) -> bytes:
+        try:
+            async with asyncio.timeout(self.t.idle):
+                return await up.reader.read(READ_SIZE)
+        except TimeoutError:
+            raise errors.BackendInterrupted("instance stalled mid-response") from None
+        except (ConnectionError, OSError):
+            raise errors.BackendInterrupted("instance reset mid-response") from None
+
+    async def _drain(self, writer) -> None:
+        try:
+            async with asyncio.timeout(self.t.send):
+                await writer.drain()
+        except TimeoutError:
+            raise errors.ClientTimeout("client is not reading its response") from None
+        except (ConnectionError, OSError):
+            raise errors.ClientGone("client went away during the response") from None
+
+    # --- protocol switch (WebSocket) -----------------------------------------
+
+    async def _switch(self, conn, reader, writer, up, bx, head, upgrade, rec) -> bool:
+        if not upgrade:
+            raise errors.BadResponse("101 to a request that asked for no upgrade")
+        writer.write(conn.send_informational(101, forwarding.response_headers(head, upgrade=True)))
+        client_rest, backend_rest = conn.take_tunnel_bytes(), bx.take_tunnel_bytes()
+        if client_rest:
+            up.writer.write(client_rest)
+        if backend_rest:
+            writer.write(backend_rest)
+        tasks = [asyncio.create_task(self._pipe(reader, up.writer)),
+                 asyncio.create_task(self._pipe(up.reader, writer))]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+        rec.bytes_out = sum(t.result() for t in tasks if t.done() and not t.cancelled())
+        return False
+
+    async def _pipe(self, src, dst) -> int:
+        """Copy one direction of a tunnel until EOF, error or the idle timeout."""
+        moved = 0
+        try:
+            while True:
+                async with asyncio.timeout(self.t.idle):
+                    data = await src.read(READ_SIZE)
+                if not data:
+                    break
+                moved += len(data)
+                dst.write(data)
+                async with asyncio.timeout(self.t.send):
+                    await dst.drain()
+        except (TimeoutError, ConnectionError, OSError):
+            pass
+        return moved
+
+
+def _succeeded(task) -> bool:
+    """A finished body pump that sent the whole body (retrieves its exception)."""
+    return task.done() and not task.cancelled() and task.exception() is None and task.result()

@@ -1,0 +1,133 @@
+"""One router worker: listening socket, proxy, route-table sync, logs, metrics.
+
+Workers share the port through SO_REUSEPORT, so the kernel spreads connections
+across them; each has its own route table and pools (no shared state to lock).
+"""
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import socket
+
+from paas.router.accesslog import AccessLog
+from paas.router.metrics import Metrics
+from paas.router.observe import Observer
+from paas.router.pool import Pool
+from paas.router.proxy import Proxy
+from paas.router.routes import RouteTable
+from paas.router.sync import TableSync, Waker
+
+log = logging.getLogger("paas.router")
+
+
+def listen_socket(host: str, port: int, backlog: int = 4096) -> socket.socket:
+    """A non-blocking listening socket that other workers may bind too."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(backlog)
+    sock.setblocking(False)
+    return sock
+
+
+class Router:
+    """The parts of a worker wired together; ``start``/``stop`` run it in a loop."""
+
+    def __init__(self, settings, metrics_path: str | None = None):
+        self.settings = settings
+        self.table = RouteTable(settings.base_domain)
+        t = settings.timeouts
+        self.pool = Pool(settings.pool_size, settings.pool_idle, t.connect)
+        self.metrics = Metrics()
+        self.access_log = AccessLog(settings.redis_url, settings.key_prefix)
+        self.sync = TableSync(settings, self.table)
+        self.waker = Waker(self.table, self.sync)
+        self.table.on_removed = self.pool.forget
+        self.table.on_app_changed = self.waker.app_changed
+        self.proxy = Proxy(settings, self.table, self.pool,
+                           Observer(self.metrics, self.access_log), self.waker)
+        self.metrics_path = metrics_path
+        self._server = None
+        self._background: list[asyncio.Task] = []
+        self._connections: set[asyncio.Task] = set()
+
+    @property
+    def port(self) -> int:
+        return self._server.sockets[0].getsockname()[1]
+
+    async def start(self, sock: socket.socket | None = None, ready_timeout: float = 5.0) -> None:
+        """Load the table (or give up waiting after ``ready_timeout``), then listen."""
+        self._background = [asyncio.create_task(self.sync.run()),
+                            asyncio.create_task(self.access_log.run())]
+        if self.metrics_path:
+            self._background.append(asyncio.create_task(self._dump_metrics()))
+        try:
+            async with asyncio.timeout(ready_timeout):
+                await self.sync.ready.wait()
+        except TimeoutError:
+            log.warning("route table not loaded yet; serving while Redis catches up")
+        sock = sock or listen_socket(self.settings.host, self.settings.port)
+        self._server = await asyncio.start_server(self._serve, sock=sock)
+
+    async def _serve(self, reader, writer) -> None:
+        task = asyncio.current_task()
+        self._connections.add(task)
+        try:
+            await self.proxy.serve(reader, writer)
+        except asyncio.CancelledError:
+            # Cancelled by stop(); ending quietly avoids asyncio's stream
+            # callback reporting the cancellation as an error.
+            pass
+        finally:
+            self._connections.discard(task)
+
+    async def stop(self) -> None:
+        """Stop accepting, let in-flight requests finish (up to the drain timeout)."""
+        if self._server is not None:
+            self._server.close()
+        self.proxy.closing = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.timeouts.drain
+        while self.proxy.active and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        for task in list(self._connections) + self._background:
+            task.cancel()
+        await asyncio.gather(*self._connections, *self._background, return_exceptions=True)
+        self.pool.close_all()
+
+    async def _dump_metrics(self) -> None:
+        # The supervisor merges every worker's file for /metrics and Redis.
+        tmp = f"{self.metrics_path}.tmp"
+        while True:
+            await asyncio.sleep(1.0)
+            with open(tmp, "w") as f:
+                json.dump(self.metrics.state(), f)
+            os.replace(tmp, self.metrics_path)
+
+
+def _loop_factory():
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def run_worker(settings, metrics_path: str | None = None) -> None:
+    """Entry point of a worker process: serve until SIGTERM/SIGINT, then drain."""
+    async def main():
+        router = Router(settings, metrics_path)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await router.start()
+        log.info("worker %d serving on %s:%d", os.getpid(), settings.host, router.port)
+        await stop.wait()
+        await router.stop()
+
+    asyncio.run(main(), loop_factory=_loop_factory())
