@@ -1,0 +1,252 @@
+"""Sans-io tests: exact bytes in, parsing and framing decisions out."""
+
+import h11
+import pytest
+
+from paas.router import errors
+from paas.router.config import Limits
+from paas.router.framing import HeadReader, check_request, check_response
+from paas.router.protocol import BackendExchange, ClientConnection
+
+LIMITS = Limits(request_line=64, header_block=256, header_count=5, body=100)
+
+
+def parse(head: bytes):
+    return check_request(head, LIMITS)
+
+
+@pytest.mark.parametrize("head, why", [
+    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked", "CL+TE"),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3", "TE+CL"),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4", "conflicting CL"),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3", "CL list"),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1", "negative CL"),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x10", "hex CL"),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: ", "empty CL"),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip", "unknown TE"),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked", "TE list"),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked", "repeated TE"),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked", "space before colon"),
+    (b"POST / HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked", "TE in HTTP/1.0"),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n c", "obs-fold"),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nX-A: b\rc", "bare CR"),
+    (b"GET / HTTP/1.1\r\nHost: a\nX-A: b", "bare LF"),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nX-A: b\x00c", "NUL"),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nX-A: b\x01c", "control byte"),
+    (b"GET / HTTP/1.1\r\nX-A: b", "missing Host"),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b", "repeated Host"),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nhost: a", "repeated Host, same value"),
+    (b"GET / HTTP/1.1\r\nHost: a b", "malformed Host"),
+    (b"GET / HTTP/2.0\r\nHost: a", "version"),
+    (b"GET  / HTTP/1.1\r\nHost: a", "double space"),
+    (b"GET /a b HTTP/1.1\r\nHost: a", "space in target"),
+    (b"GET a HTTP/1.1\r\nHost: a", "relative target"),
+    (b"CONNECT a:443 HTTP/1.1\r\nHost: a", "CONNECT"),
+    (b"G\x7fET / HTTP/1.1\r\nHost: a", "bad method"),
+    (b"GET / HTTP/1.1\r\nHost: a\r\n: empty-name", "empty name"),
+])
+def test_ambiguous_or_malformed_requests_are_400(head, why):
+    with pytest.raises(errors.BadRequest) as info:
+        parse(head)
+    assert info.value.status == 400, why
+    assert info.value.close
+
+
+def test_valid_framing_is_accepted():
+    f = parse(b"POST /x?y HTTP/1.1\r\nHost: Demo.localhost:8080\r\nContent-Length: 12")
+    assert (f.content_length, f.chunked, f.host, f.target) == (12, False, b"Demo.localhost:8080", b"/x?y")
+    f = parse(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked")
+    assert f.chunked and f.content_length is None
+    # Identical repeated Content-Length is one value (RFC 9110 8.6).
+    assert parse(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3").content_length == 3
+    assert parse(b"GET / HTTP/1.0\r\nHost: a").version == b"1.0"
+
+
+def test_absolute_form_target_sets_host():
+    f = parse(b"GET http://demo.localhost/p?q HTTP/1.1\r\nHost: other")
+    assert (f.host, f.target) == (b"demo.localhost", b"/p?q")
+
+
+def test_body_limit_by_content_length_is_413():
+    with pytest.raises(errors.BodyTooLarge) as info:
+        parse(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 101")
+    assert info.value.status == 413
+
+
+def test_header_count_limit_is_431():
+    head = b"GET / HTTP/1.1\r\nHost: a" + b"\r\nX: 1" * 5
+    with pytest.raises(errors.HeadersTooLarge) as info:
+        parse(head)
+    assert info.value.status == 431
+
+
+def _reader():
+    return HeadReader(LIMITS.request_line, LIMITS.header_block, errors.URITooLong, errors.HeadersTooLarge)
+
+
+def test_long_request_line_is_414_before_it_ends():
+    r = _reader()
+    r.feed(b"GET /" + b"a" * 40)
+    assert r.poll() is None
+    r.feed(b"a" * 40)   # no CRLF yet: refused on length alone
+    with pytest.raises(errors.URITooLong) as info:
+        r.poll()
+    assert info.value.status == 414
+
+
+def test_large_head_is_431_however_bytes_arrive():
+    head = b"GET / HTTP/1.1\r\nHost: a\r\n" + b"X-Long: " + b"v" * 300 + b"\r\n\r\n"
+    for step in (1, 7, len(head)):
+        r = _reader()
+        with pytest.raises(errors.HeadersTooLarge):
+            for i in range(0, len(head), step):
+                r.feed(head[i:i + step])
+                r.poll()
+
+
+def test_head_reader_byte_by_byte_and_leading_crlf():
+    r = _reader()
+    data = b"\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\nNEXT"
+    heads = []
+    for byte in data:
+        r.feed(bytes([byte]))
+        head = r.poll()
+        if head:
+            heads.append(head)
+    assert heads == [b"GET / HTTP/1.1\r\nHost: a"]
+    assert r.take_rest() == b"NEXT"
+
+
+@pytest.mark.parametrize("head", [
+    b"HTTP/1.1 200",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3",
+    b"HTTP/1.1 20 OK",
+    b"HTTP/1.1 200 OK\r\nX: a\r\n b",
+    b"ICY 200 OK",
+    b"HTTP/1.1 200 OK\r\nX: a\x00",
+])
+def test_bad_responses_are_502(head):
+    if head == b"HTTP/1.1 200":
+        assert check_response(head).status == 200   # reason phrase is optional
+        return
+    with pytest.raises(errors.BadResponse) as info:
+        check_response(head)
+    assert info.value.status == 502
+
+
+# --- ClientConnection: h11 under the strict checks ---------------------------
+
+def _client():
+    return ClientConnection(LIMITS)
+
+
+def test_pipelined_requests_are_served_one_cycle_at_a_time():
+    c = _client()
+    c.receive_data(b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
+    first = c.next_request()
+    assert first.event.target == b"/1"
+    assert isinstance(c.next_body_event(), h11.EndOfMessage)
+    c.send_response(200, [(b"Content-Length", b"0")])
+    c.send_end()
+    assert c.keep_alive()
+    c.start_next_cycle()
+    second = c.next_request()
+    assert second.event.target == b"/2"
+
+
+def test_pipelined_smuggled_request_is_still_checked():
+    c = _client()
+    c.receive_data(b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\n"
+                   b"POST /2 HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n")
+    c.next_request()
+    c.next_body_event()
+    c.send_response(200, [(b"Content-Length", b"0")])
+    c.send_end()
+    c.start_next_cycle()
+    with pytest.raises(errors.BadRequest):
+        c.next_request()
+
+
+def test_chunked_body_events_and_body_limit():
+    c = _client()
+    c.receive_data(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   b"5;ext=1\r\nhello\r\n0\r\n\r\n")
+    req = c.next_request()
+    assert req.has_body
+    assert c.next_body_event().data == b"hello"
+    assert isinstance(c.next_body_event(), h11.EndOfMessage)
+    c = _client()
+    c.receive_data(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n65\r\n" + b"x" * 101)
+    c.next_request()
+    with pytest.raises(errors.BodyTooLarge):
+        while c.next_body_event() is not h11.NEED_DATA:
+            pass
+
+
+def test_bad_chunk_size_is_400():
+    c = _client()
+    c.receive_data(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+    c.next_request()
+    with pytest.raises(errors.BadRequest):
+        c.next_body_event()
+
+
+def test_expect_continue_is_seen():
+    c = _client()
+    c.receive_data(b"PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n")
+    c.next_request()
+    assert c.waiting_for_continue
+    assert c.send_informational(100, []) == b"HTTP/1.1 100 \r\n\r\n"
+
+
+# --- BackendExchange: normalised framing towards instances ---------------------
+
+def test_forwarded_chunked_body_is_renormalised():
+    bx = BackendExchange(LIMITS, b"POST")
+    out = bx.send_request(b"POST", b"/", [(b"Host", b"a"), (b"Transfer-Encoding", b"chunked")])
+    out += bx.send_data(b"hello") + bx.send_end()
+    assert out == (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   b"5\r\nhello\r\n0\r\n\r\n")
+
+
+def test_response_head_then_body_then_reusable():
+    bx = BackendExchange(LIMITS, b"GET")
+    bx.send_request(b"GET", b"/", [(b"Host", b"a")])
+    bx.send_end()
+    bx.receive_data(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi")
+    head = bx.next_head()
+    assert head.status_code == 200
+    assert bx.next_body_event().data == b"hi"
+    assert isinstance(bx.next_body_event(), h11.EndOfMessage)
+    assert bx.reusable()
+
+
+def test_extra_bytes_after_response_make_connection_unreusable():
+    bx = BackendExchange(LIMITS, b"GET")
+    bx.send_request(b"GET", b"/", [(b"Host", b"a")])
+    bx.send_end()
+    bx.receive_data(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhiHTTP/1.1 200 OK\r\n")
+    bx.next_head()
+    bx.next_body_event()
+    bx.next_body_event()
+    assert not bx.reusable()
+
+
+def test_oversized_response_head_is_502():
+    bx = BackendExchange(Limits(response_head=100), b"GET")
+    bx.receive_data(b"HTTP/1.1 200 OK\r\nX: " + b"a" * 200)
+    with pytest.raises(errors.BadResponse):
+        bx.next_head()
+
+
+def test_response_cut_mid_body_is_interrupted():
+    bx = BackendExchange(LIMITS, b"GET")
+    bx.send_request(b"GET", b"/", [(b"Host", b"a")])
+    bx.send_end()
+    bx.receive_data(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhi")
+    bx.next_head()
+    bx.next_body_event()
+    bx.receive_data(b"")
+    with pytest.raises(errors.BackendInterrupted):
+        bx.next_body_event()
