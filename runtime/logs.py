@@ -1,0 +1,77 @@
+"""Shipping a container's stdout and stderr into the app's Redis stream (see LOGS.md).
+
+The container writes to stdout.log and stderr.log in its directory (no helper
+process per container); the shipper reads each file from the offset it last
+shipped and appends whole lines to ``paas:logs:<app>``. The new offset is saved
+in Redis in the same MULTI/EXEC transaction as the entries, so an agent that
+restarts at any moment neither loses nor repeats a line.
+"""
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+STREAM_PREFIX = "paas:logs:"
+OFFSETS_KEY = "paas:logs:offsets"
+MAXLEN = 10_000
+CHUNK = 1 << 20          # read at most this much per file per pass
+MAX_LINE = 64 << 10      # a longer run of bytes without a newline is shipped as its own line
+STREAMS = ("stdout", "stderr")
+
+
+def stream_key(app: str) -> str:
+    return STREAM_PREFIX + app
+
+
+def now_rfc3339() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _split(data: bytes, final: bool) -> tuple[list[bytes], int]:
+    """Whole lines of `data` and how many bytes they consumed."""
+    end = data.rfind(b"\n") + 1
+    if end == 0 and (final or len(data) >= MAX_LINE):
+        end = len(data)
+    elif final and end < len(data):
+        end = len(data)
+    lines = data[:end].splitlines()
+    return lines, end
+
+
+def ship(redis, container_id: str, directory: Path, labels: dict, final: bool = False) -> int:
+    """Ship new lines of one container; `final` also ships a last line without newline. Returns lines shipped."""
+    app = labels.get("app") or container_id
+    shipped = 0
+    for stream in STREAMS:
+        path = directory / f"{stream}.log"
+        field = f"{container_id}:{stream}"
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            continue
+        offset = int(redis.hget(OFFSETS_KEY, field) or 0)
+        if size < offset:
+            offset = 0  # the file was truncated (rotated): start over
+        while offset < size:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                data = f.read(min(CHUNK, size - offset))
+            lines, used = _split(data, final)
+            if used == 0:
+                break
+            pipe = redis.pipeline(transaction=True)
+            for line in lines:
+                pipe.xadd(stream_key(app), {
+                    "ts": now_rfc3339(), "app": app, "release": labels.get("release", ""),
+                    "process": labels.get("process", ""), "source": "app", "stream": stream,
+                    "line": line.decode("utf-8", errors="replace"), "instance": container_id,
+                }, maxlen=MAXLEN, approximate=True)
+            offset += used
+            pipe.hset(OFFSETS_KEY, field, offset)
+            pipe.execute()
+            shipped += len(lines)
+    return shipped
+
+
+def forget(redis, container_id: str) -> None:
+    """Drop the offsets of a removed container."""
+    redis.hdel(OFFSETS_KEY, *(f"{container_id}:{s}" for s in STREAMS))
