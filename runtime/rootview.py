@@ -75,9 +75,9 @@ class RootView:
         host = self.host_path(self.resolve(path))
         return host is not None and host.is_dir()
 
-    def find_command(self, command: str, search_path: str) -> str | None:
+    def find_command(self, command: str, search_path: str, cwd: str = "/") -> str | None:
         """Container path of an executable, searched in PATH like execvp, or None."""
-        candidates = [command] if "/" in command else [
+        candidates = [posixpath.join(cwd, command)] if "/" in command else [
             posixpath.join(d or "/", command) for d in search_path.split(":")]
         for candidate in candidates:
             if not candidate.startswith("/"):

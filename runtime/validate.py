@@ -102,7 +102,7 @@ def check_user(spec: ContainerSpec, view: RootView) -> None:
 
 def check_executable(spec: ContainerSpec, view: RootView) -> None:
     search_path = spec.env_dict().get("PATH", DEFAULT_PATH)
-    if view.find_command(spec.command[0], search_path) is None:
+    if view.find_command(spec.command[0], search_path, spec.workdir) is None:
         raise SpecError(f"command {spec.command[0]!r} not found in the rootfs (PATH={search_path})")
 
 

@@ -1,0 +1,198 @@
+"""The image store: slugs (tar archives of /app) kept by sha256, unpacked once per host.
+
+Layout under ``<data>/runtime/images``:
+
+    blobs/<hex>.tar     the slug as built, named by its sha256
+    meta/<hex>.json     {"digest", "stack", "process_types", "env", "size"}
+    layers/<hex>/app/   the unpacked slug, a read-only lower layer shared by every instance
+
+Digests are written ``sha256:<hex>`` everywhere outside this module.
+"""
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import config
+from .errors import ImageError
+
+_DIGEST = re.compile(r"^sha256:([0-9a-f]{64})$")
+APP_UID = 10000
+FETCH_TIMEOUT = 120
+
+
+@dataclass(frozen=True)
+class Image:
+    digest: str
+    stack: str = "host"
+    process_types: dict = field(default_factory=dict)
+    env: dict = field(default_factory=dict)
+    size: int = 0
+
+
+def _hex(digest: str) -> str:
+    match = _DIGEST.match(digest or "")
+    if not match:
+        raise ImageError(f"image digest {digest!r} is not of the form sha256:<64 hex digits>")
+    return match.group(1)
+
+
+def _dirs() -> tuple[Path, Path, Path]:
+    root = config.images_dir()
+    dirs = (root / "blobs", root / "meta", root / "layers")
+    for d in dirs:
+        d.mkdir(parents=True, exist_ok=True)
+    return dirs
+
+
+@contextmanager
+def _locked():
+    """One writer at a time per host: unpacking and GC must not interleave."""
+    root = config.images_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def put(slug: Path | str, *, stack: str = "host", process_types: dict | None = None,
+        env: dict | None = None) -> Image:
+    """Store a slug tar with its metadata; returns the image (same content, same digest)."""
+    blobs, metas, _ = _dirs()
+    sha = hashlib.sha256()
+    tmp = blobs / f".{os.getpid()}.{os.urandom(4).hex()}.tmp"
+    size = 0
+    try:
+        with open(slug, "rb") as src, open(tmp, "wb") as dst:
+            while chunk := src.read(1 << 20):
+                sha.update(chunk)
+                dst.write(chunk)
+                size += len(chunk)
+        _check_tar(tmp)
+        hexd = sha.hexdigest()
+        os.replace(tmp, blobs / f"{hexd}.tar")
+    finally:
+        tmp.unlink(missing_ok=True)
+    image = Image(digest=f"sha256:{hexd}", stack=stack, process_types=dict(process_types or {}),
+                  env=dict(env or {}), size=size)
+    meta_tmp = metas / f".{hexd}.{os.getpid()}.tmp"
+    meta_tmp.write_text(json.dumps(asdict(image), sort_keys=True))
+    os.replace(meta_tmp, metas / f"{hexd}.json")
+    return image
+
+
+def _check_tar(path: Path) -> None:
+    try:
+        with tarfile.open(path) as tar:
+            tar.getmembers()
+    except (tarfile.TarError, EOFError) as exc:
+        raise ImageError(f"slug is not a readable tar archive: {exc}") from None
+
+
+def get(digest: str) -> Image:
+    """The image's metadata; ImageError if this host does not have it."""
+    hexd = _hex(digest)
+    path = config.images_dir() / "meta" / f"{hexd}.json"
+    try:
+        return Image(**json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise ImageError(f"image {digest} is not on this host") from None
+
+
+def exists(digest: str) -> bool:
+    hexd = _hex(digest)
+    root = config.images_dir()
+    return (root / "meta" / f"{hexd}.json").exists() and (root / "blobs" / f"{hexd}.tar").exists()
+
+
+def layer(digest: str) -> Path:
+    """The unpacked, read-only layer of an image (unpacked on first use on this host)."""
+    hexd = _hex(digest)
+    blobs, _, layers = _dirs()
+    target = layers / hexd
+    if target.is_dir():
+        return target
+    blob = blobs / f"{hexd}.tar"
+    if not blob.exists():
+        raise ImageError(f"image {digest} is not on this host")
+    with _locked():
+        if target.is_dir():
+            return target
+        tmp = Path(tempfile.mkdtemp(prefix=f".{hexd[:12]}-", dir=layers))
+        try:
+            _unpack(blob, tmp)
+            os.rename(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return target
+
+
+def _unpack(blob: Path, dest: Path) -> None:
+    """Extract a slug so its files appear at /app, owned by the app user."""
+    with tarfile.open(blob) as tar:
+        names = [m.name.lstrip("./") for m in tar.getmembers()]
+        # Slugs hold either app/... (Heroku's layout) or the contents of /app directly.
+        under_app = all(n == "app" or n.startswith("app/") or n == "" for n in names)
+        root = dest if under_app else dest / "app"
+        root.mkdir(parents=True, exist_ok=True)
+        try:
+            # The "data" filter refuses absolute paths, links leaving the tree and device files.
+            tar.extractall(root, filter="data")
+        except tarfile.TarError as exc:
+            raise ImageError(f"slug {blob.name} cannot be unpacked safely: {exc}") from None
+    (dest / "app").mkdir(exist_ok=True)
+    for dirpath, dirnames, filenames in os.walk(dest / "app"):
+        for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
+            os.lchown(name, APP_UID, APP_UID)
+
+
+def gc(in_use: set[str]) -> list[str]:
+    """Remove unpacked layers, blobs and metadata of every image not in `in_use`; returns digests removed."""
+    keep = {_hex(d) for d in in_use}
+    blobs, metas, layers = _dirs()
+    removed = []
+    with _locked():
+        present = {p.stem for p in metas.glob("*.json")} | {p.name for p in layers.iterdir() if not p.name.startswith(".")}
+        for hexd in sorted(present - keep):
+            shutil.rmtree(layers / hexd, ignore_errors=True)
+            (blobs / f"{hexd}.tar").unlink(missing_ok=True)
+            (metas / f"{hexd}.json").unlink(missing_ok=True)
+            removed.append(f"sha256:{hexd}")
+    return removed
+
+
+def fetch(digest: str, url: str, *, stack: str = "host", process_types: dict | None = None,
+          env: dict | None = None) -> Image:
+    """Download a slug from the control plane (`url` serves the tar) and verify its digest."""
+    if exists(digest):
+        return get(digest)
+    expected = _hex(digest)
+    blobs, _, _ = _dirs()
+    tmp = blobs / f".fetch-{expected[:12]}-{os.getpid()}.tmp"
+    try:
+        with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT) as response, open(tmp, "wb") as out:
+            shutil.copyfileobj(response, out, 1 << 20)
+        image = put(tmp, stack=stack, process_types=process_types, env=env)
+    except OSError as exc:
+        raise ImageError(f"fetching image {digest} from {url}: {exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    if image.digest != digest:
+        gc({d for d in all_digests() if d != image.digest})
+        raise ImageError(f"image fetched from {url} has digest {image.digest}, expected {digest}")
+    return image
+
+
+def all_digests() -> set[str]:
+    _, metas, _ = _dirs()
+    return {f"sha256:{p.stem}" for p in metas.glob("*.json")}
