@@ -137,12 +137,22 @@ def _choose(steps: Steps, config, app_dir, buildpacks_dir) -> tuple[list[Buildpa
 
 
 def _compile_all(steps: Steps, chosen: list[Buildpack], timeout: float, on_output) -> None:
+    # One limit for all compiles together: it bounds the whole build.
     deadline = time.monotonic() + timeout
     for bp in chosen:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise BuildTimeout(f"the build ran longer than its time limit ({timeout:g} s)")
-        steps.compile(bp, remaining, on_output)
+        try:
+            steps.compile(bp, max(0.0, deadline - time.monotonic()), on_output)
+        except BuildTimeout:
+            raise BuildTimeout(
+                f"{bp.name} compile ran longer than the build time limit ({human_duration(timeout)}) and was killed"
+            ) from None
+
+
+def human_duration(seconds: float) -> str:
+    """900 -> '15 min', 1 -> '1 s'."""
+    if seconds >= 60:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"
 
 
 def _release_all(steps: Steps, chosen: list[Buildpack]):

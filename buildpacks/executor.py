@@ -86,7 +86,7 @@ class LocalExecutor:
                 except subprocess.TimeoutExpired:
                     finished = False
             if not finished:
-                raise BuildTimeout(f"{os.path.basename(argv[0])} ran longer than {_human(timeout)} and was killed")
+                raise BuildTimeout(f"{os.path.basename(argv[0])} ran longer than {timeout:g} s and was killed")
             return proc.returncode
         finally:
             # Also reaps background children a step left behind in its group.
@@ -146,8 +146,3 @@ def _kill_group(proc) -> None:
         pass
     proc.wait()
 
-
-def _human(seconds: float) -> str:
-    if seconds >= 60:
-        return f"{seconds / 60:g} min"
-    return f"{seconds:g} s"

@@ -47,7 +47,7 @@ def requested(config: dict[str, str], app_dir: str, buildpacks_dir: str = SHIPPE
 
 def resolve(name: str, buildpacks_dir: str = SHIPPED_DIR) -> Buildpack:
     """The buildpack called name: a shipped one or a directory placed under buildpacks_dir."""
-    segments = name.strip("/").split("/")
+    segments = name.split("/")
     if not all(_SEGMENT.match(s) for s in segments):
         raise BuildError(f"buildpack name {name!r} is not valid (use a name or a relative path of plain names)")
     path = os.path.join(buildpacks_dir, *segments)

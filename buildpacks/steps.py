@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import layout
-from .errors import BuildError, BuildTimeout
+from .errors import BuildError
 from .executor import Executor, Mount
 from .release import ReleaseInfo, parse_release
 from .selection import Buildpack
@@ -45,7 +45,11 @@ class Steps:
         return code == 0, text
 
     def compile(self, bp: Buildpack, timeout: float, on_line: Callable[[str], None]) -> None:
-        """Run bin/compile BUILD_DIR CACHE_DIR ENV_DIR, streaming its output."""
+        """Run bin/compile BUILD_DIR CACHE_DIR ENV_DIR, streaming its output.
+
+        Raises BuildError naming the buildpack's last " !" line when it fails,
+        and lets the executor's BuildTimeout through.
+        """
         errors: list[str] = []
 
         def forward(line: str) -> None:
@@ -54,10 +58,7 @@ class Steps:
             on_line(line)
 
         args = [layout.APP_DIR, layout.CACHE_DIR, layout.ENV_DIR]
-        try:
-            code = self._run(bp, "compile", args, timeout, forward)
-        except BuildTimeout:
-            raise BuildTimeout(f"{bp.name} compile ran longer than the build time limit ({timeout:g} s) and was killed") from None
+        code = self._run(bp, "compile", args, timeout, forward)
         if code != 0:
             reason = next((e for e in reversed(errors) if e), f"exit status {code}; see the output above")
             raise BuildError(f"{bp.name} compile failed: {reason}")

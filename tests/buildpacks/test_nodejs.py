@@ -1,0 +1,66 @@
+"""Real builds of a Node.js (Express) app with the local executor and npm."""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from paas.buildpacks.errors import BuildError
+
+SERVER_JS = """\
+const express = require("express");
+const app = express();
+app.get("/", (req, res) => res.send("hello from express"));
+app.listen(process.env.PORT, () => console.log("listening on " + process.env.PORT));
+"""
+PACKAGE = {
+    "name": "hello-express",
+    "version": "1.0.0",
+    "private": True,
+    "scripts": {"start": "node server.js"},
+    "dependencies": {"express": "^4.21.0"},
+}
+
+
+@pytest.fixture
+def express_app(make_app):
+    src = make_app({"package.json": json.dumps(PACKAGE, indent=2), "server.js": SERVER_JS})
+    # A real lockfile, resolved from the registry without installing anything.
+    subprocess.run(
+        ["npm", "install", "--package-lock-only", "--no-audit", "--no-fund"],
+        cwd=src, check=True, capture_output=True, timeout=120,
+    )
+    return src
+
+
+def test_express_app_builds_with_npm_ci_and_answers(builder, express_app, serve, get):
+    slug = builder(express_app)
+    assert "-----> Node.js app detected" in builder.lines
+    assert "-----> Installing dependencies from package-lock.json with npm ci" in builder.lines
+    assert slug.process_types == {"web": "npm start"}
+    with serve(slug) as (url, proc):
+        assert get(url + "/", proc) == (200, "hello from express")
+
+
+def test_second_build_reuses_node_modules_and_the_npm_cache(builder, express_app):
+    builder(express_app)
+    cache = builder.cache_dir / "nodejs"
+    assert (cache / "node_modules" / "express" / "package.json").is_file()
+    assert os.listdir(cache / "npm")
+    builder(express_app)
+    assert ("-----> Reusing node_modules from the build cache "
+            "(package.json and package-lock.json unchanged)") in builder.lines
+    assert not any("npm ci" in line for line in builder.lines)
+
+
+def test_engines_the_stack_cannot_meet_fail_the_build(builder, make_app):
+    src = make_app({"package.json": json.dumps({"name": "old", "engines": {"node": "12.x"}})})
+    with pytest.raises(BuildError, match=r"package.json asks for Node.js 12.x .*this stack has v\d+"):
+        builder(src)
+
+
+def test_invalid_package_json_fails_clearly(builder, make_app):
+    src = make_app({"package.json": "{not json"})
+    with pytest.raises(BuildError, match="package.json is not valid JSON"):
+        builder(src)

@@ -1,0 +1,120 @@
+"""Real builds of Python apps with the local executor."""
+
+import os
+import subprocess
+import tarfile
+
+import pytest
+
+from paas.buildpacks.errors import BuildError
+
+FLASK_APP = """\
+from flask import Flask
+
+app = Flask(__name__)
+
+
+@app.route("/")
+def index():
+    return "hello from flask"
+"""
+
+
+def test_flask_app_builds_and_its_web_process_answers(builder, make_app, serve, get):
+    src = make_app({"requirements.txt": "flask\n", "app.py": FLASK_APP})
+    slug = builder(src)
+
+    assert "-----> Python app detected" in builder.lines
+    assert slug.buildpacks == ["python"]
+    assert slug.process_types == {"web": "gunicorn --bind 0.0.0.0:$PORT app:app"}
+    assert slug.size == os.path.getsize(slug.path) and len(slug.sha256) == 64
+    with serve(slug) as (url, proc):
+        assert get(url + "/", proc) == (200, "hello from flask")
+
+
+def test_second_build_reuses_the_cache(builder, make_app):
+    src = make_app({"requirements.txt": "flask\n", "app.py": FLASK_APP})
+    builder(src)
+    assert any("Installing dependencies from requirements.txt" in line for line in builder.lines)
+    wheels = [n for d in os.listdir(builder.cache_dir / "python") if d.startswith("wheels-")
+              for n in os.listdir(builder.cache_dir / "python" / d)]
+    assert any(n.startswith("flask-") for n in wheels)
+    assert (builder.cache_dir / "python" / "site" / "flask").is_dir()
+
+    # Unchanged requirements: the installed tree comes from the cache, no pip run.
+    builder(src)
+    assert "-----> Reusing installed dependencies from the build cache (requirements.txt unchanged)" in builder.lines
+    assert not any("Collecting" in line for line in builder.lines)
+
+    # Changed requirements: pip runs again, and takes its wheels from the cache.
+    with open(os.path.join(src, "requirements.txt"), "a") as f:
+        f.write("# pinned later\n")
+    builder(src)
+    assert any("File was already downloaded" in line and "flask-" in line for line in builder.lines)
+
+
+def test_procfile_overrides_the_default_web_process(builder, make_app):
+    src = make_app({
+        "requirements.txt": "flask\n",
+        "app.py": FLASK_APP,
+        "Procfile": "web: flask run --port $PORT\nworker: python worker.py\n",
+    })
+    slug = builder(src)
+    assert slug.process_types == {"web": "flask run --port $PORT", "worker": "python worker.py"}
+    # No default web process was needed, so gunicorn was not added.
+    assert not any("Adding gunicorn" in line for line in builder.lines)
+
+
+def test_unknown_python_version_names_the_stack_versions(builder, make_app):
+    src = make_app({"requirements.txt": "", ".python-version": "3.7\n"})
+    with pytest.raises(BuildError, match=r"Python 3\.7 \(from \.python-version\) is not on this stack; it has: .*3\.\d+"):
+        builder(src)
+
+
+def test_runtime_txt_with_a_stack_version_is_used(builder, make_app):
+    version = subprocess.run(["/usr/bin/python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    src = make_app({"requirements.txt": "", "runtime.txt": f"python-{version}\n"})
+    builder(src)
+    assert any(line.startswith(f"-----> Using Python {version}") for line in builder.lines)
+
+
+def test_failing_dependency_install_fails_the_build_clearly(builder, make_app):
+    src = make_app({"requirements.txt": "paas-no-such-package-4c1e7b==1.0\n"})
+    with pytest.raises(BuildError, match="could not install dependencies from requirements.txt"):
+        builder(src)
+    assert any("paas-no-such-package-4c1e7b" in line for line in builder.lines)
+
+
+def test_django_app_gets_collectstatic_and_a_wsgi_web_process(builder, make_app):
+    src = make_app({
+        "requirements.txt": "django>=4.2,<6\n",
+        "manage.py": (
+            "import os, sys\n"
+            "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'site1.settings')\n"
+            "from django.core.management import execute_from_command_line\n"
+            "execute_from_command_line(sys.argv)\n"
+        ),
+        "site1/__init__.py": "",
+        "site1/settings.py": (
+            "import os\n"
+            "SECRET_KEY = os.environ['SECRET_KEY']\n"
+            "INSTALLED_APPS = ['django.contrib.staticfiles']\n"
+            "STATIC_URL = '/static/'\n"
+            "STATIC_ROOT = 'staticfiles'\n"
+            "STATICFILES_DIRS = ['assets']\n"
+        ),
+        "site1/wsgi.py": (
+            "import os\n"
+            "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'site1.settings')\n"
+            "from django.core.wsgi import get_wsgi_application\n"
+            "application = get_wsgi_application()\n"
+        ),
+        "assets/site.css": "body { color: teal }\n",
+    })
+    # The settings read a config var: collectstatic sees the app's config.
+    slug = builder(src, config={"SECRET_KEY": "build-time-secret"})
+    assert "-----> Running manage.py collectstatic" in builder.lines
+    assert slug.process_types["web"] == "gunicorn --bind 0.0.0.0:$PORT site1.wsgi"
+    with tarfile.open(slug.path) as tar:
+        assert "./staticfiles/site.css" in tar.getnames()
