@@ -164,6 +164,11 @@ class Proxy:
         return not close and conn.keep_alive()
 
     async def _route(self, conn, req, reader, writer, rec, port) -> bool:
+        if not req.has_body:
+            # Consume h11's EndOfMessage (or PAUSED for an upgrade) so the
+            # request cycle is complete and keep-alive stays possible, even
+            # after an error page.
+            conn.next_body_event()
         app = self.table.app_for_host(req.framing.host)
         if app is None:
             raise errors.UnknownHost(req.framing.host.decode("latin-1"))
@@ -175,10 +180,6 @@ class Proxy:
             raise errors.Maintenance(app)
         if route.scaled_to_zero:
             route = await self.waker.wait(app, self.t.wake)
-        if not req.has_body:
-            # Consume h11's EndOfMessage (or PAUSED for an upgrade) so the
-            # request cycle is complete and keep-alive stays possible.
-            conn.next_body_event()
         for _ in range(2):
             backend, up = await self._connect(route)
             reusable = False

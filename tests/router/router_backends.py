@@ -72,7 +72,7 @@ class EchoBackend:
         self.httpd.requests = []
         self.httpd.gate = threading.Event()
         self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
     @property
