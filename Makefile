@@ -9,10 +9,10 @@ install:
 	@bash compose/bootstrap.sh
 
 up: install
-	@$(PY) -m paas.compose.up
+	@$(PY) -P -m paas.compose.up
 
 test: install
-	@$(PY) -m paas.compose.testrun $(ARGS)
+	@$(PY) -P -m paas.compose.testrun $(ARGS)
 
 bench: install
 	@for b in bench/*.py; do $(PY) $$b || exit 1; done

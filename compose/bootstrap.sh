@@ -8,14 +8,16 @@ cd "$(dirname "$0")/.."
 say() { printf -- '-----> %s\n' "$*" >&2; }
 
 apt_updated=0
+sudo=()
+[ "$(id -u)" = 0 ] || sudo=(sudo)
 apt_install() {
     if [ "$apt_updated" = 0 ]; then
         say "apt-get update"
-        DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
         apt_updated=1
     fi
     say "apt-get install $*"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
 }
 
 # command -> Debian package providing it

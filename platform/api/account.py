@@ -1,5 +1,6 @@
 """Logging in, who am I, and (for admins) creating accounts."""
 
+from django.conf import settings
 from django.contrib.auth import authenticate
 
 from paas.platform.actions.tokens import issue_token
@@ -36,6 +37,8 @@ def whoami(request):
         "admin": user.is_staff,
         "teams": [m.team.name for m in user.team_memberships.select_related("team")],
         "token": {"prefix": request.token.prefix, "scopes": request.token.scopes},
+        "api_url": settings.PAAS_API_URL,
+        "git_url": settings.PAAS_GIT_URL,
     }
 
 

@@ -1,0 +1,60 @@
+"""ps and ps:scale."""
+
+import re
+
+from paas.platform.cli.client import Api, quote
+from paas.platform.cli.errors import CliError
+from paas.platform.cli.output import emit_json, table
+
+SCALE_ARG = re.compile(r"([^=]+)=(\d+)?(?::(.+))?\Z")
+
+
+def register(sub, common, app_option):
+    sub.add_parser("ps", parents=[common, app_option], help="show formation and instances").set_defaults(func=ps)
+    scale = sub.add_parser("ps:scale", parents=[common, app_option], help="scale process types: web=2 worker=1:medium")
+    scale.add_argument("changes", nargs="+", metavar="TYPE=N[:SIZE]")
+    scale.set_defaults(func=ps_scale)
+
+
+def parse_scale(items: list[str]) -> dict:
+    changes = {}
+    for item in items:
+        match = SCALE_ARG.match(item)
+        if not match or (match.group(2) is None and match.group(3) is None):
+            raise CliError(f"{item!r} is not TYPE=N, TYPE=N:SIZE or TYPE=:SIZE")
+        spec = {}
+        if match.group(2) is not None:
+            spec["quantity"] = int(match.group(2))
+        if match.group(3):
+            spec["size"] = match.group(3)
+        changes[match.group(1)] = spec
+    return changes
+
+
+def ps(args) -> int:
+    api = Api()
+    formation = api.get(f"apps/{quote(args.app)}/formation")
+    instances = api.get(f"apps/{quote(args.app)}/instances")
+    if args.json:
+        emit_json({"formation": formation, "instances": instances})
+        return 0
+    print(f"=== {args.app} formation")
+    table(formation, [("type", "TYPE"), ("quantity", "QTY"), ("size", "SIZE")],
+          empty="No process types yet: push code with git push paas main")
+    print()
+    print(f"=== {args.app} instances")
+    for row in instances:
+        row["note"] = row.get("unplaced_reason") or ""
+    table(instances, [("process", "PROCESS"), ("release", "RELEASE"), ("state", "STATE"), ("host", "HOST"),
+                      ("restarts", "RESTARTS"), ("started_at", "SINCE"), ("note", "NOTE")], empty="No instances running")
+    return 0
+
+
+def ps_scale(args) -> int:
+    formation = Api().patch(f"apps/{quote(args.app)}/formation", parse_scale(args.changes))
+    if args.json:
+        emit_json(formation)
+    else:
+        described = ", ".join(f"{f['type']}={f['quantity']}:{f['size']}" for f in formation)
+        print(f"Scaled {args.app} to {described}")
+    return 0
