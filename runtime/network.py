@@ -7,6 +7,7 @@ host), and an address from the pool. The host reaches the instance at that
 address; the firewall keeps the instance away from the host's services.
 """
 
+import hashlib
 import ipaddress
 import subprocess
 from dataclasses import asdict, dataclass
@@ -43,7 +44,9 @@ def netns_name(container_id: str) -> str:
 
 
 def veth_name(container_id: str) -> str:
-    return f"vp{container_id[:12]}"  # interface names are limited to 15 characters
+    # Interface names hold 15 characters; a hash keeps long ids such as
+    # blog-web.1 and blog-web.2 from colliding on a common prefix.
+    return "vp" + hashlib.sha256(container_id.encode()).hexdigest()[:12]
 
 
 def ensure_bridge() -> None:

@@ -1,0 +1,305 @@
+"""The host agent: keeps the instances the control plane assigns to this host running.
+
+One loop, level-triggered: read the desired instances, look at the containers
+on this host, ``reconcile.decide`` what to do, do it, report, ship logs,
+heartbeat. Containers are plain processes in their own namespaces and cgroups,
+so an agent restart does not touch them: the new agent finds them again from
+their directories (``agent.json`` marks the ones it manages).
+
+Run it with ``paas-agent`` (Django settings come from the environment like the
+rest of the platform).
+"""
+
+import argparse
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from . import config, images, logs, stacks, sweep
+from .container import Container, create, instance_dir, release
+from .errors import RuntimeLayerError, StateError
+from .reconcile import Action, Actual, Desired, decide
+from .spec import ContainerSpec, Limits
+from .state import State
+
+log = logging.getLogger("paas.agent")
+DEFAULT_PORT = 5000
+MARKER = "agent.json"
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    name: str
+    address: str
+    memory_mb: int
+    cpus: float
+
+
+class ControlPlane(Protocol):
+    """What the agent needs from Platform Control (see DjangoControlPlane)."""
+
+    def register(self, host: HostInfo) -> None: ...
+    def heartbeat(self, host: HostInfo) -> None: ...
+    def desired(self, host: HostInfo) -> list[Desired]: ...
+    def report(self, name: str, **fields) -> None: ...
+    def image_url(self, digest: str) -> str: ...
+
+
+def host_info() -> HostInfo:
+    """This host's name and capacity, from the environment or the machine itself."""
+    pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    reserve = int(os.environ.get("PAAS_HOST_RESERVED_MB", "1024"))
+    return HostInfo(
+        name=os.environ.get("PAAS_HOST_NAME") or socket.gethostname(),
+        address=os.environ.get("PAAS_HOST_ADDRESS", "127.0.0.1"),
+        memory_mb=int(os.environ.get("PAAS_HOST_MEMORY_MB") or max(256, pages // (1 << 20) - reserve)),
+        cpus=float(os.environ.get("PAAS_HOST_CPUS") or os.cpu_count() or 1),
+    )
+
+
+def spec_for(d: Desired, *, stop_grace: float | None = None) -> ContainerSpec:
+    """The converter: an instance as the platform sees it -> the runner's ContainerSpec."""
+    image = images.get(d.image)
+    stack = stacks.get(image.stack or d.stack)
+    env = {"PORT": str(DEFAULT_PORT), "HOME": "/app", "DYNO": d.process, "PS": d.process}
+    env.update(image.env)
+    env.update(dict(d.env))
+    command = d.command or image.process_types.get(d.process.split(".")[0], "")
+    return ContainerSpec(
+        # Procfile commands are shell command lines, as on Heroku.
+        command=("/bin/sh", "-c", command),
+        layers=(images.layer(d.image), *stack.layers),
+        binds=stack.binds,
+        env=tuple(env.items()),
+        workdir="/app",
+        user="app",
+        hostname=d.name.replace(".", "-").replace("_", "-")[:63],
+        network=os.environ.get("PAAS_INSTANCE_NETWORK", "bridge"),
+        limits=Limits(memory=d.memory_mb << 20, cpus=d.cpus),
+        id=d.name,
+        app=d.app,
+        release=d.release,
+        process=d.process,
+        stop_grace=stop_grace,
+    )
+
+
+def _port_open(address: str, port: int) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class Agent:
+    """One host's agent. `reconcile_once` is one pass; `run` loops until stopped."""
+
+    def __init__(self, control: ControlPlane, host: HostInfo, redis=None, *,
+                 interval: float = 0.5, stop_grace: float | None = None):
+        self.control = control
+        self.host = host
+        self.redis = redis
+        self.interval = interval
+        self.stop_grace = stop_grace
+        self.stopping = threading.Event()
+
+    # -- what runs here ------------------------------------------------------
+
+    def managed(self) -> list[Container]:
+        root = config.instances_dir()
+        found = []
+        for directory in sorted(root.iterdir()) if root.is_dir() else []:
+            if (directory / MARKER).exists():
+                try:
+                    found.append(Container.load(directory.name))
+                except (StateError, ValueError, OSError):
+                    continue  # half-written: the next pass or the sweep deals with it
+        return found
+
+    def actual(self) -> list[Actual]:
+        out = []
+        for c in self.managed():
+            marker = json.loads((c.dir / MARKER).read_text())
+            out.append(Actual(c.id, c.is_running() or c.record.state is State.CREATED and
+                              time.time() - c.record.created_at < sweep.CREATE_GRACE_SECONDS,
+                              marker.get("fingerprint", "")))
+        return out
+
+    # -- one pass ------------------------------------------------------------
+
+    def start_up(self) -> None:
+        """Register, and clear what crashed runs left that no record explains."""
+        self.control.register(self.host)
+        for line in sweep.sweep(stopped_too=False):
+            log.info(line)
+
+    def reconcile_once(self, now: float | None = None) -> list[Action]:
+        now = time.time() if now is None else now
+        actions = decide(self.control.desired(self.host), self.actual(), now)
+        for action in actions:
+            try:
+                getattr(self, f"_{action.kind}")(action)
+            except RuntimeLayerError as exc:
+                log.warning("%s %s failed: %s", action.kind, action.name, exc)
+                self.control.report(action.name, state="crashed", exit_code=125,
+                                    restarts_increment=True, stopped_at=time.time())
+        self.ship_logs()
+        self.control.heartbeat(self.host)
+        return actions
+
+    def run(self) -> None:
+        self.start_up()
+        while not self.stopping.is_set():
+            try:
+                self.reconcile_once()
+            except Exception:  # one bad pass must not end the agent; the next retries
+                log.exception("reconcile pass failed")
+            self.stopping.wait(self.interval)
+
+    # -- actions -------------------------------------------------------------
+
+    def _start(self, action: Action) -> None:
+        d = action.desired
+        assert d is not None
+        if not images.exists(d.image):
+            images.fetch(d.image, self.control.image_url(d.image), stack=d.stack)
+        spec = spec_for(d, stop_grace=self.stop_grace)
+        if instance_dir(d.name).exists():
+            self._release(d.name)  # a leftover of an earlier run of the same instance
+        c = create(spec)
+        (c.dir / MARKER).write_text(json.dumps({"fingerprint": d.fingerprint}))
+        self.control.report(d.name, state="starting", address=c.record.network.get("address") or None,
+                            port=DEFAULT_PORT, exit_code=None)
+        c.start()
+        self.control.report(d.name, state="starting", started_at=c.record.started_at)
+
+    def _observe(self, action: Action) -> None:
+        c = Container.load(action.name)
+        stats = c.stats()
+        state = "up"
+        address = c.record.network.get("address") or "127.0.0.1"
+        if action.desired and action.desired.process.startswith("web.") and not _port_open(address, DEFAULT_PORT):
+            state = "starting"  # up once it answers on $PORT
+        self.control.report(action.name, state=state, memory_bytes=stats["memory_bytes"],
+                            cpu_seconds=stats["cpu_ns"] / 1e9)
+
+    def _collect(self, action: Action) -> None:
+        c = Container.load(action.name)
+        if c.record.state is State.CREATED:
+            outcome_state, code, oom = "crashed", 125, False
+        else:
+            outcome = c.mark_stopped()
+            code, oom = outcome.exit_code, outcome.oom_killed
+            outcome_state = "oom-killed" if oom else ("crashed" if action.desired else "stopped")
+        self.ship_logs([c], final=True)
+        self.control.report(action.name, state=outcome_state, exit_code=code, stopped_at=time.time(),
+                            restarts_increment=bool(action.desired))
+        self._release(action.name)
+
+    def _stop(self, action: Action) -> None:
+        c = Container.load(action.name)
+        outcome = c.stop(self.stop_grace)
+        self.ship_logs([c], final=True)
+        self.control.report(action.name, state="stopped", exit_code=outcome.exit_code, stopped_at=time.time())
+        self._release(action.name)
+
+    def _release(self, name: str) -> None:
+        if self.redis is not None:
+            logs.forget(self.redis, name)
+        release(name)
+
+    # -- logs ----------------------------------------------------------------
+
+    def ship_logs(self, containers: list[Container] | None = None, final: bool = False) -> None:
+        if self.redis is None:
+            return
+        for c in containers if containers is not None else self.managed():
+            try:
+                logs.ship(self.redis, c.id, c.dir, c.record.labels, final=final)
+            except OSError as exc:
+                log.warning("shipping logs of %s: %s", c.id, exc)
+
+
+class DjangoControlPlane:
+    """The control plane through the Django ORM (Host and Instance in paas.platform.models)."""
+
+    def __init__(self):
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "paas.platform.settings")
+        import django
+        django.setup()
+        from paas.platform.models import Host, Instance
+        self.Host, self.Instance = Host, Instance
+
+    def register(self, host: HostInfo) -> None:
+        from django.utils import timezone
+        self.Host.objects.update_or_create(name=host.name, defaults={
+            "address": host.address, "memory_mb": host.memory_mb, "cpus": host.cpus,
+            "state": self.Host.UP, "last_heartbeat": timezone.now(), "agent_version": "1"})
+
+    def heartbeat(self, host: HostInfo) -> None:
+        from django.utils import timezone
+        self.Host.objects.filter(name=host.name).update(last_heartbeat=timezone.now())
+
+    def desired(self, host: HostInfo) -> list[Desired]:
+        rows = (self.Instance.objects.filter(host__name=host.name, desired_state=self.Instance.RUNNING)
+                .select_related("app", "release__build", "release__config"))
+        out = []
+        for row in rows:
+            build = row.release.build
+            if build is None or not build.slug_digest:
+                continue
+            out.append(Desired(
+                name=row.name, app=row.app.name, release=f"v{row.release.version}", process=row.label,
+                command=row.command or build.process_types.get(row.process_type, ""),
+                image=build.slug_digest, stack=build.stack or "host",
+                env=tuple(sorted((row.release.config.values or {}).items())),
+                memory_mb=row.memory_mb, cpus=row.cpus, restarts=row.restarts,
+                last_exit_at=row.stopped_at.timestamp() if row.stopped_at else None))
+        return out
+
+    def report(self, name: str, **fields) -> None:
+        from datetime import datetime, timezone as tz
+        from django.db.models import F
+        if fields.pop("restarts_increment", False):
+            fields["restarts"] = F("restarts") + 1
+        for key in ("started_at", "stopped_at"):
+            if isinstance(fields.get(key), float):
+                fields[key] = datetime.fromtimestamp(fields[key], tz.utc)
+        self.Instance.objects.filter(name=name).update(**fields)
+
+    def image_url(self, digest: str) -> str:
+        base = os.environ.get("PAAS_API_URL", "http://127.0.0.1:8000").rstrip("/")
+        return f"{base}/api/v1/images/{digest}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="paas-agent", description="Run the paas host agent.")
+    parser.add_argument("--interval", type=float, default=float(os.environ.get("PAAS_AGENT_INTERVAL", "0.5")))
+    parser.add_argument("--once", action="store_true", help="one reconcile pass, then exit")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    import redis
+    agent = Agent(DjangoControlPlane(), host_info(), redis.Redis.from_url(config.redis_url()), interval=args.interval)
+    # SIGTERM ends the loop only; instances keep running for the next agent.
+    signal.signal(signal.SIGTERM, lambda *_: agent.stopping.set())
+    if args.once:
+        agent.start_up()
+        agent.reconcile_once()
+        return 0
+    try:
+        agent.run()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

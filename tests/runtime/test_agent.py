@@ -1,0 +1,154 @@
+"""The host agent with real containers; the control plane is a small in-memory double at its edge."""
+
+import io
+import tarfile
+import uuid
+from dataclasses import replace
+
+import pytest
+import redis as redis_lib
+
+from paas.runtime import config, images, logs
+from paas.runtime.agent import Agent, HostInfo
+from paas.runtime.container import Container, release
+from paas.runtime.reconcile import Desired
+
+from .conftest import wait_for
+
+HOST = HostInfo(name="test-host", address="127.0.0.1", memory_mb=1024, cpus=2)
+SERVER = "exec python3 -m http.server $PORT"
+
+
+class MemoryControlPlane:
+    """Desired instances and reports kept in dicts, like the Instance rows would be."""
+
+    def __init__(self):
+        self.instances: dict[str, Desired] = {}
+        self.reports: dict[str, dict] = {}
+        self.registered = []
+        self.heartbeats = 0
+
+    def register(self, host):
+        self.registered.append(host)
+
+    def heartbeat(self, host):
+        self.heartbeats += 1
+
+    def desired(self, host):
+        return list(self.instances.values())
+
+    def report(self, name, **fields):
+        row = self.reports.setdefault(name, {})
+        if fields.pop("restarts_increment", False):
+            d = self.instances.get(name)
+            if d is not None:
+                self.instances[name] = replace(d, restarts=d.restarts + 1, last_exit_at=fields.get("stopped_at"))
+        row.update(fields)
+
+    def image_url(self, digest):
+        return "http://127.0.0.1:1/unused"
+
+
+@pytest.fixture
+def image(tmp_path):
+    buf = tmp_path / "slug.tar"
+    with tarfile.open(buf, "w") as tar:
+        data = b"#!/bin/sh\necho started $DYNO\nexec sleep 600\n"
+        info = tarfile.TarInfo("app/run.sh")
+        info.size, info.mode = len(data), 0o755
+        tar.addfile(info, io.BytesIO(data))
+    return images.put(buf, stack="host", process_types={"web": SERVER, "worker": "./run.sh"})
+
+
+@pytest.fixture
+def world(image):
+    control = MemoryControlPlane()
+    client = redis_lib.Redis.from_url(config.redis_url())
+    agent = Agent(control, HOST, client, stop_grace=0.5)
+    app = f"agentapp-{uuid.uuid4().hex[:8]}"
+    names = []
+
+    def want(process="worker.1", **kw):
+        name = f"{app}.{process}.{uuid.uuid4().hex[:4]}"
+        names.append(name)
+        d = Desired(name=name, app=app, release="v1", process=process, command=kw.pop("command", ""),
+                    image=image.digest, memory_mb=kw.pop("memory_mb", 128), cpus=1.0, **kw)
+        control.instances[name] = d
+        return d
+
+    yield control, agent, want, client, app
+    for name in names:
+        release(name)
+        logs.forget(client, name)
+    client.delete(logs.stream_key(app))
+
+
+def test_agent_starts_reports_and_ships_logs(world):
+    control, agent, want, client, app = world
+    agent.start_up()
+    d = want("worker.1")
+    agent.reconcile_once()
+    assert control.reports[d.name]["state"] == "starting"
+    wait_for(lambda: (agent.reconcile_once(), control.reports[d.name]["state"] == "up")[1], what="instance up")
+    assert control.reports[d.name]["memory_bytes"] > 0
+    wait_for(lambda: (agent.ship_logs(), client.xlen(logs.stream_key(app)))[1], what="log line in redis")
+    entry = client.xrange(logs.stream_key(app))[0][1]
+    assert entry[b"line"] == b"started worker.1" and entry[b"process"] == b"worker.1"
+
+
+def test_web_instance_is_up_once_it_answers_on_port(world):
+    control, agent, want, client, app = world
+    d = want("web.1")
+    agent.reconcile_once()
+    wait_for(lambda: (agent.reconcile_once(), control.reports[d.name]["state"] == "up")[1], timeout=20,
+             what="web instance answering on $PORT")
+    assert control.reports[d.name]["address"].startswith("10.")
+    assert control.reports[d.name]["port"] == 5000
+
+
+def test_instances_survive_an_agent_restart(world):
+    control, agent, want, client, app = world
+    d = want("worker.1")
+    agent.reconcile_once()
+    first = Container.load(d.name)
+    pid = first.record.pid
+    # A new agent (the old one is simply gone) adopts the container instead of restarting it.
+    newcomer = Agent(control, HOST, client, stop_grace=0.5)
+    newcomer.start_up()
+    actions = newcomer.reconcile_once()
+    assert [a.kind for a in actions if a.name == d.name] == ["observe"]
+    assert Container.load(d.name).record.pid == pid and Container.load(d.name).is_running()
+
+
+def test_crash_is_reported_and_restarted_with_backoff(world):
+    control, agent, want, client, app = world
+    d = want("worker.1", command="echo boom; exit 3")
+    agent.reconcile_once()
+    wait_for(lambda: (agent.reconcile_once(), control.reports[d.name].get("exit_code") == 3)[1], what="crash seen")
+    assert control.reports[d.name]["state"] == "crashed"
+    assert control.instances[d.name].restarts == 1
+    # The next start waits for the backoff, then happens.
+    crashed_at = control.instances[d.name].last_exit_at
+    assert [a.kind for a in agent.reconcile_once(now=crashed_at + 0.1) if a.name == d.name] == []
+    assert [a.kind for a in agent.reconcile_once(now=crashed_at + 1.0) if a.name == d.name] == ["start"]
+
+
+def test_oom_kill_is_reported(world):
+    control, agent, want, client, app = world
+    hog = "exec python3 -c 'b = []\nwhile True: b.append(bytearray(4 << 20))'"
+    d = want("worker.1", command=hog, memory_mb=48)
+    agent.reconcile_once()
+    wait_for(lambda: (agent.reconcile_once(), control.reports[d.name].get("state") == "oom-killed")[1],
+             timeout=30, what="oom-killed reported")
+    assert control.reports[d.name]["exit_code"] == 137
+
+
+def test_undesired_instances_are_stopped_and_removed(world):
+    control, agent, want, client, app = world
+    d = want("worker.1")
+    agent.reconcile_once()
+    assert Container.load(d.name).is_running()
+    del control.instances[d.name]
+    agent.reconcile_once()
+    assert control.reports[d.name]["state"] == "stopped"
+    assert not (config.instances_dir() / d.name).exists()
