@@ -8,7 +8,7 @@ import pathlib
 import re
 
 SETTINGS = re.compile(r"""DJANGO_SETTINGS_MODULE['"]\s*,\s*['"]([A-Za-z_][\w.]*)['"]""")
-APP_VAR = re.compile(r"^(application|app)\s*(?::[^=]+)?=", re.MULTILINE)
+APP_VAR = re.compile(r"^(?:(application|app)\s*(?::[^=]+)?=|def\s+(application|app)\s*\()", re.MULTILINE)
 MODULES = ("wsgi.py", "app.py", "application.py", "main.py", "server.py")
 
 
@@ -32,7 +32,7 @@ def module_target(root: pathlib.Path) -> str:
         if path.is_file():
             found = APP_VAR.search(path.read_text(errors="replace"))
             if found:
-                return f"{path.stem}:{found.group(1)}"
+                return f"{path.stem}:{found.group(1) or found.group(2)}"
     return ""
 
 

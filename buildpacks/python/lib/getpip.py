@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import sys
+import urllib.parse
 import urllib.request
 
 INDEX = os.environ.get("PAAS_PIP_JSON_URL", "https://pypi.org/pypi/pip/json")
@@ -19,7 +20,8 @@ def wheel_url() -> tuple[str, str]:
         release = json.load(response)
     for item in release["urls"]:
         if item["packagetype"] == "bdist_wheel":
-            return item["url"], item["digests"]["sha256"]
+            # Mirrors of the index may answer with links relative to it.
+            return urllib.parse.urljoin(INDEX, item["url"]), item["digests"]["sha256"]
     raise SystemExit("the index lists no wheel for pip")
 
 
