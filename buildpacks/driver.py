@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from . import selection
+from . import cache, selection
 from .envdir import write_env_dir
 from .errors import BuildError, BuildTimeout
 from .executor import Executor
@@ -76,7 +76,13 @@ def build(
     """
     config = dict(config or {})
     check_source(source_dir, max_slug_bytes)
-    with tempfile.TemporaryDirectory(prefix="paas-build-", dir=work_dir) as scratch:
+    if not os.path.isdir(cache_dir):
+        raise BuildError(f"cache dir {cache_dir} does not exist")
+
+    def waiting() -> None:
+        on_output("-----> Waiting for another build of this app to finish")
+
+    with cache.locked(cache_dir, waiting), tempfile.TemporaryDirectory(prefix="paas-build-", dir=work_dir) as scratch:
         ws = _workspace(scratch, source_dir, cache_dir, config, stack, source_version)
         # Fail fast on a broken Procfile, before minutes of dependency installs.
         read_procfile(os.path.join(ws.app_dir, "Procfile"))
@@ -103,8 +109,6 @@ def build(
 
 
 def _workspace(scratch, source_dir, cache_dir, config, stack, source_version) -> Workspace:
-    if not os.path.isdir(cache_dir):
-        raise BuildError(f"cache dir {cache_dir} does not exist")
     ws = Workspace(
         app_dir=os.path.join(scratch, "app"),
         cache_dir=os.path.abspath(cache_dir),
