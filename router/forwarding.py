@@ -41,7 +41,7 @@ def request_id(headers) -> str:
 
 def request_headers(req, *, client_ip: str, port: int, rid: str, upgrade: bool) -> list:
     """Headers to send to the instance for a validated client request."""
-    raw = req.event.headers.raw_items()
+    raw = req.headers
     drop = HOP_BY_HOP | REPLACED | connection_tokens(raw)
     f = req.framing
     out = [(b"Host", f.host)]
@@ -62,8 +62,8 @@ def request_headers(req, *, client_ip: str, port: int, rid: str, upgrade: bool) 
     out.append((b"X-Forwarded-Host", f.host))
     out.append((b"X-Request-Id", rid.encode()))
     out.append((b"Via", via))
-    # Framing is regenerated from what the strict check accepted; h11 then
-    # writes normalised CL or chunked framing.
+    # Framing is regenerated from what the strict check accepted; the
+    # protocol layer then writes normalised CL or chunked framing.
     if f.chunked:
         out.append((b"Transfer-Encoding", b"chunked"))
     elif f.content_length is not None:
@@ -76,7 +76,7 @@ def request_headers(req, *, client_ip: str, port: int, rid: str, upgrade: bool) 
 
 def response_headers(event, *, upgrade: bool = False) -> list:
     """Headers to send to the client for an instance's response head."""
-    raw = event.headers.raw_items()
+    raw = event.headers
     drop = HOP_BY_HOP | connection_tokens(raw)
     out = []
     via = VIA

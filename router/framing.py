@@ -9,13 +9,13 @@ ambiguity. The same rules, with 502 instead of 400, apply to instances' response
 """
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from paas.router import errors
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _REQUEST_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e\x80-\xff]+) HTTP/1\.([01])")
-_STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([1-9][0-9][0-9])(?: [\t\x20-\x7e\x80-\xff]*)?")
+_STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([1-9][0-9][0-9])(?: ([\t\x20-\x7e\x80-\xff]*))?")
 # Field values may hold HTAB, visible ASCII and obs-text; every other control
 # byte (NUL above all) is refused rather than passed on.
 _BAD_VALUE_BYTE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
@@ -83,7 +83,19 @@ class Framing:
     target: bytes = b""        # origin-form; absolute-form is rewritten
     version: bytes = b"1.1"
     status: int = 0            # responses only
+    reason: bytes = b""        # responses only
+    method: bytes = b""        # requests only
     header_count: int = 0
+    headers: list = field(default_factory=list)   # [(name, value)], value trimmed
+    connection: bytes = b""    # Connection header values, lowercased, joined
+    expect_continue: bool = False
+
+    @property
+    def wants_close(self) -> bool:
+        """The sender asks for the connection to close after this message."""
+        if self.version == b"1.0":
+            return b"keep-alive" not in self.connection
+        return b"close" in self.connection
 
 
 def _split_lines(head: bytes, error) -> list[bytes]:
@@ -112,6 +124,7 @@ def _check_fields(lines: list[bytes], framing: Framing, error, *, want_host: boo
         value = value.strip(b" \t")
         if _BAD_VALUE_BYTE.search(value):
             raise error("control byte in header value")
+        framing.headers.append((name, value))
         lname = name.lower()
         if lname == b"content-length":
             if not _DIGITS.fullmatch(value):
@@ -130,6 +143,10 @@ def _check_fields(lines: list[bytes], framing: Framing, error, *, want_host: boo
         elif lname == b"host" and want_host:
             hosts += 1
             framing.host = value
+        elif lname == b"connection":
+            framing.connection += b"," + value.lower()
+        elif lname == b"expect" and value.lower() == b"100-continue":
+            framing.expect_continue = True
     if framing.chunked and framing.content_length is not None:
         raise error("both Content-Length and Transfer-Encoding")
     if want_host and hosts != 1:
@@ -145,7 +162,7 @@ def check_request(head: bytes, limits) -> Framing:
     method, target, minor = m.groups()
     if len(lines) - 1 > limits.header_count:
         raise errors.HeadersTooLarge(f"more than {limits.header_count} header fields")
-    framing = Framing(target=target, version=b"1." + minor, header_count=len(lines) - 1)
+    framing = Framing(target=target, version=b"1." + minor, header_count=len(lines) - 1, method=method)
     _check_fields(lines[1:], framing, errors.BadRequest, want_host=True)
     if framing.chunked and minor == b"0":
         raise errors.BadRequest("Transfer-Encoding in an HTTP/1.0 request")
@@ -181,6 +198,6 @@ def check_response(head: bytes) -> Framing:
     m = _STATUS_LINE.fullmatch(lines[0])
     if not m:
         raise errors.BadResponse("invalid status line")
-    framing = Framing(version=b"1." + m.group(1), status=int(m.group(2)))
+    framing = Framing(version=b"1." + m.group(1), status=int(m.group(2)), reason=m.group(3) or b"")
     _check_fields(lines[1:], framing, errors.BadResponse, want_host=False)
     return framing

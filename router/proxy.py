@@ -9,11 +9,9 @@ already started.
 import asyncio
 import socket
 
-import h11
-
-from paas.router import errors, forwarding, pages
+from paas.router import errors, fastproto, forwarding, h11proto, pages
+from paas.router.events import NEED_DATA, Data
 from paas.router.observe import Record
-from paas.router.protocol import NEED_DATA, BackendExchange, ClientConnection
 from paas.router.routes import choose_backend
 
 READ_SIZE = 65536
@@ -37,6 +35,7 @@ class Proxy:
         self.pool = pool
         self.observer = observer
         self.waker = waker
+        self.proto = h11proto if settings.parser == "h11" else fastproto
         self.closing = False
         self.active = 0   # requests in flight, for graceful shutdown
 
@@ -50,7 +49,7 @@ class Proxy:
         peer = writer.get_extra_info("peername")
         client_ip = peer[0] if peer else "-"
         port = (writer.get_extra_info("sockname") or ("", 0))[1]
-        conn = ClientConnection(self.limits)
+        conn = self.proto.ClientConnection(self.limits)
         try:
             while not self.closing:
                 req = await self._read_request(conn, reader, writer)
@@ -129,7 +128,7 @@ class Proxy:
     async def _handle(self, conn, req, reader, writer, client_ip, port) -> bool:
         """Serve one request; True when the connection can carry another."""
         rec = Record(method=req.method, path=req.framing.target, host=req.framing.host,
-                     rid=forwarding.request_id(req.event.headers.raw_items()), client_ip=client_ip)
+                     rid=forwarding.request_id(req.headers), client_ip=client_ip)
         try:
             return await self._route(conn, req, reader, writer, rec, port)
         except errors.RouterError as exc:
@@ -165,9 +164,8 @@ class Proxy:
 
     async def _route(self, conn, req, reader, writer, rec, port) -> bool:
         if not req.has_body:
-            # Consume h11's EndOfMessage (or PAUSED for an upgrade) so the
-            # request cycle is complete and keep-alive stays possible, even
-            # after an error page.
+            # Consume the (empty) body's END so the request cycle is complete
+            # and keep-alive stays possible, even after an error page.
             conn.next_body_event()
         app = self.table.app_for_host(req.framing.host)
         if app is None:
@@ -214,7 +212,7 @@ class Proxy:
         """Forward the request and stream the response; (client keep, upstream reusable)."""
         rec.instance, rec.release = backend.id, backend.release
         upgrade = req.is_upgrade
-        bx = BackendExchange(self.limits, req.method)
+        bx = self.proto.BackendExchange(self.limits, req.method)
         headers = forwarding.request_headers(req, client_ip=rec.client_ip, port=port,
                                              rid=rec.rid, upgrade=upgrade)
         out = bx.send_request(req.method, req.framing.target, headers)
@@ -279,8 +277,8 @@ class Proxy:
                 event = bx.next_head()
                 if event is not None:
                     # 1xx other than 101 are not relayed: the router answered
-                    # Expect itself and h11 cannot forward 103 hints mid-cycle.
-                    if isinstance(event, h11.InformationalResponse) and event.status_code != 101:
+                    # Expect itself, and h11 cannot forward 103 hints mid-cycle.
+                    if event.status_code < 200 and event.status_code != 101:
                         continue
                     return event
                 bx.receive_data(await up.reader.read(READ_SIZE))
@@ -302,7 +300,7 @@ class Proxy:
                 conn.receive_data(data)
                 continue
             try:
-                if type(event) is h11.Data:
+                if type(event) is Data:
                     up.writer.write(bx.send_data(event.data))
                     if up.writer.transport.get_write_buffer_size() > HIGH_WATER:
                         async with asyncio.timeout(self.t.idle):
@@ -324,7 +322,7 @@ class Proxy:
                 if writer.transport.get_write_buffer_size() > HIGH_WATER:
                     await self._drain(writer)
                 bx.receive_data(await self._read_upstream(up))
-            elif type(event) is h11.Data:
+            elif type(event) is Data:
                 sent += len(event.data)
                 pending.append(conn.send_data(event.data))
             else:

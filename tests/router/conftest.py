@@ -41,8 +41,8 @@ def make_router(prefix, routes):
     """Start a router with short timeouts (overridable); stopped after the test."""
     started = []
 
-    def start(**timeouts) -> RunningRouter:
-        running = RunningRouter(router_settings(prefix, **timeouts))
+    def start(parser: str = "fast", **timeouts) -> RunningRouter:
+        running = RunningRouter(router_settings(prefix, parser, **timeouts))
         started.append(running)
         routes.router = running
         return running

@@ -1,12 +1,11 @@
 """Sans-io tests: exact bytes in, parsing and framing decisions out."""
 
-import h11
 import pytest
 
-from paas.router import errors
+from paas.router import errors, fastproto, h11proto
 from paas.router.config import Limits
+from paas.router.events import END, NEED_DATA
 from paas.router.framing import HeadReader, check_request, check_response
-from paas.router.protocol import BackendExchange, ClientConnection
 
 LIMITS = Limits(request_line=64, header_block=256, header_count=5, body=100)
 
@@ -135,27 +134,38 @@ def test_bad_responses_are_502(head):
     assert info.value.status == 502
 
 
-# --- ClientConnection: h11 under the strict checks ---------------------------
+# --- ClientConnection / BackendExchange: both implementations ----------------
 
-def _client():
-    return ClientConnection(LIMITS)
+@pytest.fixture(params=[fastproto, h11proto], ids=["fast", "h11"])
+def proto(request):
+    return request.param
 
 
-def test_pipelined_requests_are_served_one_cycle_at_a_time():
+@pytest.fixture
+def _client(proto):
+    return lambda: proto.ClientConnection(LIMITS)
+
+
+@pytest.fixture
+def BackendExchange(proto):
+    return proto.BackendExchange
+
+
+def test_pipelined_requests_are_served_one_cycle_at_a_time(_client):
     c = _client()
     c.receive_data(b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
     first = c.next_request()
-    assert first.event.target == b"/1"
-    assert isinstance(c.next_body_event(), h11.EndOfMessage)
+    assert first.target == b"/1"
+    assert c.next_body_event() is END
     c.send_response(200, [(b"Content-Length", b"0")])
     c.send_end()
     assert c.keep_alive()
     c.start_next_cycle()
     second = c.next_request()
-    assert second.event.target == b"/2"
+    assert second.target == b"/2"
 
 
-def test_pipelined_smuggled_request_is_still_checked():
+def test_pipelined_smuggled_request_is_still_checked(_client):
     c = _client()
     c.receive_data(b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\n"
                    b"POST /2 HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n")
@@ -168,23 +178,23 @@ def test_pipelined_smuggled_request_is_still_checked():
         c.next_request()
 
 
-def test_chunked_body_events_and_body_limit():
+def test_chunked_body_events_and_body_limit(_client):
     c = _client()
     c.receive_data(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
                    b"5;ext=1\r\nhello\r\n0\r\n\r\n")
     req = c.next_request()
     assert req.has_body
     assert c.next_body_event().data == b"hello"
-    assert isinstance(c.next_body_event(), h11.EndOfMessage)
+    assert c.next_body_event() is END
     c = _client()
     c.receive_data(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n65\r\n" + b"x" * 101)
     c.next_request()
     with pytest.raises(errors.BodyTooLarge):
-        while c.next_body_event() is not h11.NEED_DATA:
+        while c.next_body_event() is not NEED_DATA:
             pass
 
 
-def test_bad_chunk_size_is_400():
+def test_bad_chunk_size_is_400(_client):
     c = _client()
     c.receive_data(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
     c.next_request()
@@ -192,17 +202,17 @@ def test_bad_chunk_size_is_400():
         c.next_body_event()
 
 
-def test_expect_continue_is_seen():
+def test_expect_continue_is_seen(_client):
     c = _client()
     c.receive_data(b"PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n")
     c.next_request()
     assert c.waiting_for_continue
-    assert c.send_informational(100, []) == b"HTTP/1.1 100 \r\n\r\n"
+    assert c.send_informational(100, []).startswith(b"HTTP/1.1 100 ")
 
 
 # --- BackendExchange: normalised framing towards instances ---------------------
 
-def test_forwarded_chunked_body_is_renormalised():
+def test_forwarded_chunked_body_is_renormalised(BackendExchange):
     bx = BackendExchange(LIMITS, b"POST")
     out = bx.send_request(b"POST", b"/", [(b"Host", b"a"), (b"Transfer-Encoding", b"chunked")])
     out += bx.send_data(b"hello") + bx.send_end()
@@ -210,7 +220,7 @@ def test_forwarded_chunked_body_is_renormalised():
                    b"5\r\nhello\r\n0\r\n\r\n")
 
 
-def test_response_head_then_body_then_reusable():
+def test_response_head_then_body_then_reusable(BackendExchange):
     bx = BackendExchange(LIMITS, b"GET")
     bx.send_request(b"GET", b"/", [(b"Host", b"a")])
     bx.send_end()
@@ -218,11 +228,11 @@ def test_response_head_then_body_then_reusable():
     head = bx.next_head()
     assert head.status_code == 200
     assert bx.next_body_event().data == b"hi"
-    assert isinstance(bx.next_body_event(), h11.EndOfMessage)
+    assert bx.next_body_event() is END
     assert bx.reusable()
 
 
-def test_extra_bytes_after_response_make_connection_unreusable():
+def test_extra_bytes_after_response_make_connection_unreusable(BackendExchange):
     bx = BackendExchange(LIMITS, b"GET")
     bx.send_request(b"GET", b"/", [(b"Host", b"a")])
     bx.send_end()
@@ -233,14 +243,14 @@ def test_extra_bytes_after_response_make_connection_unreusable():
     assert not bx.reusable()
 
 
-def test_oversized_response_head_is_502():
+def test_oversized_response_head_is_502(BackendExchange):
     bx = BackendExchange(Limits(response_head=100), b"GET")
     bx.receive_data(b"HTTP/1.1 200 OK\r\nX: " + b"a" * 200)
     with pytest.raises(errors.BadResponse):
         bx.next_head()
 
 
-def test_response_cut_mid_body_is_interrupted():
+def test_response_cut_mid_body_is_interrupted(BackendExchange):
     bx = BackendExchange(LIMITS, b"GET")
     bx.send_request(b"GET", b"/", [(b"Host", b"a")])
     bx.send_end()
@@ -250,3 +260,72 @@ def test_response_cut_mid_body_is_interrupted():
     bx.receive_data(b"")
     with pytest.raises(errors.BackendInterrupted):
         bx.next_body_event()
+
+
+# --- fastproto specifics: body framing and what goes on the wire --------------
+
+def _chunked(data: bytes):
+    c = fastproto.ClientConnection(LIMITS)
+    c.receive_data(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" + data)
+    c.next_request()
+    out = []
+    while True:
+        event = c.next_body_event()
+        if event is END or event is NEED_DATA:
+            return b"".join(out), event
+        out.append(bytes(event.data))
+
+
+def test_chunked_with_extensions_and_trailers():
+    assert _chunked(b"3;a=b;c=\"d\"\r\nabc\r\n2\r\nde\r\n0\r\nX-T: 1\r\n\r\n") == (b"abcde", END)
+    assert _chunked(b"3\r\nab") == (b"ab", NEED_DATA)
+
+
+@pytest.mark.parametrize("data", [
+    b"3\r\nabcX\r\n0\r\n\r\n",        # no CRLF after chunk data
+    b"+3\r\nabc\r\n0\r\n\r\n",        # sign in size
+    b"3 \r\nabc\r\n0\r\n\r\n",        # whitespace after size
+    b"1" * 17 + b"\r\n",              # size overflow
+    b"3;\x00\r\nabc\r\n0\r\n\r\n",    # NUL in extension
+    b"3\nabc\r\n0\r\n\r\n",           # bare LF
+    b"0\r\nbad trailer\r\n\r\n",      # trailer without colon
+])
+def test_malformed_chunked_framing_is_400(data):
+    with pytest.raises(errors.BadRequest):
+        _chunked(data)
+
+
+def test_response_framing_written_to_client():
+    c = fastproto.ClientConnection(LIMITS)
+    c.receive_data(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    c.next_request()
+    c.next_body_event()
+    out = c.send_response(200, [(b"X", b"y")], b"OK") + c.send_data(b"hi") + c.send_end()
+    assert out == b"HTTP/1.1 200 OK\r\nX: y\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"
+    assert c.keep_alive()
+    c = fastproto.ClientConnection(LIMITS)
+    c.receive_data(b"GET / HTTP/1.0\r\nHost: a\r\n\r\n")
+    c.next_request()
+    c.next_body_event()
+    out = c.send_response(200, [], b"OK") + c.send_data(b"hi") + c.send_end()
+    assert out == b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nhi"
+    assert not c.keep_alive()
+    c = fastproto.ClientConnection(LIMITS)
+    c.receive_data(b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n")
+    c.next_request()
+    c.next_body_event()
+    out = c.send_response(200, [(b"Content-Length", b"5")], b"OK") + c.send_data(b"hello") + c.send_end()
+    assert out == b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
+
+
+def test_close_delimited_response_is_read_to_eof_and_not_reused():
+    bx = fastproto.BackendExchange(LIMITS, b"GET")
+    bx.send_request(b"GET", b"/", [(b"Host", b"a")])
+    bx.send_end()
+    bx.receive_data(b"HTTP/1.0 200 OK\r\n\r\nabc")
+    assert bx.next_head().status_code == 200
+    assert bytes(bx.next_body_event().data) == b"abc"
+    assert bx.next_body_event() is NEED_DATA
+    bx.receive_data(b"")
+    assert bx.next_body_event() is END
+    assert not bx.reusable()

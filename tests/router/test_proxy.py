@@ -20,9 +20,15 @@ def echo(cleanup):
     return be
 
 
+@pytest.fixture(params=["fast", "h11"])
+def parser(request):
+    """Tests using ``demo`` run with both sans-io implementations."""
+    return request.param
+
+
 @pytest.fixture
-def demo(make_router, routes, echo):
-    router = make_router()
+def demo(make_router, routes, echo, parser):
+    router = make_router(parser)
     routes.set_app("demo", [backend(echo.port)])
     return router
 

@@ -2,12 +2,11 @@
 
 import random
 
-import h11
 import pytest
 
 from paas.router import forwarding, metrics
+from paas.router.events import Request
 from paas.router.framing import Framing
-from paas.router.protocol import Request
 from paas.router.routes import (AppRoute, Backend, BadEntry, RouteTable, choose_backend,
                                 parse_app_entry)
 
@@ -78,8 +77,8 @@ def test_parse_app_entry():
 
 
 def _request(headers, *, chunked=False, length=None):
-    event = h11.Request(method="GET", target="/", headers=[("Host", "demo.localhost"), *headers])
-    return Request(event, Framing(host=b"demo.localhost", chunked=chunked, content_length=length))
+    raw = [(n.encode(), v.encode()) for n, v in [("Host", "demo.localhost"), *headers]]
+    return Request(b"GET", b"/", raw, Framing(host=b"demo.localhost", chunked=chunked, content_length=length))
 
 
 def test_request_headers_drop_hop_by_hop_and_set_forwarded():

@@ -1,48 +1,30 @@
-"""Sans-io HTTP/1.1 connection state for both sides of the proxy.
+"""Sans-io HTTP/1.1 state for both sides of the proxy, with h11 underneath.
 
 ``ClientConnection`` is the router acting as a server towards a browser;
 ``BackendExchange`` is one request/response with an instance. Both run every head
 through ``framing`` (the strict checks) before h11 sees it, and feed h11 only the
 head at first, so the strict checks see every head, including 1xx responses and
 pipelined requests. Nothing here touches a socket or a clock: bytes in, events
-out, bytes to send.
+out, bytes to send. ``fastproto`` is the faster default with the same interface;
+this one is selected with PAAS_ROUTER_PARSER=h11 and is the reference in tests.
 """
-
-from dataclasses import dataclass
 
 import h11
 
 from paas.router import errors, framing
-from paas.router.framing import HEAD_END, Framing, HeadReader
+from paas.router.events import END, NEED_DATA, Data, Request, ResponseHead
+from paas.router.framing import HEAD_END, HeadReader
 
-NEED_DATA = h11.NEED_DATA
 
-
-@dataclass
-class Request:
-    """A validated request head: h11's event plus what the strict check learned."""
-
-    event: h11.Request
-    framing: Framing
-
-    @property
-    def method(self) -> bytes:
-        return self.event.method
-
-    @property
-    def has_body(self) -> bool:
-        return self.framing.chunked or bool(self.framing.content_length)
-
-    @property
-    def is_upgrade(self) -> bool:
-        """A protocol switch (WebSocket) request: Upgrade plus Connection: upgrade."""
-        upgrade = connection = False
-        for name, value in self.event.headers:
-            if name == b"upgrade":
-                upgrade = True
-            elif name == b"connection" and b"upgrade" in value.lower():
-                connection = True
-        return upgrade and connection
+def _neutral(event):
+    """h11's body events as the protocol-neutral ones."""
+    if type(event) is h11.Data:
+        return Data(event.data)
+    if event is h11.NEED_DATA:
+        return NEED_DATA
+    # EndOfMessage; PAUSED means h11 waits for our answer to an upgrade
+    # request, which has no body.
+    return END
 
 
 class ClientConnection:
@@ -89,7 +71,7 @@ class ClientConnection:
             conn.receive_data(rest)
         self._h11 = conn
         self._body_bytes = 0
-        return Request(event, checked)
+        return Request(event.method, checked.target, event.headers.raw_items(), checked)
 
     def next_body_event(self):
         """Data, EndOfMessage or NEED_DATA for the current request body."""
@@ -104,13 +86,9 @@ class ClientConnection:
             self._body_bytes += len(event.data)
             if self._body_bytes > self.limits.body:
                 raise errors.BodyTooLarge(f"body over {self.limits.body} bytes")
-            return event
-        if isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)) or event is NEED_DATA:
-            if isinstance(event, h11.ConnectionClosed):
-                raise errors.ClientGone("closed during request body")
-            return event
-        # PAUSED: h11 waits for us to answer an upgrade request; no body follows.
-        return h11.EndOfMessage()
+        elif isinstance(event, h11.ConnectionClosed):
+            raise errors.ClientGone("closed during request body")
+        return _neutral(event)
 
     @property
     def waiting_for_continue(self) -> bool:
@@ -200,12 +178,13 @@ class BackendExchange:
         if not isinstance(event, (h11.Response, h11.InformationalResponse)):
             raise errors.BadResponse("incomplete response head")
         self.status = checked.status
+        head = ResponseHead(event.status_code, event.reason, event.headers.raw_items())
         if isinstance(event, h11.Response):
             self._in_body = True
             rest = self._reader.take_rest()
             if rest:   # h11 takes b"" as end of file
                 self._h11.receive_data(rest)
-        return event
+        return head
 
     def take_tunnel_bytes(self) -> bytes:
         """After a 101: bytes the instance sent past its response head."""
@@ -219,7 +198,7 @@ class BackendExchange:
             raise errors.BackendInterrupted(str(exc)) from None
         if isinstance(event, h11.ConnectionClosed):
             raise errors.BackendInterrupted("instance closed during the response body")
-        return event
+        return _neutral(event)
 
     def reusable(self) -> bool:
         """The connection can carry another request: both sides done, nothing extra."""

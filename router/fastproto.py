@@ -1,0 +1,227 @@
+"""The default sans-io HTTP/1.1 state for both sides of the proxy, without h11.
+
+Same interface and the same strictness as ``h11proto`` (which runs h11 under the
+same checks): every head goes through ``framing``, bodies through ``bodies``. It
+exists because h11's generality costs about two thirds of the router's CPU per
+request; the test suite runs the sans-io cases against both implementations.
+"""
+
+from paas.router import errors
+from paas.router.bodies import ChunkedBody, CloseBody, LengthBody, NoBody
+from paas.router.events import Data, Request, ResponseHead
+from paas.router.framing import HeadReader, check_request, check_response
+
+_NO_BODY = NoBody()
+_CRLF = b"\r\n"
+
+
+def serialize_head(start_line: bytes, headers) -> bytes:
+    """A head with CRLF line ends only (names and values were validated)."""
+    parts = [start_line]
+    for name, value in headers:
+        parts.append(name + b": " + value)
+    parts.append(b"\r\n")
+    return _CRLF.join(parts)
+
+
+def _encoder(chunked: bool, no_body: bool):
+    if no_body:
+        return lambda data: b""
+    if chunked:
+        return lambda data: b"%x\r\n%s\r\n" % (len(data), data) if data else b""
+    return lambda data: data
+
+
+class ClientConnection:
+    """The client-facing side of one TCP connection, one request cycle at a time."""
+
+    def __init__(self, limits):
+        self.limits = limits
+        self._reader = self._new_reader()
+        self._request: Request | None = None
+        self._reset_cycle()
+
+    def _new_reader(self) -> HeadReader:
+        return HeadReader(self.limits.request_line, self.limits.header_block,
+                          errors.URITooLong, errors.HeadersTooLarge)
+
+    def _reset_cycle(self) -> None:
+        self._buf = bytearray()
+        self._eof = False
+        self._body = _NO_BODY
+        self._body_bytes = 0
+        self._our = "idle"          # idle -> body -> done
+        self._close = False
+        self._encode = None
+        self._chunked_out = False
+
+    @property
+    def buffered(self) -> int:
+        return len(self._reader.buffer) if self._request is None else 0
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes from the socket; b"" means the client closed its side."""
+        if self._request is None:
+            self._reader.feed(data)
+        elif data:
+            self._buf += data
+        else:
+            self._eof = True
+
+    def next_request(self) -> Request | None:
+        head = self._reader.poll()
+        if head is None:
+            return None
+        f = check_request(head, self.limits)
+        self._request = Request(f.method, f.target, f.headers, f)
+        self._buf = bytearray(self._reader.take_rest())
+        if f.chunked:
+            self._body = ChunkedBody(errors.BadRequest, errors.ClientGone)
+        elif f.content_length:
+            self._body = LengthBody(f.content_length, errors.ClientGone)
+        self._close = f.wants_close
+        return self._request
+
+    def next_body_event(self):
+        event = self._body.next(self._buf, self._eof)
+        if type(event) is Data:
+            self._body_bytes += len(event.data)
+            if self._body_bytes > self.limits.body:
+                raise errors.BodyTooLarge(f"body over {self.limits.body} bytes")
+        return event
+
+    @property
+    def waiting_for_continue(self) -> bool:
+        return (self._request.framing.expect_continue and self._request.framing.version == b"1.1"
+                and self._body_bytes == 0 and not self._buf)
+
+    @property
+    def request_complete(self) -> bool:
+        return self._body.done
+
+    @property
+    def can_respond(self) -> bool:
+        return self._request is not None and self._our == "idle"
+
+    def send_informational(self, status: int, headers) -> bytes:
+        return serialize_head(b"HTTP/1.1 %d " % status, headers)
+
+    def send_response(self, status: int, headers, reason: bytes = b"") -> bytes:
+        req = self._request
+        headers = list(headers)
+        no_body = req.method == b"HEAD" or status in (204, 304) or status < 200
+        has_length = any(n.lower() == b"content-length" for n, _ in headers)
+        chunked = False
+        if not no_body and not has_length:
+            if req.framing.version == b"1.1":
+                chunked = True
+                headers.append((b"Transfer-Encoding", b"chunked"))
+            else:
+                self._close = True   # HTTP/1.0 client: the body ends at close
+        if any(n.lower() == b"connection" and b"close" in v.lower() for n, v in headers):
+            self._close = True
+        elif self._close:
+            headers.append((b"Connection", b"close"))
+        elif req.framing.version == b"1.0":
+            headers.append((b"Connection", b"keep-alive"))
+        self._encode = _encoder(chunked, no_body)
+        self._chunked_out = chunked
+        self._our = "body"
+        return serialize_head(b"HTTP/1.1 %d %s" % (status, reason), headers)
+
+    def send_data(self, data) -> bytes:
+        return self._encode(data)
+
+    def send_end(self) -> bytes:
+        self._our = "done"
+        return b"0\r\n\r\n" if self._chunked_out else b""
+
+    def keep_alive(self) -> bool:
+        return self._our == "done" and self._body.done and not self._close and not self._eof
+
+    def take_tunnel_bytes(self) -> bytes:
+        rest = bytes(self._buf)
+        self._buf.clear()
+        return rest
+
+    def start_next_cycle(self) -> None:
+        rest = self._buf
+        self._request = None
+        self._reset_cycle()
+        self._reader = self._new_reader()
+        self._reader.feed(rest)
+
+
+class BackendExchange:
+    """One request to an instance and its response, on a (pooled) connection."""
+
+    def __init__(self, limits, method: bytes):
+        self._reader = HeadReader(limits.response_head, limits.response_head,
+                                  errors.BadResponse, errors.BadResponse)
+        self.method = method
+        self.status = 0
+        self.got_bytes = False
+        self._buf = bytearray()
+        self._eof = False
+        self._body = None
+        self._close = False
+        self._request_done = False
+        self._encode = None
+        self._chunked_out = False
+
+    def send_request(self, method: bytes, target: bytes, headers) -> bytes:
+        self._chunked_out = any(n.lower() == b"transfer-encoding" for n, _ in headers)
+        self._encode = _encoder(self._chunked_out, False)
+        return serialize_head(method + b" " + target + b" HTTP/1.1", headers)
+
+    def send_data(self, data) -> bytes:
+        return self._encode(data)
+
+    def send_end(self) -> bytes:
+        self._request_done = True
+        return b"0\r\n\r\n" if self._chunked_out else b""
+
+    def receive_data(self, data: bytes) -> None:
+        if data:
+            self.got_bytes = True
+        if self._body is not None:
+            if data:
+                self._buf += data
+            else:
+                self._eof = True
+        elif data:
+            self._reader.feed(data)
+        else:
+            raise errors.BackendClosed("instance closed before a complete response head")
+
+    def next_head(self):
+        head = self._reader.poll()
+        if head is None:
+            return None
+        f = check_response(head)
+        self.status = f.status
+        event = ResponseHead(f.status, f.reason, f.headers)
+        if f.status < 200:
+            return event   # 1xx: the final head follows; 101: a tunnel follows
+        self._close = f.wants_close
+        if self.method == b"HEAD" or f.status in (204, 304):
+            self._body = _NO_BODY
+        elif f.chunked:
+            self._body = ChunkedBody(errors.BadResponse, errors.BackendInterrupted)
+        elif f.content_length is not None:
+            self._body = LengthBody(f.content_length, errors.BackendInterrupted)
+        else:
+            self._body = CloseBody()
+            self._close = True
+        self._buf = bytearray(self._reader.take_rest())
+        return event
+
+    def take_tunnel_bytes(self) -> bytes:
+        return self._reader.take_rest()
+
+    def next_body_event(self):
+        return self._body.next(self._buf, self._eof)
+
+    def reusable(self) -> bool:
+        return (self._body is not None and self._body.done and self._request_done
+                and not self._close and not self._buf and not self._eof)
