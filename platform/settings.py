@@ -41,6 +41,15 @@ PAAS_DEFAULT_STACK = env_str("PAAS_DEFAULT_STACK", "host")
 PAAS_TOKEN_TTL_DAYS = env_int("PAAS_TOKEN_TTL_DAYS", 365, 1, 3650)
 PAAS_MAX_INSTANCES_PER_TYPE = env_int("PAAS_MAX_INSTANCES_PER_TYPE", 100, 1, 10000)
 
+# Builds (Code Center): limits that protect the build workers.
+PAAS_BUILD_TIMEOUT_S = env_int("PAAS_BUILD_TIMEOUT_S", 15 * 60, 10)
+PAAS_MAX_PUSH_BYTES = env_int("PAAS_MAX_PUSH_BYTES", 512 * 1024 * 1024, 1024)
+PAAS_MAX_SLUG_BYTES = env_int("PAAS_MAX_SLUG_BYTES", 500 * 1024 * 1024, 1024)
+# "container" runs buildpacks in a build container from the runner; "local" runs
+# them as plain processes on the build host (development without root only).
+PAAS_BUILD_EXECUTOR = env_str("PAAS_BUILD_EXECUTOR", "container")
+PAAS_BUILD_MEMORY_MB = env_int("PAAS_BUILD_MEMORY_MB", 2048, 128)
+
 ALLOWED_HOSTS = env_list("PAAS_ALLOWED_HOSTS", "*")
 
 DATABASES = {"default": parse_database_url(env_str("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/paas"))}

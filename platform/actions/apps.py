@@ -57,3 +57,15 @@ def destroy_app(user, app: App, confirm: str | None) -> None:
         app.builds.all().delete()
         app.configs.all().delete()
         app.delete()
+        transaction.on_commit(lambda: remove_app_files(app.name))
+
+
+def remove_app_files(name: str) -> None:
+    """The app's repository and build cache go with it: a new app of that name starts empty."""
+    import shutil
+
+    from paas.platform.builds.pipeline import cache_dir_path
+    from paas.platform.git.repos import repo_path
+
+    for path in (repo_path(name), cache_dir_path(name)):
+        shutil.rmtree(path, ignore_errors=True)

@@ -25,6 +25,7 @@ class Build(models.Model):
     slug_digest = models.CharField(max_length=80, blank=True)
     slug_size = models.BigIntegerField(null=True, blank=True)
     process_types = models.JSONField(default=dict, blank=True)
+    default_env = models.JSONField(default=dict, blank=True, help_text="config_vars from bin/release; app config wins")
     output = models.TextField(blank=True)
     error = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")

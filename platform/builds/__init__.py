@@ -1,0 +1,1 @@
+"""The build pipeline: checkout → buildpacks in a build container → slug → release."""

@@ -1,0 +1,63 @@
+"""A build's output as a Redis stream: the worker appends, the git receiver follows.
+
+Stream ``paas:builds:<uuid>`` holds entries ``{"line": ...}`` and ends with one
+``{"end": status, "message": ..., "release": N}``. It expires a day after the
+build ends; the whole output is also kept on the Build row.
+"""
+
+import time
+from dataclasses import dataclass
+
+from paas.platform.redis_client import get_redis
+
+KEEP_SECONDS = 24 * 3600
+MAX_ENTRIES = 100_000
+
+
+def stream_key(build_uuid) -> str:
+    return f"paas:builds:{build_uuid}"
+
+
+class OutputWriter:
+    """Collects a build's lines for the row and streams them to whoever follows the build."""
+
+    def __init__(self, build_uuid):
+        self.key = stream_key(build_uuid)
+        self.lines: list[str] = []
+        self.redis = get_redis()
+
+    def line(self, text: str) -> None:
+        self.lines.append(text)
+        self.redis.xadd(self.key, {"line": text}, maxlen=MAX_ENTRIES, approximate=True)
+
+    def end(self, status: str, message: str = "", release: int | None = None) -> None:
+        fields = {"end": status, "message": message, "release": "" if release is None else str(release)}
+        self.redis.xadd(self.key, fields)
+        self.redis.expire(self.key, KEEP_SECONDS)
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + ("\n" if self.lines else "")
+
+
+@dataclass
+class BuildEnd:
+    status: str
+    message: str
+    release: int | None
+
+
+def follow(build_uuid, on_line, *, timeout: float, block_ms: int = 1000) -> BuildEnd | None:
+    """Call ``on_line`` for every line until the build ends; None when ``timeout`` passes first."""
+    client = get_redis()
+    key, last_id = stream_key(build_uuid), "0-0"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for _, entries in client.xread({key: last_id}, block=block_ms, count=500) or []:
+            for entry_id, fields in entries:
+                last_id = entry_id
+                fields = {k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()}
+                if "end" in fields:
+                    release = int(fields["release"]) if fields.get("release") else None
+                    return BuildEnd(fields["end"], fields.get("message", ""), release)
+                on_line(fields["line"])
+    return None

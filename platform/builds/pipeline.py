@@ -1,0 +1,137 @@
+"""One build, start to finish: what the Celery task runs (see tasks/builds.py).
+
+checkout the pushed commit → buildpacks (in a build container) → slug into the
+image store → in one transaction: build succeeded + new release. Any failure
+marks the build failed with its reason; nothing is released.
+"""
+
+import logging
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from paas.buildpacks.driver import build as run_buildpacks
+from paas.buildpacks.errors import BuildError
+from paas.platform.actions.config import current_config
+from paas.platform.actions.events import record
+from paas.platform.actions.releases import create_release
+from paas.platform.builds.checkout import checkout
+from paas.platform.builds.executors import get_executor
+from paas.platform.builds.output import OutputWriter
+from paas.platform.exceptions import PlatformError
+from paas.platform.git.repos import open_repo
+from paas.platform.models import App, Build, Formation, Release
+from paas.runtime import images
+from paas.runtime.errors import RuntimeLayerError as RunnerError
+
+log = logging.getLogger(__name__)
+
+
+def cache_dir_path(app_name: str) -> Path:
+    return Path(settings.PAAS_DATA_DIR) / "cache" / "builds" / app_name
+
+
+def cache_dir(app: App) -> Path:
+    path = cache_dir_path(app.name)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def work_root() -> Path:
+    path = Path(settings.PAAS_DATA_DIR) / "work"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def run_build(build_id: int) -> str:
+    """Run build ``build_id`` unless it already finished; return its final status."""
+    build = claim(build_id)
+    if build is None:
+        return "skipped"
+    out = OutputWriter(build.uuid)
+    try:
+        slug, image = produce_image(build, out)
+        release = publish(build, slug, image, out)
+    except (BuildError, PlatformError, RunnerError) as error:
+        fail(build, out, str(error))
+        return Build.FAILED
+    except Exception:
+        log.exception("build %s crashed", build.uuid)
+        fail(build, out, "the build hit an internal error; the platform logged it")
+        raise
+    out.line(f"-----> Released v{release.version}")
+    out.line(f"       {build.app.web_url} deployed to paas")
+    out.end(Build.SUCCEEDED, release=release.version)
+    return Build.SUCCEEDED
+
+
+def claim(build_id: int) -> Build | None:
+    """Mark the build as building; None when it is finished (a redelivered task)."""
+    with transaction.atomic():
+        build = Build.objects.select_for_update().select_related("app").filter(pk=build_id).first()
+        if build is None or build.status in Build.FINISHED:
+            return None
+        build.status = Build.BUILDING
+        build.started_at = timezone.now()
+        build.save(update_fields=["status", "started_at"])
+    return build
+
+
+def produce_image(build: Build, out: OutputWriter):
+    app = build.app
+    with tempfile.TemporaryDirectory(prefix=f"build-{app.name}-", dir=work_root()) as tmp:
+        source = Path(tmp) / "source"
+        checkout(open_repo(app.name), build.commit, source, max_bytes=settings.PAAS_MAX_PUSH_BYTES)
+        slug = run_buildpacks(
+            str(source),
+            str(cache_dir(app)),
+            str(Path(tmp) / "slug.tgz"),
+            executor=get_executor(app),
+            config=current_config(app).values,
+            on_output=out.line,
+            compile_timeout=settings.PAAS_BUILD_TIMEOUT_S,
+            max_slug_bytes=settings.PAAS_MAX_SLUG_BYTES,
+            stack=app.stack,
+            source_version=build.commit,
+            work_dir=tmp,
+        )
+        out.line(f"-----> Compressed slug: {slug.size / 1024 / 1024:.1f} MB")
+        image = images.put(slug.path, stack=slug.stack, process_types=slug.process_types, env=slug.default_env)
+    return slug, image
+
+
+def publish(build: Build, slug, image, out: OutputWriter) -> Release:
+    """Record the build and its release together: both or neither."""
+    with transaction.atomic():
+        app = App.objects.select_for_update().get(pk=build.app_id)
+        build.status = Build.SUCCEEDED
+        build.finished_at = timezone.now()
+        build.slug_digest = image.digest
+        build.slug_size = slug.size
+        build.process_types = slug.process_types
+        build.default_env = slug.default_env
+        build.buildpack = ",".join(slug.buildpacks)
+        build.stack = slug.stack
+        build.output = out.text()
+        build.save()
+        if "web" in slug.process_types and not app.formation.exists():
+            Formation.objects.create(app=app, process_type="web", quantity=1)
+        record(build.created_by, "build.succeeded", f"built {build.commit[:7]} with {build.buildpack}", app=app,
+               build=str(build.uuid))
+        return create_release(
+            app, user=build.created_by, build=build, config=current_config(app), summary=f"Deploy {build.commit[:7]}"
+        )
+
+
+def fail(build: Build, out: OutputWriter, reason: str) -> None:
+    out.line(f" !     {reason}")
+    with transaction.atomic():
+        Build.objects.filter(pk=build.pk).update(
+            status=Build.FAILED, error=reason[:2000], output=out.text(), finished_at=timezone.now()
+        )
+        record(build.created_by, "build.failed", f"build of {build.commit[:7]} failed: {reason[:200]}", app=build.app,
+               build=str(build.uuid))
+    out.end(Build.FAILED, message=reason)

@@ -1,0 +1,101 @@
+"""End-to-end fixtures: a git server and a build worker on the test database."""
+
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from paas.platform.actions.tokens import issue_token
+from tests.e2e.platform_procs import Processes, database_url, free_port, start_build_worker, start_git_server
+from tests.platform.conftest import make_user
+
+
+@pytest.fixture(scope="session")
+def e2e_data_dir():
+    path = Path(tempfile.mkdtemp(prefix="paas-e2e-", dir="/tmp"))
+    path.chmod(0o755)
+    yield path
+    subprocess.run(["rm", "-rf", str(path)])
+
+
+@pytest.fixture(scope="session")
+def platform_env(django_db_setup, e2e_data_dir):
+    git_port = free_port()
+    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "REDIS_URL": redis_url,
+        # A broker database of its own: no other test run's worker may take these builds.
+        "CELERY_BROKER_URL": redis_url.rsplit("/", 1)[0] + f"/{11 + os.getpid() % 4}",
+        "PAAS_DATA_DIR": str(e2e_data_dir),
+        "PAAS_GIT_PORT": str(git_port),
+        "PAAS_BUILD_EXECUTOR": os.environ.get("PAAS_BUILD_EXECUTOR", "local"),
+        "PYTHONSAFEPATH": "1",
+    }
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    return env
+
+
+@pytest.fixture(scope="session")
+def git_platform(platform_env, e2e_data_dir, django_db_blocker):
+    procs = Processes(platform_env, e2e_data_dir)
+    try:
+        start_git_server(procs, int(platform_env["PAAS_GIT_PORT"]))
+        start_build_worker(procs)
+        yield procs
+    finally:
+        procs.stop()
+
+
+@pytest.fixture
+def pusher(transactional_db, git_platform, platform_env, tmp_path):
+    """A user with a token, a HOME whose .netrc holds it, and helpers to push with real git."""
+    user = make_user("pusher")
+    _, secret = issue_token(user)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".netrc").write_text(f"machine 127.0.0.1 login pusher password {secret}\n")
+    (home / ".netrc").chmod(0o600)
+    return GitUser(user, secret, home, f"http://127.0.0.1:{platform_env['PAAS_GIT_PORT']}", git_platform)
+
+
+class GitUser:
+    def __init__(self, user, token, home, git_url, procs):
+        self.user, self.token, self.home, self.git_url, self.procs = user, token, home, git_url, procs
+
+    def env(self):
+        return {"HOME": str(self.home), "PATH": os.environ["PATH"], "GIT_TERMINAL_PROMPT": "0",
+                "GIT_CONFIG_NOSYSTEM": "1", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+                "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+
+    def git(self, repo: Path, *args, check=True, timeout=600):
+        result = subprocess.run(["git", *args], cwd=repo, env=self.env(), capture_output=True, text=True,
+                                timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"git {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def repo(self, path: Path, files: dict[str, str], app: str) -> Path:
+        path.mkdir(parents=True)
+        self.git(path, "init", "-q", "-b", "main")
+        write_files(path, files)
+        self.git(path, "add", "-A")
+        self.git(path, "commit", "-q", "-m", "first")
+        self.git(path, "remote", "add", "paas", f"{self.git_url}/{app}.git")
+        return path
+
+    def push(self, repo: Path, *refspec, check=False):
+        return self.git(repo, "push", "paas", *(refspec or ("main",)), check=check)
+
+
+def write_files(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        if text.startswith("#!"):
+            target.chmod(0o755)
