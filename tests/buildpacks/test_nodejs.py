@@ -39,6 +39,7 @@ def test_express_app_builds_with_npm_ci_and_answers(builder, express_app, serve,
     assert "-----> Node.js app detected" in builder.lines
     assert "-----> Installing dependencies from package-lock.json with npm ci" in builder.lines
     assert slug.process_types == {"web": "npm start"}
+    assert slug.default_env["PATH"].startswith("/app/node_modules/.bin:")
     with serve(slug) as (url, proc):
         assert get(url + "/", proc) == (200, "hello from express")
 

@@ -27,6 +27,9 @@ def test_flask_app_builds_and_its_web_process_answers(builder, make_app, serve, 
     assert "-----> Python app detected" in builder.lines
     assert slug.buildpacks == ["python"]
     assert slug.process_types == {"web": "gunicorn --bind 0.0.0.0:$PORT app:app"}
+    # For runners that do not source .profile.d: the same settings at /app.
+    assert slug.default_env["PATH"].startswith("/app/.paas/bin:/app/.paas/python/bin:")
+    assert slug.default_env["PYTHONPATH"] == "/app/.paas/python"
     assert slug.size == os.path.getsize(slug.path) and len(slug.sha256) == 64
     with serve(slug) as (url, proc):
         assert get(url + "/", proc) == (200, "hello from flask")
