@@ -21,6 +21,9 @@ from .errors import BuildTimeout
 
 # Seconds a killed process group gets between SIGTERM and SIGKILL.
 KILL_GRACE_S = 5.0
+# A "line" longer than this is passed on in pieces, so a step that never
+# writes a newline cannot grow the buffer without bound.
+MAX_LINE_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,9 @@ def _pump_lines(proc, deadline, on_line) -> bool:
                 break
             pending += chunk
             *lines, pending = pending.split(b"\n")
+            while len(pending) > MAX_LINE_BYTES:
+                lines.append(pending[:MAX_LINE_BYTES])
+                pending = pending[MAX_LINE_BYTES:]
             for line in lines:
                 on_line(_decode(line))
     if pending:

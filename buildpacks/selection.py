@@ -10,6 +10,7 @@ SHIPPED_DIR = os.path.dirname(os.path.abspath(__file__))
 ORDER_FILE = "ORDER"
 OVERRIDE_FILE = ".buildpacks"
 OVERRIDE_VAR = "BUILDPACK"
+SCRIPTS = ("detect", "compile", "release")
 
 # One path segment of a buildpack name: no "..", no hidden names, nothing a
 # shell or a mount table could misread.
@@ -47,12 +48,20 @@ def requested(config: dict[str, str], app_dir: str, buildpacks_dir: str = SHIPPE
 
 def resolve(name: str, buildpacks_dir: str = SHIPPED_DIR) -> Buildpack:
     """The buildpack called name: a shipped one or a directory placed under buildpacks_dir."""
+    if "://" in name or name.startswith("git@"):
+        raise BuildError(
+            f"buildpack {name!r} is a URL; buildpacks are not fetched here: place it in the buildpacks "
+            "directory and give its name"
+        )
     segments = name.split("/")
     if not all(_SEGMENT.match(s) for s in segments):
         raise BuildError(f"buildpack name {name!r} is not valid (use a name or a relative path of plain names)")
     path = os.path.join(buildpacks_dir, *segments)
     if not os.path.isfile(os.path.join(path, "bin", "compile")):
         raise BuildError(f"unknown buildpack {name!r}; available: {', '.join(available(buildpacks_dir))}")
+    missing = [s for s in SCRIPTS if not os.path.isfile(os.path.join(path, "bin", s))]
+    if missing:
+        raise BuildError(f"buildpack {name!r} has no bin/{' or bin/'.join(missing)}")
     return Buildpack(name="/".join(segments), path=path)
 
 

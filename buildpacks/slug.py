@@ -25,8 +25,11 @@ def pack_slug(app_dir: str, dest: str, max_bytes: int) -> tuple[int, str]:
         raise BuildError(
             f"the compiled app is {human_size(unpacked)}, over the slug size limit of {human_size(max_bytes)}"
         )
-    with tarfile.open(dest, "w:gz", compresslevel=COMPRESS_LEVEL, format=tarfile.PAX_FORMAT) as tar:
-        tar.add(app_dir, arcname=".", filter=_reset_owner)
+    try:
+        with tarfile.open(dest, "w:gz", compresslevel=COMPRESS_LEVEL, format=tarfile.PAX_FORMAT) as tar:
+            tar.add(app_dir, arcname=".", filter=_reset_owner)
+    except OSError as exc:
+        raise BuildError(f"could not write the slug: {exc}") from None
     size = os.path.getsize(dest)
     if size > max_bytes:
         os.unlink(dest)

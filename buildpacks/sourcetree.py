@@ -30,7 +30,17 @@ def tree_size(root: str) -> int:
 
 def copy_source(src: str, dst: str) -> None:
     """Copy src to dst, keeping symlinks as links and leaving out IGNORED names."""
-    shutil.copytree(src, dst, symlinks=True, ignore=lambda d, names: [n for n in names if n in IGNORED])
+    try:
+        shutil.copytree(src, dst, symlinks=True, ignore=lambda d, names: [n for n in names if n in IGNORED])
+    except (OSError, shutil.Error) as exc:
+        raise BuildError(f"could not copy the source into the build dir: {_first(exc)}") from None
+
+
+def _first(exc: Exception) -> str:
+    # shutil.Error carries a list of (src, dst, reason); one is enough here.
+    if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list) and exc.args[0]:
+        return str(exc.args[0][0][2])
+    return str(exc)
 
 
 def human_size(n: int) -> str:

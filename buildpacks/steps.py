@@ -73,14 +73,18 @@ class Steps:
 
     def _run(self, bp: Buildpack, script: str, args: list[str], timeout: float, on_line) -> int:
         bp_target = layout.buildpack_target(bp.name)
-        return self.executor.run(
-            [f"{bp_target}/bin/{script}", *args],
-            env=self._env(),
-            cwd=layout.APP_DIR,
-            mounts=self._mounts(bp, bp_target),
-            timeout=timeout,
-            on_line=on_line,
-        )
+        try:
+            return self.executor.run(
+                [f"{bp_target}/bin/{script}", *args],
+                env=self._env(),
+                cwd=layout.APP_DIR,
+                mounts=self._mounts(bp, bp_target),
+                timeout=timeout,
+                on_line=on_line,
+            )
+        except OSError as exc:
+            # Typically a script without its executable bit or with a bad #! line.
+            raise BuildError(f"{bp.name} bin/{script} could not be started: {exc.strerror or exc}") from None
 
     def _mounts(self, bp: Buildpack, bp_target: str) -> list[Mount]:
         return [

@@ -59,3 +59,9 @@ def test_time_limit_raises_build_timeout():
     # That the whole group dies is checked in test_source_checks.py.
     with pytest.raises(BuildTimeout, match="ran longer than 0.5 s and was killed"):
         run(["/bin/sh", "-c", "sleep 60 & sleep 60"], timeout=0.5)
+
+
+def test_output_without_newlines_is_passed_on_in_bounded_pieces():
+    code, lines = run(["/bin/sh", "-c", "head -c 200000 /dev/zero | tr '\\0' x"])
+    assert code == 0 and "".join(lines) == "x" * 200000
+    assert max(map(len, lines)) <= 64 * 1024

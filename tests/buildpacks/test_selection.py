@@ -125,3 +125,25 @@ def test_invalid_release_yaml_is_reported(builder, make_app, buildpacks_dir):
     src = make_app({"x.txt": "x"})
     with pytest.raises(BuildError, match="badyaml bin/release printed invalid YAML"):
         builder(src, config={"BUILDPACK": "badyaml"}, buildpacks_dir=str(buildpacks_dir))
+
+
+def test_buildpack_script_without_executable_bit_is_reported(builder, make_app, buildpacks_dir):
+    add_buildpack(buildpacks_dir, "noexec", detect="echo NoExec\n", compile="true\n", release="echo '---'\n")
+    (buildpacks_dir / "noexec" / "bin" / "compile").chmod(0o644)
+    src = make_app({"x.txt": "x"})
+    with pytest.raises(BuildError, match="noexec bin/compile could not be started: Permission denied"):
+        builder(src, config={"BUILDPACK": "noexec"}, buildpacks_dir=str(buildpacks_dir))
+
+
+def test_buildpack_missing_a_script_is_reported(builder, make_app, buildpacks_dir):
+    add_buildpack(buildpacks_dir, "norelease", detect="echo X\n", compile="true\n", release="echo '---'\n")
+    (buildpacks_dir / "norelease" / "bin" / "release").unlink()
+    src = make_app({"x.txt": "x"})
+    with pytest.raises(BuildError, match="buildpack 'norelease' has no bin/release"):
+        builder(src, config={"BUILDPACK": "norelease"}, buildpacks_dir=str(buildpacks_dir))
+
+
+def test_buildpack_urls_are_refused_with_a_hint(builder, make_app):
+    src = make_app({".buildpacks": "https://github.com/heroku/heroku-buildpack-python\n", "index.html": "x"})
+    with pytest.raises(BuildError, match="is a URL; buildpacks are not fetched here"):
+        builder(src)
