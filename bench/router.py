@@ -11,7 +11,9 @@ backend. Prints req/s and p50/p99 for each, then RESULT lines:
 - added_p50_ms: router p50 minus nginx p50 at the same paced load (each of 16
   connections waits 10 ms between requests, so neither proxy is saturated);
 - slowloris_rps_ratio: router req/s with 1,000 slow clients holding connections open
-  (trickling a header line every second, reconnecting when closed) over baseline.
+  (each trickles one header line every --trickle seconds, 5 by default, like the
+  classic slowloris tool, and reconnects when the router closes it at the head
+  deadline) over the baseline run.
 """
 
 import argparse
@@ -168,8 +170,8 @@ def _ms(out: str, pct: str) -> float:
 class Slowloris:
     """N clients that hold connections open with a never-finished request head."""
 
-    def __init__(self, port: int, n: int):
-        self.port, self.n = port, n
+    def __init__(self, port: int, n: int, trickle: float):
+        self.port, self.n, self.trickle = port, n, trickle
         self.stop = threading.Event()
         self.reconnects = 0
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -185,7 +187,7 @@ class Slowloris:
 
     def _run(self):
         conns = [self._open() for _ in range(self.n)]
-        while not self.stop.wait(1.0):
+        while not self.stop.wait(self.trickle):
             for i, entry in enumerate(conns):
                 s, started = entry
                 try:
@@ -226,6 +228,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=int, default=8)
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--slow-clients", type=int, default=1000)
+    ap.add_argument("--trickle", type=float, default=5.0)
     args = ap.parse_args()
     resource.setrlimit(resource.RLIMIT_NOFILE, (20000, 20000))
     ensure_tools()
@@ -263,7 +266,7 @@ def main() -> int:
         r_paced = wrk(router_port, args.seconds, 16, script=paced)
         print(line("nginx, paced 16x(10 ms)", n_paced))
         print(line("router, paced 16x(10 ms)", r_paced))
-        with Slowloris(router_port, args.slow_clients) as slow:
+        with Slowloris(router_port, args.slow_clients, args.trickle) as slow:
             time.sleep(2.0)   # let the slow clients connect and start trickling
             r_slow = wrk(router_port, args.seconds, args.connections)
         print(line(f"router + {args.slow_clients} slowloris", r_slow) + f" (reconnects {slow.reconnects})")

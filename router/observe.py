@@ -57,8 +57,9 @@ class Observer:
         duration_ms = (now - rec.start) * 1000
         self.metrics.record(rec.app, rec.release, rec.status, duration_ms, time.time())
         if rec.app and self.access_log is not None:
-            self.access_log.append(rec.app, {
-                "ts": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                "app": rec.app, "release": str(rec.release), "process": "router",
-                "source": "router", "stream": "stdout", "line": rec.line(duration_ms),
-            })
+            # ts, app, release, process, source, stream, line (accesslog._FIELDS)
+            self.access_log.append(rec.app, [
+                datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode(),
+                rec.app.encode(), b"%d" % rec.release, b"router", b"router", b"stdout",
+                rec.line(duration_ms).encode(),
+            ])
