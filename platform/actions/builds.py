@@ -1,9 +1,12 @@
 """Starting builds from pushes, and reading build history."""
 
+import shutil
+
 from django.db import transaction
+from django.utils import timezone
 
 from paas.platform.actions.events import record
-from paas.platform.exceptions import NotFound
+from paas.platform.exceptions import Conflict, NotFound
 from paas.platform.models import App, Build
 
 
@@ -28,3 +31,29 @@ def get_build(app: App, build_id: str) -> Build:
     if len(matches) != 1:
         raise NotFound(f"app {app.name} has no build {build_id!r}" if not matches else f"{build_id!r} is ambiguous")
     return matches[0]
+
+
+def cancel_build(user, build: Build) -> Build:
+    """Stop a build: the worker sees the flag between output lines and kills its step."""
+    from paas.platform.builds.output import request_cancel
+
+    with transaction.atomic():
+        build = Build.objects.select_for_update().get(pk=build.pk)
+        if build.status in Build.FINISHED:
+            raise Conflict(f"build {str(build.uuid)[:8]} has already {build.status}")
+        request_cancel(build.uuid)
+        if build.status == Build.PENDING:
+            # Not started: the worker will find it finished and skip it.
+            build.status = Build.CANCELLED
+            build.finished_at = timezone.now()
+            build.save(update_fields=["status", "finished_at"])
+        record(user, "build.cancel", f"cancelled build {str(build.uuid)[:8]}", app=build.app)
+    return build
+
+
+def clear_build_cache(user, app: App) -> None:
+    from paas.platform.builds.pipeline import cache_dir_path
+
+    with transaction.atomic():
+        shutil.rmtree(cache_dir_path(app.name), ignore_errors=True)
+        record(user, "build.cache.clear", "cleared the build cache", app=app)

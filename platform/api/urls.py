@@ -3,6 +3,7 @@
 from paas.platform.api import (
     account,
     apps,
+    builds,
     collaborators,
     config,
     domains,
@@ -48,6 +49,10 @@ ENDPOINTS = [
     Endpoint(f"{A}/collaborators", {"GET": collaborators.list_collaborators, "POST": collaborators.create}, tag="access"),
     Endpoint(f"{A}/collaborators/<str:user>", {"DELETE": collaborators.destroy}, tag="access"),
     Endpoint(f"{A}/events", {"GET": events.app_events}, tag="events"),
+    Endpoint(f"{A}/builds", {"GET": builds.list_builds}, tag="builds"),
+    Endpoint(f"{A}/builds/<str:build>", {"GET": builds.info}, tag="builds"),
+    Endpoint(f"{A}/builds/<str:build>/cancel", {"POST": builds.cancel}, tag="builds"),
+    Endpoint(f"{A}/build-cache", {"DELETE": builds.clear_cache}, tag="builds"),
 ]
 
 urlpatterns = [endpoint.url() for endpoint in ENDPOINTS]

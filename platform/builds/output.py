@@ -8,14 +8,26 @@ build ends; the whole output is also kept on the Build row.
 import time
 from dataclasses import dataclass
 
+from paas.platform.builds.errors import BuildCancelled
 from paas.platform.redis_client import get_redis
 
 KEEP_SECONDS = 24 * 3600
 MAX_ENTRIES = 100_000
 
 
+CANCEL_CHECK_S = 0.5
+
+
 def stream_key(build_uuid) -> str:
     return f"paas:builds:{build_uuid}"
+
+
+def cancel_key(build_uuid) -> str:
+    return f"paas:builds:{build_uuid}:cancel"
+
+
+def request_cancel(build_uuid) -> None:
+    get_redis().set(cancel_key(build_uuid), "1", ex=KEEP_SECONDS)
 
 
 class OutputWriter:
@@ -23,12 +35,30 @@ class OutputWriter:
 
     def __init__(self, build_uuid):
         self.key = stream_key(build_uuid)
+        self.cancel_key = cancel_key(build_uuid)
         self.lines: list[str] = []
         self.redis = get_redis()
+        self.next_cancel_check = 0.0
 
     def line(self, text: str) -> None:
+        """Record a line; raises BuildCancelled once someone cancelled the build.
+
+        Raising here unwinds the executor, which kills the step's processes.
+        """
+        self.note(text)
+        self.check_cancelled()
+
+    def note(self, text: str) -> None:
+        """Record a line, even after a cancel (the reason a build ended)."""
         self.lines.append(text)
         self.redis.xadd(self.key, {"line": text}, maxlen=MAX_ENTRIES, approximate=True)
+
+    def check_cancelled(self) -> None:
+        now = time.monotonic()
+        if now >= self.next_cancel_check:
+            self.next_cancel_check = now + CANCEL_CHECK_S
+            if self.redis.exists(self.cancel_key):
+                raise BuildCancelled("the build was cancelled")
 
     def end(self, status: str, message: str = "", release: int | None = None) -> None:
         fields = {"end": status, "message": message, "release": "" if release is None else str(release)}

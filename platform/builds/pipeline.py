@@ -19,6 +19,7 @@ from paas.platform.actions.config import current_config
 from paas.platform.actions.events import record
 from paas.platform.actions.releases import create_release
 from paas.platform.builds.checkout import checkout
+from paas.platform.builds.errors import BuildCancelled
 from paas.platform.builds.executors import get_executor
 from paas.platform.builds.output import OutputWriter
 from paas.platform.exceptions import PlatformError
@@ -53,8 +54,12 @@ def run_build(build_id: int) -> str:
         return "skipped"
     out = OutputWriter(build.uuid)
     try:
+        out.check_cancelled()
         slug, image = produce_image(build, out)
         release = publish(build, slug, image, out)
+    except BuildCancelled as error:
+        fail(build, out, str(error), status=Build.CANCELLED)
+        return Build.CANCELLED
     except (BuildError, PlatformError, RunnerError) as error:
         fail(build, out, str(error))
         return Build.FAILED
@@ -62,8 +67,9 @@ def run_build(build_id: int) -> str:
         log.exception("build %s crashed", build.uuid)
         fail(build, out, "the build hit an internal error; the platform logged it")
         raise
-    out.line(f"-----> Released v{release.version}")
-    out.line(f"       {build.app.web_url} deployed to paas")
+    out.note(f"-----> Released v{release.version}")
+    out.note(f"       {build.app.web_url} deployed to paas")
+    Build.objects.filter(pk=build.pk).update(output=out.text())
     out.end(Build.SUCCEEDED, release=release.version)
     return Build.SUCCEEDED
 
@@ -126,12 +132,12 @@ def publish(build: Build, slug, image, out: OutputWriter) -> Release:
         )
 
 
-def fail(build: Build, out: OutputWriter, reason: str) -> None:
-    out.line(f" !     {reason}")
+def fail(build: Build, out: OutputWriter, reason: str, status: str = Build.FAILED) -> None:
+    out.note(f" !     {reason}")
     with transaction.atomic():
         Build.objects.filter(pk=build.pk).update(
-            status=Build.FAILED, error=reason[:2000], output=out.text(), finished_at=timezone.now()
+            status=status, error=reason[:2000], output=out.text(), finished_at=timezone.now()
         )
-        record(build.created_by, "build.failed", f"build of {build.commit[:7]} failed: {reason[:200]}", app=build.app,
-               build=str(build.uuid))
-    out.end(Build.FAILED, message=reason)
+        record(build.created_by, f"build.{status}", f"build of {build.commit[:7]} {status}: {reason[:200]}",
+               app=build.app, build=str(build.uuid))
+    out.end(status, message=reason)

@@ -111,3 +111,62 @@ def test_clone_returns_what_was_deployed(pusher, app, tmp_path):
     result = pusher.git(tmp_path, "clone", "-q", f"{pusher.git_url}/{app.name}.git", str(clone), check=False)
     assert result.returncode == 0, result.stderr
     assert (clone / "Procfile").read_text() == PROCFILE_APP["Procfile"]
+
+
+def test_symlink_out_of_the_tree_fails_the_build(pusher, app, tmp_path):
+    repo = pusher.repo(tmp_path / "src", PROCFILE_APP, app.name)
+    (repo / "secrets").symlink_to("/etc/shadow")
+    pusher.git(repo, "add", "secrets")
+    pusher.git(repo, "commit", "-q", "-m", "link")
+    result = pusher.push(repo)
+    assert result.returncode != 0
+    assert "build failed" in result.stderr and "secrets" in result.stderr
+    assert Release.objects.filter(app=app).count() == 1
+
+
+def test_a_second_push_while_building_is_refused(pusher, app, tmp_path):
+    from paas.platform.git.lock import PushLock
+
+    repo = pusher.repo(tmp_path / "src", PROCFILE_APP, app.name)
+    held = PushLock(app.name)
+    assert held.acquire()
+    try:
+        result = pusher.push(repo)
+    finally:
+        held.release()
+    assert result.returncode != 0
+    assert "another push" in result.stderr
+    assert not Build.objects.filter(app=app).exists()
+    assert pusher.push(repo).returncode == 0
+
+
+def test_build_history_through_the_api(pusher, app, tmp_path):
+    from tests.platform.conftest import ApiClient
+
+    repo = pusher.repo(tmp_path / "src", PROCFILE_APP, app.name)
+    assert pusher.push(repo).returncode == 0
+    client = ApiClient(pusher.token)
+    builds = client.get(f"/api/apps/{app.name}/builds").json_body
+    assert [b["status"] for b in builds] == ["succeeded"]
+    info = client.get(f"/api/apps/{app.name}/builds/{builds[0]['id'][:8]}").json_body
+    assert "Released v2" in info["output"]
+    assert client.post(f"/api/apps/{app.name}/builds/{builds[0]['id']}/cancel").status_code == 409
+    assert client.get(f"/api/apps/{app.name}/builds/nothere").status_code == 404
+    assert client.delete(f"/api/apps/{app.name}/build-cache").status_code == 200
+
+
+def test_destroying_an_app_removes_its_repository(pusher, app, tmp_path, platform_env):
+    from pathlib import Path
+
+    from paas.platform.actions.apps import destroy_app
+
+    repo = pusher.repo(tmp_path / "src", PROCFILE_APP, app.name)
+    assert pusher.push(repo).returncode == 0
+    repo_dir = Path(platform_env["PAAS_DATA_DIR"]) / "repos" / f"{app.name}.git"
+    assert repo_dir.exists()
+    with pytest.MonkeyPatch.context() as patch:
+        from django.conf import settings
+
+        patch.setattr(settings, "PAAS_DATA_DIR", Path(platform_env["PAAS_DATA_DIR"]))
+        destroy_app(pusher.user, App.objects.get(pk=app.pk), app.name)
+    assert not repo_dir.exists()

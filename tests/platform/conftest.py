@@ -17,9 +17,8 @@ class ApiClient:
         self.headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
 
     def call(self, method: str, path: str, body=None, raw: bytes | None = None):
-        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
-        kwargs = {"data": data, "content_type": "application/json"} if data is not None else {}
-        response = getattr(self.client, method)(path, **kwargs, **self.headers)
+        data = raw if raw is not None else (json.dumps(body) if body is not None else b"")
+        response = self.client.generic(method.upper(), path, data, content_type="application/json", **self.headers)
         response.json_body = json.loads(response.content) if response.content else None
         return response
 
