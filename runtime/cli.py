@@ -51,7 +51,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _spec_from_args(args):
-    from . import stacks
     from .errors import SpecError
     from .spec import ContainerSpec, Limits, Mount, parse_size
 
@@ -59,6 +58,8 @@ def _spec_from_args(args):
     if args.rootfs:
         base_layers, binds = (Path(args.rootfs).resolve(),), ()
     else:
+        from . import stacks
+
         stack = stacks.get(args.stack or "host")
         base_layers, binds = stack.layers, stack.binds
     layers = tuple(Path(p).resolve() for p in reversed(args.layer)) + tuple(base_layers)

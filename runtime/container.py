@@ -242,15 +242,18 @@ class Container:
         """Release everything on the host: processes, cgroup, network, files."""
         if self.record.state is State.RUNNING:
             raise StateError(f"container {self.id} is running; stop it first")
-        release(self.id)
+        release(self.id, self.record.network.get("mode"))
 
 
-def release(container_id: str) -> None:
-    """Remove whatever a container left on this host; safe to call for a half-made or unknown one."""
+def release(container_id: str, network_mode: str | None = None) -> None:
+    """Remove whatever a container left on this host; safe to call for a half-made or unknown one.
+
+    `network_mode`, when known, spares looking for network leftovers a mode cannot have.
+    """
     cg = cgroups.cgroup_for(container_id)
     cg.kill_all()
     cg.remove()
-    network.detach(container_id)
+    network.detach(container_id, network.Attachment(mode=network_mode) if network_mode else None)
     shutil.rmtree(instance_dir(container_id), ignore_errors=True)
 
 
@@ -307,4 +310,4 @@ def run(spec: ContainerSpec, *, stdin=None, stdout=None, stderr=None) -> Outcome
                 signal.signal(sig, handler)
         return container.mark_stopped(helper_code=code)
     finally:
-        release(spec.id)
+        release(spec.id, spec.network)

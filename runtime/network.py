@@ -7,13 +7,11 @@ host), and an address from the pool. The host reaches the instance at that
 address; the firewall keeps the instance away from the host's services.
 """
 
-import hashlib
-import ipaddress
 import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import config, firewall, ipam
+from . import config
 from .errors import NetworkError
 
 NETNS_DIR = Path("/run/netns")
@@ -44,6 +42,8 @@ def netns_name(container_id: str) -> str:
 
 
 def veth_name(container_id: str) -> str:
+    import hashlib
+
     # Interface names hold 15 characters; a hash keeps long ids such as
     # blog-web.1 and blog-web.2 from colliding on a common prefix.
     return "vp" + hashlib.sha256(container_id.encode()).hexdigest()[:12]
@@ -51,6 +51,10 @@ def veth_name(container_id: str) -> str:
 
 def ensure_bridge() -> None:
     """Create the platform bridge with the pool's gateway address, once per host."""
+    import ipaddress
+
+    from . import firewall, ipam
+
     bridge = config.BRIDGE
     if not Path(f"/sys/class/net/{bridge}").exists():
         prefix = ipaddress.ip_network(config.ADDRESS_POOL).prefixlen
@@ -68,6 +72,11 @@ def attach(container_id: str, mode: str) -> Attachment:
     """Prepare the network before the container starts; the container joins it."""
     if mode != "bridge":
         return Attachment(mode=mode)
+    # Loaded here: the none and host modes start without them.
+    import ipaddress
+
+    from . import ipam
+
     ensure_bridge()
     name, veth = netns_name(container_id), veth_name(container_id)
     address = ipam.allocate(container_id)
@@ -95,13 +104,20 @@ def attach(container_id: str, mode: str) -> Attachment:
 
 
 def detach(container_id: str, att: Attachment | None = None) -> None:
-    """Undo attach: delete the netns (which takes the veth pair with it) and free the address."""
+    """Undo attach: delete the netns (which takes the veth pair with it) and free the address.
+
+    Without `att` (a sweep of unknown leftovers) every trace is looked for.
+    """
+    if att is not None and att.mode != "bridge":
+        return
     name = netns_name(container_id)
     if (NETNS_DIR / name).exists():
         subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
     veth = veth_name(container_id)
     if Path(f"/sys/class/net/{veth}").exists():
         subprocess.run(["ip", "link", "del", veth], capture_output=True, check=False)
+    from . import ipam
+
     ipam.release(container_id)
 
 

@@ -5,8 +5,8 @@ Nothing here touches the host. ``ContainerSpec`` is built by the CLI or the agen
 ``container.start``.
 """
 
+import os
 import re
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,7 +59,7 @@ class ContainerSpec:
     hostname: str = ""
     network: str = "bridge"
     limits: Limits = field(default_factory=Limits)
-    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    id: str = field(default_factory=lambda: os.urandom(6).hex())
     app: str = ""
     release: str = ""
     process: str = ""

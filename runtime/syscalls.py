@@ -4,16 +4,21 @@ The in-container syscalls (unshare, pivot_root, mount, capabilities, seccomp)
 live in init/paas-init.c; these are the ones the supervising side makes.
 """
 
-import ctypes
 import os
 import select
 
-_libc = ctypes.CDLL(None, use_errno=True)
 MNT_DETACH = 2
+
+
+def _libc():
+    # ctypes is loaded on first use only: starting a container never needs it.
+    import ctypes
+    return ctypes.CDLL(None, use_errno=True)
 
 
 def _check(result: int, what: str) -> int:
     if result < 0:
+        import ctypes
         err = ctypes.get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}")
     return result
@@ -21,7 +26,7 @@ def _check(result: int, what: str) -> int:
 
 def umount(path: str) -> None:
     """Lazily unmount `path` (used by the leftover sweep)."""
-    _check(_libc.umount2(path.encode(), MNT_DETACH), f"umount2 {path}")
+    _check(_libc().umount2(path.encode(), MNT_DETACH), f"umount2 {path}")
 
 
 def process_start_time(pid: int) -> int | None:

@@ -5,8 +5,8 @@
  * network namespace, the instance's state directory and generated /etc) and
  * writes a spec file; this program then does, in one straight order:
  *
- *   host side   join the cgroups  -> setns(net) -> unshare(mnt,uts,ipc,pid,cgroup[,net])
- *               -> fork PID 1, then either wait for it (foreground) or write
+ *   host side   join the cgroups  -> setns(net) -> unshare(pid[,net]) -> fork PID 1
+ *               (which unshares mnt,uts,ipc,cgroup), then either wait for it (foreground) or write
  *               its pid and exit (detached: no helper stays per container)
  *   PID 1       private mounts -> hostname -> tmpfs scratch + overlay rootfs
  *               -> binds, /proc, /sys ro, /dev, /tmp -> pivot_root -> masked
@@ -542,13 +542,19 @@ int main(int argc, char **argv)
         if (setns(fd, CLONE_NEWNET) < 0) die("setns", s.netns);
         close(fd);
     }
-    int flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWCGROUP;
+    /* Only the namespaces a fork must enter are unshared here; the helper
+     * itself stays in the host's mount namespace, so the child's pivot_root
+     * (which re-roots every process of its mount namespace) cannot move it. */
+    int flags = CLONE_NEWPID;
     if (s.newnet) flags |= CLONE_NEWNET;
-    if (unshare(flags) < 0) die("unshare", "");
+    if (unshare(flags) < 0) die("unshare", "pid");
 
     child_pid = fork();
     if (child_pid < 0) die("fork", "init");
-    if (child_pid == 0) _exit(container_init(&s));
+    if (child_pid == 0) {
+        if (unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP) < 0) die("unshare", "");
+        _exit(container_init(&s));
+    }
 
     if (s.pidfile) {
         char line[32];

@@ -84,8 +84,7 @@ def test_sweep_removes_what_a_killed_runner_left(cid):
     # The runner dies without cleaning up (as in a crash), and its container with it.
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    for pid in cgroups.cgroup_for(name).pids():
-        os.kill(pid, signal.SIGKILL)
+    cgroups.cgroup_for(name).kill_all()
     wait_for(lambda: not cgroups.cgroup_for(name).pids(), what="container gone")
     assert container.instance_dir(name).exists()
     assert name in sweep.leftovers()
