@@ -19,7 +19,7 @@ from . import cache, selection
 from .envdir import write_env_dir
 from .errors import BuildError, BuildTimeout
 from .executor import Executor
-from .procfile import read_procfile
+from .procfile import check_type_names, read_procfile
 from .selection import Buildpack
 from .slug import pack_slug
 from .sourcetree import check_source, copy_source, human_size
@@ -166,6 +166,7 @@ def _release_all(steps: Steps, chosen: list[Buildpack]):
     addons: list[str] = []
     for bp in chosen:
         info = steps.release(bp)
+        check_type_names(info.default_process_types, f"{bp.name} bin/release")
         defaults.update(info.default_process_types)
         env.update(info.config_vars)
         addons.extend(a for a in info.addons if a not in addons)

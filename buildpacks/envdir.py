@@ -13,7 +13,9 @@ def write_env_dir(path: str, config: dict[str, str]) -> None:
     """Create path holding one file per config var, named for it, with its value."""
     os.makedirs(path, exist_ok=True)
     for name, value in sorted(config.items()):
-        if not VAR_NAME.match(name):
+        if not isinstance(name, str) or not VAR_NAME.match(name):
             raise BuildError(f"config var name {name!r} is not a valid environment variable name")
+        if not isinstance(value, str):
+            raise BuildError(f"config var {name} must be a string, not {type(value).__name__}")
         with open(os.path.join(path, name), "w", encoding="utf-8") as f:
             f.write(value)

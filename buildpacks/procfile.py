@@ -42,6 +42,13 @@ def parse_procfile(text: str) -> dict[str, str]:
     return types
 
 
+def check_type_names(types: dict[str, str], origin: str) -> None:
+    """Apply the Procfile's naming rule to process types from elsewhere (bin/release)."""
+    for name in types:
+        if not TYPE_NAME.match(name):
+            raise BuildError(f"{origin}: invalid process type {name!r}")
+
+
 def read_procfile(path) -> dict[str, str]:
     """Parse the Procfile at path; a missing file declares no types."""
     try:
@@ -50,7 +57,8 @@ def read_procfile(path) -> dict[str, str]:
     except FileNotFoundError:
         return {}
     try:
-        text = raw.decode("utf-8")
+        # utf-8-sig: editors on Windows put a byte-order mark before "web:".
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise BuildError("Procfile is not valid UTF-8 text") from None
     return parse_procfile(text)

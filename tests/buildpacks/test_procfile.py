@@ -3,7 +3,7 @@
 import pytest
 
 from paas.buildpacks.errors import BuildError
-from paas.buildpacks.procfile import parse_procfile
+from paas.buildpacks.procfile import parse_procfile, read_procfile
 
 
 def test_types_comments_and_blank_lines():
@@ -36,3 +36,13 @@ def test_empty_procfile_declares_nothing():
 def test_mistakes_are_reported_with_their_line(text, message):
     with pytest.raises(BuildError, match=message or "Procfile line 1"):
         parse_procfile(text)
+
+
+def test_byte_order_mark_and_crlf_are_accepted(tmp_path):
+    path = tmp_path / "Procfile"
+    path.write_bytes("\ufeffweb: ./serve\r\nworker: ./work\r\n".encode())
+    assert read_procfile(path) == {"web": "./serve", "worker": "./work"}
+
+
+def test_missing_procfile_declares_nothing(tmp_path):
+    assert read_procfile(tmp_path / "Procfile") == {}

@@ -147,3 +147,17 @@ def test_buildpack_urls_are_refused_with_a_hint(builder, make_app):
     src = make_app({".buildpacks": "https://github.com/heroku/heroku-buildpack-python\n", "index.html": "x"})
     with pytest.raises(BuildError, match="is a URL; buildpacks are not fetched here"):
         builder(src)
+
+
+def test_release_with_an_invalid_process_type_is_refused(builder, make_app, buildpacks_dir):
+    add_buildpack(buildpacks_dir, "oddnames", detect="echo Odd\n", compile="true\n",
+                  release="printf -- '---\\ndefault_process_types:\\n  \"web server\": x\\n'\n")
+    src = make_app({"x.txt": "x"})
+    with pytest.raises(BuildError, match="oddnames bin/release: invalid process type 'web server'"):
+        builder(src, config={"BUILDPACK": "oddnames"}, buildpacks_dir=str(buildpacks_dir))
+
+
+def test_config_var_names_must_be_environment_names(builder, make_app):
+    src = make_app({"index.html": "x"})
+    with pytest.raises(BuildError, match="config var name '../escape' is not a valid"):
+        builder(src, config={"../escape": "x"})
