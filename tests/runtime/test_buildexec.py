@@ -1,0 +1,44 @@
+"""The build container executor, against the contract in buildpacks/README.md."""
+
+import pytest
+
+from paas.buildpacks.errors import BuildTimeout
+from paas.buildpacks.executor import Mount
+from paas.runtime import config
+from paas.runtime.buildexec import ContainerExecutor
+
+STEP = """
+echo "env: $(env | sort | tr '\\n' ' ')"
+echo built > /app/out.txt
+echo "to stderr" >&2
+touch /build/env/x 2>/dev/null && echo "env dir writable"
+printf 'crlf line\\r\\n'
+sleep 300 &
+exit 4
+"""
+
+
+def test_step_runs_with_its_mounts_and_env(tmp_path):
+    app, envdir = tmp_path / "app", tmp_path / "env"
+    app.mkdir()
+    envdir.mkdir()
+    lines = []
+    code = ContainerExecutor(name="bx").run(
+        ["/bin/sh", "-c", STEP], env={"PATH": "/usr/bin:/bin", "ONLY": "this"}, cwd="/app",
+        mounts=[Mount(str(app), "/app", False), Mount(str(envdir), "/build/env")], timeout=60, on_line=lines.append)
+    assert code == 4
+    assert (app / "out.txt").read_text() == "built\n"
+    env_line = next(line for line in lines if line.startswith("env: "))
+    assert "ONLY=this" in env_line and "PAAS_DATA_DIR" not in env_line
+    assert "to stderr" in lines and "crlf line" in lines
+    assert "env dir writable" not in lines
+    assert not list(config.instances_dir().glob("bx-*"))
+
+
+def test_step_past_its_time_limit_is_killed(tmp_path):
+    lines = []
+    with pytest.raises(BuildTimeout):
+        ContainerExecutor(name="bt").run(["/bin/sh", "-c", "echo started; sleep 300"], env={"PATH": "/usr/bin:/bin"},
+                                         cwd="/", mounts=[], timeout=0.5, on_line=lines.append)
+    assert lines == ["started"]
+    assert not list(config.instances_dir().glob("bt-*"))
