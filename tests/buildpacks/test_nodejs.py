@@ -3,6 +3,7 @@
 import json
 import os
 import subprocess
+import tarfile
 
 import pytest
 
@@ -65,3 +66,27 @@ def test_invalid_package_json_fails_clearly(builder, make_app):
     src = make_app({"package.json": "{not json"})
     with pytest.raises(BuildError, match="package.json is not valid JSON"):
         builder(src)
+
+
+def test_build_script_runs_and_dev_dependencies_are_pruned(builder, make_app):
+    src = make_app({
+        "package.json": json.dumps({
+            "name": "built", "version": "1.0.0", "private": True,
+            "scripts": {"build": "node build.js"},
+            "devDependencies": {"is-number": "^7.0.0"},
+        }),
+        # The build uses the devDependency, so it must run before pruning.
+        "build.js": "require('is-number'); require('fs').writeFileSync('dist.txt', 'built\\n');\n",
+    })
+    slug = builder(src)
+    assert "-----> Installing dependencies from package.json with npm install" in builder.lines
+    assert "-----> Running npm run build" in builder.lines
+    assert "-----> Pruning devDependencies" in builder.lines
+    # No start script and no server.js: no default web process.
+    assert slug.process_types == {}
+    with tarfile.open(slug.path) as tar:
+        names = tar.getnames()
+    assert "./dist.txt" in names
+    assert not [n for n in names if n.startswith("./node_modules/is-number")]
+    # The cache keeps the tree from before pruning, for the next build.
+    assert (builder.cache_dir / "nodejs" / "node_modules" / "is-number").is_dir()

@@ -121,3 +121,9 @@ def test_django_app_gets_collectstatic_and_a_wsgi_web_process(builder, make_app)
     assert slug.process_types["web"] == "gunicorn --bind 0.0.0.0:$PORT site1.wsgi"
     with tarfile.open(slug.path) as tar:
         assert "./staticfiles/site.css" in tar.getnames()
+
+
+def test_unreadable_python_version_is_explained(builder, make_app):
+    src = make_app({"requirements.txt": "", ".python-version": "latest\n"})
+    with pytest.raises(BuildError, match=r"\.python-version asks for Python 'latest'; write a version such as 3\.11"):
+        builder(src)
