@@ -11,6 +11,7 @@ with a one-line reason; output for the developer goes to on_output.
 
 import os
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
@@ -66,13 +67,15 @@ def build(
     source_version: str | None = None,
     require_web: bool = False,
     work_dir: str | None = None,
+    cancel: threading.Event | None = None,
 ) -> Slug:
     """Build source_dir into a slug written at slug_path; see buildpacks/README.md.
 
     cache_dir must exist and is reused across builds of one app. config holds
     the app's config vars (given to buildpacks through ENV_DIR). The source
-    tree is not modified. Raises BuildError (BuildTimeout when compile passes
-    compile_timeout seconds).
+    tree is not modified. Raises BuildError: BuildTimeout when compile passes
+    compile_timeout seconds, BuildCancelled once `cancel` is set (the running
+    step is killed).
     """
     config = dict(config or {})
     check_source(source_dir, max_slug_bytes)
@@ -86,7 +89,7 @@ def build(
         ws = _workspace(scratch, source_dir, cache_dir, config, stack, source_version)
         # Fail fast on a broken Procfile, before minutes of dependency installs.
         read_procfile(os.path.join(ws.app_dir, "Procfile"))
-        steps = Steps(executor, ws)
+        steps = Steps(executor, ws, cancel)
         chosen, description = _choose(steps, config, ws.app_dir, buildpacks_dir)
         on_output(f"-----> {description} app detected")
         _compile_all(steps, chosen, compile_timeout, on_output)

@@ -12,3 +12,7 @@ class BuildError(Exception):
 
 class BuildTimeout(BuildError):
     """A step ran past its time limit; its process group was killed."""
+
+
+class BuildCancelled(BuildError):
+    """The build was cancelled while a step ran; its process group was killed."""

@@ -13,11 +13,12 @@ import os
 import selectors
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Mapping, Protocol, Sequence
 
-from .errors import BuildTimeout
+from .errors import BuildCancelled, BuildTimeout
 
 # Seconds a killed process group gets between SIGTERM and SIGKILL.
 KILL_GRACE_S = 5.0
@@ -47,13 +48,14 @@ class Executor(Protocol):
         mounts: Sequence[Mount],
         timeout: float,
         on_line: Callable[[str], None],
+        cancel: threading.Event | None = None,
     ) -> int:
         """Run argv to completion and return its exit status.
 
         Each line the step writes to stdout or stderr (one merged stream) is
         passed to `on_line` without its line ending, as it is produced. Past
-        `timeout` seconds the whole process group is killed and BuildTimeout
-        is raised.
+        `timeout` seconds the whole step is killed and BuildTimeout is
+        raised; once `cancel` is set it is killed and BuildCancelled raised.
         """
         ...
 
@@ -66,7 +68,7 @@ class LocalExecutor:
     source, so the same step description works here and in a container.
     """
 
-    def run(self, argv, *, env, cwd, mounts, timeout, on_line):
+    def run(self, argv, *, env, cwd, mounts, timeout, on_line, cancel=None):
         """Run argv locally; see `Executor.run`."""
         by_depth = sorted(mounts, key=lambda m: len(m.target), reverse=True)
         local = lambda value: _to_source(value, by_depth)  # noqa: E731
@@ -80,21 +82,42 @@ class LocalExecutor:
             # Its own session, so a time limit can kill every descendant at once.
             start_new_session=True,
         )
-        deadline = time.monotonic() + timeout
+        limits = _Limits(time.monotonic() + timeout, cancel)
         try:
-            finished = _pump_lines(proc, deadline, on_line)
-            if finished:
-                try:
-                    proc.wait(max(0.0, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    finished = False
-            if not finished:
+            stopped = _pump_lines(proc, limits, on_line) or _wait_exit(proc, limits)
+            if stopped == "cancelled":
+                raise BuildCancelled("the build was cancelled")
+            if stopped == "timeout":
                 raise BuildTimeout(f"{os.path.basename(argv[0])} ran longer than {timeout:g} s and was killed")
             return proc.returncode
         finally:
             # Also reaps background children a step left behind in its group.
             _kill_group(proc)
             proc.stdout.close()
+
+
+class _Limits:
+    """The deadline and the cancel flag of one step, checked in short slices."""
+
+    # How often a cancel request is noticed while a step is quiet.
+    CANCEL_POLL_S = 0.2
+
+    def __init__(self, deadline: float, cancel: threading.Event | None):
+        self.deadline = deadline
+        self.cancel = cancel
+
+    def stopped(self) -> str | None:
+        """'cancelled' or 'timeout' once the step must stop, else None."""
+        if self.cancel is not None and self.cancel.is_set():
+            return "cancelled"
+        if time.monotonic() >= self.deadline:
+            return "timeout"
+        return None
+
+    def slice(self) -> float:
+        """Seconds to block before checking again."""
+        remaining = max(0.0, self.deadline - time.monotonic())
+        return remaining if self.cancel is None else min(remaining, self.CANCEL_POLL_S)
 
 
 def _to_source(value: str, mounts: Sequence[Mount]) -> str:
@@ -106,17 +129,17 @@ def _to_source(value: str, mounts: Sequence[Mount]) -> str:
     return value
 
 
-def _pump_lines(proc, deadline, on_line) -> bool:
-    """Forward output lines until EOF (True) or the deadline passes (False)."""
+def _pump_lines(proc, limits: _Limits, on_line) -> str | None:
+    """Forward output lines until EOF (None) or the step must stop (the reason)."""
     fd = proc.stdout.fileno()
     pending = b""
     with selectors.DefaultSelector() as selector:
         selector.register(fd, selectors.EVENT_READ)
         while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            if not selector.select(remaining):
+            stopped = limits.stopped()
+            if stopped:
+                return stopped
+            if not selector.select(limits.slice()):
                 continue
             chunk = os.read(fd, 65536)
             if not chunk:
@@ -130,7 +153,20 @@ def _pump_lines(proc, deadline, on_line) -> bool:
                 on_line(_decode(line))
     if pending:
         on_line(_decode(pending))
-    return True
+    return None
+
+
+def _wait_exit(proc, limits: _Limits) -> str | None:
+    """Wait for the step to exit after closing its output (None), or the reason to stop."""
+    while True:
+        stopped = limits.stopped()
+        if stopped:
+            return stopped
+        try:
+            proc.wait(limits.slice())
+            return None
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _decode(raw: bytes) -> str:

@@ -1,10 +1,11 @@
 """Running one buildpack's bin/detect, bin/compile and bin/release through an executor."""
 
+import threading
 from dataclasses import dataclass
 from typing import Callable
 
 from . import layout
-from .errors import BuildError
+from .errors import BuildCancelled, BuildError
 from .executor import Executor, Mount
 from .release import ReleaseInfo, parse_release
 from .selection import Buildpack
@@ -33,9 +34,10 @@ class Workspace:
 class Steps:
     """The three bin/ scripts of any buildpack, run by one executor."""
 
-    def __init__(self, executor: Executor, workspace: Workspace):
+    def __init__(self, executor: Executor, workspace: Workspace, cancel: threading.Event | None = None):
         self.executor = executor
         self.ws = workspace
+        self.cancel = cancel
 
     def detect(self, bp: Buildpack) -> tuple[bool, str]:
         """(True, name it printed) when bin/detect accepts the app, else (False, its last line)."""
@@ -72,6 +74,8 @@ class Steps:
         return parse_release("\n".join(lines), bp.name)
 
     def _run(self, bp: Buildpack, script: str, args: list[str], timeout: float, on_line) -> int:
+        if self.cancel is not None and self.cancel.is_set():
+            raise BuildCancelled("the build was cancelled")
         bp_target = layout.buildpack_target(bp.name)
         try:
             return self.executor.run(
@@ -81,6 +85,7 @@ class Steps:
                 mounts=self._mounts(bp, bp_target),
                 timeout=timeout,
                 on_line=on_line,
+                cancel=self.cancel,
             )
         except OSError as exc:
             # Typically a script without its executable bit or with a bad #! line.

@@ -1,8 +1,10 @@
 """LocalExecutor: streaming, mount-path mapping, exit codes, time limits."""
 
+import threading
+
 import pytest
 
-from paas.buildpacks.errors import BuildTimeout
+from paas.buildpacks.errors import BuildCancelled, BuildTimeout
 from paas.buildpacks.executor import LocalExecutor, Mount
 
 
@@ -65,3 +67,15 @@ def test_output_without_newlines_is_passed_on_in_bounded_pieces():
     code, lines = run(["/bin/sh", "-c", "head -c 200000 /dev/zero | tr '\\0' x"])
     assert code == 0 and "".join(lines) == "x" * 200000
     assert max(map(len, lines)) <= 64 * 1024
+
+
+def test_cancel_kills_the_step():
+    cancel = threading.Event()
+
+    def on_line(line):
+        if line == "started":
+            cancel.set()
+
+    with pytest.raises(BuildCancelled, match="the build was cancelled"):
+        LocalExecutor().run(["/bin/sh", "-c", "echo started; sleep 60"], env={"PATH": "/usr/bin:/bin"}, cwd="/",
+                            mounts=[], timeout=120, on_line=on_line, cancel=cancel)

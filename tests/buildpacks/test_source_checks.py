@@ -2,11 +2,14 @@
 
 import os
 import tarfile
+import threading
 import time
 
 import pytest
 
-from paas.buildpacks.errors import BuildError, BuildTimeout
+from paas.buildpacks.driver import build
+from paas.buildpacks.errors import BuildCancelled, BuildError, BuildTimeout
+from paas.buildpacks.executor import LocalExecutor
 from paas.buildpacks.sourcetree import check_source
 
 LIMIT = 10 * 1024 * 1024
@@ -99,3 +102,27 @@ def process_gone(pid: int, deadline: float) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def test_cancelled_build_stops_its_compile(make_app, tmp_path):
+    buildpacks = tmp_path / "bps"
+    bin_dir = buildpacks / "slow" / "bin"
+    bin_dir.mkdir(parents=True)
+    for name, body in {"detect": "echo Slow\n", "compile": 'echo "-----> Working"\nsleep 300\n',
+                       "release": "echo '---'\n"}.items():
+        (bin_dir / name).write_text("#!/usr/bin/env bash\n" + body)
+        (bin_dir / name).chmod(0o755)
+    cache_dir = tmp_path / "cache"
+    cache_dir.mkdir()
+    cancel = threading.Event()
+
+    def on_output(line):
+        # Cancel as `paas builds:cancel` would, once compile is running.
+        if line == "-----> Working":
+            cancel.set()
+
+    src = make_app({"x.txt": "x"})
+    with pytest.raises(BuildCancelled, match="the build was cancelled"):
+        build(src, str(cache_dir), str(tmp_path / "s.tgz"), executor=LocalExecutor(), on_output=on_output,
+              config={"BUILDPACK": "slow"}, buildpacks_dir=str(buildpacks), cancel=cancel)
+    assert not (tmp_path / "s.tgz").exists()
