@@ -32,7 +32,7 @@ from pathlib import Path
 BENCH_DIR = Path("/tmp/paas-bench")
 # The benchmark's own runtime settings, so it never touches the platform's instances.
 os.environ.update({
-    "PAAS_DATA_DIR": str(BENCH_DIR / "data"),
+    "PAAS_RUNTIME_DIR": str(BENCH_DIR / "runtime"),
     "PAAS_CGROUP_PARENT": "paas-bench",
     "PAAS_BRIDGE": "paasbench0",
     "PAAS_ADDRESS_POOL": "10.215.0.0/16",

@@ -16,7 +16,9 @@ def data_dir() -> Path:
 
 
 def runtime_dir() -> Path:
-    return data_dir() / "runtime"
+    """The runtime's own files (PAAS_RUNTIME_DIR, default <data dir>/runtime)."""
+    override = os.environ.get("PAAS_RUNTIME_DIR")
+    return Path(override).expanduser().resolve() if override else data_dir() / "runtime"
 
 
 def instances_dir() -> Path:

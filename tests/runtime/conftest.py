@@ -13,7 +13,8 @@ import uuid
 from pathlib import Path
 
 # Set before paas.runtime is imported: the runtime reads its settings once.
-os.environ["PAAS_DATA_DIR"] = "/tmp/paas-runtime-tests"
+# Only runtime variables: the rest of the suite keeps the platform's own data dir.
+os.environ["PAAS_RUNTIME_DIR"] = "/tmp/paas-runtime-tests/runtime"
 os.environ["PAAS_CGROUP_PARENT"] = "paas-tests"
 os.environ["PAAS_BRIDGE"] = "paastest0"
 os.environ["PAAS_ADDRESS_POOL"] = "10.214.0.0/16"

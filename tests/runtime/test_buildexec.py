@@ -29,7 +29,7 @@ def test_step_runs_with_its_mounts_and_env(tmp_path):
     assert code == 4
     assert (app / "out.txt").read_text() == "built\n"
     env_line = next(line for line in lines if line.startswith("env: "))
-    assert "ONLY=this" in env_line and "PAAS_DATA_DIR" not in env_line
+    assert "ONLY=this" in env_line and "PAAS_RUNTIME_DIR" not in env_line
     assert "to stderr" in lines and "crlf line" in lines
     assert "env dir writable" not in lines
     assert not list(config.instances_dir().glob("bx-*"))
