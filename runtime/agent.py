@@ -138,6 +138,10 @@ class Agent:
     def start_up(self) -> None:
         """Register, and clear what crashed runs left that no record explains."""
         self.control.register(self.host)
+        if os.environ.get("PAAS_INSTANCE_NETWORK", "bridge") == "bridge":
+            from . import firewall, network
+            network.ensure_bridge()
+            firewall.ensure_rules()  # rules can be flushed while the bridge stays
         for line in sweep.sweep(stopped_too=False):
             log.info(line)
 

@@ -65,7 +65,9 @@ def ensure_bridge() -> None:
                 raise
         _ip("addr", "replace", f"{ipam.gateway()}/{prefix}", "dev", bridge)
         _ip("link", "set", bridge, "up")
-    firewall.ensure_rules()
+        # Checked with the bridge rather than on every start (six iptables
+        # calls); the agent re-checks them when it starts.
+        firewall.ensure_rules()
 
 
 def attach(container_id: str, mode: str) -> Attachment:
