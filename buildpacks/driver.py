@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from . import cache, selection
+from . import cache, selection, slugignore
 from .envdir import write_env_dir
 from .errors import BuildError, BuildTimeout
 from .executor import Executor
@@ -87,6 +87,7 @@ def build(
 
     with cache.locked(cache_dir, waiting), tempfile.TemporaryDirectory(prefix="paas-build-", dir=work_dir) as scratch:
         ws = _workspace(scratch, source_dir, cache_dir, config, stack, source_version)
+        _apply_slugignore(ws.app_dir, on_output)
         # Fail fast on a broken Procfile, before minutes of dependency installs.
         read_procfile(os.path.join(ws.app_dir, "Procfile"))
         steps = Steps(executor, ws, cancel)
@@ -124,6 +125,12 @@ def _workspace(scratch, source_dir, cache_dir, config, stack, source_version) ->
     write_env_dir(ws.env_dir, config)
     os.makedirs(ws.tmp_dir)
     return ws
+
+
+def _apply_slugignore(app_dir: str, on_output) -> None:
+    removed = slugignore.apply(app_dir, slugignore.read_patterns(app_dir))
+    if removed:
+        on_output(f"-----> Removed {len(removed)} path(s) listed in .slugignore")
 
 
 def _choose(steps: Steps, config, app_dir, buildpacks_dir) -> tuple[list[Buildpack], str]:
