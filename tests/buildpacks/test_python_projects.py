@@ -57,6 +57,9 @@ def test_uv_lock_is_installed_as_locked(builder, make_app, serve, get):
     assert slug.process_types == {"web": "gunicorn --bind 0.0.0.0:$PORT app:app"}
     with serve(slug) as (url, proc):
         assert get(url + "/", proc) == (200, "itsdangerous itsdangerous")
+    # The export is the same on the next build, so the installed tree is reused.
+    builder(src)
+    assert "-----> Reusing installed dependencies from the build cache (uv.lock unchanged)" in builder.lines
 
 
 def test_setuptools_project_is_installed_with_its_scripts(builder, make_app, tmp_path):
