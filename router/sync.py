@@ -84,6 +84,9 @@ class TableSync:
             for key, raw in zip(chunk, await client.mget(chunk)):
                 name = key.decode()[len(self.app_prefix):]
                 route = self._parse(name, raw)
+                if route is None:
+                    # A bad entry keeps the app's previous route in force.
+                    route = self.table.apps.get(name)
                 if route is not None:
                     apps[name] = route
         self.table.replace_all({h.decode(): a.decode() for h, a in hosts.items()}, apps)

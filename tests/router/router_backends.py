@@ -33,6 +33,16 @@ class _EchoHandler(BaseHTTPRequestHandler):
         self.server.requests.append((self.command, self.path, self.client_address[1]))
         if "sleep" in query:
             time.sleep(float(query["sleep"]))
+        if url.path == "/big":
+            data = b"x" * int(query.get("n", "1000000"))
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            try:
+                self.wfile.write(data)
+            except OSError:
+                pass
+            return
         if url.path == "/stream":
             self._stream(int(query.get("n", "3")), float(query.get("gap", "0")))
             return

@@ -362,3 +362,79 @@ def test_scaled_to_zero_app_is_woken_and_request_held(make_router, routes, echo,
     t.join(10)
     pubsub.close()
     assert result and result[0].startswith(b"HTTP/1.1 200 ")
+
+
+def test_client_that_never_reads_is_closed_at_the_send_timeout(make_router, routes, echo):
+    router = make_router(send=0.3)
+    routes.set_app("demo", [backend(echo.port)])
+    connections = router.router._connections
+    with socket.create_connection(("127.0.0.1", router.port), timeout=5) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(b"GET /big?n=20000000 HTTP/1.1\r\nHost: demo.localhost\r\n\r\n")
+        # Never reading: the router's buffers fill, then it gives up on us.
+        wait_until(lambda: router.router.proxy.active == 1, what="request in flight")
+        wait_until(lambda: router.router.proxy.active == 0 and not connections, timeout=10,
+                   what="router to drop the slow reader")
+
+
+def test_instances_receive_normalised_framing(make_router, routes, cleanup):
+    seen = []
+
+    def handler(conn, server):
+        data = b""
+        while not data.endswith(b"0\r\n\r\n"):
+            data += conn.recv(65536)
+        seen.append(data)
+        conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
+    raw = RawBackend(handler)
+    cleanup(raw)
+    router = make_router()
+    routes.set_app("raw", [backend(raw.port)])
+    out = raw_exchange(router.port, b"POST /u HTTP/1.1\r\nhost: raw.localhost\r\nTransfer-Encoding: chunked\r\n"
+                                    b"Connection: close\r\nX-Rid: abc\r\n\r\n5;ext=1\r\nhello\r\n0\r\nX-Trailer: 1\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 204 ")
+    head, body = seen[0].split(b"\r\n\r\n", 1)
+    assert head.startswith(b"POST /u HTTP/1.1\r\nHost: raw.localhost\r\nX-Rid: abc\r\n")
+    assert b"\r\nTransfer-Encoding: chunked" in head and b"onnection" not in head
+    assert body == b"5\r\nhello\r\n0\r\n\r\n"
+
+
+def test_stale_pooled_connection_is_retried_fresh(make_router, routes, cleanup):
+    def one_shot(conn, server):
+        # Answers one request, then closes without saying so (like a server
+        # whose keep-alive timer just expired).
+        read_head(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        server.received.append(1)
+    raw = RawBackend(one_shot)
+    cleanup(raw)
+    router = make_router()
+    routes.set_app("raw", [backend(raw.port)])
+    c = Client(router.port)
+    cleanup(c)
+    for _ in range(5):
+        assert c.request("GET", "/", host="raw.localhost")[0] == 200
+    assert len(raw.received) == 5
+
+
+def test_http10_client_gets_close_delimited_or_keep_alive(demo):
+    out = raw_exchange(demo.port, b"GET /stream?n=2 HTTP/1.0\r\nHost: demo.localhost\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 200 ") and out.endswith(b"part 1\n") and b"chunked" not in out.lower()
+
+
+def test_route_table_is_level_triggered_without_messages(make_router, routes, echo, redis_client, prefix):
+    router = make_router()
+    routes.router = None   # publish nothing, wait for nothing
+    redis_client.set(f"{prefix}router:app:quiet", json.dumps(
+        {"app": "quiet", "backends": [backend(echo.port)]}))
+    redis_client.hset(f"{prefix}router:hosts", "quiet.localhost", "quiet")
+    router.router.sync.interval = 0.2
+    wait_until(lambda: router.router.table.app_for_host("quiet.localhost") == "quiet",
+               what="periodic full reload")
+    out = raw_exchange(router.port, b"GET / HTTP/1.1\r\nHost: quiet.localhost\r\nConnection: close\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 200 ")
+    redis_client.set(f"{prefix}router:app:quiet", b"{not json")
+    redis_client.publish(f"{prefix}router:changes", "*")
+    loads = router.router.sync.loads
+    wait_until(lambda: router.router.sync.loads > loads + 1, what="reloads")
+    assert router.router.table.apps["quiet"].backends   # a bad entry keeps the old one
