@@ -91,10 +91,10 @@ def build(
         # Fail fast on a broken Procfile, before minutes of dependency installs.
         read_procfile(os.path.join(ws.app_dir, "Procfile"))
         steps = Steps(executor, ws, cancel)
-        chosen, description = _choose(steps, config, ws.app_dir, buildpacks_dir)
-        on_output(f"-----> {description} app detected")
+        chosen = _choose(steps, config, ws.app_dir, buildpacks_dir)
+        description = " + ".join(text for _, text in chosen)
         _compile_all(steps, chosen, compile_timeout, on_output)
-        defaults, default_env, addons = _release_all(steps, chosen)
+        defaults, default_env, addons = _release_all(steps, [bp for bp, _ in chosen])
         process_types = _process_types(ws.app_dir, defaults, require_web, on_output, description)
         on_output("-----> Compressing...")
         size, digest = pack_slug(ws.app_dir, slug_path, max_slug_bytes)
@@ -104,7 +104,7 @@ def build(
         size=size,
         sha256=digest,
         process_types=process_types,
-        buildpacks=[bp.name for bp in chosen],
+        buildpacks=[bp.name for bp, _ in chosen],
         buildpack_description=description,
         default_env=default_env,
         addons=addons,
@@ -133,27 +133,33 @@ def _apply_slugignore(app_dir: str, on_output) -> None:
         on_output(f"-----> Removed {len(removed)} path(s) listed in .slugignore")
 
 
-def _choose(steps: Steps, config, app_dir, buildpacks_dir) -> tuple[list[Buildpack], str]:
-    """The buildpacks to run and the app kind to announce."""
+def _choose(steps: Steps, config, app_dir, buildpacks_dir) -> list[tuple[Buildpack, str]]:
+    """The buildpacks to run, each with the app kind its detect printed."""
     forced = selection.requested(config, app_dir, buildpacks_dir)
     if forced:
-        # A forced buildpack still runs its detect, for the name it prints;
-        # Heroku compiles with an explicitly set buildpack even if detect says no.
-        _, text = steps.detect(forced[0])
-        return forced, text or forced[0].name
+        # As on Heroku, a buildpack set by name must still accept the app:
+        # compiling an app it does not understand fails later and less clearly.
+        chosen = []
+        for bp in forced:
+            accepted, text = steps.detect(bp)
+            if not accepted:
+                raise BuildError(f"the app is not compatible with buildpack {bp.name!r}: {text or 'its detect said no'}")
+            chosen.append((bp, text or bp.name))
+        return chosen
     looked_for = []
     for bp in selection.detection_order(buildpacks_dir):
         accepted, text = steps.detect(bp)
         if accepted:
-            return [bp], text or bp.name
+            return [(bp, text or bp.name)]
         looked_for.append(f"{bp.name} ({text or 'no reason given'})")
     raise BuildError("no buildpack detected this app; looked for: " + "; ".join(looked_for))
 
 
-def _compile_all(steps: Steps, chosen: list[Buildpack], timeout: float, on_output) -> None:
+def _compile_all(steps: Steps, chosen: list[tuple[Buildpack, str]], timeout: float, on_output) -> None:
     # One limit for all compiles together: it bounds the whole build.
     deadline = time.monotonic() + timeout
-    for bp in chosen:
+    for bp, description in chosen:
+        on_output(f"-----> {description} app detected")
         try:
             steps.compile(bp, max(0.0, deadline - time.monotonic()), on_output)
         except BuildTimeout:

@@ -161,3 +161,28 @@ def test_config_var_names_must_be_environment_names(builder, make_app):
     src = make_app({"index.html": "x"})
     with pytest.raises(BuildError, match="config var name '../escape' is not a valid"):
         builder(src, config={"../escape": "x"})
+
+
+def test_forced_buildpack_must_accept_the_app(builder, make_app):
+    src = make_app({"notes.txt": "no python here"})
+    with pytest.raises(BuildError, match=r"the app is not compatible with buildpack 'python': looked for requirements.txt"):
+        builder(src, config={"BUILDPACK": "python"})
+
+
+def test_several_buildpacks_compile_in_order_and_later_releases_win(builder, make_app, buildpacks_dir):
+    for name, web in (("first", "one"), ("second", "two")):
+        add_buildpack(
+            buildpacks_dir, name,
+            detect=f"echo {name.title()}\n",
+            compile=f'echo "-----> {name} compiling"\necho {name} >> "$1/order.txt"\n',
+            release=f"printf -- '---\\ndefault_process_types:\\n  web: {web}\\n  {name}: x\\n'\n",
+        )
+    src = make_app({"x.txt": "x"})
+    slug = builder(src, config={"BUILDPACK": "first, second"}, buildpacks_dir=str(buildpacks_dir))
+    assert slug.buildpacks == ["first", "second"]
+    assert slug.process_types == {"web": "two", "first": "x", "second": "x"}
+    detected = [line for line in builder.lines if line.endswith("app detected") or line.endswith("compiling")]
+    assert detected == ["-----> First app detected", "-----> first compiling",
+                        "-----> Second app detected", "-----> second compiling"]
+    with tarfile.open(slug.path) as tar:
+        assert tar.extractfile("./order.txt").read() == b"first\nsecond\n"
