@@ -10,6 +10,7 @@ from paas.platform.env import (
     SettingError,
     check_redis_url,
     env_bool,
+    env_float,
     env_int,
     env_list,
     env_path,
@@ -49,6 +50,14 @@ PAAS_MAX_SLUG_BYTES = env_int("PAAS_MAX_SLUG_BYTES", 500 * 1024 * 1024, 1024)
 # them as plain processes on the build host (development without root only).
 PAAS_BUILD_EXECUTOR = env_str("PAAS_BUILD_EXECUTOR", "container")
 PAAS_BUILD_MEMORY_MB = env_int("PAAS_BUILD_MEMORY_MB", 2048, 128)
+
+# Platform Control: rollouts and placement.
+# Keys of the router's table in Redis (router/ROUTES.md); tests use their own prefix.
+PAAS_ROUTER_KEY_PREFIX = env_str("PAAS_ROUTER_KEY_PREFIX", "paas:")
+PAAS_START_TIMEOUT_S = env_int("PAAS_START_TIMEOUT_S", 60, 1)
+PAAS_HOST_DOWN_AFTER_S = env_int("PAAS_HOST_DOWN_AFTER_S", 30, 2)
+# CPU shares may be over-committed (idle apps use little); memory never is.
+PAAS_CPU_OVERCOMMIT = env_float("PAAS_CPU_OVERCOMMIT", 4.0, 1.0)
 
 ALLOWED_HOSTS = env_list("PAAS_ALLOWED_HOSTS", "*")
 

@@ -1,1 +1,14 @@
 """Shared test set-up: the real PostgreSQL and Redis named by DATABASE_URL / REDIS_URL."""
+
+import os
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """A test database per run: two runs on one machine (CI and a developer) never collide."""
+    from django.conf import settings
+
+    test = settings.DATABASES["default"].setdefault("TEST", {})
+    test["NAME"] = f"test_{settings.DATABASES['default']['NAME']}_{os.getpid()}"

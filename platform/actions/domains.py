@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from paas.platform.actions.events import record
+from paas.platform.control.loop import wake
 from paas.platform.exceptions import Conflict, Invalid, NotFound
 from paas.platform.models import App, Domain
 from paas.platform.names import check_hostname
@@ -18,6 +19,7 @@ def add_domain(user, app: App, hostname: str) -> Domain:
         with transaction.atomic():
             domain = Domain.objects.create(hostname=host, app=app)
             record(user, "domain.add", f"added domain {host}", app=app, hostname=host)
+            transaction.on_commit(wake)
     except IntegrityError:
         raise Conflict(f"domain {host} is already in use") from None
     return domain
@@ -30,3 +32,4 @@ def remove_domain(user, app: App, hostname: str) -> None:
         if not deleted:
             raise NotFound(f"domain {host} is not attached to {app.name}")
         record(user, "domain.remove", f"removed domain {host}", app=app, hostname=host)
+        transaction.on_commit(wake)

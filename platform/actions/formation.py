@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import transaction
 
 from paas.platform.actions.events import record
+from paas.platform.control.loop import wake
 from paas.platform.exceptions import Invalid
 from paas.platform.models import App, Formation
 from paas.platform.names import check_process_type
@@ -53,6 +54,7 @@ def scale(user, app: App, changes) -> list[Formation]:
             apply_change(app, change)
         summary = ", ".join(describe(f) for f in app.formation.filter(process_type__in=[c.process_type for c in parsed]))
         record(user, "formation.scale", f"scaled to {summary}", app=app)
+        transaction.on_commit(wake)
         return list(app.formation.all())
 
 

@@ -3,6 +3,7 @@
 from django.db import transaction
 
 from paas.platform.actions.events import record
+from paas.platform.control.loop import wake
 from paas.platform.exceptions import NotFound, Invalid
 from paas.platform.models import App, Build, Config, Release
 
@@ -20,6 +21,7 @@ def create_release(app: App, *, user, build: Build | None, config: Config, summa
         created_by=user,
     )
     record(user, "release.create", f"v{release.version}: {summary}", app=app, version=release.version)
+    transaction.on_commit(wake)
     return release
 
 

@@ -1,0 +1,1 @@
+"""Platform Control: turn desired state (releases, formation) into placed, running, routed instances."""

@@ -1,0 +1,68 @@
+"""Applying plan_app to one app in the database, in one transaction."""
+
+import secrets
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from paas.platform.actions.events import record
+from paas.platform.control.plan import FAILED, SUCCEEDED, InstanceView, ReleaseView, plan_app
+from paas.platform.models import App, Instance, Release
+from paas.platform.sizes import get_size
+
+
+def release_view(release: Release | None) -> ReleaseView | None:
+    if release is None:
+        return None
+    return ReleaseView(release.id, release.version, release.status, tuple(sorted(release.process_types)))
+
+
+def target_release(app: App) -> Release | None:
+    """The newest release that has code and has not failed: what the app should run."""
+    return (app.releases.exclude(status=Release.FAILED).filter(build__isnull=False)
+            .exclude(build__slug_digest="").select_related("build").order_by("-version").first())
+
+
+def serving_release(app: App) -> Release | None:
+    """The newest release whose rollout succeeded: the one taking traffic."""
+    return app.releases.filter(status=Release.SUCCEEDED).select_related("build").order_by("-version").first()
+
+
+def reconcile_app(app_id: int, now: float) -> None:
+    with transaction.atomic():
+        app = App.objects.select_for_update(skip_locked=True).filter(pk=app_id).first()
+        if app is None:
+            return  # another control loop holds it this tick, or it was destroyed
+        target, serving = target_release(app), serving_release(app)
+        running = list(app.instances.filter(desired_state=Instance.RUNNING))
+        views = [InstanceView(i.id, i.release_id, i.process_type, i.number, i.size, i.state,
+                              i.created_at.timestamp(), i.exit_code) for i in running]
+        formation = {f.process_type: (f.quantity, f.size) for f in app.formation.all()}
+        plan = plan_app(release_view(target), release_view(serving), formation, views,
+                        now=now, start_timeout=settings.PAAS_START_TIMEOUT_S)
+        apply_plan(app, target, plan)
+
+
+def apply_plan(app: App, target: Release | None, plan) -> None:
+    if plan.stop:
+        Instance.objects.filter(pk__in=plan.stop).update(desired_state=Instance.STOP, updated_at=timezone.now())
+    for process_type, number, size in plan.create:
+        create_instance(app, target, process_type, number, size)
+    if plan.status is not None and target is not None:
+        status, message = plan.status
+        target.status, target.status_message = status, message
+        target.save(update_fields=["status", "status_message"])
+        if status in (SUCCEEDED, FAILED):
+            verb = "is live" if status == SUCCEEDED else f"failed to deploy: {message}"
+            record(None, f"deploy.{status}", f"v{target.version} {verb}", app=app, version=target.version)
+
+
+def create_instance(app: App, release: Release, process_type: str, number: int, size_name: str) -> Instance:
+    size = get_size(size_name)
+    return Instance.objects.create(
+        name=f"{app.name}-v{release.version}-{process_type}-{number}-{secrets.token_hex(3)}",
+        app=app, release=release, process_type=process_type, number=number,
+        command=release.build.process_types.get(process_type, ""),
+        size=size.name, memory_mb=size.memory_mb, cpus=size.cpus,
+    )

@@ -1,0 +1,112 @@
+"""``paas-control``: the level-triggered control loop of Platform Control.
+
+Each tick: notice down hosts → reconcile every app (rollouts, formation) →
+place pending instances → publish the router's table. A tick runs at least
+every PAAS_CONTROL_INTERVAL_S and at once when something publishes on
+``paas:control:wake`` (a new release, a scale). Several loops may run: each app
+row is locked for its reconcile, so they share the work without doubling it.
+"""
+
+import argparse
+import logging
+import os
+import signal
+import threading
+import time
+
+log = logging.getLogger("paas.control")
+
+WAKE_CHANNEL = "paas:control:wake"
+
+
+def tick(publisher) -> None:
+    from paas.platform.control.deploys import reconcile_app
+    from paas.platform.control.scheduling import forget_stopped, mark_down_hosts, place_pending
+    from paas.platform.models import App
+
+    now = time.time()
+    mark_down_hosts()
+    for app_id in App.objects.values_list("pk", flat=True):
+        reconcile_app(app_id, now)
+    place_pending()
+    forget_stopped()
+    publisher.publish()
+
+
+class Loop:
+    def __init__(self, interval: float):
+        from paas.platform.control.routes import RoutePublisher
+        from paas.platform.redis_client import get_redis
+
+        self.interval = interval
+        self.stopping = threading.Event()
+        self.wake = threading.Event()
+        self.publisher = RoutePublisher()
+        self.redis = get_redis()
+
+    def listen(self) -> None:
+        """Turn wake-up messages into an early tick; if Redis goes away, ticks still come on time."""
+        while not self.stopping.is_set():
+            try:
+                pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(WAKE_CHANNEL)
+                while not self.stopping.is_set():
+                    if pubsub.get_message(timeout=1.0):
+                        self.wake.set()
+            except Exception as error:  # a broken connection: reconnect after a pause
+                log.warning("wake channel: %s", error)
+                self.stopping.wait(1.0)
+
+    def run(self) -> None:
+        from django.db import close_old_connections
+
+        threading.Thread(target=self.listen, daemon=True).start()
+        while not self.stopping.is_set():
+            self.wake.clear()
+            try:
+                close_old_connections()
+                tick(self.publisher)
+            except Exception:  # one failed tick must not end the loop; the next retries
+                log.exception("control tick failed")
+            self.wake.wait(self.interval)
+
+
+def wake() -> None:
+    """Ask the control loops for a tick now (after a release or a scale).
+
+    Best effort: if Redis is away, the loops' own interval still gets there.
+    """
+    import redis
+
+    from paas.platform.redis_client import get_redis
+
+    try:
+        get_redis().publish(WAKE_CHANNEL, "1")
+    except redis.RedisError as error:
+        log.warning("could not wake the control loop: %s", error)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="paas-control", description="Run the paas control loop.")
+    parser.add_argument("--interval", type=float, default=float(os.environ.get("PAAS_CONTROL_INTERVAL_S", "1.0")))
+    parser.add_argument("--once", action="store_true", help="one tick, then exit")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "paas.platform.settings")
+    import django
+
+    django.setup()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    loop = Loop(args.interval)
+    if args.once:
+        tick(loop.publisher)
+        return 0
+    signal.signal(signal.SIGTERM, lambda *_: (loop.stopping.set(), loop.wake.set()))
+    try:
+        loop.run()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

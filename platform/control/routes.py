@@ -1,0 +1,80 @@
+"""The router's table in Redis (contract: router/ROUTES.md), kept equal to the database.
+
+Level-triggered: each tick computes every app's entry; only entries that changed
+are written and announced on ``paas:router:changes``. Backends are the up web
+instances of the release taking traffic.
+"""
+
+import json
+
+from django.conf import settings
+
+from paas.platform.control.deploys import serving_release
+from paas.platform.models import App, Domain, Host, Instance
+from paas.platform.redis_client import get_redis
+
+
+
+def app_entry(app: App) -> dict:
+    serving = serving_release(app)
+    backends = []
+    if serving is not None:
+        rows = (app.instances.filter(release=serving, process_type="web", desired_state=Instance.RUNNING,
+                                     state=Instance.UP, host__state=Host.UP, address__isnull=False,
+                                     port__isnull=False).order_by("number"))
+        backends = [{"id": i.name, "address": i.address, "port": i.port, "release": serving.version, "weight": 100}
+                    for i in rows]
+    return {"app": app.name, "maintenance": app.maintenance, "scaled_to_zero": False, "backends": backends}
+
+
+def desired_table() -> tuple[dict[str, str], dict[str, dict]]:
+    base = settings.PAAS_BASE_DOMAIN
+    apps = {app.name: app_entry(app) for app in App.objects.all()}
+    hosts = {f"{name}.{base}": name for name in apps}
+    hosts.update({d.hostname: d.app.name for d in Domain.objects.select_related("app")})
+    return hosts, apps
+
+
+class RoutePublisher:
+    """Writes what differs from Redis's current table; remembers nothing that Redis does not hold."""
+
+    def __init__(self, prefix: str | None = None):
+        self.redis = get_redis()
+        prefix = settings.PAAS_ROUTER_KEY_PREFIX if prefix is None else prefix
+        self.hosts_key = f"{prefix}router:hosts"
+        self.app_key = f"{prefix}router:app:{{}}"
+        self.changes = f"{prefix}router:changes"
+
+    def publish(self) -> list[str]:
+        hosts, apps = desired_table()
+        changed = self.sync_apps(apps)
+        changed += self.sync_hosts(hosts)
+        for name in sorted(set(changed)):
+            self.redis.publish(self.changes, name)
+        return sorted(set(changed))
+
+    def sync_apps(self, apps: dict[str, dict]) -> list[str]:
+        changed = []
+        current = {key.decode().rsplit(":", 1)[1] for key in self.redis.scan_iter(self.app_key.format("*"), count=1000)}
+        for name, entry in apps.items():
+            text = json.dumps(entry, sort_keys=True)
+            if self.redis.get(self.app_key.format(name)) != text.encode():
+                self.redis.set(self.app_key.format(name), text)
+                changed.append(name)
+        for name in current - apps.keys():
+            self.redis.delete(self.app_key.format(name))
+            changed.append(name)
+        return changed
+
+    def sync_hosts(self, hosts: dict[str, str]) -> list[str]:
+        current = {k.decode(): v.decode() for k, v in self.redis.hgetall(self.hosts_key).items()}
+        changed = []
+        stale = [h for h in current if h not in hosts]
+        if stale:
+            self.redis.hdel(self.hosts_key, *stale)
+            changed += [current[h] for h in stale]
+        fresh = {h: a for h, a in hosts.items() if current.get(h) != a}
+        if fresh:
+            self.redis.hset(self.hosts_key, mapping=fresh)
+            changed += list(fresh.values())
+        return changed

@@ -1,0 +1,135 @@
+"""The control loop's database side: rollouts, placement, down hosts, the router table."""
+
+import json
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from paas.platform.actions.apps import create_app, destroy_app
+from paas.platform.actions.releases import create_release
+from paas.platform.control.deploys import reconcile_app
+from paas.platform.control.routes import RoutePublisher
+from paas.platform.control.scheduling import mark_down_hosts, place_pending
+from paas.platform.models import Build, Domain, Event, Formation, Host, Instance, Release
+from paas.platform.redis_client import get_redis
+from tests.platform.conftest import make_user
+
+
+@pytest.fixture
+def app(db):
+    owner = make_user(f"owner{time.monotonic_ns() % 10**8}")
+    return create_app(owner, f"ctl-{time.monotonic_ns() % 10**8}")
+
+
+def deploy(app, types=("web",)):
+    build = Build.objects.create(app=app, status=Build.SUCCEEDED, slug_digest="sha256:" + "a" * 64,
+                                 process_types={t: f"run-{t}" for t in types})
+    return create_release(app, user=app.owner, build=build, config=app.latest_release().config, summary="Deploy")
+
+
+def host(name, memory=4096, heartbeat=True):
+    return Host.objects.create(name=name, address="10.0.0.1", memory_mb=memory, cpus=4,
+                               last_heartbeat=timezone.now() if heartbeat else None)
+
+
+def mark(app, state, **fields):
+    app.instances.filter(desired_state=Instance.RUNNING).update(state=state, **fields)
+
+
+def test_a_release_rolls_out_and_replaces_the_old_one(app):
+    host("h1")
+    Formation.objects.create(app=app, process_type="web", quantity=2)
+    v2 = deploy(app)
+    reconcile_app(app.pk, time.time())
+    assert app.instances.filter(release=v2).count() == 2
+    assert Release.objects.get(pk=v2.pk).status == "deploying"
+    place_pending()
+    assert set(app.instances.values_list("host__name", flat=True)) == {"h1"}
+    mark(app, Instance.UP, address="10.1.0.2", port=5000)
+    reconcile_app(app.pk, time.time())
+    assert Release.objects.get(pk=v2.pk).status == "succeeded"
+    v3 = deploy(app)
+    reconcile_app(app.pk, time.time())
+    assert app.instances.filter(release=v3, desired_state="running").count() == 2
+    assert app.instances.filter(release=v2, desired_state="running").count() == 2  # still serving
+    app.instances.filter(release=v3).update(state=Instance.UP, address="10.1.0.3", port=5000)
+    reconcile_app(app.pk, time.time())
+    assert Release.objects.get(pk=v3.pk).status == "succeeded"
+    assert not app.instances.filter(release=v2, desired_state="running").exists()
+    assert Event.objects.filter(app=app, action="deploy.succeeded").count() == 2
+
+
+def test_a_failed_rollout_leaves_the_serving_release(app):
+    host("h1")
+    Formation.objects.create(app=app, process_type="web", quantity=1)
+    v2 = deploy(app)
+    reconcile_app(app.pk, time.time())
+    mark(app, Instance.UP, address="10.1.0.2", port=5000)
+    reconcile_app(app.pk, time.time())
+    v3 = deploy(app)
+    reconcile_app(app.pk, time.time())
+    app.instances.filter(release=v3).update(state=Instance.CRASHED, exit_code=1)
+    reconcile_app(app.pk, time.time())
+    v3.refresh_from_db()
+    assert v3.status == "failed" and "exited with code 1" in v3.status_message
+    assert app.instances.filter(release=v2, desired_state="running").count() == 1
+    reconcile_app(app.pk, time.time())  # steady again on v2
+    assert app.instances.filter(release=v2, desired_state="running").count() == 1
+    assert not app.instances.filter(release=v3, desired_state="running").exists()
+
+
+def test_unplaceable_instances_say_why(app):
+    host("tiny", memory=100)
+    Formation.objects.create(app=app, process_type="web", quantity=1)
+    deploy(app)
+    reconcile_app(app.pk, time.time())
+    place_pending()
+    instance = app.instances.get()
+    assert instance.state == Instance.UNPLACED and "256 MB" in instance.unplaced_reason
+    place_pending()
+    assert Event.objects.filter(app=app, action="instance.unplaced").count() == 1
+
+
+def test_a_silent_host_is_marked_down_and_its_instances_move(app, settings):
+    settings.PAAS_HOST_DOWN_AFTER_S = 5
+    stale = host("old")
+    Formation.objects.create(app=app, process_type="web", quantity=1)
+    deploy(app)
+    reconcile_app(app.pk, time.time())
+    place_pending()
+    Host.objects.filter(pk=stale.pk).update(last_heartbeat=timezone.now() - timedelta(seconds=60))
+    fresh = host("new")
+    assert mark_down_hosts() == ["old"]
+    place_pending()
+    assert app.instances.get().host == fresh
+    Host.objects.filter(pk=stale.pk).update(last_heartbeat=timezone.now())
+    mark_down_hosts()
+    assert Host.objects.get(pk=stale.pk).state == Host.UP
+
+
+def test_the_router_table_lists_up_web_instances_of_the_serving_release(app):
+    host("h1")
+    Formation.objects.create(app=app, process_type="web", quantity=1)
+    deploy(app)
+    Domain.objects.create(app=app, hostname="www.ctl.example")
+    reconcile_app(app.pk, time.time())
+    place_pending()
+    mark(app, Instance.UP, address="10.1.0.2", port=5000)
+    reconcile_app(app.pk, time.time())
+    redis = get_redis()
+    prefix = f"test{time.monotonic_ns()}:"
+    try:
+        assert app.name in RoutePublisher(prefix).publish()
+        entry = json.loads(redis.get(f"{prefix}router:app:{app.name}"))
+        assert [(b["address"], b["port"]) for b in entry["backends"]] == [("10.1.0.2", 5000)]
+        assert redis.hget(f"{prefix}router:hosts", f"{app.name}.localhost") == app.name.encode()
+        assert redis.hget(f"{prefix}router:hosts", "www.ctl.example") == app.name.encode()
+        assert RoutePublisher(prefix).publish() == []  # nothing changed, nothing announced
+        destroy_app(app.owner, app, app.name)
+        assert RoutePublisher(prefix).publish() == [entry["app"]]
+        assert redis.get(f"{prefix}router:app:{entry['app']}") is None
+    finally:
+        for key in redis.scan_iter(f"{prefix}*"):
+            redis.delete(key)

@@ -1,0 +1,94 @@
+"""Rollout and formation decisions, as plain data."""
+
+from paas.platform.control.plan import InstanceView, ReleaseView, plan_app
+
+V1 = ReleaseView(1, 1, "succeeded", ("web", "worker"))
+V2 = ReleaseView(2, 2, "pending", ("web", "worker"))
+
+
+def inst(id, release, ptype="web", number=1, state="up", size="small", created=0.0, exit_code=None):
+    return InstanceView(id, release.id, ptype, number, size, state, created, exit_code)
+
+
+def plan(target, serving, formation, running, now=10.0, timeout=60):
+    return plan_app(target, serving, formation, running, now=now, start_timeout=timeout)
+
+
+def test_nothing_to_run_stops_everything():
+    result = plan(None, None, {"web": (1, "small")}, [inst(1, V1)])
+    assert result.stop == [1] and result.create == []
+
+
+def test_first_deploy_creates_the_formation_and_starts_rolling():
+    first = ReleaseView(2, 2, "pending", ("web", "worker"))
+    result = plan(first, None, {"web": (2, "small"), "worker": (1, "medium")}, [])
+    assert result.create == [("web", 1, "small"), ("web", 2, "small"), ("worker", 1, "medium")]
+    assert result.status == ("deploying", "")
+
+
+def test_old_release_keeps_serving_until_every_new_instance_is_up():
+    running = [inst(1, V1), inst(2, V2, state="up"), inst(3, V2, "worker", state="starting")]
+    result = plan(V2, V1, {"web": (1, "small"), "worker": (1, "small")}, running)
+    assert result.stop == [] and result.create == []
+    assert result.status == ("deploying", "")
+
+
+def test_all_new_up_switches_traffic_and_stops_the_old():
+    running = [inst(1, V1), inst(4, V1, "worker"), inst(2, V2), inst(3, V2, "worker")]
+    result = plan(V2, V1, {"web": (1, "small"), "worker": (1, "small")}, running)
+    assert result.status == ("succeeded", "")
+    assert sorted(result.stop) == [1, 4]
+
+
+def test_a_crash_during_rollout_fails_it_and_keeps_the_old():
+    running = [inst(1, V1), inst(2, V2, state="crashed", exit_code=3)]
+    result = plan(V2, V1, {"web": (1, "small")}, running)
+    assert result.status == ("failed", "web.1 exited with code 3 while starting")
+    assert result.stop == [2]
+    assert result.create == []
+
+
+def test_oom_during_rollout_is_named():
+    result = plan(V2, V1, {"web": (1, "small")}, [inst(1, V1), inst(2, V2, state="oom-killed")])
+    assert "out of memory" in result.status[1]
+
+
+def test_start_timeout_fails_the_rollout():
+    running = [inst(1, V1), inst(2, V2, state="starting", created=0.0)]
+    assert plan(V2, V1, {"web": (1, "small")}, running, now=59.0).status == ("deploying", "")
+    result = plan(V2, V1, {"web": (1, "small")}, running, now=61.0)
+    assert result.status[0] == "failed" and "web.1 did not become healthy within 60s" in result.status[1]
+    assert result.stop == [2]
+
+
+def test_scaling_a_live_release_up_and_down():
+    live = ReleaseView(1, 1, "succeeded", ("web",))
+    up = plan(live, live, {"web": (3, "small")}, [inst(1, live)])
+    assert up.create == [("web", 2, "small"), ("web", 3, "small")] and up.status is None
+    down = plan(live, live, {"web": (1, "small")}, [inst(1, live), inst(2, live, number=2), inst(3, live, number=3)])
+    assert sorted(down.stop) == [2, 3] and down.create == []
+
+
+def test_a_size_change_replaces_the_instance():
+    live = ReleaseView(1, 1, "succeeded", ("web",))
+    result = plan(live, live, {"web": (1, "large")}, [inst(1, live, size="small")])
+    assert result.stop == [1] and result.create == [("web", 1, "large")]
+
+
+def test_a_superseded_rollout_is_stopped_but_the_serving_release_is_kept():
+    v3 = ReleaseView(3, 3, "pending", ("web",))
+    running = [inst(1, V1), inst(2, V2)]
+    result = plan(v3, V1, {"web": (1, "small")}, running)
+    assert result.stop == [2]
+    assert result.create == [("web", 1, "small")]
+
+
+def test_process_types_missing_from_the_release_are_ignored():
+    live = ReleaseView(1, 1, "succeeded", ("web",))
+    result = plan(live, live, {"web": (1, "small"), "clock": (2, "small")}, [inst(1, live)])
+    assert result.create == [] and result.stop == []
+
+
+def test_zero_instances_rolls_out_at_once():
+    result = plan(V2, V1, {"web": (0, "small")}, [inst(1, V1)])
+    assert result.status == ("succeeded", "") and result.stop == [1]
