@@ -268,18 +268,19 @@ def measure_overhead(sample: int) -> float:
 
 
 def measure_density(target: int) -> int:
+    t0 = time.monotonic()
     instances = start_http_instances(target, "bridge")
+    say(f"{len(instances)} bridge instances started in {time.monotonic() - t0:.1f} s")
     try:
-        healthy = 0
         deadline = time.monotonic() + 120
         pending = list(instances)
         while pending and time.monotonic() < deadline:
             pending = [c for c in pending if not http_ok(c.record.network["address"])]
             if pending:
                 time.sleep(0.5)
-        healthy = len(instances) - len(pending)
-        # All at once: every instance answers in one final sweep.
-        healthy = sum(1 for c in instances if http_ok(c.record.network["address"]))
+        # All at once: every instance answers in one final sweep (an instance
+        # gets three tries, so one request lost on a loaded host is not a death).
+        healthy = sum(1 for c in instances if any(http_ok(c.record.network["address"]) for _ in range(3)))
         say(f"{healthy} of {len(instances)} bridge instances answered HTTP in the final sweep; "
             f"host memory in use {mem_used_bytes() / 2**30:.2f} GB")
         return healthy

@@ -49,8 +49,25 @@ def veth_name(container_id: str) -> str:
     return "vp" + hashlib.sha256(container_id.encode()).hexdigest()[:12]
 
 
+# The kernel's default neighbour table holds 1024 entries for the whole host:
+# past that, instances beyond the thousandth become unreachable from the host.
+NEIGHBOUR_LIMITS = {"gc_thresh1": 4096, "gc_thresh2": 16384, "gc_thresh3": 32768}
+
+
+def raise_neighbour_limits() -> None:
+    """Make room in the host's ARP table for thousands of instances (never lowers a limit)."""
+    for name, wanted in NEIGHBOUR_LIMITS.items():
+        path = Path("/proc/sys/net/ipv4/neigh/default") / name
+        try:
+            if int(path.read_text()) < wanted:
+                path.write_text(str(wanted))
+        except OSError as exc:
+            raise NetworkError(f"raising {path}: {exc.strerror}") from None
+
+
 def ensure_bridge() -> None:
     """Create the platform bridge with the pool's gateway address, once per host."""
+    raise_neighbour_limits()
     import ipaddress
 
     from . import firewall, ipam

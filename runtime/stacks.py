@@ -131,19 +131,34 @@ def build_debian(name: str, mirror: str = DEBIAN_MIRROR, packages=DEBIAN_PACKAGE
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root_dir))
     rootfs = tmp / "rootfs"
     try:
-        _checked(["debootstrap", "--variant=minbase", f"--include={','.join(packages)}", name, str(rootfs), mirror])
-        _checked(["chroot", str(rootfs), "groupadd", "-g", str(APP_UID), APP_USER])
-        _checked(["chroot", str(rootfs), "useradd", "-u", str(APP_UID), "-g", str(APP_UID),
-                  "-d", "/app", "-s", "/bin/sh", APP_USER])
+        # minbase first, then apt inside it: debootstrap's own --include
+        # resolves dependencies poorly and fails on packages such as npm.
+        _checked(["debootstrap", "--variant=minbase", name, str(rootfs), mirror])
+        shutil.copy2("/etc/resolv.conf", rootfs / "etc" / "resolv.conf")
+        _in_root(rootfs, ["apt-get", "update", "-q"])
+        _in_root(rootfs, ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages])
+        _in_root(rootfs, ["apt-get", "clean"])
+        _in_root(rootfs, ["groupadd", "-g", str(APP_UID), APP_USER])
+        _in_root(rootfs, ["useradd", "-u", str(APP_UID), "-g", str(APP_UID), "-d", "/app", "-s", "/bin/sh", APP_USER])
         (rootfs / "app").mkdir(exist_ok=True)
-        shutil.rmtree(rootfs / "var/cache/apt/archives", ignore_errors=True)
+        # Every instance gets a generated resolv.conf and hosts of its own.
+        (rootfs / "etc" / "resolv.conf").unlink(missing_ok=True)
+        shutil.rmtree(rootfs / "var" / "lib" / "apt" / "lists", ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return _publish(name, tmp, [str(stack_dir(name) / "rootfs")], [])
 
 
-def _checked(cmd: list[str]) -> None:
-    result = subprocess.run(cmd, check=False)
+def _in_root(rootfs: Path, cmd: list[str]) -> None:
+    """Run a command chrooted in `rootfs` with its own /proc, in a private mount namespace
+    (so nothing stays mounted on the host, whatever happens)."""
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive", "LANG": "C.UTF-8"}
+    _checked(["unshare", "--mount", "--propagation", "private", "--pid", "--fork",
+              f"--mount-proc={rootfs / 'proc'}", "chroot", str(rootfs), *cmd], env=env)
+
+
+def _checked(cmd: list[str], env: dict | None = None) -> None:
+    result = subprocess.run(cmd, check=False, env=env)
     if result.returncode != 0:
         raise StackError(f"{cmd[0]} failed with exit code {result.returncode}")
