@@ -2,14 +2,25 @@
 
 import os
 import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 from django.db import connection
 
 from paas.platform.actions.tokens import issue_token
-from tests.e2e.platform_procs import Processes, database_url, free_port, start_build_worker, start_git_server
+from tests.e2e.platform_procs import (
+    Processes,
+    database_url,
+    free_port,
+    start_agent,
+    start_build_worker,
+    start_control_loop,
+    start_git_server,
+    start_router,
+)
 from tests.platform.conftest import make_user
 
 
@@ -18,7 +29,8 @@ def e2e_data_dir():
     path = Path(tempfile.mkdtemp(prefix="paas-e2e-", dir="/tmp"))
     path.chmod(0o755)
     yield path
-    subprocess.run(["rm", "-rf", str(path)])
+    if os.environ.get("PAAS_KEEP_E2E") != "1":  # set it to read the processes' logs afterwards
+        subprocess.run(["rm", "-rf", str(path)])
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +45,13 @@ def platform_env(django_db_setup, e2e_data_dir):
         "CELERY_BROKER_URL": redis_url.rsplit("/", 1)[0] + f"/{11 + os.getpid() % 4}",
         "PAAS_DATA_DIR": str(e2e_data_dir),
         "PAAS_GIT_PORT": str(git_port),
-        "PAAS_BUILD_EXECUTOR": os.environ.get("PAAS_BUILD_EXECUTOR", "local"),
+        "PAAS_BUILD_EXECUTOR": os.environ.get("PAAS_BUILD_EXECUTOR", "container"),
+        "PAAS_ROUTER_PORT": str(free_port()),
+        "PAAS_ROUTER_KEY_PREFIX": f"e2e{os.getpid()}:",
+        "PAAS_HOST_NAME": f"e2e-host-{os.getpid()}",
+        "PAAS_HOST_ADDRESS": "127.0.0.1",
+        "PAAS_STOP_GRACE": "3",
+        "PAAS_START_TIMEOUT_S": "30",
         "PYTHONSAFEPATH": "1",
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
@@ -41,14 +59,43 @@ def platform_env(django_db_setup, e2e_data_dir):
 
 
 @pytest.fixture(scope="session")
-def git_platform(platform_env, e2e_data_dir, django_db_blocker):
+def git_platform(platform_env, e2e_data_dir):
+    """Every platform process on the test database: git, builds, control loop, agent, router."""
     procs = Processes(platform_env, e2e_data_dir)
     try:
         start_git_server(procs, int(platform_env["PAAS_GIT_PORT"]))
         start_build_worker(procs)
+        start_control_loop(procs)
+        start_agent(procs)
+        start_router(procs, int(platform_env["PAAS_ROUTER_PORT"]))
         yield procs
     finally:
+        # Tests end with an empty database, so the agent stops every instance; wait for that.
+        wait_for_no_instances(e2e_data_dir / "runtime" / "instances")
         procs.stop()
+        sweep_leftovers(platform_env)
+
+
+def wait_for_no_instances(directory: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and directory.is_dir() and any(directory.iterdir()):
+        time.sleep(0.2)
+
+
+def sweep_leftovers(env: dict) -> None:
+    subprocess.run([str(Path(sys.executable).with_name("paas-runner")), "sweep"], env=env, capture_output=True,
+                   timeout=60)
+
+
+@pytest.fixture
+def agent_host(transactional_db, platform_env):
+    """The agent's host row: the database is emptied between tests, the agent keeps running."""
+    from django.utils import timezone
+
+    from paas.platform.models import Host
+
+    return Host.objects.update_or_create(name=platform_env["PAAS_HOST_NAME"], defaults={
+        "address": "127.0.0.1", "memory_mb": 8192, "cpus": 2, "last_heartbeat": timezone.now()})[0]
 
 
 @pytest.fixture

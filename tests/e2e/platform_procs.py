@@ -86,3 +86,17 @@ def start_build_worker(procs: Processes) -> None:
     procs.start("worker", [str(BIN / "celery"), "-A", "paas.platform.celery", "worker", "-Q", "builds,default",
                            "--concurrency", "2", "--pool", "prefork", "--loglevel", "INFO", "--without-gossip",
                            "--without-mingle", "--without-heartbeat"])
+
+
+def start_control_loop(procs: Processes) -> None:
+    procs.start("control", [str(BIN / "paas-control"), "--interval", "0.5"])
+
+
+def start_agent(procs: Processes) -> None:
+    procs.start("agent", [str(BIN / "paas-agent"), "--interval", "0.3"])
+
+
+def start_router(procs: Processes, port: int) -> None:
+    child = procs.start("router", [str(BIN / "paas-router"), "--host", "127.0.0.1", "--port", str(port),
+                                   "--workers", "1", "--admin-port", str(free_port())])
+    wait_for_port(port, child, "router")

@@ -1,0 +1,88 @@
+"""From git push to a page served through the router, with every real process running."""
+
+import time
+import urllib.request
+import uuid
+
+import pytest
+
+from paas.platform.actions.apps import create_app
+from paas.platform.actions.config import change_config
+from paas.platform.models import Instance, Release
+
+WEB_APP = {
+    "Procfile": "web: python3 -u server.py\n",
+    "server.py": (
+        "import http.server, os\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        "        body = (os.environ.get('GREETING', 'hello') + ' from ' + os.environ['DYNO']).encode()\n"
+        "        self.send_response(200); self.send_header('Content-Length', str(len(body)))\n"
+        "        self.end_headers(); self.wfile.write(body)\n"
+        "print('listening on', os.environ['PORT'], flush=True)\n"
+        "http.server.ThreadingHTTPServer(('0.0.0.0', int(os.environ['PORT'])), H).serve_forever()\n"
+    ),
+}
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def fetch(port: int, host: str) -> tuple[int, str]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/", headers={"Host": host})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(errors="replace")
+    except OSError:
+        return 0, ""
+
+
+@pytest.fixture
+def app(pusher, agent_host):
+    return create_app(pusher.user, f"web-{uuid.uuid4().hex[:8]}")
+
+
+def release_status(app, version):
+    return Release.objects.get(app=app, version=version).status
+
+
+def test_push_then_served_through_the_router(pusher, app, platform_env, tmp_path):
+    repo = pusher.repo(tmp_path / "src", WEB_APP, app.name)
+    result = pusher.push(repo)
+    assert result.returncode == 0, result.stderr
+    wait_for(lambda: release_status(app, 2) == "succeeded", 60, "v2 to be live")
+    port, host = int(platform_env["PAAS_ROUTER_PORT"]), f"{app.name}.localhost"
+    status, body = wait_for(lambda: (r := fetch(port, host))[0] == 200 and r, 15, "the router to serve the app")
+    assert body == "hello from web.1"
+
+    change_config(pusher.user, app, {"GREETING": "bonjour"})
+    wait_for(lambda: release_status(app, 3) == "succeeded", 60, "v3 (config change) to be live")
+    wait_for(lambda: fetch(port, host) == (200, "bonjour from web.1"), 15, "the new config to be served")
+    assert not Instance.objects.filter(app=app, release__version=2, desired_state="running").exists()
+
+
+def test_unknown_host_gets_the_routers_404(platform_env, agent_host):
+    status, body = fetch(int(platform_env["PAAS_ROUTER_PORT"]), "nothing-here.localhost")
+    assert status == 404
+
+
+def test_a_crashing_release_keeps_the_old_one_serving(pusher, app, platform_env, tmp_path):
+    repo = pusher.repo(tmp_path / "src", WEB_APP, app.name)
+    assert pusher.push(repo).returncode == 0
+    wait_for(lambda: release_status(app, 2) == "succeeded", 60, "v2 to be live")
+    (repo / "Procfile").write_text("web: python3 -c 'import sys; sys.exit(3)'\n")
+    pusher.git(repo, "commit", "-qam", "broken")
+    assert pusher.push(repo).returncode == 0
+    wait_for(lambda: release_status(app, 3) == "failed", 60, "v3 to fail")
+    assert "exited with code 3" in Release.objects.get(app=app, version=3).status_message
+    port, host = int(platform_env["PAAS_ROUTER_PORT"]), f"{app.name}.localhost"
+    assert fetch(port, host) == (200, "hello from web.1")
