@@ -49,11 +49,21 @@ def test_second_build_reuses_the_cache(builder, make_app):
     assert "-----> Reusing installed dependencies from the build cache (requirements.txt unchanged)" in builder.lines
     assert not any("Collecting" in line for line in builder.lines)
 
-    # Changed requirements: pip runs again, and takes its wheels from the cache.
+    # Changed requirements, all in the wheelhouse: pip installs without the index.
     with open(os.path.join(src, "requirements.txt"), "a") as f:
         f.write("# pinned later\n")
     builder(src)
+    assert "       Installed from the wheels in the build cache" in builder.lines
+    assert not any("Downloading" in line for line in builder.lines)
+
+    # A new requirement: the index is asked, the known wheels still come from the cache.
+    with open(os.path.join(src, "requirements.txt"), "a") as f:
+        f.write("six\n")
+    slug = builder(src)
     assert any("File was already downloaded" in line and "flask-" in line for line in builder.lines)
+    assert any("Saved" in line and "six-" in line for line in builder.lines)
+    with tarfile.open(slug.path) as tar:
+        assert "./.paas/python/six.py" in tar.getnames()
 
 
 def test_procfile_overrides_the_default_web_process(builder, make_app):
