@@ -33,26 +33,46 @@ def admin(env: dict, *args: str, capture: bool = False) -> str:
 
 
 def programs(env: dict) -> list[Program]:
-    bind = f"{os.environ.get('PAAS_API_BIND', '127.0.0.1')}:{os.environ.get('PAAS_API_PORT', '8000')}"
-    workers = os.environ.get("PAAS_API_WORKERS", "2")
-    return [
-        Program("api", [str(BIN / "gunicorn"), "paas.platform.wsgi:application", "--bind", bind,
-                        "--workers", workers, "--threads", "4", "--worker-class", "gthread",
-                        "--chdir", env["PAAS_DATA_DIR"], "--access-logfile", "-", "--log-level", "warning"],
-                env=env, cwd=env["PAAS_DATA_DIR"]),
+    """Every process of the platform on this machine, in start order."""
+    api_bind = f"{os.environ.get('PAAS_API_BIND', '127.0.0.1')}:{os.environ.get('PAAS_API_PORT', '8000')}"
+    git_bind = f"{os.environ.get('PAAS_API_BIND', '127.0.0.1')}:{os.environ.get('PAAS_GIT_PORT', '8001')}"
+    data = env["PAAS_DATA_DIR"]
+    gunicorn = [str(BIN / "gunicorn"), "--chdir", data, "--worker-class", "gthread", "--log-level", "warning"]
+    found = [
+        Program("api", [*gunicorn, "paas.platform.wsgi:application", "--bind", api_bind,
+                        "--workers", os.environ.get("PAAS_API_WORKERS", "2"), "--threads", "4",
+                        "--access-logfile", "-"], env=env, cwd=data),
+        # A push holds its request open while it builds: threads keep that cheap.
+        Program("git", [*gunicorn, "paas.platform.git.wsgi:application", "--bind", git_bind,
+                        "--workers", "1", "--threads", "32", "--timeout", "60"], env=env, cwd=data),
+        Program("builds", [str(BIN / "celery"), "-A", "paas.platform.celery", "worker", "-Q", "builds,default",
+                           "--concurrency", os.environ.get("PAAS_BUILD_CONCURRENCY", "2"), "--loglevel", "INFO",
+                           "--without-gossip", "--without-mingle"], env=env, cwd=data),
+        Program("control", [str(BIN / "paas-control")], env=env, cwd=data),
+        Program("router", [str(BIN / "paas-router")], env=env, cwd=data),
     ]
+    if os.geteuid() == 0:
+        found.append(Program("agent", [str(BIN / "paas-agent")], env=env, cwd=data))
+    return found
 
 
 def banner(env: dict, first_start: str) -> str:
     api = os.environ.get("PAAS_PUBLIC_API_URL") or f"http://127.0.0.1:{os.environ.get('PAAS_API_PORT', '8000')}"
+    router_port = os.environ.get("PAAS_ROUTER_PORT", "8080")
+    base = os.environ.get("PAAS_BASE_DOMAIN", "localhost")
     lines = [
         "",
         "paas is up.",
         f"  API:      {api}/api/   (OpenAPI: {api}/api/openapi.json)",
         f"  Console:  {api}/admin/",
+        f"  Git:      http://127.0.0.1:{os.environ.get('PAAS_GIT_PORT', '8001')}/<app>.git",
+        f"  Apps:     http://<app>.{base}:{router_port}/",
         f"  Data:     {env['PAAS_DATA_DIR']}",
         "",
     ]
+    if os.geteuid() != 0:
+        lines += ["Not root: no host agent runs here, so apps build but do not start (the runner needs",
+                  "namespaces and cgroups). Run make up as root to run apps on this machine.", ""]
     if first_start.strip().startswith("username:"):
         lines += ["First start: an admin account was created. These credentials are shown only now:"]
         lines += ["  " + line for line in first_start.strip().splitlines()]

@@ -24,8 +24,20 @@ def free_port() -> int:
 
 
 def processes_mentioning(text: str) -> list[str]:
-    result = subprocess.run(["pgrep", "-af", text], capture_output=True, text=True)
-    return [line for line in result.stdout.splitlines() if "pgrep" not in line]
+    """Processes whose command line or environment names ``text`` (every child of make up has
+    PAAS_DATA_DIR in its environment)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            environ = (proc / "environ").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline or f"={text}" in environ or f"={text}\0" in environ:
+            found.append(f"{proc.name} {cmdline}")
+    return found
 
 
 def wait_for(predicate, timeout: float, what: str):
@@ -57,6 +69,9 @@ def platform_up(data_dir):
         PAAS_GIT_PORT=str(free_port()),
         PAAS_PG_PORT=str(free_port()),
         PAAS_REDIS_PORT=str(free_port()),
+        PAAS_ROUTER_PORT=str(free_port()),
+        PAAS_ROUTER_ADMIN_PORT=str(free_port()),
+        PAAS_HOST_NAME=f"make-up-test-{os.getpid()}",
     )
     log = open(data_dir / "up.log", "w+")
     process = subprocess.Popen(
@@ -71,7 +86,10 @@ def platform_up(data_dir):
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         for line in processes_mentioning(str(data_dir)):
-            os.kill(int(line.split()[0]), signal.SIGKILL)
+            try:
+                os.kill(int(line.split()[0]), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         log.close()
 
 
@@ -105,6 +123,15 @@ def test_make_up_serves_the_readme_flow_and_ctrl_c_stops_everything(platform_up,
     with_token = subprocess.run(["curl", "-sf", "-H", f"Authorization: Bearer {token}", f"{api}/api/apps"],
                                 capture_output=True, text=True)
     assert '"demo"' in with_token.stdout
+    git_port = re.search(r"Git: +http://127.0.0.1:(\d+)/", banner).group(1)
+    refs = subprocess.run(["curl", "-sf", "-u", f"x:{token}",
+                           f"http://127.0.0.1:{git_port}/demo.git/info/refs?service=git-upload-pack"],
+                          capture_output=True, text=True)
+    assert "# service=git-upload-pack" in refs.stdout
+    router_port = re.search(r"Apps: +http://<app>.localhost:(\d+)/", banner).group(1)
+    unknown = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: nope.localhost",
+                              f"http://127.0.0.1:{router_port}/"], capture_output=True, text=True)
+    assert unknown.stdout == "404"
     admin_page = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", f"{api}/admin/login/"],
                                 capture_output=True, text=True)
     assert admin_page.stdout == "200"
@@ -122,8 +149,9 @@ def test_second_start_does_not_print_a_password_again(platform_up, data_dir):
     process.wait(timeout=60)
     (data_dir / "up.log").write_text("")
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(PAAS_DATA_DIR=str(data_dir), PAAS_API_PORT=api.rsplit(":", 1)[1],
-               PAAS_PG_PORT=str(free_port()), PAAS_REDIS_PORT=str(free_port()))
+    env.update(PAAS_DATA_DIR=str(data_dir), PAAS_API_PORT=api.rsplit(":", 1)[1], PAAS_GIT_PORT=str(free_port()),
+               PAAS_PG_PORT=str(free_port()), PAAS_REDIS_PORT=str(free_port()), PAAS_ROUTER_PORT=str(free_port()),
+               PAAS_ROUTER_ADMIN_PORT=str(free_port()), PAAS_HOST_NAME=f"make-up-test-{os.getpid()}")
     with open(data_dir / "up.log", "w") as log:
         again = subprocess.Popen([sys.executable, "-P", "-m", "paas.compose.up"], cwd=CHECKOUT, env=env,
                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
