@@ -404,8 +404,8 @@ def test_stale_pooled_connection_is_retried_fresh(make_router, routes, cleanup):
         # Answers one request, then closes without saying so (like a server
         # whose keep-alive timer just expired).
         read_head(conn)
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
         server.received.append(1)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
     raw = RawBackend(one_shot)
     cleanup(raw)
     router = make_router()
