@@ -69,3 +69,29 @@ def remove_app_files(name: str) -> None:
 
     for path in (repo_path(name), cache_dir_path(name)):
         shutil.rmtree(path, ignore_errors=True)
+    forget_logs(name)
+
+
+def forget_logs(name: str) -> None:
+    import redis
+
+    from paas.platform.logs import stream_key
+    from paas.platform.redis_client import get_redis
+
+    try:
+        get_redis().delete(stream_key(name))
+    except redis.RedisError:
+        pass  # the stream is bounded; a leftover costs little
+
+
+def set_maintenance(user, app: App, enabled: bool) -> App:
+    from paas.platform.control.loop import wake
+
+    with transaction.atomic():
+        app = App.objects.select_for_update().get(pk=app.pk)
+        if app.maintenance != enabled:
+            app.maintenance = enabled
+            app.save(update_fields=["maintenance", "updated_at"])
+            record(user, "app.maintenance", f"maintenance mode {'on' if enabled else 'off'}", app=app)
+            transaction.on_commit(wake)
+    return app

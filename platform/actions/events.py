@@ -1,8 +1,18 @@
+from django.db import transaction
+
 from paas.platform.models import Event
 
 
 def record(actor, action: str, message: str, app=None, **data) -> Event:
-    """Append one audit entry; call inside the transaction of the change it describes."""
+    """Append one audit entry; call inside the transaction of the change it describes.
+
+    Events about an app also appear in its logs as ``platform`` lines, once committed.
+    """
+    if app is not None:
+        from paas.platform.logs import write_platform_line
+
+        who = actor.get_username() if actor else "platform"
+        transaction.on_commit(lambda: write_platform_line(app.name, f"{message} (by {who})"))
     return Event.objects.create(
         app=app,
         app_name=app.name if app else "",

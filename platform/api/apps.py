@@ -1,7 +1,7 @@
 """Apps: list, create, show, destroy."""
 
 from paas.platform.actions import access
-from paas.platform.actions.apps import create_app, destroy_app
+from paas.platform.actions.apps import create_app, destroy_app, set_maintenance as set_app_maintenance
 from paas.platform.api.routing import body_schema
 from paas.platform.api.serializers import app_json
 from paas.platform.exceptions import Invalid
@@ -37,3 +37,12 @@ def destroy(request, app):
     target = access.get_app(request.user, app)
     destroy_app(request.user, target, request.GET.get("confirm") or request.data.get("confirm"))
     return {"destroyed": app}
+
+
+@body_schema({"enabled": "boolean"})
+def set_maintenance(request, app):
+    """Turn maintenance mode on or off: the router answers 503 with a maintenance page."""
+    enabled = request.data.get("enabled")
+    if not isinstance(enabled, bool):
+        raise Invalid('give {"enabled": true} or {"enabled": false}')
+    return app_json(set_app_maintenance(request.user, access.get_app(request.user, app), enabled))

@@ -86,3 +86,34 @@ def test_a_crashing_release_keeps_the_old_one_serving(pusher, app, platform_env,
     assert "exited with code 3" in Release.objects.get(app=app, version=3).status_message
     port, host = int(platform_env["PAAS_ROUTER_PORT"]), f"{app.name}.localhost"
     assert fetch(port, host) == (200, "hello from web.1")
+
+
+def test_logs_and_maintenance_mode(pusher, app, platform_env, tmp_path):
+    from tests.platform.conftest import ApiClient
+
+    repo = pusher.repo(tmp_path / "src", WEB_APP, app.name)
+    assert pusher.push(repo).returncode == 0
+    wait_for(lambda: release_status(app, 2) == "succeeded", 60, "v2 to be live")
+    port, host = int(platform_env["PAAS_ROUTER_PORT"]), f"{app.name}.localhost"
+    wait_for(lambda: fetch(port, host)[0] == 200, 15, "the app to be served")
+    client = ApiClient(pusher.token)
+
+    def sources():
+        rows = client.get(f"/api/apps/{app.name}/logs?lines=200").json_body["lines"]
+        return {row["source"] for row in rows} >= {"app", "router", "platform"} and rows
+
+    rows = wait_for(sources, 15, "app, router and platform lines in the log")
+    assert any(r["source"] == "app" and r["line"] == "listening on 5000" and r["process"] == "web.1" for r in rows)
+    assert any(r["source"] == "platform" and "v2 is live" in r["line"] for r in rows)
+    only_router = client.get(f"/api/apps/{app.name}/logs?source=router").json_body["lines"]
+    assert only_router and all(r["source"] == "router" for r in only_router)
+    cursor = client.get(f"/api/apps/{app.name}/logs?lines=1").json_body["cursor"]
+    fetch(port, host)
+    newer = client.get(f"/api/apps/{app.name}/logs?after={cursor}&wait=5").json_body
+    assert newer["lines"] and newer["cursor"] != cursor
+    assert client.get(f"/api/apps/{app.name}/logs?after=garbage").status_code == 422
+
+    assert client.call("put", f"/api/apps/{app.name}/maintenance", {"enabled": True}).status_code == 200
+    wait_for(lambda: fetch(port, host)[0] == 503, 10, "the maintenance page")
+    client.call("put", f"/api/apps/{app.name}/maintenance", {"enabled": False})
+    wait_for(lambda: fetch(port, host)[0] == 200, 10, "the app again")

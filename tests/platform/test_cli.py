@@ -178,3 +178,17 @@ def test_unreachable_api_is_a_clear_error(tmp_path):
     cli = Cli(tmp_path, "http://127.0.0.1:9")
     result = cli.run("apps", env={"PAAS_TOKEN": "paas_x"}, ok=False)
     assert result.returncode == 1 and "cannot reach the paas API" in result.stderr
+
+
+def test_logs_show_platform_lines_and_maintenance_toggles(cli):
+    cli_login_token(cli)
+    cli.run("apps:create", "logged", "--no-remote")
+    cli.run("config:set", "-a", "logged", "A=1")
+    out = cli.run("logs", "-a", "logged", "-n", "10").stdout
+    assert "platform[platform]: created app logged (by carol)" in out
+    assert "v2: Set A config var" in out
+    assert cli.run("logs", "-a", "logged", "--source", "app").stdout == ""
+    assert "Maintenance mode is on" in cli.run("maintenance:on", "-a", "logged").stdout
+    assert cli.json("apps:info", "-a", "logged")["maintenance"] is True
+    cli.run("maintenance:off", "-a", "logged")
+    assert cli.run("logs", "-a", "logged", "-n", "0", ok=False).returncode == 1

@@ -68,5 +68,19 @@ def test_router_process_serves_reports_metrics_and_stops(router_process, routes,
         return snap if int(snap.get(b"requests", 0)) >= 21 else {}
     snap = wait_until(snapshot, timeout=10, what="metrics snapshot in Redis")
     assert float(snap[b"rps"]) > 0 and float(snap[b"p95_ms"]) > 0
+
+    # A worker that dies is replaced; the port keeps serving meanwhile.
+    workers = sorted(_children(proc.pid))
+    assert len(workers) == 2
+    os.kill(workers[0], signal.SIGKILL)
+    wait_until(lambda: len(_children(proc.pid) - {workers[0]}) == 2, timeout=10, what="worker respawn")
+    wait_until(ok, timeout=10, interval=0.05, what="serving after respawn")
+    import time; t0 = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(20) == 0
+    print("TERM took", time.monotonic() - t0)
+
+
+def _children(pid: int) -> set[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return {int(p) for p in f.read().split()}

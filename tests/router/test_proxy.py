@@ -438,3 +438,31 @@ def test_route_table_is_level_triggered_without_messages(make_router, routes, ec
     loads = router.router.sync.loads
     wait_until(lambda: router.router.sync.loads > loads + 1, what="reloads")
     assert router.router.table.apps["quiet"].backends   # a bad entry keeps the old one
+
+
+def test_connect_timeout_is_503_h19(make_router, routes, cleanup):
+    # A listener that never accepts, with its queue full: the kernel drops new
+    # SYNs, so a connect hangs until the router's connect timeout.
+    full = socket.socket()
+    cleanup(full)
+    full.bind(("127.0.0.1", 0))
+    full.listen(0)
+    port = full.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        f = socket.socket()
+        f.setblocking(False)
+        f.connect_ex(("127.0.0.1", port))
+        fillers.append(f)
+        cleanup(f)
+    router = make_router(connect=0.3)
+    routes.set_app("hung", [backend(port)])
+    out = raw_exchange(router.port, b"GET / HTTP/1.1\r\nHost: hung.localhost\r\nConnection: close\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 503 ") and b"code=H19" in out
+
+
+def test_pipelined_body_then_request(demo):
+    out = raw_exchange(demo.port, b"POST /a HTTP/1.1\r\nHost: demo.localhost\r\nContent-Length: 3\r\n\r\nabc"
+                                  b"GET /b HTTP/1.1\r\nHost: demo.localhost\r\nConnection: close\r\n\r\n")
+    first, second = out.split(b"HTTP/1.1 200 OK")[1:]
+    assert b'"body": "abc"' in first and b'"path": "/b"' in second

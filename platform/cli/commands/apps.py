@@ -24,6 +24,10 @@ def register(sub, common, app_option):
     destroy.add_argument("name", help="app to destroy")
     destroy.add_argument("--confirm", metavar="NAME", help="repeat the app name to confirm")
     destroy.set_defaults(func=destroy_app)
+    on = sub.add_parser("maintenance:on", parents=[common, app_option], help="serve a maintenance page (503)")
+    on.set_defaults(func=maintenance, enabled=True)
+    off = sub.add_parser("maintenance:off", parents=[common, app_option], help="serve the app again")
+    off.set_defaults(func=maintenance, enabled=False)
 
 
 def list_apps(args) -> int:
@@ -77,4 +81,13 @@ def destroy_app(args) -> int:
         emit_json({"destroyed": args.name})
     else:
         print(f"Destroyed {args.name}")
+    return 0
+
+
+def maintenance(args) -> int:
+    app = Api().request("PUT", f"apps/{quote(args.app)}/maintenance", {"enabled": args.enabled})
+    if args.json:
+        emit_json(app)
+    else:
+        print(f"Maintenance mode is {'on' if app['maintenance'] else 'off'} for {args.app}")
     return 0

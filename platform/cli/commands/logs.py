@@ -1,0 +1,51 @@
+"""logs: an app's output, router access lines and platform events, optionally followed."""
+
+import sys
+
+from paas.platform.cli.client import Api, quote
+from paas.platform.cli.output import emit_json
+
+LONG_POLL_S = 20
+
+
+def register(sub, common, app_option):
+    logs = sub.add_parser("logs", parents=[common, app_option], help="show (and with --tail, follow) the app's logs")
+    logs.add_argument("-n", "--num", type=int, default=100, help="how many recent lines (1-1500)")
+    logs.add_argument("-t", "--tail", action="store_true", help="keep following new lines (Ctrl-C stops)")
+    logs.add_argument("-p", "--process", help="only this process (web.1) or type (web)")
+    logs.add_argument("-s", "--source", choices=["app", "router", "platform"], help="only lines from this source")
+    logs.set_defaults(func=show_logs)
+
+
+def query(args, **extra) -> str:
+    params = {"process": args.process, "source": args.source, **extra}
+    return "&".join(f"{k}={quote(v)}" for k, v in params.items() if v not in (None, ""))
+
+
+def format_line(row: dict) -> str:
+    """Heroku's shape: ``2026-11-22T00:12:03.123456Z app[web.1]: line``."""
+    source = row.get("source") or "app"
+    who = row.get("process") or source
+    return f"{row.get('ts', '')} {source}[{who}]: {row.get('line', '')}"
+
+
+def show_logs(args) -> int:
+    api = Api()
+    path = f"apps/{quote(args.app)}/logs"
+    page = api.get(f"{path}?{query(args, lines=str(args.num))}")
+    emit(args, page["lines"])
+    cursor = page["cursor"]
+    while args.tail:
+        page = api.get(f"{path}?{query(args, after=cursor, wait=str(LONG_POLL_S))}")
+        emit(args, page["lines"])
+        cursor = page["cursor"]
+    return 0
+
+
+def emit(args, rows: list[dict]) -> None:
+    for row in rows:
+        if args.json:
+            emit_json(row)
+        else:
+            print(format_line(row))
+    sys.stdout.flush()

@@ -1,0 +1,68 @@
+"""Reading an app's log stream (runtime/LOGS.md) and writing platform lines into it."""
+
+from datetime import datetime, timezone
+
+import redis
+
+from paas.platform.redis_client import get_redis
+
+MAXLEN = 10_000
+MAX_LINES = 1500
+MAX_WAIT_S = 25
+
+
+def stream_key(app_name: str) -> str:
+    return f"paas:logs:{app_name}"
+
+
+def now_rfc3339() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def write_platform_line(app_name: str, line: str) -> None:
+    """A deploy, scale or crash as a ``platform`` line beside the app's own output."""
+    try:
+        get_redis().xadd(stream_key(app_name), {
+            "ts": now_rfc3339(), "app": app_name, "release": "", "process": "platform", "source": "platform",
+            "stream": "stdout", "line": line,
+        }, maxlen=MAXLEN, approximate=True)
+    except redis.RedisError:
+        pass  # the event is in PostgreSQL; the log line is a convenience
+
+
+def decode(entry_id: bytes, fields: dict) -> dict:
+    row = {k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()}
+    row["id"] = entry_id.decode()
+    return row
+
+
+def matches(row: dict, process: str | None, source: str | None) -> bool:
+    if process and row.get("process") != process and not row.get("process", "").startswith(process + "."):
+        return False
+    return not source or row.get("source") == source
+
+
+def recent(app_name: str, lines: int, process: str | None = None, source: str | None = None) -> list[dict]:
+    """The last ``lines`` matching entries, oldest first."""
+    rows, last = [], "+"
+    client = get_redis()
+    # Read backwards in pages until enough lines match the filter or the stream ends.
+    while len(rows) < lines:
+        page = client.xrevrange(stream_key(app_name), max=last, count=500)
+        if not page:
+            break
+        for entry_id, fields in page:
+            row = decode(entry_id, fields)
+            if matches(row, process, source):
+                rows.append(row)
+        last = "(" + page[-1][0].decode()
+    return list(reversed(rows[:lines]))
+
+
+def after(app_name: str, cursor: str, wait_s: float, process=None, source=None) -> list[dict]:
+    """Entries newer than ``cursor``, waiting up to ``wait_s`` for the first (a long poll for --tail)."""
+    result = get_redis().xread({stream_key(app_name): cursor}, count=MAX_LINES, block=max(1, int(wait_s * 1000)))
+    rows = []
+    for _, entries in result or []:
+        rows += [decode(entry_id, fields) for entry_id, fields in entries]
+    return rows
