@@ -9,7 +9,3 @@ class BuildRejected(Invalid):
 
 class PushInProgress(Conflict):
     """Another push to the same app is being built."""
-
-
-class BuildCancelled(Conflict):
-    """Someone ran builds:cancel while the build ran."""

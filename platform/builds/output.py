@@ -8,7 +8,8 @@ build ends; the whole output is also kept on the Build row.
 import time
 from dataclasses import dataclass
 
-from paas.platform.builds.errors import BuildCancelled
+import threading
+
 from paas.platform.redis_client import get_redis
 
 KEEP_SECONDS = 24 * 3600
@@ -35,30 +36,12 @@ class OutputWriter:
 
     def __init__(self, build_uuid):
         self.key = stream_key(build_uuid)
-        self.cancel_key = cancel_key(build_uuid)
         self.lines: list[str] = []
         self.redis = get_redis()
-        self.next_cancel_check = 0.0
 
     def line(self, text: str) -> None:
-        """Record a line; raises BuildCancelled once someone cancelled the build.
-
-        Raising here unwinds the executor, which kills the step's processes.
-        """
-        self.note(text)
-        self.check_cancelled()
-
-    def note(self, text: str) -> None:
-        """Record a line, even after a cancel (the reason a build ended)."""
         self.lines.append(text)
         self.redis.xadd(self.key, {"line": text}, maxlen=MAX_ENTRIES, approximate=True)
-
-    def check_cancelled(self) -> None:
-        now = time.monotonic()
-        if now >= self.next_cancel_check:
-            self.next_cancel_check = now + CANCEL_CHECK_S
-            if self.redis.exists(self.cancel_key):
-                raise BuildCancelled("the build was cancelled")
 
     def end(self, status: str, message: str = "", release: int | None = None) -> None:
         fields = {"end": status, "message": message, "release": "" if release is None else str(release)}
@@ -91,3 +74,31 @@ def follow(build_uuid, on_line, *, timeout: float, block_ms: int = 1000) -> Buil
                     return BuildEnd(fields["end"], fields.get("message", ""), release)
                 on_line(fields["line"])
     return None
+
+
+class CancelWatch:
+    """Sets ``event`` when someone asks to cancel the build (builds:cancel), until stopped.
+
+    The driver passes the event to each step, whose processes are killed once it is set.
+    """
+
+    def __init__(self, build_uuid):
+        self.key = cancel_key(build_uuid)
+        self.event = threading.Event()
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.watch, daemon=True)
+
+    def __enter__(self) -> threading.Event:
+        self.thread.start()
+        return self.event
+
+    def __exit__(self, *exc) -> None:
+        self.done.set()
+        self.thread.join(timeout=5)
+
+    def watch(self) -> None:
+        client = get_redis()
+        while not self.done.wait(CANCEL_CHECK_S):
+            if client.exists(self.key):
+                self.event.set()
+                return

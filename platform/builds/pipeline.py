@@ -14,14 +14,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from paas.buildpacks.driver import build as run_buildpacks
-from paas.buildpacks.errors import BuildError
+from paas.buildpacks.errors import BuildCancelled, BuildError
 from paas.platform.actions.config import current_config
 from paas.platform.actions.events import record
 from paas.platform.actions.releases import create_release
 from paas.platform.builds.checkout import checkout
-from paas.platform.builds.errors import BuildCancelled
+
 from paas.platform.builds.executors import get_executor
-from paas.platform.builds.output import OutputWriter
+from paas.platform.builds.output import CancelWatch, OutputWriter
 from paas.platform.exceptions import PlatformError
 from paas.platform.git.repos import open_repo
 from paas.platform.models import App, Build, Formation, Release
@@ -54,9 +54,9 @@ def run_build(build_id: int) -> str:
         return "skipped"
     out = OutputWriter(build.uuid)
     try:
-        out.check_cancelled()
-        slug, image = produce_image(build, out)
-        release = publish(build, slug, image, out)
+        with CancelWatch(build.uuid) as cancel:
+            slug, image = produce_image(build, out, cancel)
+            release = publish(build, slug, image, out)
     except BuildCancelled as error:
         fail(build, out, str(error), status=Build.CANCELLED)
         return Build.CANCELLED
@@ -67,8 +67,8 @@ def run_build(build_id: int) -> str:
         log.exception("build %s crashed", build.uuid)
         fail(build, out, "the build hit an internal error; the platform logged it")
         raise
-    out.note(f"-----> Released v{release.version}")
-    out.note(f"       {build.app.web_url} deployed to paas")
+    out.line(f"-----> Released v{release.version}")
+    out.line(f"       {build.app.web_url} deployed to paas")
     Build.objects.filter(pk=build.pk).update(output=out.text())
     out.end(Build.SUCCEEDED, release=release.version)
     return Build.SUCCEEDED
@@ -86,7 +86,7 @@ def claim(build_id: int) -> Build | None:
     return build
 
 
-def produce_image(build: Build, out: OutputWriter):
+def produce_image(build: Build, out: OutputWriter, cancel):
     app = build.app
     with tempfile.TemporaryDirectory(prefix=f"build-{app.name}-", dir=work_root()) as tmp:
         source = Path(tmp) / "source"
@@ -103,6 +103,7 @@ def produce_image(build: Build, out: OutputWriter):
             stack=app.stack,
             source_version=build.commit,
             work_dir=tmp,
+            cancel=cancel,
         )
         out.line(f"-----> Compressed slug: {slug.size / 1024 / 1024:.1f} MB")
         image = images.put(slug.path, stack=slug.stack, process_types=slug.process_types, env=slug.default_env)
@@ -133,7 +134,7 @@ def publish(build: Build, slug, image, out: OutputWriter) -> Release:
 
 
 def fail(build: Build, out: OutputWriter, reason: str, status: str = Build.FAILED) -> None:
-    out.note(f" !     {reason}")
+    out.line(f" !     {reason}")
     with transaction.atomic():
         Build.objects.filter(pk=build.pk).update(
             status=status, error=reason[:2000], output=out.text(), finished_at=timezone.now()

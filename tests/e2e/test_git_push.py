@@ -21,14 +21,14 @@ def app(pusher):
     return create_app(pusher.user, f"pushed-{uuid.uuid4().hex[:8]}")
 
 
-def test_push_builds_streams_output_and_releases(pusher, app, tmp_path):
+def test_push_builds_streams_output_and_releases(pusher, app, tmp_path, platform_env):
     repo = pusher.repo(tmp_path / "src", PROCFILE_APP, app.name)
     result = pusher.push(repo)
     assert result.returncode == 0, result.stderr
     assert f"remote: -----> Building {app.name} from" in result.stderr
     assert "remote: -----> Procfile app detected" in result.stderr or "Procfile" in result.stderr
     assert "remote: -----> Released v2" in result.stderr
-    assert f"http://{app.name}.localhost:8080/ deployed" in result.stderr
+    assert f"http://{app.name}.localhost:{platform_env['PAAS_ROUTER_PORT']}/ deployed" in result.stderr
     build = Build.objects.get(app=app)
     assert build.status == Build.SUCCEEDED
     assert build.process_types == {"web": "./serve.sh", "worker": "./work.sh"}
@@ -170,3 +170,29 @@ def test_destroying_an_app_removes_its_repository(pusher, app, tmp_path, platfor
         patch.setattr(settings, "PAAS_DATA_DIR", Path(platform_env["PAAS_DATA_DIR"]))
         destroy_app(pusher.user, App.objects.get(pk=app.pk), app.name)
     assert not repo_dir.exists()
+
+
+def test_a_running_build_can_be_cancelled(pusher, app, tmp_path):
+    import threading
+    import time
+
+    from paas.platform.actions.builds import cancel_build
+
+    hanging = {
+        "setup.py": "import time\ntime.sleep(300)\nfrom setuptools import setup\nsetup(name='hang', version='1')\n",
+        "Procfile": "web: python3 -m http.server $PORT\n",
+    }
+    repo = pusher.repo(tmp_path / "src", hanging, app.name)
+    result = {}
+    pushing = threading.Thread(target=lambda: result.update(push=pusher.push(repo)))
+    pushing.start()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not Build.objects.filter(app=app, status=Build.BUILDING).exists():
+        time.sleep(0.2)
+    cancel_build(pusher.user, Build.objects.get(app=app))
+    pushing.join(timeout=120)
+    assert not pushing.is_alive()
+    assert result["push"].returncode != 0
+    assert "cancelled" in result["push"].stderr
+    assert Build.objects.get(app=app).status == Build.CANCELLED
+    assert Release.objects.filter(app=app).count() == 1

@@ -75,10 +75,8 @@ def test_router_process_serves_reports_metrics_and_stops(router_process, routes,
     os.kill(workers[0], signal.SIGKILL)
     wait_until(lambda: len(_children(proc.pid) - {workers[0]}) == 2, timeout=10, what="worker respawn")
     wait_until(ok, timeout=10, interval=0.05, what="serving after respawn")
-    import time; t0 = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(20) == 0
-    print("TERM took", time.monotonic() - t0)
 
 
 def _children(pid: int) -> set[int]:
