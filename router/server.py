@@ -119,6 +119,13 @@ def _loop_factory():
 
 def run_worker(settings, metrics_path: str | None = None) -> None:
     """Entry point of a worker process: serve until SIGTERM/SIGINT, then drain."""
+    # A worker forked by the running supervisor inherits its asyncio signal
+    # handlers, which write to the supervisor's wakeup pipe: a SIGTERM arriving
+    # before this worker's own handlers are set would be lost. Until then the
+    # default action (exit) is right, as nothing is in flight yet.
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_DFL)
     async def main():
         router = Router(settings, metrics_path)
         stop = asyncio.Event()
