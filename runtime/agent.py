@@ -277,6 +277,8 @@ class DjangoControlPlane:
         for key in ("started_at", "stopped_at"):
             if isinstance(fields.get(key), float):
                 fields[key] = datetime.fromtimestamp(fields[key], tz.utc)
+        # update() skips auto_now, and the scheduler reads updated_at.
+        fields["updated_at"] = datetime.now(tz.utc)
         self.Instance.objects.filter(name=name).update(**fields)
 
     def image_url(self, digest: str) -> str:

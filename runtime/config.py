@@ -7,6 +7,8 @@ milliseconds), so it reads the same variables itself with the same defaults.
 import os
 from pathlib import Path
 
+from .errors import RuntimeLayerError
+
 CHECKOUT_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -48,6 +50,8 @@ def redis_url() -> str:
 
 # The name of the cgroup directory under each controller holding all instances.
 CGROUP_PARENT = os.environ.get("PAAS_CGROUP_PARENT", "paas")
+if not CGROUP_PARENT.replace("-", "").replace("_", "").isalnum():
+    raise RuntimeLayerError(f"PAAS_CGROUP_PARENT={CGROUP_PARENT!r} must be letters, digits, '-' and '_'")
 BRIDGE = os.environ.get("PAAS_BRIDGE", "paas0")
 ADDRESS_POOL = os.environ.get("PAAS_ADDRESS_POOL", "10.213.0.0/16")
 # Stop = SIGTERM, then SIGKILL after this many seconds (12-factor disposability).

@@ -37,8 +37,16 @@ def _ip(*args: str, input_text: str | None = None) -> None:
         raise NetworkError(f"ip {' '.join(args)}: {result.stderr.strip()}")
 
 
+def _netns_prefix() -> str:
+    # Network namespaces and interfaces are global to the host, unlike the
+    # runtime's directories: the cgroup parent names this runtime (the agent's,
+    # a test run's, a benchmark's) so none mistakes another's for a leftover.
+    # '+' cannot occur in a parent name nor in a container id.
+    return f"{config.CGROUP_PARENT}+"
+
+
 def netns_name(container_id: str) -> str:
-    return f"paas-{container_id}"
+    return _netns_prefix() + container_id
 
 
 def veth_name(container_id: str) -> str:
@@ -46,7 +54,7 @@ def veth_name(container_id: str) -> str:
 
     # Interface names hold 15 characters; a hash keeps long ids such as
     # blog-web.1 and blog-web.2 from colliding on a common prefix.
-    return "vp" + hashlib.sha256(container_id.encode()).hexdigest()[:12]
+    return "vp" + hashlib.sha256(netns_name(container_id).encode()).hexdigest()[:12]
 
 
 # The kernel's default neighbour table holds 1024 entries for the whole host:
@@ -144,4 +152,5 @@ def leftover_netns() -> set[str]:
     """Container ids that still have a paas network namespace on this host."""
     if not NETNS_DIR.is_dir():
         return set()
-    return {p.name[len("paas-"):] for p in NETNS_DIR.iterdir() if p.name.startswith("paas-")}
+    prefix = _netns_prefix()
+    return {p.name[len(prefix):] for p in NETNS_DIR.iterdir() if p.name.startswith(prefix)}
