@@ -70,6 +70,7 @@ class ClientConnection:
         if rest:   # h11 takes b"" as end of file
             conn.receive_data(rest)
         self._h11 = conn
+        self._head_request = event.method == b"HEAD"
         self._body_bytes = 0
         return Request(event.method, checked.target, event.headers.raw_items(), checked)
 
@@ -110,6 +111,9 @@ class ClientConnection:
         return self._h11.send(h11.Response(status_code=status, headers=headers, reason=reason))
 
     def send_data(self, data: bytes) -> bytes:
+        # A response to HEAD has no body; h11 would refuse the bytes.
+        if self._head_request:
+            return b""
         return self._h11.send(h11.Data(data=data))
 
     def send_end(self) -> bytes:

@@ -466,3 +466,13 @@ def test_pipelined_body_then_request(demo):
                                   b"GET /b HTTP/1.1\r\nHost: demo.localhost\r\nConnection: close\r\n\r\n")
     first, second = out.split(b"HTTP/1.1 200 OK")[1:]
     assert b'"body": "abc"' in first and b'"path": "/b"' in second
+
+
+def test_head_requests_get_heads_only(demo, cleanup):
+    c = Client(demo.port)
+    cleanup(c)
+    status, headers, body = c.request("HEAD", "/")
+    assert status == 200 and body == b"" and int(headers["content-length"]) > 0
+    status, headers, body = c.request("HEAD", "/", host="nobody.localhost")
+    assert status == 404 and body == b""
+    assert c.request("GET", "/")[0] == 200   # the connection is still in step
