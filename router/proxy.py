@@ -185,6 +185,9 @@ class Proxy:
                 keep, reusable = await self._exchange(conn, req, reader, writer, backend, up, rec, port)
                 return keep
             except _StaleConnection:
+                # Its idle siblings are likely stale too (the instance closed
+                # them together): start the retry on a fresh connection.
+                self.pool.forget(backend)
                 continue
             finally:
                 backend.outstanding -= 1
