@@ -104,10 +104,19 @@ def produce_image(build: Build, out: OutputWriter, cancel):
             source_version=build.commit,
             work_dir=tmp,
             cancel=cancel,
+            require_web=expects_traffic(app),
         )
         out.line(f"-----> Compressed slug: {slug.size / 1024 / 1024:.1f} MB")
         image = images.put(slug.path, stack=slug.stack, process_types=slug.process_types, env=slug.default_env)
     return slug, image
+
+
+def expects_traffic(app: App) -> bool:
+    """An app whose live release serves web traffic must keep a web process."""
+    from paas.platform.control.deploys import serving_release
+
+    serving = serving_release(app)
+    return serving is not None and "web" in serving.process_types
 
 
 def publish(build: Build, slug, image, out: OutputWriter) -> Release:

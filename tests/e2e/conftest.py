@@ -51,6 +51,7 @@ def platform_env(django_db_setup, e2e_data_dir):
         "PAAS_HOST_ADDRESS": "127.0.0.1",
         "PAAS_STOP_GRACE": "3",
         "PAAS_START_TIMEOUT_S": "30",
+        "PAAS_MAX_PUSH_BYTES": str(20 * 1024 * 1024),
         "PYTHONSAFEPATH": "1",
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)

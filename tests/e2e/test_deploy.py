@@ -117,3 +117,14 @@ def test_logs_and_maintenance_mode(pusher, app, platform_env, tmp_path):
     wait_for(lambda: fetch(port, host)[0] == 503, 10, "the maintenance page")
     client.call("put", f"/api/apps/{app.name}/maintenance", {"enabled": False})
     wait_for(lambda: fetch(port, host)[0] == 200, 10, "the app again")
+
+
+def test_a_live_web_app_cannot_lose_its_web_process(pusher, app, tmp_path):
+    repo = pusher.repo(tmp_path / "src", WEB_APP, app.name)
+    assert pusher.push(repo).returncode == 0
+    wait_for(lambda: release_status(app, 2) == "succeeded", 60, "v2 to be live")
+    (repo / "Procfile").write_text("worker: python3 server.py\n")
+    pusher.git(repo, "commit", "-qam", "no web")
+    result = pusher.push(repo)
+    assert result.returncode != 0 and "web" in result.stderr
+    assert Release.objects.filter(app=app).count() == 2

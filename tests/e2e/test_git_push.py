@@ -196,3 +196,16 @@ def test_a_running_build_can_be_cancelled(pusher, app, tmp_path):
     assert "cancelled" in result["push"].stderr
     assert Build.objects.get(app=app).status == Build.CANCELLED
     assert Release.objects.filter(app=app).count() == 1
+
+
+def test_a_push_over_the_size_limit_is_refused(pusher, app, tmp_path):
+    import os
+
+    repo = pusher.repo(tmp_path / "src", PROCFILE_APP, app.name)
+    (repo / "huge.bin").write_bytes(os.urandom(24 * 1024 * 1024))
+    pusher.git(repo, "add", "huge.bin")
+    pusher.git(repo, "commit", "-q", "-m", "huge")
+    result = pusher.push(repo)
+    assert result.returncode != 0
+    assert not Build.objects.filter(app=app).exists()
+    assert Release.objects.filter(app=app).count() == 1

@@ -42,3 +42,11 @@ def test_step_past_its_time_limit_is_killed(tmp_path):
                                          cwd="/", mounts=[], timeout=0.5, on_line=lines.append)
     assert lines == ["started"]
     assert not list(config.instances_dir().glob("bt-*"))
+
+
+def test_a_missing_stack_is_a_build_error():
+    from paas.buildpacks.errors import BuildError
+
+    with pytest.raises(BuildError, match="unknown stack"):
+        ContainerExecutor(stack="no-such-stack", name="bs").run(["/bin/true"], env={}, cwd="/", mounts=[],
+                                                                 timeout=10, on_line=print)
