@@ -36,19 +36,25 @@ class Pool:
         self.connect_timeout = connect_timeout
         self._idle: dict[tuple, deque[Upstream]] = {}
 
-    async def acquire(self, backend) -> Upstream:
-        """An idle connection to ``backend`` if a fresh one is kept, else a new one."""
-        now = asyncio.get_running_loop().time()
+    def take_idle(self, backend) -> Upstream | None:
+        """A kept connection to ``backend`` that is still fresh, if any."""
         idle = self._idle.get(backend.key)
+        if not idle:
+            return None
+        now = asyncio.get_running_loop().time()
         while idle:
             up = idle.pop()
             if now - up.idle_since < self.idle and not up.reader.at_eof():
                 up.reused = True
                 return up
             up.close()
-        return await self._connect(backend)
+        return None
 
-    async def _connect(self, backend) -> Upstream:
+    async def acquire(self, backend) -> Upstream:
+        """An idle connection to ``backend`` if a fresh one is kept, else a new one."""
+        return self.take_idle(backend) or await self.connect(backend)
+
+    async def connect(self, backend) -> Upstream:
         try:
             async with asyncio.timeout(self.connect_timeout):
                 reader, writer = await asyncio.open_connection(backend.address, backend.port)

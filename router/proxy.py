@@ -205,7 +205,8 @@ class Proxy:
             tried.append(backend)
             backend.outstanding += 1
             try:
-                return backend, await self.pool.acquire(backend)
+                # The idle-connection path stays synchronous: no extra await.
+                return backend, self.pool.take_idle(backend) or await self.pool.connect(backend)
             except errors.BackendConnectFailed as exc:
                 backend.outstanding -= 1
                 last = exc
@@ -253,7 +254,11 @@ class Proxy:
         policed by the body's idle timeout instead.
         """
         if body_task is None:
-            return await self._first_byte(self._response_head(bx, up))
+            try:
+                async with asyncio.timeout(self.t.first_byte):
+                    return await self._response_head(bx, up)
+            except TimeoutError:
+                raise errors.BackendTimeout(f"no response within {self.t.first_byte}s") from None
         head_task = asyncio.create_task(self._response_head(bx, up))
         try:
             await asyncio.wait((head_task, body_task), return_when=asyncio.FIRST_COMPLETED)

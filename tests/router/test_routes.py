@@ -121,3 +121,12 @@ def test_metrics_percentiles_and_prometheus():
     assert 'paas_router_requests_total{app="demo",release="3",code="2xx"} 198' in text
     assert 'paas_router_request_duration_seconds_count{app="demo",release="3"} 200' in text
     assert 'paas_router_request_duration_seconds_bucket{app="demo",release="3",le="+Inf"} 200' in text
+
+
+def test_log_timestamps_are_rfc3339_utc_microseconds():
+    import re
+    from datetime import datetime
+    from paas.router.observe import _Clock
+    ts = _Clock().now()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", ts)
+    assert datetime.fromisoformat(ts.replace("Z", "+00:00")).tzinfo is not None
