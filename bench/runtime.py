@@ -10,7 +10,7 @@ into runc (a bundle) and docker (`docker import`). Then, on that same rootfs:
 1. start-to-exit latency of `true`: `paas-runner run`, `runc run`, `docker run --rm`
    (network none for all three), medians over --runs runs each;
 2. idle overhead: memory the platform adds per idle instance beyond the app's own
-   (host memory in use per instance, minus the app process' own PSS);
+   (kernel memory the containers add, per instance, plus PID 1's own PSS);
 3. density: idle instances of the HTTP app started on the bridge network and all
    answering HTTP at once.
 
@@ -180,12 +180,28 @@ def measure_start(runs: int, bundle: Path) -> dict[str, float]:
     return results
 
 
-def mem_used_bytes() -> int:
+def meminfo() -> dict[str, int]:
     info = {}
     for line in Path("/proc/meminfo").read_text().splitlines():
         key, value = line.split(":", 1)
         info[key] = int(value.split()[0]) * 1024
+    return info
+
+
+def mem_used_bytes() -> int:
+    info = meminfo()
     return info["MemTotal"] - info["MemAvailable"]
+
+
+# Memory the kernel spends on containers (namespaces, mounts, cgroups, overlay,
+# sockets: slab; PID 1's stack and page tables; tmpfs contents: shmem). Other
+# processes on a shared machine move these far less than MemAvailable.
+KERNEL_FIELDS = ("Slab", "KernelStack", "PageTables", "Shmem")
+
+
+def kernel_bytes() -> int:
+    info = meminfo()
+    return sum(info.get(k, 0) for k in KERNEL_FIELDS)
 
 
 def pss_bytes(pid: int) -> int:
@@ -250,19 +266,26 @@ def stop_all(instances) -> None:
 
 
 def measure_overhead(sample: int) -> float:
-    """MB the platform adds per idle instance: host memory in use per instance minus the app's own PSS."""
-    before = mem_used_bytes()
+    """MB the platform adds per idle instance beyond the app's own memory.
+
+    = the kernel memory the containers add (per instance) + PID 1's own PSS.
+    The app's own pages are not in either term. The host-wide MemAvailable
+    delta is printed too, but other processes on a shared machine move it.
+    """
+    before_kernel, before_used = kernel_bytes(), mem_used_bytes()
     instances = start_http_instances(sample, "none")
     try:
         time.sleep(1.0)  # let the kernel settle its lazy frees before reading meminfo
-        after = mem_used_bytes()
+        n = max(1, len(instances))
+        kernel = (kernel_bytes() - before_kernel) / n
+        used = (mem_used_bytes() - before_used) / n
         app_pss = [pss_bytes(p) for p in (app_pid(c) for c in instances) if p]
-        per_instance = (after - before) / max(1, len(instances))
         own = statistics.mean(app_pss) if app_pss else 0.0
         init_pss = statistics.mean(pss_bytes(c.record.pid) for c in instances)
-        say(f"{len(instances)} idle instances: {per_instance / 2**20:.2f} MB each in all, app's own PSS "
-            f"{own / 2**20:.2f} MB, PID 1's PSS {init_pss / 2**20:.3f} MB")
-        return (per_instance - own) / 2**20
+        say(f"{len(instances)} idle instances, each: kernel memory {kernel / 2**20:.3f} MB, PID 1's PSS "
+            f"{init_pss / 2**20:.3f} MB, app's own PSS {own / 2**20:.3f} MB; "
+            f"host-wide MemAvailable drop {used / 2**20:.2f} MB (noisy on a shared machine)")
+        return (kernel + init_pss) / 2**20
     finally:
         stop_all(instances)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from . import stacks
 from .container import create, release
+from .errors import RuntimeLayerError
 from .spec import ContainerSpec, Limits, Mount
 
 BUILD_PIDS = 4096
@@ -48,10 +49,14 @@ class ContainerExecutor:
 
     def run(self, argv, *, env, cwd, mounts, timeout, on_line) -> int:
         """Run one step to completion and return its exit status (see the contract)."""
-        from paas.buildpacks.errors import BuildTimeout
+        from paas.buildpacks.errors import BuildError, BuildTimeout
 
-        spec = self._spec(argv, env, cwd, mounts)
-        container = create(spec)
+        try:
+            spec = self._spec(argv, env, cwd, mounts)
+            container = create(spec)
+        except RuntimeLayerError as exc:
+            # The build layer's callers handle BuildError: the reason reaches the pushing developer.
+            raise BuildError(f"the build container cannot start: {exc}") from None
         try:
             helper = container.start(detach=False, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT)
