@@ -50,11 +50,8 @@ class Pool:
             up.close()
         return None
 
-    async def acquire(self, backend) -> Upstream:
-        """An idle connection to ``backend`` if a fresh one is kept, else a new one."""
-        return self.take_idle(backend) or await self.connect(backend)
-
     async def connect(self, backend) -> Upstream:
+        """A new connection; BackendConnectFailed (retryable elsewhere) if none."""
         try:
             async with asyncio.timeout(self.connect_timeout):
                 reader, writer = await asyncio.open_connection(backend.address, backend.port)
