@@ -33,6 +33,13 @@ class _EchoHandler(BaseHTTPRequestHandler):
         self.server.requests.append((self.command, self.path, self.client_address[1]))
         if "sleep" in query:
             time.sleep(float(query["sleep"]))
+        if url.path == "/count":
+            data = json.dumps({"received": len(body)}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         if url.path == "/big":
             data = b"x" * int(query.get("n", "1000000"))
             self.send_response(200)
