@@ -18,7 +18,7 @@ log = logging.getLogger("paas.router.admin")
 
 
 def load_states(metrics_dir: str) -> list[dict]:
-    """Every worker's last metrics dump (a missing or torn file is skipped)."""
+    """Every worker's last metrics dump (a missing or torn file is left out)."""
     states = []
     for path in glob.glob(f"{metrics_dir}/worker-*.json"):
         try:

@@ -254,11 +254,7 @@ class Proxy:
         policed by the body's idle timeout instead.
         """
         if body_task is None:
-            try:
-                async with asyncio.timeout(self.t.first_byte):
-                    return await self._response_head(bx, up)
-            except TimeoutError:
-                raise errors.BackendTimeout(f"no response within {self.t.first_byte}s") from None
+            return await self._first_byte(self._response_head(bx, up))
         head_task = asyncio.create_task(self._response_head(bx, up))
         try:
             await asyncio.wait((head_task, body_task), return_when=asyncio.FIRST_COMPLETED)
