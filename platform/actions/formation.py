@@ -76,3 +76,40 @@ def known_process_types(app: App) -> set[str]:
 
 def describe(formation: Formation) -> str:
     return f"{formation.process_type}={formation.quantity}:{formation.size}"
+
+
+def target_formations(app: App, process_type: str | None) -> list[Formation]:
+    """The formation rows a ps command acts on: one type, or every type the app runs."""
+    if process_type is not None:
+        check_process_type(process_type)
+        if process_type not in known_process_types(app):
+            raise Invalid(f"unknown process type {process_type} for {app.name}")
+        return [Formation.objects.get_or_create(app=app, process_type=process_type)[0]]
+    return [Formation.objects.get_or_create(app=app, process_type=t)[0] for t in sorted(known_process_types(app))]
+
+
+def restart(user, app: App, process_type: str | None = None) -> list[Formation]:
+    """Replace every instance (of one type), one at a time, each new one up before its old one stops."""
+    with transaction.atomic():
+        app = App.objects.select_for_update().get(pk=app.pk)
+        rows = target_formations(app, process_type)
+        for formation in rows:
+            formation.generation += 1
+            formation.save(update_fields=["generation", "updated_at"])
+        record(user, "ps.restart", f"restarting {process_type or 'all processes'}", app=app)
+        transaction.on_commit(wake)
+    return rows
+
+
+def set_stopped(user, app: App, process_type: str | None, stopped: bool) -> list[Formation]:
+    """ps:stop / ps:start: run nothing (or run again) while keeping the scale."""
+    with transaction.atomic():
+        app = App.objects.select_for_update().get(pk=app.pk)
+        rows = target_formations(app, process_type)
+        for formation in rows:
+            formation.stopped = stopped
+            formation.save(update_fields=["stopped", "updated_at"])
+        verb = "stopped" if stopped else "started"
+        record(user, f"ps.{'stop' if stopped else 'start'}", f"{verb} {process_type or 'all processes'}", app=app)
+        transaction.on_commit(wake)
+    return rows

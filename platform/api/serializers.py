@@ -56,7 +56,8 @@ def build_json(build: Build) -> dict:
 
 
 def formation_json(formation: Formation) -> dict:
-    return {"type": formation.process_type, "quantity": formation.quantity, "size": formation.size}
+    return {"type": formation.process_type, "quantity": formation.quantity, "size": formation.size,
+            "stopped": formation.stopped}
 
 
 def instance_json(instance: Instance) -> dict:

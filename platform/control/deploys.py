@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from paas.platform.actions.events import record
-from paas.platform.control.plan import FAILED, SUCCEEDED, InstanceView, ReleaseView, plan_app
+from paas.platform.control.plan import FAILED, SUCCEEDED, FormationView, InstanceView, ReleaseView, plan_app
 from paas.platform.models import App, Instance, Release
 from paas.platform.sizes import get_size
 
@@ -37,8 +37,9 @@ def reconcile_app(app_id: int, now: float) -> None:
         target, serving = target_release(app), serving_release(app)
         running = list(app.instances.filter(desired_state=Instance.RUNNING))
         views = [InstanceView(i.id, i.release_id, i.process_type, i.number, i.size, i.state,
-                              i.created_at.timestamp(), i.exit_code) for i in running]
-        formation = {f.process_type: (f.quantity, f.size) for f in app.formation.all()}
+                              i.created_at.timestamp(), i.exit_code, i.generation) for i in running]
+        formation = {f.process_type: FormationView(f.quantity, f.size, f.stopped, f.generation)
+                     for f in app.formation.all()}
         plan = plan_app(release_view(target), release_view(serving), formation, views,
                         now=now, start_timeout=settings.PAAS_START_TIMEOUT_S)
         apply_plan(app, target, plan)
@@ -47,8 +48,8 @@ def reconcile_app(app_id: int, now: float) -> None:
 def apply_plan(app: App, target: Release | None, plan) -> None:
     if plan.stop:
         Instance.objects.filter(pk__in=plan.stop).update(desired_state=Instance.STOP, updated_at=timezone.now())
-    for process_type, number, size in plan.create:
-        create_instance(app, target, process_type, number, size)
+    for process_type, number, size, generation in plan.create:
+        create_instance(app, target, process_type, number, size, generation)
     if plan.status is not None and target is not None:
         status, message = plan.status
         target.status, target.status_message = status, message
@@ -58,11 +59,12 @@ def apply_plan(app: App, target: Release | None, plan) -> None:
             record(None, f"deploy.{status}", f"v{target.version} {verb}", app=app, version=target.version)
 
 
-def create_instance(app: App, release: Release, process_type: str, number: int, size_name: str) -> Instance:
+def create_instance(app: App, release: Release, process_type: str, number: int, size_name: str,
+                    generation: int = 0) -> Instance:
     size = get_size(size_name)
     return Instance.objects.create(
         name=f"{app.name}-v{release.version}-{process_type}-{number}-{secrets.token_hex(3)}",
-        app=app, release=release, process_type=process_type, number=number,
+        app=app, release=release, process_type=process_type, number=number, generation=generation,
         command=release.build.process_types.get(process_type, ""),
         size=size.name, memory_mb=size.memory_mb, cpus=size.cpus,
     )

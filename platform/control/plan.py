@@ -37,11 +37,22 @@ class InstanceView:
     state: str
     created_at: float
     exit_code: int | None = None
+    generation: int = 0
+
+
+@dataclass(frozen=True)
+class FormationView:
+    """Desired state of one process type. A stopped type runs nothing; a restart bumps generation."""
+
+    quantity: int
+    size: str = "small"
+    stopped: bool = False
+    generation: int = 0
 
 
 @dataclass
 class Plan:
-    create: list[tuple[str, int, str]] = field(default_factory=list)  # (type, number, size)
+    create: list[tuple[str, int, str, int]] = field(default_factory=list)  # (type, number, size, generation)
     stop: list[int] = field(default_factory=list)  # instance ids
     status: tuple[str, str] | None = None  # new (status, message) of the target release
 
@@ -49,7 +60,7 @@ class Plan:
 def plan_app(
     target: ReleaseView | None,
     serving: ReleaseView | None,
-    formation: dict[str, tuple[int, str]],
+    formation: dict[str, FormationView],
     running: list[InstanceView],
     *,
     now: float,
@@ -72,25 +83,52 @@ def plan_app(
     return plan
 
 
-def wanted_instances(target: ReleaseView, formation: dict[str, tuple[int, str]]) -> dict[tuple[str, int], str]:
+def wanted_instances(target: ReleaseView, formation: dict[str, FormationView]) -> dict[tuple[str, int], FormationView]:
     wanted = {}
     for process_type in target.process_types:
-        quantity, size = formation.get(process_type, (0, "small"))
-        for number in range(1, quantity + 1):
-            wanted[(process_type, number)] = size
+        spec = formation.get(process_type, FormationView(0))
+        for number in range(1, (0 if spec.stopped else spec.quantity) + 1):
+            wanted[(process_type, number)] = spec
     return wanted
 
 
 def reconcile_formation(plan: Plan, wanted: dict, new: list[InstanceView]) -> None:
-    """Scale: start what is missing, stop what is extra; a size change replaces the instance."""
-    have = {}
+    """Scale: start what is missing, stop what is extra; a size change replaces the instance.
+
+    A restart (a newer generation) replaces instances one at a time per process
+    type: the replacement starts beside the old one, which stops once it is up.
+    """
+    slots: dict[tuple[str, int], list[InstanceView]] = {}
     for instance in new:
         key = (instance.process_type, instance.number)
-        if key in wanted and wanted[key] == instance.size and key not in have:
-            have[key] = instance
+        if key in wanted and wanted[key].size == instance.size:
+            slots.setdefault(key, []).append(instance)
         else:
             plan.stop.append(instance.id)
-    plan.create = [(t, n, size) for (t, n), size in sorted(wanted.items()) if (t, n) not in have]
+    rolling = restarting_types(wanted, slots)
+    for key, spec in sorted(wanted.items()):
+        current = sorted(slots.get(key, []), key=lambda i: (i.generation, i.id))
+        fresh = [i for i in current if i.generation >= spec.generation]
+        stale = [i for i in current if i.generation < spec.generation]
+        plan.stop.extend(i.id for i in fresh[1:])  # duplicates: keep one
+        if not current:
+            plan.create.append((key[0], key[1], spec.size, spec.generation))
+        elif stale and fresh and fresh[0].state == UP:
+            plan.stop.extend(i.id for i in stale)
+        elif stale and not fresh and key[0] not in rolling:
+            plan.create.append((key[0], key[1], spec.size, spec.generation))
+            rolling.add(key[0])
+
+
+def restarting_types(wanted: dict, slots: dict) -> set[str]:
+    """Process types with a replacement still starting: the rolling restart waits for it."""
+    busy = set()
+    for key, spec in wanted.items():
+        for instance in slots.get(key, []):
+            stale_beside = any(other.generation < spec.generation for other in slots[key])
+            if instance.generation >= spec.generation and instance.state != UP and stale_beside:
+                busy.add(key[0])
+    return busy
 
 
 def judge_rollout(plan, target, serving, wanted, new, running, *, now, start_timeout) -> None:

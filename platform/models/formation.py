@@ -10,6 +10,8 @@ class Formation(models.Model):
     process_type = models.CharField(max_length=30)
     quantity = models.PositiveIntegerField(default=0)
     size = models.CharField(max_length=20, choices=[(s, s) for s in SIZES], default=DEFAULT_SIZE)
+    stopped = models.BooleanField(default=False, help_text="ps:stop: no instances run, the quantity is kept")
+    generation = models.PositiveIntegerField(default=0, help_text="ps:restart bumps it; older instances are replaced")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -27,6 +27,7 @@ class Instance(models.Model):
     release = models.ForeignKey("platform.Release", on_delete=models.PROTECT, related_name="instances")
     process_type = models.CharField(max_length=30)
     number = models.PositiveIntegerField(help_text="The N of web.N")
+    generation = models.PositiveIntegerField(default=0, help_text="The formation generation it was started for")
     command = models.TextField(blank=True)
     size = models.CharField(max_length=20)
     memory_mb = models.PositiveIntegerField()

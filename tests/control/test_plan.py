@@ -1,17 +1,20 @@
 """Rollout and formation decisions, as plain data."""
 
-from paas.platform.control.plan import InstanceView, ReleaseView, plan_app
+from paas.platform.control.plan import FormationView, InstanceView, ReleaseView, plan_app
 
 V1 = ReleaseView(1, 1, "succeeded", ("web", "worker"))
 V2 = ReleaseView(2, 2, "pending", ("web", "worker"))
 
 
-def inst(id, release, ptype="web", number=1, state="up", size="small", created=0.0, exit_code=None):
-    return InstanceView(id, release.id, ptype, number, size, state, created, exit_code)
+def inst(id, release, ptype="web", number=1, state="up", size="small", created=0.0, exit_code=None, generation=0):
+    return InstanceView(id, release.id, ptype, number, size, state, created, exit_code, generation)
 
 
 def plan(target, serving, formation, running, now=10.0, timeout=60):
-    return plan_app(target, serving, formation, running, now=now, start_timeout=timeout)
+    views = {t: v if isinstance(v, FormationView) else FormationView(*v) for t, v in formation.items()}
+    result = plan_app(target, serving, views, running, now=now, start_timeout=timeout)
+    result.create = [c[:3] for c in result.create]
+    return result
 
 
 def test_nothing_to_run_stops_everything():
@@ -92,3 +95,22 @@ def test_process_types_missing_from_the_release_are_ignored():
 def test_zero_instances_rolls_out_at_once():
     result = plan(V2, V1, {"web": (0, "small")}, [inst(1, V1)])
     assert result.status == ("succeeded", "") and result.stop == [1]
+
+
+def test_a_stopped_type_runs_nothing_but_keeps_its_quantity():
+    live = ReleaseView(1, 1, "succeeded", ("web",))
+    result = plan(live, live, {"web": FormationView(2, "small", stopped=True)}, [inst(1, live), inst(2, live, number=2)])
+    assert sorted(result.stop) == [1, 2] and result.create == []
+
+
+def test_restart_replaces_one_instance_at_a_time():
+    live = ReleaseView(1, 1, "succeeded", ("web",))
+    spec = {"web": FormationView(2, "small", generation=1)}
+    old = [inst(1, live, number=1), inst(2, live, number=2)]
+    first = plan(live, live, spec, old)
+    assert first.create == [("web", 1, "small")] and first.stop == []
+    starting = old + [inst(3, live, number=1, state="starting", generation=1)]
+    assert plan(live, live, spec, starting).create == [] and plan(live, live, spec, starting).stop == []
+    replaced = old + [inst(3, live, number=1, state="up", generation=1)]
+    step = plan(live, live, spec, replaced)
+    assert step.stop == [1] and step.create == [("web", 2, "small")]

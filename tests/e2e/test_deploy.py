@@ -128,3 +128,30 @@ def test_a_live_web_app_cannot_lose_its_web_process(pusher, app, tmp_path):
     result = pusher.push(repo)
     assert result.returncode != 0 and "web" in result.stderr
     assert Release.objects.filter(app=app).count() == 2
+
+
+def test_scale_restart_stop_and_start(pusher, app, platform_env, tmp_path):
+    from paas.platform.actions.formation import restart, scale, set_stopped
+
+    repo = pusher.repo(tmp_path / "src", WEB_APP, app.name)
+    assert pusher.push(repo).returncode == 0
+    wait_for(lambda: release_status(app, 2) == "succeeded", 60, "v2 to be live")
+    scale(pusher.user, app, {"web": {"quantity": 2}})
+    running = lambda: Instance.objects.filter(app=app, desired_state="running")  # noqa: E731
+    wait_for(lambda: running().filter(state="up").count() == 2, 30, "two web instances up")
+    port, host = int(platform_env["PAAS_ROUTER_PORT"]), f"{app.name}.localhost"
+    bodies = wait_for(lambda: (b := {fetch(port, host)[1] for _ in range(12)}) >= {"hello from web.1", "hello from web.2"}
+                      and b, 15, "both instances behind the router")
+    assert bodies == {"hello from web.1", "hello from web.2"}
+
+    before = set(running().values_list("pk", flat=True))
+    restart(pusher.user, app)
+    wait_for(lambda: not (set(running().values_list("pk", flat=True)) & before)
+             and running().filter(state="up").count() == 2, 60, "a rolling restart")
+    assert fetch(port, host)[0] == 200
+
+    set_stopped(pusher.user, app, "web", True)
+    wait_for(lambda: not running().exists(), 30, "ps:stop")
+    wait_for(lambda: fetch(port, host)[0] == 503, 10, "no backends: 503")
+    set_stopped(pusher.user, app, "web", False)
+    wait_for(lambda: running().filter(state="up").count() == 2, 30, "ps:start")

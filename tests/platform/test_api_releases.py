@@ -96,8 +96,8 @@ def test_scale_records_desired_formation(as_alice):
     response = as_alice.patch("/api/apps/demo/formation", {"web": {"quantity": 2}, "worker": {"quantity": 1, "size": "medium"}})
     assert response.status_code == 200, response.json_body
     assert response.json_body == [
-        {"type": "web", "quantity": 2, "size": "small"},
-        {"type": "worker", "quantity": 1, "size": "medium"},
+        {"type": "web", "quantity": 2, "size": "small", "stopped": False},
+        {"type": "worker", "quantity": 1, "size": "medium", "stopped": False},
     ]
 
 
@@ -118,7 +118,8 @@ def test_scale_errors_change_nothing(as_alice):
     ):
         response = as_alice.patch("/api/apps/demo/formation", body)
         assert response.status_code == 422, body
-    assert as_alice.get("/api/apps/demo/formation").json_body == [{"type": "web", "quantity": 0, "size": "small"}]
+    assert as_alice.get("/api/apps/demo/formation").json_body == [
+        {"type": "web", "quantity": 0, "size": "small", "stopped": False}]
 
 
 def test_instances_list_is_empty_before_scheduling(as_alice):

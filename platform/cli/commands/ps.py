@@ -14,6 +14,11 @@ def register(sub, common, app_option):
     scale = sub.add_parser("ps:scale", parents=[common, app_option], help="scale process types: web=2 worker=1:medium")
     scale.add_argument("changes", nargs="+", metavar="TYPE=N[:SIZE]")
     scale.set_defaults(func=ps_scale)
+    for verb, text in (("restart", "restart instances one at a time"), ("stop", "stop instances, keeping the scale"),
+                       ("start", "start what ps:stop stopped")):
+        command = sub.add_parser(f"ps:{verb}", parents=[common, app_option], help=text)
+        command.add_argument("type", nargs="?", help="process type (default: all)")
+        command.set_defaults(func=ps_action, verb=verb)
 
 
 def parse_scale(items: list[str]) -> dict:
@@ -39,7 +44,7 @@ def ps(args) -> int:
         emit_json({"formation": formation, "instances": instances})
         return 0
     print(f"=== {args.app} formation")
-    table(formation, [("type", "TYPE"), ("quantity", "QTY"), ("size", "SIZE")],
+    table(formation, [("type", "TYPE"), ("quantity", "QTY"), ("size", "SIZE"), ("stopped", "STOPPED")],
           empty="No process types yet: push code with git push paas main")
     print()
     print(f"=== {args.app} instances")
@@ -57,4 +62,17 @@ def ps_scale(args) -> int:
     else:
         described = ", ".join(f"{f['type']}={f['quantity']}:{f['size']}" for f in formation)
         print(f"Scaled {args.app} to {described}")
+    return 0
+
+
+PAST = {"restart": "Restarting", "stop": "Stopped", "start": "Started"}
+
+
+def ps_action(args) -> int:
+    body = {"type": args.type} if args.type else {}
+    formation = Api().post(f"apps/{quote(args.app)}/ps/{args.verb}", body)
+    if args.json:
+        emit_json(formation)
+    else:
+        print(f"{PAST[args.verb]} {args.type or 'all processes'} of {args.app}")
     return 0
