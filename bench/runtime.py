@@ -155,28 +155,31 @@ def docker_import() -> None:
 
 # -- measurements ---------------------------------------------------------------
 
-def median_seconds(cmd_for_run, runs: int) -> float:
-    samples = []
-    for i in range(runs + 2):
-        cmd = cmd_for_run(i)
-        t0 = time.perf_counter()
-        result = subprocess.run(cmd, capture_output=True, check=False)
-        elapsed = time.perf_counter() - t0
-        if result.returncode != 0:
-            raise SystemExit(f"{cmd[0]} failed: {result.stderr.decode(errors='replace')[-500:]}")
-        if i >= 2:  # the first two warm caches (the init binary, the image)
-            samples.append(elapsed)
-    return statistics.median(samples)
+def timed(cmd: list[str]) -> float:
+    t0 = time.perf_counter()
+    result = subprocess.run(cmd, capture_output=True, check=False)
+    elapsed = time.perf_counter() - t0
+    if result.returncode != 0:
+        raise SystemExit(f"{cmd[0]} failed: {result.stderr.decode(errors='replace')[-500:]}")
+    return elapsed
 
 
 def measure_start(runs: int, bundle: Path) -> dict[str, float]:
-    paas = lambda i: RUNNER + ["run", "--network", "none", "--rootfs", str(ROOTFS), "--", "/bin/true"]  # noqa: E731
-    runc = lambda i: ["runc", "run", "-b", str(bundle), f"paas-bench-{os.getpid()}-{i}"]  # noqa: E731
-    docker = lambda i: ["docker", "run", "--rm", "--network", "none", DOCKER_IMAGE, "/bin/true"]  # noqa: E731
-    results = {}
-    for name, fn in (("paas-runner", paas), ("runc", runc), ("docker", docker)):
-        results[name] = median_seconds(fn, runs)
-        say(f"{name:12s} start-to-exit median {results[name] * 1000:8.1f} ms over {runs} runs")
+    """Median start-to-exit time of each tool; runs interleaved so load on a shared host hits all alike."""
+    tools = {
+        "paas-runner": lambda i: RUNNER + ["run", "--network", "none", "--rootfs", str(ROOTFS), "--", "/bin/true"],
+        "runc": lambda i: ["runc", "run", "-b", str(bundle), f"paas-bench-{os.getpid()}-{i}"],
+        "docker": lambda i: ["docker", "run", "--rm", "--network", "none", DOCKER_IMAGE, "/bin/true"],
+    }
+    samples: dict[str, list[float]] = {name: [] for name in tools}
+    for i in range(runs + 2):
+        for name, cmd in tools.items():
+            elapsed = timed(cmd(i))
+            if i >= 2:  # the first two rounds warm caches (the init binary, the image)
+                samples[name].append(elapsed)
+    results = {name: statistics.median(values) for name, values in samples.items()}
+    for name, value in results.items():
+        say(f"{name:12s} start-to-exit median {value * 1000:8.1f} ms over {runs} runs")
     return results
 
 
