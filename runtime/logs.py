@@ -10,12 +10,19 @@ restarts at any moment neither loses nor repeats a line.
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .syscalls import punch_hole
+
 STREAM_PREFIX = "paas:logs:"
 OFFSETS_KEY = "paas:logs:offsets"
 MAXLEN = 10_000
 CHUNK = 1 << 20          # read at most this much per file per pass
 MAX_LINE = 64 << 10      # a longer run of bytes without a newline is shipped as its own line
 STREAMS = ("stdout", "stderr")
+# Once this much of a log file is shipped, its disk blocks are given back (a
+# hole is punched): the file keeps its size and every offset stays valid, so the
+# app keeps appending and nothing needs rotating.
+RECLAIM_AFTER = 1 << 20
+BLOCK = 4096
 
 
 def stream_key(app: str) -> str:
@@ -69,7 +76,17 @@ def ship(redis, container_id: str, directory: Path, labels: dict, final: bool = 
             pipe.hset(OFFSETS_KEY, field, offset)
             pipe.execute()
             shipped += len(lines)
+        if shipped and offset >= RECLAIM_AFTER:
+            _reclaim(path, offset)
     return shipped
+
+
+def _reclaim(path: Path, shipped_offset: int) -> None:
+    """Free the disk space of what is already in Redis (whole blocks only)."""
+    try:
+        punch_hole(str(path), shipped_offset - shipped_offset % BLOCK)
+    except OSError:
+        pass  # a filesystem without hole punching keeps the file whole: only disk is spent
 
 
 def forget(redis, container_id: str) -> None:

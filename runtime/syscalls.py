@@ -65,3 +65,24 @@ def wait_exit(pid: int, start_time: int, timeout: float) -> bool:
         return not is_alive(pid, start_time)
     finally:
         os.close(fd)
+
+
+FALLOC_FL_KEEP_SIZE = 0x01
+FALLOC_FL_PUNCH_HOLE = 0x02
+
+
+def punch_hole(path: str, length: int) -> None:
+    """Free the disk blocks of the first `length` bytes of a file, keeping its size and offsets.
+
+    Safe while another process appends: sizes and offsets do not move, so a
+    writer and a reader holding offsets never notice.
+    """
+    import ctypes
+
+    libc = _libc()
+    libc.fallocate.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long)
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        _check(libc.fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, length), f"punch hole in {path}")
+    finally:
+        os.close(fd)

@@ -54,3 +54,26 @@ def test_a_restarted_shipper_neither_loses_nor_repeats(detached, redis):
     lines = [fields[b"line"].decode() for _, fields in client.xrange(logs.stream_key(app))]
     assert lines == ["one", "two", "three", "partial"]
     logs.forget(client, c.id)
+
+
+def test_shipped_log_space_is_given_back(detached, redis):
+    client, keys = redis
+    app = f"logapp-{uuid.uuid4().hex[:8]}"
+    keys.append(logs.stream_key(app))
+    c = detached(["true"], app=app)
+    assert c.wait(10)
+    path = c.dir / "stdout.log"
+    line = "x" * 99 + "\n"
+    with open(path, "a") as f:
+        f.write(line * 30_000)  # 3 MB
+    before = path.stat()
+    assert logs.ship(client, c.id, c.dir, c.record.labels) == 30_000
+    after = path.stat()
+    assert after.st_size == before.st_size
+    assert after.st_blocks * 512 < before.st_blocks * 512 // 2
+    with open(path, "a") as f:
+        f.write("after the hole\n")
+    logs.ship(client, c.id, c.dir, c.record.labels)
+    last = client.xrevrange(logs.stream_key(app), count=1)[0][1]
+    assert last[b"line"] == b"after the hole"
+    logs.forget(client, c.id)
