@@ -4,7 +4,8 @@ Layout under ``<data>/runtime/images``:
 
     blobs/<hex>.tar     the slug as built, named by its sha256
     meta/<hex>.json     {"digest", "stack", "process_types", "env", "size"}
-    layers/<hex>/app/   the unpacked slug, a read-only lower layer shared by every instance
+    layers/<hex>/app/   the unpacked slug (members relative to /app), a read-only
+                        lower layer shared by every instance
 
 Digests are written ``sha256:<hex>`` everywhere outside this module.
 """
@@ -138,19 +139,18 @@ def layer(digest: str) -> Path:
 
 
 def _unpack(blob: Path, dest: Path) -> None:
-    """Extract a slug so its files appear at /app, owned by the app user."""
+    """Extract a slug so its files appear at /app, owned by the app user.
+
+    Members are relative to /app (``./app.py``), as buildpacks/README.md says.
+    """
     with tarfile.open(blob) as tar:
-        names = [m.name.lstrip("./") for m in tar.getmembers()]
-        # Slugs hold either app/... (Heroku's layout) or the contents of /app directly.
-        under_app = all(n == "app" or n.startswith("app/") or n == "" for n in names)
-        root = dest if under_app else dest / "app"
+        root = dest / "app"
         root.mkdir(parents=True, exist_ok=True)
         try:
             # The "data" filter refuses absolute paths, links leaving the tree and device files.
             tar.extractall(root, filter="data")
         except tarfile.TarError as exc:
             raise ImageError(f"slug {blob.name} cannot be unpacked safely: {exc}") from None
-    (dest / "app").mkdir(exist_ok=True)
     for dirpath, dirnames, filenames in os.walk(dest / "app"):
         for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
             os.lchown(name, APP_UID, APP_UID)

@@ -54,7 +54,7 @@ def image(tmp_path):
     buf = tmp_path / "slug.tar"
     with tarfile.open(buf, "w") as tar:
         data = b"#!/bin/sh\necho started $DYNO\nexec sleep 600\n"
-        info = tarfile.TarInfo("app/run.sh")
+        info = tarfile.TarInfo("run.sh")
         info.size, info.mode = len(data), 0o755
         tar.addfile(info, io.BytesIO(data))
     return images.put(buf, stack="host", process_types={"web": SERVER, "worker": "./run.sh"})

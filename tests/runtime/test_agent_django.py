@@ -20,7 +20,7 @@ def slug_image(tmp_path):
     path = tmp_path / "slug.tar"
     with tarfile.open(path, "w") as tar:
         data = b"#!/bin/sh\necho \"hello $GREETING\"\nexec sleep 600\n"
-        info = tarfile.TarInfo("app/worker.sh")
+        info = tarfile.TarInfo("worker.sh")
         info.size, info.mode = len(data), 0o755
         tar.addfile(info, io.BytesIO(data))
     return images.put(path, stack="host", process_types={"worker": "./worker.sh"})

@@ -17,7 +17,7 @@ def make_slug(path, files):
     with tarfile.open(path, "w:gz") as tar:
         for name, text in files.items():
             data = text.encode()
-            info = tarfile.TarInfo(f"./app/{name}")
+            info = tarfile.TarInfo(f"./{name}")
             info.size = len(data)
             info.mode = 0o755
             tar.addfile(info, io.BytesIO(data))
