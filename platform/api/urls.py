@@ -15,6 +15,7 @@ from paas.platform.api import (
     releases,
     teams,
     tokens,
+    usage,
 )
 from paas.platform.api.routing import Endpoint
 
@@ -37,6 +38,7 @@ ENDPOINTS = [
     Endpoint("teams/<str:team>/members", {"POST": teams.add}, tag="teams"),
     Endpoint("teams/<str:team>/members/<str:user>", {"DELETE": teams.remove}, tag="teams"),
     Endpoint("events", {"GET": events.list_events}, tag="events"),
+    Endpoint("usage", {"GET": usage.all_usage}, tag="usage"),
     Endpoint("apps", {"GET": apps.list_apps, "POST": apps.create}, tag="apps"),
     Endpoint(A, {"GET": apps.info, "DELETE": apps.destroy}, tag="apps"),
     Endpoint(f"{A}/config", {"GET": config.show, "PATCH": config.update}, tag="config"),
@@ -54,6 +56,7 @@ ENDPOINTS = [
     Endpoint(f"{A}/collaborators/<str:user>", {"DELETE": collaborators.destroy}, tag="access"),
     Endpoint(f"{A}/events", {"GET": events.app_events}, tag="events"),
     Endpoint(f"{A}/logs", {"GET": logs.read}, tag="logs"),
+    Endpoint(f"{A}/usage", {"GET": usage.app_usage}, tag="usage"),
     Endpoint(f"{A}/maintenance", {"PUT": apps.set_maintenance}, tag="apps"),
     Endpoint(f"{A}/builds", {"GET": builds.list_builds}, tag="builds"),
     Endpoint(f"{A}/builds/<str:build>", {"GET": builds.info}, tag="builds"),

@@ -139,6 +139,11 @@ def test_scale_domains_access_tokens(cli):
     assert cli.run("ps:scale", "-a", "busy", "web=-1", ok=False).returncode == 1
     assert "unknown process type" in cli.run("ps:scale", "-a", "busy", "clock=1", ok=False).stderr
     assert "web" in cli.run("ps", "-a", "busy").stdout
+    assert "Stopped web of busy" in cli.run("ps:stop", "-a", "busy", "web").stdout
+    assert cli.json("ps", "-a", "busy")["formation"][0]["stopped"] is True
+    assert "Started all processes" in cli.run("ps:start", "-a", "busy").stdout
+    assert "Restarting worker" in cli.run("ps:restart", "-a", "busy", "worker").stdout
+    assert "unknown process type" in cli.run("ps:restart", "-a", "busy", "clock", ok=False).stderr
     cli.run("domains:add", "-a", "busy", "www.busy.example")
     assert "www.busy.example" in cli.run("domains", "-a", "busy").stdout
     cli.run("domains:remove", "-a", "busy", "www.busy.example")
