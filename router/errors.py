@@ -27,6 +27,13 @@ class RouterError(Exception):
             self.code = code
 
 
+class PlatformError(RouterError):
+    """A fault in the router itself; logged with its traceback."""
+    status = 500
+    code = "H99"
+    close = True
+
+
 # --- client side: the request is refused ------------------------------------
 
 class BadRequest(RouterError):

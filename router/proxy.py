@@ -7,13 +7,16 @@ already started.
 """
 
 import asyncio
+import logging
 import socket
+import uuid
 
 from paas.router import errors, fastproto, forwarding, h11proto, pages
 from paas.router.events import NEED_DATA, Data
 from paas.router.observe import Record
 from paas.router.routes import choose_backend
 
+log = logging.getLogger("paas.router.proxy")
 READ_SIZE = 65536
 # Above this many unsent bytes towards a peer, wait for it to read (backpressure);
 # below it, keep going without a drain() per chunk.
@@ -94,8 +97,9 @@ class Proxy:
                 return None
             conn.receive_data(data)
 
-    async def _reject(self, reader, writer, exc, rid: str = "-") -> None:
+    async def _reject(self, reader, writer, exc) -> None:
         """Answer a request that never became valid, then close."""
+        rid = str(uuid.uuid4())
         body = pages.render(exc.status, exc.code, rid)
         head = _RAW_ERROR_HEAD % (exc.status, pages.reason(exc.status), len(body), rid.encode())
         try:
@@ -132,12 +136,20 @@ class Proxy:
         try:
             return await self._route(conn, req, reader, writer, rec, port)
         except errors.RouterError as exc:
-            rec.code, rec.detail = exc.code, exc.detail
-            if conn.can_respond:
-                rec.status = exc.status
-            return await self._send_error(conn, reader, writer, exc, rec)
+            return await self._fail(conn, reader, writer, exc, rec)
+        except (ConnectionError, OSError) as exc:
+            return await self._fail(conn, reader, writer, errors.ClientGone(str(exc)), rec)
+        except Exception as exc:   # a router bug: answer 500 (H99), keep serving others
+            log.exception("request %s failed", rec.rid)
+            return await self._fail(conn, reader, writer, errors.PlatformError(repr(exc)), rec)
         finally:
             self.observer.record(rec)
+
+    async def _fail(self, conn, reader, writer, exc, rec) -> bool:
+        rec.code, rec.detail = exc.code, exc.detail
+        if conn.can_respond:
+            rec.status = exc.status
+        return await self._send_error(conn, reader, writer, exc, rec)
 
     async def _send_error(self, conn, reader, writer, exc, rec) -> bool:
         if not conn.can_respond or isinstance(exc, errors.ClientGone):

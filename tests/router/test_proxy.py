@@ -499,3 +499,20 @@ def test_chunked_body_over_the_limit_is_413(make_router, routes, echo):
                                     b"Transfer-Encoding: chunked\r\n\r\n" + body)
     # The instance waits for the rest of the body, so the router answers first.
     assert out.startswith(b"HTTP/1.1 413 ") and b"code=H25" in out
+
+
+def test_router_fault_is_500_h99_and_others_are_served(make_router, routes, echo, monkeypatch):
+    from paas.router import forwarding
+    router = make_router()
+    routes.set_app("demo", [backend(echo.port)])
+    real = forwarding.request_headers
+
+    def faulty(req, **kw):
+        if req.target == b"/boom":
+            raise RuntimeError("injected fault")
+        return real(req, **kw)
+    monkeypatch.setattr(forwarding, "request_headers", faulty)
+    out = raw_exchange(router.port, b"GET /boom HTTP/1.1\r\nHost: demo.localhost\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 500 ") and b"code=H99" in out
+    out = raw_exchange(router.port, b"GET /fine HTTP/1.1\r\nHost: demo.localhost\r\nConnection: close\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 200 ")
