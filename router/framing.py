@@ -23,6 +23,7 @@ _BAD_VALUE_BYTE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 # otherwise make a line of spaces quadratic to reject (a ReDoS).
 _FIELD_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]++):[ \t]*+"
                          rb"((?:[\x21-\x7e\x80-\xff]++(?:[ \t]++[\x21-\x7e\x80-\xff]++)*+)?)[ \t]*+")
+_HOST_LINE = re.compile(rb"\r\n[Hh][Oo][Ss][Tt]:[ \t]*([^\r\n \t]{1,255})")
 _DIGITS = re.compile(rb"[0-9]{1,18}")
 _HOST = re.compile(rb"(?:[A-Za-z0-9\-._~!$&'()*+,;=%]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{0,5})?")
 _ABSOLUTE = re.compile(rb"[hH][tT][tT][pP][sS]?://([^/?#]+)([^#]*)")
@@ -166,7 +167,25 @@ def _check_fields(lines: list[bytes], framing: Framing, error, *, want_host: boo
 
 
 def check_request(head: bytes, limits) -> Framing:
-    """Strictly validate a request head; raise a 400-family error on any doubt."""
+    """Strictly validate a request head; raise a 400-family error on any doubt.
+
+    The refused head rides on the error (``exc.head``) so the edge can still
+    log the refusal to the app it was meant for.
+    """
+    try:
+        return _check_request(head, limits)
+    except errors.RouterError as exc:
+        exc.head = head
+        raise
+
+
+def guess_host(head: bytes) -> bytes:
+    """The first Host value of a refused head, for logging only (never routing)."""
+    m = _HOST_LINE.search(head)
+    return m.group(1) if m else b""
+
+
+def _check_request(head: bytes, limits) -> Framing:
     lines = _split_lines(head, errors.BadRequest)
     m = _REQUEST_LINE.fullmatch(lines[0])
     if not m:

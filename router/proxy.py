@@ -11,7 +11,7 @@ import logging
 import socket
 import uuid
 
-from paas.router import errors, fastproto, forwarding, h11proto, pages
+from paas.router import errors, fastproto, forwarding, framing, h11proto, pages
 from paas.router.events import NEED_DATA, Data
 from paas.router.observe import Record
 from paas.router.routes import choose_backend
@@ -100,6 +100,7 @@ class Proxy:
     async def _reject(self, reader, writer, exc) -> None:
         """Answer a request that never became valid, then close."""
         rid = str(uuid.uuid4())
+        self._log_refusal(exc, rid, writer)
         body = pages.render(exc.status, exc.code, rid)
         head = _RAW_ERROR_HEAD % (exc.status, pages.reason(exc.status), len(body), rid.encode())
         try:
@@ -108,6 +109,19 @@ class Proxy:
             await self._linger(reader, writer)
         except (errors.RouterError, ConnectionError, OSError):
             pass
+
+    def _log_refusal(self, exc, rid: str, writer) -> None:
+        """Log a refused head to its app's stream when its Host names one."""
+        head = getattr(exc, "head", b"")
+        app = self.table.app_for_host(framing.guess_host(head)) if head else None
+        if app is None:
+            return
+        peer = writer.get_extra_info("peername")
+        method, _, rest = head.partition(b" ")
+        rec = Record(method=method[:16], path=rest.partition(b" ")[0][:256],
+                     host=framing.guess_host(head), rid=rid, client_ip=peer[0] if peer else "-",
+                     app=app, status=exc.status, code=exc.code, detail=exc.detail)
+        self.observer.record(rec)
 
     async def _linger(self, reader, writer) -> None:
         """Read and drop what the client still sends before closing.

@@ -516,3 +516,14 @@ def test_router_fault_is_500_h99_and_others_are_served(make_router, routes, echo
     assert out.startswith(b"HTTP/1.1 500 ") and b"code=H99" in out
     out = raw_exchange(router.port, b"GET /fine HTTP/1.1\r\nHost: demo.localhost\r\nConnection: close\r\n\r\n")
     assert out.startswith(b"HTTP/1.1 200 ")
+
+
+def test_refused_request_is_logged_to_its_app(make_router, routes, echo, redis_client, prefix):
+    router = make_router()
+    routes.set_app("demo", [backend(echo.port)])
+    out = raw_exchange(router.port, b"POST /x HTTP/1.1\r\nHost: demo.localhost\r\nContent-Length: 1\r\n"
+                                    b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 400 ")
+    entries = wait_until(lambda: redis_client.xrange(f"{prefix}logs:demo"), what="refusal in the log")
+    line = entries[0][1][b"line"].decode()
+    assert "at=error code=H25" in line and "status=400" in line and 'path="/x"' in line
