@@ -42,6 +42,10 @@ class TableSync:
                 log.warning("route table: redis unavailable (%s); retrying in %.1fs", exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+            except Exception:   # e.g. undecodable data: keep following, never stop
+                log.exception("route table: reload failed; retrying in %.1fs", backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
             else:
                 backoff = 0.2
 
@@ -89,7 +93,7 @@ class TableSync:
                     route = self.table.apps.get(name)
                 if route is not None:
                     apps[name] = route
-        self.table.replace_all({h.decode(): a.decode() for h, a in hosts.items()}, apps)
+        self.table.replace_all(_decode_hosts(hosts), apps)
         self.loads += 1
         self.ready.set()
 
@@ -100,7 +104,7 @@ class TableSync:
             return
         async with client.pipeline(transaction=False) as pipe:
             hosts, raw = await pipe.hgetall(self.hosts_key).get(self.app_prefix + name).execute()
-        self.table.set_hosts({h.decode(): a.decode() for h, a in hosts.items()})
+        self.table.set_hosts(_decode_hosts(hosts))
         route = self._parse(name, raw) if raw is not None else None
         if raw is None or route is not None:
             self.table.set_app(name, route)
@@ -119,6 +123,17 @@ class TableSync:
     async def publish_wake(self, app: str) -> None:
         if self.client is not None:
             await self.client.publish(self.wake_channel, app)
+
+
+def _decode_hosts(raw: dict) -> dict[str, str]:
+    """The hosts hash as text; a field that is not UTF-8 cannot be a hostname."""
+    hosts = {}
+    for host, app in raw.items():
+        try:
+            hosts[host.decode()] = app.decode()
+        except UnicodeDecodeError:
+            log.error("route table: ignoring undecodable host entry %r", host)
+    return hosts
 
 
 class Waker:
