@@ -86,7 +86,7 @@ class TableSync:
         for i in range(0, len(keys), 500):
             chunk = keys[i:i + 500]
             for key, raw in zip(chunk, await client.mget(chunk)):
-                name = key.decode()[len(self.app_prefix):]
+                name = key.decode("utf-8", "replace")[len(self.app_prefix):]
                 route = self._parse(name, raw)
                 if route is None:
                     # A bad entry keeps the app's previous route in force.
