@@ -79,12 +79,19 @@ class _EchoHandler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _handle
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # Tests cut connections on purpose (413, send timeouts): not news.
+        pass
+
+
 class EchoBackend:
     """A keep-alive HTTP/1.1 server answering with a JSON echo of the request."""
 
     def __init__(self, name: str = "echo"):
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _EchoHandler)
-        self.httpd.daemon_threads = True
+        self.httpd = _QuietServer(("127.0.0.1", 0), _EchoHandler)
         self.httpd.name = name
         self.httpd.requests = []
         self.httpd.gate = threading.Event()
