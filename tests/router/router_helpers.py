@@ -48,6 +48,8 @@ class RunningRouter:
         self.thread.join(5)
         self.loop.close()
 
+    close = stop   # for the ``cleanup`` fixture
+
 
 class Routes:
     """Publishes route-table entries to Redis the way the control plane does."""

@@ -1,0 +1,91 @@
+"""Route-table sync against a private redis-server that goes away and comes back."""
+
+import json
+import shutil
+import subprocess
+
+import pytest
+import redis
+
+from router_backends import EchoBackend, free_port
+from router_helpers import RunningRouter, backend, raw_exchange, router_settings, wait_until
+
+
+class PrivateRedis:
+    """A throwaway redis-server on a fixed port, restartable."""
+
+    def __init__(self, tmp_path):
+        self.port = free_port()
+        self.dir = tmp_path
+        self.proc = None
+
+    def start(self):
+        # Data survives a SHUTDOWN SAVE in dump.rdb under the test's tmp dir.
+        self.proc = subprocess.Popen([shutil.which("redis-server"), "--port", str(self.port), "--save", "",
+                                      "--appendonly", "no", "--dir", str(self.dir), "--bind", "127.0.0.1"],
+                                     stdout=subprocess.DEVNULL)
+        client = redis.Redis(port=self.port)
+        wait_until(lambda: _pings(client), what="private redis")
+        return client
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def _pings(client) -> bool:
+    try:
+        return client.ping()
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    r = PrivateRedis(tmp_path)
+    yield r
+    r.stop()
+
+
+def _publish(client, app, port):
+    client.set(f"paas:router:app:{app}", json.dumps({"app": app, "backends": [backend(port)]}))
+    client.hset("paas:router:hosts", f"{app}.localhost", app)
+    client.publish("paas:router:changes", app)
+
+
+def test_table_survives_redis_restart_and_reloads_on_reconnect(private_redis, cleanup):
+    echo = EchoBackend()
+    cleanup(echo)
+    client = private_redis.start()
+    _publish(client, "one", echo.port)
+    settings = router_settings("paas:")
+    settings.redis_url = f"redis://127.0.0.1:{private_redis.port}/0"
+    settings.reload_interval = 300.0   # rule out the periodic reload
+    running = RunningRouter(settings)
+    cleanup(running)
+    table = running.router.table
+    wait_until(lambda: table.app_for_host("one.localhost") == "one", what="initial load")
+    loads = running.router.sync.loads
+
+    # Changed without any message, then Redis goes away (saving its data): only
+    # the full load on reconnect can tell the router about "two".
+    client.delete("paas:router:app:one")
+    client.hdel("paas:router:hosts", "one.localhost")
+    client.set("paas:router:app:two", json.dumps({"app": "two", "backends": [backend(echo.port)]}))
+    client.hset("paas:router:hosts", "two.localhost", "two")
+    try:
+        client.shutdown(save=True)
+    except redis.ConnectionError:
+        pass
+    private_redis.proc.wait(10)
+    # Redis is gone: the router keeps serving from the table it has.
+    out = raw_exchange(running.port, b"GET / HTTP/1.1\r\nHost: one.localhost\r\nConnection: close\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 200 ")
+
+    private_redis.start()
+    wait_until(lambda: running.router.sync.loads > loads and table.app_for_host("two.localhost") == "two",
+               timeout=15, what="reload after reconnect")
+    assert table.app_for_host("one.localhost") is None
+    out = raw_exchange(running.port, b"GET / HTTP/1.1\r\nHost: two.localhost\r\nConnection: close\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 200 ")
