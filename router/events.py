@@ -46,14 +46,8 @@ class Request:
     @property
     def is_upgrade(self) -> bool:
         """A protocol switch (WebSocket) request: Upgrade plus Connection: upgrade."""
-        upgrade = connection = False
-        for name, value in self.headers:
-            lname = name.lower()
-            if lname == b"upgrade":
-                upgrade = True
-            elif lname == b"connection" and b"upgrade" in value.lower():
-                connection = True
-        return upgrade and connection
+        return b"upgrade" in self.framing.connection and any(
+            name.lower() == b"upgrade" for name, _ in self.headers)
 
 
 @dataclass

@@ -92,7 +92,7 @@ class Framing:
     method: bytes = b""        # requests only
     header_count: int = 0
     headers: list = field(default_factory=list)   # [(name, value)], value trimmed
-    connection: bytes = b""    # Connection header values, lowercased, joined
+    connection: set = field(default_factory=set)   # Connection tokens, lowercased
     expect_continue: bool = False
 
     @property
@@ -157,7 +157,7 @@ def _check_fields(lines: list[bytes], framing: Framing, error, *, want_host: boo
             hosts += 1
             framing.host = value
         elif lname == b"connection":
-            framing.connection += b"," + value.lower()
+            framing.connection.update(t.strip(b" \t") for t in value.lower().split(b","))
         elif lname == b"expect" and value.lower() == b"100-continue":
             framing.expect_continue = True
     if framing.chunked and framing.content_length is not None:

@@ -348,3 +348,11 @@ def test_pathological_whitespace_is_rejected_in_linear_time():
         check_request(b"GET / HTTP/1.1\r\nHost: a\r\nX: " + b" " * 30000 + b"\x01", big)
     f = check_request(b"GET / HTTP/1.1\r\nHost: a\r\nX:" + b" \t" * 15000, big)
     assert f.headers[-1] == (b"X", b"")
+
+
+def test_connection_header_is_read_as_tokens():
+    f = parse(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: x-close-me, Keep-Alive")
+    assert not f.wants_close and f.connection == {b"x-close-me", b"keep-alive"}
+    assert parse(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: foo,  Close").wants_close
+    assert parse(b"GET / HTTP/1.0\r\nHost: a").wants_close
+    assert not parse(b"GET / HTTP/1.0\r\nHost: a\r\nConnection: keep-alive").wants_close
