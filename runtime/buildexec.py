@@ -11,6 +11,7 @@ the build directories are the driver's, owned by root, and owner rights on them
 are all a step gets.
 """
 
+import errno
 import os
 import selectors
 import signal
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from . import stacks
 from .container import create, release
-from .errors import RuntimeLayerError
+from .errors import RuntimeLayerError, SpecError
 from .spec import ContainerSpec, Limits, Mount
 
 BUILD_PIDS = 4096
@@ -38,8 +39,7 @@ class ContainerExecutor:
         self.cpus = cpus
         self.network = network
 
-    def _spec(self, argv, env, cwd, mounts) -> ContainerSpec:
-        stack = stacks.get(self.stack)
+    def _spec(self, stack, argv, env, cwd, mounts) -> ContainerSpec:
         binds = tuple(stack.binds) + tuple(Mount(Path(m.source), m.target, m.read_only) for m in mounts)
         return ContainerSpec(
             command=tuple(argv), layers=stack.layers, binds=binds, env=tuple(env.items()), workdir=cwd,
@@ -47,20 +47,28 @@ class ContainerExecutor:
             limits=Limits(memory=self.memory_mb << 20, cpus=self.cpus, pids=BUILD_PIDS, tmp=1 << 30, disk=4 << 30),
             id=f"{self.name}-{os.urandom(4).hex()}"[:64].lower(), stop_grace=KILL_GRACE_S)
 
-    def run(self, argv, *, env, cwd, mounts, timeout, on_line) -> int:
+    def run(self, argv, *, env, cwd, mounts, timeout, on_line, cancel=None) -> int:
         """Run one step to completion and return its exit status (see the contract)."""
-        from paas.buildpacks.errors import BuildError, BuildTimeout
+        from paas.buildpacks.errors import BuildCancelled, BuildError, BuildTimeout
 
         try:
-            spec = self._spec(argv, env, cwd, mounts)
-            container = create(spec)
+            stack = stacks.get(self.stack)
         except RuntimeLayerError as exc:
             # The build layer's callers handle BuildError: the reason reaches the pushing developer.
+            raise BuildError(f"the build container cannot start: {exc}") from None
+        spec = self._spec(stack, argv, env, cwd, mounts)
+        try:
+            container = create(spec)
+        except SpecError as exc:
+            # A script that cannot run (missing, not executable): the driver names the buildpack.
+            raise OSError(errno.ENOEXEC, str(exc)) from None
+        except RuntimeLayerError as exc:
             raise BuildError(f"the build container cannot start: {exc}") from None
         try:
             helper = container.start(detach=False, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT)
-            if not _pump(helper, on_line, time.monotonic() + timeout):
+            stopped = _pump(helper, on_line, time.monotonic() + timeout, cancel)
+            if stopped is not None:
                 # The helper forwards SIGTERM to PID 1, which forwards it to the step.
                 helper.send_signal(signal.SIGTERM)
                 try:
@@ -68,14 +76,19 @@ class ContainerExecutor:
                 except subprocess.TimeoutExpired:
                     container.cgroup.kill_all()
                     helper.wait()
+                if stopped == "cancelled":
+                    raise BuildCancelled("the build was cancelled")
                 raise BuildTimeout(f"{argv[0]} ran longer than {timeout:.0f} s and was stopped")
             return container.mark_stopped(helper_code=helper.wait()).exit_code
         finally:
             release(spec.id, spec.network)
 
 
-def _pump(helper: subprocess.Popen, on_line, deadline: float) -> bool:
-    """Hand each output line to on_line until EOF (True) or the deadline (False)."""
+CANCEL_POLL_S = 0.2  # the contract: a cancel request is noticed within 0.2 s
+
+
+def _pump(helper: subprocess.Popen, on_line, deadline: float, cancel) -> str | None:
+    """Hand each output line to on_line until EOF (None), the deadline ("timeout") or a cancel ("cancelled")."""
     stream = helper.stdout
     assert stream is not None
     selector = selectors.DefaultSelector()
@@ -83,16 +96,18 @@ def _pump(helper: subprocess.Popen, on_line, deadline: float) -> bool:
     pending = b""
     try:
         while True:
+            if cancel is not None and cancel.is_set():
+                return "cancelled"
             left = deadline - time.monotonic()
             if left <= 0:
-                return False
-            if not selector.select(timeout=left):
+                return "timeout"
+            if not selector.select(timeout=min(left, CANCEL_POLL_S) if cancel is not None else left):
                 continue
             chunk = os.read(stream.fileno(), 65536)
             if not chunk:
                 if pending:
                     on_line(_decode(pending))
-                return True
+                return None
             pending += chunk
             *lines, pending = pending.split(b"\n")
             for line in lines:

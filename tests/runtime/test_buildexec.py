@@ -50,3 +50,31 @@ def test_a_missing_stack_is_a_build_error():
     with pytest.raises(BuildError, match="unknown stack"):
         ContainerExecutor(stack="no-such-stack", name="bs").run(["/bin/true"], env={}, cwd="/", mounts=[],
                                                                  timeout=10, on_line=print)
+
+
+def test_a_cancelled_step_is_killed():
+    import threading
+
+    from paas.buildpacks.errors import BuildCancelled
+
+    cancel = threading.Event()
+    lines = []
+
+    def on_line(line):
+        lines.append(line)
+        cancel.set()  # cancel as soon as the step is known to run
+
+    with pytest.raises(BuildCancelled):
+        ContainerExecutor(name="bc").run(["/bin/sh", "-c", "echo started; sleep 300"], env={"PATH": "/usr/bin:/bin"},
+                                         cwd="/", mounts=[], timeout=60, on_line=on_line, cancel=cancel)
+    assert lines == ["started"]
+    assert not list(config.instances_dir().glob("bc-*"))
+
+
+def test_a_script_that_cannot_run_is_an_os_error(tmp_path):
+    script = tmp_path / "compile"
+    script.write_text("#!/bin/sh\necho hi\n")
+    script.chmod(0o644)
+    with pytest.raises(OSError):
+        ContainerExecutor(name="bo").run(["/build/bp/compile"], env={}, cwd="/", timeout=10, on_line=print,
+                                         mounts=[Mount(str(tmp_path), "/build/bp")])
