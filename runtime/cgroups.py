@@ -227,9 +227,3 @@ def cgroup_for(name: str) -> Cgroup:
         return V2Cgroup(name, root)
     return V1Cgroup(name)
 
-
-def existing_names() -> set[str]:
-    """Names of every container cgroup on this host (for adoption and the leftover sweep)."""
-    cg = cgroup_for("probe")
-    parents = {d.parent for d in cg.dirs()}
-    return {p.name for parent in parents if parent.is_dir() for p in parent.iterdir() if p.is_dir()}

@@ -35,10 +35,6 @@ def images_dir() -> Path:
     return runtime_dir() / "images"
 
 
-def net_dir() -> Path:
-    return runtime_dir() / "net"
-
-
 def cache_dir() -> Path:
     """Compiled helpers; shared by every data dir of this user."""
     return Path(os.environ.get("PAAS_CACHE_DIR") or Path.home() / ".cache" / "paas").expanduser()

@@ -1,13 +1,17 @@
 """Removing what crashed containers and killed runners left behind on this host.
 
-A container is left over when its directory, cgroup, network namespace or
-address lease exists but no live PID 1 (or foreground helper) belongs to it.
+A container is left over when its directory or address lease exists but no live
+PID 1 (or foreground helper) belongs to it. Only this runtime's own directories
+and leases name candidates: cgroups and network namespaces are host-wide, and
+another data directory's (a second agent, a test run) must never be swept. That
+loses nothing, because a container's directory is made before its cgroup and
+network and removed after them, and its lease outlives its namespace.
 Containers still being created are given a moment before they count as left over.
 """
 
 import time
 
-from . import cgroups, config, ipam, network
+from . import config, ipam
 from .container import release
 from .state import Record, State
 from .syscalls import is_alive
@@ -40,7 +44,7 @@ def leftovers(keep: set[str] = frozenset()) -> set[str]:
     """Ids of containers with something left on the host and nothing running."""
     root = config.instances_dir()
     ids = {p.name for p in root.iterdir()} if root.is_dir() else set()
-    ids |= cgroups.existing_names() | network.leftover_netns() | ipam.owners()
+    ids |= ipam.owners()
     return {i for i in ids if i not in keep and not _live(i) and not _young_dir(i)}
 
 
