@@ -45,7 +45,8 @@ def programs(env: dict) -> list[Program]:
         # A push holds its request open while it builds: threads keep that cheap.
         Program("git", [*gunicorn, "paas.platform.git.wsgi:application", "--bind", git_bind,
                         "--workers", "1", "--threads", "32", "--timeout", "60"], env=env, cwd=data),
-        Program("builds", [str(BIN / "celery"), "-A", "paas.platform.celery", "worker", "-Q", "builds,default",
+        Program("builds", [str(BIN / "celery"), "-A", "paas.platform.celery", "worker", "-Q",
+                           os.environ.get("PAAS_BUILD_QUEUE", "builds"),
                            "--concurrency", os.environ.get("PAAS_BUILD_CONCURRENCY", "2"), "--loglevel", "INFO",
                            "--without-gossip", "--without-mingle"], env=env, cwd=data),
         Program("control", [str(BIN / "paas-control")], env=env, cwd=data),

@@ -40,6 +40,12 @@ class FormationAdmin(admin.ModelAdmin):
     list_display = ("app", "process_type", "quantity", "size")
 
 
+@admin.register(models.Autoscale)
+class AutoscaleAdmin(admin.ModelAdmin):
+    list_display = ("app", "process_type", "min_quantity", "max_quantity", "target_rps", "target_p95_ms",
+                    "last_scaled_at")
+
+
 @admin.register(models.Instance)
 class InstanceAdmin(admin.ModelAdmin):
     list_display = ("name", "app", "process_type", "number", "state", "host", "restarts")

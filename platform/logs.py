@@ -3,6 +3,7 @@
 from datetime import datetime, timezone
 
 import redis
+from django.conf import settings
 
 from paas.platform.redis_client import get_redis
 
@@ -12,7 +13,7 @@ MAX_WAIT_S = 25
 
 
 def stream_key(app_name: str) -> str:
-    return f"paas:logs:{app_name}"
+    return f"{settings.PAAS_REDIS_PREFIX}logs:{app_name}"
 
 
 def now_rfc3339() -> str:

@@ -52,8 +52,10 @@ PAAS_BUILD_EXECUTOR = env_str("PAAS_BUILD_EXECUTOR", "container")
 PAAS_BUILD_MEMORY_MB = env_int("PAAS_BUILD_MEMORY_MB", 2048, 128)
 
 # Platform Control: rollouts and placement.
-# Keys of the router's table in Redis (router/ROUTES.md); tests use their own prefix.
-PAAS_ROUTER_KEY_PREFIX = env_str("PAAS_ROUTER_KEY_PREFIX", "paas:")
+# Every Redis key and channel of the platform starts with this (router/ROUTES.md,
+# runtime/LOGS.md): one Redis can then serve several platforms, or test runs, apart.
+PAAS_REDIS_PREFIX = env_str("PAAS_REDIS_PREFIX", "paas:")
+PAAS_SCALE_TO_ZERO_IDLE_S = env_int("PAAS_SCALE_TO_ZERO_IDLE_S", 300, 1)
 PAAS_START_TIMEOUT_S = env_int("PAAS_START_TIMEOUT_S", 60, 1)
 PAAS_HOST_DOWN_AFTER_S = env_int("PAAS_HOST_DOWN_AFTER_S", 30, 2)
 # CPU shares may be over-committed (idle apps use little); memory never is.
@@ -138,5 +140,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 1800, 10)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 1740, 10)
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"paas.platform.tasks.builds.*": {"queue": "builds"}}
+# The build queue's name: a test run uses its own so no other worker takes its builds.
+PAAS_BUILD_QUEUE = env_str("PAAS_BUILD_QUEUE", "builds")
+CELERY_TASK_ROUTES = {"paas.platform.tasks.builds.*": {"queue": PAAS_BUILD_QUEUE}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

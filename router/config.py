@@ -93,7 +93,7 @@ class Settings:
             workers=_int("PAAS_ROUTER_WORKERS", os.cpu_count() or 1) or 1,
             base_domain=e("PAAS_BASE_DOMAIN", "localhost").strip().lower().strip("."),
             redis_url=e("REDIS_URL", "redis://127.0.0.1:6379/0"),
-            key_prefix=e("PAAS_ROUTER_KEY_PREFIX", "paas:"),
+            key_prefix=e("PAAS_ROUTER_KEY_PREFIX", os.environ.get("PAAS_REDIS_PREFIX", "paas:")),
             reload_interval=_float("PAAS_ROUTER_RELOAD_INTERVAL", 15.0),
             metrics_interval=_float("PAAS_ROUTER_METRICS_INTERVAL", 5.0),
             pool_size=_int("PAAS_ROUTER_POOL_SIZE", 32),

@@ -7,13 +7,16 @@ in Redis in the same MULTI/EXEC transaction as the entries, so an agent that
 restarts at any moment neither loses nor repeats a line.
 """
 
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 
 from .syscalls import punch_hole
 
-STREAM_PREFIX = "paas:logs:"
-OFFSETS_KEY = "paas:logs:offsets"
+# PAAS_REDIS_PREFIX lets one Redis serve several platforms (or test runs) apart.
+REDIS_PREFIX = os.environ.get("PAAS_REDIS_PREFIX", "paas:")
+STREAM_PREFIX = f"{REDIS_PREFIX}logs:"
+OFFSETS_KEY = f"{REDIS_PREFIX}logs:offsets"
 MAXLEN = 10_000
 CHUNK = 1 << 20          # read at most this much per file per pass
 MAX_LINE = 64 << 10      # a longer run of bytes without a newline is shipped as its own line

@@ -2,6 +2,7 @@
 
 import shutil
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -18,7 +19,7 @@ def start_build(user, app: App, commit: str, ref: str) -> Build:
         build = Build.objects.create(app=app, commit=commit, ref=ref, created_by=user, stack=app.stack)
         record(user, "build.start", f"push of {commit[:7]} to {ref.rsplit('/', 1)[-1]} started a build", app=app,
                build=str(build.uuid))
-        transaction.on_commit(lambda: build_task.apply_async(args=[build.pk], queue="builds"))
+        transaction.on_commit(lambda: build_task.apply_async(args=[build.pk], queue=settings.PAAS_BUILD_QUEUE))
     return build
 
 

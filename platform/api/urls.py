@@ -3,6 +3,7 @@
 from paas.platform.api import (
     account,
     apps,
+    autoscale,
     builds,
     collaborators,
     config,
@@ -47,6 +48,9 @@ ENDPOINTS = [
     Endpoint(f"{A}/rollback", {"POST": releases.create_rollback}, tag="releases"),
     Endpoint(f"{A}/formation", {"GET": formation.show, "PATCH": formation.update}, tag="formation"),
     Endpoint(f"{A}/instances", {"GET": formation.instances}, tag="formation"),
+    Endpoint(f"{A}/autoscale", {"GET": autoscale.list_autoscalers}, tag="formation"),
+    Endpoint(f"{A}/autoscale/<str:process_type>", {"PUT": autoscale.update, "DELETE": autoscale.destroy},
+             tag="formation"),
     Endpoint(f"{A}/ps/restart", {"POST": formation.restart_processes}, tag="formation"),
     Endpoint(f"{A}/ps/stop", {"POST": formation.stop_processes}, tag="formation"),
     Endpoint(f"{A}/ps/start", {"POST": formation.start_processes}, tag="formation"),

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import threading
 
+from django.conf import settings
+
 from paas.platform.redis_client import get_redis
 
 KEEP_SECONDS = 24 * 3600
@@ -20,11 +22,11 @@ CANCEL_CHECK_S = 0.5
 
 
 def stream_key(build_uuid) -> str:
-    return f"paas:builds:{build_uuid}"
+    return f"{settings.PAAS_REDIS_PREFIX}builds:{build_uuid}"
 
 
 def cancel_key(build_uuid) -> str:
-    return f"paas:builds:{build_uuid}:cancel"
+    return f"{settings.PAAS_REDIS_PREFIX}builds:{build_uuid}:cancel"
 
 
 def request_cancel(build_uuid) -> None:

@@ -3,7 +3,7 @@
 Each tick: notice down hosts → reconcile every app (rollouts, formation) →
 place pending instances → publish the router's table. A tick runs at least
 every PAAS_CONTROL_INTERVAL_S and at once when something publishes on
-``paas:control:wake`` (a new release, a scale). Several loops may run: each app
+``<prefix>control:wake`` (a new release, a scale). Several loops may run: each app
 row is locked for its reconcile, so they share the work without doubling it.
 """
 
@@ -16,16 +16,19 @@ import time
 
 log = logging.getLogger("paas.control")
 
-WAKE_CHANNEL = "paas:control:wake"
 
 
 def tick(publisher) -> None:
+    from django.conf import settings
+
+    from paas.platform.control.autoscaling import run_autoscalers
     from paas.platform.control.deploys import reconcile_app
     from paas.platform.control.scheduling import forget_stopped, mark_down_hosts, place_pending
     from paas.platform.models import App
 
     now = time.time()
     mark_down_hosts()
+    run_autoscalers(now)
     for app_id in App.objects.values_list("pk", flat=True):
         reconcile_app(app_id, now)
     place_pending()
@@ -45,13 +48,24 @@ class Loop:
         self.redis = get_redis()
 
     def listen(self) -> None:
-        """Turn wake-up messages into an early tick; if Redis goes away, ticks still come on time."""
+        """Turn wake-up messages into an early tick; if Redis goes away, ticks still come on time.
+
+        The router asks on its wake channel for apps scaled to zero that got a request.
+        """
+        from django.conf import settings
+
+        from paas.platform.control.autoscaling import wake_app
+
+        router_wake = f"{settings.PAAS_REDIS_PREFIX}router:wake"
         while not self.stopping.is_set():
             try:
                 pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(WAKE_CHANNEL)
+                pubsub.subscribe(wake_channel(), router_wake)
                 while not self.stopping.is_set():
-                    if pubsub.get_message(timeout=1.0):
+                    message = pubsub.get_message(timeout=1.0)
+                    if message and message["channel"].decode() == router_wake:
+                        wake_app(message["data"].decode())
+                    if message:
                         self.wake.set()
             except Exception as error:  # a broken connection: reconnect after a pause
                 log.warning("wake channel: %s", error)
@@ -71,6 +85,12 @@ class Loop:
             self.wake.wait(self.interval)
 
 
+def wake_channel() -> str:
+    from django.conf import settings
+
+    return f"{settings.PAAS_REDIS_PREFIX}control:wake"
+
+
 def wake() -> None:
     """Ask the control loops for a tick now (after a release or a scale).
 
@@ -81,7 +101,7 @@ def wake() -> None:
     from paas.platform.redis_client import get_redis
 
     try:
-        get_redis().publish(WAKE_CHANNEL, "1")
+        get_redis().publish(wake_channel(), "1")
     except redis.RedisError as error:
         log.warning("could not wake the control loop: %s", error)
 

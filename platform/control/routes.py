@@ -9,6 +9,7 @@ import json
 
 from django.conf import settings
 
+from paas.platform.control.autoscaling import scaled_to_zero
 from paas.platform.control.deploys import serving_release
 from paas.platform.models import App, Domain, Host, Instance
 from paas.platform.redis_client import get_redis
@@ -24,12 +25,13 @@ def app_entry(app: App) -> dict:
                                      port__isnull=False).order_by("number"))
         backends = [{"id": i.name, "address": i.address, "port": i.port, "release": serving.version, "weight": 100}
                     for i in rows]
-    return {"app": app.name, "maintenance": app.maintenance, "scaled_to_zero": False, "backends": backends}
+    return {"app": app.name, "maintenance": app.maintenance, "scaled_to_zero": scaled_to_zero(app),
+            "backends": backends}
 
 
 def desired_table() -> tuple[dict[str, str], dict[str, dict]]:
     base = settings.PAAS_BASE_DOMAIN
-    apps = {app.name: app_entry(app) for app in App.objects.all()}
+    apps = {app.name: app_entry(app) for app in App.objects.prefetch_related("autoscalers")}
     hosts = {f"{name}.{base}": name for name in apps}
     hosts.update({d.hostname: d.app.name for d in Domain.objects.select_related("app")})
     return hosts, apps
@@ -40,7 +42,7 @@ class RoutePublisher:
 
     def __init__(self, prefix: str | None = None):
         self.redis = get_redis()
-        prefix = settings.PAAS_ROUTER_KEY_PREFIX if prefix is None else prefix
+        prefix = settings.PAAS_REDIS_PREFIX if prefix is None else prefix
         self.hosts_key = f"{prefix}router:hosts"
         self.app_key = f"{prefix}router:app:{{}}"
         self.changes = f"{prefix}router:changes"

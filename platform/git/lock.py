@@ -10,7 +10,7 @@ class PushLock:
     def __init__(self, app_name: str):
         # Expires on its own if the holder dies, after the longest a build may take.
         self.lock = get_redis().lock(
-            f"paas:lock:push:{app_name}", timeout=settings.PAAS_BUILD_TIMEOUT_S + 600, blocking=False
+            f"{settings.PAAS_REDIS_PREFIX}lock:push:{app_name}", timeout=settings.PAAS_BUILD_TIMEOUT_S + 600, blocking=False
         )
 
     def acquire(self) -> bool:

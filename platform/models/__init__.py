@@ -1,6 +1,7 @@
 """The control plane's domain objects, one module each, re-exported here."""
 
 from paas.platform.models.app import App, Collaborator
+from paas.platform.models.autoscale import Autoscale
 from paas.platform.models.build import Build
 from paas.platform.models.config import Config
 from paas.platform.models.domain import Domain
@@ -15,6 +16,7 @@ from paas.platform.models.token import APIToken
 __all__ = [
     "APIToken",
     "App",
+    "Autoscale",
     "Build",
     "Collaborator",
     "Config",

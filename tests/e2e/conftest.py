@@ -41,8 +41,7 @@ def platform_env(django_db_setup, e2e_data_dir):
         **os.environ,
         "DATABASE_URL": database_url(connection.settings_dict),
         "REDIS_URL": redis_url,
-        # A broker database of its own: no other test run's worker may take these builds.
-        "CELERY_BROKER_URL": redis_url.rsplit("/", 1)[0] + f"/{11 + os.getpid() % 4}",
+        "PAAS_BUILD_QUEUE": f"builds-e2e-{os.getpid()}",
         "PAAS_DATA_DIR": str(e2e_data_dir),
         "PAAS_GIT_PORT": str(git_port),
         "PAAS_BUILD_EXECUTOR": os.environ.get("PAAS_BUILD_EXECUTOR", "container"),
@@ -52,6 +51,10 @@ def platform_env(django_db_setup, e2e_data_dir):
         "PAAS_STOP_GRACE": "3",
         "PAAS_START_TIMEOUT_S": "30",
         "PAAS_MAX_PUSH_BYTES": str(20 * 1024 * 1024),
+        # Keys of its own: another run's control loop would otherwise prune this run's routes.
+        "PAAS_REDIS_PREFIX": f"e2e{os.getpid()}:",
+        "PAAS_SCALE_TO_ZERO_IDLE_S": "3",
+        "PAAS_ROUTER_METRICS_INTERVAL": "1",
         "PYTHONSAFEPATH": "1",
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
@@ -88,19 +91,21 @@ def sweep_leftovers(env: dict) -> None:
 
 
 @pytest.fixture
-def agent_host(transactional_db, platform_env):
+def agent_host(transactional_db, platform_env, settings):
     """The agent's host row: the database is emptied between tests, the agent keeps running."""
     from django.utils import timezone
 
     from paas.platform.models import Host
 
+    settings.PAAS_REDIS_PREFIX = platform_env["PAAS_REDIS_PREFIX"]
     return Host.objects.update_or_create(name=platform_env["PAAS_HOST_NAME"], defaults={
         "address": "127.0.0.1", "memory_mb": 8192, "cpus": 2, "last_heartbeat": timezone.now()})[0]
 
 
 @pytest.fixture
-def pusher(transactional_db, git_platform, platform_env, tmp_path):
+def pusher(transactional_db, git_platform, platform_env, tmp_path, settings):
     """A user with a token, a HOME whose .netrc holds it, and helpers to push with real git."""
+    settings.PAAS_REDIS_PREFIX = platform_env["PAAS_REDIS_PREFIX"]
     user = make_user("pusher")
     _, secret = issue_token(user)
     home = tmp_path / "home"
@@ -146,3 +151,27 @@ def write_files(root: Path, files: dict[str, str]) -> None:
         target.write_text(text)
         if text.startswith("#!"):
             target.chmod(0o755)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def flush_retries_deadlocks():
+    """Between tests the database is emptied with TRUNCATE while the platform's processes keep
+    running; PostgreSQL may pick the TRUNCATE as a deadlock victim. Retrying it is safe."""
+    from django.core.management.base import CommandError
+    from django.core.management.commands import flush
+    from django.db import OperationalError
+
+    original = flush.Command.handle
+
+    def handle(self, **options):
+        for attempt in range(10):
+            try:
+                return original(self, **options)
+            except (OperationalError, CommandError) as error:
+                if "deadlock" not in f"{error} {error.__cause__}" or attempt == 9:
+                    raise
+                time.sleep(0.2)
+
+    flush.Command.handle = handle
+    yield
+    flush.Command.handle = original

@@ -83,7 +83,8 @@ def start_git_server(procs: Processes, port: int) -> None:
 
 
 def start_build_worker(procs: Processes) -> None:
-    procs.start("worker", [str(BIN / "celery"), "-A", "paas.platform.celery", "worker", "-Q", "builds,default",
+    queue = procs.env.get("PAAS_BUILD_QUEUE", "builds")
+    procs.start("worker", [str(BIN / "celery"), "-A", "paas.platform.celery", "worker", "-Q", queue,
                            "--concurrency", "2", "--pool", "prefork", "--loglevel", "INFO", "--without-gossip",
                            "--without-mingle", "--without-heartbeat"])
 

@@ -38,7 +38,7 @@ def wait_for(predicate, timeout: float, what: str):
 def fetch(port: int, host: str) -> tuple[int, str]:
     request = urllib.request.Request(f"http://127.0.0.1:{port}/", headers={"Host": host})
     try:
-        with urllib.request.urlopen(request, timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=40) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode(errors="replace")
@@ -49,6 +49,17 @@ def fetch(port: int, host: str) -> tuple[int, str]:
 @pytest.fixture
 def app(pusher, agent_host):
     return create_app(pusher.user, f"web-{uuid.uuid4().hex[:8]}")
+
+
+def route_entry(app_name: str) -> dict:
+    import json
+
+    from paas.platform.redis_client import get_redis
+
+    from django.conf import settings
+
+    raw = get_redis().get(f"{settings.PAAS_REDIS_PREFIX}router:app:{app_name}")
+    return json.loads(raw) if raw else {}
 
 
 def release_status(app, version):
@@ -155,3 +166,22 @@ def test_scale_restart_stop_and_start(pusher, app, platform_env, tmp_path):
     wait_for(lambda: fetch(port, host)[0] == 503, 10, "no backends: 503")
     set_stopped(pusher.user, app, "web", False)
     wait_for(lambda: running().filter(state="up").count() == 2, 30, "ps:start")
+
+
+def test_scale_to_zero_and_wake_on_request(pusher, app, platform_env, tmp_path):
+    from paas.platform.actions.autoscale import set_autoscale
+    from paas.platform.models import Formation
+
+    repo = pusher.repo(tmp_path / "src", WEB_APP, app.name)
+    assert pusher.push(repo).returncode == 0
+    wait_for(lambda: release_status(app, 2) == "succeeded", 60, "v2 to be live")
+    set_autoscale(pusher.user, app, "web", {"min": 0, "max": 2})
+    web = lambda: Formation.objects.get(app=app, process_type="web").quantity  # noqa: E731
+    wait_for(lambda: web() == 0, 30, "the idle app to scale to zero")
+    wait_for(lambda: not Instance.objects.filter(app=app, desired_state="running").exists(), 30, "instances to stop")
+    wait_for(lambda: route_entry(app.name).get("scaled_to_zero"), 10, "the router table to say it sleeps")
+    time.sleep(0.5)  # the router applies a published change within well under a second
+    port, host = int(platform_env["PAAS_ROUTER_PORT"]), f"{app.name}.localhost"
+    status, body = fetch(port, host)  # held by the router while the app wakes
+    assert (status, body) == (200, "hello from web.1")
+    assert web() == 1

@@ -125,3 +125,18 @@ def test_scale_errors_change_nothing(as_alice):
 def test_instances_list_is_empty_before_scheduling(as_alice):
     create(as_alice)
     assert as_alice.get("/api/apps/demo/instances").json_body == []
+
+
+def test_autoscale_settings_are_checked(as_alice):
+    create(as_alice)
+    deploy_build("demo", {"web": "x", "worker": "y"})
+    ok = as_alice.call("put", "/api/apps/demo/autoscale/web", {"min": 1, "max": 5, "target_rps": 50})
+    assert ok.status_code == 200 and ok.json_body["max"] == 5
+    for body in ({"min": 3, "max": 2, "target_rps": 5}, {"min": 1, "max": 5}, {"min": -1, "max": 2, "target_rps": 5},
+                 {"min": 1, "max": 10**6, "target_rps": 5}, {"min": "1", "max": 2, "target_rps": 5}):
+        assert as_alice.call("put", "/api/apps/demo/autoscale/web", body).status_code == 422, body
+    assert as_alice.call("put", "/api/apps/demo/autoscale/worker", {"min": 0, "max": 2}).status_code == 422
+    assert as_alice.call("put", "/api/apps/demo/autoscale/clock", {"min": 1, "max": 2, "target_rps": 1}).status_code == 422
+    assert [r["type"] for r in as_alice.get("/api/apps/demo/autoscale").json_body] == ["web"]
+    assert as_alice.delete("/api/apps/demo/autoscale/web").status_code == 200
+    assert as_alice.delete("/api/apps/demo/autoscale/web").status_code == 404
