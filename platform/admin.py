@@ -40,6 +40,11 @@ class FormationAdmin(admin.ModelAdmin):
     list_display = ("app", "process_type", "quantity", "size")
 
 
+@admin.register(models.Canary)
+class CanaryAdmin(admin.ModelAdmin):
+    list_display = ("app", "release", "percent", "created_at")
+
+
 @admin.register(models.Autoscale)
 class AutoscaleAdmin(admin.ModelAdmin):
     list_display = ("app", "process_type", "min_quantity", "max_quantity", "target_rps", "target_p95_ms",

@@ -7,8 +7,18 @@ from django.db import transaction
 from django.utils import timezone
 
 from paas.platform.actions.events import record
-from paas.platform.control.plan import FAILED, SUCCEEDED, FormationView, InstanceView, ReleaseView, plan_app
-from paas.platform.models import App, Instance, Release
+import math
+
+from paas.platform.control.plan import (
+    FAILED,
+    SUCCEEDED,
+    CanaryView,
+    FormationView,
+    InstanceView,
+    ReleaseView,
+    plan_app,
+)
+from paas.platform.models import App, Canary, Instance, Release
 from paas.platform.sizes import get_size
 
 
@@ -29,6 +39,15 @@ def serving_release(app: App) -> Release | None:
     return app.releases.filter(status=Release.SUCCEEDED).select_related("build").order_by("-version").first()
 
 
+def canary_view(app: App, formation: dict) -> CanaryView | None:
+    """The canary runs its share of the web formation's instances, at least one."""
+    canary = Canary.objects.filter(app=app).select_related("release__build").first()
+    if canary is None or canary.release.build_id is None:
+        return None
+    web = formation.get("web", FormationView(0)).quantity
+    return CanaryView(release_view(canary.release), max(1, math.ceil(web * canary.percent / 100)))
+
+
 def reconcile_app(app_id: int, now: float) -> None:
     with transaction.atomic():
         app = App.objects.select_for_update(skip_locked=True).filter(pk=app_id).first()
@@ -41,15 +60,17 @@ def reconcile_app(app_id: int, now: float) -> None:
         formation = {f.process_type: FormationView(f.quantity, f.size, f.stopped, f.generation)
                      for f in app.formation.all()}
         plan = plan_app(release_view(target), release_view(serving), formation, views,
-                        now=now, start_timeout=settings.PAAS_START_TIMEOUT_S)
+                        now=now, start_timeout=settings.PAAS_START_TIMEOUT_S, canary=canary_view(app, formation))
         apply_plan(app, target, plan)
 
 
 def apply_plan(app: App, target: Release | None, plan) -> None:
     if plan.stop:
         Instance.objects.filter(pk__in=plan.stop).update(desired_state=Instance.STOP, updated_at=timezone.now())
-    for process_type, number, size, generation in plan.create:
-        create_instance(app, target, process_type, number, size, generation)
+    for start in plan.create:
+        release = target if start.release_id is None else Release.objects.select_related("build").get(
+            pk=start.release_id)
+        create_instance(app, release, start.process_type, start.number, start.size, start.generation)
     if plan.status is not None and target is not None:
         status, message = plan.status
         target.status, target.status_message = status, message

@@ -50,9 +50,28 @@ class FormationView:
     generation: int = 0
 
 
+@dataclass(frozen=True)
+class CanaryView:
+    """A release given a share of web traffic beside the serving one."""
+
+    release: ReleaseView
+    instances: int
+
+
+@dataclass(frozen=True)
+class Start:
+    """An instance to create: of the target release, or of the release named (a canary)."""
+
+    process_type: str
+    number: int
+    size: str
+    generation: int = 0
+    release_id: int | None = None
+
+
 @dataclass
 class Plan:
-    create: list[tuple[str, int, str, int]] = field(default_factory=list)  # (type, number, size, generation)
+    create: list[Start] = field(default_factory=list)
     stop: list[int] = field(default_factory=list)  # instance ids
     status: tuple[str, str] | None = None  # new (status, message) of the target release
 
@@ -65,12 +84,15 @@ def plan_app(
     *,
     now: float,
     start_timeout: float,
+    canary: CanaryView | None = None,
 ) -> Plan:
     """``running`` holds the app's instances whose desired state is running."""
     plan = Plan()
     if target is None:
         plan.stop = [i.id for i in running]
         return plan
+    if canary is not None and canary.release.id != target.id:
+        running = keep_canary(plan, canary, formation, running)
     keep_old = serving is not None and serving.id != target.id and target.status != SUCCEEDED
     new = [i for i in running if i.release_id == target.id]
     for instance in running:
@@ -81,6 +103,21 @@ def plan_app(
     if target.status in (PENDING, DEPLOYING):
         judge_rollout(plan, target, serving, wanted, new, running, now=now, start_timeout=start_timeout)
     return plan
+
+
+def keep_canary(plan: Plan, canary: CanaryView, formation: dict, running: list[InstanceView]) -> list[InstanceView]:
+    """Run the canary's web instances; return the instances left for the normal plan."""
+    size = formation.get("web", FormationView(0)).size
+    ours = sorted((i for i in running if i.release_id == canary.release.id), key=lambda i: (i.number, i.id))
+    wanted = {n for n in range(1, canary.instances + 1)}
+    seen = set()
+    for instance in ours:
+        if instance.process_type == "web" and instance.number in wanted and instance.number not in seen:
+            seen.add(instance.number)
+        else:
+            plan.stop.append(instance.id)
+    plan.create.extend(Start("web", n, size, 0, canary.release.id) for n in sorted(wanted - seen))
+    return [i for i in running if i.release_id != canary.release.id]
 
 
 def wanted_instances(target: ReleaseView, formation: dict[str, FormationView]) -> dict[tuple[str, int], FormationView]:
@@ -112,11 +149,11 @@ def reconcile_formation(plan: Plan, wanted: dict, new: list[InstanceView]) -> No
         stale = [i for i in current if i.generation < spec.generation]
         plan.stop.extend(i.id for i in fresh[1:])  # duplicates: keep one
         if not current:
-            plan.create.append((key[0], key[1], spec.size, spec.generation))
+            plan.create.append(Start(key[0], key[1], spec.size, spec.generation))
         elif stale and fresh and fresh[0].state == UP:
             plan.stop.extend(i.id for i in stale)
         elif stale and not fresh and key[0] not in rolling:
-            plan.create.append((key[0], key[1], spec.size, spec.generation))
+            plan.create.append(Start(key[0], key[1], spec.size, spec.generation))
             rolling.add(key[0])
 
 
@@ -138,7 +175,7 @@ def judge_rollout(plan, target, serving, wanted, new, running, *, now, start_tim
         first = crashed[0]
         how = "was killed for running out of memory" if first.state == "oom-killed" else f"exited with code {first.exit_code}"
         fail(plan, target, live, f"{first.process_type}.{first.number} {how} while starting")
-    elif not plan.create and all(i.state == UP for i in live):
+    elif not any(c.release_id is None for c in plan.create) and all(i.state == UP for i in live):
         plan.status = (SUCCEEDED, "")
         if serving is not None and serving.id != target.id:
             plan.stop.extend(i.id for i in running if i.release_id == serving.id and i.id not in plan.stop)
@@ -151,5 +188,5 @@ def judge_rollout(plan, target, serving, wanted, new, running, *, now, start_tim
 
 def fail(plan: Plan, target: ReleaseView, live: list[InstanceView], reason: str) -> None:
     plan.status = (FAILED, reason)
-    plan.create = []
+    plan.create = [c for c in plan.create if c.release_id is not None]
     plan.stop.extend(i.id for i in live if i.id not in plan.stop)

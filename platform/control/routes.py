@@ -11,22 +11,32 @@ from django.conf import settings
 
 from paas.platform.control.autoscaling import scaled_to_zero
 from paas.platform.control.deploys import serving_release
-from paas.platform.models import App, Domain, Host, Instance
+from paas.platform.models import App, Canary, Domain, Host, Instance
 from paas.platform.redis_client import get_redis
 
 
 
 def app_entry(app: App) -> dict:
+    """Backends: up web instances of the serving release, and of the canary with its share."""
     serving = serving_release(app)
-    backends = []
+    canary = Canary.objects.filter(app=app).select_related("release").first()
+    shares = []
     if serving is not None:
-        rows = (app.instances.filter(release=serving, process_type="web", desired_state=Instance.RUNNING,
-                                     state=Instance.UP, host__state=Host.UP, address__isnull=False,
-                                     port__isnull=False).order_by("number"))
-        backends = [{"id": i.name, "address": i.address, "port": i.port, "release": serving.version, "weight": 100}
-                    for i in rows]
+        shares.append((serving, 100 - canary.percent if canary else 100))
+    if canary is not None and (serving is None or canary.release_id != serving.id):
+        shares.append((canary.release, canary.percent))
+    backends = []
+    for release, weight in shares:
+        backends += [{"id": i.name, "address": i.address, "port": i.port, "release": release.version,
+                      "weight": weight} for i in healthy_web(app, release)]
     return {"app": app.name, "maintenance": app.maintenance, "scaled_to_zero": scaled_to_zero(app),
             "backends": backends}
+
+
+def healthy_web(app: App, release):
+    return app.instances.filter(release=release, process_type="web", desired_state=Instance.RUNNING,
+                                state=Instance.UP, host__state=Host.UP, address__isnull=False,
+                                port__isnull=False).order_by("number")
 
 
 def desired_table() -> tuple[dict[str, str], dict[str, dict]]:

@@ -3,6 +3,7 @@
 from paas.platform.models.app import App, Collaborator
 from paas.platform.models.autoscale import Autoscale
 from paas.platform.models.build import Build
+from paas.platform.models.canary import Canary
 from paas.platform.models.config import Config
 from paas.platform.models.domain import Domain
 from paas.platform.models.event import Event
@@ -18,6 +19,7 @@ __all__ = [
     "App",
     "Autoscale",
     "Build",
+    "Canary",
     "Collaborator",
     "Config",
     "Domain",

@@ -13,7 +13,7 @@ def inst(id, release, ptype="web", number=1, state="up", size="small", created=0
 def plan(target, serving, formation, running, now=10.0, timeout=60):
     views = {t: v if isinstance(v, FormationView) else FormationView(*v) for t, v in formation.items()}
     result = plan_app(target, serving, views, running, now=now, start_timeout=timeout)
-    result.create = [c[:3] for c in result.create]
+    result.create = [(c.process_type, c.number, c.size) for c in result.create]
     return result
 
 
@@ -114,3 +114,21 @@ def test_restart_replaces_one_instance_at_a_time():
     replaced = old + [inst(3, live, number=1, state="up", generation=1)]
     step = plan(live, live, spec, replaced)
     assert step.stop == [1] and step.create == [("web", 2, "small")]
+
+
+def test_a_canary_runs_beside_the_live_release_and_survives_its_rollouts():
+    from paas.platform.control.plan import CanaryView
+
+    live = ReleaseView(1, 1, "succeeded", ("web",))
+    trial = ReleaseView(5, 5, "succeeded", ("web",))
+    canary = CanaryView(trial, 1)
+    spec = {"web": FormationView(3)}
+    running = [inst(1, live), inst(2, live, number=2), inst(3, live, number=3)]
+    first = plan_app(live, live, spec, running, now=0, start_timeout=60, canary=canary)
+    assert [(c.process_type, c.number, c.release_id) for c in first.create] == [("web", 1, 5)]
+    assert first.stop == []
+    with_canary = running + [inst(9, trial)]
+    steady = plan_app(live, live, spec, with_canary, now=0, start_timeout=60, canary=canary)
+    assert steady.create == [] and steady.stop == []
+    aborted = plan_app(live, live, spec, with_canary, now=0, start_timeout=60, canary=None)
+    assert aborted.stop == [9]

@@ -185,3 +185,30 @@ def test_scale_to_zero_and_wake_on_request(pusher, app, platform_env, tmp_path):
     status, body = fetch(port, host)  # held by the router while the app wakes
     assert (status, body) == (200, "hello from web.1")
     assert web() == 1
+
+
+def test_canary_split_promote_and_abort(pusher, app, platform_env, tmp_path):
+    from paas.platform.actions.canary import abort_canary, promote_canary, start_canary
+    from paas.platform.actions.formation import scale
+
+    repo = pusher.repo(tmp_path / "src", WEB_APP, app.name)
+    assert pusher.push(repo).returncode == 0
+    wait_for(lambda: release_status(app, 2) == "succeeded", 60, "v2 to be live")
+    change_config(pusher.user, app, {"GREETING": "canary"})
+    wait_for(lambda: release_status(app, 3) == "succeeded", 60, "v3 to be live")
+    from paas.platform.actions.releases import rollback
+
+    rollback(pusher.user, app, 2)  # v4 = v2's code and config, live again
+    wait_for(lambda: release_status(app, 4) == "succeeded", 60, "v4 to be live")
+    scale(pusher.user, app, {"web": {"quantity": 2}})
+    start_canary(pusher.user, app, "v3", 50)
+    port, host = int(platform_env["PAAS_ROUTER_PORT"]), f"{app.name}.localhost"
+    seen = wait_for(lambda: (b := {fetch(port, host)[1].split(" ")[0] for _ in range(20)}) >= {"hello", "canary"} and b,
+                    40, "both the live release and the canary to answer")
+    assert seen == {"hello", "canary"}
+    abort_canary(pusher.user, app)
+    wait_for(lambda: {fetch(port, host)[1].split(" ")[0] for _ in range(10)} == {"hello"}, 30, "the abort")
+    start_canary(pusher.user, app, "v3", 10)
+    promoted = promote_canary(pusher.user, app)
+    wait_for(lambda: release_status(app, promoted.version) == "succeeded", 60, "the promoted release")
+    wait_for(lambda: {fetch(port, host)[1].split(" ")[0] for _ in range(10)} == {"canary"}, 30, "all traffic on it")

@@ -140,3 +140,16 @@ def test_autoscale_settings_are_checked(as_alice):
     assert [r["type"] for r in as_alice.get("/api/apps/demo/autoscale").json_body] == ["web"]
     assert as_alice.delete("/api/apps/demo/autoscale/web").status_code == 200
     assert as_alice.delete("/api/apps/demo/autoscale/web").status_code == 404
+
+
+def test_canary_input_is_checked(as_alice):
+    create(as_alice)
+    assert as_alice.post("/api/apps/demo/canary", {"version": "v1", "percent": 10}).status_code == 422
+    deploy_build("demo", {"web": "x"})
+    for body in ({"version": "v2", "percent": 0}, {"version": "v2", "percent": 100}, {"version": "v2", "percent": "5"}):
+        assert as_alice.post("/api/apps/demo/canary", body).status_code == 422
+    assert as_alice.post("/api/apps/demo/canary", {"version": "v2", "percent": 10}).status_code == 422  # no live release
+    assert as_alice.post("/api/apps/demo/canary", {"version": "v9", "percent": 10}).status_code == 404
+    assert as_alice.get("/api/apps/demo/canary").status_code == 404
+    assert as_alice.post("/api/apps/demo/canary/promote").status_code == 404
+    assert as_alice.delete("/api/apps/demo/canary").status_code == 404

@@ -14,6 +14,14 @@ def register(sub, common, app_option):
     rollback = sub.add_parser("rollback", parents=[common, app_option], help="roll back to an earlier release")
     rollback.add_argument("version", nargs="?", help="vN (default: the release before the latest)")
     rollback.set_defaults(func=do_rollback)
+    canary = sub.add_parser("deploy:canary", parents=[common, app_option], help="send a share of traffic to a release")
+    canary.add_argument("version", help="vN")
+    canary.add_argument("--percent", type=int, required=True, help="share of web requests, 1-99")
+    canary.set_defaults(func=start_canary)
+    sub.add_parser("deploy:promote", parents=[common, app_option], help="give the canary all traffic").set_defaults(
+        func=promote_canary)
+    sub.add_parser("deploy:abort", parents=[common, app_option], help="stop the canary").set_defaults(
+        func=abort_canary)
 
 
 def list_releases(args) -> int:
@@ -45,4 +53,28 @@ def do_rollback(args) -> int:
         emit_json(release)
     else:
         print(f"Rolled back {args.app}: {release['summary']} as v{release['version']}")
+    return 0
+
+
+def start_canary(args) -> int:
+    canary = Api().post(f"apps/{quote(args.app)}/canary", {"version": args.version, "percent": args.percent})
+    if args.json:
+        emit_json(canary)
+    else:
+        print(f"Canary v{canary['release']} of {args.app} takes {canary['percent']}% of web requests")
+    return 0
+
+
+def promote_canary(args) -> int:
+    release = Api().post(f"apps/{quote(args.app)}/canary/promote")
+    if args.json:
+        emit_json(release)
+    else:
+        print(f"Promoted: {release['summary']} as v{release['version']}, rolling out")
+    return 0
+
+
+def abort_canary(args) -> int:
+    Api().delete(f"apps/{quote(args.app)}/canary")
+    print(f"Canary of {args.app} stopped; the live release takes all traffic")
     return 0
