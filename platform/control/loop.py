@@ -22,6 +22,7 @@ def tick(publisher) -> None:
     from django.conf import settings
 
     from paas.platform.control.autoscaling import run_autoscalers
+    from paas.platform.control.crashes import report_crashes
     from paas.platform.control.deploys import reconcile_app
     from paas.platform.control.scheduling import forget_stopped, mark_down_hosts, place_pending
     from paas.platform.models import App
@@ -33,6 +34,7 @@ def tick(publisher) -> None:
         reconcile_app(app_id, now)
     place_pending()
     forget_stopped()
+    report_crashes()
     publisher.publish()
 
 

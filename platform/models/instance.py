@@ -40,6 +40,7 @@ class Instance(models.Model):
     port = models.PositiveIntegerField(null=True, blank=True)
     exit_code = models.IntegerField(null=True, blank=True)
     restarts = models.PositiveIntegerField(default=0)
+    restarts_reported = models.PositiveIntegerField(default=0, help_text="crashes already told as events")
     memory_bytes = models.BigIntegerField(null=True, blank=True)
     cpu_seconds = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

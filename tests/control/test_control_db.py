@@ -133,3 +133,21 @@ def test_the_router_table_lists_up_web_instances_of_the_serving_release(app):
     finally:
         for key in redis.scan_iter(f"{prefix}*"):
             redis.delete(key)
+
+
+def test_crashes_become_events_once(app):
+    from paas.platform.control.crashes import report_crashes
+
+    host("h1")
+    Formation.objects.create(app=app, process_type="web", quantity=1)
+    deploy(app)
+    reconcile_app(app.pk, time.time())
+    app.instances.update(state=Instance.CRASHED, exit_code=2, restarts=1)
+    assert report_crashes() == 1
+    assert report_crashes() == 0
+    app.instances.update(state=Instance.OOM_KILLED, exit_code=137, restarts=6)
+    assert report_crashes() == 1
+    messages = list(Event.objects.filter(app=app, action__in=["instance.crash", "instance.oom"])
+                    .order_by("id").values_list("message", flat=True))
+    assert "exited with code 2; restart #1" in messages[0]
+    assert "more than its 256 MB" in messages[1] and "crash loop" in messages[1]
