@@ -1,4 +1,4 @@
-"""Keep-alive connection pools to instances (asyncio).
+"""Keep-alive connection pools to instances (asyncio Protocols, see channel.py).
 
 An idle connection is kept for ``pool_idle`` seconds only: app servers close idle
 keep-alive connections on their own (gunicorn after 2 s), and a request sent on a
@@ -12,21 +12,31 @@ import socket
 from collections import deque
 
 from paas.router import errors
+from paas.router.channel import Channel
 
 
 class Upstream:
-    """One TCP connection to an instance."""
+    """One TCP connection to an instance: a Channel, read and written alike."""
 
-    __slots__ = ("reader", "writer", "reused", "idle_since")
+    __slots__ = ("ch", "reader", "writer", "reused", "idle_since")
 
-    def __init__(self, reader, writer):
-        self.reader = reader
-        self.writer = writer
+    def __init__(self, ch: Channel):
+        self.ch = ch
+        # The coroutine paths read and write the same Channel.
+        self.reader = self.writer = ch
         self.reused = False
         self.idle_since = 0.0
 
+    def stale(self) -> bool:
+        """Closed, half-closed, or holding bytes nobody asked for."""
+        ch = self.ch
+        return ch.eof or ch.buffered > 0 or ch.transport.is_closing()
+
     def close(self) -> None:
-        self.writer.close()
+        ch = self.ch
+        ch.on_data = ch.on_lost = ch.on_resume = None
+        ch.clear_deadline()
+        ch.close()
 
 
 class Pool:
@@ -44,7 +54,7 @@ class Pool:
         now = asyncio.get_running_loop().time()
         while idle:
             up = idle.pop()
-            if now - up.idle_since < self.idle and not up.reader.at_eof():
+            if now - up.idle_since < self.idle and not up.stale():
                 up.reused = True
                 return up
             up.close()
@@ -52,25 +62,31 @@ class Pool:
 
     async def connect(self, backend) -> Upstream:
         """A new connection; BackendConnectFailed (retryable elsewhere) if none."""
+        loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self.connect_timeout):
-                reader, writer = await asyncio.open_connection(backend.address, backend.port)
+                transport, ch = await loop.create_connection(Channel, backend.address, backend.port)
         except TimeoutError:
             raise errors.BackendConnectTimeout(f"connect to {backend.id} timed out") from None
         except OSError as exc:
             raise errors.BackendConnectFailed(
                 f"connect to {backend.id}: {errno.errorcode.get(exc.errno, exc)}") from None
-        sock = writer.get_extra_info("socket")
+        sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return Upstream(reader, writer)
+        return Upstream(ch)
 
     def release(self, backend, up: Upstream, reusable: bool) -> None:
         """Return a connection after a complete exchange, or close it."""
         idle = self._idle.setdefault(backend.key, deque())
-        if not reusable or backend.removed or len(idle) >= self.size or up.reader.at_eof():
+        if not reusable or backend.removed or len(idle) >= self.size or up.stale():
             up.close()
             return
+        # Idle in the pool: bytes or EOF arriving now are buffered and make the
+        # connection stale (checked when it is taken).
+        ch = up.ch
+        ch.on_data = ch.on_lost = ch.on_resume = None
+        ch.clear_deadline()
         up.idle_since = asyncio.get_running_loop().time()
         idle.append(up)
 

@@ -1,26 +1,28 @@
 """The asyncio edge: moves bytes between sockets and the sans-io state, and timers.
 
-One ``Proxy.serve`` task per client connection handles its requests in order
-(pipelined requests wait in the sans-io buffer). Every failure is a RouterError;
-``_handle`` turns it into the one error response, or a close when a response has
-already started.
+Each client connection is a ``Session`` (session.py) that reads request heads
+and runs the keep-alive fast path from transport callbacks. Requests it cannot
+finish that way run here as one coroutine each, over the same Channels, in
+order (pipelined requests wait in the sans-io buffer). Every failure is a
+RouterError; ``_handle`` turns it into the one error response, or a close when a
+response has already started.
 """
 
 import asyncio
 import logging
-import socket
 import uuid
 
 from paas.router import errors, fastproto, forwarding, framing, h11proto, pages
+# Above HIGH_WATER unsent bytes towards a peer, wait for it to read
+# (backpressure); below it, keep going without a drain() per chunk.
+from paas.router.channel import HIGH_WATER
 from paas.router.events import NEED_DATA, Data
 from paas.router.observe import Record
 from paas.router.routes import choose_backend
+from paas.router.session import Session
 
 log = logging.getLogger("paas.router.proxy")
 READ_SIZE = 65536
-# Above this many unsent bytes towards a peer, wait for it to read (backpressure);
-# below it, keep going without a drain() per chunk.
-HIGH_WATER = 256 * 1024
 _RAW_ERROR_HEAD = (b"HTTP/1.1 %d %s\r\nContent-Type: text/html; charset=utf-8\r\n"
                    b"Content-Length: %d\r\nConnection: close\r\nX-Request-Id: %s\r\n\r\n")
 
@@ -41,63 +43,44 @@ class Proxy:
         self.proto = h11proto if settings.parser == "h11" else fastproto
         self.closing = False
         self.active = 0   # requests in flight, for graceful shutdown
+        self.connections = set()   # Sessions of open client connections
 
-    # --- connection loop ---------------------------------------------------
+    # --- connections -------------------------------------------------------
 
-    async def serve(self, reader, writer) -> None:
-        """Serve one client connection until it closes, errs or idles out."""
-        sock = writer.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        peer = writer.get_extra_info("peername")
-        client_ip = peer[0] if peer else "-"
-        port = (writer.get_extra_info("sockname") or ("", 0))[1]
-        conn = self.proto.ClientConnection(self.limits)
+    def accept(self, ch) -> None:
+        """A new client connection (Channel.on_open): its Session drives it."""
+        self.connections.add(Session(self, ch))
+
+    def start(self, s, req) -> None:
+        """Serve a request head: on the callback fast path when it can, else in a task.
+
+        The fast path takes body-less, non-upgrade requests to a routable app
+        with an idle pooled connection to the chosen instance; everything else
+        (bodies, WebSocket, error pages, connecting, waking) runs as a coroutine.
+        """
+        first = None
+        if not req.has_body and not req.is_upgrade:
+            app = self.table.app_for_host(req.framing.host)
+            route = self.table.apps.get(app) if app is not None else None
+            if route is not None and not route.maintenance and not route.scaled_to_zero:
+                first = choose_backend(route, mode=self.settings.balance)
+                if first is not None:
+                    up = self.pool.take_idle(first)
+                    if up is not None:
+                        s.fast(req, app, first, up)
+                        return
+        s.spawn(self.serve_one(s, req, first=first))
+
+    async def serve_one(self, s, req, *, first=None, rec=None, attempts=2) -> bool:
+        """One request as a coroutine; True when the connection can carry another."""
+        self.active += 1
         try:
-            while not self.closing:
-                req = await self._read_request(conn, reader, writer)
-                if req is None:
-                    break
-                self.active += 1
-                try:
-                    keep = await self._handle(conn, req, reader, writer, client_ip, port)
-                finally:
-                    self.active -= 1
-                if not keep:
-                    break
-                conn.start_next_cycle()
-        except (ConnectionError, OSError):
-            pass
+            return await self._handle(s.conn, req, s.ch, s.ch, s.client_ip, s.port,
+                                      first=first, rec=rec, attempts=attempts)
         finally:
-            writer.close()
+            self.active -= 1
 
-    async def _read_request(self, conn, reader, writer):
-        """The next request head; None when the connection should just close."""
-        loop = asyncio.get_running_loop()
-        deadline = None
-        while True:
-            try:
-                req = conn.next_request()
-            except errors.RouterError as exc:
-                await self._reject(reader, writer, exc)
-                return None
-            if req is not None:
-                return req
-            if conn.buffered and deadline is None:
-                # The slowloris deadline runs from the first byte of the head.
-                deadline = loop.time() + self.t.head
-            try:
-                async with asyncio.timeout_at(deadline or loop.time() + self.t.idle):
-                    data = await reader.read(READ_SIZE)
-            except TimeoutError:
-                if deadline is not None:
-                    await self._reject(reader, writer, errors.ClientTimeout("request head too slow"))
-                return None
-            if not data:
-                return None
-            conn.receive_data(data)
-
-    async def _reject(self, reader, writer, exc) -> None:
+    async def reject(self, reader, writer, exc) -> bool:
         """Answer a request that never became valid, then close."""
         rid = str(uuid.uuid4())
         self._log_refusal(exc, rid, writer)
@@ -109,6 +92,7 @@ class Proxy:
             await self._linger(reader, writer)
         except (errors.RouterError, ConnectionError, OSError):
             pass
+        return False
 
     def _log_refusal(self, exc, rid: str, writer) -> None:
         """Log a refused head to its app's stream when its Host names one."""
@@ -143,12 +127,14 @@ class Proxy:
 
     # --- one request ---------------------------------------------------------
 
-    async def _handle(self, conn, req, reader, writer, client_ip, port) -> bool:
+    async def _handle(self, conn, req, reader, writer, client_ip, port, *,
+                      first=None, rec=None, attempts=2) -> bool:
         """Serve one request; True when the connection can carry another."""
-        rec = Record(method=req.method, path=req.framing.target, host=req.framing.host,
-                     rid=forwarding.request_id(req.headers), client_ip=client_ip)
+        if rec is None:
+            rec = Record(method=req.method, path=req.framing.target, host=req.framing.host,
+                         rid=forwarding.request_id(req.headers), client_ip=client_ip)
         try:
-            return await self._route(conn, req, reader, writer, rec, port)
+            return await self._route(conn, req, reader, writer, rec, port, first, attempts)
         except errors.RouterError as exc:
             return await self._fail(conn, reader, writer, exc, rec)
         except (ConnectionError, OSError) as exc:
@@ -188,7 +174,7 @@ class Proxy:
             return False
         return not close and conn.keep_alive()
 
-    async def _route(self, conn, req, reader, writer, rec, port) -> bool:
+    async def _route(self, conn, req, reader, writer, rec, port, first, attempts) -> bool:
         if not req.has_body:
             # Consume the (empty) body's END so the request cycle is complete
             # and keep-alive stays possible, even after an error page.
@@ -204,8 +190,9 @@ class Proxy:
             raise errors.Maintenance(app)
         if route.scaled_to_zero:
             route = await self.waker.wait(app, self.t.wake)
-        for _ in range(2):
-            backend, up = await self._connect(route)
+        for _ in range(attempts):
+            backend, up = await self._connect(route, first)
+            first = None
             reusable = False
             try:
                 keep, reusable = await self._exchange(conn, req, reader, writer, backend, up, rec, port)
@@ -220,12 +207,19 @@ class Proxy:
                 self.pool.release(backend, up, reusable)
         raise errors.BackendClosed("instance closed reused connections")
 
-    async def _connect(self, route):
-        """A connection to some instance; another instance if one cannot connect."""
+    async def _connect(self, route, first=None):
+        """A connection to some instance; another instance if one cannot connect.
+
+        ``first`` is the instance the fast path already chose (it had no idle
+        connection), so the balancer's choice is made once per request.
+        """
         tried = []
         last = None
         for _ in range(3):
-            backend = choose_backend(route, exclude=tried, mode=self.settings.balance)
+            if first is not None and not first.removed and not tried:
+                backend = first
+            else:
+                backend = choose_backend(route, exclude=tried, mode=self.settings.balance)
             if backend is None:
                 break
             tried.append(backend)

@@ -12,6 +12,7 @@ import signal
 import socket
 
 from paas.router.accesslog import AccessLog
+from paas.router.channel import Channel
 from paas.router.metrics import Metrics
 from paas.router.observe import Observer
 from paas.router.pool import Pool
@@ -53,7 +54,8 @@ class Router:
         self.metrics_path = metrics_path
         self._server = None
         self._background: list[asyncio.Task] = []
-        self._connections: set[asyncio.Task] = set()
+        # Sessions of open client connections (the proxy adds and removes them).
+        self._connections = self.proxy.connections
 
     @property
     def port(self) -> int:
@@ -71,19 +73,9 @@ class Router:
         except TimeoutError:
             log.warning("route table not loaded yet; serving while Redis catches up")
         sock = sock or listen_socket(self.settings.host, self.settings.port)
-        self._server = await asyncio.start_server(self._serve, sock=sock)
-
-    async def _serve(self, reader, writer) -> None:
-        task = asyncio.current_task()
-        self._connections.add(task)
-        try:
-            await self.proxy.serve(reader, writer)
-        except asyncio.CancelledError:
-            # Cancelled by stop(); ending quietly avoids asyncio's stream
-            # callback reporting the cancellation as an error.
-            pass
-        finally:
-            self._connections.discard(task)
+        loop = asyncio.get_running_loop()
+        accept = self.proxy.accept
+        self._server = await loop.create_server(lambda: Channel(accept), sock=sock)
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish (up to the drain timeout)."""
@@ -94,9 +86,13 @@ class Router:
         deadline = loop.time() + self.settings.timeouts.drain
         while self.proxy.active and loop.time() < deadline:
             await asyncio.sleep(0.05)
-        for task in list(self._connections) + self._background:
+        tasks = [s.task for s in self._connections if s.task is not None]
+        for session in list(self._connections):
+            if session.task is None:
+                session.close()
+        for task in tasks + self._background:
             task.cancel()
-        await asyncio.gather(*self._connections, *self._background, return_exceptions=True)
+        await asyncio.gather(*tasks, *self._background, return_exceptions=True)
         self.pool.close_all()
 
     async def _dump_metrics(self) -> None:
