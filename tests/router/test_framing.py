@@ -356,3 +356,47 @@ def test_connection_header_is_read_as_tokens():
     assert parse(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: foo,  Close").wants_close
     assert parse(b"GET / HTTP/1.0\r\nHost: a").wants_close
     assert not parse(b"GET / HTTP/1.0\r\nHost: a\r\nConnection: keep-alive").wants_close
+
+
+def _verdict(check, head):
+    try:
+        f = check(head)
+    except errors.RouterError as exc:
+        return type(exc), exc.status
+    return (f.method, f.target, f.version, f.status, f.reason, f.host, f.content_length, f.chunked,
+            f.header_count, list(map(tuple, f.headers)), f.connection, f.expect_continue)
+
+
+@pytest.mark.parametrize("side", ["request", "response"])
+def test_one_regex_fast_check_agrees_with_the_line_by_line_check(side, monkeypatch):
+    """framing's whole-head fast check accepts exactly what the per-line check accepts."""
+    import random
+
+    from paas.router import framing
+    rng = random.Random(1234)
+    starts = {"request": [b"GET / HTTP/1.1", b"POST /x HTTP/1.0", b"GET  / HTTP/1.1", b"GET /\x00 HTTP/1.1"],
+              "response": [b"HTTP/1.1 200 OK", b"HTTP/1.0 204 ", b"HTTP/1.1 200", b"HTTP/1.1 2000 X"]}[side]
+    pieces = [b"Host", b"host", b"HOST", b"Content-Length", b"content-length", b"Transfer-Encoding",
+              b"Connection", b"Expect", b"X-A", b": ", b":", b" ", b"\t", b"a", b"3", b"4", b"chunked",
+              b"close", b"keep-alive, Upgrade", b"100-continue", b"\r\n", b"\r", b"\n", b"\x00", b"\x01",
+              b"\x7f", b"\xff", b",", b"=", b"(", b"\r\n ", b"\r\nHost: a", b"\r\nContent-Length: 2"]
+    check = ((lambda h: framing.check_request(h, LIMITS)) if side == "request" else framing.check_response)
+    lines = [b"Host: a", b"host:a ", b"X-A: b c", b"Content-Length: 3", b"content-length:3",
+             b"Transfer-Encoding: chunked", b"Connection: keep-alive, Upgrade", b"Connection: close",
+             b"Expect: 100-continue", b"X-B:", b"X-C: \t v \t", b"Via: 1.1 x"]
+    heads = []
+    for _ in range(3000):
+        head = rng.choice(starts)
+        for _ in range(rng.randrange(0, 6)):
+            line = rng.choice(lines)
+            if rng.random() < 0.15:   # a mutation somewhere in the line
+                at = rng.randrange(len(line) + 1)
+                line = line[:at] + rng.choice(pieces) + line[at:]
+            head += b"\r\n" + line
+        heads.append(head)
+    fast = [_verdict(check, h) for h in heads]
+    monkeypatch.setattr(framing, "_fast_head", lambda pattern, head: None)
+    slow = [_verdict(check, h) for h in heads]
+    assert fast == slow
+    accepted = sum(1 for v in fast if not isinstance(v[0], type))
+    assert accepted > 100   # the sample exercises the accepting path too
