@@ -22,7 +22,7 @@ os.environ["PAAS_ADDRESS_POOL"] = "10.214.0.0/16"
 import pytest  # noqa: E402
 
 from paas.runtime import container, stacks  # noqa: E402
-from paas.runtime.spec import ContainerSpec, Limits  # noqa: E402
+from paas.runtime.spec import ContainerSpec  # noqa: E402
 
 RUNNER = [sys.executable, "-m", "paas.runtime.cli"]
 
