@@ -53,7 +53,10 @@ def programs(env: dict) -> list[Program]:
         Program("router", [str(BIN / "paas-router")], env=env, cwd=data),
     ]
     if os.geteuid() == 0:
-        found.append(Program("agent", [str(BIN / "paas-agent")], env=env, cwd=data))
+        # The agent fetches slugs it did not build with the admin token written at first start.
+        token_file = Path(data) / "admin-token"
+        agent_env = {**env, "PAAS_AGENT_TOKEN": token_file.read_text().strip()} if token_file.exists() else env
+        found.append(Program("agent", [str(BIN / "paas-agent")], env=agent_env, cwd=data))
     return found
 
 

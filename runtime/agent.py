@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from paas.buildpacks.launch import process_argv
+
 from . import config, images, logs, stacks, sweep
 from .container import Container, create, instance_dir, release
 from .errors import RuntimeLayerError, StateError
@@ -73,8 +75,9 @@ def spec_for(d: Desired, *, stop_grace: float | None = None) -> ContainerSpec:
     env.update(dict(d.env))
     command = d.command or image.process_types.get(d.process.split(".")[0], "")
     return ContainerSpec(
-        # Procfile commands are shell command lines, as on Heroku.
-        command=("/bin/sh", "-c", command),
+        # Procfile commands are shell command lines, as on Heroku, run after the
+        # slug's .profile.d scripts (third-party buildpacks set PATH and more there).
+        command=tuple(process_argv(command)),
         layers=(images.layer(d.image), *stack.layers),
         binds=stack.binds,
         env=tuple(env.items()),
@@ -174,7 +177,8 @@ class Agent:
         d = action.desired
         assert d is not None
         if not images.exists(d.image):
-            images.fetch(d.image, self.control.image_url(d.image), stack=d.stack)
+            images.fetch(d.image, self.control.image_url(d.image), stack=d.stack,
+                         token=os.environ.get("PAAS_AGENT_TOKEN"))
         spec = spec_for(d, stop_grace=self.stop_grace)
         if instance_dir(d.name).exists():
             self._release(d.name)  # a leftover of an earlier run of the same instance
@@ -250,7 +254,9 @@ class DjangoControlPlane:
 
     def heartbeat(self, host: HostInfo) -> None:
         from django.utils import timezone
-        self.Host.objects.filter(name=host.name).update(last_heartbeat=timezone.now())
+        updated = self.Host.objects.filter(name=host.name).update(last_heartbeat=timezone.now())
+        if not updated:
+            self.register(host)  # the row was removed (by an admin, or an emptied database): come back
 
     def desired(self, host: HostInfo) -> list[Desired]:
         rows = (self.Instance.objects.filter(host__name=host.name, desired_state=self.Instance.RUNNING)
@@ -283,7 +289,7 @@ class DjangoControlPlane:
 
     def image_url(self, digest: str) -> str:
         base = os.environ.get("PAAS_API_URL", "http://127.0.0.1:8000").rstrip("/")
-        return f"{base}/api/v1/images/{digest}"
+        return f"{base}/api/images/{digest}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -172,7 +172,7 @@ def gc(in_use: set[str]) -> list[str]:
 
 
 def fetch(digest: str, url: str, *, stack: str = "host", process_types: dict | None = None,
-          env: dict | None = None) -> Image:
+          env: dict | None = None, token: str | None = None) -> Image:
     """Download a slug from the control plane (`url` serves the tar) and verify its digest."""
     if exists(digest):
         return get(digest)
@@ -180,7 +180,8 @@ def fetch(digest: str, url: str, *, stack: str = "host", process_types: dict | N
     blobs, _, _ = _dirs()
     tmp = blobs / f".fetch-{expected[:12]}-{os.getpid()}.tmp"
     try:
-        with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT) as response, open(tmp, "wb") as out:
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+        with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT) as response, open(tmp, "wb") as out:
             shutil.copyfileobj(response, out, 1 << 20)
         image = put(tmp, stack=stack, process_types=process_types, env=env)
     except OSError as exc:
@@ -191,6 +192,13 @@ def fetch(digest: str, url: str, *, stack: str = "host", process_types: dict | N
         gc({d for d in all_digests() if d != image.digest})
         raise ImageError(f"image fetched from {url} has digest {image.digest}, expected {digest}")
     return image
+
+
+def blob_path(digest: str) -> Path:
+    """The stored slug of an image on this host; ImageError if it is not here."""
+    if not exists(digest):
+        raise ImageError(f"image {digest} is not in this store")
+    return config.images_dir() / "blobs" / f"{_hex(digest)}.tar"
 
 
 def all_digests() -> set[str]:

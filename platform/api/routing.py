@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass, field
 
 from django.http import JsonResponse
+from django.http.response import HttpResponseBase
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
@@ -43,6 +44,8 @@ class Endpoint:
             request.token = token
         request.data = parse_body(request)
         result = handler(request, **params)
+        if isinstance(result, HttpResponseBase):
+            return result  # a handler that streams a file answers for itself
         status, data = result if isinstance(result, tuple) else (200, result)
         if status == 204:
             return JsonResponse({}, status=204)

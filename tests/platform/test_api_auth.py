@@ -122,3 +122,23 @@ def test_a_crash_is_json_not_a_traceback(as_alice, monkeypatch):
     assert response.json_body["error"] == "internal_error"
     assert "secret" not in response.content.decode()
     assert "Traceback" not in response.content.decode()
+
+
+def test_images_are_served_to_admins_only(as_alice, as_admin, tmp_path, monkeypatch):
+    import io
+    import tarfile
+
+    from paas.runtime import images
+
+    monkeypatch.setenv("PAAS_RUNTIME_DIR", str(tmp_path / "runtime"))
+    slug = tmp_path / "slug.tar"
+    with tarfile.open(slug, "w") as tar:
+        info = tarfile.TarInfo("Procfile")
+        info.size = 4
+        tar.addfile(info, io.BytesIO(b"web:"))
+    image = images.put(slug)
+    assert as_alice.get(f"/api/images/{image.digest}").status_code == 403
+    response = as_admin.client.get(f"/api/images/{image.digest}", **as_admin.headers)
+    assert response.status_code == 200 and b"".join(response.streaming_content) == slug.read_bytes()
+    assert as_admin.get("/api/images/sha256:" + "0" * 64).status_code == 404
+    assert as_admin.get("/api/images/nonsense").status_code == 404
