@@ -55,3 +55,4 @@ class ResponseHead:
     status_code: int
     reason: bytes
     headers: list = field(default_factory=list)
+    connection: set | None = None   # Connection tokens when the strict check read them

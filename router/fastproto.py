@@ -200,7 +200,7 @@ class BackendExchange:
             return None
         f = check_response(head)
         self.status = f.status
-        event = ResponseHead(f.status, f.reason, f.headers)
+        event = ResponseHead(f.status, f.reason, f.headers, f.connection)
         if f.status < 200:
             return event   # 1xx: the final head follows; 101: a tunnel follows
         self._close = f.wants_close

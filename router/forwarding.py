@@ -5,8 +5,8 @@ X-Forwarded-* set is overwritten rather than trusted, except X-Forwarded-For,
 which is appended to as Heroku does.
 """
 
+import os
 import re
-import uuid
 
 # RFC 9110 7.6.1 plus the de facto ones (Keep-Alive, Proxy-Connection).
 HOP_BY_HOP = frozenset({
@@ -18,6 +18,7 @@ REPLACED = frozenset({
     b"host", b"x-forwarded-proto", b"x-forwarded-port", b"x-forwarded-host",
     b"x-request-id", b"expect", b"content-length",
 })
+_DROP_REQUEST = HOP_BY_HOP | REPLACED
 VIA = b"1.1 paas-router"
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9+/=._\-]{20,200}")
 
@@ -31,19 +32,45 @@ def connection_tokens(headers) -> set[bytes]:
     return tokens
 
 
+class _RequestIds:
+    """Random (version 4) UUID strings from a buffer of urandom bytes.
+
+    str(uuid.uuid4()) costs a getrandom call and a UUID object per request;
+    this reads the kernel's randomness 4 KiB at a time instead.
+    """
+
+    def __init__(self):
+        self._buf = b""
+        self._pos = 0
+
+    def __call__(self) -> str:
+        pos = self._pos
+        if pos + 16 > len(self._buf):
+            self._buf = os.urandom(4096)
+            pos = 0
+        self._pos = pos + 16
+        h = self._buf[pos:pos + 16].hex()
+        # Version 4 in the 13th hex digit, variant 10xx in the 17th (RFC 9562).
+        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+
+new_request_id = _RequestIds()
+
+
 def request_id(headers) -> str:
     """The client's X-Request-Id when it is a sane one, else a new one."""
     for name, value in headers:
         if name.lower() == b"x-request-id" and _REQUEST_ID.fullmatch(value):
             return value.decode("ascii")
-    return str(uuid.uuid4())
+    return new_request_id()
 
 
 def request_headers(req, *, client_ip: str, port: int, rid: str, upgrade: bool) -> list:
     """Headers to send to the instance for a validated client request."""
     raw = req.headers
-    drop = HOP_BY_HOP | REPLACED | connection_tokens(raw)
     f = req.framing
+    # The strict check already read the Connection tokens (lowercased, trimmed).
+    drop = (HOP_BY_HOP | REPLACED | f.connection) if f.connection else _DROP_REQUEST
     out = [(b"Host", f.host)]
     forwarded_for = b""
     via = VIA
@@ -77,7 +104,8 @@ def request_headers(req, *, client_ip: str, port: int, rid: str, upgrade: bool) 
 def response_headers(event, *, upgrade: bool = False) -> list:
     """Headers to send to the client for an instance's response head."""
     raw = event.headers
-    drop = HOP_BY_HOP | connection_tokens(raw)
+    tokens = connection_tokens(raw) if event.connection is None else event.connection
+    drop = HOP_BY_HOP | tokens if tokens else HOP_BY_HOP
     out = []
     via = VIA
     for name, value in raw:

@@ -182,7 +182,7 @@ class BackendExchange:
         if not isinstance(event, (h11.Response, h11.InformationalResponse)):
             raise errors.BadResponse("incomplete response head")
         self.status = checked.status
-        head = ResponseHead(event.status_code, event.reason, event.headers.raw_items())
+        head = ResponseHead(event.status_code, event.reason, event.headers.raw_items(), checked.connection)
         if isinstance(event, h11.Response):
             self._in_body = True
             rest = self._reader.take_rest()

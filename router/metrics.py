@@ -13,6 +13,7 @@ _b = 0.25
 while _b < 120_000:
     BOUNDS_MS.append(round(_b, 4))
     _b *= 1.5
+_CLASSES = [f"{n}xx" for n in range(10)]
 SLOT_SECONDS = 5
 WINDOW_SECONDS = 60
 
@@ -33,13 +34,15 @@ class Metrics:
         s = self.series.get(key)
         if s is None:
             s = self.series[key] = {"codes": {}, "buckets": _new_buckets(), "sum": 0.0, "count": 0}
-        code = f"{status // 100}xx"
+        code = _CLASSES[status // 100] if 0 <= status < 1000 else f"{status // 100}xx"
         s["codes"][code] = s["codes"].get(code, 0) + 1
         i = bisect.bisect_left(BOUNDS_MS, duration_ms)
         s["buckets"][i] += 1
         s["sum"] += duration_ms
         s["count"] += 1
-        slots = self.window.setdefault(key, {})
+        slots = self.window.get(key)
+        if slots is None:
+            slots = self.window[key] = {}
         slot = int(now // SLOT_SECONDS)
         w = slots.get(slot)
         if w is None:

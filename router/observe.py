@@ -13,7 +13,7 @@ _DESCRIPTIONS = {
 }
 
 
-@dataclass
+@dataclass(slots=True)
 class Record:
     method: bytes
     path: bytes

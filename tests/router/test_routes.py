@@ -6,7 +6,8 @@ import pytest
 
 from paas.router import forwarding, metrics
 from paas.router.events import Request
-from paas.router.framing import Framing
+from paas.router.config import Limits
+from paas.router.framing import check_request
 from paas.router.routes import (AppRoute, Backend, BadEntry, RouteTable, choose_backend,
                                 parse_app_entry)
 
@@ -77,8 +78,15 @@ def test_parse_app_entry():
 
 
 def _request(headers, *, chunked=False, length=None):
-    raw = [(n.encode(), v.encode()) for n, v in [("Host", "demo.localhost"), *headers]]
-    return Request(b"GET", b"/", raw, Framing(host=b"demo.localhost", chunked=chunked, content_length=length))
+    """A request as the strict check makes it from exact head bytes."""
+    fields = [("Host", "demo.localhost"), *headers]
+    if chunked:
+        fields.append(("Transfer-Encoding", "chunked"))
+    if length is not None:
+        fields.append(("Content-Length", str(length)))
+    head = b"\r\n".join([b"GET / HTTP/1.1", *(f"{n}: {v}".encode() for n, v in fields)])
+    f = check_request(head, Limits())
+    return Request(f.method, f.target, f.headers, f)
 
 
 def test_request_headers_drop_hop_by_hop_and_set_forwarded():
