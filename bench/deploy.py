@@ -1,0 +1,750 @@
+"""Deploy benchmark: push-to-serving time of a small Flask app and a small Express app.
+
+    .venv/bin/python -P bench/deploy.py [--warm-runs 5] [--keep]
+
+For each app: a cold deploy (a new app, so an empty build cache) and then
+--warm-runs warm redeploys (same dependencies, one changed line). Each is timed
+from the start of a real ``git push`` to the first response with the new body
+through the router, and split into phases:
+
+    receive  push start -> build started (pack upload, Build row, Celery queue)
+    build    Build.started_at -> Build.finished_at (checkout, buildpacks, slug)
+    release  build finished -> Release row (same transaction as the build's end)
+    start    release row -> every new web instance "up" (control loop, placement,
+             agent start, the app listening on $PORT)
+    health   instances up -> new body served through the router (rollout judged,
+             route table published and applied)
+
+During every warm redeploy a client does keep-alive GETs through the router and
+counts non-200 answers and connection errors until the old instances are gone.
+
+Set-up (its own, all removed at the end, also on failure): a scratch PostgreSQL
+database (migrated), a data directory under /tmp, a Redis key prefix and build
+queue of its own, free ports, and the platform's processes started as
+``make up`` starts them (default intervals): git server, build worker, control
+loop, host agent (needs root), router. package-lock.json of the Express app is
+generated with npm during set-up. Clean-up: apps destroyed and their instances
+stopped by the agent, processes stopped, ``paas-runner sweep``, data directory,
+database and Redis keys removed.
+
+Ends with RESULT lines; a missed target is printed as measured, not hidden.
+"""
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import http.client
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+CHECKOUT = Path(__file__).resolve().parent.parent
+TAG = f"benchdeploy{os.getpid()}"
+POLL_S = 0.02  # router polling and the steady client's pause between requests
+DB_POLL_S = 0.04  # how often the phase watcher reads the database
+DEPLOY_TIMEOUT_S = 900
+SLOW_BOOT_S = 5.0  # instances slower than this to come up get their story printed
+
+# --- the sample apps -----------------------------------------------------------------
+
+FLASK_APP = {
+    "requirements.txt": "flask\ngunicorn\n",
+    "Procfile": "web: gunicorn -b 0.0.0.0:$PORT -w 2 app:app\n",
+    "app.py": (
+        "from flask import Flask\n"
+        "\n"
+        "app = Flask(__name__)\n"
+        "VERSION = {version}\n"
+        "\n"
+        "\n"
+        "@app.get('/')\n"
+        "def index():\n"
+        "    return f'hello from flask v{{VERSION}}'\n"
+    ),
+}
+FLASK_BODY = "hello from flask v{version}"
+
+EXPRESS_APP = {
+    "package.json": (
+        '{\n  "name": "bench-express",\n  "version": "1.0.0",\n  "private": true,\n'
+        '  "scripts": {"start": "node server.js"},\n  "dependencies": {"express": "^4.21.2"}\n}\n'
+    ),
+    "server.js": (
+        "const express = require('express');\n"
+        "const app = express();\n"
+        "const VERSION = {version};\n"
+        "app.get('/', (req, res) => res.type('text/plain').send(`hello from express v${{VERSION}}`));\n"
+        "const port = process.env.PORT || 5000;\n"
+        "app.listen(port, '0.0.0.0', () => console.log(`listening on ${{port}}`));\n"
+    ),
+}
+EXPRESS_BODY = "hello from express v{version}"
+
+
+@dataclass
+class SampleApp:
+    kind: str  # "flask" or "express"
+    files: dict
+    body: str
+    name: str = ""
+    repo: Path | None = None
+    app_id: int | None = None
+
+    def render(self, version: int) -> dict:
+        return {path: text.format(version=version) if "{version}" in text else text
+                for path, text in self.files.items()}
+
+
+# --- processes -------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise RuntimeError(f"timed out after {timeout:g}s waiting for {what}")
+
+
+class Processes:
+    """Programs in their own sessions, logs in the data dir; stop() ends each whole group."""
+
+    def __init__(self, env: dict, log_dir: Path):
+        self.env, self.log_dir = env, log_dir
+        self.children: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str, argv: list[str]) -> subprocess.Popen:
+        with open(self.log_dir / f"{name}.log", "wb") as log:
+            child = subprocess.Popen(argv, env=self.env, cwd=self.log_dir, stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        self.children[name] = child
+        return child
+
+    def log(self, name: str) -> str:
+        path = self.log_dir / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def check(self) -> None:
+        for name, child in self.children.items():
+            if child.poll() is not None:
+                raise RuntimeError(f"{name} exited with status {child.returncode}:\n{self.log(name)[-3000:]}")
+
+    def wait_for_port(self, name: str, port: int, timeout: float = 60) -> None:
+        def listening():
+            self.check()
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    return True
+            except OSError:
+                return False
+
+        wait_until(listening, timeout, f"{name} to listen on {port}")
+
+    def stop(self) -> None:
+        for child in self.children.values():
+            try:
+                os.killpg(child.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for child in self.children.values():
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                pass
+            try:
+                os.killpg(child.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            child.wait()
+
+
+def start_platform(procs: Processes, env: dict) -> None:
+    """The platform's processes with the arguments ``make up`` gives them (compose/up.py)."""
+    git_port, router_port = int(env["PAAS_GIT_PORT"]), int(env["PAAS_ROUTER_PORT"])
+    procs.start("git", [str(BIN / "gunicorn"), "paas.platform.git.wsgi:application", "--bind",
+                        f"127.0.0.1:{git_port}", "--worker-class", "gthread", "--workers", "1", "--threads", "32",
+                        "--timeout", "60", "--chdir", str(procs.log_dir), "--log-level", "warning"])
+    procs.start("worker", [str(BIN / "celery"), "-A", "paas.platform.celery", "worker", "-Q",
+                           env["PAAS_BUILD_QUEUE"], "-n", f"{TAG}@%h", "--concurrency", "2", "--loglevel", "INFO",
+                           "--without-gossip", "--without-mingle", "--without-heartbeat"])
+    procs.start("control", [str(BIN / "paas-control")])
+    procs.start("agent", [str(BIN / "paas-agent")])
+    procs.start("router", [str(BIN / "paas-router"), "--host", "127.0.0.1", "--port", str(router_port),
+                           "--admin-port", str(free_port())])
+    procs.wait_for_port("git server", git_port)
+    procs.wait_for_port("router", router_port)
+
+    def worker_ready():
+        procs.check()
+        return " ready." in procs.log("worker")
+
+    wait_until(worker_ready, 60, "the build worker to be ready")
+
+    def host_up():
+        from paas.platform.models import Host
+
+        procs.check()
+        return Host.objects.filter(name=env["PAAS_HOST_NAME"], state=Host.UP).exists()
+
+    wait_until(host_up, 60, "the agent to register its host")
+
+
+# --- git -----------------------------------------------------------------------------
+
+
+class Pusher:
+    """Real git with a HOME of its own whose .netrc holds the API token."""
+
+    def __init__(self, home: Path, git_url: str):
+        self.home, self.git_url = home, git_url
+
+    def env(self) -> dict:
+        return {"HOME": str(self.home), "PATH": os.environ["PATH"], "GIT_TERMINAL_PROMPT": "0",
+                "GIT_CONFIG_NOSYSTEM": "1", "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
+                "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
+
+    def git(self, repo: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        result = subprocess.run(["git", *args], cwd=repo, env=self.env(), capture_output=True, text=True,
+                                timeout=timeout)
+        if result.returncode != 0:
+            raise RuntimeError(f"git {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def create(self, path: Path, files: dict, app_name: str) -> None:
+        path.mkdir(parents=True)
+        self.git(path, "init", "-q", "-b", "main")
+        write_files(path, files)
+        self.git(path, "add", "-A")
+        self.git(path, "commit", "-q", "-m", "v1")
+        self.git(path, "remote", "add", "paas", f"{self.git_url}/{app_name}.git")
+
+    def change(self, path: Path, files: dict, message: str) -> None:
+        write_files(path, files)
+        self.git(path, "commit", "-q", "-am", message)
+
+
+def write_files(root: Path, files: dict) -> None:
+    for name, text in files.items():
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+
+
+def npm_lockfile(files: dict, scratch: Path) -> str:
+    """package-lock.json for the Express app, resolved by npm against the registry."""
+    work = scratch / "npm-lock"
+    work.mkdir(parents=True)
+    write_files(work, {"package.json": files["package.json"]})
+    env = {"PATH": os.environ["PATH"], "HOME": str(work), "npm_config_cache": str(scratch / "npm-cache"),
+           "npm_config_update_notifier": "false", "npm_config_fund": "false", "npm_config_audit": "false"}
+    result = subprocess.run(["npm", "install", "--package-lock-only", "--ignore-scripts"], cwd=work, env=env,
+                            capture_output=True, text=True, timeout=300)
+    if result.returncode != 0:
+        raise RuntimeError(f"npm could not write package-lock.json:\n{result.stdout}\n{result.stderr}")
+    return (work / "package-lock.json").read_text()
+
+
+# --- watching one deploy ------------------------------------------------------------
+
+
+def load_average() -> str:
+    """The machine may be shared: its load says how much the figures can be trusted."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def first_line(body: str) -> str:
+    """An error page's title and the router's error code (router/pages.py), or the start of a body."""
+    import re
+
+    title, code = re.search(r"<title>(.*?)</title>", body), re.search(r"code=(H\d+)", body)
+    if title:
+        return title.group(1) + (f" {code.group(1)}" if code else "")
+    return body[:80]
+
+
+class RouterClient(threading.Thread):
+    """Keep-alive GETs through the router, one every POLL_S.
+
+    Remembers when the expected body was first served. While ``counting`` is
+    set, a non-200 answer or a connection error counts as a failed request.
+    """
+
+    def __init__(self, port: int, host: str):
+        super().__init__(daemon=True)
+        self.port, self.host = port, host
+        self.expected = ""
+        self.seen_at: float | None = None
+        self.seen = threading.Event()
+        self.counting = threading.Event()
+        self.stopping = threading.Event()
+        self.requests = 0
+        self.failed: list[tuple[float, str]] = []  # (time.time(), what came back)
+
+    def expect(self, body: str) -> None:
+        self.seen.clear()
+        self.seen_at = None
+        self.expected = body
+
+    def run(self) -> None:
+        conn = None
+        while not self.stopping.is_set():
+            status, body, error = 0, "", ""
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+                conn.request("GET", "/", headers={"Host": self.host})
+                response = conn.getresponse()
+                status, body = response.status, response.read().decode(errors="replace")
+                if response.will_close:
+                    conn.close()
+                    conn = None
+            except (OSError, http.client.HTTPException) as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                if conn is not None:
+                    conn.close()
+                conn = None
+            now = time.time()
+            if self.counting.is_set():
+                self.requests += 1
+                if status != 200:
+                    self.failed.append((now, error or f"{status} {first_line(body)}"))
+            if status == 200 and body == self.expected and self.seen_at is None:
+                self.seen_at = now
+                self.seen.set()
+            self.stopping.wait(POLL_S)
+        if conn is not None:
+            conn.close()
+
+
+@dataclass
+class Marks:
+    """Wall-clock times (time.time()) of one deploy's milestones."""
+
+    push_start: float = 0.0
+    push_end: float | None = None
+    build_created: float | None = None
+    build_started: float | None = None
+    build_finished: float | None = None
+    release_created: float | None = None
+    version: int | None = None
+    instances_created: float | None = None  # the control loop made the new instances
+    instances_started: float | None = None  # the agent launched the last of them
+    instances_up: float | None = None  # observed by polling: every new web instance up
+    live: float | None = None  # observed by polling: the release judged succeeded
+    served: float | None = None
+    buildpack_note: str = ""
+    timeline: list[str] = field(default_factory=list)
+    failed: list[tuple[float, str]] = field(default_factory=list)  # failed requests during this deploy
+    extra: dict = field(default_factory=dict)
+
+    def phases(self) -> dict[str, float | None]:
+        def span(a, b):
+            return None if a is None or b is None else b - a
+
+        return {
+            "receive": span(self.push_start, self.build_started),
+            "build": span(self.build_started, self.build_finished),
+            "release": span(self.build_finished, self.release_created),
+            "start": span(self.release_created, self.instances_up),
+            "health": span(self.instances_up, self.served),
+            "total": span(self.push_start, self.served),
+        }
+
+    def details(self) -> dict[str, float | None]:
+        def span(a, b):
+            return None if a is None or b is None else b - a
+
+        return {
+            "push→row": span(self.push_start, self.build_created),
+            "queue": span(self.build_created, self.build_started),
+            "ctl": span(self.release_created, self.instances_created),
+            "launch": span(self.instances_created, self.instances_started),
+            "boot": span(self.instances_started, self.instances_up),
+            "judge": span(self.instances_up, self.live),
+            "route": span(self.live, self.served),
+            "push_exit": span(self.push_start, self.push_end),
+        }
+
+
+class PhaseWatcher(threading.Thread):
+    """Reads the database every DB_POLL_S and fills in a deploy's Marks."""
+
+    def __init__(self, app_id: int, after_version: int, marks: Marks):
+        super().__init__(daemon=True)
+        self.app_id, self.after_version, self.marks = app_id, after_version, marks
+        self.stopping = threading.Event()
+        self.error: BaseException | None = None
+        self.states: dict[str, tuple] = {}
+
+    def run(self) -> None:
+        from django.db import connection
+
+        try:
+            while not self.stopping.is_set():
+                self.poll()
+                self.stopping.wait(DB_POLL_S)
+        except BaseException as exc:  # reported by the main thread
+            self.error = exc
+        finally:
+            connection.close()
+
+    def poll(self) -> None:
+        from paas.platform.models import Build, Instance, Release
+
+        m = self.marks
+        self.note_instances()
+        build = Build.objects.filter(app_id=self.app_id).order_by("-created_at").first()
+        if build is None or build.created_at.timestamp() < m.push_start - 1:
+            return
+        m.build_created = build.created_at.timestamp()
+        m.build_started = build.started_at.timestamp() if build.started_at else None
+        m.build_finished = build.finished_at.timestamp() if build.finished_at else None
+        m.buildpack_note = build.buildpack
+        release = Release.objects.filter(app_id=self.app_id, build=build, version__gt=self.after_version).first()
+        if release is None:
+            return
+        m.release_created, m.version = release.created_at.timestamp(), release.version
+        rows = list(Instance.objects.filter(release=release, process_type="web", desired_state=Instance.RUNNING))
+        if rows:
+            m.instances_created = max(r.created_at.timestamp() for r in rows)
+            if all(r.started_at for r in rows):
+                m.instances_started = max(r.started_at.timestamp() for r in rows)
+            if m.instances_up is None and all(r.state == Instance.UP for r in rows):
+                m.instances_up = time.time()
+        if m.live is None and release.status == Release.SUCCEEDED:
+            m.live = time.time()
+
+    def note_instances(self) -> None:
+        """Every state change of the app's instances, for explaining a slow deploy afterwards."""
+        from paas.platform.models import Instance
+
+        fields = ("name", "desired_state", "state", "restarts", "exit_code", "address")
+        for row in Instance.objects.filter(app_id=self.app_id).values_list(*fields):
+            if self.states.get(row[0]) != row[1:]:
+                self.states[row[0]] = row[1:]
+                offset = time.time() - self.marks.push_start
+                self.marks.timeline.append(f"+{offset:6.2f}s {row[0]} desired={row[1]} state={row[2]} "
+                                           f"restarts={row[3]} exit={row[4]} address={row[5]}")
+
+
+def latest_version(app_id: int) -> int:
+    from paas.platform.models import Release
+
+    return Release.objects.filter(app_id=app_id).order_by("-version").values_list("version", flat=True).first() or 0
+
+
+def old_instances_gone(app_id: int, version: int) -> bool:
+    from paas.platform.models import Instance
+
+    return not (Instance.objects.filter(app_id=app_id).exclude(release__version=version)
+                .exclude(state__in=[Instance.STOPPED, Instance.CRASHED, Instance.OOM_KILLED]).exists())
+
+
+def deploy(pusher: Pusher, app: SampleApp, client: RouterClient, version: int, procs: Processes) -> Marks:
+    """Push ``version`` of ``app`` and wait until the router serves it; return the milestones."""
+    if version == 1:
+        pusher.create(app.repo, app.render(version), app.name)
+    else:
+        pusher.change(app.repo, app.render(version), f"v{version}")
+    client.expect(app.body.format(version=version))
+    marks = Marks()
+    watcher = PhaseWatcher(app.app_id, latest_version(app.app_id), marks)
+    marks.push_start = time.time()
+    watcher.start()
+    try:
+        push = subprocess.run(["git", "push", "paas", "main"], cwd=app.repo, env=pusher.env(),
+                              capture_output=True, text=True, timeout=DEPLOY_TIMEOUT_S)
+        marks.push_end = time.time()
+        if push.returncode != 0:
+            raise RuntimeError(f"git push of {app.name} v{version} failed:\n{push.stderr[-4000:]}")
+        (pusher.home.parent / f"push-{app.name}-v{version}.txt").write_text(push.stderr)
+        deadline = time.monotonic() + DEPLOY_TIMEOUT_S
+        while not client.seen.wait(0.5):
+            procs.check()
+            if watcher.error is not None:
+                raise watcher.error
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{app.name} v{version} was not served within {DEPLOY_TIMEOUT_S}s")
+        marks.served = client.seen_at
+        # Let the watcher see the last milestones (up, live) of this deploy.
+        wait_until(lambda: marks.live is not None and marks.instances_up is not None or watcher.error, 30,
+                   "the rollout's end", interval=0.05)
+        # The switch is over when the old instances have stopped; a little after that too.
+        wait_until(lambda: old_instances_gone(app.app_id, marks.version), 60, "the old instances to stop")
+        time.sleep(1.0)  # the draining tail: requests just after the old instances stopped
+    finally:
+        watcher.stopping.set()
+        watcher.join(10)
+    if watcher.error is not None:
+        raise watcher.error
+    marks.failed = [(t, what) for t, what in client.failed if t >= marks.push_start]
+    client.failed.clear()
+    return marks
+
+
+# --- reporting -------------------------------------------------------------------------
+
+PHASES = ("receive", "build", "release", "start", "health", "total")
+DETAILS = ("push→row", "queue", "ctl", "launch", "boot", "judge", "route", "push_exit")
+
+
+def fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def table(title: str, rows: list[tuple[str, Marks]]) -> str:
+    lines = [title, f"  {'deploy':<12}" + "".join(f"{p:>9}" for p in PHASES) + "   | "
+             + "".join(f"{d:>10}" for d in DETAILS)]
+    for label, marks in rows:
+        phases, details = marks.phases(), marks.details()
+        lines.append(f"  {label:<12}" + "".join(f"{fmt(phases[p]):>9}" for p in PHASES) + "   | "
+                     + "".join(f"{fmt(details[d]):>10}" for d in DETAILS))
+    warm = [m for label, m in rows if label.startswith("warm")]
+    if len(warm) > 1:
+        med = {p: statistics.median(v for m in warm if (v := m.phases()[p]) is not None) for p in PHASES}
+        med_d = {d: statistics.median(v for m in warm if (v := m.details()[d]) is not None) for d in DETAILS}
+        lines.append(f"  {'warm median':<12}" + "".join(f"{fmt(med[p]):>9}" for p in PHASES) + "   | "
+                     + "".join(f"{fmt(med_d[d]):>10}" for d in DETAILS))
+    return "\n".join(lines)
+
+
+def explain_slow(app: SampleApp, rows: list[tuple[str, Marks]]) -> None:
+    """For a deploy whose instances took long to come up: their state changes and the app's last log lines."""
+    from paas.platform.logs import recent
+
+    slow = [(label, m) for label, m in rows if (m.details()["boot"] or 0) > SLOW_BOOT_S or m.failed]
+    for label, marks in slow:
+        print(f"{app.kind} {label}: instances up {fmt(marks.details()['boot'])} s after they started, "
+              f"{len(marks.failed)} failed requests; what happened (time since push start):")
+        story = marks.timeline + [f"+{t - marks.push_start:6.2f}s request failed: {what}" for t, what in marks.failed]
+        for line in sorted(story, key=lambda text: float(text[1:].split("s", 1)[0])):
+            print("    " + line)
+    if slow:
+        print(f"{app.kind}: last lines of the app's log:")
+        rows = sorted(recent(app.name, 20, source="app") + recent(app.name, 10, source="platform"),
+                      key=lambda row: tuple(int(part) for part in row["id"].split("-")))
+        for row in rows:
+            print(f"    {row.get('ts', '')} {row.get('source', '')} {row.get('process', '')} {row.get('line', '')}")
+
+
+# --- set-up and clean-up ------------------------------------------------------------------
+
+
+def create_database(base_url: str, name: str) -> None:
+    import psycopg2
+    from psycopg2 import sql
+
+    admin = psycopg2.connect(base_url.rsplit("/", 1)[0] + "/postgres")
+    try:
+        admin.autocommit = True
+        admin.cursor().execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    finally:
+        admin.close()
+
+
+def drop_database(base_url: str, name: str) -> None:
+    import psycopg2
+    from psycopg2 import sql
+
+    admin = psycopg2.connect(base_url.rsplit("/", 1)[0] + "/postgres")
+    try:
+        admin.autocommit = True
+        admin.cursor().execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    finally:
+        admin.close()
+
+
+def clean_redis(redis_url: str, prefix: str, queue: str) -> int:
+    """Every key this run made: its prefix, its build queue and the worker's bindings."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(f"{prefix}*", count=1000))
+    keys += [queue.encode(), f"_kombu.binding.{queue}".encode(), f"_kombu.binding_permanent.{queue}".encode()]
+    removed = client.delete(*keys) if keys else 0
+    # The worker's remote-control binding sits in a set shared by all workers: remove only its member.
+    for member in client.smembers("_kombu.binding.celery.pidbox"):
+        if TAG.encode() in member:
+            client.srem("_kombu.binding.celery.pidbox", member)
+    client.close()
+    return removed
+
+
+def destroy_apps(apps: list[SampleApp], instances_dir: Path, agent_alive) -> None:
+    """Empty the desired state (destroy the apps) and wait for the agent to stop every instance."""
+    from django.contrib.auth import get_user_model
+
+    from paas.platform.actions.apps import destroy_app
+    from paas.platform.models import App
+
+    admin = get_user_model().objects.filter(username="bench").first()
+    for app in apps:
+        row = App.objects.filter(pk=app.app_id).first() if app.app_id else None
+        if row is not None:
+            destroy_app(admin, row, confirm=row.name)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and agent_alive() and instances_dir.is_dir() and any(instances_dir.iterdir()):
+        time.sleep(0.2)
+
+
+def run(args, env: dict, data_dir: Path) -> list[str]:
+    """Set up, deploy each app cold then warm, and return the RESULT lines."""
+    from django.contrib.auth import get_user_model
+
+    from paas.platform.actions.apps import create_app
+    from paas.platform.actions.tokens import issue_token
+
+    procs = Processes(env, data_dir)
+    apps: list[SampleApp] = []
+    try:
+        express_files = dict(EXPRESS_APP)
+        express_files["package-lock.json"] = npm_lockfile(EXPRESS_APP, data_dir / "scratch")
+        start_platform(procs, env)
+        user = get_user_model().objects.create_user("bench", "bench@example.com", "bench-password-1")
+        user.is_staff = True
+        user.save()
+        _, token = issue_token(user, description="deploy benchmark")
+        home = data_dir / "home"
+        home.mkdir()
+        (home / ".netrc").write_text(f"machine 127.0.0.1 login bench password {token}\n")
+        (home / ".netrc").chmod(0o600)
+        pusher = Pusher(home, f"http://127.0.0.1:{env['PAAS_GIT_PORT']}")
+        suffix = os.urandom(3).hex()
+        apps = [SampleApp("flask", FLASK_APP, FLASK_BODY), SampleApp("express", express_files, EXPRESS_BODY)]
+        for app in apps:
+            app.name = f"bench-{app.kind}-{suffix}"
+            app.app_id = create_app(user, app.name).pk
+            app.repo = data_dir / "src" / app.kind
+        results: dict[str, list[tuple[str, Marks]]] = {}
+        failures = {}
+        executor = env["PAAS_BUILD_EXECUTOR"]
+        print(f"platform up: build executor {executor}, control loop and agent at their default intervals; "
+              f"{args.warm_runs} warm redeploys per app; load average {load_average()}", flush=True)
+        for app in apps:
+            client = RouterClient(int(env["PAAS_ROUTER_PORT"]), f"{app.name}.{env['PAAS_BASE_DOMAIN']}")
+            client.start()
+            rows = []
+            try:
+                marks = deploy(pusher, app, client, 1, procs)
+                rows.append(("cold", marks))
+                print(f"{app.kind} cold: {fmt(marks.phases()['total'])} s ({marks.buildpack_note})", flush=True)
+                client.counting.set()  # from here on the app serves: every request must succeed
+                for n in range(args.warm_runs):
+                    marks = deploy(pusher, app, client, n + 2, procs)
+                    rows.append((f"warm {n + 1}", marks))
+                    print(f"{app.kind} warm {n + 1}: {fmt(marks.phases()['total'])} s", flush=True)
+            finally:
+                client.stopping.set()
+                client.join(15)
+            results[app.kind] = rows
+            explain_slow(app, rows)
+            failures[app.kind] = (sum(len(m.failed) for _, m in rows[1:]), client.requests)
+        print()
+        for kind, rows in results.items():
+            print(table(f"{kind} (seconds; phases add up to total; details on the right)", rows))
+            print()
+        print("details: push→row = push start to Build row; queue = row to worker start; ctl = release to "
+              "instances created (control loop);\n         launch = to the agent starting the last; boot = to "
+              "all up (port answers); judge = up to release live;\n         route = live to new body through "
+              "the router; push_exit = push start to git push exiting")
+        print(f"load average at the end: {load_average()} (on {os.cpu_count()} CPUs)")
+        for kind, (failed, total) in failures.items():
+            print(f"{kind}: {failed} failed of {total} requests through the router during its warm redeploys")
+        flask = results["flask"]
+        cold = flask[0][1].phases()["total"]
+        warm = statistics.median(m.phases()["total"] for label, m in flask[1:])
+        failed = sum(f for f, _ in failures.values())
+        note = "" if executor == "container" else f"  (build executor {executor})"
+        return [f"RESULT warm_redeploy_s {warm:.2f} <= 3{note}",
+                f"RESULT warm_vs_cold {warm / cold:.3f} <= 0.4{note}",
+                f"RESULT failed_requests {failed} <= 0{note}"]
+    except BaseException:
+        for name in procs.children:
+            sys.stderr.write(f"--- tail of {name}.log ---\n{procs.log(name)[-2500:]}\n")
+        raise
+    finally:
+        try:
+            destroy_apps(apps, data_dir / "runtime" / "instances",
+                         lambda: "agent" in procs.children and procs.children["agent"].poll() is None)
+        finally:
+            procs.stop()
+            subprocess.run([str(BIN / "paas-runner"), "sweep"], env=env, capture_output=True, timeout=120)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--warm-runs", type=int, default=5, help="warm redeploys per app (median reported)")
+    parser.add_argument("--keep", action="store_true", help="keep the data directory (process logs) afterwards")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("bench/deploy.py needs root: the host agent runs instances in namespaces and cgroups")
+        return 2
+    base_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/paas")
+    db_name = f"paas_bench_deploy_{os.getpid()}"
+    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    prefix, queue = f"{TAG}:", f"builds-{TAG}"
+    data_dir = Path(tempfile.mkdtemp(prefix="paas-bench-deploy-", dir="/tmp"))
+    data_dir.chmod(0o755)
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"{base_url.rsplit('/', 1)[0]}/{db_name}",
+        "REDIS_URL": redis_url,
+        "CELERY_RESULT_BACKEND": "",  # no result keys left in Redis; nothing reads task results
+        "PAAS_REDIS_PREFIX": prefix,
+        "PAAS_BUILD_QUEUE": queue,
+        "PAAS_DATA_DIR": str(data_dir),
+        "PAAS_GIT_PORT": str(free_port()),
+        "PAAS_ROUTER_PORT": str(free_port()),
+        "PAAS_BASE_DOMAIN": "localhost",
+        "PAAS_HOST_NAME": f"{TAG}-host",
+        "PAAS_HOST_ADDRESS": "127.0.0.1",
+        "PAAS_BUILD_EXECUTOR": os.environ.get("PAAS_BUILD_EXECUTOR", "container"),
+        "DJANGO_SETTINGS_MODULE": "paas.platform.settings",
+        "PYTHONSAFEPATH": "1",
+    }
+    os.environ.update(env)  # Django in this process reads the same settings
+    created = False
+    try:
+        create_database(base_url, db_name)
+        created = True
+        import django
+        from django.core.management import call_command
+
+        django.setup()
+        call_command("migrate", verbosity=0)
+        results = run(args, env, data_dir)
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        if created:
+            drop_database(base_url, db_name)
+        clean_redis(redis_url, prefix, queue)
+        if args.keep:
+            print(f"kept {data_dir}")
+        else:
+            shutil.rmtree(data_dir, ignore_errors=True)
+    print()
+    for line in results:
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
