@@ -32,12 +32,10 @@ _XADD = (b"*20\r\n$4\r\nXADD\r\n$%d\r\n%s\r\n$6\r\nMAXLEN\r\n$1\r\n~\r\n$" + b"%
 
 def encode_xadd(key: bytes, values: list[bytes]) -> bytes:
     """``XADD key MAXLEN ~ 10000 * field value …`` in RESP."""
-    if len(values) == len(_FIELDS):
-        args = [len(key), key]
-        for value in values:
-            args.append(len(value))
-            args.append(value)
-        return _XADD % tuple(args)
+    if len(values) == 7:
+        ts, app, release, process, source, stream, line = values
+        return _XADD % (len(key), key, len(ts), ts, len(app), app, len(release), release,
+                        len(process), process, len(source), source, len(stream), stream, len(line), line)
     parts = [b"*%d\r\n" % (6 + 2 * len(values)), _bulk(b"XADD"), _bulk(key), _bulk(b"MAXLEN"),
              _bulk(b"~"), _bulk(STREAM_MAXLEN), _bulk(b"*")]
     for name, value in zip(_FIELDS, values):

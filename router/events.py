@@ -30,7 +30,7 @@ class Data:
         self.data = data
 
 
-@dataclass
+@dataclass(slots=True)
 class Request:
     """A request head that passed the strict checks."""
 
@@ -50,7 +50,7 @@ class Request:
             name.lower() == b"upgrade" for name, _ in self.headers)
 
 
-@dataclass
+@dataclass(slots=True)
 class ResponseHead:
     status_code: int
     reason: bytes

@@ -6,6 +6,8 @@ exists because h11's generality costs about two thirds of the router's CPU per
 request; the test suite runs the sans-io cases against both implementations.
 """
 
+import re
+
 from paas.router import errors
 from paas.router.bodies import ChunkedBody, CloseBody, LengthBody, NoBody
 from paas.router.events import Data, Request, ResponseHead
@@ -13,15 +15,18 @@ from paas.router.framing import HeadReader, check_request, check_response
 
 _NO_BODY = NoBody()
 _CRLF = b"\r\n"
+_SEP = b": "
+# Header questions asked of a serialized head: one C search instead of a
+# Python loop over the headers. Names are tokens and values hold no CR or LF,
+# so CRLF + name + colon marks exactly a field with that name.
+_TE_FIELD = re.compile(rb"\r\ntransfer-encoding:", re.IGNORECASE)
+_CL_FIELD = re.compile(rb"\r\ncontent-length:", re.IGNORECASE)
+_CONNECTION_CLOSE = re.compile(rb"\r\nconnection:[^\r]*close", re.IGNORECASE)
 
 
 def serialize_head(start_line: bytes, headers) -> bytes:
     """A head with CRLF line ends only (names and values were validated)."""
-    parts = [start_line]
-    for name, value in headers:
-        parts.append(name + b": " + value)
-    parts.append(b"\r\n")
-    return _CRLF.join(parts)
+    return _CRLF.join([start_line, *map(_SEP.join, headers), b"\r\n"])
 
 
 def _encoder(chunked: bool, no_body: bool):
@@ -108,26 +113,29 @@ class ClientConnection:
 
     def send_response(self, status: int, headers, reason: bytes = b"") -> bytes:
         req = self._request
-        headers = list(headers)
+        # The head without its final CRLF CRLF; framing lines may follow.
+        head = _CRLF.join([b"HTTP/1.1 %d %s" % (status, reason), *map(_SEP.join, headers)])
         no_body = req.method == b"HEAD" or status in (204, 304) or status < 200
-        has_length = any(n.lower() == b"content-length" for n, _ in headers)
+        extra = []
         chunked = False
-        if not no_body and not has_length:
+        if not no_body and _CL_FIELD.search(head) is None:
             if req.framing.version == b"1.1":
                 chunked = True
-                headers.append((b"Transfer-Encoding", b"chunked"))
+                extra.append(b"Transfer-Encoding: chunked")
             else:
                 self._close = True   # HTTP/1.0 client: the body ends at close
-        if any(n.lower() == b"connection" and b"close" in v.lower() for n, v in headers):
+        if _CONNECTION_CLOSE.search(head) is not None:
             self._close = True
         elif self._close:
-            headers.append((b"Connection", b"close"))
+            extra.append(b"Connection: close")
         elif req.framing.version == b"1.0":
-            headers.append((b"Connection", b"keep-alive"))
+            extra.append(b"Connection: keep-alive")
         self._encode = _encoder(chunked, no_body)
         self._chunked_out = chunked
         self._our = "body"
-        return serialize_head(b"HTTP/1.1 %d %s" % (status, reason), headers)
+        if extra:
+            return _CRLF.join([head, *extra, b"\r\n"])
+        return head + b"\r\n\r\n"
 
     def send_data(self, data) -> bytes:
         return self._encode(data)
@@ -148,7 +156,8 @@ class ClientConnection:
         rest = self._buf
         self._request = None
         self._reset_cycle()
-        self._reader = self._new_reader()
+        # The head reader gave its rest away when the head was parsed: it is
+        # empty and can read the next head.
         self._reader.feed(rest)
 
 
@@ -170,9 +179,10 @@ class BackendExchange:
         self._chunked_out = False
 
     def send_request(self, method: bytes, target: bytes, headers) -> bytes:
-        self._chunked_out = any(n.lower() == b"transfer-encoding" for n, _ in headers)
+        head = serialize_head(method + b" " + target + b" HTTP/1.1", headers)
+        self._chunked_out = _TE_FIELD.search(head) is not None
         self._encode = _encoder(self._chunked_out, False)
-        return serialize_head(method + b" " + target + b" HTTP/1.1", headers)
+        return head
 
     def send_data(self, data) -> bytes:
         return self._encode(data)

@@ -64,6 +64,8 @@ class HeadReader:
     def poll(self) -> bytes | None:
         """The head (without its final blank line) once complete, else None."""
         buf = self.buffer
+        if not buf:
+            return None
         # RFC 9112 2.2: ignore empty lines before a request line (old clients
         # send a CRLF after a POST body).
         while buf[:2] == CRLF:
@@ -90,7 +92,7 @@ class HeadReader:
         return rest
 
 
-@dataclass
+@dataclass(slots=True)
 class Framing:
     """What the strict check learned about a head's message framing."""
 

@@ -76,9 +76,16 @@ class RouteTable:
         self.apps: dict[str, AppRoute] = {}
         self.on_removed = lambda backend: None   # the pool closes idle connections
         self.on_app_changed = lambda app: None   # scale-to-zero waiters
+        self._names: dict = {}                    # Host value -> normalised name
 
     def app_for_host(self, host: bytes | str) -> str | None:
-        name = normalise_host(host)
+        # Normalising is a pure function of the Host value, and clients send
+        # the same few values again and again.
+        name = self._names.get(host)
+        if name is None:
+            if len(self._names) >= 4096:
+                self._names.clear()
+            name = self._names[host] = normalise_host(host)
         app = self.hosts.get(name)
         if app is not None:
             return app
@@ -135,6 +142,9 @@ def choose_backend(route: AppRoute, *, exclude=(), mode: str = "least",
     candidates = [b for b in route.backends if b.weight > 0 and b not in exclude]
     if not candidates:
         return None
+    if len(candidates) == 1:
+        route.rr += 1
+        return candidates[0]
     candidates = _pick_release(candidates, rng or random)
     route.rr += 1
     start = route.rr % len(candidates)
