@@ -55,6 +55,7 @@ PAAS_BUILD_MEMORY_MB = env_int("PAAS_BUILD_MEMORY_MB", 2048, 128)
 # Every Redis key and channel of the platform starts with this (router/ROUTES.md,
 # runtime/LOGS.md): one Redis can then serve several platforms, or test runs, apart.
 PAAS_REDIS_PREFIX = env_str("PAAS_REDIS_PREFIX", "paas:")
+PAAS_RUN_TIME_LIMIT_S = env_int("PAAS_RUN_TIME_LIMIT_S", 3600, 1)
 PAAS_SCALE_TO_ZERO_IDLE_S = env_int("PAAS_SCALE_TO_ZERO_IDLE_S", 300, 1)
 PAAS_START_TIMEOUT_S = env_int("PAAS_START_TIMEOUT_S", 60, 1)
 PAAS_HOST_DOWN_AFTER_S = env_int("PAAS_HOST_DOWN_AFTER_S", 30, 2)

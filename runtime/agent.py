@@ -94,6 +94,17 @@ def spec_for(d: Desired, *, stop_grace: float | None = None) -> ContainerSpec:
     )
 
 
+def start_relay(container_id: str, tty: bool) -> None:
+    """The relay starts the created container on a terminal and outlives this agent, like the container."""
+    import subprocess
+    from pathlib import Path
+
+    runner = Path(sys.executable).with_name("paas-runner")
+    argv = [str(runner), "relay", container_id] + ([] if tty else ["--no-tty"])
+    subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     start_new_session=True, close_fds=True)
+
+
 def _port_open(address: str, port: int) -> bool:
     try:
         with socket.create_connection((address, port), timeout=0.2):
@@ -156,6 +167,11 @@ class Agent:
                 getattr(self, f"_{action.kind}")(action)
             except RuntimeLayerError as exc:
                 log.warning("%s %s failed: %s", action.kind, action.name, exc)
+                if action.desired is not None and action.desired.once:
+                    # A one-off that cannot start has ended: report it, never retry it.
+                    self.control.report(action.name, state="crashed", exit_code=125, stopped_at=time.time(),
+                                        desired_state="stopped")
+                    continue
                 self.control.report(action.name, state="crashed", exit_code=125,
                                     restarts_increment=True, stopped_at=time.time())
         self.ship_logs()
@@ -186,6 +202,10 @@ class Agent:
         (c.dir / MARKER).write_text(json.dumps({"fingerprint": d.fingerprint}))
         self.control.report(d.name, state="starting", address=c.record.network.get("address") or None,
                             port=DEFAULT_PORT, exit_code=None)
+        if d.attach:
+            start_relay(c.id, tty=d.attach == "tty")
+            self.control.report(d.name, state="up", started_at=time.time())
+            return
         c.start()
         self.control.report(d.name, state="starting", started_at=c.record.started_at)
 
@@ -208,8 +228,13 @@ class Agent:
             code, oom = outcome.exit_code, outcome.oom_killed
             outcome_state = "oom-killed" if oom else ("crashed" if action.desired else "stopped")
         self.ship_logs([c], final=True)
-        self.control.report(action.name, state=outcome_state, exit_code=code, stopped_at=time.time(),
-                            restarts_increment=bool(action.desired))
+        if action.desired is not None and action.desired.once:
+            # A one-off ends when it exits: its exit code is the answer, not a crash.
+            self.control.report(action.name, state="oom-killed" if oom else "stopped", exit_code=code,
+                                stopped_at=time.time(), desired_state="stopped")
+        else:
+            self.control.report(action.name, state=outcome_state, exit_code=code, stopped_at=time.time(),
+                                restarts_increment=bool(action.desired))
         self._release(action.name)
 
     def _stop(self, action: Action) -> None:
@@ -266,13 +291,15 @@ class DjangoControlPlane:
             build = row.release.build
             if build is None or not build.slug_digest:
                 continue
+            once = row.kind == self.Instance.ONEOFF
             out.append(Desired(
                 name=row.name, app=row.app.name, release=f"v{row.release.version}", process=row.label,
                 command=row.command or build.process_types.get(row.process_type, ""),
                 image=build.slug_digest, stack=build.stack or "host",
                 env=tuple(sorted((row.release.config.values or {}).items())),
                 memory_mb=row.memory_mb, cpus=row.cpus, restarts=row.restarts,
-                last_exit_at=row.stopped_at.timestamp() if row.stopped_at else None))
+                last_exit_at=None if once else (row.stopped_at.timestamp() if row.stopped_at else None),
+                once=once, attach=row.attach))
         return out
 
     def report(self, name: str, **fields) -> None:

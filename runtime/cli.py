@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("name")
     sub.add_parser("stack:list", help="list the stacks on this host")
     sub.add_parser("sweep", help="remove what crashed containers left behind")
+    relay = sub.add_parser("relay", help="start a created container attached to Redis streams (paas run)")
+    relay.add_argument("id")
+    relay.add_argument("--no-tty", action="store_true", help="pipes instead of a terminal")
     return parser
 
 
@@ -117,7 +120,13 @@ def _sweep(args) -> int:
     return 0
 
 
-VERBS = {"run": _run, "stack:build": _stack_build, "stack:list": _stack_list, "sweep": _sweep}
+def _relay(args) -> int:
+    from .attach import main as relay_main
+
+    return relay_main(args.id, tty=not args.no_tty)
+
+
+VERBS = {"run": _run, "stack:build": _stack_build, "stack:list": _stack_list, "sweep": _sweep, "relay": _relay}
 
 
 def main(argv: list[str] | None = None) -> int:

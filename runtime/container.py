@@ -133,15 +133,21 @@ class Container:
             self.record.started_at = time.time()
             self.save()
             return proc
-        out = open(self.dir / "stdout.log", "ab")
-        err = open(self.dir / "stderr.log", "ab")
+        # Detached output goes to the log files unless the caller (an attach relay) gives its own.
+        opened = []
+        if stdout is None:
+            stdout = open(self.dir / "stdout.log", "ab")
+            opened.append(stdout)
+        if stderr is None:
+            stderr = open(self.dir / "stderr.log", "ab")
+            opened.append(stderr)
         try:
             # A new session: the container must not get the agent's terminal signals.
-            result = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                    start_new_session=True, check=False)
+            result = subprocess.run(argv, stdin=subprocess.DEVNULL if stdin is None else stdin, stdout=stdout,
+                                    stderr=stderr, start_new_session=True, check=False)
         finally:
-            out.close()
-            err.close()
+            for handle in opened:
+                handle.close()
         if result.returncode != 0:
             message = self.status_error() or f"paas-init exited with {result.returncode}"
             self.record.move(State.STOPPED)

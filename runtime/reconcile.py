@@ -28,6 +28,8 @@ class Desired:
     cpus: float = 1.0
     restarts: int = 0
     last_exit_at: float | None = None   # when it last ended (epoch seconds), for backoff
+    once: bool = False                  # a one-off (paas run): never restarted, ends when it exits
+    attach: str = ""                    # "tty" or "pipe": started by a relay to the developer's terminal
 
     @property
     def fingerprint(self) -> str:

@@ -54,7 +54,7 @@ def reconcile_app(app_id: int, now: float) -> None:
         if app is None:
             return  # another control loop holds it this tick, or it was destroyed
         target, serving = target_release(app), serving_release(app)
-        running = list(app.instances.filter(desired_state=Instance.RUNNING))
+        running = list(app.instances.filter(desired_state=Instance.RUNNING, kind=Instance.SERVICE))
         views = [InstanceView(i.id, i.release_id, i.process_type, i.number, i.size, i.state,
                               i.created_at.timestamp(), i.exit_code, i.generation) for i in running]
         formation = {f.process_type: FormationView(f.quantity, f.size, f.stopped, f.generation)

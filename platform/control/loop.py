@@ -21,6 +21,7 @@ log = logging.getLogger("paas.control")
 def tick(publisher) -> None:
     from django.conf import settings
 
+    from paas.platform.actions.runs import expire_runs
     from paas.platform.control.autoscaling import run_autoscalers
     from paas.platform.control.crashes import report_crashes
     from paas.platform.control.deploys import reconcile_app
@@ -34,6 +35,7 @@ def tick(publisher) -> None:
         reconcile_app(app_id, now)
     place_pending()
     forget_stopped()
+    expire_runs()
     report_crashes()
     publisher.publish()
 

@@ -22,12 +22,19 @@ class Instance(models.Model):
     STOP = "stopped"
     DESIRED = [(RUNNING, RUNNING), (STOP, STOP)]
 
+    SERVICE = "service"  # part of the formation: kept running, restarted on a crash
+    ONEOFF = "oneoff"  # paas run: runs once, its exit code is the answer
+    KINDS = [(SERVICE, SERVICE), (ONEOFF, ONEOFF)]
+
     name = models.CharField(max_length=100, unique=True, help_text="Container name, also its hostname")
     app = models.ForeignKey("platform.App", on_delete=models.CASCADE, related_name="instances")
     release = models.ForeignKey("platform.Release", on_delete=models.PROTECT, related_name="instances")
     process_type = models.CharField(max_length=30)
     number = models.PositiveIntegerField(help_text="The N of web.N")
     generation = models.PositiveIntegerField(default=0, help_text="The formation generation it was started for")
+    kind = models.CharField(max_length=10, choices=KINDS, default=SERVICE)
+    attach = models.CharField(max_length=4, blank=True, help_text='One-offs: "tty" or "pipe" when attached')
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="One-offs are stopped at this time")
     command = models.TextField(blank=True)
     size = models.CharField(max_length=20)
     memory_mb = models.PositiveIntegerField()

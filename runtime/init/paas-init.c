@@ -443,6 +443,9 @@ static void run_app(const struct spec *s, const sigset_t *oldmask)
     if (fd >= 0) { if (write(fd, "0", 1) < 0) { /* keep the inherited score */ } close(fd); }
     for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
     sigprocmask(SIG_SETMASK, oldmask, NULL);
+    /* An attached one-off (paas run) gets a terminal on stdin: make it the
+     * app's controlling terminal so Ctrl-C reaches the app as SIGINT. */
+    if (isatty(0) && setsid() >= 0 && ioctl(0, TIOCSCTTY, 0) < 0) { /* no job control; still usable */ }
     if (s->cwd && chdir(s->cwd) < 0) die("chdir", s->cwd);
     if (setgroups(0, NULL) < 0) die("setgroups", "");
     if (setresgid(s->gid, s->gid, s->gid) < 0) die("setgid", "");

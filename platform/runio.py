@@ -1,0 +1,47 @@
+"""The developer's side of an attached run: the Redis streams the runtime's relay uses."""
+
+import base64
+
+from django.conf import settings
+
+from paas.platform.redis_client import get_redis
+from paas.runtime.attach import keys
+
+MAX_INPUT = 64 * 1024
+SIGNALS = ("INT", "TERM", "HUP", "QUIT")
+
+
+def run_keys(name: str) -> tuple[str, str]:
+    return keys(settings.PAAS_REDIS_PREFIX, name)
+
+
+def send(name: str, fields: dict) -> None:
+    in_key, _ = run_keys(name)
+    client = get_redis()
+    client.xadd(in_key, fields, maxlen=10_000, approximate=True)
+    client.expire(in_key, 3600)
+
+
+def read(name: str, cursor: str, wait_s: float) -> tuple[list[str], str, bool]:
+    """Output chunks (base64) after ``cursor``, the new cursor, and whether the output ended."""
+    _, out_key = run_keys(name)
+    result = get_redis().xread({out_key: cursor}, count=500, block=max(1, int(wait_s * 1000)) if wait_s else None)
+    chunks, ended = [], False
+    for _, entries in result or []:
+        for entry_id, fields in entries:
+            cursor = entry_id.decode()
+            if b"eof" in fields:
+                ended = True
+            elif b"data" in fields:
+                chunks.append(fields[b"data"].decode())
+    return chunks, cursor, ended
+
+
+def decode_input(data) -> bytes:
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (ValueError, TypeError):
+        raise ValueError("data must be base64") from None
+    if len(raw) > MAX_INPUT:
+        raise ValueError(f"send at most {MAX_INPUT} bytes at a time")
+    return raw
