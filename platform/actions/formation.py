@@ -70,8 +70,9 @@ def apply_change(app: App, change: ScaleChange) -> None:
 
 
 def known_process_types(app: App) -> set[str]:
+    """Types that can be scaled: the latest release's, but its once-per-release ``release`` command."""
     release = app.latest_release()
-    return set(release.process_types) if release else set()
+    return set(release.process_types) - {"release"} if release else set()
 
 
 def describe(formation: Formation) -> str:

@@ -14,6 +14,7 @@ from paas.platform.control.plan import (
     SUCCEEDED,
     CanaryView,
     FormationView,
+    RELEASE_PHASE,
     InstanceView,
     ReleaseView,
     plan_app,
@@ -48,12 +49,42 @@ def canary_view(app: App, formation: dict) -> CanaryView | None:
     return CanaryView(release_view(canary.release), max(1, math.ceil(web * canary.percent / 100)))
 
 
+def release_phase_done(app: App, target: Release) -> bool:
+    """A Procfile ``release`` command runs once, to success, before the release rolls out.
+
+    Until it has, the app stays as it is; if it fails, the release fails and the
+    live release keeps serving.
+    """
+    if target.status != Release.PENDING or RELEASE_PHASE not in target.process_types:
+        return True
+    phase = app.instances.filter(release=target, kind=Instance.ONEOFF, process_type=RELEASE_PHASE).first()
+    if phase is None:
+        Instance.objects.create(
+            name=f"{app.name}-v{target.version}-release-{secrets.token_hex(3)}", app=app, release=target,
+            process_type=RELEASE_PHASE, number=1, command=target.build.process_types[RELEASE_PHASE],
+            size="small", memory_mb=get_size("small").memory_mb, cpus=get_size("small").cpus, kind=Instance.ONEOFF)
+        record(None, "release.phase", f"v{target.version}: running the release command before the rollout", app=app)
+        return False
+    if phase.desired_state == Instance.RUNNING:
+        return False
+    if phase.exit_code == 0 and phase.state == Instance.STOPPED:
+        return True
+    how = "ran out of memory" if phase.state == Instance.OOM_KILLED else f"exited with code {phase.exit_code}"
+    target.status, target.status_message = FAILED, f"the release command {how}"
+    target.save(update_fields=["status", "status_message"])
+    record(None, "deploy.failed", f"v{target.version} failed to deploy: the release command {how}", app=app,
+           version=target.version)
+    return False
+
+
 def reconcile_app(app_id: int, now: float) -> None:
     with transaction.atomic():
         app = App.objects.select_for_update(skip_locked=True).filter(pk=app_id).first()
         if app is None:
             return  # another control loop holds it this tick, or it was destroyed
         target, serving = target_release(app), serving_release(app)
+        if target is not None and not release_phase_done(app, target):
+            return
         running = list(app.instances.filter(desired_state=Instance.RUNNING, kind=Instance.SERVICE))
         views = [InstanceView(i.id, i.release_id, i.process_type, i.number, i.size, i.state,
                               i.created_at.timestamp(), i.exit_code, i.generation) for i in running]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 PENDING, DEPLOYING, SUCCEEDED, FAILED = "pending", "deploying", "succeeded", "failed"
 UP = "up"
+RELEASE_PHASE = "release"
 CRASHED_STATES = ("crashed", "oom-killed")
 
 
@@ -123,6 +124,8 @@ def keep_canary(plan: Plan, canary: CanaryView, formation: dict, running: list[I
 def wanted_instances(target: ReleaseView, formation: dict[str, FormationView]) -> dict[tuple[str, int], FormationView]:
     wanted = {}
     for process_type in target.process_types:
+        if process_type == RELEASE_PHASE:
+            continue  # runs once per release before the rollout, never as part of the formation
         spec = formation.get(process_type, FormationView(0))
         for number in range(1, (0 if spec.stopped else spec.quantity) + 1):
             wanted[(process_type, number)] = spec

@@ -212,3 +212,20 @@ def test_canary_split_promote_and_abort(pusher, app, platform_env, tmp_path):
     promoted = promote_canary(pusher.user, app)
     wait_for(lambda: release_status(app, promoted.version) == "succeeded", 60, "the promoted release")
     wait_for(lambda: {fetch(port, host)[1].split(" ")[0] for _ in range(10)} == {"canary"}, 30, "all traffic on it")
+
+
+def test_release_phase_runs_before_the_rollout_and_its_failure_aborts(pusher, app, platform_env, tmp_path):
+    files = {**WEB_APP, "Procfile": "web: python3 -u server.py\nrelease: echo migrating && touch /tmp/done\n"}
+    repo = pusher.repo(tmp_path / "src", files, app.name)
+    assert pusher.push(repo).returncode == 0
+    wait_for(lambda: release_status(app, 2) == "succeeded", 60, "v2 to be live after its release command")
+    phase = Instance.objects.get(app=app, process_type="release", release__version=2)
+    assert phase.exit_code == 0 and phase.kind == "oneoff"
+    (repo / "Procfile").write_text("web: python3 -u server.py\nrelease: echo failing && exit 5\n")
+    pusher.git(repo, "commit", "-qam", "bad migration")
+    assert pusher.push(repo).returncode == 0
+    wait_for(lambda: release_status(app, 3) == "failed", 60, "v3 to fail in its release phase")
+    assert "release command exited with code 5" in Release.objects.get(app=app, version=3).status_message
+    port, host = int(platform_env["PAAS_ROUTER_PORT"]), f"{app.name}.localhost"
+    assert fetch(port, host) == (200, "hello from web.1")
+    assert not Instance.objects.filter(app=app, release__version=3, process_type="web").exists()
