@@ -1,6 +1,7 @@
 """Deploy benchmark: push-to-serving time of a small Flask app and a small Express app.
 
     .venv/bin/python -P bench/deploy.py [--warm-runs 5] [--keep]
+        [--control-interval S] [--agent-interval S]
 
 For each app: a cold deploy (a new app, so an empty build cache) and then
 --warm-runs warm redeploys (same dependencies, one changed line). Each is timed
@@ -21,13 +22,17 @@ counts non-200 answers and connection errors until the old instances are gone.
 Set-up (its own, all removed at the end, also on failure): a scratch PostgreSQL
 database (migrated), a data directory under /tmp, a Redis key prefix and build
 queue of its own, free ports, and the platform's processes started as
-``make up`` starts them (default intervals): git server, build worker, control
-loop, host agent (needs root), router. package-lock.json of the Express app is
+``make up`` starts them (the control loop's and the agent's own intervals unless
+given): git server, build worker, control loop, host agent (needs root), router. package-lock.json of the Express app is
 generated with npm during set-up. Clean-up: apps destroyed and their instances
 stopped by the agent, processes stopped, ``paas-runner sweep``, data directory,
 database and Redis keys removed.
 
-Ends with RESULT lines; a missed target is printed as measured, not hidden.
+A deploy whose instances took long to answer, or that failed requests, gets its
+story printed: the instances' state changes and the failed requests in time order.
+
+Ends with RESULT lines (warm_redeploy_s is the Flask app's median warm redeploy);
+a missed target is printed as measured, not hidden.
 """
 
 import argparse
