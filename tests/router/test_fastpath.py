@@ -82,7 +82,7 @@ def test_misbehaving_instance_on_a_reused_connection_is_502(make_router, parser,
     router = make_router(parser)
     routes.set_app("bad", [backend(bad.port)])
     s = _warm(router.port, "bad.localhost", cleanup)
-    s.sendall(b"GET / HTTP/1.1\r\nHost: bad.localhost\r\n\r\n")
+    s.sendall(b"GET / HTTP/1.1\r\nHost: bad.localhost\r\nConnection: close\r\n\r\n")
     out = _read_all(s)
     assert out.startswith(b"HTTP/1.1 502 ") and b"code=" + code in out, out[:200]
     assert bad.received == ["second"] and len(bad.conns) == 1
