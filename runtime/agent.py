@@ -265,6 +265,10 @@ class DjangoControlPlane:
     """The control plane through the Django ORM (Host and Instance in paas.platform.models)."""
 
     def __init__(self):
+        import redis
+
+        self.redis = redis.Redis.from_url(config.redis_url())
+        self.last_state: dict[str, str] = {}
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "paas.platform.settings")
         import django
         django.setup()
@@ -313,6 +317,19 @@ class DjangoControlPlane:
         # update() skips auto_now, and the scheduler reads updated_at.
         fields["updated_at"] = datetime.now(tz.utc)
         self.Instance.objects.filter(name=name).update(**fields)
+        state = fields.get("state")
+        if state is not None and self.last_state.get(name) != state:
+            self.last_state[name] = state
+            self.wake_control()
+
+    def wake_control(self) -> None:
+        """A state change (up, crashed, stopped) is what a rollout waits for: tick now, not at the interval."""
+        import redis
+
+        try:
+            self.redis.publish(f"{os.environ.get('PAAS_REDIS_PREFIX', 'paas:')}control:wake", "1")
+        except redis.RedisError:
+            pass  # the control loop's own interval still gets there
 
     def image_url(self, digest: str) -> str:
         base = os.environ.get("PAAS_API_URL", "http://127.0.0.1:8000").rstrip("/")

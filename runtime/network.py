@@ -95,6 +95,11 @@ def ensure_bridge() -> None:
         firewall.ensure_rules()
 
 
+def mac_for(address) -> str:
+    """02:42:a.b.c.d in hex for an IPv4Address: locally administered, one per address (Docker's scheme)."""
+    return "02:42:" + ":".join(f"{byte:02x}" for byte in address.packed)
+
+
 def attach(container_id: str, mode: str) -> Attachment:
     """Prepare the network before the container starts; the container joins it."""
     if mode != "bridge":
@@ -121,6 +126,10 @@ def attach(container_id: str, mode: str) -> Attachment:
         _ip("-n", name, "-batch", "-", input_text="\n".join([
             "link set lo up",
             f"addr add {address}/{prefix} dev eth0",
+            # A MAC derived from the address: when an address is handed out again, the
+            # host's neighbour cache still points at the right MAC (a fresh random one
+            # would leave the new instance unreachable until the stale entry expires).
+            f"link set eth0 address {mac_for(address)}",
             "link set eth0 up",
             f"route add default via {att.gateway}",
         ]) + "\n")

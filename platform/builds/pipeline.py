@@ -68,7 +68,6 @@ def run_build(build_id: int) -> str:
         fail(build, out, "the build hit an internal error; the platform logged it")
         raise
     out.line(f"-----> Released v{release.version}")
-    out.line(f"       {build.app.web_url} deployed to paas")
     Build.objects.filter(pk=build.pk).update(output=out.text())
     out.end(Build.SUCCEEDED, release=release.version)
     return Build.SUCCEEDED

@@ -179,9 +179,9 @@ def judge_rollout(plan, target, serving, wanted, new, running, *, now, start_tim
         how = "was killed for running out of memory" if first.state == "oom-killed" else f"exited with code {first.exit_code}"
         fail(plan, target, live, f"{first.process_type}.{first.number} {how} while starting")
     elif not any(c.release_id is None for c in plan.create) and all(i.state == UP for i in live):
+        # Traffic moves when this tick publishes the route table; the old instances
+        # stop on a later tick, once the router no longer sends them requests.
         plan.status = (SUCCEEDED, "")
-        if serving is not None and serving.id != target.id:
-            plan.stop.extend(i.id for i in running if i.release_id == serving.id and i.id not in plan.stop)
     elif live and now - min(i.created_at for i in live) > start_timeout:
         waiting = [f"{i.process_type}.{i.number}" for i in live if i.state != UP]
         fail(plan, target, live, f"{', '.join(waiting)} did not become healthy within {start_timeout:g}s")

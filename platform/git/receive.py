@@ -15,10 +15,11 @@ from dulwich.server import ReceivePackHandler
 from dulwich.errors import HookError
 
 from paas.platform.actions.builds import start_build
+from paas.platform.builds.launch import app_output, rollout_timeout, wait_for_rollout
 from paas.platform.builds.output import follow
 from paas.platform.git.lock import PushLock
 from paas.platform.git.refs import push_problem
-from paas.platform.models import App, Build
+from paas.platform.models import App, Build, Release
 
 # Time to wait for a build beyond its own limit: queueing and the slug upload.
 FOLLOW_MARGIN_S = 300
@@ -79,4 +80,18 @@ class DeployingReceivePackHandler(ReceivePackHandler):
             return b"build did not finish in time (is a build worker running?)"
         if end.status != Build.SUCCEEDED:
             return f"build failed: {end.message}".encode("utf-8", "replace")[:1000]
-        return None
+        return self.launch(app, end.release)
+
+    def launch(self, app: App, version: int) -> bytes | None:
+        """Wait for the rollout: the push ends with the app serving the new code, or says why not."""
+        self.say("-----> Launching...")
+        release = wait_for_rollout(app.name, version, rollout_timeout())
+        if release is not None and release.status == Release.SUCCEEDED:
+            self.say(f"       done, v{version}")
+            self.say(f"       {app.web_url} deployed to paas")
+            return None
+        reason = release.status_message if release is not None else "it did not finish in time (is a host agent up?)"
+        self.say(f" !     v{version} did not go live: {reason}; the previous release keeps serving")
+        for line in app_output(app.name, version):
+            self.say(f"       | {line}")
+        return f"deploy failed: {reason}".encode("utf-8", "replace")[:1000]

@@ -57,6 +57,7 @@ def test_a_release_rolls_out_and_replaces_the_old_one(app):
     app.instances.filter(release=v3).update(state=Instance.UP, address="10.1.0.3", port=5000)
     reconcile_app(app.pk, time.time())
     assert Release.objects.get(pk=v3.pk).status == "succeeded"
+    reconcile_app(app.pk, time.time())  # the next tick, after the router switched: the old ones stop
     assert not app.instances.filter(release=v2, desired_state="running").exists()
     assert Event.objects.filter(app=app, action="deploy.succeeded").count() == 2
 

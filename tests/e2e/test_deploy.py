@@ -78,7 +78,8 @@ def test_push_then_served_through_the_router(pusher, app, platform_env, tmp_path
     change_config(pusher.user, app, {"GREETING": "bonjour"})
     wait_for(lambda: release_status(app, 3) == "succeeded", 60, "v3 (config change) to be live")
     wait_for(lambda: fetch(port, host) == (200, "bonjour from web.1"), 15, "the new config to be served")
-    assert not Instance.objects.filter(app=app, release__version=2, desired_state="running").exists()
+    wait_for(lambda: not Instance.objects.filter(app=app, release__version=2, desired_state="running").exists(),
+             10, "the old release's instances to stop once drained")
 
 
 def test_unknown_host_gets_the_routers_404(platform_env, agent_host):
@@ -90,10 +91,13 @@ def test_a_crashing_release_keeps_the_old_one_serving(pusher, app, platform_env,
     repo = pusher.repo(tmp_path / "src", WEB_APP, app.name)
     assert pusher.push(repo).returncode == 0
     wait_for(lambda: release_status(app, 2) == "succeeded", 60, "v2 to be live")
-    (repo / "Procfile").write_text("web: python3 -c 'import sys; sys.exit(3)'\n")
+    (repo / "Procfile").write_text("web: python3 -c 'import sys; print(\"boom at start\"); sys.exit(3)'\n")
     pusher.git(repo, "commit", "-qam", "broken")
-    assert pusher.push(repo).returncode == 0
-    wait_for(lambda: release_status(app, 3) == "failed", 60, "v3 to fail")
+    result = pusher.push(repo)
+    assert result.returncode != 0
+    assert "v3 did not go live: web.1 exited with code 3 while starting" in result.stderr
+    assert "web.1: boom at start" in result.stderr  # the app's own output, in the push
+    assert release_status(app, 3) == "failed"
     assert "exited with code 3" in Release.objects.get(app=app, version=3).status_message
     port, host = int(platform_env["PAAS_ROUTER_PORT"]), f"{app.name}.localhost"
     assert fetch(port, host) == (200, "hello from web.1")
@@ -223,8 +227,9 @@ def test_release_phase_runs_before_the_rollout_and_its_failure_aborts(pusher, ap
     assert phase.exit_code == 0 and phase.kind == "oneoff"
     (repo / "Procfile").write_text("web: python3 -u server.py\nrelease: echo failing && exit 5\n")
     pusher.git(repo, "commit", "-qam", "bad migration")
-    assert pusher.push(repo).returncode == 0
-    wait_for(lambda: release_status(app, 3) == "failed", 60, "v3 to fail in its release phase")
+    result = pusher.push(repo)
+    assert result.returncode != 0 and "release command exited with code 5" in result.stderr
+    assert "release.1: failing" in result.stderr
     assert "release command exited with code 5" in Release.objects.get(app=app, version=3).status_message
     port, host = int(platform_env["PAAS_ROUTER_PORT"]), f"{app.name}.localhost"
     assert fetch(port, host) == (200, "hello from web.1")

@@ -28,6 +28,7 @@ def test_push_builds_streams_output_and_releases(pusher, app, tmp_path, platform
     assert f"remote: -----> Building {app.name} from" in result.stderr
     assert "remote: -----> Procfile app detected" in result.stderr or "Procfile" in result.stderr
     assert "remote: -----> Released v2" in result.stderr
+    assert "remote: -----> Launching..." in result.stderr and "remote:        done, v2" in result.stderr
     assert f"http://{app.name}.localhost:{platform_env['PAAS_ROUTER_PORT']}/ deployed" in result.stderr
     build = Build.objects.get(app=app)
     assert build.status == Build.SUCCEEDED
