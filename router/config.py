@@ -74,7 +74,10 @@ class Settings:
     key_prefix: str = "paas:"          # tests use a unique prefix per test
     reload_interval: float = 15.0      # full route-table reload (level-triggered)
     metrics_interval: float = 5.0      # snapshot to Redis for the autoscaler
-    pool_size: int = 32                # idle keep-alive connections per instance
+    # Idle keep-alive connections per instance and worker. At least the
+    # client concurrency a worker sees, or a burst of finished requests closes
+    # connections the next burst must reopen (nginx's bench config keeps 64).
+    pool_size: int = 64
     pool_idle: float = 1.5             # under gunicorn's 2 s keep-alive, see pool.py
     balance: str = "least"             # "least" outstanding or "roundrobin"
     parser: str = "fast"               # "fast" (fastproto) or "h11" (h11proto)
@@ -96,7 +99,7 @@ class Settings:
             key_prefix=e("PAAS_ROUTER_KEY_PREFIX", os.environ.get("PAAS_REDIS_PREFIX", "paas:")),
             reload_interval=_float("PAAS_ROUTER_RELOAD_INTERVAL", 15.0),
             metrics_interval=_float("PAAS_ROUTER_METRICS_INTERVAL", 5.0),
-            pool_size=_int("PAAS_ROUTER_POOL_SIZE", 32),
+            pool_size=_int("PAAS_ROUTER_POOL_SIZE", 64),
             pool_idle=_float("PAAS_ROUTER_POOL_IDLE", 1.5),
             balance=e("PAAS_ROUTER_BALANCE", "least"),
             parser=e("PAAS_ROUTER_PARSER", "fast"),

@@ -10,7 +10,6 @@ response has already started.
 
 import asyncio
 import logging
-import uuid
 
 from paas.router import errors, fastproto, forwarding, framing, h11proto, pages
 # Above HIGH_WATER unsent bytes towards a peer, wait for it to read
@@ -82,7 +81,7 @@ class Proxy:
 
     async def reject(self, reader, writer, exc) -> bool:
         """Answer a request that never became valid, then close."""
-        rid = str(uuid.uuid4())
+        rid = forwarding.new_request_id()
         self._log_refusal(exc, rid, writer)
         body = pages.render(exc.status, exc.code, rid)
         head = _RAW_ERROR_HEAD % (exc.status, pages.reason(exc.status), len(body), rid.encode())
