@@ -105,6 +105,26 @@ def start_relay(container_id: str, tty: bool) -> None:
                      start_new_session=True, close_fds=True)
 
 
+def healthy(address: str, d: Desired) -> bool:
+    if not _port_open(address, DEFAULT_PORT):
+        return False
+    return not d.health_path or _http_ok(address, DEFAULT_PORT, d.health_path)
+
+
+def _http_ok(address: str, port: int, path: str) -> bool:
+    """GET path answers 2xx or 3xx within a second (what the app declared as its health check)."""
+    import http.client
+
+    connection = http.client.HTTPConnection(address, port, timeout=1.0)
+    try:
+        connection.request("GET", path, headers={"User-Agent": "paas-health-check", "Connection": "close"})
+        return connection.getresponse().status < 400
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
+
+
 def _port_open(address: str, port: int) -> bool:
     try:
         with socket.create_connection((address, port), timeout=0.2):
@@ -214,8 +234,8 @@ class Agent:
         stats = c.stats()
         state = "up"
         address = c.record.network.get("address") or "127.0.0.1"
-        if action.desired and action.desired.process.startswith("web.") and not _port_open(address, DEFAULT_PORT):
-            state = "starting"  # up once it answers on $PORT
+        if action.desired and action.desired.process.startswith("web.") and not healthy(address, action.desired):
+            state = "starting"  # up once it answers on $PORT (and its health check path, if it has one)
         self.control.report(action.name, state=state, memory_bytes=stats["memory_bytes"],
                             cpu_seconds=stats["cpu_ns"] / 1e9)
 
@@ -303,7 +323,7 @@ class DjangoControlPlane:
                 env=tuple(sorted((row.release.config.values or {}).items())),
                 memory_mb=row.memory_mb, cpus=row.cpus, restarts=row.restarts,
                 last_exit_at=None if once else (row.stopped_at.timestamp() if row.stopped_at else None),
-                once=once, attach=row.attach))
+                once=once, attach=row.attach, health_path=row.app.health_check_path))
         return out
 
     def report(self, name: str, **fields) -> None:

@@ -30,6 +30,7 @@ class Desired:
     last_exit_at: float | None = None   # when it last ended (epoch seconds), for backoff
     once: bool = False                  # a one-off (paas run): never restarted, ends when it exits
     attach: str = ""                    # "tty" or "pipe": started by a relay to the developer's terminal
+    health_path: str = ""               # web: an HTTP path that must answer 2xx/3xx (checked, not fingerprinted)
 
     @property
     def fingerprint(self) -> str:

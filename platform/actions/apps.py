@@ -95,3 +95,17 @@ def set_maintenance(user, app: App, enabled: bool) -> App:
             record(user, "app.maintenance", f"maintenance mode {'on' if enabled else 'off'}", app=app)
             transaction.on_commit(wake)
     return app
+
+
+def set_health_check(user, app: App, path: str) -> App:
+    """The path web instances must answer with 2xx/3xx before they get traffic ("" turns it off)."""
+    if not isinstance(path, str) or len(path) > 200:
+        raise Invalid("health check path must be text of at most 200 characters")
+    if path and (not path.startswith("/") or not path.isascii() or not path.isprintable() or " " in path):
+        raise Invalid(f"{path!r} is not a URL path (like /health)")
+    with transaction.atomic():
+        app = App.objects.select_for_update().get(pk=app.pk)
+        app.health_check_path = path
+        app.save(update_fields=["health_check_path", "updated_at"])
+        record(user, "app.healthcheck", f"health check {'set to ' + path if path else 'turned off'}", app=app)
+    return app

@@ -1,7 +1,8 @@
 """Apps: list, create, show, destroy."""
 
 from paas.platform.actions import access
-from paas.platform.actions.apps import create_app, destroy_app, set_maintenance as set_app_maintenance
+from paas.platform.actions.apps import create_app, destroy_app, set_health_check
+from paas.platform.actions.apps import set_maintenance as set_app_maintenance
 from paas.platform.api.routing import body_schema
 from paas.platform.api.serializers import app_json
 from paas.platform.exceptions import Invalid
@@ -46,3 +47,10 @@ def set_maintenance(request, app):
     if not isinstance(enabled, bool):
         raise Invalid('give {"enabled": true} or {"enabled": false}')
     return app_json(set_app_maintenance(request.user, access.get_app(request.user, app), enabled))
+
+
+@body_schema({"path": "/health, or empty to turn the check off"})
+def set_healthcheck(request, app):
+    """Set the HTTP path new web instances must answer (2xx/3xx) before they take traffic."""
+    path = request.data.get("path", "")
+    return app_json(set_health_check(request.user, access.get_app(request.user, app), path))

@@ -15,6 +15,7 @@ def app_json(app: App) -> dict:
         "team": app.team.name if app.team_id else None,
         "stack": app.stack,
         "maintenance": app.maintenance,
+        "health_check_path": app.health_check_path or None,
         "web_url": app.web_url,
         "git_url": app.git_url,
         "release": release.version if release else None,

@@ -72,6 +72,7 @@ ENDPOINTS = [
     Endpoint(f"{A}/logs", {"GET": logs.read}, tag="logs"),
     Endpoint(f"{A}/usage", {"GET": usage.app_usage}, tag="usage"),
     Endpoint(f"{A}/maintenance", {"PUT": apps.set_maintenance}, tag="apps"),
+    Endpoint(f"{A}/healthcheck", {"PUT": apps.set_healthcheck}, tag="apps"),
     Endpoint(f"{A}/builds", {"GET": builds.list_builds}, tag="builds"),
     Endpoint(f"{A}/builds/<str:build>", {"GET": builds.info}, tag="builds"),
     Endpoint(f"{A}/builds/<str:build>/cancel", {"POST": builds.cancel}, tag="builds"),

@@ -10,6 +10,8 @@ class App(models.Model):
     team = models.ForeignKey("platform.Team", null=True, blank=True, on_delete=models.PROTECT, related_name="apps")
     stack = models.CharField(max_length=40)
     maintenance = models.BooleanField(default=False)
+    health_check_path = models.CharField(max_length=200, blank=True,
+                                         help_text="An HTTP path that must answer 2xx/3xx before web instances get traffic")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

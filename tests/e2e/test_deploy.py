@@ -234,3 +234,23 @@ def test_release_phase_runs_before_the_rollout_and_its_failure_aborts(pusher, ap
     port, host = int(platform_env["PAAS_ROUTER_PORT"]), f"{app.name}.localhost"
     assert fetch(port, host) == (200, "hello from web.1")
     assert not Instance.objects.filter(app=app, release__version=3, process_type="web").exists()
+
+
+def test_a_failing_health_check_keeps_the_new_release_from_traffic(pusher, app, platform_env, tmp_path):
+    from paas.platform.actions.apps import set_health_check
+
+    checked = dict(WEB_APP)
+    checked["server.py"] = WEB_APP["server.py"].replace(
+        "    def do_GET(self):\n",
+        "    def do_GET(self):\n"
+        "        if self.path == '/health' and os.environ.get('HEALTHY') != 'yes':\n"
+        "            self.send_response(503); self.send_header('Content-Length', '0'); self.end_headers(); return\n")
+    repo = pusher.repo(tmp_path / "src", checked, app.name)
+    change_config(pusher.user, app, {"HEALTHY": "yes"})
+    assert pusher.push(repo).returncode == 0  # v3: healthy
+    set_health_check(pusher.user, app, "/health")
+    change_config(pusher.user, app, {"HEALTHY": "no", "GREETING": "unhealthy"})  # v4 answers 503 on /health
+    wait_for(lambda: release_status(app, 4) == "failed", 60, "v4 to fail its health check")
+    assert "did not become healthy" in Release.objects.get(app=app, version=4).status_message
+    port, host = int(platform_env["PAAS_ROUTER_PORT"]), f"{app.name}.localhost"
+    assert fetch(port, host) == (200, "hello from web.1")

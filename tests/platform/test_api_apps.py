@@ -127,3 +127,13 @@ def test_team_members_share_team_apps(as_alice, as_bob, bob):
     assert as_bob.post("/api/teams/core/members", {"user": "root"}).status_code == 403
     last_admin = as_alice.delete("/api/teams/core/members/alice")
     assert last_admin.status_code == 409
+
+
+def test_health_check_path_is_checked(as_alice):
+    as_alice.post("/api/apps", {"name": "checked"})
+    ok = as_alice.call("put", "/api/apps/checked/healthcheck", {"path": "/health?deep=1"})
+    assert ok.status_code == 200 and ok.json_body["health_check_path"] == "/health?deep=1"
+    for bad in ("health", "/a b", "/\u00e9", 5, "/" + "x" * 300):
+        assert as_alice.call("put", "/api/apps/checked/healthcheck", {"path": bad}).status_code == 422, bad
+    off = as_alice.call("put", "/api/apps/checked/healthcheck", {"path": ""})
+    assert off.json_body["health_check_path"] is None

@@ -138,3 +138,17 @@ def test_log_timestamps_are_rfc3339_utc_microseconds():
     ts = _Clock().now()
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", ts)
     assert datetime.fromisoformat(ts.replace("Z", "+00:00")).tzinfo is not None
+
+
+@pytest.mark.parametrize("fields", [
+    dict(method=b"GET", path=b'/a?b="c"', host=b"demo.localhost"),
+    dict(method=b"POST", path=b"/caf\xc3\xa9", host=b"demo.localhost"),
+    dict(method=b"GET", path=b"/x", host=b"demo.localhost", code="H12", detail="slow"),
+    dict(method=b"GET", path=b"/x", host=b"d\xe9mo.localhost"),
+])
+def test_access_log_line_bytes_are_the_encoded_line(fields):
+    from paas.router.observe import Record
+    rec = Record(rid="r" * 20, client_ip="10.0.0.1", app="demo", release=3, instance="demo-web-1",
+                 status=200, bytes_out=12, **fields)
+    for duration in (0.0, 1.25, 3.14159, 12345.678):
+        assert rec.line_bytes(duration) == rec.line(duration).encode()

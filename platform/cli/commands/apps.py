@@ -28,6 +28,12 @@ def register(sub, common, app_option):
     on.set_defaults(func=maintenance, enabled=True)
     off = sub.add_parser("maintenance:off", parents=[common, app_option], help="serve the app again")
     off.set_defaults(func=maintenance, enabled=False)
+    check = sub.add_parser("healthcheck:set", parents=[common, app_option],
+                           help="an HTTP path web instances must answer (2xx/3xx) before taking traffic")
+    check.add_argument("path", help="e.g. /health")
+    check.set_defaults(func=healthcheck)
+    uncheck = sub.add_parser("healthcheck:unset", parents=[common, app_option], help="only check that $PORT answers")
+    uncheck.set_defaults(func=healthcheck, path="")
 
 
 def list_apps(args) -> int:
@@ -69,7 +75,8 @@ def info(args) -> int:
         emit_json(app)
     else:
         print(f"=== {app['name']}")
-        pairs({k: app[k] for k in ("owner", "team", "stack", "release", "web_url", "git_url", "maintenance", "created_at")})
+        pairs({k: app[k] for k in ("owner", "team", "stack", "release", "web_url", "git_url", "maintenance",
+                                   "health_check_path", "created_at")})
     return 0
 
 
@@ -90,4 +97,15 @@ def maintenance(args) -> int:
         emit_json(app)
     else:
         print(f"Maintenance mode is {'on' if app['maintenance'] else 'off'} for {args.app}")
+    return 0
+
+
+def healthcheck(args) -> int:
+    app = Api().request("PUT", f"apps/{quote(args.app)}/healthcheck", {"path": args.path})
+    if args.json:
+        emit_json(app)
+    elif app["health_check_path"]:
+        print(f"Web instances of {args.app} take traffic once GET {app['health_check_path']} answers 2xx/3xx")
+    else:
+        print(f"Web instances of {args.app} take traffic once $PORT answers")
     return 0
