@@ -94,6 +94,9 @@ def spec_for(d: Desired, *, stop_grace: float | None = None) -> ContainerSpec:
     )
 
 
+STARTING_INTERVAL = 0.1
+
+
 def start_relay(container_id: str, tty: bool) -> None:
     """The relay starts the created container on a terminal and outlives this agent, like the container."""
     import subprocess
@@ -144,6 +147,8 @@ class Agent:
         self.interval = interval
         self.stop_grace = stop_grace
         self.stopping = threading.Event()
+        self.wake = threading.Event()
+        self.starting = False
 
     # -- what runs here ------------------------------------------------------
 
@@ -200,12 +205,31 @@ class Agent:
 
     def run(self) -> None:
         self.start_up()
+        if self.redis is not None:
+            threading.Thread(target=self.listen_for_wake, daemon=True).start()
         while not self.stopping.is_set():
+            self.starting = False
             try:
                 self.reconcile_once()
             except Exception:  # one bad pass must not end the agent; the next retries
                 log.exception("reconcile pass failed")
-            self.stopping.wait(self.interval)
+            # While an instance is coming up, look again soon: its rollout waits on it.
+            self.wake.wait(STARTING_INTERVAL if self.starting else self.interval)
+            self.wake.clear()
+
+    def listen_for_wake(self) -> None:
+        """The control loop asks for a pass when it assigns or stops instances; the interval is the fallback."""
+        channel = f"{os.environ.get('PAAS_REDIS_PREFIX', 'paas:')}agent:wake"
+        while not self.stopping.is_set():
+            try:
+                pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(channel)
+                while not self.stopping.is_set():
+                    if pubsub.get_message(timeout=1.0):
+                        self.wake.set()
+            except Exception as exc:  # Redis away: passes still come every interval
+                log.warning("wake channel: %s", exc)
+                self.stopping.wait(1.0)
 
     # -- actions -------------------------------------------------------------
 
@@ -236,6 +260,7 @@ class Agent:
         address = c.record.network.get("address") or "127.0.0.1"
         if action.desired and action.desired.process.startswith("web.") and not healthy(address, action.desired):
             state = "starting"  # up once it answers on $PORT (and its health check path, if it has one)
+            self.starting = True
         self.control.report(action.name, state=state, memory_bytes=stats["memory_bytes"],
                             cpu_seconds=stats["cpu_ns"] / 1e9)
 
@@ -365,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     import redis
     agent = Agent(DjangoControlPlane(), host_info(), redis.Redis.from_url(config.redis_url()), interval=args.interval)
     # SIGTERM ends the loop only; instances keep running for the next agent.
-    signal.signal(signal.SIGTERM, lambda *_: agent.stopping.set())
+    signal.signal(signal.SIGTERM, lambda *_: (agent.stopping.set(), agent.wake.set()))
     if args.once:
         agent.start_up()
         agent.reconcile_once()

@@ -77,14 +77,15 @@ def release_phase_done(app: App, target: Release) -> bool:
     return False
 
 
-def reconcile_app(app_id: int, now: float) -> None:
+def reconcile_app(app_id: int, now: float) -> bool:
+    """Apply this tick's plan to one app; True when instances were created or stopped."""
     with transaction.atomic():
         app = App.objects.select_for_update(skip_locked=True).filter(pk=app_id).first()
         if app is None:
-            return  # another control loop holds it this tick, or it was destroyed
+            return False  # another control loop holds it this tick, or it was destroyed
         target, serving = target_release(app), serving_release(app)
         if target is not None and not release_phase_done(app, target):
-            return
+            return False  # the release command's instance is placed (and agents woken) like any other
         running = list(app.instances.filter(desired_state=Instance.RUNNING, kind=Instance.SERVICE))
         views = [InstanceView(i.id, i.release_id, i.process_type, i.number, i.size, i.state,
                               i.created_at.timestamp(), i.exit_code, i.generation) for i in running]
@@ -93,6 +94,7 @@ def reconcile_app(app_id: int, now: float) -> None:
         plan = plan_app(release_view(target), release_view(serving), formation, views,
                         now=now, start_timeout=settings.PAAS_START_TIMEOUT_S, canary=canary_view(app, formation))
         apply_plan(app, target, plan)
+        return bool(plan.create or plan.stop)
 
 
 def apply_plan(app: App, target: Release | None, plan) -> None:

@@ -31,13 +31,16 @@ def tick(publisher) -> None:
     now = time.time()
     mark_down_hosts()
     run_autoscalers(now)
+    changed = False
     for app_id in App.objects.values_list("pk", flat=True):
-        reconcile_app(app_id, now)
-    place_pending()
+        changed |= reconcile_app(app_id, now)
+    changed |= place_pending() > 0
     forget_stopped()
-    expire_runs()
+    changed |= expire_runs() > 0
     report_crashes()
     publisher.publish()
+    if changed:
+        wake_agents()
 
 
 class Loop:
@@ -93,6 +96,19 @@ def wake_channel() -> str:
     from django.conf import settings
 
     return f"{settings.PAAS_REDIS_PREFIX}control:wake"
+
+
+def wake_agents() -> None:
+    """Instances were assigned or stopped: agents act now rather than at their next interval."""
+    import redis
+    from django.conf import settings
+
+    from paas.platform.redis_client import get_redis
+
+    try:
+        get_redis().publish(f"{settings.PAAS_REDIS_PREFIX}agent:wake", "1")
+    except redis.RedisError as error:
+        log.warning("could not wake the agents: %s", error)
 
 
 def wake() -> None:
