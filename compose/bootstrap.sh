@@ -32,6 +32,7 @@ need redis-server redis-server
 need iptables iptables
 need unshare util-linux
 need nsenter util-linux
+need debootstrap debootstrap
 need npm npm
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     need_packages+=(postgresql)

@@ -14,6 +14,8 @@ class Program:
     argv: list[str]
     env: dict = field(default_factory=dict)
     cwd: str | None = None
+    #: A one-shot job (building a stack): its end, even a failure, does not stop the platform.
+    oneshot: bool = False
 
 
 class Supervisor:
@@ -22,6 +24,7 @@ class Supervisor:
     def __init__(self, grace_seconds: float = 15.0):
         self.grace = grace_seconds
         self.children: dict[str, subprocess.Popen] = {}
+        self.oneshots: set[str] = set()
         self.stopping = False
 
     def start(self, program: Program) -> None:
@@ -29,16 +32,24 @@ class Supervisor:
         self.children[program.name] = subprocess.Popen(
             program.argv, env={**os.environ, **program.env}, cwd=program.cwd, start_new_session=True
         )
+        if program.oneshot:
+            self.oneshots.add(program.name)
 
     def wait(self) -> int:
         """Block until a signal arrives or a program exits; return the exit status to use."""
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, self.on_signal)
         while not self.stopping:
-            for name, child in self.children.items():
-                if child.poll() is not None:
-                    print(f"paas: {name} exited with status {child.returncode}; stopping everything", file=sys.stderr)
-                    return 1
+            for name, child in list(self.children.items()):
+                if child.poll() is None:
+                    continue
+                if name in self.oneshots:
+                    outcome = "finished" if child.returncode == 0 else f"failed with status {child.returncode}"
+                    print(f"paas: {name} {outcome}", file=sys.stderr)
+                    del self.children[name]
+                    continue
+                print(f"paas: {name} exited with status {child.returncode}; stopping everything", file=sys.stderr)
+                return 1
             time.sleep(0.2)
         return 0
 

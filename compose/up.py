@@ -53,11 +53,21 @@ def programs(env: dict) -> list[Program]:
         Program("router", [str(BIN / "paas-router")], env=env, cwd=data),
     ]
     if os.geteuid() == 0:
+        found += stack_builds(env, data)
         # The agent fetches slugs it did not build with the admin token written at first start.
         token_file = Path(data) / "admin-token"
         agent_env = {**env, "PAAS_AGENT_TOKEN": token_file.read_text().strip()} if token_file.exists() else env
         found.append(Program("agent", [str(BIN / "paas-agent")], env=agent_env, cwd=data))
     return found
+
+
+def stack_builds(env: dict, data: str) -> list[Program]:
+    """Debian stacks (PAAS_BUILD_STACKS, default trixie) are built once, in the background, at first start."""
+    wanted = [name for name in os.environ.get("PAAS_BUILD_STACKS", "trixie").split(",") if name.strip()]
+    stacks_dir = Path(data) / "runtime" / "stacks"
+    return [Program(f"stack:{name}", [str(BIN / "paas-runner"), "stack:build", name.strip()], env=env, cwd=data,
+                    oneshot=True)
+            for name in wanted if not (stacks_dir / name.strip()).exists()]
 
 
 def banner(env: dict, first_start: str) -> str:

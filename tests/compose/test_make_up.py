@@ -72,6 +72,7 @@ def platform_up(data_dir):
         PAAS_ROUTER_PORT=str(free_port()),
         PAAS_ROUTER_ADMIN_PORT=str(free_port()),
         PAAS_HOST_NAME=f"make-up-test-{os.getpid()}",
+        PAAS_BUILD_STACKS="",  # building the Debian stack takes minutes and the mirror: not in tests
     )
     log = open(data_dir / "up.log", "w+")
     process = subprocess.Popen(
@@ -151,7 +152,8 @@ def test_second_start_does_not_print_a_password_again(platform_up, data_dir):
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update(PAAS_DATA_DIR=str(data_dir), PAAS_API_PORT=api.rsplit(":", 1)[1], PAAS_GIT_PORT=str(free_port()),
                PAAS_PG_PORT=str(free_port()), PAAS_REDIS_PORT=str(free_port()), PAAS_ROUTER_PORT=str(free_port()),
-               PAAS_ROUTER_ADMIN_PORT=str(free_port()), PAAS_HOST_NAME=f"make-up-test-{os.getpid()}")
+               PAAS_ROUTER_ADMIN_PORT=str(free_port()), PAAS_HOST_NAME=f"make-up-test-{os.getpid()}",
+               PAAS_BUILD_STACKS="")
     with open(data_dir / "up.log", "w") as log:
         again = subprocess.Popen([sys.executable, "-P", "-m", "paas.compose.up"], cwd=CHECKOUT, env=env,
                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
