@@ -19,7 +19,6 @@ log = logging.getLogger("paas.control")
 
 
 def tick(publisher) -> None:
-    from django.conf import settings
 
     from paas.platform.actions.runs import expire_runs
     from paas.platform.control.autoscaling import run_autoscalers

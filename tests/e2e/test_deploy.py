@@ -1,6 +1,5 @@
 """From git push to a page served through the router, with every real process running."""
 
-import time
 import urllib.request
 import uuid
 
@@ -9,6 +8,7 @@ import pytest
 from paas.platform.actions.apps import create_app
 from paas.platform.actions.config import change_config
 from paas.platform.models import Instance, Release
+from tests.waiting import wait_for
 
 WEB_APP = {
     "Procfile": "web: python3 -u server.py\n",
@@ -23,16 +23,6 @@ WEB_APP = {
         "http.server.ThreadingHTTPServer(('0.0.0.0', int(os.environ['PORT'])), H).serve_forever()\n"
     ),
 }
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def fetch(port: int, host: str) -> tuple[int, str]:
@@ -184,10 +174,9 @@ def test_scale_to_zero_and_wake_on_request(pusher, app, platform_env, tmp_path):
     wait_for(lambda: web() == 0, 30, "the idle app to scale to zero")
     wait_for(lambda: not Instance.objects.filter(app=app, desired_state="running").exists(), 30, "instances to stop")
     wait_for(lambda: route_entry(app.name).get("scaled_to_zero"), 10, "the router table to say it sleeps")
-    time.sleep(0.5)  # the router applies a published change within well under a second
     port, host = int(platform_env["PAAS_ROUTER_PORT"]), f"{app.name}.localhost"
-    status, body = fetch(port, host)  # held by the router while the app wakes
-    assert (status, body) == (200, "hello from web.1")
+    # The router holds the request while the app wakes; only the router's wake-up call scales it back to one.
+    wait_for(lambda: fetch(port, host) == (200, "hello from web.1"), 60, "a request to wake the app")
     assert web() == 1
 
 

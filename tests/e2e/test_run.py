@@ -13,7 +13,8 @@ import pytest
 
 from paas.platform.actions.apps import create_app
 from paas.platform.models import Instance
-from tests.e2e.test_deploy import WEB_APP, release_status, wait_for
+from tests.e2e.test_deploy import WEB_APP, release_status
+from tests.waiting import wait_for
 
 PAAS = str(Path(sys.executable).with_name("paas"))
 
@@ -72,12 +73,12 @@ def test_terminal_run_is_interactive_and_ctrl_c_interrupts(pusher, deployed, liv
         expect(b"$ ")  # bash's prompt: typing before it may be flushed when bash sets up the terminal
         os.write(fd, b"echo ready-$((6*7))\n")
         expect(b"ready-42")
-        os.write(fd, b"sleep 60\n")
-        time.sleep(1)  # let sleep start before the interrupt (no output to wait for)
+        os.write(fd, b"python3 -c 'import time; print(\"sleep\" + \"ing\", flush=True); time.sleep(60)'\n")
+        expect(b"sleeping")  # the program runs: now interrupt it
         os.write(fd, b"\x03")
-        expect(b"^C")
+        expect(b"KeyboardInterrupt")
         os.write(fd, b"echo status=$?\n")
-        expect(b"status=130")  # sleep died of SIGINT: the terminal's Ctrl-C reached it
+        expect(b"status=130")  # it died of SIGINT: the terminal's Ctrl-C reached it
         os.write(fd, b"exit 4\n")
         assert cli.wait(timeout=60) == 4
     finally:

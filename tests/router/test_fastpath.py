@@ -192,3 +192,24 @@ def test_fast_path_keeps_forwarding_rules(make_router, routes, cleanup):
     assert first[0] == status == 200 and doc["client_port"] == json.loads(first[2])["client_port"]
     assert "x-secret" not in sent and "connection" not in sent and sent["x-request-id"] == "r" * 24
     assert sent["via"] == "1.1 paas-router" and sent["x-forwarded-for"] == "127.0.0.1"
+
+
+def test_router_fault_while_choosing_an_instance_is_500_h99(make_router, routes, cleanup, monkeypatch):
+    from paas.router import proxy
+    echo = EchoBackend()
+    cleanup(echo)
+    router = make_router()
+    routes.set_app("demo", [backend(echo.port)])
+    c = Client(router.port)
+    cleanup(c)
+    assert c.request("GET", "/warm")[0] == 200
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("injected fault")
+    monkeypatch.setattr(proxy, "choose_backend", broken)
+    status, _, body = c.request("GET", "/boom")
+    assert status == 500 and b"H99" in body
+    monkeypatch.undo()
+    c2 = Client(router.port)
+    cleanup(c2)
+    assert c2.request("GET", "/fine")[0] == 200
