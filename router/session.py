@@ -107,7 +107,14 @@ class Session:
             return
         self.head_started = False
         ch.clear_deadline()
-        proxy.start(self, req)
+        try:
+            proxy.start(self, req)
+        except Exception:
+            if self.busy:
+                raise
+            # A router bug before the request was under way: the coroutine
+            # path answers it (500, H99) and logs it, as for any request.
+            self.spawn(proxy.serve_one(self, req))
 
     def head_timeout(self) -> None:
         self.spawn(self.proxy.reject(self.ch, self.ch, errors.ClientTimeout("request head too slow")))
