@@ -243,3 +243,32 @@ def test_a_failing_health_check_keeps_the_new_release_from_traffic(pusher, app, 
     assert "did not become healthy" in Release.objects.get(app=app, version=4).status_message
     port, host = int(platform_env["PAAS_ROUTER_PORT"]), f"{app.name}.localhost"
     assert fetch(port, host) == (200, "hello from web.1")
+
+
+def test_rolling_deploys_fail_no_request(pusher, app, platform_env, tmp_path):
+    import threading
+
+    repo = pusher.repo(tmp_path / "src", WEB_APP, app.name)
+    assert pusher.push(repo).returncode == 0
+    port, host = int(platform_env["PAAS_ROUTER_PORT"]), f"{app.name}.localhost"
+    wait_for(lambda: fetch(port, host)[0] == 200, 30, "v2 to be served")
+    results, stop = [], threading.Event()
+
+    def steady_client():
+        while not stop.is_set():
+            results.append(fetch(port, host))
+
+    client = threading.Thread(target=steady_client)
+    client.start()
+    try:
+        for n, greeting in enumerate(("one", "two"), start=3):
+            change_config(pusher.user, app, {"GREETING": greeting})
+            wait_for(lambda: release_status(app, n) == "succeeded", 60, f"v{n} to be live")
+            wait_for(lambda: not Instance.objects.filter(app=app, desired_state="running").exclude(
+                release__version=n).exists(), 15, f"the instances before v{n} to stop")
+            wait_for(lambda: fetch(port, host) == (200, f"{greeting} from web.1"), 15, f"v{n} served")
+    finally:
+        stop.set()
+        client.join()
+    failed = [r for r in results if r[0] != 200]
+    assert len(results) > 20 and failed == []
