@@ -198,7 +198,18 @@ class V2Cgroup(Cgroup):
         return _keyed(_read(self.path / "cpu.stat")).get("usage_usec", 0) * 1000
 
 
+_V2_ROOT: list = []  # the answer of _v2_root, once found: mounts do not change under a running runtime
+
+
 def _v2_root() -> Path | None:
+    if _V2_ROOT:
+        return _V2_ROOT[0]
+    root = _find_v2_root()
+    _V2_ROOT.append(root)
+    return root
+
+
+def _find_v2_root() -> Path | None:
     for target, fstype, _ in _mounts():
         if fstype == "cgroup2":
             controllers = _read(Path(target) / "cgroup.controllers").split()
@@ -213,7 +224,7 @@ def version() -> int:
         return int(forced)
     if _v2_root() is not None:
         return 2
-    if Path("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists():
+    if os.path.exists("/sys/fs/cgroup/memory/memory.limit_in_bytes"):
         return 1
     raise CgroupError("no usable cgroup hierarchy: need cgroup v2 with memory,cpu,pids or the v1 controllers")
 

@@ -10,9 +10,18 @@
 ``run`` behaves like ``runc run`` / ``docker run --rm``: stdio attached, the
 container's exit code as its own (137 after an OOM kill), 125 with a one-line
 message for bad input or a failure to start.
+
+Fast start: the console script pip writes runs the interpreter with ``site``
+and the editable-install finder, which costs more than starting a container.
+On its first use it replaces itself (atomically, in the venv's bin) with
+LAUNCHER: the same venv interpreter started with ``-I -S`` and the ``paas``
+package mapped to the checkout by hand. ``run`` needs the standard library
+only; the other verbs load ``site`` first (``relay`` needs Redis' client).
+A reinstall (bootstrap after a pyproject.toml change) writes pip's script
+again, and its first use puts the launcher back.
 """
 
-import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -21,7 +30,9 @@ from .errors import RuntimeLayerError
 EXIT_BAD_INPUT = 125
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser():
+    import argparse
+
     parser = argparse.ArgumentParser(prog="paas-runner", description="Run containers and manage stacks.")
     sub = parser.add_subparsers(dest="verb", required=True)
     run = sub.add_parser("run", help="run one container in the foreground")
@@ -42,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--user", "-u", default="app")
     run.add_argument("--name", default=None)
     run.add_argument("--no-seccomp", action="store_true")
-    run.add_argument("command", nargs=argparse.REMAINDER)
+    run.add_argument("command", nargs=argparse.REMAINDER)  # keep RUN_OPTIONS below in step
     build = sub.add_parser("stack:build", help="build a stack (host, or a Debian release with debootstrap)")
     build.add_argument("name")
     sub.add_parser("stack:list", help="list the stacks on this host")
@@ -51,6 +62,84 @@ def _parser() -> argparse.ArgumentParser:
     relay.add_argument("id")
     relay.add_argument("--no-tty", action="store_true", help="pipes instead of a terminal")
     return parser
+
+
+# `run`'s options as _parser defines them: dest, default, conversion, repeatable.
+# The fast parser below takes only the forms it reads exactly as argparse would
+# and hands every other command line to argparse (which loads in ~10 ms).
+RUN_OPTIONS = {
+    "--memory": ("memory", "256M", str, False), "--cpus": ("cpus", None, float, False),
+    "--pids": ("pids", 256, int, False), "--tmp-size": ("tmp_size", "64M", str, False),
+    "--disk": ("disk", "1G", str, False), "--network": ("network", "bridge", str, False),
+    "--stack": ("stack", None, str, False), "--rootfs": ("rootfs", None, str, False),
+    "--layer": ("layer", [], str, True), "--volume": ("volume", [], str, True), "-v": ("volume", [], str, True),
+    "--env": ("env", [], str, True), "-e": ("env", [], str, True),
+    "--workdir": ("workdir", "/", str, False), "-w": ("workdir", "/", str, False),
+    "--hostname": ("hostname", "", str, False), "--user": ("user", "app", str, False),
+    "-u": ("user", "app", str, False), "--name": ("name", None, str, False),
+}
+
+
+def _parse_run_fast(argv: list[str]):
+    """argparse's Namespace for a plain `run` command line, or None for argparse to read it.
+
+    Plain: every option spelled out in full from RUN_OPTIONS (``--opt VALUE``,
+    ``--opt=VALUE``, ``-e VALUE``) or ``--no-seccomp``, no value starting with
+    '-', numbers that convert, at most one of --stack/--rootfs given once; the
+    command starts at the first other word (or ``--``) and takes the rest.
+    """
+    if argv[:1] != ["run"]:
+        return None
+    values = {dest: (list(default) if many else default) for dest, default, _, many in RUN_OPTIONS.values()}
+    values["no_seccomp"] = False
+    sources = []
+    i = 1
+    while i < len(argv):
+        word = argv[i]
+        if word == "--" or not word.startswith("-"):
+            break
+        if word == "--no-seccomp":
+            values["no_seccomp"] = True
+            i += 1
+            continue
+        name, eq, value = word.partition("=")
+        if not eq or not name.startswith("--"):
+            name, value = word, None
+        option = RUN_OPTIONS.get(name)
+        if option is None:
+            return None  # -h, an abbreviation, -eK=V, a typo: argparse says what it makes of it
+        if value is None:
+            if i + 1 >= len(argv):
+                return None
+            value = argv[i + 1]
+            i += 2
+        else:
+            i += 1
+        if value.startswith("-"):
+            return None
+        dest, _, convert, many = option
+        if dest in ("stack", "rootfs"):
+            sources.append(dest)
+        try:
+            converted = convert(value)
+        except ValueError:
+            return None
+        if many:
+            values[dest].append(converted)
+        else:
+            values[dest] = converted
+    if len(sources) > 1:
+        return None
+    values["command"] = argv[i:]
+    values["verb"] = "run"
+    return _Namespace(**values)
+
+
+class _Namespace:
+    """Attribute access like argparse.Namespace, without importing argparse."""
+
+    def __init__(self, **values):
+        self.__dict__.update(values)
 
 
 def _spec_from_args(args):
@@ -126,11 +215,62 @@ def _relay(args) -> int:
     return relay_main(args.id, tty=not args.no_tty)
 
 
+# Marks the generated launcher; the verbs that need site-packages are the ones not listed.
+LAUNCHER_MARK = "# paas-runner fast launcher"
+STDLIB_VERBS = ("run",)
+LAUNCHER = """#!{python} -IS
+{mark} (written by paas.runtime.cli over pip's console script; see its docstring)
+import sys
+if sys.argv[1:2] != ["run"]:
+    import site
+    site.main()
+else:
+    paas = type(sys)("paas")
+    paas.__path__ = [{checkout!r}]
+    sys.modules["paas"] = paas
+from paas.runtime.cli import main
+sys.exit(main())
+"""
+
+
+def install_launcher(script: str) -> bool:
+    """Replace pip's console script at `script` with LAUNCHER; False if it is not pip's or cannot be written."""
+    try:
+        with open(script, encoding="utf-8") as handle:
+            text = handle.read(4096)
+    except (OSError, UnicodeDecodeError):
+        return False
+    if LAUNCHER_MARK in text or "from paas.runtime.cli import main" not in text or not text.startswith("#!"):
+        return False
+    python = text[2:].split("\n", 1)[0].strip()
+    if not python.startswith("/") or " " in python:
+        return False
+    from . import config
+
+    body = LAUNCHER.format(python=python, mark=LAUNCHER_MARK, checkout=str(config.CHECKOUT_DIR))
+    tmp = f"{script}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(body)
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, script)  # a concurrent start runs either the old script or the new one
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        return False
+    return True
+
+
 VERBS = {"run": _run, "stack:build": _stack_build, "stack:list": _stack_list, "sweep": _sweep, "relay": _relay}
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    if argv is None and not sys.flags.no_site and os.path.basename(sys.argv[0]) == "paas-runner":
+        install_launcher(sys.argv[0])
+    words = sys.argv[1:] if argv is None else list(argv)
+    args = _parse_run_fast(words) or _parser().parse_args(words)
     try:
         return VERBS[args.verb](args)
     except RuntimeLayerError as exc:

@@ -8,9 +8,7 @@ and its cgroup.
 """
 
 import os
-import shutil
 import signal
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,19 +117,28 @@ class Container:
 
     # -- start ---------------------------------------------------------------
 
-    def start(self, *, detach: bool = True, stdin=None, stdout=None, stderr=None) -> subprocess.Popen | None:
-        """Launch the helper. Detached: returns once PID 1 runs. Foreground: returns the helper to wait on."""
+    def _helper_argv(self, detach: bool) -> list[str]:
         if self.record.state is not State.CREATED:
             raise StateError(f"container {self.id} is {self.record.state.value}, not created")
-        argv = [str(init_binary()), str(self.dir / ("spec.detach" if detach else "spec.fg"))]
+        return [str(init_binary()), str(self.dir / ("spec.detach" if detach else "spec.fg"))]
+
+    def _mark_running(self, pid: int) -> None:
+        self.record.move(State.RUNNING)
+        self.record.pid = pid
+        self.record.pid_start = process_start_time(pid) or 0
+        self.record.started_at = time.time()
+        self.save()
+
+    def start(self, *, detach: bool = True, stdin=None, stdout=None, stderr=None) -> "subprocess.Popen | None":
+        """Launch the helper. Detached: returns once PID 1 runs. Foreground: returns the helper to wait on."""
+        argv = self._helper_argv(detach)
+        # Loaded here, not at the top: `run` (paas-runner) spawns without it, see spawn.
+        import subprocess
+
         if not detach:
             proc = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr, close_fds=True)
-            self.record.move(State.RUNNING)
             # The helper stays in the foreground; its pid marks the container as alive.
-            self.record.pid = proc.pid
-            self.record.pid_start = process_start_time(proc.pid) or 0
-            self.record.started_at = time.time()
-            self.save()
+            self._mark_running(proc.pid)
             return proc
         # Detached output goes to the log files unless the caller (an attach relay) gives its own.
         opened = []
@@ -155,13 +162,38 @@ class Container:
             self.record.exit_code = 125
             self.save()
             raise RuntimeLayerError(f"container {self.id} failed to start: {message}")
-        pid = int((self.dir / "pid").read_text())
-        self.record.move(State.RUNNING)
-        self.record.pid = pid
-        self.record.pid_start = process_start_time(pid) or 0
-        self.record.started_at = time.time()
-        self.save()
+        self._mark_running(int((self.dir / "pid").read_text()))
         return None
+
+    def spawn(self, *, stdin=None, stdout=None, stderr=None) -> int:
+        """Launch the helper in the foreground and return its pid (for `run`; wait with os.waitpid).
+
+        The same helper and spec as ``start(detach=False)``, started with
+        posix_spawn: the subprocess module alone costs the CLI more time to
+        import than the container takes to start. Stdio: None inherits ours;
+        otherwise a file descriptor or an object with fileno(), or
+        ``subprocess.DEVNULL`` (-3). Our own descriptors are close-on-exec
+        (Python opens them non-inheritable), so the helper gets only stdio.
+        """
+        argv = self._helper_argv(False)
+        actions, opened = [], []
+        try:
+            for target, handle in enumerate((stdin, stdout, stderr)):
+                if handle is None:
+                    continue
+                if handle == -3:  # subprocess.DEVNULL
+                    handle = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+                    opened.append(handle)
+                fd = handle if isinstance(handle, int) else handle.fileno()
+                if fd < 0:
+                    raise ValueError(f"stdio {handle!r} for the foreground helper must be a file descriptor")
+                actions.append((os.POSIX_SPAWN_DUP2, fd, target))
+            pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions)
+        finally:
+            for fd in opened:
+                os.close(fd)
+        self._mark_running(pid)
+        return pid
 
     # -- watch ---------------------------------------------------------------
 
@@ -260,6 +292,8 @@ def release(container_id: str, network_mode: str | None = None) -> None:
     cg.kill_all()
     cg.remove()
     network.detach(container_id, network.Attachment(mode=network_mode) if network_mode else None)
+    import shutil
+
     shutil.rmtree(instance_dir(container_id), ignore_errors=True)
 
 
@@ -304,13 +338,15 @@ def run(spec: ContainerSpec, *, stdin=None, stdout=None, stderr=None) -> Outcome
     """Run a container in the foreground (stdio attached) and remove it; like ``runc run``."""
     container = create(spec)
     try:
-        helper = container.start(detach=False, stdin=stdin, stdout=stdout, stderr=stderr)
+        helper = container.spawn(stdin=stdin, stdout=stdout, stderr=stderr)
         # Ctrl-C reaches the whole foreground process group, the app included;
         # we stay to clean up, and relay a SIGTERM sent to us alone.
         previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGQUIT)}
-        previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, lambda s, f: helper.send_signal(s))
+        previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, lambda s, f: os.kill(helper, s))
         try:
-            code = helper.wait()
+            # waitpid retries by itself after the relay handler ran (PEP 475).
+            # Like Popen.returncode: the exit code, or -N after signal N.
+            code = os.waitstatus_to_exitcode(os.waitpid(helper, 0)[1])
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

@@ -7,7 +7,6 @@ host), and an address from the pool. The host reaches the instance at that
 address; the firewall keeps the instance away from the host's services.
 """
 
-import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -32,6 +31,8 @@ class Attachment:
 
 
 def _ip(*args: str, input_text: str | None = None) -> None:
+    import subprocess  # only the bridge mode runs ip: none and host start without it
+
     result = subprocess.run(["ip", *args], input=input_text, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise NetworkError(f"ip {' '.join(args)}: {result.stderr.strip()}")
@@ -146,6 +147,8 @@ def detach(container_id: str, att: Attachment | None = None) -> None:
     """
     if att is not None and att.mode != "bridge":
         return
+    import subprocess
+
     name = netns_name(container_id)
     if (NETNS_DIR / name).exists():
         subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)

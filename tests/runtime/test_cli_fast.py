@@ -1,0 +1,97 @@
+"""The runner's fast start: the fast `run` parser agrees with argparse, and the launcher."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from paas.runtime import cli
+
+SAME = [
+    ["run", "--", "/bin/true"],
+    ["run", "/bin/true"],
+    ["run"],
+    ["run", "--network", "none", "--rootfs", "/tmp/r", "--", "/bin/true"],
+    ["run", "--network=host", "--stack=host", "sh", "-c", "echo --memory 1G"],
+    ["run", "--memory", "64M", "--cpus", "0.5", "--pids", "32", "--tmp-size", "2M", "--disk", "8M", "true"],
+    ["run", "-e", "A=1", "--env", "B=2", "--env=C=3", "-v", "/a:/b", "--volume", "/c:/d:rw", "x"],
+    ["run", "--layer", "/l1", "--layer=/l2", "--workdir", "/app", "-w", "/srv", "--user", "0", "-u", "app", "x"],
+    ["run", "--hostname", "web", "--name", "n1", "--no-seccomp", "--", "--not-an-option"],
+    ["run", "--env=", "x", "--memory", "1G"],
+    ["run", "--cpus", " 2 ", "--", "--", "x"],
+]
+
+FALLBACK = [
+    ["stack:list"],
+    ["run", "-h"],
+    ["run", "--mem", "1G", "x"],              # an abbreviation argparse would expand
+    ["run", "-eA=1", "x"],
+    ["run", "-e=A", "x"],
+    ["run", "--env", "-x", "y"],              # a value that looks like an option
+    ["run", "--cpus", "half", "x"],           # argparse's conversion error
+    ["run", "--pids", "1.5", "x"],
+    ["run", "--stack", "host", "--rootfs", "/r", "x"],
+    ["run", "--rootfs", "/a", "--rootfs", "/b", "x"],
+    ["run", "--memory"],
+    ["run", "--no-seccomp=1", "x"],
+    ["run", "--unknown", "x"],
+]
+
+
+@pytest.mark.parametrize("argv", SAME, ids=" ".join)
+def test_fast_parser_reads_like_argparse(argv):
+    fast = cli._parse_run_fast(argv)
+    assert fast is not None
+    assert vars(fast) == vars(cli._parser().parse_args(argv))
+
+
+@pytest.mark.parametrize("argv", FALLBACK, ids=" ".join)
+def test_fast_parser_leaves_the_rest_to_argparse(argv):
+    assert cli._parse_run_fast(argv) is None
+
+
+PIP_SCRIPT = """#!{python}
+# -*- coding: utf-8 -*-
+import re
+import sys
+from paas.runtime.cli import main
+if __name__ == '__main__':
+    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])
+    sys.exit(main())
+"""
+
+
+def _env():
+    return {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+
+
+def test_console_script_replaces_itself_with_the_launcher(tmp_path, host_stack, cid):
+    script = tmp_path / "paas-runner"
+    script.write_text(PIP_SCRIPT.format(python=sys.executable))
+    script.chmod(0o755)
+    name = cid()
+    first = subprocess.run([str(script), "run", "--name", name, "--network", "none", "--", "/bin/sh", "-c",
+                            "exit 7"], capture_output=True, text=True, env=_env(), timeout=60)
+    assert first.returncode == 7, first.stderr
+    text = script.read_text()
+    assert text.startswith(f"#!{sys.executable} -IS\n") and cli.LAUNCHER_MARK in text
+    assert os.access(script, os.X_OK)
+    # The launcher runs containers without site, and the other verbs with it.
+    second = subprocess.run([str(script), "run", "--name", cid(), "--network", "none", "--", "/bin/sh", "-c",
+                             "echo out; exit 3"], capture_output=True, text=True, env=_env(), timeout=60)
+    assert (second.returncode, second.stdout) == (3, "out\n"), second.stderr
+    bad = subprocess.run([str(script), "run", "--network", "none", "--", "/no/such/cmd"],
+                         capture_output=True, text=True, env=_env(), timeout=60)
+    assert bad.returncode == 125 and "command '/no/such/cmd' not found" in bad.stderr
+    listed = subprocess.run([str(script), "stack:list"], capture_output=True, text=True, env=_env(), timeout=60)
+    assert listed.returncode == 0 and "host" in listed.stdout.split()
+    assert script.read_text() == text
+
+
+def test_launcher_leaves_other_scripts_alone(tmp_path):
+    other = tmp_path / "paas-runner"
+    other.write_text("#!/bin/sh\nexec true\n")
+    assert not cli.install_launcher(str(other))
+    assert other.read_text() == "#!/bin/sh\nexec true\n"
+    assert not cli.install_launcher(str(tmp_path / "missing"))
