@@ -314,6 +314,7 @@ class DjangoControlPlane:
 
         self.redis = redis.Redis.from_url(config.redis_url())
         self.last_state: dict[str, str] = {}
+        self.host_name = host_info().name
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "paas.platform.settings")
         import django
         django.setup()
@@ -322,6 +323,7 @@ class DjangoControlPlane:
 
     def register(self, host: HostInfo) -> None:
         from django.utils import timezone
+        self.host_name = host.name
         self.Host.objects.update_or_create(name=host.name, defaults={
             "address": host.address, "memory_mb": host.memory_mb, "cpus": host.cpus,
             "state": self.Host.UP, "last_heartbeat": timezone.now(), "agent_version": "1"})
@@ -361,7 +363,9 @@ class DjangoControlPlane:
                 fields[key] = datetime.fromtimestamp(fields[key], tz.utc)
         # update() skips auto_now, and the scheduler reads updated_at.
         fields["updated_at"] = datetime.now(tz.utc)
-        self.Instance.objects.filter(name=name).update(**fields)
+        # Only rows still assigned here: an instance moved away while this host was
+        # down must not be overwritten by this host stopping its stale copy.
+        self.Instance.objects.filter(name=name, host__name=self.host_name).update(**fields)
         state = fields.get("state")
         if state is not None and self.last_state.get(name) != state:
             self.last_state[name] = state
