@@ -1,6 +1,7 @@
 """ps and ps:scale."""
 
 import re
+from datetime import datetime, timezone
 
 from paas.platform.cli.client import Api, quote
 from paas.platform.cli.errors import CliError
@@ -50,9 +51,29 @@ def ps(args) -> int:
     print(f"=== {args.app} instances")
     for row in instances:
         row["note"] = row.get("unplaced_reason") or ""
-    table(instances, [("process", "PROCESS"), ("release", "RELEASE"), ("state", "STATE"), ("host", "HOST"),
-                      ("restarts", "RESTARTS"), ("started_at", "SINCE"), ("note", "NOTE")], empty="No instances running")
+        row["v"] = f"v{row['release']}"
+        row["uptime"] = uptime(row.get("started_at")) if row["state"] == "up" else ""
+        row["mem"] = f"{row['memory_bytes'] / 2**20:.0f} MB" if row.get("memory_bytes") is not None else ""
+        row["cpu"] = f"{row['cpu_seconds']:.1f} s" if row.get("cpu_seconds") is not None else ""
+    table(instances, [("process", "PROCESS"), ("v", "RELEASE"), ("size", "SIZE"), ("state", "STATE"),
+                      ("host", "HOST"), ("uptime", "UPTIME"), ("restarts", "RESTARTS"), ("mem", "MEMORY"),
+                      ("cpu", "CPU"), ("note", "NOTE")], empty="No instances running")
     return 0
+
+
+def uptime(started_at: str | None) -> str:
+    """2h 5m, 3m 12s: how long an instance has been up, for people."""
+    if not started_at:
+        return ""
+    seconds = int((datetime.now(timezone.utc) - datetime.fromisoformat(started_at)).total_seconds())
+    days, rest = divmod(max(seconds, 0), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m {seconds}s" if minutes else f"{seconds}s"
 
 
 def ps_scale(args) -> int:
