@@ -44,14 +44,3 @@ def test_process_types():
         with pytest.raises(Invalid):
             check_process_type(bad)
 
-
-def test_uptime_is_said_for_people():
-    from datetime import datetime, timedelta, timezone
-
-    from paas.platform.cli.commands.ps import uptime
-
-    now = datetime.now(timezone.utc)
-    assert uptime((now - timedelta(seconds=42)).isoformat()) in ("42s", "43s")
-    assert uptime((now - timedelta(hours=2, minutes=5)).isoformat()) == "2h 5m"
-    assert uptime((now - timedelta(days=3, hours=1)).isoformat()) == "3d 1h"
-    assert uptime(None) == ""
