@@ -25,6 +25,17 @@ def parser(request):
     return request.param
 
 
+@pytest.fixture
+def make_router(make_router):
+    """Routers whose idle pooled connections outlive any pause of a loaded test machine,
+    so the request after the warm-up always finds the pooled connection."""
+    def start(*args, **kwargs):
+        running = make_router(*args, **kwargs)
+        running.router.pool.idle = 300.0
+        return running
+    return start
+
+
 def _second_response(response: bytes, *, then_close=True, stall: threading.Event | None = None):
     """A backend that answers one request well, then ``response`` on the same connection."""
     def handler(conn, server):
