@@ -109,3 +109,24 @@ def set_health_check(user, app: App, path: str) -> App:
         app.save(update_fields=["health_check_path", "updated_at"])
         record(user, "app.healthcheck", f"health check {'set to ' + path if path else 'turned off'}", app=app)
     return app
+
+
+def available_stacks() -> set[str]:
+    """Stacks built on this control-plane host (the host stack is always there)."""
+    from paas.runtime import stacks
+
+    return stacks.names() | {"host"}
+
+
+def set_stack(user, app: App, stack: str) -> App:
+    """The stack the next build uses (like heroku stack:set); the running release keeps its own."""
+    check_stack(stack if isinstance(stack, str) else "")
+    known = available_stacks()
+    if stack not in known:
+        raise Invalid(f"unknown stack {stack!r}; stacks here: {', '.join(sorted(known))}")
+    with transaction.atomic():
+        app = App.objects.select_for_update().get(pk=app.pk)
+        app.stack = stack
+        app.save(update_fields=["stack", "updated_at"])
+        record(user, "app.stack", f"stack set to {stack}: the next build uses it", app=app)
+    return app

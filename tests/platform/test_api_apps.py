@@ -137,3 +137,19 @@ def test_health_check_path_is_checked(as_alice):
         assert as_alice.call("put", "/api/apps/checked/healthcheck", {"path": bad}).status_code == 422, bad
     off = as_alice.call("put", "/api/apps/checked/healthcheck", {"path": ""})
     assert off.json_body["health_check_path"] is None
+
+
+def test_stack_can_be_chosen_among_the_available_ones(as_alice, monkeypatch):
+    from paas.platform.actions import apps
+
+    monkeypatch.setattr(apps, "available_stacks", lambda: {"host", "trixie"})
+    as_alice.post("/api/apps", {"name": "stacked"})
+    assert as_alice.call("put", "/api/apps/stacked/stack", {"stack": "trixie"}).json_body["stack"] == "trixie"
+    unknown = as_alice.call("put", "/api/apps/stacked/stack", {"stack": "jammy"})
+    assert unknown.status_code == 422 and "host, trixie" in unknown.json_body["message"]
+    assert as_alice.call("put", "/api/apps/stacked/stack", {"stack": "../x"}).status_code == 422
+    assert as_alice.call("put", "/api/apps/stacked/stack", {}).status_code == 422
+
+
+def test_the_host_stack_is_always_listed(as_alice):
+    assert "host" in as_alice.get("/api/stacks").json_body

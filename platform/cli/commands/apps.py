@@ -28,6 +28,10 @@ def register(sub, common, app_option):
     on.set_defaults(func=maintenance, enabled=True)
     off = sub.add_parser("maintenance:off", parents=[common, app_option], help="serve the app again")
     off.set_defaults(func=maintenance, enabled=False)
+    sub.add_parser("stacks", parents=[common], help="list the stacks apps can use").set_defaults(func=list_stacks)
+    stack = sub.add_parser("stack:set", parents=[common, app_option], help="choose the stack the next build uses")
+    stack.add_argument("stack")
+    stack.set_defaults(func=set_stack)
     check = sub.add_parser("healthcheck:set", parents=[common, app_option],
                            help="an HTTP path web instances must answer (2xx/3xx) before taking traffic")
     check.add_argument("path", help="e.g. /health")
@@ -108,4 +112,19 @@ def healthcheck(args) -> int:
         print(f"Web instances of {args.app} take traffic once GET {app['health_check_path']} answers 2xx/3xx")
     else:
         print(f"Web instances of {args.app} take traffic once $PORT answers")
+    return 0
+
+
+def list_stacks(args) -> int:
+    names = Api().get("stacks")
+    if args.json:
+        emit_json(names)
+    else:
+        print("\n".join(names))
+    return 0
+
+
+def set_stack(args) -> int:
+    app = Api().request("PUT", f"apps/{quote(args.app)}/stack", {"stack": args.stack})
+    print(f"Stack of {args.app} set to {app['stack']}: the next git push builds on it")
     return 0
