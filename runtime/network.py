@@ -7,16 +7,16 @@ host), and an address from the pool. The host reaches the instance at that
 address; the firewall keeps the instance away from the host's services.
 """
 
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import config
 from .errors import NetworkError
+from .records import asdict, record
 
 NETNS_DIR = Path("/run/netns")
 
 
-@dataclass
+@record
 class Attachment:
     """What a container's network is; saved in its state so stop can undo it."""
 

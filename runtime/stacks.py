@@ -8,14 +8,11 @@ a Debian root filesystem made once by debootstrap (``paas-runner stack:build``).
 
 import json
 import os
-import shutil
-import subprocess
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from . import config
 from .errors import SpecError, StackError
+from .records import record
 from .spec import Mount
 
 APP_UID = 10000
@@ -33,7 +30,7 @@ GROUP = f"root:x:0:\n{APP_USER}:x:{APP_UID}:\nnogroup:x:65534:\n"
 NSSWITCH = "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Stack:
     name: str
     layers: tuple[Path, ...]
@@ -76,6 +73,8 @@ def _publish(name: str, tmp: Path, layers: list[str], binds: list[list[str]]) ->
     try:
         os.rename(tmp, target)
     except OSError:
+        import shutil
+
         shutil.rmtree(tmp, ignore_errors=True)  # a concurrent first use won the race
         if _load(name) is None:
             raise StackError(f"stack {name} could not be installed at {target}") from None
@@ -85,6 +84,8 @@ def _publish(name: str, tmp: Path, layers: list[str], binds: list[list[str]]) ->
 
 
 def _write_etc(etc: Path) -> None:
+    import shutil
+
     etc.mkdir(parents=True, exist_ok=True)
     (etc / "passwd").write_text(PASSWD)
     (etc / "group").write_text(GROUP)
@@ -96,6 +97,8 @@ def _write_etc(etc: Path) -> None:
 
 def build_host() -> Stack:
     """The host stack: a skeleton with a minimal /etc, plus the host's system dirs read-only."""
+    import tempfile
+
     root_dir = config.stacks_dir()
     root_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".host-", dir=root_dir))
@@ -122,6 +125,9 @@ def build_host() -> Stack:
 
 def build_debian(name: str, mirror: str = DEBIAN_MIRROR, packages=DEBIAN_PACKAGES) -> Stack:
     """Build a Debian stack with debootstrap (slow: needs the mirror; an operator command)."""
+    import shutil
+    import tempfile
+
     if name not in DEBIAN_RELEASES:
         raise StackError(f"cannot build stack {name!r}: known Debian releases are {', '.join(DEBIAN_RELEASES)}")
     if shutil.which("debootstrap") is None:
@@ -159,6 +165,8 @@ def _in_root(rootfs: Path, cmd: list[str]) -> None:
 
 
 def _checked(cmd: list[str], env: dict | None = None) -> None:
+    import subprocess
+
     result = subprocess.run(cmd, check=False, env=env)
     if result.returncode != 0:
         raise StackError(f"{cmd[0]} failed with exit code {result.returncode}")

@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import pytest
-
 from paas.runtime import cli
 
 SAME = [
@@ -72,19 +71,19 @@ def test_console_script_replaces_itself_with_the_launcher(tmp_path, host_stack, 
     script.chmod(0o755)
     name = cid()
     first = subprocess.run([str(script), "run", "--name", name, "--network", "none", "--", "/bin/sh", "-c",
-                            "exit 7"], capture_output=True, text=True, env=_env(), timeout=60)
+                            "exit 7"], capture_output=True, text=True, env=_env(), timeout=60, check=False)
     assert first.returncode == 7, first.stderr
     text = script.read_text()
     assert text.startswith(f"#!{sys.executable} -IS\n") and cli.LAUNCHER_MARK in text
     assert os.access(script, os.X_OK)
     # The launcher runs containers without site, and the other verbs with it.
     second = subprocess.run([str(script), "run", "--name", cid(), "--network", "none", "--", "/bin/sh", "-c",
-                             "echo out; exit 3"], capture_output=True, text=True, env=_env(), timeout=60)
+                             "echo out; exit 3"], capture_output=True, text=True, env=_env(), timeout=60, check=False)
     assert (second.returncode, second.stdout) == (3, "out\n"), second.stderr
     bad = subprocess.run([str(script), "run", "--network", "none", "--", "/no/such/cmd"],
-                         capture_output=True, text=True, env=_env(), timeout=60)
+                         capture_output=True, text=True, env=_env(), timeout=60, check=False)
     assert bad.returncode == 125 and "command '/no/such/cmd' not found" in bad.stderr
-    listed = subprocess.run([str(script), "stack:list"], capture_output=True, text=True, env=_env(), timeout=60)
+    listed = subprocess.run([str(script), "stack:list"], capture_output=True, text=True, env=_env(), timeout=60, check=False)
     assert listed.returncode == 0 and "host" in listed.stdout.split()
     assert script.read_text() == text
 
