@@ -95,6 +95,8 @@ def spec_for(d: Desired, *, stop_grace: float | None = None) -> ContainerSpec:
 
 
 STARTING_INTERVAL = 0.1
+HEARTBEAT_INTERVAL = 1.0
+UNHEALTHY_AFTER = 3  # consecutive failed checks before an up instance counts as down again
 
 
 def start_relay(container_id: str, tty: bool) -> None:
@@ -149,6 +151,8 @@ class Agent:
         self.stopping = threading.Event()
         self.wake = threading.Event()
         self.starting = False
+        self.up: set[str] = set()  # instances that passed their check, for UNHEALTHY_AFTER
+        self.misses: dict[str, int] = {}
 
     # -- what runs here ------------------------------------------------------
 
@@ -207,6 +211,7 @@ class Agent:
         self.start_up()
         if self.redis is not None:
             threading.Thread(target=self.listen_for_wake, daemon=True).start()
+        threading.Thread(target=self.keep_heartbeating, daemon=True).start()
         while not self.stopping.is_set():
             self.starting = False
             try:
@@ -216,6 +221,15 @@ class Agent:
             # While an instance is coming up, look again soon: its rollout waits on it.
             self.wake.wait(STARTING_INTERVAL if self.starting else self.interval)
             self.wake.clear()
+
+    def keep_heartbeating(self) -> None:
+        """Heartbeats on their own clock: a long pass (fetching a slug, a slow start) must not
+        make the control plane think this host is gone and move its instances."""
+        while not self.stopping.wait(HEARTBEAT_INTERVAL):
+            try:
+                self.control.heartbeat(self.host)
+            except Exception as exc:  # the database away: try again next beat
+                log.warning("heartbeat failed: %s", exc)
 
     def listen_for_wake(self) -> None:
         """The control loop asks for a pass when it assigns or stops instances; the interval is the fallback."""
@@ -259,8 +273,16 @@ class Agent:
         state = "up"
         address = c.record.network.get("address") or "127.0.0.1"
         if action.desired and action.desired.process.startswith("web.") and not healthy(address, action.desired):
-            state = "starting"  # up once it answers on $PORT (and its health check path, if it has one)
-            self.starting = True
+            # Up once it answers on $PORT (and its health check path, if it has one). Once up,
+            # one missed check on a busy host does not take it out of the router: only a few in a row.
+            misses = self.misses[action.name] = self.misses.get(action.name, 0) + 1
+            if action.name not in self.up or misses >= UNHEALTHY_AFTER:
+                state = "starting"
+                self.up.discard(action.name)
+                self.starting = True
+        else:
+            self.misses.pop(action.name, None)
+            self.up.add(action.name)
         self.control.report(action.name, state=state, memory_bytes=stats["memory_bytes"],
                             cpu_seconds=stats["cpu_ns"] / 1e9)
 
@@ -290,6 +312,8 @@ class Agent:
         self._release(action.name)
 
     def _release(self, name: str) -> None:
+        self.up.discard(name)
+        self.misses.pop(name, None)
         if self.redis is not None:
             logs.forget(self.redis, name)
         release(name)

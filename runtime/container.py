@@ -172,8 +172,12 @@ class Container:
         posix_spawn: the subprocess module alone costs the CLI more time to
         import than the container takes to start. Stdio: None inherits ours;
         otherwise a file descriptor or an object with fileno(), or
-        ``subprocess.DEVNULL`` (-3). Our own descriptors are close-on-exec
-        (Python opens them non-inheritable), so the helper gets only stdio.
+        ``subprocess.DEVNULL`` (-3). As with Popen(close_fds=True) the helper
+        gets no other descriptor: Python opens its own close-on-exec, and any
+        inheritable one we were given (a shell's ``3<file``) is closed in the
+        child, so nothing of the host leaks into the container through it.
+        Signals Python ignores (SIGPIPE, SIGXFSZ) are back to their defaults
+        in the helper, as Popen's restore_signals does.
         """
         argv = self._helper_argv(False)
         actions, opened = [], []
@@ -188,7 +192,10 @@ class Container:
                 if fd < 0:
                     raise ValueError(f"stdio {handle!r} for the foreground helper must be a file descriptor")
                 actions.append((os.POSIX_SPAWN_DUP2, fd, target))
-            pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions)
+            # After the dup2s, which may read from these descriptors.
+            actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in _inheritable_fds() if fd > 2]
+            pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions,
+                                 setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
         finally:
             for fd in opened:
                 os.close(fd)
@@ -281,6 +288,18 @@ class Container:
         if self.record.state is State.RUNNING:
             raise StateError(f"container {self.id} is running; stop it first")
         release(self.id, self.record.network.get("mode"))
+
+
+def _inheritable_fds() -> list[int]:
+    """Our descriptors that an exec'd child would inherit."""
+    found = []
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if os.get_inheritable(int(name)):
+                found.append(int(name))
+        except OSError:  # the descriptor listdir used, closed by now
+            pass
+    return found
 
 
 def release(container_id: str, network_mode: str | None = None) -> None:

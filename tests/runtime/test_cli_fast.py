@@ -94,3 +94,20 @@ def test_launcher_leaves_other_scripts_alone(tmp_path):
     assert not cli.install_launcher(str(other))
     assert other.read_text() == "#!/bin/sh\nexec true\n"
     assert not cli.install_launcher(str(tmp_path / "missing"))
+
+
+
+def test_run_passes_no_inherited_descriptor_into_the_container(cid, tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text("host secret\n")
+    fd = os.open(secret, os.O_RDONLY)
+    os.dup2(fd, 42)  # inheritable, as a shell's 42<secret gives it to a command
+    try:
+        argv = [sys.executable, "-m", "paas.runtime.cli", "run", "--name", cid(), "--network", "none", "--",
+                "/bin/sh", "-c", "if [ -e /proc/self/fd/42 ]; then cat /proc/self/fd/42; else echo closed; fi"]
+        result = subprocess.run(argv, capture_output=True, text=True, pass_fds=(42,), env=os.environ.copy(),
+                                timeout=60, check=False)
+    finally:
+        os.close(fd)
+        os.close(42)
+    assert (result.returncode, result.stdout) == (0, "closed\n"), result.stderr
