@@ -54,7 +54,7 @@ def platform_env(django_db_setup, e2e_data_dir):
         # Keys of its own: another run's control loop would otherwise prune this run's routes.
         "PAAS_REDIS_PREFIX": f"e2e{os.getpid()}:",
         "PAAS_SCALE_TO_ZERO_IDLE_S": "3",
-        "PAAS_HOST_DOWN_AFTER_S": "4",
+        "PAAS_HOST_DOWN_AFTER_S": "6",
         "PAAS_ROUTER_METRICS_INTERVAL": "1",
         "PYTHONSAFEPATH": "1",
     }

@@ -115,5 +115,6 @@ def test_instances_spread_move_on_host_loss_and_are_not_doubled(pusher, agent_ho
     second_host.start()  # back again: what it still runs is no longer its to run
     wait_for(lambda: Host.objects.get(name=second_host.name).state == "up", 30, "the host to be up again")
     wait_for(lambda: not (second_host.running_here() & stale), 30, "its stale instances to be stopped")
-    assert running().count() == 2
+    wait_for(lambda: running().count() == 2, 20, "both instances still up on the first host")
+    assert set(running().values_list("host__name", flat=True)) == {agent_host.name}
     assert release_status(app, 2) == "succeeded"
