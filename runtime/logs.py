@@ -17,6 +17,13 @@ from .syscalls import punch_hole
 REDIS_PREFIX = os.environ.get("PAAS_REDIS_PREFIX", "paas:")
 STREAM_PREFIX = f"{REDIS_PREFIX}logs:"
 OFFSETS_KEY = f"{REDIS_PREFIX}logs:offsets"
+# Offsets are per host: an instance moved off a host that was down has the same name on
+# both, and the returning host must not reset the new copy's offsets.
+HOST = os.environ.get("PAAS_HOST_NAME") or os.uname().nodename
+
+
+def offset_field(container_id: str, stream: str) -> str:
+    return f"{HOST}:{container_id}:{stream}"
 MAXLEN = 10_000
 CHUNK = 1 << 20          # read at most this much per file per pass
 MAX_LINE = 64 << 10      # a longer run of bytes without a newline is shipped as its own line
@@ -53,7 +60,7 @@ def ship(redis, container_id: str, directory: Path, labels: dict, final: bool = 
     shipped = 0
     for stream in STREAMS:
         path = directory / f"{stream}.log"
-        field = f"{container_id}:{stream}"
+        field = offset_field(container_id, stream)
         try:
             size = path.stat().st_size
         except FileNotFoundError:
@@ -94,4 +101,4 @@ def _reclaim(path: Path, shipped_offset: int) -> None:
 
 def forget(redis, container_id: str) -> None:
     """Drop the offsets of a removed container."""
-    redis.hdel(OFFSETS_KEY, *(f"{container_id}:{s}" for s in STREAMS))
+    redis.hdel(OFFSETS_KEY, *(offset_field(container_id, s) for s in STREAMS))
