@@ -102,7 +102,7 @@ def plan_app(
     wanted = wanted_instances(target, formation)
     reconcile_formation(plan, wanted, new)
     if target.status in (PENDING, DEPLOYING):
-        judge_rollout(plan, target, serving, wanted, new, running, now=now, start_timeout=start_timeout)
+        judge_rollout(plan, target, new, now=now, start_timeout=start_timeout)
     return plan
 
 
@@ -171,25 +171,28 @@ def restarting_types(wanted: dict, slots: dict) -> set[str]:
     return busy
 
 
-def judge_rollout(plan, target, serving, wanted, new, running, *, now, start_timeout) -> None:
+def judge_rollout(plan: Plan, target: ReleaseView, new: list[InstanceView], *, now: float,
+                  start_timeout: float) -> None:
+    """Succeed when every new instance is up; fail on a crash or the start timeout."""
     live = [i for i in new if i.id not in plan.stop]
     crashed = [i for i in live if i.state in CRASHED_STATES]
     if crashed:
         first = crashed[0]
-        how = "was killed for running out of memory" if first.state == "oom-killed" else f"exited with code {first.exit_code}"
-        fail(plan, target, live, f"{first.process_type}.{first.number} {how} while starting")
+        oom = first.state == "oom-killed"
+        how = "was killed for running out of memory" if oom else f"exited with code {first.exit_code}"
+        fail(plan, live, f"{first.process_type}.{first.number} {how} while starting")
     elif not any(c.release_id is None for c in plan.create) and all(i.state == UP for i in live):
         # Traffic moves when this tick publishes the route table; the old instances
         # stop on a later tick, once the router no longer sends them requests.
         plan.status = (SUCCEEDED, "")
     elif live and now - min(i.created_at for i in live) > start_timeout:
         waiting = [f"{i.process_type}.{i.number}" for i in live if i.state != UP]
-        fail(plan, target, live, f"{', '.join(waiting)} did not become healthy within {start_timeout:g}s")
+        fail(plan, live, f"{', '.join(waiting)} did not become healthy within {start_timeout:g}s")
     elif target.status == PENDING:
         plan.status = (DEPLOYING, "")
 
 
-def fail(plan: Plan, target: ReleaseView, live: list[InstanceView], reason: str) -> None:
+def fail(plan: Plan, live: list[InstanceView], reason: str) -> None:
     plan.status = (FAILED, reason)
     plan.create = [c for c in plan.create if c.release_id is not None]
     plan.stop.extend(i.id for i in live if i.id not in plan.stop)
