@@ -367,6 +367,10 @@ def create(spec: ContainerSpec) -> Container:
         etc.mkdir(parents=True)
         for name, text in _etc_files(spec, att).items():
             (etc / name).write_text(text)
+            os.chmod(etc / name, 0o644)
+        # Readable by the app whatever our umask (the agent's or an operator's).
+        os.chmod(etc, 0o755)
+        os.chmod(etc.parent, 0o755)
         layers = [directory / "etclayer", *spec.layers]
         for detach in (True, False):
             tokens = _spec_tokens(spec, directory, layers, uid, gid, att, detach)

@@ -228,6 +228,9 @@ static void make_dev(const char *root)
     for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
         snprintf(path, sizeof path, "%s/dev/%s", root, nodes[i].name);
         if (mknod(path, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)) < 0) die("mknod", path);
+        /* mknod's mode passes through the umask we inherited (022 makes 0644):
+         * the app, another uid, must be able to write /dev/null. */
+        if (chmod(path, 0666) < 0) die("chmod", path);
     }
     for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
         snprintf(path, sizeof path, "%s/dev/%s", root, links[i].name);
@@ -528,6 +531,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: paas-init SPECFILE (started by paas.runtime, not by hand)\n");
         return 125;
     }
+    /* What we create for the container (its rootfs directories, device
+     * nodes) must not take the caller's umask: 077 would lock the app out. */
+    umask(022);
     struct spec s;
     load_spec(argv[1], &s);
     status_fd = open(s.status, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);

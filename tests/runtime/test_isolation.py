@@ -1,5 +1,7 @@
 """A container sees only itself: its PID 1, its hostname, its rootfs, no privileges."""
 
+import os
+
 PROBE = r"""
 echo "pid=$$"
 echo "init=$(cat /proc/1/cmdline | tr '\0' ' ')"
@@ -76,3 +78,15 @@ def test_layers_stack_over_the_rootfs(runner, tmp_path):
                      "sh", "-c", "echo changed > /app/hello.txt && cat /app/hello.txt"])
     assert result.stdout == "changed\n"
     assert (layer / "app" / "hello.txt").read_text() == "from the layer\n"
+
+
+def test_the_app_can_use_the_device_nodes_whatever_our_umask(runner):
+    old = os.umask(0o077)  # the caller's umask must not decide what the app may use
+    try:
+        result = runner(["--network", "none", "--", "sh", "-c",
+                         "echo x > /dev/null && head -c 3 /dev/zero | wc -c && head -c 4 /dev/urandom | wc -c"
+                         " && stat -c %a /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty"])
+    finally:
+        os.umask(old)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["3", "4"] + ["666"] * 6
