@@ -59,6 +59,10 @@ def platform_env(django_db_setup, e2e_data_dir):
         "PYTHONSAFEPATH": "1",
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
+    # The runtime tests point these at their own sandbox for the whole session: the
+    # platform's processes here use the runtime's defaults under this run's data dir.
+    for name in ("PAAS_RUNTIME_DIR", "PAAS_CGROUP_PARENT", "PAAS_BRIDGE", "PAAS_ADDRESS_POOL"):
+        env.pop(name, None)
     return env
 
 

@@ -28,11 +28,14 @@ def second_host(platform_env, e2e_data_dir, live_server, monkeypatch, transactio
 
     # The API (live_server, in this process) serves slugs from the first host's image store.
     monkeypatch.setenv("PAAS_DATA_DIR", platform_env["PAAS_DATA_DIR"])
+    monkeypatch.delenv("PAAS_RUNTIME_DIR", raising=False)
     _, admin_token = issue_token(make_user("host-agent", admin=True))
     name = f"e2e-b-{os.getpid()}"
     bridge = f"pb{os.getpid() % 100000}"
     env = {**platform_env, "PAAS_DATA_DIR": str(e2e_data_dir / "host-b"), "PAAS_HOST_NAME": name,
            "PAAS_BRIDGE": bridge, "PAAS_ADDRESS_POOL": f"10.{200 + os.getpid() % 50}.0.0/16",
+           # Its own cgroups too: one machine plays two, and instance names repeat across them.
+           "PAAS_CGROUP_PARENT": f"paas-b{os.getpid()}",
            "PAAS_API_URL": live_server.url, "PAAS_AGENT_TOKEN": admin_token}
     (e2e_data_dir / "host-b").mkdir(exist_ok=True)
     host = SecondHost(name, env, e2e_data_dir)
@@ -82,6 +85,11 @@ class SecondHost:
             os.environ.update(old)
         subprocess.run([runner, "sweep"], env=env, capture_output=True)
         subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+        for parent in Path("/sys/fs/cgroup").glob(f"*/{self.env['PAAS_CGROUP_PARENT']}"):
+            for child in sorted(parent.rglob("*"), reverse=True):
+                if child.is_dir():
+                    child.rmdir()
+            parent.rmdir()
         rules = subprocess.run(["iptables", "-w", "-S"], capture_output=True, text=True).stdout.splitlines()
         for rule in rules:
             if f" {bridge} " in f"{rule} " and rule.startswith("-A "):
