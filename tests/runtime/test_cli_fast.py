@@ -100,14 +100,15 @@ def test_launcher_leaves_other_scripts_alone(tmp_path):
 def test_run_passes_no_inherited_descriptor_into_the_container(cid, tmp_path):
     secret = tmp_path / "secret"
     secret.write_text("host secret\n")
+    # An inheritable descriptor, as a shell's 42<secret gives a command. Its number is
+    # whatever is free: a fixed one can be busy in a test process with other threads.
     fd = os.open(secret, os.O_RDONLY)
-    os.dup2(fd, 42)  # inheritable, as a shell's 42<secret gives it to a command
+    os.set_inheritable(fd, True)
     try:
         argv = [sys.executable, "-m", "paas.runtime.cli", "run", "--name", cid(), "--network", "none", "--",
-                "/bin/sh", "-c", "if [ -e /proc/self/fd/42 ]; then cat /proc/self/fd/42; else echo closed; fi"]
-        result = subprocess.run(argv, capture_output=True, text=True, pass_fds=(42,), env=os.environ.copy(),
+                "/bin/sh", "-c", f"if [ -e /proc/self/fd/{fd} ]; then cat /proc/self/fd/{fd}; else echo closed; fi"]
+        result = subprocess.run(argv, capture_output=True, text=True, pass_fds=(fd,), env=os.environ.copy(),
                                 timeout=60, check=False)
     finally:
         os.close(fd)
-        os.close(42)
     assert (result.returncode, result.stdout) == (0, "closed\n"), result.stderr
