@@ -94,20 +94,34 @@ def router_settings(prefix: str, parser: str = "fast", **timeouts) -> Settings:
 
 
 
+# Responses an instance may send that the router must turn into a 502 (H17: bad response).
+BAD_RESPONSES = [
+    (b"HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n", b"H17"),
+    (b"garbage\r\n\r\n", b"H17"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n", b"H17"),
+    (b"HTTP/1.1 200 OK\r\nX-Big: " + b"x" * 70000 + b"\r\n\r\n", b"H17"),
+]
+
+
 def raw_exchange(port: int, data: bytes, timeout: float = 5.0) -> bytes:
     """Send bytes, read until the router closes the connection."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         s.sendall(data)
-        out = b""
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            out += chunk
-        return out
+        return read_until_closed(s)
+
+
+def read_until_closed(s: socket.socket) -> bytes:
+    """Everything the peer sends until it closes (or resets) the connection."""
+    out = b""
+    while True:
+        try:
+            chunk = s.recv(65536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    return out
 
 
 class Client:

@@ -15,7 +15,7 @@ import threading
 import pytest
 
 from router_backends import EchoBackend, RawBackend, read_head
-from router_helpers import Client, backend, wait_until
+from router_helpers import BAD_RESPONSES, Client, backend, read_until_closed, wait_until
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
@@ -65,24 +65,7 @@ def _warm(port: int, host: str, cleanup) -> socket.socket:
     return s
 
 
-def _read_all(s: socket.socket) -> bytes:
-    out = b""
-    while True:
-        try:
-            chunk = s.recv(65536)
-        except ConnectionResetError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    return out
-
-
-@pytest.mark.parametrize("response, code", [
-    (b"HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n", b"H17"),
-    (b"garbage\r\n\r\n", b"H17"),
-    (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n", b"H17"),
-    (b"HTTP/1.1 200 OK\r\nX-Big: " + b"x" * 70000 + b"\r\n\r\n", b"H17"),
+@pytest.mark.parametrize("response, code", BAD_RESPONSES + [
     (b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\n", b"H17"),
     (b"HTTP/1.1 200 OK\r\nContent-Le", b"H13"),
 ])
@@ -94,7 +77,7 @@ def test_misbehaving_instance_on_a_reused_connection_is_502(make_router, parser,
     routes.set_app("bad", [backend(bad.port)])
     s = _warm(router.port, "bad.localhost", cleanup)
     s.sendall(b"GET / HTTP/1.1\r\nHost: bad.localhost\r\nConnection: close\r\n\r\n")
-    out = _read_all(s)
+    out = read_until_closed(s)
     assert out.startswith(b"HTTP/1.1 502 ") and b"code=" + code in out, out[:200]
     assert bad.received == ["second"] and len(bad.conns) == 1
 
@@ -126,7 +109,7 @@ def test_reset_mid_response_on_a_reused_connection_closes_the_client(make_router
     routes.set_app("bad", [backend(bad.port)])
     s = _warm(router.port, "bad.localhost", cleanup)
     s.sendall(b"GET / HTTP/1.1\r\nHost: bad.localhost\r\n\r\nGET /again HTTP/1.1\r\nHost: bad.localhost\r\n\r\n")
-    out = _read_all(s)
+    out = read_until_closed(s)
     assert out.startswith(b"HTTP/1.1 200 ") and out.endswith(b"partial") and out.count(b"HTTP/1.1") == 1
 
 
@@ -139,7 +122,7 @@ def test_stalled_body_on_a_reused_connection_closes_the_client(make_router, rout
     routes.set_app("bad", [backend(bad.port)])
     s = _warm(router.port, "bad.localhost", cleanup)
     s.sendall(b"GET / HTTP/1.1\r\nHost: bad.localhost\r\n\r\n")
-    out = _read_all(s)
+    out = read_until_closed(s)
     assert out.startswith(b"HTTP/1.1 200 ") and out.endswith(b"partial")
     wait_until(lambda: router.router.proxy.active == 0, what="request to end")
 

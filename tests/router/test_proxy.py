@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from router_backends import EchoBackend, RawBackend, free_port, read_head
-from router_helpers import Client, backend, raw_exchange, wait_until
+from router_helpers import BAD_RESPONSES, Client, backend, raw_exchange, wait_until
 
 
 @pytest.fixture
@@ -265,11 +265,7 @@ def _misbehave(response: bytes, then_close=True):
     return handler
 
 
-@pytest.mark.parametrize("response, code", [
-    (b"HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n", b"H17"),
-    (b"garbage\r\n\r\n", b"H17"),
-    (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n", b"H17"),
-    (b"HTTP/1.1 200 OK\r\nX-Big: " + b"x" * 70000 + b"\r\n\r\n", b"H17"),
+@pytest.mark.parametrize("response, code", BAD_RESPONSES + [
     (b"HTTP/1.1 200 OK\r\nContent-Le", b"H13"),
     (b"", b"H13"),
 ])
