@@ -13,12 +13,21 @@ message for bad input or a failure to start.
 
 Fast start: the console script pip writes runs the interpreter with ``site``
 and the editable-install finder, which costs more than starting a container.
-On its first use it replaces itself (atomically, in the venv's bin) with
+On its first use it replaces itself (atomically, in the venv's bin) with the
+native front end: a copy of the static binary compiled from init/ (the same
+one that is paas-init; see init/paas-runner.c), which runs the plain ``run``
+forms (network none or host) itself in C, and beside it ``paas-runner.py``,
 LAUNCHER: the same venv interpreter started with ``-I -S`` and the ``paas``
-package mapped to the checkout by hand. ``run`` needs the standard library
-only; the other verbs load ``site`` first (``relay`` needs Redis' client).
+package mapped to the checkout by hand, to which the native front end execs
+every other command line. ``run`` needs the standard library only; the other
+verbs load ``site`` first (``relay`` needs Redis' client). Without gcc the
+Python launcher itself replaces pip's script, as before.
+
 A reinstall (bootstrap after a pyproject.toml change) writes pip's script
-again, and its first use puts the launcher back.
+again, and its first use puts the launcher back. A ``git pull`` that changes
+the C sources makes the installed copy stale: it notices (the sources'
+digest is compiled in), runs the command through Python with
+PAAS_RUNNER_STALE=1, and Python installs the current build (refresh_native).
 """
 
 import os
@@ -218,8 +227,10 @@ def _relay(args) -> int:
 # Marks the generated launcher; the verbs that need site-packages are the ones not listed.
 LAUNCHER_MARK = "# paas-runner fast launcher"
 STDLIB_VERBS = ("run",)
+# The "# checkout:" line is read by the native front end (find_launcher in init/paas-runner.c).
 LAUNCHER = """#!{python} -IS
-{mark} (written by paas.runtime.cli over pip's console script; see its docstring)
+{mark} (written by paas.runtime.cli over or beside pip's console script; see its docstring)
+# checkout: {checkout}
 import sys
 if sys.argv[1:2] != ["run"]:
     import site
@@ -231,10 +242,42 @@ else:
 from paas.runtime.cli import main
 sys.exit(main())
 """
+ELF_MAGIC = b"\x7fELF"
+
+
+def _write_atomic(path: str, data: bytes) -> bool:
+    """Replace `path` with `data` (mode 755) in one rename; False if it cannot be written."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, path)  # a concurrent start runs either the old file or the new one
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        return False
+    return True
+
+
+def _native_build() -> bytes | None:
+    """The current build of the static binary, or None if it cannot be built here (no gcc)."""
+    from .initbin import init_binary
+
+    try:
+        return init_binary().read_bytes()
+    except (RuntimeLayerError, OSError):
+        return None
 
 
 def install_launcher(script: str) -> bool:
-    """Replace pip's console script at `script` with LAUNCHER; False if it is not pip's or cannot be written."""
+    """Replace pip's console script at `script` with the native front end (and LAUNCHER beside it).
+
+    Without a compiler, LAUNCHER itself replaces the script. False if `script`
+    is not pip's or cannot be written.
+    """
     try:
         with open(script, encoding="utf-8") as handle:
             text = handle.read(4096)
@@ -247,20 +290,30 @@ def install_launcher(script: str) -> bool:
         return False
     from . import config
 
-    body = LAUNCHER.format(python=python, mark=LAUNCHER_MARK, checkout=str(config.CHECKOUT_DIR))
-    tmp = f"{script}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(body)
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, script)  # a concurrent start runs either the old script or the new one
-    except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+    checkout = str(config.CHECKOUT_DIR)
+    if "\n" in checkout:
         return False
-    return True
+    body = LAUNCHER.format(python=python, mark=LAUNCHER_MARK, checkout=checkout).encode()
+    native = _native_build()
+    if native is None:
+        return _write_atomic(script, body)
+    # The launcher first: the native front end execs it for every other form.
+    return _write_atomic(f"{script}.py", body) and _write_atomic(script, native)
+
+
+def refresh_native(launcher: str) -> bool:
+    """Put the current build over the stale native front end beside `launcher` (its paas-runner.py)."""
+    if not launcher.endswith(".py"):
+        return False
+    native_path = launcher[:-len(".py")]
+    try:
+        with open(native_path, "rb") as handle:
+            if handle.read(4) != ELF_MAGIC:
+                return False  # pip's script again (a reinstall): its first use installs anew
+    except OSError:
+        return False
+    native = _native_build()
+    return native is not None and _write_atomic(native_path, native)
 
 
 VERBS = {"run": _run, "stack:build": _stack_build, "stack:list": _stack_list, "sweep": _sweep, "relay": _relay}
@@ -269,6 +322,8 @@ VERBS = {"run": _run, "stack:build": _stack_build, "stack:list": _stack_list, "s
 def main(argv: list[str] | None = None) -> int:
     if argv is None and not sys.flags.no_site and os.path.basename(sys.argv[0]) == "paas-runner":
         install_launcher(sys.argv[0])
+    if argv is None and os.environ.pop("PAAS_RUNNER_STALE", None) == "1":
+        refresh_native(sys.argv[0])
     words = sys.argv[1:] if argv is None else list(argv)
     args = _parse_run_fast(words) or _parser().parse_args(words)
     try:

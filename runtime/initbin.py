@@ -1,7 +1,11 @@
-"""The static PID 1 helper, compiled on first use and cached by its source's hash.
+"""The static helper binary (paas-init, and paas-runner's native front end), compiled on first use.
 
 Compiling lazily means no build step anywhere else: the first container start
-on a host pays ~0.4 s for ``gcc -static``, every later one finds the binary.
+on a host pays ~1 s for ``gcc -static``, every later one finds the binary in
+the cache, named by the digest of its sources. The digest is compiled in too
+(PAAS_DIGEST): an installed copy of the front end compares it with the
+checkout's sources on every start, so a ``git pull`` never leaves a stale
+front end running (see cli.install_launcher).
 """
 
 import os
@@ -11,19 +15,28 @@ from pathlib import Path
 from . import config
 from .errors import InitBuildError
 
-SOURCE = Path(__file__).resolve().parent / "init" / "paas-init.c"
+INIT_DIR = Path(__file__).resolve().parent / "init"
+# Digest order; paas-runner.c's SOURCES lists the same names in the same order.
+SOURCES = ("paas-init.c", "paas-init.h", "paas-runner.c")
+COMPILED = ("paas-init.c", "paas-runner.c")
 
 
-def _digest() -> str:
-    # CRC-32 plus length: enough to tell sources apart, and zlib loads in
-    # microseconds where hashlib would add milliseconds to every start.
-    data = SOURCE.read_bytes()
-    return f"{zlib.crc32(data):08x}{len(data):x}"
+def digest() -> str:
+    """CRC-32 and length of the sources, as paas-runner.c's is_current computes them."""
+    # zlib, not hashlib: it loads in microseconds where hashlib would add
+    # milliseconds to every Python start, and C computes it in a few lines.
+    crc, total = 0, 0
+    for name in SOURCES:
+        data = (INIT_DIR / name).read_bytes()
+        crc = zlib.crc32(data, crc)
+        total += len(data)
+    return f"{crc:08x}{total:x}"
 
 
 def init_binary() -> Path:
-    """Path of the compiled paas-init for the current source, building it if needed."""
-    target = config.cache_dir() / f"paas-init-{_digest()}"
+    """Path of the compiled binary for the current sources, building it if needed."""
+    name = digest()
+    target = config.cache_dir() / f"paas-init-{name}"
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -31,7 +44,8 @@ def init_binary() -> Path:
     tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
     import subprocess
 
-    cmd = ["gcc", "-static", "-Os", "-s", "-Wall", "-Wno-format-truncation", "-o", str(tmp), str(SOURCE)]
+    cmd = ["gcc", "-static", "-Os", "-s", "-Wall", "-Wno-format-truncation", f'-DPAAS_DIGEST="{name}"',
+           "-o", str(tmp), *(str(INIT_DIR / source) for source in COMPILED)]
     try:
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     except FileNotFoundError:

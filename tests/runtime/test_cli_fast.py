@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from paas.runtime import cli
+from paas.runtime import cli, config, initbin
 
 SAME = [
     ["run", "--", "/bin/true"],
@@ -65,27 +65,55 @@ def _env():
     return {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
 
 
+def _run(argv, **kwargs):
+    return subprocess.run(argv, capture_output=True, text=True, env=_env(), timeout=60, check=False, **kwargs)
+
+
 def test_console_script_replaces_itself_with_the_launcher(tmp_path, host_stack, cid):
     script = tmp_path / "paas-runner"
     script.write_text(PIP_SCRIPT.format(python=sys.executable))
     script.chmod(0o755)
-    name = cid()
-    first = subprocess.run([str(script), "run", "--name", name, "--network", "none", "--", "/bin/sh", "-c",
-                            "exit 7"], capture_output=True, text=True, env=_env(), timeout=60, check=False)
+    first = _run([str(script), "run", "--name", cid(), "--network", "none", "--", "/bin/sh", "-c", "exit 7"])
     assert first.returncode == 7, first.stderr
-    text = script.read_text()
+    # The native front end in the script's place, the -I -S Python launcher beside it.
+    assert script.read_bytes()[:4] == cli.ELF_MAGIC and os.access(script, os.X_OK)
+    launcher = tmp_path / "paas-runner.py"
+    text = launcher.read_text()
     assert text.startswith(f"#!{sys.executable} -IS\n") and cli.LAUNCHER_MARK in text
-    assert os.access(script, os.X_OK)
-    # The launcher runs containers without site, and the other verbs with it.
-    second = subprocess.run([str(script), "run", "--name", cid(), "--network", "none", "--", "/bin/sh", "-c",
-                             "echo out; exit 3"], capture_output=True, text=True, env=_env(), timeout=60, check=False)
+    assert f"\n# checkout: {config.CHECKOUT_DIR}\n" in text
+    # Containers run natively; bad input is refused; the other verbs reach Python (with site).
+    second = _run([str(script), "run", "--name", cid(), "--network", "none", "--", "/bin/sh", "-c", "echo out; exit 3"])
     assert (second.returncode, second.stdout) == (3, "out\n"), second.stderr
-    bad = subprocess.run([str(script), "run", "--network", "none", "--", "/no/such/cmd"],
-                         capture_output=True, text=True, env=_env(), timeout=60, check=False)
+    bad = _run([str(script), "run", "--network", "none", "--", "/no/such/cmd"])
     assert bad.returncode == 125 and "command '/no/such/cmd' not found" in bad.stderr
-    listed = subprocess.run([str(script), "stack:list"], capture_output=True, text=True, env=_env(), timeout=60, check=False)
+    listed = _run([str(script), "stack:list"])
     assert listed.returncode == 0 and "host" in listed.stdout.split()
-    assert script.read_text() == text
+    assert launcher.read_text() == text
+    # A reinstall writes pip's script back; its first use installs the front end again.
+    script.write_text(PIP_SCRIPT.format(python=sys.executable))
+    again = _run([str(script), "run", "--name", cid(), "--network", "none", "--", "/bin/true"])
+    assert again.returncode == 0, again.stderr
+    assert script.read_bytes()[:4] == cli.ELF_MAGIC
+
+
+def test_a_stale_front_end_runs_python_and_is_replaced(tmp_path, host_stack, cid):
+    """After a git pull changed the C sources, the installed copy hands over to Python, which reinstalls it."""
+    script = tmp_path / "paas-runner"
+    script.write_text(PIP_SCRIPT.format(python=sys.executable))
+    assert cli.install_launcher(str(script))
+    current = script.read_bytes()
+    # A build of other sources: its compiled-in digest is not the checkout's.
+    subprocess.run(["gcc", "-static", "-Os", "-s", '-DPAAS_DIGEST="0000000000"', "-o", str(script),
+                    *(str(initbin.INIT_DIR / name) for name in initbin.COMPILED)], check=True)
+    stale = script.read_bytes()
+    assert stale != current
+    native_only = dict(_env(), PAAS_RUNNER_NATIVE_ONLY="1")
+    refused = subprocess.run([str(script), "run", "--network", "none", "--", "/bin/true"], env=native_only,
+                             capture_output=True, text=True, timeout=60, check=False)
+    assert refused.returncode == 99 and "not the checkout's source" in refused.stderr
+    result = _run([str(script), "run", "--name", cid(), "--network", "none", "--", "/bin/sh", "-c", "exit 4"])
+    assert result.returncode == 4, result.stderr
+    assert script.read_bytes() == current
 
 
 def test_launcher_leaves_other_scripts_alone(tmp_path):
