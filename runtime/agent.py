@@ -24,7 +24,7 @@ from typing import Protocol
 
 from paas.buildpacks.launch import process_argv
 
-from . import config, images, logs, stacks, sweep
+from . import config, images, logs, ports, stacks, sweep
 from .container import Container, create, instance_dir, release
 from .errors import RuntimeLayerError, StateError
 from .reconcile import Action, Actual, Desired, decide
@@ -66,11 +66,18 @@ def host_info() -> HostInfo:
     )
 
 
-def spec_for(d: Desired, *, stop_grace: float | None = None) -> ContainerSpec:
-    """The converter: an instance as the platform sees it -> the runner's ContainerSpec."""
+def spec_for(d: Desired, *, stop_grace: float | None = None, publish: bool = False) -> ContainerSpec:
+    """The converter: an instance as the platform sees it -> the runner's ContainerSpec.
+
+    `publish`: other hosts' routers must reach the instance, so a bridge
+    instance's $PORT is published on a host port. In host mode every instance
+    gets a port of its own from the publish range as $PORT.
+    """
     image = images.get(d.image)
     stack = stacks.get(image.stack or d.stack)
-    env = {"PORT": str(DEFAULT_PORT), "HOME": "/app", "DYNO": d.process, "PS": d.process}
+    mode = os.environ.get("PAAS_INSTANCE_NETWORK", "bridge")
+    port = ports.allocate(d.name) if mode == "host" else DEFAULT_PORT
+    env = {"PORT": str(port), "HOME": "/app", "DYNO": d.process, "PS": d.process}
     env.update(image.env)
     env.update(dict(d.env))
     command = d.command or image.process_types.get(d.process.split(".")[0], "")
@@ -84,7 +91,8 @@ def spec_for(d: Desired, *, stop_grace: float | None = None) -> ContainerSpec:
         workdir="/app",
         user="app",
         hostname=d.name.replace(".", "-").replace("_", "-")[:63],
-        network=os.environ.get("PAAS_INSTANCE_NETWORK", "bridge"),
+        network=mode,
+        publish=port if mode == "host" or (publish and mode == "bridge") else 0,
         limits=Limits(memory=d.memory_mb << 20, cpus=d.cpus),
         id=d.name,
         app=d.app,
@@ -92,6 +100,32 @@ def spec_for(d: Desired, *, stop_grace: float | None = None) -> ContainerSpec:
         process=d.process,
         stop_grace=stop_grace,
     )
+
+
+def publishes(host: HostInfo) -> bool:
+    """Routers on other hosts can only reach instances through the host's address when it is not loopback."""
+    import ipaddress
+
+    try:
+        return not ipaddress.ip_address(host.address).is_loopback
+    except ValueError:
+        return True  # a host name: other machines resolve it
+
+
+def endpoint(network: dict, host: HostInfo) -> tuple[str, int]:
+    """Where routers reach an instance: its published port on the host's address, or its own address."""
+    if network.get("mode") == "host":
+        return host.address, network["port"]
+    if network.get("host_port"):
+        return host.address, network["host_port"]
+    return network.get("address") or "127.0.0.1", DEFAULT_PORT
+
+
+def local_endpoint(network: dict) -> tuple[str, int]:
+    """Where this host checks an instance: directly, never through its published port."""
+    if network.get("mode") == "host":
+        return "127.0.0.1", network["port"]
+    return network.get("address") or "127.0.0.1", DEFAULT_PORT
 
 
 STARTING_INTERVAL = 0.1
@@ -110,10 +144,10 @@ def start_relay(container_id: str, tty: bool) -> None:
                      start_new_session=True, close_fds=True)
 
 
-def healthy(address: str, d: Desired) -> bool:
-    if not _port_open(address, DEFAULT_PORT):
+def healthy(address: str, port: int, d: Desired) -> bool:
+    if not _port_open(address, port):
         return False
-    return not d.health_path or _http_ok(address, DEFAULT_PORT, d.health_path)
+    return not d.health_path or _http_ok(address, port, d.health_path)
 
 
 def _http_ok(address: str, port: int, path: str) -> bool:
@@ -253,13 +287,13 @@ class Agent:
         if not images.exists(d.image):
             images.fetch(d.image, self.control.image_url(d.image), stack=d.stack,
                          token=os.environ.get("PAAS_AGENT_TOKEN"))
-        spec = spec_for(d, stop_grace=self.stop_grace)
+        spec = spec_for(d, stop_grace=self.stop_grace, publish=publishes(self.host))
         if instance_dir(d.name).exists():
             self._release(d.name)  # a leftover of an earlier run of the same instance
         c = create(spec)
         (c.dir / MARKER).write_text(json.dumps({"fingerprint": d.fingerprint}))
-        self.control.report(d.name, state="starting", address=c.record.network.get("address") or None,
-                            port=DEFAULT_PORT, exit_code=None)
+        address, port = endpoint(c.record.network, self.host)
+        self.control.report(d.name, state="starting", address=address, port=port, exit_code=None)
         if d.attach:
             start_relay(c.id, tty=d.attach == "tty")
             self.control.report(d.name, state="up", started_at=time.time())
@@ -271,8 +305,9 @@ class Agent:
         c = Container.load(action.name)
         stats = c.stats()
         state = "up"
-        address = c.record.network.get("address") or "127.0.0.1"
-        if action.desired and action.desired.process.startswith("web.") and not healthy(address, action.desired):
+        address, port = local_endpoint(c.record.network)
+        if action.desired and action.desired.process.startswith("web.") and not healthy(address, port,
+                                                                                      action.desired):
             # Up once it answers on $PORT (and its health check path, if it has one). Once up,
             # one missed check on a busy host does not take it out of the router: only a few in a row.
             misses = self.misses[action.name] = self.misses.get(action.name, 0) + 1

@@ -360,7 +360,7 @@ def create(spec: ContainerSpec) -> Container:
         #    helper joins it first thing, so user code never runs unlimited.
         cgroups.cgroup_for(spec.id).create(spec.limits)
         # 3. The network namespace is complete before the helper setns()es into it.
-        att = network.attach(spec.id, spec.network)
+        att = network.attach(spec.id, spec.network, spec.publish)
         record.network = att.to_dict()
         # 4. Generated /etc files form the topmost read-only layer.
         etc = directory / "etclayer" / "etc"

@@ -5,6 +5,13 @@ made it and an agent restart), a veth pair whose host end is an *isolated* port
 of the platform bridge (isolated ports cannot talk to each other, only to the
 host), and an address from the pool. The host reaches the instance at that
 address; the firewall keeps the instance away from the host's services.
+A bridge instance may also publish its port on a host port (firewall.publish),
+so that routers on other hosts reach it at the host's address.
+
+Interfaces are looked up in the caller's network namespace (if_nametoindex),
+not in /sys/class/net, which shows the namespace that mounted /sys: an agent
+started in a namespace of its own (one host of several on a test machine)
+would see the wrong interfaces there.
 """
 
 from pathlib import Path
@@ -25,6 +32,9 @@ class Attachment:
     address: str = ""
     gateway: str = ""
     veth: str = ""
+    port: int = 0          # the published container port (bridge), or the port the app listens on (host)
+    host_port: int = 0     # where the host publishes it; 0: not published
+
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -36,6 +46,16 @@ def _ip(*args: str, input_text: str | None = None) -> None:
     result = subprocess.run(["ip", *args], input=input_text, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise NetworkError(f"ip {' '.join(args)}: {result.stderr.strip()}")
+
+
+def link_exists(name: str) -> bool:
+    import socket
+
+    try:
+        socket.if_nametoindex(name)
+    except OSError:
+        return False
+    return True
 
 
 def _netns_prefix() -> str:
@@ -64,12 +84,18 @@ NEIGHBOUR_LIMITS = {"gc_thresh1": 4096, "gc_thresh2": 16384, "gc_thresh3": 32768
 
 
 def raise_neighbour_limits() -> None:
-    """Make room in the host's ARP table for thousands of instances (never lowers a limit)."""
+    """Make room in the host's ARP table for thousands of instances (never lowers a limit).
+
+    The table's limits exist only in the initial network namespace: an agent in
+    a namespace of its own (one host of several on a test machine) has none to raise.
+    """
     for name, wanted in NEIGHBOUR_LIMITS.items():
         path = Path("/proc/sys/net/ipv4/neigh/default") / name
         try:
             if int(path.read_text()) < wanted:
                 path.write_text(str(wanted))
+        except FileNotFoundError:
+            return
         except OSError as exc:
             raise NetworkError(f"raising {path}: {exc.strerror}") from None
 
@@ -82,12 +108,12 @@ def ensure_bridge() -> None:
     from . import firewall, ipam
 
     bridge = config.BRIDGE
-    if not Path(f"/sys/class/net/{bridge}").exists():
+    if not link_exists(bridge):
         prefix = ipaddress.ip_network(config.ADDRESS_POOL).prefixlen
         try:
             _ip("link", "add", bridge, "type", "bridge")
         except NetworkError:
-            if not Path(f"/sys/class/net/{bridge}").exists():  # a concurrent start made it
+            if not link_exists(bridge):  # a concurrent start made it
                 raise
         _ip("addr", "replace", f"{ipam.gateway()}/{prefix}", "dev", bridge)
         _ip("link", "set", bridge, "up")
@@ -101,10 +127,15 @@ def mac_for(address) -> str:
     return "02:42:" + ":".join(f"{byte:02x}" for byte in address.packed)
 
 
-def attach(container_id: str, mode: str) -> Attachment:
-    """Prepare the network before the container starts; the container joins it."""
+def attach(container_id: str, mode: str, publish: int = 0) -> Attachment:
+    """Prepare the network before the container starts; the container joins it.
+
+    `publish`: bridge mode publishes this container port on a free host port;
+    host mode only records it (the app listens on the host itself, on a port
+    the caller leased from ports.py, which detach gives back).
+    """
     if mode != "bridge":
-        return Attachment(mode=mode)
+        return Attachment(mode=mode, port=publish)
     # Loaded here: the none and host modes start without them.
     import ipaddress
 
@@ -134,27 +165,44 @@ def attach(container_id: str, mode: str) -> Attachment:
             "link set eth0 up",
             f"route add default via {att.gateway}",
         ]) + "\n")
+        if publish:
+            _publish(container_id, att, publish)
     except NetworkError:
         detach(container_id, att)
         raise
     return att
 
 
+def _publish(container_id: str, att: Attachment, port: int) -> None:
+    from . import firewall, ports
+
+    att.port, att.host_port = port, ports.allocate(container_id)
+    firewall.publish(container_id, att.host_port, att.address, port)
+
+
 def detach(container_id: str, att: Attachment | None = None) -> None:
-    """Undo attach: delete the netns (which takes the veth pair with it) and free the address.
+    """Undo attach: delete the netns (which takes the veth pair with it), free the address and ports.
 
     Without `att` (a sweep of unknown leftovers) every trace is looked for.
     """
-    if att is not None and att.mode != "bridge":
+    if att is not None and att.mode == "none":
+        return
+    from . import firewall, ports
+
+    if ports.release(container_id) and (att is None or att.mode == "bridge"):
+        firewall.unpublish(container_id)
+    if att is not None and att.mode == "host":
         return
     import subprocess
 
-    name = netns_name(container_id)
-    if (NETNS_DIR / name).exists():
-        subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
-    veth = veth_name(container_id)
-    if Path(f"/sys/class/net/{veth}").exists():
-        subprocess.run(["ip", "link", "del", veth], capture_output=True, check=False)
+    # The veth first: deleting it removes both ends at once, while a namespace's
+    # interfaces go later, in the kernel's cleanup work, after `netns del` returned.
+    name, veth = netns_name(container_id), veth_name(container_id)
+    commands = [f"link del {veth}"] if link_exists(veth) else []
+    commands += [f"netns del {name}"] if (NETNS_DIR / name).exists() else []
+    if commands:
+        subprocess.run(["ip", "-force", "-batch", "-"], input="\n".join(commands) + "\n", text=True,
+                       capture_output=True, check=False)
     from . import ipam
 
     ipam.release(container_id)

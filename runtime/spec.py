@@ -58,6 +58,7 @@ class ContainerSpec:
     user: str = "app"                         # a name from the rootfs' /etc/passwd, or uid[:gid]
     hostname: str = ""
     network: str = "bridge"
+    publish: int = 0                          # bridge: published on a free host port; host: the app's port
     limits: Limits = field(default_factory=Limits)
     id: str = field(default_factory=lambda: os.urandom(6).hex())
     app: str = ""

@@ -11,7 +11,7 @@ Containers still being created are given a moment before they count as left over
 
 import time
 
-from . import config, ipam
+from . import config, ipam, ports
 from .container import release
 from .state import Record, State
 from .syscalls import is_alive
@@ -44,7 +44,7 @@ def leftovers(keep: set[str] = frozenset()) -> set[str]:
     """Ids of containers with something left on the host and nothing running."""
     root = config.instances_dir()
     ids = {p.name for p in root.iterdir()} if root.is_dir() else set()
-    ids |= ipam.owners()
+    ids |= ipam.owners() | ports.owners()
     return {i for i in ids if i not in keep and not _live(i) and not _young_dir(i)}
 
 

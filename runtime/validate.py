@@ -49,6 +49,10 @@ def check_limits(spec: ContainerSpec, view: RootView) -> None:
 def check_network(spec: ContainerSpec, view: RootView) -> None:
     if spec.network not in NETWORK_MODES:
         raise SpecError(f"network {spec.network!r} is not one of {', '.join(NETWORK_MODES)}")
+    if spec.publish and spec.network == "none":
+        raise SpecError("a port cannot be published without a network (network none)")
+    if not 0 <= spec.publish <= 65535:
+        raise SpecError(f"port {spec.publish} to publish is not between 1 and 65535")
 
 
 def check_hostname(spec: ContainerSpec, view: RootView) -> None:

@@ -1,28 +1,42 @@
 """Two hosts: instances spread over both; when one stops heartbeating its instances move to
 the other, and when it comes back its stale instances are stopped, not doubled.
 
-The second host is a second agent with its own data directory, bridge and address pool,
-as a second machine would have; killing it is the machine going away."""
+The second host is a machine of its own on the network: a network namespace joined to
+this one by a veth pair, with its own address, bridge, firewall, data directory and
+cgroups. Its agent reaches the control plane's PostgreSQL, Redis and API over that
+link, and the router (on the first host) reaches its instances only through the ports
+it publishes on its address. Killing its agent is the machine going away."""
 
 import os
 import subprocess
 import sys
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from paas.platform.actions.apps import create_app
 from paas.platform.actions.formation import scale
 from paas.platform.models import Host, Instance
-from tests.e2e.platform_procs import Processes, start_agent
+from tests.e2e.platform_procs import BIN, Processes
 from tests.e2e.test_deploy import WEB_APP, fetch, release_status
+from tests.hostnet import OtherHost, Relay
 from tests.waiting import wait_for
+
+
+def _through(relays: list, url: str, address: str) -> str:
+    """`url` with its host and port replaced by a relay to it on `address`."""
+    parts = urlsplit(url)
+    relay = Relay(address, parts.port)
+    relays.append(relay)
+    netloc = f"{parts.netloc.rpartition('@')[0]}@" if "@" in parts.netloc else ""
+    return urlunsplit(parts._replace(netloc=f"{netloc}{address}:{relay.port}"))
 
 
 @pytest.fixture
 def second_host(platform_env, e2e_data_dir, live_server, monkeypatch, transactional_db):
-    """A second host; it fetches slugs it did not build from the API, with an admin token."""
+    """A second machine; it fetches slugs it did not build from the API, with an admin token."""
     from paas.platform.actions.tokens import issue_token
     from tests.platform.conftest import make_user
 
@@ -30,31 +44,40 @@ def second_host(platform_env, e2e_data_dir, live_server, monkeypatch, transactio
     monkeypatch.setenv("PAAS_DATA_DIR", platform_env["PAAS_DATA_DIR"])
     monkeypatch.delenv("PAAS_RUNTIME_DIR", raising=False)
     _, admin_token = issue_token(make_user("host-agent", admin=True))
-    name = f"e2e-b-{os.getpid()}"
-    bridge = f"pb{os.getpid() % 100000}"
-    env = {**platform_env, "PAAS_DATA_DIR": str(e2e_data_dir / "host-b"), "PAAS_HOST_NAME": name,
-           "PAAS_BRIDGE": bridge, "PAAS_ADDRESS_POOL": f"10.{200 + os.getpid() % 50}.0.0/16",
-           # Its own cgroups too: one machine plays two, and instance names repeat across them.
-           "PAAS_CGROUP_PARENT": f"paas-b{os.getpid()}",
-           "PAAS_API_URL": live_server.url, "PAAS_AGENT_TOKEN": admin_token}
-    (e2e_data_dir / "host-b").mkdir(exist_ok=True)
-    host = SecondHost(name, env, e2e_data_dir)
-    host.start()
+    machine = OtherHost("hostb").create()
+    relays: list[Relay] = []
     try:
-        yield host
+        gateway = machine.our_address
+        env = {**platform_env, "PAAS_DATA_DIR": str(e2e_data_dir / "host-b"), "PAAS_HOST_NAME": machine.name,
+               "PAAS_HOST_ADDRESS": machine.address,
+               "DATABASE_URL": _through(relays, platform_env["DATABASE_URL"], gateway),
+               "REDIS_URL": _through(relays, platform_env["REDIS_URL"], gateway),
+               "PAAS_API_URL": _through(relays, live_server.url, gateway),
+               # Cgroups are the one thing the two "machines" share: a parent of its own.
+               "PAAS_CGROUP_PARENT": f"paas-b{os.getpid()}", "PAAS_AGENT_TOKEN": admin_token}
+        (e2e_data_dir / "host-b").mkdir(exist_ok=True)
+        host = SecondHost(machine, env, e2e_data_dir)
+        host.start()
+        try:
+            yield host
+        finally:
+            host.stop()
+            host.clean_up()
     finally:
-        host.stop()
-        host.clean_up(bridge)
+        for relay in relays:
+            relay.close()
+        machine.remove()
 
 
 class SecondHost:
-    def __init__(self, name: str, env: dict, log_dir: Path):
-        self.name, self.env, self.log_dir = name, env, log_dir
+    def __init__(self, machine: OtherHost, env: dict, log_dir: Path):
+        self.machine, self.env, self.log_dir = machine, env, log_dir
+        self.name = machine.name
         self.procs = None
 
     def start(self) -> None:
         self.procs = Processes(self.env, self.log_dir)
-        start_agent(self.procs)
+        self.procs.start("agent-b", self.machine.argv(str(BIN / "paas-agent"), "--interval", "0.3"))
 
     def stop(self) -> None:
         self.procs.stop()
@@ -66,14 +89,12 @@ class SecondHost:
         directory = self.instances_dir()
         return {p.name for p in directory.iterdir()} if directory.is_dir() else set()
 
-    def clean_up(self, bridge: str) -> None:
-        """Stop what runs on this host, then remove its bridge and firewall rules."""
-        runner = str(Path(sys.executable).with_name("paas-runner"))
-        env = {**os.environ, **self.env}
+    def clean_up(self) -> None:
+        """Stop what runs on this machine and sweep it; removing the namespace takes its network."""
         from paas.runtime import container
 
         old = os.environ.copy()
-        os.environ.update(self.env)
+        os.environ.update(self.env)  # the runtime reads its data dir from the environment on each call
         try:
             for name in self.running_here():
                 try:
@@ -83,17 +104,13 @@ class SecondHost:
         finally:
             os.environ.clear()
             os.environ.update(old)
-        subprocess.run([runner, "sweep"], env=env, capture_output=True)
-        subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+        runner = str(Path(sys.executable).with_name("paas-runner"))
+        subprocess.run(self.machine.argv(runner, "sweep"), env={**os.environ, **self.env}, capture_output=True)
         for parent in Path("/sys/fs/cgroup").glob(f"*/{self.env['PAAS_CGROUP_PARENT']}"):
             for child in sorted(parent.rglob("*"), reverse=True):
                 if child.is_dir():
                     child.rmdir()
             parent.rmdir()
-        rules = subprocess.run(["iptables", "-w", "-S"], capture_output=True, text=True).stdout.splitlines()
-        for rule in rules:
-            if f" {bridge} " in f"{rule} " and rule.startswith("-A "):
-                subprocess.run(["iptables", "-w", "-D", *rule.split()[1:]], capture_output=True)
 
 
 def test_instances_spread_move_on_host_loss_and_are_not_doubled(pusher, agent_host, second_host, platform_env,
@@ -111,6 +128,8 @@ def test_instances_spread_move_on_host_loss_and_are_not_doubled(pusher, agent_ho
     wait_for(lambda: {fetch(port, host)[1] for _ in range(10)} == {"hello from web.1", "hello from web.2"}, 20,
              "both hosts' instances behind the router")
     moved = running().get(host__name=second_host.name)
+    # The router reaches it at the second machine's address, on the port published there.
+    assert moved.address == second_host.machine.address and moved.port != 5000
     stale = second_host.running_here()
 
     second_host.procs.stop()  # the machine goes away (its instances keep running, unreachable to us)

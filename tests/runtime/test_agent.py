@@ -152,3 +152,56 @@ def test_undesired_instances_are_stopped_and_removed(world):
     agent.reconcile_once()
     assert control.reports[d.name]["state"] == "stopped"
     assert not (config.instances_dir() / d.name).exists()
+
+
+def test_a_host_with_a_routable_address_publishes_web_instances(world):
+    """Routers on other machines reach the instance at the host's address and a published port."""
+    from tests.hostnet import OtherHost
+
+    control, agent, want, client, app = world
+    router_machine = OtherHost("router").create()
+    try:
+        agent.host = replace(HOST, address=router_machine.our_address)  # this host, as the other one sees it
+        d = want("web.1")
+        wait_for(lambda: (agent.reconcile_once(), control.reports[d.name]["state"] == "up")[1], timeout=20,
+                 what="web instance up")
+        address, port = control.reports[d.name]["address"], control.reports[d.name]["port"]
+        assert address == router_machine.our_address and port != 5000
+        fetched = router_machine.run("curl", "-s", "-m", "2", "-o", "/dev/null", "-w", "%{http_code}",
+                                     f"http://{address}:{port}/")
+        assert fetched.stdout == "200"
+    finally:
+        router_machine.remove()
+
+
+def test_host_network_instances_get_ports_of_their_own(world, monkeypatch):
+    from paas.runtime import ports
+
+    monkeypatch.setenv("PAAS_INSTANCE_NETWORK", "host")
+    control, agent, want, client, app = world
+    first, second = want("web.1"), want("web.2")
+    wait_for(lambda: (agent.reconcile_once(),
+                      all(control.reports[d.name]["state"] == "up" for d in (first, second)))[1], timeout=20,
+             what="both host-network instances up")
+    a, b = (control.reports[d.name] for d in (first, second))
+    assert a["address"] == b["address"] == "127.0.0.1"
+    assert a["port"] != b["port"] and {first.name, second.name} <= ports.owners()
+    del control.instances[first.name]
+    wait_for(lambda: (agent.reconcile_once(), control.reports[first.name]["state"] == "stopped")[1],
+             what="the first instance stopped")
+    assert first.name not in ports.owners()
+
+
+def test_endpoints_routers_and_checks_use():
+    from paas.runtime.agent import endpoint, local_endpoint, publishes
+
+    bridge = {"mode": "bridge", "address": "10.213.0.7", "port": 0, "host_port": 0}
+    published = {**bridge, "port": 5000, "host_port": 20004}
+    host_mode = {"mode": "host", "port": 20009}
+    remote = replace(HOST, address="192.0.2.10")
+    assert endpoint(bridge, HOST) == ("10.213.0.7", 5000)
+    assert endpoint(published, remote) == ("192.0.2.10", 20004)
+    assert endpoint(host_mode, remote) == ("192.0.2.10", 20009)
+    assert local_endpoint(published) == ("10.213.0.7", 5000)
+    assert local_endpoint(host_mode) == ("127.0.0.1", 20009)
+    assert not publishes(HOST) and publishes(remote) and publishes(replace(HOST, address="node-2.internal"))
