@@ -283,9 +283,14 @@ def install_launcher(script: str) -> bool:
             text = handle.read(4096)
     except (OSError, UnicodeDecodeError):
         return False
-    if LAUNCHER_MARK in text or "from paas.runtime.cli import main" not in text or not text.startswith("#!"):
+    if "from paas.runtime.cli import main" not in text or not text.startswith("#!"):
         return False
     python = text[2:].split("\n", 1)[0].strip()
+    # LAUNCHER itself in the script's place: written where no compiler was, or
+    # by the Python-only versions; it makes way for the native front end.
+    was_launcher = LAUNCHER_MARK in text
+    if was_launcher:
+        python = python.removesuffix(" -IS")
     if not python.startswith("/") or " " in python:
         return False
     from . import config
@@ -296,7 +301,7 @@ def install_launcher(script: str) -> bool:
     body = LAUNCHER.format(python=python, mark=LAUNCHER_MARK, checkout=checkout).encode()
     native = _native_build()
     if native is None:
-        return _write_atomic(script, body)
+        return not was_launcher and _write_atomic(script, body)
     # The launcher first: the native front end execs it for every other form.
     return _write_atomic(f"{script}.py", body) and _write_atomic(script, native)
 
@@ -320,8 +325,8 @@ VERBS = {"run": _run, "stack:build": _stack_build, "stack:list": _stack_list, "s
 
 
 def main(argv: list[str] | None = None) -> int:
-    if argv is None and not sys.flags.no_site and os.path.basename(sys.argv[0]) == "paas-runner":
-        install_launcher(sys.argv[0])
+    if argv is None and os.path.basename(sys.argv[0]) == "paas-runner":
+        install_launcher(sys.argv[0])  # pip's script or LAUNCHER in its place: the native front end takes over
     if argv is None and os.environ.pop("PAAS_RUNNER_STALE", None) == "1":
         refresh_native(sys.argv[0])
     words = sys.argv[1:] if argv is None else list(argv)

@@ -140,3 +140,14 @@ def test_run_passes_no_inherited_descriptor_into_the_container(cid, tmp_path):
     finally:
         os.close(fd)
     assert (result.returncode, result.stdout) == (0, "closed\n"), result.stderr
+
+
+def test_a_python_launcher_in_the_scripts_place_makes_way_for_the_native_one(tmp_path, host_stack, cid):
+    """Venvs set up by the Python-only versions have LAUNCHER as paas-runner itself."""
+    script = tmp_path / "paas-runner"
+    script.write_text(cli.LAUNCHER.format(python=sys.executable, mark=cli.LAUNCHER_MARK, checkout=str(config.CHECKOUT_DIR)))
+    script.chmod(0o755)
+    result = _run([str(script), "run", "--name", cid(), "--network", "none", "--", "/bin/sh", "-c", "exit 5"])
+    assert result.returncode == 5, result.stderr
+    assert script.read_bytes()[:4] == cli.ELF_MAGIC
+    assert cli.LAUNCHER_MARK in (tmp_path / "paas-runner.py").read_text()
