@@ -1,7 +1,8 @@
 """Access-log lines into each app's Redis log stream, off the request path.
 
-``append`` only puts a tuple on a list; a background task ships the batch every
-100 ms as one write of XADD commands. The commands are encoded here and sent on
+``add`` encodes one entry's XADD command (from pieces cached per app and
+release, so a request costs one format) and puts it on a list; a background task
+ships the batch every 100 ms as one write. The commands are encoded here and sent on
 a connection in ``CLIENT REPLY OFF`` mode: building and parsing one command per
 request through redis-py cost the router a fifth of its CPU, and a log line needs
 no reply. If Redis is down or falls behind, lines are dropped (counted) rather than
@@ -44,12 +45,24 @@ def encode_xadd(key: bytes, values: list[bytes]) -> bytes:
     return b"".join(parts)
 
 
+def _router_parts(key: bytes, app: bytes, release: bytes) -> tuple[bytes, bytes]:
+    """``encode_xadd`` of a router entry split around its two varying values (ts, line)."""
+    whole = encode_xadd(key, [b"\0ts\0", app, release, b"router", b"router", b"stdout", b"\0line\0"])
+    before_ts, _, rest = whole.partition(b"$4\r\n\0ts\0\r\n")
+    middle, _, _ = rest.partition(b"$6\r\n\0line\0\r\n")
+    return before_ts, middle
+
+
+_ENTRY = b"%s$%d\r\n%s\r\n%s$%d\r\n%s\r\n"
+
+
 class AccessLog:
     def __init__(self, redis_url: str, prefix: str, interval: float = 0.1):
         self.redis_url = redis_url
         self.prefix = prefix.encode()
         self.interval = interval
-        self.pending: list[tuple[str, list[bytes]]] = []
+        self.pending: list[bytes] = []        # encoded XADD commands
+        self._parts: dict[tuple, tuple[bytes, bytes]] = {}
         self.dropped = 0
         self._writer = None
 
@@ -58,7 +71,21 @@ class AccessLog:
         if len(self.pending) >= MAX_PENDING:
             self.dropped += 1
             return
-        self.pending.append((app, values))
+        self.pending.append(encode_xadd(self.prefix + b"logs:" + app.encode(), values))
+
+    def add(self, app: str, release: int, ts: bytes, line: bytes) -> None:
+        """Queue one router entry (process, source and stream ``router``, ``router``,
+        ``stdout``): the same bytes as ``append``, from cached pieces."""
+        if len(self.pending) >= MAX_PENDING:
+            self.dropped += 1
+            return
+        parts = self._parts.get((app, release))
+        if parts is None:
+            if len(self._parts) >= 4096:
+                self._parts.clear()
+            parts = self._parts[(app, release)] = _router_parts(self.prefix + b"logs:" + app.encode(),
+                                                                app.encode(), b"%d" % release)
+        self.pending.append(_ENTRY % (parts[0], len(ts), ts, parts[1], len(line), line))
 
     async def run(self) -> None:
         """Ship batches until cancelled; reconnects on its own."""
@@ -86,8 +113,7 @@ class AccessLog:
             writer.close()
             self._writer = None
             return
-        writer.write(b"".join(encode_xadd(self.prefix + b"logs:" + app.encode(), values)
-                              for app, values in batch))
+        writer.write(b"".join(batch))
 
     async def _connect(self):
         url = urlsplit(self.redis_url)

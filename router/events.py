@@ -4,8 +4,6 @@
 exactly these, so the asyncio layer does not know which one it drives.
 """
 
-from dataclasses import dataclass, field
-
 from paas.router.framing import Framing
 
 
@@ -30,14 +28,16 @@ class Data:
         self.data = data
 
 
-@dataclass(slots=True)
 class Request:
     """A request head that passed the strict checks."""
 
-    method: bytes
-    target: bytes                 # origin-form (absolute-form rewritten)
-    headers: list                 # [(name, value)] as received, names' case kept
-    framing: Framing
+    __slots__ = ("method", "target", "headers", "framing")
+
+    def __init__(self, method: bytes, target: bytes, headers: list, framing: Framing):
+        self.method = method
+        self.target = target          # origin-form (absolute-form rewritten)
+        self.headers = headers        # [(name, value)] as received, names' case kept
+        self.framing = framing
 
     @property
     def has_body(self) -> bool:
@@ -50,9 +50,15 @@ class Request:
             name.lower() == b"upgrade" for name, _ in self.headers)
 
 
-@dataclass(slots=True)
 class ResponseHead:
-    status_code: int
-    reason: bytes
-    headers: list = field(default_factory=list)
-    connection: set | None = None   # Connection tokens when the strict check read them
+    """An instance's response head that passed the strict checks."""
+
+    __slots__ = ("status_code", "reason", "headers", "connection")
+
+    def __init__(self, status_code: int, reason: bytes, headers: list | None = None,
+                 connection: set | None = None):
+        self.status_code = status_code
+        self.reason = reason
+        self.headers = [] if headers is None else headers
+        # Connection tokens when the strict check read them
+        self.connection = connection

@@ -16,12 +16,12 @@ from paas.router.framing import HeadReader, check_request, check_response
 _NO_BODY = NoBody()
 _CRLF = b"\r\n"
 _SEP = b": "
-# Header questions asked of a serialized head: one C search instead of a
-# Python loop over the headers. Names are tokens and values hold no CR or LF,
-# so CRLF + name + colon marks exactly a field with that name.
-_TE_FIELD = re.compile(rb"\r\ntransfer-encoding:", re.IGNORECASE)
-_CL_FIELD = re.compile(rb"\r\ncontent-length:", re.IGNORECASE)
-_CONNECTION_CLOSE = re.compile(rb"\r\nconnection:[^\r]*close", re.IGNORECASE)
+# Header questions asked of a serialized head, lowercased once: C searches
+# instead of a Python loop over the headers. Names are tokens and values hold
+# no CR or LF, so CRLF + name + colon marks exactly a field with that name.
+_TE_FIELD = b"\r\ntransfer-encoding:"
+_CL_FIELD = b"\r\ncontent-length:"
+_CONNECTION_CLOSE = re.compile(rb"\r\nconnection:[^\r]*close")
 
 
 def serialize_head(start_line: bytes, headers) -> bytes:
@@ -29,12 +29,24 @@ def serialize_head(start_line: bytes, headers) -> bytes:
     return _CRLF.join([start_line, *map(_SEP.join, headers), b"\r\n"])
 
 
+def _no_body(data) -> bytes:
+    return b""
+
+
+def _chunk(data) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data) if data else b""
+
+
+def _as_is(data):
+    return data
+
+
 def _encoder(chunked: bool, no_body: bool):
     if no_body:
-        return lambda data: b""
+        return _no_body
     if chunked:
-        return lambda data: b"%x\r\n%s\r\n" % (len(data), data) if data else b""
-    return lambda data: data
+        return _chunk
+    return _as_is
 
 
 class ClientConnection:
@@ -79,7 +91,7 @@ class ClientConnection:
             return None
         f = check_request(head, self.limits)
         self._request = Request(f.method, f.target, f.headers, f)
-        self._buf = bytearray(self._reader.take_rest())
+        self._buf = self._reader.take_rest_buffer()
         if f.chunked:
             self._body = ChunkedBody(errors.BadRequest, errors.ClientGone)
         elif f.content_length:
@@ -118,13 +130,14 @@ class ClientConnection:
         no_body = req.method == b"HEAD" or status in (204, 304) or status < 200
         extra = []
         chunked = False
-        if not no_body and _CL_FIELD.search(head) is None:
+        lower = head.lower()
+        if not no_body and _CL_FIELD not in lower:
             if req.framing.version == b"1.1":
                 chunked = True
                 extra.append(b"Transfer-Encoding: chunked")
             else:
                 self._close = True   # HTTP/1.0 client: the body ends at close
-        if _CONNECTION_CLOSE.search(head) is not None:
+        if b"\r\nconnection:" in lower and _CONNECTION_CLOSE.search(lower) is not None:
             self._close = True
         elif self._close:
             extra.append(b"Connection: close")
@@ -156,9 +169,9 @@ class ClientConnection:
         rest = self._buf
         self._request = None
         self._reset_cycle()
-        # The head reader gave its rest away when the head was parsed: it is
-        # empty and can read the next head.
-        self._reader.feed(rest)
+        # The head reader gave its buffer away when the head was parsed: what
+        # is left of it holds the next head (if any).
+        self._reader.buffer = rest
 
 
 class BackendExchange:
@@ -180,7 +193,7 @@ class BackendExchange:
 
     def send_request(self, method: bytes, target: bytes, headers) -> bytes:
         head = serialize_head(method + b" " + target + b" HTTP/1.1", headers)
-        self._chunked_out = _TE_FIELD.search(head) is not None
+        self._chunked_out = _TE_FIELD in head.lower()
         self._encode = _encoder(self._chunked_out, False)
         return head
 
@@ -223,7 +236,7 @@ class BackendExchange:
         else:
             self._body = CloseBody()
             self._close = True
-        self._buf = bytearray(self._reader.take_rest())
+        self._buf = self._reader.take_rest_buffer()
         return event
 
     def take_tunnel_bytes(self) -> bytes:

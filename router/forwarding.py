@@ -6,7 +6,8 @@ which is appended to as Heroku does.
 """
 
 import os
-import re
+
+from paas.router.framing import _REQUEST_ID
 
 # RFC 9110 7.6.1 plus the de facto ones (Keep-Alive, Proxy-Connection).
 HOP_BY_HOP = frozenset({
@@ -20,7 +21,6 @@ REPLACED = frozenset({
 })
 _DROP_REQUEST = HOP_BY_HOP | REPLACED
 VIA = b"1.1 paas-router"
-_REQUEST_ID = re.compile(rb"[A-Za-z0-9+/=._\-]{20,200}")
 
 
 def connection_tokens(headers) -> set[bytes]:
@@ -55,6 +55,12 @@ class _RequestIds:
 
 
 new_request_id = _RequestIds()
+
+
+def request_id_for(framing) -> str:
+    """``request_id`` of a checked head: the strict check already found the sane one."""
+    rid = framing.request_id
+    return rid.decode("ascii") if rid else new_request_id()
 
 
 def request_id(headers) -> str:

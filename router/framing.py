@@ -9,7 +9,6 @@ ambiguity. The same rules, with 502 instead of 400, apply to instances' response
 """
 
 import re
-from dataclasses import dataclass, field
 
 from paas.router import errors
 
@@ -33,10 +32,12 @@ _RESPONSE_HEAD = re.compile(_STATUS_LINE_RE + rb"(?:\r\n" + _FIELD_RE + rb")*+")
 _FIELDS = re.compile(rb"\r\n" + _FIELD_RE)
 # The fields that decide framing and routing, any case. Only ever applied to a
 # head the fast check accepted, where CRLF starts every field line.
-_FRAMING_FIELDS = re.compile(rb"\r\n(content-length|transfer-encoding|host|connection|expect):[ \t]*+"
+_FRAMING_FIELDS = re.compile(rb"\r\n(content-length|transfer-encoding|host|connection|expect|x-request-id):[ \t]*+"
                              + _VALUE_RE, re.IGNORECASE)
 _HOST_LINE = re.compile(rb"\r\n[Hh][Oo][Ss][Tt]:[ \t]*([^\r\n \t]{1,255})")
 _DIGITS = re.compile(rb"[0-9]{1,18}")
+# An X-Request-Id the router passes on rather than replaces (forwarding.py).
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9+/=._\-]{20,200}")
 _HOST = re.compile(rb"(?:[A-Za-z0-9\-._~!$&'()*+,;=%]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{0,5})?")
 _ABSOLUTE = re.compile(rb"[hH][tT][tT][pP][sS]?://([^/?#]+)([^#]*)")
 
@@ -85,6 +86,12 @@ class HeadReader:
         del buf[: end + 4]
         return head
 
+    def take_rest_buffer(self) -> bytearray:
+        """``take_rest`` without a copy: the buffer itself, replaced by a new one."""
+        rest = self.buffer
+        self.buffer = bytearray()
+        return rest
+
     def take_rest(self) -> bytes:
         """Bytes after the head (start of a body or of pipelined requests)."""
         rest = bytes(self.buffer)
@@ -92,22 +99,33 @@ class HeadReader:
         return rest
 
 
-@dataclass(slots=True)
-class Framing:
-    """What the strict check learned about a head's message framing."""
+_NO_TOKENS = frozenset()
 
-    content_length: int | None = None
-    chunked: bool = False
-    host: bytes = b""
-    target: bytes = b""        # origin-form; absolute-form is rewritten
-    version: bytes = b"1.1"
-    status: int = 0            # responses only
-    reason: bytes = b""        # responses only
-    method: bytes = b""        # requests only
-    header_count: int = 0
-    headers: list = field(default_factory=list)   # [(name, value)], value trimmed
-    connection: set = field(default_factory=set)   # Connection tokens, lowercased
-    expect_continue: bool = False
+
+class Framing:
+    """What the strict check learned about a head's message framing.
+
+    A plain slotted class rather than a dataclass: one is made per head.
+    """
+
+    __slots__ = ("content_length", "chunked", "host", "target", "version", "status", "reason",
+                 "method", "header_count", "headers", "connection", "expect_continue", "request_id")
+
+    def __init__(self, target: bytes = b"", version: bytes = b"1.1", header_count: int = 0,
+                 method: bytes = b"", status: int = 0, reason: bytes = b""):
+        self.content_length: int | None = None
+        self.chunked = False
+        self.host = b""
+        self.target = target          # origin-form; absolute-form is rewritten
+        self.version = version
+        self.status = status          # responses only
+        self.reason = reason          # responses only
+        self.method = method          # requests only
+        self.header_count = header_count
+        self.headers: list = []       # [(name, value)], value trimmed
+        self.connection = _NO_TOKENS  # Connection tokens, lowercased
+        self.expect_continue = False
+        self.request_id = b""         # the first sane X-Request-Id (requests only)
 
     @property
     def wants_close(self) -> bool:
@@ -156,7 +174,11 @@ def _check_framing(fields, framing: Framing, error, *, want_host: bool) -> None:
     te_seen = False
     for name, value in fields:
         lname = name.lower()
-        if lname == b"content-length":
+        if lname == b"host":
+            if want_host:
+                hosts += 1
+                framing.host = value
+        elif lname == b"content-length":
             if not _DIGITS.fullmatch(value):
                 raise error("malformed Content-Length")
             length = int(value)
@@ -170,13 +192,15 @@ def _check_framing(fields, framing: Framing, error, *, want_host: bool) -> None:
             if value.lower() != b"chunked":
                 raise error("unsupported Transfer-Encoding")
             framing.chunked = True
-        elif lname == b"host" and want_host:
-            hosts += 1
-            framing.host = value
         elif lname == b"connection":
-            framing.connection.update(t.strip(b" \t") for t in value.lower().split(b","))
-        elif lname == b"expect" and value.lower() == b"100-continue":
-            framing.expect_continue = True
+            tokens = {t.strip(b" \t") for t in value.lower().split(b",")}
+            framing.connection = framing.connection | tokens if framing.connection else tokens
+        elif lname == b"expect":
+            if value.lower() == b"100-continue":
+                framing.expect_continue = True
+        elif lname == b"x-request-id":
+            if not framing.request_id and _REQUEST_ID.fullmatch(value):
+                framing.request_id = value
     if framing.chunked and framing.content_length is not None:
         raise error("both Content-Length and Transfer-Encoding")
     if want_host and hosts != 1:

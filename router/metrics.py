@@ -28,30 +28,45 @@ class Metrics:
         self.series: dict[tuple[str, int], dict] = {}
         # (app, release) -> {slot: [count, errors, buckets]}
         self.window: dict[tuple[str, int], dict[int, list]] = {}
+        # (app, release) -> (slot, its series, its current window entry): one
+        # lookup per request while the 5 s slot lasts.
+        self._current: dict[tuple[str, int], tuple] = {}
 
     def record(self, app: str, release: int, status: int, duration_ms: float, now: float) -> None:
         key = (app, release)
-        s = self.series.get(key)
-        if s is None:
-            s = self.series[key] = {"codes": {}, "buckets": _new_buckets(), "sum": 0.0, "count": 0}
+        slot = int(now // SLOT_SECONDS)
+        cur = self._current.get(key)
+        if cur is None or cur[0] != slot:
+            cur = self._roll(key, slot)
+        s = cur[1]
+        w = cur[2]
         code = _CLASSES[status // 100] if 0 <= status < 1000 else f"{status // 100}xx"
-        s["codes"][code] = s["codes"].get(code, 0) + 1
+        codes = s["codes"]
+        codes[code] = codes.get(code, 0) + 1
         i = bisect.bisect_left(BOUNDS_MS, duration_ms)
         s["buckets"][i] += 1
         s["sum"] += duration_ms
         s["count"] += 1
+        w[0] += 1
+        if status >= 500:
+            w[1] += 1
+        w[2][i] += 1
+
+    def _roll(self, key: tuple, slot: int) -> tuple:
+        """A new 5 s slot for ``key`` (or its first request): expire old slots."""
+        s = self.series.get(key)
+        if s is None:
+            s = self.series[key] = {"codes": {}, "buckets": _new_buckets(), "sum": 0.0, "count": 0}
         slots = self.window.get(key)
         if slots is None:
             slots = self.window[key] = {}
-        slot = int(now // SLOT_SECONDS)
         w = slots.get(slot)
         if w is None:
             w = slots[slot] = [0, 0, _new_buckets()]
             for old in [k for k in slots if k <= slot - WINDOW_SECONDS // SLOT_SECONDS]:
                 del slots[old]
-        w[0] += 1
-        w[1] += status >= 500
-        w[2][i] += 1
+        cur = self._current[key] = (slot, s, w)
+        return cur
 
     def state(self) -> dict:
         """A JSON-able copy: what a worker hands to the supervisor."""

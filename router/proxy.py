@@ -131,7 +131,7 @@ class Proxy:
         """Serve one request; True when the connection can carry another."""
         if rec is None:
             rec = Record(method=req.method, path=req.framing.target, host=req.framing.host,
-                         rid=forwarding.request_id(req.headers), client_ip=client_ip)
+                         rid=forwarding.request_id_for(req.framing), client_ip=client_ip)
         try:
             return await self._route(conn, req, reader, writer, rec, port, first, attempts)
         except errors.RouterError as exc:

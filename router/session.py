@@ -193,7 +193,7 @@ class Session:
         # Consume the (empty) body's END so the request cycle is complete.
         conn.next_body_event()
         rec = Record(method=req.method, path=req.framing.target, host=req.framing.host,
-                     rid=forwarding.request_id(req.headers), client_ip=self.client_ip, app=app)
+                     rid=forwarding.request_id_for(req.framing), client_ip=self.client_ip, app=app)
         self.busy = True
         proxy.active += 1
         backend.outstanding += 1
