@@ -68,6 +68,7 @@ def build(
     require_web: bool = False,
     work_dir: str | None = None,
     cancel: threading.Event | None = None,
+    keep_app_dir: str | None = None,
 ) -> Slug:
     """Build source_dir into a slug written at slug_path; see buildpacks/README.md.
 
@@ -75,7 +76,8 @@ def build(
     the app's config vars (given to buildpacks through ENV_DIR). The source
     tree is not modified. Raises BuildError: BuildTimeout when compile passes
     compile_timeout seconds, BuildCancelled once `cancel` is set (the running
-    step is killed).
+    step is killed). keep_app_dir: where to move the compiled app directory
+    the slug was packed from (the caller may use it as the unpacked slug).
     """
     config = dict(config or {})
     check_source(source_dir, max_slug_bytes)
@@ -99,6 +101,8 @@ def build(
         on_output("-----> Compressing...")
         size, digest = pack_slug(ws.app_dir, slug_path, max_slug_bytes)
         on_output(f"{INDENT}Done: {human_size(size)}")
+        if keep_app_dir is not None:
+            os.rename(ws.app_dir, keep_app_dir)
     return Slug(
         path=slug_path,
         size=size,

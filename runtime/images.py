@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import tarfile
 import tempfile
 import urllib.request
@@ -154,6 +155,69 @@ def _unpack(blob: Path, dest: Path) -> None:
     for dirpath, dirnames, filenames in os.walk(dest / "app"):
         for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
             os.lchown(name, APP_UID, APP_UID)
+
+
+# What tarfile's "data" filter (used by _unpack) does to a regular file's mode.
+_HIGH_BITS = stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX | stat.S_IWGRP | stat.S_IWOTH
+
+
+def adopt(digest: str, tree: Path) -> bool:
+    """Make a built /app tree the image's layer on this host, instead of unpacking its slug again.
+
+    The build host has the tree the slug was packed from, so moving it into
+    place (a rename) saves the unpack the first instance would wait for. Only
+    a tree that unpacking the slug would reproduce is taken: links inside the
+    tree, no device files or pipes; modes and owners are set as _unpack sets
+    them. False (nothing moved) otherwise, or across filesystems; the layer
+    is then unpacked on first use, as on every other host.
+    """
+    hexd = _hex(digest)
+    blobs, _, layers = _dirs()
+    if not (blobs / f"{hexd}.tar").exists():
+        raise ImageError(f"image {digest} is not on this host")
+    with _locked():
+        if (layers / hexd).is_dir():
+            return True
+        try:
+            if not _as_unpacked(tree):
+                return False
+        except OSError:  # e.g. not allowed to change owners: unpacking stays the way
+            return False
+        tmp = Path(tempfile.mkdtemp(prefix=f".{hexd[:12]}-", dir=layers))
+        try:
+            os.rename(tree, tmp / "app")
+        except OSError:  # another filesystem: unpacking stays the way
+            tmp.rmdir()
+            return False
+        os.rename(tmp, layers / hexd)
+    return True
+
+
+def _as_unpacked(tree: Path) -> bool:
+    """Give `tree` the modes and owner an unpack would; False if unpacking would refuse it or differ."""
+    root = os.path.realpath(tree)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            info = os.lstat(path)
+            if stat.S_ISLNK(info.st_mode):
+                target = os.readlink(path)
+                inside = os.path.normpath(os.path.join(dirpath, target))
+                if os.path.isabs(target) or os.path.commonpath([root, inside]) != root:
+                    return False
+            elif stat.S_ISREG(info.st_mode):
+                mode = (info.st_mode & 0o7777 & ~_HIGH_BITS) | stat.S_IRUSR | stat.S_IWUSR
+                if not mode & stat.S_IXUSR:
+                    mode &= ~(stat.S_IXGRP | stat.S_IXOTH)
+                os.chmod(path, mode)
+            elif stat.S_ISDIR(info.st_mode):
+                os.chmod(path, 0o755)  # the data filter leaves directories at the default mode
+            else:
+                return False
+            os.lchown(path, APP_UID, APP_UID)
+    os.chmod(root, 0o755)
+    os.lchown(root, APP_UID, APP_UID)
+    return True
 
 
 def gc(in_use: set[str]) -> list[str]:

@@ -104,9 +104,12 @@ def produce_image(build: Build, out: OutputWriter, cancel):
             work_dir=tmp,
             cancel=cancel,
             require_web=expects_traffic(app),
+            keep_app_dir=str(Path(tmp) / "app"),
         )
         out.line(f"-----> Compressed slug: {slug.size / 1024 / 1024:.1f} MB")
         image = images.put(slug.path, stack=slug.stack, process_types=slug.process_types, env=slug.default_env)
+        # This host's instances start from the compiled tree itself, without unpacking the slug.
+        images.adopt(image.digest, Path(tmp) / "app")
     return slug, image
 
 

@@ -9,7 +9,7 @@ from functools import partial
 
 import pytest
 
-from paas.runtime import images
+from paas.runtime import config, images
 from paas.runtime.errors import ImageError
 
 
@@ -83,4 +83,74 @@ def test_fetch_by_digest_from_the_control_plane(slug, tmp_path):
             images.fetch("sha256:" + "1" * 64, url)
     finally:
         server.shutdown()
+        images.gc(set())
+
+
+def _built_tree(root, *, extra=None):
+    """A compiled app directory as a build leaves it, and its slug packed as the build packs it."""
+    import os
+
+    from paas.buildpacks.slug import pack_slug
+
+    app = root / "app"
+    (app / "bin").mkdir(parents=True)
+    (app / "bin" / "server").write_text("#!/bin/sh\necho ok\n")
+    (app / "bin" / "server").chmod(0o4775)  # setuid and group-writable: an unpack clears both
+    (app / "data.txt").write_text(uuid.uuid4().hex)
+    (app / "data.txt").chmod(0o606)
+    os.symlink("bin/server", app / "start")
+    (app / "shared").mkdir(mode=0o777)
+    if extra:
+        extra(app)
+    pack_slug(str(app), str(root / "slug.tgz"), 1 << 30)
+    return app, root / "slug.tgz"
+
+
+def _listing(top):
+    import os
+
+    found = {}
+    for dirpath, dirnames, filenames in os.walk(top):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            info = os.lstat(path)
+            link = os.readlink(path) if os.path.islink(path) else None
+            found[os.path.relpath(path, top)] = (oct(info.st_mode), info.st_uid, info.st_gid, link)
+    return found
+
+
+def test_adopting_the_built_tree_gives_the_layer_an_unpack_would(tmp_path):
+    app, slug_path = _built_tree(tmp_path)
+    image = images.put(slug_path)
+    reference = tmp_path / "unpacked"
+    images._unpack(slug_path, reference)
+    try:
+        assert images.adopt(image.digest, app)
+        assert not app.exists()  # moved, not copied
+        layer = images.layer(image.digest)
+        assert _listing(layer / "app") == _listing(reference / "app")
+        assert images.adopt(image.digest, tmp_path / "missing")  # the layer is there already
+    finally:
+        images.gc(set())
+
+
+@pytest.mark.parametrize("escape", ["absolute", "outside", "fifo"])
+def test_a_tree_an_unpack_would_refuse_is_not_adopted(tmp_path, escape):
+    import os
+
+    def add(app):
+        if escape == "absolute":
+            os.symlink("/etc/passwd", app / "passwd")
+        elif escape == "outside":
+            os.symlink("../../secret", app / "bin" / "secret")
+        else:
+            os.mkfifo(app / "pipe")
+
+    app, slug_path = _built_tree(tmp_path, extra=add)
+    image = images.put(slug_path)
+    try:
+        assert not images.adopt(image.digest, app)
+        assert app.is_dir()
+        assert not (config.images_dir() / "layers" / image.digest[7:]).exists()
+    finally:
         images.gc(set())
