@@ -39,7 +39,7 @@ def test_express_app_builds_with_npm_ci_and_answers(builder, express_app, serve,
     slug = builder(express_app)
     assert "-----> Node.js app detected" in builder.lines
     assert "-----> Installing dependencies from package-lock.json with npm ci" in builder.lines
-    assert slug.process_types == {"web": "npm start"}
+    assert slug.process_types == {"web": "node server.js"}  # the start script, without npm in between
     assert slug.default_env["PATH"].startswith("/app/node_modules/.bin:")
     with serve(slug) as (url, proc):
         assert get(url + "/", proc) == (200, "hello from express")
@@ -90,3 +90,18 @@ def test_build_script_runs_and_dev_dependencies_are_pruned(builder, make_app):
     assert not [n for n in names if n.startswith("./node_modules/is-number")]
     # The cache keeps the tree from before pruning, for the next build.
     assert (builder.cache_dir / "nodejs" / "node_modules" / "is-number").is_dir()
+
+
+@pytest.mark.parametrize("scripts, files, web", [
+    ({"start": "node app.js --port $PORT"}, {}, "node app.js --port $PORT"),
+    ({}, {"server.js": SERVER_JS}, "node server.js"),
+    ({"start": "node app.js", "prestart": "node migrate.js"}, {}, "npm start"),
+    ({"start": "node app.js --name $npm_package_name"}, {}, "npm start"),
+    ({}, {}, None),
+])
+def test_the_web_process_runs_the_start_script_without_npm_unless_npm_adds_something(builder, make_app, scripts,
+                                                                                   files, web):
+    package = {"name": "web-choice", "version": "1.0.0", "scripts": scripts}
+    src = make_app({"package.json": json.dumps(package), "app.js": "", **files})
+    slug = builder(src)
+    assert slug.process_types.get("web") == web

@@ -1,5 +1,5 @@
 // Reads package.json in the current directory and prints name=value lines
-// for bin/compile: whether there is a start script, a build script and
+// for bin/compile: the web command (JSON), whether there is a build script and
 // devDependencies, whether the stack's Node satisfies engines.node, and the
 // versions of node and (from its package.json, argv[2]) npm: one node
 // process instead of three, which shows on a build that reuses the cache.
@@ -29,6 +29,18 @@ function engineCheck(range) {
   return "unchecked";
 }
 
+// The web process runs the start script itself rather than `npm start`: npm
+// is a second Node.js program to boot (1-3 s under load, most of an Express
+// deploy's start) and stands between the platform's SIGTERM and the app.
+// npm stays where it does more than run the script: pre/post hooks, or a
+// script that reads npm's variables. No start script: npm's own default.
+function webCommand() {
+  const start = scripts.start;
+  if (start === undefined) return fs.existsSync("server.js") ? "node server.js" : "";
+  const npmOnly = typeof start !== "string" || !start.trim() || /[\r\n]|npm_/.test(start);
+  return npmOnly || scripts.prestart || scripts.poststart ? "npm start" : start.trim();
+}
+
 let npmVersion = "";
 try {
   npmVersion = JSON.parse(fs.readFileSync(process.argv[2], "utf8")).version || "";
@@ -37,7 +49,7 @@ try {
 }
 console.log(`node_version=${process.version}`);
 console.log(`npm_version=${npmVersion}`);
-console.log(`has_start=${scripts.start || fs.existsSync("server.js") ? 1 : 0}`);
+console.log(`web_command=${JSON.stringify(webCommand())}`);
 console.log(`has_build=${scripts.build ? 1 : 0}`);
 console.log(`has_dev=${Object.keys(pkg.devDependencies || {}).length ? 1 : 0}`);
 console.log(`engines=${wanted.replace(/\s+/g, " ")}`);
