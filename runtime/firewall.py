@@ -47,8 +47,13 @@ def _ensure_chain(chain: str, parent: str, *match: str, table: str = "filter") -
 
 
 def ensure_rules() -> None:
-    """Install the rules once per host (idempotent)."""
-    bridge = config.BRIDGE
+    """Install the rules once per host (idempotent).
+
+    They name every bridge of the pool at once (`paas0+` is iptables for
+    paas0, paas0x1, ...), so an instance cannot reach one on another bridge
+    through the host either.
+    """
+    bridge = f"{config.BRIDGE}+"
     _ensure_chain(CHAIN_INPUT, "INPUT")
     _ensure_rule(CHAIN_INPUT, "-i", bridge, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT")
     _ensure_rule(CHAIN_INPUT, "-i", bridge, "-j", "DROP")

@@ -1,7 +1,13 @@
 """Address allocation for bridge networking: the lowest free address of the pool.
 
-The bridge is shared by every runtime in its network namespace, so its leases are
-too (see leases.py): one file per bridge and namespace (the namespace's inode).
+A Linux bridge takes at most 1024 ports, so the pool is cut into segments of
+PAAS_BRIDGE_PREFIX (/22: 1,021 instances each), one bridge per segment, made
+when its first address is handed out: segment 0 is PAAS_BRIDGE itself,
+segment k is `<PAAS_BRIDGE>x<k>`. Each segment's first address is its
+bridge's own (the instances' gateway).
+
+The bridges are shared by every runtime in their network namespace, so their
+leases are too (see leases.py): one file per bridge name and namespace (its inode).
 """
 
 import ipaddress
@@ -9,15 +15,57 @@ import os
 
 from . import config, leases
 from .errors import NetworkError
+from .records import record
+
+IFNAMSIZ = 15
+
+
+@record(frozen=True)
+class Segment:
+    """One bridge's part of the pool."""
+
+    bridge: str
+    network: ipaddress.IPv4Network
+
+    @property
+    def gateway(self) -> ipaddress.IPv4Address:
+        return self.network.network_address + 1
 
 
 def pool() -> ipaddress.IPv4Network:
     return ipaddress.ip_network(config.ADDRESS_POOL)
 
 
+def _segment_prefix() -> int:
+    return max(pool().prefixlen, int(os.environ.get("PAAS_BRIDGE_PREFIX", "22")))
+
+
+def segment(index: int) -> Segment:
+    prefix = _segment_prefix()
+    network = ipaddress.ip_network(f"{pool().network_address + (index << (32 - prefix))}/{prefix}")
+    name = config.BRIDGE if index == 0 else f"{config.BRIDGE}x{index}"
+    if len(name) > IFNAMSIZ:
+        raise NetworkError(f"bridge name {name} is longer than {IFNAMSIZ} characters: shorten PAAS_BRIDGE")
+    return Segment(bridge=name, network=network)
+
+
+def segment_of(address: ipaddress.IPv4Address) -> Segment:
+    """The segment (and so the bridge) an address of the pool belongs to."""
+    return segment((int(address) - int(pool().network_address)) >> (32 - _segment_prefix()))
+
+
 def gateway() -> ipaddress.IPv4Address:
-    """The bridge's own address: the first of the pool."""
-    return pool().network_address + 1
+    """The first bridge's own address."""
+    return segment(0).gateway
+
+
+def _candidates():
+    count = 1 << (_segment_prefix() - pool().prefixlen)
+    for index in range(count):
+        seg = segment(index)
+        for address in seg.network.hosts():
+            if address != seg.gateway:
+                yield str(address)
 
 
 def _leases_name() -> str:
@@ -26,9 +74,7 @@ def _leases_name() -> str:
 
 def allocate(owner: str) -> ipaddress.IPv4Address:
     """Lease an address to `owner` (a container id); the same owner gets the same address."""
-    skip = str(gateway())
-    candidates = (str(a) for a in pool().hosts() if str(a) != skip)
-    address = leases.allocate(_leases_name(), owner, candidates)
+    address = leases.allocate(_leases_name(), owner, _candidates())
     if address is None:
         raise NetworkError(f"address pool {config.ADDRESS_POOL} is exhausted")
     return ipaddress.ip_address(address)

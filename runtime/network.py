@@ -100,24 +100,21 @@ def raise_neighbour_limits() -> None:
             raise NetworkError(f"raising {path}: {exc.strerror}") from None
 
 
-def ensure_bridge() -> None:
-    """Create the platform bridge with the pool's gateway address, once per host."""
+def ensure_bridge(segment=None) -> None:
+    """Create a platform bridge (the pool's first, by default) with its gateway address, once per host."""
     raise_neighbour_limits()
-    import ipaddress
-
     from . import firewall, ipam
 
-    bridge = config.BRIDGE
-    if not link_exists(bridge):
-        prefix = ipaddress.ip_network(config.ADDRESS_POOL).prefixlen
+    seg = segment or ipam.segment(0)
+    if not link_exists(seg.bridge):
         try:
-            _ip("link", "add", bridge, "type", "bridge")
+            _ip("link", "add", seg.bridge, "type", "bridge")
         except NetworkError:
-            if not link_exists(bridge):  # a concurrent start made it
+            if not link_exists(seg.bridge):  # a concurrent start made it
                 raise
-        _ip("addr", "replace", f"{ipam.gateway()}/{prefix}", "dev", bridge)
-        _ip("link", "set", bridge, "up")
-        # Checked with the bridge rather than on every start (six iptables
+        _ip("addr", "replace", f"{seg.gateway}/{seg.network.prefixlen}", "dev", seg.bridge)
+        _ip("link", "set", seg.bridge, "up")
+        # Checked with the bridge rather than on every start (several iptables
         # calls); the agent re-checks them when it starts.
         firewall.ensure_rules()
 
@@ -136,22 +133,21 @@ def attach(container_id: str, mode: str, publish: int = 0) -> Attachment:
     """
     if mode != "bridge":
         return Attachment(mode=mode, port=publish)
-    # Loaded here: the none and host modes start without them.
-    import ipaddress
-
+    # Loaded here: the none and host modes start without it.
     from . import ipam
 
-    ensure_bridge()
     name, veth = netns_name(container_id), veth_name(container_id)
     address = ipam.allocate(container_id)
-    prefix = ipaddress.ip_network(config.ADDRESS_POOL).prefixlen
+    seg = ipam.segment_of(address)
+    prefix = seg.network.prefixlen
     att = Attachment(mode=mode, netns=str(NETNS_DIR / name), address=str(address),
-                     gateway=str(ipam.gateway()), veth=veth)
+                     gateway=str(seg.gateway), veth=veth)
     try:
+        ensure_bridge(seg)
         _ip("netns", "add", name)
         _ip("-batch", "-", input_text="\n".join([
             f"link add {veth} type veth peer name eth0 netns {name}",
-            f"link set {veth} master {config.BRIDGE}",
+            f"link set {veth} master {seg.bridge}",
             f"link set {veth} type bridge_slave isolated on",
             f"link set {veth} up",
         ]) + "\n")

@@ -1,7 +1,10 @@
 """Network modes: none (loopback only), host, bridge with isolation between apps."""
 
+import ipaddress
 import socket
 import urllib.request
+
+import pytest
 
 from paas.runtime import ipam
 
@@ -76,3 +79,38 @@ def test_addresses_are_unique_and_released(detached):
     a.remove()
     assert a.id not in ipam.owners()
     assert b.id in ipam.owners()
+
+
+@pytest.fixture
+def small_segments(monkeypatch):
+    """A pool of two bridges of five instances each (a /28 cut into /29s), removed afterwards."""
+    import subprocess
+
+    from paas.runtime import config
+
+    monkeypatch.setattr(config, "BRIDGE", "paastseg0")
+    monkeypatch.setattr(config, "ADDRESS_POOL", "10.216.0.0/28")
+    monkeypatch.setenv("PAAS_BRIDGE_PREFIX", "29")
+    yield
+    for bridge in ("paastseg0", "paastseg0x1"):
+        subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+    for table in ("filter", "nat"):
+        rules = subprocess.run(["iptables", "-w", "-t", table, "-S"], capture_output=True, text=True).stdout
+        for rule in rules.splitlines():
+            if "paastseg0+" in rule and rule.startswith("-A "):
+                subprocess.run(["iptables", "-w", "-t", table, "-D", *rule.split()[1:]], capture_output=True)
+
+
+def test_a_full_bridge_spills_onto_the_next_one_isolated_from_it(small_segments, detached):
+    first = [detached(["sleep", "30"], network="bridge") for _ in range(5)]
+    assert {c.record.network["gateway"] for c in first} == {"10.216.0.1"}
+    server = detached(SERVER, network="bridge", app="spilled")
+    assert server.record.network["gateway"] == "10.216.0.9"  # the second bridge's segment
+    assert ipam.segment_of(ipaddress.ip_address(server.record.network["address"])).bridge == "paastseg0x1"
+    wait_for(_http_ok(server.record.network["address"]), what="the instance on the second bridge serving")
+    first[0].stop(grace=0.2)
+    first[0].remove()
+    probe = detached(["python3", "-c", CONNECT, server.record.network["address"], "8080"], network="bridge")
+    assert probe.record.network["gateway"] == "10.216.0.1"  # the freed place on the first bridge
+    assert probe.wait(20)
+    assert (probe.dir / "stdout.log").read_text().startswith("refused")
