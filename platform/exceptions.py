@@ -48,6 +48,17 @@ class Invalid(PlatformError):
     code = "invalid"
 
 
+class TooManyRequests(PlatformError):
+    """Slow down: answered with Retry-After."""
+
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message, details={"retry_after_s": retry_after})
+        self.retry_after = retry_after
+
+
 class Unavailable(PlatformError):
     status = 503
     code = "unavailable"

@@ -40,6 +40,9 @@ PAAS_API_URL = env_str("PAAS_PUBLIC_API_URL", f"http://127.0.0.1:{PAAS_API_PORT}
 PAAS_GIT_URL = env_str("PAAS_PUBLIC_GIT_URL", f"http://127.0.0.1:{PAAS_GIT_PORT}")
 PAAS_DEFAULT_STACK = env_str("PAAS_DEFAULT_STACK", "host")
 PAAS_TOKEN_TTL_DAYS = env_int("PAAS_TOKEN_TTL_DAYS", 365, 1, 3650)
+# Failed logins per account within the window before logins are refused (see actions/login_throttle.py).
+PAAS_LOGIN_MAX_FAILURES = env_int("PAAS_LOGIN_MAX_FAILURES", 10, 1)
+PAAS_LOGIN_WINDOW_S = env_int("PAAS_LOGIN_WINDOW_S", 15 * 60, 1)
 PAAS_MAX_INSTANCES_PER_TYPE = env_int("PAAS_MAX_INSTANCES_PER_TYPE", 100, 1, 10000)
 
 # Builds (Code Center): limits that protect the build workers.

@@ -23,7 +23,10 @@ def error_response(status: int, code: str, message: str, details: dict | None = 
 
 
 def platform_error_response(error: PlatformError) -> JsonResponse:
-    return error_response(error.status, error.code, error.message, error.details)
+    response = error_response(error.status, error.code, error.message, error.details)
+    if hasattr(error, "retry_after"):
+        response["Retry-After"] = str(error.retry_after)
+    return response
 
 
 class JsonErrorMiddleware:

@@ -1,6 +1,8 @@
 """Fixtures for the control plane: users with tokens and a JSON client speaking as them."""
 
 import json
+import os
+import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -76,3 +78,9 @@ def as_bob(bob):
 @pytest.fixture
 def as_admin(root):
     return client_for(root)
+
+
+@pytest.fixture(autouse=True)
+def own_redis_keys(settings):
+    """Redis keys of this test alone (login failure counts, wake channels): nothing carries over."""
+    settings.PAAS_REDIS_PREFIX = f"t{os.getpid()}-{uuid.uuid4().hex[:8]}:"

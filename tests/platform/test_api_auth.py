@@ -1,3 +1,4 @@
+import json
 from datetime import timedelta
 
 from django.utils import timezone
@@ -142,3 +143,47 @@ def test_images_are_served_to_admins_only(as_alice, as_admin, tmp_path, monkeypa
     assert response.status_code == 200 and b"".join(response.streaming_content) == slug.read_bytes()
     assert as_admin.get("/api/images/sha256:" + "0" * 64).status_code == 404
     assert as_admin.get("/api/images/nonsense").status_code == 404
+
+
+def _login(password, username="alice", address="192.0.2.1"):
+    return ApiClient(None).client.post("/api/login", json.dumps({"username": username, "password": password}),
+                                       content_type="application/json", REMOTE_ADDR=address)
+
+
+def test_repeated_failed_logins_lock_the_account_for_a_while(alice, bob, settings):
+    settings.PAAS_LOGIN_MAX_FAILURES = 3
+    for _ in range(3):
+        assert _login("nope").status_code == 401
+    locked = _login("correct-horse-battery")  # even the right password: a locked account confirms no guess
+    assert locked.status_code == 429
+    assert 0 < int(locked["Retry-After"]) <= settings.PAAS_LOGIN_WINDOW_S
+    assert "too many failed logins" in locked.json()["message"]
+    assert APIToken.objects.count() == 0
+    assert _login("correct-horse-battery", username="bob").status_code == 201  # others log in from there
+
+
+def test_a_successful_login_clears_the_count(alice, settings):
+    settings.PAAS_LOGIN_MAX_FAILURES = 3
+    for _ in range(2):
+        assert _login("nope").status_code == 401
+    assert _login("correct-horse-battery").status_code == 201
+    for _ in range(2):
+        assert _login("nope").status_code == 401
+    assert _login("correct-horse-battery").status_code == 201
+
+
+def test_one_address_guessing_many_accounts_is_stopped(db, settings):
+    settings.PAAS_LOGIN_MAX_FAILURES = 2  # and so 10 from one address
+    for number in range(10):
+        assert _login("nope", username=f"nobody{number}").status_code == 401
+    assert _login("nope", username="somebody-else").status_code == 429
+    assert _login("nope", username="somebody-else", address="192.0.2.2").status_code == 401
+
+
+def test_wait_is_the_longest_locked_window():
+    from paas.platform.actions.login_throttle import wait_seconds
+
+    assert wait_seconds([(2, 100), (3, 50)], [3, 15]) == 0
+    assert wait_seconds([(3, 100), (3, 50)], [3, 15]) == 100
+    assert wait_seconds([(3, 100), (15, 700)], [3, 15]) == 700
+    assert wait_seconds([(3, -1), (0, -2)], [3, 15]) == 1  # a key without expiry still locks
