@@ -5,6 +5,8 @@ import asyncio
 import glob
 import json
 import logging
+import os
+import socket
 import time
 
 import redis.asyncio as aioredis
@@ -74,15 +76,25 @@ class Admin:
             while True:
                 await asyncio.sleep(self.settings.metrics_interval)
                 try:
-                    await write_snapshot(client, self.settings.key_prefix, self.merged(), time.time())
+                    await write_snapshot(client, self.settings.key_prefix, self.merged(), time.time(),
+                                         node_name(self.settings))
                 except (aioredis.RedisError, OSError) as exc:
                     log.warning("metrics snapshot: %s", exc)
         finally:
             await client.aclose()
 
 
-async def write_snapshot(client, prefix: str, merged: metrics.Metrics, now: float) -> None:
-    """HSET ``<prefix>router:metrics:<app>``; the key expires if the router stops."""
+def node_name(settings) -> str:
+    """This router in the snapshot: PAAS_ROUTER_NODE, or host name and port."""
+    return os.environ.get("PAAS_ROUTER_NODE") or f"{socket.gethostname()}:{settings.port}"
+
+
+async def write_snapshot(client, prefix: str, merged: metrics.Metrics, now: float, node: str) -> None:
+    """HSET ``<prefix>router:metrics:<app>`` field `node`: each router node its own figures.
+
+    Platform Control adds the nodes up (and skips a node whose figures are
+    older than the key's lifetime); the key expires when every router stopped.
+    """
     pipe = client.pipeline(transaction=False)
     ttl = 120
     for app, fig in metrics.summarize(merged, now).items():
@@ -90,9 +102,9 @@ async def write_snapshot(client, prefix: str, merged: metrics.Metrics, now: floa
             continue
         fields = {k: fig[k] for k in ("rps", "p50_ms", "p95_ms", "p99_ms", "requests", "errors")}
         fields["window_s"] = metrics.WINDOW_SECONDS
-        fields["ts"] = f"{now:.3f}"
-        fields["releases"] = json.dumps(fig["releases"], sort_keys=True)
+        fields["ts"] = round(now, 3)
+        fields["releases"] = fig["releases"]
         key = f"{prefix}router:metrics:{app}"
-        pipe.hset(key, mapping=fields)
+        pipe.hset(key, node, json.dumps(fields, sort_keys=True))
         pipe.expire(key, ttl)
     await pipe.execute()

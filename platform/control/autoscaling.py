@@ -1,5 +1,6 @@
 """Running the autoscalers each tick, and waking apps that scaled to zero."""
 
+import json
 import time
 
 from django.conf import settings
@@ -12,17 +13,36 @@ from paas.platform.models import App, Autoscale, Formation
 from paas.platform.redis_client import get_redis
 
 
-def read_metrics(app_name: str) -> tuple[Metrics | None, float | None]:
-    """The router's last-minute snapshot (router/ROUTES.md) and its time; (None, None) when absent."""
+SNAPSHOT_MAX_AGE_S = 120  # the router's key lifetime: a node silent this long has stopped
+
+
+def read_metrics(app_name: str, now: float | None = None) -> tuple[Metrics | None, float | None]:
+    """Every router node's last-minute snapshot (router/ROUTES.md) added up, and the newest one's time."""
     raw = get_redis().hgetall(f"{settings.PAAS_REDIS_PREFIX}router:metrics:{app_name}")
-    if not raw:
+    nodes = []
+    for value in raw.values():
+        try:
+            nodes.append(json.loads(value))
+        except ValueError:
+            continue  # a torn or foreign field: the other nodes still count
+    return combine_nodes(nodes, time.time() if now is None else now)
+
+
+def combine_nodes(nodes: list[dict], now: float) -> tuple[Metrics | None, float | None]:
+    """Requests and rates add up across routers; p95 is their request-weighted mean."""
+    fresh = []
+    for node in nodes:
+        try:
+            figures = (float(node["rps"]), float(node["p95_ms"]), int(float(node["requests"])), float(node["ts"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+        if now - figures[3] <= SNAPSHOT_MAX_AGE_S:
+            fresh.append(figures)
+    if not fresh:
         return None, None
-    fields = {k.decode(): v.decode() for k, v in raw.items()}
-    try:
-        metrics = Metrics(float(fields["rps"]), float(fields["p95_ms"]), int(float(fields["requests"])))
-        return metrics, float(fields.get("ts", time.time()))
-    except (KeyError, ValueError):
-        return None, None
+    requests = sum(f[2] for f in fresh)
+    p95 = sum(f[1] * f[2] for f in fresh) / requests if requests else 0.0
+    return Metrics(sum(f[0] for f in fresh), p95, requests), max(f[3] for f in fresh)
 
 
 def idle_key(app_name: str) -> str:
