@@ -180,6 +180,29 @@ def test_scale_to_zero_and_wake_on_request(pusher, app, platform_env, tmp_path):
     assert web() == 1
 
 
+def test_traffic_through_the_router_scales_the_app_up(pusher, app, platform_env, tmp_path):
+    """Router metrics (a snapshot per router node) -> the autoscaler -> a second instance, as an event."""
+    from paas.platform.actions.autoscale import set_autoscale
+    from paas.platform.models import Event, Formation
+
+    repo = pusher.repo(tmp_path / "src", WEB_APP, app.name)
+    assert pusher.push(repo).returncode == 0
+    wait_for(lambda: release_status(app, 2) == "succeeded", 60, "v2 to be live")
+    set_autoscale(pusher.user, app, "web", {"min": 1, "max": 2, "target_rps": 1})
+    port, host = int(platform_env["PAAS_ROUTER_PORT"]), f"{app.name}.localhost"
+    web = lambda: Formation.objects.get(app=app, process_type="web").quantity  # noqa: E731
+
+    def busy_then_scaled() -> bool:
+        for _ in range(20):  # well over 1 req/s averaged over the router's minute
+            fetch(port, host)
+        return web() == 2
+
+    wait_for(busy_then_scaled, 60, "the autoscaler to add an instance", interval=0)
+    assert Event.objects.filter(app=app, action="autoscale").exists()
+    wait_for(lambda: Instance.objects.filter(app=app, desired_state="running", state="up").count() == 2, 60,
+             "the second instance up")
+
+
 def test_canary_split_promote_and_abort(pusher, app, platform_env, tmp_path):
     from paas.platform.actions.canary import abort_canary, promote_canary, start_canary
     from paas.platform.actions.formation import scale
