@@ -53,7 +53,7 @@ class Request:
 class ResponseHead:
     """An instance's response head that passed the strict checks."""
 
-    __slots__ = ("status_code", "reason", "headers", "connection")
+    __slots__ = ("status_code", "reason", "headers", "connection", "client_head")
 
     def __init__(self, status_code: int, reason: bytes, headers: list | None = None,
                  connection: set | None = None):
@@ -62,3 +62,6 @@ class ResponseHead:
         self.headers = [] if headers is None else headers
         # Connection tokens when the strict check read them
         self.connection = connection
+        # The client-facing head before its framing lines, when the native
+        # checker already wrote it (fastproto.NativeResponseHead)
+        self.client_head = None

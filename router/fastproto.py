@@ -8,10 +8,10 @@ request; the test suite runs the sans-io cases against both implementations.
 
 import re
 
-from paas.router import errors
+from paas.router import errors, forwarding, native_heads
 from paas.router.bodies import ChunkedBody, CloseBody, LengthBody, NoBody
 from paas.router.events import Data, Request, ResponseHead
-from paas.router.framing import HeadReader, check_request, check_response
+from paas.router.framing import _FIELDS, CRLF, Framing, HeadReader, check_request, check_response
 
 _NO_BODY = NoBody()
 _CRLF = b"\r\n"
@@ -22,6 +22,79 @@ _SEP = b": "
 _TE_FIELD = b"\r\ntransfer-encoding:"
 _CL_FIELD = b"\r\ncontent-length:"
 _CONNECTION_CLOSE = re.compile(rb"\r\nconnection:[^\r]*close")
+
+
+# --- the native checker's objects ----------------------------------------------
+#
+# native/heads.c checks a head, takes the framing decision and writes the head
+# to forward in one call, and returns these objects filled in. The field list
+# and Connection tokens it does not build: nothing on the proxying path needs
+# them once the forwarded head is written, so they are read from the raw head
+# with framing.py's own pattern, and only when something asks.
+
+
+def _fields(raw: bytes) -> list:
+    start = raw.find(CRLF)
+    return [] if start < 0 else _FIELDS.findall(raw, start)
+
+
+def _tokens(fields) -> frozenset:
+    tokens = set()
+    for name, value in fields:
+        if name.lower() == b"connection":
+            tokens.update(t.strip(b" \t") for t in value.lower().split(b","))
+    return frozenset(tokens)
+
+
+class NativeFraming(Framing):
+    """A request's Framing as native/heads.c fills it (plus the head it wrote)."""
+
+    __slots__ = ("raw", "upgrade", "wants_close")
+
+    @property
+    def headers(self) -> list:
+        return _fields(self.raw)
+
+    @property
+    def connection(self) -> frozenset:
+        return _tokens(_fields(self.raw))
+
+
+class NativeRequest(Request):
+    __slots__ = ()
+
+    @property
+    def headers(self) -> list:
+        return self.framing.headers
+
+    @property
+    def is_upgrade(self) -> bool:
+        return self.framing.upgrade
+
+
+class NativeResponseHead(ResponseHead):
+    """A response head as native/heads.c fills it; ``client_head`` is the rewritten head."""
+
+    __slots__ = ("version", "content_length", "chunked", "wants_close", "has_cl", "raw")
+
+    @property
+    def headers(self) -> list:
+        return _fields(self.raw)
+
+    @property
+    def connection(self) -> frozenset:
+        return _tokens(_fields(self.raw))
+
+
+def _load_native():
+    module = native_heads.load()
+    if module is not None:
+        module.setup(NativeRequest, NativeFraming, NativeResponseHead)
+    return module
+
+
+# The native module, or None for the Python path (tests switch it per case).
+native = _load_native()
 
 
 def serialize_head(start_line: bytes, headers) -> bytes:
@@ -52,10 +125,13 @@ def _encoder(chunked: bool, no_body: bool):
 class ClientConnection:
     """The client-facing side of one TCP connection, one request cycle at a time."""
 
-    def __init__(self, limits):
+    def __init__(self, limits, client_ip: str = "-", port: int = 0):
         self.limits = limits
         self._reader = self._new_reader()
         self._request: Request | None = None
+        # As they go into X-Forwarded-For and X-Forwarded-Port (native path).
+        self._fwd_ip = client_ip.encode()
+        self._fwd_port = str(port).encode()
         self._reset_cycle()
 
     def _new_reader(self) -> HeadReader:
@@ -89,15 +165,26 @@ class ClientConnection:
         head = self._reader.poll()
         if head is None:
             return None
-        f = check_request(head, self.limits)
-        self._request = Request(f.method, f.target, f.headers, f)
+        req = None
+        if native is not None:
+            limits = self.limits
+            req = native.request(head, limits.header_count, limits.body, self._fwd_ip, self._fwd_port,
+                                 forwarding.new_request_id)
+        if req is None or req is NotImplemented:
+            # Refused by the native check (the Python one raises the precise
+            # error), past its capacities, or no native module.
+            f = check_request(head, self.limits)
+            req = Request(f.method, f.target, f.headers, f)
+        else:
+            f = req.framing
+        self._request = req
         self._buf = self._reader.take_rest_buffer()
         if f.chunked:
             self._body = ChunkedBody(errors.BadRequest, errors.ClientGone)
         elif f.content_length:
             self._body = LengthBody(f.content_length, errors.ClientGone)
         self._close = f.wants_close
-        return self._request
+        return req
 
     def next_body_event(self):
         event = self._body.next(self._buf, self._eof)
@@ -124,20 +211,33 @@ class ClientConnection:
         return serialize_head(b"HTTP/1.1 %d " % status, headers)
 
     def send_response(self, status: int, headers, reason: bytes = b"") -> bytes:
-        req = self._request
         # The head without its final CRLF CRLF; framing lines may follow.
         head = _CRLF.join([b"HTTP/1.1 %d %s" % (status, reason), *map(_SEP.join, headers)])
+        lower = head.lower()
+        return self._frame(head, status, _CL_FIELD in lower,
+                           b"\r\nconnection:" in lower and _CONNECTION_CLOSE.search(lower) is not None)
+
+    def send_proxied(self, event) -> bytes:
+        """The head relaying an instance's response (``event``) to the client."""
+        head = event.client_head
+        if head is None:
+            return self.send_response(event.status_code, forwarding.response_headers(event), event.reason)
+        # The native rewrite dropped Connection (hop-by-hop): no "close" in it.
+        return self._frame(head, event.status_code, event.has_cl, False)
+
+    def _frame(self, head: bytes, status: int, has_cl: bool, says_close: bool) -> bytes:
+        """``head`` with the framing lines this client needs, and the body encoder."""
+        req = self._request
         no_body = req.method == b"HEAD" or status in (204, 304) or status < 200
         extra = []
         chunked = False
-        lower = head.lower()
-        if not no_body and _CL_FIELD not in lower:
+        if not no_body and not has_cl:
             if req.framing.version == b"1.1":
                 chunked = True
                 extra.append(b"Transfer-Encoding: chunked")
             else:
                 self._close = True   # HTTP/1.0 client: the body ends at close
-        if b"\r\nconnection:" in lower and _CONNECTION_CLOSE.search(lower) is not None:
+        if says_close:
             self._close = True
         elif self._close:
             extra.append(b"Connection: close")
@@ -197,6 +297,19 @@ class BackendExchange:
         self._encode = _encoder(self._chunked_out, False)
         return head
 
+    def send_forwarded(self, req, *, client_ip: str, port: int, rid: str, upgrade: bool) -> bytes:
+        """The head forwarding ``req`` (forwarding.request_headers' rewrite)."""
+        f = req.framing
+        head = f.upstream
+        if head is None:
+            return self.send_request(req.method, f.target, forwarding.request_headers(
+                req, client_ip=client_ip, port=port, rid=rid, upgrade=upgrade))
+        # Written by the native checker with the same rid, address and upgrade
+        # choice (``req.is_upgrade``) the callers pass.
+        self._chunked_out = f.chunked
+        self._encode = _chunk if f.chunked else _as_is
+        return head
+
     def send_data(self, data) -> bytes:
         return self._encode(data)
 
@@ -221,13 +334,23 @@ class BackendExchange:
         head = self._reader.poll()
         if head is None:
             return None
-        f = check_response(head)
-        self.status = f.status
-        event = ResponseHead(f.status, f.reason, f.headers, f.connection)
-        if f.status < 200:
+        event = f = None
+        if native is not None:
+            event = native.response(head)
+            if event is NotImplemented:
+                event = None
+            f = event
+        if event is None:
+            # Refused by the native check (the Python one raises the precise
+            # error), past its capacities, or no native module.
+            f = check_response(head)
+            event = ResponseHead(f.status, f.reason, f.headers, f.connection)
+        status = event.status_code
+        self.status = status
+        if status < 200:
             return event   # 1xx: the final head follows; 101: a tunnel follows
         self._close = f.wants_close
-        if self.method == b"HEAD" or f.status in (204, 304):
+        if self.method == b"HEAD" or status in (204, 304):
             self._body = _NO_BODY
         elif f.chunked:
             self._body = ChunkedBody(errors.BadResponse, errors.BackendInterrupted)

@@ -59,6 +59,8 @@ new_request_id = _RequestIds()
 
 def request_id_for(framing) -> str:
     """``request_id`` of a checked head: the strict check already found the sane one."""
+    if framing.rid is not None:
+        return framing.rid   # the native checker chose it (and sent it upstream)
     rid = framing.request_id
     return rid.decode("ascii") if rid else new_request_id()
 

@@ -105,7 +105,8 @@ class Framing:
     """
 
     __slots__ = ("content_length", "chunked", "host", "target", "version", "status", "reason",
-                 "method", "header_count", "headers", "connection", "expect_continue", "request_id")
+                 "method", "header_count", "headers", "connection", "expect_continue", "request_id",
+                 "rid", "upstream")
 
     def __init__(self, target: bytes = b"", version: bytes = b"1.1", header_count: int = 0,
                  method: bytes = b"", status: int = 0, reason: bytes = b""):
@@ -122,6 +123,10 @@ class Framing:
         self.connection = _NO_TOKENS  # Connection tokens, lowercased
         self.expect_continue = False
         self.request_id = b""         # the first sane X-Request-Id (requests only)
+        # Set by the native checker (fastproto.NativeFraming) only: the request
+        # id it chose and the head it wrote for the instance.
+        self.rid: str | None = None
+        self.upstream: bytes | None = None
 
     @property
     def wants_close(self) -> bool:

@@ -11,7 +11,7 @@ this one is selected with PAAS_ROUTER_PARSER=h11 and is the reference in tests.
 
 import h11
 
-from paas.router import errors, framing
+from paas.router import errors, forwarding, framing
 from paas.router.events import END, NEED_DATA, Data, Request, ResponseHead
 from paas.router.framing import HEAD_END, HeadReader
 
@@ -30,7 +30,7 @@ def _neutral(event):
 class ClientConnection:
     """The client-facing side of one TCP connection, one request cycle at a time."""
 
-    def __init__(self, limits):
+    def __init__(self, limits, client_ip: str = "-", port: int = 0):
         self.limits = limits
         self._reader = self._new_reader()
         self._h11: h11.Connection | None = None
@@ -110,6 +110,10 @@ class ClientConnection:
     def send_response(self, status: int, headers, reason: bytes = b"") -> bytes:
         return self._h11.send(h11.Response(status_code=status, headers=headers, reason=reason))
 
+    def send_proxied(self, event) -> bytes:
+        """The head relaying an instance's response (``event``) to the client."""
+        return self.send_response(event.status_code, forwarding.response_headers(event), event.reason)
+
     def send_data(self, data: bytes) -> bytes:
         # A response to HEAD has no body; h11 would refuse the bytes.
         if self._head_request:
@@ -150,6 +154,11 @@ class BackendExchange:
 
     def send_request(self, method: bytes, target: bytes, headers) -> bytes:
         return self._h11.send(h11.Request(method=method, target=target, headers=headers))
+
+    def send_forwarded(self, req, *, client_ip: str, port: int, rid: str, upgrade: bool) -> bytes:
+        """The head forwarding ``req`` (forwarding.request_headers' rewrite)."""
+        return self.send_request(req.method, req.framing.target, forwarding.request_headers(
+            req, client_ip=client_ip, port=port, rid=rid, upgrade=upgrade))
 
     def send_data(self, data: bytes) -> bytes:
         return self._h11.send(h11.Data(data=data))

@@ -236,9 +236,7 @@ class Proxy:
         rec.instance, rec.release = backend.id, backend.release
         upgrade = req.is_upgrade
         bx = self.proto.BackendExchange(self.limits, req.method)
-        headers = forwarding.request_headers(req, client_ip=rec.client_ip, port=port,
-                                             rid=rec.rid, upgrade=upgrade)
-        out = bx.send_request(req.method, req.framing.target, headers)
+        out = bx.send_forwarded(req, client_ip=rec.client_ip, port=port, rid=rec.rid, upgrade=upgrade)
         body_task = None
         if req.has_body:
             if conn.waiting_for_continue:
@@ -336,7 +334,7 @@ class Proxy:
 
     async def _stream_response(self, conn, writer, bx, up, head) -> int:
         """Send the response head and body to the client; the body byte count."""
-        pending = [conn.send_response(head.status_code, forwarding.response_headers(head), head.reason)]
+        pending = [conn.send_proxied(head)]
         sent = 0
         while True:
             event = bx.next_body_event()

@@ -39,10 +39,10 @@ class Session:
     def __init__(self, proxy, ch):
         self.proxy = proxy
         self.ch = ch
-        self.conn = proxy.proto.ClientConnection(proxy.limits)
         peer = ch.get_extra_info("peername")
         self.client_ip = peer[0] if peer else "-"
         self.port = (ch.get_extra_info("sockname") or ("", 0))[1]
+        self.conn = proxy.proto.ClientConnection(proxy.limits, self.client_ip, self.port)
         self.eof = False
         self.busy = False          # a request is in flight (fast path or task)
         self.task = None
@@ -201,12 +201,11 @@ class Session:
         try:
             rec.instance, rec.release = backend.id, backend.release
             bx = self.bx = proxy.proto.BackendExchange(proxy.limits, req.method)
-            headers = forwarding.request_headers(req, client_ip=self.client_ip, port=self.port,
-                                                 rid=rec.rid, upgrade=False)
+            out = bx.send_forwarded(req, client_ip=self.client_ip, port=self.port, rid=rec.rid, upgrade=False)
             uch = up.ch
             uch.on_data = self._up_data
             uch.on_lost = self._up_lost
-            uch.write(bx.send_request(req.method, req.framing.target, headers) + bx.send_end())
+            uch.write(out + bx.send_end())
             uch.set_deadline(uch._loop.time() + proxy.t.first_byte, self.first_byte_timeout)
         except Exception as exc:
             self.fail(exc)
@@ -234,8 +233,7 @@ class Session:
                     raise errors.BadResponse("101 to a request that asked for no upgrade")
                 self.head = event
                 self.rec.status = event.status_code
-                self.pending.append(self.conn.send_response(
-                    event.status_code, forwarding.response_headers(event), event.reason))
+                self.pending.append(self.conn.send_proxied(event))
             else:
                 bx.receive_data(data)
             self.pump()

@@ -61,3 +61,18 @@ def cleanup():
         item.close()
 
 
+
+
+@pytest.fixture(autouse=True, params=["native", "python"])
+def heads(request, monkeypatch):
+    """Every router test twice: heads checked and rewritten in C (the default), and
+    with the Python path that PAAS_ROUTER_NATIVE=0 or a failed compile leaves."""
+    from paas.router import fastproto, native_heads
+    if request.param == "native":
+        if not native_heads.enabled():
+            pytest.skip("PAAS_ROUTER_NATIVE=0")
+        if fastproto.native is None:
+            pytest.fail("the native head checker did not load (see the paas.router log; is gcc installed?)")
+    else:
+        monkeypatch.setattr(fastproto, "native", None)
+    return request.param

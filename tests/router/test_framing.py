@@ -7,6 +7,8 @@ from paas.router.config import Limits
 from paas.router.events import END, NEED_DATA
 from paas.router.framing import HeadReader, check_request, check_response
 
+from framing_cases import BAD_RESPONSE_HEADS, BAD_REQUESTS
+
 LIMITS = Limits(request_line=64, header_block=256, header_count=5, body=100)
 
 
@@ -14,36 +16,7 @@ def parse(head: bytes):
     return check_request(head, LIMITS)
 
 
-@pytest.mark.parametrize("head, why", [
-    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked", "CL+TE"),
-    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3", "TE+CL"),
-    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4", "conflicting CL"),
-    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3", "CL list"),
-    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1", "negative CL"),
-    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x10", "hex CL"),
-    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: ", "empty CL"),
-    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip", "unknown TE"),
-    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked", "TE list"),
-    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked", "repeated TE"),
-    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked", "space before colon"),
-    (b"POST / HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked", "TE in HTTP/1.0"),
-    (b"GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n c", "obs-fold"),
-    (b"GET / HTTP/1.1\r\nHost: a\r\nX-A: b\rc", "bare CR"),
-    (b"GET / HTTP/1.1\r\nHost: a\nX-A: b", "bare LF"),
-    (b"GET / HTTP/1.1\r\nHost: a\r\nX-A: b\x00c", "NUL"),
-    (b"GET / HTTP/1.1\r\nHost: a\r\nX-A: b\x01c", "control byte"),
-    (b"GET / HTTP/1.1\r\nX-A: b", "missing Host"),
-    (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b", "repeated Host"),
-    (b"GET / HTTP/1.1\r\nHost: a\r\nhost: a", "repeated Host, same value"),
-    (b"GET / HTTP/1.1\r\nHost: a b", "malformed Host"),
-    (b"GET / HTTP/2.0\r\nHost: a", "version"),
-    (b"GET  / HTTP/1.1\r\nHost: a", "double space"),
-    (b"GET /a b HTTP/1.1\r\nHost: a", "space in target"),
-    (b"GET a HTTP/1.1\r\nHost: a", "relative target"),
-    (b"CONNECT a:443 HTTP/1.1\r\nHost: a", "CONNECT"),
-    (b"G\x7fET / HTTP/1.1\r\nHost: a", "bad method"),
-    (b"GET / HTTP/1.1\r\nHost: a\r\n: empty-name", "empty name"),
-])
+@pytest.mark.parametrize("head, why", BAD_REQUESTS)
 def test_ambiguous_or_malformed_requests_are_400(head, why):
     with pytest.raises(errors.BadRequest) as info:
         parse(head)
@@ -116,15 +89,7 @@ def test_head_reader_byte_by_byte_and_leading_crlf():
     assert r.take_rest() == b"NEXT"
 
 
-@pytest.mark.parametrize("head", [
-    b"HTTP/1.1 200",
-    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked",
-    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3",
-    b"HTTP/1.1 20 OK",
-    b"HTTP/1.1 200 OK\r\nX: a\r\n b",
-    b"ICY 200 OK",
-    b"HTTP/1.1 200 OK\r\nX: a\x00",
-])
+@pytest.mark.parametrize("head", BAD_RESPONSE_HEADS)
 def test_bad_responses_are_502(head):
     if head == b"HTTP/1.1 200":
         assert check_response(head).status == 200   # reason phrase is optional

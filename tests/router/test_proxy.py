@@ -9,6 +9,7 @@ import threading
 
 import pytest
 
+from framing_cases import SMUGGLING
 from router_backends import EchoBackend, RawBackend, free_port, read_head
 from router_helpers import BAD_RESPONSES, Client, backend, raw_exchange, wait_until
 
@@ -198,20 +199,6 @@ def test_custom_domain_routes_to_app(make_router, routes, echo, cleanup):
     cleanup(c)
     status, _, body = c.request("GET", "/", host="WWW.example.com:8080")
     assert status == 200 and _headers(_json(body))["host"] == "WWW.example.com:8080"
-
-
-SMUGGLING = [
-    b"POST / HTTP/1.1\r\nHost: demo.localhost\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-    b"POST / HTTP/1.1\r\nHost: demo.localhost\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde",
-    b"POST / HTTP/1.1\r\nHost: demo.localhost\r\nContent-Length: +4\r\n\r\nabcd",
-    b"POST / HTTP/1.1\r\nHost: demo.localhost\r\nTransfer-Encoding: xchunked\r\n\r\n",
-    b"POST / HTTP/1.1\r\nHost: demo.localhost\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n",
-    b"GET / HTTP/1.1\r\nHost: demo.localhost\r\nX: a\r\n\tfolded\r\n\r\n",
-    b"GET / HTTP/1.1\r\nHost: demo.localhost\r\nX: a\rb\r\n\r\n",
-    b"GET / HTTP/1.1\r\nHost: demo.localhost\r\nX: a\x00b\r\n\r\n",
-    b"GET / HTTP/1.1\r\nX: a\r\n\r\n",
-    b"GET / HTTP/1.1\r\nHost: demo.localhost\r\nHost: evil.localhost\r\n\r\n",
-]
 
 
 @pytest.mark.parametrize("data", SMUGGLING)
@@ -498,16 +485,17 @@ def test_chunked_body_over_the_limit_is_413(make_router, routes, echo):
 
 
 def test_router_fault_is_500_h99_and_others_are_served(make_router, routes, echo, monkeypatch):
-    from paas.router import forwarding
     router = make_router()
     routes.set_app("demo", [backend(echo.port)])
-    real = forwarding.request_headers
+    # The step that writes the forwarded head, on either head implementation.
+    exchange = router.router.proxy.proto.BackendExchange
+    real = exchange.send_forwarded
 
-    def faulty(req, **kw):
+    def faulty(self, req, **kw):
         if req.target == b"/boom":
             raise RuntimeError("injected fault")
-        return real(req, **kw)
-    monkeypatch.setattr(forwarding, "request_headers", faulty)
+        return real(self, req, **kw)
+    monkeypatch.setattr(exchange, "send_forwarded", faulty)
     out = raw_exchange(router.port, b"GET /boom HTTP/1.1\r\nHost: demo.localhost\r\n\r\n")
     assert out.startswith(b"HTTP/1.1 500 ") and b"code=H99" in out
     out = raw_exchange(router.port, b"GET /fine HTTP/1.1\r\nHost: demo.localhost\r\nConnection: close\r\n\r\n")

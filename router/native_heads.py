@@ -1,0 +1,100 @@
+"""The C head checker and rewriter (native/heads.c), compiled on first use.
+
+Like the runtime's paas-init (runtime/initbin.py) there is no build step: the
+first router worker to start compiles the extension with gcc into the cache,
+named by the digest of its source and the interpreter's ABI, and every later
+start imports that file. Several workers may start at once: each builds under
+its own temporary name and renames it into place, so none imports a
+half-written file.
+
+When gcc is missing, the compile fails or ``PAAS_ROUTER_NATIVE=0``, ``load``
+returns None, says why once in the log, and the router runs the Python checks
+(framing.py, forwarding.py) it always had: same decisions, same bytes, slower.
+"""
+
+import hashlib
+import importlib.machinery
+import importlib.util
+import logging
+import os
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+log = logging.getLogger("paas.router")
+
+SOURCE = Path(__file__).resolve().parent / "native" / "heads.c"
+MODULE = "_paas_heads"
+_FLAGS = ["-O2", "-shared", "-fPIC", "-Wall", "-Werror", "-fno-strict-aliasing"]
+_loaded = False
+_module = None
+
+
+def enabled() -> bool:
+    """False when the environment forces the Python path (PAAS_ROUTER_NATIVE=0)."""
+    return os.environ.get("PAAS_ROUTER_NATIVE", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def cache_dir() -> Path:
+    """The same cache as the runtime's compiled helpers."""
+    return Path(os.environ.get("PAAS_CACHE_DIR") or Path.home() / ".cache" / "paas").expanduser()
+
+
+def target_path(extra_flags: tuple = ()) -> Path:
+    """Where the extension for this source, these flags and this interpreter lives."""
+    h = hashlib.sha256(SOURCE.read_bytes())
+    h.update(" ".join([*_FLAGS, *extra_flags]).encode())
+    h.update(sys.version.encode())
+    suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+    return cache_dir() / f"router-heads-{h.hexdigest()[:16]}{suffix}"
+
+
+def build(extra_flags: tuple = ()) -> Path:
+    """The compiled extension's path, compiling it if needed; RuntimeError on failure."""
+    target = target_path(extra_flags)
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    cmd = ["gcc", *_FLAGS, *extra_flags, f"-I{sysconfig.get_paths()['include']}",
+           "-o", str(tmp), str(SOURCE)]
+    try:
+        result = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
+    except FileNotFoundError:
+        raise RuntimeError("gcc is not installed") from None
+    except subprocess.TimeoutExpired:
+        tmp.unlink(missing_ok=True)
+        raise RuntimeError("gcc took over 120 s") from None
+    if result.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"gcc failed: {last}")
+    os.replace(tmp, target)
+    return target
+
+
+def import_from(path: Path):
+    """Import the extension module at ``path`` (not via sys.path: it lives in the cache)."""
+    loader = importlib.machinery.ExtensionFileLoader(MODULE, str(path))
+    spec = importlib.util.spec_from_file_location(MODULE, str(path), loader=loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+def load():
+    """The native module, or None (the Python path); compiles and logs at most once."""
+    global _loaded, _module
+    if _loaded:
+        return _module
+    _loaded = True
+    if not enabled():
+        log.info("router heads: Python path (PAAS_ROUTER_NATIVE=0)")
+        return None
+    try:
+        _module = import_from(build())
+    except Exception as exc:   # any failure leaves the Python path, which is complete
+        log.warning("router heads: native checker unavailable (%s); using the Python path", exc)
+        _module = None
+    return _module
