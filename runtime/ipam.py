@@ -1,7 +1,10 @@
 """Address allocation for bridge networking: the lowest free address of the pool.
 
-A Linux bridge takes at most 1024 ports, so the pool is cut into segments of
-PAAS_BRIDGE_PREFIX (/22: 1,021 instances each), one bridge per segment, made
+A Linux bridge takes at most 1023 ports, and a broadcast (every ARP request
+of the host) is copied to each port through a per-CPU queue of
+net.core.netdev_max_backlog (1000) packets: past ~1000 ports, the oldest
+instances stop answering ARP. So the pool is cut into segments of
+PAAS_BRIDGE_PREFIX (/23: 509 instances each), one bridge per segment, made
 when its first address is handed out: segment 0 is PAAS_BRIDGE itself,
 segment k is `<PAAS_BRIDGE>x<k>`. Each segment's first address is its
 bridge's own (the instances' gateway).
@@ -37,7 +40,7 @@ def pool() -> ipaddress.IPv4Network:
 
 
 def _segment_prefix() -> int:
-    return max(pool().prefixlen, int(os.environ.get("PAAS_BRIDGE_PREFIX", "22")))
+    return max(pool().prefixlen, int(os.environ.get("PAAS_BRIDGE_PREFIX", "23")))
 
 
 def segment(index: int) -> Segment:
