@@ -25,6 +25,16 @@ from paas.runtime import container, stacks  # noqa: E402
 from paas.runtime.spec import ContainerSpec  # noqa: E402
 
 RUNNER = [sys.executable, "-m", "paas.runtime.cli"]
+# Run inside a container: try a TCP connection to argv[1]:argv[2] and say how it went.
+CONNECT = """
+import socket, sys
+s = socket.socket(); s.settimeout(1.0)
+try:
+    s.connect((sys.argv[1], int(sys.argv[2]))); print("connected")
+except OSError as e:
+    print("refused", type(e).__name__)
+"""
+SERVER = ["python3", "-m", "http.server", "--bind", "0.0.0.0", "8080"]
 
 
 def wait_for(predicate, timeout=10.0, interval=0.02, what="condition"):

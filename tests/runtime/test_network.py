@@ -8,17 +8,7 @@ import pytest
 
 from paas.runtime import ipam
 
-from .conftest import wait_for
-
-CONNECT = """
-import socket, sys
-s = socket.socket(); s.settimeout(1.0)
-try:
-    s.connect((sys.argv[1], int(sys.argv[2]))); print("connected")
-except OSError as e:
-    print("refused", type(e).__name__)
-"""
-SERVER = ["python3", "-m", "http.server", "--bind", "0.0.0.0", "8080"]
+from .conftest import CONNECT, SERVER, wait_for
 
 
 def test_none_has_loopback_only(runner):

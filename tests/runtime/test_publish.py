@@ -7,17 +7,7 @@ from paas.runtime import ports
 from paas.runtime.firewall import publish_rules
 from tests.hostnet import OtherHost
 
-from .conftest import wait_for
-
-SERVER = ["python3", "-m", "http.server", "--bind", "0.0.0.0", "8080"]
-CONNECT = """
-import socket, sys
-s = socket.socket(); s.settimeout(1.0)
-try:
-    s.connect((sys.argv[1], int(sys.argv[2]))); print("connected")
-except OSError as e:
-    print("refused", type(e).__name__)
-"""
+from .conftest import CONNECT, SERVER, wait_for
 
 
 @pytest.fixture
