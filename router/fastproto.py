@@ -95,6 +95,9 @@ def _load_native():
 
 # The native module, or None for the Python path (tests switch it per case).
 native = _load_native()
+# Where the native path takes new request ids from: None lets it make them
+# itself (a C copy of forwarding.new_request_id); tests set a predictable one.
+request_ids = None
 
 
 def serialize_head(start_line: bytes, headers) -> bytes:
@@ -169,7 +172,7 @@ class ClientConnection:
         if native is not None:
             limits = self.limits
             req = native.request(head, limits.header_count, limits.body, self._fwd_ip, self._fwd_port,
-                                 forwarding.new_request_id)
+                                 request_ids)
         if req is None or req is NotImplemented:
             # Refused by the native check (the Python one raises the precise
             # error), past its capacities, or no native module.

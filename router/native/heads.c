@@ -20,7 +20,10 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <errno.h>
+#include <pthread.h>
 #include <string.h>
+#include <sys/random.h>
 
 /* More fields than this (or Connection tokens) go the Python way; the default
  * limit on request fields is 100, and real heads have a few dozen at most. */
@@ -361,6 +364,75 @@ static PyObject *length_or_none(long long n)
     return PyLong_FromLongLong(n);
 }
 
+/* --- request ids ------------------------------------------------------------------ */
+
+/*
+ * forwarding._RequestIds in C: version 4 UUID strings from kernel randomness
+ * read 4 KiB at a time. A forked child must not replay its parent's buffer
+ * (two workers would hand out the same ids), so fork empties it.
+ */
+static unsigned char random_buf[4096];
+static size_t random_pos = sizeof(random_buf);
+
+static void forget_random(void)
+{
+    random_pos = sizeof(random_buf);
+}
+
+static int refill_random(void)
+{
+    size_t got = 0;
+    while (got < sizeof(random_buf)) {
+        ssize_t n = getrandom(random_buf + got, sizeof(random_buf) - got, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            PyErr_SetFromErrno(PyExc_OSError);
+            return -1;
+        }
+        got += (size_t)n;
+    }
+    random_pos = 0;
+    return 0;
+}
+
+static PyObject *new_request_id(void)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (random_pos + 16 > sizeof(random_buf) && refill_random() < 0)
+        return NULL;
+    const unsigned char *r = random_buf + random_pos;
+    random_pos += 16;
+    char h[32];
+    for (int i = 0; i < 16; i++) {
+        h[2 * i] = hex[r[i] >> 4];
+        h[2 * i + 1] = hex[r[i] & 15];
+    }
+    /* Version 4 in the 13th hex digit, variant 10xx in the 17th (RFC 9562). */
+    h[12] = '4';
+    h[16] = "89ab"[(r[8] >> 4) & 3];
+    PyObject *out = PyUnicode_New(36, 127);
+    if (out == NULL)
+        return NULL;
+    Py_UCS1 *o = PyUnicode_1BYTE_DATA(out);
+    memcpy(o, h, 8);
+    o[8] = '-';
+    memcpy(o + 9, h + 8, 4);
+    o[13] = '-';
+    memcpy(o + 14, h + 12, 4);
+    o[18] = '-';
+    memcpy(o + 19, h + 16, 4);
+    o[23] = '-';
+    memcpy(o + 24, h + 20, 12);
+    return out;
+}
+
+/* request_id() -> str: a new id, for refusals and anything else outside request(). */
+static PyObject *request_id(PyObject *self, PyObject *unused)
+{
+    return new_request_id();
+}
+
 /* --- request ---------------------------------------------------------------------- */
 
 typedef struct {
@@ -538,6 +610,8 @@ static PyObject *build_request(PyObject *head, const char *s, Py_ssize_t n, reql
     PyObject *rid_str;
     if (fr->request_id)
         rid_str = PyUnicode_DecodeASCII(fr->request_id->value, fr->request_id->vlen, NULL);
+    else if (new_rid == Py_None)
+        rid_str = new_request_id();
     else
         rid_str = PyObject_CallNoArgs(new_rid);
     if (rid_str == NULL)
@@ -617,7 +691,8 @@ static PyObject *build_request(PyObject *head, const char *s, Py_ssize_t n, reql
 /*
  * request(head, max_headers, max_body, client_ip, port, new_rid) -> Request | None | NotImplemented
  * client_ip and port are bytes as they go into X-Forwarded-For/-Port; new_rid()
- * returns a fresh request id (str) when the client sent no sane one.
+ * returns a fresh request id (str) when the client sent no sane one, or with
+ * None this module makes it (request_id(); tests pass a predictable one).
  */
 static PyObject *request(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -809,6 +884,7 @@ static PyMethodDef methods[] = {
      "Check a request head and write the instance's head; None when refused."},
     {"response", response, METH_O, "Check a response head and write the client's; None when refused."},
     {"setup", setup, METH_VARARGS, "The classes of the objects returned."},
+    {"request_id", request_id, METH_NOARGS, "A new random (version 4) UUID string."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -820,6 +896,8 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_paas_heads", NULL, 
 PyMODINIT_FUNC PyInit__paas_heads(void)
 {
     init_tables();
+    if (pthread_atfork(NULL, NULL, forget_random) != 0)
+        return PyErr_Format(PyExc_OSError, "pthread_atfork failed");
     INTERN(s_method, "method");
     INTERN(s_target, "target");
     INTERN(s_framing, "framing");

@@ -33,6 +33,7 @@ def heads(monkeypatch):
     if NATIVE is None:
         pytest.fail("the native head checker did not load")
     monkeypatch.setattr(forwarding, "new_request_id", _ids)
+    monkeypatch.setattr(fastproto, "request_ids", _ids)
     yield
     fastproto.native = NATIVE
 
@@ -332,6 +333,30 @@ def test_native_path_is_used_and_can_be_switched_off(monkeypatch, tmp_path):
     monkeypatch.setattr(native_heads, "_loaded", False)
     monkeypatch.setattr(native_heads, "_module", None)
     assert native_heads.load() is None
+
+
+def test_native_request_ids_are_version_4_uuids_and_differ_after_fork():
+    import os
+    import re
+    import uuid
+    ids = [NATIVE.request_id() for _ in range(600)]   # past one 4 KiB buffer
+    assert len(set(ids)) == len(ids)
+    for rid in ids:
+        assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", rid)
+        assert uuid.UUID(rid).version == 4
+    req = NATIVE.request(b"GET / HTTP/1.1\r\nHost: a", 10, 10, b"ip", b"1", None)
+    assert uuid.UUID(req.framing.rid).version == 4
+    assert b"X-Request-Id: " + req.framing.rid.encode() + b"\r\n" in req.framing.upstream
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:   # the child's next id must not be the parent's next one
+        os.write(write, NATIVE.request_id().encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 100).decode()
+    os.waitpid(pid, 0)
+    os.close(read)
+    assert child != NATIVE.request_id()
 
 
 def test_failed_compile_falls_back_once_with_a_reason(monkeypatch, tmp_path, caplog):
