@@ -165,17 +165,23 @@ class ClientConnection:
             self._eof = True
 
     def next_request(self) -> Request | None:
-        head = self._reader.poll()
-        if head is None:
-            return None
-        req = None
+        reader = self._reader
+        req = NotImplemented
         if native is not None:
+            # HeadReader.poll and the check in one call, on the reader's buffer.
             limits = self.limits
-            req = native.request(head, limits.header_count, limits.body, self._fwd_ip, self._fwd_port,
-                                 request_ids)
-        if req is None or req is NotImplemented:
-            # Refused by the native check (the Python one raises the precise
-            # error), past its capacities, or no native module.
+            req = native.request_from(reader.buffer, limits.request_line, limits.header_block,
+                                      limits.header_count, limits.body, self._fwd_ip, self._fwd_port,
+                                      request_ids)
+            if req is None:
+                return None
+        if req is NotImplemented:
+            # No native module, or it leaves this head to Python: a limit or a
+            # refusal (the Python check raises the precise error), leading
+            # empty lines, a head past its capacities.
+            head = reader.poll()
+            if head is None:
+                return None
             f = check_request(head, self.limits)
             req = Request(f.method, f.target, f.headers, f)
         else:
@@ -283,6 +289,7 @@ class BackendExchange:
     def __init__(self, limits, method: bytes):
         self._reader = HeadReader(limits.response_head, limits.response_head,
                                   errors.BadResponse, errors.BadResponse)
+        self._head_limit = limits.response_head
         self.method = method
         self.status = 0
         self.got_bytes = False
@@ -334,18 +341,20 @@ class BackendExchange:
             raise errors.BackendClosed("instance closed before a complete response head")
 
     def next_head(self):
-        head = self._reader.poll()
-        if head is None:
-            return None
-        event = f = None
+        event = f = NotImplemented
         if native is not None:
-            event = native.response(head)
-            if event is NotImplemented:
-                event = None
-            f = event
-        if event is None:
-            # Refused by the native check (the Python one raises the precise
-            # error), past its capacities, or no native module.
+            # HeadReader.poll and the check in one call, on the reader's buffer.
+            limit = self._head_limit
+            event = f = native.response_from(self._reader.buffer, limit, limit)
+            if event is None:
+                return None
+        if event is NotImplemented:
+            # No native module, or it leaves this head to Python: the size
+            # limit or a refusal (the Python check raises the precise error),
+            # leading empty lines, a head past its capacities.
+            head = self._reader.poll()
+            if head is None:
+                return None
             f = check_response(head)
             event = ResponseHead(f.status, f.reason, f.headers, f.connection)
         status = event.status_code
@@ -370,6 +379,25 @@ class BackendExchange:
 
     def next_body_event(self):
         return self._body.next(self._buf, self._eof)
+
+    def whole_body(self):
+        """The entire response body when it is already here, else None (use the events).
+
+        A small Content-Length response usually arrives with its head in one
+        read: this takes it in one step instead of a Data and an END event.
+        Exactly the announced length must be buffered; anything else (more,
+        less, chunked, close-delimited) goes through ``next_body_event``.
+        """
+        body = self._body
+        if body is _NO_BODY:
+            return b""
+        if type(body) is LengthBody and len(self._buf) == body.remaining:
+            data = self._buf
+            self._buf = bytearray()
+            body.remaining = 0
+            body.done = True
+            return data
+        return None
 
     def reusable(self) -> bool:
         return (self._body is not None and self._body.done and self._request_done

@@ -213,6 +213,10 @@ class BackendExchange:
             raise errors.BackendInterrupted("instance closed during the response body")
         return _neutral(event)
 
+    def whole_body(self):
+        """Always the body events here (fastproto takes a whole small body at once)."""
+        return None
+
     def reusable(self) -> bool:
         """The connection can carry another request: both sides done, nothing extra."""
         return (self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE

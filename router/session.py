@@ -232,8 +232,14 @@ class Session:
                 if event.status_code == 101:
                     raise errors.BadResponse("101 to a request that asked for no upgrade")
                 self.head = event
-                self.rec.status = event.status_code
-                self.pending.append(self.conn.send_proxied(event))
+                rec = self.rec
+                rec.status = event.status_code
+                head = self.conn.send_proxied(event)
+                body = bx.whole_body()
+                if body is not None:
+                    self.whole(head, body)
+                    return
+                self.pending.append(head)
             else:
                 bx.receive_data(data)
             self.pump()
@@ -289,6 +295,18 @@ class Session:
                 else:
                     self.finish()
                 return
+
+    def whole(self, head: bytes, body) -> None:
+        """The response head and its entire body are here: one write, then done (see pump)."""
+        conn = self.conn
+        self.rec.bytes_out = len(body)
+        self.ch.write(head + conn.send_data(body) + conn.send_end() if body else head + conn.send_end())
+        self.release_upstream(self.bx.reusable())
+        if self.ch.paused:
+            self.ending = True
+            self.wait_for_client()
+        else:
+            self.finish()
 
     def wait_for_client(self) -> None:
         ch = self.ch

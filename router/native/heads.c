@@ -694,22 +694,23 @@ static PyObject *build_request(PyObject *head, const char *s, Py_ssize_t n, reql
  * returns a fresh request id (str) when the client sent no sane one, or with
  * None this module makes it (request_id(); tests pass a predictable one).
  */
-static PyObject *request(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+/* args: max_headers, max_body, client_ip, port, new_rid (as request() takes them). */
+static PyObject *check_request(PyObject *head, PyObject *const *args)
 {
-    if (nargs != 6 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[3]) || !PyBytes_Check(args[4])) {
-        PyErr_SetString(PyExc_TypeError, "request(head, max_headers, max_body, ip, port, new_rid)");
+    if (!PyBytes_Check(args[2]) || !PyBytes_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "client_ip and port must be bytes");
         return NULL;
     }
     if (request_type == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "setup() was not called");
         return NULL;
     }
-    Py_ssize_t max_headers = PyLong_AsSsize_t(args[1]);
-    long long max_body = PyLong_AsLongLong(args[2]);
+    Py_ssize_t max_headers = PyLong_AsSsize_t(args[0]);
+    long long max_body = PyLong_AsLongLong(args[1]);
     if ((max_headers == -1 || max_body == -1) && PyErr_Occurred())
         return NULL;
-    const char *s = PyBytes_AS_STRING(args[0]);
-    Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
+    const char *s = PyBytes_AS_STRING(head);
+    Py_ssize_t n = PyBytes_GET_SIZE(head);
 
     const char *eol = memchr(s, '\r', (size_t)n);
     Py_ssize_t line_end = eol ? eol - s : n;
@@ -738,7 +739,105 @@ static PyObject *request(PyObject *self, PyObject *const *args, Py_ssize_t nargs
         Py_RETURN_NONE;
     if (fr.content_length > max_body)
         Py_RETURN_NONE;   /* 413 */
-    return build_request(args[0], s, n, &r, fields, count, &fr, args[3], args[4], args[5]);
+    return build_request(head, s, n, &r, fields, count, &fr, args[2], args[3], args[4]);
+}
+
+static PyObject *request(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 6 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "request(head, max_headers, max_body, ip, port, new_rid)");
+        return NULL;
+    }
+    return check_request(args[0], args + 1);
+}
+
+/* --- heads straight from a HeadReader's buffer ---------------------------------------- */
+
+/*
+ * framing.HeadReader.poll on ``buf`` (a bytearray) without changing it:
+ * 1 with *end set when a head is complete within the limits, 0 when more bytes
+ * are needed, -1 when poll would do more (strip leading empty lines) or raise
+ * a limit error: the caller then runs poll itself, which does exactly that.
+ */
+static int find_head(PyObject *buf, Py_ssize_t line_limit, Py_ssize_t head_limit, Py_ssize_t *end)
+{
+    const char *s = PyByteArray_AS_STRING(buf);
+    Py_ssize_t n = PyByteArray_GET_SIZE(buf);
+    if (n >= 2 && s[0] == '\r' && s[1] == '\n')
+        return -1;
+    const char *crlf = memmem(s, (size_t)n, "\r\n", 2);
+    Py_ssize_t first_line = crlf ? crlf - s : n;
+    if (first_line > line_limit)
+        return -1;
+    const char *blank = crlf ? memmem(crlf, (size_t)(n - (crlf - s)), "\r\n\r\n", 4) : NULL;
+    if (blank == NULL)
+        return n > head_limit ? -1 : 0;
+    if (blank - s + 4 > head_limit)
+        return -1;
+    *end = blank - s;
+    return 1;
+}
+
+/* Drop the head and its blank line from the front of the buffer (del buf[:end + 4]). */
+static int consume(PyObject *buf, Py_ssize_t end)
+{
+    Py_ssize_t n = PyByteArray_GET_SIZE(buf), rest = n - end - 4;
+    char *s = PyByteArray_AS_STRING(buf);
+    memmove(s, s + end + 4, (size_t)rest);
+    return PyByteArray_Resize(buf, rest);
+}
+
+/*
+ * Shared by request_from() and response_from(): a complete head taken off the
+ * buffer and checked, None when incomplete, NotImplemented (buffer untouched)
+ * when the Python path must poll and check: limits, refusals, capacities.
+ */
+static PyObject *from_buffer(PyObject *buf, PyObject *line_limit, PyObject *head_limit,
+                             PyObject *(*check)(PyObject *, PyObject *const *), PyObject *const *args)
+{
+    if (!PyByteArray_Check(buf)) {
+        PyErr_SetString(PyExc_TypeError, "the head buffer must be a bytearray");
+        return NULL;
+    }
+    if (PyByteArray_GET_SIZE(buf) == 0)
+        Py_RETURN_NONE;
+    Py_ssize_t ll = PyLong_AsSsize_t(line_limit), hl = PyLong_AsSsize_t(head_limit), end = 0;
+    if ((ll == -1 || hl == -1) && PyErr_Occurred())
+        return NULL;
+    int found = find_head(buf, ll, hl, &end);
+    if (found == 0)
+        Py_RETURN_NONE;
+    if (found < 0)
+        Py_RETURN_NOTIMPLEMENTED;
+    PyObject *head = PyBytes_FromStringAndSize(PyByteArray_AS_STRING(buf), end);
+    if (head == NULL)
+        return NULL;
+    PyObject *out = check(head, args);
+    Py_DECREF(head);
+    if (out == NULL || out == Py_None) {
+        Py_XDECREF(out);
+        if (PyErr_Occurred())
+            return NULL;
+        Py_RETURN_NOTIMPLEMENTED;   /* refused: Python raises the precise error */
+    }
+    if (out != Py_NotImplemented && consume(buf, end) < 0) {
+        Py_DECREF(out);
+        return NULL;
+    }
+    return out;
+}
+
+/*
+ * request_from(buf, line_limit, head_limit, max_headers, max_body, client_ip, port, new_rid)
+ * -> Request (taken off buf) | None (incomplete) | NotImplemented (Python's turn)
+ */
+static PyObject *request_from(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError, "request_from() takes 8 arguments");
+        return NULL;
+    }
+    return from_buffer(args[0], args[1], args[2], check_request, args + 3);
 }
 
 /* --- response ---------------------------------------------------------------------- */
@@ -809,7 +908,7 @@ static PyObject *client_head(const char *s, Py_ssize_t n, int status, const char
 }
 
 /* response(head) -> ResponseHead | None | NotImplemented */
-static PyObject *response(PyObject *self, PyObject *head)
+static PyObject *check_response(PyObject *head, PyObject *const *unused)
 {
     if (!PyBytes_Check(head)) {
         PyErr_SetString(PyExc_TypeError, "response(head: bytes)");
@@ -879,10 +978,29 @@ static PyObject *setup(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+static PyObject *response(PyObject *self, PyObject *head)
+{
+    return check_response(head, NULL);
+}
+
+/* response_from(buf, line_limit, head_limit) -> ResponseHead | None | NotImplemented, as request_from */
+static PyObject *response_from(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "response_from() takes 3 arguments");
+        return NULL;
+    }
+    return from_buffer(args[0], args[1], args[2], check_response, NULL);
+}
+
 static PyMethodDef methods[] = {
     {"request", (PyCFunction)(void (*)(void))request, METH_FASTCALL,
      "Check a request head and write the instance's head; None when refused."},
     {"response", response, METH_O, "Check a response head and write the client's; None when refused."},
+    {"request_from", (PyCFunction)(void (*)(void))request_from, METH_FASTCALL,
+     "request() on the head at the front of a HeadReader buffer, taken off it when accepted."},
+    {"response_from", (PyCFunction)(void (*)(void))response_from, METH_FASTCALL,
+     "response() on the head at the front of a HeadReader buffer, taken off it when accepted."},
     {"setup", setup, METH_VARARGS, "The classes of the objects returned."},
     {"request_id", request_id, METH_NOARGS, "A new random (version 4) UUID string."},
     {NULL, NULL, 0, NULL},

@@ -377,3 +377,94 @@ def test_failed_compile_falls_back_once_with_a_reason(monkeypatch, tmp_path, cap
     warnings = [r for r in caplog.records if "native checker unavailable" in r.getMessage()]
     assert len(warnings) == 1 and "gcc" in warnings[0].getMessage()
     assert list(tmp_path.iterdir()) == []   # nothing half-written left in the cache
+
+
+# --- heads taken straight off the reader's buffer, however the bytes arrive -------
+
+SMALL = Limits(request_line=40, header_block=120, header_count=4, body=100, response_head=90)
+
+STREAMS = [
+    b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"GET /" + b"a" * 40 + b" HTTP/1.1\r\nHost: a\r\n\r\n",          # 414, even before the CRLF
+    b"GET /" + b"a" * 33 + b" HTTP/1.1\r\nHost: a\r\n\r\n",          # a line of exactly 48 > 40
+    b"GET / HTTP/1.1\r\nHost: a\r\nX: " + b"v" * 200 + b"\r\n\r\n",   # 431 by size
+    b"GET / HTTP/1.1\r\nHost: a\r\nX: " + b"v" * 88 + b"\r\n\r\n",    # exactly at the head limit
+    b"GET / HTTP/1.1\r\nHost: a\r\nX: " + b"v" * 89 + b"\r\n\r\n",    # one byte past it
+    b"GET / HTTP/1.1\r\nHost: a" + b"\r\nX: 1" * 4 + b"\r\n\r\n",     # 431 by count
+    b"GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n\r\nPOST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n",
+    b"GET / HTTP/1.1\nHost: a\n\n",
+]
+
+
+def stream_outcomes(data: bytes, step: int, native):
+    """What next_request answers after each piece of ``data`` (one request cycle at a time)."""
+    fastproto.native = native
+    _ids.reset()
+    c = fastproto.ClientConnection(SMALL, IP, PORT)
+    seen = []
+    for i in range(0, len(data), step):
+        c.receive_data(data[i:i + step])
+        while True:
+            try:
+                req = c.next_request()
+            except errors.RouterError as exc:
+                seen.append(_refusal(exc))
+                return seen
+            if req is None:
+                seen.append(None)
+                break
+            bx = fastproto.BackendExchange(SMALL, req.method)
+            seen.append((req.target, req.framing.host, bytes(c._buf),
+                         bx.send_forwarded(req, client_ip=IP, port=PORT, rid=forwarding.request_id_for(req.framing),
+                                           upgrade=req.is_upgrade)))
+            c.next_body_event()
+            c.send_response(200, [(b"Content-Length", b"0")])
+            c.send_end()
+            c.start_next_cycle()
+    return seen
+
+
+@pytest.mark.parametrize("data", STREAMS)
+@pytest.mark.parametrize("step", [1, 3, 7, 1000])
+def test_request_streams_agree_however_bytes_arrive(data, step):
+    assert stream_outcomes(data, step, NATIVE) == stream_outcomes(data, step, None)
+
+
+RESPONSE_STREAMS = [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi",
+    b"\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi",
+    b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi",
+    b"HTTP/1.1 200 OK\r\nX: " + b"v" * 100 + b"\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nX: " + b"v" * 66 + b"\r\n\r\n",   # 90 bytes with its blank line: at the limit
+    b"HTTP/1.1 200 OK\r\nX: " + b"v" * 67 + b"\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n",
+]
+
+
+def response_stream(data: bytes, step: int, native):
+    fastproto.native = native
+    bx = fastproto.BackendExchange(SMALL, b"GET")
+    seen = []
+    for i in range(0, len(data), step):
+        bx.receive_data(data[i:i + step])
+        while True:
+            try:
+                event = bx.next_head()
+            except errors.RouterError as exc:
+                seen.append(_refusal(exc))
+                return seen
+            seen.append(None if event is None else (event.status_code, [tuple(h) for h in event.headers]))
+            if event is None or event.status_code >= 200:
+                break
+        if event is not None and event.status_code >= 200:
+            seen.append(bytes(bx._buf))
+            return seen
+    return seen
+
+
+@pytest.mark.parametrize("data", RESPONSE_STREAMS)
+@pytest.mark.parametrize("step", [1, 5, 1000])
+def test_response_streams_agree_however_bytes_arrive(data, step):
+    assert response_stream(data, step, NATIVE) == response_stream(data, step, None)
