@@ -166,6 +166,8 @@ class ClientConnection:
 
     def next_request(self) -> Request | None:
         reader = self._reader
+        if not reader.buffer:
+            return None   # what poll answers too; the common case between requests
         req = NotImplemented
         if native is not None:
             # HeadReader.poll and the check in one call, on the reader's buffer.
@@ -287,8 +289,11 @@ class BackendExchange:
     """One request to an instance and its response, on a (pooled) connection."""
 
     def __init__(self, limits, method: bytes):
-        self._reader = HeadReader(limits.response_head, limits.response_head,
-                                  errors.BadResponse, errors.BadResponse)
+        # The response head's bytes until it is complete. The native check
+        # reads them from here; a HeadReader over the same buffer is made
+        # only when the Python path needs one (``_head_reader``).
+        self._hbuf = bytearray()
+        self._reader = None
         self._head_limit = limits.response_head
         self.method = method
         self.status = 0
@@ -320,12 +325,29 @@ class BackendExchange:
         self._encode = _chunk if f.chunked else _as_is
         return head
 
+    def send_bodyless(self, req, *, client_ip: str, port: int, rid: str) -> bytes:
+        """``send_forwarded`` and ``send_end`` of a request without a body, in one step."""
+        head = req.framing.upstream
+        if head is None:
+            head = self.send_forwarded(req, client_ip=client_ip, port=port, rid=rid, upgrade=False)
+            return head + self.send_end()
+        self._request_done = True
+        return head
+
     def send_data(self, data) -> bytes:
         return self._encode(data)
 
     def send_end(self) -> bytes:
         self._request_done = True
         return b"0\r\n\r\n" if self._chunked_out else b""
+
+    def _head_reader(self) -> HeadReader:
+        reader = self._reader
+        if reader is None:
+            limit = self._head_limit
+            reader = self._reader = HeadReader(limit, limit, errors.BadResponse, errors.BadResponse)
+            reader.buffer = self._hbuf
+        return reader
 
     def receive_data(self, data: bytes) -> None:
         if data:
@@ -336,7 +358,7 @@ class BackendExchange:
             else:
                 self._eof = True
         elif data:
-            self._reader.feed(data)
+            self._hbuf += data
         else:
             raise errors.BackendClosed("instance closed before a complete response head")
 
@@ -345,14 +367,14 @@ class BackendExchange:
         if native is not None:
             # HeadReader.poll and the check in one call, on the reader's buffer.
             limit = self._head_limit
-            event = f = native.response_from(self._reader.buffer, limit, limit)
+            event = f = native.response_from(self._hbuf, limit, limit)
             if event is None:
                 return None
         if event is NotImplemented:
             # No native module, or it leaves this head to Python: the size
             # limit or a refusal (the Python check raises the precise error),
             # leading empty lines, a head past its capacities.
-            head = self._reader.poll()
+            head = self._head_reader().poll()
             if head is None:
                 return None
             f = check_response(head)
@@ -371,11 +393,17 @@ class BackendExchange:
         else:
             self._body = CloseBody()
             self._close = True
-        self._buf = self._reader.take_rest_buffer()
+        # The rest of the head buffer starts the body; a new one for any next head.
+        self._buf = self._hbuf
+        self._hbuf = bytearray()
+        if self._reader is not None:
+            self._reader.buffer = self._hbuf
         return event
 
     def take_tunnel_bytes(self) -> bytes:
-        return self._reader.take_rest()
+        rest = bytes(self._hbuf)
+        self._hbuf.clear()
+        return rest
 
     def next_body_event(self):
         return self._body.next(self._buf, self._eof)

@@ -160,6 +160,10 @@ class BackendExchange:
         return self.send_request(req.method, req.framing.target, forwarding.request_headers(
             req, client_ip=client_ip, port=port, rid=rid, upgrade=upgrade))
 
+    def send_bodyless(self, req, *, client_ip: str, port: int, rid: str) -> bytes:
+        """``send_forwarded`` and ``send_end`` of a request without a body."""
+        return self.send_forwarded(req, client_ip=client_ip, port=port, rid=rid, upgrade=False) + self.send_end()
+
     def send_data(self, data: bytes) -> bytes:
         return self._h11.send(h11.Data(data=data))
 

@@ -192,8 +192,9 @@ class Session:
         conn = self.conn
         # Consume the (empty) body's END so the request cycle is complete.
         conn.next_body_event()
-        rec = Record(method=req.method, path=req.framing.target, host=req.framing.host,
-                     rid=forwarding.request_id_for(req.framing), client_ip=self.client_ip, app=app)
+        f = req.framing
+        rec = Record(method=req.method, path=f.target, host=f.host,
+                     rid=f.rid or forwarding.request_id_for(f), client_ip=self.client_ip, app=app)
         self.busy = True
         proxy.active += 1
         backend.outstanding += 1
@@ -201,11 +202,11 @@ class Session:
         try:
             rec.instance, rec.release = backend.id, backend.release
             bx = self.bx = proxy.proto.BackendExchange(proxy.limits, req.method)
-            out = bx.send_forwarded(req, client_ip=self.client_ip, port=self.port, rid=rec.rid, upgrade=False)
+            out = bx.send_bodyless(req, client_ip=self.client_ip, port=self.port, rid=rec.rid)
             uch = up.ch
             uch.on_data = self._up_data
             uch.on_lost = self._up_lost
-            uch.write(out + bx.send_end())
+            uch.write(out)
             uch.set_deadline(uch._loop.time() + proxy.t.first_byte, self.first_byte_timeout)
         except Exception as exc:
             self.fail(exc)
