@@ -236,6 +236,31 @@ class ClientConnection:
         # The native rewrite dropped Connection (hop-by-hop): no "close" in it.
         return self._frame(head, event.status_code, event.has_cl, False)
 
+    def relay_whole(self, bx, data: bytes):
+        """(event, bytes for the client, body length) when ``data``, the instance's first
+        read, is its whole response to this request; else None (the general path).
+
+        One native call does what ``bx.next_head``, ``send_proxied``,
+        ``bx.whole_body``, ``send_data`` and ``send_end`` do for a small
+        Content-Length (or body-less) response, and leaves the same state.
+        """
+        if native is None or bx._hbuf or bx._body is not None or not data:
+            return None
+        req = self._request
+        r = native.relay(data, bx._head_limit, req.method == b"HEAD", req.framing.version == b"1.0",
+                         self._close)
+        if r is None:
+            return None
+        event, out, sent, instance_close = r
+        bx.got_bytes = True
+        bx.status = event.status_code
+        bx._body = _NO_BODY
+        bx._close = instance_close
+        self._encode = _as_is
+        self._chunked_out = False
+        self._our = "done"
+        return event, out, sent
+
     def _frame(self, head: bytes, status: int, has_cl: bool, says_close: bool) -> bytes:
         """``head`` with the framing lines this client needs, and the body encoder."""
         req = self._request

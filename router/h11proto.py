@@ -110,6 +110,10 @@ class ClientConnection:
     def send_response(self, status: int, headers, reason: bytes = b"") -> bytes:
         return self._h11.send(h11.Response(status_code=status, headers=headers, reason=reason))
 
+    def relay_whole(self, bx, data: bytes):
+        """Always the general path here (see fastproto)."""
+        return None
+
     def send_proxied(self, event) -> bytes:
         """The head relaying an instance's response (``event``) to the client."""
         return self.send_response(event.status_code, forwarding.response_headers(event), event.reason)

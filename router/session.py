@@ -216,6 +216,15 @@ class Session:
         bx = self.bx
         try:
             if self.head is None:
+                whole = self.conn.relay_whole(bx, data)
+                if whole is not None:
+                    event, out, sent = whole
+                    self.head = event
+                    rec = self.rec
+                    rec.status = event.status_code
+                    rec.bytes_out = sent
+                    self.done_writing(out)
+                    return
                 try:
                     bx.receive_data(data)
                 except errors.BackendClosed:
@@ -301,7 +310,11 @@ class Session:
         """The response head and its entire body are here: one write, then done (see pump)."""
         conn = self.conn
         self.rec.bytes_out = len(body)
-        self.ch.write(head + conn.send_data(body) + conn.send_end() if body else head + conn.send_end())
+        self.done_writing(head + conn.send_data(body) + conn.send_end() if body else head + conn.send_end())
+
+    def done_writing(self, out: bytes) -> None:
+        """The last bytes of the response: write them, release the instance, finish."""
+        self.ch.write(out)
         self.release_upstream(self.bx.reusable())
         if self.ch.paused:
             self.ending = True

@@ -908,12 +908,17 @@ static PyObject *client_head(const char *s, Py_ssize_t n, int status, const char
 }
 
 /* response(head) -> ResponseHead | None | NotImplemented */
-static PyObject *check_response(PyObject *head, PyObject *const *unused)
+/* What response() learns of a response head, for the event and for relay(). */
+typedef struct {
+    int minor, status, close, has_cl;
+    const char *reason;
+    Py_ssize_t rlen;
+    framing_t fr;
+} resp_t;
+
+/* The response as an event (NativeResponseHead) with its client-facing head; *r filled. */
+static PyObject *response_event(PyObject *head, resp_t *r)
 {
-    if (!PyBytes_Check(head)) {
-        PyErr_SetString(PyExc_TypeError, "response(head: bytes)");
-        return NULL;
-    }
     if (response_type == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "setup() was not called");
         return NULL;
@@ -922,10 +927,7 @@ static PyObject *check_response(PyObject *head, PyObject *const *unused)
     Py_ssize_t n = PyBytes_GET_SIZE(head);
     const char *eol = memchr(s, '\r', (size_t)n);
     Py_ssize_t line_end = eol ? eol - s : n;
-    int minor, status;
-    const char *reason;
-    Py_ssize_t rlen;
-    if (!parse_status_line(s, line_end, &minor, &status, &reason, &rlen))
+    if (!parse_status_line(s, line_end, &r->minor, &r->status, &r->reason, &r->rlen))
         Py_RETURN_NONE;
     field_t fields[MAX_FIELDS];
     Py_ssize_t count = parse_fields(s, line_end, n, fields);
@@ -933,15 +935,14 @@ static PyObject *check_response(PyObject *head, PyObject *const *unused)
         Py_RETURN_NOTIMPLEMENTED;
     if (count < 0)
         Py_RETURN_NONE;
-    framing_t fr;
-    int ok = check_framing(fields, count, &fr, 0);
+    framing_t *fr = &r->fr;
+    int ok = check_framing(fields, count, fr, 0);
     if (ok == -2)
         Py_RETURN_NOTIMPLEMENTED;
     if (!ok)
         Py_RETURN_NONE;
-    int close = minor == 0 ? !has_token(&fr, "keep-alive", 10) : has_token(&fr, "close", 5);
-    int has_cl;
-    PyObject *ch = client_head(s, n, status, reason, rlen, fields, count, &fr, &has_cl);
+    r->close = r->minor == 0 ? !has_token(fr, "keep-alive", 10) : has_token(fr, "close", 5);
+    PyObject *ch = client_head(s, n, r->status, r->reason, r->rlen, fields, count, fr, &r->has_cl);
     if (ch == NULL)
         return NULL;
     PyObject *ev = new_instance(response_type);
@@ -949,13 +950,13 @@ static PyObject *check_response(PyObject *head, PyObject *const *unused)
         Py_DECREF(ch);
         return NULL;
     }
-    if (set_steal(ev, s_status_code, PyLong_FromLong(status)) < 0
-        || set_steal(ev, s_reason, PyBytes_FromStringAndSize(reason, rlen)) < 0
-        || PyObject_SetAttr(ev, s_version, minor ? s_v11 : s_v10) < 0
-        || set_steal(ev, s_content_length, length_or_none(fr.content_length)) < 0
-        || PyObject_SetAttr(ev, s_chunked, fr.chunked ? Py_True : Py_False) < 0
-        || PyObject_SetAttr(ev, s_close, close ? Py_True : Py_False) < 0
-        || PyObject_SetAttr(ev, s_has_cl, has_cl ? Py_True : Py_False) < 0
+    if (set_steal(ev, s_status_code, PyLong_FromLong(r->status)) < 0
+        || set_steal(ev, s_reason, PyBytes_FromStringAndSize(r->reason, r->rlen)) < 0
+        || PyObject_SetAttr(ev, s_version, r->minor ? s_v11 : s_v10) < 0
+        || set_steal(ev, s_content_length, length_or_none(fr->content_length)) < 0
+        || PyObject_SetAttr(ev, s_chunked, fr->chunked ? Py_True : Py_False) < 0
+        || PyObject_SetAttr(ev, s_close, r->close ? Py_True : Py_False) < 0
+        || PyObject_SetAttr(ev, s_has_cl, r->has_cl ? Py_True : Py_False) < 0
         || PyObject_SetAttr(ev, s_raw, head) < 0
         || PyObject_SetAttr(ev, s_client_head, ch) < 0) {
         Py_DECREF(ch);
@@ -964,6 +965,105 @@ static PyObject *check_response(PyObject *head, PyObject *const *unused)
     }
     Py_DECREF(ch);
     return ev;
+}
+
+/* response(head) -> ResponseHead | None | NotImplemented */
+static PyObject *check_response(PyObject *head, PyObject *const *unused)
+{
+    if (!PyBytes_Check(head)) {
+        PyErr_SetString(PyExc_TypeError, "response(head: bytes)");
+        return NULL;
+    }
+    resp_t r;
+    return response_event(head, &r);
+}
+
+/*
+ * relay(data, limit, head_request, client_v10, client_close)
+ *   -> (event, bytes for the client, body length, instance wants close) | None
+ *
+ * The common whole exchange in one step: ``data``, the instance's first read,
+ * holds a complete final response head and exactly its body (Content-Length,
+ * or none for HEAD, 204 and 304). The result is what BackendExchange.next_head,
+ * ClientConnection.send_proxied, whole_body, send_data and send_end produce
+ * together. Anything else (1xx, 101, chunked, read-to-close, a partial or
+ * longer body, leading empty lines, a refused head, a head the client would
+ * get re-framed) answers None and takes the general path, which decides.
+ */
+static PyObject *relay(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "relay(data, limit, head_request, client_v10, client_close)");
+        return NULL;
+    }
+    const char *s = PyBytes_AS_STRING(args[0]);
+    Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
+    Py_ssize_t limit = PyLong_AsSsize_t(args[1]);
+    if (limit == -1 && PyErr_Occurred())
+        return NULL;
+    int head_request = PyObject_IsTrue(args[2]), v10 = PyObject_IsTrue(args[3]),
+        client_close = PyObject_IsTrue(args[4]);
+    if (head_request < 0 || v10 < 0 || client_close < 0)
+        return NULL;
+    /* HeadReader.poll's conditions for a head it would hand over as is. */
+    if (n >= 2 && s[0] == '\r' && s[1] == '\n')
+        Py_RETURN_NONE;
+    const char *crlf = memmem(s, (size_t)n, "\r\n", 2);
+    if (crlf == NULL || crlf - s > limit)
+        Py_RETURN_NONE;
+    const char *blank = memmem(crlf, (size_t)(n - (crlf - s)), "\r\n\r\n", 4);
+    if (blank == NULL || blank - s + 4 > limit)
+        Py_RETURN_NONE;
+    Py_ssize_t end = blank - s, body = n - end - 4;
+
+    PyObject *head = PyBytes_FromStringAndSize(s, end);
+    if (head == NULL)
+        return NULL;
+    resp_t r;
+    PyObject *ev = response_event(head, &r);
+    Py_DECREF(head);
+    if (ev == NULL || ev == Py_None || ev == Py_NotImplemented)
+        return ev == Py_NotImplemented ? (Py_DECREF(ev), Py_NewRef(Py_None)) : ev;
+    /* The instance's framing (BackendExchange.next_head). */
+    int no_body = head_request || r.status == 204 || r.status == 304;
+    int ok = r.status >= 200 && r.status != 101;
+    if (no_body)
+        ok = ok && body == 0;
+    else
+        ok = ok && !r.fr.chunked && r.fr.content_length == body;
+    /* The client's framing (ClientConnection._frame): as received when it has a length. */
+    ok = ok && (no_body || r.has_cl);
+    if (!ok) {
+        Py_DECREF(ev);
+        Py_RETURN_NONE;
+    }
+    PyObject *ch = PyObject_GetAttr(ev, s_client_head);
+    if (ch == NULL) {
+        Py_DECREF(ev);
+        return NULL;
+    }
+    Py_ssize_t hl = PyBytes_GET_SIZE(ch), sent = no_body ? 0 : body;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, hl + 32 + sent);
+    if (out == NULL) {
+        Py_DECREF(ch);
+        Py_DECREF(ev);
+        return NULL;
+    }
+    writer_t w = {PyBytes_AS_STRING(out), PyBytes_AS_STRING(out) + hl + 32 + sent, 0};
+    put(&w, PyBytes_AS_STRING(ch), hl);
+    Py_DECREF(ch);
+    if (client_close)
+        PUT(&w, "\r\nConnection: close");
+    else if (v10)
+        PUT(&w, "\r\nConnection: keep-alive");
+    PUT(&w, "\r\n\r\n");
+    put(&w, s + end + 4, sent);
+    out = finish_bytes(out, &w);
+    if (out == NULL) {
+        Py_DECREF(ev);
+        return NULL;
+    }
+    return Py_BuildValue("(NNnO)", ev, out, sent, r.close ? Py_True : Py_False);
 }
 
 /* setup(request_type, framing_type, response_type): the classes request()/response() fill. */
@@ -997,6 +1097,8 @@ static PyMethodDef methods[] = {
     {"request", (PyCFunction)(void (*)(void))request, METH_FASTCALL,
      "Check a request head and write the instance's head; None when refused."},
     {"response", response, METH_O, "Check a response head and write the client's; None when refused."},
+    {"relay", (PyCFunction)(void (*)(void))relay, METH_FASTCALL,
+     "A whole small response in one step: the event and the bytes for the client, or None."},
     {"request_from", (PyCFunction)(void (*)(void))request_from, METH_FASTCALL,
      "request() on the head at the front of a HeadReader buffer, taken off it when accepted."},
     {"response_from", (PyCFunction)(void (*)(void))response_from, METH_FASTCALL,

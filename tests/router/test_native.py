@@ -23,6 +23,7 @@ import pytest
 from framing_cases import BAD_REQUESTS, BAD_RESPONSE_HEADS, SMUGGLING
 from paas.router import errors, fastproto, forwarding, native_heads
 from paas.router.config import Limits
+from paas.router.events import NEED_DATA, Data
 from paas.router.framing import check_request, check_response
 from router_helpers import BAD_RESPONSES
 
@@ -468,3 +469,89 @@ def response_stream(data: bytes, step: int, native):
 @pytest.mark.parametrize("step", [1, 5, 1000])
 def test_response_streams_agree_however_bytes_arrive(data, step):
     assert response_stream(data, step, NATIVE) == response_stream(data, step, None)
+
+
+# --- a whole small response in one step (ClientConnection.relay_whole) -------------
+
+def _client(method, version, connection):
+    fastproto.native = None
+    c = fastproto.ClientConnection(LIMITS, IP, PORT)
+    c.receive_data(b"%s / HTTP/%s\r\nHost: a\r\n%s\r\n" % (method, version, connection))
+    c.next_request()
+    c.next_body_event()
+    return c
+
+
+def relayed(data: bytes, method, version, connection):
+    """relay_whole's answer and the state it leaves, or None when it declines."""
+    c = _client(method, version, connection)
+    fastproto.native = NATIVE
+    bx = fastproto.BackendExchange(LIMITS, method)
+    bx.send_end()
+    r = c.relay_whole(bx, data)
+    if r is None:
+        return None
+    event, out, sent = r
+    return (event.status_code, out, sent, bx.reusable(), bx.status, c.keep_alive(), c._close, c.can_respond)
+
+
+def evented(data: bytes, method, version, connection):
+    """The same through the Python path's events, as the session relays them."""
+    c = _client(method, version, connection)
+    bx = fastproto.BackendExchange(LIMITS, method)
+    bx.send_end()
+    bx.receive_data(data)
+    try:
+        event = bx.next_head()
+    except errors.RouterError as exc:
+        return _refusal(exc)
+    if event is None or event.status_code < 200:
+        return ("more", event and event.status_code)
+    out = [c.send_proxied(event)]
+    sent = 0
+    while True:
+        e = bx.next_body_event()
+        if e is NEED_DATA:
+            return ("waits", b"".join(out))
+        if type(e) is Data:
+            sent += len(e.data)
+            out.append(c.send_data(e.data))
+        else:
+            out.append(c.send_end())
+            break
+    return (event.status_code, b"".join(out), sent, bx.reusable(), bx.status, c.keep_alive(), c._close, c.can_respond)
+
+
+def test_whole_responses_relay_as_the_events_do():
+    rng = random.Random(424242)
+    heads = _generate(rng, _RESPONSE_STARTS, _RESPONSE_LINES, 1500) + ACCEPTED_RESPONSES
+    relayed_count = 0
+    for head in heads:
+        for body in (b"", b"hi", b"abc", b"abcd"):
+            data = head + b"\r\n\r\n" + body
+            for kind in ((b"GET", b"1.1", b""), (b"HEAD", b"1.1", b""), (b"GET", b"1.0", b""),
+                         (b"GET", b"1.1", b"Connection: close\r\n"), (b"GET", b"1.0", b"Connection: keep-alive\r\n")):
+                fast = relayed(data, *kind)
+                if fast is not None:
+                    relayed_count += 1
+                    assert fast == evented(data, *kind), (data, kind)
+    assert relayed_count > 1000
+
+
+def test_relay_declines_what_it_does_not_cover():
+    cases = [b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nab",          # partial body
+             b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nab",          # extra bytes
+             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+             b"HTTP/1.1 200 OK\r\n\r\nread to close",
+             b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+             b"HTTP/1.1 101 Switching Protocols\r\n\r\n",
+             b"\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+             b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n",                 # head incomplete
+             b"HTTP/1.1 200 OK\r\nConnection: content-length\r\nContent-Length: 2\r\n\r\nhi",
+             b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nhi",
+             b"HTTP/1.1 204 No Content\r\n\r\nx",
+             b"HTTP/1.1 200 OK\r\nX: " + b"v" * 70000 + b"\r\nContent-Length: 0\r\n\r\n",
+             b""]
+    for data in cases:
+        assert relayed(data, b"GET", b"1.1", b"") is None, data
+    assert relayed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi", b"GET", b"1.1", b"") is not None
