@@ -35,7 +35,6 @@ class Attachment:
     port: int = 0          # the published container port (bridge), or the port the app listens on (host)
     host_port: int = 0     # where the host publishes it; 0: not published
 
-
     def to_dict(self) -> dict:
         return asdict(self)
 
