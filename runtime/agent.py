@@ -287,9 +287,11 @@ class Agent:
         if not images.exists(d.image):
             images.fetch(d.image, self.control.image_url(d.image), stack=d.stack,
                          token=os.environ.get("PAAS_AGENT_TOKEN"))
-        spec = spec_for(d, stop_grace=self.stop_grace, publish=publishes(self.host))
         if instance_dir(d.name).exists():
-            self._release(d.name)  # a leftover of an earlier run of the same instance
+            self._release(d.name)  # a leftover of an earlier run of the same instance (and its leases)
+        # Only what routers send traffic to is published: web processes.
+        web = d.process.startswith("web.") and not d.once
+        spec = spec_for(d, stop_grace=self.stop_grace, publish=web and publishes(self.host))
         c = create(spec)
         (c.dir / MARKER).write_text(json.dumps({"fingerprint": d.fingerprint}))
         address, port = endpoint(c.record.network, self.host)

@@ -205,3 +205,17 @@ def test_endpoints_routers_and_checks_use():
     assert local_endpoint(published) == ("10.213.0.7", 5000)
     assert local_endpoint(host_mode) == ("127.0.0.1", 20009)
     assert not publishes(HOST) and publishes(remote) and publishes(replace(HOST, address="node-2.internal"))
+
+
+def test_a_leftover_of_the_same_instance_does_not_take_its_new_port_with_it(world, monkeypatch):
+    from paas.runtime import ports
+    from paas.runtime.container import instance_dir
+
+    monkeypatch.setenv("PAAS_INSTANCE_NETWORK", "host")
+    control, agent, want, client, app = world
+    d = want("web.1")
+    instance_dir(d.name).mkdir(parents=True)  # what a crashed earlier run left
+    wait_for(lambda: (agent.reconcile_once(), control.reports[d.name]["state"] == "up")[1], timeout=20,
+             what="the instance up")
+    assert d.name in ports.owners()
+    assert control.reports[d.name]["port"] == ports.allocate(d.name)  # still its lease, not a free port
