@@ -61,15 +61,12 @@ class NativeFraming(Framing):
 
 
 class NativeRequest(Request):
-    __slots__ = ()
+    # Plain values the native check sets, where Request computes them.
+    __slots__ = ("has_body", "is_upgrade")
 
     @property
     def headers(self) -> list:
         return self.framing.headers
-
-    @property
-    def is_upgrade(self) -> bool:
-        return self.framing.upgrade
 
 
 class NativeResponseHead(ResponseHead):

@@ -2,6 +2,8 @@
 
 import time
 
+from paas.router import fastproto
+
 _monotonic = time.monotonic
 _time = time.time
 
@@ -115,4 +117,12 @@ class Observer:
                 ts = b"%s.%06dZ" % (clock._prefix, int((wall - second) * 1e6))
             else:
                 ts = clock.at_bytes(wall)
-            access_log.add(app, rec.release, ts, rec.line_bytes(duration_ms))
+            line = None
+            native = fastproto.native
+            if native is not None and not rec.code:
+                # line_bytes in one C call (None: not ASCII, Python formats it)
+                line = native.log_line(rec.method, rec.path, rec.host, rec.rid, rec.client_ip,
+                                       rec.instance, duration_ms, rec.status, rec.bytes_out)
+            if line is None:
+                line = rec.line_bytes(duration_ms)
+            access_log.add(app, rec.release, ts, line)

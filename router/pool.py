@@ -54,7 +54,10 @@ class Pool:
         now = asyncio.get_running_loop().time()
         while idle:
             up = idle.pop()
-            if now - up.idle_since < self.idle and not up.stale():
+            ch = up.ch
+            # up.stale(), inlined: this runs once per proxied request.
+            if (now - up.idle_since < self.idle and not ch.eof and not ch._buffered
+                    and not ch.transport.is_closing()):
                 up.reused = True
                 return up
             up.close()
@@ -78,7 +81,10 @@ class Pool:
 
     def release(self, backend, up: Upstream, reusable: bool) -> None:
         """Return a connection after a complete exchange, or close it."""
-        idle = self._idle.setdefault(backend.key, deque())
+        key = backend.key
+        idle = self._idle.get(key)
+        if idle is None:
+            idle = self._idle[key] = deque()
         if not reusable or backend.removed or len(idle) >= self.size or up.stale():
             up.close()
             return

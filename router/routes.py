@@ -8,6 +8,7 @@ the app entries. ROUTES.md documents the Redis format this is loaded from.
 import json
 import random
 from dataclasses import dataclass, field
+from functools import cached_property
 
 
 class BadEntry(ValueError):
@@ -26,8 +27,10 @@ class Backend:
     outstanding: int = 0
     removed: bool = False
 
-    @property
+    @cached_property
     def key(self) -> tuple:
+        # Cached: read twice per proxied request (pool), and id, address and
+        # port never change (a different one is a different Backend).
         return (self.id, self.address, self.port)
 
 

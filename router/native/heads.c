@@ -340,7 +340,7 @@ static PyTypeObject *request_type, *framing_type, *response_type;
 static PyObject *s_method, *s_target, *s_framing, *s_version, *s_host, *s_content_length,
     *s_chunked, *s_header_count, *s_expect_continue, *s_request_id, *s_status, *s_reason,
     *s_raw, *s_upstream, *s_upgrade, *s_close, *s_rid, *s_status_code, *s_client_head, *s_has_cl,
-    *s_v10, *s_v11, *s_empty;
+    *s_v10, *s_v11, *s_empty, *s_has_body, *s_is_upgrade;
 
 /* Set obj.name = value, taking the reference to value; -1 on error. */
 static int set_steal(PyObject *obj, PyObject *name, PyObject *value)
@@ -676,9 +676,12 @@ static PyObject *build_request(PyObject *head, const char *s, Py_ssize_t n, reql
     Py_DECREF(rid_str);
     Py_DECREF(upstream);
     PyObject *req = new_instance(request_type);
+    int has_body = fr->chunked || fr->content_length > 0;   /* Request.has_body */
     if (req == NULL || PyObject_SetAttr(req, s_method, method) < 0
         || PyObject_SetAttr(req, s_target, target) < 0
-        || PyObject_SetAttr(req, s_framing, fo) < 0) {
+        || PyObject_SetAttr(req, s_framing, fo) < 0
+        || PyObject_SetAttr(req, s_has_body, has_body ? Py_True : Py_False) < 0
+        || PyObject_SetAttr(req, s_is_upgrade, upgrade ? Py_True : Py_False) < 0) {
         Py_XDECREF(req);
         req = NULL;
     }
@@ -1066,6 +1069,91 @@ static PyObject *relay(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return Py_BuildValue("(NNnO)", ev, out, sent, r.close ? Py_True : Py_False);
 }
 
+/* --- the access-log line ------------------------------------------------------------ */
+
+/* Append str s as UTF-8, as str.encode() would; -1 on error. */
+static int put_str(writer_t *w, PyObject *s)
+{
+    Py_ssize_t n;
+    const char *u = PyUnicode_AsUTF8AndSize(s, &n);
+    if (u == NULL)
+        return -1;
+    put(w, u, n);
+    return 0;
+}
+
+static int all_ascii(const char *s, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] >= 0x80)
+            return 0;
+    return 1;
+}
+
+/*
+ * log_line(method, path, host, rid, client_ip, instance, duration_ms, status, bytes_out)
+ *   -> bytes | None
+ * observe.Record.line_bytes for a successful request with ASCII method, path
+ * and host (the same %-format, '"' in the path as %22); None otherwise, and
+ * Python formats the line.
+ */
+static PyObject *log_line(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 9 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[1]) || !PyBytes_Check(args[2])
+        || !PyUnicode_Check(args[3]) || !PyUnicode_Check(args[4]) || !PyUnicode_Check(args[5])) {
+        PyErr_SetString(PyExc_TypeError, "log_line(method, path, host, rid, client_ip, instance, ms, status, bytes)");
+        return NULL;
+    }
+    const char *m = PyBytes_AS_STRING(args[0]), *p = PyBytes_AS_STRING(args[1]), *h = PyBytes_AS_STRING(args[2]);
+    Py_ssize_t ml = PyBytes_GET_SIZE(args[0]), pl = PyBytes_GET_SIZE(args[1]), hl = PyBytes_GET_SIZE(args[2]);
+    if (!all_ascii(m, ml) || !all_ascii(p, pl) || !all_ascii(h, hl))
+        Py_RETURN_NONE;
+    double ms = PyFloat_AsDouble(args[6]);
+    long long status = PyLong_AsLongLong(args[7]), sent = PyLong_AsLongLong(args[8]);
+    if (PyErr_Occurred())
+        return NULL;
+    char tail[128];
+    int tl = snprintf(tail, sizeof(tail), " duration=%.1fms status=%lld bytes=%lld", ms, status, sent);
+    if (tl < 0 || tl >= (int)sizeof(tail))
+        Py_RETURN_NONE;   /* an absurd duration: let Python format it */
+    Py_ssize_t quotes = 0;
+    for (Py_ssize_t i = 0; i < pl; i++)
+        quotes += p[i] == '"';
+    Py_ssize_t bound = ml + pl + 2 * quotes + hl + 4 * (PyUnicode_GET_LENGTH(args[3])
+        + PyUnicode_GET_LENGTH(args[4]) + PyUnicode_GET_LENGTH(args[5])) + tl + 96;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, bound);
+    if (out == NULL)
+        return NULL;
+    writer_t w = {PyBytes_AS_STRING(out), PyBytes_AS_STRING(out) + bound, 0};
+    PUT(&w, "at=info method=");
+    put(&w, m, ml);
+    PUT(&w, " path=\"");
+    for (Py_ssize_t i = 0, start = 0; i <= pl; i++) {
+        if (i == pl || p[i] == '"') {
+            put(&w, p + start, i - start);
+            if (i < pl)
+                PUT(&w, "%22");
+            start = i + 1;
+        }
+    }
+    PUT(&w, "\" host=");
+    put(&w, h, hl);
+    PUT(&w, " request_id=");
+    if (put_str(&w, args[3]) < 0)
+        goto fail;
+    PUT(&w, " fwd=\"");
+    if (put_str(&w, args[4]) < 0)
+        goto fail;
+    PUT(&w, "\" instance=");
+    if (put_str(&w, args[5]) < 0)
+        goto fail;
+    put(&w, tail, tl);
+    return finish_bytes(out, &w);
+fail:
+    Py_DECREF(out);
+    return NULL;
+}
+
 /* setup(request_type, framing_type, response_type): the classes request()/response() fill. */
 static PyObject *setup(PyObject *self, PyObject *args)
 {
@@ -1099,6 +1187,8 @@ static PyMethodDef methods[] = {
     {"response", response, METH_O, "Check a response head and write the client's; None when refused."},
     {"relay", (PyCFunction)(void (*)(void))relay, METH_FASTCALL,
      "A whole small response in one step: the event and the bytes for the client, or None."},
+    {"log_line", (PyCFunction)(void (*)(void))log_line, METH_FASTCALL,
+     "An access-log line (observe.Record.line_bytes), or None for Python to format."},
     {"request_from", (PyCFunction)(void (*)(void))request_from, METH_FASTCALL,
      "request() on the head at the front of a HeadReader buffer, taken off it when accepted."},
     {"response_from", (PyCFunction)(void (*)(void))response_from, METH_FASTCALL,
@@ -1138,6 +1228,8 @@ PyMODINIT_FUNC PyInit__paas_heads(void)
     INTERN(s_status_code, "status_code");
     INTERN(s_client_head, "client_head");
     INTERN(s_has_cl, "has_cl");
+    INTERN(s_has_body, "has_body");
+    INTERN(s_is_upgrade, "is_upgrade");
     if ((s_v10 = PyBytes_FromString("1.0")) == NULL || (s_v11 = PyBytes_FromString("1.1")) == NULL
         || (s_empty = PyBytes_FromString("")) == NULL)
         return NULL;
