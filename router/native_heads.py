@@ -93,7 +93,9 @@ def load():
         log.info("router heads: Python path (PAAS_ROUTER_NATIVE=0)")
         return None
     try:
-        _module = import_from(build())
+        # Extra compiler flags, for checking the C code (-fsanitize=address -g).
+        extra = tuple(os.environ.get("PAAS_ROUTER_NATIVE_CFLAGS", "").split())
+        _module = import_from(build(extra))
     except Exception as exc:   # any failure leaves the Python path, which is complete
         log.warning("router heads: native checker unavailable (%s); using the Python path", exc)
         _module = None
