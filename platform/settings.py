@@ -60,6 +60,8 @@ PAAS_BUILD_MEMORY_MB = env_int("PAAS_BUILD_MEMORY_MB", 2048, 128)
 PAAS_REDIS_PREFIX = env_str("PAAS_REDIS_PREFIX", "paas:")
 PAAS_RUN_TIME_LIMIT_S = env_int("PAAS_RUN_TIME_LIMIT_S", 3600, 1)
 PAAS_SCALE_TO_ZERO_IDLE_S = env_int("PAAS_SCALE_TO_ZERO_IDLE_S", 300, 1)
+# Stopped instances are kept this long (how far back `paas usage` reaches), then deleted.
+PAAS_INSTANCE_RETENTION_DAYS = env_int("PAAS_INSTANCE_RETENTION_DAYS", 400, 1)
 PAAS_START_TIMEOUT_S = env_int("PAAS_START_TIMEOUT_S", 60, 1)
 PAAS_HOST_DOWN_AFTER_S = env_int("PAAS_HOST_DOWN_AFTER_S", 30, 2)
 # CPU shares may be over-committed (idle apps use little); memory never is.

@@ -24,6 +24,7 @@ def tick(publisher) -> None:
     from paas.platform.control.autoscaling import run_autoscalers
     from paas.platform.control.crashes import report_crashes
     from paas.platform.control.deploys import reconcile_app
+    from paas.platform.control.retention import prune_stopped
     from paas.platform.control.scheduling import forget_stopped, mark_down_hosts, place_pending
     from paas.platform.models import App
 
@@ -37,6 +38,7 @@ def tick(publisher) -> None:
     forget_stopped()
     changed |= expire_runs() > 0
     report_crashes()
+    prune_stopped()
     publisher.publish()
     if changed:
         wake_agents()

@@ -152,3 +152,28 @@ def test_crashes_become_events_once(app):
                     .order_by("id").values_list("message", flat=True))
     assert "exited with code 2; restart #1" in messages[0]
     assert "more than its 256 MB" in messages[1] and "crash loop" in messages[1]
+
+
+def test_instances_stopped_before_the_retention_period_are_forgotten(app, settings):
+    from paas.platform.control.retention import prune_stopped
+    from paas.platform.usage import usage
+
+    settings.PAAS_INSTANCE_RETENTION_DAYS = 30
+    Formation.objects.create(app=app, process_type="web", quantity=3)
+    deploy(app)
+    reconcile_app(app.pk, time.time())
+    now = timezone.now()
+    old, recent, running = app.instances.order_by("number")
+    long_ago = now - timedelta(days=45)
+    Instance.objects.filter(pk=old.pk).update(desired_state=Instance.STOP, state=Instance.STOPPED,
+                                              started_at=long_ago - timedelta(days=1), stopped_at=long_ago,
+                                              updated_at=long_ago)
+    Instance.objects.filter(pk=recent.pk).update(desired_state=Instance.STOP, state=Instance.STOPPED,
+                                                 started_at=now - timedelta(days=3), stopped_at=now - timedelta(days=2),
+                                                 updated_at=now - timedelta(days=2))
+    Instance.objects.filter(pk=running.pk).update(started_at=long_ago, updated_at=long_ago)  # running all along
+    assert prune_stopped(now, force=True) == 1
+    assert set(app.instances.values_list("pk", flat=True)) == {recent.pk, running.pk}
+    assert prune_stopped(now) == 0  # not again before PRUNE_EVERY_S
+    month = usage([app], now - timedelta(days=30), now)
+    assert round(month[0]["instance_hours"]) == 30 * 24 + 24  # the running one's month and the recent day
