@@ -8,6 +8,12 @@
  * (framing.check_response) and the client-facing head without its framing lines
  * (forwarding.response_headers, the first half of ClientConnection.send_response).
  *
+ * request_from() and response_from() do the same on the head at the front of
+ * a HeadReader's buffer (its size limits included) and take it off; relay()
+ * goes one step further for a whole small response: the bytes for the client,
+ * framed. log_line() and request_id() take two small per-request Python steps
+ * (observe.Record.line_bytes, forwarding.new_request_id) into C as well.
+ *
  * Each returns a ready object of a Python class handed over by setup(), or
  * None when the head is refused: the Python check then runs on the same head and
  * raises the precise error (refusals end the connection, so their cost does not
@@ -911,7 +917,9 @@ static PyObject *client_head(const char *s, Py_ssize_t n, int status, const char
 }
 
 /* response(head) -> ResponseHead | None | NotImplemented */
-/* What response() learns of a response head, for the event and for relay(). */
+/* What response() learns of a response head, for the event and for relay().
+ * Only its scalars are used after response_event() returns: fr's pointers
+ * (host, request_id, tokens) point into that call's stack and the head. */
 typedef struct {
     int minor, status, close, has_cl;
     const char *reason;
