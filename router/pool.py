@@ -51,7 +51,7 @@ class Pool:
         idle = self._idle.get(backend.key)
         if not idle:
             return None
-        now = asyncio.get_running_loop().time()
+        now = idle[-1].ch._loop.time()
         while idle:
             up = idle.pop()
             ch = up.ch

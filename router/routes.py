@@ -142,7 +142,15 @@ def choose_backend(route: AppRoute, *, exclude=(), mode: str = "least",
     ``weight`` is a per-release traffic share: with release 3 at 90 and release 4
     at 10, one request in ten goes to release 4. Weight 0 gets no new requests.
     """
-    candidates = [b for b in route.backends if b.weight > 0 and b not in exclude]
+    backends = route.backends
+    if len(backends) == 1 and not exclude:
+        # One instance (the common case), without building a candidate list.
+        b = backends[0]
+        if b.weight <= 0:
+            return None
+        route.rr += 1
+        return b
+    candidates = [b for b in backends if b.weight > 0 and b not in exclude]
     if not candidates:
         return None
     if len(candidates) == 1:

@@ -34,7 +34,8 @@ class Session:
                  "head_started", "inflow", "reading_paused",
                  # the fast-path request in flight
                  "req", "rec", "backend", "up", "bx", "head", "pending", "up_paused", "ending",
-                 "_feed", "_up_data", "_up_lost", "_client_resumed", "_close", "_head_timeout")
+                 "_feed", "_up_data", "_up_lost", "_client_resumed", "_close", "_head_timeout",
+                 "_first_byte_timeout")
 
     def __init__(self, proxy, ch):
         self.proxy = proxy
@@ -60,6 +61,7 @@ class Session:
         self._client_resumed = self.client_resumed
         self._close = self.close
         self._head_timeout = self.head_timeout
+        self._first_byte_timeout = self.first_byte_timeout
         ch.on_data = self._feed
         ch.on_lost = self.lost
         ch.set_deadline(ch._loop.time() + proxy.t.idle, self._close)
@@ -207,7 +209,7 @@ class Session:
             uch.on_data = self._up_data
             uch.on_lost = self._up_lost
             uch.write(out)
-            uch.set_deadline(uch._loop.time() + proxy.t.first_byte, self.first_byte_timeout)
+            uch.set_deadline(uch._loop.time() + proxy.t.first_byte, self._first_byte_timeout)
         except Exception as exc:
             self.fail(exc)
 
