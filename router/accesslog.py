@@ -79,13 +79,21 @@ class AccessLog:
         if len(self.pending) >= MAX_PENDING:
             self.dropped += 1
             return
+        parts = self._parts.get((app, release)) or self.parts(app, release)
+        self.pending.append(_ENTRY % (parts[0], len(ts), ts, parts[1], len(line), line))
+
+    def parts(self, app: str, release: int) -> tuple[bytes, bytes]:
+        """The cached XADD pieces of ``app``'s router entries around ts and line.
+
+        ``_parts.get((app, release))`` first is the cheap way (Observer does it
+        and hands them to the native ``log_entry``, which makes the entry)."""
         parts = self._parts.get((app, release))
         if parts is None:
             if len(self._parts) >= 4096:
                 self._parts.clear()
             parts = self._parts[(app, release)] = _router_parts(self.prefix + b"logs:" + app.encode(),
                                                                 app.encode(), b"%d" % release)
-        self.pending.append(_ENTRY % (parts[0], len(ts), ts, parts[1], len(line), line))
+        return parts
 
     async def run(self) -> None:
         """Ship batches until cancelled; reconnects on its own."""

@@ -12,7 +12,8 @@
  * a HeadReader's buffer (its size limits included) and take it off; relay()
  * goes one step further for a whole small response: the bytes for the client,
  * framed. log_line() and request_id() take two small per-request Python steps
- * (observe.Record.line_bytes, forwarding.new_request_id) into C as well.
+ * (observe.Record.line_bytes, forwarding.new_request_id) into C as well;
+ * log_entry() makes the whole access-log entry (timestamp, line, XADD command).
  *
  * Each returns a ready object of a Python class handed over by setup(), or
  * None when the head is refused: the Python check then runs on the same head and
@@ -30,6 +31,7 @@
 #include <pthread.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 /* More fields than this (or Connection tokens) go the Python way; the default
  * limit on request fields is 100, and real heads have a few dozen at most. */
@@ -1162,6 +1164,72 @@ fail:
     return NULL;
 }
 
+/*
+ * log_entry(before_ts, middle, wall, method, path, host, rid, client_ip, instance,
+ *           duration_ms, status, bytes_out) -> bytes | None
+ * A whole router access-log entry as AccessLog.add queues it: the XADD command
+ * cached around its two varying values (accesslog._router_parts: before_ts,
+ * middle), the timestamp observe._Clock.at_bytes(wall) makes and the line of
+ * log_line(). None where log_line() says None, or for a time outside years
+ * 1000-9999: Python does it all.
+ */
+static PyObject *log_entry(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 12 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "log_entry(before_ts, middle, wall, method, path, host, rid, "
+                        "client_ip, instance, ms, status, bytes)");
+        return NULL;
+    }
+    double wall = PyFloat_AsDouble(args[2]);
+    if (wall == -1.0 && PyErr_Occurred())
+        return NULL;
+    PyObject *line = log_line(self, args + 3, 9);
+    if (line == NULL || line == Py_None)
+        return line;
+    /* _Clock.at_bytes: int(t) and int((t - second) * 1e6), the same double
+     * operations; strftime("%Y-%m-%dT%H:%M:%S", gmtime(second)). */
+    struct tm tm;
+    if (!(wall >= 0.0 && wall < 253402300800.0)) {   /* up to 9999-12-31 */
+        Py_DECREF(line);
+        Py_RETURN_NONE;
+    }
+    long long second = (long long)wall;
+    long long us = (long long)((wall - (double)second) * 1e6);
+    time_t t = (time_t)second;
+    if (gmtime_r(&t, &tm) == NULL || tm.tm_year + 1900 < 1000) {
+        Py_DECREF(line);
+        Py_RETURN_NONE;
+    }
+    char ts[64];
+    int tl = snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
+                      tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, us);
+    if (tl < 0 || tl >= (int)sizeof(ts)) {
+        Py_DECREF(line);
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t bl = PyBytes_GET_SIZE(args[0]), ml = PyBytes_GET_SIZE(args[1]), ll = PyBytes_GET_SIZE(line);
+    char tlen[24], llen[24];
+    int tn = snprintf(tlen, sizeof(tlen), "$%d\r\n", tl);
+    int ln = snprintf(llen, sizeof(llen), "$%zd\r\n", ll);
+    Py_ssize_t bound = bl + tn + tl + 2 + ml + ln + ll + 2;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, bound);
+    if (out == NULL) {
+        Py_DECREF(line);
+        return NULL;
+    }
+    writer_t w = {PyBytes_AS_STRING(out), PyBytes_AS_STRING(out) + bound, 0};
+    put(&w, PyBytes_AS_STRING(args[0]), bl);
+    put(&w, tlen, tn);
+    put(&w, ts, tl);
+    PUT(&w, "\r\n");
+    put(&w, PyBytes_AS_STRING(args[1]), ml);
+    put(&w, llen, ln);
+    put(&w, PyBytes_AS_STRING(line), ll);
+    PUT(&w, "\r\n");
+    Py_DECREF(line);
+    return finish_bytes(out, &w);
+}
+
 /* setup(request_type, framing_type, response_type): the classes request()/response() fill. */
 static PyObject *setup(PyObject *self, PyObject *args)
 {
@@ -1197,6 +1265,8 @@ static PyMethodDef methods[] = {
      "A whole small response in one step: the event and the bytes for the client, or None."},
     {"log_line", (PyCFunction)(void (*)(void))log_line, METH_FASTCALL,
      "An access-log line (observe.Record.line_bytes), or None for Python to format."},
+    {"log_entry", (PyCFunction)(void (*)(void))log_entry, METH_FASTCALL,
+     "A whole router access-log XADD entry (AccessLog.add), or None for Python to make."},
     {"request_from", (PyCFunction)(void (*)(void))request_from, METH_FASTCALL,
      "request() on the head at the front of a HeadReader buffer, taken off it when accepted."},
     {"response_from", (PyCFunction)(void (*)(void))response_from, METH_FASTCALL,

@@ -577,3 +577,33 @@ def test_access_log_lines_are_formatted_alike():
         else:   # Observer asks only for requests without an error code
             rec.code = ""
             assert line == rec.line_bytes(ms) == rec.line(ms).encode()
+
+
+def test_access_log_entries_are_made_alike():
+    """native.log_entry makes the bytes AccessLog.add queues from _Clock.at_bytes and line_bytes."""
+    from paas.router.accesslog import AccessLog
+    from paas.router.observe import Record, _Clock
+    rng = random.Random(7)
+    log = AccessLog("redis://127.0.0.1:1/0", "paas:")
+    walls = [1763776800.0, 1763776800.9999999, 1763776800.000001, 1763776859.5, 0.0, 0.25,
+             1e-7, 253402300799.999, 32503680000.5, 946684799.999999]
+    for _ in range(3000):
+        app = rng.choice(["demo", "bench", "\u00e9t\u00e9"])
+        release = rng.choice([0, 3, 12345])
+        rec = Record(rng.choice([b"GET", b"POST", b"G\xc3T"]), rng.choice([b"/", b'/q"x"', b"/\xe9", b""]),
+                     rng.choice([b"demo.localhost", b"h\xff"]),
+                     rng.choice(["0e1b2c3d-aaaa-4bbb-8ccc-0123456789ab", "r\u00e9q"]),
+                     rng.choice(["127.0.0.1", "::1"]), app=app, release=release,
+                     instance=rng.choice(["-", "demo-web-1-ab12", "\u00fc"]),
+                     status=rng.choice([200, 404, 502]), bytes_out=rng.choice([0, 23, 10 ** 12]))
+        wall = rng.choice(walls) if rng.random() < 0.3 else 1.7e9 + rng.random() * 1e8
+        ms = rng.choice([0.0, 0.05, 2.5, rng.random() * 100])
+        before, middle = log.parts(app, release)
+        entry = NATIVE.log_entry(before, middle, wall, rec.method, rec.path, rec.host, rec.rid,
+                                 rec.client_ip, rec.instance, ms, rec.status, rec.bytes_out)
+        if not (rec.method + rec.path + rec.host).isascii():
+            assert entry is None
+            continue
+        log.pending.clear()
+        log.add(app, release, _Clock().at_bytes(wall), rec.line_bytes(ms))
+        assert entry == log.pending[0], (wall, entry, log.pending[0])
