@@ -82,11 +82,17 @@ def test_misbehaving_instance_on_a_reused_connection_is_502(make_router, parser,
     assert bad.received == ["second"] and len(bad.conns) == 1
 
 
-def test_first_byte_timeout_on_a_reused_connection_is_504(make_router, routes, cleanup):
+def _stalling_backend(second: bytes, cleanup) -> RawBackend:
+    """A backend that answers once, then sends `second` and stalls until the test ends."""
     stall = threading.Event()
     cleanup(type("Release", (), {"close": lambda self: stall.set()})())
-    slow = RawBackend(_second_response(b"", stall=stall))
-    cleanup(slow)
+    server = RawBackend(_second_response(second, stall=stall))
+    cleanup(server)
+    return server
+
+
+def test_first_byte_timeout_on_a_reused_connection_is_504(make_router, routes, cleanup):
+    slow = _stalling_backend(b"", cleanup)
     router = make_router(first_byte=0.3)
     routes.set_app("slow", [backend(slow.port)])
     s = _warm(router.port, "slow.localhost", cleanup)
@@ -114,10 +120,7 @@ def test_reset_mid_response_on_a_reused_connection_closes_the_client(make_router
 
 
 def test_stalled_body_on_a_reused_connection_closes_the_client(make_router, routes, cleanup):
-    stall = threading.Event()
-    cleanup(type("Release", (), {"close": lambda self: stall.set()})())
-    bad = RawBackend(_second_response(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial", stall=stall))
-    cleanup(bad)
+    bad = _stalling_backend(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial", cleanup)
     router = make_router(idle=0.3)
     routes.set_app("bad", [backend(bad.port)])
     s = _warm(router.port, "bad.localhost", cleanup)
