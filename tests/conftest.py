@@ -12,3 +12,8 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
 
     test = settings.DATABASES["default"].setdefault("TEST", {})
     test["NAME"] = f"test_{settings.DATABASES['default']['NAME']}_{os.getpid()}"
+
+
+# The end-to-end platform (git server, build worker, control loop, agent, router) is one per
+# session, shared by every folder whose tests push real apps (tests/e2e, tests/security).
+pytest_plugins = ["tests.e2e.fixtures"]

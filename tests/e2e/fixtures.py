@@ -1,4 +1,4 @@
-"""End-to-end fixtures: a git server and a build worker on the test database."""
+"""End-to-end fixtures: every platform process on the test database (loaded by tests/conftest.py)."""
 
 import os
 import subprocess
