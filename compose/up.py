@@ -8,6 +8,7 @@ started, private database servers included.
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from paas.compose.services import Backing, ServiceError
@@ -30,6 +31,35 @@ def admin(env: dict, *args: str, capture: bool = False) -> str:
     if result.returncode != 0:
         raise ServiceError(f"paas-admin {args[0]} failed" + (f": {result.stderr.strip()}" if capture else ""))
     return result.stdout if capture else ""
+
+
+def crash_reporter(env: dict):
+    """A Supervisor on_crash callback: each crash becomes a platform event in the audit log.
+
+    It runs in a thread of its own, so a slow or unreachable database never delays a restart.
+    """
+    def report(name: str, code: int, delay: float, looping: bool) -> None:
+        what = "is crash-looping" if looping else "crashed"
+        message = f"platform process {name} {what} (exit {code}); restarting in {delay:.0f} s"
+        action = "platform.crash_loop" if looping else "platform.crash"
+        threading.Thread(target=subprocess.run, args=([str(BIN / "paas-admin"), "event", action, message],),
+                         kwargs={"env": env, "cwd": env["PAAS_DATA_DIR"], "capture_output": True, "timeout": 60},
+                         daemon=True).start()
+    return report
+
+
+def stop_instances(env: dict) -> None:
+    """Ctrl-C stops the apps too: the agent's instances outlive the agent by design (an agent
+    restart must not stop them), so a platform shutdown stops them explicitly. The next
+    `make up` starts them again from the desired state."""
+    if os.geteuid() != 0:
+        return
+    grace = float(os.environ.get("PAAS_STOP_GRACE", "30"))
+    try:
+        subprocess.run([str(BIN / "paas-agent"), "--stop-instances"], env=env, cwd=env["PAAS_DATA_DIR"],
+                       timeout=grace + 60, check=False)
+    except subprocess.TimeoutExpired:
+        print("paas: some instances did not stop in time; `paas-runner sweep` clears them", file=sys.stderr)
 
 
 def programs(env: dict) -> list[Program]:
@@ -108,8 +138,10 @@ def main() -> int:
     directory.mkdir(parents=True, exist_ok=True)
     backing = Backing(directory)
     supervisor = Supervisor()
+    env = None
     try:
         env = {**os.environ, **backing.start(), "PAAS_DATA_DIR": str(directory), "PYTHONSAFEPATH": "1"}
+        supervisor.on_crash = crash_reporter(env)
         admin(env, "migrate", "--no-input", "-v", "0")
         admin(env, "collectstatic", "--no-input", "-v", "0")
         first_start = admin(env, "bootstrap", capture=True)
@@ -124,6 +156,8 @@ def main() -> int:
         return 0
     finally:
         supervisor.stop_all()
+        if env is not None:
+            stop_instances(env)
         backing.stop()
         print("paas: stopped.", file=sys.stderr)
 

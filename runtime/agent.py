@@ -348,6 +348,19 @@ class Agent:
         self.control.report(action.name, state="stopped", exit_code=outcome.exit_code, stopped_at=time.time())
         self._release(action.name)
 
+    def stop_everything(self) -> int:
+        """Stop every instance on this host, each within its grace, all at once (a platform shutdown).
+
+        Desired state is left alone: the next agent to start here starts them again.
+        """
+        containers = [c for c in self.managed() if c.is_running()]
+        workers = [threading.Thread(target=self._stop, args=(Action("stop", c.id),)) for c in containers]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        return len(containers)
+
     def _release(self, name: str) -> None:
         self.up.discard(name)
         self.misses.pop(name, None)
@@ -450,12 +463,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="paas-agent", description="Run the paas host agent.")
     parser.add_argument("--interval", type=float, default=float(os.environ.get("PAAS_AGENT_INTERVAL", "0.5")))
     parser.add_argument("--once", action="store_true", help="one reconcile pass, then exit")
+    parser.add_argument("--stop-instances", action="store_true",
+                        help="stop every instance on this host, then exit (the platform is shutting down)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     import redis
     agent = Agent(DjangoControlPlane(), host_info(), redis.Redis.from_url(config.redis_url()), interval=args.interval)
     # SIGTERM ends the loop only; instances keep running for the next agent.
     signal.signal(signal.SIGTERM, lambda *_: (agent.stopping.set(), agent.wake.set()))
+    if args.stop_instances:
+        log.info("stopped %d instance(s)", agent.stop_everything())
+        return 0
     if args.once:
         agent.start_up()
         agent.reconcile_once()

@@ -120,6 +120,30 @@ def test_instances_survive_an_agent_restart(world):
     assert Container.load(d.name).record.pid == pid and Container.load(d.name).is_running()
 
 
+def running(pid: int) -> bool:
+    """Alive and not a zombie (PID 1 of a stopped container may wait for its reaper)."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[0] not in ("Z", "X")
+
+
+def test_a_platform_shutdown_stops_every_instance_and_the_next_agent_starts_them(world):
+    control, agent, want, client, app = world
+    first, second = want("worker.1"), want("worker.2")
+    agent.reconcile_once()
+    pids = [Container.load(d.name).record.pid for d in (first, second)]
+    assert agent.stop_everything() == 2
+    for d, pid in zip((first, second), pids):
+        assert control.reports[d.name]["state"] == "stopped"
+        assert not running(pid)
+    # Desired state was left alone: the next agent (the next `make up`) starts them again.
+    newcomer = Agent(control, HOST, client, stop_grace=0.5)
+    newcomer.start_up()
+    assert sorted(a.kind for a in newcomer.reconcile_once()) == ["start", "start"]
+
+
 def test_crash_is_reported_and_restarted_with_backoff(world):
     control, agent, want, client, app = world
     d = want("worker.1", command="echo boom; exit 3")

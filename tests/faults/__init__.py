@@ -1,0 +1,1 @@
+"""Fault tests: real platform processes killed and restarted, asserting the platform converges."""
