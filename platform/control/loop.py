@@ -1,10 +1,16 @@
 """``paas-control``: the level-triggered control loop of Platform Control.
 
-Each tick: notice down hosts → reconcile every app (rollouts, formation) →
-place pending instances → publish the router's table. A tick runs at least
-every PAAS_CONTROL_INTERVAL_S and at once when something publishes on
-``<prefix>control:wake`` (a new release, a scale). Several loops may run: each app
-row is locked for its reconcile, so they share the work without doubling it.
+Each full tick: notice down hosts → reconcile every app (rollouts, formation) →
+place pending instances → publish the router's table. A full tick runs at once
+when something publishes on ``<prefix>control:wake`` (every action that changes
+desired state does, on commit: a release, a scale, a domain; agents do when an
+instance changes state; the router when an app asleep gets a request), every
+PAAS_CONTROL_INTERVAL_S (1 s) while work is in flight (a rollout, instances being
+placed, started or stopped), and at least once a minute whatever the messages say.
+Between them, every PAAS_CONTROL_IDLE_INTERVAL_S (10 s), a light tick does what
+time alone changes (a silent host, autoscaling, expired one-offs), so an idle
+platform costs next to no CPU. Several loops may run: each app row is locked for
+its reconcile, so they share the work without doubling it.
 """
 
 import argparse
@@ -18,8 +24,13 @@ log = logging.getLogger("paas.control")
 
 
 
-def tick(publisher) -> None:
+def tick(publisher, full: bool = True) -> bool:
+    """One pass; True while work is in flight (the next tick should come soon).
 
+    A full pass reconciles every app and publishes the router's table. A light one (an idle
+    timer tick) only does what time alone changes: a host falling silent, autoscaling, one-offs
+    past their limit, crash reports, retention; what it changes makes the next pass full.
+    """
     from paas.platform.actions.runs import expire_runs
     from paas.platform.control.autoscaling import run_autoscalers
     from paas.platform.control.crashes import report_crashes
@@ -29,27 +40,45 @@ def tick(publisher) -> None:
     from paas.platform.models import App
 
     now = time.time()
-    mark_down_hosts()
-    run_autoscalers(now)
-    changed = False
-    for app_id in App.objects.values_list("pk", flat=True):
-        changed |= reconcile_app(app_id, now)
-    changed |= place_pending() > 0
+    changed = bool(mark_down_hosts())
+    changed |= bool(run_autoscalers(now))
+    if full:
+        for app_id in App.objects.values_list("pk", flat=True):
+            changed |= reconcile_app(app_id, now)
+        changed |= place_pending() > 0
     forget_stopped()
     changed |= expire_runs() > 0
     report_crashes()
     prune_stopped()
-    publisher.publish()
+    if full:
+        publisher.publish()
     if changed:
         wake_agents()
+    return changed or in_flight()
+
+
+def in_flight() -> bool:
+    """A rollout, or an instance on its way up or down: what the 1 s interval is for."""
+    from paas.platform.models import Instance, Release
+
+    # Unplaced and crashed instances wait for something else (a host, the agent's backoff), which wakes us.
+    moving = Instance.objects.filter(desired_state=Instance.RUNNING, state__in=[Instance.PENDING, Instance.STARTING])
+    leaving = Instance.objects.filter(desired_state=Instance.STOP).exclude(
+        state__in=[Instance.STOPPED, Instance.CRASHED, Instance.OOM_KILLED])
+    deploying = Release.objects.filter(status__in=[Release.PENDING, Release.DEPLOYING], build__isnull=False)
+    return moving.exists() or leaving.exists() or deploying.exists()
 
 
 class Loop:
-    def __init__(self, interval: float):
+    def __init__(self, interval: float, idle_interval: float | None = None, full_interval: float = 60.0):
         from paas.platform.control.routes import RoutePublisher
         from paas.platform.redis_client import get_redis
 
         self.interval = interval
+        self.idle_interval = max(interval, idle_interval if idle_interval is not None else interval)
+        # Every change is announced on the wake channel, but a lost message must cost a delay, not
+        # a wrong state: a full pass runs at least this often whatever the messages say.
+        self.full_interval = full_interval
         self.stopping = threading.Event()
         self.wake = threading.Event()
         self.publisher = RoutePublisher()
@@ -83,14 +112,19 @@ class Loop:
         from django.db import close_old_connections
 
         threading.Thread(target=self.listen, daemon=True).start()
+        busy, woken, last_full = True, True, 0.0
         while not self.stopping.is_set():
             self.wake.clear()
+            full = busy or woken or time.monotonic() - last_full >= self.full_interval
             try:
                 close_old_connections()
-                tick(self.publisher)
+                if full:
+                    last_full = time.monotonic()
+                busy = tick(self.publisher, full)
             except Exception:  # one failed tick must not end the loop; the next retries
                 log.exception("control tick failed")
-            self.wake.wait(self.interval)
+                busy = True
+            woken = self.wake.wait(self.interval if busy else self.idle_interval)
 
 
 def wake_channel() -> str:
@@ -130,6 +164,8 @@ def wake() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="paas-control", description="Run the paas control loop.")
     parser.add_argument("--interval", type=float, default=float(os.environ.get("PAAS_CONTROL_INTERVAL_S", "1.0")))
+    parser.add_argument("--idle-interval", type=float,
+                        default=float(os.environ.get("PAAS_CONTROL_IDLE_INTERVAL_S", "10")))
     parser.add_argument("--once", action="store_true", help="one tick, then exit")
     args = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "paas.platform.settings")
@@ -137,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
 
     django.setup()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    loop = Loop(args.interval)
+    loop = Loop(args.interval, args.idle_interval)
     if args.once:
         tick(loop.publisher)
         return 0

@@ -177,3 +177,22 @@ def test_instances_stopped_before_the_retention_period_are_forgotten(app, settin
     assert prune_stopped(now) == 0  # not again before PRUNE_EVERY_S
     month = usage([app], now - timedelta(days=30), now)
     assert round(month[0]["instance_hours"]) == 30 * 24 + 24  # the running one's month and the recent day
+
+
+def test_the_loop_ticks_fast_only_while_work_is_in_flight(app):
+    from paas.platform.control.loop import in_flight
+
+    host("h1")
+    Formation.objects.create(app=app, process_type="web", quantity=1)
+    assert not in_flight()  # an app with no code: nothing to do until something wakes the loop
+    v2 = deploy(app)
+    assert in_flight()  # a release to roll out
+    reconcile_app(app.pk, time.time())
+    place_pending()
+    assert in_flight()  # its instance on the way up
+    mark(app, Instance.UP, address="10.1.0.2", port=5000)
+    reconcile_app(app.pk, time.time())
+    assert Release.objects.get(pk=v2.pk).status == "succeeded"
+    assert not in_flight()  # serving, settled: the idle interval applies
+    mark(app, Instance.CRASHED)
+    assert not in_flight()  # the agent restarts it with its backoff and wakes the loop when it reports
