@@ -25,7 +25,7 @@ from paas.platform.builds.output import CancelWatch, OutputWriter
 from paas.platform.exceptions import PlatformError
 from paas.platform.git.repos import open_repo
 from paas.platform.models import App, Build, Formation, Release
-from paas.runtime import images
+from paas.runtime import identity, images
 from paas.runtime.errors import RuntimeLayerError as RunnerError
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ def produce_image(build: Build, out: OutputWriter, cancel):
             str(source),
             str(cache_dir(app)),
             str(Path(tmp) / "slug.tgz"),
-            executor=get_executor(app),
+            executor=get_executor(app, build_dirs=(tmp, str(cache_dir(app)))),
             config=current_config(app).values,
             on_output=out.line,
             compile_timeout=settings.PAAS_BUILD_TIMEOUT_S,
@@ -108,8 +108,9 @@ def produce_image(build: Build, out: OutputWriter, cancel):
         )
         out.line(f"-----> Compressed slug: {slug.size / 1024 / 1024:.1f} MB")
         image = images.put(slug.path, stack=slug.stack, process_types=slug.process_types, env=slug.default_env)
-        # This host's instances start from the compiled tree itself, without unpacking the slug.
-        images.adopt(image.digest, Path(tmp) / "app")
+        # This host's instances start from the compiled tree itself, without unpacking the slug;
+        # it becomes the app's (its instances' uid), no longer the build's.
+        images.adopt(image.digest, Path(tmp) / "app", uid=identity.app_uid(app.pk))
     return slug, image
 
 

@@ -15,6 +15,7 @@ from paas.runtime.reconcile import Desired
 
 from .conftest import wait_for
 
+APP_ID = 11  # the App primary key the instances of these tests belong to
 HOST = HostInfo(name="test-host", address="127.0.0.1", memory_mb=1024, cpus=2)
 SERVER = "exec python3 -m http.server $PORT"
 
@@ -72,7 +73,8 @@ def world(image):
         name = f"{app}.{process}.{uuid.uuid4().hex[:4]}"
         names.append(name)
         d = Desired(name=name, app=app, release="v1", process=process, command=kw.pop("command", ""),
-                    image=image.digest, memory_mb=kw.pop("memory_mb", 128), cpus=1.0, **kw)
+                    image=image.digest, memory_mb=kw.pop("memory_mb", 128), cpus=1.0,
+                    app_id=kw.pop("app_id", APP_ID), **kw)
         control.instances[name] = d
         return d
 
