@@ -51,10 +51,8 @@ def _etc_files(spec: ContainerSpec, att: network.Attachment) -> dict[str, str]:
     return {"hosts": hosts, "hostname": hostname + "\n", "resolv.conf": resolv}
 
 
-def _account_files(spec: ContainerSpec, view, uid: int, gid: int) -> dict[str, str]:
+def _account_files(spec: ContainerSpec, view, uid: int) -> dict[str, str]:
     """/etc/passwd and /etc/group naming the container's user (spec.user_name) with its uid."""
-    if gid != uid:
-        raise SpecError(f"user {spec.user!r} named {spec.user_name!r} must have its uid as its gid")
     # The home field is the workdir (checked by validate.check_user), never $HOME: a config var must not
     # write lines into /etc/passwd.
     return identity.account_files(view.read_text("/etc/passwd") or "", view.read_text("/etc/group") or "",
@@ -377,7 +375,7 @@ def create(spec: ContainerSpec) -> Container:
         etc.mkdir(parents=True)
         files = _etc_files(spec, att)
         if spec.user_name:
-            files.update(_account_files(spec, view, uid, gid))
+            files.update(_account_files(spec, view, uid))  # validate made sure gid == uid
         for name, text in files.items():
             (etc / name).write_text(text)
             os.chmod(etc / name, 0o644)

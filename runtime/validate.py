@@ -103,8 +103,10 @@ def check_workdir(spec: ContainerSpec, view: RootView) -> None:
 
 
 def check_user(spec: ContainerSpec, view: RootView) -> None:
-    resolve_user(view, spec.user)
+    uid, gid = resolve_user(view, spec.user)
     if spec.user_name:
+        if gid != uid:
+            raise SpecError(f"user {spec.user!r} named {spec.user_name!r} must have its uid as its gid")
         # Written as a line of /etc/passwd with the workdir as home: neither may add fields or lines.
         if not _USER_NAME.match(spec.user_name):
             raise SpecError(f"user name {spec.user_name!r} must be 1-32 of a-z, 0-9, '_', '-' (no leading digit)")

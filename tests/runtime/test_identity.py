@@ -98,3 +98,56 @@ def test_account_files_name_the_uid_once_and_keep_the_rest():
 def test_without_privilege_bits():
     assert identity.without_privilege_bits(0o106755) == 0o100755
     assert identity.without_privilege_bits(0o41777) == 0o41777  # the sticky bit is not a privilege
+
+
+@pytest.mark.parametrize("user_name, workdir, message", [
+    ("app\nroot", "/", "user name"),
+    ("ro:ot", "/", "user name"),
+    ("0day", "/", "user name"),
+    ("app", "/tmp:x", "workdir"),
+])
+def test_a_named_user_that_would_add_passwd_lines_or_fields_is_refused(host_stack, cid, user_name, workdir, message):
+    from paas.runtime import config, container
+    from paas.runtime.errors import SpecError
+    from paas.runtime.spec import ContainerSpec
+
+    uid = identity.app_uid(3)
+    name = cid()
+    spec = ContainerSpec(command=("true",), layers=host_stack.layers, binds=host_stack.binds, workdir=workdir,
+                         user=f"{uid}:{uid}", user_name=user_name, network="none", id=name)
+    with pytest.raises(SpecError, match=message):
+        container.create(spec)
+    assert not (config.instances_dir() / name).exists()
+
+
+def test_a_user_name_needs_the_uid_as_its_gid(host_stack, cid):
+    from paas.runtime import container
+    from paas.runtime.errors import SpecError
+    from paas.runtime.spec import ContainerSpec
+
+    from paas.runtime import config
+
+    uid = identity.app_uid(3)
+    spec = ContainerSpec(command=("true",), layers=host_stack.layers, binds=host_stack.binds, user=f"{uid}:0",
+                         user_name="app", network="none", id=cid())
+    with pytest.raises(SpecError, match="gid"):
+        container.create(spec)
+    assert not (config.instances_dir() / spec.id).exists()
+
+
+@pytest.mark.parametrize("uid", [0, 10000, identity.app_uid(1), identity.BUILD_UIDS[-1] + 1])
+def test_a_build_executor_refuses_a_uid_outside_the_build_range(uid):
+    from paas.runtime.buildexec import ContainerExecutor
+
+    with pytest.raises(RuntimeLayerError, match="not a build uid"):
+        ContainerExecutor(uid=uid)
+
+
+def test_an_instance_without_its_app_id_is_never_started_as_some_default_uid():
+    from paas.runtime.agent import spec_for
+    from paas.runtime.reconcile import Desired
+
+    d = Desired(name="noid.web.1", app="noid", release="v1", process="web.1", command="true",
+                image="sha256:" + "0" * 64)
+    with pytest.raises(RuntimeLayerError, match="app id 0"):
+        spec_for(d)
