@@ -89,12 +89,14 @@ def produce_image(build: Build, out: OutputWriter, cancel):
     app = build.app
     with tempfile.TemporaryDirectory(prefix=f"build-{app.name}-", dir=work_root()) as tmp:
         source = Path(tmp) / "source"
+        cache = str(cache_dir(app))
         checkout(open_repo(app.name), build.commit, source, max_bytes=settings.PAAS_MAX_PUSH_BYTES)
         slug = run_buildpacks(
             str(source),
-            str(cache_dir(app)),
+            cache,
             str(Path(tmp) / "slug.tgz"),
-            executor=get_executor(app, build_dirs=(tmp, str(cache_dir(app)))),
+            # The build's directories (made under tmp by the driver) and the cache become the app's build uid's.
+            executor=get_executor(app, build_dirs=(tmp, cache)),
             config=current_config(app).values,
             on_output=out.line,
             compile_timeout=settings.PAAS_BUILD_TIMEOUT_S,
