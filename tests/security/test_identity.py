@@ -8,9 +8,11 @@ looked at from the host's /proc; one app's uid signalling another's process.
 
 import io
 import os
+import shutil
 import stat
 import subprocess
 import tarfile
+import tempfile
 import uuid
 
 import pytest
@@ -49,6 +51,20 @@ sed 's/^/mnt /' /proc/self/mountinfo
 echo ready
 while [ ! -e /build/tmp/go ]; do sleep 0.05; done
 """
+
+
+@pytest.fixture(autouse=True)
+def private_runtime(monkeypatch):
+    """A runtime directory (images, stacks, instances) of this test alone.
+
+    The runtime tests share one on this machine, and a concurrent run's
+    `images.gc(set())` would take this test's image away mid-test. Set up
+    before, and so torn down after, every other fixture of the test.
+    """
+    root = tempfile.mkdtemp(prefix="paas-identity-")
+    monkeypatch.setenv("PAAS_RUNTIME_DIR", os.path.join(root, "runtime"))
+    yield
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def _status(pid: int) -> dict[str, str]:
