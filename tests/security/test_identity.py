@@ -45,6 +45,7 @@ cp /usr/bin/id /app/id && chmod 6755 /app/id && echo "planted setuid id in the s
 mkdir /build/cache/shared && chmod 2775 /build/cache/shared
 ln -s /etc/shadow /app/shadow
 mknod /app/null c 1 3 2>/dev/null && echo "made a device"
+for p in /root /home /work /run/netns /proc/keys /proc/timer_list; do [ -s "$p" ] || [ -d "$p" ] && echo "visible $p"; done
 echo "euid via bind $(/build/buildpacks/evil/id -u)"
 echo "euid via cache $(/build/cache/legacy-id -u)"
 sed 's/^/mnt /' /proc/self/mountinfo
@@ -167,13 +168,13 @@ def test_a_hostile_build_step_gets_no_root_file_no_setuid_bit_and_no_host_write(
     for status in seen["status"]:
         assert _uids(status) == {uid}, status["Uid"]
         assert status["CapEff"] == status["CapPrm"] == status["CapBnd"] == "0000000000000000"
-        assert status["NoNewPrivs"] == "1" and status["Groups"] == ""
+        assert status["NoNewPrivs"] == "1" and status["Seccomp"] == "2" and status["Groups"] == ""
     # The container's PID 1 runs none of the build's code and keeps CAP_KILL (bit 5) only.
     assert seen["init"]["CapEff"] == "0000000000000020" and seen["init"]["NoNewPrivs"] == "1"
 
     # The build's directories were its own; nothing else of the host was writable.
     assert "env readable" in said
-    assert [line for line in said if line.startswith("wrote ")] == []
+    assert [line for line in said if line.startswith(("wrote ", "visible "))] == []
     assert [line for line in said if line.startswith("made ")] == ["made /app", "made /build/cache",
                                                                     "made /build/tmp", "made /tmp"]
     assert "chowned to root" not in said and "made a device" not in said
