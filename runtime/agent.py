@@ -24,7 +24,7 @@ from typing import Protocol
 
 from paas.buildpacks.launch import process_argv
 
-from . import config, images, logs, ports, stacks, sweep
+from . import config, identity, images, logs, ports, stacks, sweep
 from .container import Container, create, instance_dir, release
 from .errors import RuntimeLayerError, StateError
 from .reconcile import Action, Actual, Desired, decide
@@ -72,7 +72,12 @@ def spec_for(d: Desired, *, stop_grace: float | None = None, publish: bool = Fal
     `publish`: other hosts' routers must reach the instance, so a bridge
     instance's $PORT is published on a host port. In host mode every instance
     gets a port of its own from the publish range as $PORT.
+
+    Every instance and one-off of an app runs as the app's own host uid
+    (identity.app_uid), named ``app`` in its /etc/passwd, on a layer of the
+    image owned by that uid.
     """
+    uid = identity.app_uid(d.app_id)
     image = images.get(d.image)
     stack = stacks.get(image.stack or d.stack)
     mode = os.environ.get("PAAS_INSTANCE_NETWORK", "bridge")
@@ -85,11 +90,12 @@ def spec_for(d: Desired, *, stop_grace: float | None = None, publish: bool = Fal
         # Procfile commands are shell command lines, as on Heroku, run after the
         # slug's .profile.d scripts (third-party buildpacks set PATH and more there).
         command=tuple(process_argv(command)),
-        layers=(images.layer(d.image), *stack.layers),
+        layers=(images.layer(d.image, uid=uid), *stack.layers),
         binds=stack.binds,
         env=tuple(env.items()),
         workdir="/app",
-        user="app",
+        user=f"{uid}:{uid}",
+        user_name="app",
         hostname=d.name.replace(".", "-").replace("_", "-")[:63],
         network=mode,
         publish=port if mode == "host" or (publish and mode == "bridge") else 0,
@@ -424,7 +430,7 @@ class DjangoControlPlane:
                 env=tuple(sorted((row.release.config.values or {}).items())),
                 memory_mb=row.memory_mb, cpus=row.cpus, restarts=row.restarts,
                 last_exit_at=None if once else (row.stopped_at.timestamp() if row.stopped_at else None),
-                once=once, attach=row.attach, health_path=row.app.health_check_path))
+                once=once, attach=row.attach, health_path=row.app.health_check_path, app_id=row.app_id))
         return out
 
     def report(self, name: str, **fields) -> None:

@@ -5,10 +5,18 @@ fresh container on the app's stack with the step's mounts bound in, stdout and
 stderr merged and handed over line by line, a time limit that kills the whole
 step, and nothing left running afterwards (PID 1's exit ends the namespace).
 
-Builds need the package registries (pip, npm), so they use the host network,
-and they run as uid 0 *without any capability* (plus no_new_privs and seccomp):
-the build directories are the driver's, owned by root, and owner rights on them
-are all a step gets.
+Builds need the package registries (pip, npm), so they use the host network.
+
+Identity: a step runs as an unprivileged host uid of the build range (the
+app's build uid, identity.py), never as root, without any capability, with
+no_new_privs and seccomp. The directories that are the build's (the sources
+of read-write mounts, and every mount source under `build_dirs`: the app
+dir, cache, env dir and tmp) are handed over to that uid before the first
+step that mounts them; everything else of the host (the stack, the
+buildpacks) it can only read where others may. After every step the
+read-write sources are walked again and any setuid/setgid bit is cleared,
+so nothing a build leaves (in the slug packed from /app, or in the cache)
+carries one. Every bind is nosuid,nodev (paas-init.c).
 """
 
 import errno
@@ -19,7 +27,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from . import stacks
+from . import identity, stacks
 from .container import create, release
 from .errors import RuntimeLayerError, SpecError
 from .spec import ContainerSpec, Limits, Mount
@@ -32,18 +40,25 @@ class ContainerExecutor:
     """An Executor (see paas.buildpacks.executor) that runs every step in a container."""
 
     def __init__(self, stack: str = "host", memory_mb: int = 2048, name: str = "build",
-                 cpus: float | None = None, network: str = "host"):
+                 cpus: float | None = None, network: str = "host", uid: int | None = None,
+                 build_dirs: tuple[str, ...] = ()):
         self.stack = stack
         self.memory_mb = memory_mb
         self.name = name
         self.cpus = cpus
         self.network = network
+        # uid: the app's build uid (identity.build_uid); none given, the build range's anonymous one.
+        self.uid = identity.ANONYMOUS_BUILD_UID if uid is None else uid
+        if self.uid not in identity.BUILD_UIDS:
+            raise RuntimeLayerError(f"uid {self.uid} is not a build uid (PAAS_BUILD_UIDS)")
+        self.build_dirs = tuple(os.path.realpath(d) for d in build_dirs)
+        self.handed: set[str] = set()  # mount sources already the build's
 
     def _spec(self, stack, argv, env, cwd, mounts) -> ContainerSpec:
         binds = tuple(stack.binds) + tuple(Mount(Path(m.source), m.target, m.read_only) for m in mounts)
         return ContainerSpec(
             command=tuple(argv), layers=stack.layers, binds=binds, env=tuple(env.items()), workdir=cwd,
-            user="0:0", network=self.network,
+            user=f"{self.uid}:{self.uid}", user_name="build", network=self.network,
             limits=Limits(memory=self.memory_mb << 20, cpus=self.cpus, pids=BUILD_PIDS, tmp=1 << 30, disk=4 << 30),
             id=f"{self.name}-{os.urandom(4).hex()}"[:64].lower(), stop_grace=KILL_GRACE_S)
 
@@ -56,6 +71,7 @@ class ContainerExecutor:
         except RuntimeLayerError as exc:
             # The build layer's callers handle BuildError: the reason reaches the pushing developer.
             raise BuildError(f"the build container cannot start: {exc}") from None
+        self._hand_over(mounts)
         spec = self._spec(stack, argv, env, cwd, mounts)
         try:
             container = create(spec)
@@ -82,6 +98,31 @@ class ContainerExecutor:
             return container.mark_stopped(helper_code=helper.wait()).exit_code
         finally:
             release(spec.id, spec.network)
+            # Also after a failed step: the cache outlives a failed build. Every process of the step
+            # is gone with its cgroup, so the trees hold still while they are walked.
+            self._hand_over([m for m in mounts if not m.read_only], again=True)
+
+    def _build_owned(self, mount) -> bool:
+        if not mount.read_only:
+            return True
+        source = os.path.realpath(mount.source)
+        return any(source == d or source.startswith(d + os.sep) for d in self.build_dirs)
+
+    def _hand_over(self, mounts, again: bool = False) -> None:
+        """The build's directories become its uid's before the first step that mounts them;
+        `again`: after a step, setuid/setgid bits it left are cleared."""
+        for mount in mounts:
+            if (mount.source in self.handed and not again) or not self._build_owned(mount):
+                continue
+            try:
+                identity.hand_over(mount.source, self.uid)
+            except (OSError, RuntimeLayerError) as exc:
+                from paas.buildpacks.errors import BuildError
+
+                # strerror only: an OSError's filename would be a name the build chose.
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a directory"
+                raise BuildError(f"the build directory {mount.target} cannot be handed over: {reason}") from None
+            self.handed.add(mount.source)
 
 
 CANCEL_POLL_S = 0.2  # the contract: a cancel request is noticed within 0.2 s

@@ -12,7 +12,7 @@ import signal
 import time
 from pathlib import Path
 
-from . import cgroups, config, network
+from . import cgroups, config, identity, network
 from .errors import RuntimeLayerError, SpecError, StateError
 from .initbin import init_binary
 from .records import record
@@ -49,6 +49,14 @@ def _etc_files(spec: ContainerSpec, att: network.Attachment) -> dict[str, str]:
         except OSError:
             resolv = ""
     return {"hosts": hosts, "hostname": hostname + "\n", "resolv.conf": resolv}
+
+
+def _account_files(spec: ContainerSpec, view, uid: int) -> dict[str, str]:
+    """/etc/passwd and /etc/group naming the container's user (spec.user_name) with its uid."""
+    # The home field is the workdir (checked by validate.check_user), never $HOME: a config var must not
+    # write lines into /etc/passwd.
+    return identity.account_files(view.read_text("/etc/passwd") or "", view.read_text("/etc/group") or "",
+                                  spec.user_name, uid, spec.workdir)
 
 
 def _spec_tokens(spec, directory, layers, uid, gid, att, detach) -> list[str]:
@@ -365,7 +373,10 @@ def create(spec: ContainerSpec) -> Container:
         # 4. Generated /etc files form the topmost read-only layer.
         etc = directory / "etclayer" / "etc"
         etc.mkdir(parents=True)
-        for name, text in _etc_files(spec, att).items():
+        files = _etc_files(spec, att)
+        if spec.user_name:
+            files.update(_account_files(spec, view, uid))  # validate made sure gid == uid
+        for name, text in files.items():
             (etc / name).write_text(text)
             os.chmod(etc / name, 0o644)
         # Readable by the app whatever our umask (the agent's or an operator's).

@@ -4,8 +4,18 @@ Layout under ``<data>/runtime/images``:
 
     blobs/<hex>.tar     the slug as built, named by its sha256
     meta/<hex>.json     {"digest", "stack", "process_types", "env", "size"}
-    layers/<hex>/app/   the unpacked slug (members relative to /app), a read-only
-                        lower layer shared by every instance
+    layers/<hex>.<uid>/app/
+                        the unpacked slug (members relative to /app), owned by
+                        the app's uid: a read-only lower layer shared by every
+                        instance of that app (see "Layers and app uids" below)
+
+Layers and app uids: every app runs as a host uid of its own (identity.py),
+and an app may write over its /app files (the copy goes to the instance's
+throwaway layer), so they must be that uid's. An image is therefore unpacked
+once per host *and uid*: two apps that push the same slug get two layers,
+each owned by its app; instances of one app share theirs. Layers of the old
+form, ``layers/<hex>/`` (owned by uid 10000, before per-app uids), are still
+collected by ``gc`` while instances started before the change use them.
 
 Digests are written ``sha256:<hex>`` everywhere outside this module.
 """
@@ -24,11 +34,10 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import config
+from . import config, identity
 from .errors import ImageError
 
 _DIGEST = re.compile(r"^sha256:([0-9a-f]{64})$")
-APP_UID = 10000
 FETCH_TIMEOUT = 120
 
 
@@ -116,11 +125,17 @@ def exists(digest: str) -> bool:
     return (root / "meta" / f"{hexd}.json").exists() and (root / "blobs" / f"{hexd}.tar").exists()
 
 
-def layer(digest: str) -> Path:
-    """The unpacked, read-only layer of an image (unpacked on first use on this host)."""
+def _layer_name(hexd: str, uid: int) -> str:
+    if uid not in identity.APP_UIDS:
+        raise ImageError(f"uid {uid} is not an app uid (PAAS_APP_UIDS): layers belong to apps")
+    return f"{hexd}.{uid}"
+
+
+def layer(digest: str, *, uid: int) -> Path:
+    """The unpacked, read-only layer of an image for the app running as `uid` (unpacked on first use)."""
     hexd = _hex(digest)
     blobs, _, layers = _dirs()
-    target = layers / hexd
+    target = layers / _layer_name(hexd, uid)
     if target.is_dir():
         return target
     blob = blobs / f"{hexd}.tar"
@@ -131,7 +146,7 @@ def layer(digest: str) -> Path:
             return target
         tmp = Path(tempfile.mkdtemp(prefix=f".{hexd[:12]}-", dir=layers))
         try:
-            _unpack(blob, tmp)
+            _unpack(blob, tmp, uid)
             os.rename(tmp, target)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -139,8 +154,8 @@ def layer(digest: str) -> Path:
     return target
 
 
-def _unpack(blob: Path, dest: Path) -> None:
-    """Extract a slug so its files appear at /app, owned by the app user.
+def _unpack(blob: Path, dest: Path, uid: int) -> None:
+    """Extract a slug so its files appear at /app, owned by the app's uid.
 
     Members are relative to /app (``./app.py``), as buildpacks/README.md says.
     """
@@ -154,15 +169,15 @@ def _unpack(blob: Path, dest: Path) -> None:
             raise ImageError(f"slug {blob.name} cannot be unpacked safely: {exc}") from None
     for dirpath, dirnames, filenames in os.walk(dest / "app"):
         for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
-            os.lchown(name, APP_UID, APP_UID)
+            os.lchown(name, uid, uid)
 
 
 # What tarfile's "data" filter (used by _unpack) does to a regular file's mode.
 _HIGH_BITS = stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX | stat.S_IWGRP | stat.S_IWOTH
 
 
-def adopt(digest: str, tree: Path) -> bool:
-    """Make a built /app tree the image's layer on this host, instead of unpacking its slug again.
+def adopt(digest: str, tree: Path, *, uid: int) -> bool:
+    """Make a built /app tree the layer of the app running as `uid`, instead of unpacking its slug again.
 
     The build host has the tree the slug was packed from, so moving it into
     place (a rename) saves the unpack the first instance would wait for. Only
@@ -173,13 +188,14 @@ def adopt(digest: str, tree: Path) -> bool:
     """
     hexd = _hex(digest)
     blobs, _, layers = _dirs()
+    name = _layer_name(hexd, uid)
     if not (blobs / f"{hexd}.tar").exists():
         raise ImageError(f"image {digest} is not on this host")
     with _locked():
-        if (layers / hexd).is_dir():
+        if (layers / name).is_dir():
             return True
         try:
-            if not _as_unpacked(tree):
+            if not _as_unpacked(tree, uid):
                 return False
         except OSError:  # e.g. not allowed to change owners: unpacking stays the way
             return False
@@ -189,12 +205,12 @@ def adopt(digest: str, tree: Path) -> bool:
         except OSError:  # another filesystem: unpacking stays the way
             tmp.rmdir()
             return False
-        os.rename(tmp, layers / hexd)
+        os.rename(tmp, layers / name)
     return True
 
 
-def _as_unpacked(tree: Path) -> bool:
-    """Give `tree` the modes and owner an unpack would; False if unpacking would refuse it or differ."""
+def _as_unpacked(tree: Path, uid: int) -> bool:
+    """Give `tree` the modes and owner (`uid`) an unpack would; False if unpacking would refuse it or differ."""
     root = os.path.realpath(tree)
     for dirpath, dirnames, filenames in os.walk(root):
         for name in dirnames + filenames:
@@ -214,21 +230,26 @@ def _as_unpacked(tree: Path) -> bool:
                 os.chmod(path, 0o755)  # the data filter leaves directories at the default mode
             else:
                 return False
-            os.lchown(path, APP_UID, APP_UID)
+            os.lchown(path, uid, uid)
     os.chmod(root, 0o755)
-    os.lchown(root, APP_UID, APP_UID)
+    os.lchown(root, uid, uid)
     return True
 
 
 def gc(in_use: set[str]) -> list[str]:
-    """Remove unpacked layers, blobs and metadata of every image not in `in_use`; returns digests removed."""
+    """Remove the layers (of any uid), blob and metadata of each image not in `in_use`; returns the digests removed."""
     keep = {_hex(d) for d in in_use}
     blobs, metas, layers = _dirs()
     removed = []
     with _locked():
-        present = {p.stem for p in metas.glob("*.json")} | {p.name for p in layers.iterdir() if not p.name.startswith(".")}
+        unpacked: dict[str, list[Path]] = {}
+        for p in layers.iterdir():
+            if not p.name.startswith("."):  # a dot: an unpack in progress
+                unpacked.setdefault(p.name.partition(".")[0], []).append(p)
+        present = {p.stem for p in metas.glob("*.json")} | set(unpacked)
         for hexd in sorted(present - keep):
-            shutil.rmtree(layers / hexd, ignore_errors=True)
+            for path in unpacked.get(hexd, []):
+                shutil.rmtree(path, ignore_errors=True)
             (blobs / f"{hexd}.tar").unlink(missing_ok=True)
             (metas / f"{hexd}.json").unlink(missing_ok=True)
             removed.append(f"sha256:{hexd}")

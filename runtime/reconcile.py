@@ -31,6 +31,9 @@ class Desired:
     once: bool = False                  # a one-off (paas run): never restarted, ends when it exits
     attach: str = ""                    # "tty" or "pipe": started by a relay to the developer's terminal
     health_path: str = ""               # web: an HTTP path that must answer 2xx/3xx (checked, not fingerprinted)
+    # The App's primary key: its host uid is derived from it (identity.app_uid). Not fingerprinted:
+    # an app never changes it, and instances started before per-app uids are adopted, not replaced.
+    app_id: int = 0
 
     @property
     def fingerprint(self) -> str:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from .errors import SpecError
 
+# The user of a plain `paas-runner run` (the operator's CLI). The platform's tenants never run as it:
+# instances and builds get a host uid of their app's own (identity.py), named in a generated /etc/passwd.
 DEFAULT_USER, DEFAULT_UID = "app", 10000
 MAX_SYMLINKS = 40  # the kernel's own limit on links followed in one lookup
 

@@ -56,6 +56,9 @@ class ContainerSpec:
     env: tuple[tuple[str, str], ...] = ()
     workdir: str = "/"
     user: str = "app"                         # a name from the rootfs' /etc/passwd, or uid[:gid]
+    # A name the container's /etc/passwd and /etc/group give `user`'s uid and
+    # gid (the platform's per-app and build identities); empty: the rootfs' own files.
+    user_name: str = ""
     hostname: str = ""
     network: str = "bridge"
     publish: int = 0                          # bridge: published on a free host port; host: the app's port

@@ -21,6 +21,8 @@ _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # overlayfs separates lower dirs with ':' and options with ','.
 _OVERLAY_UNSAFE = re.compile(r"[:,\x00\n]")
+_USER_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+_PASSWD_UNSAFE = re.compile(r"[:\n\r\x00]")
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
 
 
@@ -101,7 +103,15 @@ def check_workdir(spec: ContainerSpec, view: RootView) -> None:
 
 
 def check_user(spec: ContainerSpec, view: RootView) -> None:
-    resolve_user(view, spec.user)
+    uid, gid = resolve_user(view, spec.user)
+    if spec.user_name:
+        if gid != uid:
+            raise SpecError(f"user {spec.user!r} named {spec.user_name!r} must have its uid as its gid")
+        # Written as a line of /etc/passwd with the workdir as home: neither may add fields or lines.
+        if not _USER_NAME.match(spec.user_name):
+            raise SpecError(f"user name {spec.user_name!r} must be 1-32 of a-z, 0-9, '_', '-' (no leading digit)")
+        if _PASSWD_UNSAFE.search(spec.workdir):
+            raise SpecError(f"workdir {spec.workdir!r} of a named user cannot contain ':' or a line break")
 
 
 def check_executable(spec: ContainerSpec, view: RootView) -> None:

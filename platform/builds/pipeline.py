@@ -25,7 +25,7 @@ from paas.platform.builds.output import CancelWatch, OutputWriter
 from paas.platform.exceptions import PlatformError
 from paas.platform.git.repos import open_repo
 from paas.platform.models import App, Build, Formation, Release
-from paas.runtime import images
+from paas.runtime import identity, images
 from paas.runtime.errors import RuntimeLayerError as RunnerError
 
 log = logging.getLogger(__name__)
@@ -89,12 +89,14 @@ def produce_image(build: Build, out: OutputWriter, cancel):
     app = build.app
     with tempfile.TemporaryDirectory(prefix=f"build-{app.name}-", dir=work_root()) as tmp:
         source = Path(tmp) / "source"
+        cache = str(cache_dir(app))
         checkout(open_repo(app.name), build.commit, source, max_bytes=settings.PAAS_MAX_PUSH_BYTES)
         slug = run_buildpacks(
             str(source),
-            str(cache_dir(app)),
+            cache,
             str(Path(tmp) / "slug.tgz"),
-            executor=get_executor(app),
+            # The build's directories (made under tmp by the driver) and the cache become the app's build uid's.
+            executor=get_executor(app, build_dirs=(tmp, cache)),
             config=current_config(app).values,
             on_output=out.line,
             compile_timeout=settings.PAAS_BUILD_TIMEOUT_S,
@@ -108,8 +110,9 @@ def produce_image(build: Build, out: OutputWriter, cancel):
         )
         out.line(f"-----> Compressed slug: {slug.size / 1024 / 1024:.1f} MB")
         image = images.put(slug.path, stack=slug.stack, process_types=slug.process_types, env=slug.default_env)
-        # This host's instances start from the compiled tree itself, without unpacking the slug.
-        images.adopt(image.digest, Path(tmp) / "app")
+        # This host's instances start from the compiled tree itself, without unpacking the slug;
+        # it becomes the app's (its instances' uid), no longer the build's.
+        images.adopt(image.digest, Path(tmp) / "app", uid=identity.app_uid(app.pk))
     return slug, image
 
 

@@ -211,8 +211,11 @@ static void bind_into(const char *root, const struct bind *b)
         close(fd);
     }
     mount_or_die(b->src, dst, NULL, MS_BIND | MS_REC, NULL);
-    if (b->ro)  /* a bind's flags can only be changed by a second, remounting call */
-        mount_or_die(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL);
+    /* A bind's flags can only be changed by a second, remounting call. Every
+     * bind, read-write ones too (a build's /app and cache), is nosuid and
+     * nodev: a setuid file or a device node a tenant left in a directory it
+     * can write gives nothing when it is bound in again. */
+    mount_or_die(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | (b->ro ? MS_RDONLY : 0), NULL);
 }
 
 static void make_dev(const char *root)
@@ -269,7 +272,9 @@ static void build_rootfs(const struct spec *s, char *root, size_t rootlen)
         n += snprintf(opts + n, sizeof opts - n, "%s%s", i ? ":" : "", s->lowers[i]);
     snprintf(opts + n, sizeof opts - n, ",upperdir=%s/upper,workdir=%s/work", s->scratch, s->scratch);
     snprintf(root, rootlen, "%s/root", s->scratch);
-    mount_or_die("overlay", root, "overlay", 0, opts);
+    /* nosuid, nodev: a layer's setuid binaries (a Debian stack has some) and
+     * device nodes mean nothing in a container, whatever no_new_privs does. */
+    mount_or_die("overlay", root, "overlay", MS_NOSUID | MS_NODEV, opts);
 
     for (int i = 0; i < s->nbinds; i++) bind_into(root, &s->binds[i]);
 

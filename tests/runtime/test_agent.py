@@ -1,6 +1,7 @@
 """The host agent with real containers; the control plane is a small in-memory double at its edge."""
 
 import io
+import time
 import tarfile
 import uuid
 from dataclasses import replace
@@ -15,6 +16,7 @@ from paas.runtime.reconcile import Desired
 
 from .conftest import wait_for
 
+APP_ID = 11  # the App primary key the instances of these tests belong to
 HOST = HostInfo(name="test-host", address="127.0.0.1", memory_mb=1024, cpus=2)
 SERVER = "exec python3 -m http.server $PORT"
 
@@ -72,7 +74,8 @@ def world(image):
         name = f"{app}.{process}.{uuid.uuid4().hex[:4]}"
         names.append(name)
         d = Desired(name=name, app=app, release="v1", process=process, command=kw.pop("command", ""),
-                    image=image.digest, memory_mb=kw.pop("memory_mb", 128), cpus=1.0, **kw)
+                    image=image.digest, memory_mb=kw.pop("memory_mb", 128), cpus=1.0,
+                    app_id=kw.pop("app_id", APP_ID), **kw)
         control.instances[name] = d
         return d
 
@@ -243,3 +246,56 @@ def test_a_leftover_of_the_same_instance_does_not_take_its_new_port_with_it(worl
              what="the instance up")
     assert d.name in ports.owners()
     assert control.reports[d.name]["port"] == ports.allocate(d.name)  # still its lease, not a free port
+
+
+def _uid_of(c: Container) -> int:
+    """The real uid of the container's app process (its PID 1 is the platform's init), from the host."""
+    def find():
+        for pid in c.cgroup.pids() - {c.record.pid}:
+            try:
+                status = open(f"/proc/{pid}/status").read()
+            except FileNotFoundError:
+                continue
+            return int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
+        return None
+    return wait_for(find, what=f"the app process of {c.id}")
+
+
+def test_instances_started_before_per_app_uids_are_adopted_then_replaced_by_the_apps_uid(world, image):
+    """An upgraded agent keeps an instance that runs as the old shared uid 10000 on a layer of the old
+    form; once that instance ends, its restart runs as the app's own uid."""
+    import json
+
+    from paas.buildpacks.launch import process_argv
+    from paas.runtime import identity, stacks
+    from paas.runtime.agent import MARKER
+    from paas.runtime.container import create
+    from paas.runtime.spec import ContainerSpec, Limits
+
+    control, agent, want, client, app = world
+    d = want("worker.1")
+    control.instances.pop(d.name)  # started by hand first, as the agent before the change did
+    legacy = config.images_dir() / "layers" / image.digest[7:]
+    if not legacy.is_dir():
+        images._unpack(images.blob_path(image.digest), legacy, 10000)
+    stack = stacks.get("host")
+    old = create(ContainerSpec(command=tuple(process_argv("./run.sh")), layers=(legacy, *stack.layers),
+                               binds=stack.binds, env=(("HOME", "/app"), ("DYNO", "worker.1")), workdir="/app",
+                               user="app", network="bridge", limits=Limits(memory=128 << 20, cpus=1.0), id=d.name,
+                               app=app, release="v1", process="worker.1", stop_grace=0.5))
+    (old.dir / MARKER).write_text(json.dumps({"fingerprint": d.fingerprint}))
+    old.start()
+    assert _uid_of(old) == 10000
+
+    control.instances[d.name] = d
+    actions = agent.reconcile_once()
+    assert [a.kind for a in actions if a.name == d.name] == ["observe"]
+    assert Container.load(d.name).record.pid == old.record.pid and _uid_of(Container.load(d.name)) == 10000
+
+    old.signal(9)
+    wait_for(lambda: (agent.reconcile_once(), control.reports[d.name].get("state") == "crashed")[1],
+             what="the old instance's end reported")
+    wait_for(lambda: (agent.reconcile_once(now=time.time() + 5),
+                      Container.load(d.name).is_running() if (config.instances_dir() / d.name).exists() else False)[1],
+             what="the restart")
+    assert _uid_of(Container.load(d.name)) == identity.app_uid(APP_ID)

@@ -1,4 +1,4 @@
-"""The image store: content-addressed slugs, one shared unpacked layer, GC, fetch by digest."""
+"""The image store: content-addressed slugs, unpacked layers shared per app uid, GC, fetch by digest."""
 
 import http.server
 import io
@@ -9,8 +9,10 @@ from functools import partial
 
 import pytest
 
-from paas.runtime import config, images
+from paas.runtime import config, identity, images
 from paas.runtime.errors import ImageError
+
+UID = identity.app_uid(7)
 
 
 def make_slug(path, files):
@@ -36,9 +38,9 @@ def test_put_is_content_addressed_and_unpacks_once(slug, runner):
     again = images.put(path, stack="host", process_types={"web": "./run.sh"})
     assert image.digest == again.digest and image.digest.startswith("sha256:")
     assert images.get(image.digest).process_types == {"web": "./run.sh"}
-    layer = images.layer(image.digest)
-    assert layer == images.layer(image.digest)
-    assert (layer / "app" / "run.sh").stat().st_uid == images.APP_UID
+    layer = images.layer(image.digest, uid=UID)
+    assert layer == images.layer(image.digest, uid=UID)
+    assert (layer / "app" / "run.sh").stat().st_uid == UID
     result = runner(["--network", "none", "--layer", str(layer), "--workdir", "/app", "--", "./run.sh"])
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"slug-{marker}"
@@ -56,9 +58,9 @@ def test_bad_slugs_and_digests_are_refused(tmp_path):
     with pytest.raises(ImageError, match="tar"):
         images.put(bad)
     with pytest.raises(ImageError, match="digest"):
-        images.layer("md5:1234")
+        images.layer("md5:1234", uid=UID)
     with pytest.raises(ImageError, match="not on this host"):
-        images.layer("sha256:" + "0" * 64)
+        images.layer("sha256:" + "0" * 64, uid=UID)
 
 
 def test_fetch_by_digest_from_the_control_plane(slug, tmp_path):
@@ -123,13 +125,13 @@ def test_adopting_the_built_tree_gives_the_layer_an_unpack_would(tmp_path):
     app, slug_path = _built_tree(tmp_path)
     image = images.put(slug_path)
     reference = tmp_path / "unpacked"
-    images._unpack(slug_path, reference)
+    images._unpack(slug_path, reference, UID)
     try:
-        assert images.adopt(image.digest, app)
+        assert images.adopt(image.digest, app, uid=UID)
         assert not app.exists()  # moved, not copied
-        layer = images.layer(image.digest)
+        layer = images.layer(image.digest, uid=UID)
         assert _listing(layer / "app") == _listing(reference / "app")
-        assert images.adopt(image.digest, tmp_path / "missing")  # the layer is there already
+        assert images.adopt(image.digest, tmp_path / "missing", uid=UID)  # the layer is there already
     finally:
         images.gc(set())
 
@@ -149,8 +151,49 @@ def test_a_tree_an_unpack_would_refuse_is_not_adopted(tmp_path, escape):
     app, slug_path = _built_tree(tmp_path, extra=add)
     image = images.put(slug_path)
     try:
-        assert not images.adopt(image.digest, app)
+        assert not images.adopt(image.digest, app, uid=UID)
         assert app.is_dir()
-        assert not (config.images_dir() / "layers" / image.digest[7:]).exists()
+        assert not (config.images_dir() / "layers" / f"{image.digest[7:]}.{UID}").exists()
+    finally:
+        images.gc(set())
+
+
+def test_two_apps_sharing_a_digest_get_a_layer_each_owned_by_their_uid(tmp_path):
+    import os
+    import stat
+
+    path = tmp_path / "slug.tgz"
+    with tarfile.open(path, "w:gz") as tar:
+        data = f"#!/bin/sh\necho {uuid.uuid4().hex}\n".encode()
+        info = tarfile.TarInfo("./bin/sh-root")
+        info.size, info.mode, info.uid, info.gid = len(data), 0o6755, 0, 0  # setuid and setgid root
+        tar.addfile(info, io.BytesIO(data))
+    image = images.put(path)
+    other = identity.app_uid(8)
+    # A layer of the form before per-app uids, as an instance started then still uses.
+    legacy = config.images_dir() / "layers" / image.digest[7:]
+    (legacy / "app").mkdir(parents=True)
+    try:
+        mine, theirs = images.layer(image.digest, uid=UID), images.layer(image.digest, uid=other)
+        assert mine != theirs
+        for layer, uid in ((mine, UID), (theirs, other)):
+            for dirpath, dirnames, filenames in os.walk(layer / "app"):
+                for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
+                    info = os.lstat(name)
+                    assert (info.st_uid, info.st_gid) == (uid, uid), name
+                    assert not info.st_mode & (stat.S_ISUID | stat.S_ISGID)
+        assert image.digest in images.gc(set())
+        assert not mine.exists() and not theirs.exists() and not legacy.exists()
+    finally:
+        images.gc(set())
+
+
+@pytest.mark.parametrize("uid", [0, 10000, identity.BUILD_UIDS.start, identity.ANONYMOUS_BUILD_UID + 5])
+def test_a_layer_is_only_ever_owned_by_an_app_uid(slug, uid):
+    path, _ = slug
+    image = images.put(path)
+    try:
+        with pytest.raises(ImageError, match="not an app uid"):
+            images.layer(image.digest, uid=uid)
     finally:
         images.gc(set())
