@@ -5,14 +5,15 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass
 class Program:
     name: str
     argv: list[str]
-    env: dict = field(default_factory=dict)
+    #: The program's whole environment (not added to ours): a program gets only the credentials given here.
+    env: dict | None = None
     cwd: str | None = None
     #: A one-shot job (building a stack): its end, even a failure, does not stop the platform.
     oneshot: bool = False
@@ -30,7 +31,8 @@ class Supervisor:
     def start(self, program: Program) -> None:
         # Own session: a terminal's Ctrl-C reaches only us, and we stop children in order.
         self.children[program.name] = subprocess.Popen(
-            program.argv, env={**os.environ, **program.env}, cwd=program.cwd, start_new_session=True
+            program.argv, env=os.environ if program.env is None else program.env, cwd=program.cwd,
+            start_new_session=True,
         )
         if program.oneshot:
             self.oneshots.add(program.name)

@@ -2,6 +2,8 @@
 
 The machine's own servers at the standard ports are used when they answer;
 otherwise private ones are started under ``.paas-test/`` and stopped afterwards.
+The suite is set-up, not a platform process: on private servers it connects as
+their superuser and Redis admin, since Django creates a test database per run.
 """
 
 import os
@@ -18,13 +20,14 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     backing = Backing(CHECKOUT / ".paas-test", prefer_standard_ports=True)
     try:
-        env = backing.start()
+        endpoints = backing.start()
     except ServiceError as error:
         print(f"make test: {error}", file=sys.stderr)
         return 1
     try:
         pytest = Path(sys.executable).with_name("pytest")
-        child_env = {**os.environ, **env, "PYTHONSAFEPATH": "1"}
+        child_env = {**os.environ, "DATABASE_URL": endpoints.admin_database_url,
+                     "REDIS_URL": endpoints.redis_url("admin"), "PYTHONSAFEPATH": "1"}
         return subprocess.call([str(pytest), *args], cwd=CHECKOUT, env=child_env)
     finally:
         backing.stop()
