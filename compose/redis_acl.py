@@ -35,14 +35,15 @@ def glob_escape(text: str) -> str:
 def rules(prefix: str) -> dict[str, str]:
     """The ACL rules (without password) of every component, for keys under ``prefix``."""
     p = glob_escape(prefix)
-    # Commands every client needs on a connection: health checks and pub/sub teardown.
-    basic = "-@all +ping +unsubscribe +punsubscribe"
+    # Commands every client needs on a connection: its database, health checks, pub/sub teardown.
+    basic = "-@all +select +ping +unsubscribe +punsubscribe"
     return {
         "admin": "~* &* +@all",
         "platform": "~* &* +@all -@dangerous",
         "router": " ".join([
             f"resetchannels &{p}router:changes &{p}router:wake",
-            basic, "+subscribe +publish +scan",
+            # CLIENT REPLY OFF: the access log's own connection sends XADDs without waiting for replies.
+            basic, "+subscribe +publish +scan +client|reply",
             f"(%R~{p}router:hosts %R~{p}router:app:* +hgetall +get +mget)",
             f"(%W~{p}logs:* +xadd)",
             f"(~{p}router:metrics:* +hset +expire)",
