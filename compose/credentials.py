@@ -32,6 +32,7 @@ class CredentialError(Exception):
 
 def credentials_dir(data_dir: Path) -> Path:
     """``<data_dir>/credentials``, created 0700; refused if it is a link or not a directory."""
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
     path = Path(data_dir) / "credentials"
     try:
         path.mkdir(mode=0o700, exist_ok=True)

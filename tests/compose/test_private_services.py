@@ -144,10 +144,14 @@ def test_agent_ships_logs_and_relays_runs_with_its_own_user(services, acl_log_em
     assert not pump.is_alive()
     assert [fields for _, fields in platform.xrange(relay.out_key)] == [{b"data": b"b3V0cHV0"}]
 
-    wake = agent.pubsub(ignore_subscribe_messages=True)
+    wake = agent.pubsub()
     wake.subscribe(f"{PREFIX}agent:wake")
+    # Publish only once the subscription is in force.
+    wait_for(lambda: (message := wake.get_message(timeout=0.2)) and message["type"] == "subscribe", 10,
+             "the subscription to agent:wake")
     platform.publish(f"{PREFIX}agent:wake", "1")
-    assert wait_for(lambda: wake.get_message(timeout=0.2), 10, "agent:wake with the agent's user")
+    message = wait_for(lambda: wake.get_message(timeout=0.2), 10, "agent:wake with the agent's user")
+    assert message["type"] == "message" and message["data"] == b"1"
     wake.close()
     agent.publish(f"{PREFIX}control:wake", "1")
 
