@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import psycopg2
 import pytest
+import redis
 
 from tests.compose.private import old_trust_cluster
 from tests.waiting import wait_for
@@ -292,3 +293,60 @@ def test_make_test_runs_on_private_servers(data_dir):
     assert re.search(r"\d+ passed", result.stdout)
     assert (data_dir / "credentials" / "postgres-superuser").exists()
     assert processes_mentioning(str(data_dir)) == []
+
+
+PROCFILE_APP = {
+    "Procfile": "web: ./serve.sh\n",
+    "serve.sh": "#!/bin/sh\necho serving on $PORT\nexec python3 -m http.server \"$PORT\"\n",
+}
+
+
+def test_a_push_deploys_through_every_component_with_its_own_redis_user(platform_up, data_dir, tmp_path):
+    """git push -> build worker -> control loop -> agent -> router, each with its own credentials,
+    and not one command refused by Redis's ACLs along the way."""
+    process, banner, api = platform_up
+    api_env = wait_for(lambda: programs_of(data_dir).get("api"), 30, "the API's environment")
+    admin_redis = redis.Redis(host="127.0.0.1", port=urlsplit(api_env["REDIS_URL"]).port, username="admin",
+                              password=secrets_of(data_dir)["redis-admin"], socket_timeout=10)
+    # The private Redis started with make up: its ACL log covers every process since.
+    token = (data_dir / "admin-token").read_text().strip()
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".netrc").write_text(f"machine 127.0.0.1 login admin password {token}\n")
+    (home / ".netrc").chmod(0o600)
+    wait_for(lambda: curl_api(api, token).startswith("["), 60, "the API answering")
+    assert subprocess.run(["curl", "-sf", "-H", f"Authorization: Bearer {token}", "-H",
+                           "Content-Type: application/json", "-d", '{"name": "acldemo"}', f"{api}/api/apps"],
+                          capture_output=True, text=True).returncode == 0
+    repo = tmp_path / "src"
+    repo.mkdir()
+    for name, text in PROCFILE_APP.items():
+        (repo / name).write_text(text)
+    (repo / "serve.sh").chmod(0o755)
+    git_port = re.search(r"Git: +http://127.0.0.1:(\d+)/", banner).group(1)
+    git_env = {"HOME": str(home), "PATH": os.environ["PATH"], "GIT_TERMINAL_PROMPT": "0",
+               "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.test", "GIT_COMMITTER_NAME": "t",
+               "GIT_COMMITTER_EMAIL": "t@example.test"}
+    for args in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-qm", "app"],
+                 ["remote", "add", "paas", f"http://127.0.0.1:{git_port}/acldemo.git"]):
+        subprocess.run(["git", *args], cwd=repo, env=git_env, check=True, capture_output=True)
+    push = subprocess.run(["git", "push", "paas", "main"], cwd=repo, env=git_env, capture_output=True, text=True,
+                          timeout=600)
+    assert push.returncode == 0, push.stderr[-3000:]
+    assert "remote: -----> Released v2" in push.stderr
+
+    if os.geteuid() == 0:  # the agent runs only as root: then the app is served through the router
+        router_port = re.search(r"Apps: +http://<app>.localhost:(\d+)/", banner).group(1)
+
+        def served() -> bool:
+            result = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H",
+                                     "Host: acldemo.localhost", f"http://127.0.0.1:{router_port}/"],
+                                    capture_output=True, text=True)
+            return result.stdout == "200"
+        wait_for(served, 120, "the app served through the router")
+        lines = wait_for(lambda: (entries := admin_redis.xrange("paas:logs:acldemo"))
+                         and {e[1][b"source"] for e in entries} >= {b"app", b"router"} and entries, 60,
+                         "app output (agent) and access lines (router) in the app's stream")
+        assert any(b"serving on" in e[1][b"line"] for e in lines)
+    refused = [(entry["username"], entry["object"], entry["reason"]) for entry in admin_redis.acl_log()]
+    assert refused == []
