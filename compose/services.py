@@ -398,6 +398,9 @@ class Backing:
         except CredentialError as error:
             self.stop()
             raise ServiceError(str(error)) from None
+        except OSError as error:  # a directory or file of the data dir we cannot make or use
+            self.stop()
+            raise ServiceError(f"{error.filename or 'data dir'}: {error.strerror}") from None
         except BaseException:
             self.stop()
             raise

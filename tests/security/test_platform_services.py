@@ -10,6 +10,8 @@ import os
 import shutil
 import socket
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import psycopg2
@@ -307,6 +309,25 @@ def test_a_linked_credentials_directory_is_refused(tmp_path):
     with pytest.raises(CredentialError, match="not a directory"):
         postgres.start()
     assert list(elsewhere.iterdir()) == []
+
+
+def test_make_up_stops_with_one_line_on_a_planted_credentials_link(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    data = new_data_dir()
+    try:
+        (data / "credentials").symlink_to(elsewhere)
+        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")}
+        env.update(PAAS_DATA_DIR=str(data), PAAS_PG_PORT=str(free_port()), PAAS_REDIS_PORT=str(free_port()))
+        result = subprocess.run([sys.executable, "-P", "-m", "paas.compose.up"], env=env, capture_output=True,
+                                text=True, timeout=120, cwd=data)
+        assert result.returncode == 1
+        assert "Traceback" not in result.stderr
+        assert "paas: " in result.stderr and "credentials is not a directory" in result.stderr
+        assert list(elsewhere.iterdir()) == []
+        assert not (data / "postgres" / "data").exists()
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
 
 
 # -- an older make up's data directory ---------------------------------------
