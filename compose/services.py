@@ -129,12 +129,17 @@ class PrivatePostgres:
         self.prepare_dirs()
         self.superuser_password, new_superuser_password = secret(self.credentials_root, "postgres-superuser")
         self.platform_password, _ = secret(self.credentials_root, "postgres-paas")
+        # Written once the cluster's superuser has the stored password: a start that stopped
+        # between making the password and giving it to the cluster does it again next time.
+        password_set = self.directory / "superuser-password-set"
         if not (self.data / "PG_VERSION").exists():
             self.initdb()
-        elif new_superuser_password:
+            password_set.touch()
+        elif new_superuser_password or not password_set.exists():
             # A cluster made before passwords (trust for everyone) or whose password file
             # was removed: give the superuser its password while the server is down.
             self.set_superuser_password_offline()
+            password_set.touch()
         self.write_hba()
         options = f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1"
         self.run(self.bin / "pg_ctl", "-D", self.data, "-l", self.log, "-o", options, "-w", "-t", "60", "start")

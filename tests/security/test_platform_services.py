@@ -18,7 +18,7 @@ import psycopg2
 import pytest
 import redis
 
-from paas.compose.credentials import CredentialError, read_secret
+from paas.compose.credentials import CredentialError, read_secret, secret
 from paas.compose.services import PLATFORM_ROLE, PrivatePostgres
 from tests.compose.private import free_port, new_data_dir, old_trust_cluster, private_services
 
@@ -379,6 +379,20 @@ def test_restart_keeps_passwords_and_data():
             conn, cur = platform_cursor(services)
             cur.execute("SELECT count(*) FROM survives")
             assert cur.fetchone() == (0,)
+            conn.close()
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_an_upgrade_interrupted_after_making_the_password_completes_next_time():
+    data_dir = new_data_dir()
+    with old_trust_cluster(data_dir, free_port()):
+        pass
+    secret(data_dir, "postgres-superuser")  # made, then the start died before the cluster got it
+    try:
+        with private_services(PREFIX, data_dir=data_dir) as services:
+            assert "password" in refused(services, "postgres", None)
+            conn, cur = platform_cursor(services)
             conn.close()
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
