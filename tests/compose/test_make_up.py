@@ -30,8 +30,9 @@ def free_port() -> int:
 
 
 def processes_mentioning(text: str) -> list[str]:
-    """Processes whose command line or environment names ``text`` (every child of make up has
-    PAAS_DATA_DIR in its environment)."""
+    """Processes whose command line, environment or working directory names ``text`` (every child
+    of make up has PAAS_DATA_DIR in its environment; redis-server rewrites its command line and
+    environment with its title, but runs in <data dir>/redis)."""
     found = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit() or int(proc.name) == os.getpid():
@@ -39,9 +40,10 @@ def processes_mentioning(text: str) -> list[str]:
         try:
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             environ = (proc / "environ").read_bytes().decode(errors="replace")
+            cwd = os.readlink(proc / "cwd")
         except OSError:
             continue
-        if text in cmdline or f"={text}" in environ or f"={text}\0" in environ:
+        if text in cmdline or f"={text}" in environ or f"={text}\0" in environ or cwd.startswith(text):
             found.append(f"{proc.name} {cmdline}")
     return found
 
