@@ -18,7 +18,8 @@ from typing import Callable
 class Program:
     name: str
     argv: list[str]
-    env: dict = field(default_factory=dict)
+    #: The program's whole environment (not added to ours): a program gets only the credentials given here.
+    env: dict | None = None
     cwd: str | None = None
     #: A one-shot job (building a stack): its end, even a failure, is reported and not restarted.
     oneshot: bool = False
@@ -89,7 +90,8 @@ class Supervisor:
     def _spawn(self, program: Program) -> None:
         # Own session: a terminal's Ctrl-C reaches only us, and we stop children in order.
         self.children[program.name] = subprocess.Popen(
-            program.argv, env={**os.environ, **program.env}, cwd=program.cwd, start_new_session=True
+            program.argv, env=os.environ if program.env is None else program.env, cwd=program.cwd,
+            start_new_session=True,
         )
         self.started_at[program.name] = time.monotonic()
 

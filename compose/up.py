@@ -11,7 +11,7 @@ import sys
 import threading
 from pathlib import Path
 
-from paas.compose.services import Backing, ServiceError
+from paas.compose.services import Backing, Endpoints, ServiceError
 from paas.compose.supervisor import Program, Supervisor
 
 CHECKOUT = Path(__file__).resolve().parent.parent
@@ -62,8 +62,14 @@ def stop_instances(env: dict) -> None:
         print("paas: some instances did not stop in time; `paas-runner sweep` clears them", file=sys.stderr)
 
 
-def programs(env: dict) -> list[Program]:
-    """Every process of the platform on this machine, in start order."""
+def component_env(env: dict, endpoints: Endpoints, component: str) -> dict:
+    """``env`` with the database and Redis credentials of ``component`` only (see compose/redis_acl.py)."""
+    own = {k: v for k, v in env.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    return {**own, **endpoints.env(component)}
+
+
+def programs(env: dict, endpoints: Endpoints) -> list[Program]:
+    """Every process of the platform on this machine, in start order, each with its own credentials."""
     api_bind = f"{os.environ.get('PAAS_API_BIND', '127.0.0.1')}:{os.environ.get('PAAS_API_PORT', '8000')}"
     git_bind = f"{os.environ.get('PAAS_API_BIND', '127.0.0.1')}:{os.environ.get('PAAS_GIT_PORT', '8001')}"
     data = env["PAAS_DATA_DIR"]
@@ -80,13 +86,16 @@ def programs(env: dict) -> list[Program]:
                            "--concurrency", os.environ.get("PAAS_BUILD_CONCURRENCY", "2"), "--loglevel", "INFO",
                            "--without-gossip", "--without-mingle"], env=env, cwd=data),
         Program("control", [str(BIN / "paas-control")], env=env, cwd=data),
-        Program("router", [str(BIN / "paas-router")], env=env, cwd=data),
+        # The router needs no database, and its Redis user reads routes and writes logs and metrics only.
+        Program("router", [str(BIN / "paas-router")], env=component_env(env, endpoints, "router"), cwd=data),
     ]
     if os.geteuid() == 0:
         found += stack_builds(env, data)
         # The agent fetches slugs it did not build with the admin token written at first start.
         token_file = Path(data) / "admin-token"
-        agent_env = {**env, "PAAS_AGENT_TOKEN": token_file.read_text().strip()} if token_file.exists() else env
+        agent_env = component_env(env, endpoints, "agent")
+        if token_file.exists():
+            agent_env["PAAS_AGENT_TOKEN"] = token_file.read_text().strip()
         found.append(Program("agent", [str(BIN / "paas-agent")], env=agent_env, cwd=data))
     return found
 
@@ -95,6 +104,8 @@ def stack_builds(env: dict, data: str) -> list[Program]:
     """Debian stacks (PAAS_BUILD_STACKS, default trixie) are built once, in the background, at first start."""
     wanted = [name for name in os.environ.get("PAAS_BUILD_STACKS", "trixie").split(",") if name.strip()]
     stacks_dir = Path(data) / "runtime" / "stacks"
+    # debootstrap and the packages' scripts need no database nor Redis: they get no credentials.
+    env = {k: v for k, v in env.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     return [Program(f"stack:{name}", [str(BIN / "paas-runner"), "stack:build", name.strip()], env=env, cwd=data,
                     oneshot=True)
             for name in wanted if not (stacks_dir / name.strip()).exists()]
@@ -140,12 +151,15 @@ def main() -> int:
     supervisor = Supervisor()
     env = None
     try:
-        env = {**os.environ, **backing.start(), "PAAS_DATA_DIR": str(directory), "PYTHONSAFEPATH": "1"}
+        endpoints = backing.start()
+        # The credentials travel by environment only: /proc/<pid>/environ is the owner's,
+        # while every user reads every process's command line.
+        env = {**os.environ, **endpoints.env("platform"), "PAAS_DATA_DIR": str(directory), "PYTHONSAFEPATH": "1"}
         supervisor.on_crash = crash_reporter(env)
         admin(env, "migrate", "--no-input", "-v", "0")
         admin(env, "collectstatic", "--no-input", "-v", "0")
         first_start = admin(env, "bootstrap", capture=True)
-        for program in programs(env):
+        for program in programs(env, endpoints):
             supervisor.start(program)
         print(banner(env, first_start), flush=True)
         return supervisor.wait()

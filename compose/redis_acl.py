@@ -1,0 +1,58 @@
+"""Who may do what in the private Redis: one ACL user per component.
+
+A process holds only its own user's password, so a compromised router or agent is
+held to the commands and keys its job needs (the keys are the contracts in
+router/ROUTES.md and runtime/LOGS.md, all under ``PAAS_REDIS_PREFIX``):
+
+- ``router``: reads the route table (``router:hosts``, ``router:app:*``), follows
+  ``router:changes``, publishes ``router:wake``, appends access lines to
+  ``logs:<app>`` and writes its ``router:metrics:<app>`` snapshot. It cannot read
+  logs, run streams, Celery's queues or the login throttle, nor write routes.
+- ``agent``: appends app output to ``logs:<app>`` with its offsets in
+  ``logs:offsets`` (in MULTI/EXEC), relays ``paas run`` streams ``run:*``, follows
+  ``agent:wake`` and publishes ``control:wake``. It cannot touch the route table
+  or Celery's queues.
+- ``platform`` (API, git receiver, build worker, control loop): every key and
+  channel, because Celery's broker and result keys (``_kombu.*``, queue names,
+  ``celery-task-meta-*``) are not under the prefix and the control plane writes
+  what the others read; narrowing it would buy little, as these processes hold the
+  database owner's password anyway. Dangerous commands (CONFIG, DEBUG, MODULE,
+  KEYS, FLUSHALL, MONITOR, SHUTDOWN, ACL, ...) are refused to it all the same.
+- ``admin``: everything; used by set-up and operators, never by a platform process.
+
+The ``default`` user is off: a connection without a user and password gets NOAUTH.
+Rules use selectors (Redis 7), so each command is allowed only on its own keys.
+"""
+
+COMPONENTS = ("admin", "platform", "router", "agent")
+
+
+def glob_escape(text: str) -> str:
+    """``text`` matched literally in an ACL key or channel pattern (a prefix may hold ``*?[]\\``)."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+def rules(prefix: str) -> dict[str, str]:
+    """The ACL rules (without password) of every component, for keys under ``prefix``."""
+    p = glob_escape(prefix)
+    # Commands every client needs on a connection: its database, health checks, pub/sub teardown.
+    basic = "-@all +select +ping +unsubscribe +punsubscribe"
+    return {
+        "admin": "~* &* +@all",
+        "platform": "~* &* +@all -@dangerous",
+        "router": " ".join([
+            f"resetchannels &{p}router:changes &{p}router:wake",
+            # CLIENT REPLY OFF: the access log's own connection sends XADDs without waiting for replies.
+            basic, "+subscribe +publish +scan +client|reply",
+            f"(%R~{p}router:hosts %R~{p}router:app:* +hgetall +get +mget)",
+            f"(%W~{p}logs:* +xadd)",
+            f"(~{p}router:metrics:* +hset +expire)",
+        ]),
+        "agent": " ".join([
+            f"resetchannels &{p}agent:wake &{p}control:wake",
+            basic, "+subscribe +publish +multi +exec +discard",
+            f"(%W~{p}logs:* +xadd)",
+            f"(~{p}logs:offsets +hget +hset +hdel)",
+            f"(~{p}run:* +xadd +xread +expire)",
+        ]),
+    }
