@@ -31,6 +31,7 @@ class Desired:
     once: bool = False                  # a one-off (paas run): never restarted, ends when it exits
     attach: str = ""                    # "tty" or "pipe": started by a relay to the developer's terminal
     health_path: str = ""               # web: an HTTP path that must answer 2xx/3xx (checked, not fingerprinted)
+    egress: bool = True                 # may open connections out (paas egress); applied in place, not fingerprinted
 
     @property
     def fingerprint(self) -> str:
