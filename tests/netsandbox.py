@@ -22,7 +22,6 @@ import sys
 import time
 import uuid
 from contextlib import contextmanager
-from pathlib import Path
 
 from tests.hostnet import OtherHost
 
@@ -197,21 +196,13 @@ def host_addresses() -> list[str]:
     return found
 
 
-def link_local_of(interface: str) -> str:
-    """The EUI-64 link-local IPv6 address `interface` would have (its MAC, the 02 bit flipped)."""
-    mac = [int(part, 16) for part in Path(f"/sys/class/net/{interface}/address").read_text().split(":")]
-    mac[0] ^= 0x02
-    eui = mac[:3] + [0xFF, 0xFE] + mac[3:]
-    return str(ipaddress.IPv6Address(bytes([0xFE, 0x80] + [0] * 6 + eui)))
-
-
 class Listener:
-    """A TCP listener of this machine on every address (IPv4, or IPv6 with `v6`): what the
-    platform's PostgreSQL, Redis or API would be."""
+    """A TCP listener of this machine on every IPv4 address: what the platform's PostgreSQL,
+    Redis or API would be."""
 
-    def __init__(self, v6: bool = False):
-        self.sock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET)
-        self.sock.bind(("::" if v6 else "0.0.0.0", 0))
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("0.0.0.0", 0))
         self.sock.listen(16)
         self.port = self.sock.getsockname()[1]
 
