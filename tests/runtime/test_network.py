@@ -190,3 +190,15 @@ def test_egress_deny_cuts_a_running_instance_off_and_allow_gives_it_back(sandbox
     again = wait(lambda: rounds_after(mark), what="a round after egress:allow")[0]
     assert "connected" in again and f"dns {DNS_NAME} {outside.address}" in again, again
     assert c.is_running()  # the same instance all along: no restart
+
+
+@pytest.mark.parametrize("name,value", [("PAAS_EGRESS_DENY", "10.0.0.0/8,nonsense"),
+                                        ("PAAS_EGRESS_ALLOW", "10.0.0.1/8"),  # host bits set
+                                        ("PAAS_DNS_UPSTREAM", "10.0.0.1;rm -rf /")])
+def test_bad_network_settings_stop_the_runtime_naming_the_variable(name, value):
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", "import paas.runtime.config"], capture_output=True, text=True,
+                            env={**os.environ, name: value})
+    assert result.returncode != 0
+    assert f"RuntimeLayerError: {name}=" in result.stderr
