@@ -37,11 +37,12 @@ the bridge-to-bridge drop stops them, elsewhere the refusal of the publish range
 """
 
 import hashlib
+import os
 import shlex
 import subprocess
 from pathlib import Path
 
-from . import config
+from . import config, leases
 from .errors import NetworkError
 
 CHAIN_INPUT = "PAAS-INPUT"
@@ -137,9 +138,6 @@ def _jumps() -> list[tuple[str, str, tuple[str, ...], str]]:
 
 
 def _stamp() -> Path:
-    from . import leases
-    import os
-
     return leases.directory() / f"rules-{config.BRIDGE}-{os.stat('/proc/self/ns/net').st_ino}.digest"
 
 
@@ -159,6 +157,13 @@ def ensure_rules(force: bool = True) -> None:
                 return
         except OSError:
             pass
+    # One process at a time: the jumps are checked, then inserted.
+    with leases.locked_file(stamp.stem):
+        _install(text)
+    stamp.write_text(digest)
+
+
+def _install(text: str) -> None:
     _enable_forwarding()
     for table, parent, main in (("filter", "INPUT", CHAIN_INPUT), ("filter", "FORWARD", CHAIN_FORWARD),
                                 ("nat", "POSTROUTING", CHAIN_NAT), ("mangle", "FORWARD", CHAIN_MANGLE)):
@@ -174,7 +179,6 @@ def ensure_rules(force: bool = True) -> None:
     # Loopback is left out: DNAT from 127/8 to the bridge needs route_localnet, and
     # a router on this host reaches the instance's own address anyway.
     _ensure_chain(CHAIN_PUBLISH, "OUTPUT", "!", "-d", "127.0.0.0/8", *LOCAL, table="nat")
-    stamp.write_text(digest)
 
 
 LOCAL = ("-m", "addrtype", "--dst-type", "LOCAL")
@@ -205,6 +209,7 @@ def remove_rules() -> None:
         _iptables("-t", table, "-F", chains()[key], check=False)
         _iptables("-t", table, "-X", chains()[key], check=False)
     _stamp().unlink(missing_ok=True)
+    (_stamp().parent / f"{_stamp().stem}.lock").unlink(missing_ok=True)
 
 
 def _enable_forwarding() -> None:
