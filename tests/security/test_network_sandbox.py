@@ -164,3 +164,69 @@ def test_the_forwarder_is_no_resolver_for_the_hosts_other_networks(sandbox, outs
     # ...and not a machine on another network that routes to the gateway through this host.
     assert probe_on_host(f"dnsq:{segment.gateway}:{DNS_NAME}", netns=outside.netns)[0].startswith(
         f"dnsq {segment.gateway} {DNS_NAME} failed")
+
+
+# -- the attack as it happened: a real `git push` whose build script probes the platform --------
+
+PROBE_JS = """
+const net = require('net');
+const targets = require('./targets.json');
+for (const [host, port] of targets) {
+  const s = net.connect({host, port, timeout: 1500});
+  let said = false;
+  const say = (r) => { if (!said) { said = true; console.log(`probe ${host}:${port} ${r}`); s.destroy(); } };
+  s.on('connect', () => say('connected'));
+  s.on('timeout', () => say('refused timeout'));
+  s.on('error', (e) => say('refused ' + e.code));
+}
+"""
+
+
+def test_a_pushed_build_script_reaches_no_platform_port(pusher, platform_env, tmp_path):  # noqa: F811
+    """Builds used the host network: a package.json build script connected to PostgreSQL,
+    Redis, the API, git and the router. Each of those ports, on loopback and on every host
+    address, must be out of reach of the build script now. (Metadata is probed in the tests
+    above, where the test's own namespace serves 169.254.169.254: a probe here would go to
+    whatever answers that address on this machine's network should the sandbox fail.)"""
+    import json
+    import uuid
+    from urllib.parse import urlsplit
+
+    from paas.platform.actions.apps import create_app
+
+    ports = {int(platform_env["PAAS_GIT_PORT"]), int(platform_env["PAAS_ROUTER_PORT"]),
+             urlsplit(platform_env["DATABASE_URL"]).port or 5432, urlsplit(platform_env["REDIS_URL"]).port or 6379}
+    listener = Listener()  # what the API would be, on every address
+    ports.add(listener.port)
+    try:
+        targets = [[address, port] for address in ["127.0.0.1", *host_addresses()] for port in sorted(ports)]
+        # The platform's services answer the host on loopback, the listener on every address: a
+        # build on the host network reached them.
+        answered = {line.split()[1] for line in probe_on_host(*(f"tcp:{a}:{p}" for a, p in targets))
+                    if line.endswith(" connected")}
+        assert {f"127.0.0.1:{port}" for port in ports} <= answered
+        assert {f"{address}:{listener.port}" for address in host_addresses()} <= answered
+        app = create_app(pusher.user, f"hostile-{uuid.uuid4().hex[:8]}")
+        repo = pusher.repo(tmp_path / "src", {
+            "package.json": json.dumps({"name": "probe", "version": "1.0.0", "private": True,
+                                        "scripts": {"build": "node probe.js", "start": "node probe.js"}}),
+            "probe.js": PROBE_JS, "targets.json": json.dumps(targets)}, app.name)
+        result = pusher.push(repo)
+    finally:
+        listener.close()
+    # "remote:", the buildpack's indent, the line, git's padding.
+    probes = [line.split(None, 1)[1].strip() for line in result.stderr.splitlines()
+              if line.split()[1:2] == ["probe"]]
+    assert len(probes) == len(targets), result.stderr
+    reached = [line for line in probes if line.endswith(" connected")]
+    assert not reached, f"the build script reached: {reached}"
+
+
+# The e2e platform's fixtures, for the push above (session-scoped: started once if both run).
+from tests.e2e.conftest import (  # noqa: E402,F401
+    e2e_data_dir,
+    flush_retries_deadlocks,
+    git_platform,
+    platform_env,
+    pusher,
+)
