@@ -120,8 +120,10 @@ def ensure(bridge: str, gateway: str) -> None:
         if pid:
             _stop(pid)
         # dnsmasq forks into the background and exits once the daemon listens (or failed to).
+        # An empty environment: the daemon outlives its starter and owes nothing to its
+        # settings (nor shows them in /proc/<pid>/environ).
         result = subprocess.run(wanted, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                                check=False, timeout=10)
+                                check=False, timeout=10, env={}, cwd="/")
         if result.returncode != 0:
             raise NetworkError(f"the DNS forwarder on {bridge} did not start: "
                                f"{(result.stderr or result.stdout).strip()[:300]}")
