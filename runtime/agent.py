@@ -336,7 +336,10 @@ class Agent:
             return
         network.set_egress(c.record.network, allowed)
         marker["egress"] = allowed
-        marker_path.write_text(json.dumps(marker))
+        # Whole or not at all: every pass reads the marker (actual()).
+        tmp = marker_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(marker))
+        os.replace(tmp, marker_path)
         log.info("%s: egress %s", c.id, "allowed" if allowed else "denied")
 
     def _collect(self, action: Action) -> None:

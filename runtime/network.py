@@ -150,8 +150,9 @@ EGRESS_DENIED_RULES = "\n".join([
     "*filter",
     ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
     "-A OUTPUT -o lo -j ACCEPT",
-    # Replies to connections made to the instance (the router, health checks) still leave.
-    "-A OUTPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
+    # Replies to connections made to the instance (the router, health checks) still leave;
+    # connections the instance opened itself before the switch do not (their direction is ORIGINAL).
+    "-A OUTPUT -m conntrack --ctstate ESTABLISHED,RELATED --ctdir REPLY -j ACCEPT",
     "-A OUTPUT -j REJECT --reject-with icmp-admin-prohibited",
     "COMMIT",
 ]) + "\n"
@@ -161,8 +162,9 @@ EGRESS_ALLOWED_RULES = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OU
 def set_egress(att: "Attachment | dict", allowed: bool) -> None:
     """Let a bridge container open connections out (the default), or nothing at all, DNS included.
 
-    Takes effect at once on a running container: connections it already has
-    keep their replies, new ones fail. Other modes have no namespace of ours to
+    Takes effect at once on a running container: new connections out fail, and
+    so do the next packets of those it had opened; connections made to it (the
+    router's, health checks) keep working. Other modes have no namespace of ours to
     hold the rules, so only bridge containers can be denied.
     """
     netns = att.get("netns") if isinstance(att, dict) else att.netns

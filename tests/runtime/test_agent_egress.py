@@ -47,3 +47,17 @@ def test_egress_setting_reaches_a_running_instance_in_place(world, outside):  # 
         assert "refused" in wait_for(lambda: next_round(mark), what="a round with egress denied again")
         assert Container.load(d.name).record.pid == c.record.pid  # the same process: no restart
         agent._release(d.name)
+
+
+def test_a_web_instance_without_egress_still_answers_the_router(world):  # noqa: F811
+    from tests.netsandbox import probe_on_host, wait_for
+
+    control, agent, want, client, app = world
+    d = want("web.1", egress=False)
+    agent.reconcile_once()
+    wait_for(lambda: (agent.reconcile_once(), control.reports[d.name]["state"] == "up")[1], timeout=30,
+             what="the health check answered")
+    address = control.reports[d.name]["address"]
+    assert probe_on_host(f"tcp:{address}:{control.reports[d.name]['port']}") == [
+        f"tcp {address}:{control.reports[d.name]['port']} connected"]
+    agent._release(d.name)
