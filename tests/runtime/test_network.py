@@ -202,3 +202,38 @@ def test_bad_network_settings_stop_the_runtime_naming_the_variable(name, value):
                             env={**os.environ, name: value})
     assert result.returncode != 0
     assert f"RuntimeLayerError: {name}=" in result.stderr
+
+
+HOLD = """
+import socket, sys, time
+address = sys.argv[1]
+held = socket.create_connection((address, 8080), timeout=3)
+print("held", flush=True)
+while True:  # until new connections fail: the deny is in force
+    try:
+        socket.create_connection((address, 8080), timeout=1).close()
+        time.sleep(0.1)
+    except OSError:
+        break
+print("denied", flush=True)
+try:
+    held.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n")
+    print("old connection", "works" if held.recv(100) else "closed", flush=True)
+except OSError as exc:
+    print("old connection cut", type(exc).__name__, flush=True)
+"""
+
+
+def test_egress_deny_also_cuts_connections_opened_before_it(sandbox, outside, detached):
+    """Rejected twice over: conntrack starts in the namespace with the deny rules, so an
+    older connection's next packet is NEW to it, and ESTABLISHED passes only as a reply."""
+    from paas.runtime import config, network
+
+    mp, _ = sandbox
+    mp.setattr(config, "EGRESS_ALLOW", (outside.network,))
+    c = detached(["python3", "-c", HOLD, outside.address], network="bridge", user="app")
+    log = c.dir / "stdout.log"
+    wait_for(lambda: "held" in log.read_text(), what="a connection held open")
+    network.set_egress(c.record.network, False)
+    assert c.wait(30)
+    assert log.read_text().splitlines()[1:] == ["denied", "old connection cut TimeoutError"], log.read_text()
