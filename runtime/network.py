@@ -106,7 +106,8 @@ def ensure_bridge(segment=None) -> None:
     from . import dns, firewall, ipam
 
     seg = segment or ipam.segment(0)
-    if not link_exists(seg.bridge):
+    made = not link_exists(seg.bridge)
+    if made:
         raise_neighbour_limits()
         try:
             _ip("link", "add", seg.bridge, "type", "bridge")
@@ -117,8 +118,9 @@ def ensure_bridge(segment=None) -> None:
         _ip("addr", "replace", f"{seg.gateway}/{seg.network.prefixlen}", "dev", seg.bridge)
         _ip("link", "set", seg.bridge, "up")
     # A stamp spares the iptables calls when the rules are in place; the agent forces
-    # a check when it starts (rules can be flushed while the bridge stays).
-    firewall.ensure_rules(force=False)
+    # a check when it starts (rules can be flushed while the bridge stays), and so does a
+    # new bridge (a new network namespace may have a dead one's inode, and with it its stamp).
+    firewall.ensure_rules(force=made)
     dns.ensure(seg.bridge, str(seg.gateway))
 
 
