@@ -24,7 +24,7 @@ from typing import Protocol
 
 from paas.buildpacks.launch import process_argv
 
-from . import config, identity, images, logs, ports, stacks, sweep
+from . import config, identity, images, logs, network, ports, stacks, sweep
 from .container import Container, create, instance_dir, release
 from .errors import RuntimeLayerError, StateError
 from .reconcile import Action, Actual, Desired, decide
@@ -222,9 +222,9 @@ class Agent:
         """Register, and clear what crashed runs left that no record explains."""
         self.control.register(self.host)
         if os.environ.get("PAAS_INSTANCE_NETWORK", "bridge") == "bridge":
-            from . import firewall, network
+            from . import firewall
+            firewall.ensure_rules()  # forced: rules can be flushed while the bridge (and their stamp) stays
             network.ensure_bridge()
-            firewall.ensure_rules()  # rules can be flushed while the bridge stays
         for line in sweep.sweep(stopped_too=False):
             log.info(line)
 
@@ -299,7 +299,10 @@ class Agent:
         web = d.process.startswith("web.") and not d.once
         spec = spec_for(d, stop_grace=self.stop_grace, publish=web and publishes(self.host))
         c = create(spec)
-        (c.dir / MARKER).write_text(json.dumps({"fingerprint": d.fingerprint}))
+        if not d.egress:
+            # Before the app's first instruction runs: it never has a moment of egress.
+            network.set_egress(c.record.network, False)
+        (c.dir / MARKER).write_text(json.dumps({"fingerprint": d.fingerprint, "egress": d.egress}))
         address, port = endpoint(c.record.network, self.host)
         self.control.report(d.name, state="starting", address=address, port=port, exit_code=None)
         if d.attach:
@@ -311,6 +314,8 @@ class Agent:
 
     def _observe(self, action: Action) -> None:
         c = Container.load(action.name)
+        if action.desired is not None:
+            self._converge_egress(c, action.desired.egress)
         stats = c.stats()
         state = "up"
         address, port = local_endpoint(c.record.network)
@@ -328,6 +333,20 @@ class Agent:
             self.up.add(action.name)
         self.control.report(action.name, state=state, memory_bytes=stats["memory_bytes"],
                             cpu_seconds=stats["cpu_ns"] / 1e9)
+
+    def _converge_egress(self, c: Container, allowed: bool) -> None:
+        """`paas egress:deny` / `allow` reach a running instance here, without a restart."""
+        marker_path = c.dir / MARKER
+        marker = json.loads(marker_path.read_text())
+        if marker.get("egress", True) == allowed:
+            return
+        network.set_egress(c.record.network, allowed)
+        marker["egress"] = allowed
+        # Whole or not at all: every pass reads the marker (actual()).
+        tmp = marker_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(marker))
+        os.replace(tmp, marker_path)
+        log.info("%s: egress %s", c.id, "allowed" if allowed else "denied")
 
     def _collect(self, action: Action) -> None:
         c = Container.load(action.name)
@@ -430,7 +449,8 @@ class DjangoControlPlane:
                 env=tuple(sorted((row.release.config.values or {}).items())),
                 memory_mb=row.memory_mb, cpus=row.cpus, restarts=row.restarts,
                 last_exit_at=None if once else (row.stopped_at.timestamp() if row.stopped_at else None),
-                once=once, attach=row.attach, health_path=row.app.health_check_path, app_id=row.app_id))
+                once=once, attach=row.attach, health_path=row.app.health_check_path, app_id=row.app_id,
+                egress=row.app.egress))
         return out
 
     def report(self, name: str, **fields) -> None:

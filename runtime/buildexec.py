@@ -5,7 +5,11 @@ fresh container on the app's stack with the step's mounts bound in, stdout and
 stderr merged and handed over line by line, a time limit that kills the whole
 step, and nothing left running afterwards (PID 1's exit ends the namespace).
 
-Builds need the package registries (pip, npm), so they use the host network.
+Network: builds need the package registries (pip, npm) and nothing of the
+platform, so each step runs in a network namespace of its own on the platform
+bridge, like an instance: NAT egress to the outside, DNS through the bridge's
+forwarder, and the host, its loopback, other containers and private and
+link-local ranges refused (see firewall.py).
 
 Identity: a step runs as an unprivileged host uid of the build range (the
 app's build uid, identity.py), never as root, without any capability, with
@@ -40,7 +44,7 @@ class ContainerExecutor:
     """An Executor (see paas.buildpacks.executor) that runs every step in a container."""
 
     def __init__(self, stack: str = "host", memory_mb: int = 2048, name: str = "build",
-                 cpus: float | None = None, network: str = "host", uid: int | None = None,
+                 cpus: float | None = None, network: str = "bridge", uid: int | None = None,
                  build_dirs: tuple[str, ...] = ()):
         self.stack = stack
         self.memory_mb = memory_mb

@@ -52,3 +52,34 @@ BRIDGE = os.environ.get("PAAS_BRIDGE", "paas0")
 ADDRESS_POOL = os.environ.get("PAAS_ADDRESS_POOL", "10.213.0.0/16")
 # Stop = SIGTERM, then SIGKILL after this many seconds (12-factor disposability).
 STOP_GRACE_SECONDS = float(os.environ.get("PAAS_STOP_GRACE", "30"))
+
+
+def _networks(name: str, default: str) -> tuple:
+    """A comma-separated list of IPv4 networks from the environment (bad input stops the runtime)."""
+    import ipaddress
+
+    text = os.environ.get(name, default)
+    try:
+        return tuple(ipaddress.IPv4Network(item.strip()) for item in text.split(",") if item.strip())
+    except ValueError as exc:
+        raise RuntimeLayerError(f"{name}={text!r}: {exc}") from None
+
+
+def _addresses(name: str) -> tuple:
+    import ipaddress
+
+    text = os.environ.get(name, "")
+    try:
+        return tuple(str(ipaddress.ip_address(item.strip())) for item in text.split(",") if item.strip())
+    except ValueError as exc:
+        raise RuntimeLayerError(f"{name}={text!r}: {exc}") from None
+
+
+# Where tenants' traffic may not go, beyond what is always refused (loopback, link-local and
+# metadata, multicast, the pool itself; see firewall.py): by default the private ranges, where
+# a platform's own machines live (RFC 1918, and CGNAT's 100.64/10).
+EGRESS_DENY = _networks("PAAS_EGRESS_DENY", "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10")
+# Exceptions to EGRESS_DENY, for a package mirror or service on a private range tenants must reach.
+EGRESS_ALLOW = _networks("PAAS_EGRESS_ALLOW", "")
+# The resolvers the bridges' DNS forwarders ask; empty: the nameservers of the host's /etc/resolv.conf.
+DNS_UPSTREAM = _addresses("PAAS_DNS_UPSTREAM")

@@ -43,6 +43,9 @@ def _etc_files(spec: ContainerSpec, att: network.Attachment) -> dict[str, str]:
     hosts += f"{att.address or '127.0.1.1'}\t{hostname}\n"
     if spec.network == "none":
         resolv = "# no network: loopback only\n"
+    elif att.mode == "bridge":
+        # The bridge's DNS forwarder (dns.py): the host's own resolver is out of reach.
+        resolv = f"nameserver {att.gateway}\noptions timeout:2 attempts:2\n"
     else:
         try:
             resolv = Path("/etc/resolv.conf").read_text()

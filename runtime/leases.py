@@ -22,13 +22,26 @@ def _me() -> dict:
     return {"runtime": str(config.runtime_dir())}
 
 
+def directory() -> Path:
+    """PAAS_LEASES_DIR (/run/paas): host-wide state of the runtimes, made on first use."""
+    path = Path(os.environ.get("PAAS_LEASES_DIR", "/run/paas"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextmanager
+def locked_file(name: str):
+    """An exclusive flock on `<name>.lock` in the leases directory, for as long as the block runs."""
+    with open(directory() / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 @contextmanager
 def _locked(name: str):
-    directory = Path(os.environ.get("PAAS_LEASES_DIR", "/run/paas"))
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{name}.json"
-    with open(directory / f"{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    directory_ = directory()
+    path = directory_ / f"{name}.json"
+    with locked_file(name):
         leases = json.loads(path.read_text()) if path.exists() else {}
         yield leases
         tmp = path.with_suffix(f".{os.getpid()}.tmp")

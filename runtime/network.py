@@ -100,22 +100,89 @@ def raise_neighbour_limits() -> None:
 
 
 def ensure_bridge(segment=None) -> None:
-    """Create a platform bridge (the pool's first, by default) with its gateway address, once per host."""
-    raise_neighbour_limits()
-    from . import firewall, ipam
+    """Make a platform bridge (the pool's first, by default) ready: the bridge with its gateway
+    address, the firewall rules, the DNS forwarder. Cheap when all is there (every attach checks).
+    """
+    from . import dns, firewall, ipam
 
     seg = segment or ipam.segment(0)
-    if not link_exists(seg.bridge):
+    made = not link_exists(seg.bridge)
+    if made:
+        raise_neighbour_limits()
         try:
             _ip("link", "add", seg.bridge, "type", "bridge")
         except NetworkError:
             if not link_exists(seg.bridge):  # a concurrent start made it
                 raise
+        _no_ipv6(seg.bridge)
         _ip("addr", "replace", f"{seg.gateway}/{seg.network.prefixlen}", "dev", seg.bridge)
         _ip("link", "set", seg.bridge, "up")
-        # Checked with the bridge rather than on every start (several iptables
-        # calls); the agent re-checks them when it starts.
-        firewall.ensure_rules()
+    # A stamp spares the iptables calls when the rules are in place; the agent forces
+    # a check when it starts (rules can be flushed while the bridge stays), and so does a
+    # new bridge (a new network namespace may have a dead one's inode, and with it its stamp).
+    firewall.ensure_rules(force=made)
+    dns.ensure(seg.bridge, str(seg.gateway))
+
+
+def _no_ipv6(bridge: str) -> None:
+    """No IPv6 on the bridge: the firewall is IPv4's, and the host's link-local address on the
+    bridge would let containers reach every host service listening on [::]."""
+    path = Path("/proc/sys/net/ipv6/conf") / bridge / "disable_ipv6"
+    try:
+        path.write_text("1")
+    except FileNotFoundError:
+        return  # a kernel without IPv6
+    except OSError as exc:
+        raise NetworkError(f"turning IPv6 off on {bridge}: {exc.strerror}") from None
+
+
+def remove_bridge(segment) -> None:
+    """Take a bridge away with its forwarder (a test's own pool; hosts keep theirs)."""
+    import subprocess
+
+    from . import dns
+
+    dns.remove(segment.bridge)
+    subprocess.run(["ip", "link", "del", segment.bridge], capture_output=True, check=False)
+
+
+# Per-app egress, inside the instance's own namespace: rules there outlive no instance and
+# name no address that a later one could get. The instance has no capability to change them.
+EGRESS_DENIED_RULES = "\n".join([
+    "*filter",
+    ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
+    "-A OUTPUT -o lo -j ACCEPT",
+    # Replies to connections made to the instance (the router, health checks) still leave;
+    # connections the instance opened itself before the switch do not (their direction is ORIGINAL).
+    "-A OUTPUT -m conntrack --ctstate ESTABLISHED,RELATED --ctdir REPLY -j ACCEPT",
+    "-A OUTPUT -j REJECT --reject-with icmp-admin-prohibited",
+    "COMMIT",
+]) + "\n"
+EGRESS_ALLOWED_RULES = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
+
+
+def set_egress(att: "Attachment | dict", allowed: bool) -> None:
+    """Let a bridge container open connections out (the default), or nothing at all, DNS included.
+
+    Takes effect at once on a running container: new connections out fail, and
+    so do the next packets of those it had opened; connections made to it (the
+    router's, health checks) keep working. Other modes have no namespace of ours to
+    hold the rules, so only bridge containers can be denied.
+    """
+    netns = att.get("netns") if isinstance(att, dict) else att.netns
+    mode = att.get("mode") if isinstance(att, dict) else att.mode
+    if mode != "bridge" or not netns:
+        if allowed:
+            return
+        raise NetworkError(f"egress can only be denied to bridge containers, not in {mode!r} mode")
+    import subprocess
+
+    # iptables-restore replaces the whole filter table of that namespace in one step.
+    result = subprocess.run(["nsenter", f"--net={netns}", "iptables-restore", "-w"],
+                            input=EGRESS_ALLOWED_RULES if allowed else EGRESS_DENIED_RULES,
+                            capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise NetworkError(f"setting egress in {netns}: {result.stderr.strip()[:300]}")
 
 
 def mac_for(address) -> str:

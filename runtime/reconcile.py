@@ -34,6 +34,7 @@ class Desired:
     # The App's primary key: its host uid is derived from it (identity.app_uid). Not fingerprinted:
     # an app never changes it, and instances started before per-app uids are adopted, not replaced.
     app_id: int = 0
+    egress: bool = True                 # may open connections out (paas egress); applied in place, not fingerprinted
 
     @property
     def fingerprint(self) -> str:

@@ -46,7 +46,17 @@ class OtherHost:
         return subprocess.run(self.argv(*command), capture_output=True, text=True, timeout=timeout, **kwargs)
 
     def remove(self) -> None:
-        """Deleting the namespace takes its end of the veth pair, and with it ours."""
+        """Deleting the namespace takes its end of the veth pair, and with it ours.
+
+        A host going away takes its processes: what still runs in the namespace (the
+        DNS forwarder its agent started for its bridge) would otherwise keep it alive.
+        """
+        pids = subprocess.run(["ip", "netns", "pids", self.name], capture_output=True, text=True).stdout.split()
+        for pid in pids:
+            try:
+                os.kill(int(pid), 9)
+            except (ProcessLookupError, ValueError):
+                pass
         subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
         subprocess.run(["ip", "link", "del", self.link], capture_output=True)
 

@@ -16,6 +16,7 @@ def app_json(app: App) -> dict:
         "stack": app.stack,
         "maintenance": app.maintenance,
         "health_check_path": app.health_check_path or None,
+        "egress": "allowed" if app.egress else "denied",
         "web_url": app.web_url,
         "git_url": app.git_url,
         "release": release.version if release else None,

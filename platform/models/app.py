@@ -12,6 +12,8 @@ class App(models.Model):
     maintenance = models.BooleanField(default=False)
     health_check_path = models.CharField(max_length=200, blank=True,
                                          help_text="An HTTP path that must answer 2xx/3xx before web instances get traffic")
+    egress = models.BooleanField(default=True,
+                                 help_text="Instances may open connections out (paas egress:allow / egress:deny)")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -1,7 +1,9 @@
 """Network modes: none (loopback only), host, bridge with isolation between apps."""
 
 import ipaddress
+import os
 import socket
+import subprocess
 import urllib.request
 
 import pytest
@@ -74,21 +76,17 @@ def test_addresses_are_unique_and_released(detached):
 @pytest.fixture
 def small_segments(monkeypatch):
     """A pool of two bridges of five instances each (a /28 cut into /29s), removed afterwards."""
-    import subprocess
-
     from paas.runtime import config
 
     monkeypatch.setattr(config, "BRIDGE", "paastseg0")
     monkeypatch.setattr(config, "ADDRESS_POOL", "10.216.0.0/28")
     monkeypatch.setenv("PAAS_BRIDGE_PREFIX", "29")
     yield
-    for bridge in ("paastseg0", "paastseg0x1"):
-        subprocess.run(["ip", "link", "del", bridge], capture_output=True)
-    for table in ("filter", "nat"):
-        rules = subprocess.run(["iptables", "-w", "-t", table, "-S"], capture_output=True, text=True).stdout
-        for rule in rules.splitlines():
-            if "paastseg0+" in rule and rule.startswith("-A "):
-                subprocess.run(["iptables", "-w", "-t", table, "-D", *rule.split()[1:]], capture_output=True)
+    from paas.runtime import firewall, network
+
+    for index in (0, 1):
+        network.remove_bridge(ipam.segment(index))
+    firewall.remove_rules()
 
 
 def test_a_full_bridge_spills_onto_the_next_one_isolated_from_it(small_segments, detached):
@@ -104,3 +102,138 @@ def test_a_full_bridge_spills_onto_the_next_one_isolated_from_it(small_segments,
     assert probe.record.network["gateway"] == "10.216.0.1"  # the freed place on the first bridge
     assert probe.wait(20)
     assert (probe.dir / "stdout.log").read_text().startswith("refused")
+
+
+# -- DNS and egress: builds and instances on a bridge of the test's own, "the outside" a namespace --
+
+@pytest.fixture(scope="module")
+def outside():
+    from tests.netsandbox import Outside
+
+    world = Outside().start()
+    yield world
+    world.stop()
+
+
+@pytest.fixture
+def sandbox(outside):
+    from tests.netsandbox import sandbox_bridge
+
+    with pytest.MonkeyPatch.context() as mp, sandbox_bridge(mp, outside) as segment:
+        yield mp, segment
+
+
+def test_bridge_containers_resolve_names_through_the_bridge_forwarder(sandbox, outside, host_stack):
+    from tests.netsandbox import DNS_NAME, run_in_build, run_in_instance
+
+    _, segment = sandbox
+    lines = run_in_instance(host_stack, f"dns:{DNS_NAME}")
+    assert lines == [f"dns {DNS_NAME} {outside.address}"]
+    assert run_in_build(f"dns:{DNS_NAME}") == [f"dns {DNS_NAME} {outside.address}"]
+    # The forwarder listens on the gateway only, not on the host's other addresses.
+    listening = subprocess.run(["ss", "-lnuH", "sport", "=", ":53"], capture_output=True, text=True).stdout
+    assert f"{segment.gateway}:53" in listening
+
+
+def test_instance_resolv_conf_names_the_gateway(sandbox, host_stack):
+    from paas.runtime import container
+    from paas.runtime.spec import ContainerSpec
+
+    _, segment = sandbox
+    spec = ContainerSpec(command=("cat", "/etc/resolv.conf"), layers=host_stack.layers, binds=host_stack.binds,
+                         network="bridge", id=f"rc{os.getpid()}")
+    c = container.create(spec)
+    try:
+        assert (c.dir / "etclayer" / "etc" / "resolv.conf").read_text().startswith(f"nameserver {segment.gateway}\n")
+    finally:
+        container.release(spec.id)
+
+
+def test_egress_reaches_the_outside_through_nat_where_allowed(sandbox, outside, host_stack):
+    from paas.runtime import config
+    from tests.netsandbox import run_in_build, run_in_instance
+
+    mp, _ = sandbox
+    target = f"tcp:{outside.address}:8080"
+    # A private range is refused by default (PAAS_EGRESS_DENY)...
+    assert run_in_instance(host_stack, target)[0].startswith(f"tcp {outside.address}:8080 refused")
+    # ...unless the admin allows it (PAAS_EGRESS_ALLOW): the rules follow at the next attach.
+    mp.setattr(config, "EGRESS_ALLOW", (outside.network,))
+    assert run_in_instance(host_stack, target) == [f"tcp {outside.address}:8080 connected"]
+    assert run_in_build(target) == [f"tcp {outside.address}:8080 connected"]
+
+
+def test_egress_deny_cuts_a_running_instance_off_and_allow_gives_it_back(sandbox, outside, detached):
+    from paas.runtime import config, network
+    from tests.netsandbox import DNS_NAME, PROBE, wait_for as wait
+
+    mp, _ = sandbox
+    mp.setattr(config, "EGRESS_ALLOW", (outside.network,))
+    loop = (f"while true; do python3 -c '{PROBE}' tcp:{outside.address}:8080 dns:{DNS_NAME}; "
+            "echo round; sleep 0.2; done")
+    assert "'" not in PROBE
+    c = detached(["sh", "-c", loop], network="bridge", user="app")
+    log = c.dir / "stdout.log"
+
+    def rounds_after(offset):
+        text = log.read_text()[offset:]
+        return text.split("round\n")[1:-1] or None  # whole rounds only
+
+    first = wait(lambda: rounds_after(0), what="a first round")[0]
+    assert "connected" in first and f"dns {DNS_NAME} {outside.address}" in first
+    network.set_egress(c.record.network, False)
+    mark = len(log.read_text())
+    denied = wait(lambda: rounds_after(mark), what="a round after egress:deny")[0]
+    assert "refused" in denied and f"dns {DNS_NAME} failed" in denied, denied
+    network.set_egress(c.record.network, True)
+    mark = len(log.read_text())
+    again = wait(lambda: rounds_after(mark), what="a round after egress:allow")[0]
+    assert "connected" in again and f"dns {DNS_NAME} {outside.address}" in again, again
+    assert c.is_running()  # the same instance all along: no restart
+
+
+@pytest.mark.parametrize("name,value", [("PAAS_EGRESS_DENY", "10.0.0.0/8,nonsense"),
+                                        ("PAAS_EGRESS_ALLOW", "10.0.0.1/8"),  # host bits set
+                                        ("PAAS_DNS_UPSTREAM", "10.0.0.1;rm -rf /")])
+def test_bad_network_settings_stop_the_runtime_naming_the_variable(name, value):
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", "import paas.runtime.config"], capture_output=True, text=True,
+                            env={**os.environ, name: value})
+    assert result.returncode != 0
+    assert f"RuntimeLayerError: {name}=" in result.stderr
+
+
+HOLD = """
+import socket, sys, time
+address = sys.argv[1]
+held = socket.create_connection((address, 8080), timeout=3)
+print("held", flush=True)
+while True:  # until new connections fail: the deny is in force
+    try:
+        socket.create_connection((address, 8080), timeout=1).close()
+        time.sleep(0.1)
+    except OSError:
+        break
+print("denied", flush=True)
+try:
+    held.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n")
+    print("old connection", "works" if held.recv(100) else "closed", flush=True)
+except OSError as exc:
+    print("old connection cut", type(exc).__name__, flush=True)
+"""
+
+
+def test_egress_deny_also_cuts_connections_opened_before_it(sandbox, outside, detached):
+    """Rejected twice over: conntrack starts in the namespace with the deny rules, so an
+    older connection's next packet is NEW to it, and ESTABLISHED passes only as a reply."""
+    from paas.runtime import config, network
+
+    mp, _ = sandbox
+    mp.setattr(config, "EGRESS_ALLOW", (outside.network,))
+    c = detached(["python3", "-c", HOLD, outside.address], network="bridge", user="app")
+    log = c.dir / "stdout.log"
+    wait_for(lambda: "held" in log.read_text(), what="a connection held open")
+    network.set_egress(c.record.network, False)
+    assert c.wait(30)
+    assert log.read_text().splitlines()[1:] == ["denied", "old connection cut TimeoutError"], log.read_text()

@@ -1,0 +1,63 @@
+"""The agent applies an app's egress setting at start and to running instances, without a restart."""
+
+from dataclasses import replace
+
+import pytest
+
+from paas.runtime import config
+from paas.runtime.container import Container
+
+from .test_agent import image, world  # noqa: F401  (fixtures)
+
+
+@pytest.fixture(scope="module")
+def outside():
+    from tests.netsandbox import Outside
+
+    world_outside = Outside().start()
+    yield world_outside
+    world_outside.stop()
+
+
+def test_egress_setting_reaches_a_running_instance_in_place(world, outside):  # noqa: F811
+    from tests.netsandbox import PROBE, sandbox_bridge, wait_for
+
+    control, agent, want, client, app = world
+    with pytest.MonkeyPatch.context() as mp, sandbox_bridge(mp, outside):
+        mp.setattr(config, "EGRESS_ALLOW", (outside.network,))
+        agent.start_up()
+        loop = f"while true; do python3 -c '{PROBE}' tcp:{outside.address}:8080; echo round; sleep 0.2; done"
+        d = want("worker.1", command=loop, egress=False)
+        agent.reconcile_once()
+        c = Container.load(d.name)
+        log = c.dir / "stdout.log"
+
+        def next_round(offset):
+            rounds = log.read_text()[offset:].split("round\n")[1:-1]
+            return rounds[0] if rounds else None
+
+        assert "refused" in wait_for(lambda: next_round(0), what="a round with egress denied")
+        control.instances[d.name] = replace(d, egress=True)
+        agent.reconcile_once()
+        mark = len(log.read_text())
+        assert "connected" in wait_for(lambda: next_round(mark), what="a round with egress allowed")
+        control.instances[d.name] = replace(d, egress=False)
+        agent.reconcile_once()
+        mark = len(log.read_text())
+        assert "refused" in wait_for(lambda: next_round(mark), what="a round with egress denied again")
+        assert Container.load(d.name).record.pid == c.record.pid  # the same process: no restart
+        agent._release(d.name)
+
+
+def test_a_web_instance_without_egress_still_answers_the_router(world):  # noqa: F811
+    from tests.netsandbox import probe_on_host, wait_for
+
+    control, agent, want, client, app = world
+    d = want("web.1", egress=False)
+    agent.reconcile_once()
+    wait_for(lambda: (agent.reconcile_once(), control.reports[d.name]["state"] == "up")[1], timeout=30,
+             what="the health check answered")
+    address = control.reports[d.name]["address"]
+    assert probe_on_host(f"tcp:{address}:{control.reports[d.name]['port']}") == [
+        f"tcp {address}:{control.reports[d.name]['port']} connected"]
+    agent._release(d.name)
