@@ -4,9 +4,12 @@ It runs inside a build (as the package.json build script) and inside the app's w
 instance, with only the standard library of the stack's Python. It reports, one line
 each, what it could reach or take:
 
-    OPEN <address>:<port>      a TCP connection was accepted
+    OPEN <address>:<port>      a TCP connection was accepted (DNS on the gateway is the platform's
+                               forwarder, there for tenants: reported like any other)
     READ <path>                a file of the host could be read
     WROTE <path>               a file could be created there
+    OWN 127.0.0.1:<port>       our own listener on our own loopback (the app's $PORT)
+    GATEWAY <address>          the default route's gateway (the host's side of the bridge)
     PROBE DONE <connect attempts>
 
 targets.json (written by the test) names the host's addresses and paths.
@@ -46,6 +49,30 @@ def batch_size() -> int:
     return max(64, min(soft - 64, 8000))
 
 
+def own_listeners() -> set[int]:
+    """Ports listening in our own network namespace (/proc/net/tcp is per namespace): the app's
+    own $PORT, not something of the host's."""
+    ports = set()
+    try:
+        lines = open("/proc/net/tcp").read().splitlines()[1:]
+    except OSError:
+        return ports
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 3 and fields[3] == "0A":  # TCP_LISTEN
+            ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def self_connected(sock: socket.socket) -> bool:
+    """A connect to our own loopback whose source port is the port it asked for meets itself
+    (TCP simultaneous open): that is our own socket, not a listener."""
+    try:
+        return sock.getsockname() == sock.getpeername()
+    except OSError:
+        return False
+
+
 def scan(targets: list[tuple[str, int]]) -> tuple[list[str], int]:
     """Connect to every (address, port) without blocking; the ones that accepted."""
     found, size = [], batch_size()
@@ -60,7 +87,7 @@ def scan(targets: list[tuple[str, int]]) -> tuple[list[str], int]:
             else:
                 sock.close()
         for key, _ in selector.select(TIMEOUT_S):
-            if key.fileobj.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+            if key.fileobj.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0 and not self_connected(key.fileobj):
                 found.append("%s:%d" % key.data)
         for key in list(selector.get_map().values()):
             key.fileobj.close()
@@ -70,12 +97,16 @@ def scan(targets: list[tuple[str, int]]) -> tuple[list[str], int]:
 
 def main() -> None:
     spec = json.load(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "targets.json")))
+    for address in gateway():
+        print("GATEWAY", address, flush=True)
     every_port = ["127.0.0.1", *gateway(), *spec["every_port"]]
     targets = [(address, port) for address in dict.fromkeys(every_port) for port in range(1, 65536)]
     targets += [(address, port) for address in spec["some_ports"] for port in spec["ports"]]
     opened, attempts = scan(targets)
+    own = own_listeners()
     for line in opened:
-        print("OPEN", line, flush=True)
+        address, port = line.rsplit(":", 1)
+        print("OWN" if address == "127.0.0.1" and int(port) in own else "OPEN", line, flush=True)
     for path in spec["read"]:
         try:
             with open(path, "rb") as handle:

@@ -84,10 +84,16 @@ def setuid_files(root: Path) -> list[str]:
     return found
 
 
+def gateways(text: str) -> set[str]:
+    """The probe's gateway as it reported it (GATEWAY <address>), with the DNS port."""
+    return {f"{line.split()[-1]}:53" for line in text.splitlines() if " GATEWAY " in f" {line}"}
+
+
 def assert_probe_got_nothing(text: str, secret: str) -> None:
     assert "PROBE DONE" in text, text[-3000:]
-    reached = [line for line in text.splitlines() if " OPEN " in f" {line}" or " READ " in f" {line}"]
-    assert reached == [], reached
+    reached = [line.split()[-2:] for line in text.splitlines() if " OPEN " in f" {line}" or " READ " in f" {line}"]
+    # The one port tenants are meant to reach: DNS on their gateway, the platform's forwarder (runtime/dns.py).
+    assert [r for r in reached if not (r[0] == "OPEN" and r[1].endswith(":53") and r[1] in gateways(text))] == []
     assert secret not in text
 
 
