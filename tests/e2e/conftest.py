@@ -24,10 +24,21 @@ from tests.e2e.platform_procs import (
 from tests.platform.conftest import make_user
 
 
+# One platform per test session. Modules outside tests/e2e (tests/security) import these
+# fixtures, and pytest makes one instance of a session fixture per place it is defined or
+# imported: a second platform would share this run's build queue and Redis prefix, and its
+# worker would take the other's builds (KeyError on a commit its repos never received).
+_SESSION: dict = {}
+
+
 @pytest.fixture(scope="session")
 def e2e_data_dir():
+    if "data_dir" in _SESSION:
+        yield _SESSION["data_dir"]
+        return
     path = Path(tempfile.mkdtemp(prefix="paas-e2e-", dir="/tmp"))
     path.chmod(0o755)
+    _SESSION["data_dir"] = path
     yield path
     if os.environ.get("PAAS_KEEP_E2E") != "1":  # set it to read the processes' logs afterwards
         subprocess.run(["rm", "-rf", str(path)])
@@ -35,6 +46,8 @@ def e2e_data_dir():
 
 @pytest.fixture(scope="session")
 def platform_env(django_db_setup, e2e_data_dir):
+    if "env" in _SESSION:
+        return _SESSION["env"]
     git_port = free_port()
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     env = {
@@ -63,13 +76,18 @@ def platform_env(django_db_setup, e2e_data_dir):
     # platform's processes here use the runtime's defaults under this run's data dir.
     for name in ("PAAS_RUNTIME_DIR", "PAAS_CGROUP_PARENT", "PAAS_BRIDGE", "PAAS_ADDRESS_POOL"):
         env.pop(name, None)
+    _SESSION["env"] = env
     return env
 
 
 @pytest.fixture(scope="session")
 def git_platform(platform_env, e2e_data_dir):
     """Every platform process on the test database: git, builds, control loop, agent, router."""
+    if "procs" in _SESSION:
+        yield _SESSION["procs"]
+        return
     procs = Processes(platform_env, e2e_data_dir)
+    _SESSION["procs"] = procs
     try:
         start_git_server(procs, int(platform_env["PAAS_GIT_PORT"]))
         start_build_worker(procs)

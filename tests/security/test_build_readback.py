@@ -6,13 +6,17 @@ build fails or ignores it with a clear message, the host's secret appears
 nowhere (output, error, slug), and nothing changed outside the build's dirs.
 """
 
+import json
 import os
 import tarfile
+import uuid
 
 import pytest
 
+from tests.security.readback import HostileBuilds, executors, listing  # isort: skip  (sets the runtime sandbox first)
+
 from paas.buildpacks import cache
-from tests.security.readback import HostileBuilds, executors, listing
+from tests.e2e.conftest import e2e_data_dir, flush_retries_deadlocks, git_platform, platform_env, pusher
 
 
 @pytest.fixture(params=sorted(executors()))
@@ -160,3 +164,33 @@ def test_release_output_echoing_a_secret_is_not_quoted(local_builds):
     src = local_builds.source(WEB + f"printf 'x: [\\n' > .release.yml && cat {local_builds.host.secret_file}"
                                     " >> .release.yml\n")
     local_builds.refused(src, "printed invalid YAML at line")
+
+
+# --- end to end: a real `git push` to the platform's git server and build worker -----------------
+
+E2E_FIXTURES = (e2e_data_dir, flush_retries_deadlocks, git_platform, platform_env, pusher)
+
+
+def test_a_push_whose_build_links_the_procfile_to_a_host_file_is_rejected(pusher, tmp_path, e2e_data_dir):
+    from paas.platform.actions.apps import create_app
+    from paas.platform.models import Build, Release
+
+    app = create_app(pusher.user, f"readback-{uuid.uuid4().hex[:8]}")
+    # A one-line host file like the admin token in the data directory.
+    secret = f"paas_{uuid.uuid4().hex}"
+    secret_file = e2e_data_dir / f"admin-token-{app.name}"
+    secret_file.write_text(secret + "\n")
+    secret_file.chmod(0o600)
+    package = {"name": "hostile", "version": "1.0.0", "private": True,
+               "scripts": {"build": f"ln -sf {secret_file} Procfile", "start": "node -e 0"}}
+    repo = pusher.repo(tmp_path / "src", {"package.json": json.dumps(package)}, app.name)
+    result = pusher.push(repo)
+    assert result.returncode != 0
+    assert "Running npm run build" in result.stderr  # the link was planted by the build itself
+    assert "Procfile must be a regular file, not a symbolic link" in result.stderr
+    build = Build.objects.get(app=app)
+    assert build.status == Build.FAILED
+    for text in (result.stdout, result.stderr, build.output, build.error):
+        assert secret not in text
+    assert Release.objects.filter(app=app).count() == 1  # nothing released
+    assert secret_file.read_text() == secret + "\n"
