@@ -96,7 +96,7 @@ def _info(name: str, st: os.stat_result, kind: bytes) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.type = kind
     info.mode = stat.S_IMODE(st.st_mode)
-    info.mtime = int(st.st_mtime)
+    info.mtime = st.st_mtime  # as tarfile.gettarinfo: PAX keeps the fraction
     info.uid = info.gid = 0
     info.uname = info.gname = "root"
     return info

@@ -76,7 +76,7 @@ def check_command(spec: ContainerSpec, view: RootView) -> None:
     if not spec.command or not spec.command[0]:
         raise SpecError("no command given")
     for index, arg in enumerate(spec.command):
-        _refuse_controls(arg, NAME_KEEPS if index == 0 else COMMAND_KEEPS, f"command argument {index}")
+        _refuse_controls(arg, COMMAND_KEEPS, f"command argument {index}")
 
 
 def check_limits(spec: ContainerSpec, view: RootView) -> None:
