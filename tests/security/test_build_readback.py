@@ -194,3 +194,13 @@ def test_a_push_whose_build_links_the_procfile_to_a_host_file_is_rejected(pusher
         assert secret not in text
     assert Release.objects.filter(app=app).count() == 1  # nothing released
     assert secret_file.read_text() == secret + "\n"
+
+
+def test_output_without_newlines_reaches_the_worker_in_bounded_pieces(builds):
+    # 3 MB on one line: each executor hands it over in pieces of at most 64 KB,
+    # so a build cannot grow the worker's line buffer without bound.
+    src = builds.source(WEB + "head -c 3145728 /dev/zero | tr '\\000' z\n")
+    builds.build(src)
+    pieces = [line for line in builds.lines if line.startswith("z")]
+    assert sum(len(p) for p in pieces) == 3145728
+    assert max(len(p) for p in pieces) <= 64 * 1024
