@@ -57,7 +57,7 @@ def _add_tree(tar: tarfile.TarFile, app_dir: str, max_bytes: int) -> None:
             tar.addfile(_info(name, entry.st, tarfile.DIRTYPE))
         elif entry.is_link:
             target = os.readlink(entry.name, dir_fd=entry.dir_fd)
-            if tenantfs.link_escapes(entry.rel, target):
+            if tenantfs.link_escapes(app_dir, entry.rel, target):
                 raise BuildError(
                     f"the compiled app has a symlink {tenantfs.shown(entry.rel)} that points outside /app; "
                     "a slug keeps links inside the app"

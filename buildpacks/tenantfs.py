@@ -218,13 +218,20 @@ def _walk_fd(dir_fd: int, prefix: str, skip: frozenset[str], depth: int) -> Iter
             os.close(sub)
 
 
-def link_escapes(rel: str, target: str) -> bool:
-    """True when a link at rel (relative to a tree's root) with this target points outside the tree.
+def link_escapes(root: str, rel: str, target: str) -> bool:
+    """True when the link at root/rel with this target points outside the tree at root.
 
-    The rule of tarfile's "data" filter, which unpacks slugs: absolute
-    targets and targets climbing above the root are outside.
+    The rule of tarfile's "data" filter, which unpacks slugs: an absolute
+    target is outside; so is one whose path, resolved from the link's
+    directory, climbs above the root, whether by its own ".." (checked
+    lexically) or through other links of the tree (checked as the filter
+    does, with realpath: it reads link targets only, never a file).
     """
     if os.path.isabs(target):
         return True
     inside = os.path.normpath(os.path.join("root", os.path.dirname(rel), target))
-    return inside != "root" and not inside.startswith("root" + os.sep)
+    if inside != "root" and not inside.startswith("root" + os.sep):
+        return True
+    real_root = os.path.realpath(root)
+    resolved = os.path.realpath(os.path.join(real_root, os.path.dirname(rel), target))
+    return os.path.commonpath([resolved, real_root]) != real_root

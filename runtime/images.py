@@ -206,7 +206,7 @@ def _as_unpacked(tree: Path) -> bool:
     try:
         for entry in tenantfs.walk(str(tree)):
             if entry.is_link:
-                if tenantfs.link_escapes(entry.rel, os.readlink(entry.name, dir_fd=entry.dir_fd)):
+                if tenantfs.link_escapes(str(tree), entry.rel, os.readlink(entry.name, dir_fd=entry.dir_fd)):
                     return False
                 os.chown(entry.name, APP_UID, APP_UID, dir_fd=entry.dir_fd, follow_symlinks=False)
             elif entry.is_regular:

@@ -133,6 +133,11 @@ def test_walk_refuses_a_tree_nested_deeper_than_the_cap(tree):
     ("d/a", ".", False),
     ("a", "d/../..", True),
     ("a", "d/e/../f", False),
+    # Lexically inside, but d/up is a link to the root: ../up/.. from d/e climbs above it.
+    ("d/e/g", "../up/..", True),
+    ("d/e/g", "../up/d", False),
 ])
-def test_link_escapes(rel, target, escapes):
-    assert tenantfs.link_escapes(rel, target) is escapes
+def test_link_escapes(tree, rel, target, escapes):
+    (tree / "d" / "e").mkdir(parents=True)
+    os.symlink("..", tree / "d" / "up")
+    assert tenantfs.link_escapes(str(tree), rel, target) is escapes

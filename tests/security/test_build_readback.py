@@ -78,6 +78,8 @@ def test_a_procfile_line_holding_a_secret_is_not_echoed(builds):
     ("mkdir -p deep/er && ln -s ../../../../../../../../..{host_dir} deep/er/up\n", ["symlink 'deep/er/up'"]),
     ("ln -s {host_dir} hostdir\n", ["symlink 'hostdir'", "points outside /app"]),
     ("mkfifo pipe\n", ["holds a FIFO at 'pipe'"]),
+    # Each link's own ".." stays inside; through d/up (the root) g climbs above /app.
+    ("mkdir -p d/e && ln -s .. d/up && ln -s ../up/.. d/e/g\n", ["symlink 'd/e/g'", "points outside /app"]),
 ])
 def test_a_slug_with_links_out_of_app_or_special_files_is_refused(builds, plant, words):
     src = builds.source(WEB + plant.format(secret_file=builds.host.secret_file, host_dir=builds.host.dir))
@@ -100,6 +102,9 @@ def test_links_inside_the_app_stay_links_and_are_not_followed(builds):
     assert members["./lib/alias"].issym() and members["./lib/alias"].linkname == "real"
     assert members["./top"].issym()
     assert not any(name.startswith("./lib/alias/") for name in members)  # the linked directory was not entered
+    with tarfile.open(slug.path) as tar:
+        tar.extractall(builds.tmp / "unpacked", filter="data")  # what every host's unpack does
+    assert (builds.tmp / "unpacked" / "top").read_text() == "hi\n"
 
 
 def test_a_planted_cache_lock_link_creates_nothing(builds):
