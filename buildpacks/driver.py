@@ -20,7 +20,7 @@ from . import cache, selection, slugignore
 from .envdir import write_env_dir
 from .errors import BuildError, BuildTimeout
 from .executor import Executor
-from .procfile import check_type_names, read_procfile
+from .procfile import read_procfile
 from .selection import Buildpack
 from .slug import pack_slug
 from .sourcetree import check_source, copy_source, human_size
@@ -91,7 +91,7 @@ def build(
         ws = _workspace(scratch, source_dir, cache_dir, config, stack, source_version)
         _apply_slugignore(ws.app_dir, on_output)
         # Fail fast on a broken Procfile, before minutes of dependency installs.
-        read_procfile(os.path.join(ws.app_dir, "Procfile"))
+        read_procfile(ws.app_dir)
         steps = Steps(executor, ws, cancel)
         chosen = _choose(steps, config, ws.app_dir, buildpacks_dir)
         description = " + ".join(text for _, text in chosen)
@@ -186,7 +186,6 @@ def _release_all(steps: Steps, chosen: list[Buildpack]):
     addons: list[str] = []
     for bp in chosen:
         info = steps.release(bp)
-        check_type_names(info.default_process_types, f"{bp.name} bin/release")
         defaults.update(info.default_process_types)
         env.update(info.config_vars)
         addons.extend(a for a in info.addons if a not in addons)
@@ -194,7 +193,9 @@ def _release_all(steps: Steps, chosen: list[Buildpack]):
 
 
 def _process_types(app_dir, defaults, require_web, on_output, description) -> dict[str, str]:
-    declared = read_procfile(os.path.join(app_dir, "Procfile"))
+    # Read again after compile: the build may have written it (and may have
+    # planted a link or a FIFO there: read_procfile refuses those).
+    declared = read_procfile(app_dir)
     on_output("-----> Discovering process types")
     on_output(f"{INDENT}Procfile declares types -> {', '.join(declared) or '(none)'}")
     on_output(f"{INDENT}Default types for {description} -> {', '.join(defaults) or '(none)'}")

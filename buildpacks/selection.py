@@ -4,17 +4,19 @@ import os
 import re
 from dataclasses import dataclass
 
+from . import tenantfs
 from .errors import BuildError
 
 SHIPPED_DIR = os.path.dirname(os.path.abspath(__file__))
 ORDER_FILE = "ORDER"
 OVERRIDE_FILE = ".buildpacks"
 OVERRIDE_VAR = "BUILDPACK"
+OVERRIDE_MAX_BYTES = 16 * 1024  # a list of buildpack names
 SCRIPTS = ("detect", "compile", "release")
 
 # One path segment of a buildpack name: no "..", no hidden names, nothing a
 # shell or a mount table could misread.
-_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ def requested(config: dict[str, str], app_dir: str, buildpacks_dir: str = SHIPPE
     if config.get(OVERRIDE_VAR, "").strip():
         names = [n.strip() for n in config[OVERRIDE_VAR].split(",") if n.strip()]
     else:
-        names = _read_override_file(os.path.join(app_dir, OVERRIDE_FILE))
+        names = _read_override_file(app_dir)
     return [resolve(name, buildpacks_dir) for name in names]
 
 
@@ -54,7 +56,7 @@ def resolve(name: str, buildpacks_dir: str = SHIPPED_DIR) -> Buildpack:
             "directory and give its name"
         )
     segments = name.split("/")
-    if not all(_SEGMENT.match(s) for s in segments):
+    if not all(_SEGMENT.fullmatch(s) for s in segments):
         raise BuildError(f"buildpack name {name!r} is not valid (use a name or a relative path of plain names)")
     path = os.path.join(buildpacks_dir, *segments)
     if not os.path.isfile(os.path.join(path, "bin", "compile")):
@@ -73,12 +75,13 @@ def available(buildpacks_dir: str = SHIPPED_DIR) -> list[str]:
     )
 
 
-def _read_override_file(path: str) -> list[str]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except FileNotFoundError:
+def _read_override_file(app_dir: str) -> list[str]:
+    # Read through tenantfs like every file of the app: no link, no FIFO, capped.
+    raw = tenantfs.read_file(app_dir, OVERRIDE_FILE, OVERRIDE_MAX_BYTES)
+    if raw is None:
         return []
+    try:
+        lines = raw.decode("utf-8").splitlines()
     except UnicodeDecodeError:
         raise BuildError(f"{OVERRIDE_FILE} is not valid UTF-8 text") from None
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]

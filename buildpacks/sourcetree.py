@@ -3,6 +3,7 @@
 import os
 import shutil
 
+from . import tenantfs
 from .errors import BuildError
 
 # Never copied into the build: the repository's own metadata.
@@ -12,20 +13,15 @@ IGNORED = {".git"}
 def check_source(root: str, max_bytes: int) -> None:
     """Reject trees with escaping symlinks or more bytes than a slug may hold."""
     total = 0
-    for path, is_link in _walk(root):
-        if is_link:
-            _check_link(root, path)
-        else:
-            total += os.lstat(path).st_size
+    for entry in tenantfs.walk(root, skip_top=frozenset(IGNORED)):
+        if entry.is_link:
+            _check_link(root, entry)
+        elif not entry.is_dir:
+            total += entry.st.st_size
     if total > max_bytes:
         raise BuildError(
             f"the pushed source is {human_size(total)}, over the slug size limit of {human_size(max_bytes)}"
         )
-
-
-def tree_size(root: str) -> int:
-    """Apparent size in bytes of the regular files under root (links not followed)."""
-    return sum(os.lstat(p).st_size for p, is_link in _walk(root) if not is_link)
 
 
 def copy_source(src: str, dst: str) -> None:
@@ -53,27 +49,12 @@ def human_size(n: int) -> str:
     return f"{n} B"
 
 
-def _walk(root: str):
-    """Yield (path, is_symlink) for every file, dir and link below root."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        if dirpath == root:
-            dirnames[:] = [d for d in dirnames if d not in IGNORED]
-        for name in dirnames + filenames:
-            path = os.path.join(dirpath, name)
-            yield path, os.path.islink(path)
-
-
-def _check_link(root: str, path: str) -> None:
+def _check_link(root: str, entry: tenantfs.Entry) -> None:
     # A link is judged by where it points inside the tree, as the build
     # container would see it: an absolute target or one that climbs out of
-    # the tree could read files of the build host.
-    rel = os.path.relpath(path, root)
-    target = os.readlink(path)
-    if os.path.isabs(target):
-        raise BuildError(f"symlink {rel} -> {target} points outside the repository (absolute target)")
-    # realpath follows chains of links, so a link to "." used as "d/../x"
-    # is judged by where it really ends up, not by its spelling.
-    resolved = os.path.realpath(path)
-    real_root = os.path.realpath(root)
-    if resolved != real_root and not resolved.startswith(real_root + os.sep):
-        raise BuildError(f"symlink {rel} -> {target} points outside the repository")
+    # the tree (by its own ".." or through other links) could read files of
+    # the build host. The rule is tenantfs.link_escapes, the one slugs follow.
+    target = os.readlink(entry.name, dir_fd=entry.dir_fd)
+    if tenantfs.link_escapes(root, entry.rel, target):
+        why = " (absolute target)" if os.path.isabs(target) else ""
+        raise BuildError(f"symlink {entry.rel} -> {target} points outside the repository{why}")

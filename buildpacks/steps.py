@@ -7,13 +7,15 @@ from typing import Callable
 from . import layout
 from .errors import BuildCancelled, BuildError
 from .executor import Executor, Mount
-from .release import ReleaseInfo, parse_release
+from .release import MAX_OUTPUT_BYTES, ReleaseInfo, parse_release
 from .selection import Buildpack
 
 # detect and release only look at files: a minute is generous, and a hung
 # third-party script must not hold a build worker.
 DETECT_TIMEOUT_S = 60.0
 RELEASE_TIMEOUT_S = 60.0
+# What detect printed names the app kind in the build output: a line, not a file.
+DETECT_TEXT_CHARS = 200
 
 # Heroku buildpacks mark error lines with " !"; the last one is the reason.
 _ERROR_MARK = " !"
@@ -41,10 +43,15 @@ class Steps:
 
     def detect(self, bp: Buildpack) -> tuple[bool, str]:
         """(True, name it printed) when bin/detect accepts the app, else (False, its last line)."""
-        lines: list[str] = []
-        code = self._run(bp, "detect", [layout.APP_DIR], DETECT_TIMEOUT_S, lines.append)
-        text = next((line.strip() for line in reversed(lines) if line.strip()), "")
-        return code == 0, text
+        # Only the last non-empty line is used: keeping just it bounds the memory a chatty detect costs.
+        last = [""]
+
+        def keep(line: str) -> None:
+            if line.strip():
+                last[0] = line.strip()[:DETECT_TEXT_CHARS]
+
+        code = self._run(bp, "detect", [layout.APP_DIR], DETECT_TIMEOUT_S, keep)
+        return code == 0, last[0]
 
     def compile(self, bp: Buildpack, timeout: float, on_line: Callable[[str], None]) -> None:
         """Run bin/compile BUILD_DIR CACHE_DIR ENV_DIR, streaming its output.
@@ -66,9 +73,20 @@ class Steps:
             raise BuildError(f"{bp.name} compile failed: {reason}")
 
     def release(self, bp: Buildpack) -> ReleaseInfo:
-        """Run bin/release BUILD_DIR and parse the YAML it prints on stdout."""
+        """Run bin/release BUILD_DIR and parse the YAML it prints on stdout (at most MAX_OUTPUT_BYTES)."""
         lines: list[str] = []
-        code = self._run(bp, "release", [layout.APP_DIR], RELEASE_TIMEOUT_S, lines.append)
+        size = [0]
+
+        def keep(line: str) -> None:
+            # Counted as it arrives, and nothing kept past the cap: the script
+            # may cat any file the build wrote.
+            size[0] += len(line) + 1
+            if size[0] <= MAX_OUTPUT_BYTES:
+                lines.append(line)
+
+        code = self._run(bp, "release", [layout.APP_DIR], RELEASE_TIMEOUT_S, keep)
+        if size[0] > MAX_OUTPUT_BYTES:
+            raise BuildError(f"{bp.name} bin/release printed more than {MAX_OUTPUT_BYTES // 1024} KB")
         if code != 0:
             raise BuildError(f"{bp.name} bin/release failed with exit status {code}")
         return parse_release("\n".join(lines), bp.name)

@@ -31,6 +31,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from paas.buildpacks.executor import MAX_LINE_BYTES
+
 from . import identity, stacks
 from .container import create, release
 from .errors import RuntimeLayerError, SpecError
@@ -155,6 +157,10 @@ def _pump(helper: subprocess.Popen, on_line, deadline: float, cancel) -> str | N
                 return None
             pending += chunk
             *lines, pending = pending.split(b"\n")
+            # As LocalExecutor does: a step that never writes a newline must not grow the worker's memory.
+            while len(pending) > MAX_LINE_BYTES:
+                lines.append(pending[:MAX_LINE_BYTES])
+                pending = pending[MAX_LINE_BYTES:]
             for line in lines:
                 on_line(_decode(line))
     finally:

@@ -34,6 +34,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from paas.buildpacks import tenantfs
+
 from . import config, identity
 from .errors import ImageError
 
@@ -210,30 +212,47 @@ def adopt(digest: str, tree: Path, *, uid: int) -> bool:
 
 
 def _as_unpacked(tree: Path, uid: int) -> bool:
-    """Give `tree` the modes and owner (`uid`) an unpack would; False if unpacking would refuse it or differ."""
-    root = os.path.realpath(tree)
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = os.path.join(dirpath, name)
-            info = os.lstat(path)
-            if stat.S_ISLNK(info.st_mode):
-                target = os.readlink(path)
-                inside = os.path.normpath(os.path.join(dirpath, target))
-                if os.path.isabs(target) or os.path.commonpath([root, inside]) != root:
+    """Give `tree` the modes and owner (`uid`) an unpack would; False if unpacking would refuse it or differ.
+
+    The tree was written by a build, so it is walked with tenantfs (no link
+    followed, no symlinked directory entered) and every change is made
+    through a descriptor opened without following links (fchmod/fchown), or
+    to the link itself (lchown): a link swapped in mid-walk is never followed.
+    """
+    try:
+        for entry in tenantfs.walk(str(tree)):
+            if entry.is_link:
+                if tenantfs.link_escapes(str(tree), entry.rel, os.readlink(entry.name, dir_fd=entry.dir_fd)):
                     return False
-            elif stat.S_ISREG(info.st_mode):
+                os.chown(entry.name, uid, uid, dir_fd=entry.dir_fd, follow_symlinks=False)
+            elif entry.is_regular:
+                fd, info = tenantfs.open_regular(entry.dir_fd, entry.name, entry.rel)
                 mode = (info.st_mode & 0o7777 & ~_HIGH_BITS) | stat.S_IRUSR | stat.S_IWUSR
                 if not mode & stat.S_IXUSR:
                     mode &= ~(stat.S_IXGRP | stat.S_IXOTH)
-                os.chmod(path, mode)
-            elif stat.S_ISDIR(info.st_mode):
-                os.chmod(path, 0o755)  # the data filter leaves directories at the default mode
+                _own(fd, mode, uid)
+            elif entry.is_dir:
+                fd = os.open(entry.name, tenantfs.DIR_FLAGS, dir_fd=entry.dir_fd)
+                opened = os.fstat(fd)
+                if (opened.st_dev, opened.st_ino) != (entry.st.st_dev, entry.st.st_ino):
+                    os.close(fd)
+                    return False
+                _own(fd, 0o755, uid)  # the data filter leaves directories at the default mode
             else:
                 return False
-            os.lchown(path, uid, uid)
-    os.chmod(root, 0o755)
-    os.lchown(root, uid, uid)
+        _own(tenantfs.open_root(str(tree)), 0o755, uid)
+    except tenantfs.TreeError:
+        return False
     return True
+
+
+def _own(fd: int, mode: int, uid: int) -> None:
+    """chmod and chown to the app's uid through fd, then close it."""
+    try:
+        os.fchmod(fd, mode)
+        os.fchown(fd, uid, uid)
+    finally:
+        os.close(fd)
 
 
 def gc(in_use: set[str]) -> list[str]:

@@ -16,24 +16,69 @@ from .spec import NETWORK_MODES, ContainerSpec
 # of the writable layer; the kernel would OOM-kill it before it ran.
 MIN_MEMORY = 8 << 20
 MIN_PIDS = 4
-_HOSTNAME = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
-_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Patterns are used with fullmatch: `$` alone would also accept a trailing "\n".
+_HOSTNAME = re.compile(r"[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")
+_ID = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # overlayfs separates lower dirs with ':' and options with ','.
 _OVERLAY_UNSAFE = re.compile(r"[:,\x00\n]")
 _USER_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _PASSWD_UNSAFE = re.compile(r"[:\n\r\x00]")
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
 
+# Control characters: which ones each kind of field refuses, and why. NUL is
+# refused everywhere: execve and mount take C strings that end at it, and
+# paas-init reads its spec as NUL-separated tokens, so a NUL inside a value
+# would end it there and start a spec key of the value's choosing ("uid 0",
+# a bind of /). The sets below are the characters a field may *keep*.
+#
+# Command arguments keep tab and newline: `paas run` scripts and shell
+# one-liners hold them, and the kernel passes them through unchanged. Every
+# other control character (ESC, CR, BEL, DEL...) is invisible where commands
+# are shown (`paas ps`, events, logs, the console) and could rewrite what an
+# admin's terminal shows; no command needs one literally (printf '\e' does).
+COMMAND_KEEPS = "\t\n"
+# Environment values are data (a PEM key holds newlines, a password anything),
+# passed byte for byte: only NUL, which cannot be carried, is refused.
+ENV_VALUE_KEEPS = "".join(map(chr, range(1, 32))) + "\x7f"
+# Paths, names and labels keep none: the platform never makes one with a
+# control character, and they are printed raw in errors and mount tables.
+NAME_KEEPS = ""
+
+
+def control_char(value: str, keeps: str = NAME_KEEPS) -> str | None:
+    """The first control character (C0 or DEL) of value not in keeps, as 'U+001B'; None when clean.
+
+    The one implementation of the control-character rules: the runner's
+    checks below and the build's Procfile and bin/release checks use it.
+    """
+    for char in value:
+        if (char < " " or char == "\x7f") and char not in keeps:
+            return f"U+{ord(char):04X}"
+    return None
+
+
+def _refuse_controls(value: str, keeps: str, what: str) -> None:
+    found = control_char(value, keeps)
+    if found is not None:
+        raise SpecError(f"{what} contains a control character ({found})")
+
 
 def check_id(spec: ContainerSpec, view: RootView) -> None:
-    if not _ID.match(spec.id):
+    if not _ID.fullmatch(spec.id):
         raise SpecError(f"container id {spec.id!r} must be 1-64 of a-z, 0-9, '_', '.', '-'")
+
+
+def check_labels(spec: ContainerSpec, view: RootView) -> None:
+    for name, value in spec.labels().items():
+        _refuse_controls(value, NAME_KEEPS, f"label {name}")
 
 
 def check_command(spec: ContainerSpec, view: RootView) -> None:
     if not spec.command or not spec.command[0]:
         raise SpecError("no command given")
+    for index, arg in enumerate(spec.command):
+        _refuse_controls(arg, COMMAND_KEEPS, f"command argument {index}")
 
 
 def check_limits(spec: ContainerSpec, view: RootView) -> None:
@@ -58,22 +103,22 @@ def check_network(spec: ContainerSpec, view: RootView) -> None:
 
 
 def check_hostname(spec: ContainerSpec, view: RootView) -> None:
-    if spec.hostname and not _HOSTNAME.match(spec.hostname):
+    if spec.hostname and not _HOSTNAME.fullmatch(spec.hostname):
         raise SpecError(f"hostname {spec.hostname!r} is not a valid DNS label")
 
 
 def check_env(spec: ContainerSpec, view: RootView) -> None:
     for name, value in spec.env:
-        if not _ENV_NAME.match(name):
+        if not ENV_NAME.fullmatch(name):
             raise SpecError(f"environment variable name {name!r} is invalid")
-        if "\x00" in value:
-            raise SpecError(f"environment variable {name} contains a NUL byte")
+        _refuse_controls(value, ENV_VALUE_KEEPS, f"environment variable {name}")
 
 
 def check_layers(spec: ContainerSpec, view: RootView) -> None:
     if not spec.layers:
         raise SpecError("no rootfs layer given")
     for layer in spec.layers:
+        _refuse_controls(str(layer), NAME_KEEPS, "a layer path")
         if not layer.is_dir():
             raise SpecError(f"layer {layer} does not exist or is not a directory")
         if _OVERLAY_UNSAFE.search(str(layer)):
@@ -82,6 +127,8 @@ def check_layers(spec: ContainerSpec, view: RootView) -> None:
 
 def check_binds(spec: ContainerSpec, view: RootView) -> None:
     for mount in spec.binds:
+        _refuse_controls(str(mount.source), NAME_KEEPS, "a mount source")
+        _refuse_controls(mount.destination, NAME_KEEPS, "a mount destination")
         if not os.path.exists(mount.source):
             raise SpecError(f"mount source {mount.source} does not exist")
         if not mount.destination.startswith("/") or ".." in mount.destination.split("/"):
@@ -96,6 +143,7 @@ def check_mount_points(spec: ContainerSpec, view: RootView) -> None:
 
 
 def check_workdir(spec: ContainerSpec, view: RootView) -> None:
+    _refuse_controls(spec.workdir, NAME_KEEPS, "workdir")
     if not spec.workdir.startswith("/"):
         raise SpecError(f"workdir {spec.workdir!r} must be an absolute path")
     if not view.is_dir(spec.workdir):
@@ -103,6 +151,7 @@ def check_workdir(spec: ContainerSpec, view: RootView) -> None:
 
 
 def check_user(spec: ContainerSpec, view: RootView) -> None:
+    _refuse_controls(spec.user, NAME_KEEPS, "user")
     uid, gid = resolve_user(view, spec.user)
     if spec.user_name:
         if gid != uid:
@@ -121,7 +170,7 @@ def check_executable(spec: ContainerSpec, view: RootView) -> None:
 
 
 CHECKS = (
-    check_id, check_command, check_limits, check_network, check_hostname, check_env,
+    check_id, check_labels, check_command, check_limits, check_network, check_hostname, check_env,
     check_layers, check_binds, check_mount_points, check_workdir, check_user, check_executable,
 )
 

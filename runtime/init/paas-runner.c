@@ -1157,9 +1157,24 @@ static void check_executable(const struct spec *s, const struct view *v)
         fail(fmt("command %s not found in the rootfs (PATH=%s)", py_repr(s->command.v[0]), search));
 }
 
+/* validate.NAME_KEEPS: paths and the user keep no control character. Only tab and
+ * newline get this far (runner_main sent the rest to Python); where a field may not
+ * keep them, Python's checks decide, in their order and with their message. */
+static int has_tab_or_newline(const char *p) { return p && strpbrk(p, "\t\n"); }
+
+static void check_controls(const struct spec *s)
+{
+    int found = has_tab_or_newline(s->workdir) || has_tab_or_newline(s->user);
+    for (int i = 0; i < s->layers.n; i++) found = found || has_tab_or_newline(s->layers.v[i]);
+    for (int i = 0; i < s->nbinds; i++)
+        found = found || has_tab_or_newline(s->binds[i].src) || has_tab_or_newline(s->binds[i].dst);
+    if (found) fallback("a tab or newline in a path or the user");
+}
+
 /* validate.validate, then create's resolve_user: the uid and gid to run as. */
 static void validate(const struct spec *s, struct view *v, long long *uid, long long *gid)
 {
+    check_controls(s);
     view_init(v, s);
     check_id(s);
     check_command(s);
@@ -1692,10 +1707,15 @@ static int runner_main(int argc, char **argv)
         fallback("this build is not the checkout's source");
     }
     if (argc < 2 || strcmp(argv[1], "run")) fallback("not `run`");
-    /* Non-ASCII means Unicode rules (isdigit, \s, repr, UTF-8 encoding) that are Python's. */
+    /* Non-ASCII means Unicode rules (isdigit, \s, repr, UTF-8 encoding) that are Python's,
+     * and so do control characters (validate.control_char): tab and newline are kept by
+     * command arguments and environment values, the other fields' are caught by
+     * check_controls; every other one is refused by Python with its own message. */
     for (int i = 1; i < argc; i++)
-        for (const unsigned char *c = (const unsigned char *)argv[i]; *c; c++)
+        for (const unsigned char *c = (const unsigned char *)argv[i]; *c; c++) {
             if (*c >= 0x80) fallback("a non-ASCII argument");
+            if ((*c < 0x20 && *c != '\t' && *c != '\n') || *c == 0x7f) fallback("a control character");
+        }
     struct args a;
     parse_run(argc, argv, &a);
     if (strcmp(a.network, "none") && strcmp(a.network, "host")) fallback("a network other than none and host");

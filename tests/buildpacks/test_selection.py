@@ -153,7 +153,7 @@ def test_release_with_an_invalid_process_type_is_refused(builder, make_app, buil
     add_buildpack(buildpacks_dir, "oddnames", detect="echo Odd\n", compile="true\n",
                   release="printf -- '---\\ndefault_process_types:\\n  \"web server\": x\\n'\n")
     src = make_app({"x.txt": "x"})
-    with pytest.raises(BuildError, match="oddnames bin/release: invalid process type 'web server'"):
+    with pytest.raises(BuildError, match="oddnames bin/release: invalid process type name 'web server'"):
         builder(src, config={"BUILDPACK": "oddnames"}, buildpacks_dir=str(buildpacks_dir))
 
 

@@ -30,6 +30,12 @@ def _assert_clean_refusal(result, name, words):
     (["--user", "nosuchuser", "--", "true"], ["nosuchuser"]),
     (["--env", "NOEQUALS", "--", "true"], ["NOEQUALS"]),
     ([], ["no command"]),
+    # Control characters (validate.control_char): one line naming the field, not the raw value.
+    (["--workdir", "/tmp\n", "--", "true"], ["workdir", "U+000A"]),
+    (["--", "sh", "-c", "echo \x1b]0;owned\x07"], ["command argument 2", "U+001B"]),
+    (["--env", "A=\x01ok", "--user", "app\t", "--", "true"], ["user", "U+0009"]),
+    (["--hostname", "web\n", "--", "true"], ["hostname", "valid DNS label"]),
+    (["--volume", "/tmp:/da\rta", "--", "true"], ["mount destination", "U+000D"]),
 ])
 def test_bad_input_is_refused(runner, cid, args, words):
     name = cid()

@@ -163,6 +163,12 @@ FALLBACK = [
     ["--network", "none", "--pids", "1_0", "true"],
     ["--network", "none", "--", "caf\u00e9"],
     ["--network", "none", "--rootfs", "/a", "--stack", "host", "true"],
+    # Control characters: validate.control_char is Python's (issue 10, item 5).
+    ["--network", "none", "--", "sh", "-c", "echo \x1b[2J"],
+    ["--network", "none", "-e", "A=1\x01", "--", "true"],
+    ["--network", "none", "--workdir", "/tmp\n", "--", "true"],
+    ["--network", "none", "--user", "app\t", "--", "true"],
+    ["--network", "none", "-v", "/tmp:/da\tta", "--", "true"],
 ]
 
 

@@ -102,9 +102,10 @@ def _built_tree(root, *, extra=None):
     (app / "data.txt").chmod(0o606)
     os.symlink("bin/server", app / "start")
     (app / "shared").mkdir(mode=0o777)
-    if extra:
-        extra(app)
     pack_slug(str(app), str(root / "slug.tgz"), 1 << 30)
+    if extra:
+        # After packing: pack_slug itself refuses what extra adds (links out of the tree, FIFOs).
+        extra(app)
     return app, root / "slug.tgz"
 
 
