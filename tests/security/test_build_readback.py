@@ -172,8 +172,6 @@ def test_release_output_echoing_a_secret_is_not_quoted(local_builds):
 
 # --- end to end: a real `git push` to the platform's git server and build worker -----------------
 
-E2E_FIXTURES = (e2e_data_dir, flush_retries_deadlocks, git_platform, platform_env, pusher)
-
 
 def test_a_push_whose_build_links_the_procfile_to_a_host_file_is_rejected(pusher, tmp_path, e2e_data_dir):
     from paas.platform.actions.apps import create_app

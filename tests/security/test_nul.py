@@ -122,8 +122,6 @@ def test_tabs_in_procfile_commands_are_fine(builds):
     assert slug.process_types == {"web": "./serve\t--port\t8080"}
 
 
-E2E_FIXTURES = (e2e_data_dir, flush_retries_deadlocks, git_platform, platform_env, pusher)
-
 
 def test_a_push_with_a_nul_in_a_procfile_command_is_rejected(pusher, tmp_path):
     from paas.platform.actions.apps import create_app
