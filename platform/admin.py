@@ -1,8 +1,17 @@
 """Every domain object in Django's admin at /admin/: the console from day one."""
 
 from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
 
 from paas.platform import models
+from paas.platform.actions.login_throttle import ThrottledLoginFormMixin
+
+
+class AdminLoginForm(ThrottledLoginFormMixin, AdminAuthenticationForm):
+    """Admin's login, behind the same login throttle as paas login: a locked account is a form error."""
+
+
+admin.site.login_form = AdminLoginForm
 
 
 @admin.register(models.App)
