@@ -108,3 +108,16 @@ def test_a_former_collaborator_no_longer_sees_the_apps_events(alice, bob, as_ali
     assert any(e["action"] == "run.start" for e in as_bob.get("/api/events").json_body)
     as_alice.delete("/api/apps/demo/collaborators/bob")
     assert not any(e["action"] == "run.start" for e in as_bob.get("/api/events").json_body)
+
+
+def test_django_admin_shows_the_event_without_the_command(alice, as_alice, root):
+    from django.test import Client
+
+    make_history(as_alice)
+    event = Event.objects.get(action="run.start")
+    browser = Client()
+    browser.force_login(root)
+    page = browser.get(f"/admin/platform/event/{event.pk}/change/")
+    assert page.status_code == 200
+    assert "run.1" in page.content.decode() and "hunter2" not in page.content.decode()
+    assert "hunter2" not in browser.get("/admin/platform/event/").content.decode()
