@@ -181,3 +181,17 @@ def test_admin_create_user_applies_the_password_validators(as_admin):  # noqa: F
         assert snapshot() == before
     created = as_admin.post("/api/users", {"username": "mallory", "password": "tangerine-cobalt-ostrich"})
     assert created.status_code == 201, created.json_body
+
+
+def test_a_procfile_command_with_control_characters_is_served_as_data(world):
+    """A Procfile is the tenant's: whatever command it holds (the build refuses NUL), the API shows it as data."""
+    from tests.platform.test_api_releases import deploy_build
+
+    release = deploy_build("demo", {"web": "serve \x1b[2J\x07 --x", "worker": "a\u0085b"})
+    build = str(release.build.uuid)
+    for path in (f"/api/apps/demo/builds/{build}", "/api/apps/demo/builds", "/api/apps/demo/releases",
+                 f"/api/apps/demo/releases/v{release.version}", "/api/apps/demo/formation", "/api/apps/demo/events"):
+        response = world.get(path)
+        assert response.status_code == 200, (path, response.content[:300])
+    assert world.get(f"/api/apps/demo/builds/{build}").json_body["process_types"]["web"] == "serve \x1b[2J\x07 --x"
+    assert world.patch("/api/apps/demo/formation", {"worker": {"quantity": 1}}).status_code == 200
