@@ -30,8 +30,7 @@ def create_user(actor, username: str, password: str, email: str = "", is_admin: 
     User = get_user_model()
     if not isinstance(username, str) or not username or len(username) > 150:
         raise Invalid("username is required (at most 150 characters)")
-    if not isinstance(email, str):
-        raise Invalid("email must be a string")
+    check_text(email, "email", max_length=254)
     try:
         User.username_validator(username)
         if email:
