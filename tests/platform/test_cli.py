@@ -199,7 +199,8 @@ def test_logs_show_platform_lines_and_maintenance_toggles(cli):
     assert cli.run("logs", "-a", "logged", "-n", "0", ok=False).returncode == 1
 
 
-def test_events_of_a_recreated_app_through_the_cli(cli, tmp_path):
+def test_events_of_a_recreated_app_through_the_cli(cli, tmp_path, settings):
+    settings.PAAS_DATA_DIR = tmp_path / "data"  # the destroy removes the app's files: this test's, not the checkout's
     cli_login_token(cli)
     cli.run("apps:create", "reused", "--no-remote")
     cli.run("config:set", "-a", "reused", "OLD_SECRET_KEY=1")

@@ -8,6 +8,12 @@ from tests.platform.conftest import client_for, make_user
 from tests.platform.test_api_releases import deploy_build
 
 
+@pytest.fixture(autouse=True)
+def own_data_dir(settings, tmp_path):
+    """Destroying an app removes its repository and build cache: those of this test, not the checkout's."""
+    settings.PAAS_DATA_DIR = tmp_path
+
+
 def deploy_code(name: str) -> None:
     """A release with a built slug: enough for paas run to have code to run."""
     release = deploy_build(name, {"web": "gunicorn app:app"})

@@ -96,8 +96,9 @@ def snapshot() -> dict:
 
 
 @pytest.fixture
-def world(alice, as_alice):  # noqa: F811
-    """alice's app "demo" with a deployed web process, and her team "crew"."""
+def world(alice, as_alice, settings, tmp_path):  # noqa: F811
+    """alice's app "demo" with a deployed web process, and her team "crew" (files under the test's own data dir)."""
+    settings.PAAS_DATA_DIR = tmp_path
     assert as_alice.post("/api/apps", {"name": "demo"}).status_code == 201
     deploy_code("demo")
     create_team(alice, "crew")

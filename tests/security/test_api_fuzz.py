@@ -95,8 +95,12 @@ def api_schema():
 
 
 @pytest.fixture
-def admin_token(alice, as_alice):  # noqa: F811
-    """An admin's token, with alice's app "demo" deployed and her team "crew" to aim at."""
+def admin_token(alice, as_alice, settings, tmp_path):  # noqa: F811
+    """An admin's token, with alice's app "demo" deployed and her team "crew" to aim at.
+
+    The data directory is the test's own: a fuzzed build-cache clear or destroy removes files there.
+    """
+    settings.PAAS_DATA_DIR = tmp_path
     assert as_alice.post("/api/apps", {"name": "demo"}).status_code == 201
     deploy_code("demo")
     create_team(alice, "crew")
