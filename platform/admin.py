@@ -1,8 +1,17 @@
 """Every domain object in Django's admin at /admin/: the console from day one."""
 
 from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
 
 from paas.platform import models
+from paas.platform.actions.login_throttle import ThrottledLoginFormMixin
+
+
+class AdminLoginForm(ThrottledLoginFormMixin, AdminAuthenticationForm):
+    """Admin's login, behind the same login throttle as paas login: a locked account is a form error."""
+
+
+admin.site.login_form = AdminLoginForm
 
 
 @admin.register(models.App)
@@ -95,10 +104,18 @@ class APITokenAdmin(admin.ModelAdmin):
 
 @admin.register(models.Event)
 class EventAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "app_name", "actor_name", "action", "message")
+    """The audit log, read-only. A run's command is left out: it is for the app's members
+    (api/events.py), and being a platform admin does not make one a member."""
+
+    list_display = ("created_at", "app_name", "app_pk", "actor_name", "action", "message")
     list_filter = ("action",)
     search_fields = ("app_name", "actor_name", "message")
-    readonly_fields = [f.name for f in models.Event._meta.fields]
+    fields = readonly_fields = ["created_at", "app", "app_name", "app_pk", "actor", "actor_name", "action", "message",
+                                "shown_data"]
+
+    @admin.display(description="data")
+    def shown_data(self, event):
+        return event.public_data()
 
     def has_add_permission(self, request):
         return False

@@ -48,6 +48,13 @@ class Invalid(PlatformError):
     code = "invalid"
 
 
+class PayloadTooLarge(PlatformError):
+    """A request body over the API's limit, refused before it is parsed."""
+
+    status = 413
+    code = "payload_too_large"
+
+
 class TooManyRequests(PlatformError):
     """Slow down: answered with Retry-After."""
 

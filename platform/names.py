@@ -1,8 +1,12 @@
-"""Checks for every name that crosses into the platform, at one boundary.
+"""Checks for every name and piece of text that crosses into the platform, at one boundary.
 
 App names become DNS labels, directory names, Redis keys and git paths, so they
-are checked here before they touch any of those. Each check raises
-``Invalid`` with a message that says what was wrong and what is allowed.
+are checked here before they touch any of those. Free text (a description, a
+config value, a command) is checked by ``check_text``: PostgreSQL refuses NUL in
+text, Redis and UTF-8 encoders refuse lone surrogates, and control characters in a
+one-line field end up in terminals and log lines. Each check raises ``Invalid``
+with a message that says what was wrong and what is allowed, never echoing the
+offending text itself.
 """
 
 import re
@@ -15,6 +19,14 @@ _HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)\Z", re.ASCII)
 _ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z", re.ASCII)
 _PROCESS_TYPE = re.compile(r"[a-z][a-z0-9_-]{0,29}\Z", re.ASCII)
 _TEAM_NAME = _APP_NAME
+# Instance names are "<app>-<type>-<n>-<generation>" or "<app>-run-<n>-<hhmmss>" (actions/runs.py).
+_INSTANCE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,99}\Z", re.ASCII)
+# Unicode's control characters (category Cc: C0, DEL, C1) and lone surrogates, searched
+# for by one regular expression (fast on a megabyte of text). Tab, newline and carriage
+# return are the only controls a multi-line value (a PEM key in a config var, a shell
+# script in paas run) may carry.
+_BAD_IN_LINE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_BAD_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 APP_NAME_MIN = 3
 APP_NAME_MAX = 30
@@ -72,4 +84,40 @@ def check_env_key(key: object) -> str:
 def check_process_type(name: object) -> str:
     if not isinstance(name, str) or not _PROCESS_TYPE.match(name):
         raise Invalid(f"process type {name!r} is not valid (lowercase letters, digits, '-' and '_', up to 30)")
+    return name
+
+
+def text_problem(value: str, *, multiline: bool = False) -> str | None:
+    """What makes ``value`` unusable as text, or None: a lone surrogate, NUL or another control character."""
+    found = (_BAD_IN_TEXT if multiline else _BAD_IN_LINE).search(value)
+    if found is None:
+        return None
+    char = found.group()
+    if "\ud800" <= char <= "\udfff":
+        return "a lone surrogate (not valid Unicode text)"
+    if char == "\0":
+        return "a NUL character"
+    return f"the control character U+{ord(char):04X}"
+
+
+def check_text(value: object, what: str, *, multiline: bool = False, max_length: int | None = None) -> str:
+    """Return ``value`` if it is a string of valid Unicode without NUL or control characters.
+
+    ``multiline`` allows tab, newline and carriage return (config values, commands).
+    The message names the field (``what``) and the problem, never the text.
+    """
+    if not isinstance(value, str):
+        raise Invalid(f"{what} must be a string")
+    if max_length is not None and len(value) > max_length:
+        raise Invalid(f"{what} must be at most {max_length} characters, got {len(value)}")
+    problem = text_problem(value, multiline=multiline)
+    if problem:
+        raise Invalid(f"{what} contains {problem}")
+    return value
+
+
+def check_instance_name(name: object) -> str:
+    """Return the name of an instance or a one-off run (``demo-run-3-120102``) if it could be one."""
+    if not isinstance(name, str) or not _INSTANCE_NAME.match(name):
+        raise Invalid("an instance name is lowercase letters, digits and hyphens, at most 100 characters")
     return name

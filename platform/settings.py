@@ -112,8 +112,17 @@ TEMPLATES = [
     },
 ]
 
+# Every authenticate() call, whoever makes it (API login, admin, console), goes
+# through the login throttle (actions/login_throttle.py).
+AUTHENTICATION_BACKENDS = ["paas.platform.actions.login_throttle.ThrottledModelBackend"]
+
+# Checked wherever a password is set: accounts made through the API or CLI
+# (actions/users.py), the first admin (bootstrap.py), admin's forms, manage.py.
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
 LANGUAGE_CODE = "en-us"

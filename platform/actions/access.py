@@ -2,13 +2,20 @@
 
 from django.db.models import Q, QuerySet
 
-from paas.platform.exceptions import Forbidden, NotFound
+from paas.platform.exceptions import Forbidden, Invalid, NotFound
 from paas.platform.models import App, TeamMembership
+from paas.platform.names import check_app_name
 
 
 def visible_apps(user) -> QuerySet:
+    """The apps ``user`` may see: its member apps, every app for admins."""
     if user.is_staff:
         return App.objects.all()
+    return member_apps(user)
+
+
+def member_apps(user) -> QuerySet:
+    """Apps ``user`` owns, collaborates on or shares through a team: being an admin is not enough."""
     return App.objects.filter(
         Q(owner=user) | Q(collaborators__user=user) | Q(team__memberships__user=user)
     ).distinct()
@@ -16,6 +23,10 @@ def visible_apps(user) -> QuerySet:
 
 def get_app(user, name: str, *, lock: bool = False) -> App:
     """Return the app if ``user`` may work on it; 404 if it does not exist, 403 otherwise."""
+    try:
+        check_app_name(name)  # before any query: a NUL would reach PostgreSQL
+    except Invalid:
+        raise NotFound(f"app {name!r} not found") from None
     queryset = App.objects.select_for_update() if lock else App.objects
     try:
         app = queryset.get(name=name)

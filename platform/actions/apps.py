@@ -8,7 +8,7 @@ from paas.platform.actions.events import record
 from paas.platform.actions.releases import create_release
 from paas.platform.exceptions import Conflict, Forbidden, Invalid, NotFound
 from paas.platform.models import App, Config, Team, TeamMembership
-from paas.platform.names import check_app_name
+from paas.platform.names import check_app_name, check_team_name
 
 STACK_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
 
@@ -21,6 +21,10 @@ def create_app(user, name: str, *, team: str | None = None, stack: str | None = 
     try:
         with transaction.atomic():
             app = App.objects.create(name=name, owner=user, team=team_obj, stack=stack)
+            # Log streams are keyed by name: lines an old app of this name's instances shipped
+            # after its destroy must not show in the new app's logs. Registered before
+            # record() so the new app's first platform line comes after it.
+            transaction.on_commit(lambda: forget_logs(name))
             config = Config.objects.create(app=app, values={}, created_by=user)
             record(user, "app.create", f"created app {name}", app=app, stack=stack, team=team or "")
             create_release(app, user=user, build=None, config=config, summary="Initial release")
@@ -36,6 +40,7 @@ def check_stack(stack: str) -> str:
 
 
 def get_team_for_app(user, name: str) -> Team:
+    check_team_name(name)
     try:
         team = Team.objects.get(name=name)
     except Team.DoesNotExist:
@@ -73,6 +78,7 @@ def remove_app_files(name: str) -> None:
 
 
 def forget_logs(name: str) -> None:
+    """Delete the app name's log stream (platform/logs.py, runtime/LOGS.md)."""
     import redis
 
     from paas.platform.logs import stream_key

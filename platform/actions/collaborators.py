@@ -7,6 +7,7 @@ from paas.platform.actions.access import require_manage
 from paas.platform.actions.events import record
 from paas.platform.exceptions import Conflict, Invalid, NotFound
 from paas.platform.models import App, Collaborator
+from paas.platform.names import check_text
 
 
 def find_user(identifier: str):
@@ -14,6 +15,7 @@ def find_user(identifier: str):
     users = get_user_model().objects
     if not isinstance(identifier, str) or not identifier.strip():
         raise Invalid("give a username or e-mail address")
+    check_text(identifier, "a username or e-mail address", max_length=254)
     found = users.filter(username=identifier).first() or users.filter(email__iexact=identifier).first()
     if found is None:
         raise NotFound(f"no user {identifier!r}")

@@ -5,7 +5,7 @@ from django.db import transaction
 from paas.platform.actions.releases import create_release
 from paas.platform.exceptions import Invalid
 from paas.platform.models import App, Config, Release
-from paas.platform.names import check_env_key
+from paas.platform.names import check_env_key, check_text
 
 MAX_VALUE_BYTES = 32 * 1024
 MAX_TOTAL_BYTES = 256 * 1024
@@ -48,8 +48,11 @@ def check_changes(changes) -> dict:
         check_env_key(key)
         if value is not None and not isinstance(value, str):
             raise Invalid(f"config var {key} must be a string (or null to unset), got {type(value).__name__}")
-        if value is not None and ("\0" in value or len(value.encode()) > MAX_VALUE_BYTES):
-            raise Invalid(f"config var {key} must be at most {MAX_VALUE_BYTES} bytes with no NUL characters")
+        if value is not None:
+            # Multi-line values (a PEM key) are fine; NUL, surrogates and other controls are not.
+            check_text(value, f"config var {key}", multiline=True)
+            if len(value.encode()) > MAX_VALUE_BYTES:
+                raise Invalid(f"config var {key} must be at most {MAX_VALUE_BYTES} bytes")
         clean[key] = value
     return clean
 

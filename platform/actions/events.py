@@ -16,6 +16,7 @@ def record(actor, action: str, message: str, app=None, **data) -> Event:
     return Event.objects.create(
         app=app,
         app_name=app.name if app else "",
+        app_pk=app.pk if app else None,
         actor=actor,
         actor_name=actor.get_username() if actor else "",
         action=action,

@@ -1,4 +1,4 @@
-"""Slowing down password guessing at `paas login`.
+"""Slowing down password guessing on every path that checks a password.
 
 Failed logins are counted in Redis per account and per client address over
 a window (PAAS_LOGIN_WINDOW_S, 15 min). Past PAAS_LOGIN_MAX_FAILURES for an
@@ -7,23 +7,39 @@ account (10), or five times that from one address, logins are refused with
 the password is even checked, so a locked account confirms no guess. A
 successful login clears its account's count. If Redis is away, logins still
 work (the password hasher's cost is the remaining brake); it is logged.
+
+The throttle sits in the authentication backend (``ThrottledModelBackend``, the
+only one in AUTHENTICATION_BACKENDS), so every ``django.contrib.auth.authenticate()``
+call is throttled: ``paas login`` (/api/login), Django admin's login form and the
+console's. A locked-out login raises TooManyRequests out of ``authenticate()``;
+the API turns it into 429, and forms built with ``ThrottledLoginFormMixin`` turn
+it into a form error.
 """
 
 import logging
 
 import redis
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.backends import ModelBackend
+from django.core.exceptions import ValidationError
 
 from paas.platform.exceptions import TooManyRequests
+from paas.platform.names import text_problem
 from paas.platform.redis_client import get_redis
 
 log = logging.getLogger(__name__)
 ADDRESS_FACTOR = 5  # one address may carry several people's typos (an office behind NAT)
+MAX_USERNAME = 150  # Django's username field
 
 
-def _keys(username: str, address: str) -> tuple[str, str]:
+def _keys(username: str, address: str) -> list[str]:
+    """The account's counter, then the address's (none when the caller has no address)."""
     prefix = f"{settings.PAAS_REDIS_PREFIX}login:failures"
-    return f"{prefix}:user:{username.lower()}", f"{prefix}:addr:{address}"
+    keys = [f"{prefix}:user:{username.lower()}"]
+    if address:
+        keys.append(f"{prefix}:addr:{address}")
+    return keys
 
 
 def wait_seconds(counts: list[tuple[int, int]], limits: list[int]) -> int:
@@ -47,7 +63,7 @@ def check(username: str, address: str) -> None:
     except redis.RedisError as error:
         log.warning("login throttle unavailable: %s", error)
         return
-    counts = [(int(raw[i] or 0), int(raw[i + 1])) for i in (0, 2)]
+    counts = [(int(raw[i] or 0), int(raw[i + 1])) for i in range(0, len(raw), 2)]
     wait = wait_seconds(counts, _limits())
     if wait:
         raise TooManyRequests(f"too many failed logins; try again in {wait} s", retry_after=wait)
@@ -70,3 +86,45 @@ def succeeded(username: str, address: str) -> None:
         get_redis().delete(_keys(username, address)[0])
     except redis.RedisError as error:
         log.warning("login throttle unavailable: %s", error)
+
+
+def client_address(request) -> str:
+    """The address a login comes from ("" without a request, e.g. a management command)."""
+    return request.META.get("REMOTE_ADDR", "") if request is not None else ""
+
+
+class ThrottledModelBackend(ModelBackend):
+    """Django's username and password check, behind the login throttle.
+
+    A username that is not one line of valid text (NUL, a lone surrogate) can name
+    no account: it is refused before it reaches PostgreSQL or Redis.
+    """
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if username is None:
+            username = kwargs.get(get_user_model().USERNAME_FIELD)
+        if not isinstance(username, str) or not isinstance(password, str):
+            return None
+        if len(username) > MAX_USERNAME or text_problem(username) or text_problem(password, multiline=True):
+            return None
+        address = client_address(request)
+        check(username, address)
+        user = super().authenticate(request, username=username, password=password, **kwargs)
+        if user is None:
+            failed(username, address)
+        else:
+            succeeded(username, address)
+        return user
+
+
+class ThrottledLoginFormMixin:
+    """For a Django AuthenticationForm: a locked-out login is a form error, not a crash.
+
+    Admin's login form uses it (platform/admin.py); so should the console's.
+    """
+
+    def clean(self):
+        try:
+            return super().clean()
+        except TooManyRequests as error:
+            raise ValidationError(error.message, code="throttled") from None

@@ -36,7 +36,7 @@ def get_release(app: App, version) -> Release:
 def parse_version(version) -> int:
     text = str(version).strip()
     digits = text[1:] if text[:1] in ("v", "V") else text
-    if not digits.isascii() or not digits.isdigit() or int(digits) < 1:
+    if not digits.isascii() or not digits.isdigit() or len(digits) > 9 or int(digits) < 1:
         raise Invalid(f"{version!r} is not a release version (like v3 or 3)")
     return int(digits)
 

@@ -12,6 +12,7 @@ from paas.platform.control.deploys import serving_release, target_release
 from paas.platform.control.loop import wake
 from paas.platform.exceptions import Invalid, NotFound
 from paas.platform.models import App, Instance
+from paas.platform.names import check_instance_name, check_text
 from paas.platform.sizes import get_size
 
 MAX_COMMAND = 8192
@@ -19,8 +20,9 @@ ATTACH_MODES = ("tty", "pipe", "")
 
 
 def start_run(user, app: App, command, *, size="small", attach="", time_limit_s=None) -> Instance:
-    if not isinstance(command, str) or not command.strip() or len(command) > MAX_COMMAND or "\0" in command:
+    if not isinstance(command, str) or not command.strip() or len(command) > MAX_COMMAND:
         raise Invalid(f"give a command to run (at most {MAX_COMMAND} characters)")
+    check_text(command, "the command", multiline=True)
     if attach not in ATTACH_MODES:
         raise Invalid('attach must be "tty", "pipe" or empty (detached)')
     limit = settings.PAAS_RUN_TIME_LIMIT_S if time_limit_s is None else time_limit_s
@@ -39,12 +41,18 @@ def start_run(user, app: App, command, *, size="small", attach="", time_limit_s=
             kind=Instance.ONEOFF, attach=attach, expires_at=timezone.now() + timedelta(seconds=limit),
         )
         how = "attached" if attach else "detached"
-        record(user, "run.start", f"run.{number} ({how}, v{release.version}): {command[:200]}", app=app)
+        # The command stays out of the message (and so out of the app's log stream):
+        # it may hold a secret, and only the app's members see it (Event.MEMBERS_ONLY).
+        record(user, "run.start", f"run.{number} ({how}, v{release.version})", app=app, command=command)
         transaction.on_commit(wake)
     return instance
 
 
 def get_run(app: App, name: str) -> Instance:
+    try:
+        check_instance_name(name)
+    except Invalid:
+        raise NotFound(f"{app.name} has no run {name!r}") from None
     try:
         return app.instances.select_related("release").get(name=name, kind=Instance.ONEOFF)
     except Instance.DoesNotExist:

@@ -23,6 +23,10 @@ def create_team(user, name: str) -> Team:
 
 def get_team(user, name: str) -> Team:
     try:
+        check_team_name(name)
+    except Invalid:
+        raise NotFound(f"team {name!r} not found") from None
+    try:
         team = Team.objects.get(name=name)
     except Team.DoesNotExist:
         raise NotFound(f"team {name!r} not found") from None

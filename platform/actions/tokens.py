@@ -10,6 +10,7 @@ from django.utils import timezone
 from paas.platform.actions.events import record
 from paas.platform.exceptions import Forbidden, Invalid, NotFound, Unauthorized
 from paas.platform.models import APIToken
+from paas.platform.names import check_text
 
 TOKEN_PREFIX = "paas_"
 MAX_TTL_DAYS = 3650
@@ -21,8 +22,7 @@ def issue_token(user, *, description: str = "", scopes=None, ttl_days=None) -> t
     ttl_days = settings.PAAS_TOKEN_TTL_DAYS if ttl_days is None else ttl_days
     if type(ttl_days) is not int or not 1 <= ttl_days <= MAX_TTL_DAYS:
         raise Invalid(f"expiry must be a whole number of days from 1 to {MAX_TTL_DAYS}")
-    if not isinstance(description, str) or len(description) > 200:
-        raise Invalid("description must be text of at most 200 characters")
+    check_text(description, "description", max_length=200)
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with transaction.atomic():
         token = APIToken.objects.create(

@@ -2,6 +2,7 @@
 
 import logging
 
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import JsonResponse
 
 from paas.platform.exceptions import PlatformError
@@ -9,7 +10,8 @@ from paas.platform.exceptions import PlatformError
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
-REASONS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+REASONS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+           413: "payload_too_large"}
 
 
 def error_response(status: int, code: str, message: str, details: dict | None = None) -> JsonResponse:
@@ -51,6 +53,12 @@ class JsonErrorMiddleware:
             return platform_error_response(exception)
         if not request.path.startswith(API_PREFIX):
             return None
+        # Django's own refusals of a request (a body over DATA_UPLOAD_MAX_MEMORY_SIZE, too
+        # many query fields): the client's fault, answered without echoing what was sent.
+        if isinstance(exception, RequestDataTooBig):
+            return error_response(413, "payload_too_large", "request body is too large")
+        if isinstance(exception, SuspiciousOperation):
+            return error_response(400, "bad_request", "the request was refused as malformed")
         log.exception("unhandled error in %s %s", request.method, request.path)
         return error_response(500, "internal_error", "the platform hit an internal error; it has been logged")
 

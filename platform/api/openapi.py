@@ -1,10 +1,8 @@
 """An OpenAPI 3.1 description built from the same endpoint list as the URLs."""
 
-import re
-
 from django.conf import settings
 
-PARAM = re.compile(r"<(?:\w+:)?(\w+)>")
+from paas.platform.api.routing import ROUTE_PARAM as PARAM
 
 ERROR_SCHEMA = {
     "type": "object",

@@ -2,10 +2,12 @@
 
 Handlers take ``(request, **path_params)`` and return data (dict or list) or a
 ``(status, data)`` pair; they raise PlatformError for failures. The wrapper does
-the rest the same way for every endpoint: authentication, scope, JSON in, JSON out.
+the rest the same way for every endpoint, in this order: the body's declared size
+(before anything is read), authentication and scope, path and query parameters
+(before any lookup), the JSON body, then the handler; JSON out.
 """
 
-import json
+import re
 from dataclasses import dataclass, field
 
 from django.http import JsonResponse
@@ -14,10 +16,11 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
 from paas.platform.api.auth import authenticate_request
+from paas.platform.api.body import BODYLESS_METHODS, check_declared_size, read_json_body
 from paas.platform.api.errors import error_response
-from paas.platform.exceptions import BadRequest
+from paas.platform.api.params import PATH_CHECKS, check_path_params, check_query
 
-MAX_BODY_BYTES = 1024 * 1024
+ROUTE_PARAM = re.compile(r"<(?:\w+:)?(\w+)>")
 
 
 @dataclass
@@ -27,6 +30,11 @@ class Endpoint:
     public: bool = False
     tag: str = ""
     name: str = field(default="")
+
+    def __post_init__(self):
+        unchecked = set(ROUTE_PARAM.findall(self.route)) - PATH_CHECKS.keys()
+        if unchecked:
+            raise LookupError(f"route {self.route!r}: no check in api/params.py for {', '.join(sorted(unchecked))}")
 
     def url(self):
         return path(self.route, csrf_exempt(self.view), name=self.name or None)
@@ -38,10 +46,13 @@ class Endpoint:
             response = error_response(405, "method_not_allowed", f"{request.method} is not allowed here; use {allowed}")
             response["Allow"] = allowed
             return response
+        check_declared_size(request)
         if not self.public:
             token = authenticate_request(request)
             request.user = token.user
             request.token = token
+        check_path_params(params)
+        check_query(request)
         request.data = parse_body(request)
         result = handler(request, **params)
         if isinstance(result, HttpResponseBase):
@@ -53,19 +64,9 @@ class Endpoint:
 
 
 def parse_body(request):
-    if request.method in ("GET", "HEAD", "DELETE") and not request.body:
+    if request.method in BODYLESS_METHODS and not request.body:
         return {}
-    if len(request.body) > MAX_BODY_BYTES:
-        raise BadRequest(f"request body is larger than {MAX_BODY_BYTES} bytes")
-    if not request.body:
-        return {}
-    try:
-        data = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise BadRequest(f"request body is not valid JSON: {error}") from None
-    if not isinstance(data, dict):
-        raise BadRequest("request body must be a JSON object")
-    return data
+    return read_json_body(request)
 
 
 def body_schema(schema: dict):

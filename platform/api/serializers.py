@@ -85,14 +85,19 @@ def domain_json(domain: Domain) -> dict:
     return {"hostname": domain.hostname, "app": domain.app.name, "created_at": iso(domain.created_at)}
 
 
-def event_json(event: Event) -> dict:
+def event_json(event: Event, viewer_id: int, member_app_ids: set[int]) -> dict:
+    """One event as ``viewer_id`` may see it: what only members see (a run's command) goes
+    to the event's actor and to members of its app while it exists, not to admins as such."""
+    insider = event.actor_id == viewer_id or event.app_id in member_app_ids
     return {
         "id": event.pk,
         "app": event.app_name or None,
+        "app_id": event.app_pk,
+        "app_destroyed": bool(event.app_name) and event.app_id is None,
         "actor": event.actor_name or None,
         "action": event.action,
         "message": event.message,
-        "data": event.data,
+        "data": event.data if insider else event.public_data(),
         "created_at": iso(event.created_at),
     }
 

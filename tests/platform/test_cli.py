@@ -197,3 +197,26 @@ def test_logs_show_platform_lines_and_maintenance_toggles(cli):
     assert cli.json("apps:info", "-a", "logged")["maintenance"] is True
     cli.run("maintenance:off", "-a", "logged")
     assert cli.run("logs", "-a", "logged", "-n", "0", ok=False).returncode == 1
+
+
+def test_events_of_a_recreated_app_through_the_cli(cli, tmp_path, settings):
+    settings.PAAS_DATA_DIR = tmp_path / "data"  # the destroy removes the app's files: this test's, not the checkout's
+    cli_login_token(cli)
+    cli.run("apps:create", "reused", "--no-remote")
+    cli.run("config:set", "-a", "reused", "OLD_SECRET_KEY=1")
+    cli.run("apps:destroy", "reused", "--confirm", "reused")
+    make_user("dave")
+    dave = Cli(tmp_path, cli.api_url)
+    dave.run("login", "--api", cli.api_url, "--username", "dave", input="correct-horse-battery\n")
+    dave.run("apps:create", "reused", "--no-remote")
+    shown = dave.run("events", "-a", "reused").stdout
+    assert "created app reused" in shown and "OLD_SECRET_KEY" not in shown and "destroyed" not in shown
+    assert "OLD_SECRET_KEY" not in dave.run("logs", "-a", "reused").stdout
+    admin = make_user("auditor", admin=True)
+    from paas.platform.actions.tokens import issue_token
+
+    audit = cli.run("events", "-a", "reused", env={"PAAS_TOKEN": issue_token(admin)[1]}).stdout
+    assert "OLD_SECRET_KEY" in audit and "reused (destroyed)" in audit
+    ids = {row["app_id"] for row in json.loads(cli.run("events", "-a", "reused", "--json",
+                                                       env={"PAAS_TOKEN": issue_token(admin)[1]}).stdout)}
+    assert len(ids) == 2 and App.objects.get(name="reused").pk in ids  # the destroyed app's id and the new one's

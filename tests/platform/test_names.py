@@ -1,7 +1,14 @@
 import pytest
 
 from paas.platform.exceptions import Invalid
-from paas.platform.names import check_app_name, check_env_key, check_hostname, check_process_type
+from paas.platform.names import (
+    check_app_name,
+    check_env_key,
+    check_hostname,
+    check_instance_name,
+    check_process_type,
+    check_text,
+)
 
 
 @pytest.mark.parametrize("name", ["demo", "my-app-2", "abc", "a" * 30, "x1y"])
@@ -44,3 +51,54 @@ def test_process_types():
         with pytest.raises(Invalid):
             check_process_type(bad)
 
+
+
+@pytest.mark.parametrize("value,multiline,problem", [
+    ("a\0b", True, "NUL"),
+    ("\ud800", True, "lone surrogate"),
+    ("x\udfff", False, "lone surrogate"),
+    ("\x1b[2J", True, "U+001B"),
+    ("\x7f", True, "U+007F"),
+    ("\x85", True, "U+0085"),  # C1 controls too
+    ("line\nbreak", False, "U+000A"),
+    ("tab\there", False, "U+0009"),
+])
+def test_check_text_refuses_what_cannot_be_text_without_echoing_it(value, multiline, problem):
+    with pytest.raises(Invalid) as caught:
+        check_text(value, "the field", multiline=multiline)
+    assert problem in caught.value.message and "the field" in caught.value.message
+    assert value not in caught.value.message
+
+
+@pytest.mark.parametrize("value", ["plain", "", "é€😀 ١٢٣", "-----BEGIN-----\r\nAA\tBB\n", "\u2028"])
+def test_check_text_accepts_text(value):
+    assert check_text(value, "v", multiline=True) == value
+
+
+def test_check_text_length_and_type():
+    with pytest.raises(Invalid, match="at most 3"):
+        check_text("abcd", "v", max_length=3)
+    with pytest.raises(Invalid, match="must be a string"):
+        check_text(5, "v")
+
+
+@pytest.mark.parametrize("body,depth", [
+    (b"{}", 1),
+    (b'{"a": [[1], {"b": []}]}', 4),
+    (b'{"a": "[[[[{{{{"}', 1),  # brackets in strings do not nest
+    (b'{"a": "\\"[[[", "b": [1]}', 2),  # an escaped quote does not end the string
+    (b'{"a": "\\\\", "b": [[1]]}', 3),  # an escaped backslash does not escape the quote after it
+    (b"[" * 100_000 + b"]" * 100_000, 33),  # counting stops past the limit
+    (b"not json ]]]", 0),
+])
+def test_nesting_depth(body, depth):
+    from paas.platform.api.body import nesting_depth
+
+    assert nesting_depth(body, 32) == depth
+
+
+def test_instance_names():
+    assert check_instance_name("demo-run-3-120102") == "demo-run-3-120102"
+    for bad in ("", "a\0", "Demo", "a/b", "a" * 101, "-x"):
+        with pytest.raises(Invalid):
+            check_instance_name(bad)
