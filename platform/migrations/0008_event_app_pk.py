@@ -11,7 +11,7 @@ def copy_app_ids(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('platform', '0006_health_check'),
+        ('platform', '0007_egress'),
     ]
 
     operations = [
