@@ -57,7 +57,10 @@ def destroy_app(user, app: App, confirm: str | None) -> None:
         raise Invalid(f"destroying {app.name!r} is permanent: confirm by passing the app name ({app.name})")
     with transaction.atomic():
         record(user, "app.destroy", f"destroyed app {app.name}", app=app)
+        # Rows that protect others go first (instances hold releases; releases hold builds and
+        # configs, and a rollback its original), so any history deletes in this one transaction.
         app.instances.all().delete()
+        app.releases.update(rollback_of=None)
         app.releases.all().delete()
         app.builds.all().delete()
         app.configs.all().delete()

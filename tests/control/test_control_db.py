@@ -196,3 +196,27 @@ def test_the_loop_ticks_fast_only_while_work_is_in_flight(app):
     assert not in_flight()  # serving, settled: the idle interval applies
     mark(app, Instance.CRASHED)
     assert not in_flight()  # the agent restarts it with its backoff and wakes the loop when it reports
+
+
+def test_an_app_with_rollbacks_a_canary_and_instances_is_destroyed_whole(app):
+    from paas.platform.actions.canary import start_canary
+    from paas.platform.actions.releases import rollback
+    from paas.platform.models import App, Canary, Config
+
+    host("h1")
+    Formation.objects.create(app=app, process_type="web", quantity=1)
+    deploy(app)
+    v3 = deploy(app)
+    reconcile_app(app.pk, time.time())
+    place_pending()
+    mark(app, Instance.UP, address="10.1.0.2", port=5000)
+    reconcile_app(app.pk, time.time())  # v3 is live
+    rollback(app.owner, app, 2)  # v4 points back at v2's build and config
+    rollback(app.owner, app, 4)  # a rollback of a rollback
+    start_canary(app.owner, app, 2, 10)
+    Domain.objects.create(app=app, hostname=f"{app.name}.example.test")
+    destroy_app(app.owner, app, app.name)
+    assert not App.objects.filter(pk=app.pk).exists()
+    for model in (Release, Build, Config, Instance, Canary, Domain, Formation):
+        assert not model.objects.filter(app_id=app.pk).exists(), model.__name__
+    assert Event.objects.filter(app_pk=app.pk, action="app.destroy").exists()
