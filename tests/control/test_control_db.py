@@ -215,8 +215,9 @@ def test_an_app_with_rollbacks_a_canary_and_instances_is_destroyed_whole(app):
     rollback(app.owner, app, 4)  # a rollback of a rollback
     start_canary(app.owner, app, 2, 10)
     Domain.objects.create(app=app, hostname=f"{app.name}.example.test")
+    app_id = app.pk
     destroy_app(app.owner, app, app.name)
-    assert not App.objects.filter(pk=app.pk).exists()
+    assert not App.objects.filter(pk=app_id).exists()
     for model in (Release, Build, Config, Instance, Canary, Domain, Formation):
-        assert not model.objects.filter(app_id=app.pk).exists(), model.__name__
-    assert Event.objects.filter(app_pk=app.pk, action="app.destroy").exists()
+        assert not model.objects.filter(app_id=app_id).exists(), model.__name__
+    assert Event.objects.filter(app_pk=app_id, action="app.destroy").exists()
