@@ -12,6 +12,7 @@ from pathlib import Path
 
 from paas.compose.services import Backing, ServiceError
 from paas.compose.supervisor import Program, Supervisor
+from paas.platform import api_server
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -39,9 +40,9 @@ def programs(env: dict) -> list[Program]:
     data = env["PAAS_DATA_DIR"]
     gunicorn = [str(BIN / "gunicorn"), "--chdir", data, "--worker-class", "gthread", "--log-level", "warning"]
     found = [
-        Program("api", [*gunicorn, "paas.platform.wsgi:application", "--bind", api_bind,
-                        "--workers", os.environ.get("PAAS_API_WORKERS", "2"), "--threads", "4",
-                        "--access-logfile", "-"], env=env, cwd=data),
+        # Long polls (log follow, run output) wait on the event loop: see platform/api_server.py.
+        Program("api", api_server.argv(*api_bind.rsplit(":", 1), os.environ.get("PAAS_API_WORKERS", "2")),
+                env=env, cwd=data),
         # A push holds its request open while it builds: threads keep that cheap.
         Program("git", [*gunicorn, "paas.platform.git.wsgi:application", "--bind", git_bind,
                         "--workers", "1", "--threads", "32", "--timeout", "60"], env=env, cwd=data),

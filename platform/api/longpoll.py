@@ -1,0 +1,160 @@
+"""Long polls (log follow, run output) that wait on the event loop, not on a request thread.
+
+A follow waits up to ``wait`` seconds in Redis's XREAD BLOCK. Under the API's ASGI
+server (platform/api_server.py) that wait is an awaiting coroutine: it holds no
+thread and no PostgreSQL connection, so fifty open follows leave every other
+request as fast as none. Under WSGI (Django's test server) the same views still
+work, holding their thread as any view does.
+
+Each user may hold PAAS_MAX_FOLLOWS_PER_USER follows at once. The slots are
+counted in Redis, so the cap holds across workers and hosts: a sorted set per
+user whose members expire by score, so a worker killed mid-poll leaks its slot
+for at most the poll's own length plus SLOT_MARGIN_S.
+
+This module is the one parser of the query values both endpoints share: the
+stream cursor (``after``) and the wait (``wait``).
+"""
+
+import re
+import secrets
+from contextlib import asynccontextmanager
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import connection
+from django.http import JsonResponse
+from django.http.response import HttpResponseBase
+from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
+
+from paas.platform.api.auth import authenticate_request
+from paas.platform.api.errors import error_response
+from paas.platform.api.routing import Endpoint, parse_body
+from paas.platform.exceptions import BadRequest, TooManyRequests
+from paas.platform.redis_client import async_redis
+
+MAX_WAIT_S = 25
+# Redis stream ids are two unsigned 64-bit numbers; a bigger one makes Redis refuse the command.
+MAX_ID_PART = 2**64 - 1
+_CURSOR = re.compile(r"(\d{1,20})-(\d{1,20})\Z", re.ASCII)
+_NUMBER = re.compile(r"\d{1,9}\Z", re.ASCII)
+SLOT_MARGIN_S = 30
+RETRY_AFTER_S = 5
+
+# Atomically: forget expired slots, refuse past the cap, else take a slot. The clock is
+# Redis's own (TIME), so workers on hosts with skewed clocks agree on what has expired.
+_TAKE_SLOT = """
+local now = redis.call('TIME')
+local t = tonumber(now[1]) + tonumber(now[2]) / 1000000
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', t)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], t + tonumber(ARGV[2]), ARGV[3])
+redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2])) + 1)
+return 1
+"""
+
+
+def query_number(request, name: str, default: int, low: int, high: int) -> int:
+    """A whole number from the query string (ASCII digits only), within ``low..high``; else 400."""
+    raw = request.GET.get(name)
+    if raw is None:
+        return default
+    if not _NUMBER.match(raw) or not low <= int(raw) <= high:
+        raise BadRequest(f"{name} must be a whole number from {low} to {high}")
+    return int(raw)
+
+
+def query_wait(request) -> int:
+    """``?wait=S``: how long a follow may wait for new entries, 0 to MAX_WAIT_S seconds."""
+    return query_number(request, "wait", 0, 0, MAX_WAIT_S)
+
+
+def query_cursor(request, default: str | None = None, *, latest: bool = False) -> str | None:
+    """``?after=<ms>-<seq>``, a Redis stream id this API returned (or ``$`` when ``latest``); else 400."""
+    raw = request.GET.get("after")
+    if raw is None:
+        return default
+    if latest and raw == "$":
+        return raw
+    match = _CURSOR.match(raw)
+    if not match or any(int(part) > MAX_ID_PART for part in match.groups()):
+        raise BadRequest("after must be a cursor returned by this endpoint (like 1733480000000-0)")
+    return raw
+
+
+def _slots_key(user_id: int) -> str:
+    return f"{settings.PAAS_REDIS_PREFIX}follows:user:{user_id}"
+
+
+@asynccontextmanager
+async def follow_slot(client, user, wait_s: float):
+    """Hold one of the user's follow slots while the body waits; 429 when all are taken.
+
+    Released when the follow ends, fails or is cancelled (its client went away); a
+    crashed worker's slot expires after ``wait_s + SLOT_MARGIN_S``.
+    """
+    key, member = _slots_key(user.pk), secrets.token_hex(8)
+    cap = settings.PAAS_MAX_FOLLOWS_PER_USER
+    if not await client.eval(_TAKE_SLOT, 1, key, cap, wait_s + SLOT_MARGIN_S, member):
+        raise TooManyRequests(
+            f"you already have {cap} log follows or run attachments open (the limit per user); "
+            "end one (paas logs --tail, paas run) and try again", retry_after=RETRY_AFTER_S)
+    try:
+        yield
+    finally:
+        await client.zrem(key, member)
+
+
+class LongPollEndpoint(Endpoint):
+    """An endpoint whose GET handler is a coroutine: ``async def handler(request, **params)``.
+
+    Authentication and body parsing are the same as every endpoint's (routing.Endpoint),
+    run on a thread; the handler awaits its wait on the event loop.
+    """
+
+    def url(self):
+        return path(self.route, csrf_exempt(self.async_view), name=self.name or None)
+
+    async def async_view(self, request, **params):
+        handler = self.handlers.get(request.method)
+        if handler is None:
+            allowed = ", ".join(sorted(self.handlers))
+            response = error_response(405, "method_not_allowed", f"{request.method} is not allowed here; use {allowed}")
+            response["Allow"] = allowed
+            return response
+        if not self.public:
+            token = await sync_to_async(authenticate_request)(request)
+            request.user = token.user
+            request.token = token
+        request.data = parse_body(request)
+        result = await handler(request, **params)
+        if isinstance(result, HttpResponseBase):
+            return result
+        status, data = result if isinstance(result, tuple) else (200, result)
+        return JsonResponse(data, status=status, safe=False)
+
+
+def release_database() -> None:
+    """Give back this request's PostgreSQL connection before a long wait.
+
+    A follow must not hold one of the server's max_connections for up to 25 s. Inside a
+    transaction (a test's) the connection is left alone: closing it would end that transaction.
+    """
+    if not connection.in_atomic_block:
+        connection.close()
+
+
+async def waiting(user, wait_s: int, read):
+    """Run ``read(client)`` (an XREAD BLOCK of at most ``wait_s``) inside one of the user's follow slots.
+
+    A wait of 0 answers at once and takes no slot.
+    """
+    if wait_s:
+        await sync_to_async(release_database)()
+    async with async_redis(wait_s) as client:
+        if not wait_s:
+            return await read(client)
+        async with follow_slot(client, user, wait_s):
+            return await read(client)

@@ -1,0 +1,165 @@
+"""Long polls against the real API server process (uvicorn + Django's ASGI handler, as `make up` runs it).
+
+The attack: open many `paas logs --tail`-style follows so that the API's request threads are
+all waiting and nobody else gets an answer. Replayed here: other endpoints still answer with
+fifty follows open, a user past PAAS_MAX_FOLLOWS_PER_USER gets 429, a follow whose client
+goes away gives its slot back, and malformed cursors and waits answer 400, not 500.
+"""
+
+import http.client
+import json
+import os
+import socket
+import uuid
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from paas.platform import api_server
+from paas.platform.actions.apps import create_app
+from paas.platform.actions.tokens import issue_token
+from paas.platform.logs import stream_key
+from paas.platform.redis_client import get_redis
+from tests.e2e.platform_procs import Processes, database_url, free_port, wait_for_port
+from tests.platform.conftest import make_user
+from tests.waiting import wait_for
+
+CAP = 3
+
+
+@pytest.fixture
+def server(transactional_db, tmp_path, settings):
+    """The API server, two workers, on the test database with Redis keys of its own."""
+    prefix = f"lp{os.getpid()}-{uuid.uuid4().hex[:6]}:"
+    settings.PAAS_REDIS_PREFIX = prefix
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict),
+           "REDIS_URL": settings.REDIS_URL, "PAAS_REDIS_PREFIX": prefix, "PAAS_MAX_FOLLOWS_PER_USER": str(CAP),
+           "PAAS_DATA_DIR": str(tmp_path), "PYTHONSAFEPATH": "1"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    procs = Processes(env, tmp_path)
+    try:
+        child = procs.start("api", api_server.argv("127.0.0.1", port, 2))
+        wait_for_port(port, child, "the API server")
+        yield port
+    finally:
+        procs.stop()
+        print(procs.log("api")[-5000:])  # shown when a test fails
+        keys = list(get_redis().scan_iter(f"{prefix}*"))
+        if keys:
+            get_redis().delete(*keys)
+
+
+def user_with_app(name: str):
+    user = make_user(name)
+    _, secret = issue_token(user)
+    app = create_app(user, f"{name}-app")
+    return user, secret, app
+
+
+class Follow:
+    """One open long poll: the request is sent, the answer not yet read."""
+
+    def __init__(self, port: int, token: str, path: str):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+
+    def answer(self) -> tuple[int, dict]:
+        response = self.conn.getresponse()
+        return response.status, json.loads(response.read())
+
+    def close(self) -> None:
+        # Close the socket outright: the server sees its client go away mid-wait.
+        self.conn.sock.shutdown(socket.SHUT_RDWR)
+        self.conn.close()
+
+
+def get(port: int, token: str, path: str):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+        response = conn.getresponse()
+        return response.status, json.loads(response.read()), response.headers
+    finally:
+        conn.close()
+
+
+def tail(app) -> str:
+    """The cursor of the app's newest log line (creating an app writes two): a follow from there waits."""
+    return get_redis().xrevrange(stream_key(app.name), count=1)[0][0].decode()
+
+
+def open_slots(user) -> int:
+    return get_redis().zcard(f"{settings.PAAS_REDIS_PREFIX}follows:user:{user.pk}")
+
+
+def test_other_endpoints_answer_while_fifty_follows_are_open(server):
+    users = [user_with_app(f"tail{i}") for i in range(17)]
+    followers = [(secret, app) for _, secret, app in users for _ in range(CAP)][:50]
+    follows = [Follow(server, secret, f"/api/apps/{app.name}/logs?after={tail(app)}&wait=25") for secret, app in followers]
+    assert len(follows) == 50
+    try:
+        wait_for(lambda: sum(open_slots(user) for user, _, _ in users) == 50, 30, "fifty follows to be waiting")
+        user, secret, app = users[0]
+        status, body, _ = get(server, secret, "/api/apps")
+        assert status == 200 and [a["name"] for a in body] == [app.name]
+        status, body, _ = get(server, secret, f"/api/apps/{app.name}/logs?lines=5")
+        assert status == 200 and [row["line"] for row in body["lines"]][0].startswith("created app")
+        # The follows are still waiting (nothing was written), and a line wakes one at once.
+        assert sum(open_slots(user) for user, _, _ in users) == 50
+        get_redis().xadd(stream_key(app.name), {"line": "hello", "source": "app", "process": "web.1"})
+        status, body = follows[0].answer()
+        assert status == 200 and [row["line"] for row in body["lines"]] == ["hello"]
+    finally:
+        for follow in follows:
+            follow.close()
+    wait_for(lambda: sum(open_slots(user) for user, _, _ in users) == 0, 30, "every slot to be given back")
+
+
+def test_follows_past_the_cap_get_429_and_a_gone_client_gives_its_slot_back(server):
+    alice, alice_token, alice_app = user_with_app("alice")
+    _, bob_token, bob_app = user_with_app("bob")
+    cursor = tail(alice_app)
+    follows = [Follow(server, alice_token, f"/api/apps/{alice_app.name}/logs?after={cursor}&wait=25")
+               for _ in range(CAP)]
+    try:
+        wait_for(lambda: open_slots(alice) == CAP, 30, "alice's follows to be waiting")
+        status, body, headers = get(server, alice_token, f"/api/apps/{alice_app.name}/logs?after={cursor}&wait=1")
+        assert status == 429 and body["error"] == "too_many_requests"
+        assert f"already have {CAP} log follows or run attachments open" in body["message"]
+        assert int(headers["Retry-After"]) > 0
+        # Another user is not affected by alice's follows.
+        bob_cursor = tail(bob_app)
+        status, body, _ = get(server, bob_token, f"/api/apps/{bob_app.name}/logs?after={bob_cursor}&wait=1")
+        assert status == 200 and body == {"lines": [], "cursor": bob_cursor}
+        # Reading without waiting takes no slot.
+        status, _, _ = get(server, alice_token, f"/api/apps/{alice_app.name}/logs?after=0-0&wait=0")
+        assert status == 200
+        # One client goes away mid-wait: its slot comes back without waiting for the poll's end.
+        follows.pop().close()
+        wait_for(lambda: open_slots(alice) == CAP - 1, 20, "the gone client's slot to be given back")
+        status, _, _ = get(server, alice_token, f"/api/apps/{alice_app.name}/logs?after={cursor}&wait=1")
+        assert status == 200
+    finally:
+        for follow in follows:
+            follow.close()
+
+
+@pytest.mark.parametrize("query", [
+    "after=99999999999999999999-1&wait=1",   # above Redis's 64-bit stream ids
+    "after=18446744073709551616-0",
+    "after=1-0&wait=%C2%B2",                 # "²": str.isdigit() says yes, int() says no
+    "after=1-0&wait=26",
+    "after=1-0&wait=-1",
+    "after=1-0&wait=" + "9" * 5000,          # past int()'s digit limit
+    "after=%D9%A1-0",                        # an Arabic-Indic digit
+    "after=1-0%00",
+    "after=garbage",
+])
+def test_bad_cursors_and_waits_answer_400(server, query):
+    _, token, app = user_with_app("carol")
+    for path in (f"/api/apps/{app.name}/logs", f"/api/apps/{app.name}/runs/run.1/output"):
+        status, body, _ = get(server, token, f"{path}?{query}")
+        assert status == 400, (path, body)
+        assert body["error"] == "bad_request" and ("after must be" in body["message"] or "wait must be" in body["message"])
