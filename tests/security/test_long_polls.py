@@ -163,3 +163,32 @@ def test_bad_cursors_and_waits_answer_400(server, query):
         status, body, _ = get(server, token, f"{path}?{query}")
         assert status == 400, (path, body)
         assert body["error"] == "bad_request" and ("after must be" in body["message"] or "wait must be" in body["message"])
+
+
+def test_run_output_waits_for_output_and_counts_against_the_same_cap(server):
+    from paas.platform.models import Instance
+    from paas.platform.runio import run_keys
+
+    dave, token, app = user_with_app("dave")
+    # A run as start_run records it (its instance need not start: the output stream is what is read).
+    run = Instance.objects.create(name=f"{app.name}-run-1", app=app, release=app.latest_release(), process_type="run",
+                                  number=1, command="bash", size="small", memory_mb=256, cpus=0.25,
+                                  kind=Instance.ONEOFF, attach="pipe")
+    output = f"/api/apps/{app.name}/runs/{run.name}/output"
+    cursor = tail(app)
+    follows = [Follow(server, token, f"/api/apps/{app.name}/logs?after={cursor}&wait=25") for _ in range(CAP)]
+    try:
+        wait_for(lambda: open_slots(dave) == CAP, 30, "dave's log follows to be waiting")
+        status, body, _ = get(server, token, f"{output}?after=0-0&wait=5")
+        assert status == 429 and "log follows or run attachments" in body["message"]
+        follows.pop().close()
+        wait_for(lambda: open_slots(dave) == CAP - 1, 20, "the closed follow's slot to come back")
+        attach = Follow(server, token, f"{output}?after=0-0&wait=25")
+        wait_for(lambda: open_slots(dave) == CAP, 20, "the run's output follow to be waiting")
+        get_redis().xadd(run_keys(run.name)[1], {"data": "aGVsbG8="})
+        status, body = attach.answer()
+        assert status == 200 and body["chunks"] == ["aGVsbG8="] and body["eof"] is False
+        assert body["name"] == run.name and body["finished"] is False
+    finally:
+        for follow in follows:
+            follow.close()
