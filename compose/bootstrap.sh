@@ -34,6 +34,9 @@ need unshare util-linux
 need nsenter util-linux
 need debootstrap debootstrap
 need npm npm
+# dnsmasq answers the domain-ownership tests' DNS lookups (tests/security/test_domains.py);
+# dnsmasq-base is the binary alone, without a system service taking port 53.
+[ -x /usr/sbin/dnsmasq ] || command -v dnsmasq >/dev/null 2>&1 || need_packages+=(dnsmasq-base)
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     need_packages+=(postgresql)
 fi

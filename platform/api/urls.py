@@ -68,6 +68,7 @@ ENDPOINTS = [
     Endpoint(f"{A}/ps/start", {"POST": formation.start_processes}, tag="formation"),
     Endpoint(f"{A}/domains", {"GET": domains.list_domains, "POST": domains.create}, tag="domains"),
     Endpoint(f"{A}/domains/<str:hostname>", {"DELETE": domains.destroy}, tag="domains"),
+    Endpoint(f"{A}/domains/<str:hostname>/verify", {"POST": domains.verify}, tag="domains"),
     Endpoint(f"{A}/collaborators", {"GET": collaborators.list_collaborators, "POST": collaborators.create}, tag="access"),
     Endpoint(f"{A}/collaborators/<str:user>", {"DELETE": collaborators.destroy}, tag="access"),
     Endpoint(f"{A}/events", {"GET": events.app_events}, tag="events"),
