@@ -1,7 +1,7 @@
 """``make up``: the whole platform on this machine, in the foreground, until Ctrl-C.
 
 Starts (or uses) PostgreSQL and Redis, migrates, creates the first admin on first
-start, then runs the API and console under gunicorn. Ctrl-C stops everything it
+start, then runs the API and console under uvicorn. Ctrl-C stops everything it
 started, private database servers included.
 """
 

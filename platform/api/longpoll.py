@@ -15,10 +15,12 @@ This module is the one parser of the query values both endpoints share: the
 stream cursor (``after``) and the wait (``wait``).
 """
 
+import logging
 import re
 import secrets
 from contextlib import asynccontextmanager
 
+import redis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
@@ -30,8 +32,10 @@ from django.views.decorators.csrf import csrf_exempt
 from paas.platform.api.auth import authenticate_request
 from paas.platform.api.errors import error_response
 from paas.platform.api.routing import Endpoint, parse_body
-from paas.platform.exceptions import BadRequest, TooManyRequests
+from paas.platform.exceptions import BadRequest, TooManyRequests, Unavailable
 from paas.platform.redis_client import async_redis
+
+log = logging.getLogger(__name__)
 
 MAX_WAIT_S = 25
 # Redis stream ids are two unsigned 64-bit numbers; a bigger one makes Redis refuse the command.
@@ -153,8 +157,12 @@ async def waiting(user, wait_s: int, read):
     """
     if wait_s:
         await sync_to_async(release_database)()
-    async with async_redis(wait_s) as client:
-        if not wait_s:
-            return await read(client)
-        async with follow_slot(client, user, wait_s):
-            return await read(client)
+    try:
+        async with async_redis(wait_s) as client:
+            if not wait_s:
+                return await read(client)
+            async with follow_slot(client, user, wait_s):
+                return await read(client)
+    except redis.RedisError:
+        log.exception("long poll failed")
+        raise Unavailable("logs and run output are unavailable right now (Redis); try again in a moment") from None

@@ -192,3 +192,15 @@ def test_run_output_waits_for_output_and_counts_against_the_same_cap(server):
     finally:
         for follow in follows:
             follow.close()
+
+
+def test_a_follow_without_redis_answers_503_not_500(transactional_db, settings):
+    from tests.platform.conftest import client_for
+
+    user, _, app = user_with_app("erin")
+    client = client_for(user)
+    with socket.socket() as closed:  # a port with nothing listening
+        closed.bind(("127.0.0.1", 0))
+        settings.REDIS_URL = f"redis://127.0.0.1:{closed.getsockname()[1]}/0"
+        response = client.get(f"/api/apps/{app.name}/logs?after=1-0&wait=1")
+    assert response.status_code == 503 and "try again" in response.json_body["message"]
