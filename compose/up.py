@@ -6,8 +6,10 @@ started, private database servers included.
 """
 
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from paas.compose.services import Backing, ServiceError
@@ -71,6 +73,21 @@ def stack_builds(env: dict, data: str) -> list[Program]:
             for name in wanted if not (stacks_dir / name.strip()).exists()]
 
 
+def wait_for_api(timeout: float = 90) -> None:
+    """"paas is up" means the API answers: uvicorn binds its port only after its imports."""
+    address = (os.environ.get("PAAS_API_BIND", "127.0.0.1"), int(os.environ.get("PAAS_API_PORT", "8000")))
+    if address[0] in ("0.0.0.0", "::", ""):
+        address = ("127.0.0.1" if address[0] != "::" else "::1", address[1])
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(address, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise ServiceError(f"the API did not listen on {address[0]}:{address[1]} within {timeout:g} s (see its output above)")
+
+
 def banner(env: dict, first_start: str) -> str:
     api = os.environ.get("PAAS_PUBLIC_API_URL") or f"http://127.0.0.1:{os.environ.get('PAAS_API_PORT', '8000')}"
     router_port = os.environ.get("PAAS_ROUTER_PORT", "8080")
@@ -116,6 +133,7 @@ def main() -> int:
         first_start = admin(env, "bootstrap", capture=True)
         for program in programs(env):
             supervisor.start(program)
+        wait_for_api()
         print(banner(env, first_start), flush=True)
         return supervisor.wait()
     except ServiceError as error:
