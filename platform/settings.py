@@ -46,6 +46,8 @@ PAAS_LOGIN_MAX_FAILURES = env_int("PAAS_LOGIN_MAX_FAILURES", 10, 1)
 PAAS_LOGIN_WINDOW_S = env_int("PAAS_LOGIN_WINDOW_S", 15 * 60, 1)
 # Log follows and run attachments one user may hold open at once (platform/api/longpoll.py).
 PAAS_MAX_FOLLOWS_PER_USER = env_int("PAAS_MAX_FOLLOWS_PER_USER", 8, 1, 1000)
+# Requests per API worker inside Django at once (each on a thread, with a database connection); the rest queue.
+PAAS_API_THREADS = env_int("PAAS_API_THREADS", 8, 1, 1000)
 PAAS_MAX_INSTANCES_PER_TYPE = env_int("PAAS_MAX_INSTANCES_PER_TYPE", 100, 1, 10000)
 
 # Custom domains are proven by a TXT record, looked up through these resolvers

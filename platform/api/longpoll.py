@@ -119,7 +119,9 @@ class LongPollEndpoint(Endpoint):
     """
 
     def url(self):
-        return path(self.route, csrf_exempt(self.async_view), name=self.name or None)
+        view = csrf_exempt(self.async_view)
+        view.long_poll = True  # platform/asgi.py lets these pass its queue of threaded requests
+        return path(self.route, view, name=self.name or None)
 
     async def async_view(self, request, **params):
         handler = self.handlers.get(request.method)

@@ -6,7 +6,9 @@ fifty follows open, a user past PAAS_MAX_FOLLOWS_PER_USER gets 429, a follow who
 goes away gives its slot back, and malformed cursors and waits answer 400, not 500.
 """
 
+import contextlib
 import http.client
+import threading
 import json
 import os
 import socket
@@ -28,15 +30,15 @@ from tests.waiting import wait_for
 CAP = 3
 
 
-@pytest.fixture
-def server(transactional_db, tmp_path, settings):
-    """The API server, two workers, on the test database with Redis keys of its own."""
+@contextlib.contextmanager
+def api_process(tmp_path, settings, **extra_env):
+    """The API server, two workers, on the test database with Redis keys of its own; yields its port."""
     prefix = f"lp{os.getpid()}-{uuid.uuid4().hex[:6]}:"
     settings.PAAS_REDIS_PREFIX = prefix
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict),
            "REDIS_URL": settings.REDIS_URL, "PAAS_REDIS_PREFIX": prefix, "PAAS_MAX_FOLLOWS_PER_USER": str(CAP),
-           "PAAS_DATA_DIR": str(tmp_path), "PYTHONSAFEPATH": "1"}
+           "PAAS_DATA_DIR": str(tmp_path), "PYTHONSAFEPATH": "1", **extra_env}
     env.pop("DJANGO_SETTINGS_MODULE", None)
     procs = Processes(env, tmp_path)
     try:
@@ -49,6 +51,12 @@ def server(transactional_db, tmp_path, settings):
         keys = list(get_redis().scan_iter(f"{prefix}*"))
         if keys:
             get_redis().delete(*keys)
+
+
+@pytest.fixture
+def server(transactional_db, tmp_path, settings):
+    with api_process(tmp_path, settings) as port:
+        yield port
 
 
 def user_with_app(name: str):
@@ -204,3 +212,39 @@ def test_a_follow_without_redis_answers_503_not_500(transactional_db, settings):
         settings.REDIS_URL = f"redis://127.0.0.1:{closed.getsockname()[1]}/0"
         response = client.get(f"/api/apps/{app.name}/logs?after=1-0&wait=1")
     assert response.status_code == 503 and "try again" in response.json_body["message"]
+
+
+def test_a_burst_of_slow_requests_queues_instead_of_opening_a_database_connection_each(
+        transactional_db, tmp_path, settings):
+    """Each request outside the long polls runs on a thread with a PostgreSQL connection: at most
+    PAAS_API_THREADS of them per worker at once, the rest wait their turn and are answered."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:  # DNS that never answers: slow verifies
+        silent.bind(("127.0.0.1", 0))
+        env = {"PAAS_API_THREADS": "2", "PAAS_DNS_RESOLVERS": f"127.0.0.1:{silent.getsockname()[1]}",
+               "PAAS_DNS_TIMEOUT_S": "1"}
+        with api_process(tmp_path, settings, **env) as port:
+            user, token, app = user_with_app("frank")
+            from paas.platform.models import Domain
+            Domain.objects.create(app=app, hostname="slow.frank.example")
+            answers, peak, done = [], 0, threading.Event()
+
+            def verify():
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                conn.request("POST", f"/api/apps/{app.name}/domains/slow.frank.example/verify",
+                             headers={"Authorization": f"Bearer {token}"})
+                answers.append(conn.getresponse().status)
+                conn.close()
+
+            burst = [threading.Thread(target=verify) for _ in range(12)]
+            for thread in burst:
+                thread.start()
+            with connection.cursor() as cursor:
+                while len(answers) < len(burst):
+                    cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                   "AND pid <> pg_backend_pid()")
+                    peak = max(peak, cursor.fetchone()[0])
+                    done.wait(0.05)
+            for thread in burst:
+                thread.join()
+    assert answers == [503] * 12  # every one answered (the DNS lookup timed out), none refused
+    assert 0 < peak <= 2 * 2, f"{peak} database connections at once from 2 workers x 2 threads"
