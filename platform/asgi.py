@@ -1,22 +1,24 @@
 """ASGI entry point of the API and console: paas.platform.asgi:application (served as platform/api_server.py says).
 
-Django's ASGI handler runs each request's sync code (every view but the long polls) on a
-thread of that request's own. Unbounded, a burst of requests would start as many threads
-and open as many PostgreSQL connections, past the server's max_connections: so at most
-PAAS_API_THREADS requests per worker are inside Django at once and the rest queue, as
-gunicorn's threads made them queue before. Long polls (platform/api/longpoll.py) pass
-the queue: they wait on the event loop, and each user may hold only a few of them.
+Every request but the long polls runs its sync code (views, middleware, the ORM) on one
+of PAAS_API_THREADS long-lived threads per worker, the rest queueing for a free one, as
+gunicorn's threads did: each thread keeps its PostgreSQL connection between requests,
+and a burst of requests cannot open more connections than there are threads. (Django's
+own ASGI handler would start a new thread per request, and with it a new database
+connection: 6 ms of each request, and as many connections as requests in flight.)
+
+Long polls (platform/api/longpoll.py) pass the queue: they wait on the event loop, do
+their short sync steps on threads of their own, and each user may hold only a few.
 """
 
 import asyncio
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "paas.platform.settings")
-# A kept-open ("persistent") database connection would be left behind on a dead thread at
-# every request: connections here live for one request (Django's advice for ASGI).
-os.environ.setdefault("PAAS_DB_CONN_MAX_AGE", "0")
 
-from django.conf import settings  # noqa: E402  (after the environment above)
+from asgiref.sync import ThreadSensitiveContext  # noqa: E402  (after the environment above)
+from django.conf import settings  # noqa: E402
 from django.core.asgi import get_asgi_application  # noqa: E402
 from django.urls import Resolver404, resolve  # noqa: E402
 
@@ -29,20 +31,28 @@ def is_long_poll(path: str) -> bool:
         return False
 
 
-class BoundedThreads:
-    """At most ``limit`` requests per process inside Django at once, long polls excepted."""
+class ThreadSlots:
+    """Runs each request (long polls excepted) on one of ``size`` long-lived threads; the rest queue."""
 
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
-        self.slots: asyncio.Semaphore | None = None  # made in the worker's own event loop
+    def __init__(self, app, size: int):
+        self.app, self.size = app, size
+        self.free: asyncio.Queue | None = None  # made in the worker's own event loop
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or is_long_poll(scope["path"]):
             return await self.app(scope, receive, send)
-        if self.slots is None:
-            self.slots = asyncio.Semaphore(self.limit)
-        async with self.slots:
-            return await self.app(scope, receive, send)
+        if self.free is None:
+            self.free = asyncio.Queue()
+            for index in range(self.size):
+                self.free.put_nowait(ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"api-{index}"))
+        executor = await self.free.get()
+        try:
+            # Django's handler finds this context already set and keeps it: all of the
+            # request's thread-sensitive sync code runs on this slot's one thread.
+            async with ThreadSensitiveContext(executor=executor):
+                return await self.app(scope, receive, send)
+        finally:
+            self.free.put_nowait(executor)
 
 
-application = BoundedThreads(get_asgi_application(), settings.PAAS_API_THREADS)
+application = ThreadSlots(get_asgi_application(), settings.PAAS_API_THREADS)

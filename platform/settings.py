@@ -46,7 +46,7 @@ PAAS_LOGIN_MAX_FAILURES = env_int("PAAS_LOGIN_MAX_FAILURES", 10, 1)
 PAAS_LOGIN_WINDOW_S = env_int("PAAS_LOGIN_WINDOW_S", 15 * 60, 1)
 # Log follows and run attachments one user may hold open at once (platform/api/longpoll.py).
 PAAS_MAX_FOLLOWS_PER_USER = env_int("PAAS_MAX_FOLLOWS_PER_USER", 8, 1, 1000)
-# Requests per API worker inside Django at once (each on a thread, with a database connection); the rest queue.
+# Threads per API worker (platform/asgi.py), each with its database connection: requests beyond them queue.
 PAAS_API_THREADS = env_int("PAAS_API_THREADS", 8, 1, 1000)
 PAAS_MAX_INSTANCES_PER_TYPE = env_int("PAAS_MAX_INSTANCES_PER_TYPE", 100, 1, 10000)
 
@@ -80,8 +80,6 @@ PAAS_CPU_OVERCOMMIT = env_float("PAAS_CPU_OVERCOMMIT", 4.0, 1.0)
 ALLOWED_HOSTS = env_list("PAAS_ALLOWED_HOSTS", "*")
 
 DATABASES = {"default": parse_database_url(env_str("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/paas"))}
-# Seconds a database connection is kept between requests (0: one per request; the ASGI API sets 0).
-DATABASES["default"]["CONN_MAX_AGE"] = env_int("PAAS_DB_CONN_MAX_AGE", 60, 0)
 REDIS_URL = check_redis_url(env_str("REDIS_URL", "redis://127.0.0.1:6379/0"))
 
 INSTALLED_APPS = [

@@ -1,8 +1,8 @@
 """Long polls (log follow, run output) that wait on the event loop, not on a request thread.
 
 A follow waits up to ``wait`` seconds in Redis's XREAD BLOCK. Under the API's ASGI
-server (platform/api_server.py) that wait is an awaiting coroutine: it holds no
-thread and no PostgreSQL connection, so fifty open follows leave every other
+server (platform/api_server.py, platform/asgi.py) that wait is an awaiting coroutine:
+it holds no thread and no PostgreSQL connection, so fifty open follows leave every other
 request as fast as none. Under WSGI (Django's test server) the same views still
 work, holding their thread as any view does.
 
@@ -130,12 +130,17 @@ class LongPollEndpoint(Endpoint):
             response = error_response(405, "method_not_allowed", f"{request.method} is not allowed here; use {allowed}")
             response["Allow"] = allowed
             return response
-        if not self.public:
-            token = await sync_to_async(authenticate_request)(request)
-            request.user = token.user
-            request.token = token
-        request.data = parse_body(request)
-        result = await handler(request, **params)
+        try:
+            if not self.public:
+                token = await sync_to_async(authenticate_request)(request)
+                request.user = token.user
+                request.token = token
+            request.data = parse_body(request)
+            result = await handler(request, **params)
+        finally:
+            # A long poll's sync steps ran on a thread of its own (platform/asgi.py): its
+            # database connection would outlive it, unclosed, on that finished thread.
+            await sync_to_async(release_database)()
         if isinstance(result, HttpResponseBase):
             return result
         status, data = result if isinstance(result, tuple) else (200, result)
@@ -143,7 +148,7 @@ class LongPollEndpoint(Endpoint):
 
 
 def release_database() -> None:
-    """Give back this request's PostgreSQL connection before a long wait.
+    """Give back this thread's PostgreSQL connection: before a long wait, and when a long poll ends.
 
     A follow must not hold one of the server's max_connections for up to 25 s. Inside a
     transaction (a test's) the connection is left alone: closing it would end that transaction.
