@@ -5,6 +5,9 @@ PAAS_DNS_TIMEOUT_S. What a DNS server answers is someone else's data: it is comp
 echoed, and at most MAX_TXT_RECORDS strings of it are looked at.
 """
 
+import math
+
+import dns.asyncresolver
 import dns.exception
 import dns.name
 import dns.nameserver
@@ -16,32 +19,34 @@ from paas.platform.exceptions import Unavailable
 MAX_TXT_RECORDS = 50
 
 
-class NoRecord(Exception):
-    """The name has no TXT record (NXDOMAIN or no answer of that type)."""
+def longest_s() -> int:
+    """Whole seconds a lookup may take at most."""
+    return math.ceil(settings.PAAS_DNS_TIMEOUT_S)
 
 
-def resolver() -> dns.resolver.Resolver:
+def resolver() -> dns.asyncresolver.Resolver:
+    """An asyncio resolver: a lookup waits on the event loop, holding no request thread."""
     configured = settings.PAAS_DNS_RESOLVERS
     if configured:
-        chosen = dns.resolver.Resolver(configure=False)
+        chosen = dns.asyncresolver.Resolver(configure=False)
         chosen.nameservers = [dns.nameserver.Do53Nameserver(address, port) for address, port in configured]
     else:
-        chosen = dns.resolver.Resolver()  # the system's, from /etc/resolv.conf
+        chosen = dns.asyncresolver.Resolver()  # the system's, from /etc/resolv.conf
     chosen.lifetime = settings.PAAS_DNS_TIMEOUT_S
     chosen.timeout = settings.PAAS_DNS_TIMEOUT_S
     chosen.cache = None  # a record just created must be seen by the next check
     return chosen
 
 
-def txt_strings(name: str) -> list[str]:
+async def txt_strings(name: str) -> list[str] | None:
     """The TXT records at ``name``, each record's strings joined (as RFC 7208 reads them).
 
-    Raises NoRecord when there is none, Unavailable when no resolver answered in time.
+    None when there is no such record; Unavailable when no resolver answered in time.
     """
     try:
-        answer = resolver().resolve(dns.name.from_text(name), "TXT", search=False)
+        answer = await resolver().resolve(dns.name.from_text(name), "TXT", search=False)
     except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
-        raise NoRecord(name) from None
+        return None
     except dns.exception.Timeout:
         raise Unavailable(f"the DNS lookup of {name} timed out after {settings.PAAS_DNS_TIMEOUT_S:g} s; "
                           "try again in a moment") from None

@@ -17,7 +17,6 @@ from django.db import IntegrityError, transaction
 from django.conf import settings
 from django.utils import timezone
 
-from paas.platform import dnsproof
 from paas.platform.actions.events import record
 from paas.platform.control.loop import wake
 from paas.platform.exceptions import Conflict, Forbidden, Invalid, NotFound
@@ -65,20 +64,26 @@ def add_domain(user, app: App, hostname, *, skip_verification: bool = False) -> 
     return domain
 
 
-def verify_domain(user, app: App, hostname) -> Domain:
-    """Check the TXT record of a pending claim; once it holds the claim's token, route the domain."""
+def claim_to_verify(app: App, hostname) -> Domain:
+    """The app's claim on ``hostname``, checked before its DNS is asked (verify: step 1 of 2)."""
     host = checked_hostname(hostname)
     domain = get_domain(app, host)
+    if domain.verified_at is None and verified_elsewhere(app, host):
+        raise Conflict(f"domain {host} is already verified by another app")
+    return domain
+
+
+def confirm_domain(user, domain: Domain, values: list[str] | None) -> Domain:
+    """Route a claim whose TXT record (``values``, None for none) holds its token (verify: step 2 of 2).
+
+    Between the two steps the DNS lookup runs outside any transaction: it may take up to
+    PAAS_DNS_TIMEOUT_S (platform/dnsproof.py).
+    """
     if domain.verified_at is not None:
         return domain
-    if verified_elsewhere(app, host):
-        raise Conflict(f"domain {host} is already verified by another app")
-    # The lookup runs outside any transaction: it may take up to PAAS_DNS_TIMEOUT_S.
-    try:
-        values = dnsproof.txt_strings(domain.record_name)
-    except dnsproof.NoRecord:
+    if values is None:
         raise Invalid(f"no TXT record at {domain.record_name} yet: create one holding {domain.token} "
-                      f"(DNS changes can take a few minutes to show), then verify again") from None
+                      f"(DNS changes can take a few minutes to show), then verify again")
     if domain.token not in values:
         raise Invalid(f"the TXT record at {domain.record_name} does not hold this app's token "
                       f"({len(values)} other value(s) found): set it to {domain.token}")
@@ -87,11 +92,11 @@ def verify_domain(user, app: App, hostname) -> Domain:
             updated = Domain.objects.filter(pk=domain.pk, verified_at__isnull=True).update(
                 verified_at=timezone.now(), verified_by=Domain.BY_DNS)
             if updated:
-                record(user, "domain.verify", f"verified domain {host} (TXT record at {domain.record_name})",
-                       app=app, hostname=host)
+                record(user, "domain.verify", f"verified domain {domain.hostname} (TXT record at "
+                       f"{domain.record_name})", app=domain.app, hostname=domain.hostname)
                 transaction.on_commit(wake)
     except IntegrityError:
-        raise Conflict(f"domain {host} was just verified by another app") from None
+        raise Conflict(f"domain {domain.hostname} was just verified by another app") from None
     domain.refresh_from_db()
     return domain
 

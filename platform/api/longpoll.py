@@ -1,4 +1,4 @@
-"""Long polls (log follow, run output) that wait on the event loop, not on a request thread.
+"""Long polls (log follow, run output, domain checks) that wait on the event loop, not on a request thread.
 
 A follow waits up to ``wait`` seconds in Redis's XREAD BLOCK. Under the API's ASGI
 server (platform/api_server.py, platform/asgi.py) that wait is an awaiting coroutine:
@@ -6,7 +6,7 @@ it holds no thread and no PostgreSQL connection, so fifty open follows leave eve
 request as fast as none. Under WSGI (Django's test server) the same views still
 work, holding their thread as any view does.
 
-Each user may hold PAAS_MAX_FOLLOWS_PER_USER follows at once. The slots are
+Each user may hold PAAS_MAX_FOLLOWS_PER_USER such waits at once. The slots are
 counted in Redis, so the cap holds across workers and hosts: a sorted set per
 user whose members expire by score, so a worker killed mid-poll leaks its slot
 for at most the poll's own length plus SLOT_MARGIN_S.
@@ -103,8 +103,8 @@ async def follow_slot(client, user, wait_s: float):
     cap = settings.PAAS_MAX_FOLLOWS_PER_USER
     if not await client.eval(_TAKE_SLOT, 1, key, cap, wait_s + SLOT_MARGIN_S, member):
         raise TooManyRequests(
-            f"you already have {cap} log follows or run attachments open (the limit per user); "
-            "end one (paas logs --tail, paas run) and try again", retry_after=RETRY_AFTER_S)
+            f"you already have {cap} waiting requests open (log follows, run attachments, domain checks: "
+            "the limit per user); end one (paas logs --tail, paas run) and try again", retry_after=RETRY_AFTER_S)
     try:
         yield
     finally:
@@ -112,10 +112,11 @@ async def follow_slot(client, user, wait_s: float):
 
 
 class LongPollEndpoint(Endpoint):
-    """An endpoint whose GET handler is a coroutine: ``async def handler(request, **params)``.
+    """An endpoint whose handlers are coroutines, ``async def handler(request, **params)``, that wait.
 
-    Authentication and body parsing are the same as every endpoint's (routing.Endpoint),
-    run on a thread; the handler awaits its wait on the event loop.
+    Log follows, run output and domain checks (a DNS lookup) wait this way. Authentication
+    and body parsing are the same as every endpoint's (routing.Endpoint), run on a thread;
+    the handler awaits its wait on the event loop.
     """
 
     def url(self):

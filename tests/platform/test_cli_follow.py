@@ -61,7 +61,7 @@ def test_tail_past_the_cap_of_open_follows_says_so(cli):
     try:
         result = cli.run("logs", "-a", "tailed", "--tail", ok=False)
         assert result.returncode == 1
-        assert f"already have {settings.PAAS_MAX_FOLLOWS_PER_USER} log follows or run attachments open" in result.stderr
+        assert f"already have {settings.PAAS_MAX_FOLLOWS_PER_USER} waiting requests open" in result.stderr
         assert "Traceback" not in result.stderr
     finally:
         get_redis().delete(key)

@@ -135,7 +135,8 @@ def test_follows_past_the_cap_get_429_and_a_gone_client_gives_its_slot_back(serv
         wait_for(lambda: open_slots(alice) == CAP, 30, "alice's follows to be waiting")
         status, body, headers = get(server, alice_token, f"/api/apps/{alice_app.name}/logs?after={cursor}&wait=1")
         assert status == 429 and body["error"] == "too_many_requests"
-        assert f"already have {CAP} log follows or run attachments open" in body["message"]
+        assert f"already have {CAP} waiting requests open (log follows, run attachments, domain checks" in (
+            body["message"])
         assert int(headers["Retry-After"]) > 0
         # Another user is not affected by alice's follows.
         bob_cursor = tail(bob_app)
@@ -188,7 +189,7 @@ def test_run_output_waits_for_output_and_counts_against_the_same_cap(server):
     try:
         wait_for(lambda: open_slots(dave) == CAP, 30, "dave's log follows to be waiting")
         status, body, _ = get(server, token, f"{output}?after=0-0&wait=5")
-        assert status == 429 and "log follows or run attachments" in body["message"]
+        assert status == 429 and "waiting requests open" in body["message"]
         follows.pop().close()
         wait_for(lambda: open_slots(dave) == CAP - 1, 20, "the closed follow's slot to come back")
         attach = Follow(server, token, f"{output}?after=0-0&wait=25")
@@ -218,33 +219,81 @@ def test_a_burst_of_slow_requests_queues_instead_of_opening_a_database_connectio
         transactional_db, tmp_path, settings):
     """Each request outside the long polls runs on a thread with a PostgreSQL connection: at most
     PAAS_API_THREADS of them per worker at once, the rest wait their turn and are answered."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:  # DNS that never answers: slow verifies
-        silent.bind(("127.0.0.1", 0))
-        env = {"PAAS_API_THREADS": "2", "PAAS_DNS_RESOLVERS": f"127.0.0.1:{silent.getsockname()[1]}",
-               "PAAS_DNS_TIMEOUT_S": "1"}
-        with api_process(tmp_path, settings, **env) as port:
-            user, token, app = user_with_app("frank")
-            from paas.platform.models import Domain
-            Domain.objects.create(app=app, hostname="slow.frank.example")
-            answers, peak, done = [], 0, threading.Event()
+    import psycopg2
 
-            def verify():
+    with api_process(tmp_path, settings, PAAS_API_THREADS="2") as port:
+        user, token, app = user_with_app("frank")
+        # Hold the app's row lock from outside: every config change waits for it inside Django.
+        holder = psycopg2.connect(database_url(connection.settings_dict))
+        answers, peak = [], 0
+        try:
+            with holder.cursor() as cursor:
+                cursor.execute("SELECT id FROM platform_app WHERE id = %s FOR UPDATE", [app.pk])
+
+            def set_config(number: int):
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-                conn.request("POST", f"/api/apps/{app.name}/domains/slow.frank.example/verify",
-                             headers={"Authorization": f"Bearer {token}"})
+                conn.request("PATCH", f"/api/apps/{app.name}/config", body=json.dumps({f"K{number}": "v"}),
+                             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
                 answers.append(conn.getresponse().status)
                 conn.close()
 
-            burst = [threading.Thread(target=verify) for _ in range(12)]
+            burst = [threading.Thread(target=set_config, args=(n,)) for n in range(12)]
             for thread in burst:
                 thread.start()
-            with connection.cursor() as cursor:
-                while len(answers) < len(burst):
-                    cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                   "AND pid <> pg_backend_pid()")
-                    peak = max(peak, cursor.fetchone()[0])
-                    done.wait(0.05)
-            for thread in burst:
-                thread.join()
-    assert answers == [503] * 12  # every one answered (the DNS lookup timed out), none refused
-    assert 0 < peak <= 2 * 2, f"{peak} database connections at once from 2 workers x 2 threads"
+
+            def blocked_on_the_lock() -> int:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT count(*) FILTER (WHERE wait_event_type = 'Lock'), count(*) "
+                                   "FROM pg_stat_activity WHERE datname = current_database() "
+                                   "AND pid NOT IN (pg_backend_pid(), %s)", [holder.get_backend_pid()])
+                    blocked, connections = cursor.fetchone()
+                nonlocal peak
+                peak = max(peak, connections)
+                return blocked
+
+            # Some threads are stuck on the lock with their connections; twelve requests are in.
+            wait_for(lambda: blocked_on_the_lock() >= 2, 30, "requests to wait on the app's lock")
+            for _ in range(50):  # while the lock is held, no thread or connection is added for the rest
+                blocked_on_the_lock()
+        finally:
+            holder.rollback()
+            holder.close()
+        for thread in burst:
+            thread.join(timeout=60)
+    assert sorted(answers) == [200] * 12  # every one answered once the lock went, none refused
+    assert 2 <= peak <= 4, f"{peak} database connections at once from 2 workers x 2 threads"
+
+
+def test_domain_checks_wait_off_the_threads_and_share_the_cap(transactional_db, tmp_path, settings):
+    """A DNS server that never answers (the claimant's own, say) must not hold the API's threads."""
+    from paas.platform.models import Domain
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        env = {"PAAS_API_THREADS": "1", "PAAS_DNS_RESOLVERS": f"127.0.0.1:{silent.getsockname()[1]}",
+               "PAAS_DNS_TIMEOUT_S": "20"}
+        with api_process(tmp_path, settings, **env) as port:
+            grace, token, app = user_with_app("grace")
+            for n in range(CAP + 1):
+                Domain.objects.create(app=app, hostname=f"d{n}.grace.example")
+            checks = []
+            try:
+                for n in range(CAP):
+                    check = Follow.__new__(Follow)
+                    check.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                    check.conn.request("POST", f"/api/apps/{app.name}/domains/d{n}.grace.example/verify",
+                                       headers={"Authorization": f"Bearer {token}"})
+                    checks.append(check)
+                wait_for(lambda: open_slots(grace) == CAP, 30, "the domain checks to be waiting on DNS")
+                status, body, _ = get(port, token, "/api/apps")
+                assert status == 200 and [a["name"] for a in body] == [app.name]
+                assert open_slots(grace) == CAP  # answered while every check still waits
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                conn.request("POST", f"/api/apps/{app.name}/domains/d{CAP}.grace.example/verify",
+                             headers={"Authorization": f"Bearer {token}"})
+                response = conn.getresponse()
+                assert response.status == 429 and "domain checks" in json.loads(response.read())["message"]
+                conn.close()
+            finally:
+                for check in checks:
+                    check.close()
