@@ -297,3 +297,40 @@ def test_domain_checks_wait_off_the_threads_and_share_the_cap(transactional_db, 
             finally:
                 for check in checks:
                     check.close()
+
+
+def test_a_slug_is_streamed_by_the_asgi_server_not_read_into_memory_whole(transactional_db, tmp_path, settings):
+    import hashlib
+    import io
+    import tarfile
+
+    from paas.platform.actions.tokens import issue_token
+    from paas.runtime import images
+
+    runtime = tmp_path / "runtime"
+    os.environ["PAAS_RUNTIME_DIR"] = str(runtime)
+    try:
+        slug = tmp_path / "slug.tar"
+        with tarfile.open(slug, "w") as tar:
+            payload = os.urandom(3 * 1024 * 1024)
+            info = tarfile.TarInfo("blob")
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+        image = images.put(slug)
+        with api_process(tmp_path, settings, PAAS_RUNTIME_DIR=str(runtime)) as port:
+            admin = make_user("host-admin")
+            admin.is_staff = True
+            admin.save()
+            _, token = issue_token(admin)
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            conn.request("GET", f"/api/images/{image.digest}", headers={"Authorization": f"Bearer {token}"})
+            response = conn.getresponse()
+            body = response.read()
+            conn.close()
+            assert response.status == 200
+            assert hashlib.sha256(body).digest() == hashlib.sha256(slug.read_bytes()).digest()
+            log = tmp_path / "api.log"
+        # Django warns when it reads a whole synchronous iterator into memory to serve it.
+        assert "must consume synchronous iterators" not in log.read_text()
+    finally:
+        os.environ.pop("PAAS_RUNTIME_DIR", None)
