@@ -24,14 +24,10 @@ import redis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
-from django.http import JsonResponse
-from django.http.response import HttpResponseBase
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
-from paas.platform.api.auth import authenticate_request
-from paas.platform.api.errors import error_response
-from paas.platform.api.routing import Endpoint, parse_body
+from paas.platform.api.routing import Endpoint
 from paas.platform.exceptions import BadRequest, TooManyRequests, Unavailable
 from paas.platform.redis_client import async_redis
 
@@ -114,9 +110,9 @@ async def follow_slot(client, user, wait_s: float):
 class LongPollEndpoint(Endpoint):
     """An endpoint whose handlers are coroutines, ``async def handler(request, **params)``, that wait.
 
-    Log follows, run output and domain checks (a DNS lookup) wait this way. Authentication
-    and body parsing are the same as every endpoint's (routing.Endpoint), run on a thread;
-    the handler awaits its wait on the event loop.
+    Log follows, run output and domain checks (a DNS lookup) wait this way. Everything
+    before the handler is routing.Endpoint.prepare, the same as every endpoint's, run on a
+    thread; the handler awaits its wait on the event loop.
     """
 
     def url(self):
@@ -125,27 +121,17 @@ class LongPollEndpoint(Endpoint):
         return path(self.route, view, name=self.name or None)
 
     async def async_view(self, request, **params):
-        handler = self.handlers.get(request.method)
-        if handler is None:
-            allowed = ", ".join(sorted(self.handlers))
-            response = error_response(405, "method_not_allowed", f"{request.method} is not allowed here; use {allowed}")
-            response["Allow"] = allowed
-            return response
+        refused = self.refuse_method(request)
+        if refused is not None:
+            return refused
         try:
-            if not self.public:
-                token = await sync_to_async(authenticate_request)(request)
-                request.user = token.user
-                request.token = token
-            request.data = parse_body(request)
-            result = await handler(request, **params)
+            await sync_to_async(self.prepare)(request, params)
+            result = await self.handlers[request.method](request, **params)
         finally:
             # A long poll's sync steps ran on a thread of its own (platform/asgi.py): its
             # database connection would outlive it, unclosed, on that finished thread.
             await sync_to_async(release_database)()
-        if isinstance(result, HttpResponseBase):
-            return result
-        status, data = result if isinstance(result, tuple) else (200, result)
-        return JsonResponse(data, status=status, safe=False)
+        return self.respond(result)
 
 
 def release_database() -> None:
