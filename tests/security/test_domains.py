@@ -243,3 +243,20 @@ def test_the_cli_prints_the_record_shows_the_state_and_verifies(live_server, tmp
     assert "verified" in listing and token not in listing
     refused = cli("domains:add", "api.shop.example", "--skip-verification", ok=False)
     assert "only platform admins" in refused.stderr
+
+
+def test_two_apps_verifying_at_once_one_wins_and_the_other_gets_409(alice, bob):
+    """The race replayed step by step: both claims pass the check before DNS, both TXT lookups
+    succeed, and the database lets only the first confirmation through."""
+    from paas.platform.actions.apps import create_app
+    from paas.platform.actions.domains import add_domain, claim_to_verify, confirm_domain
+    from paas.platform.exceptions import Conflict
+
+    first, second = create_app(alice, "first"), create_app(bob, "second")
+    claims = [add_domain(alice, first, HOST), add_domain(bob, second, HOST)]
+    checked = [claim_to_verify(first, HOST), claim_to_verify(second, HOST)]  # neither is verified yet
+    assert confirm_domain(alice, checked[0], [claims[0].token]).state == "verified"
+    with pytest.raises(Conflict, match="just verified by another app"):
+        confirm_domain(bob, checked[1], [claims[1].token])
+    assert routed(HOST) == "first"
+    assert Domain.objects.get(app=second).verified_at is None
