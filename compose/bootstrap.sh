@@ -30,7 +30,7 @@ need make make
 need ip iproute2
 need redis-server redis-server
 need iptables iptables
-need /usr/sbin/dnsmasq dnsmasq-base   # the bridges' DNS forwarders (runtime/dns.py); -base: no system service
+need /usr/sbin/dnsmasq dnsmasq-base   # DNS forwarders of the bridges (runtime/dns.py) and the domain tests; -base: no system service
 need unshare util-linux
 need nsenter util-linux
 need debootstrap debootstrap

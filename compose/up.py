@@ -1,18 +1,21 @@
 """``make up``: the whole platform on this machine, in the foreground, until Ctrl-C.
 
 Starts (or uses) PostgreSQL and Redis, migrates, creates the first admin on first
-start, then runs the API and console under gunicorn. Ctrl-C stops everything it
+start, then runs the API and console under uvicorn. Ctrl-C stops everything it
 started, private database servers included.
 """
 
 import os
+import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from paas.compose.services import Backing, Endpoints, ServiceError
 from paas.compose.supervisor import Program, Supervisor
+from paas.platform import api_server
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -75,9 +78,9 @@ def programs(env: dict, endpoints: Endpoints) -> list[Program]:
     data = env["PAAS_DATA_DIR"]
     gunicorn = [str(BIN / "gunicorn"), "--chdir", data, "--worker-class", "gthread", "--log-level", "warning"]
     found = [
-        Program("api", [*gunicorn, "paas.platform.wsgi:application", "--bind", api_bind,
-                        "--workers", os.environ.get("PAAS_API_WORKERS", "2"), "--threads", "4",
-                        "--access-logfile", "-"], env=env, cwd=data),
+        # Long polls (log follow, run output) wait on the event loop: see platform/api_server.py.
+        Program("api", api_server.argv(*api_bind.rsplit(":", 1), os.environ.get("PAAS_API_WORKERS", "2")),
+                env=env, cwd=data),
         # A push holds its request open while it builds: threads keep that cheap.
         Program("git", [*gunicorn, "paas.platform.git.wsgi:application", "--bind", git_bind,
                         "--workers", "1", "--threads", "32", "--timeout", "60"], env=env, cwd=data),
@@ -109,6 +112,21 @@ def stack_builds(env: dict, data: str) -> list[Program]:
     return [Program(f"stack:{name}", [str(BIN / "paas-runner"), "stack:build", name.strip()], env=env, cwd=data,
                     oneshot=True)
             for name in wanted if not (stacks_dir / name.strip()).exists()]
+
+
+def wait_for_api(timeout: float = 90) -> None:
+    """"paas is up" means the API answers: uvicorn binds its port only after its imports."""
+    address = (os.environ.get("PAAS_API_BIND", "127.0.0.1"), int(os.environ.get("PAAS_API_PORT", "8000")))
+    if address[0] in ("0.0.0.0", "::", ""):
+        address = ("127.0.0.1" if address[0] != "::" else "::1", address[1])
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(address, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise ServiceError(f"the API did not listen on {address[0]}:{address[1]} within {timeout:g} s (see its output above)")
 
 
 def banner(env: dict, first_start: str) -> str:
@@ -161,6 +179,7 @@ def main() -> int:
         first_start = admin(env, "bootstrap", capture=True)
         for program in programs(env, endpoints):
             supervisor.start(program)
+        wait_for_api()
         print(banner(env, first_start), flush=True)
         return supervisor.wait()
     except ServiceError as error:

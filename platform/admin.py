@@ -75,7 +75,7 @@ class HostAdmin(admin.ModelAdmin):
 
 @admin.register(models.Domain)
 class DomainAdmin(admin.ModelAdmin):
-    list_display = ("hostname", "app", "created_at")
+    list_display = ("hostname", "app", "verified_at", "verified_by", "created_at")
     search_fields = ("hostname", "app__name")
 
 

@@ -6,6 +6,7 @@ on one machine (12-factor). These helpers parse values strictly so a typo such a
 something else.
 """
 
+import ipaddress
 import os
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -66,6 +67,33 @@ def env_float(name: str, default: float, minimum: float | None = None) -> float:
 def env_list(name: str, default: str = "") -> list[str]:
     raw = os.environ.get(name, default)
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_hostports(name: str, default_port: int) -> list[tuple[str, int]]:
+    """``host:port,[v6]:port,host`` as (address, port) pairs; the port defaults to ``default_port``.
+
+    Addresses must be IP literals: a resolver named by a hostname would need a resolver first.
+    """
+    found = []
+    for item in env_list(name):
+        if item.startswith("["):
+            host, bracket, rest = item[1:].partition("]")
+            port = rest[1:] if rest.startswith(":") and bracket else ("" if not rest and bracket else None)
+        elif item.count(":") == 1:
+            host, _, port = item.partition(":")
+        else:
+            host, port = item, ""
+        try:
+            if port is None:
+                raise ValueError(item)
+            address = str(ipaddress.ip_address(host))
+            number = int(port) if port else default_port
+        except (TypeError, ValueError):
+            raise SettingError(f"{name}: {item!r} is not an address[:port] (like 127.0.0.1:53 or [::1]:53)") from None
+        if not 1 <= number <= 65535:
+            raise SettingError(f"{name}: port {number} of {item!r} is not 1-65535")
+        found.append((address, number))
+    return found
 
 
 def env_path(name: str, default: str) -> Path:

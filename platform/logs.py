@@ -9,7 +9,6 @@ from paas.platform.redis_client import get_redis
 
 MAXLEN = 10_000
 MAX_LINES = 1500
-MAX_WAIT_S = 25
 
 
 def stream_key(app_name: str) -> str:
@@ -60,9 +59,13 @@ def recent(app_name: str, lines: int, process: str | None = None, source: str | 
     return list(reversed(rows[:lines]))
 
 
-def after(app_name: str, cursor: str, wait_s: float, process=None, source=None) -> list[dict]:
-    """Entries newer than ``cursor``, waiting up to ``wait_s`` for the first (a long poll for --tail)."""
-    result = get_redis().xread({stream_key(app_name): cursor}, count=MAX_LINES, block=max(1, int(wait_s * 1000)))
+async def after(client, app_name: str, cursor: str, wait_s: int) -> list[dict]:
+    """Entries newer than ``cursor``, waiting up to ``wait_s`` for the first (the long poll of --tail).
+
+    ``client`` is a redis.asyncio client: the wait holds no thread (platform/api/longpoll.py).
+    """
+    block = wait_s * 1000 if wait_s else None
+    result = await client.xread({stream_key(app_name): cursor}, count=MAX_LINES, block=block)
     rows = []
     for _, entries in result or []:
         rows += [decode(entry_id, fields) for entry_id, fields in entries]

@@ -11,6 +11,8 @@ offending text itself.
 
 import re
 
+import idna
+
 from paas.platform.exceptions import Invalid
 
 # ASCII only on purpose: str.isdigit() and \d accept other scripts' digits.
@@ -55,18 +57,45 @@ def check_team_name(name: object) -> str:
     return name
 
 
+# A custom domain is proven by a TXT record at VERIFY_LABEL.<domain>, a name that must
+# itself fit DNS's 253 characters: that bounds the domain's own length.
+VERIFY_LABEL = "_paas-verify"
+HOSTNAME_MAX = 253 - len(VERIFY_LABEL) - 1
+
+
 def check_hostname(hostname: object) -> str:
-    """Return a custom domain in lowercase if it is a valid DNS hostname."""
-    if not isinstance(hostname, str) or not hostname:
+    """Return a custom domain as lowercase ASCII (IDNA A-labels for international names) if it is valid.
+
+    A hostname of at least two labels, each 1-63 letters, digits or inner hyphens, at most
+    HOSTNAME_MAX characters in all; no wildcards, no IP addresses, no underscores.
+    """
+    if not isinstance(hostname, str) or not hostname.strip():
         raise Invalid("hostname is required")
-    host = hostname.strip().lower().rstrip(".")
-    if len(host) > 253:
-        raise Invalid("hostname is longer than 253 characters")
+    if len(hostname) > HOSTNAME_MAX + 1:  # checked before IDNA so a huge value costs nothing
+        raise Invalid(f"hostname is longer than {HOSTNAME_MAX} characters")
+    if "*" in hostname:
+        raise Invalid("wildcard domains are not supported: add each hostname (like www.example.com)")
+    shown = ascii(hostname)[:80]  # never echo control characters or surrogates raw
+    name = hostname.strip().rstrip(".")
+    if not name.isascii():
+        try:
+            # IDNA 2008 with UTS 46 mapping (case folding, full-width dots), as browsers resolve names.
+            name = idna.encode(name, uts46=True).decode("ascii")
+        except (idna.IDNAError, UnicodeError, ValueError):
+            raise Invalid(f"{shown} is not a valid international domain name (IDNA)") from None
+    host = name.lower()
+    if len(host) > HOSTNAME_MAX:
+        raise Invalid(f"hostname is longer than {HOSTNAME_MAX} characters")
     labels = host.split(".")
     if len(labels) < 2 or not all(_HOST_LABEL.match(label) for label in labels):
-        raise Invalid(f"{hostname!r} is not a valid hostname (like www.example.com)")
+        raise Invalid(f"{shown} is not a valid hostname (like www.example.com)")
     if labels[-1].isdigit():
-        raise Invalid(f"{hostname!r} looks like an IP address; domains must be hostnames")
+        raise Invalid(f"{shown} looks like an IP address; domains must be hostnames")
+    if any(label.startswith("xn--") for label in labels):
+        try:
+            idna.decode(host)  # an A-label given directly must be a valid one
+        except (idna.IDNAError, UnicodeError, ValueError):
+            raise Invalid(f"{shown} has an invalid xn-- label") from None
     return host
 
 

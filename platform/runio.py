@@ -22,10 +22,13 @@ def send(name: str, fields: dict) -> None:
     client.expire(in_key, 3600)
 
 
-def read(name: str, cursor: str, wait_s: float) -> tuple[list[str], str, bool]:
-    """Output chunks (base64) after ``cursor``, the new cursor, and whether the output ended."""
+async def read(client, name: str, cursor: str, wait_s: int) -> tuple[list[str], str, bool]:
+    """Output chunks (base64) after ``cursor``, the new cursor, and whether the output ended.
+
+    ``client`` is a redis.asyncio client: the wait holds no thread (platform/api/longpoll.py).
+    """
     _, out_key = run_keys(name)
-    result = get_redis().xread({out_key: cursor}, count=500, block=max(1, int(wait_s * 1000)) if wait_s else None)
+    result = await client.xread({out_key: cursor}, count=500, block=wait_s * 1000 if wait_s else None)
     chunks, ended = [], False
     for _, entries in result or []:
         for entry_id, fields in entries:

@@ -11,6 +11,7 @@ from paas.platform.env import (
     check_redis_url,
     env_bool,
     env_float,
+    env_hostports,
     env_int,
     env_list,
     env_path,
@@ -43,7 +44,16 @@ PAAS_TOKEN_TTL_DAYS = env_int("PAAS_TOKEN_TTL_DAYS", 365, 1, 3650)
 # Failed logins per account within the window before logins are refused (see actions/login_throttle.py).
 PAAS_LOGIN_MAX_FAILURES = env_int("PAAS_LOGIN_MAX_FAILURES", 10, 1)
 PAAS_LOGIN_WINDOW_S = env_int("PAAS_LOGIN_WINDOW_S", 15 * 60, 1)
+# Log follows and run attachments one user may hold open at once (platform/api/longpoll.py).
+PAAS_MAX_FOLLOWS_PER_USER = env_int("PAAS_MAX_FOLLOWS_PER_USER", 8, 1, 1000)
+# Threads per API worker (platform/asgi.py), each with its database connection: requests beyond them queue.
+PAAS_API_THREADS = env_int("PAAS_API_THREADS", 8, 1, 1000)
 PAAS_MAX_INSTANCES_PER_TYPE = env_int("PAAS_MAX_INSTANCES_PER_TYPE", 100, 1, 10000)
+
+# Custom domains are proven by a TXT record, looked up through these resolvers
+# (address:port list; empty: the system's, from /etc/resolv.conf) within the timeout.
+PAAS_DNS_RESOLVERS = env_hostports("PAAS_DNS_RESOLVERS", 53)
+PAAS_DNS_TIMEOUT_S = env_float("PAAS_DNS_TIMEOUT_S", 5.0, 0.1)
 
 # Builds (Code Center): limits that protect the build workers.
 PAAS_BUILD_TIMEOUT_S = env_int("PAAS_BUILD_TIMEOUT_S", 15 * 60, 10)

@@ -1,10 +1,25 @@
 """Slugs for hosts that did not build them: the agent fetches an image by digest."""
 
+from asgiref.sync import sync_to_async
 from django.http import FileResponse
 
 from paas.platform.exceptions import Forbidden, NotFound
 from paas.runtime import images
 from paas.runtime.errors import ImageError
+
+
+class StreamedFile(FileResponse):
+    """A FileResponse the ASGI server (platform/asgi.py) sends block by block.
+
+    Django's ASGI handler reads a response with a synchronous iterator, as FileResponse has,
+    into memory whole before sending it: a slug is up to PAAS_MAX_SLUG_BYTES (500 MB).
+    Here each block is read on the request's thread and sent before the next is read.
+    """
+
+    async def __aiter__(self):
+        blocks = iter(self.streaming_content)
+        while (block := await sync_to_async(next)(blocks, None)) is not None:
+            yield block
 
 
 def download(request, digest):
@@ -15,4 +30,4 @@ def download(request, digest):
         path = images.blob_path(digest)
     except ImageError as error:
         raise NotFound(str(error)) from None
-    return FileResponse(open(path, "rb"), content_type="application/x-tar")
+    return StreamedFile(open(path, "rb"), content_type="application/x-tar")

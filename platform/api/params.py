@@ -6,7 +6,7 @@ with a message before any database lookup. Query parameters are one-line text;
 numbers in them are read by ``query_int`` only.
 """
 
-from paas.platform.exceptions import Invalid, NotFound
+from paas.platform.exceptions import BadRequest, Invalid, NotFound
 from paas.platform.names import (
     check_app_name,
     check_instance_name,
@@ -76,5 +76,5 @@ def query_int(request, name: str, default: int, low: int, high: int) -> int:
     if raw is None or raw == "":
         return default
     if not raw.isascii() or not raw.isdigit() or len(raw) > len(str(high)) or not low <= int(raw) <= high:
-        raise Invalid(f"{name} must be a whole number from {low} to {high}")
+        raise BadRequest(f"{name} must be a whole number from {low} to {high}")
     return int(raw)

@@ -40,12 +40,24 @@ class Endpoint:
         return path(self.route, csrf_exempt(self.view), name=self.name or None)
 
     def view(self, request, **params):
-        handler = self.handlers.get(request.method)
-        if handler is None:
-            allowed = ", ".join(sorted(self.handlers))
-            response = error_response(405, "method_not_allowed", f"{request.method} is not allowed here; use {allowed}")
-            response["Allow"] = allowed
-            return response
+        refused = self.refuse_method(request)
+        if refused is not None:
+            return refused
+        self.prepare(request, params)
+        return self.respond(self.handlers[request.method](request, **params))
+
+    def refuse_method(self, request):
+        """A 405 response when no handler takes the request's method, else None."""
+        if request.method in self.handlers:
+            return None
+        allowed = ", ".join(sorted(self.handlers))
+        response = error_response(405, "method_not_allowed", f"{request.method} is not allowed here; use {allowed}")
+        response["Allow"] = allowed
+        return response
+
+    def prepare(self, request, params: dict) -> None:
+        """Everything before the handler, the same for every endpoint (long polls too): size, auth, path,
+        query, body."""
         check_declared_size(request)
         if not self.public:
             token = authenticate_request(request)
@@ -54,7 +66,10 @@ class Endpoint:
         check_path_params(params)
         check_query(request)
         request.data = parse_body(request)
-        result = handler(request, **params)
+
+    @staticmethod
+    def respond(result):
+        """A handler's data, ``(status, data)`` or own response, as the HTTP response."""
         if isinstance(result, HttpResponseBase):
             return result  # a handler that streams a file answers for itself
         status, data = result if isinstance(result, tuple) else (200, result)

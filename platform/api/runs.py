@@ -1,15 +1,15 @@
 """One-off processes (paas run), attached through the API or detached."""
 
 import base64
-import re
+
+from asgiref.sync import sync_to_async
 
 from paas.platform import runio
 from paas.platform.actions import access
 from paas.platform.actions.runs import get_run, start_run, stop_run
+from paas.platform.api.longpoll import query_cursor, query_wait, waiting
 from paas.platform.api.routing import body_schema
 from paas.platform.exceptions import Invalid
-
-CURSOR = re.compile(r"\A\d{1,20}-\d{1,20}\Z")
 
 
 def run_json(instance) -> dict:
@@ -42,15 +42,24 @@ def stop(request, app, name):
     return {"stopping": name}
 
 
-def output(request, app, name):
+def open_output(request, app, name):
+    """The database part of a read of a run's output: the access check and the query parsed."""
+    target = access.get_app(request.user, app)
+    cursor, wait_s = query_cursor(request, "0-0"), query_wait(request)
+    return get_run(target, name), cursor, wait_s
+
+
+def run_state(instance) -> dict:
+    return run_json(get_run(instance.app, instance.name))
+
+
+async def output(request, app, name):
     """Output after ?after=<cursor>, waiting up to ?wait=S for some (base64 chunks)."""
-    instance = get_run(access.get_app(request.user, app), name)
-    cursor = request.GET.get("after", "0-0")
-    wait = request.GET.get("wait", "0")
-    if not CURSOR.match(cursor) or not wait.isdigit() or int(wait) > 25:
-        raise Invalid("after must be a cursor from this endpoint and wait 0-25 seconds")
-    chunks, cursor, ended = runio.read(instance.name, cursor, int(wait))
-    return {"chunks": chunks, "cursor": cursor, "eof": ended, **run_json(get_run(instance.app, name))}
+    instance, cursor, wait_s = await sync_to_async(open_output)(request, app, name)
+    chunks, cursor, ended = await waiting(request.user, wait_s,
+                                          lambda client: runio.read(client, instance.name, cursor, wait_s))
+    state = await sync_to_async(run_state)(instance)
+    return {"chunks": chunks, "cursor": cursor, "eof": ended, **state}
 
 
 @body_schema({"data": "base64 bytes", "eof": "true", "signal": "INT|TERM|HUP|QUIT", "resize": "[rows, cols]"})

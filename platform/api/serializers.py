@@ -82,7 +82,11 @@ def instance_json(instance: Instance) -> dict:
 
 
 def domain_json(domain: Domain) -> dict:
-    return {"hostname": domain.hostname, "app": domain.app.name, "created_at": iso(domain.created_at)}
+    """A custom domain, its state, and the TXT record that proves it (shown to the app's members only)."""
+    return {"hostname": domain.hostname, "app": domain.app.name, "state": domain.state,
+            "verified_by": domain.verified_by or None, "verified_at": iso(domain.verified_at),
+            "record": {"type": "TXT", "name": domain.record_name, "value": domain.token},
+            "created_at": iso(domain.created_at)}
 
 
 def event_json(event: Event, viewer_id: int, member_app_ids: set[int]) -> dict:

@@ -22,6 +22,7 @@ from paas.platform.api import (
     tokens,
     usage,
 )
+from paas.platform.api.longpoll import LongPollEndpoint
 from paas.platform.api.routing import Endpoint
 
 
@@ -61,17 +62,18 @@ ENDPOINTS = [
              tag="formation"),
     Endpoint(f"{A}/runs", {"POST": runs.create}, tag="runs"),
     Endpoint(f"{A}/runs/<str:name>", {"GET": runs.show, "DELETE": runs.stop}, tag="runs"),
-    Endpoint(f"{A}/runs/<str:name>/output", {"GET": runs.output}, tag="runs"),
+    LongPollEndpoint(f"{A}/runs/<str:name>/output", {"GET": runs.output}, tag="runs"),
     Endpoint(f"{A}/runs/<str:name>/input", {"POST": runs.send_input}, tag="runs"),
     Endpoint(f"{A}/ps/restart", {"POST": formation.restart_processes}, tag="formation"),
     Endpoint(f"{A}/ps/stop", {"POST": formation.stop_processes}, tag="formation"),
     Endpoint(f"{A}/ps/start", {"POST": formation.start_processes}, tag="formation"),
     Endpoint(f"{A}/domains", {"GET": domains.list_domains, "POST": domains.create}, tag="domains"),
     Endpoint(f"{A}/domains/<str:hostname>", {"DELETE": domains.destroy}, tag="domains"),
+    LongPollEndpoint(f"{A}/domains/<str:hostname>/verify", {"POST": domains.verify}, tag="domains"),
     Endpoint(f"{A}/collaborators", {"GET": collaborators.list_collaborators, "POST": collaborators.create}, tag="access"),
     Endpoint(f"{A}/collaborators/<str:user>", {"DELETE": collaborators.destroy}, tag="access"),
     Endpoint(f"{A}/events", {"GET": events.app_events}, tag="events"),
-    Endpoint(f"{A}/logs", {"GET": logs.read}, tag="logs"),
+    LongPollEndpoint(f"{A}/logs", {"GET": logs.read}, tag="logs"),
     Endpoint(f"{A}/usage", {"GET": usage.app_usage}, tag="usage"),
     Endpoint(f"{A}/maintenance", {"PUT": apps.set_maintenance}, tag="apps"),
     Endpoint(f"{A}/healthcheck", {"PUT": apps.set_healthcheck}, tag="apps"),

@@ -6,7 +6,7 @@ import urllib.parse
 import urllib.request
 
 from paas.platform.cli import credentials
-from paas.platform.cli.errors import CliError
+from paas.platform.cli.errors import ApiError, CliError
 
 TIMEOUT_S = 60
 
@@ -30,7 +30,7 @@ class Api:
             with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
                 payload = response.read()
         except urllib.error.HTTPError as error:
-            raise CliError(error_message(error)) from None
+            raise ApiError(error_message(error), error.code, retry_after(error)) from None
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
             raise CliError(f"cannot reach the paas API at {self.base_url}: {reason}") from None
@@ -56,6 +56,12 @@ def error_message(error) -> str:
     except (ValueError, AttributeError):
         message = None
     return message or f"the API answered {error.code} {error.reason}"
+
+
+def retry_after(error) -> int | None:
+    """The whole seconds of a Retry-After header (the API sends seconds), capped at a minute."""
+    value = (error.headers.get("Retry-After") or "").strip() if error.headers else ""
+    return min(int(value), 60) if value.isascii() and value.isdigit() and len(value) < 6 else None
 
 
 def quote(part: str) -> str:

@@ -43,7 +43,8 @@ def desired_table() -> tuple[dict[str, str], dict[str, dict]]:
     base = settings.PAAS_BASE_DOMAIN
     apps = {app.name: app_entry(app) for app in App.objects.prefetch_related("autoscalers")}
     hosts = {f"{name}.{base}": name for name in apps}
-    hosts.update({d.hostname: d.app.name for d in Domain.objects.select_related("app")})
+    # Only verified custom domains: a pending claim proves nothing (actions/domains.py).
+    hosts.update({d.hostname: d.app.name for d in Domain.objects.filter(verified_at__isnull=False).select_related("app")})
     return hosts, apps
 
 

@@ -114,7 +114,8 @@ def test_the_router_table_lists_up_web_instances_of_the_serving_release(app):
     host("h1")
     Formation.objects.create(app=app, process_type="web", quantity=1)
     deploy(app)
-    Domain.objects.create(app=app, hostname="www.ctl.example")
+    Domain.objects.create(app=app, hostname="www.ctl.example", verified_at=timezone.now(), verified_by=Domain.BY_DNS)
+    Domain.objects.create(app=app, hostname="pending.ctl.example")  # never verified: not routed
     reconcile_app(app.pk, time.time())
     place_pending()
     mark(app, Instance.UP, address="10.1.0.2", port=5000)
@@ -127,6 +128,7 @@ def test_the_router_table_lists_up_web_instances_of_the_serving_release(app):
         assert [(b["address"], b["port"]) for b in entry["backends"]] == [("10.1.0.2", 5000)]
         assert redis.hget(f"{prefix}router:hosts", f"{app.name}.localhost") == app.name.encode()
         assert redis.hget(f"{prefix}router:hosts", "www.ctl.example") == app.name.encode()
+        assert redis.hget(f"{prefix}router:hosts", "pending.ctl.example") is None
         assert RoutePublisher(prefix).publish() == []  # nothing changed, nothing announced
         destroy_app(app.owner, app, app.name)
         assert RoutePublisher(prefix).publish() == [entry["app"]]

@@ -116,7 +116,7 @@ def test_logs_and_maintenance_mode(pusher, app, platform_env, tmp_path):
     fetch(port, host)
     newer = client.get(f"/api/apps/{app.name}/logs?after={cursor}&wait=5").json_body
     assert newer["lines"] and newer["cursor"] != cursor
-    assert client.get(f"/api/apps/{app.name}/logs?after=garbage").status_code == 422
+    assert client.get(f"/api/apps/{app.name}/logs?after=garbage").status_code == 400
 
     assert client.call("put", f"/api/apps/{app.name}/maintenance", {"enabled": True}).status_code == 200
     wait_for(lambda: fetch(port, host)[0] == 503, 10, "the maintenance page")

@@ -40,7 +40,13 @@ def test_invalid_env_keys(key):
 
 def test_hostnames_are_normalised_and_checked():
     assert check_hostname("WWW.Example.com.") == "www.example.com"
-    for bad in ["example", "-a.com", "a..com", "a_b.com", "1.2.3.4", "x" * 64 + ".com", ""]:
+    assert check_hostname("Bücher.Example") == "xn--bcher-kva.example"
+    assert check_hostname("xn--bcher-kva.example") == "xn--bcher-kva.example"
+    assert check_hostname("a" * 63 + "." + "b" * 63 + "." + "c" * 63 + "." + "d" * 48) == (
+        "a" * 63 + "." + "b" * 63 + "." + "c" * 63 + "." + "d" * 48)  # 240: _paas-verify.<it> is 253
+    for bad in ["example", "-a.com", "a..com", "a_b.com", "1.2.3.4", "x" * 64 + ".com", "", " ", "*.example.com",
+                "a" * 63 + "." + "b" * 63 + "." + "c" * 63 + "." + "d" * 49, "x" * 100_000 + ".com",
+                "a\x00b.com", "a\ud800.com", "xn--zz.example", "a b.com", 7, None]:
         with pytest.raises(Invalid):
             check_hostname(bad)
 

@@ -10,7 +10,7 @@ import time
 import tty
 
 from paas.platform.cli.client import Api, quote
-from paas.platform.cli.errors import CliError
+from paas.platform.cli.errors import ApiError, CliError
 from paas.platform.cli.output import emit_json
 
 LONG_POLL_S = 20
@@ -98,24 +98,38 @@ class Session:
             self.send({"data": base64.b64encode(chunk).decode()})
 
     def pump_output(self) -> int:
+        """Copy the run's output here until it ends; each request waits server-side for output."""
         cursor, out = "0-0", sys.stdout.buffer
         while True:
-            page = self.api.get(f"{self.base}/output?after={cursor}&wait={LONG_POLL_S}")
+            page = self.read_output(cursor, LONG_POLL_S)
             for chunk in page["chunks"]:
                 out.write(base64.b64decode(chunk))
             out.flush()
             cursor = page["cursor"]
             if page["eof"] or page["finished"]:
-                return self.exit_code(page)
+                return self.exit_code(page, cursor)
 
-    def exit_code(self, page: dict) -> int:
+    def read_output(self, cursor: str, wait_s: int) -> dict:
+        """One long poll of the output; past the user's cap of open follows, wait for a slot and retry."""
+        told = False
+        while True:
+            try:
+                return self.api.get(f"{self.base}/output?after={cursor}&wait={wait_s}")
+            except ApiError as error:
+                if error.status != 429:
+                    raise
+                if not told:
+                    print(f"\r\n !    {error} (waiting)", file=sys.stderr)
+                    told = True
+                time.sleep(error.retry_after or 5)
+
+    def exit_code(self, page: dict, cursor: str) -> int:
         """The output has ended; the agent reports the exit code a moment later."""
         deadline = time.monotonic() + FINISH_WAIT_S
         while not page["finished"] and time.monotonic() < deadline:
-            page = self.api.get(self.base)
-            if not page["finished"]:
-                # A short server-side wait on the (ended) output stream paces this loop.
-                self.api.get(f"{self.base}/output?after={page.get('cursor', '0-0')}&wait=1")
+            # Past the end of the (ended) output stream, a short server-side wait paces this loop.
+            page = self.read_output(cursor, 1)
+            cursor = page["cursor"]
         if page["state"] == "oom-killed":
             print("\r\n !    the run was killed for exceeding its memory", file=sys.stderr)
         return page["exit_code"] if page["exit_code"] is not None else 1
