@@ -59,11 +59,15 @@ def check_path_params(params: dict) -> None:
 
 
 def check_query(request) -> None:
-    """Every query parameter is one line of valid text, of bounded length."""
-    for key, values in request.GET.lists():
-        check_text(key, "a query parameter's name", max_length=MAX_QUERY_VALUE)
-        for value in values:
-            check_text(value, f"query parameter {key}", max_length=MAX_QUERY_VALUE)
+    """Every query parameter is one line of valid text, of bounded length: else 400, as for any
+    malformed query string (a number or a cursor that is not one)."""
+    try:
+        for key, values in request.GET.lists():
+            check_text(key, "a query parameter's name", max_length=MAX_QUERY_VALUE)
+            for value in values:
+                check_text(value, f"query parameter {key}", max_length=MAX_QUERY_VALUE)
+    except Invalid as error:
+        raise BadRequest(error.message) from None
 
 
 def query_int(request, name: str, default: int, low: int, high: int) -> int:

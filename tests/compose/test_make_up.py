@@ -186,7 +186,7 @@ def environment_of(pid: int) -> dict[str, str]:
 def programs_of(data_dir: Path) -> dict[str, dict]:
     """The environment of each platform program make up started, by the program's name."""
     names = {"paas-router": "router", "paas-agent": "agent", "paas-control": "control",
-             "paas.platform.wsgi": "api", "paas.platform.git.wsgi": "git", "celery": "builds"}
+             "paas.platform.asgi": "api", "paas.platform.git.wsgi": "git", "celery": "builds"}
     found = {}
     for line in processes_mentioning(str(data_dir)):
         pid, cmdline = line.split(" ", 1)

@@ -12,7 +12,7 @@ from tests.waiting import wait_for
 
 # How each program's leading process shows in its command line.
 PROGRAMS = {
-    "api": "paas.platform.wsgi:application",
+    "api": "paas.platform.asgi:application",
     "git": "paas.platform.git.wsgi:application",
     "builds": "paas.platform.celery",
     "control": "paas-control",

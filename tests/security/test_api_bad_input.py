@@ -74,11 +74,11 @@ ROWS = [
     ("NUL in an autoscaled process type", "put", "/api/apps/demo/autoscale/%00", {"min": 1, "max": 2}, 404),
     ("NUL in a domain path segment", "delete", "/api/apps/demo/domains/%00", None, 404),
     ("NUL in an image digest", "get", "/api/images/%00", None, 404),
-    ("superscript digit as a limit", "get", "/api/events?limit=%C2%B2", None, 422),
-    ("20-digit limit", "get", "/api/events?limit=99999999999999999999", None, 422),
-    ("NUL in a query parameter", "get", "/api/apps/demo/usage?since=%00", None, 422),
-    ("NUL in an app filter", "get", "/api/events?app=%00", None, 422),
-    ("NUL in a confirmation", "delete", "/api/apps/demo?confirm=de%00mo", None, 422),
+    ("superscript digit as a limit", "get", "/api/events?limit=%C2%B2", None, 400),
+    ("20-digit limit", "get", "/api/events?limit=99999999999999999999", None, 400),
+    ("NUL in a query parameter", "get", "/api/apps/demo/usage?since=%00", None, 400),
+    ("NUL in an app filter", "get", "/api/events?app=%00", None, 400),
+    ("NUL in a confirmation", "delete", "/api/apps/demo?confirm=de%00mo", None, 400),
     ("Content-Length that is not a number", "post", "/api/apps", {"name": "x"}, 400),
 ]
 
