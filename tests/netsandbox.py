@@ -19,11 +19,13 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from contextlib import contextmanager
 
+import pytest
+
 from tests.hostnet import OtherHost
+from tests.waiting import wait_for  # noqa: F401  (the tests of the sandbox import it from here)
 
 PROBE = r'''
 import socket, struct, sys, os
@@ -70,16 +72,6 @@ def probe_on_host(*args: str, netns: str | None = None) -> list[str]:
         argv = ["nsenter", f"--net={netns}", *argv]
     return subprocess.run(argv, capture_output=True, text=True, timeout=60).stdout.splitlines()
 
-
-def wait_for(predicate, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 class Outside:
@@ -208,3 +200,18 @@ class Listener:
 
     def close(self) -> None:
         self.sock.close()
+
+
+@pytest.fixture(scope="module")
+def outside():
+    """"The outside" for one test module: a network namespace of our own with a DNS server and a web server."""
+    world = Outside().start()
+    yield world
+    world.stop()
+
+
+@pytest.fixture
+def sandbox(outside):
+    """A bridge of this test's own whose egress leads to `outside`: (monkeypatch, segment)."""
+    with pytest.MonkeyPatch.context() as mp, sandbox_bridge(mp, outside) as segment:
+        yield mp, segment

@@ -3,7 +3,7 @@
 import time
 
 
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
+def wait_for(predicate, timeout: float = 20.0, what: str = "a condition", interval: float = 0.2):
     """Return the first truthy value of ``predicate()``; fail naming ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

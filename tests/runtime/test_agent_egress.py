@@ -10,15 +10,6 @@ from paas.runtime.container import Container
 from .test_agent import image, world  # noqa: F401  (fixtures)
 
 
-@pytest.fixture(scope="module")
-def outside():
-    from tests.netsandbox import Outside
-
-    world_outside = Outside().start()
-    yield world_outside
-    world_outside.stop()
-
-
 def test_egress_setting_reaches_a_running_instance_in_place(world, outside):  # noqa: F811
     from tests.netsandbox import PROBE, sandbox_bridge, wait_for
 

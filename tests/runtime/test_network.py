@@ -106,21 +106,6 @@ def test_a_full_bridge_spills_onto_the_next_one_isolated_from_it(small_segments,
 
 # -- DNS and egress: builds and instances on a bridge of the test's own, "the outside" a namespace --
 
-@pytest.fixture(scope="module")
-def outside():
-    from tests.netsandbox import Outside
-
-    world = Outside().start()
-    yield world
-    world.stop()
-
-
-@pytest.fixture
-def sandbox(outside):
-    from tests.netsandbox import sandbox_bridge
-
-    with pytest.MonkeyPatch.context() as mp, sandbox_bridge(mp, outside) as segment:
-        yield mp, segment
 
 
 def test_bridge_containers_resolve_names_through_the_bridge_forwarder(sandbox, outside, host_stack):

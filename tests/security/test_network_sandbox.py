@@ -27,24 +27,12 @@ from tests.netsandbox import (  # noqa: E402
     probe_on_host,
     run_in_build,
     run_in_instance,
-    sandbox_bridge,
     wait_for,
 )
 
 SERVER = ["python3", "-m", "http.server", "--bind", "0.0.0.0", "8080"]
 
 
-@pytest.fixture(scope="module")
-def outside():
-    world = Outside().start()
-    yield world
-    world.stop()
-
-
-@pytest.fixture
-def sandbox(outside):
-    with pytest.MonkeyPatch.context() as mp, sandbox_bridge(mp, outside) as segment:
-        yield mp, segment
 
 
 @pytest.fixture
