@@ -24,7 +24,7 @@ def create_app(user, name: str, *, team: str | None = None, stack: str | None = 
             # Log streams are keyed by name: lines an old app of this name's instances shipped
             # after its destroy must not show in the new app's logs. Registered before
             # record() so the new app's first platform line comes after it.
-            transaction.on_commit(lambda: forget_logs(name))
+            transaction.on_commit(lambda: forget_app_keys(name))
             config = Config.objects.create(app=app, values={}, created_by=user)
             record(user, "app.create", f"created app {name}", app=app, stack=stack, team=team or "")
             create_release(app, user=user, build=None, config=config, summary="Initial release")
@@ -77,18 +77,21 @@ def remove_app_files(name: str) -> None:
 
     for path in (repo_path(name), cache_dir_path(name)):
         shutil.rmtree(path, ignore_errors=True)
-    forget_logs(name)
+    forget_app_keys(name)
 
 
-def forget_logs(name: str) -> None:
-    """Delete the app name's log stream (platform/logs.py, runtime/LOGS.md)."""
+def forget_app_keys(name: str) -> None:
+    """Delete what Redis keeps under the app's name: its log stream (platform/logs.py,
+    runtime/LOGS.md), its router metrics and its idle clock, so a new app of that name
+    starts with none of them."""
     import redis
 
+    from paas.platform.control.autoscaling import idle_key, metrics_key
     from paas.platform.logs import stream_key
     from paas.platform.redis_client import get_redis
 
     try:
-        get_redis().delete(stream_key(name))
+        get_redis().delete(stream_key(name), metrics_key(name), idle_key(name))
     except redis.RedisError:
         pass  # the stream is bounded; a leftover costs little
 

@@ -16,9 +16,14 @@ from paas.platform.redis_client import get_redis
 SNAPSHOT_MAX_AGE_S = 120  # the router's key lifetime: a node silent this long has stopped
 
 
+def metrics_key(app_name: str) -> str:
+    """The hash each router node writes the app's last-minute figures into (router/ROUTES.md)."""
+    return f"{settings.PAAS_REDIS_PREFIX}router:metrics:{app_name}"
+
+
 def read_metrics(app_name: str, now: float | None = None) -> tuple[Metrics | None, float | None]:
     """Every router node's last-minute snapshot (router/ROUTES.md) added up, and the newest one's time."""
-    raw = get_redis().hgetall(f"{settings.PAAS_REDIS_PREFIX}router:metrics:{app_name}")
+    raw = get_redis().hgetall(metrics_key(app_name))
     nodes = []
     for value in raw.values():
         try:

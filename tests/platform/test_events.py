@@ -41,7 +41,14 @@ def test_a_reused_name_shows_none_of_the_old_apps_events_or_logs(alice, bob, as_
     old_id = App.objects.get(name="demo").pk
     assert "hunter2" in everything_said(as_alice.get("/api/apps/demo/events").json_body)
     assert as_alice.get("/api/apps/demo/logs").json_body["lines"]
+    from paas.platform.control.autoscaling import idle_key, metrics_key
+    from paas.platform.redis_client import get_redis
+
+    get_redis().hset(metrics_key("demo"), "router-1", '{"rps": 9}')
+    get_redis().set(idle_key("demo"), "1")
     assert as_alice.delete("/api/apps/demo?confirm=demo").status_code == 200
+    # Its router figures and idle clock went with it: a new app of that name scales on its own traffic.
+    assert not get_redis().exists(metrics_key("demo"), idle_key("demo"))
     # An instance of the old app still shipping a line after the destroy (the agent stops it a bit later).
     write_platform_line("demo", "late line from the destroyed app")
 
