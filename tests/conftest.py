@@ -2,7 +2,16 @@
 
 import os
 
-import pytest
+# The runtime the tests drive in-process (containers, bridges, cgroups) is a sandbox of its own,
+# never the platform's: set before any test module imports paas.runtime, which reads its settings
+# once (a module of tests/compose or tests/platform may import it before tests/runtime is reached).
+# The platform processes the e2e and make-up tests start drop these and use the defaults.
+os.environ["PAAS_RUNTIME_DIR"] = "/tmp/paas-runtime-tests/runtime"
+os.environ["PAAS_CGROUP_PARENT"] = "paas-tests"
+os.environ["PAAS_BRIDGE"] = "paastest0"
+os.environ["PAAS_ADDRESS_POOL"] = "10.214.0.0/16"
+
+import pytest  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -193,9 +193,20 @@ def test_the_loop_ticks_fast_only_while_work_is_in_flight(app):
     place_pending()
     assert in_flight()  # its instance on the way up
     mark(app, Instance.UP, address="10.1.0.2", port=5000)
-    reconcile_app(app.pk, time.time())
+    assert reconcile_app(app.pk, time.time())  # the release went live: tick again soon
     assert Release.objects.get(pk=v2.pk).status == "succeeded"
+    assert not reconcile_app(app.pk, time.time())
     assert not in_flight()  # serving, settled: the idle interval applies
+    v3 = deploy(app)
+    reconcile_app(app.pk, time.time())
+    place_pending()
+    app.instances.filter(release=v3).update(state=Instance.UP, address="10.1.0.3", port=5000)
+    assert reconcile_app(app.pk, time.time())  # v3 live: the old instances stop on the next tick...
+    assert reconcile_app(app.pk, time.time())  # ...which this tick's True makes come in a second
+    assert not app.instances.filter(release=v2, desired_state="running").exists()
+    assert in_flight()  # until their agent reports them stopped
+    app.instances.filter(release=v2).update(state=Instance.STOPPED)
+    assert not in_flight()
     mark(app, Instance.CRASHED)
     assert not in_flight()  # the agent restarts it with its backoff and wakes the loop when it reports
 

@@ -12,17 +12,12 @@ import time
 import uuid
 from pathlib import Path
 
-# Set before paas.runtime is imported: the runtime reads its settings once.
-# Only runtime variables: the rest of the suite keeps the platform's own data dir.
-os.environ["PAAS_RUNTIME_DIR"] = "/tmp/paas-runtime-tests/runtime"
-os.environ["PAAS_CGROUP_PARENT"] = "paas-tests"
-os.environ["PAAS_BRIDGE"] = "paastest0"
-os.environ["PAAS_ADDRESS_POOL"] = "10.214.0.0/16"
+# The runtime's sandbox settings (PAAS_RUNTIME_DIR, PAAS_CGROUP_PARENT, PAAS_BRIDGE,
+# PAAS_ADDRESS_POOL) are set by tests/conftest.py, before anything imports paas.runtime.
+import pytest
 
-import pytest  # noqa: E402
-
-from paas.runtime import container, stacks  # noqa: E402
-from paas.runtime.spec import ContainerSpec  # noqa: E402
+from paas.runtime import container, stacks
+from paas.runtime.spec import ContainerSpec
 
 RUNNER = [sys.executable, "-m", "paas.runtime.cli"]
 # Run inside a container: try a TCP connection to argv[1]:argv[2] and say how it went.

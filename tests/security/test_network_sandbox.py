@@ -9,15 +9,7 @@ ranges must fail, while DNS through the bridge's forwarder and egress to "the
 outside" (a namespace the test makes) work; with egress denied, nothing does.
 """
 
-import os
-
-# The runtime reads these once, when first imported; the same values as tests/runtime.
-os.environ.setdefault("PAAS_RUNTIME_DIR", "/tmp/paas-runtime-tests/runtime")
-os.environ.setdefault("PAAS_CGROUP_PARENT", "paas-tests")
-os.environ.setdefault("PAAS_BRIDGE", "paastest0")
-os.environ.setdefault("PAAS_ADDRESS_POOL", "10.214.0.0/16")
-
-import pytest  # noqa: E402
+import pytest
 
 from tests.netsandbox import (  # noqa: E402
     DNS_NAME,
