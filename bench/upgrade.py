@@ -12,9 +12,9 @@ what counts as a failed request). Then, each round:
               one at a time: API and git reloaded, build worker and router started beside the
               old ones, control loop and agent restarted), load running throughout, until
               make up reports the upgrade done and the new processes served a while
-    kill      ``kill -9`` of the router's leading process: the time until a request sent
-              after the kill is answered (make up restarts it on the listening socket it holds;
-              connections wait in its queue meanwhile). Requests in flight on the killed
+    kill      ``kill -9`` of the router (its leading process and its workers, at once): the
+              time until a request sent after the kill is answered (make up restarts it on the
+              listening socket it holds; connections wait in its queue meanwhile). Requests in flight on the killed
               router fail and are counted apart (router_kill_failed_requests), not as upgrade
               failures.
 
@@ -104,6 +104,14 @@ class Platform:
         self.banner = wait_until(lambda: self.alive() and "Ctrl-C" in self.output() and self.output(), 180,
                                  "make up's banner")
         self.token = (data_dir / "admin-token").read_text().strip()
+        wait_until(lambda: self.alive() and self.api_answers(), 120, "the API to answer")
+
+    def api_answers(self) -> bool:
+        try:
+            self.api("GET", "/apps")
+            return True
+        except (OSError, urllib.error.URLError):
+            return False
 
     def alive(self) -> bool:
         if self.process.poll() is not None:
@@ -227,7 +235,8 @@ def kill_round(platform: Platform, load: Load) -> dict:
         raise RuntimeError("no router is running")
     failed_before = load.tally.failed
     since = time.monotonic()
-    os.kill(victim, signal.SIGKILL)
+    # The whole router, workers included: nothing of the old one answers after this instant.
+    os.killpg(victim, signal.SIGKILL)
     back = first_answer_after(platform.router_port, f"{APP}.localhost", since, 30)
     if back is None:
         raise RuntimeError("the router did not serve again within 30 s")

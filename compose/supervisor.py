@@ -250,7 +250,7 @@ class Supervisor:
         delay, looping = backoff.crashed(now, now - self.started_at[name])
         self.restart_at[name] = now + delay
         what = "is crash-looping" if looping else "crashed"
-        print(f"paas: {name} {what} (exited with {describe_exit(code)}); restarting in {delay:.0f} s; "
+        print(f"paas: {name} {what} (exited with {describe_exit(code)}); restarting in {delay:g} s; "
               "the rest keeps running", file=sys.stderr)
         if self.on_crash is not None:
             try:
