@@ -26,188 +26,24 @@ its private servers), then any process left that mentions the data directory, th
 """
 
 import argparse
-import json
 import os
-import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+import urllib.error
 from pathlib import Path
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(CHECKOUT))
 
+from tests.faults.upplatform import BODY, Platform, deploy, leftovers, wait_until  # noqa: E402
 from tests.load import Load, first_answer_after  # noqa: E402
 
-PY = sys.executable
-BIN = Path(sys.executable).parent
 APP = "upbench"
-BODY = b"hello from the upgrade bench"
-WEB_APP = {
-    "Procfile": "web: python3 -u server.py\n",
-    "server.py": (
-        "import http.server, os\n"
-        "class H(http.server.BaseHTTPRequestHandler):\n"
-        "    protocol_version = 'HTTP/1.1'\n"
-        "    def do_GET(self):\n"
-        f"        body = {BODY!r}\n"
-        "        self.send_response(200); self.send_header('Content-Length', str(len(body)))\n"
-        "        self.end_headers(); self.wfile.write(body)\n"
-        "    def log_message(self, *args):\n"
-        "        pass\n"
-        "print('listening on', os.environ['PORT'], flush=True)\n"
-        "http.server.ThreadingHTTPServer(('0.0.0.0', int(os.environ['PORT'])), H).serve_forever()\n"
-    ),
-}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise RuntimeError(f"timed out after {timeout:g}s waiting for {what}")
-
-
-class Platform:
-    """``make up`` on a data directory of its own, until ``stop``."""
-
-    def __init__(self, data_dir: Path):
-        self.data_dir = data_dir
-        self.api_port, self.git_port, self.router_port = free_port(), free_port(), free_port()
-        self.env = {k: v for k, v in os.environ.items()
-                    if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")}
-        self.env.update(
-            PAAS_DATA_DIR=str(data_dir), PAAS_API_PORT=str(self.api_port), PAAS_GIT_PORT=str(self.git_port),
-            PAAS_PG_PORT=str(free_port()), PAAS_REDIS_PORT=str(free_port()),
-            PAAS_ROUTER_PORT=str(self.router_port), PAAS_ROUTER_ADMIN_PORT=str(free_port()),
-            PAAS_HOST_NAME=f"upgrade-bench-{os.getpid()}", PAAS_BUILD_STACKS="",
-        )
-        self.log_path = data_dir / "up.log"
-        self.log = open(self.log_path, "w+")
-        self.process = subprocess.Popen([PY, "-P", "-m", "paas.compose.up"], cwd=CHECKOUT, env=self.env,
-                                        stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.banner = wait_until(lambda: self.alive() and "Ctrl-C" in self.output() and self.output(), 180,
-                                 "make up's banner")
-        self.token = (data_dir / "admin-token").read_text().strip()
-        wait_until(lambda: self.alive() and self.api_answers(), 120, "the API to answer")
-
-    def api_answers(self) -> bool:
-        try:
-            self.api("GET", "/apps")
-            return True
-        except (OSError, urllib.error.URLError):
-            return False
-
-    def alive(self) -> bool:
-        if self.process.poll() is not None:
-            raise RuntimeError(f"make up exited with {self.process.returncode}:\n{self.output()[-3000:]}")
-        return True
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def api(self, method: str, path: str, body: dict | None = None) -> dict:
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.api_port}/api{path}", method=method,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read() or b"null")
-
-    def upgrade(self) -> None:
-        """``make upgrade``, as an operator runs it after a git pull."""
-        result = subprocess.run([PY, "-P", "-m", "paas.compose.up", "--upgrade"], cwd=CHECKOUT, env=self.env,
-                                capture_output=True, text=True, timeout=60)
-        if result.returncode != 0:
-            raise RuntimeError(f"make upgrade failed: {result.stderr.strip()}")
-
-    def leader(self, marker: str) -> int | None:
-        """The pid of the program whose session leader's command line holds ``marker``."""
-        for proc in Path("/proc").iterdir():
-            if not proc.name.isdigit():
-                continue
-            try:
-                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                environ = (proc / "environ").read_bytes()
-                pid = int(proc.name)
-                if marker in cmdline and f"PAAS_DATA_DIR={self.data_dir}\0".encode() in environ \
-                        and os.getsid(pid) == pid:
-                    return pid
-            except (OSError, ProcessLookupError):
-                continue
-        return None
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGINT)
-            try:
-                self.process.wait(180)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        self.log.close()
-
-
-def leftovers(data_dir: Path) -> list[int]:
-    """Processes whose environment or working directory names the data directory."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            environ = (proc / "environ").read_bytes()
-            cwd = os.readlink(proc / "cwd")
-        except OSError:
-            continue
-        if f"={data_dir}".encode() in environ or cwd.startswith(str(data_dir)):
-            found.append(int(proc.name))
-    return found
-
-
-def deploy(platform: Platform, scratch: Path) -> None:
-    platform.api("POST", "/apps", {"name": APP})
-    home = scratch / "home"
-    home.mkdir()
-    (home / ".netrc").write_text(f"machine 127.0.0.1 login admin password {platform.token}\n")
-    (home / ".netrc").chmod(0o600)
-    repo = scratch / "src"
-    repo.mkdir()
-    for name, text in WEB_APP.items():
-        (repo / name).write_text(text)
-    env = {"HOME": str(home), "PATH": os.environ["PATH"], "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1",
-           "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
-           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "app"],
-                 ["remote", "add", "paas", f"http://127.0.0.1:{platform.git_port}/{APP}.git"]):
-        subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
-    push = subprocess.run(["git", "push", "paas", "main"], cwd=repo, env=env, capture_output=True, text=True,
-                          timeout=900)
-    if push.returncode != 0:
-        raise RuntimeError(f"git push failed:\n{push.stderr[-3000:]}")
-    platform.api("PATCH", f"/apps/{APP}/formation", {"web": {"quantity": 2}})
-    wait_until(lambda: len([i for i in platform.api("GET", f"/apps/{APP}/instances")
-                            if i.get("state") == "up"]) >= 2, 120, "two web instances up")
-
-
-def served(port: int) -> bool:
-    return first_answer_after(port, f"{APP}.localhost", time.monotonic(), 2.0) is not None
-
-
 def upgrade_round(platform: Platform, load: Load) -> dict:
     done_before = platform.output().count("paas: upgrade done")
     failed_before, retried_before = load.tally.failed, load.tally.retried
@@ -261,8 +97,7 @@ def main() -> int:
     upgrades, kills = [], []
     try:
         platform = Platform(data_dir)
-        deploy(platform, scratch)
-        wait_until(lambda: served(platform.router_port), 60, "the app served through the router")
+        deploy(platform, scratch, APP)
         print(f"app {APP} deployed: 2 web instances behind the router on :{platform.router_port}", flush=True)
         with Load(platform.router_port, f"{APP}.localhost", body=BODY, keepalive=4, fresh=2) as load:
             wait_until(lambda: load.tally.ok >= 200, 60, "steady load")
