@@ -100,7 +100,8 @@ def test_kill_9_of_the_router_under_load_comes_back_at_once_and_an_upgrade_drops
 def redis_server(platform: Platform) -> int | None:
     for pid in leftovers(platform.data_dir):
         try:
-            if os.readlink(f"/proc/{pid}/exe").endswith("redis-server"):
+            # redis-server rewrites its command line as "redis-server 127.0.0.1:<port>".
+            if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"redis-server"):
                 return pid
         except OSError:
             continue
