@@ -40,6 +40,12 @@ def tick(publisher, full: bool = True) -> bool:
     from paas.platform.control.scheduling import forget_stopped, mark_down_hosts, place_pending
     from paas.platform.models import App
 
+    if full and publisher.stale:
+        # A rollout stops the old release's instances on the tick after the one that published
+        # the table without them. If that publish failed (Redis away) or this loop started after
+        # one was killed between the two, routers may still send requests to those instances:
+        # the table is brought up to date first, and if Redis is still away the tick stops here.
+        publisher.publish()
     now = time.time()
     changed = bool(mark_down_hosts())
     changed |= bool(run_autoscalers(now))

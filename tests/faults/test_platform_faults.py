@@ -100,8 +100,9 @@ def test_kill_9_of_the_router_under_load_comes_back_at_once_and_an_upgrade_drops
 def redis_server(platform: Platform) -> int | None:
     for pid in leftovers(platform.data_dir):
         try:
-            # redis-server rewrites its command line as "redis-server 127.0.0.1:<port>".
-            if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"redis-server"):
+            # redis-server rewrites its command line as "[/usr/bin/]redis-server 127.0.0.1:<port>".
+            program = Path(f"/proc/{pid}/cmdline").read_bytes().split(b" ")[0]
+            if program.rsplit(b"/", 1)[-1] == b"redis-server":
                 return pid
         except OSError:
             continue
