@@ -78,7 +78,8 @@ def release_phase_done(app: App, target: Release) -> bool:
 
 
 def reconcile_app(app_id: int, now: float) -> bool:
-    """Apply this tick's plan to one app; True when instances were created or stopped."""
+    """Apply this tick's plan to one app; True when instances were created or stopped, or the
+    rollout changed state (a release that went live has old instances to stop on the next tick)."""
     with transaction.atomic():
         app = App.objects.select_for_update(skip_locked=True).filter(pk=app_id).first()
         if app is None:
@@ -94,7 +95,7 @@ def reconcile_app(app_id: int, now: float) -> bool:
         plan = plan_app(release_view(target), release_view(serving), formation, views,
                         now=now, start_timeout=settings.PAAS_START_TIMEOUT_S, canary=canary_view(app, formation))
         apply_plan(app, target, plan)
-        return bool(plan.create or plan.stop)
+        return bool(plan.create or plan.stop or plan.status)
 
 
 def apply_plan(app: App, target: Release | None, plan) -> None:

@@ -50,7 +50,7 @@ def test_a_build_worker_killed_mid_build_builds_it_again_and_the_push_ends_live(
     assert push.returncode == 0, err[-3000:]
     assert "The build worker stopped during this build; it is queued again" in err
     assert "Building again from the start" in err
-    assert err.count("slow build started") == 2
+    assert err.count("Running npm run build") == 2
     assert Build.objects.get(pk=build.pk).status == Build.SUCCEEDED
     assert release_status(app, 2) == Release.SUCCEEDED
     port = int(platform_env["PAAS_ROUTER_PORT"])
