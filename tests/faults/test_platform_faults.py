@@ -21,11 +21,9 @@ from tests.waiting import wait_for
 APP = "faulty"
 HOST = f"{APP}.localhost"
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="make up runs apps only as root (its agent)")
-
-
 @pytest.fixture(scope="module")
 def platform():
+    assert os.geteuid() == 0, "make up runs apps only as root (its agent): run these tests as root"
     data_dir = Path(tempfile.mkdtemp(prefix="paas-faults-", dir="/tmp"))
     data_dir.chmod(0o755)   # PostgreSQL runs as its own user under it
     scratch = Path(tempfile.mkdtemp(prefix="paas-faults-src-"))
