@@ -3,13 +3,17 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: up test install bench clean
+.PHONY: up upgrade test install bench clean
 
 install:
 	@bash compose/bootstrap.sh
 
 up: install
 	@$(PY) -P -m paas.compose.up
+
+# After a `git pull`: the running `make up` migrates, then restarts every process, one at a time.
+upgrade: install
+	@$(PY) -P -m paas.compose.up --upgrade
 
 test: install
 	@$(PY) -P -m paas.compose.testrun $(ARGS)

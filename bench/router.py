@@ -133,6 +133,7 @@ def publish_route(url: str, prefix: str, backend: int) -> None:
                            "release": 1, "weight": 100}]}
     r.set(f"{prefix}router:app:bench", json.dumps(entry))
     r.hset(f"{prefix}router:hosts", HOST, "bench")
+    r.set(f"{prefix}router:published", "1")
     r.publish(f"{prefix}router:changes", "bench")
     r.close()
 

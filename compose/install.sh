@@ -47,6 +47,17 @@ check_env() {
     fi
 }
 
+# Where paas-router.socket listens: checked before anything is written.
+listen_address() {
+    local host=$1 port=$2 name=$3
+    [[ "$port" =~ ^[0-9]{1,5}$ ]] && [ "$port" -ge 1 ] && [ "$port" -le 65535 ] || fail "$name must be a port (1-65535)"
+    [[ "$host" =~ ^[0-9A-Fa-f.:]+$ ]] || fail "${name%_PORT}_HOST must be an IP address"
+    if [[ "$host" == *:* ]]; then echo "[$host]:$port"; else echo "$host:$port"; fi
+}
+router_listen=$(listen_address "${PAAS_ROUTER_HOST:-0.0.0.0}" "${PAAS_ROUTER_PORT:-8080}" PAAS_ROUTER_PORT)
+router_admin_listen=$(listen_address "${PAAS_ROUTER_ADMIN_HOST:-127.0.0.1}" "${PAAS_ROUTER_ADMIN_PORT:-8081}" \
+    PAAS_ROUTER_ADMIN_PORT)
+
 write_env() {
     umask 077
     {
@@ -92,16 +103,18 @@ fi
 # Each unit with this checkout's paths and the hardening block that fits it.
 render() {
     local source=$1 dest=$2
-    python3 - "$source" "$dest" "$checkout" "$venv" "${root:+$root}/etc/paas" "$data" <<'PY'
+    python3 - "$source" "$dest" "$checkout" "$venv" "${root:+$root}/etc/paas" "$data" "$router_listen" \
+        "$router_admin_listen" <<'PY'
 import sys
 from pathlib import Path
 
-source, dest, checkout, venv, etc, data = sys.argv[1:]
+source, dest, checkout, venv, etc, data, router_listen, router_admin_listen = sys.argv[1:]
 here = Path(source).parent
 text = Path(source).read_text()
 for name, block in (("@HARDENING@", "hardening.conf"), ("@ROOT_HARDENING@", "root-hardening.conf")):
     text = text.replace(name, (here / block).read_text().rstrip("\n"))
-for name, value in (("@CHECKOUT@", checkout), ("@VENV@", venv), ("@ETC@", etc), ("@DATA@", data)):
+for name, value in (("@CHECKOUT@", checkout), ("@VENV@", venv), ("@ETC@", etc), ("@DATA@", data),
+                    ("@ROUTER_LISTEN@", router_listen), ("@ROUTER_ADMIN_LISTEN@", router_admin_listen)):
     text = text.replace(name, value)
 Path(dest).write_text(text)
 PY
@@ -114,12 +127,17 @@ esac
 for unit in "${wanted[@]}"; do
     render "compose/systemd/$unit.service" "$units/$unit.service"
 done
+sockets=()
+if [ "$role" = control ]; then
+    sockets=(paas-router.socket)
+    render compose/systemd/paas-router.socket "$units/paas-router.socket"
+fi
 render "compose/systemd/$target" "$units/$target"
 say "installed ${wanted[*]} and $target into $units"
 
 if [ -z "$root" ]; then
     systemctl daemon-reload
-    systemctl enable "$target" "${wanted[@]/%/.service}"
+    systemctl enable "$target" "${wanted[@]/%/.service}" "${sockets[@]}"
     if [ "$start" = 1 ]; then
         systemctl restart "$target"
         say "started $target; follow with: journalctl -f -u 'paas-*'"

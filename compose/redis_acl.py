@@ -4,7 +4,7 @@ A process holds only its own user's password, so a compromised router or agent i
 held to the commands and keys its job needs (the keys are the contracts in
 router/ROUTES.md and runtime/LOGS.md, all under ``PAAS_REDIS_PREFIX``):
 
-- ``router``: reads the route table (``router:hosts``, ``router:app:*``), follows
+- ``router``: reads the route table (``router:hosts``, ``router:app:*``, ``router:published``), follows
   ``router:changes``, publishes ``router:wake``, appends access lines to
   ``logs:<app>`` and writes its ``router:metrics:<app>`` snapshot. It cannot read
   logs, run streams, Celery's queues or the login throttle, nor write routes.
@@ -44,7 +44,7 @@ def rules(prefix: str) -> dict[str, str]:
             f"resetchannels &{p}router:changes &{p}router:wake",
             # CLIENT REPLY OFF: the access log's own connection sends XADDs without waiting for replies.
             basic, "+subscribe +publish +scan +client|reply",
-            f"(%R~{p}router:hosts %R~{p}router:app:* +hgetall +get +mget)",
+            f"(%R~{p}router:hosts %R~{p}router:app:* %R~{p}router:published +hgetall +get +mget +exists)",
             f"(%W~{p}logs:* +xadd)",
             f"(~{p}router:metrics:* +hset +expire)",
         ]),

@@ -1,12 +1,18 @@
 """``make up``: the whole platform on this machine, in the foreground, until Ctrl-C.
 
 Starts (or uses) PostgreSQL and Redis, migrates, creates the first admin on first
-start, then runs the API and console under uvicorn. Ctrl-C stops everything it
-started, private database servers included.
+start, then runs every platform process (the API and console under uvicorn). Ctrl-C stops everything it started, private
+database servers included.
+
+``make upgrade`` (``python -m paas.compose.up --upgrade``), after a ``git pull``, sends
+SIGHUP to the running ``make up``: it migrates, then restarts its processes one at a time
+without dropping an app request (supervisor.py).
 """
 
 import os
+import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -14,8 +20,11 @@ import time
 from pathlib import Path
 
 from paas.compose.services import Backing, Endpoints, ServiceError
-from paas.compose.supervisor import Program, Supervisor
+from paas.compose.supervisor import OVERLAP, RELOAD, RESTART, Listen, Program, Supervisor
 from paas.platform import api_server
+from paas.router.config import SettingError
+from paas.router.config import Settings as RouterSettings
+from paas.router.handover import ADMIN_FD, LISTEN_FD
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -23,6 +32,11 @@ BIN = Path(sys.executable).parent
 
 def data_dir() -> Path:
     return Path(os.environ.get("PAAS_DATA_DIR") or CHECKOUT / ".paas").resolve()
+
+
+def pid_file(directory: Path) -> Path:
+    """Where a running ``make up`` writes its pid, for ``make upgrade``."""
+    return directory / "up.pid"
 
 
 def admin(env: dict, *args: str, capture: bool = False) -> str:
@@ -77,20 +91,36 @@ def programs(env: dict, endpoints: Endpoints) -> list[Program]:
     git_bind = f"{os.environ.get('PAAS_API_BIND', '127.0.0.1')}:{os.environ.get('PAAS_GIT_PORT', '8001')}"
     data = env["PAAS_DATA_DIR"]
     gunicorn = [str(BIN / "gunicorn"), "--chdir", data, "--worker-class", "gthread", "--log-level", "warning"]
+    router = RouterSettings.from_env()
+    # A push holds its request open while it builds: on an upgrade the git receiver's old workers
+    # get as long as a build may take (and its rollout) to finish the pushes they serve.
+    push_grace = str(int(os.environ.get("PAAS_BUILD_TIMEOUT_S", "900")) + 300)
     found = [
         # Long polls (log follow, run output) wait on the event loop: see platform/api_server.py.
+        # Upgrades: uvicorn's SIGHUP starts each worker anew with the new code and retires the old
+        # one once the new one is ready, on the same listening socket.
         Program("api", api_server.argv(*api_bind.rsplit(":", 1), os.environ.get("PAAS_API_WORKERS", "2")),
-                env=env, cwd=data),
+                env=env, cwd=data, upgrade=RELOAD),
         # A push holds its request open while it builds: threads keep that cheap.
         Program("git", [*gunicorn, "paas.platform.git.wsgi:application", "--bind", git_bind,
-                        "--workers", "1", "--threads", "32", "--timeout", "60"], env=env, cwd=data),
+                        "--workers", "1", "--threads", "32", "--timeout", "60", "--graceful-timeout", push_grace],
+                env=env, cwd=data, upgrade=RELOAD),
+        # A new worker takes queued builds at once; the old one finishes the builds it runs (Celery's
+        # warm shutdown), which an interrupted one would otherwise cost a redelivery.
         Program("builds", [str(BIN / "celery"), "-A", "paas.platform.celery", "worker", "-Q",
                            os.environ.get("PAAS_BUILD_QUEUE", "builds"),
                            "--concurrency", os.environ.get("PAAS_BUILD_CONCURRENCY", "2"), "--loglevel", "INFO",
-                           "--without-gossip", "--without-mingle"], env=env, cwd=data),
-        Program("control", [str(BIN / "paas-control")], env=env, cwd=data),
+                           "--without-gossip", "--without-mingle"], env=env, cwd=data, upgrade=OVERLAP),
+        # Level-triggered: stopped, then started with the new code, it converges from the database.
+        Program("control", [str(BIN / "paas-control")], env=env, cwd=data, upgrade=RESTART),
         # The router needs no database, and its Redis user reads routes and writes logs and metrics only.
-        Program("router", [str(BIN / "paas-router")], env=component_env(env, endpoints, "router"), cwd=data),
+        # Its listening sockets are ours (router/handover.py): a new router serves beside the old one on
+        # an upgrade, and after a crash the kernel queues connections until the next one accepts,
+        # which is why it is restarted at once (doubling from 0.1 s in a crash loop).
+        Program("router", [str(BIN / "paas-router")], env=component_env(env, endpoints, "router"), cwd=data,
+                upgrade=OVERLAP, notify=True, restart_first_s=0.1,
+                listen=[Listen(LISTEN_FD, router.host, router.port),
+                        Listen(ADMIN_FD, router.admin_host, router.admin_port)]),
     ]
     if os.geteuid() == 0:
         found += stack_builds(env, data)
@@ -99,7 +129,8 @@ def programs(env: dict, endpoints: Endpoints) -> list[Program]:
         agent_env = component_env(env, endpoints, "agent")
         if token_file.exists():
             agent_env["PAAS_AGENT_TOKEN"] = token_file.read_text().strip()
-        found.append(Program("agent", [str(BIN / "paas-agent")], env=agent_env, cwd=data))
+        # Its instances outlive it; the new agent adopts them.
+        found.append(Program("agent", [str(BIN / "paas-agent")], env=agent_env, cwd=data, upgrade=RESTART))
     return found
 
 
@@ -162,8 +193,42 @@ def banner(env: dict, first_start: str) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
+def migrate(env: dict) -> None:
+    """Before any process runs new code: the database schema and static files it expects."""
+    admin(env, "migrate", "--no-input", "-v", "0")
+    admin(env, "collectstatic", "--no-input", "-v", "0")
+
+
+def request_upgrade(directory: Path) -> int:
+    """``make upgrade``: SIGHUP to the ``make up`` running on ``directory``; 0 when it was sent."""
+    path = pid_file(directory)
+    try:
+        # Our own file, but read as data: not a link, a regular file, a short number.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd) as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise ValueError
+            pid = int(f.read(32).strip())
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            running_up = b"paas.compose.up" in f.read()
+    except (OSError, ValueError):
+        running_up = False
+    if not running_up:
+        print(f"paas: no make up is running on {directory}", file=sys.stderr)
+        return 1
+    os.kill(pid, signal.SIGHUP)
+    print(f"paas: make up (pid {pid}) is upgrading; its output shows each process as it restarts", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     directory = data_dir()
+    if argv == ["--upgrade"]:
+        return request_upgrade(directory)
+    if argv:
+        print("usage: python -m paas.compose.up [--upgrade]", file=sys.stderr)
+        return 2
     directory.mkdir(parents=True, exist_ok=True)
     backing = Backing(directory)
     supervisor = Supervisor()
@@ -174,16 +239,20 @@ def main() -> int:
         # while every user reads every process's command line.
         env = {**os.environ, **endpoints.env("platform"), "PAAS_DATA_DIR": str(directory), "PYTHONSAFEPATH": "1"}
         supervisor.on_crash = crash_reporter(env)
-        admin(env, "migrate", "--no-input", "-v", "0")
-        admin(env, "collectstatic", "--no-input", "-v", "0")
+        supervisor.before_upgrade = lambda: migrate(env)
+        migrate(env)
         first_start = admin(env, "bootstrap", capture=True)
         for program in programs(env, endpoints):
             supervisor.start(program)
         wait_for_api()
+        pid_file(directory).write_text(f"{os.getpid()}\n")
         print(banner(env, first_start), flush=True)
         return supervisor.wait()
-    except ServiceError as error:
+    except (ServiceError, SettingError) as error:
         print(f"paas: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"paas: cannot start: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0
@@ -192,6 +261,7 @@ def main() -> int:
         if env is not None:
             stop_instances(env)
         backing.stop()
+        pid_file(directory).unlink(missing_ok=True)
         print("paas: stopped.", file=sys.stderr)
 
 

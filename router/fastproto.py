@@ -293,6 +293,11 @@ class ClientConnection:
     def keep_alive(self) -> bool:
         return self._our == "done" and self._body.done and not self._close and not self._eof
 
+    def close_after_response(self) -> None:
+        """The response to the current request says ``Connection: close`` (if its head is not out
+        yet) and the connection ends after it: a draining router's last word on this connection."""
+        self._close = True
+
     def take_tunnel_bytes(self) -> bytes:
         rest = bytes(self._buf)
         self._buf.clear()

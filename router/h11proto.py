@@ -35,6 +35,7 @@ class ClientConnection:
         self._reader = self._new_reader()
         self._h11: h11.Connection | None = None
         self._body_bytes = 0
+        self._close_after = False
 
     def _new_reader(self) -> HeadReader:
         return HeadReader(self.limits.request_line, self.limits.header_block,
@@ -108,7 +109,14 @@ class ClientConnection:
         return self._h11.send(h11.InformationalResponse(status_code=status, headers=headers))
 
     def send_response(self, status: int, headers, reason: bytes = b"") -> bytes:
+        if self._close_after:
+            # h11 then ends the connection after this response (MUST_CLOSE).
+            headers = [*headers, (b"Connection", b"close")]
         return self._h11.send(h11.Response(status_code=status, headers=headers, reason=reason))
+
+    def close_after_response(self) -> None:
+        """As fastproto's: ``Connection: close`` on the current response, then the end."""
+        self._close_after = True
 
     def relay_whole(self, bx, data: bytes):
         """Always the general path here (see fastproto)."""

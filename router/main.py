@@ -1,14 +1,16 @@
 """``paas-router``: the supervisor process.
 
-It checks the port, forks the workers (each binds the port with SO_REUSEPORT),
-restarts any that die, serves the admin port, writes the metrics snapshot to
-Redis, and on SIGTERM asks the workers to drain and stop.
+It checks the port, forks the workers (each binds the port with SO_REUSEPORT, or
+all accept on the socket handed to it: see handover.py), restarts any that die,
+serves the admin port, writes the metrics snapshot to Redis, reports READY=1 when
+every worker serves, and on SIGTERM asks the workers to drain and stop.
 """
 
 import argparse
 import asyncio
 import logging
 import multiprocessing
+import multiprocessing.synchronize
 import os
 import shutil
 import signal
@@ -17,6 +19,7 @@ import tempfile
 
 from paas.router.admin import Admin
 from paas.router.config import SettingError, Settings
+from paas.router.handover import ADMIN_FD, LISTEN_FD, HandoverError, inherited_socket, notify
 from paas.router.server import listen_socket, run_worker
 
 log = logging.getLogger("paas.router")
@@ -43,19 +46,32 @@ def settings_from(argv) -> Settings:
 
 
 class Supervisor:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, sock=None, admin_sock=None):
         self.settings = settings
+        #: Handed listening sockets (handover.py): the workers inherit them through fork.
+        self.sock = sock
+        self.admin_sock = admin_sock
         self.metrics_dir = tempfile.mkdtemp(prefix="paas-router-metrics-")
         self.ctx = multiprocessing.get_context("fork")
         self.workers: dict[int, multiprocessing.Process] = {}
+        self.serving: dict[int, multiprocessing.synchronize.Event] = {}
+        self.ready_sent = False
         self.stopping = False
 
     def spawn(self, index: int) -> None:
         path = os.path.join(self.metrics_dir, f"worker-{index}.json")
-        proc = self.ctx.Process(target=run_worker, args=(self.settings, path),
+        serving = self.ctx.Event()
+        proc = self.ctx.Process(target=run_worker, args=(self.settings, path, self.sock, serving),
                                 name=f"paas-router-worker-{index}", daemon=False)
         proc.start()
         self.workers[index] = proc
+        self.serving[index] = serving
+
+    def report_ready(self) -> None:
+        """READY=1 once, when every first worker serves: a rolling restart stops the old router then."""
+        if not self.ready_sent and all(event.is_set() for event in self.serving.values()):
+            self.ready_sent = True
+            notify("READY=1")
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -63,19 +79,24 @@ class Supervisor:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         admin = Admin(self.settings, self.metrics_dir)
-        server = await asyncio.start_server(admin.serve, self.settings.admin_host, self.settings.admin_port)
+        if self.admin_sock is not None:
+            server = await asyncio.start_server(admin.serve, sock=self.admin_sock)
+        else:
+            server = await asyncio.start_server(admin.serve, self.settings.admin_host, self.settings.admin_port)
         snapshot = asyncio.create_task(admin.snapshot_loop())
         log.info("router on :%d with %d workers, admin on %s:%d", self.settings.port,
                  self.settings.workers, self.settings.admin_host, self.settings.admin_port)
         try:
             while not stop.is_set():
                 self.respawn_dead()
+                self.report_ready()
                 try:
-                    async with asyncio.timeout(0.5):
+                    async with asyncio.timeout(0.05 if not self.ready_sent else 0.5):
                         await stop.wait()
                 except TimeoutError:
                     pass
         finally:
+            notify("STOPPING=1")
             server.close()
             snapshot.cancel()
             await asyncio.gather(snapshot, return_exceptions=True)
@@ -110,12 +131,20 @@ def main(argv=None) -> int:
         print(f"paas-router: {exc}", file=sys.stderr)
         return 2
     try:
-        # Fail here, once, rather than in every worker, if the port is taken.
-        listen_socket(settings.host, settings.port).close()
-    except OSError as exc:
-        print(f"paas-router: cannot listen on {settings.host}:{settings.port}: {exc}", file=sys.stderr)
-        return 1
-    sup = Supervisor(settings)
+        sock, admin_sock = inherited_socket(LISTEN_FD), inherited_socket(ADMIN_FD)
+    except HandoverError as exc:
+        print(f"paas-router: {exc}", file=sys.stderr)
+        return 2
+    if sock is None:
+        try:
+            # Fail here, once, rather than in every worker, if the port is taken.
+            listen_socket(settings.host, settings.port).close()
+        except OSError as exc:
+            print(f"paas-router: cannot listen on {settings.host}:{settings.port}: {exc}", file=sys.stderr)
+            return 1
+    else:
+        settings.port = sock.getsockname()[1]   # for the log and the metrics node name
+    sup = Supervisor(settings, sock, admin_sock)
     for index in range(settings.workers):
         sup.spawn(index)
     asyncio.run(sup.run())

@@ -1,10 +1,12 @@
 """One router worker: listening socket, proxy, route-table sync, logs, metrics.
 
 Workers share the port through SO_REUSEPORT, so the kernel spreads connections
-across them; each has its own route table and pools (no shared state to lock).
+across them, or all accept on one socket handed to the router (handover.py); each
+has its own route table and pools (no shared state to lock).
 """
 
 import asyncio
+import ctypes
 import json
 import logging
 import os
@@ -21,6 +23,13 @@ from paas.router.routes import RouteTable
 from paas.router.sync import TableSync, Waker
 
 log = logging.getLogger("paas.router")
+
+# While draining, a keep-alive connection with no request in flight is closed once it has been
+# idle this long: a client that keeps using it gets "Connection: close" on its next response
+# (and reconnects to the router that now accepts), so only a connection left quiet for this
+# long is closed under a client that might be writing to it at that moment.
+DRAIN_IDLE_S = 1.0
+PR_SET_PDEATHSIG = 1
 
 
 def listen_socket(host: str, port: int, backlog: int = 4096) -> socket.socket:
@@ -78,14 +87,25 @@ class Router:
         self._server = await loop.create_server(lambda: Channel(accept), sock=sock)
 
     async def stop(self) -> None:
-        """Stop accepting, let in-flight requests finish (up to the drain timeout)."""
+        """Stop accepting and drain: requests in flight finish (up to the drain timeout), each
+        answered with ``Connection: close``, as is the next request on a kept-alive connection;
+        connections that stay idle are closed after DRAIN_IDLE_S.
+
+        With a handed socket (handover.py) the connections not yet accepted stay in the
+        kernel's queue for the router started beside this one.
+        """
         if self._server is not None:
             self._server.close()
         self.proxy.closing = True
+        for session in list(self._connections):
+            session.close_after_response()
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.timeouts.drain
-        while self.proxy.active and loop.time() < deadline:
-            await asyncio.sleep(0.05)
+        now = loop.time()
+        deadline, idle_until = now + self.settings.timeouts.drain, now + DRAIN_IDLE_S
+        while self._connections and loop.time() < deadline:
+            if not self.proxy.active and loop.time() >= idle_until:
+                break
+            await asyncio.sleep(0.02)
         tasks = [s.task for s in self._connections if s.task is not None]
         for session in list(self._connections):
             if session.task is None:
@@ -113,8 +133,24 @@ def _loop_factory():
     return uvloop.new_event_loop
 
 
-def run_worker(settings, metrics_path: str | None = None) -> None:
-    """Entry point of a worker process: serve until SIGTERM/SIGINT, then drain."""
+def _stop_with_parent() -> None:
+    """SIGTERM (a drain) when the supervisor dies, even by SIGKILL: a worker left behind would
+    keep accepting on the port beside the supervisor's replacement, with an old table and code."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+
+
+def run_worker(settings, metrics_path: str | None = None, sock: socket.socket | None = None,
+               serving=None) -> None:
+    """Entry point of a worker process: serve until SIGTERM/SIGINT (or the supervisor's death), then drain.
+
+    ``sock`` is a listening socket handed to the router (all workers accept on it); without
+    one the worker binds its own with SO_REUSEPORT. ``serving`` (an Event) is set once it accepts.
+    """
+    parent = os.getppid()
+    _stop_with_parent()
     # A worker forked by the running supervisor inherits its asyncio signal
     # handlers, which write to the supervisor's wakeup pipe: a SIGTERM arriving
     # before this worker's own handlers are set would be lost. Until then the
@@ -128,8 +164,12 @@ def run_worker(settings, metrics_path: str | None = None) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await router.start()
+        if os.getppid() != parent:   # the supervisor died before the death signal was armed
+            return
+        await router.start(sock)
         log.info("worker %d serving on %s:%d", os.getpid(), settings.host, router.port)
+        if serving is not None:
+            serving.set()
         await stop.wait()
         await router.stop()
 

@@ -86,9 +86,6 @@ class Session:
     def advance(self) -> None:
         """Start the next request if its head is complete, else wait with a deadline."""
         proxy = self.proxy
-        if proxy.closing:
-            self.close()
-            return
         conn = self.conn
         ch = self.ch
         try:
@@ -96,6 +93,12 @@ class Session:
         except errors.RouterError as exc:
             self.spawn(proxy.reject(ch, ch, exc))
             return
+        if proxy.closing and req is not None:
+            # Draining: this request is served, its response says "Connection: close" and the
+            # client reconnects to the router that now accepts (see Router.stop). A connection
+            # is never closed right after a response without that header: the client may be
+            # sending its next request on it already, and that request would be lost.
+            conn.close_after_response()
         if req is None:
             if self.eof or ch.closed:
                 self.close()
@@ -117,6 +120,12 @@ class Session:
             # A router bug before the request was under way: the coroutine
             # path answers it (500, H99) and logs it, as for any request.
             self.spawn(proxy.serve_one(self, req))
+
+    def close_after_response(self) -> None:
+        """Router.stop: the connection ends after the response in flight if its head is not out yet
+        (it will say "Connection: close"); otherwise, or when idle, after the next request's."""
+        if self.busy and self.conn.can_respond:
+            self.conn.close_after_response()
 
     def head_timeout(self) -> None:
         self.spawn(self.proxy.reject(self.ch, self.ch, errors.ClientTimeout("request head too slow")))
@@ -164,7 +173,7 @@ class Session:
             pass   # Router.stop: close below
         finally:
             self.task = None
-        if keep and not self.proxy.closing and not self.ch.closed:
+        if keep and not self.ch.closed:
             self.next_cycle()
         else:
             self.close()
@@ -245,7 +254,7 @@ class Session:
                     proxy.observer.record(rec)
                     proxy.active -= 1
                     self.req = self.rec = self.backend = self.bx = self.head = None
-                    if keep and not proxy.closing:
+                    if keep:
                         self.next_cycle()
                     else:
                         self.close()
@@ -392,7 +401,7 @@ class Session:
     def finish(self) -> None:
         keep = self.conn.keep_alive()
         self.end_request()
-        if keep and not self.proxy.closing:
+        if keep:
             self.next_cycle()
         else:
             self.close()

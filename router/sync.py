@@ -4,6 +4,10 @@ Level-triggered: a full load at start, on every reconnect and every
 ``reload_interval`` seconds; pub/sub messages only make a change arrive sooner.
 So a lost message, a Redis restart or a router restart costs a delay, never a
 wrong table. ROUTES.md documents the keys.
+
+A Redis that restarted empty (the private one keeps nothing on disk) holds no table
+at all until Platform Control publishes again: without ``router:published`` the
+router keeps the table it has, rather than replacing it with nothing.
 """
 
 import asyncio
@@ -24,6 +28,7 @@ class TableSync:
         self.url = settings.redis_url
         p = settings.key_prefix
         self.hosts_key = f"{p}router:hosts"
+        self.published_key = f"{p}router:published"
         self.app_prefix = f"{p}router:app:"
         self.changes = f"{p}router:changes"
         self.wake_channel = f"{p}router:wake"
@@ -80,6 +85,13 @@ class TableSync:
     async def load_all(self) -> None:
         """Replace the whole table from Redis."""
         client = self.client
+        if not await client.exists(self.published_key):
+            if self.table.apps:
+                log.warning("route table: nothing published in Redis (did it restart empty?); "
+                            "serving the table in force until Platform Control publishes")
+            self.loads += 1
+            self.ready.set()
+            return
         hosts = await client.hgetall(self.hosts_key)
         keys = [k async for k in client.scan_iter(match=self.app_prefix + "*", count=500)]
         apps = {}

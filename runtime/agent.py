@@ -420,8 +420,18 @@ class DjangoControlPlane:
         from paas.platform.models import Host, Instance
         self.Host, self.Instance = Host, Instance
 
+    @staticmethod
+    def _usable_connection() -> None:
+        """Outside a request nothing renews Django's connection: after PostgreSQL restarted, this
+        thread's connection would stay closed forever (every heartbeat failing until the host is
+        declared down and its instances moved). As at a request's start: drop a connection that
+        errored and is unusable, and health-check a kept one before its next query."""
+        from django.db import close_old_connections
+        close_old_connections()
+
     def register(self, host: HostInfo) -> None:
         from django.utils import timezone
+        self._usable_connection()
         self.host_name = host.name
         self.Host.objects.update_or_create(name=host.name, defaults={
             "address": host.address, "memory_mb": host.memory_mb, "cpus": host.cpus,
@@ -429,11 +439,13 @@ class DjangoControlPlane:
 
     def heartbeat(self, host: HostInfo) -> None:
         from django.utils import timezone
+        self._usable_connection()
         updated = self.Host.objects.filter(name=host.name).update(last_heartbeat=timezone.now())
         if not updated:
             self.register(host)  # the row was removed (by an admin, or an emptied database): come back
 
     def desired(self, host: HostInfo) -> list[Desired]:
+        self._usable_connection()
         rows = (self.Instance.objects.filter(host__name=host.name, desired_state=self.Instance.RUNNING)
                 .select_related("app", "release__build", "release__config"))
         out = []

@@ -21,6 +21,7 @@ from paas.platform.actions.releases import create_release
 from paas.platform.builds.checkout import checkout
 
 from paas.platform.builds.executors import get_executor
+from paas.platform.builds.lease import Lease
 from paas.platform.builds.output import CancelWatch, OutputWriter
 from paas.platform.exceptions import PlatformError
 from paas.platform.git.repos import open_repo
@@ -48,15 +49,27 @@ def work_root() -> Path:
 
 
 def run_build(build_id: int) -> str:
-    """Run build ``build_id`` unless it already finished; return its final status."""
-    build = claim(build_id)
-    if build is None:
+    """Run build ``build_id`` unless it already finished or another worker builds it; return its final status."""
+    claimed = claim(build_id)
+    if claimed is None:
         return "skipped"
+    build, lease, again = claimed
+    try:
+        return build_claimed(build, again)
+    finally:
+        lease.release()
+
+
+def build_claimed(build: Build, again: bool) -> str:
     out = OutputWriter(build.uuid)
+    if again:
+        out.line("-----> Building again from the start")
     try:
         with CancelWatch(build.uuid) as cancel:
             slug, image = produce_image(build, out, cancel)
             release = publish(build, slug, image, out)
+            if release is None:
+                return "skipped"
     except BuildCancelled as error:
         fail(build, out, str(error), status=Build.CANCELLED)
         return Build.CANCELLED
@@ -73,16 +86,25 @@ def run_build(build_id: int) -> str:
     return Build.SUCCEEDED
 
 
-def claim(build_id: int) -> Build | None:
-    """Mark the build as building; None when it is finished (a redelivered task)."""
+def claim(build_id: int) -> tuple[Build, Lease, bool] | None:
+    """Take the build's lease and mark it building: (build, lease, whether an earlier attempt
+    was under way). None when it is finished, or another worker holds it (a redelivered task)."""
     with transaction.atomic():
         build = Build.objects.select_for_update().select_related("app").filter(pk=build_id).first()
         if build is None or build.status in Build.FINISHED:
             return None
-        build.status = Build.BUILDING
-        build.started_at = timezone.now()
-        build.save(update_fields=["status", "started_at"])
-    return build
+        lease = Lease(build.uuid)
+        if not lease.acquire():
+            return None
+        try:
+            again = build.started_at is not None
+            build.status = Build.BUILDING
+            build.started_at = timezone.now()
+            build.save(update_fields=["status", "started_at"])
+        except BaseException:
+            lease.release()
+            raise
+    return build, lease, again
 
 
 def produce_image(build: Build, out: OutputWriter, cancel):
@@ -124,10 +146,13 @@ def expects_traffic(app: App) -> bool:
     return serving is not None and "web" in serving.process_types
 
 
-def publish(build: Build, slug, image, out: OutputWriter) -> Release:
-    """Record the build and its release together: both or neither."""
+def publish(build: Build, slug, image, out: OutputWriter) -> Release | None:
+    """Record the build and its release together: both or neither. None when another attempt at
+    this build finished first (its lease lapsed while Redis was away): its result stands."""
     with transaction.atomic():
         app = App.objects.select_for_update().get(pk=build.app_id)
+        if Build.objects.filter(pk=build.pk, status__in=Build.FINISHED).exists():
+            return None
         build.status = Build.SUCCEEDED
         build.finished_at = timezone.now()
         build.slug_digest = image.digest

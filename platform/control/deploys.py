@@ -78,9 +78,8 @@ def release_phase_done(app: App, target: Release) -> bool:
 
 
 def reconcile_app(app_id: int, now: float) -> bool:
-    """Apply this tick's plan to one app; True when it changed something (instances created or
-    stopped, a release's status): the next tick should come soon, e.g. to stop the old release's
-    instances once the router has moved to the new one."""
+    """Apply this tick's plan to one app; True when instances were created or stopped, or the
+    rollout changed state (a release that went live has old instances to stop on the next tick)."""
     with transaction.atomic():
         app = App.objects.select_for_update(skip_locked=True).filter(pk=app_id).first()
         if app is None:

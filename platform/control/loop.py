@@ -32,6 +32,7 @@ def tick(publisher, full: bool = True) -> bool:
     past their limit, crash reports, retention; what it changes makes the next pass full.
     """
     from paas.platform.actions.runs import expire_runs
+    from paas.platform.builds.recovery import recover_orphaned_builds
     from paas.platform.control.autoscaling import run_autoscalers
     from paas.platform.control.crashes import report_crashes
     from paas.platform.control.deploys import reconcile_app
@@ -39,6 +40,12 @@ def tick(publisher, full: bool = True) -> bool:
     from paas.platform.control.scheduling import forget_stopped, mark_down_hosts, place_pending
     from paas.platform.models import App
 
+    if full and publisher.stale:
+        # A rollout stops the old release's instances on the tick after the one that published
+        # the table without them. If that publish failed (Redis away) or this loop started after
+        # one was killed between the two, routers may still send requests to those instances:
+        # the table is brought up to date first, and if Redis is still away the tick stops here.
+        publisher.publish()
     now = time.time()
     changed = bool(mark_down_hosts())
     changed |= bool(run_autoscalers(now))
@@ -48,6 +55,7 @@ def tick(publisher, full: bool = True) -> bool:
         changed |= place_pending() > 0
     forget_stopped()
     changed |= expire_runs() > 0
+    recover_orphaned_builds()
     report_crashes()
     prune_stopped()
     if full:
@@ -58,15 +66,17 @@ def tick(publisher, full: bool = True) -> bool:
 
 
 def in_flight() -> bool:
-    """A rollout, or an instance on its way up or down: what the 1 s interval is for."""
-    from paas.platform.models import Instance, Release
+    """A rollout, an instance on its way up or down, or a build: what the 1 s interval is for."""
+    from paas.platform.models import Build, Instance, Release
 
     # Unplaced and crashed instances wait for something else (a host, the agent's backoff), which wakes us.
     moving = Instance.objects.filter(desired_state=Instance.RUNNING, state__in=[Instance.PENDING, Instance.STARTING])
     leaving = Instance.objects.filter(desired_state=Instance.STOP).exclude(
         state__in=[Instance.STOPPED, Instance.CRASHED, Instance.OOM_KILLED])
     deploying = Release.objects.filter(status__in=[Release.PENDING, Release.DEPLOYING], build__isnull=False)
-    return moving.exists() or leaving.exists() or deploying.exists()
+    # A build's worker may die: noticed (builds/recovery.py) within a tick, not an idle interval.
+    building = Build.objects.filter(status=Build.BUILDING)
+    return moving.exists() or leaving.exists() or deploying.exists() or building.exists()
 
 
 class Loop:

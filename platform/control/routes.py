@@ -6,6 +6,7 @@ instances of the release taking traffic.
 """
 
 import json
+import time
 
 from django.conf import settings
 
@@ -57,13 +58,22 @@ class RoutePublisher:
         self.hosts_key = f"{prefix}router:hosts"
         self.app_key = f"{prefix}router:app:{{}}"
         self.changes = f"{prefix}router:changes"
+        self.published_key = f"{prefix}router:published"
+        #: The table in Redis may lag the database: nothing published yet by this loop, or the last
+        #: publish failed (Redis away). See loop.tick.
+        self.stale = True
 
     def publish(self) -> list[str]:
+        self.stale = True
         hosts, apps = desired_table()
         changed = self.sync_apps(apps)
         changed += self.sync_hosts(hosts)
         for name in sorted(set(changed)):
             self.redis.publish(self.changes, name)
+        # Last: the whole table is in Redis. A router finding no such key (a Redis that restarted
+        # empty) keeps the table it has instead of loading nothing (router/sync.py).
+        self.redis.set(self.published_key, f"{time.time():.3f}")
+        self.stale = False
         return sorted(set(changed))
 
     def sync_apps(self, apps: dict[str, dict]) -> list[str]:

@@ -79,6 +79,7 @@ def test_router_serves_logs_and_reports_with_its_own_user(services, backend, acl
              "backends": [{"id": "demo-web-1", "address": "127.0.0.1", "port": backend, "release": 1}]}
     admin.set(f"{PREFIX}router:app:demo", json.dumps(entry))
     admin.hset(f"{PREFIX}router:hosts", "demo.localhost", "demo")
+    admin.set(f"{PREFIX}router:published", "1")
     admin.set(f"{PREFIX}router:app:sleepy", json.dumps({"app": "sleepy", "scaled_to_zero": True, "backends": []}))
     wakes = admin.pubsub(ignore_subscribe_messages=True)
     wakes.subscribe(f"{PREFIX}router:wake")

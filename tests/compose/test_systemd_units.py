@@ -25,7 +25,7 @@ def units(root: Path) -> dict[str, str]:
 
 @pytest.mark.parametrize(("role", "expected"), [
     ("control", {"paas-api.service", "paas-git.service", "paas-builds.service", "paas-control.service",
-                 "paas-router.service", "paas.target"}),
+                 "paas-router.service", "paas-router.socket", "paas.target"}),
     ("worker", {"paas-agent.service", "paas-worker.target"}),
 ])
 def test_each_role_installs_units_that_systemd_accepts(tmp_path, role, expected):
@@ -65,6 +65,30 @@ def test_the_hardening_fits_each_role(tmp_path):
     assert "Delegate=yes" in found["paas-builds.service"]
     # Migrations before the new code serves.
     assert "ExecStartPre=" in found["paas-api.service"] and "migrate --no-input" in found["paas-api.service"]
+
+
+def test_the_router_restarts_on_sockets_systemd_holds(tmp_path):
+    assert install(tmp_path, "control", **ENV, PAAS_ROUTER_PORT="80", PAAS_ROUTER_ADMIN_HOST="::1").returncode == 0
+    found = units(tmp_path)
+    socket_unit, service = found["paas-router.socket"], found["paas-router.service"]
+    # In this order: descriptors 3 and 4, as the service names them.
+    assert "ListenStream=0.0.0.0:80\nListenStream=[::1]:8081\n" in socket_unit
+    assert "Environment=PAAS_ROUTER_LISTEN_FD=3 PAAS_ROUTER_ADMIN_FD=4" in service
+    assert "Requires=paas-router.socket" in service
+    # READY=1 once every worker serves (router/handover.py).
+    assert "Type=notify" in service and "NotifyAccess=main" in service
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("PAAS_ROUTER_PORT", "99999", "PAAS_ROUTER_PORT must be a port"),
+    ("PAAS_ROUTER_PORT", "80\nListenStream=0.0.0.0:22", "PAAS_ROUTER_PORT must be a port"),
+    ("PAAS_ROUTER_HOST", "0.0.0.0\nExecStartPre=/bin/sh", "PAAS_ROUTER_HOST must be an IP address"),
+])
+def test_a_bad_router_address_writes_nothing(tmp_path, name, value, message):
+    result = install(tmp_path, "control", **ENV, **{name: value})
+    line = result.stderr.strip()
+    assert result.returncode == 1 and line.startswith(f"install: {message}") and "\n" not in line
+    assert not (tmp_path / "etc/paas").exists() and not (tmp_path / "etc/systemd/system").exists()
 
 
 def test_an_existing_settings_file_is_kept(tmp_path):

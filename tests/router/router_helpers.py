@@ -65,6 +65,7 @@ class Routes:
         self.r.set(f"{self.prefix}router:app:{app}", json.dumps(entry))
         for host in hosts or [f"{app}.localhost"]:
             self.r.hset(f"{self.prefix}router:hosts", host, app)
+        self.r.set(f"{self.prefix}router:published", "1")
         self.r.publish(f"{self.prefix}router:changes", app)
         if wait and self.router is not None:
             wait_until(lambda: self._applied(entry), what=f"route change for {app}")

@@ -411,6 +411,7 @@ def test_route_table_is_level_triggered_without_messages(make_router, routes, ec
     redis_client.set(f"{prefix}router:app:quiet", json.dumps(
         {"app": "quiet", "backends": [backend(echo.port)]}))
     redis_client.hset(f"{prefix}router:hosts", "quiet.localhost", "quiet")
+    redis_client.set(f"{prefix}router:published", "1")
     router.router.sync.interval = 0.2
     wait_until(lambda: router.router.table.app_for_host("quiet.localhost") == "quiet",
                what="periodic full reload")

@@ -51,6 +51,7 @@ def private_redis(tmp_path):
 def _publish(client, app, port):
     client.set(f"paas:router:app:{app}", json.dumps({"app": app, "backends": [backend(port)]}))
     client.hset("paas:router:hosts", f"{app}.localhost", app)
+    client.set("paas:router:published", "1")
     client.publish("paas:router:changes", app)
 
 
@@ -89,3 +90,38 @@ def test_table_survives_redis_restart_and_reloads_on_reconnect(private_redis, cl
     assert table.app_for_host("one.localhost") is None
     out = raw_exchange(running.port, b"GET / HTTP/1.1\r\nHost: two.localhost\r\nConnection: close\r\n\r\n")
     assert out.startswith(b"HTTP/1.1 200 ")
+
+
+def test_a_redis_that_restarts_empty_leaves_the_table_in_force_until_the_next_publish(private_redis, cleanup):
+    echo = EchoBackend()
+    cleanup(echo)
+    client = private_redis.start()
+    _publish(client, "one", echo.port)
+    settings = router_settings("paas:")
+    settings.redis_url = f"redis://127.0.0.1:{private_redis.port}/0"
+    settings.reload_interval = 0.2   # full loads all the time: each must keep the table
+    running = RunningRouter(settings)
+    cleanup(running)
+    table = running.router.table
+    wait_until(lambda: table.app_for_host("one.localhost") == "one", what="initial load")
+
+    # Redis restarts without its data, as the private one does (it keeps nothing on disk).
+    try:
+        client.shutdown(nosave=True)
+    except redis.ConnectionError:
+        pass
+    private_redis.proc.wait(10)
+    (private_redis.dir / "dump.rdb").unlink(missing_ok=True)
+    client = private_redis.start()
+    assert client.dbsize() == 0
+    loads = running.router.sync.loads
+    wait_until(lambda: running.router.sync.loads > loads + 2, timeout=15, what="full loads of the empty Redis")
+    out = raw_exchange(running.port, b"GET / HTTP/1.1\r\nHost: one.localhost\r\nConnection: close\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 200 ")
+
+    # Platform Control publishes again (the marker last): that table is the one in force.
+    client.set("paas:router:app:two", json.dumps({"app": "two", "backends": [backend(echo.port)]}))
+    client.hset("paas:router:hosts", "two.localhost", "two")
+    client.set("paas:router:published", "2")
+    wait_until(lambda: table.app_for_host("two.localhost") == "two" and table.app_for_host("one.localhost") is None,
+               timeout=15, what="the published table")

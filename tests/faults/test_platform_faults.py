@@ -1,0 +1,178 @@
+"""Faults of a whole `make up` platform under steady load on a deployed app (tests/load.py counts
+every failed request): `kill -9` of the router, an upgrade, and restarts of its PostgreSQL and
+Redis in the middle of a deploy. The servers restarted are the private ones this make up started
+for this test, never the machine's own."""
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from paas.compose.services import PrivatePostgres, reachable
+from tests.faults.upplatform import Platform, deploy, leftovers
+from tests.load import Load, first_answer_after
+from tests.waiting import wait_for
+
+APP = "faulty"
+HOST = f"{APP}.localhost"
+
+@pytest.fixture(scope="module")
+def platform():
+    assert os.geteuid() == 0, "make up runs apps only as root (its agent): run these tests as root"
+    data_dir = Path(tempfile.mkdtemp(prefix="paas-faults-", dir="/tmp"))
+    data_dir.chmod(0o755)   # PostgreSQL runs as its own user under it
+    scratch = Path(tempfile.mkdtemp(prefix="paas-faults-src-"))
+    running = None
+    try:
+        running = Platform(data_dir)
+        deploy(running, scratch, APP, web=2)
+        yield running
+    finally:
+        if running is not None:
+            running.stop()
+        for pid in leftovers(data_dir):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        shutil.rmtree(scratch, ignore_errors=True)
+        if os.environ.get("PAAS_KEEP_E2E") != "1":   # set it to read make up's log (up.log) afterwards
+            subprocess.run(["rm", "-rf", str(data_dir)])
+
+
+def body(greeting: str) -> bytes:
+    return f"{greeting} from the upgrade bench".encode()
+
+
+def release_of(platform: Platform, version: int) -> dict:
+    return next((r for r in platform.api("GET", f"/apps/{APP}/releases") if r["version"] == version), {})
+
+
+def latest_version(platform: Platform) -> int:
+    return max(r["version"] for r in platform.api("GET", f"/apps/{APP}/releases"))
+
+
+def settled(platform: Platform, version: int) -> str | None:
+    """The release's final status once its rollout ended, either way (never stuck half-way)."""
+    status = release_of(platform, version).get("status")
+    return status if status in ("succeeded", "failed") else None
+
+
+def requests_go_on(load: Load, count: int, what: str) -> None:
+    mark = load.total()
+    wait_for(lambda: load.total() >= mark + count, 60, what, interval=0.05)
+
+
+def test_kill_9_of_the_router_under_load_comes_back_at_once_and_an_upgrade_drops_nothing(platform):
+    with Load(platform.router_port, HOST, keepalive=4, fresh=2) as load:
+        requests_go_on(load, 200, "load through the router")
+        victim = platform.leader("paas-router")
+        since = time.monotonic()
+        os.killpg(victim, signal.SIGKILL)   # the router and its workers at once
+        back = first_answer_after(platform.router_port, HOST, since, 30)
+        assert back is not None, "the router did not serve again"
+        wait_for(lambda: platform.leader("paas-router") not in (None, victim), 30, "the new router")
+        requests_go_on(load, 200, "load through the new router")
+        killed = load.tally.failed
+        # Only requests in flight on the killed router may fail: at most one per client. New
+        # connections waited in the listening socket make up holds, none was refused.
+        assert killed <= len(load.threads), load.tally.failures
+        assert not any("Refused" in what for _, what in load.tally.failures)
+
+        done = platform.output().count("paas: upgrade done")
+        platform.upgrade()
+        wait_for(lambda: platform.output().count("paas: upgrade done") > done or "upgrade stopped" in platform.output(),
+                 300, "the upgrade to finish")
+        assert "upgrade stopped" not in platform.output()
+        requests_go_on(load, 300, "load through the upgraded platform")
+    tally = load.stop()
+    print(f"kill -9 of the router: serving again after {back:.2f} s, {killed} requests in flight failed; "
+          f"upgrade: {tally.failed - killed} failed")
+    assert tally.failed == killed, tally.failures
+
+
+def redis_server(platform: Platform) -> int | None:
+    for pid in leftovers(platform.data_dir):
+        try:
+            # redis-server rewrites its command line as "[/usr/bin/]redis-server 127.0.0.1:<port>".
+            program = Path(f"/proc/{pid}/cmdline").read_bytes().split(b" ")[0]
+            if program.rsplit(b"/", 1)[-1] == b"redis-server":
+                return pid
+        except OSError:
+            continue
+    return None
+
+
+def test_redis_restarted_mid_deploy_the_router_keeps_serving_and_the_deploy_ends_cleanly(platform):
+    redis_dir = platform.data_dir / "redis"
+    port = int(platform.env["PAAS_REDIS_PORT"])
+    with Load(platform.router_port, HOST, keepalive=3, fresh=1, pause=0.01) as load:
+        requests_go_on(load, 100, "load before the deploy")
+        version = latest_version(platform) + 1
+        platform.api("PATCH", f"/apps/{APP}/config", {"GREETING": "redis"})
+        pid = redis_server(platform)
+        os.kill(pid, signal.SIGTERM)   # it keeps nothing on disk: it comes back empty
+        wait_for(lambda: not reachable("127.0.0.1", port), 30, "Redis to be gone")
+        # Away: the router serves from the table it has, the instances from their own memory.
+        requests_go_on(load, 200, "requests while Redis is away")
+        assert load.tally.failed == 0, load.tally.failures
+        with open(redis_dir / "redis.log", "ab") as log:
+            subprocess.Popen([shutil.which("redis-server"), str(redis_dir / "redis.conf")], cwd=redis_dir,
+                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for(lambda: reachable("127.0.0.1", port), 30, "Redis to be back")
+        status = wait_for(lambda: settled(platform, version), 180, f"v{version} to finish its rollout")
+        if status == "succeeded":
+            wait_for(lambda: first_answer_after(platform.router_port, HOST, time.monotonic(), 2) is not None
+                     and served_body(platform) == body("redis"), 60, "the new release served")
+        requests_go_on(load, 200, "requests after the deploy")
+    tally = load.stop()
+    print(f"Redis restart mid-deploy: v{version} {status}, {tally.ok} requests ok, {tally.failed} failed")
+    assert tally.failed == 0, tally.failures
+
+
+def test_postgres_restarted_mid_deploy_instances_keep_serving_and_the_deploy_ends_cleanly(platform):
+    postgres = PrivatePostgres(platform.data_dir / "postgres", int(platform.env["PAAS_PG_PORT"]), platform.data_dir)
+    with Load(platform.router_port, HOST, keepalive=3, fresh=1, pause=0.01) as load:
+        requests_go_on(load, 100, "load before the deploy")
+        version = latest_version(platform) + 1
+        platform.api("PATCH", f"/apps/{APP}/config", {"GREETING": "postgres"})
+        postgres.stop()
+        assert not reachable("127.0.0.1", postgres.port)
+        # Away: nothing on the request path needs the database.
+        requests_go_on(load, 200, "requests while PostgreSQL is away")
+        assert load.tally.failed == 0, load.tally.failures
+        postgres.start()   # as make up starts it: the same cluster, roles and passwords
+        status = wait_for(lambda: api_answers(platform) and settled(platform, version), 180,
+                          f"v{version} to finish its rollout")
+        if status == "succeeded":
+            wait_for(lambda: served_body(platform) == body("postgres"), 60, "the new release served")
+        requests_go_on(load, 200, "requests after the deploy")
+    tally = load.stop()
+    print(f"PostgreSQL restart mid-deploy: v{version} {status}, {tally.ok} requests ok, {tally.failed} failed")
+    assert tally.failed == 0, tally.failures
+
+
+def api_answers(platform: Platform) -> bool:
+    try:
+        platform.api("GET", f"/apps/{APP}")
+        return True
+    except OSError:
+        return False
+
+
+def served_body(platform: Platform) -> bytes:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", platform.router_port, timeout=5)
+    try:
+        conn.request("GET", "/", headers={"Host": HOST, "Connection": "close"})
+        return conn.getresponse().read()
+    except OSError:
+        return b""
+    finally:
+        conn.close()

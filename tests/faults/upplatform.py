@@ -1,0 +1,184 @@
+"""``make up`` as a user runs it, on a data directory of its own, with an app deployed by a real
+``git push``: what tests/faults and bench/upgrade.py put load on, kill processes of and upgrade.
+
+Needs root (make up's agent runs the app's instances). Everything it starts is found again by
+its data directory (environment or working directory) and removed by ``stop``/``leftovers``.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from tests.load import first_answer_after
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+PY = sys.executable
+BODY = b"hello from the upgrade bench"
+WEB_APP = {
+    "Procfile": "web: python3 -u server.py\n",
+    "server.py": (
+        "import http.server, os\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n"
+        "    protocol_version = 'HTTP/1.1'\n"
+        "    def do_GET(self):\n"
+        "        body = (os.environ.get('GREETING', 'hello') + ' from the upgrade bench').encode()\n"
+        "        self.send_response(200); self.send_header('Content-Length', str(len(body)))\n"
+        "        self.end_headers(); self.wfile.write(body)\n"
+        "    def log_message(self, *args):\n"
+        "        pass\n"
+        "print('listening on', os.environ['PORT'], flush=True)\n"
+        "http.server.ThreadingHTTPServer(('0.0.0.0', int(os.environ['PORT'])), H).serve_forever()\n"
+    ),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise RuntimeError(f"timed out after {timeout:g}s waiting for {what}")
+
+
+class Platform:
+    """``make up`` on a data directory of its own, until ``stop``."""
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = data_dir
+        self.api_port, self.git_port, self.router_port = free_port(), free_port(), free_port()
+        self.env = {k: v for k, v in os.environ.items()
+                    if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")}
+        self.env.update(
+            PAAS_DATA_DIR=str(data_dir), PAAS_API_PORT=str(self.api_port), PAAS_GIT_PORT=str(self.git_port),
+            PAAS_PG_PORT=str(free_port()), PAAS_REDIS_PORT=str(free_port()),
+            PAAS_ROUTER_PORT=str(self.router_port), PAAS_ROUTER_ADMIN_PORT=str(free_port()),
+            PAAS_HOST_NAME=f"upgrade-bench-{os.getpid()}", PAAS_BUILD_STACKS="",
+        )
+        self.log_path = data_dir / "up.log"
+        self.log = open(self.log_path, "w+")
+        self.process = subprocess.Popen([PY, "-P", "-m", "paas.compose.up"], cwd=CHECKOUT, env=self.env,
+                                        stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.banner = wait_until(lambda: self.alive() and "Ctrl-C" in self.output() and self.output(), 180,
+                                 "make up's banner")
+        self.token = (data_dir / "admin-token").read_text().strip()
+        wait_until(lambda: self.alive() and self.api_answers(), 120, "the API to answer")
+
+    def api_answers(self) -> bool:
+        try:
+            self.api("GET", "/apps")
+            return True
+        except (OSError, urllib.error.URLError):
+            return False
+
+    def alive(self) -> bool:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"make up exited with {self.process.returncode}:\n{self.output()[-3000:]}")
+        return True
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def api(self, method: str, path: str, body: dict | None = None) -> dict:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.api_port}/api{path}", method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"null")
+
+    def upgrade(self) -> None:
+        """``make upgrade``, as an operator runs it after a git pull."""
+        result = subprocess.run([PY, "-P", "-m", "paas.compose.up", "--upgrade"], cwd=CHECKOUT, env=self.env,
+                                capture_output=True, text=True, timeout=60)
+        if result.returncode != 0:
+            raise RuntimeError(f"make upgrade failed: {result.stderr.strip()}")
+
+    def leader(self, marker: str) -> int | None:
+        """The pid of the program whose session leader's command line holds ``marker``."""
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                environ = (proc / "environ").read_bytes()
+                pid = int(proc.name)
+                if marker in cmdline and f"PAAS_DATA_DIR={self.data_dir}\0".encode() in environ \
+                        and os.getsid(pid) == pid:
+                    return pid
+            except (OSError, ProcessLookupError):
+                continue
+        return None
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGINT)
+            try:
+                self.process.wait(180)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.log.close()
+
+
+def leftovers(data_dir: Path) -> list[int]:
+    """Processes whose environment or working directory names the data directory."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes()
+            cwd = os.readlink(proc / "cwd")
+        except OSError:
+            continue
+        if f"={data_dir}".encode() in environ or cwd.startswith(str(data_dir)):
+            found.append(int(proc.name))
+    return found
+
+
+def deploy(platform: Platform, scratch: Path, app: str, web: int = 2) -> None:
+    """Create ``app``, push WEB_APP to it and scale it to ``web`` instances, all up."""
+    platform.api("POST", "/apps", {"name": app})
+    home = scratch / "home"
+    home.mkdir()
+    (home / ".netrc").write_text(f"machine 127.0.0.1 login admin password {platform.token}\n")
+    (home / ".netrc").chmod(0o600)
+    repo = scratch / "src"
+    repo.mkdir()
+    for name, text in WEB_APP.items():
+        (repo / name).write_text(text)
+    env = {"HOME": str(home), "PATH": os.environ["PATH"], "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1",
+           "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
+           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "app"],
+                 ["remote", "add", "paas", f"http://127.0.0.1:{platform.git_port}/{app}.git"]):
+        subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
+    push = subprocess.run(["git", "push", "paas", "main"], cwd=repo, env=env, capture_output=True, text=True,
+                          timeout=900)
+    if push.returncode != 0:
+        raise RuntimeError(f"git push failed:\n{push.stderr[-3000:]}")
+    platform.api("PATCH", f"/apps/{app}/formation", {"web": {"quantity": web}})
+    wait_until(lambda: len([i for i in platform.api("GET", f"/apps/{app}/instances")
+                            if i.get("state") == "up"]) >= web, 120, f"{web} web instances up")
+    wait_until(lambda: served(platform.router_port, app), 60, "the app served through the router")
+
+
+def served(port: int, app: str) -> bool:
+    return first_answer_after(port, f"{app}.localhost", time.monotonic(), 2.0) is not None
+
+
