@@ -1,0 +1,34 @@
+"""The runtime on cgroup v2: the runtime suite and one end-to-end deploy, in a Debian guest.
+
+This machine mounts cgroup v1, while current Debian, Ubuntu and Fedora boot on the
+unified hierarchy only. So a trixie guest (its own kernel and systemd, cgroup v2 with
+the memory, cpu and pids controllers) boots under qemu with KVM, copies this checkout,
+starts PostgreSQL and Redis of its own, and runs the same tests there; its failures
+fail this test. The image is built once (tests/vm/image.py) and cached.
+"""
+
+import pytest
+
+from tests.vm import image, qemu
+
+GUEST_TESTS = [
+    "tests/runtime",
+    "tests/vm/guest_checks.py",
+    "tests/e2e/test_git_push.py::test_push_builds_streams_output_and_releases",
+]
+GUEST_TIMEOUT_S = 1200  # the suite takes a few minutes; this is for a stuck guest
+
+
+@pytest.mark.timeout(GUEST_TIMEOUT_S + 900)  # + a cold image build
+def test_runtime_suite_and_a_deploy_pass_on_cgroup_v2(tmp_path):
+    missing = qemu.kvm_missing()
+    if missing:
+        pytest.skip(missing)  # only where there is no KVM; this machine has it
+    img = image.ensure()
+    result = qemu.run(img, [*GUEST_TESTS, "-q", "-p", "no:cacheprovider"], tmp_path / "out", GUEST_TIMEOUT_S)
+    print(f"guest timings: {result.timings}; {result.tests} tests")
+    report = "\n".join(result.failures) + "\n--- guest pytest output (tail) ---\n" + result.log_tail
+    assert result.exit_code == 0 and not result.failures, report
+    assert not result.skipped, "skipped in the guest:\n" + "\n".join(result.skipped)
+    # The guest ran every test file it was given (a collection slip would pass with few tests).
+    assert result.tests >= 100, report
