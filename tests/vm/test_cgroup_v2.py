@@ -16,17 +16,17 @@ GUEST_TESTS = [
     "tests/vm/guest_checks.py",
     "tests/e2e/test_git_push.py::test_push_builds_streams_output_and_releases",
 ]
-GUEST_TIMEOUT_S = 1200  # the suite takes a few minutes; this is for a stuck guest
+GUEST_TIMEOUT_S = 1800  # ~3 min with hardware KVM, ~10 under TCG on 2 shared cores; this is for a stuck guest
 
 
 @pytest.mark.timeout(GUEST_TIMEOUT_S + 900)  # + a cold image build
 def test_runtime_suite_and_a_deploy_pass_on_cgroup_v2(tmp_path):
-    missing = qemu.kvm_missing()
+    missing = qemu.qemu_missing()
     if missing:
-        pytest.skip(missing)  # only where there is no KVM; this machine has it
+        pytest.skip(missing)  # only where bootstrap installed no qemu (no /dev/kvm); this machine has it
     img = image.ensure()
     result = qemu.run(img, [*GUEST_TESTS, "-q", "-p", "no:cacheprovider"], tmp_path / "out", GUEST_TIMEOUT_S)
-    print(f"guest timings: {result.timings}; {result.tests} tests")
+    print(f"guest ({qemu.accelerator()[2]}): timings {result.timings}; {result.tests} tests")
     report = "\n".join(result.failures) + "\n--- guest pytest output (tail) ---\n" + result.log_tail
     assert result.exit_code == 0 and not result.failures, report
     assert not result.skipped, "skipped in the guest:\n" + "\n".join(result.skipped)
