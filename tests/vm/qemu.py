@@ -118,19 +118,23 @@ def run(img: vm_image.Image, pytest_args: list[str], out: Path, timeout: float) 
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-    wall = time.monotonic() - started
+    return results(out, time.monotonic() - started, f"qemu exited {proc.returncode}")
+
+
+def results(out: Path, wall: float, how_it_ended: str = "") -> Result:
+    """What the guest left in `out`: its exit code (written last), failures, skips, timings."""
     code = read(out, "exitcode").strip()
     if not code.isdigit():
-        raise GuestError(f"the guest wrote no exit code (qemu exited {proc.returncode}); qemu: "
+        raise GuestError(f"the guest wrote no exit code ({how_it_ended}); qemu: "
                          f"{tail(out, 'qemu.log', 5)}\nconsole:\n{tail(out, 'console.log')}")
     result = Result(exit_code=int(code), log_tail=tail(out, "pytest.log", 60))
     _read_junit(out, result)
     try:
         marks = json.loads(read(out, "timings.json"))
         result.timings = {"boot_s": marks["booted"], "install_s": marks["installed"] - marks["booted"],
-                          "suite_s": marks["tested"] - marks["installed"], "qemu_wall_s": wall}
+                          "suite_s": marks["tested"] - marks["installed"], "qemu_wall_s": round(wall, 1)}
     except (ValueError, KeyError, TypeError):
-        result.timings = {"qemu_wall_s": wall}
+        result.timings = {"qemu_wall_s": round(wall, 1)}
     return result
 
 
