@@ -2,9 +2,11 @@
 
 This machine mounts cgroup v1, while current Debian, Ubuntu and Fedora boot on the
 unified hierarchy only. So a trixie guest (its own kernel and systemd, cgroup v2 with
-the memory, cpu and pids controllers) boots under qemu with KVM, copies this checkout,
-starts PostgreSQL and Redis of its own, and runs the same tests there; its failures
-fail this test. The image is built once (tests/vm/image.py) and cached.
+the memory, cpu and pids controllers) boots under qemu, with hardware KVM where the host
+has it and qemu's translator (TCG) where /dev/kvm is PVM or absent (qemu.accelerator),
+copies this checkout, starts PostgreSQL and Redis of its own, and runs the same tests
+there; its failures and skips fail this test. The image is built once
+(tests/vm/image.py) and cached.
 """
 
 import pytest
