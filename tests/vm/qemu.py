@@ -8,10 +8,11 @@ setuid bits) lands on the host as a plain file owned by qemu's user, and every f
 read back without following links, checked to be a regular file and bounded in size.
 
 Nothing outlives a run: qemu is killed (its whole process group) when the run ends,
-fails or times out; the root disk is opened with ``snapshot=on``, so the guest's writes
+fails or times out, and by the kernel if the test process itself is killed; the root disk is opened with ``snapshot=on``, so the guest's writes
 go to a temporary file qemu deletes, and the cached image stays as built.
 """
 
+import ctypes
 import json
 import os
 import shutil
@@ -108,7 +109,7 @@ def run(img: vm_image.Image, pytest_args: list[str], out: Path, timeout: float) 
     started = time.monotonic()
     with open(out / "qemu.log", "wb") as qemu_log:
         proc = subprocess.Popen(command(img, out), stdin=subprocess.DEVNULL, stdout=qemu_log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+                                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent)
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -119,6 +120,13 @@ def run(img: vm_image.Image, pytest_args: list[str], out: Path, timeout: float) 
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
     return results(out, time.monotonic() - started, f"qemu exited {proc.returncode}")
+
+
+def _die_with_parent() -> None:
+    # In the child before exec: if the test process is killed outright (no finally runs),
+    # the kernel kills qemu too, instead of leaving it running the guest to its end.
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def results(out: Path, wall: float, how_it_ended: str = "") -> Result:
