@@ -139,8 +139,8 @@ def results(out: Path, wall: float, how_it_ended: str = "") -> Result:
     _read_junit(out, result)
     try:
         marks = json.loads(read(out, "timings.json"))
-        result.timings = {"boot_s": marks["booted"], "install_s": marks["installed"] - marks["booted"],
-                          "suite_s": marks["tested"] - marks["installed"], "qemu_wall_s": round(wall, 1)}
+        result.timings = {"boot_s": marks["booted"], "install_s": round(marks["installed"] - marks["booted"], 1),
+                          "suite_s": round(marks["tested"] - marks["installed"], 1), "qemu_wall_s": round(wall, 1)}
     except (ValueError, KeyError, TypeError):
         result.timings = {"qemu_wall_s": round(wall, 1)}
     return result
