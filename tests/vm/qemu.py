@@ -137,7 +137,9 @@ def results(out: Path, wall: float, how_it_ended: str = "") -> Result:
     if not code.isdigit():
         raise GuestError(f"the guest wrote no exit code ({how_it_ended}); qemu: "
                          f"{tail(out, 'qemu.log', 5)}\nconsole:\n{tail(out, 'console.log')}")
-    result = Result(exit_code=int(code), log_tail=tail(out, "pytest.log", 60))
+    # No pytest output means the guest stopped before pytest (its install failed: exit 125).
+    log = tail(out, "pytest.log", 60) or "install.log:\n" + tail(out, "install.log", 30)
+    result = Result(exit_code=int(code), log_tail=log)
     _read_junit(out, result)
     try:
         marks = json.loads(read(out, "timings.json"))

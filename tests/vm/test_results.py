@@ -63,6 +63,14 @@ def test_no_exit_code_is_a_guest_error_with_the_console(tmp_path):
     assert "Unable to mount root fs" in str(error.value)
 
 
+def test_a_failed_install_shows_its_log(tmp_path):
+    (tmp_path / "install.log").write_text("ERROR: setuptools is missing\n")
+    (tmp_path / "exitcode").write_text("125\n")
+    result = qemu.results(tmp_path, wall=40.0)
+    assert result.exit_code == 125 and result.tests == 0
+    assert "setuptools is missing" in result.log_tail
+
+
 def test_a_link_is_not_followed(tmp_path):
     secret = tmp_path / "host-secret"
     secret.write_text("do not read\n")
