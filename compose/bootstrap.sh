@@ -35,6 +35,11 @@ need unshare util-linux
 need nsenter util-linux
 need debootstrap debootstrap
 need npm npm
+# The cgroup v2 guest of tests/vm (make test runs it where KVM is present).
+if [ -e /dev/kvm ]; then
+    need qemu-system-x86_64 qemu-system-x86
+    need mkfs.ext4 e2fsprogs
+fi
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     need_packages+=(postgresql)
 fi

@@ -2,7 +2,8 @@
 
 This host's cgroup2 mount offers no memory/cpu/pids controllers (they sit in
 the v1 hierarchies), so the v2 code writes into a plain directory here; the v1
-path is exercised by every container test.
+path is exercised by every container test. tests/vm runs this whole folder again in a
+guest booted on cgroup v2, where every container test exercises the v2 path.
 """
 
 import uuid
