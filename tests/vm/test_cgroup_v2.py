@@ -9,15 +9,27 @@ there; its failures and skips fail this test. The image is built once
 (tests/vm/image.py) and cached.
 """
 
+import os
+
 import pytest
 
 from tests.vm import image, qemu
 
-GUEST_TESTS = [
-    "tests/runtime",
-    "tests/vm/guest_checks.py",
-    "tests/e2e/test_git_push.py::test_push_builds_streams_output_and_releases",
-]
+DEPLOY = "tests/e2e/test_git_push.py::test_push_builds_streams_output_and_releases"
+GUEST_TESTS = ["tests/runtime", "tests/vm/guest_checks.py", DEPLOY]
+# Under qemu's translator (no hardware KVM, as on this machine) the whole runtime suite takes
+# ~10 min of a suite that must stay well inside CI's 30: there the guest runs what touches
+# cgroups (limits, accounting, OOM, lifecycle, the v2 layout) and the deploy.
+# PAAS_VM_FULL=1 runs everything anyway.
+GUEST_TESTS_TCG = ["tests/runtime/test_cgroup_accounting.py", "tests/runtime/test_cgroups_v2.py",
+                   "tests/runtime/test_limits.py", "tests/runtime/test_lifecycle.py",
+                   "tests/vm/guest_checks.py", DEPLOY]
+
+
+def guest_tests() -> list[str]:
+    if os.environ.get("PAAS_VM_FULL") == "1" or qemu.accelerator()[0] == "kvm":
+        return GUEST_TESTS
+    return GUEST_TESTS_TCG
 GUEST_TIMEOUT_S = 1800  # ~3 min with hardware KVM, ~10 under TCG on 2 shared cores; this is for a stuck guest
 
 
@@ -27,10 +39,11 @@ def test_runtime_suite_and_a_deploy_pass_on_cgroup_v2(tmp_path):
     if missing:
         pytest.skip(missing)  # only where bootstrap installed no qemu (no /dev/kvm); this machine has it
     img = image.ensure()
-    result = qemu.run(img, [*GUEST_TESTS, "-q", "-p", "no:cacheprovider"], tmp_path / "out", GUEST_TIMEOUT_S)
+    tests = guest_tests()
+    result = qemu.run(img, [*tests, "-q", "-p", "no:cacheprovider"], tmp_path / "out", GUEST_TIMEOUT_S)
     print(f"guest ({qemu.accelerator()[2]}): timings {result.timings}; {result.tests} tests")
     report = "\n".join(result.failures) + "\n--- guest pytest output (tail) ---\n" + result.log_tail
     assert result.exit_code == 0 and not result.failures, report
     assert not result.skipped, "skipped in the guest:\n" + "\n".join(result.skipped)
     # The guest ran every test file it was given (a collection slip would pass with few tests).
-    assert result.tests >= 100, report
+    assert result.tests >= (100 if tests == GUEST_TESTS else 30), report
