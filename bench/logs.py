@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
+import zlib
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -60,7 +61,7 @@ def generate(n: int, seed: int = 7):
         t = start + step * i
         app = app_choices[i]
         release = f"v{1 + (i * 7 // n)}"
-        instance = f"{app}-web-{rnd.randrange(3)}-{rnd.randrange(16**4):04x}"
+        instance = f"{app}-web-{zlib.crc32(app.encode()) % 3 + 1}-{zlib.crc32(app.encode()) >> 16:04x}"
         if rnd.random() < 0.6:
             rid = uuid.UUID(int=rnd.getrandbits(128)).hex
             method = rnd.choice(METHODS)
@@ -73,7 +74,8 @@ def generate(n: int, seed: int = 7):
                     f"duration={duration}ms status={status} bytes={size}")
             if i == n // 2:
                 picked = rid
-            row = (t, app, "router", "router", instance, release, "", rid, "error" if status >= 500 else "info",
+            # The request id is in the line; the column is for writers that send it as a field.
+            row = (t, app, "router", "router", instance, release, "", "", "error" if status >= 500 else "info",
                    method, path, status, duration, size, line)
         else:
             level = rnd.choice(("INFO",) * 8 + ("WARN", "ERROR"))
@@ -141,12 +143,13 @@ class Chdb:
                                    {"w": RARE}),
             "common word newest 100": lambda: q(base + f"app = {{a:String}} AND hasToken({SEARCH_TEXT}, 'payment') "
                                                 "ORDER BY time DESC LIMIT 100", {"a": app}),
-            "phrase": lambda: q(base + f"hasToken({SEARCH_TEXT}, 'connection') AND hasToken({SEARCH_TEXT}, 'reset') "
-                                f"AND hasToken({SEARCH_TEXT}, 'peer') AND position({SEARCH_TEXT}, {{p:String}}) > 0 "
-                                "ORDER BY time DESC LIMIT 100", {"p": PHRASE}),
+            "phrase": lambda: q(base + f"app = {{a:String}} AND hasToken({SEARCH_TEXT}, 'connection') AND hasToken({SEARCH_TEXT}, 'reset') "
+                                f"AND hasToken({SEARCH_TEXT}, 'peer') AND positionCaseInsensitive(line, {{p:String}}) > 0 "
+                                "ORDER BY time DESC LIMIT 100", {"a": app, "p": PHRASE}),
             "status range + field": lambda: q(base + "app = {a:String} AND status >= 500 AND method = 'POST' "
                                               "ORDER BY time DESC LIMIT 100", {"a": app}),
-            "request id": lambda: q(base + "request_id = {r:String} ORDER BY time DESC LIMIT 100", {"r": rid}),
+            "request id": lambda: q(base + f"(request_id = {{r:String}} OR (hasToken({SEARCH_TEXT}, {{r:String}}) "
+                                    "AND position(line, {r:String}) > 0)) ORDER BY time DESC LIMIT 100", {"r": rid}),
         }
 
     def find(self, word: str) -> bool:
@@ -216,7 +219,8 @@ class Postgres:
             "rare word": lambda: self._q(base + "lower(line) LIKE %s ORDER BY time DESC LIMIT 100", (like(RARE),)),
             "common word newest 100": lambda: self._q(base + "app = %s AND lower(line) LIKE %s "
                                                       "ORDER BY time DESC LIMIT 100", (app, like("payment"))),
-            "phrase": lambda: self._q(base + "lower(line) LIKE %s ORDER BY time DESC LIMIT 100", (like(PHRASE),)),
+            "phrase": lambda: self._q(base + "app = %s AND lower(line) LIKE %s ORDER BY time DESC LIMIT 100",
+                                      (app, like(PHRASE))),
             "status range + field": lambda: self._q(base + "app = %s AND status >= 500 AND method = 'POST' "
                                                     "ORDER BY time DESC LIMIT 100", (app,)),
             "request id": lambda: self._q(base + "request_id = %s ORDER BY time DESC LIMIT 100", (rid,)),
