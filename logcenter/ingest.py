@@ -103,31 +103,35 @@ class Ingest:
     def app_of(self, key: bytes) -> str:
         return key[len(self.prefix) + len("logs:"):].decode("utf-8", "replace")
 
-    def read(self, block_ms: int) -> list[tuple[bytes, list]]:
-        """One XREADGROUP over every stream: own pending entries first, then new ones."""
+    def read(self, block_ms: int | None) -> list[tuple[bytes, list]]:
+        """One XREADGROUP over every stream: own pending entries first (after a restart), then new ones.
+
+        ``block_ms``: how long to wait for new entries; None: not at all (0 would be forever)."""
         if not self.streams:
             return []
         pending = {k: v for k, v in self.streams.items() if v != b">"}
         try:
-            if pending:  # no BLOCK with explicit ids: they answer at once
-                result = self.redis.xreadgroup(GROUP, self.consumer, pending, count=READ_COUNT)
-            else:
-                result = self.redis.xreadgroup(GROUP, self.consumer, self.streams, count=READ_COUNT, block=block_ms)
+            if pending:  # explicit ids answer at once, without BLOCK
+                out = self._pending(self.redis.xreadgroup(GROUP, self.consumer, pending, count=READ_COUNT))
+                if out:
+                    return out
+            result = self.redis.xreadgroup(GROUP, self.consumer, self.streams, count=READ_COUNT, block=block_ms)
         except redis.ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
-            self.streams.clear()   # a stream was deleted (app destroyed) or trimmed away: find them again
+            self.streams.clear()   # a stream was deleted (app destroyed): find them again
             self.discover()
             return []
+        return [(key, entries) for key, entries in result or [] if entries]
+
+    def _pending(self, result) -> list[tuple[bytes, list]]:
         out = []
         for key, entries in result or []:
-            if key in pending and not entries:
+            if not entries:
                 self.streams[key] = b">"   # own pending list drained: from now on, new entries
                 continue
-            if key in pending:
-                self.streams[key] = entries[-1][0]   # page through the pending list
-                entries = self._unstored(key, entries)
-            out.append((key, entries))
+            self.streams[key] = entries[-1][0]   # page through the pending list
+            out.append((key, self._unstored(key, entries)))
         return out
 
     def _unstored(self, key: bytes, entries: list) -> list:
@@ -166,7 +170,7 @@ class Ingest:
         records, ids, acks = [], [], []
         deadline = time.monotonic() + BATCH_WAIT_S
         while len(records) < BATCH_LINES:
-            got = self.read(block_ms if not records else 0)
+            got = self.read(block_ms if not records else None)
             for key, entries in got:
                 more, more_ids = self.records(key, entries)
                 records += more

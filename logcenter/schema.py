@@ -81,8 +81,10 @@ class Record:
 
 
 # A Heroku-style router line (router/observe.py Record.line): key=value pairs, quoted values
-# for path, fwd and desc. Parsed here, off the router's hot path.
-_PAIR = re.compile(r'([a-z_]+)=("(?:[^"]*)"|\S*)')
+# for path, fwd and desc. Parsed here, off the router's hot path. A key starts after a non-key
+# character and is at most 20 long: an unbounded ``[a-z_]+=`` backtracks quadratically over a
+# 64 KiB run of letters (30 s a line, measured), and a router line's text is partly the client's.
+_PAIR = re.compile(r'(?<![a-z_])([a-z_]{1,20})=("[^"]*"|\S*)')
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 
 
