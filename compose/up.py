@@ -91,6 +91,11 @@ def programs(env: dict, endpoints: Endpoints) -> list[Program]:
         Program("control", [str(BIN / "paas-control")], env=env, cwd=data),
         # The router needs no database, and its Redis user reads routes and writes logs and metrics only.
         Program("router", [str(BIN / "paas-router")], env=component_env(env, endpoints, "router"), cwd=data),
+        # The Log Center keeps lines in its own embedded store: its Redis user only reads the log
+        # streams through its consumer group, and it needs no database.
+        Program("logs", [str(BIN / "paas-logs")],
+                env={k: v for k, v in component_env(env, endpoints, "logcenter").items() if k != "DATABASE_URL"},
+                cwd=data),
     ]
     if os.geteuid() == 0:
         found += stack_builds(env, data)

@@ -40,6 +40,8 @@ class Service:
         """Lines of ``request`` (app or None for all, q, since, until, limit, cursor), newest first."""
         terms = query.parse(str(request.get("q") or ""))
         since, until = query.time_range(request.get("since") or None, request.get("until") or None)
+        if request.get("not_before"):   # the API's floor: lines older than the app are another app's
+            since = max(since, datetime.fromisoformat(request["not_before"]))
         limit = request.get("limit", 100)
         if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
             raise query.QueryError(f"limit: wants a number from 1 to {MAX_LIMIT}")

@@ -4,6 +4,7 @@ Both sides read them here: ``paas-logs`` (logcenter/service.py) and the API, whi
 on ``socket_path`` (logcenter/client.py).
 """
 
+import functools
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,3 +38,9 @@ class Settings:
             retention_days=env_int("PAAS_LOG_RETENTION_DAYS", 30, minimum=1),
             consumer=env_str("PAAS_LOG_CONSUMER", "") or socket.gethostname(),
         )
+
+
+@functools.cache
+def current() -> Settings:
+    """The settings of this process, read once."""
+    return Settings.from_env()
