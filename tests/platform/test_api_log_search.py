@@ -1,5 +1,6 @@
 """GET /api/apps/<app>/logs/search and /api/logs/search through a real paas-logs process and real Redis."""
 
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ from django.conf import settings as django_settings
 from paas.logcenter import schema
 from paas.logcenter import settings as logcenter_settings
 from paas.runtime import config
+from tests.platform.conftest import make_user
 from tests.waiting import wait_for
 
 BIN = Path(sys.executable).parent
@@ -107,3 +109,29 @@ def test_without_paas_logs_search_is_503(as_alice, tmp_path, monkeypatch):
         assert response.status_code == 503 and "not answering" in response.json_body["message"]
     finally:
         logcenter_settings.current.cache_clear()
+
+
+def test_cli_search_and_request(paas_logs, live_server, tmp_path):
+    from tests.platform.test_cli import Cli, cli_login_token
+
+    _, client = paas_logs
+    home = tmp_path / "home"
+    home.mkdir()
+    make_user("carol")
+    cli = Cli(home, live_server.url)
+    cli_login_token(cli)
+    cli.run("apps:create", "cart", "--no-remote")
+    write(client, "cart", 'at=info method=POST path="/pay" host=cart.localhost request_id=pay-1 fwd="10.0.0.2" '
+                          'instance=cart-web-1 duration=900.5ms status=502 bytes=0',
+          source="router", process="router", release="v1")
+    write(client, "cart", "charging card for pay-1", request_id="pay-1", process="web.1", release="v1")
+    out = wait_for(lambda: (r := cli.run("logs", "-a", "cart", "--search", "status:>=500 duration:>800")).stdout,
+                   20, "the slow 502 found by the CLI")
+    assert 'router[router]: at=info method=POST path="/pay"' in out
+    request = wait_for(lambda: (r := cli.run("logs", "-a", "cart", "--request", "pay-1").stdout).count("\n") == 2
+                       and r, 20, "both lines of the request")
+    assert request.index("router[router]") < request.index("app[web.1]: charging card")   # in time order
+    row = json.loads(cli.run("logs", "-a", "cart", "--search", "card", "--json").stdout)   # one match: one object
+    assert row["line"] == "charging card for pay-1" and row["request_id"] == "pay-1"
+    bad = cli.run("logs", "-a", "cart", "--search", '"open', ok=False)
+    assert bad.returncode != 0 and "unbalanced quote" in bad.stderr and "Traceback" not in bad.stderr
