@@ -292,6 +292,78 @@ def run(engine, cols: dict, rid: str, text_path: Path, rounds: int, n: int) -> l
             f"RESULT {name}_visible_after_s {max(visible):.3f} <= 2"]
 
 
+def through_redis(n: int, redis_url: str) -> list[str]:
+    """Lines XADDed to 50 apps' streams (as the agent and router write them), then ingested by
+    logcenter.ingest into a chdb store until all are stored: the end-to-end rate; then one line
+    written while ingest runs, timed until search finds it."""
+    import threading
+
+    import redis
+
+    from paas.logcenter import query
+    from paas.logcenter.ingest import Ingest
+    from paas.logcenter.store import Store
+
+    cols, _ = generate(n)
+    client = redis.Redis.from_url(redis_url)
+    prefix = f"bench-{uuid.uuid4().hex[:8]}:"
+    scratch = Path(tempfile.mkdtemp(prefix="paas-logbench-"))
+    store = Store(scratch / "store")
+    try:
+        pipe = client.pipeline(transaction=False)
+        for i in range(n):
+            source = cols["source"][i]
+            pipe.xadd(schema.stream_key(prefix, cols["app"][i]), schema.entry(
+                app=cols["app"][i], source=source, line=cols["line"][i], release=cols["release"][i],
+                process=cols["process"][i], instance="" if source == "router" else cols["instance"][i],
+                ts=cols["time"][i].strftime("%Y-%m-%dT%H:%M:%S.%fZ")))
+            if i % 10_000 == 9_999:
+                pipe.execute()
+        pipe.execute()
+        ingest = Ingest(client, store, prefix, "bench", rate_limit=10**9)
+        print(f"through redis: {n} lines written to 50 streams")
+        t0 = time.perf_counter()
+        while ingest.stored < n:
+            ingest.run_once(block_ms=100)
+        rate = n / (time.perf_counter() - t0)
+        stop = threading.Event()
+
+        lock = threading.Lock()   # one chdb session: the ingest thread and the searches take turns (as in paas-logs)
+
+        def keep_ingesting():
+            while not stop.is_set():
+                with lock:
+                    ingest.run_once(block_ms=20)
+
+        worker = threading.Thread(target=keep_ingesting)
+        worker.start()
+        visible = []
+        try:
+            for _ in range(5):
+                word = f"fresh{uuid.uuid4().hex}"
+                t0 = time.perf_counter()
+                client.xadd(schema.stream_key(prefix, "app07"), schema.entry(app="app07", source="app", line=word))
+                now_us = int(time.time() * 1e6)
+                while True:
+                    with lock:
+                        if store.search("app07", query.parse(word), now_us - 60_000_000, now_us + 60_000_000, 1):
+                            break
+                    time.sleep(0.01)
+                visible.append(time.perf_counter() - t0)
+        finally:
+            stop.set()
+            worker.join()
+        print(f"through redis: {n} lines, {rate:.0f} lines/s; visible after {', '.join(f'{v:.2f}' for v in visible)} s")
+        return [f"RESULT ingest_lines_per_s {rate:.0f} >= 50000",
+                f"RESULT visible_after_s {max(visible):.3f} <= 2"]
+    finally:
+        store.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        if keys:
+            client.delete(*keys)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=1_000_000)
@@ -299,7 +371,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL",
                                                                  "postgres://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument("--through-redis", type=int, default=0, metavar="N",
+                        help="instead: N lines from Redis streams through logcenter.ingest into chdb (end to end)")
+    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     args = parser.parse_args()
+    if args.through_redis:
+        print("\n".join(through_redis(args.through_redis, args.redis_url)))
+        return
     t0 = time.perf_counter()
     cols, rid = generate(args.lines)
     print(f"generated {args.lines} lines in {time.perf_counter() - t0:.0f} s")
