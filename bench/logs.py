@@ -134,28 +134,28 @@ class Chdb:
         return self.store.bytes_on_disk()
 
     def searches(self, app: str, rid: str) -> dict:
-        from paas.logcenter.store import SEARCH_TEXT
+        from paas.logcenter.store import INDEXED_TEXT
 
         q = self.store.query
         base = "SELECT time, line FROM logcenter.lines WHERE "
         return {
-            "rare word": lambda: q(base + f"hasToken({SEARCH_TEXT}, {{w:String}}) ORDER BY time DESC LIMIT 100",
+            "rare word": lambda: q(base + f"hasToken({INDEXED_TEXT}, {{w:String}}) ORDER BY time DESC LIMIT 100",
                                    {"w": RARE}),
-            "common word newest 100": lambda: q(base + f"app = {{a:String}} AND hasToken({SEARCH_TEXT}, 'payment') "
+            "common word newest 100": lambda: q(base + f"app = {{a:String}} AND hasToken({INDEXED_TEXT}, 'payment') "
                                                 "ORDER BY time DESC LIMIT 100", {"a": app}),
-            "phrase": lambda: q(base + f"app = {{a:String}} AND hasToken({SEARCH_TEXT}, 'connection') AND hasToken({SEARCH_TEXT}, 'reset') "
-                                f"AND hasToken({SEARCH_TEXT}, 'peer') AND positionCaseInsensitive(line, {{p:String}}) > 0 "
+            "phrase": lambda: q(base + f"app = {{a:String}} AND hasToken({INDEXED_TEXT}, 'connection') AND hasToken({INDEXED_TEXT}, 'reset') "
+                                f"AND hasToken({INDEXED_TEXT}, 'peer') AND positionCaseInsensitive(line, {{p:String}}) > 0 "
                                 "ORDER BY time DESC LIMIT 100", {"a": app, "p": PHRASE}),
             "status range + field": lambda: q(base + "app = {a:String} AND status >= 500 AND method = 'POST' "
                                               "ORDER BY time DESC LIMIT 100", {"a": app}),
-            "request id": lambda: q(base + f"(request_id = {{r:String}} OR (hasToken({SEARCH_TEXT}, {{r:String}}) "
+            "request id": lambda: q(base + f"(request_id = {{r:String}} OR (hasToken({INDEXED_TEXT}, {{r:String}}) "
                                     "AND position(line, {r:String}) > 0)) ORDER BY time DESC LIMIT 100", {"r": rid}),
         }
 
     def find(self, word: str) -> bool:
-        from paas.logcenter.store import SEARCH_TEXT
+        from paas.logcenter.store import INDEXED_TEXT
 
-        return bool(self.store.query(f"SELECT 1 FROM logcenter.lines WHERE hasToken({SEARCH_TEXT}, {{w:String}}) "
+        return bool(self.store.query(f"SELECT 1 FROM logcenter.lines WHERE hasToken({INDEXED_TEXT}, {{w:String}}) "
                                      "LIMIT 1", {"w": word}))
 
     def close(self) -> None:

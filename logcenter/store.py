@@ -23,8 +23,6 @@ from paas.logcenter.schema import Record, router_fields
 # typical line and half the index; a search for a number reads the lines instead, see query.py).
 ANSI_RE = r"\x1b\\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\\\-_]"
 INDEXED_TEXT = f"lower(replaceRegexpAll(replaceRegexpAll(line, '{ANSI_RE}', ''), '\\\\b[0-9]+\\\\b', ''))"
-# Kept for the bench's first measurements; the index is over INDEXED_TEXT.
-SEARCH_TEXT = INDEXED_TEXT
 
 COLUMNS = ("time", "app", "source", "process", "instance", "release", "host", "request_id", "level",
            "method", "path", "status", "duration_ms", "bytes", "line", "entry_id")
@@ -139,7 +137,7 @@ class Store:
         return rows
 
     def usage(self) -> list[dict]:
-        """Lines and bytes on disk per app (the share of each part's size by its rows)."""
+        """Lines and bytes of text stored per app (before compression)."""
         return self.query("SELECT app, count() AS lines, sum(length(line)) AS line_bytes FROM logcenter.lines "
                           "GROUP BY app ORDER BY line_bytes DESC")
 
