@@ -12,6 +12,9 @@ router/ROUTES.md and runtime/LOGS.md, all under ``PAAS_REDIS_PREFIX``):
   ``logs:offsets`` (in MULTI/EXEC), relays ``paas run`` streams ``run:*``, follows
   ``agent:wake`` and publishes ``control:wake``. It cannot touch the route table
   or Celery's queues.
+- ``logcenter`` (``paas-logs``): reads the app streams ``logs:*`` through its consumer
+  group (XGROUP CREATE, XREADGROUP, XACK) and finds them with SCAN. It cannot write
+  logs, routes or queues, nor read offsets or run streams.
 - ``platform`` (API, git receiver, build worker, control loop): every key and
   channel, because Celery's broker and result keys (``_kombu.*``, queue names,
   ``celery-task-meta-*``) are not under the prefix and the control plane writes
@@ -24,7 +27,7 @@ The ``default`` user is off: a connection without a user and password gets NOAUT
 Rules use selectors (Redis 7), so each command is allowed only on its own keys.
 """
 
-COMPONENTS = ("admin", "platform", "router", "agent")
+COMPONENTS = ("admin", "platform", "router", "agent", "logcenter")
 
 
 def glob_escape(text: str) -> str:
@@ -54,5 +57,10 @@ def rules(prefix: str) -> dict[str, str]:
             f"(%W~{p}logs:* +xadd)",
             f"(~{p}logs:offsets +hget +hset +hdel)",
             f"(~{p}run:* +xadd +xread +expire)",
+        ]),
+        "logcenter": " ".join([
+            "resetchannels", basic, "+scan",
+            # XREADGROUP both reads and writes (the group's pending list): read-write keys.
+            f"(~{p}logs:* +xreadgroup +xack +xgroup|create +xpending)",
         ]),
     }

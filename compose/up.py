@@ -121,6 +121,11 @@ def programs(env: dict, endpoints: Endpoints) -> list[Program]:
                 upgrade=OVERLAP, notify=True, restart_first_s=0.1,
                 listen=[Listen(LISTEN_FD, router.host, router.port),
                         Listen(ADMIN_FD, router.admin_host, router.admin_port)]),
+        # The Log Center keeps lines in its own embedded store: its Redis user only reads the log
+        # streams through its consumer group, and it needs no database.
+        Program("logs", [str(BIN / "paas-logs")],
+                env={k: v for k, v in component_env(env, endpoints, "logcenter").items() if k != "DATABASE_URL"},
+                cwd=data),
     ]
     if os.geteuid() == 0:
         found += stack_builds(env, data)

@@ -1,10 +1,9 @@
 """Reading an app's log stream (runtime/LOGS.md) and writing platform lines into it."""
 
-from datetime import datetime, timezone
-
 import redis
 from django.conf import settings
 
+from paas.logcenter import schema
 from paas.platform.redis_client import get_redis
 
 MAXLEN = 10_000
@@ -12,20 +11,15 @@ MAX_LINES = 1500
 
 
 def stream_key(app_name: str) -> str:
-    return f"{settings.PAAS_REDIS_PREFIX}logs:{app_name}"
+    return schema.stream_key(settings.PAAS_REDIS_PREFIX, app_name)
 
 
-def now_rfc3339() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def write_platform_line(app_name: str, line: str) -> None:
-    """A deploy, scale or crash as a ``platform`` line beside the app's own output."""
+def write_platform_line(app_name: str, line: str, release: int | None = None) -> None:
+    """A deploy, scale or crash as a ``platform`` line beside the app's own output (``release``: its version)."""
     try:
-        get_redis().xadd(stream_key(app_name), {
-            "ts": now_rfc3339(), "app": app_name, "release": "", "process": "platform", "source": "platform",
-            "stream": "stdout", "line": line,
-        }, maxlen=MAXLEN, approximate=True)
+        get_redis().xadd(stream_key(app_name), schema.entry(
+            app=app_name, release=schema.release_label(release), process="platform", source="platform", line=line,
+        ), maxlen=MAXLEN, approximate=True)
     except redis.RedisError:
         pass  # the event is in PostgreSQL; the log line is a convenience
 

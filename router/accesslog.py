@@ -13,11 +13,15 @@ import asyncio
 import logging
 from urllib.parse import unquote, urlsplit
 
+from paas.logcenter.schema import FIELDS, release_label
+
 log = logging.getLogger("paas.router.accesslog")
 MAX_PENDING = 50_000
 MAX_UNSENT = 8 << 20     # bytes queued towards a slow Redis before dropping
 STREAM_MAXLEN = b"10000"
-_FIELDS = (b"ts", b"app", b"release", b"process", b"source", b"stream", b"line")
+# The first seven fields of the one log schema (logcenter/schema.py); a router line's
+# method, path, status, duration and bytes are in its line, parsed by the Log Center.
+_FIELDS = tuple(name.encode() for name in FIELDS[:7])
 
 
 def _bulk(value: bytes) -> bytes:
@@ -92,7 +96,7 @@ class AccessLog:
             if len(self._parts) >= 4096:
                 self._parts.clear()
             parts = self._parts[(app, release)] = _router_parts(self.prefix + b"logs:" + app.encode(),
-                                                                app.encode(), b"%d" % release)
+                                                                app.encode(), release_label(release).encode())
         return parts
 
     async def run(self) -> None:

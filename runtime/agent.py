@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from paas.buildpacks.launch import process_argv
+from paas.logcenter.schema import release_label
 
 from . import config, identity, images, logs, network, ports, stacks, sweep
 from .container import Container, create, instance_dir, release
@@ -455,7 +456,7 @@ class DjangoControlPlane:
                 continue
             once = row.kind == self.Instance.ONEOFF
             out.append(Desired(
-                name=row.name, app=row.app.name, release=f"v{row.release.version}", process=row.label,
+                name=row.name, app=row.app.name, release=release_label(row.release.version), process=row.label,
                 command=row.command or build.process_types.get(row.process_type, ""),
                 image=build.slug_digest, stack=build.stack or "host",
                 env=tuple(sorted((row.release.config.values or {}).items())),

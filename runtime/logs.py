@@ -8,14 +8,14 @@ restarts at any moment neither loses nor repeats a line.
 """
 
 import os
-from datetime import datetime, timezone
 from pathlib import Path
+
+from paas.logcenter import schema
 
 from .syscalls import punch_hole
 
 # PAAS_REDIS_PREFIX lets one Redis serve several platforms (or test runs) apart.
 REDIS_PREFIX = os.environ.get("PAAS_REDIS_PREFIX", "paas:")
-STREAM_PREFIX = f"{REDIS_PREFIX}logs:"
 OFFSETS_KEY = f"{REDIS_PREFIX}logs:offsets"
 # Offsets are per host: an instance moved off a host that was down has the same name on
 # both, and the returning host must not reset the new copy's offsets.
@@ -36,11 +36,7 @@ BLOCK = 4096
 
 
 def stream_key(app: str) -> str:
-    return STREAM_PREFIX + app
-
-
-def now_rfc3339() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return schema.stream_key(REDIS_PREFIX, app)
 
 
 def _split(data: bytes, final: bool) -> tuple[list[bytes], int]:
@@ -77,11 +73,10 @@ def ship(redis, container_id: str, directory: Path, labels: dict, final: bool = 
                 break
             pipe = redis.pipeline(transaction=True)
             for line in lines:
-                pipe.xadd(stream_key(app), {
-                    "ts": now_rfc3339(), "app": app, "release": labels.get("release", ""),
-                    "process": labels.get("process", ""), "source": "app", "stream": stream,
-                    "line": line.decode("utf-8", errors="replace"), "instance": container_id,
-                }, maxlen=MAXLEN, approximate=True)
+                pipe.xadd(stream_key(app), schema.entry(
+                    app=app, release=labels.get("release", ""), process=labels.get("process", ""), source="app",
+                    stream=stream, line=line.decode("utf-8", errors="replace"), instance=container_id, host=HOST,
+                ), maxlen=MAXLEN, approximate=True)
             offset += used
             pipe.hset(OFFSETS_KEY, field, offset)
             pipe.execute()

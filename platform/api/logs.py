@@ -1,11 +1,15 @@
-"""App logs: the last lines, and a long poll for following them (paas logs --tail)."""
+"""App logs: the last lines, a long poll for following them (paas logs --tail), and search (the Log Center)."""
 
 from asgiref.sync import sync_to_async
+
+from paas.logcenter import client
+from paas.logcenter.settings import current as logcenter_settings
 
 from paas.platform import logs
 from paas.platform.actions import access
 from paas.platform.api.longpoll import query_cursor, query_wait, waiting
 from paas.platform.api.params import query_int
+from paas.platform.exceptions import BadRequest, Forbidden, Unavailable
 
 
 def recent_or_follow(request, app) -> tuple[str, dict | None, tuple | None]:
@@ -29,3 +33,33 @@ async def read(request, app):
     rows = await waiting(request.user, wait_s, lambda client: logs.after(client, name, cursor, wait_s))
     next_cursor = rows[-1]["id"] if rows else cursor
     return {"lines": [r for r in rows if logs.matches(r, process, source)], "cursor": next_cursor}
+
+
+def _ask_logcenter(request, app_name: str | None, not_before=None) -> dict:
+    """A search through paas-logs (logcenter/service.py); its refusals are 400s, its absence a 503."""
+    wanted = {"op": "search", "app": app_name, "q": request.GET.get("q", ""), "since": request.GET.get("since"),
+              "until": request.GET.get("until"), "limit": query_int(request, "limit", 100, 1, 1000),
+              "cursor": request.GET.get("cursor")}
+    if not_before is not None:
+        wanted["not_before"] = not_before.isoformat()
+    try:
+        return client.ask(logcenter_settings().socket_path, wanted)
+    except client.LogCenterRefused as exc:
+        raise BadRequest(str(exc)) from None
+    except client.LogCenterUnavailable as exc:
+        raise Unavailable(str(exc)) from None
+
+
+def search(request, app):
+    """Stored lines of the app matching ?q= (logcenter/query.py), newest first; ?cursor= pages on.
+
+    Lines older than the app are not its own (an earlier app of the same name): never shown."""
+    target = access.get_app(request.user, app)
+    return _ask_logcenter(request, target.name, not_before=target.created_at)
+
+
+def search_all(request):
+    """The same over every app: admins only."""
+    if not request.user.is_staff:
+        raise Forbidden("searching every app's logs is for admins")
+    return _ask_logcenter(request, None)

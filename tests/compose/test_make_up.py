@@ -185,7 +185,7 @@ def environment_of(pid: int) -> dict[str, str]:
 
 def programs_of(data_dir: Path) -> dict[str, dict]:
     """The environment of each platform program make up started, by the program's name."""
-    names = {"paas-router": "router", "paas-agent": "agent", "paas-control": "control",
+    names = {"paas-router": "router", "paas-agent": "agent", "paas-control": "control", "paas-logs": "logs",
              "paas.platform.asgi": "api", "paas.platform.git.wsgi": "git", "celery": "builds"}
     found = {}
     for line in processes_mentioning(str(data_dir)):
@@ -205,7 +205,7 @@ def test_each_program_holds_only_its_own_credentials(platform_up, data_dir):
     assert oct(credentials.stat().st_mode & 0o777) == "0o700"
     passwords = secrets_of(data_dir)
     assert sorted(passwords) == ["postgres-paas", "postgres-superuser", "redis-admin", "redis-agent",
-                                 "redis-platform", "redis-router"]
+                                 "redis-logcenter", "redis-platform", "redis-router"]
     for path in credentials.iterdir():
         assert oct(path.stat().st_mode & 0o777) == "0o600", path
 
@@ -218,8 +218,8 @@ def test_each_program_holds_only_its_own_credentials(platform_up, data_dir):
                 continue
             assert not any(password in cmdline for password in passwords.values()), proc.name
 
-    programs = wait_for(lambda: (found := programs_of(data_dir)) and {"api", "git", "builds", "control", "router"}
-                        <= set(found) and found, 30, "the platform's programs")
+    programs = wait_for(lambda: (found := programs_of(data_dir)) and {"api", "git", "builds", "control", "router",
+                                                                           "logs"} <= set(found) and found, 30, "the platform's programs")
     for name in ("api", "git", "builds", "control"):
         env = programs[name]
         assert urlsplit(env["DATABASE_URL"]).username == "paas", name
@@ -228,6 +228,8 @@ def test_each_program_holds_only_its_own_credentials(platform_up, data_dir):
     router = programs["router"]
     assert "DATABASE_URL" not in router
     assert urlsplit(router["REDIS_URL"]).username == "router"
+    assert "DATABASE_URL" not in programs["logs"]
+    assert urlsplit(programs["logs"]["REDIS_URL"]).username == "logcenter"
     if "agent" in programs:
         assert urlsplit(programs["agent"]["REDIS_URL"]).username == "agent"
         assert urlsplit(programs["agent"]["DATABASE_URL"]).username == "paas"

@@ -14,6 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import redis
 from celery import Celery
 
 from paas.runtime import logs
@@ -155,6 +156,30 @@ def test_agent_ships_logs_and_relays_runs_with_its_own_user(services, acl_log_em
     assert message["type"] == "message" and message["data"] == b"1"
     wake.close()
     agent.publish(f"{PREFIX}control:wake", "1")
+
+
+def test_logcenter_ingests_with_its_own_user(services, acl_log_empty, tmp_path):
+    from paas.logcenter import schema
+    from paas.logcenter.ingest import Ingest
+    from paas.logcenter.store import Store
+
+    agent = services.redis_client("agent")
+    logcenter = services.redis_client("logcenter")
+    agent.xadd(f"{PREFIX}logs:ingested", schema.entry(app="ingested", source="app", line="through the group"))
+    store = Store(tmp_path / "store")
+    try:
+        ingest = Ingest(logcenter, store, PREFIX, "acl-test", rate_limit=5000)
+        mine = "SELECT line FROM logcenter.lines WHERE app = 'ingested'"   # other tests' streams are read too
+        wait_for(lambda: ingest.run_once(block_ms=50) and False or store.query(mine), 20, "the line stored")
+        assert [r["line"] for r in store.query(mine)] == ["through the group"]
+        assert logcenter.xpending(f"{PREFIX}logs:ingested", "logcenter")["pending"] == 0
+    finally:
+        store.close()
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        logcenter.xadd(f"{PREFIX}logs:ingested", {"line": "forged"})
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        logcenter.hgetall(f"{PREFIX}logs:offsets")
+    services.redis_client("admin").acl_log_reset()   # the two refusals above were the point
 
 
 def test_celery_round_trip_with_the_platform_user(services, acl_log_empty, tmp_path):

@@ -317,7 +317,7 @@ def test_access_log_and_metrics_in_redis(make_router, routes, echo, redis_client
     stream = f"{prefix}logs:demo"
     entries = wait_until(lambda: redis_client.xrange(stream), what="access log entry")
     fields = {k.decode(): v.decode() for k, v in entries[0][1].items()}
-    assert fields["app"] == "demo" and fields["release"] == "7" and fields["source"] == "router"
+    assert fields["app"] == "demo" and fields["release"] == "v7" and fields["source"] == "router"
     assert fields["process"] == "router" and fields["stream"] == "stdout" and fields["ts"].endswith("Z")
     line = fields["line"]
     for part in ('method=GET', 'path="/logged?x=1"', "status=200", "instance=demo-web-1", "request_id="):

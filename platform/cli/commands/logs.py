@@ -14,6 +14,11 @@ def register(sub, common, app_option):
     logs.add_argument("-t", "--tail", action="store_true", help="keep following new lines (Ctrl-C stops)")
     logs.add_argument("-p", "--process", help="only this process (web.1) or type (web)")
     logs.add_argument("-s", "--source", choices=["app", "router", "platform"], help="only lines from this source")
+    logs.add_argument("--search", metavar="QUERY",
+                      help='search stored lines: words, "phrases", -word, field:value, status:>=500 (newest first)')
+    logs.add_argument("--request", metavar="REQUEST_ID", help="the router line and the app's lines of one request")
+    logs.add_argument("--since", help="with --search/--request: from this long ago (15m, 1h, 2d) or an RFC 3339 time")
+    logs.add_argument("--until", help="with --search/--request: up to this time (same forms)")
     logs.set_defaults(func=show_logs)
 
 
@@ -30,6 +35,8 @@ def format_line(row: dict) -> str:
 
 
 def show_logs(args) -> int:
+    if args.search is not None or args.request:
+        return search_logs(args)
     api = Api()
     path = f"apps/{quote(args.app)}/logs"
     page = api.get(f"{path}?{query(args, lines=str(args.num))}")
@@ -49,3 +56,25 @@ def emit(args, rows: list[dict]) -> None:
         else:
             print(format_line(row))
     sys.stdout.flush()
+
+
+def search_logs(args) -> int:
+    """``--search``: pages of matches, newest first, up to -n lines; ``--request``: one request's lines in order."""
+    if args.tail:
+        raise SystemExit("--tail does not combine with --search or --request")
+    terms = args.search or ""
+    if args.request:
+        terms = f'{terms} request_id:"{args.request}"'.strip()
+    api = Api()
+    rows, cursor = [], None
+    while len(rows) < args.num:
+        params = {"q": terms, "since": args.since, "until": args.until, "limit": str(min(1000, args.num - len(rows))),
+                  "cursor": cursor}
+        page = api.get(f"apps/{quote(args.app)}/logs/search?"
+                       + "&".join(f"{k}={quote(v)}" for k, v in params.items() if v not in (None, "")))
+        rows += page["lines"]
+        cursor = page.get("cursor")
+        if not cursor:
+            break
+    emit(args, list(reversed(rows)) if args.request else rows)
+    return 0

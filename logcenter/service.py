@@ -1,0 +1,168 @@
+"""``paas-logs``: the Log Center process. It owns the store (chdb locks its directory), ingests the
+apps' streams, drops old partitions, and answers searches from the API on a Unix socket.
+
+The socket (``PAAS_LOG_SOCKET``, default ``<data dir>/logcenter/paas-logs.sock``) sits in a 0700
+directory: only the platform's own user reaches it; tenants' containers have no path to it. One JSON
+request per connection, one JSON answer: ``{"op": "search", ...}`` (see ``handle``).
+"""
+
+import json
+import logging
+import signal
+import socketserver
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import redis
+
+from paas.logcenter import query
+from paas.logcenter.ingest import Ingest
+from paas.logcenter.settings import Settings
+from paas.logcenter.store import Store
+
+log = logging.getLogger("paas.logcenter")
+MAX_REQUEST = 16 << 10
+MAX_LIMIT = 1000
+RETENTION_EVERY_S = 3600
+
+
+class Service:
+    """The store, shared by the ingest thread and the request threads under one lock (one chdb session)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.store = Store(settings.store_dir)
+        self.lock = threading.Lock()
+
+    def search(self, request: dict) -> dict:
+        """Lines of ``request`` (app or None for all, q, since, until, limit, cursor), newest first."""
+        terms = query.parse(str(request.get("q") or ""))
+        since, until = query.time_range(request.get("since") or None, request.get("until") or None)
+        if request.get("not_before"):   # the API's floor: lines older than the app are another app's
+            since = max(since, datetime.fromisoformat(request["not_before"]))
+        limit = request.get("limit", 100)
+        if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+            raise query.QueryError(f"limit: wants a number from 1 to {MAX_LIMIT}")
+        cursor = query.parse_cursor(request["cursor"]) if request.get("cursor") else None
+        app = request.get("app")
+        with self.lock:
+            rows = self.store.search(app if isinstance(app, str) else None, terms, _micros(since), _micros(until),
+                                     limit + 1, cursor)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        for row in rows:
+            row["ts"] = datetime.fromtimestamp(int(row.pop("micros")) / 1e6, timezone.utc).strftime(
+                "%Y-%m-%dT%H:%M:%S.%fZ")
+        last = rows[-1] if rows else None
+        next_cursor = None
+        if more and last is not None:
+            micros = int(datetime.fromisoformat(last["ts"].replace("Z", "+00:00")).timestamp() * 1e6)
+            next_cursor = query.make_cursor(micros, last["entry_id"])
+        for row in rows:
+            row.pop("entry_id", None)
+        return {"lines": rows, "cursor": next_cursor}
+
+    def handle(self, request: dict) -> dict:
+        """One request from the API: ``{"op": "search", ...}`` -> answer, or ``{"error": message}`` for bad input."""
+        try:
+            if request.get("op") == "search":
+                return self.search(request)
+            return {"error": "unknown op"}
+        except query.QueryError as exc:
+            return {"error": str(exc)}
+
+    def retention(self) -> None:
+        with self.lock:
+            dropped = self.store.drop_older_than(self.settings.retention_days)
+        if dropped:
+            log.info("retention: dropped day partitions %s", ", ".join(dropped))
+
+
+def _micros(when: datetime) -> int:
+    return int(when.timestamp() * 1_000_000)
+
+
+class _Handler(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        self.connection.settimeout(10)
+        try:
+            raw = self.rfile.readline(MAX_REQUEST + 1)
+            request = json.loads(raw) if len(raw) <= MAX_REQUEST else None
+            answer = self.server.service.handle(request) if isinstance(request, dict) else {"error": "bad request"}
+        except (ValueError, OSError):
+            answer = {"error": "bad request"}
+        except Exception:  # the engine failed: say so without its text, keep serving
+            log.exception("request failed")
+            answer = {"error": "unavailable", "unavailable": True}
+        try:
+            self.wfile.write(json.dumps(answer).encode() + b"\n")
+        except OSError:
+            pass
+
+
+class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+
+def serve(service: Service, path: Path) -> _Server:
+    """Listen on the Unix socket ``path`` (its directory made 0700) in a thread."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.parent.chmod(0o700)
+    if path.is_socket():
+        path.unlink()
+    server = _Server(str(path), _Handler)
+    server.service = service
+    threading.Thread(target=server.serve_forever, name="paas-logs-server", daemon=True).start()
+    return server
+
+
+def ingest_loop(service: Service, stop: threading.Event) -> None:
+    settings = service.settings
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=30)
+    ingest = Ingest(client, _Locked(service), settings.redis_prefix, settings.consumer,
+                    settings.rate_limit)
+    last_retention = 0.0
+    while not stop.is_set():
+        try:
+            ingest.run_once()
+            if time.monotonic() - last_retention > RETENTION_EVERY_S:
+                service.retention()
+                last_retention = time.monotonic()
+        except redis.RedisError as exc:
+            log.warning("ingest: redis: %s; retrying", exc)
+            stop.wait(1.0)
+
+
+class _Locked:
+    """The store's methods the ingest uses, each under the service's lock."""
+
+    def __init__(self, service: Service):
+        self._service = service
+
+    def insert(self, records, ids):
+        with self._service.lock:
+            self._service.store.insert(records, ids)
+
+    def stored_ids(self, app, ids):
+        with self._service.lock:
+            return self._service.store.stored_ids(app, ids)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s paas-logs %(levelname)s %(message)s")
+    settings = Settings.from_env()
+    service = Service(settings)
+    server = serve(service, settings.socket_path)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    log.info("store %s, socket %s, rate limit %d lines/s per instance, retention %d days",
+             settings.store_dir, settings.socket_path, settings.rate_limit, settings.retention_days)
+    try:
+        ingest_loop(service, stop)
+    finally:
+        server.shutdown()
+        server.server_close()
+        service.store.close()

@@ -1,0 +1,46 @@
+"""The Log Center's settings, read from the environment once (README.md's settings table).
+
+Both sides read them here: ``paas-logs`` (logcenter/service.py) and the API, which reaches it
+on ``socket_path`` (logcenter/client.py).
+"""
+
+import functools
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from paas.platform.env import env_int, env_path, env_str
+
+CHECKOUT_DIR = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    store_dir: Path
+    socket_path: Path
+    redis_url: str
+    redis_prefix: str
+    rate_limit: int          # lines per second per instance
+    retention_days: int
+    consumer: str            # this ingest's name in the consumer group: stable, so a restart finds its pending entries
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        data_dir = env_path("PAAS_DATA_DIR", str(CHECKOUT_DIR / ".paas"))
+        return cls(
+            data_dir=data_dir,
+            store_dir=env_path("PAAS_LOG_STORE", str(data_dir / "logcenter" / "store")),
+            socket_path=env_path("PAAS_LOG_SOCKET", str(data_dir / "logcenter" / "paas-logs.sock")),
+            redis_url=env_str("REDIS_URL", "redis://127.0.0.1:6379/0"),
+            redis_prefix=env_str("PAAS_REDIS_PREFIX", "paas:"),
+            rate_limit=env_int("PAAS_LOG_RATE_LIMIT", 5000, minimum=1),
+            retention_days=env_int("PAAS_LOG_RETENTION_DAYS", 30, minimum=1),
+            consumer=env_str("PAAS_LOG_CONSUMER", "") or socket.gethostname(),
+        )
+
+
+@functools.cache
+def current() -> Settings:
+    """The settings of this process, read once."""
+    return Settings.from_env()

@@ -1,0 +1,228 @@
+"""Where lines are kept: embedded ClickHouse (chdb), chosen by measurement (logcenter/README.md).
+
+One table, ``logcenter.lines``: a MergeTree partitioned by day (retention drops whole
+partitions) and sorted by (app, time), so one app's newest lines are read in order and
+compress well together. Search goes through a ClickHouse ``text`` index over the line
+lowercased and without ANSI codes, and a bloom filter over request ids.
+
+chdb runs in this process and locks its directory: exactly one process (``paas-logs``,
+logcenter/service.py) opens a store; others ask it (logcenter/client.py).
+"""
+
+import json
+import re
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pyarrow as pa
+
+from paas.logcenter.schema import Record, router_fields
+
+# What the word index holds: the line lowercased, without ANSI escape sequences (schema.strip_ansi's
+# regex) and without tokens made only of digits (durations, sizes, counters: half the tokens of a
+# typical line and half the index; a search for a number reads the lines instead, see query.py).
+ANSI_RE = r"\x1b\\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\\\-_]"
+INDEXED_TEXT = f"lower(replaceRegexpAll(replaceRegexpAll(line, '{ANSI_RE}', ''), '\\\\b[0-9]+\\\\b', ''))"
+
+COLUMNS = ("time", "app", "source", "process", "instance", "release", "host", "request_id", "level",
+           "method", "path", "status", "duration_ms", "bytes", "line", "entry_id")
+
+DDL = f"""
+CREATE TABLE IF NOT EXISTS logcenter.lines (
+    time DateTime64(6, 'UTC') CODEC(Delta, ZSTD(1)),
+    app LowCardinality(String),
+    source LowCardinality(String),
+    process LowCardinality(String),
+    instance LowCardinality(String),
+    release LowCardinality(String),
+    host LowCardinality(String),
+    request_id String CODEC(ZSTD(3)),
+    level LowCardinality(String),
+    method LowCardinality(String),
+    path String CODEC(ZSTD(3)),
+    status UInt16,
+    duration_ms Float32,
+    bytes UInt64,
+    line String CODEC(ZSTD(3)),
+    entry_id String CODEC(ZSTD(1)),
+    INDEX words {INDEXED_TEXT} TYPE text(tokenizer = splitByNonAlpha),
+    INDEX rid request_id TYPE bloom_filter(0.001) GRANULARITY 1
+) ENGINE = MergeTree
+PARTITION BY toYYYYMMDD(time)
+ORDER BY (app, time)
+"""
+
+_SCHEMA = pa.schema([
+    ("time", pa.timestamp("us", tz="UTC")), ("app", pa.string()), ("source", pa.string()),
+    ("process", pa.string()), ("instance", pa.string()), ("release", pa.string()), ("host", pa.string()),
+    ("request_id", pa.string()), ("level", pa.string()), ("method", pa.string()), ("path", pa.string()),
+    ("status", pa.uint16()), ("duration_ms", pa.float32()), ("bytes", pa.uint64()), ("line", pa.string()),
+    ("entry_id", pa.string()),
+])
+
+
+class Store:
+    """The Log Center's storage in ``path`` (created if missing)."""
+
+    def __init__(self, path: Path):
+        from chdb import session  # imported here: only paas-logs and the bench load the engine
+
+        Path(path).mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.path = Path(path)
+        self.session = session.Session(str(path))
+        self.session.query("CREATE DATABASE IF NOT EXISTS logcenter")
+        self.session.query(DDL)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def query(self, sql: str, params: dict | None = None) -> list[dict]:
+        """Rows of ``sql`` (with ``{name:Type}`` parameters) as dicts."""
+        result = self.session.query(sql, "JSONEachRow", params=params or {})
+        text = result.bytes().decode() if hasattr(result, "bytes") else str(result)
+        return [json.loads(row) for row in text.splitlines() if row]
+
+    def insert(self, records: list[Record], entry_ids: list[str]) -> None:
+        """Store ``records`` (one insert: one part), each with the id of its stream entry."""
+        columns = {name: [] for name in COLUMNS}
+        for rec, entry_id in zip(records, entry_ids):
+            for name in COLUMNS[:-1]:
+                columns[name].append(getattr(rec, name))
+            if rec.source == "router":
+                columns["request_id"][-1] = ""   # it is in the line, which search reads (11 bytes a line saved)
+            columns["entry_id"].append(entry_id)
+        self.insert_columns(columns)
+
+    def insert_columns(self, columns: dict) -> None:
+        """Store rows given column by column (names of ``COLUMNS``)."""
+        # chdb's Python() table function finds the Arrow table by its variable name in this frame.
+        table = pa.table([pa.array(columns[name], type=_SCHEMA.field(name).type) for name in COLUMNS],  # noqa: F841
+                         schema=_SCHEMA)
+        self.session.query("INSERT INTO logcenter.lines SELECT * FROM Python(table)")
+
+    def stored_ids(self, app: str, entry_ids: list[str]) -> set[str]:
+        """Which of ``entry_ids`` of ``app`` are already stored (the de-duplication of redelivered entries)."""
+        if not entry_ids:
+            return set()
+        # One string split by the engine: chdb does not pass list parameters (entry ids hold no comma).
+        rows = self.query("SELECT entry_id FROM logcenter.lines WHERE app = {app:String} "
+                          "AND has(splitByChar(',', {ids:String}), entry_id)", {"app": app, "ids": ",".join(entry_ids)})
+        return {row["entry_id"] for row in rows}
+
+    def drop_older_than(self, days: int, now: datetime | None = None) -> list[str]:
+        """Drop whole day partitions older than ``days``; returns the partitions dropped."""
+        cutoff = ((now or datetime.now(timezone.utc)) - timedelta(days=days)).strftime("%Y%m%d")
+        rows = self.query("SELECT DISTINCT partition FROM system.parts WHERE database = 'logcenter' "
+                          "AND table = 'lines' AND active AND partition < {cutoff:String}", {"cutoff": cutoff})
+        dropped = []
+        for row in rows:
+            partition = row["partition"]
+            if partition.isdigit():  # a partition id is our own toYYYYMMDD: digits only
+                self.session.query(f"ALTER TABLE logcenter.lines DROP PARTITION {partition}")
+                dropped.append(partition)
+        return dropped
+
+    def bytes_on_disk(self) -> int:
+        """Bytes the table's active parts take on disk, indexes included."""
+        rows = self.query("SELECT sum(bytes_on_disk) AS b FROM system.parts WHERE database = 'logcenter' "
+                          "AND table = 'lines' AND active")
+        return int(rows[0]["b"] or 0) if rows else 0
+
+    def search(self, app: str | None, terms: list, since_us: int, until_us: int, limit: int,
+               cursor: tuple[int, str] | None = None) -> list[dict]:
+        """One page of lines matching parsed ``terms``, newest first (see ``search_sql``)."""
+        rows = self.query(*search_sql(app, terms, since_us, until_us, limit, cursor))
+        for row in rows:
+            if row["source"] == "router" and not row["request_id"]:
+                row["request_id"] = router_fields(row["line"]).get("request_id", "")
+        return rows
+
+    def usage(self) -> list[dict]:
+        """Lines and bytes of text stored per app (before compression)."""
+        return self.query("SELECT app, count() AS lines, sum(length(line)) AS line_bytes FROM logcenter.lines "
+                          "GROUP BY app ORDER BY line_bytes DESC")
+
+    def optimize(self) -> None:
+        """Merge parts now (benchmarks: measure the size a running store settles at)."""
+        self.session.query("OPTIMIZE TABLE logcenter.lines FINAL")
+
+
+# What a search returns of each line (router lines' request id is in their line: see insert()).
+RESULT_COLUMNS = ("toUnixTimestamp64Micro(time) AS micros, app, source, process, instance, release, host, "
+                  "request_id, level, method, path, status, duration_ms, bytes, line, entry_id")
+_ASCII_TOKEN = re.compile(r"[a-z0-9]+")
+_NUMBER_FIELDS = {"status": "status", "duration": "duration_ms", "bytes": "bytes"}
+
+
+def index_tokens(text: str) -> list[str]:
+    """The pieces of ``text`` the word index holds (ASCII letters and digits, not only digits), lowercased.
+
+    A piece next to a non-ASCII character is left out: the engine may split there differently, and
+    the exact check on the line decides anyway."""
+    out = []
+    for piece in re.split(r"[\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]+", text):
+        piece = piece.lower()
+        if piece and _ASCII_TOKEN.fullmatch(piece) and not piece.isdigit():
+            out.append(piece)
+    return out
+
+
+def where(terms: list, params: dict) -> list[str]:
+    """SQL conditions of parsed query terms (logcenter/query.py), their values added to ``params``."""
+    conditions = []
+    for n, term in enumerate(terms):
+        name = f"t{n}"
+        if term.kind in ("word", "phrase"):
+            params[name] = term.value
+            exact = f"positionCaseInsensitiveUTF8(line, {{{name}:String}}) > 0"
+            if term.negate:
+                conditions.append(f"NOT {exact}")
+                continue
+            for k, token in enumerate(index_tokens(term.value)):
+                params[f"{name}_{k}"] = token
+                conditions.append(f"hasToken({INDEXED_TEXT}, {{{name}_{k}:String}})")
+            conditions.append(exact)
+            continue
+        if term.kind == "compare":
+            params[name] = float(term.value)
+            condition = f"source = 'router' AND {_NUMBER_FIELDS[term.field]} {term.op} {{{name}:Float64}}"
+        elif term.field == "request_id":
+            params[name] = term.value
+            params[f"{name}_pair"] = f"request_id={term.value}"
+            tokens = [f"hasToken({INDEXED_TEXT}, {{{name}_{k}:String}})" for k in range(len(index_tokens(term.value)))]
+            for k, token in enumerate(index_tokens(term.value)):
+                params[f"{name}_{k}"] = token
+            in_line = " AND ".join(tokens + [f"position(line, {{{name}_pair:String}}) > 0"])
+            condition = f"(request_id = {{{name}:String}} OR (source = 'router' AND {in_line}))"
+        elif term.field == "process":
+            params[name] = term.value
+            condition = f"(process = {{{name}:String}} OR startsWith(process, concat({{{name}:String}}, '.')))"
+        elif term.field == "path":
+            params[name] = term.value
+            condition = f"startsWith(path, {{{name}:String}})"
+        else:
+            params[name] = term.value.lower() if term.field in ("level", "source") else term.value
+            column = term.field if term.field != "method" else "upper(method)"
+            value = f"{{{name}:String}}" if term.field != "method" else f"upper({{{name}:String}})"
+            condition = f"{column} = {value}"
+        conditions.append(f"NOT ({condition})" if term.negate else condition)
+    return conditions
+
+
+def search_sql(app: str | None, terms: list, since_us: int, until_us: int, limit: int,
+               cursor: tuple[int, str] | None) -> tuple[str, dict]:
+    """The SELECT of one search page, newest first (``app`` None: every app, for admins)."""
+    params = {"since": since_us, "until": until_us, "limit": limit}
+    conditions = ["time >= fromUnixTimestamp64Micro({since:Int64}, 'UTC')",
+                  "time <= fromUnixTimestamp64Micro({until:Int64}, 'UTC')"]
+    if app is not None:
+        params["app"] = app
+        conditions.insert(0, "app = {app:String}")
+    if cursor is not None:
+        params["cursor_us"], params["cursor_id"] = cursor
+        conditions.append("(time, entry_id) < (fromUnixTimestamp64Micro({cursor_us:Int64}, 'UTC'), "
+                          "{cursor_id:String})")
+    conditions += where(terms, params)
+    sql = (f"SELECT {RESULT_COLUMNS} FROM logcenter.lines WHERE {' AND '.join(conditions)} "
+           "ORDER BY time DESC, entry_id DESC LIMIT {limit:UInt32}")
+    return sql, params

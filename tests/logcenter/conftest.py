@@ -1,0 +1,28 @@
+"""A real store (chdb in a temporary directory) and real Redis streams under a prefix of each test's own."""
+
+import uuid
+
+import pytest
+import redis as redis_lib
+
+from paas.logcenter.store import Store
+from paas.runtime import config
+
+
+@pytest.fixture
+def store(tmp_path):
+    opened = Store(tmp_path / "store")
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def streams():
+    """(client, prefix): every key under the prefix is deleted afterwards."""
+    client = redis_lib.Redis.from_url(config.redis_url())
+    prefix = f"test-{uuid.uuid4().hex[:10]}:"
+    yield client, prefix
+    keys = list(client.scan_iter(match=prefix + "*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()

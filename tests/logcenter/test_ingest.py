@@ -1,0 +1,147 @@
+"""Ingest from real Redis streams into a real store: acks, redelivery, rate limit, hostile lines, search."""
+
+import time
+from datetime import datetime, timezone
+
+from paas.logcenter import query, schema
+from paas.logcenter.ingest import GROUP, Ingest
+
+NOW_US = lambda: int(time.time() * 1e6)  # noqa: E731
+
+
+def write(client, prefix, app, line, **fields):
+    fields = schema.entry(app=app, source=fields.pop("source", "app"), line=line, **fields)
+    return client.xadd(schema.stream_key(prefix, app), fields)
+
+
+def drain(ingest, deadline_s=30.0):
+    """Run the ingest until a pass stores nothing (bounded)."""
+    deadline = time.monotonic() + deadline_s
+    total = 0
+    while time.monotonic() < deadline:
+        ingest._discovered = 0.0
+        stored = ingest.run_once(block_ms=50)
+        total += stored
+        if not stored:
+            return total
+    raise AssertionError("ingest did not settle")
+
+
+def search(store, app, q="", limit=100, cursor=None):
+    return store.search(app, query.parse(q), NOW_US() - 3600_000_000, NOW_US() + 1_000_000, limit,
+                        query.parse_cursor(cursor) if cursor else None)
+
+
+def test_lines_are_stored_once_and_acknowledged(store, streams):
+    client, prefix = streams
+    for i in range(50):
+        write(client, prefix, "alpha", f"line {i} hello", process="web.1", instance="i-1", release="v2")
+    ingest = Ingest(client, store, prefix, "c1", rate_limit=5000)
+    assert drain(ingest) == 50
+    assert client.xpending(schema.stream_key(prefix, "alpha"), GROUP)["pending"] == 0
+    rows = search(store, "alpha", "hello")
+    assert len(rows) == 50 and rows[0]["line"] == "line 49 hello"
+    assert rows[0]["release"] == "v2" and rows[0]["process"] == "web.1"
+
+
+def test_a_crash_between_store_and_ack_stores_nothing_twice(store, streams):
+    client, prefix = streams
+    for i in range(20):
+        write(client, prefix, "beta", f"before crash {i}")
+    first = Ingest(client, store, prefix, "c1", rate_limit=5000)
+    first.discover()
+    # What run_once does up to the crash: read and store, then die before XACK.
+    got = first.read(50) or first.read(50)
+    for key, entries in got:
+        records, ids = first.records(key, entries)
+        store.insert(records, ids)
+    assert client.xpending(schema.stream_key(prefix, "beta"), GROUP)["pending"] == 20
+    write(client, prefix, "beta", "after restart")
+    again = Ingest(client, store, prefix, "c1", rate_limit=5000)    # the same consumer name, as after a restart
+    drain(again)
+    rows = search(store, "beta", limit=1000)
+    assert sorted(r["line"] for r in rows) == sorted([f"before crash {i}" for i in range(20)] + ["after restart"])
+    assert client.xpending(schema.stream_key(prefix, "beta"), GROUP)["pending"] == 0
+
+
+def test_rate_limit_drops_with_a_counted_marker_and_others_are_untouched(store, streams):
+    client, prefix = streams
+    pipe = client.pipeline(transaction=False)
+    for i in range(300):
+        pipe.xadd(schema.stream_key(prefix, "flood"), schema.entry(app="flood", source="app", line=f"spam {i}",
+                                                                   instance="f-1"))
+    pipe.execute()
+    write(client, prefix, "quiet", "a quiet line", instance="q-1")
+    ingest = Ingest(client, store, prefix, "c1", rate_limit=100)
+    drain(ingest)
+    assert search(store, "quiet", "quiet")[0]["line"] == "a quiet line"
+    kept = search(store, "flood", "spam", limit=1000)
+    # The marker is written once the flood's second has passed: keep ingesting until it is there.
+    deadline = time.monotonic() + 10
+    while not (markers := search(store, "flood", '"over the rate limit"')) and time.monotonic() < deadline:
+        ingest.run_once(block_ms=50)
+    dropped = sum(int(m["line"].split("dropped ")[1].split()[0]) for m in markers)
+    assert ingest.dropped == 300 - len(kept) and dropped == ingest.dropped and len(kept) >= 100
+    assert all(m["source"] == "platform" and m["level"] == "warn" for m in markers)
+
+
+def test_hostile_lines(store, streams):
+    client, prefix = streams
+    key = schema.stream_key(prefix, "evil")
+    client.xadd(key, {"ts": "not a time", "app": "someone-else", "source": "router", "line": b"x" * (10 << 20)})
+    client.xadd(key, {"line": b"nul\x00 and \xff\xfe bad utf8", "source": "app"})
+    client.xadd(key, {"line": "\x1b[31mred\x1b[0m alert", "source": "app"})
+    drain(Ingest(client, store, prefix, "c1", rate_limit=5000))
+    rows = search(store, "evil", limit=10)
+    assert len(rows) == 3 and all(r["app"] == "evil" for r in rows)   # the stream names the app, not a field
+    big = next(r for r in rows if r["line"].startswith("xxx"))
+    assert len(big["line"]) < schema.MAX_LINE + 40 and "[cut: " in big["line"]
+    assert search(store, "evil", "utf8")[0]["line"] == "nul\ufffd and \ufffd\ufffd bad utf8"
+    colour = search(store, "evil", "red alert")
+    assert colour and colour[0]["line"] == "\x1b[31mred\x1b[0m alert"   # kept for display, found by words
+    assert search(store, "someone-else") == []
+
+
+def test_router_lines_are_searchable_by_field(store, streams):
+    client, prefix = streams
+    for status, rid, path in ((200, "rid-ok-1", "/users/7"), (404, "rid-missing-2", "/nothing"),
+                              (503, "rid-down-3", "/api/slow")):
+        line = (f'at=info method=GET path="{path}" host=web.example request_id={rid} fwd="10.0.0.1" '
+                f"instance=web-1 duration={status / 10:.1f}ms status={status} bytes=12")
+        write(client, prefix, "web", line, source="router", process="router", release="v4")
+    write(client, prefix, "web", "handled rid-down-3 slowly", request_id="rid-down-3", process="web.1")
+    drain(Ingest(client, store, prefix, "c1", rate_limit=5000))
+    assert [r["path"] for r in search(store, "web", "status:>=500")] == ["/api/slow"]
+    assert [r["status"] for r in search(store, "web", "status:404")] == [404]
+    assert [r["path"] for r in search(store, "web", "users")] == ["/users/7"]
+    assert {r["source"] for r in search(store, "web", "request_id:rid-down-3")} == {"router", "app"}
+    assert search(store, "web", "request_id:rid-down-3 source:router")[0]["request_id"] == "rid-down-3"
+    assert [r["path"] for r in search(store, "web", "duration:>40 -path:/api")] == ["/nothing"]
+    assert len(search(store, "web", "-status:>=400 release:v4 method:get")) == 1
+    assert search(store, "web", "process:web")[0]["line"] == "handled rid-down-3 slowly"
+
+
+def test_paging_newest_first_with_a_cursor(store, streams):
+    client, prefix = streams
+    for i in range(25):
+        write(client, prefix, "pages", f"page line {i:02d}")
+    drain(Ingest(client, store, prefix, "c1", rate_limit=5000))
+    seen, cursor = [], None
+    for _ in range(5):
+        rows = search(store, "pages", "page", limit=11)
+        rows = store.search("pages", query.parse("page"), NOW_US() - 3600_000_000, NOW_US() + 1_000_000, 10,
+                            query.parse_cursor(cursor) if cursor else None)
+        seen += [r["line"] for r in rows]
+        if len(rows) < 10:
+            break
+        last = rows[-1]
+        cursor = query.make_cursor(int(last["micros"]), last["entry_id"])
+    assert seen == [f"page line {i:02d}" for i in reversed(range(25))]
+
+
+def test_retention_drops_whole_old_partitions(store):
+    old = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    store.insert([schema.Record(time=old, app="r", source="app", line="ancient"),
+                  schema.Record(time=datetime.now(timezone.utc), app="r", source="app", line="fresh")], ["1-0", "2-0"])
+    assert store.drop_older_than(30) == ["20260101"]
+    assert [r["line"] for r in store.query("SELECT line FROM logcenter.lines")] == ["fresh"]
