@@ -427,8 +427,11 @@ class DjangoControlPlane:
         thread's connection would stay closed forever (every heartbeat failing until the host is
         declared down and its instances moved). As at a request's start: drop a connection that
         errored and is unusable, and health-check a kept one before its next query."""
-        from django.db import close_old_connections
-        close_old_connections()
+        from django.db import close_old_connections, connection
+
+        # Inside a transaction (a caller's atomic block, a test's) the connection is not ours to drop.
+        if not connection.in_atomic_block:
+            close_old_connections()
 
     def register(self, host: HostInfo) -> None:
         from django.utils import timezone
