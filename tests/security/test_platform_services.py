@@ -233,7 +233,7 @@ def test_admin_alone_can_administer_redis(services):
     assert services.redis_client("admin").execute_command("ACL", "WHOAMI") == b"admin"
     # The ACLs of the others are what redis_acl.py says, not the default user's.
     users = {line.split()[1].decode() for line in services.redis_client("admin").execute_command("ACL", "LIST")}
-    assert users == {"default", "admin", "platform", "router", "agent"}
+    assert users == {"default", "admin", "platform", "router", "agent", "logcenter"}
 
 
 def test_redis_config_holds_hashes_not_passwords(services):
@@ -252,8 +252,8 @@ def test_credential_files_are_0600_in_a_0700_directory(services):
     directory = services.data_dir / "credentials"
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     names = sorted(path.name for path in directory.iterdir())
-    assert names == ["postgres-paas", "postgres-superuser", "redis-admin", "redis-agent", "redis-platform",
-                     "redis-router"]
+    assert names == ["postgres-paas", "postgres-superuser", "redis-admin", "redis-agent", "redis-logcenter",
+                     "redis-platform", "redis-router"]
     for path in directory.iterdir():
         info = path.lstat()
         assert stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o600, path
