@@ -40,10 +40,13 @@ from pathlib import Path
 CHECKOUT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(CHECKOUT))
 
-from tests.faults.upplatform import BODY, Platform, deploy, leftovers, wait_until  # noqa: E402
+from tests.faults.upplatform import BODY, Platform, deploy, leftovers  # noqa: E402
 from tests.load import Load, first_answer_after  # noqa: E402
+from tests.waiting import wait_for  # noqa: E402
 
 APP = "upbench"
+
+
 def upgrade_round(platform: Platform, load: Load) -> dict:
     done_before = platform.output().count("paas: upgrade done")
     failed_before, retried_before = load.tally.failed, load.tally.retried
@@ -56,11 +59,11 @@ def upgrade_round(platform: Platform, load: Load) -> dict:
             raise RuntimeError("make up stopped the upgrade:\n" + out[-3000:])
         return out.count("paas: upgrade done") > done_before
 
-    wait_until(finished, 600, "make up to report the upgrade done", interval=0.2)
+    wait_for(finished, 600, "make up to report the upgrade done", interval=0.2)
     took = time.monotonic() - started
     # The new processes carry the load a while before the round is judged.
     mark = load.total()
-    wait_until(lambda: load.total() >= mark + 500, 60, "requests through the upgraded router")
+    wait_for(lambda: load.total() >= mark + 500, 60, "requests through the upgraded router")
     return {"upgrade_s": took, "failed": load.tally.failed - failed_before,
             "retried": load.tally.retried - retried_before}
 
@@ -76,9 +79,9 @@ def kill_round(platform: Platform, load: Load) -> dict:
     back = first_answer_after(platform.router_port, f"{APP}.localhost", since, 30)
     if back is None:
         raise RuntimeError("the router did not serve again within 30 s")
-    wait_until(lambda: platform.leader("paas-router") not in (None, victim), 30, "the new router")
+    wait_for(lambda: platform.leader("paas-router") not in (None, victim), 30, "the new router")
     mark = load.total()
-    wait_until(lambda: load.total() >= mark + 300, 60, "requests through the restarted router")
+    wait_for(lambda: load.total() >= mark + 300, 60, "requests through the restarted router")
     return {"restart_s": back, "failed": load.tally.failed - failed_before}
 
 
@@ -100,7 +103,7 @@ def main() -> int:
         deploy(platform, scratch, APP)
         print(f"app {APP} deployed: 2 web instances behind the router on :{platform.router_port}", flush=True)
         with Load(platform.router_port, f"{APP}.localhost", body=BODY, keepalive=4, fresh=2) as load:
-            wait_until(lambda: load.tally.ok >= 200, 60, "steady load")
+            wait_for(lambda: load.tally.ok >= 200, 60, "steady load")
             if load.tally.failed:
                 raise RuntimeError(f"requests failed before any upgrade: {load.tally.failures}")
             for number in range(1, args.rounds + 1):

@@ -8,7 +8,6 @@ its data directory (environment or working directory) and removed by ``stop``/``
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +15,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tests.e2e.platform_procs import free_port
 from tests.load import first_answer_after
+from tests.waiting import wait_for
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -39,22 +40,6 @@ WEB_APP = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise RuntimeError(f"timed out after {timeout:g}s waiting for {what}")
-
-
 class Platform:
     """``make up`` on a data directory of its own, until ``stop``."""
 
@@ -73,10 +58,10 @@ class Platform:
         self.log = open(self.log_path, "w+")
         self.process = subprocess.Popen([PY, "-P", "-m", "paas.compose.up"], cwd=CHECKOUT, env=self.env,
                                         stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.banner = wait_until(lambda: self.alive() and "Ctrl-C" in self.output() and self.output(), 180,
+        self.banner = wait_for(lambda: self.alive() and "Ctrl-C" in self.output() and self.output(), 180,
                                  "make up's banner")
         self.token = (data_dir / "admin-token").read_text().strip()
-        wait_until(lambda: self.alive() and self.api_answers(), 120, "the API to answer")
+        wait_for(lambda: self.alive() and self.api_answers(), 120, "the API to answer")
 
     def api_answers(self) -> bool:
         try:
@@ -173,9 +158,9 @@ def deploy(platform: Platform, scratch: Path, app: str, web: int = 2) -> None:
     if push.returncode != 0:
         raise RuntimeError(f"git push failed:\n{push.stderr[-3000:]}")
     platform.api("PATCH", f"/apps/{app}/formation", {"web": {"quantity": web}})
-    wait_until(lambda: len([i for i in platform.api("GET", f"/apps/{app}/instances")
+    wait_for(lambda: len([i for i in platform.api("GET", f"/apps/{app}/instances")
                             if i.get("state") == "up"]) >= web, 120, f"{web} web instances up")
-    wait_until(lambda: served(platform.router_port, app), 60, "the app served through the router")
+    wait_for(lambda: served(platform.router_port, app), 60, "the app served through the router")
 
 
 def served(port: int, app: str) -> bool:
