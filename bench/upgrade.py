@@ -27,7 +27,6 @@ its private servers), then any process left that mentions the data directory, th
 
 import argparse
 import os
-import shutil
 import signal
 import statistics
 import subprocess
@@ -40,7 +39,7 @@ from pathlib import Path
 CHECKOUT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(CHECKOUT))
 
-from tests.faults.upplatform import BODY, Platform, deploy, leftovers  # noqa: E402
+from tests.faults.upplatform import BODY, Platform, deploy, dispose  # noqa: E402
 from tests.load import Load, first_answer_after  # noqa: E402
 from tests.waiting import wait_for  # noqa: E402
 
@@ -126,18 +125,9 @@ def main() -> int:
         print(f"bench/upgrade.py: invalid run: {error}", file=sys.stderr)
         return 1
     finally:
-        if platform is not None:
-            platform.stop()
-        for pid in leftovers(data_dir):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        shutil.rmtree(scratch, ignore_errors=True)
+        dispose(platform, data_dir, scratch, keep=args.keep)
         if args.keep:
             print(f"kept {data_dir}", file=sys.stderr)
-        else:
-            subprocess.run(["rm", "-rf", str(data_dir)])
     failed = sum(r["failed"] for r in upgrades)
     restart = statistics.median(r["restart_s"] for r in kills)
     print(f"RESULT upgrade_failed_requests {failed} <= 0")

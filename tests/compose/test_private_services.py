@@ -16,9 +16,9 @@ from types import SimpleNamespace
 import pytest
 import redis
 from celery import Celery
-
 from paas.runtime import logs
 from paas.runtime.attach import Relay
+
 from tests.compose.private import free_port, private_services
 from tests.waiting import wait_for
 
@@ -106,12 +106,7 @@ def test_router_serves_logs_and_reports_with_its_own_user(services, backend, acl
         wait_for(lambda: admin.hgetall(f"{PREFIX}router:metrics:demo"), 10, "the metrics snapshot")
     finally:
         wakes.close()
-        router.send_signal(signal.SIGTERM)
-        try:
-            router.wait(20)
-        except subprocess.TimeoutExpired:
-            router.kill()
-            router.wait()
+        stop(router, 20)
     assert "NOPERM" not in (tmp_path / "router.log").read_text()
 
 
@@ -198,10 +193,15 @@ def test_celery_round_trip_with_the_platform_user(services, acl_log_empty, tmp_p
         assert result.get(timeout=60) == [1, 2]
     finally:
         client.close()
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        stop(worker, 30)
     assert "NOPERM" not in (tmp_path / "worker.log").read_text()
+
+
+def stop(process: subprocess.Popen, grace: float) -> None:
+    """SIGTERM, then SIGKILL after `grace` seconds."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

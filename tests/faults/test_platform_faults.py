@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-
 from paas.compose.services import PrivatePostgres, reachable
-from tests.faults.upplatform import Platform, deploy, leftovers
+
+from tests.faults.upplatform import Platform, deploy, dispose, leftovers
 from tests.load import Load, first_answer_after
 from tests.waiting import wait_for
 
@@ -33,16 +33,8 @@ def platform():
         deploy(running, scratch, APP, web=2)
         yield running
     finally:
-        if running is not None:
-            running.stop()
-        for pid in leftovers(data_dir):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        shutil.rmtree(scratch, ignore_errors=True)
-        if os.environ.get("PAAS_KEEP_E2E") != "1":   # set it to read make up's log (up.log) afterwards
-            subprocess.run(["rm", "-rf", str(data_dir)])
+        # PAAS_KEEP_E2E=1 keeps the data dir, to read make up's log (up.log) afterwards.
+        dispose(running, data_dir, scratch, keep=os.environ.get("PAAS_KEEP_E2E") == "1")
 
 
 def body(greeting: str) -> bytes:

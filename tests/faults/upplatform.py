@@ -7,6 +7,7 @@ its data directory (environment or working directory) and removed by ``stop``/``
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -134,6 +135,20 @@ def leftovers(data_dir: Path) -> list[int]:
         if f"={data_dir}".encode() in environ or cwd.startswith(str(data_dir)):
             found.append(int(proc.name))
     return found
+
+def dispose(platform: "Platform | None", data_dir: Path, scratch: Path, keep: bool = False) -> None:
+    """Stop make up, kill anything it left, remove the scratch tree and (unless kept) the data dir."""
+    if platform is not None:
+        platform.stop()
+    for pid in leftovers(data_dir):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    shutil.rmtree(scratch, ignore_errors=True)
+    if not keep:
+        subprocess.run(["rm", "-rf", str(data_dir)])
+
 
 
 def deploy(platform: Platform, scratch: Path, app: str, web: int = 2) -> None:
