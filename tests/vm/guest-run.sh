@@ -33,6 +33,9 @@ cp "$OUT/ca.crt" /etc/ssl/certs/ca-certificates.crt
 mkdir -p "$SRC"
 tar -C /mnt/paas --exclude=./.venv --exclude=./.git --exclude=./.paas --exclude=./.paas-test \
     --exclude=./.pytest_cache --exclude='*.egg-info' --exclude=__pycache__ -cf - . | tar -C "$SRC" -xf -
+# The checkout's own mode came along (a `mktemp -d` clone is 0700): the suite's private
+# PostgreSQL runs as the postgres user, which must be able to enter it.
+chmod 0755 "$SRC"
 cd "$SRC" || exit 1
 if ! .venv/bin/pip install -q --no-deps --no-build-isolation --no-index -e . > "$OUT/install.log" 2>&1; then
     say "installing the checkout failed (install.log)"
