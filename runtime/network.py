@@ -188,8 +188,9 @@ def attach(container_id: str, mode: str, publish: int = 0) -> Attachment:
                      gateway=str(seg.gateway), veth=veth)
     try:
         ensure_bridge(seg)
-        _ip("netns", "add", name)
+        # Two runs of ip, not one per step: each costs an exec, and this is on the path of every start.
         _ip("-batch", "-", input_text="\n".join([
+            f"netns add {name}",
             f"link add {veth} type veth peer name eth0 netns {name}",
             f"link set {veth} master {seg.bridge}",
             f"link set {veth} type bridge_slave isolated on",
