@@ -6,6 +6,7 @@
     paas-runner stack:build NAME
     paas-runner stack:list
     paas-runner sweep
+    paas-runner init:build
 
 ``run`` behaves like ``runc run`` / ``docker run --rm``: stdio attached, the
 container's exit code as its own (137 after an OOM kill), 125 with a one-line
@@ -49,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("name")
     sub.add_parser("stack:list", help="list the stacks on this host")
     sub.add_parser("sweep", help="remove what crashed containers left behind")
+    sub.add_parser("init:build", help="build the container helper now (make install does), not at the first start")
     relay = sub.add_parser("relay", help="start a created container attached to Redis streams (paas run)")
     relay.add_argument("id")
     relay.add_argument("--no-tty", action="store_true", help="pipes instead of a terminal")
@@ -122,13 +124,21 @@ def _sweep(args) -> int:
     return 0
 
 
+def _init_build(args) -> int:
+    from .initbin import init_binary
+
+    print(init_binary())
+    return 0
+
+
 def _relay(args) -> int:
     from .attach import main as relay_main
 
     return relay_main(args.id, tty=not args.no_tty)
 
 
-VERBS = {"run": _run, "stack:build": _stack_build, "stack:list": _stack_list, "sweep": _sweep, "relay": _relay}
+VERBS = {"run": _run, "stack:build": _stack_build, "stack:list": _stack_list, "sweep": _sweep, "relay": _relay,
+         "init:build": _init_build}
 
 
 def main(argv: list[str] | None = None) -> int:

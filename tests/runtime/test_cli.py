@@ -73,3 +73,14 @@ def test_ctrl_c_reaches_the_app_and_the_runner_stays_to_clean_up(cid):
     # The app is in the terminal's group and PID 1 forwards the signal too: it may see it twice.
     assert proc.returncode == 5 and out.startswith("got-int\n")
     wait_for(lambda: not (config.instances_dir() / name).exists(), what="the instance directory removed")
+
+
+def test_init_build_puts_the_helper_of_the_current_source_in_the_cache():
+    from paas.runtime import initbin
+
+    result = subprocess.run([str(SCRIPT), "init:build"], capture_output=True, text=True, timeout=120,
+                            env=os.environ.copy())
+    assert result.returncode == 0, result.stderr
+    built = Path(result.stdout.strip())
+    assert built == initbin.init_binary() and built.name == f"paas-init-{initbin.digest()}"
+    assert built.read_bytes()[:4] == b"\x7fELF"
