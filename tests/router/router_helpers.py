@@ -11,7 +11,7 @@ import h11
 import redis
 
 from paas.router.config import Limits, Settings, Timeouts
-from paas.router.server import Router, listen_socket
+from paas.router.serving.server import Router, listen_socket
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 

@@ -21,10 +21,11 @@ import uuid
 import pytest
 
 from framing_cases import BAD_REQUESTS, BAD_RESPONSE_HEADS, SMUGGLING
-from paas.router import errors, fastproto, forwarding, native_heads
+from paas.router import errors
+from paas.router.protocol import fastproto, forwarding, native_heads
 from paas.router.config import Limits
-from paas.router.events import NEED_DATA, Data
-from paas.router.framing import check_request, check_response
+from paas.router.protocol.events import NEED_DATA, Data
+from paas.router.protocol.framing import check_request, check_response
 from router_helpers import BAD_RESPONSES
 
 LIMITS = Limits(request_line=4096, header_block=65536, header_count=12, body=1000, response_head=65536)
@@ -558,7 +559,7 @@ def test_relay_declines_what_it_does_not_cover():
 
 
 def test_access_log_lines_are_formatted_alike():
-    from paas.router.observe import Record
+    from paas.router.telemetry.observe import Record
     rng = random.Random(99)
     paths = [b"/", b"/a?b=c", b'/q"x"', b"/\xe9", b"/" + b"p" * 300, b'"', b""]
     for _ in range(2000):
@@ -581,8 +582,8 @@ def test_access_log_lines_are_formatted_alike():
 
 def test_access_log_entries_are_made_alike():
     """native.log_entry makes the bytes AccessLog.add queues from _Clock.at_bytes and line_bytes."""
-    from paas.router.accesslog import AccessLog
-    from paas.router.observe import Record, _Clock
+    from paas.router.telemetry.accesslog import AccessLog
+    from paas.router.telemetry.observe import Record, _Clock
     rng = random.Random(7)
     log = AccessLog("redis://127.0.0.1:1/0", "paas:")
     walls = [1763776800.0, 1763776800.9999999, 1763776800.000001, 1763776859.5, 0.0, 0.25,

@@ -4,11 +4,12 @@ import random
 
 import pytest
 
-from paas.router import forwarding, metrics
-from paas.router.events import Request
+from paas.router.protocol import forwarding
+from paas.router.telemetry import metrics
+from paas.router.protocol.events import Request
 from paas.router.config import Limits
-from paas.router.framing import check_request
-from paas.router.routes import (AppRoute, Backend, BadEntry, RouteTable, choose_backend,
+from paas.router.protocol.framing import check_request
+from paas.router.table.routes import (AppRoute, Backend, BadEntry, RouteTable, choose_backend,
                                 parse_app_entry)
 
 
@@ -134,7 +135,7 @@ def test_metrics_percentiles_and_prometheus():
 def test_log_timestamps_are_rfc3339_utc_microseconds():
     import re
     from datetime import datetime
-    from paas.router.observe import _Clock
+    from paas.router.telemetry.observe import _Clock
     ts = _Clock().now()
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", ts)
     assert datetime.fromisoformat(ts.replace("Z", "+00:00")).tzinfo is not None
@@ -147,7 +148,7 @@ def test_log_timestamps_are_rfc3339_utc_microseconds():
     dict(method=b"GET", path=b"/x", host=b"d\xe9mo.localhost"),
 ])
 def test_access_log_line_bytes_are_the_encoded_line(fields):
-    from paas.router.observe import Record
+    from paas.router.telemetry.observe import Record
     rec = Record(rid="r" * 20, client_ip="10.0.0.1", app="demo", release=3, instance="demo-web-1",
                  status=200, bytes_out=12, **fields)
     for duration in (0.0, 1.25, 3.14159, 12345.678):

@@ -21,12 +21,13 @@ has started, else a close; the same error codes and access-log record.
 import asyncio
 import logging
 
-from paas.router import errors, forwarding
-from paas.router.channel import READ_LIMIT
-from paas.router.events import NEED_DATA, Data
-from paas.router.observe import Record
+from paas.router import errors
+from paas.router.protocol import forwarding
+from paas.router.serving.channel import READ_LIMIT
+from paas.router.protocol.events import NEED_DATA, Data
+from paas.router.telemetry.observe import Record
 
-log = logging.getLogger("paas.router.proxy")
+log = logging.getLogger("paas.router.serving.proxy")
 
 
 class Session:

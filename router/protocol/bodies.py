@@ -8,7 +8,7 @@ oversized line is a framing error, never a guess.
 
 import re
 
-from paas.router.events import END, NEED_DATA, Data
+from paas.router.protocol.events import END, NEED_DATA, Data
 
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _CHUNK_EXT = re.compile(rb"(?:[ \t]*;[ \t]*[!#$%&'*+\-.^_`|~0-9A-Za-z]+"

@@ -11,16 +11,17 @@ response has already started.
 import asyncio
 import logging
 
-from paas.router import errors, fastproto, forwarding, framing, h11proto, pages
+from paas.router import errors
+from paas.router.protocol import fastproto, forwarding, framing, h11proto, pages
 # Above HIGH_WATER unsent bytes towards a peer, wait for it to read
 # (backpressure); below it, keep going without a drain() per chunk.
-from paas.router.channel import HIGH_WATER
-from paas.router.events import NEED_DATA, Data
-from paas.router.observe import Record
-from paas.router.routes import choose_backend
-from paas.router.session import Session
+from paas.router.serving.channel import HIGH_WATER
+from paas.router.protocol.events import NEED_DATA, Data
+from paas.router.telemetry.observe import Record
+from paas.router.table.routes import choose_backend
+from paas.router.serving.session import Session
 
-log = logging.getLogger("paas.router.proxy")
+log = logging.getLogger("paas.router.serving.proxy")
 READ_SIZE = 65536
 _RAW_ERROR_HEAD = (b"HTTP/1.1 %d %s\r\nContent-Type: text/html; charset=utf-8\r\n"
                    b"Content-Length: %d\r\nConnection: close\r\nX-Request-Id: %s\r\n\r\n")

@@ -8,10 +8,11 @@ request; the test suite runs the sans-io cases against both implementations.
 
 import re
 
-from paas.router import errors, forwarding, native_heads
-from paas.router.bodies import ChunkedBody, CloseBody, LengthBody, NoBody
-from paas.router.events import Data, Request, ResponseHead
-from paas.router.framing import _FIELDS, CRLF, Framing, HeadReader, check_request, check_response
+from paas.router import errors
+from paas.router.protocol import forwarding, native_heads
+from paas.router.protocol.bodies import ChunkedBody, CloseBody, LengthBody, NoBody
+from paas.router.protocol.events import Data, Request, ResponseHead
+from paas.router.protocol.framing import _FIELDS, CRLF, Framing, HeadReader, check_request, check_response
 
 _NO_BODY = NoBody()
 _CRLF = b"\r\n"

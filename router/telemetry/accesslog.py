@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 from paas.logcenter.schema import FIELDS, release_label
 
-log = logging.getLogger("paas.router.accesslog")
+log = logging.getLogger("paas.router.telemetry.accesslog")
 MAX_PENDING = 50_000
 MAX_UNSENT = 8 << 20     # bytes queued towards a slow Redis before dropping
 STREAM_MAXLEN = b"10000"

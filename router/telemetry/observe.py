@@ -2,8 +2,8 @@
 
 import time
 
-from paas.router import fastproto
-from paas.router.accesslog import MAX_PENDING
+from paas.router.protocol import fastproto
+from paas.router.telemetry.accesslog import MAX_PENDING
 
 _monotonic = time.monotonic
 _time = time.time

@@ -7,7 +7,7 @@ which is appended to as Heroku does.
 
 import os
 
-from paas.router.framing import _REQUEST_ID
+from paas.router.protocol.framing import _REQUEST_ID
 
 # RFC 9110 7.6.1 plus the de facto ones (Keep-Alive, Proxy-Connection).
 HOP_BY_HOP = frozenset({
