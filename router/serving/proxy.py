@@ -3,9 +3,9 @@
 Each client connection is a ``Session`` (session.py) that reads request heads
 and runs the keep-alive fast path from transport callbacks. Requests it cannot
 finish that way run here as one coroutine each, over the same Channels, in
-order (pipelined requests wait in the sans-io buffer). Every failure is a
-RouterError; ``_handle`` turns it into the one error response, or a close when a
-response has already started.
+order (pipelined requests wait in the sans-io buffer). Every failure becomes a
+RouterError (``errors.classify``); ``_handle`` turns it into the one error response, or
+a close when a response has already started.
 """
 
 import asyncio
@@ -135,13 +135,8 @@ class Proxy:
                          rid=forwarding.request_id_for(req.framing), client_ip=client_ip)
         try:
             return await self._route(conn, req, reader, writer, rec, port, first, attempts)
-        except errors.RouterError as exc:
-            return await self._fail(conn, reader, writer, exc, rec)
-        except (ConnectionError, OSError) as exc:
-            return await self._fail(conn, reader, writer, errors.ClientGone(str(exc)), rec)
-        except Exception as exc:   # a router bug: answer 500 (H99), keep serving others
-            log.exception("request %s failed", rec.rid)
-            return await self._fail(conn, reader, writer, errors.PlatformError(repr(exc)), rec)
+        except Exception as exc:   # a router bug too: answer it (500, H99), keep serving others
+            return await self._fail(conn, reader, writer, errors.classify(exc, rec.rid), rec)
         finally:
             self.observer.record(rec)
 

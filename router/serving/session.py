@@ -19,7 +19,6 @@ has started, else a close; the same error codes and access-log record.
 """
 
 import asyncio
-import logging
 
 from paas.router import errors
 from paas.router.protocol import forwarding
@@ -27,7 +26,6 @@ from paas.router.serving.channel import READ_LIMIT
 from paas.router.protocol.events import NEED_DATA, Data
 from paas.router.telemetry.observe import Record
 
-log = logging.getLogger("paas.router.serving.proxy")
 
 
 class Session:
@@ -426,12 +424,7 @@ class Session:
         """Any failure of the fast-path request, as ``Proxy._handle`` treats it."""
         if self.rec is None:
             return
-        if not isinstance(exc, errors.RouterError):
-            if isinstance(exc, (ConnectionError, OSError)):
-                exc = errors.ClientGone(str(exc))
-            else:   # a router bug: answer 500 (H99), keep serving others
-                log.error("request %s failed", self.rec.rid, exc_info=exc)
-                exc = errors.PlatformError(repr(exc))
+        exc = errors.classify(exc, self.rec.rid)
         if self.up is not None:
             self.release_upstream(False)
         self.ending = False
