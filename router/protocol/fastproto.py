@@ -93,8 +93,8 @@ def _load_native():
 
 # The native module, or None for the Python path (tests switch it per case).
 native = _load_native()
-# Where the native path takes new request ids from: None lets it make them
-# itself (a C copy of forwarding.new_request_id); tests set a predictable one.
+# Where the native path takes new request ids from when not from
+# forwarding.new_request_id (tests set a predictable one).
 request_ids = None
 
 
@@ -172,7 +172,7 @@ class ClientConnection:
             limits = self.limits
             req = native.request_from(reader.buffer, limits.request_line, limits.header_block,
                                       limits.header_count, limits.body, self._fwd_ip, self._fwd_port,
-                                      request_ids)
+                                      request_ids or forwarding.new_request_id)
             if req is None:
                 return None
         if req is NotImplemented:

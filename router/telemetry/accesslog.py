@@ -1,148 +1,161 @@
 """Access-log lines into each app's Redis log stream, off the request path.
 
-``add`` encodes one entry's XADD command (from pieces cached per app and
-release, so a request costs one format) and puts it on a list; a background task
-ships the batch every 100 ms as one write. The commands are encoded here and sent on
-a connection in ``CLIENT REPLY OFF`` mode: building and parsing one command per
-request through redis-py cost the router a fifth of its CPU, and a log line needs
-no reply. If Redis is down or falls behind, lines are dropped (counted) rather than
-letting memory grow or requests wait: logs are best-effort, the request path is not.
+``add`` queues one entry; a background task ships what is queued every 100 ms as
+one pipelined batch of XADDs through redis-py's asyncio client (so ``rediss://``,
+credentials and the database in ``REDIS_URL`` mean what they mean everywhere else).
+While Redis is away the entries wait in a bounded buffer (``MAX_PENDING``) and the
+batch is retried; what the bound turns away is counted per app and, once Redis
+answers again, written to that app's stream as one marker line (code L10) before
+the entries that waited. Logs are best-effort; the request path never waits on them.
 """
 
 import asyncio
 import logging
-from urllib.parse import unquote, urlsplit
+import time
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from paas.logcenter.schema import FIELDS, release_label
 
 log = logging.getLogger("paas.router.telemetry.accesslog")
-MAX_PENDING = 50_000
-MAX_UNSENT = 8 << 20     # bytes queued towards a slow Redis before dropping
-STREAM_MAXLEN = b"10000"
+MAX_PENDING = 50_000     # entries held while Redis is slow or away
+STREAM_MAXLEN = 10000
+RETRY_S = 1.0            # between connection attempts while Redis is away
 # The first seven fields of the one log schema (logcenter/schema.py); a router line's
 # method, path, status, duration and bytes are in its line, parsed by the Log Center.
 _FIELDS = tuple(name.encode() for name in FIELDS[:7])
-
-
-def _bulk(value: bytes) -> bytes:
-    return b"$%d\r\n%s\r\n" % (len(value), value)
-
-
-# XADD key MAXLEN ~ 10000 * and the seven _FIELDS, as one RESP format: a
-# single %-format per entry instead of a list of parts.
-_XADD = (b"*20\r\n$4\r\nXADD\r\n$%d\r\n%s\r\n$6\r\nMAXLEN\r\n$1\r\n~\r\n$" + b"%d\r\n" % len(STREAM_MAXLEN)
-         + STREAM_MAXLEN + b"\r\n$1\r\n*\r\n"
-         + b"".join(_bulk(name).replace(b"%", b"%%") + b"$%d\r\n%s\r\n" for name in _FIELDS))
-
-
-def encode_xadd(key: bytes, values: list[bytes]) -> bytes:
-    """``XADD key MAXLEN ~ 10000 * field value …`` in RESP."""
-    if len(values) == 7:
-        ts, app, release, process, source, stream, line = values
-        return _XADD % (len(key), key, len(ts), ts, len(app), app, len(release), release,
-                        len(process), process, len(source), source, len(stream), stream, len(line), line)
-    parts = [b"*%d\r\n" % (6 + 2 * len(values)), _bulk(b"XADD"), _bulk(key), _bulk(b"MAXLEN"),
-             _bulk(b"~"), _bulk(STREAM_MAXLEN), _bulk(b"*")]
-    for name, value in zip(_FIELDS, values):
-        parts.append(_bulk(name))
-        parts.append(_bulk(value))
-    return b"".join(parts)
-
-
-def _router_parts(key: bytes, app: bytes, release: bytes) -> tuple[bytes, bytes]:
-    """``encode_xadd`` of a router entry split around its two varying values (ts, line)."""
-    whole = encode_xadd(key, [b"\0ts\0", app, release, b"router", b"router", b"stdout", b"\0line\0"])
-    before_ts, _, rest = whole.partition(b"$4\r\n\0ts\0\r\n")
-    middle, _, _ = rest.partition(b"$6\r\n\0line\0\r\n")
-    return before_ts, middle
-
-
-_ENTRY = b"%s$%d\r\n%s\r\n%s$%d\r\n%s\r\n"
+_ROUTER = (b"router", b"router", b"stdout")   # process, source, stream
+# Heroku's code for log lines a full buffer turned away.
+DROPPED_LINE = b'at=error code=L10 desc="Log buffer overflow" dropped=%d'
 
 
 class AccessLog:
-    def __init__(self, redis_url: str, prefix: str, interval: float = 0.1):
+    """The router's access-log writer: ``add`` per request, ``run`` as a background task."""
+
+    def __init__(self, redis_url: str, prefix: str, interval: float = 0.1, max_pending: int = MAX_PENDING):
         self.redis_url = redis_url
         self.prefix = prefix.encode()
         self.interval = interval
-        self.pending: list[bytes] = []        # encoded XADD commands
-        self._parts: dict[tuple, tuple[bytes, bytes]] = {}
-        self.dropped = 0
-        self._writer = None
+        self.max_pending = max_pending
+        #: (stream key, app, release label, ts, line), oldest first.
+        self.pending: list[tuple] = []
+        #: Entries turned away since their app's last marker line: app -> (count, release label).
+        self.dropped: dict[str, tuple[int, bytes]] = {}
+        self._keys: dict[tuple, tuple[bytes, bytes, bytes]] = {}
+        self._client = None
+        self._retry_at = 0.0
+        self._down = False
 
-    def append(self, app: str, values: list[bytes]) -> None:
-        """Queue one entry: values in the order of ``_FIELDS``."""
-        if len(self.pending) >= MAX_PENDING:
-            self.dropped += 1
-            return
-        self.pending.append(encode_xadd(self.prefix + b"logs:" + app.encode(), values))
+    def entry_key(self, app: str, release: int) -> tuple[bytes, bytes, bytes]:
+        """(stream key, app, release label) of ``app``'s entries, cached per app and release."""
+        cached = self._keys.get((app, release))
+        if cached is None:
+            if len(self._keys) >= 4096:
+                self._keys.clear()
+            cached = self._keys[(app, release)] = (self.prefix + b"logs:" + app.encode(), app.encode(),
+                                                   release_label(release).encode())
+        return cached
 
     def add(self, app: str, release: int, ts: bytes, line: bytes) -> None:
-        """Queue one router entry (process, source and stream ``router``, ``router``,
-        ``stdout``): the same bytes as ``append``, from cached pieces."""
-        if len(self.pending) >= MAX_PENDING:
-            self.dropped += 1
+        """Queue one router entry (process ``router``, source ``router``, stream ``stdout``)."""
+        key, app_b, release_b = self._keys.get((app, release)) or self.entry_key(app, release)
+        if len(self.pending) >= self.max_pending:
+            count = self.dropped.get(app, (0, b""))[0]
+            self.dropped[app] = (count + 1, release_b)
             return
-        parts = self._parts.get((app, release)) or self.parts(app, release)
-        self.pending.append(_ENTRY % (parts[0], len(ts), ts, parts[1], len(line), line))
-
-    def parts(self, app: str, release: int) -> tuple[bytes, bytes]:
-        """The cached XADD pieces of ``app``'s router entries around ts and line.
-
-        ``_parts.get((app, release))`` first is the cheap way (Observer does it
-        and hands them to the native ``log_entry``, which makes the entry)."""
-        parts = self._parts.get((app, release))
-        if parts is None:
-            if len(self._parts) >= 4096:
-                self._parts.clear()
-            parts = self._parts[(app, release)] = _router_parts(self.prefix + b"logs:" + app.encode(),
-                                                                app.encode(), release_label(release).encode())
-        return parts
+        self.pending.append((key, app_b, release_b, ts, line))
 
     async def run(self) -> None:
-        """Ship batches until cancelled; reconnects on its own."""
+        """Ship batches until cancelled, reconnecting on its own; one last flush on the way out."""
         try:
             while True:
                 await asyncio.sleep(self.interval)
                 await self.flush()
         finally:
-            await self.flush()
-            if self._writer is not None:
-                self._writer.close()
+            try:
+                async with asyncio.timeout(2.0):
+                    await self.flush()
+            except TimeoutError:
+                pass
+            if self._client is not None:
+                await self._client.aclose()
 
-    async def flush(self) -> None:
-        if not self.pending:
-            return
-        batch, self.pending = self.pending, []
+    async def flush(self) -> bool:
+        """Send what is queued (and the marker lines of what was dropped); False if Redis is away."""
+        if not self.pending and not self.dropped:
+            return True
+        loop = asyncio.get_running_loop()
+        if self._down and loop.time() < self._retry_at:
+            return False
+        batch, dropped = self.pending, self.dropped
+        self.pending, self.dropped = [], {}
         try:
-            writer = self._writer or await self._connect()
-        except (OSError, ConnectionError, TimeoutError) as exc:
-            self.dropped += len(batch)
-            log.warning("access log: dropped %d lines, redis unavailable: %s", len(batch), exc)
-            return
-        if writer.is_closing() or writer.transport.get_write_buffer_size() > MAX_UNSENT:
-            self.dropped += len(batch)
-            writer.close()
-            self._writer = None
-            return
-        writer.write(b"".join(batch))
+            await self._send(self._markers(dropped) + batch)
+        except (RedisError, OSError) as exc:
+            self._requeue(batch, dropped)
+            if not self._down:
+                log.warning("access log: redis unavailable (%s); holding up to %d lines", exc, self.max_pending)
+            self._down, self._retry_at = True, loop.time() + RETRY_S
+            return False
+        if self._down:
+            log.info("access log: redis is back")
+        self._down = False
+        return True
 
-    async def _connect(self):
-        url = urlsplit(self.redis_url)
-        async with asyncio.timeout(2.0):
-            reader, writer = await asyncio.open_connection(url.hostname or "127.0.0.1", url.port or 6379)
-            setup = []
-            if url.password:
-                user = [unquote(url.username).encode()] if url.username else []
-                setup.append([b"AUTH", *user, unquote(url.password).encode()])
-            db = (url.path or "/0").strip("/") or "0"
-            setup.append([b"SELECT", db.encode()])
-            for command in setup:
-                writer.write(b"*%d\r\n" % len(command) + b"".join(_bulk(a) for a in command))
-                reply = await reader.readline()
-                if not reply.startswith(b"+"):
-                    writer.close()
-                    raise ConnectionError(f"redis refused {command[0].decode()}: {reply!r}")
-            writer.write(b"*3\r\n" + _bulk(b"CLIENT") + _bulk(b"REPLY") + _bulk(b"OFF"))
-        self._writer = writer
-        return writer
+    def _markers(self, dropped: dict) -> list[tuple]:
+        ts = _now_ts()
+        return [(self.prefix + b"logs:" + app.encode(), app.encode(), release, ts, DROPPED_LINE % count)
+                for app, (count, release) in dropped.items()]
+
+    def _requeue(self, batch: list, dropped: dict) -> None:
+        """Put a batch that did not go back in front of what arrived meanwhile, within the bound."""
+        for app, (count, release) in dropped.items():
+            self._count_dropped(app, count, release)
+        merged = batch + self.pending
+        for entry in merged[self.max_pending:]:
+            self._count_dropped(entry[1].decode(), 1, entry[2])
+        self.pending = merged[:self.max_pending]
+
+    def _count_dropped(self, app: str, count: int, release: bytes) -> None:
+        self.dropped[app] = (self.dropped.get(app, (0, b""))[0] + count, release)
+
+    async def _send(self, entries: list) -> None:
+        client = self._client
+        if client is None:
+            client = self._client = aioredis.Redis.from_url(
+                self.redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=0)
+        pipe = client.pipeline(transaction=False)
+        for key, app, release, ts, line in entries:
+            pipe.xadd(key, dict(zip(_FIELDS, (ts, app, release, *_ROUTER, line))),
+                      maxlen=STREAM_MAXLEN, approximate=True)
+        # A refused entry (a key of the wrong type) costs that entry only.
+        results = await pipe.execute(raise_on_error=False)
+        failed = [r for r in results if isinstance(r, Exception)]
+        if failed:
+            log.warning("access log: redis refused %d of %d lines: %s", len(failed), len(entries), failed[0])
+
+
+class Clock:
+    """The ``ts`` field: RFC 3339 UTC with microseconds; formats the seconds once a second."""
+
+    def __init__(self):
+        self._second = -1
+        self._prefix = b""
+
+    def now(self) -> str:
+        return self.at(time.time())
+
+    def at(self, t: float) -> str:
+        return self.at_bytes(t).decode()
+
+    def at_bytes(self, t: float) -> bytes:
+        second = int(t)
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)).encode()
+        return b"%s.%06dZ" % (self._prefix, int((t - second) * 1e6))
+
+
+def _now_ts() -> bytes:
+    return Clock().now().encode()

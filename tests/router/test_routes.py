@@ -135,8 +135,8 @@ def test_metrics_percentiles_and_prometheus():
 def test_log_timestamps_are_rfc3339_utc_microseconds():
     import re
     from datetime import datetime
-    from paas.router.telemetry.observe import _Clock
-    ts = _Clock().now()
+    from paas.router.telemetry.accesslog import Clock
+    ts = Clock().now()
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", ts)
     assert datetime.fromisoformat(ts.replace("Z", "+00:00")).tzinfo is not None
 
