@@ -33,11 +33,13 @@ DROPPED_LINE = b'at=error code=L10 desc="Log buffer overflow" dropped=%d'
 class AccessLog:
     """The router's access-log writer: ``add`` per request, ``run`` as a background task."""
 
-    def __init__(self, redis_url: str, prefix: str, interval: float = 0.1, max_pending: int = MAX_PENDING):
+    def __init__(self, redis_url: str, prefix: str, interval: float = 0.1, max_pending: int = MAX_PENDING,
+                 retry_s: float = RETRY_S):
         self.redis_url = redis_url
         self.prefix = prefix.encode()
         self.interval = interval
         self.max_pending = max_pending
+        self.retry_s = retry_s
         #: (stream key, app, release label, ts, line), oldest first.
         self.pending: list[tuple] = []
         #: Entries turned away since their app's last marker line: app -> (count, release label).
@@ -96,7 +98,7 @@ class AccessLog:
             self._requeue(batch, dropped)
             if not self._down:
                 log.warning("access log: redis unavailable (%s); holding up to %d lines", exc, self.max_pending)
-            self._down, self._retry_at = True, loop.time() + RETRY_S
+            self._down, self._retry_at = True, loop.time() + self.retry_s
             return False
         if self._down:
             log.info("access log: redis is back")
