@@ -1,7 +1,7 @@
 """Access-log lines into each app's Redis log stream, off the request path.
 
 ``add`` queues one entry; a background task ships what is queued every 100 ms as
-one pipelined batch of XADDs through redis-py's asyncio client (so ``rediss://``,
+one batch of XADDs on a connection of redis-py's asyncio client (so ``rediss://``,
 credentials and the database in ``REDIS_URL`` mean what they mean everywhere else).
 While Redis is away the entries wait in a bounded buffer (``MAX_PENDING``) and the
 batch is retried; what the bound turns away is counted per app and, once Redis
@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 
+import hiredis
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -26,6 +27,8 @@ RETRY_S = 1.0            # between connection attempts while Redis is away
 # method, path, status, duration and bytes are in its line, parsed by the Log Center.
 _FIELDS = tuple(name.encode() for name in FIELDS[:7])
 _ROUTER = (b"router", b"router", b"stdout")   # process, source, stream
+_REPLY_OFF = hiredis.pack_command((b"CLIENT", b"REPLY", b"OFF"))
+_REPLY_ON = hiredis.pack_command((b"CLIENT", b"REPLY", b"ON"))
 # Heroku's code for log lines a full buffer turned away.
 DROPPED_LINE = b'at=error code=L10 desc="Log buffer overflow" dropped=%d'
 
@@ -46,6 +49,7 @@ class AccessLog:
         self.dropped: dict[str, tuple[int, bytes]] = {}
         self._keys: dict[tuple, tuple[bytes, bytes, bytes]] = {}
         self._client = None
+        self._conn = None
         self._retry_at = 0.0
         self._down = False
 
@@ -81,6 +85,7 @@ class AccessLog:
             except TimeoutError:
                 pass
             if self._client is not None:
+                await self._drop_connection()
                 await self._client.aclose()
 
     async def flush(self) -> bool:
@@ -123,19 +128,43 @@ class AccessLog:
         self.dropped[app] = (self.dropped.get(app, (0, b""))[0] + count, release)
 
     async def _send(self, entries: list) -> None:
-        client = self._client
-        if client is None:
-            client = self._client = aioredis.Redis.from_url(
-                self.redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=0)
-        pipe = client.pipeline(transaction=False)
-        for key, app, release, ts, line in entries:
-            pipe.xadd(key, dict(zip(_FIELDS, (ts, app, release, *_ROUTER, line))),
-                      maxlen=STREAM_MAXLEN, approximate=True)
-        # A refused entry (a key of the wrong type) costs that entry only.
-        results = await pipe.execute(raise_on_error=False)
-        failed = [r for r in results if isinstance(r, Exception)]
-        if failed:
-            log.warning("access log: redis refused %d of %d lines: %s", len(failed), len(entries), failed[0])
+        """Write ``entries`` as XADDs on the log's own connection, and wait for Redis to have run them.
+
+        The XADDs go with replies off (``CLIENT REPLY OFF``), then ``CLIENT REPLY ON``, whose one
+        OK says the whole batch was executed: one reply per batch instead of one per line,
+        which redis-py would parse in Python (a fifth of the router's CPU at full load). A
+        line Redis refuses (a key of another type) is lost alone and silently, as with replies
+        nobody would act on. Commands are packed by hiredis (redis-py's own packer encodes
+        each argument in Python: 11 µs per line against 2).
+        """
+        conn = self._conn
+        if conn is None:
+            if self._client is None:
+                self._client = aioredis.Redis.from_url(
+                    self.redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=0)
+            conn = self._conn = await self._client.connection_pool.get_connection()
+        f_ts, f_app, f_release, f_process, f_source, f_stream, f_line = _FIELDS
+        process, source, stream = _ROUTER
+        maxlen = b"%d" % STREAM_MAXLEN
+        packed = [hiredis.pack_command((b"XADD", key, b"MAXLEN", b"~", maxlen, b"*", f_ts, ts, f_app, app,
+                                        f_release, release, f_process, process, f_source, source,
+                                        f_stream, stream, f_line, line))
+                  for key, app, release, ts, line in entries]
+        try:
+            await conn.send_packed_command([_REPLY_OFF, *packed, _REPLY_ON], check_health=False)
+            reply = await conn.read_response()
+        except BaseException:
+            await self._drop_connection()
+            raise
+        if reply not in (b"OK", "OK"):
+            await self._drop_connection()
+            raise RedisError(f"unexpected reply {reply!r} to CLIENT REPLY ON")
+
+    async def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.disconnect()
+            await self._client.connection_pool.release(conn)
 
 
 class Clock:
