@@ -153,3 +153,38 @@ def test_access_log_line_bytes_are_the_encoded_line(fields):
                  status=200, bytes_out=12, **fields)
     for duration in (0.0, 1.25, 3.14159, 12345.678):
         assert rec.line_bytes(duration) == rec.line(duration).encode()
+
+
+def test_request_ids_are_version_4_uuids_and_a_forked_worker_makes_its_own():
+    import subprocess
+    import sys
+    import uuid
+    ids = [forwarding.new_request_id() for _ in range(600)]   # past one batch
+    assert len(set(ids)) == len(ids)
+    assert all(uuid.UUID(rid).version == 4 and str(uuid.UUID(rid)) == rid for rid in ids)
+    # Fork in a fresh single-threaded interpreter (this one runs router threads).
+    script = ("import os\n"
+              "from paas.router.protocol.forwarding import new_request_id\n"
+              "new_request_id()\n"
+              "read, write = os.pipe()\n"
+              "pid = os.fork()\n"
+              "if pid == 0:\n"
+              "    os.write(write, new_request_id().encode())\n"
+              "    os._exit(0)\n"
+              "os.waitpid(pid, 0)\n"
+              "print(os.read(read, 100).decode() != new_request_id())\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
+
+
+def test_failures_are_classified_once(caplog):
+    from paas.router import errors
+    timeout = errors.BackendTimeout("slow")
+    assert errors.classify(timeout, "rid") is timeout
+    gone = errors.classify(ConnectionResetError("reset by peer"), "rid")
+    assert type(gone) is errors.ClientGone and (gone.status, gone.code) == (499, "H27")
+    with caplog.at_level("ERROR", logger="paas.router"):
+        bug = errors.classify(KeyError("oops"), "the-rid")
+    assert type(bug) is errors.RouterBug and (bug.status, bug.code, bug.close) == (500, "H99", True)
+    [logged] = caplog.records
+    assert "the-rid" in logged.getMessage() and logged.exc_info[0] is KeyError
