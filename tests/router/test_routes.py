@@ -188,3 +188,20 @@ def test_failures_are_classified_once(caplog):
     assert type(bug) is errors.RouterBug and (bug.status, bug.code, bug.close) == (500, "H99", True)
     [logged] = caplog.records
     assert "the-rid" in logged.getMessage() and logged.exc_info[0] is KeyError
+
+
+def test_parsed_routes_choose_least_outstanding_from_the_cursor_and_skip_weight_zero():
+    import json
+    entry = {"app": "demo", "backends": [{"id": i, "address": "10.0.0.1", "port": 5000 + n, "release": 3}
+                                         for n, i in enumerate("abc")]}
+    route = parse_app_entry(json.dumps(entry))
+    assert route.uniform
+    a, b, c = route.backends
+    assert {choose_backend(route).id for _ in range(3)} == {"a", "b", "c"}   # ties rotate
+    a.outstanding, b.outstanding, c.outstanding = 2, 0, 1
+    assert [choose_backend(route).id for _ in range(3)] == ["b", "b", "b"]
+    assert {choose_backend(route, mode="roundrobin").id for _ in range(3)} == {"a", "b", "c"}
+    entry["backends"][1]["weight"] = 0
+    route = parse_app_entry(json.dumps(entry))
+    assert not route.uniform
+    assert "b" not in {choose_backend(route).id for _ in range(6)}
