@@ -105,6 +105,14 @@ class AccessLog:
                 log.warning("access log: redis unavailable (%s); holding up to %d lines", exc, self.max_pending)
             self._down, self._retry_at = True, loop.time() + self.retry_s
             return False
+        except Exception:
+            # A router bug: sending this batch again would fail again. Count it as
+            # dropped and keep the log task (and the lines after it) alive.
+            log.exception("access log: could not send %d lines", len(batch))
+            self._requeue([], dropped)
+            for entry in batch:
+                self._count_dropped(entry[1].decode(), 1, entry[2])
+            return False
         if self._down:
             log.info("access log: redis is back")
         self._down = False

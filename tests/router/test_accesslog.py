@@ -98,3 +98,15 @@ def test_a_stream_key_of_the_wrong_type_costs_only_its_own_lines(private_redis):
     assert client.get("t:logs:victim") == b"not a stream"
     with pytest.raises(redis.ResponseError):
         client.xrange("t:logs:victim")
+
+
+def test_a_batch_that_cannot_be_packed_is_counted_and_the_log_goes_on(private_redis):
+    client = private_redis.start()
+    log = AccessLog(private_redis.url, "t:")
+    log.add("demo", 1, b"ts", b"fine")
+    log.pending.append(log.pending[0][:4] + (None,))   # a bug's entry: no line
+    assert not asyncio.run(flush_and_close(log))
+    assert log.pending == [] and log.dropped == {"demo": (2, b"v1")}
+    log.add("demo", 1, b"ts", b"after")
+    assert asyncio.run(flush_and_close(log))
+    assert lines(client, "t:logs:demo") == [b'at=error code=L10 desc="Log buffer overflow" dropped=2', b"after"]
