@@ -12,7 +12,7 @@ from paas.router import errors
 from paas.router.protocol import forwarding, native_heads
 from paas.router.protocol.bodies import ChunkedBody, CloseBody, LengthBody, NoBody
 from paas.router.protocol.events import Data, Request, ResponseHead
-from paas.router.protocol.framing import _FIELDS, CRLF, Framing, HeadReader, check_request, check_response
+from paas.router.protocol.framing import _FIELDS, CRLF, Framing, HeadReader, char_tables, check_request, check_response
 
 _NO_BODY = NoBody()
 _CRLF = b"\r\n"
@@ -87,7 +87,9 @@ class NativeResponseHead(ResponseHead):
 def _load_native():
     module = native_heads.load()
     if module is not None:
-        module.setup(NativeRequest, NativeFraming, NativeResponseHead)
+        # The character classes and header names come from the Python rules, not from C.
+        module.setup(NativeRequest, NativeFraming, NativeResponseHead, char_tables(),
+                     sorted(forwarding.HOP_BY_HOP), sorted(forwarding.REPLACED))
     return module
 
 

@@ -41,6 +41,17 @@ CRLF = b"\r\n"
 HEAD_END = b"\r\n\r\n"
 
 
+def char_tables() -> tuple[bytes, bytes, bytes, bytes]:
+    """The character classes of the patterns above as 256-byte tables (1: allowed), read off
+    the compiled patterns themselves: token, field-value byte (without SP and HTAB), Host
+    reg-name, X-Request-Id. The compiled head checker gets its classes from here."""
+    one = [bytes([c]) for c in range(256)]
+    return (bytes(_TOKEN.fullmatch(b) is not None for b in one),
+            bytes(b not in b" \t" and _FIELD_LINE.fullmatch(b"a:" + b) is not None for b in one),
+            bytes(_HOST.fullmatch(b) is not None and b != b":" for b in one),
+            bytes(_REQUEST_ID.fullmatch(b * 20) is not None for b in one))
+
+
 class HeadReader:
     """Collects bytes until a complete head, enforcing size limits as they arrive.
 

@@ -553,3 +553,21 @@ def test_relay_declines_what_it_does_not_cover():
     for data in cases:
         assert relayed(data, b"GET", b"1.1", b"") is None, data
     assert relayed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi", b"GET", b"1.1", b"") is not None
+
+
+def test_the_compiled_check_takes_its_character_classes_and_names_from_the_python_rules():
+    from paas.router.protocol.framing import char_tables
+    head = b"G!T / HTTP/1.1\r\nHost: a\r\nKeep-Alive: 5\r\nX-Mine: 1"
+    assert type(NATIVE.request(head, 10, 10, b"ip", b"1", forwarding.new_request_id)) is fastproto.NativeRequest
+    token, value, host, rid = char_tables()
+    narrower = token[:ord("!")] + b"\0" + token[ord("!") + 1:]
+    try:
+        NATIVE.setup(fastproto.NativeRequest, fastproto.NativeFraming, fastproto.NativeResponseHead,
+                     (narrower, value, host, rid), [b"x-mine"], [])
+        assert NATIVE.request(head, 10, 10, b"ip", b"1", forwarding.new_request_id) is None   # refused
+        req = NATIVE.request(head.replace(b"G!T", b"GET"), 10, 10, b"ip", b"1", forwarding.new_request_id)
+        assert b"X-Mine" not in req.framing.upstream and b"Keep-Alive: 5" in req.framing.upstream
+    finally:
+        fastproto._load_native()
+    req = NATIVE.request(head, 10, 10, b"ip", b"1", forwarding.new_request_id)
+    assert b"X-Mine: 1" in req.framing.upstream and b"Keep-Alive" not in req.framing.upstream

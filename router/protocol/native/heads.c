@@ -48,28 +48,33 @@ typedef struct {
     Py_ssize_t len;
 } span_t;
 
-/* Character classes of framing.py's regexes. */
-static unsigned char TCHAR[256];   /* token: [!#$%&'*+\-.^_`|~0-9A-Za-z] */
-static unsigned char VCHAR[256];   /* visible or obs-text: [\x21-\x7e\x80-\xff] */
+/*
+ * Character classes of framing.py's regexes. They are not written here: setup()
+ * receives them as 256-byte tables that fastproto computes from framing.py's own
+ * compiled patterns (framing.char_tables), so the classes live in one place. Until
+ * setup() runs they are all zero and every head is refused (left to Python).
+ */
+static unsigned char TCHAR[256];   /* token */
+static unsigned char VCHAR[256];   /* visible or obs-text */
 static unsigned char FVCHAR[256];  /* a field value byte: VCHAR, SP or HTAB */
-static unsigned char HOSTCH[256];  /* reg-name of _HOST: [A-Za-z0-9\-._~!$&'()*+,;=%] */
-static unsigned char RIDCH[256];   /* _REQUEST_ID: [A-Za-z0-9+/=._\-] */
+static unsigned char HOSTCH[256];  /* reg-name of framing._HOST */
+static unsigned char RIDCH[256];   /* a byte of framing._REQUEST_ID */
 static unsigned char HEXCH[256];   /* [0-9A-Fa-f], whatever the locale */
 
 static void init_tables(void)
 {
-    const char *tok = "!#$%&'*+-.^_`|~";
-    const char *host = "-._~!$&'()*+,;=%";
-    const char *rid = "+/=._-";
-    for (int c = 0; c < 256; c++) {
-        int alnum = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
-        TCHAR[c] = alnum || (c && strchr(tok, c));
-        VCHAR[c] = (c >= 0x21 && c <= 0x7e) || c >= 0x80;
-        FVCHAR[c] = VCHAR[c] || c == ' ' || c == '\t';
-        HOSTCH[c] = alnum || (c && strchr(host, c));
-        RIDCH[c] = alnum || (c && strchr(rid, c));
+    for (int c = 0; c < 256; c++)
         HEXCH[c] = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f');
+}
+
+static int copy_table(unsigned char *dst, PyObject *src)
+{
+    if (!PyBytes_Check(src) || PyBytes_GET_SIZE(src) != 256) {
+        PyErr_SetString(PyExc_ValueError, "a character table is 256 bytes");
+        return -1;
     }
+    memcpy(dst, PyBytes_AS_STRING(src), 256);
+    return 0;
 }
 
 /* bytes.lower() lowers ASCII only; tolower() would follow the locale. */
@@ -310,19 +315,44 @@ static void put_line(writer_t *w, const char *name, Py_ssize_t nl, const char *v
 }
 
 /* forwarding.HOP_BY_HOP */
-static int hop_by_hop(const char *n, Py_ssize_t l)
+/* Lowercase header names handed over by setup(): forwarding.HOP_BY_HOP and forwarding.REPLACED. */
+static PyObject *hop_names, *replaced_names;   /* tuples of bytes */
+
+static int named_in(PyObject *names, const char *n, Py_ssize_t l)
 {
-    return EQ(n, l, "connection") || EQ(n, l, "keep-alive") || EQ(n, l, "proxy-connection")
-        || EQ(n, l, "te") || EQ(n, l, "trailer") || EQ(n, l, "transfer-encoding")
-        || EQ(n, l, "upgrade") || EQ(n, l, "proxy-authenticate") || EQ(n, l, "proxy-authorization");
+    if (names == NULL)
+        return 0;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(names); i++) {
+        PyObject *name = PyTuple_GET_ITEM(names, i);
+        if (eq_lower(n, l, PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name)))
+            return 1;
+    }
+    return 0;
 }
 
-/* forwarding.REPLACED */
+static int hop_by_hop(const char *n, Py_ssize_t l)
+{
+    return named_in(hop_names, n, l);
+}
+
 static int replaced(const char *n, Py_ssize_t l)
 {
-    return EQ(n, l, "host") || EQ(n, l, "x-forwarded-proto") || EQ(n, l, "x-forwarded-port")
-        || EQ(n, l, "x-forwarded-host") || EQ(n, l, "x-request-id") || EQ(n, l, "expect")
-        || EQ(n, l, "content-length");
+    return named_in(replaced_names, n, l);
+}
+
+static PyObject *lowercase_names(PyObject *names)
+{
+    PyObject *t = PySequence_Tuple(names);
+    if (t == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(t); i++) {
+        if (!PyBytes_Check(PyTuple_GET_ITEM(t, i))) {
+            Py_DECREF(t);
+            PyErr_SetString(PyExc_TypeError, "header names are bytes");
+            return NULL;
+        }
+    }
+    return t;
 }
 
 /* Shrink a bytes object to what was written, or drop it on overflow (a bug). */
@@ -1006,12 +1036,33 @@ static PyObject *relay(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return Py_BuildValue("(NNnO)", ev, out, sent, r.close ? Py_True : Py_False);
 }
 
-/* setup(request_type, framing_type, response_type): the classes request()/response() fill. */
+/*
+ * setup(request_type, framing_type, response_type, tables, hop_by_hop, replaced): the
+ * classes request()/response() fill; framing.char_tables() (token, value, host,
+ * request id); forwarding.HOP_BY_HOP and forwarding.REPLACED (lowercase names).
+ */
 static PyObject *setup(PyObject *self, PyObject *args)
 {
-    PyObject *rq, *fr, *rs;
-    if (!PyArg_ParseTuple(args, "O!O!O!", &PyType_Type, &rq, &PyType_Type, &fr, &PyType_Type, &rs))
+    PyObject *rq, *fr, *rs, *tables, *hop, *repl;
+    if (!PyArg_ParseTuple(args, "O!O!O!OOO", &PyType_Type, &rq, &PyType_Type, &fr, &PyType_Type, &rs,
+                          &tables, &hop, &repl))
         return NULL;
+    if (!PyTuple_Check(tables) || PyTuple_GET_SIZE(tables) != 4) {
+        PyErr_SetString(PyExc_TypeError, "tables: (token, value, host, request id)");
+        return NULL;
+    }
+    PyObject *h = lowercase_names(hop), *r = lowercase_names(repl);
+    if (h == NULL || r == NULL || copy_table(TCHAR, PyTuple_GET_ITEM(tables, 0)) < 0
+        || copy_table(VCHAR, PyTuple_GET_ITEM(tables, 1)) < 0 || copy_table(HOSTCH, PyTuple_GET_ITEM(tables, 2)) < 0
+        || copy_table(RIDCH, PyTuple_GET_ITEM(tables, 3)) < 0) {
+        Py_XDECREF(h);
+        Py_XDECREF(r);
+        return NULL;
+    }
+    for (int c = 0; c < 256; c++)
+        FVCHAR[c] = VCHAR[c] || c == ' ' || c == '\t';
+    Py_XSETREF(hop_names, h);
+    Py_XSETREF(replaced_names, r);
     Py_XSETREF(request_type, (PyTypeObject *)Py_NewRef(rq));
     Py_XSETREF(framing_type, (PyTypeObject *)Py_NewRef(fr));
     Py_XSETREF(response_type, (PyTypeObject *)Py_NewRef(rs));
