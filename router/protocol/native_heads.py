@@ -1,8 +1,8 @@
 """The C head checker and rewriter (native/heads.c), built by the set-up.
 
 ``make install`` (compose/bootstrap.sh) runs ``python -m paas.router.protocol.native_heads``,
-which compiles the extension with gcc into the cache, named by the digest of its
-source, the flags and the interpreter. Importing the router never compiles: ``load``
+which compiles the extension with gcc into ``native/build/`` (or ``$PAAS_CACHE_DIR``), named by
+the digest of its source, the flags and the interpreter. Importing the router never compiles: ``load``
 imports the file built for the current source, if there is one. A build writes under
 a temporary name and renames it into place, so no worker imports a half-written file.
 
@@ -36,8 +36,11 @@ def enabled() -> bool:
 
 
 def cache_dir() -> Path:
-    """The same cache as the runtime's compiled helpers."""
-    return Path(os.environ.get("PAAS_CACHE_DIR") or Path.home() / ".cache" / "paas").expanduser()
+    """Where built extensions live: ``$PAAS_CACHE_DIR`` when set, else ``native/build/`` beside the
+    source, which the set-up writes and whichever user runs the router (``paas`` under systemd,
+    whose home is not the installer's) can read."""
+    env = os.environ.get("PAAS_CACHE_DIR")
+    return Path(env).expanduser() if env else SOURCE.parent / "build"
 
 
 def target_path(extra_flags: tuple = ()) -> Path:
