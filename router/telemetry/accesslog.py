@@ -67,8 +67,7 @@ class AccessLog:
         """Queue one router entry (process ``router``, source ``router``, stream ``stdout``)."""
         key, app_b, release_b = self._keys.get((app, release)) or self.entry_key(app, release)
         if len(self.pending) >= self.max_pending:
-            count = self.dropped.get(app, (0, b""))[0]
-            self.dropped[app] = (count + 1, release_b)
+            self._count_dropped(app, 1, release_b)
             return
         self.pending.append((key, app_b, release_b, ts, line))
 
