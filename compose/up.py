@@ -24,7 +24,7 @@ from paas.compose.supervisor import OVERLAP, RELOAD, RESTART, Listen, Program, S
 from paas.platform import api_server
 from paas.router.config import SettingError
 from paas.router.config import Settings as RouterSettings
-from paas.router.handover import ADMIN_FD, LISTEN_FD
+from paas.router.serving.handover import ADMIN_FD, LISTEN_FD
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

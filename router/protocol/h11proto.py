@@ -11,9 +11,10 @@ this one is selected with PAAS_ROUTER_PARSER=h11 and is the reference in tests.
 
 import h11
 
-from paas.router import errors, forwarding, framing
-from paas.router.events import END, NEED_DATA, Data, Request, ResponseHead
-from paas.router.framing import HEAD_END, HeadReader
+from paas.router import errors
+from paas.router.protocol import forwarding, framing
+from paas.router.protocol.events import END, NEED_DATA, Data, Request, ResponseHead
+from paas.router.protocol.framing import HEAD_END, HeadReader
 
 
 def _neutral(event):

@@ -2,8 +2,7 @@
 
 import time
 
-from paas.router import fastproto
-from paas.router.accesslog import MAX_PENDING
+from paas.router.telemetry.accesslog import Clock
 
 _monotonic = time.monotonic
 _time = time.time
@@ -75,34 +74,13 @@ _INFO_LINE = (b'at=info method=%s path="%s" host=%s request_id=%s fwd="%s" insta
               b" duration=%.1fms status=%d bytes=%d")
 
 
-class _Clock:
-    """RFC 3339 UTC timestamps with microseconds; formats the seconds once a second."""
-
-    def __init__(self):
-        self._second = -1
-        self._prefix = b""
-
-    def now(self) -> str:
-        return self.at(time.time())
-
-    def at(self, t: float) -> str:
-        return self.at_bytes(t).decode()
-
-    def at_bytes(self, t: float) -> bytes:
-        second = int(t)
-        if second != self._second:
-            self._second = second
-            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)).encode()
-        return b"%s.%06dZ" % (self._prefix, int((t - second) * 1e6))
-
-
 class Observer:
     """Fans a finished request out to metrics and the access log, cheaply."""
 
     def __init__(self, metrics, access_log):
         self.metrics = metrics
         self.access_log = access_log
-        self.clock = _Clock()
+        self.clock = Clock()
 
     def record(self, rec: Record) -> None:
         duration_ms = (_monotonic() - rec.start) * 1000
@@ -111,26 +89,4 @@ class Observer:
         self.metrics.record(app, rec.release, rec.status, duration_ms, wall)
         access_log = self.access_log
         if app and access_log is not None:
-            native = fastproto.native
-            if native is not None and not rec.code:
-                # AccessLog.add's whole entry (timestamp, line, XADD command) in
-                # one C call; None: not ASCII (or no plausible time), Python makes it.
-                release = rec.release
-                parts = access_log._parts.get((app, release)) or access_log.parts(app, release)
-                entry = native.log_entry(parts[0], parts[1], wall, rec.method, rec.path, rec.host, rec.rid,
-                                         rec.client_ip, rec.instance, duration_ms, rec.status, rec.bytes_out)
-                if entry is not None:
-                    pending = access_log.pending   # AccessLog.add's queueing, inlined
-                    if len(pending) < MAX_PENDING:
-                        pending.append(entry)
-                    else:
-                        access_log.dropped += 1
-                    return
-            # _Clock.at_bytes inlined while the second lasts: one call fewer per request.
-            clock = self.clock
-            second = int(wall)
-            if second == clock._second:
-                ts = b"%s.%06dZ" % (clock._prefix, int((wall - second) * 1e6))
-            else:
-                ts = clock.at_bytes(wall)
-            access_log.add(app, rec.release, ts, rec.line_bytes(duration_ms))
+            access_log.add(app, rec.release, self.clock.at_bytes(wall), rec.line_bytes(duration_ms))

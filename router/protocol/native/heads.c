@@ -1,5 +1,6 @@
 /*
- * The router's per-head work in one C call each way (see router/native_heads.py).
+ * The router's per-head work in one C call each way (see router/protocol/native_heads.py).
+ * Built by the set-up (make install), never on import.
  *
  * request(): the strict check of a client's request head (framing.check_request),
  * its framing decision, and the head the instance receives (the rewrite of
@@ -11,9 +12,8 @@
  * request_from() and response_from() do the same on the head at the front of
  * a HeadReader's buffer (its size limits included) and take it off; relay()
  * goes one step further for a whole small response: the bytes for the client,
- * framed. log_line() and request_id() take two small per-request Python steps
- * (observe.Record.line_bytes, forwarding.new_request_id) into C as well;
- * log_entry() makes the whole access-log entry (timestamp, line, XADD command).
+ * framed. Request ids come from Python (new_rid(), forwarding.new_request_id), and
+ * access-log lines and Redis commands are made in Python (telemetry/).
  *
  * Each returns a ready object of a Python class handed over by setup(), or
  * None when the head is refused: the Python check then runs on the same head and
@@ -28,9 +28,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <errno.h>
-#include <pthread.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 /* More fields than this (or Connection tokens) go the Python way; the default
@@ -50,28 +48,33 @@ typedef struct {
     Py_ssize_t len;
 } span_t;
 
-/* Character classes of framing.py's regexes. */
-static unsigned char TCHAR[256];   /* token: [!#$%&'*+\-.^_`|~0-9A-Za-z] */
-static unsigned char VCHAR[256];   /* visible or obs-text: [\x21-\x7e\x80-\xff] */
+/*
+ * Character classes of framing.py's regexes. They are not written here: setup()
+ * receives them as 256-byte tables that fastproto computes from framing.py's own
+ * compiled patterns (framing.char_tables), so the classes live in one place. Until
+ * setup() runs they are all zero and every head is refused (left to Python).
+ */
+static unsigned char TCHAR[256];   /* token */
+static unsigned char VCHAR[256];   /* visible or obs-text */
 static unsigned char FVCHAR[256];  /* a field value byte: VCHAR, SP or HTAB */
-static unsigned char HOSTCH[256];  /* reg-name of _HOST: [A-Za-z0-9\-._~!$&'()*+,;=%] */
-static unsigned char RIDCH[256];   /* _REQUEST_ID: [A-Za-z0-9+/=._\-] */
+static unsigned char HOSTCH[256];  /* reg-name of framing._HOST */
+static unsigned char RIDCH[256];   /* a byte of framing._REQUEST_ID */
 static unsigned char HEXCH[256];   /* [0-9A-Fa-f], whatever the locale */
 
 static void init_tables(void)
 {
-    const char *tok = "!#$%&'*+-.^_`|~";
-    const char *host = "-._~!$&'()*+,;=%";
-    const char *rid = "+/=._-";
-    for (int c = 0; c < 256; c++) {
-        int alnum = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
-        TCHAR[c] = alnum || (c && strchr(tok, c));
-        VCHAR[c] = (c >= 0x21 && c <= 0x7e) || c >= 0x80;
-        FVCHAR[c] = VCHAR[c] || c == ' ' || c == '\t';
-        HOSTCH[c] = alnum || (c && strchr(host, c));
-        RIDCH[c] = alnum || (c && strchr(rid, c));
+    for (int c = 0; c < 256; c++)
         HEXCH[c] = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f');
+}
+
+static int copy_table(unsigned char *dst, PyObject *src)
+{
+    if (!PyBytes_Check(src) || PyBytes_GET_SIZE(src) != 256) {
+        PyErr_SetString(PyExc_ValueError, "a character table is 256 bytes");
+        return -1;
     }
+    memcpy(dst, PyBytes_AS_STRING(src), 256);
+    return 0;
 }
 
 /* bytes.lower() lowers ASCII only; tolower() would follow the locale. */
@@ -312,19 +315,44 @@ static void put_line(writer_t *w, const char *name, Py_ssize_t nl, const char *v
 }
 
 /* forwarding.HOP_BY_HOP */
-static int hop_by_hop(const char *n, Py_ssize_t l)
+/* Lowercase header names handed over by setup(): forwarding.HOP_BY_HOP and forwarding.REPLACED. */
+static PyObject *hop_names, *replaced_names;   /* tuples of bytes */
+
+static int named_in(PyObject *names, const char *n, Py_ssize_t l)
 {
-    return EQ(n, l, "connection") || EQ(n, l, "keep-alive") || EQ(n, l, "proxy-connection")
-        || EQ(n, l, "te") || EQ(n, l, "trailer") || EQ(n, l, "transfer-encoding")
-        || EQ(n, l, "upgrade") || EQ(n, l, "proxy-authenticate") || EQ(n, l, "proxy-authorization");
+    if (names == NULL)
+        return 0;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(names); i++) {
+        PyObject *name = PyTuple_GET_ITEM(names, i);
+        if (eq_lower(n, l, PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name)))
+            return 1;
+    }
+    return 0;
 }
 
-/* forwarding.REPLACED */
+static int hop_by_hop(const char *n, Py_ssize_t l)
+{
+    return named_in(hop_names, n, l);
+}
+
 static int replaced(const char *n, Py_ssize_t l)
 {
-    return EQ(n, l, "host") || EQ(n, l, "x-forwarded-proto") || EQ(n, l, "x-forwarded-port")
-        || EQ(n, l, "x-forwarded-host") || EQ(n, l, "x-request-id") || EQ(n, l, "expect")
-        || EQ(n, l, "content-length");
+    return named_in(replaced_names, n, l);
+}
+
+static PyObject *lowercase_names(PyObject *names)
+{
+    PyObject *t = PySequence_Tuple(names);
+    if (t == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(t); i++) {
+        if (!PyBytes_Check(PyTuple_GET_ITEM(t, i))) {
+            Py_DECREF(t);
+            PyErr_SetString(PyExc_TypeError, "header names are bytes");
+            return NULL;
+        }
+    }
+    return t;
 }
 
 /* Shrink a bytes object to what was written, or drop it on overflow (a bug). */
@@ -370,75 +398,6 @@ static PyObject *length_or_none(long long n)
     if (n < 0)
         Py_RETURN_NONE;
     return PyLong_FromLongLong(n);
-}
-
-/* --- request ids ------------------------------------------------------------------ */
-
-/*
- * forwarding._RequestIds in C: version 4 UUID strings from kernel randomness
- * read 4 KiB at a time. A forked child must not replay its parent's buffer
- * (two workers would hand out the same ids), so fork empties it.
- */
-static unsigned char random_buf[4096];
-static size_t random_pos = sizeof(random_buf);
-
-static void forget_random(void)
-{
-    random_pos = sizeof(random_buf);
-}
-
-static int refill_random(void)
-{
-    size_t got = 0;
-    while (got < sizeof(random_buf)) {
-        ssize_t n = getrandom(random_buf + got, sizeof(random_buf) - got, 0);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            PyErr_SetFromErrno(PyExc_OSError);
-            return -1;
-        }
-        got += (size_t)n;
-    }
-    random_pos = 0;
-    return 0;
-}
-
-static PyObject *new_request_id(void)
-{
-    static const char hex[] = "0123456789abcdef";
-    if (random_pos + 16 > sizeof(random_buf) && refill_random() < 0)
-        return NULL;
-    const unsigned char *r = random_buf + random_pos;
-    random_pos += 16;
-    char h[32];
-    for (int i = 0; i < 16; i++) {
-        h[2 * i] = hex[r[i] >> 4];
-        h[2 * i + 1] = hex[r[i] & 15];
-    }
-    /* Version 4 in the 13th hex digit, variant 10xx in the 17th (RFC 9562). */
-    h[12] = '4';
-    h[16] = "89ab"[(r[8] >> 4) & 3];
-    PyObject *out = PyUnicode_New(36, 127);
-    if (out == NULL)
-        return NULL;
-    Py_UCS1 *o = PyUnicode_1BYTE_DATA(out);
-    memcpy(o, h, 8);
-    o[8] = '-';
-    memcpy(o + 9, h + 8, 4);
-    o[13] = '-';
-    memcpy(o + 14, h + 12, 4);
-    o[18] = '-';
-    memcpy(o + 19, h + 16, 4);
-    o[23] = '-';
-    memcpy(o + 24, h + 20, 12);
-    return out;
-}
-
-/* request_id() -> str: a new id, for refusals and anything else outside request(). */
-static PyObject *request_id(PyObject *self, PyObject *unused)
-{
-    return new_request_id();
 }
 
 /* --- request ---------------------------------------------------------------------- */
@@ -618,8 +577,6 @@ static PyObject *build_request(PyObject *head, const char *s, Py_ssize_t n, reql
     PyObject *rid_str;
     if (fr->request_id)
         rid_str = PyUnicode_DecodeASCII(fr->request_id->value, fr->request_id->vlen, NULL);
-    else if (new_rid == Py_None)
-        rid_str = new_request_id();
     else
         rid_str = PyObject_CallNoArgs(new_rid);
     if (rid_str == NULL)
@@ -702,8 +659,8 @@ static PyObject *build_request(PyObject *head, const char *s, Py_ssize_t n, reql
 /*
  * request(head, max_headers, max_body, client_ip, port, new_rid) -> Request | None | NotImplemented
  * client_ip and port are bytes as they go into X-Forwarded-For/-Port; new_rid()
- * returns a fresh request id (str) when the client sent no sane one, or with
- * None this module makes it (request_id(); tests pass a predictable one).
+ * returns a fresh request id (str) when the client sent no sane one
+ * (forwarding.new_request_id; tests pass a predictable one).
  */
 /* args: max_headers, max_body, client_ip, port, new_rid (as request() takes them). */
 static PyObject *check_request(PyObject *head, PyObject *const *args)
@@ -1079,163 +1036,33 @@ static PyObject *relay(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return Py_BuildValue("(NNnO)", ev, out, sent, r.close ? Py_True : Py_False);
 }
 
-/* --- the access-log line ------------------------------------------------------------ */
-
-/* Append str s as UTF-8, as str.encode() would; -1 on error. */
-static int put_str(writer_t *w, PyObject *s)
-{
-    Py_ssize_t n;
-    const char *u = PyUnicode_AsUTF8AndSize(s, &n);
-    if (u == NULL)
-        return -1;
-    put(w, u, n);
-    return 0;
-}
-
-static int all_ascii(const char *s, Py_ssize_t n)
-{
-    for (Py_ssize_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] >= 0x80)
-            return 0;
-    return 1;
-}
-
 /*
- * log_line(method, path, host, rid, client_ip, instance, duration_ms, status, bytes_out)
- *   -> bytes | None
- * observe.Record.line_bytes for a successful request with ASCII method, path
- * and host (the same %-format, '"' in the path as %22); None otherwise, and
- * Python formats the line.
+ * setup(request_type, framing_type, response_type, tables, hop_by_hop, replaced): the
+ * classes request()/response() fill; framing.char_tables() (token, value, host,
+ * request id); forwarding.HOP_BY_HOP and forwarding.REPLACED (lowercase names).
  */
-static PyObject *log_line(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs != 9 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[1]) || !PyBytes_Check(args[2])
-        || !PyUnicode_Check(args[3]) || !PyUnicode_Check(args[4]) || !PyUnicode_Check(args[5])) {
-        PyErr_SetString(PyExc_TypeError, "log_line(method, path, host, rid, client_ip, instance, ms, status, bytes)");
-        return NULL;
-    }
-    const char *m = PyBytes_AS_STRING(args[0]), *p = PyBytes_AS_STRING(args[1]), *h = PyBytes_AS_STRING(args[2]);
-    Py_ssize_t ml = PyBytes_GET_SIZE(args[0]), pl = PyBytes_GET_SIZE(args[1]), hl = PyBytes_GET_SIZE(args[2]);
-    if (!all_ascii(m, ml) || !all_ascii(p, pl) || !all_ascii(h, hl))
-        Py_RETURN_NONE;
-    double ms = PyFloat_AsDouble(args[6]);
-    long long status = PyLong_AsLongLong(args[7]), sent = PyLong_AsLongLong(args[8]);
-    if (PyErr_Occurred())
-        return NULL;
-    char tail[128];
-    int tl = snprintf(tail, sizeof(tail), " duration=%.1fms status=%lld bytes=%lld", ms, status, sent);
-    if (tl < 0 || tl >= (int)sizeof(tail))
-        Py_RETURN_NONE;   /* an absurd duration: let Python format it */
-    Py_ssize_t quotes = 0;
-    for (Py_ssize_t i = 0; i < pl; i++)
-        quotes += p[i] == '"';
-    Py_ssize_t bound = ml + pl + 2 * quotes + hl + 4 * (PyUnicode_GET_LENGTH(args[3])
-        + PyUnicode_GET_LENGTH(args[4]) + PyUnicode_GET_LENGTH(args[5])) + tl + 96;
-    PyObject *out = PyBytes_FromStringAndSize(NULL, bound);
-    if (out == NULL)
-        return NULL;
-    writer_t w = {PyBytes_AS_STRING(out), PyBytes_AS_STRING(out) + bound, 0};
-    PUT(&w, "at=info method=");
-    put(&w, m, ml);
-    PUT(&w, " path=\"");
-    for (Py_ssize_t i = 0, start = 0; i <= pl; i++) {
-        if (i == pl || p[i] == '"') {
-            put(&w, p + start, i - start);
-            if (i < pl)
-                PUT(&w, "%22");
-            start = i + 1;
-        }
-    }
-    PUT(&w, "\" host=");
-    put(&w, h, hl);
-    PUT(&w, " request_id=");
-    if (put_str(&w, args[3]) < 0)
-        goto fail;
-    PUT(&w, " fwd=\"");
-    if (put_str(&w, args[4]) < 0)
-        goto fail;
-    PUT(&w, "\" instance=");
-    if (put_str(&w, args[5]) < 0)
-        goto fail;
-    put(&w, tail, tl);
-    return finish_bytes(out, &w);
-fail:
-    Py_DECREF(out);
-    return NULL;
-}
-
-/*
- * log_entry(before_ts, middle, wall, method, path, host, rid, client_ip, instance,
- *           duration_ms, status, bytes_out) -> bytes | None
- * A whole router access-log entry as AccessLog.add queues it: the XADD command
- * cached around its two varying values (accesslog._router_parts: before_ts,
- * middle), the timestamp observe._Clock.at_bytes(wall) makes and the line of
- * log_line(). None where log_line() says None, or for a time outside years
- * 1000-9999: Python does it all.
- */
-static PyObject *log_entry(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs != 12 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "log_entry(before_ts, middle, wall, method, path, host, rid, "
-                        "client_ip, instance, ms, status, bytes)");
-        return NULL;
-    }
-    double wall = PyFloat_AsDouble(args[2]);
-    if (wall == -1.0 && PyErr_Occurred())
-        return NULL;
-    PyObject *line = log_line(self, args + 3, 9);
-    if (line == NULL || line == Py_None)
-        return line;
-    /* _Clock.at_bytes: int(t) and int((t - second) * 1e6), the same double
-     * operations; strftime("%Y-%m-%dT%H:%M:%S", gmtime(second)). */
-    struct tm tm;
-    if (!(wall >= 0.0 && wall < 253402300800.0)) {   /* up to 9999-12-31 */
-        Py_DECREF(line);
-        Py_RETURN_NONE;
-    }
-    long long second = (long long)wall;
-    long long us = (long long)((wall - (double)second) * 1e6);
-    time_t t = (time_t)second;
-    if (gmtime_r(&t, &tm) == NULL || tm.tm_year + 1900 < 1000) {
-        Py_DECREF(line);
-        Py_RETURN_NONE;
-    }
-    char ts[64];
-    int tl = snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
-                      tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, us);
-    if (tl < 0 || tl >= (int)sizeof(ts)) {
-        Py_DECREF(line);
-        Py_RETURN_NONE;
-    }
-    Py_ssize_t bl = PyBytes_GET_SIZE(args[0]), ml = PyBytes_GET_SIZE(args[1]), ll = PyBytes_GET_SIZE(line);
-    char tlen[24], llen[24];
-    int tn = snprintf(tlen, sizeof(tlen), "$%d\r\n", tl);
-    int ln = snprintf(llen, sizeof(llen), "$%zd\r\n", ll);
-    Py_ssize_t bound = bl + tn + tl + 2 + ml + ln + ll + 2;
-    PyObject *out = PyBytes_FromStringAndSize(NULL, bound);
-    if (out == NULL) {
-        Py_DECREF(line);
-        return NULL;
-    }
-    writer_t w = {PyBytes_AS_STRING(out), PyBytes_AS_STRING(out) + bound, 0};
-    put(&w, PyBytes_AS_STRING(args[0]), bl);
-    put(&w, tlen, tn);
-    put(&w, ts, tl);
-    PUT(&w, "\r\n");
-    put(&w, PyBytes_AS_STRING(args[1]), ml);
-    put(&w, llen, ln);
-    put(&w, PyBytes_AS_STRING(line), ll);
-    PUT(&w, "\r\n");
-    Py_DECREF(line);
-    return finish_bytes(out, &w);
-}
-
-/* setup(request_type, framing_type, response_type): the classes request()/response() fill. */
 static PyObject *setup(PyObject *self, PyObject *args)
 {
-    PyObject *rq, *fr, *rs;
-    if (!PyArg_ParseTuple(args, "O!O!O!", &PyType_Type, &rq, &PyType_Type, &fr, &PyType_Type, &rs))
+    PyObject *rq, *fr, *rs, *tables, *hop, *repl;
+    if (!PyArg_ParseTuple(args, "O!O!O!OOO", &PyType_Type, &rq, &PyType_Type, &fr, &PyType_Type, &rs,
+                          &tables, &hop, &repl))
         return NULL;
+    if (!PyTuple_Check(tables) || PyTuple_GET_SIZE(tables) != 4) {
+        PyErr_SetString(PyExc_TypeError, "tables: (token, value, host, request id)");
+        return NULL;
+    }
+    PyObject *h = lowercase_names(hop), *r = lowercase_names(repl);
+    if (h == NULL || r == NULL || copy_table(TCHAR, PyTuple_GET_ITEM(tables, 0)) < 0
+        || copy_table(VCHAR, PyTuple_GET_ITEM(tables, 1)) < 0 || copy_table(HOSTCH, PyTuple_GET_ITEM(tables, 2)) < 0
+        || copy_table(RIDCH, PyTuple_GET_ITEM(tables, 3)) < 0) {
+        Py_XDECREF(h);
+        Py_XDECREF(r);
+        return NULL;
+    }
+    for (int c = 0; c < 256; c++)
+        FVCHAR[c] = VCHAR[c] || c == ' ' || c == '\t';
+    Py_XSETREF(hop_names, h);
+    Py_XSETREF(replaced_names, r);
     Py_XSETREF(request_type, (PyTypeObject *)Py_NewRef(rq));
     Py_XSETREF(framing_type, (PyTypeObject *)Py_NewRef(fr));
     Py_XSETREF(response_type, (PyTypeObject *)Py_NewRef(rs));
@@ -1263,16 +1090,11 @@ static PyMethodDef methods[] = {
     {"response", response, METH_O, "Check a response head and write the client's; None when refused."},
     {"relay", (PyCFunction)(void (*)(void))relay, METH_FASTCALL,
      "A whole small response in one step: the event and the bytes for the client, or None."},
-    {"log_line", (PyCFunction)(void (*)(void))log_line, METH_FASTCALL,
-     "An access-log line (observe.Record.line_bytes), or None for Python to format."},
-    {"log_entry", (PyCFunction)(void (*)(void))log_entry, METH_FASTCALL,
-     "A whole router access-log XADD entry (AccessLog.add), or None for Python to make."},
     {"request_from", (PyCFunction)(void (*)(void))request_from, METH_FASTCALL,
      "request() on the head at the front of a HeadReader buffer, taken off it when accepted."},
     {"response_from", (PyCFunction)(void (*)(void))response_from, METH_FASTCALL,
      "response() on the head at the front of a HeadReader buffer, taken off it when accepted."},
     {"setup", setup, METH_VARARGS, "The classes of the objects returned."},
-    {"request_id", request_id, METH_NOARGS, "A new random (version 4) UUID string."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1284,8 +1106,6 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_paas_heads", NULL, 
 PyMODINIT_FUNC PyInit__paas_heads(void)
 {
     init_tables();
-    if (pthread_atfork(NULL, NULL, forget_random) != 0)
-        return PyErr_Format(PyExc_OSError, "pthread_atfork failed");
     INTERN(s_method, "method");
     INTERN(s_target, "target");
     INTERN(s_framing, "framing");

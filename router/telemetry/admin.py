@@ -11,12 +11,12 @@ import time
 
 import redis.asyncio as aioredis
 
-from paas.router import metrics
+from paas.router.telemetry import metrics
 from paas.router.errors import RouterError
-from paas.router.framing import HeadReader, check_request
+from paas.router.protocol.framing import HeadReader, check_request
 from paas.router.config import Limits
 
-log = logging.getLogger("paas.router.admin")
+log = logging.getLogger("paas.router.telemetry.admin")
 
 
 def load_states(metrics_dir: str) -> list[dict]:

@@ -17,9 +17,9 @@ import time
 import redis.asyncio as aioredis
 
 from paas.router import errors
-from paas.router.routes import BadEntry, parse_app_entry
+from paas.router.table.routes import BadEntry, parse_app_entry
 
-log = logging.getLogger("paas.router.sync")
+log = logging.getLogger("paas.router.table.sync")
 
 
 class TableSync:

@@ -4,7 +4,7 @@
 exactly these, so the asyncio layer does not know which one it drives.
 """
 
-from paas.router.framing import Framing
+from paas.router.protocol.framing import Framing
 
 
 class _Sentinel:

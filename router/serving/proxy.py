@@ -3,24 +3,25 @@
 Each client connection is a ``Session`` (session.py) that reads request heads
 and runs the keep-alive fast path from transport callbacks. Requests it cannot
 finish that way run here as one coroutine each, over the same Channels, in
-order (pipelined requests wait in the sans-io buffer). Every failure is a
-RouterError; ``_handle`` turns it into the one error response, or a close when a
-response has already started.
+order (pipelined requests wait in the sans-io buffer). Every failure becomes a
+RouterError (``errors.classify``); ``_handle`` turns it into the one error response, or
+a close when a response has already started.
 """
 
 import asyncio
 import logging
 
-from paas.router import errors, fastproto, forwarding, framing, h11proto, pages
+from paas.router import errors
+from paas.router.protocol import fastproto, forwarding, framing, h11proto, pages
 # Above HIGH_WATER unsent bytes towards a peer, wait for it to read
 # (backpressure); below it, keep going without a drain() per chunk.
-from paas.router.channel import HIGH_WATER
-from paas.router.events import NEED_DATA, Data
-from paas.router.observe import Record
-from paas.router.routes import choose_backend
-from paas.router.session import Session
+from paas.router.serving.channel import HIGH_WATER
+from paas.router.protocol.events import NEED_DATA, Data
+from paas.router.telemetry.observe import Record
+from paas.router.table.routes import choose_backend
+from paas.router.serving.session import Session
 
-log = logging.getLogger("paas.router.proxy")
+log = logging.getLogger("paas.router.serving.proxy")
 READ_SIZE = 65536
 _RAW_ERROR_HEAD = (b"HTTP/1.1 %d %s\r\nContent-Type: text/html; charset=utf-8\r\n"
                    b"Content-Length: %d\r\nConnection: close\r\nX-Request-Id: %s\r\n\r\n")
@@ -134,13 +135,8 @@ class Proxy:
                          rid=forwarding.request_id_for(req.framing), client_ip=client_ip)
         try:
             return await self._route(conn, req, reader, writer, rec, port, first, attempts)
-        except errors.RouterError as exc:
-            return await self._fail(conn, reader, writer, exc, rec)
-        except (ConnectionError, OSError) as exc:
-            return await self._fail(conn, reader, writer, errors.ClientGone(str(exc)), rec)
-        except Exception as exc:   # a router bug: answer 500 (H99), keep serving others
-            log.exception("request %s failed", rec.rid)
-            return await self._fail(conn, reader, writer, errors.PlatformError(repr(exc)), rec)
+        except Exception as exc:   # a router bug too: answer it (500, H99), keep serving others
+            return await self._fail(conn, reader, writer, errors.classify(exc, rec.rid), rec)
         finally:
             self.observer.record(rec)
 

@@ -41,6 +41,8 @@ class AppRoute:
     scaled_to_zero: bool = False
     backends: list[Backend] = field(default_factory=list)
     rr: int = 0   # round-robin cursor, also breaks least-outstanding ties
+    # Every backend of one release and with a weight: choose_backend needs no candidate list.
+    uniform: bool = False
 
 
 def parse_app_entry(raw: bytes | str) -> AppRoute:
@@ -53,7 +55,8 @@ def parse_app_entry(raw: bytes | str) -> AppRoute:
             for b in doc.get("backends", [])
         ]
         return AppRoute(app=str(doc["app"]), maintenance=bool(doc.get("maintenance", False)),
-                        scaled_to_zero=bool(doc.get("scaled_to_zero", False)), backends=backends)
+                        scaled_to_zero=bool(doc.get("scaled_to_zero", False)), backends=backends,
+                        uniform=len({b.release for b in backends}) == 1 and all(b.weight > 0 for b in backends))
     except (ValueError, KeyError, TypeError) as exc:
         raise BadEntry(f"bad route entry: {exc}") from None
 
@@ -150,19 +153,28 @@ def choose_backend(route: AppRoute, *, exclude=(), mode: str = "least",
             return None
         route.rr += 1
         return b
+    if route.uniform and not exclude:
+        # Filtering would keep them all: skip building the lists (once per request).
+        return _least_from_cursor(backends, route, mode)
     candidates = [b for b in backends if b.weight > 0 and b not in exclude]
     if not candidates:
         return None
-    if len(candidates) == 1:
-        route.rr += 1
-        return candidates[0]
-    candidates = _pick_release(candidates, rng or random)
+    return _least_from_cursor(_pick_release(candidates, rng or random), route, mode)
+
+
+def _least_from_cursor(candidates: list[Backend], route: AppRoute, mode: str) -> Backend:
+    """From the route's rotating cursor on: that one (round robin) or the first with the fewest in flight."""
+    n = len(candidates)
     route.rr += 1
-    start = route.rr % len(candidates)
-    rotated = candidates[start:] + candidates[:start]
+    start = route.rr % n
+    best = candidates[start]
     if mode == "roundrobin":
-        return rotated[0]
-    return min(rotated, key=lambda b: b.outstanding)
+        return best
+    for i in range(start + 1, start + n):
+        b = candidates[i % n]
+        if b.outstanding < best.outstanding:
+            best = b
+    return best
 
 
 def _pick_release(candidates: list[Backend], rng) -> list[Backend]:

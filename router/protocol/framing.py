@@ -41,6 +41,17 @@ CRLF = b"\r\n"
 HEAD_END = b"\r\n\r\n"
 
 
+def char_tables() -> tuple[bytes, bytes, bytes, bytes]:
+    """The character classes of the patterns above as 256-byte tables (1: allowed), read off
+    the compiled patterns themselves: token, field-value byte (without SP and HTAB), Host
+    reg-name, X-Request-Id. The compiled head checker gets its classes from here."""
+    one = [bytes([c]) for c in range(256)]
+    return (bytes(_TOKEN.fullmatch(b) is not None for b in one),
+            bytes(b not in b" \t" and _FIELD_LINE.fullmatch(b"a:" + b) is not None for b in one),
+            bytes(_HOST.fullmatch(b) is not None and b != b":" for b in one),
+            bytes(_REQUEST_ID.fullmatch(b * 20) is not None for b in one))
+
+
 class HeadReader:
     """Collects bytes until a complete head, enforcing size limits as they arrive.
 
@@ -179,33 +190,54 @@ def _check_framing(fields, framing: Framing, error, *, want_host: bool) -> None:
             if want_host:
                 hosts += 1
                 framing.host = value
-        elif lname == b"content-length":
-            if not _DIGITS.fullmatch(value):
-                raise error("malformed Content-Length")
-            length = int(value)
-            if framing.content_length is not None and framing.content_length != length:
-                raise error("conflicting Content-Length")
-            framing.content_length = length
         elif lname == b"transfer-encoding":
             if te_seen:
                 raise error("repeated Transfer-Encoding")
             te_seen = True
-            if value.lower() != b"chunked":
-                raise error("unsupported Transfer-Encoding")
-            framing.chunked = True
-        elif lname == b"connection":
-            tokens = {t.strip(b" \t") for t in value.lower().split(b",")}
-            framing.connection = framing.connection | tokens if framing.connection else tokens
-        elif lname == b"expect":
-            if value.lower() == b"100-continue":
-                framing.expect_continue = True
-        elif lname == b"x-request-id":
-            if not framing.request_id and _REQUEST_ID.fullmatch(value):
-                framing.request_id = value
+            _transfer_encoding(value, framing, error)
+        else:
+            rule = _FIELD_RULES.get(lname)
+            if rule is not None:
+                rule(value, framing, error)
     if framing.chunked and framing.content_length is not None:
         raise error("both Content-Length and Transfer-Encoding")
     if want_host and hosts != 1:
         raise error("missing Host" if hosts == 0 else "repeated Host")
+
+
+def _transfer_encoding(value: bytes, framing: Framing, error) -> None:
+    if value.lower() != b"chunked":
+        raise error("unsupported Transfer-Encoding")
+    framing.chunked = True
+
+
+def _content_length(value: bytes, framing: Framing, error) -> None:
+    if not _DIGITS.fullmatch(value):
+        raise error("malformed Content-Length")
+    length = int(value)
+    if framing.content_length is not None and framing.content_length != length:
+        raise error("conflicting Content-Length")
+    framing.content_length = length
+
+
+def _connection(value: bytes, framing: Framing, error) -> None:
+    tokens = {t.strip(b" \t") for t in value.lower().split(b",")}
+    framing.connection = framing.connection | tokens if framing.connection else tokens
+
+
+def _expect(value: bytes, framing: Framing, error) -> None:
+    if value.lower() == b"100-continue":
+        framing.expect_continue = True
+
+
+def _request_id(value: bytes, framing: Framing, error) -> None:
+    if not framing.request_id and _REQUEST_ID.fullmatch(value):
+        framing.request_id = value
+
+
+# The other fields the strict check reads, by lowercased name.
+_FIELD_RULES = {b"content-length": _content_length, b"connection": _connection, b"expect": _expect,
+                b"x-request-id": _request_id}
 
 
 def _fast_head(pattern, head: bytes):

@@ -1,15 +1,14 @@
-"""The C head checker and rewriter (native/heads.c), compiled on first use.
+"""The C head checker and rewriter (native/heads.c), built by the set-up.
 
-Like the runtime's paas-init (runtime/initbin.py) there is no build step: the
-first router worker to start compiles the extension with gcc into the cache,
-named by the digest of its source and the interpreter's ABI, and every later
-start imports that file. Several workers may start at once: each builds under
-its own temporary name and renames it into place, so none imports a
-half-written file.
+``make install`` (compose/bootstrap.sh) runs ``python -m paas.router.protocol.native_heads``,
+which compiles the extension with gcc into ``native/build/`` (or ``$PAAS_CACHE_DIR``), named by
+the digest of its source, the flags and the interpreter. Importing the router never compiles: ``load``
+imports the file built for the current source, if there is one. A build writes under
+a temporary name and renames it into place, so no worker imports a half-written file.
 
-When gcc is missing, the compile fails or ``PAAS_ROUTER_NATIVE=0``, ``load``
-returns None, says why once in the log, and the router runs the Python checks
-(framing.py, forwarding.py) it always had: same decisions, same bytes, slower.
+When it was not built (no gcc, a failed compile, a source changed since the set-up)
+or ``PAAS_ROUTER_NATIVE=0``, ``load`` returns None, says why once in the log, and the
+router runs the Python checks (framing.py, forwarding.py): same decisions, slower.
 """
 
 import hashlib
@@ -37,8 +36,11 @@ def enabled() -> bool:
 
 
 def cache_dir() -> Path:
-    """The same cache as the runtime's compiled helpers."""
-    return Path(os.environ.get("PAAS_CACHE_DIR") or Path.home() / ".cache" / "paas").expanduser()
+    """Where built extensions live: ``$PAAS_CACHE_DIR`` when set, else ``native/build/`` beside the
+    source, which the set-up writes and whichever user runs the router (``paas`` under systemd,
+    whose home is not the installer's) can read."""
+    env = os.environ.get("PAAS_CACHE_DIR")
+    return Path(env).expanduser() if env else SOURCE.parent / "build"
 
 
 def target_path(extra_flags: tuple = ()) -> Path:
@@ -84,7 +86,10 @@ def import_from(path: Path):
 
 
 def load():
-    """The native module, or None (the Python path); compiles and logs at most once."""
+    """The native module if the set-up built it for this source, else None (the Python path).
+
+    Never compiles; logs at most once why the Python path runs.
+    """
     global _loaded, _module
     if _loaded:
         return _module
@@ -92,11 +97,34 @@ def load():
     if not enabled():
         log.info("router heads: Python path (PAAS_ROUTER_NATIVE=0)")
         return None
+    path = target_path(_extra_flags())
+    if not path.exists():
+        log.warning("router heads: native checker not built for this source (%s is missing: "
+                    "run make install); using the Python path", path)
+        return None
     try:
-        # Extra compiler flags, for checking the C code (-fsanitize=address -g).
-        extra = tuple(os.environ.get("PAAS_ROUTER_NATIVE_CFLAGS", "").split())
-        _module = import_from(build(extra))
+        _module = import_from(path)
     except Exception as exc:   # any failure leaves the Python path, which is complete
         log.warning("router heads: native checker unavailable (%s); using the Python path", exc)
         _module = None
     return _module
+
+
+def _extra_flags() -> tuple:
+    # Extra compiler flags, for checking the C code (-fsanitize=address -g).
+    return tuple(os.environ.get("PAAS_ROUTER_NATIVE_CFLAGS", "").split())
+
+
+def main() -> int:
+    """The set-up's build step: compile (if not cached) and say where; 1 with the reason on failure."""
+    try:
+        path = build(_extra_flags())
+    except RuntimeError as exc:
+        print(f"router heads: not built ({exc}); the router will use the Python path", file=sys.stderr)
+        return 1
+    print(f"router heads: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

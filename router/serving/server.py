@@ -13,14 +13,14 @@ import os
 import signal
 import socket
 
-from paas.router.accesslog import AccessLog
-from paas.router.channel import Channel
-from paas.router.metrics import Metrics
-from paas.router.observe import Observer
-from paas.router.pool import Pool
-from paas.router.proxy import Proxy
-from paas.router.routes import RouteTable
-from paas.router.sync import TableSync, Waker
+from paas.router.telemetry.accesslog import AccessLog
+from paas.router.serving.channel import Channel
+from paas.router.telemetry.metrics import Metrics
+from paas.router.telemetry.observe import Observer
+from paas.router.serving.pool import Pool
+from paas.router.serving.proxy import Proxy
+from paas.router.table.routes import RouteTable
+from paas.router.table.sync import TableSync, Waker
 
 log = logging.getLogger("paas.router")
 

@@ -8,7 +8,7 @@ oversized line is a framing error, never a guess.
 
 import re
 
-from paas.router.events import END, NEED_DATA, Data
+from paas.router.protocol.events import END, NEED_DATA, Data
 
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _CHUNK_EXT = re.compile(rb"(?:[ \t]*;[ \t]*[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
@@ -101,14 +101,19 @@ class ChunkedBody:
                 return NEED_DATA
             if self.state == "size":
                 self._size_line(line)
-            elif line:
-                self.trailer_bytes += len(line)
-                if self.trailer_bytes > MAX_TRAILERS or b":" not in line or line[:1] in b" \t":
-                    raise self.malformed("bad trailer section")
-            else:
-                self.state = "done"
-                self.done = True
+            elif self._trailer_line(line):
                 return END
+
+    def _trailer_line(self, line: bytes) -> bool:
+        """Check one trailer line (they are dropped); True at the blank line that ends the body."""
+        if line:
+            self.trailer_bytes += len(line)
+            if self.trailer_bytes > MAX_TRAILERS or b":" not in line or line[:1] in b" \t":
+                raise self.malformed("bad trailer section")
+            return False
+        self.state = "done"
+        self.done = True
+        return True
 
     def _size_line(self, line: bytes) -> None:
         size, _, ext = line.partition(b";")

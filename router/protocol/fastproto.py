@@ -8,10 +8,11 @@ request; the test suite runs the sans-io cases against both implementations.
 
 import re
 
-from paas.router import errors, forwarding, native_heads
-from paas.router.bodies import ChunkedBody, CloseBody, LengthBody, NoBody
-from paas.router.events import Data, Request, ResponseHead
-from paas.router.framing import _FIELDS, CRLF, Framing, HeadReader, check_request, check_response
+from paas.router import errors
+from paas.router.protocol import forwarding, native_heads
+from paas.router.protocol.bodies import ChunkedBody, CloseBody, LengthBody, NoBody
+from paas.router.protocol.events import Data, Request, ResponseHead
+from paas.router.protocol.framing import _FIELDS, CRLF, Framing, HeadReader, char_tables, check_request, check_response
 
 _NO_BODY = NoBody()
 _CRLF = b"\r\n"
@@ -86,14 +87,16 @@ class NativeResponseHead(ResponseHead):
 def _load_native():
     module = native_heads.load()
     if module is not None:
-        module.setup(NativeRequest, NativeFraming, NativeResponseHead)
+        # The character classes and header names come from the Python rules, not from C.
+        module.setup(NativeRequest, NativeFraming, NativeResponseHead, char_tables(),
+                     sorted(forwarding.HOP_BY_HOP), sorted(forwarding.REPLACED))
     return module
 
 
 # The native module, or None for the Python path (tests switch it per case).
 native = _load_native()
-# Where the native path takes new request ids from: None lets it make them
-# itself (a C copy of forwarding.new_request_id); tests set a predictable one.
+# Where the native path takes new request ids from when not from
+# forwarding.new_request_id (tests set a predictable one).
 request_ids = None
 
 
@@ -171,7 +174,7 @@ class ClientConnection:
             limits = self.limits
             req = native.request_from(reader.buffer, limits.request_line, limits.header_block,
                                       limits.header_count, limits.body, self._fwd_ip, self._fwd_port,
-                                      request_ids)
+                                      request_ids or forwarding.new_request_id)
             if req is None:
                 return None
         if req is NotImplemented:

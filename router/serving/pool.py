@@ -12,7 +12,7 @@ import socket
 from collections import deque
 
 from paas.router import errors
-from paas.router.channel import Channel
+from paas.router.serving.channel import Channel
 
 
 class Upstream:

@@ -19,14 +19,13 @@ has started, else a close; the same error codes and access-log record.
 """
 
 import asyncio
-import logging
 
-from paas.router import errors, forwarding
-from paas.router.channel import READ_LIMIT
-from paas.router.events import NEED_DATA, Data
-from paas.router.observe import Record
+from paas.router import errors
+from paas.router.protocol import forwarding
+from paas.router.serving.channel import READ_LIMIT
+from paas.router.protocol.events import NEED_DATA, Data
+from paas.router.telemetry.observe import Record
 
-log = logging.getLogger("paas.router.proxy")
 
 
 class Session:
@@ -229,35 +228,7 @@ class Session:
             if self.head is None:
                 whole = self.conn.relay_whole(bx, data)
                 if whole is not None:
-                    event, out, sent = whole
-                    self.head = event
-                    rec = self.rec
-                    rec.status = event.status_code
-                    rec.bytes_out = sent
-                    # done_writing, release_upstream and finish inlined for
-                    # the common case (the response is whole, the client reads):
-                    # the same steps in the same order, five calls fewer.
-                    ch = self.ch
-                    ch.write(out)
-                    up = self.up
-                    self.up = None
-                    self.up_paused = False
-                    backend = self.backend
-                    backend.outstanding -= 1
-                    proxy = self.proxy
-                    proxy.pool.release(backend, up, bx.reusable())
-                    if ch.paused:
-                        self.ending = True
-                        self.wait_for_client()
-                        return
-                    keep = self.conn.keep_alive()
-                    proxy.observer.record(rec)
-                    proxy.active -= 1
-                    self.req = self.rec = self.backend = self.bx = self.head = None
-                    if keep:
-                        self.next_cycle()
-                    else:
-                        self.close()
+                    self.relayed_whole(bx, whole)
                     return
                 try:
                     bx.receive_data(data)
@@ -289,6 +260,38 @@ class Session:
             self.pump()
         except Exception as exc:
             self.fail(exc)
+
+    def relayed_whole(self, bx, whole) -> None:
+        """The instance's whole response went out in one step (``relay_whole``): finish the request."""
+        event, out, sent = whole
+        self.head = event
+        rec = self.rec
+        rec.status = event.status_code
+        rec.bytes_out = sent
+        # done_writing, release_upstream and finish inlined for
+        # the common case (the response is whole, the client reads):
+        # the same steps in the same order, five calls fewer.
+        ch = self.ch
+        ch.write(out)
+        up = self.up
+        self.up = None
+        self.up_paused = False
+        backend = self.backend
+        backend.outstanding -= 1
+        proxy = self.proxy
+        proxy.pool.release(backend, up, bx.reusable())
+        if ch.paused:
+            self.ending = True
+            self.wait_for_client()
+            return
+        keep = self.conn.keep_alive()
+        proxy.observer.record(rec)
+        proxy.active -= 1
+        self.req = self.rec = self.backend = self.bx = self.head = None
+        if keep:
+            self.next_cycle()
+        else:
+            self.close()
 
     def up_lost(self, exc) -> None:
         """The instance connection went away before the exchange was done."""
@@ -425,12 +428,7 @@ class Session:
         """Any failure of the fast-path request, as ``Proxy._handle`` treats it."""
         if self.rec is None:
             return
-        if not isinstance(exc, errors.RouterError):
-            if isinstance(exc, (ConnectionError, OSError)):
-                exc = errors.ClientGone(str(exc))
-            else:   # a router bug: answer 500 (H99), keep serving others
-                log.error("request %s failed", self.rec.rid, exc_info=exc)
-                exc = errors.PlatformError(repr(exc))
+        exc = errors.classify(exc, self.rec.rid)
         if self.up is not None:
             self.release_upstream(False)
         self.ending = False
