@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from paas.compose.services import Backing, ServiceError
+from paas.compose.backing import Backing, ServiceError
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 

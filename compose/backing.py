@@ -186,7 +186,7 @@ class PrivatePostgres:
     def write_hba(self) -> None:
         """Our pg_hba.conf: passwords (scram) for the superuser anywhere and the platform role
         in its own database, over 127.0.0.1 or the socket; anything else matches no line: refused."""
-        lines = ["# Written by paas (compose/services.py) at every start; edits are lost.",
+        lines = ["# Written by paas (compose/backing.py) at every start; edits are lost.",
                  "# Every client gives a password (scram-sha-256). No trust, no peer."]
         for database, role in (("all", SUPERUSER), (self.database, PLATFORM_ROLE)):
             lines.append(f"local {database} {role} scram-sha-256")
