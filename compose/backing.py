@@ -35,6 +35,7 @@ from psycopg2 import sql
 
 from paas.compose import redis_acl
 from paas.compose.credentials import CredentialError, redis_hash, scram_verifier, secret
+from paas.contracts import redis_keys
 
 SUPERUSER = "postgres"
 #: The role the platform's processes connect as: owner of the platform's database, nothing more.
@@ -431,8 +432,11 @@ class Backing:
         if self.prefer_standard and reachable("127.0.0.1", 6379):
             return {component: "redis://127.0.0.1:6379/0" for component in redis_acl.COMPONENTS}
         port = int(os.environ.get("PAAS_REDIS_PORT", "63790"))
-        self.redis = PrivateRedis(self.data_dir / "redis", port, self.data_dir,
-                                  os.environ.get("PAAS_REDIS_PREFIX", "paas:"))
+        try:
+            prefix = redis_keys.prefix()  # the ACL rules are written for it
+        except ValueError as exc:
+            raise ServiceError(str(exc)) from None
+        self.redis = PrivateRedis(self.data_dir / "redis", port, self.data_dir, prefix)
         self.redis.start()
         return {component: self.redis.url(component) for component in redis_acl.COMPONENTS}
 

@@ -13,12 +13,13 @@ import asyncio
 import logging
 from urllib.parse import unquote, urlsplit
 
+from paas.contracts import redis_keys
 from paas.logcenter.schema import FIELDS, release_label
 
 log = logging.getLogger("paas.router.accesslog")
 MAX_PENDING = 50_000
 MAX_UNSENT = 8 << 20     # bytes queued towards a slow Redis before dropping
-STREAM_MAXLEN = b"10000"
+STREAM_MAXLEN = b"%d" % redis_keys.LOG_MAXLEN
 # The first seven fields of the one log schema (logcenter/schema.py); a router line's
 # method, path, status, duration and bytes are in its line, parsed by the Log Center.
 _FIELDS = tuple(name.encode() for name in FIELDS[:7])
@@ -63,7 +64,7 @@ _ENTRY = b"%s$%d\r\n%s\r\n%s$%d\r\n%s\r\n"
 class AccessLog:
     def __init__(self, redis_url: str, prefix: str, interval: float = 0.1):
         self.redis_url = redis_url
-        self.prefix = prefix.encode()
+        self.prefix = prefix
         self.interval = interval
         self.pending: list[bytes] = []        # encoded XADD commands
         self._parts: dict[tuple, tuple[bytes, bytes]] = {}
@@ -75,7 +76,7 @@ class AccessLog:
         if len(self.pending) >= MAX_PENDING:
             self.dropped += 1
             return
-        self.pending.append(encode_xadd(self.prefix + b"logs:" + app.encode(), values))
+        self.pending.append(encode_xadd(redis_keys.log_stream(self.prefix, app).encode(), values))
 
     def add(self, app: str, release: int, ts: bytes, line: bytes) -> None:
         """Queue one router entry (process, source and stream ``router``, ``router``,
@@ -95,7 +96,7 @@ class AccessLog:
         if parts is None:
             if len(self._parts) >= 4096:
                 self._parts.clear()
-            parts = self._parts[(app, release)] = _router_parts(self.prefix + b"logs:" + app.encode(),
+            parts = self._parts[(app, release)] = _router_parts(redis_keys.log_stream(self.prefix, app).encode(),
                                                                 app.encode(), release_label(release).encode())
         return parts
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from paas.buildpacks.launch import process_argv
+from paas.contracts import redis_keys
 from paas.logcenter.schema import release_label
 
 from . import config, identity, images, logs, network, ports, stacks, sweep
@@ -274,7 +275,7 @@ class Agent:
 
     def listen_for_wake(self) -> None:
         """The control loop asks for a pass when it assigns or stops instances; the interval is the fallback."""
-        channel = f"{os.environ.get('PAAS_REDIS_PREFIX', 'paas:')}agent:wake"
+        channel = redis_keys.agent_wake(redis_keys.prefix())
         while not self.stopping.is_set():
             try:
                 pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
@@ -492,7 +493,7 @@ class DjangoControlPlane:
         import redis
 
         try:
-            self.redis.publish(f"{os.environ.get('PAAS_REDIS_PREFIX', 'paas:')}control:wake", "1")
+            self.redis.publish(redis_keys.control_wake(redis_keys.prefix()), "1")
         except redis.RedisError:
             pass  # the control loop's own interval still gets there
 
