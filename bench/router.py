@@ -257,7 +257,7 @@ def main() -> int:
         procs.append(start_nginx(d, "backend", nginx_backend_conf(d, backend)))
         procs.append(start_nginx(d, "proxy", nginx_proxy_conf(d, nginx_port, backend, args.workers)))
         publish_route(redis_url, prefix, backend)
-        env = {**os.environ, "REDIS_URL": redis_url, "PAAS_ROUTER_KEY_PREFIX": prefix,
+        env = {**os.environ, "REDIS_URL": redis_url, "PAAS_REDIS_PREFIX": prefix,
                "PAAS_ROUTER_HOST": "127.0.0.1", "PAAS_ROUTER_LOG_LEVEL": "WARNING",
                "PAAS_ROUTER_DRAIN_TIMEOUT": "2"}
         procs.append(subprocess.Popen([sys.executable, "-m", "paas.router.main", "--port", str(router_port),

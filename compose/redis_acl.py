@@ -2,7 +2,7 @@
 
 A process holds only its own user's password, so a compromised router or agent is
 held to the commands and keys its job needs (the keys are the contracts in
-router/ROUTES.md and runtime/LOGS.md, all under ``PAAS_REDIS_PREFIX``):
+contracts/redis_keys.py, which builds the patterns below, all under ``PAAS_REDIS_PREFIX``):
 
 - ``router``: reads the route table (``router:hosts``, ``router:app:*``, ``router:published``), follows
   ``router:changes``, publishes ``router:wake``, appends access lines to
