@@ -54,7 +54,7 @@ def rules(prefix: str) -> dict[str, str]:
             f"resetchannels &{_key(k.route_changes(prefix))} &{_key(k.router_wake(prefix))}",
             # CLIENT REPLY OFF: the access log's own connection sends XADDs without waiting for replies.
             basic, "+subscribe +publish +scan +client|reply",
-            f"(%R~{_key(k.route_hosts(prefix))} %R~{_under(k.route_app(prefix, ''))} "
+            f"(%R~{_key(k.route_hosts(prefix))} %R~{k.route_apps_pattern(prefix)} "
             f"%R~{_key(k.route_published(prefix))} +hgetall +get +mget +exists)",
             f"(%W~{logs} +xadd)",
             f"(~{_under(k.router_metrics(prefix, ''))} +hset +expire)",

@@ -113,6 +113,11 @@ def route_app(prefix: str, app: str) -> str:
     return f"{prefix}router:app:{app}"
 
 
+def route_apps_pattern(prefix: str) -> str:
+    """A Redis glob of every app's route entry."""
+    return f"{glob_escape(prefix)}router:app:*"
+
+
 def route_changes(prefix: str) -> str:
     return f"{prefix}router:changes"
 

@@ -31,6 +31,7 @@ class TableSync:
         self.hosts_key = redis_keys.route_hosts(p)
         self.published_key = redis_keys.route_published(p)
         self.app_prefix = redis_keys.route_app(p, "")
+        self.apps_pattern = redis_keys.route_apps_pattern(p)
         self.changes = redis_keys.route_changes(p)
         self.wake_channel = redis_keys.router_wake(p)
         self.interval = settings.reload_interval
@@ -94,7 +95,7 @@ class TableSync:
             self.ready.set()
             return
         hosts = await client.hgetall(self.hosts_key)
-        keys = [k async for k in client.scan_iter(match=redis_keys.glob_escape(self.app_prefix) + "*", count=500)]
+        keys = [k async for k in client.scan_iter(match=self.apps_pattern, count=500)]
         apps = {}
         for i in range(0, len(keys), 500):
             chunk = keys[i:i + 500]

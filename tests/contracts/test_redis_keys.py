@@ -76,15 +76,17 @@ def test_patterns_match_their_keys_literally_in_a_real_redis():
     """A prefix holding glob characters matches only itself, in SCAN and so in the ACL rules."""
     client = redis.Redis.from_url(os.environ["REDIS_URL"])
     tag = uuid.uuid4().hex[:8]
-    ours, other = f"t{tag}[a]*:", f"t{tag}a-:"
+    ours, other = f"t{tag}[a]*{{}}:", f"t{tag}a-{{}}:"
     keys = [redis_keys.log_stream(ours, "demo"), redis_keys.log_stream(other, "demo"),
-            redis_keys.run_streams(ours, "r1")[0], redis_keys.run_streams(other, "r1")[0]]
+            redis_keys.run_streams(ours, "r1")[0], redis_keys.run_streams(other, "r1")[0],
+            redis_keys.route_app(ours, "demo"), redis_keys.route_app(other, "demo")]
     try:
         for key in keys:
             client.set(key, "1")
         logs = {k.decode() for k in client.scan_iter(match=redis_keys.log_streams_pattern(ours), count=1000)}
         runs = {k.decode() for k in client.scan_iter(match=redis_keys.run_streams_pattern(ours), count=1000)}
-        assert logs == {keys[0]} and runs == {keys[2]}
+        routes = {k.decode() for k in client.scan_iter(match=redis_keys.route_apps_pattern(ours), count=1000)}
+        assert logs == {keys[0]} and runs == {keys[2]} and routes == {keys[4]}
     finally:
         client.delete(*keys)
 
