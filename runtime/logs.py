@@ -7,19 +7,19 @@ in Redis in the same MULTI/EXEC transaction as the entries, so an agent that
 restarts at any moment neither loses nor repeats a line.
 """
 
-import os
 from pathlib import Path
 
 from paas.contracts import redis_keys
 from paas.logcenter import schema
 
+from . import config
 from .syscalls import punch_hole
 
 REDIS_PREFIX = redis_keys.prefix()
 OFFSETS_KEY = redis_keys.log_offsets(REDIS_PREFIX)
 # Offsets are per host: an instance moved off a host that was down has the same name on
 # both, and the returning host must not reset the new copy's offsets.
-HOST = os.environ.get("PAAS_HOST_NAME") or os.uname().nodename
+HOST = config.host_name()
 
 
 def offset_field(container_id: str, stream: str) -> str:
