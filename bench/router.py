@@ -41,6 +41,8 @@ import threading
 import time
 import uuid
 
+from paas.contracts import redis_keys
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOST = "bench.localhost"
 THREE_HOST = "three.localhost"
@@ -161,10 +163,10 @@ def publish_routes(url: str, prefix: str, backends: list[int]) -> None:
         entry = {"app": app, "maintenance": False, "scaled_to_zero": False,
                  "backends": [{"id": f"{app}-web-{i + 1}", "address": "127.0.0.1", "port": port,
                                "release": 1, "weight": 100} for i, port in enumerate(ports)]}
-        r.set(f"{prefix}router:app:{app}", json.dumps(entry))
-        r.hset(f"{prefix}router:hosts", host, app)
-    r.set(f"{prefix}router:published", "1")
-    r.publish(f"{prefix}router:changes", "*")
+        r.set(redis_keys.route_app(prefix, app), json.dumps(entry))
+        r.hset(redis_keys.route_hosts(prefix), host, app)
+    r.set(redis_keys.route_published(prefix), "1")
+    r.publish(redis_keys.route_changes(prefix), "*")
     r.close()
 
 
@@ -377,7 +379,7 @@ def start_contenders(d: str, procs: list, args, redis_url: str, prefix: str) -> 
     procs.append(start_nginx(d, "backend", nginx_backend_conf(d, backends)))
     procs.append(start_nginx(d, "proxy", nginx_proxy_conf(d, nginx_port, backends, args.workers)))
     publish_routes(redis_url, prefix, backends)
-    env = {**os.environ, "REDIS_URL": redis_url, "PAAS_ROUTER_KEY_PREFIX": prefix,
+    env = {**os.environ, "REDIS_URL": redis_url, "PAAS_REDIS_PREFIX": prefix,
            "PAAS_ROUTER_HOST": "127.0.0.1", "PAAS_ROUTER_LOG_LEVEL": "WARNING",
            "PAAS_ROUTER_DRAIN_TIMEOUT": "2"}
     procs.append(subprocess.Popen([sys.executable, "-m", "paas.router.main", "--port", str(router_port),

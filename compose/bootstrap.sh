@@ -79,7 +79,7 @@ fi
 
 # Reinstall only when the project's metadata changed since the last install.
 stamp=.venv/.paas-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stamp" ]; then
     say "installing paas into .venv"
     .venv/bin/python -m pip install -q --upgrade pip >&2
     .venv/bin/python -m pip install -q -e '.[test]' >&2

@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from paas.compose.services import Backing, Endpoints, ServiceError
+from paas.compose.backing import Backing, Endpoints, ServiceError
 from paas.compose.supervisor import OVERLAP, RELOAD, RESTART, Listen, Program, Supervisor
 from paas.platform import api_server
 from paas.router.config import SettingError

@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from paas.contracts import redis_keys
+
 from . import config, identity, images, logs, network, ports, stacks, sweep
 from .container import Container, create, instance_dir, release
 from .errors import RuntimeLayerError, StateError
@@ -268,7 +270,7 @@ class Agent:
 
     def listen_for_wake(self) -> None:
         """The control loop asks for a pass when it assigns or stops instances; the interval is the fallback."""
-        channel = f"{os.environ.get('PAAS_REDIS_PREFIX', 'paas:')}agent:wake"
+        channel = redis_keys.agent_wake(redis_keys.prefix())
         while not self.stopping.is_set():
             try:
                 pubsub = self.redis.pubsub(ignore_subscribe_messages=True)

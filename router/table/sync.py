@@ -16,6 +16,7 @@ import time
 
 import redis.asyncio as aioredis
 
+from paas.contracts import redis_keys
 from paas.router import errors
 from paas.router.table.routes import BadEntry, parse_app_entry
 
@@ -27,11 +28,12 @@ class TableSync:
         self.table = table
         self.url = settings.redis_url
         p = settings.key_prefix
-        self.hosts_key = f"{p}router:hosts"
-        self.published_key = f"{p}router:published"
-        self.app_prefix = f"{p}router:app:"
-        self.changes = f"{p}router:changes"
-        self.wake_channel = f"{p}router:wake"
+        self.hosts_key = redis_keys.route_hosts(p)
+        self.published_key = redis_keys.route_published(p)
+        self.app_prefix = redis_keys.route_app(p, "")
+        self.apps_pattern = redis_keys.route_apps_pattern(p)
+        self.changes = redis_keys.route_changes(p)
+        self.wake_channel = redis_keys.router_wake(p)
         self.interval = settings.reload_interval
         self.client: aioredis.Redis | None = None
         self.ready = asyncio.Event()
@@ -93,7 +95,7 @@ class TableSync:
             self.ready.set()
             return
         hosts = await client.hgetall(self.hosts_key)
-        keys = [k async for k in client.scan_iter(match=self.app_prefix + "*", count=500)]
+        keys = [k async for k in client.scan_iter(match=self.apps_pattern, count=500)]
         apps = {}
         for i in range(0, len(keys), 500):
             chunk = keys[i:i + 500]

@@ -17,11 +17,12 @@ import hiredis
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from paas.contracts import redis_keys
 from paas.logcenter.schema import FIELDS, release_label
 
 log = logging.getLogger("paas.router.telemetry.accesslog")
 MAX_PENDING = 50_000     # entries held while Redis is slow or away
-STREAM_MAXLEN = 10000
+STREAM_MAXLEN = redis_keys.LOG_MAXLEN
 RETRY_S = 1.0            # between connection attempts while Redis is away
 # The first seven fields of the one log schema (logcenter/schema.py); a router line's
 # method, path, status, duration and bytes are in its line, parsed by the Log Center.
@@ -39,7 +40,7 @@ class AccessLog:
     def __init__(self, redis_url: str, prefix: str, interval: float = 0.1, max_pending: int = MAX_PENDING,
                  retry_s: float = RETRY_S):
         self.redis_url = redis_url
-        self.prefix = prefix.encode()
+        self.prefix = prefix
         self.interval = interval
         self.max_pending = max_pending
         self.retry_s = retry_s
@@ -59,7 +60,7 @@ class AccessLog:
         if cached is None:
             if len(self._keys) >= 4096:
                 self._keys.clear()
-            cached = self._keys[(app, release)] = (self.prefix + b"logs:" + app.encode(), app.encode(),
+            cached = self._keys[(app, release)] = (redis_keys.log_stream(self.prefix, app).encode(), app.encode(),
                                                    release_label(release).encode())
         return cached
 
@@ -119,7 +120,7 @@ class AccessLog:
 
     def _markers(self, dropped: dict) -> list[tuple]:
         ts = _now_ts()
-        return [(self.prefix + b"logs:" + app.encode(), app.encode(), release, ts, DROPPED_LINE % count)
+        return [(redis_keys.log_stream(self.prefix, app).encode(), app.encode(), release, ts, DROPPED_LINE % count)
                 for app, (count, release) in dropped.items()]
 
     def _requeue(self, batch: list, dropped: dict) -> None:

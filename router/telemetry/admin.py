@@ -11,6 +11,7 @@ import time
 
 import redis.asyncio as aioredis
 
+from paas.contracts import redis_keys
 from paas.router.telemetry import metrics
 from paas.router.errors import RouterError
 from paas.router.protocol.framing import HeadReader, check_request
@@ -104,7 +105,7 @@ async def write_snapshot(client, prefix: str, merged: metrics.Metrics, now: floa
         fields["window_s"] = metrics.WINDOW_SECONDS
         fields["ts"] = round(now, 3)
         fields["releases"] = fig["releases"]
-        key = f"{prefix}router:metrics:{app}"
+        key = redis_keys.router_metrics(prefix, app)
         pipe.hset(key, node, json.dumps(fields, sort_keys=True))
         pipe.expire(key, ttl)
     await pipe.execute()

@@ -35,6 +35,7 @@ from psycopg2 import sql
 
 from paas.compose import redis_acl
 from paas.compose.credentials import CredentialError, redis_hash, scram_verifier, secret
+from paas.contracts import redis_keys
 
 SUPERUSER = "postgres"
 #: The role the platform's processes connect as: owner of the platform's database, nothing more.
@@ -186,7 +187,7 @@ class PrivatePostgres:
     def write_hba(self) -> None:
         """Our pg_hba.conf: passwords (scram) for the superuser anywhere and the platform role
         in its own database, over 127.0.0.1 or the socket; anything else matches no line: refused."""
-        lines = ["# Written by paas (compose/services.py) at every start; edits are lost.",
+        lines = ["# Written by paas (compose/backing.py) at every start; edits are lost.",
                  "# Every client gives a password (scram-sha-256). No trust, no peer."]
         for database, role in (("all", SUPERUSER), (self.database, PLATFORM_ROLE)):
             lines.append(f"local {database} {role} scram-sha-256")
@@ -431,8 +432,11 @@ class Backing:
         if self.prefer_standard and reachable("127.0.0.1", 6379):
             return {component: "redis://127.0.0.1:6379/0" for component in redis_acl.COMPONENTS}
         port = int(os.environ.get("PAAS_REDIS_PORT", "63790"))
-        self.redis = PrivateRedis(self.data_dir / "redis", port, self.data_dir,
-                                  os.environ.get("PAAS_REDIS_PREFIX", "paas:"))
+        try:
+            prefix = redis_keys.prefix()  # the ACL rules are written for it
+        except ValueError as exc:
+            raise ServiceError(str(exc)) from None
+        self.redis = PrivateRedis(self.data_dir / "redis", port, self.data_dir, prefix)
         self.redis.start()
         return {component: self.redis.url(component) for component in redis_acl.COMPONENTS}
 

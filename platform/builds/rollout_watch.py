@@ -5,6 +5,7 @@ import time
 from django.conf import settings
 from django.db import close_old_connections
 
+from paas.logcenter.schema import release_label
 from paas.platform import logs
 from paas.platform.models import Release
 
@@ -27,7 +28,7 @@ def wait_for_rollout(app_name: str, version: int, timeout: float) -> Release | N
 def app_output(app_name: str, version: int) -> list[str]:
     """The last lines the release's instances printed, to show why a rollout failed."""
     rows = logs.recent(app_name, TAIL_LINES, source="app")
-    return [f"{row.get('process', '')}: {row.get('line', '')}" for row in rows if row.get("release") == f"v{version}"]
+    return [f"{row.get('process', '')}: {row.get('line', '')}" for row in rows if row.get("release") == release_label(version)]
 
 
 def rollout_timeout() -> float:
