@@ -5,14 +5,14 @@ from datetime import datetime, timezone
 import pytest
 
 from paas.logcenter import schema
-from paas.router.accesslog import AccessLog
+from paas.router.telemetry.accesslog import AccessLog
 
 RECEIVED = datetime(2026, 12, 6, tzinfo=timezone.utc)
 
 
 def test_the_router_writes_the_release_as_the_schema_spells_it():
-    before_ts, middle = AccessLog("redis://127.0.0.1:1/0", "p:").parts("demo", 3)
-    assert b"$7\r\nrelease\r\n$2\r\nv3\r\n" in before_ts + middle
+    key, app, release = AccessLog("redis://127.0.0.1:1/0", "p:").entry_key("demo", 3)
+    assert (key, app, release) == (b"p:logs:demo", b"demo", b"v3")
 
 
 @pytest.mark.parametrize("written, stored", [(b"v3", "v3"), (b"v120", "v120"), (b"", ""), (b"3", ""), (b"v0", ""),

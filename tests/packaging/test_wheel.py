@@ -117,7 +117,7 @@ def test_every_data_file_is_installed_with_its_mode(installed):
 def test_the_installed_buildpacks_and_c_sources_are_found_where_the_code_looks(installed, tmp_path):
     site, python, _, _ = installed
     probe = ("from paas.buildpacks import selection; from paas.runtime import initbin; "
-             "from paas.router import native_heads; import os; "
+             "from paas.router.protocol import native_heads; import os; "
              "print(selection.SHIPPED_DIR, initbin.INIT_DIR, native_heads.SOURCE, sep='\\n')")
     result = subprocess.run([str(python), "-P", "-c", probe], capture_output=True, text=True, cwd=tmp_path,
                             env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)}, timeout=60)
