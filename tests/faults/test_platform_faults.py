@@ -4,12 +4,14 @@ Redis in the middle of a deploy. The servers restarted are the private ones this
 for this test, never the machine's own."""
 
 import os
+import re
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from paas.compose.services import PrivatePostgres, reachable
@@ -100,23 +102,30 @@ def redis_server(platform: Platform) -> int | None:
     return None
 
 
-def test_redis_restarted_mid_deploy_the_router_keeps_serving_and_the_deploy_ends_cleanly(platform):
+def stop_redis(platform: Platform) -> None:
+    os.kill(redis_server(platform), signal.SIGTERM)   # it keeps nothing on disk: it comes back empty
+    wait_for(lambda: not reachable("127.0.0.1", int(platform.env["PAAS_REDIS_PORT"])), 30, "Redis to be gone")
+
+
+def start_redis(platform: Platform) -> None:
+    """As make up started it: the same configuration file (port, ACL users)."""
     redis_dir = platform.data_dir / "redis"
-    port = int(platform.env["PAAS_REDIS_PORT"])
+    with open(redis_dir / "redis.log", "ab") as log:
+        subprocess.Popen([shutil.which("redis-server"), str(redis_dir / "redis.conf")], cwd=redis_dir,
+                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    wait_for(lambda: reachable("127.0.0.1", int(platform.env["PAAS_REDIS_PORT"])), 30, "Redis to be back")
+
+
+def test_redis_restarted_mid_deploy_the_router_keeps_serving_and_the_deploy_ends_cleanly(platform):
     with Load(platform.router_port, HOST, keepalive=3, fresh=1, pause=0.01) as load:
         requests_go_on(load, 100, "load before the deploy")
         version = latest_version(platform) + 1
         platform.api("PATCH", f"/apps/{APP}/config", {"GREETING": "redis"})
-        pid = redis_server(platform)
-        os.kill(pid, signal.SIGTERM)   # it keeps nothing on disk: it comes back empty
-        wait_for(lambda: not reachable("127.0.0.1", port), 30, "Redis to be gone")
+        stop_redis(platform)
         # Away: the router serves from the table it has, the instances from their own memory.
         requests_go_on(load, 200, "requests while Redis is away")
         assert load.tally.failed == 0, load.tally.failures
-        with open(redis_dir / "redis.log", "ab") as log:
-            subprocess.Popen([shutil.which("redis-server"), str(redis_dir / "redis.conf")], cwd=redis_dir,
-                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_for(lambda: reachable("127.0.0.1", port), 30, "Redis to be back")
+        start_redis(platform)
         status = wait_for(lambda: settled(platform, version), 180, f"v{version} to finish its rollout")
         if status == "succeeded":
             wait_for(lambda: first_answer_after(platform.router_port, HOST, time.monotonic(), 2) is not None
@@ -168,3 +177,45 @@ def served_body(platform: Platform) -> bytes:
         return b""
     finally:
         conn.close()
+
+
+TICK = re.compile(r"tick (\d+)")
+DROPPED = re.compile(r"\[paas: (\d+) lines of stdout dropped while the log service was unreachable\]")
+
+
+def stored_lines(platform: Platform, query: str) -> list[str]:
+    """Every line the Log Center stored for the app that matches ``query``, newest first."""
+    lines, cursor = [], None
+    while True:
+        params = {"q": query, "limit": 1000, **({"cursor": cursor} if cursor else {})}
+        page = platform.api("GET", f"/apps/{APP}/logs/search?{urlencode(params)}")
+        lines += [row["line"] for row in page["lines"]]
+        cursor = page["cursor"]
+        if not cursor:
+            return lines
+
+
+def test_app_log_lines_across_a_redis_restart_arrive_once_or_are_counted(platform):
+    agent_waits = "app log lines wait on disk"
+    platform.api("PATCH", f"/apps/{APP}/formation", {"ticker": {"quantity": 1}})
+    try:
+        wait_for(lambda: any(i["process"] == "ticker.1" and i["state"] == "up"
+                             for i in platform.api("GET", f"/apps/{APP}/instances")), 120, "the ticker up")
+        wait_for(lambda: len(stored_lines(platform, "process:ticker.1 tick")) > 20, 60, "ticks in the Log Center")
+        before = platform.output().count(agent_waits)
+        stop_redis(platform)
+        wait_for(lambda: platform.output().count(agent_waits) > before, 30, "the agent to find Redis away")
+        start_redis(platform)
+    finally:
+        platform.api("PATCH", f"/apps/{APP}/formation", {"ticker": {"quantity": 0}})
+    # Its last line is written as it stops, and shipped with the rest.
+    last = wait_for(lambda: next((line for line in stored_lines(platform, '"ticker stopped after"')), None), 120,
+                    "the ticker's last line in the Log Center")
+    count = int(last.rsplit(" ", 1)[1])
+    lines = stored_lines(platform, "process:ticker.1")
+    numbers = [int(m.group(1)) for line in lines if (m := TICK.fullmatch(line))]
+    dropped = sum(int(m.group(1)) for line in lines if (m := DROPPED.fullmatch(line)))
+    print(f"Redis restart with an app logging: {len(numbers)} of {count} lines stored, {dropped} counted as dropped")
+    assert len(numbers) == len(set(numbers)), "a line was stored twice"
+    assert set(numbers) <= set(range(count))
+    assert len(numbers) + dropped == count

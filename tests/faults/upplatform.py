@@ -24,7 +24,19 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 PY = sys.executable
 BODY = b"hello from the upgrade bench"
 WEB_APP = {
-    "Procfile": "web: python3 -u server.py\n",
+    # ticker (scaled to 0 unless a test scales it) numbers its lines: what tests/faults counts.
+    "Procfile": "web: python3 -u server.py\nticker: python3 -u ticker.py\n",
+    "ticker.py": (
+        "import signal, time\n"
+        "stopping = []\n"
+        "signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))\n"
+        "n = 0\n"
+        "while not stopping:\n"
+        "    print(f'tick {n}', flush=True)\n"
+        "    n += 1\n"
+        "    time.sleep(0.02)\n"
+        "print(f'ticker stopped after {n}', flush=True)\n"
+    ),
     "server.py": (
         "import http.server, os\n"
         "class H(http.server.BaseHTTPRequestHandler):\n"
@@ -47,8 +59,11 @@ class Platform:
     def __init__(self, data_dir: Path):
         self.data_dir = data_dir
         self.api_port, self.git_port, self.router_port = free_port(), free_port(), free_port()
+        # Not the suite's runtime sandbox (tests/conftest.py): make up runs its instances under its
+        # own data dir, as a user's would, and its Ctrl-C must not stop the runtime tests' containers.
         self.env = {k: v for k, v in os.environ.items()
-                    if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")}
+                    if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "PAAS_RUNTIME_DIR",
+                                 "PAAS_CGROUP_PARENT", "PAAS_BRIDGE", "PAAS_ADDRESS_POOL")}
         self.env.update(
             PAAS_DATA_DIR=str(data_dir), PAAS_API_PORT=str(self.api_port), PAAS_GIT_PORT=str(self.git_port),
             PAAS_PG_PORT=str(free_port()), PAAS_REDIS_PORT=str(free_port()),
