@@ -16,7 +16,8 @@ from urllib.parse import urlencode
 import pytest
 from paas.compose.services import PrivatePostgres, reachable
 
-from tests.faults.upplatform import Platform, deploy, dispose, leftovers
+from tests.faults.test_killed_mid_work import SLOW_BUILD_APP
+from tests.faults.upplatform import Platform, deploy, dispose, git_repo, leftovers
 from tests.load import Load, first_answer_after
 from tests.waiting import wait_for
 
@@ -219,3 +220,57 @@ def test_app_log_lines_across_a_redis_restart_arrive_once_or_are_counted(platfor
     assert len(numbers) == len(set(numbers)), "a line was stored twice"
     assert set(numbers) <= set(range(count))
     assert len(numbers) + dropped == count
+
+
+def quietly(ask):
+    """``ask()``, or None while the API cannot answer (its database restarting)."""
+    try:
+        return ask()
+    except (OSError, ValueError):
+        return None
+
+
+def restart(platform: Platform, server: str) -> None:
+    if server == "redis":
+        stop_redis(platform)
+        start_redis(platform)
+    else:
+        postgres = PrivatePostgres(platform.data_dir / "postgres", int(platform.env["PAAS_PG_PORT"]),
+                                   platform.data_dir)
+        postgres.stop()
+        postgres.start()
+
+
+@pytest.mark.parametrize("server", ["redis", "postgres"])
+def test_a_push_with_its_server_restarted_mid_build_ends_live_or_fails_with_a_reason(platform, server, tmp_path):
+    app = f"slow-{server}"
+    platform.api("POST", "/apps", {"name": app})
+    repo, env = git_repo(platform, tmp_path, app, SLOW_BUILD_APP)
+    push = subprocess.Popen(["git", "push", "paas", "main"], cwd=repo, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: quietly(lambda: any(b["status"] == "building"
+                                             for b in platform.api("GET", f"/apps/{app}/builds"))),
+                 120, "the build to run")
+        restart(platform, server)
+        _, err = push.communicate(timeout=900)
+    finally:
+        if push.poll() is None:
+            push.kill()
+            push.wait()
+    # The build ends either way: never left building with nobody at it.
+    builds = wait_for(lambda: quietly(lambda: (found := platform.api("GET", f"/apps/{app}/builds"))
+                                      and all(b["status"] not in ("pending", "building") for b in found) and found),
+                      300, "the build to end")
+    print(f"{server} restarted mid-build: push exited {push.returncode}, builds {[b['status'] for b in builds]}")
+    assert "Traceback" not in err, err[-3000:]
+    if push.returncode == 0:
+        # Success only with a live release that serves the pushed code.
+        assert "deployed to paas" in err, err[-3000:]
+        latest = max(platform.api("GET", f"/apps/{app}/releases"), key=lambda r: r["version"])
+        assert latest["status"] == "succeeded"
+        wait_for(lambda: first_answer_after(platform.router_port, f"{app}.localhost", time.monotonic(), 2)
+                 is not None, 60, "the pushed app served")
+    else:
+        # Refused with its reason shown to the pusher.
+        assert re.search(r"remote: +! ", err) or "build failed" in err or "deploy failed" in err, err[-3000:]

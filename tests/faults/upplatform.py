@@ -165,24 +165,10 @@ def dispose(platform: "Platform | None", data_dir: Path, scratch: Path, keep: bo
         subprocess.run(["rm", "-rf", str(data_dir)])
 
 
-
 def deploy(platform: Platform, scratch: Path, app: str, web: int = 2) -> None:
     """Create ``app``, push WEB_APP to it and scale it to ``web`` instances, all up."""
     platform.api("POST", "/apps", {"name": app})
-    home = scratch / "home"
-    home.mkdir()
-    (home / ".netrc").write_text(f"machine 127.0.0.1 login admin password {platform.token}\n")
-    (home / ".netrc").chmod(0o600)
-    repo = scratch / "src"
-    repo.mkdir()
-    for name, text in WEB_APP.items():
-        (repo / name).write_text(text)
-    env = {"HOME": str(home), "PATH": os.environ["PATH"], "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1",
-           "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
-           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "app"],
-                 ["remote", "add", "paas", f"http://127.0.0.1:{platform.git_port}/{app}.git"]):
-        subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
+    repo, env = git_repo(platform, scratch, app, WEB_APP)
     push = subprocess.run(["git", "push", "paas", "main"], cwd=repo, env=env, capture_output=True, text=True,
                           timeout=900)
     if push.returncode != 0:
@@ -191,6 +177,27 @@ def deploy(platform: Platform, scratch: Path, app: str, web: int = 2) -> None:
     wait_for(lambda: len([i for i in platform.api("GET", f"/apps/{app}/instances")
                             if i.get("state") == "up"]) >= web, 120, f"{web} web instances up")
     wait_for(lambda: served(platform.router_port, app), 60, "the app served through the router")
+
+
+def git_repo(platform: Platform, scratch: Path, app: str, files: dict) -> tuple[Path, dict]:
+    """A committed repository of ``files`` under ``scratch`` with the remote ``paas`` of ``app``, and
+    the environment of a git that pushes to it as the admin."""
+    home = scratch / "home"
+    if not home.exists():
+        home.mkdir()
+        (home / ".netrc").write_text(f"machine 127.0.0.1 login admin password {platform.token}\n")
+        (home / ".netrc").chmod(0o600)
+    repo = scratch / f"src-{app}"
+    repo.mkdir()
+    for name, text in files.items():
+        (repo / name).write_text(text)
+    env = {"HOME": str(home), "PATH": os.environ["PATH"], "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1",
+           "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
+           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "app"],
+                 ["remote", "add", "paas", f"http://127.0.0.1:{platform.git_port}/{app}.git"]):
+        subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
+    return repo, env
 
 
 def served(port: int, app: str) -> bool:
