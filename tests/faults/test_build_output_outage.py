@@ -1,0 +1,71 @@
+"""A build's output across a Redis outage (platform/builds/output.py): the build goes on, the
+stream says how many lines it missed, and the follower (the git push) learns the build's end
+from its row when the stream lost it. Real PostgreSQL and Redis; "away" is a client of a port
+where nothing listens."""
+
+import uuid
+
+import pytest
+import redis as redis_lib
+from django.contrib.auth import get_user_model
+
+from paas.platform.actions.apps import create_app
+from paas.platform.actions.config import current_config
+from paas.platform.actions.releases import create_release
+from paas.platform.builds.output import OutputWriter, follow, stream_key
+from paas.platform.models import Build
+from paas.platform.redis_client import get_redis
+from tests.e2e.platform_procs import free_port
+
+
+@pytest.fixture
+def pusher(transactional_db):
+    return get_user_model().objects.create_user(f"pusher-{uuid.uuid4().hex[:6]}", "p@example.com",
+                                                "correct-horse-battery")
+
+
+@pytest.fixture
+def build(settings, pusher):
+    settings.PAAS_REDIS_PREFIX = f"test-outage-{uuid.uuid4().hex[:10]}:"
+    app = create_app(pusher, f"out-{uuid.uuid4().hex[:6]}")
+    made = Build.objects.create(app=app, commit="a" * 40, ref="refs/heads/main", created_by=pusher,
+                                status=Build.BUILDING)
+    yield made
+    get_redis().delete(stream_key(made.uuid))
+
+
+def streamed(build: Build) -> list[str]:
+    return [f[b"line"].decode() for _, f in get_redis().xrange(stream_key(build.uuid)) if b"line" in f]
+
+
+def test_lines_written_while_redis_is_away_are_kept_and_counted(build):
+    out = OutputWriter(build.uuid)
+    live = out.redis
+    out.line("-----> one")
+    out.redis = redis_lib.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=1)
+    out.line("two")
+    out.line("three")
+    out.end(Build.FAILED, message="lost")   # no exception: the row has the end
+    out.redis = live
+    out.line("four")
+    assert out.text() == "-----> one\ntwo\nthree\nfour\n"
+    assert streamed(build) == ["-----> one", "       (2 lines of output not shown while the platform's Redis was "
+                                             "away: paas builds:info has them)", "four"]
+
+
+def test_a_follower_learns_the_end_from_the_row_when_the_stream_lost_it(build, pusher):
+    out = OutputWriter(build.uuid)
+    out.line("-----> building")
+    # The build succeeds (row and release, one transaction) while its end entry is lost.
+    release = create_release(build.app, user=pusher, build=build, config=current_config(build.app), summary="d")
+    Build.objects.filter(pk=build.pk).update(status=Build.SUCCEEDED)
+    seen = []
+    end = follow(build.uuid, seen.append, timeout=30, block_ms=100)
+    assert seen == ["-----> building"]
+    assert (end.status, end.release) == (Build.SUCCEEDED, release.version)
+
+
+def test_a_failed_build_ends_the_follow_with_its_reason(build):
+    Build.objects.filter(pk=build.pk).update(status=Build.FAILED, error="no buildpack detected")
+    end = follow(build.uuid, lambda line: None, timeout=30, block_ms=100)
+    assert (end.status, end.message, end.release) == (Build.FAILED, "no buildpack detected", None)
