@@ -7,10 +7,11 @@ marks the build failed with its reason; nothing is released.
 
 import logging
 import tempfile
+import time
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from paas.buildpacks.driver import build as run_buildpacks
@@ -30,6 +31,9 @@ from paas.runtime import identity, images
 from paas.runtime.errors import RuntimeLayerError as RunnerError
 
 log = logging.getLogger(__name__)
+
+#: How long a finished build waits for its database to come back (a restart takes seconds).
+DATABASE_WAIT_S = 120
 
 
 def cache_dir_path(app_name: str) -> Path:
@@ -67,23 +71,43 @@ def build_claimed(build: Build, again: bool) -> str:
     try:
         with CancelWatch(build.uuid) as cancel:
             slug, image = produce_image(build, out, cancel)
-            release = publish(build, slug, image, out)
+            # The build took minutes: its database connection may not have outlived a restart.
+            release = with_database(lambda: publish(build, slug, image, out))
             if release is None:
                 return "skipped"
     except BuildCancelled as error:
-        fail(build, out, str(error), status=Build.CANCELLED)
+        reason = str(error)
+        with_database(lambda: fail(build, out, reason, status=Build.CANCELLED))
         return Build.CANCELLED
     except (BuildError, PlatformError, RunnerError) as error:
-        fail(build, out, str(error))
+        reason = str(error)
+        with_database(lambda: fail(build, out, reason))
         return Build.FAILED
     except Exception:
         log.exception("build %s crashed", build.uuid)
-        fail(build, out, "the build hit an internal error; the platform logged it")
+        with_database(lambda: fail(build, out, "the build hit an internal error; the platform logged it"))
         raise
     out.line(f"-----> Released v{release.version}")
-    Build.objects.filter(pk=build.pk).update(output=out.text())
+    with_database(lambda: Build.objects.filter(pk=build.pk).update(output=out.text()))
     out.end(Build.SUCCEEDED, release=release.version)
     return Build.SUCCEEDED
+
+
+def with_database(step):
+    """``step()``; while the database restarts (a lost connection), again on a new connection,
+    for up to DATABASE_WAIT_S. Each step is one transaction, so a retried one never half-applied."""
+    deadline = time.monotonic() + DATABASE_WAIT_S
+    delay = 0.5
+    while True:
+        try:
+            return step()
+        except (OperationalError, InterfaceError) as error:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("database unreachable (%s); trying again in %g s", str(error).strip()[:200], delay)
+            connection.close()
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 def claim(build_id: int) -> tuple[Build, Lease, bool] | None:

@@ -1,18 +1,22 @@
-"""A build's output across a Redis outage (platform/builds/output.py): the build goes on, the
-stream says how many lines it missed, and the follower (the git push) learns the build's end
-from its row when the stream lost it. Real PostgreSQL and Redis; "away" is a client of a port
-where nothing listens."""
+"""A build across outages: its output while Redis is away (platform/builds/output.py): the build
+goes on, the stream says how many lines it missed, and the follower (the git push) learns the
+build's end from its row when the stream lost it; its last database steps after the connection
+was cut (a PostgreSQL restart while it built, pipeline.with_database). Real PostgreSQL and Redis;
+"away" is a client of a port where nothing listens."""
 
 import uuid
 
 import pytest
+import psycopg2
 import redis as redis_lib
 from django.contrib.auth import get_user_model
+from django.db import connection
 
 from paas.platform.actions.apps import create_app
 from paas.platform.actions.config import current_config
 from paas.platform.actions.releases import create_release
 from paas.platform.builds.output import OutputWriter, follow, stream_key
+from paas.platform.builds.pipeline import with_database
 from paas.platform.models import Build
 from paas.platform.redis_client import get_redis
 from tests.e2e.platform_procs import free_port
@@ -69,3 +73,17 @@ def test_a_failed_build_ends_the_follow_with_its_reason(build):
     Build.objects.filter(pk=build.pk).update(status=Build.FAILED, error="no buildpack detected")
     end = follow(build.uuid, lambda line: None, timeout=30, block_ms=100)
     assert (end.status, end.message, end.release) == (Build.FAILED, "no buildpack detected", None)
+
+
+def test_a_build_step_outlives_a_cut_database_connection(build):
+    connection.ensure_connection()
+    backend = connection.connection.get_backend_pid()
+    killer = psycopg2.connect(**connection.get_connection_params())
+    try:
+        with killer.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [backend])
+    finally:
+        killer.close()
+    done = with_database(lambda: Build.objects.filter(pk=build.pk).update(status=Build.FAILED, error="x"))
+    assert done == 1
+    assert connection.connection.get_backend_pid() != backend
