@@ -51,18 +51,24 @@ def _split(data: bytes, final: bool) -> tuple[list[bytes], int]:
     return lines, end
 
 
-def ship(redis, container_id: str, directory: Path, labels: dict, final: bool = False) -> int:
+def ship(redis, container_id: str, directory: Path, labels: dict, final: bool = False, *,
+         redis_offsets: bool = True) -> int:
     """Ship new lines of one container; `final` also ships a last line without newline. Returns lines shipped.
 
     Redis away: raises ``redis.RedisError`` once each file's unshipped part is bounded
     (logledger.bound); the lines dropped are reported by a marker when Redis is back.
+    ``redis_offsets=False``: the ledger alone keeps the place (the spool's copies, whose
+    instance may run again under the same name and fields).
     """
     import redis as redis_lib
 
     shipped = 0
     try:
+        if redis_offsets and logspool.owes_forget(container_id):
+            # An earlier run of this name ended while Redis was away: its offsets are not ours.
+            _forget_now(redis, container_id)
         for stream in STREAMS:
-            shipped += _ship_stream(redis, container_id, directory, labels, stream, final)
+            shipped += _ship_stream(redis, container_id, directory, labels, stream, final, redis_offsets)
     except redis_lib.RedisError:
         for stream in STREAMS:
             _bound_backlog(directory, stream)
@@ -70,7 +76,8 @@ def ship(redis, container_id: str, directory: Path, labels: dict, final: bool = 
     return shipped
 
 
-def _ship_stream(redis, container_id: str, directory: Path, labels: dict, stream: str, final: bool) -> int:
+def _ship_stream(redis, container_id: str, directory: Path, labels: dict, stream: str, final: bool,
+                 redis_offsets: bool) -> int:
     app = labels.get("app") or container_id
     path = directory / f"{stream}.log"
     field = offset_field(container_id, stream)
@@ -79,7 +86,7 @@ def _ship_stream(redis, container_id: str, directory: Path, labels: dict, stream
     except FileNotFoundError:
         return 0
     ledger = logledger.load(directory, stream)
-    committed = redis.hget(OFFSETS_KEY, field)
+    committed = redis.hget(OFFSETS_KEY, field) if redis_offsets else None
     committed = int(committed) if committed is not None else None
     offset = logledger.start_offset(ledger, committed)
     if size < offset:
@@ -104,7 +111,8 @@ def _ship_stream(redis, container_id: str, directory: Path, labels: dict, stream
                                               line.decode("utf-8", errors="replace")),
                       maxlen=MAXLEN, approximate=True)
         ledger.offset += used
-        pipe.hset(OFFSETS_KEY, field, ledger.offset)
+        if redis_offsets:
+            pipe.hset(OFFSETS_KEY, field, ledger.offset)
         pipe.execute()
         marker, ledger.dropped = False, 0
         logledger.save(directory, stream, ledger)
@@ -158,9 +166,10 @@ def ship_spooled(redis) -> int:
     """Ship the spooled lines of instances that ended while Redis was away; returns lines shipped."""
     shipped = 0
     for container_id, directory, labels in logspool.pending():
-        shipped += ship(redis, container_id, directory, labels, final=True)
-        forget(redis, container_id)
+        shipped += ship(redis, container_id, directory, labels, final=True, redis_offsets=False)
         logspool.remove(directory)
+    for container_id in logspool.owed_forgets():
+        _forget_now(redis, container_id)
     return shipped
 
 
@@ -173,10 +182,16 @@ def _reclaim(path: Path, shipped_offset: int) -> None:
 
 
 def forget(redis, container_id: str) -> None:
-    """Drop the offsets of a removed container (Redis away: they stay, a few bytes, harmless)."""
+    """Drop the offsets of a removed container. Redis away: owed, and paid before anything of
+    that name is shipped again (a new run starts its files at 0) or by a later pass."""
     import redis as redis_lib
 
     try:
-        redis.hdel(OFFSETS_KEY, *(offset_field(container_id, s) for s in STREAMS))
+        _forget_now(redis, container_id)
     except redis_lib.RedisError:
-        pass
+        logspool.owe_forget(container_id)
+
+
+def _forget_now(redis, container_id: str) -> None:
+    redis.hdel(OFFSETS_KEY, *(offset_field(container_id, s) for s in STREAMS))
+    logspool.forgiven(container_id)

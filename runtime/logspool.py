@@ -5,6 +5,11 @@ If its final shipping failed because Redis was away, what it had not shipped is 
 first: each file's unshipped part at the same offsets (the rest a hole, so it takes no disk
 and the offsets in Redis and in the ledger stay valid), its ledger and its labels. Every pass
 of the agent then ships what is here with the same ``logs.ship`` and removes it once shipped.
+
+Its offsets are the ledger's alone, not Redis's: the instance may run again under the same name
+(a restart) while its earlier run's lines wait here. For the same reason a removed instance's
+offsets in Redis that could not be dropped (Redis away) are owed (``<name>.forget``) and dropped
+before anything of that name is shipped again.
 """
 
 import json
@@ -51,6 +56,8 @@ def pending() -> list[tuple[str, Path, dict]]:
     root = spool_dir()
     found = []
     for directory in sorted(root.iterdir()) if root.is_dir() else []:
+        if not directory.is_dir():
+            continue
         try:
             with open(directory / "labels.json", "rb") as f:
                 labels = json.loads(f.read(_MAX_LABELS))
@@ -63,3 +70,26 @@ def pending() -> list[tuple[str, Path, dict]]:
 
 def remove(directory: Path) -> None:
     shutil.rmtree(directory, ignore_errors=True)
+
+
+# Offsets in Redis that could not be dropped when their instance was removed (Redis away).
+def _owed(container_id: str) -> Path:
+    return spool_dir() / f"{container_id}.forget"
+
+
+def owe_forget(container_id: str) -> None:
+    spool_dir().mkdir(parents=True, exist_ok=True, mode=0o700)
+    _owed(container_id).touch()
+
+
+def owes_forget(container_id: str) -> bool:
+    return _owed(container_id).exists()
+
+
+def forgiven(container_id: str) -> None:
+    _owed(container_id).unlink(missing_ok=True)
+
+
+def owed_forgets() -> list[str]:
+    root = spool_dir()
+    return sorted(p.name[:-len(".forget")] for p in root.glob("*.forget")) if root.is_dir() else []

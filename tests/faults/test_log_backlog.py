@@ -29,6 +29,7 @@ def shipping(tmp_path):
     live.delete(logs.stream_key(labels["app"]))
     logs.forget(live, cid)
     logspool.remove(logspool.spool_dir() / cid)
+    logspool.forgiven(cid)
 
 
 def write(directory: Path, first: int, last: int) -> None:
@@ -143,6 +144,25 @@ def test_an_instance_that_ends_while_redis_is_away_keeps_its_last_lines(shipping
     assert numbers == list(range(80))
     last = live.xrevrange(logs.stream_key(labels["app"]), count=1)[0][1]
     assert last[b"line"] == b"last words without newline"
+
+
+def test_an_instance_restarted_under_its_name_after_ending_while_redis_was_away_loses_nothing(shipping):
+    live, away, directory, labels = shipping
+    cid = directory.name
+    write(directory, 0, 200)
+    logs.ship(live, cid, directory, labels)
+    write(directory, 200, 230)
+    with pytest.raises(redis_lib.ConnectionError):
+        logs.ship_final(away, cid, directory, labels)
+    logs.forget(away, cid)                   # the agent removes it, Redis still away
+    for name in os.listdir(directory):
+        os.unlink(directory / name)
+    write(directory, 1000, 1500)             # the same name runs again: its files start at 0
+    logs.ship(live, cid, directory, labels)
+    logs.ship_spooled(live)
+    numbers, _ = arrived(live, labels["app"])
+    assert sorted(numbers) == list(range(230)) + list(range(1000, 1500))
+    assert not logspool.owed_forgets() or cid not in logspool.owed_forgets()
 
 
 def test_a_ledger_that_is_not_a_plain_file_of_numbers_is_ignored(tmp_path):
