@@ -85,3 +85,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install -q -e '.[test]' >&2
     touch "$stamp"
 fi
+
+# The container helper (runtime/init/paas-init.c) is built here, not at the first start a user
+# waits on; it is cached under its source's digest, so an unchanged source costs one lookup.
+.venv/bin/paas-runner init:build >/dev/null || exit 1

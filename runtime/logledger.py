@@ -15,8 +15,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import config
+
 #: Unshipped bytes kept per instance and stream while Redis is away (the rest is dropped and counted).
-BACKLOG_BYTES = int(os.environ.get("PAAS_LOG_BACKLOG_BYTES", str(8 << 20)))
+BACKLOG_BYTES = config.log_backlog_bytes()
 _MAX_FILE = 128           # a ledger is three short numbers
 _SCAN = 1 << 20           # bytes read at a time to count the lines dropped
 

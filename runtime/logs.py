@@ -12,7 +12,7 @@ from pathlib import Path
 
 from paas.logcenter import schema
 
-from . import logledger, logspool
+from . import config, logledger, logspool
 from .syscalls import punch_hole
 
 # PAAS_REDIS_PREFIX lets one Redis serve several platforms (or test runs) apart.
@@ -20,7 +20,7 @@ REDIS_PREFIX = os.environ.get("PAAS_REDIS_PREFIX", "paas:")
 OFFSETS_KEY = f"{REDIS_PREFIX}logs:offsets"
 # Offsets are per host: an instance moved off a host that was down has the same name on
 # both, and the returning host must not reset the new copy's offsets.
-HOST = os.environ.get("PAAS_HOST_NAME") or os.uname().nodename
+HOST = config.host_name()
 
 
 def offset_field(container_id: str, stream: str) -> str:

@@ -1,4 +1,7 @@
-"""The build container: runs buildpack steps for the build layer (paas.buildpacks).
+"""The build container: runs buildpack steps in the runtime's containers.
+
+It lives with the build layer, which uses the runtime (create, release,
+identity, stacks), never the reverse.
 
 Implements the executor contract of buildpacks/README.md: each step runs in a
 fresh container on the app's stack with the step's mounts bound in, stdout and
@@ -9,7 +12,7 @@ Network: builds need the package registries (pip, npm) and nothing of the
 platform, so each step runs in a network namespace of its own on the platform
 bridge, like an instance: NAT egress to the outside, DNS through the bridge's
 forwarder, and the host, its loopback, other containers and private and
-link-local ranges refused (see firewall.py).
+link-local ranges refused (see runtime/firewall.py).
 
 Identity: a step runs as an unprivileged host uid of the build range (the
 app's build uid, identity.py), never as root, without any capability, with
@@ -20,7 +23,7 @@ step that mounts them; everything else of the host (the stack, the
 buildpacks) it can only read where others may. After every step the
 read-write sources are walked again and any setuid/setgid bit is cleared,
 so nothing a build leaves (in the slug packed from /app, or in the cache)
-carries one. Every bind is nosuid,nodev (paas-init.c).
+carries one. Every bind is nosuid,nodev (runtime/init/paas-init.c).
 """
 
 import errno
@@ -31,12 +34,13 @@ import subprocess
 import time
 from pathlib import Path
 
-from paas.buildpacks.executor import MAX_LINE_BYTES
+from paas.runtime import identity, stacks
+from paas.runtime.container import create, release
+from paas.runtime.errors import RuntimeLayerError, SpecError
+from paas.runtime.spec import ContainerSpec, Limits, Mount
 
-from . import identity, stacks
-from .container import create, release
-from .errors import RuntimeLayerError, SpecError
-from .spec import ContainerSpec, Limits, Mount
+from .errors import BuildCancelled, BuildError, BuildTimeout
+from .executor import MAX_LINE_BYTES
 
 BUILD_PIDS = 4096
 KILL_GRACE_S = 5.0
@@ -70,8 +74,6 @@ class ContainerExecutor:
 
     def run(self, argv, *, env, cwd, mounts, timeout, on_line, cancel=None) -> int:
         """Run one step to completion and return its exit status (see the contract)."""
-        from paas.buildpacks.errors import BuildCancelled, BuildError, BuildTimeout
-
         try:
             stack = stacks.get(self.stack)
         except RuntimeLayerError as exc:
@@ -123,8 +125,6 @@ class ContainerExecutor:
             try:
                 identity.hand_over(mount.source, self.uid)
             except (OSError, RuntimeLayerError) as exc:
-                from paas.buildpacks.errors import BuildError
-
                 # strerror only: an OSError's filename would be a name the build chose.
                 reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a directory"
                 raise BuildError(f"the build directory {mount.target} cannot be handed over: {reason}") from None
