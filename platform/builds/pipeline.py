@@ -138,13 +138,16 @@ def produce_image(build: Build, out: OutputWriter, cancel):
         source = Path(tmp) / "source"
         cache = str(cache_dir(app))
         checkout(open_repo(app.name), build.commit, source, max_bytes=settings.PAAS_MAX_PUSH_BYTES)
+        # Read before the build runs, each waiting out a database restart like the release does.
+        config = with_database(lambda: current_config(app).values)
+        require_web = with_database(lambda: expects_traffic(app))
         slug = run_buildpacks(
             str(source),
             cache,
             str(Path(tmp) / "slug.tgz"),
             # The build's directories (made under tmp by the driver) and the cache become the app's build uid's.
             executor=get_executor(app, build_dirs=(tmp, cache)),
-            config=current_config(app).values,
+            config=config,
             on_output=out.line,
             compile_timeout=settings.PAAS_BUILD_TIMEOUT_S,
             max_slug_bytes=settings.PAAS_MAX_SLUG_BYTES,
@@ -152,7 +155,7 @@ def produce_image(build: Build, out: OutputWriter, cancel):
             source_version=build.commit,
             work_dir=tmp,
             cancel=cancel,
-            require_web=expects_traffic(app),
+            require_web=require_web,
             keep_app_dir=str(Path(tmp) / "app"),
         )
         out.line(f"-----> Compressed slug: {slug.size / 1024 / 1024:.1f} MB")

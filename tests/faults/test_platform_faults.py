@@ -263,7 +263,7 @@ def test_a_push_with_its_server_restarted_mid_build_ends_live_or_fails_with_a_re
     builds = wait_for(lambda: quietly(lambda: (found := platform.api("GET", f"/apps/{app}/builds"))
                                       and all(b["status"] not in ("pending", "building") for b in found) and found),
                       300, "the build to end")
-    reason = [line for line in err.splitlines() if " !  " in line or "failed" in line][-1:]
+    reason = [line for line in err.splitlines() if " !  " in line or "failed" in line][:1]
     print(f"{server} restarted mid-build: push exited {push.returncode}, builds {[b['status'] for b in builds]} "
           f"{reason}")
     assert "Traceback" not in err, err[-3000:]
