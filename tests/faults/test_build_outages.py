@@ -1,4 +1,4 @@
-"""A build across outages: its output while Redis is away (platform/builds/output.py): the build
+"""A build across outages (and the platform lines of an app): its output while Redis is away (platform/builds/output.py): the build
 goes on, the stream says how many lines it missed, and the follower (the git push) learns the
 build's end from its row when the stream lost it; its last database steps after the connection
 was cut (a PostgreSQL restart while it built, pipeline.with_database). Real PostgreSQL and Redis;
@@ -87,3 +87,23 @@ def test_a_build_step_outlives_a_cut_database_connection(build):
     done = with_database(lambda: Build.objects.filter(pk=build.pk).update(status=Build.FAILED, error="x"))
     assert done == 1
     assert connection.connection.get_backend_pid() != backend
+
+
+def test_platform_lines_not_written_while_redis_is_away_are_counted_by_the_next(build, monkeypatch):
+    from paas.platform import logs as platform_logs
+
+    app = build.app.name
+    away = redis_lib.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=1)
+    monkeypatch.setattr(platform_logs, "get_redis", lambda: away)    # this process's client: Redis away
+    platform_logs.write_platform_line(app, "Scaled web to 2")
+    platform_logs.write_platform_line(app, "Deployed v3", release=3)
+    monkeypatch.setattr(platform_logs, "get_redis", get_redis)
+    platform_logs.write_platform_line(app, "Deployed v4", release=4)
+    key = platform_logs.stream_key(app)
+    try:
+        lines = [f[b"line"].decode() for _, f in get_redis().xrange(key)]
+    finally:
+        get_redis().delete(key)
+    assert lines[-2:] == ["[paas: 2 platform lines not logged while the platform's Redis was away; "
+                          "paas events has them]", "Deployed v4"]
+    assert "Scaled web to 2" not in lines
