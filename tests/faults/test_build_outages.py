@@ -4,6 +4,7 @@ build's end from its row when the stream lost it; its last database steps after 
 was cut (a PostgreSQL restart while it built, pipeline.with_database). Real PostgreSQL and Redis;
 "away" is a client of a port where nothing listens."""
 
+import datetime
 import uuid
 
 import pytest
@@ -11,6 +12,7 @@ import psycopg2
 import redis as redis_lib
 from django.contrib.auth import get_user_model
 from django.db import connection
+from django.utils import timezone
 
 from paas.platform.actions.apps import create_app
 from paas.platform.actions.config import current_config
@@ -107,3 +109,22 @@ def test_platform_lines_not_written_while_redis_is_away_are_counted_by_the_next(
     assert lines[-2:] == ["[paas: 2 platform lines not logged while the platform's Redis was away; "
                           "paas events has them]", "Deployed v4"]
     assert "Scaled web to 2" not in lines
+
+
+def test_a_pending_build_whose_queue_message_was_lost_is_queued_again(build, settings):
+    from paas.platform.builds import recovery
+
+    settings.PAAS_BUILD_QUEUE = f"test-outage-{uuid.uuid4().hex[:10]}"
+    client = get_redis()
+    try:
+        # Pushed a while ago; then Redis restarted empty: no message, no queued mark.
+        Build.objects.filter(pk=build.pk).update(
+            status=Build.PENDING, created_at=timezone.now() - datetime.timedelta(seconds=recovery.PENDING_GRACE_S + 5))
+        assert recovery.requeue_lost_pending() == 1
+        assert client.llen(settings.PAAS_BUILD_QUEUE) == 1
+        assert client.exists(recovery.queued_key(build.uuid))
+        # Queued and marked: not again while the mark lasts.
+        assert recovery.recover_orphaned_builds() == 0
+        assert client.llen(settings.PAAS_BUILD_QUEUE) == 1
+    finally:
+        client.delete(settings.PAAS_BUILD_QUEUE, recovery.queued_key(build.uuid))
