@@ -76,8 +76,11 @@ def drop_marker(app: str, instance: str, dropped: int, limit: int, at: datetime)
 class Ingest:
     """One consumer of the group; several may run (on any host) against the same streams and store service."""
 
-    def __init__(self, client: redis.Redis, store: Store, prefix: str, consumer: str, rate_limit: int):
+    def __init__(self, client: redis.Redis, store: Store, prefix: str, consumer: str, rate_limit: int,
+                 idle=time.sleep):
         self.redis = client
+        #: How a pass with no stream to block on waits instead (no app yet, or Redis back empty).
+        self.idle = idle
         self.store = store
         self.prefix = prefix
         self.consumer = consumer
@@ -109,6 +112,8 @@ class Ingest:
 
         ``block_ms``: how long to wait for new entries; None: not at all (0 would be forever)."""
         if not self.streams:
+            if block_ms:
+                self.idle(block_ms / 1000)   # as a blocking read would: else the loop spins
             return []
         pending = {k: v for k, v in self.streams.items() if v != b">"}
         try:

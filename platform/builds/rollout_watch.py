@@ -2,8 +2,9 @@
 
 import time
 
+import redis
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 
 from paas.logcenter.schema import release_label
 from paas.platform import logs
@@ -18,7 +19,11 @@ def wait_for_rollout(app_name: str, version: int, timeout: float) -> Release | N
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         close_old_connections()
-        release = Release.objects.filter(app__name=app_name, version=version).first()
+        try:
+            release = Release.objects.filter(app__name=app_name, version=version).first()
+        except DatabaseError:   # the database restarting: ask again (close_old_connections reconnects)
+            time.sleep(POLL_S)
+            continue
         if release is None or release.status in (Release.SUCCEEDED, Release.FAILED):
             return release
         time.sleep(POLL_S)
@@ -27,7 +32,10 @@ def wait_for_rollout(app_name: str, version: int, timeout: float) -> Release | N
 
 def app_output(app_name: str, version: int) -> list[str]:
     """The last lines the release's instances printed, to show why a rollout failed."""
-    rows = logs.recent(app_name, TAIL_LINES, source="app")
+    try:
+        rows = logs.recent(app_name, TAIL_LINES, source="app")
+    except redis.RedisError:
+        return []   # Redis away: the push says why without the app's last lines
     return [f"{row.get('process', '')}: {row.get('line', '')}" for row in rows if row.get("release") == release_label(version)]
 
 

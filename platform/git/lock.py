@@ -1,7 +1,7 @@
 """One push per app at a time, so two builds never interleave their releases."""
 
 from django.conf import settings
-from redis.exceptions import LockError
+from redis.exceptions import LockError, RedisError
 
 from paas.contracts import redis_keys
 from paas.platform.redis_client import get_redis
@@ -21,4 +21,6 @@ class PushLock:
         try:
             self.lock.release()
         except LockError:  # expired already: nothing left to release
+            pass
+        except RedisError:  # Redis away: the lock expires by itself (and went if Redis restarted)
             pass
