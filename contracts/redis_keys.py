@@ -153,6 +153,11 @@ def build_attempts(prefix: str, build_uuid) -> str:
     return f"{prefix}builds:{build_uuid}:attempts"
 
 
+def build_queued(prefix: str, build_uuid) -> str:
+    """Set when a build's task is queued; a Redis restart empties it with the queue."""
+    return f"{prefix}builds:{build_uuid}:queued"
+
+
 def login_failures(prefix: str, kind: str, who: str) -> str:
     """The failed-login counter of an account (``user``) or a client address (``addr``)."""
     if kind not in ("user", "addr"):

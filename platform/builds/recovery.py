@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from paas.contracts import redis_keys
 from paas.platform.builds.lease import ATTEMPTS_TTL_S, LEASE_TTL_S, RENEW_EVERY_S, attempts_key, is_held
 from paas.platform.builds.output import OutputWriter
 from paas.platform.models import Build
@@ -81,7 +82,7 @@ def recover_orphaned_builds() -> int:
 
 
 def queued_key(build_uuid) -> str:
-    return f"{settings.PAAS_REDIS_PREFIX}builds:{build_uuid}:queued"
+    return redis_keys.build_queued(settings.PAAS_REDIS_PREFIX, build_uuid)
 
 
 def enqueue(build_pk: int, build_uuid) -> None:

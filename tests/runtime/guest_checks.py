@@ -1,6 +1,7 @@
 """Checks that hold only inside the cgroup v2 guest (tests/vm/test_cgroup_v2.py passes this
 file to the guest's pytest by name; its name keeps the host's collection away from it,
-since the host mounts cgroup v1 and these would be false there).
+since the host mounts cgroup v1 and these would be false there). It lives here so the
+runtime tests' fixtures (tests/runtime/conftest.py) apply to it.
 
 They prove the run is the one it claims to be: the runtime chose the unified hierarchy
 that systemd mounted, and containers live in it.
@@ -11,9 +12,6 @@ from pathlib import Path
 
 from paas.runtime import cgroups, config
 from paas.runtime.spec import Limits
-
-# The runtime tests' fixtures (a unique id per container, released afterwards).
-from tests.runtime.conftest import cid, detached, host_stack  # noqa: F401
 
 
 def _fstypes() -> dict[str, str]:
