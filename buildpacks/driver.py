@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from . import cache, selection, slugignore
+from . import cache, hostenv, selection, slugignore
 from .envdir import write_env_dir
 from .errors import BuildError, BuildTimeout
 from .executor import Executor
@@ -69,6 +69,7 @@ def build(
     work_dir: str | None = None,
     cancel: threading.Event | None = None,
     keep_app_dir: str | None = None,
+    host_env: dict[str, str] | None = None,
 ) -> Slug:
     """Build source_dir into a slug written at slug_path; see buildpacks/README.md.
 
@@ -78,8 +79,11 @@ def build(
     compile_timeout seconds, BuildCancelled once `cancel` is set (the running
     step is killed). keep_app_dir: where to move the compiled app directory
     the slug was packed from (the caller may use it as the unpacked slug).
+    host_env: the environment whose network settings (hostenv.FORWARDED) reach every step;
+    by default this process's.
     """
     config = dict(config or {})
+    forwarded = hostenv.forwarded(os.environ if host_env is None else host_env)
     check_source(source_dir, max_slug_bytes)
     if not os.path.isdir(cache_dir):
         raise BuildError(f"cache dir {cache_dir} does not exist")
@@ -89,6 +93,7 @@ def build(
 
     with cache.locked(cache_dir, waiting), tempfile.TemporaryDirectory(prefix="paas-build-", dir=work_dir) as scratch:
         ws = _workspace(scratch, source_dir, cache_dir, config, stack, source_version)
+        ws.host_env = forwarded
         _apply_slugignore(ws.app_dir, on_output)
         # Fail fast on a broken Procfile, before minutes of dependency installs.
         read_procfile(ws.app_dir)
