@@ -70,6 +70,7 @@ def build(
     cancel: threading.Event | None = None,
     keep_app_dir: str | None = None,
     host_env: dict[str, str] | None = None,
+    stacks_languages: dict[str, dict[str, list[str]]] | None = None,
 ) -> Slug:
     """Build source_dir into a slug written at slug_path; see buildpacks/README.md.
 
@@ -80,10 +81,12 @@ def build(
     step is killed). keep_app_dir: where to move the compiled app directory
     the slug was packed from (the caller may use it as the unpacked slug).
     host_env: the environment whose network settings (hostenv.FORWARDED) reach every step;
-    by default this process's.
+    by default this process's. stacks_languages: every stack's language versions
+    (runtime.stackinfo), named in the message when the app asks for a version its stack lacks.
     """
     config = dict(config or {})
     forwarded = hostenv.forwarded(os.environ if host_env is None else host_env)
+    forwarded.update(hostenv.stacks_env(stacks_languages or {}))
     check_source(source_dir, max_slug_bytes)
     if not os.path.isdir(cache_dir):
         raise BuildError(f"cache dir {cache_dir} does not exist")

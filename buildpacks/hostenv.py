@@ -49,3 +49,16 @@ def forwarded(environ: Mapping[str, str]) -> dict[str, str]:
 def ca_env() -> dict[str, str]:
     """Every tool's CA setting, naming the bundle the build container trusts."""
     return {name: CA_BUNDLE for name in CA_ENV}
+
+
+def stacks_env(languages: Mapping[str, Mapping[str, list]]) -> dict[str, str]:
+    """The language versions of every stack of the platform, for a buildpack's message when
+    the app asks for one its stack lacks: PAAS_STACKS_PYTHON="host=3.11.2 forky=3.13.15,3.14.8",
+    PAAS_STACKS_NODE likewise."""
+    env = {}
+    for language, var in (("python", "PAAS_STACKS_PYTHON"), ("node", "PAAS_STACKS_NODE")):
+        parts = [f"{name}={','.join(versions[language])}" for name, versions in sorted(languages.items())
+                 if versions.get(language)]
+        if parts:
+            env[var] = " ".join(parts)
+    return env

@@ -129,6 +129,7 @@ def produce_image(build: Build, out: OutputWriter, cancel):
             cancel=cancel,
             require_web=expects_traffic(app),
             keep_app_dir=str(Path(tmp) / "app"),
+            stacks_languages=stacks_languages(),
         )
         out.line(f"-----> Compressed slug: {slug.size / 1024 / 1024:.1f} MB")
         image = images.put(slug.path, stack=slug.stack, process_types=slug.process_types, env=slug.default_env)
@@ -136,6 +137,15 @@ def produce_image(build: Build, out: OutputWriter, cancel):
         # it becomes the app's (its instances' uid), no longer the build's.
         images.adopt(image.digest, Path(tmp) / "app", uid=identity.app_uid(app.pk))
     return slug, image
+
+
+def stacks_languages() -> dict:
+    """Every stack's language versions, for the buildpacks' message when an app asks for one
+    its stack lacks."""
+    from paas.platform.actions.apps import available_stacks
+    from paas.runtime import stackinfo
+
+    return {name: stackinfo.languages(name) for name in available_stacks()}
 
 
 def expects_traffic(app: App) -> bool:
