@@ -1,0 +1,67 @@
+"""The tutorial-shaped apps people push, on the forky stack, with real git, through the router.
+
+Each app under apps/ is pushed unchanged: a Django 6 app on Python 3.14 (whitenoise,
+dj-database-url, gunicorn with a config file, a release phase), an Express app on Node 24 with
+engines, a FastAPI app with uv.lock. Their dependencies come from the real registries, through
+whatever this machine's outbound TLS passes (an intercepting proxy here: the stack trusts the
+host's CA bundle).
+"""
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from paas.platform.actions.apps import create_app
+from tests.e2e.test_deploy import fetch, release_status
+from tests.waiting import wait_for
+
+APPS = Path(__file__).with_name("apps")
+
+
+def app_files(name: str) -> dict[str, str]:
+    root = APPS / name
+    return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def e2e_forky(forky_stack, platform_env):
+    """The tests' forky stack, seen by the end-to-end platform (its runtime dir is its own)."""
+    from paas.runtime import config
+
+    stacks = Path(platform_env["PAAS_DATA_DIR"]) / "runtime" / "stacks"
+    stacks.mkdir(parents=True, exist_ok=True)
+    link = stacks / "forky"
+    if not link.exists():
+        link.symlink_to(config.stacks_dir() / "forky")
+    return "forky"
+
+
+def push_and_fetch(pusher, platform_env, tmp_path, files, prefix):
+    app = create_app(pusher.user, f"{prefix}-{uuid.uuid4().hex[:6]}", stack="forky")
+    repo = pusher.repo(tmp_path / "src", files, app.name)
+    result = pusher.push(repo)
+    assert result.returncode == 0, result.stderr
+    assert release_status(app, 2) == "succeeded"
+    port, host = int(platform_env["PAAS_ROUTER_PORT"]), f"{app.name}.localhost"
+    status, text = wait_for(lambda: (r := fetch(port, host))[0] == 200 and r, 30, "the app through the router")
+    return app, result.stderr, text
+
+
+def test_django6_on_python_314(pusher, agent_host, platform_env, e2e_forky, tmp_path):
+    _, output, text = push_and_fetch(pusher, platform_env, tmp_path, app_files("django6"), "dj")
+    assert "-----> Using Python 3.14." in output
+    assert "-----> Running manage.py collectstatic" in output
+    assert text.startswith("django 6.0") and "on python 3.14." in text
+
+
+def test_express_on_node_24(pusher, agent_host, platform_env, e2e_forky, tmp_path):
+    _, output, text = push_and_fetch(pusher, platform_env, tmp_path, app_files("express24"), "ex")
+    assert "-----> Using Node.js v24." in output
+    assert text.startswith("express on node v24.")
+
+
+def test_fastapi_with_uv_lock(pusher, agent_host, platform_env, e2e_forky, tmp_path):
+    _, output, text = push_and_fetch(pusher, platform_env, tmp_path, app_files("fastapi_uv"), "fa")
+    assert "-----> Exporting uv.lock" in output
+    assert '"hello":"fastapi"' in text and '"python":"3.14.' in text
