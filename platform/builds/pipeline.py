@@ -18,6 +18,7 @@ from paas.buildpacks.errors import BuildCancelled, BuildError
 from paas.platform.actions.config import current_config
 from paas.platform.actions.events import record
 from paas.platform.actions.releases import create_release
+from paas.platform.builds import appjson
 from paas.platform.builds.checkout import checkout
 
 from paas.platform.builds.executors import get_executor
@@ -66,10 +67,12 @@ def build_claimed(build: Build, again: bool) -> str:
         out.line("-----> Building again from the start")
     try:
         with CancelWatch(build.uuid) as cancel:
-            slug, image = produce_image(build, out, cancel)
+            slug, image, first_manifest = produce_image(build, out, cancel)
             release = publish(build, slug, image, out)
             if release is None:
                 return "skipped"
+            if first_manifest is not None:
+                after_first_release(build, first_manifest, release, slug, out)
     except BuildCancelled as error:
         fail(build, out, str(error), status=Build.CANCELLED)
         return Build.CANCELLED
@@ -84,6 +87,14 @@ def build_claimed(build: Build, again: bool) -> str:
     Build.objects.filter(pk=build.pk).update(output=out.text())
     out.end(Build.SUCCEEDED, release=release.version)
     return Build.SUCCEEDED
+
+
+def after_first_release(build: Build, manifest, release: Release, slug, out: OutputWriter) -> None:
+    """app.json's formation and postdeploy: the build has succeeded, so a refusal is reported, not fatal."""
+    try:
+        appjson.apply_after_release(build, manifest, release, slug.process_types, out)
+    except PlatformError as error:
+        out.line(f" !     app.json could not be applied after the release: {error}")
 
 
 def claim(build_id: int) -> tuple[Build, Lease, bool] | None:
@@ -113,13 +124,14 @@ def produce_image(build: Build, out: OutputWriter, cancel):
         source = Path(tmp) / "source"
         cache = str(cache_dir(app))
         checkout(open_repo(app.name), build.commit, source, max_bytes=settings.PAAS_MAX_PUSH_BYTES)
+        manifest, first, app = read_manifest(build, source, out)
         slug = run_buildpacks(
             str(source),
             cache,
             str(Path(tmp) / "slug.tgz"),
             # The build's directories (made under tmp by the driver) and the cache become the app's build uid's.
             executor=get_executor(app, build_dirs=(tmp, cache)),
-            config=current_config(app).values,
+            config=appjson.build_config(manifest, current_config(app).values),
             on_output=out.line,
             compile_timeout=settings.PAAS_BUILD_TIMEOUT_S,
             max_slug_bytes=settings.PAAS_MAX_SLUG_BYTES,
@@ -136,7 +148,23 @@ def produce_image(build: Build, out: OutputWriter, cancel):
         # This host's instances start from the compiled tree itself, without unpacking the slug;
         # it becomes the app's (its instances' uid), no longer the build's.
         images.adopt(image.digest, Path(tmp) / "app", uid=identity.app_uid(app.pk))
-    return slug, image
+    return slug, image, manifest if first else None
+
+
+def read_manifest(build: Build, source: Path, out: OutputWriter):
+    """(app.json or None, whether this is the app's first push, the app as the build uses it).
+    On a first push app.json's config vars and stack are applied before the build; a bad
+    app.json fails the build with nothing applied."""
+    from paas.buildpacks.appjson import read
+
+    manifest = read(str(source))
+    app = build.app
+    first = manifest is not None and appjson.is_first_push(build)
+    if first:
+        config = current_config(app).values
+        appjson.check(app, manifest, config)
+        app = appjson.apply_before_build(build, manifest, config, out)
+    return manifest, first, app
 
 
 def stacks_languages() -> dict:

@@ -42,17 +42,25 @@ def push_and_fetch(pusher, platform_env, tmp_path, files, prefix):
     repo = pusher.repo(tmp_path / "src", files, app.name)
     result = pusher.push(repo)
     assert result.returncode == 0, result.stderr
-    assert release_status(app, 2) == "succeeded"
+    version = app.releases.order_by("-version").first().version
+    assert f"remote:        done, v{version}" in result.stderr and release_status(app, version) == "succeeded"
     port, host = int(platform_env["PAAS_ROUTER_PORT"]), f"{app.name}.localhost"
     status, text = wait_for(lambda: (r := fetch(port, host))[0] == 200 and r, 30, "the app through the router")
     return app, result.stderr, text
 
 
 def test_django6_on_python_314(pusher, agent_host, platform_env, e2e_forky, tmp_path):
-    _, output, text = push_and_fetch(pusher, platform_env, tmp_path, app_files("django6"), "dj")
+    app, output, text = push_and_fetch(pusher, platform_env, tmp_path, app_files("django6"), "dj")
     assert "-----> Using Python 3.14." in output
     assert "-----> Running manage.py collectstatic" in output
     assert text.startswith("django 6.0") and "on python 3.14." in text
+    # app.json: the secret generated on the first push, its other vars, formation and postdeploy.
+    assert text.endswith("secret key of 64 characters")
+    assert "-----> app.json: set DEBUG, DJANGO_SECRET_KEY" in output
+    assert app.configs.order_by("-id").first().values["DEBUG"] == "0"
+    run = wait_for(lambda: app.instances.filter(process_type="run", command="python manage.py check",
+                                                exit_code__isnull=False).first(), 90, "the postdeploy one-off")
+    assert run.exit_code == 0
 
 
 def test_express_on_node_24(pusher, agent_host, platform_env, e2e_forky, tmp_path):
@@ -65,3 +73,17 @@ def test_fastapi_with_uv_lock(pusher, agent_host, platform_env, e2e_forky, tmp_p
     _, output, text = push_and_fetch(pusher, platform_env, tmp_path, app_files("fastapi_uv"), "fa")
     assert "-----> Exporting uv.lock" in output
     assert '"hello":"fastapi"' in text and '"python":"3.14.' in text
+
+
+def test_a_bad_app_json_rejects_the_push_naming_its_path_and_applies_nothing(pusher, agent_host, tmp_path):
+    app = create_app(pusher.user, f"aj-{uuid.uuid4().hex[:6]}")
+    files = {"index.html": "<p>hi</p>\n", "app.json": '{"env": {"KEY": {"generator": "secret"}, '
+                                                      '"TOKEN": {"description": "no value"}}}\n'}
+    result = pusher.push(pusher.repo(tmp_path / "src", files, app.name))
+    assert result.returncode != 0
+    assert "app.json: $.env.TOKEN: required and has no value; set it first with paas config:set TOKEN=..." in result.stderr
+    assert list(app.releases.values_list("version", flat=True)) == [1]  # KEY was not generated either
+    files["app.json"] = '{"formation": {"web": {"quantity": "two"}}}\n'
+    repo = tmp_path / "src2"
+    result = pusher.push(pusher.repo(repo, files, app.name))
+    assert result.returncode != 0 and "app.json: $.formation.web.quantity: must be an integer" in result.stderr
