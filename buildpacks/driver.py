@@ -162,9 +162,19 @@ def _choose(steps: Steps, config, app_dir, buildpacks_dir) -> list[tuple[Buildpa
     for bp in selection.detection_order(buildpacks_dir):
         accepted, text = steps.detect(bp)
         if accepted:
-            return [(bp, text or bp.name)]
+            return _supplying(steps, buildpacks_dir) + [(bp, text or bp.name)]
         looked_for.append(f"{bp.name} ({text or 'no reason given'})")
     raise BuildError("no buildpack detected this app; looked for: " + "; ".join(looked_for))
+
+
+def _supplying(steps: Steps, buildpacks_dir) -> list[tuple[Buildpack, str]]:
+    """The supplying buildpacks (selection.supply_order) that detect this app."""
+    found = []
+    for bp in selection.supply_order(buildpacks_dir):
+        accepted, text = steps.detect(bp)
+        if accepted:
+            found.append((bp, text or bp.name))
+    return found
 
 
 def _compile_all(steps: Steps, chosen: list[tuple[Buildpack, str]], timeout: float, on_output) -> None:

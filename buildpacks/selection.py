@@ -9,6 +9,7 @@ from .errors import BuildError
 
 SHIPPED_DIR = os.path.dirname(os.path.abspath(__file__))
 ORDER_FILE = "ORDER"
+SUPPLY_FILE = "SUPPLY"
 OVERRIDE_FILE = ".buildpacks"
 OVERRIDE_VAR = "BUILDPACK"
 OVERRIDE_MAX_BYTES = 16 * 1024  # a list of buildpack names
@@ -30,6 +31,17 @@ class Buildpack:
 def detection_order(buildpacks_dir: str = SHIPPED_DIR) -> list[Buildpack]:
     """The buildpacks named in buildpacks_dir/ORDER, in that order."""
     with open(os.path.join(buildpacks_dir, ORDER_FILE), encoding="utf-8") as f:
+        names = [line.strip() for line in f if line.strip() and not line.lstrip().startswith("#")]
+    return [resolve(name, buildpacks_dir) for name in names]
+
+
+def supply_order(buildpacks_dir: str = SHIPPED_DIR) -> list[Buildpack]:
+    """Supplying buildpacks (buildpacks_dir/SUPPLY, when there is one): each that detects runs
+    before the buildpack that builds the app, adding to it (apt, for an Aptfile)."""
+    path = os.path.join(buildpacks_dir, SUPPLY_FILE)
+    if not os.path.isfile(path):
+        return []
+    with open(path, encoding="utf-8") as f:
         names = [line.strip() for line in f if line.strip() and not line.lstrip().startswith("#")]
     return [resolve(name, buildpacks_dir) for name in names]
 

@@ -87,3 +87,9 @@ def test_a_bad_app_json_rejects_the_push_naming_its_path_and_applies_nothing(pus
     repo = tmp_path / "src2"
     result = pusher.push(pusher.repo(repo, files, app.name))
     assert result.returncode != 0 and "app.json: $.formation.web.quantity: must be an integer" in result.stderr
+
+
+def test_an_aptfile_installs_debian_packages_into_the_slug(pusher, agent_host, platform_env, e2e_forky, tmp_path):
+    _, output, text = push_and_fetch(pusher, platform_env, tmp_path, app_files("aptfile"), "apt")
+    assert "-----> Aptfile app detected" in output and "-----> Procfile app detected" in output
+    assert text.startswith("apt says hi\njq-")
