@@ -110,7 +110,8 @@ def matches(spec, version):
 
 
 def stack_pythons():
-    """[(path, (major, minor, patch))] of python3.X on PATH, newest first."""
+    """[(path, (major, minor))] of python3.X on PATH, newest first (from their names: starting
+    each interpreter costs a noticeable part of a build that reuses the cache)."""
     found = {}
     for directory in os.environ.get("PATH", "").split(":"):
         try:
@@ -122,14 +123,19 @@ def stack_pythons():
                 path = os.path.join(directory, name)
                 if os.access(path, os.X_OK):
                     found[name] = path
-    result = []
-    for path in found.values():
-        out = subprocess.run([path, "-c", "import platform; print(platform.python_version())"],
-                             capture_output=True, text=True).stdout.strip()
-        m = re.match(r"^(\d+)\.(\d+)\.(\d+)", out)
-        if m:
-            result.append((path, tuple(int(p) for p in m.groups())))
+    result = [(path, (3, int(name.split(".")[1]))) for name, path in found.items()]
     return sorted(result, key=lambda item: item[1], reverse=True)
+
+
+def _version_of(path):
+    """(major, minor, patch) of an interpreter: this one's own without starting it (the usual
+    choice: the stack's python3 is its newest), others by asking them."""
+    if os.path.realpath(path) == os.path.realpath(sys.executable):
+        return tuple(sys.version_info[:3])
+    out = subprocess.run([path, "-c", "import platform; print(platform.python_version())"],
+                         capture_output=True, text=True).stdout.strip()
+    m = re.match(r"^(\d+)\.(\d+)\.(\d+)", out)
+    return tuple(int(p) for p in m.groups()) if m else None
 
 
 def elsewhere():
@@ -138,22 +144,31 @@ def elsewhere():
     return "; ".join(s.replace("=", ": ").replace(",", " ") for s in stacks if "=" in s)
 
 
+def _first_fit(spec, here):
+    """(path, full version) of the newest interpreter meeting spec, or None."""
+    for path, minor in here:
+        # A request of one minor version is decided by the name; a range may name patch levels.
+        if VERSION.match(spec.strip()) and not matches(spec, minor + (0,)):
+            continue
+        full = _version_of(path)
+        if full and matches(spec, full):
+            return path, full
+    return None
+
+
 def choose():
     spec, source = request()
     here = stack_pythons()
     if not here:
         return "fail this stack has no python3.X; a Python app needs a stack with Python"
-    if spec is None:
-        path, version = here[0]
-        return f"ok {path} {'.'.join(map(str, version))} -"
-    fit = [(path, v) for path, v in here if matches(spec, v)]
-    if matches(spec, here[0][1]) is None:
+    if spec is not None and matches(spec, here[0][1] + (0,)) is None:
         return (f"fail {source} asks for Python '{spec}'; write a version such as 3.11 or 3.11.2, "
                 "or a range such as >=3.12")
-    if fit:
-        path, version = fit[0]
-        return f"ok {path} {'.'.join(map(str, version))} {source}"
-    has = " ".join(sorted({f"{v[0]}.{v[1]}" for _, v in here}, key=lambda s: tuple(map(int, s.split(".")))))
+    fit = _first_fit(spec, here) if spec is not None else (here[0][0], _version_of(here[0][0]))
+    if fit and fit[1]:
+        path, version = fit
+        return f"ok {path} {'.'.join(map(str, version))} {source or '-'}"
+    has = " ".join(f"{v[0]}.{v[1]}" for _, v in reversed(here))
     stack = os.environ.get("STACK", "")
     message = f"Python {spec} (from {source}) is not on this stack; it has: {has}{f' (stack {stack})' if stack else ''}"
     others = elsewhere()
