@@ -44,9 +44,10 @@ def extra_ca_file() -> Path | None:
 
 
 def _read_pem(path: Path, what: str) -> str:
-    """The certificates in `path`, checked: a regular file of bounded size that OpenSSL loads."""
+    """The certificates in `path`, checked: a regular file of bounded size that OpenSSL loads.
+    Links are followed: these are the operator's files (Debian's own CA files are links)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
         raise StackError(f"{what} {path} cannot be read: {exc.strerror}") from None
     with os.fdopen(fd, "rb") as f:

@@ -118,3 +118,22 @@ def test_nvmrc_the_stack_cannot_meet_fails_naming_the_stacks(builder, make_app):
     with pytest.raises(BuildError, match=r"^nodejs compile failed: \.nvmrc asks for Node\.js v12; this stack has v[\d.]+"
                                          r"\. Stacks here: forky: 24\.21\.0 \(paas stack:set NAME\)$"):
         builder(src, stacks_languages={"forky": {"python": [], "node": ["24.21.0"]}})
+
+
+@pytest.mark.parametrize("line", ["-o APT::Get::AllowUnauthenticated=true", "https://example.com/x.deb", "jq*"])
+def test_an_aptfile_line_that_is_not_a_package_name_fails_before_apt_runs(builder, make_app, line):
+    src = make_app({"Aptfile": f"jq\n{line}\n", "index.html": "hi"})
+    with pytest.raises(BuildError, match=r"^apt compile failed: Aptfile: '.*' is not a Debian package name"):
+        builder(src)
+
+
+def test_an_aptfile_on_a_stack_without_apt_sources_says_so(builder, make_app, tmp_path):
+    from paas.runtime.buildexec import ContainerExecutor
+
+    src = make_app({"Aptfile": "jq\n", "index.html": "hi"})
+    work = tmp_path / "work"
+    work.mkdir()
+    executor = ContainerExecutor(stack="host", name="ap", build_dirs=(str(work), str(builder.cache_dir)))
+    with pytest.raises(BuildError, match=r"Aptfile needs a Debian stack with apt sources \(forky, trixie\): "
+                                         r"this stack \(host\) has none"):
+        builder(src, executor=executor, work_dir=str(work))
