@@ -170,7 +170,10 @@ def _choose(steps: Steps, config, app_dir, buildpacks_dir) -> list[tuple[Buildpa
 def _supplying(steps: Steps, buildpacks_dir) -> list[tuple[Buildpack, str]]:
     """The supplying buildpacks (selection.supply_order) that detect this app."""
     found = []
-    for bp in selection.supply_order(buildpacks_dir):
+    for bp, trigger in selection.supply_order(buildpacks_dir):
+        # lexists: a link named so is the buildpack's detect to judge (and the tree rules' to refuse).
+        if trigger is not None and not os.path.lexists(os.path.join(steps.ws.app_dir, trigger)):
+            continue
         accepted, text = steps.detect(bp)
         if accepted:
             found.append((bp, text or bp.name))
