@@ -171,3 +171,27 @@ def forky_stack(_forky_stack_built, monkeypatch) -> str:
 
     monkeypatch.setattr(config, "stacks_dir", lambda: Path(TEST_STACKS_DIR))
     return "forky"
+
+
+@pytest.fixture(scope="session")
+def uv_lock(tmp_path_factory):
+    """lock(project_dir) -> the text of the uv.lock that uv writes for it: made by the test, not
+    kept in the repository (a lock names the index's hosts)."""
+    import subprocess
+    import sys
+
+    tools = tmp_path_factory.mktemp("uv")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--target", str(tools), "uv"], check=True,
+                   capture_output=True, timeout=600)
+
+    def lock(project_dir) -> str:
+        import shutil
+
+        work = tmp_path_factory.mktemp("uvproject")
+        shutil.copy(os.path.join(project_dir, "pyproject.toml"), work / "pyproject.toml")
+        env = {**os.environ, "PYTHONPATH": str(tools), "UV_PYTHON": sys.executable, "UV_NO_CACHE": "1"}
+        subprocess.run([str(tools / "bin" / "uv"), "lock", "--quiet"], cwd=work, env=env, check=True,
+                       capture_output=True, timeout=600)
+        return (work / "uv.lock").read_text()
+
+    return lock

@@ -69,8 +69,9 @@ def test_express_on_node_24(pusher, agent_host, platform_env, e2e_forky, tmp_pat
     assert text.startswith("express on node v24.")
 
 
-def test_fastapi_with_uv_lock(pusher, agent_host, platform_env, e2e_forky, tmp_path):
-    _, output, text = push_and_fetch(pusher, platform_env, tmp_path, app_files("fastapi_uv"), "fa")
+def test_fastapi_with_uv_lock(pusher, agent_host, platform_env, e2e_forky, tmp_path, uv_lock):
+    files = {**app_files("fastapi_uv"), "uv.lock": uv_lock(APPS / "fastapi_uv")}
+    _, output, text = push_and_fetch(pusher, platform_env, tmp_path, files, "fa")
     assert "-----> Exporting uv.lock" in output
     assert '"hello":"fastapi"' in text and '"python":"3.14.' in text
 
