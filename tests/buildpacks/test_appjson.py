@@ -54,3 +54,15 @@ def test_a_linked_app_json_is_refused(tmp_path):
 
 def test_no_app_json_is_no_manifest(tmp_path):
     assert appjson.read(str(tmp_path)) is None
+
+
+def test_a_second_first_push_keeps_what_the_first_set_and_generates_only_what_is_missing():
+    from paas.platform.builds.appjson import new_config_vars
+
+    m = parse({"env": {"SECRET": {"generator": "secret"}, "OTHER": {"generator": "secret"}, "PLAIN": "1",
+                       "OPTIONAL": {"required": False}}})
+    first = new_config_vars(m, {})
+    assert sorted(first) == ["OTHER", "PLAIN", "SECRET"] and len(first["SECRET"]) == 64
+    assert first["SECRET"] != first["OTHER"] and all(c in "0123456789abcdef" for c in first["SECRET"])
+    again = new_config_vars(m, {"SECRET": first["SECRET"], "PLAIN": "changed by the user"})
+    assert sorted(again) == ["OTHER"]
