@@ -146,3 +146,29 @@ def test_a_bad_trusted_ca_file_fails_the_build_naming_it(forky_stack, trust_sand
     trust_sandbox.setenv("PAAS_TRUSTED_CA_FILE", str(bad))
     with pytest.raises(BuildError, match="PAAS_TRUSTED_CA_FILE .*not-a-ca.pem holds no PEM certificate"):
         _build_probe_app(tmp_path, forky_stack, "http://192.0.2.1:1", [], "bad")
+
+
+def test_an_instance_on_the_stack_trusts_the_ca_too(forky_stack, trust_sandbox, intercepting_proxy):
+    """Run time as build time: an app's own HTTPS client (Python's default context, the system
+    bundle) reaches the registry through the proxy."""
+    import uuid
+
+    from paas.runtime import container, stacks
+    from paas.runtime.spec import ContainerSpec
+
+    ca, proxy_url, _ = intercepting_proxy
+    trust_sandbox.setenv("PAAS_TRUSTED_CA_FILE", str(ca))
+    stack = stacks.get(forky_stack)
+    fetch = (f"import urllib.request; print(urllib.request.urlopen('https://{INDEX_HOST}/simple/paas-probe/', "
+             "timeout=20).status)")
+    spec = ContainerSpec(command=("python3", "-c", fetch), layers=stack.layers, binds=stack.binds, network="bridge",
+                         user="app", env=(("HTTPS_PROXY", proxy_url), ("PATH", "/usr/bin:/bin")),
+                         id=f"tri{uuid.uuid4().hex[:10]}", stop_grace=1.0)
+    c = container.create(spec)
+    try:
+        helper = c.start(detach=False, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        out, _ = helper.communicate(timeout=120)
+        c.mark_stopped(helper_code=helper.returncode)
+    finally:
+        container.release(spec.id)
+    assert out.decode(errors="replace").strip().splitlines()[-1] == "200", out
