@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from . import cache, selection, slugignore
+from . import cache, hostenv, selection, slugignore
 from .envdir import write_env_dir
 from .errors import BuildError, BuildTimeout
 from .executor import Executor
@@ -69,6 +69,8 @@ def build(
     work_dir: str | None = None,
     cancel: threading.Event | None = None,
     keep_app_dir: str | None = None,
+    host_env: dict[str, str] | None = None,
+    stacks_languages: dict[str, dict[str, list[str]]] | None = None,
 ) -> Slug:
     """Build source_dir into a slug written at slug_path; see buildpacks/README.md.
 
@@ -78,8 +80,13 @@ def build(
     compile_timeout seconds, BuildCancelled once `cancel` is set (the running
     step is killed). keep_app_dir: where to move the compiled app directory
     the slug was packed from (the caller may use it as the unpacked slug).
+    host_env: the environment whose network settings (hostenv.FORWARDED) reach every step;
+    by default this process's. stacks_languages: every stack's language versions
+    (runtime.stackinfo), named in the message when the app asks for a version its stack lacks.
     """
     config = dict(config or {})
+    forwarded = hostenv.forwarded(os.environ if host_env is None else host_env)
+    forwarded.update(hostenv.stacks_env(stacks_languages or {}))
     check_source(source_dir, max_slug_bytes)
     if not os.path.isdir(cache_dir):
         raise BuildError(f"cache dir {cache_dir} does not exist")
@@ -89,6 +96,7 @@ def build(
 
     with cache.locked(cache_dir, waiting), tempfile.TemporaryDirectory(prefix="paas-build-", dir=work_dir) as scratch:
         ws = _workspace(scratch, source_dir, cache_dir, config, stack, source_version)
+        ws.host_env = forwarded
         _apply_slugignore(ws.app_dir, on_output)
         # Fail fast on a broken Procfile, before minutes of dependency installs.
         read_procfile(ws.app_dir)
@@ -154,9 +162,22 @@ def _choose(steps: Steps, config, app_dir, buildpacks_dir) -> list[tuple[Buildpa
     for bp in selection.detection_order(buildpacks_dir):
         accepted, text = steps.detect(bp)
         if accepted:
-            return [(bp, text or bp.name)]
+            return _supplying(steps, buildpacks_dir) + [(bp, text or bp.name)]
         looked_for.append(f"{bp.name} ({text or 'no reason given'})")
     raise BuildError("no buildpack detected this app; looked for: " + "; ".join(looked_for))
+
+
+def _supplying(steps: Steps, buildpacks_dir) -> list[tuple[Buildpack, str]]:
+    """The supplying buildpacks (selection.supply_order) that detect this app."""
+    found = []
+    for bp, trigger in selection.supply_order(buildpacks_dir):
+        # lexists: a link named so is the buildpack's detect to judge (and the tree rules' to refuse).
+        if trigger is not None and not os.path.lexists(os.path.join(steps.ws.app_dir, trigger)):
+            continue
+        accepted, text = steps.detect(bp)
+        if accepted:
+            found.append((bp, text or bp.name))
+    return found
 
 
 def _compile_all(steps: Steps, chosen: list[tuple[Buildpack, str]], timeout: float, on_output) -> None:

@@ -10,6 +10,9 @@ CACHE_DIR = "/build/cache"
 ENV_DIR = "/build/env"
 TMP_DIR = "/build/tmp"
 BUILDPACKS_DIR = "/build/buildpacks"
+# The CA bundle every step and instance trusts: the host's plus PAAS_TRUSTED_CA_FILE in a build
+# container (runtime/trust.py binds it there); the host's own with the local executor.
+CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
 # The stack's own tools only: nothing from the build host's user environment
 # (pyenv shims, ~/.local) leaks into a build.

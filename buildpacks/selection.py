@@ -9,6 +9,7 @@ from .errors import BuildError
 
 SHIPPED_DIR = os.path.dirname(os.path.abspath(__file__))
 ORDER_FILE = "ORDER"
+SUPPLY_FILE = "SUPPLY"
 OVERRIDE_FILE = ".buildpacks"
 OVERRIDE_VAR = "BUILDPACK"
 OVERRIDE_MAX_BYTES = 16 * 1024  # a list of buildpack names
@@ -32,6 +33,24 @@ def detection_order(buildpacks_dir: str = SHIPPED_DIR) -> list[Buildpack]:
     with open(os.path.join(buildpacks_dir, ORDER_FILE), encoding="utf-8") as f:
         names = [line.strip() for line in f if line.strip() and not line.lstrip().startswith("#")]
     return [resolve(name, buildpacks_dir) for name in names]
+
+
+def supply_order(buildpacks_dir: str = SHIPPED_DIR) -> list[tuple[Buildpack, str | None]]:
+    """Supplying buildpacks (buildpacks_dir/SUPPLY, when there is one): each that detects runs
+    before the buildpack that builds the app, adding to it (apt, for an Aptfile). A line
+    `NAME FILE` names the file its detect looks for: without it in the app, detect is not run
+    (a container start saved on every build that has no Aptfile)."""
+    path = os.path.join(buildpacks_dir, SUPPLY_FILE)
+    if not os.path.isfile(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        lines = [line.split() for line in f if line.strip() and not line.lstrip().startswith("#")]
+    found = []
+    for name, *trigger in lines:
+        if len(trigger) > 1 or (trigger and not _SEGMENT.fullmatch(trigger[0])):
+            raise BuildError(f"{SUPPLY_FILE}: expected 'NAME [FILE]' (FILE a plain name), not {' '.join([name, *trigger])!r}")
+        found.append((resolve(name, buildpacks_dir), trigger[0] if trigger else None))
+    return found
 
 
 def requested(config: dict[str, str], app_dir: str, buildpacks_dir: str = SHIPPED_DIR) -> list[Buildpack]:

@@ -1,10 +1,10 @@
 """Running one buildpack's bin/detect, bin/compile and bin/release through an executor."""
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
-from . import layout
+from . import hostenv, layout
 from .errors import BuildCancelled, BuildError
 from .executor import Executor, Mount
 from .release import MAX_OUTPUT_BYTES, ReleaseInfo, parse_release
@@ -31,6 +31,7 @@ class Workspace:
     tmp_dir: str
     stack: str
     source_version: str | None = None
+    host_env: dict[str, str] = field(default_factory=dict)  # hostenv.forwarded(): proxies, indexes
 
 
 class Steps:
@@ -122,6 +123,8 @@ class Steps:
         # Config vars reach buildpacks only through ENV_DIR (Heroku's rule),
         # so a var like PATH or LD_PRELOAD cannot break the build tools.
         env = {
+            **self.ws.host_env,
+            **hostenv.ca_env(),
             "PATH": layout.STACK_PATH,
             "HOME": layout.TMP_DIR,
             "TMPDIR": layout.TMP_DIR,

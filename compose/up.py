@@ -140,8 +140,9 @@ def programs(env: dict, endpoints: Endpoints) -> list[Program]:
 
 
 def stack_builds(env: dict, data: str) -> list[Program]:
-    """Debian stacks (PAAS_BUILD_STACKS, default trixie) are built once, in the background, at first start."""
-    wanted = [name for name in os.environ.get("PAAS_BUILD_STACKS", "trixie").split(",") if name.strip()]
+    """Debian stacks (PAAS_BUILD_STACKS, default forky: the default stack of new apps) are built once,
+    in the background, at first start."""
+    wanted = [name for name in os.environ.get("PAAS_BUILD_STACKS", "forky").split(",") if name.strip()]
     stacks_dir = Path(data) / "runtime" / "stacks"
     # debootstrap and the packages' scripts need no database nor Redis: they get no credentials.
     env = {k: v for k, v in env.items() if k not in ("DATABASE_URL", "REDIS_URL")}

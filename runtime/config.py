@@ -133,6 +133,12 @@ def debian_mirror() -> str:
     return os.environ.get("PAAS_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 
 
+def trusted_ca_file() -> Path | None:
+    """PAAS_TRUSTED_CA_FILE: a CA bundle trusted in every build and instance beside the host's."""
+    value = os.environ.get("PAAS_TRUSTED_CA_FILE", "").strip()
+    return Path(value) if value else None
+
+
 def _number(name: str, default: str, kind):
     """A number from the environment; empty: 0 of `kind`; bad input stops with the setting named."""
     text = os.environ.get(name, default).strip()

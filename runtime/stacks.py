@@ -2,8 +2,11 @@
 
 Each stack is ``<data>/runtime/stacks/<name>/stack.json`` naming its read-only
 layers and bind mounts. ``host`` is made on first use in milliseconds (a
-skeleton with a generated /etc, plus the host's /usr read-only); ``trixie`` is
-a Debian root filesystem made once by debootstrap (``paas-runner stack:build``).
+skeleton with a generated /etc, plus the host's /usr read-only); ``forky`` and
+``trixie`` are Debian root filesystems made once by debootstrap (``paas-runner stack:build``).
+
+Every stack binds the platform's trust bundle (trust.py) over ``/etc/ssl/certs``: builds and
+instances trust what the host trusts, whatever the stack's own ca-certificates holds.
 """
 
 import json
@@ -11,15 +14,23 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import config
+from . import config, trust
 from .errors import SpecError, StackError
 from .spec import Mount
 
 APP_UID = 10000
 APP_USER = "app"
 DEBIAN_MIRROR = config.debian_mirror()
-DEBIAN_PACKAGES = ("python3", "python3-venv", "nodejs", "npm", "build-essential", "ca-certificates", "curl", "git")
-DEBIAN_RELEASES = ("trixie", "bookworm")
+DEBIAN_PACKAGES = ("python3", "python3-venv", "python3-pip", "nodejs", "npm", "build-essential", "ca-certificates",
+                   "curl", "git")
+# Release -> (debootstrap script, packages beside DEBIAN_PACKAGES). forky (testing) is newer than
+# this host's debootstrap, which bootstraps it with sid's script. forky's python3 is 3.14; its 3.13
+# is installed too so apps pinning the previous version still build.
+DEBIAN_RELEASES = {
+    "forky": ("sid", ("python3.13", "python3.13-venv")),
+    "trixie": ("trixie", ()),
+    "bookworm": ("bookworm", ()),
+}
 
 PASSWD = (
     "root:x:0:0:root:/root:/usr/sbin/nologin\n"
@@ -46,17 +57,22 @@ def _load(name: str) -> Stack | None:
     if not path.exists():
         return None
     data = json.loads(path.read_text())
+    binds = trust.with_trust_bind(data.get("binds", []))
     return Stack(name=name, layers=tuple(Path(p) for p in data["layers"]),
-                 binds=tuple(Mount(Path(s), d, True) for s, d in data.get("binds", [])))
+                 binds=tuple(Mount(Path(s), d, True) for s, d in binds))
 
 
 def get(name: str) -> Stack:
     """The stack `name`; the host stack is made on first use, others must have been built."""
     stack = _load(name)
     if stack is not None:
+        trust.refresh()
         return stack
     if name == "host":
         return build_host()
+    if being_built(name):
+        raise SpecError(f"stack {name!r} is still being built on this host (make up builds it at first start); "
+                        "try again in a few minutes")
     known = ", ".join(sorted(names() | {"host"}))
     raise SpecError(f"unknown stack {name!r} (available: {known}; build one with paas-runner stack:build)")
 
@@ -66,8 +82,16 @@ def names() -> set[str]:
     return {p.name for p in root.iterdir() if (p / "stack.json").exists()} if root.is_dir() else set()
 
 
+def being_built(name: str) -> bool:
+    """A build of stack `name` is under way: its scratch directory (see build_debian) exists."""
+    root = config.stacks_dir()
+    return root.is_dir() and any(root.glob(f".{name}-*"))
+
+
 def _publish(name: str, tmp: Path, layers: list[str], binds: list[list[str]]) -> Stack:
     """Write stack.json and move the finished stack into place in one rename."""
+    trust.refresh()
+    binds = trust.with_trust_bind(binds)
     (tmp / "stack.json").write_text(json.dumps({"layers": layers, "binds": binds}, indent=1))
     target = stack_dir(name)
     try:
@@ -114,10 +138,9 @@ def build_host() -> Stack:
         elif host.is_dir():
             (rootfs / name).mkdir()
             binds.append([str(host), f"/{name}"])
-    # Debian's /usr/bin links through /etc/alternatives; certificates for TLS clients.
-    for name in ("/etc/alternatives", "/etc/ssl/certs"):
-        if Path(name).is_dir():
-            binds.append([name, name])
+    # Debian's /usr/bin links through /etc/alternatives (certificates: the trust bind of _publish).
+    if Path("/etc/alternatives").is_dir():
+        binds.append(["/etc/alternatives", "/etc/alternatives"])
     _write_etc(rootfs / "etc")
     os.chmod(rootfs / "tmp", 0o1777)
     return _publish("host", tmp, [str(stack_dir("host") / "rootfs")], binds)
@@ -130,6 +153,7 @@ def build_debian(name: str, mirror: str = DEBIAN_MIRROR, packages=DEBIAN_PACKAGE
 
     if name not in DEBIAN_RELEASES:
         raise StackError(f"cannot build stack {name!r}: known Debian releases are {', '.join(DEBIAN_RELEASES)}")
+    script, extra = DEBIAN_RELEASES[name]
     if shutil.which("debootstrap") is None:
         raise StackError("debootstrap is not installed (apt-get install debootstrap)")
     root_dir = config.stacks_dir()
@@ -139,10 +163,13 @@ def build_debian(name: str, mirror: str = DEBIAN_MIRROR, packages=DEBIAN_PACKAGE
     try:
         # minbase first, then apt inside it: debootstrap's own --include
         # resolves dependencies poorly and fails on packages such as npm.
-        _checked(["debootstrap", "--variant=minbase", name, str(rootfs), mirror])
+        _checked(["debootstrap", "--variant=minbase", name, str(rootfs), mirror,
+                  f"/usr/share/debootstrap/scripts/{script}"])
         shutil.copy2("/etc/resolv.conf", rootfs / "etc" / "resolv.conf")
-        _in_root(rootfs, ["apt-get", "update", "-q"])
-        _in_root(rootfs, ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages])
+        # testing's Release file is valid for a week only: a mirror snapshot (or a clock ahead of the
+        # mirror) fails the update. Signatures are still verified.
+        _in_root(rootfs, ["apt-get", "-o", "Acquire::Check-Valid-Until=false", "update", "-q"])
+        _in_root(rootfs, ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages, *extra])
         _in_root(rootfs, ["apt-get", "clean"])
         _in_root(rootfs, ["groupadd", "-g", str(APP_UID), APP_USER])
         _in_root(rootfs, ["useradd", "-u", str(APP_UID), "-g", str(APP_UID), "-d", "/app", "-s", "/bin/sh", APP_USER])

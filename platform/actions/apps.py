@@ -18,7 +18,7 @@ STACK_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
 def create_app(user, name: str, *, team: str | None = None, stack: str | None = None) -> App:
     """Create an app with an empty config and release v1, as Heroku does."""
     check_app_name(name)
-    stack = check_stack(stack or settings.PAAS_DEFAULT_STACK)
+    stack = check_stack(stack or default_stack())
     team_obj = get_team_for_app(user, team) if team else None
     try:
         with transaction.atomic():
@@ -128,6 +128,27 @@ def available_stacks() -> set[str]:
     from paas.runtime import stacks
 
     return stacks.names() | {"host"}
+
+
+def default_stack() -> str:
+    """New apps' stack: PAAS_DEFAULT_STACK (forky) once it is built here or being built (make up
+    builds it in the background at first start); until then, and where it is never built
+    (PAAS_BUILD_STACKS empty), the host stack. Existing apps keep theirs."""
+    from paas.runtime import stacks
+
+    wanted = settings.PAAS_DEFAULT_STACK
+    if wanted in available_stacks() or stacks.being_built(wanted):
+        return wanted
+    return "host"
+
+
+def describe_stacks() -> list[dict]:
+    """Each stack with its language versions, the default marked (for `paas stacks`)."""
+    from paas.runtime import stackinfo
+
+    default = default_stack()
+    return [{"name": name, "default": name == default, "languages": stackinfo.languages(name)}
+            for name in sorted(available_stacks())]
 
 
 def set_stack(user, app: App, stack: str) -> App:

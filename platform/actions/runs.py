@@ -19,7 +19,9 @@ MAX_COMMAND = 8192
 ATTACH_MODES = ("tty", "pipe", "")
 
 
-def start_run(user, app: App, command, *, size="small", attach="", time_limit_s=None) -> Instance:
+def start_run(user, app: App, command, *, size="small", attach="", time_limit_s=None, release=None) -> Instance:
+    """A one-off of `command` on the serving release (or `release`: app.json's postdeploy runs on
+    the first push's release before it serves)."""
     if not isinstance(command, str) or not command.strip() or len(command) > MAX_COMMAND:
         raise Invalid(f"give a command to run (at most {MAX_COMMAND} characters)")
     check_text(command, "the command", multiline=True)
@@ -31,7 +33,7 @@ def start_run(user, app: App, command, *, size="small", attach="", time_limit_s=
     chosen = get_size(size)
     with transaction.atomic():
         app = App.objects.select_for_update().get(pk=app.pk)
-        release = serving_release(app) or target_release(app)
+        release = release or serving_release(app) or target_release(app)
         if release is None or release.build is None:
             raise Invalid(f"{app.name} has no code to run yet: git push paas main first")
         number = (app.instances.filter(kind=Instance.ONEOFF).aggregate(n=Max("number"))["n"] or 0) + 1

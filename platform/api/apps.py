@@ -1,7 +1,7 @@
 """Apps: list, create, show, destroy."""
 
 from paas.platform.actions import access
-from paas.platform.actions.apps import available_stacks, create_app, destroy_app, set_health_check, set_stack
+from paas.platform.actions.apps import create_app, describe_stacks, destroy_app, set_health_check, set_stack
 from paas.platform.actions.apps import set_maintenance as set_app_maintenance
 from paas.platform.api.routing import body_schema
 from paas.platform.api.serializers import app_json
@@ -56,12 +56,12 @@ def set_healthcheck(request, app):
     return app_json(set_health_check(request.user, access.get_app(request.user, app), path))
 
 
-@body_schema({"stack": "host, trixie, …"})
+@body_schema({"stack": "host, forky, trixie, …"})
 def change_stack(request, app):
     """Choose the stack the next build runs on."""
     return app_json(set_stack(request.user, access.get_app(request.user, app), request.data.get("stack")))
 
 
 def list_stacks(request):
-    """The stacks apps can build and run on."""
-    return sorted(available_stacks())
+    """The stacks apps can build and run on, with their language versions; new apps get the default one."""
+    return describe_stacks()

@@ -20,6 +20,7 @@ from paas.buildpacks.errors import BuildCancelled, BuildError
 from paas.platform.actions.config import current_config
 from paas.platform.actions.events import record
 from paas.platform.actions.releases import create_release
+from paas.platform.builds import appjson
 from paas.platform.builds.checkout import checkout
 
 from paas.platform.builds.executors import get_executor
@@ -71,11 +72,13 @@ def build_claimed(build: Build, again: bool) -> str:
         out.line("-----> Building again from the start")
     try:
         with CancelWatch(build.uuid) as cancel:
-            slug, image = produce_image(build, out, cancel)
+            slug, image, first_manifest = produce_image(build, out, cancel)
             # The build took minutes: its database connection may not have outlived a restart.
             release = with_database(lambda: publish(build, slug, image, out))
             if release is None:
                 return "skipped"
+            if first_manifest is not None:
+                after_first_release(build, first_manifest, release, slug, out)
     except BuildCancelled as error:
         reason = str(error)
         with_database(lambda: fail(build, out, reason, status=Build.CANCELLED))
@@ -111,6 +114,14 @@ def with_database(step):
             delay = min(delay * 2, 5.0)
 
 
+def after_first_release(build: Build, manifest, release: Release, slug, out: OutputWriter) -> None:
+    """app.json's formation and postdeploy: the build has succeeded, so a refusal is reported, not fatal."""
+    try:
+        appjson.apply_after_release(build, manifest, release, slug.process_types, out)
+    except PlatformError as error:
+        out.line(f" !     app.json could not be applied after the release: {error}")
+
+
 def claim(build_id: int) -> tuple[Build, Lease, bool] | None:
     """Take the build's lease and mark it building: (build, lease, whether an earlier attempt
     was under way). None when it is finished, or another worker holds it (a redelivered task)."""
@@ -139,7 +150,8 @@ def produce_image(build: Build, out: OutputWriter, cancel):
         cache = str(cache_dir(app))
         checkout(open_repo(app.name), build.commit, source, max_bytes=settings.PAAS_MAX_PUSH_BYTES)
         # Read before the build runs, each waiting out a database restart like the release does.
-        config = with_database(lambda: current_config(app).values)
+        manifest, first, app = with_database(lambda: read_manifest(build, source, out))
+        config = with_database(lambda: appjson.build_config(manifest, current_config(app).values))
         require_web = with_database(lambda: expects_traffic(app))
         slug = run_buildpacks(
             str(source),
@@ -157,13 +169,39 @@ def produce_image(build: Build, out: OutputWriter, cancel):
             cancel=cancel,
             require_web=require_web,
             keep_app_dir=str(Path(tmp) / "app"),
+            stacks_languages=stacks_languages(),
         )
         out.line(f"-----> Compressed slug: {slug.size / 1024 / 1024:.1f} MB")
         image = images.put(slug.path, stack=slug.stack, process_types=slug.process_types, env=slug.default_env)
         # This host's instances start from the compiled tree itself, without unpacking the slug;
         # it becomes the app's (its instances' uid), no longer the build's.
         slugtree.adopt(image.digest, Path(tmp) / "app", uid=identity.app_uid(app.pk))
-    return slug, image
+    return slug, image, manifest if first else None
+
+
+def read_manifest(build: Build, source: Path, out: OutputWriter):
+    """(app.json or None, whether this is the app's first push, the app as the build uses it).
+    On a first push app.json's config vars and stack are applied before the build; a bad
+    app.json fails the build with nothing applied."""
+    from paas.buildpacks.appjson import read
+
+    manifest = read(str(source))
+    app = build.app
+    first = manifest is not None and appjson.is_first_push(build)
+    if first:
+        config = current_config(app).values
+        appjson.check(app, manifest, config)
+        app = appjson.apply_before_build(build, manifest, config, out)
+    return manifest, first, app
+
+
+def stacks_languages() -> dict:
+    """Every stack's language versions, for the buildpacks' message when an app asks for one
+    its stack lacks."""
+    from paas.platform.actions.apps import available_stacks
+    from paas.runtime import stackinfo
+
+    return {name: stackinfo.languages(name) for name in available_stacks()}
 
 
 def expects_traffic(app: App) -> bool:

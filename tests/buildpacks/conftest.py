@@ -139,3 +139,59 @@ def make_app(tmp_path):
         root.mkdir()
         return write_files(root, files)
     return make
+
+
+
+# Debian stacks for tests live apart from the tests' runtime dir, so that apps the platform's tests
+# create there keep the host stack (the default stack is forky only where forky is built).
+TEST_STACKS_DIR = os.environ.get("PAAS_TEST_STACKS_DIR", "/tmp/paas-stacks-tests")
+
+
+@pytest.fixture(scope="session")
+def _forky_stack_built() -> None:
+    import shutil
+
+    from paas.runtime import config, stacks
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(config, "stacks_dir", lambda: __import__("pathlib").Path(TEST_STACKS_DIR))
+        if "forky" not in stacks.names():
+            if shutil.which("debootstrap") is None:
+                pytest.skip("debootstrap is not installed")
+            stacks.build_debian("forky")
+
+
+@pytest.fixture
+def forky_stack(_forky_stack_built, monkeypatch) -> str:
+    """The forky Debian stack, built by debootstrap on first use (minutes) and kept under
+    TEST_STACKS_DIR for later runs; skipped where debootstrap is missing."""
+    from pathlib import Path
+
+    from paas.runtime import config
+
+    monkeypatch.setattr(config, "stacks_dir", lambda: Path(TEST_STACKS_DIR))
+    return "forky"
+
+
+@pytest.fixture(scope="session")
+def uv_lock(tmp_path_factory):
+    """lock(project_dir) -> the text of the uv.lock that uv writes for it: made by the test, not
+    kept in the repository (a lock names the index's hosts)."""
+    import subprocess
+    import sys
+
+    tools = tmp_path_factory.mktemp("uv")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--target", str(tools), "uv"], check=True,
+                   capture_output=True, timeout=600)
+
+    def lock(project_dir) -> str:
+        import shutil
+
+        work = tmp_path_factory.mktemp("uvproject")
+        shutil.copy(os.path.join(project_dir, "pyproject.toml"), work / "pyproject.toml")
+        env = {**os.environ, "PYTHONPATH": str(tools), "UV_PYTHON": sys.executable, "UV_NO_CACHE": "1"}
+        subprocess.run([str(tools / "bin" / "uv"), "lock", "--quiet"], cwd=work, env=env, check=True,
+                       capture_output=True, timeout=600)
+        return (work / "uv.lock").read_text()
+
+    return lock

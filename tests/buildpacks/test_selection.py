@@ -48,7 +48,7 @@ def test_buildpacks_file_overrides_detection(builder, make_app):
 
 def test_unknown_buildpack_name_lists_the_available_ones(builder, make_app):
     src = make_app({"index.html": "x"})
-    with pytest.raises(BuildError, match=r"unknown buildpack 'ruby'; available: nodejs, procfile, python, static"):
+    with pytest.raises(BuildError, match=r"unknown buildpack 'ruby'; available: apt, nodejs, procfile, python, static"):
         builder(src, config={"BUILDPACK": "ruby"})
 
 

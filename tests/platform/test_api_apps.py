@@ -151,5 +151,19 @@ def test_stack_can_be_chosen_among_the_available_ones(as_alice, monkeypatch):
     assert as_alice.call("put", "/api/apps/stacked/stack", {}).status_code == 422
 
 
-def test_the_host_stack_is_always_listed(as_alice):
-    assert "host" in as_alice.get("/api/stacks").json_body
+def test_the_host_stack_is_always_listed_with_its_languages(as_alice):
+    listed = {s["name"]: s for s in as_alice.get("/api/stacks").json_body}
+    assert "host" in listed
+    # This machine is Debian: its python3.X and nodejs packages are the host stack's versions.
+    assert listed["host"]["languages"]["python"] and all(v.startswith("3.") for v in listed["host"]["languages"]["python"])
+
+
+def test_new_apps_get_the_default_stack_once_it_is_built_and_keep_theirs(as_alice, monkeypatch):
+    from paas.platform.actions import apps
+
+    monkeypatch.setattr(apps, "available_stacks", lambda: {"host"})
+    assert as_alice.post("/api/apps", {"name": "early"}).json_body["stack"] == "host"
+    monkeypatch.setattr(apps, "available_stacks", lambda: {"host", "forky"})
+    assert as_alice.post("/api/apps", {"name": "later"}).json_body["stack"] == "forky"
+    assert as_alice.get("/api/apps/early").json_body["stack"] == "host"
+    assert [s["name"] for s in as_alice.get("/api/stacks").json_body if s["default"]] == ["forky"]

@@ -15,7 +15,26 @@ try {
   process.exit(1);
 }
 const scripts = pkg.scripts || {};
-const wanted = ((pkg.engines || {}).node || "").trim();
+
+// The version asked for: engines.node, else .nvmrc, else .node-version (nvm's and fnm's files).
+function firstLine(name) {
+  try {
+    const line = fs.readFileSync(name, "utf8").split("\n").map((l) => l.split("#")[0].trim()).find((l) => l);
+    return line || "";
+  } catch (err) {
+    return "";
+  }
+}
+let wanted = typeof (pkg.engines || {}).node === "string" ? pkg.engines.node.trim() : "";
+let wantedFrom = wanted ? "engines.node" : "";
+for (const name of [".nvmrc", ".node-version"]) {
+  if (!wanted) {
+    wanted = firstLine(name);
+    wantedFrom = wanted ? name : "";
+  }
+}
+// nvm's aliases for "whatever is current" are met by any stack's Node.
+if (/^(node|stable|latest|lts\/.*|lts)$/i.test(wanted)) wanted = "";
 const major = Number(process.versions.node.split(".")[0]);
 
 // Only the common forms are checked ("20", "20.x", "^20.1", "~20", ">=18");
@@ -53,4 +72,5 @@ console.log(`web_command=${JSON.stringify(webCommand())}`);
 console.log(`has_build=${scripts.build ? 1 : 0}`);
 console.log(`has_dev=${Object.keys(pkg.devDependencies || {}).length ? 1 : 0}`);
 console.log(`engines=${wanted.replace(/\s+/g, " ")}`);
+console.log(`engines_from=${wantedFrom}`);
 console.log(`engines_check=${engineCheck(wanted)}`);

@@ -116,11 +116,14 @@ def healthcheck(args) -> int:
 
 
 def list_stacks(args) -> int:
-    names = Api().get("stacks")
+    found = Api().get("stacks")
     if args.json:
-        emit_json(names)
-    else:
-        print("\n".join(names))
+        emit_json(found)
+        return 0
+    rows = [{"name": s["name"] + (" (default)" if s["default"] else ""),
+             "python": " ".join(s["languages"].get("python", [])) or "-",
+             "node": " ".join(s["languages"].get("node", [])) or "-"} for s in found]
+    table(rows, [("name", "STACK"), ("python", "PYTHON"), ("node", "NODE")])
     return 0
 
 

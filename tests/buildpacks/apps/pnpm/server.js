@@ -1,0 +1,2 @@
+const ms = require("ms");
+require("http").createServer((q, r) => r.end("pnpm " + ms(60000))).listen(process.env.PORT);
