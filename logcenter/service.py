@@ -141,9 +141,9 @@ class _Locked:
     def __init__(self, service: Service):
         self._service = service
 
-    def insert(self, records, ids):
+    def insert_rows(self, rows, ids):
         with self._service.lock:
-            self._service.store.insert(records, ids)
+            self._service.store.insert_rows(rows, ids)
 
     def stored_ids(self, app, ids):
         with self._service.lock:

@@ -53,8 +53,8 @@ def test_a_crash_between_store_and_ack_stores_nothing_twice(store, streams):
     # What run_once does up to the crash: read and store, then die before XACK.
     got = first.read(50) or first.read(50)
     for key, entries in got:
-        records, ids = first.records(key, entries)
-        store.insert(records, ids)
+        rows, ids = first.rows(key, entries)
+        store.insert_rows(rows, ids)
     assert client.xpending(schema.stream_key(prefix, "beta"), GROUP)["pending"] == 20
     write(client, prefix, "beta", "after restart")
     again = Ingest(client, store, prefix, "c1", rate_limit=5000)    # the same consumer name, as after a restart
