@@ -11,6 +11,7 @@ at-least-once and storage once per entry id.
 
 import gc
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -199,32 +200,98 @@ class Ingest:
             if not got or time.monotonic() > deadline:
                 break
 
-    def run_once(self, block_ms: int = 100) -> int:
-        """Read, store and acknowledge one batch; returns lines stored."""
+    def gather(self, block_ms: int = 100) -> "Batch":
+        """Read and parse one batch (up to BATCH_LINES lines or BATCH_WAIT_S), with rate-limit markers due."""
         if time.monotonic() - self._discovered > DISCOVER_EVERY_S:
             self.discover()
-        records, ids, acks = [], [], []
-        deadline = time.monotonic() + BATCH_WAIT_S
+        batch = Batch()
         # A batch is some 400,000 young objects without a cycle among them: the collector's passes over
         # them cost as much as parsing (measured), and it finds nothing to free.
         collecting = gc.isenabled()
         gc.disable()
         try:
-            self._gather(block_ms, records, ids, acks, deadline)
+            self._gather(block_ms, batch.rows, batch.ids, batch.acks, time.monotonic() + BATCH_WAIT_S)
         finally:
             if collecting:
                 gc.enable()
         now = datetime.now(timezone.utc)
         for app, instance, dropped in self.limit.pending_drops(int(now.timestamp())):
-            records.append(drop_marker(app, instance, dropped, self.limit.per_second, now).row())
-            ids.append(f"dropped-{app}-{instance}-{int(now.timestamp())}")
-        if records:
-            self.store.insert_rows(records, ids)
-            self.stored += len(records)
+            batch.rows.append(drop_marker(app, instance, dropped, self.limit.per_second, now).row())
+            batch.ids.append(f"dropped-{app}-{instance}-{int(now.timestamp())}")
+        return batch
+
+    def commit(self, batch: "Batch") -> int:
+        """Store a batch, then acknowledge its entries; returns lines stored."""
+        if batch.rows:
+            self.store.insert_rows(batch.rows, batch.ids)
+            self.stored += len(batch.rows)
         # Acknowledged only once stored: a crash before this line redelivers the batch.
         pipe = self.redis.pipeline(transaction=False)
-        for key, entry_ids in acks:
+        for key, entry_ids in batch.acks:
             if entry_ids:
                 pipe.xack(key, GROUP, *entry_ids)
         pipe.execute()
-        return len(records)
+        return len(batch.rows)
+
+    def run_once(self, block_ms: int = 100) -> int:
+        """Read, store and acknowledge one batch; returns lines stored."""
+        return self.commit(self.gather(block_ms))
+
+    def run(self, stop: threading.Event, block_ms: int = 100) -> None:
+        """Ingest until ``stop`` is set: each batch is read and parsed while the one before is stored.
+
+        chdb inserts without the interpreter lock (from an Arrow file, store.insert_columns), so on
+        two cores parsing and storing overlap. At most one batch waits to be stored (back-pressure:
+        reading stops while the store is behind). An error of either side is raised here, after
+        every entry not acknowledged is made to be read again (``recover``)."""
+        storing: _Commit | None = None
+        try:
+            while not stop.is_set():
+                batch = self.gather(block_ms)
+                if storing is not None:
+                    storing.result()
+                storing = _Commit(self, batch)
+            if storing is not None:
+                storing.result()
+                storing = None
+        except BaseException:
+            if storing is not None:
+                storing.wait()
+            self.recover()
+            raise
+
+    def recover(self) -> None:
+        """After a failed batch: read this consumer's own pending entries again (stored ones are skipped)."""
+        self.streams = dict.fromkeys(self.streams, b"0")
+
+
+@dataclass
+class Batch:
+    """Parsed lines waiting to be stored, and the entry ids to acknowledge once they are."""
+
+    rows: list = field(default_factory=list)
+    ids: list = field(default_factory=list)
+    acks: list = field(default_factory=list)     # (stream key, [entry id, ...])
+
+
+class _Commit:
+    """``ingest.commit(batch)`` in a thread of its own; ``result()`` waits and raises its error."""
+
+    def __init__(self, ingest: Ingest, batch: Batch):
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(ingest, batch), name="logcenter-store", daemon=True)
+        self.thread.start()
+
+    def _run(self, ingest: Ingest, batch: Batch) -> None:
+        try:
+            ingest.commit(batch)
+        except BaseException as exc:  # handed to the ingest's own thread by result()
+            self.error = exc
+
+    def wait(self) -> None:
+        self.thread.join()
+
+    def result(self) -> None:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error

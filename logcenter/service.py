@@ -11,7 +11,6 @@ import logging
 import signal
 import socketserver
 import threading
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -123,16 +122,23 @@ def ingest_loop(service: Service, stop: threading.Event) -> None:
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=30)
     ingest = Ingest(client, _Locked(service), settings.redis_prefix, settings.consumer,
                     settings.rate_limit)
-    last_retention = 0.0
+    threading.Thread(target=housekeeping, args=(service, stop), name="paas-logs-housekeeping", daemon=True).start()
     while not stop.is_set():
         try:
-            ingest.run_once()
-            if time.monotonic() - last_retention > RETENTION_EVERY_S:
-                service.retention()
-                last_retention = time.monotonic()
+            ingest.run(stop)
         except redis.RedisError as exc:
             log.warning("ingest: redis: %s; retrying", exc)
             stop.wait(1.0)
+
+
+def housekeeping(service: Service, stop: threading.Event) -> None:
+    """Retention, hourly, beside the ingest (it takes the store's lock only to drop partitions)."""
+    while not stop.is_set():
+        try:
+            service.retention()
+        except Exception:  # the engine failed: try again next time, keep ingesting
+            log.exception("retention failed")
+        stop.wait(RETENTION_EVERY_S)
 
 
 class _Locked:

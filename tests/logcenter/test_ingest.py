@@ -1,7 +1,10 @@
 """Ingest from real Redis streams into a real store: acks, redelivery, rate limit, hostile lines, search."""
 
+import threading
 import time
 from datetime import datetime, timezone
+
+import pytest
 
 from paas.logcenter import query, schema
 from paas.logcenter.ingest import GROUP, Ingest
@@ -145,3 +148,43 @@ def test_retention_drops_whole_old_partitions(store):
                   schema.Record(time=datetime.now(timezone.utc), app="r", source="app", line="fresh")], ["1-0", "2-0"])
     assert store.drop_older_than(30) == ["20260101"]
     assert [r["line"] for r in store.query("SELECT line FROM logcenter.lines")] == ["fresh"]
+
+
+class FailingOnce:
+    """The store, except that its first insert fails (the engine out of disk, say)."""
+
+    def __init__(self, store):
+        self.store, self.failed = store, False
+
+    def insert_rows(self, rows, ids):
+        if not self.failed:
+            self.failed = True
+            raise OSError("no space left")
+        self.store.insert_rows(rows, ids)
+
+    def stored_ids(self, app, ids):
+        return self.store.stored_ids(app, ids)
+
+
+def test_run_overlaps_batches_and_a_failed_store_loses_nothing(store, streams):
+    client, prefix = streams
+    for i in range(30):
+        write(client, prefix, "gamma", f"first {i}")
+    ingest = Ingest(client, FailingOnce(store), prefix, "c1", rate_limit=5000)
+    stop = threading.Event()
+    with pytest.raises(OSError):
+        ingest.run(stop, block_ms=50)      # what paas-logs' loop sees; it calls run() again
+    for i in range(30):
+        write(client, prefix, "gamma", f"second {i}")
+    worker = threading.Thread(target=ingest.run, args=(stop, 50))
+    worker.start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(search(store, "gamma", limit=1000)) < 60 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        worker.join()
+    lines = [r["line"] for r in search(store, "gamma", limit=1000)]
+    assert sorted(lines) == sorted([f"first {i}" for i in range(30)] + [f"second {i}" for i in range(30)])
+    assert client.xpending(schema.stream_key(prefix, "gamma"), GROUP)["pending"] == 0
