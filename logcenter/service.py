@@ -11,12 +11,12 @@ import logging
 import signal
 import socketserver
 import threading
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import redis
 
-from paas.logcenter import query
+from paas.logcenter import metrics, query
 from paas.logcenter.ingest import Ingest
 from paas.logcenter.settings import Settings
 from paas.logcenter.store import Store
@@ -63,12 +63,32 @@ class Service:
             row.pop("entry_id", None)
         return {"lines": rows, "cursor": next_cursor}
 
+    def metrics(self, request: dict) -> dict:
+        """Request metrics of one app (logcenter/metrics.py): per release and process type, and per minute."""
+        app = request.get("app")
+        if not isinstance(app, str) or not app:
+            raise query.QueryError("app: wanted")
+        release = metrics.release_filter(request.get("release"))
+        since, until = query.time_range(request.get("since") or None, request.get("until") or None,
+                                        default_since=timedelta(hours=1))
+        if until - since > metrics.MAX_RANGE:
+            raise query.QueryError(f"since: metrics cover at most {metrics.MAX_RANGE.days} days at a time")
+        if request.get("not_before"):
+            since = min(until, max(since, datetime.fromisoformat(request["not_before"])))
+        seconds = (until - since).total_seconds()
+        with self.lock:
+            totals = self.store.query(*metrics.metrics_sql(app, _micros(since), _micros(until), release, False))
+            minutes = self.store.query(*metrics.metrics_sql(app, _micros(since), _micros(until), release, True))
+        return {"since": _rfc3339(since), "until": _rfc3339(until),
+                "releases": [metrics.figures(row, seconds) for row in totals],
+                "minutes": [metrics.figures(row, 60.0) for row in minutes]}
+
     def handle(self, request: dict) -> dict:
         """One request from the API: ``{"op": "search", ...}`` -> answer, or ``{"error": message}`` for bad input."""
+        ops = {"search": self.search, "metrics": self.metrics}
         try:
-            if request.get("op") == "search":
-                return self.search(request)
-            return {"error": "unknown op"}
+            op = ops.get(request.get("op"))
+            return op(request) if op else {"error": "unknown op"}
         except query.QueryError as exc:
             return {"error": str(exc)}
 
@@ -77,6 +97,10 @@ class Service:
             dropped = self.store.drop_older_than(self.settings.retention_days)
         if dropped:
             log.info("retention: dropped day partitions %s", ", ".join(dropped))
+
+
+def _rfc3339(when: datetime) -> str:
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _micros(when: datetime) -> int:

@@ -42,6 +42,11 @@ def _ask_logcenter(request, app_name: str | None, not_before=None) -> dict:
               "cursor": request.GET.get("cursor")}
     if not_before is not None:
         wanted["not_before"] = not_before.isoformat()
+    return ask_logcenter(wanted)
+
+
+def ask_logcenter(wanted: dict) -> dict:
+    """paas-logs' answer to ``wanted``; its refusals are 400s naming the problem, its absence a 503."""
     try:
         return client.ask(logcenter_settings().socket_path, wanted)
     except client.LogCenterRefused as exc:

@@ -135,3 +135,35 @@ def test_cli_search_and_request(paas_logs, live_server, tmp_path):
     assert row["line"] == "charging card for pay-1" and row["request_id"] == "pay-1"
     bad = cli.run("logs", "-a", "cart", "--search", '"open', ok=False)
     assert bad.returncode != 0 and "unbalanced quote" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_metrics_per_release_from_router_lines(as_alice, as_bob, paas_logs):
+    _, client = paas_logs
+    assert as_alice.post("/api/apps", {"name": "shop"}).status_code == 201
+    for i, (status, duration) in enumerate([(200, 10.0), (200, 20.0), (500, 30.0), (200, 40.0)]):
+        write(client, "shop", f'at=info method=GET path="/p{i}" host=shop.localhost request_id=m-{i} fwd="10.0.0.1" '
+                              f"instance=shop-v3-web-1-abc123 duration={duration}ms status={status} bytes=5",
+              source="router", process="router", release="v3")
+
+    def v3():
+        response = as_alice.get("/api/apps/shop/metrics?since=1h")
+        assert response.status_code == 200, response.json_body
+        rows = response.json_body["releases"]
+        return rows and rows[0]["requests"] == 4 and rows[0]
+
+    row = wait_for(v3, 20, "the router lines counted")
+    assert (row["release"], row["process_type"], row["errors_5xx"], row["error_rate"]) == ("v3", "web", 1, 0.25)
+    assert row["p50_ms"] in (20.0, 30.0) and row["p99_ms"] == 40.0
+    assert as_alice.get("/api/apps/shop/metrics?release=v2").json_body["releases"] == []
+    assert as_bob.get("/api/apps/shop/metrics").status_code == 403
+    for params, problem in (("release=3", "release: wants"), ("since=10m&until=1h", "since is after until"),
+                            ("since=90d", "at most 7 days")):
+        response = as_alice.get(f"/api/apps/shop/metrics?{params}")
+        assert response.status_code == 400 and problem in response.json_body["message"], response.json_body
+    shown = wait_for(lambda: "v1" in (r := cli.run("metrics", "-a", "cart", "--since", "1h").stdout) and r, 20,
+                     "the request counted")
+    assert "P95 MS" in shown and "1.0" in shown     # one request, and it was a 502: a 5XX RATE of 1.0
+    report = json.loads(cli.run("metrics", "-a", "cart", "--json").stdout)
+    assert report["releases"][0]["errors_5xx"] == 1
+    bad = cli.run("metrics", "-a", "cart", "--release", "latest", ok=False)
+    assert bad.returncode != 0 and "release: wants" in bad.stderr and "Traceback" not in bad.stderr
