@@ -88,8 +88,10 @@ def drop_marker(app: str, instance: str, dropped: int, limit: int, at: datetime)
 class Ingest:
     """One consumer of the group; several may run (on any host) against the same streams and store service."""
 
-    def __init__(self, client: redis.Redis, store: Store, prefix: str, consumer: str, rate_limit: int):
+    def __init__(self, client: redis.Redis, store: Store, prefix: str, consumer: str, rate_limit: int,
+                 sink=None):
         self.redis = client
+        self.sink = sink          # called with each stored batch's rows (drains.DrainSet.offer): must not block
         # XREADGROUP's replies as the wire gave them: redis-py's own parsing into dicts cost more
         # than a third of the ingest (measured). A client of its own, so the caller's keeps its callbacks.
         self._raw = redis.Redis(connection_pool=client.connection_pool)
@@ -225,6 +227,8 @@ class Ingest:
         if batch.rows:
             self.store.insert_rows(batch.rows, batch.ids)
             self.stored += len(batch.rows)
+            if self.sink is not None:
+                self.sink(batch.rows)
         # Acknowledged only once stored: a crash before this line redelivers the batch.
         pipe = self.redis.pipeline(transaction=False)
         for key, entry_ids in batch.acks:

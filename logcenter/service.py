@@ -16,7 +16,8 @@ from pathlib import Path
 
 import redis
 
-from paas.logcenter import metrics, query
+from paas.logcenter import destinations, drains, metrics, query
+from paas.logcenter.drains import DrainSet
 from paas.logcenter.ingest import Ingest
 from paas.logcenter.settings import Settings
 from paas.logcenter.store import Store
@@ -25,6 +26,7 @@ log = logging.getLogger("paas.logcenter")
 MAX_REQUEST = 16 << 10
 MAX_LIMIT = 1000
 RETENTION_EVERY_S = 3600
+DRAINS_EVERY_S = 2.0
 
 
 class Service:
@@ -34,6 +36,8 @@ class Service:
         self.settings = settings
         self.store = Store(settings.store_dir)
         self.lock = threading.Lock()
+        self.drains = DrainSet(destinations.allowed_networks(settings.drain_allow), settings.drain_buffer,
+                               settings.drain_ca)
 
     def search(self, request: dict) -> dict:
         """Lines of ``request`` (app or None for all, q, since, until, limit, cursor), newest first."""
@@ -83,9 +87,16 @@ class Service:
                 "releases": [metrics.figures(row, seconds) for row in totals],
                 "minutes": [metrics.figures(row, 60.0) for row in minutes]}
 
+    def drain_status(self, request: dict) -> dict:
+        """The state of one app's drains: sending/connecting/failing, lines buffered, sent, dropped."""
+        app = request.get("app")
+        if not isinstance(app, str) or not app:
+            raise query.QueryError("app: wanted")
+        return {"drains": self.drains.status(app)}
+
     def handle(self, request: dict) -> dict:
         """One request from the API: ``{"op": "search", ...}`` -> answer, or ``{"error": message}`` for bad input."""
-        ops = {"search": self.search, "metrics": self.metrics}
+        ops = {"search": self.search, "metrics": self.metrics, "drains": self.drain_status}
         try:
             op = ops.get(request.get("op"))
             return op(request) if op else {"error": "unknown op"}
@@ -145,14 +156,27 @@ def ingest_loop(service: Service, stop: threading.Event) -> None:
     settings = service.settings
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=30)
     ingest = Ingest(client, _Locked(service), settings.redis_prefix, settings.consumer,
-                    settings.rate_limit)
+                    settings.rate_limit, sink=service.drains.offer)
     threading.Thread(target=housekeeping, args=(service, stop), name="paas-logs-housekeeping", daemon=True).start()
+    threading.Thread(target=follow_drains, args=(service, client, stop), name="paas-logs-drains", daemon=True).start()
     while not stop.is_set():
         try:
             ingest.run(stop)
         except redis.RedisError as exc:
             log.warning("ingest: redis: %s; retrying", exc)
             stop.wait(1.0)
+
+
+def follow_drains(service: Service, client: redis.Redis, stop: threading.Event) -> None:
+    """Keep the running drains as the API published them (level-triggered: the whole hash each time)."""
+    key = drains.drains_key(service.settings.redis_prefix)
+    while not stop.is_set():
+        try:
+            service.drains.sync(client.hgetall(key))
+        except redis.RedisError as exc:
+            log.warning("drains: redis: %s; retrying", exc)
+        stop.wait(DRAINS_EVERY_S)
+    service.drains.stop()
 
 
 def housekeeping(service: Service, stop: threading.Event) -> None:
