@@ -6,6 +6,7 @@ from paas.platform.models.build import Build
 from paas.platform.models.canary import Canary
 from paas.platform.models.config import Config
 from paas.platform.models.domain import Domain
+from paas.platform.models.drain import LogDrain
 from paas.platform.models.event import Event
 from paas.platform.models.formation import Formation
 from paas.platform.models.host import Host
@@ -27,6 +28,7 @@ __all__ = [
     "Formation",
     "Host",
     "Instance",
+    "LogDrain",
     "Release",
     "Team",
     "TeamMembership",

@@ -24,8 +24,9 @@ BIN = Path(sys.executable).parent
 def paas_logs(tmp_path, monkeypatch):
     """paas-logs on this test's Redis prefix, its socket and store under tmp_path; the API pointed at it."""
     env = {**os.environ, "REDIS_URL": config.redis_url(), "PAAS_REDIS_PREFIX": django_settings.PAAS_REDIS_PREFIX,
-           "PAAS_DATA_DIR": str(tmp_path), "PAAS_LOG_CONSUMER": "test"}
+           "PAAS_DATA_DIR": str(tmp_path), "PAAS_LOG_CONSUMER": "test", "PAAS_LOG_DRAIN_ALLOW": "127.0.0.0/8"}
     monkeypatch.setenv("PAAS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("PAAS_LOG_DRAIN_ALLOW", "127.0.0.0/8")    # the test's own listeners are on loopback
     logcenter_settings.current.cache_clear()
     process = subprocess.Popen([str(BIN / "paas-logs")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     socket_path = tmp_path / "logcenter" / "paas-logs.sock"
@@ -125,7 +126,7 @@ def test_cli_search_and_request(paas_logs, live_server, tmp_path):
                           'instance=cart-web-1 duration=900.5ms status=502 bytes=0',
           source="router", process="router", release="v1")
     write(client, "cart", "charging card for pay-1", request_id="pay-1", process="web.1", release="v1")
-    out = wait_for(lambda: (r := cli.run("logs", "-a", "cart", "--search", "status:>=500 duration:>800")).stdout,
+    out = wait_for(lambda: cli.run("logs", "-a", "cart", "--search", "status:>=500 duration:>800").stdout,
                    20, "the slow 502 found by the CLI")
     assert 'router[router]: at=info method=POST path="/pay"' in out
     request = wait_for(lambda: (r := cli.run("logs", "-a", "cart", "--request", "pay-1").stdout).count("\n") == 2
@@ -135,6 +136,13 @@ def test_cli_search_and_request(paas_logs, live_server, tmp_path):
     assert row["line"] == "charging card for pay-1" and row["request_id"] == "pay-1"
     bad = cli.run("logs", "-a", "cart", "--search", '"open', ok=False)
     assert bad.returncode != 0 and "unbalanced quote" in bad.stderr and "Traceback" not in bad.stderr
+    shown = wait_for(lambda: "v1" in (r := cli.run("metrics", "-a", "cart", "--since", "1h").stdout) and r, 20,
+                     "the request counted")
+    assert "P95 MS" in shown and "1.0" in shown     # one request, and it was a 502: a 5XX RATE of 1.0
+    report = json.loads(cli.run("metrics", "-a", "cart", "--json").stdout)
+    assert report["releases"][0]["errors_5xx"] == 1
+    bad = cli.run("metrics", "-a", "cart", "--release", "latest", ok=False)
+    assert bad.returncode != 0 and "release: wants" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_metrics_per_release_from_router_lines(as_alice, as_bob, paas_logs):
@@ -160,10 +168,96 @@ def test_metrics_per_release_from_router_lines(as_alice, as_bob, paas_logs):
                             ("since=90d", "at most 7 days")):
         response = as_alice.get(f"/api/apps/shop/metrics?{params}")
         assert response.status_code == 400 and problem in response.json_body["message"], response.json_body
-    shown = wait_for(lambda: "v1" in (r := cli.run("metrics", "-a", "cart", "--since", "1h").stdout) and r, 20,
-                     "the request counted")
-    assert "P95 MS" in shown and "1.0" in shown     # one request, and it was a 502: a 5XX RATE of 1.0
-    report = json.loads(cli.run("metrics", "-a", "cart", "--json").stdout)
-    assert report["releases"][0]["errors_5xx"] == 1
-    bad = cli.run("metrics", "-a", "cart", "--release", "latest", ok=False)
-    assert bad.returncode != 0 and "release: wants" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_syslog_drain_on_loopback_receives_every_line(as_alice, as_bob, paas_logs, live_server, tmp_path):
+    import socket
+    import threading
+
+    from paas.logcenter.drains import drains_key
+    from tests.logcenter.test_drains import read_frames
+    from tests.platform.test_cli import Cli, cli_login_token
+
+    _, client = paas_logs
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    received: list = []
+
+    def serve():
+        listener.settimeout(60)
+        conn, _ = listener.accept()
+        with conn:
+            read_frames(conn, 20, received, lambda m: b" drained app web.1 " in m)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    home = tmp_path / "home"
+    home.mkdir()
+    make_user("carol")
+    cli = Cli(home, live_server.url)
+    cli_login_token(cli)
+    cli.run("apps:create", "drained", "--no-remote")
+    added = cli.run("drains:add", f"syslog://127.0.0.1:{port}", "-a", "drained")
+    assert "Draining drained's lines" in added.stdout
+    # paas-logs takes up drains every 2 s; lines from then on are sent.
+    wait_for(lambda: json.loads(cli.run("drains", "-a", "drained", "--json").stdout)[0]["state"] != "starting", 20,
+             "paas-logs running the drain")
+    for i in range(20):
+        write(client, "drained", f"drained line {i}", process="web.1")
+    thread.join(60)
+    listener.close()
+    app_lines = [m for m in received if b" drained app web.1 " in m]
+    assert [m.split(b" - - ", 1)[1] for m in app_lines] == [f"drained line {i}".encode() for i in range(20)]
+    assert all(m.startswith(b"<190>1 ") for m in app_lines)
+    # Everything of the app goes: its platform lines too (the drain's own "added" line, at least).
+    assert any(b" drained platform " in m and b"added a drain" in m for m in received)
+    shown = wait_for(lambda: (r := json.loads(cli.run("drains", "-a", "drained", "--json").stdout))[0]["sent"] >= 20
+                     and r, 20, "the drain's state")
+    assert shown[0]["dropped"] == 0 and shown[0]["url"] == f"syslog://127.0.0.1:{port}"
+    refused = cli.run("drains:add", "gopher://example.com", "-a", "drained", ok=False)
+    assert refused.returncode != 0 and "unknown scheme 'gopher'" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    cli.run("drains:remove", f"syslog://127.0.0.1:{port}", "-a", "drained")
+    assert "no drains" in cli.run("drains", "-a", "drained").stdout
+    assert client.hget(drains_key(django_settings.PAAS_REDIS_PREFIX), "drained") is None
+
+
+@pytest.mark.parametrize("body, status, problem", [
+    ({"url": "ftp://logs.example.com"}, 400, "unknown scheme 'ftp'"),
+    ({"url": "syslog://10.0.0.7:514"}, 400, "private address (10.0.0.7)"),
+    ({"url": "https://169.254.169.254/latest"}, 400, "private address"),
+    ({"url": "syslog+tls://nowhere.invalid"}, 400, "does not resolve"),
+    ({"url": 42}, 400, "url: wanted"),
+    ({}, 400, "url: wanted"),
+])
+def test_bad_drains_are_refused_naming_the_problem(as_alice, body, status, problem):
+    assert as_alice.post("/api/apps", {"name": "shop"}).status_code == 201
+    response = as_alice.post("/api/apps/shop/drains", body)
+    assert response.status_code == status and problem in response.json_body["message"], response.json_body
+    assert as_alice.get("/api/apps/shop/drains").json_body == []
+
+
+def test_drains_are_the_apps_own(as_alice, as_bob, monkeypatch, django_capture_on_commit_callbacks):
+    from paas.logcenter.drains import drains_key
+    from paas.platform.redis_client import get_redis
+
+    monkeypatch.setenv("PAAS_LOG_DRAIN_ALLOW", "127.0.0.0/8")
+    logcenter_settings.current.cache_clear()
+    try:
+        assert as_alice.post("/api/apps", {"name": "shop"}).status_code == 201
+        created = as_alice.post("/api/apps/shop/drains", {"url": "syslog://127.0.0.1:6514"})
+        assert created.status_code == 201 and created.json_body["state"] == "starting"
+        assert as_alice.post("/api/apps/shop/drains", {"url": "syslog://127.0.0.1:6514"}).status_code == 409
+        assert as_bob.get("/api/apps/shop/drains").status_code == 403
+        assert as_bob.delete(f"/api/apps/shop/drains/{created.json_body['id']}").status_code == 403
+        assert as_alice.delete("/api/apps/shop/drains/999999").status_code == 404
+        listed = as_alice.get("/api/apps/shop/drains").json_body     # no paas-logs here: its state is unknown
+        assert listed[0]["state"] == "unknown"
+        key = drains_key(django_settings.PAAS_REDIS_PREFIX)
+        assert json.loads(get_redis().hget(key, "shop"))[0]["url"] == "syslog://127.0.0.1:6514"
+        with django_capture_on_commit_callbacks(execute=True):
+            assert as_alice.delete("/api/apps/shop?confirm=shop").status_code in (200, 202, 204)
+        # The app is gone, and so are its drains: a new app of the name must not inherit them.
+        assert get_redis().hget(key, "shop") is None
+    finally:
+        logcenter_settings.current.cache_clear()
