@@ -14,7 +14,7 @@ router/ROUTES.md and runtime/LOGS.md, all under ``PAAS_REDIS_PREFIX``):
   or Celery's queues.
 - ``logcenter`` (``paas-logs``): reads the app streams ``logs:*`` through its consumer
   group (XGROUP CREATE, XREADGROUP, XACK) and finds them with SCAN; it reads the
-  drains the API published (``logcenter:drains``). It cannot write logs, routes or
+  drains and alerts the API published (``logcenter:drains``, ``logcenter:alerts``). It cannot write logs, routes or
   queues, nor read offsets or run streams.
 - ``platform`` (API, git receiver, build worker, control loop): every key and
   channel, because Celery's broker and result keys (``_kombu.*``, queue names,
@@ -63,7 +63,7 @@ def rules(prefix: str) -> dict[str, str]:
             "resetchannels", basic, "+scan",
             # XREADGROUP both reads and writes (the group's pending list): read-write keys.
             f"(~{p}logs:* +xreadgroup +xack +xgroup|create +xpending)",
-            # The drains the API published (logcenter/drains.py): read only.
-            f"(%R~{p}logcenter:drains +hgetall)",
+            # The drains and alerts the API published (logcenter/drains.py, alerts.py): read only.
+            f"(%R~{p}logcenter:drains %R~{p}logcenter:alerts +hgetall)",
         ]),
     }

@@ -21,6 +21,11 @@ SCHEMES = {
     "loki": ("loki", False, 3100),
     "loki+https": ("loki", True, 443),
 }
+# An alert's webhook: a JSON POST.
+WEBHOOK_SCHEMES = {
+    "https": ("webhook", True, 443),
+    "http": ("webhook", False, 80),
+}
 MAX_URL = 2048
 
 
@@ -47,21 +52,21 @@ class Destination:
         return f"{scheme}://{self.username}:***@{rest.split('@', 1)[1]}"
 
 
-def parse(url: str) -> Destination:
-    """A drain or webhook URL checked for form (not yet for addresses: see ``addresses``)."""
+def parse(url: str, schemes: dict = SCHEMES) -> Destination:
+    """A drain (or, with WEBHOOK_SCHEMES, webhook) URL checked for form (not yet for addresses: ``addresses``)."""
     if not isinstance(url, str) or not url:
         raise DestinationError("url: wanted")
     if len(url) > MAX_URL or any(ord(c) < 33 or ord(c) == 127 for c in url):
         raise DestinationError(f"url: at most {MAX_URL} characters, without spaces or control characters")
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-    if scheme not in SCHEMES:
-        raise DestinationError(f"url: unknown scheme {scheme[:20]!r} (use {', '.join(s + '://' for s in SCHEMES)})")
+    if scheme not in schemes:
+        raise DestinationError(f"url: unknown scheme {scheme[:20]!r} (use {', '.join(s + '://' for s in schemes)})")
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
         raise DestinationError("url: not a valid URL (host or port)") from None
-    kind, tls, default_port = SCHEMES[scheme]
+    kind, tls, default_port = schemes[scheme]
     if not parts.hostname:
         raise DestinationError("url: has no host")
     path = parts.path or ("/loki/api/v1/push" if kind == "loki" else "/")
@@ -104,8 +109,8 @@ def addresses(dest: Destination, allowed: list, resolve=socket.getaddrinfo) -> l
     return found
 
 
-def check(url: str, allowed: list) -> Destination:
-    """``parse`` then ``addresses``: what the API does when a drain is added."""
-    dest = parse(url)
+def check(url: str, allowed: list, schemes: dict = SCHEMES) -> Destination:
+    """``parse`` then ``addresses``: what the API does when a drain or an alert is added."""
+    dest = parse(url, schemes)
     addresses(dest, allowed)
     return dest

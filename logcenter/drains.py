@@ -11,7 +11,6 @@ send keeps its lines and retries after a backoff doubling from 0.5 s to 30 s. Th
 checked on every connect (logcenter/destinations.py).
 """
 
-import http.client
 import json
 import logging
 import socket
@@ -20,12 +19,11 @@ import threading
 import time
 from collections import deque
 
-from paas.logcenter import destinations, formats
+from paas.logcenter import connect, destinations, formats
 
 log = logging.getLogger("paas.logcenter.drains")
 BATCH = 500                 # lines per send
 BACKOFF_S = (0.5, 30.0)     # first and longest wait after a failure
-TIMEOUT_S = 10.0            # connect, TLS handshake and each send
 
 
 def drains_key(prefix: str) -> str:
@@ -90,7 +88,7 @@ class Drain:
                 continue
             try:
                 self._send(rows)
-            except (OSError, ssl.SSLError, http.client.HTTPException, destinations.DestinationError, SendError) as exc:
+            except connect.FAILURES as exc:
                 self._close()
                 with self.lock:
                     self.state, self.last_error = "failing", _reason(exc)
@@ -106,44 +104,14 @@ class Drain:
                 self.state, self.last_error = "sending", ""
         self._close()
 
-    def _connect(self) -> socket.socket:
-        """A connection to the first address that answers, each checked first (a name may have moved)."""
-        error: Exception = OSError("no address")
-        for address in destinations.addresses(self.dest, self.allowed):
-            try:
-                sock = socket.create_connection(address, timeout=TIMEOUT_S)
-            except OSError as exc:
-                error = exc
-                continue
-            if self.dest.tls:
-                sock = self.tls_context.wrap_socket(sock, server_hostname=self.dest.host)
-            return sock
-        raise error
-
     def _send(self, rows: list[tuple]) -> None:
         if self.dest.kind == "syslog":
             if self.sock is None:
-                self.sock = self._connect()
+                self.sock = connect.open_connection(self.dest, self.allowed, self.tls_context)
             self.sock.sendall(formats.syslog_frames(rows))
             return
         body, headers = (formats.logplex_body if self.dest.kind == "https" else formats.loki_body)(rows)
-        self._post(body, headers)
-
-    def _post(self, body: bytes, headers: dict) -> None:
-        conn = _PinnedConnection(self)
-        try:
-            if self.dest.username or self.dest.password:
-                import base64
-
-                token = base64.b64encode(f"{self.dest.username}:{self.dest.password}".encode()).decode()
-                headers = {**headers, "Authorization": f"Basic {token}"}
-            conn.request("POST", self.dest.path, body=body, headers={**headers, "User-Agent": "paas-logs"})
-            response = conn.getresponse()
-            response.read(64 << 10)
-            if not 200 <= response.status < 300:
-                raise SendError(f"HTTP {response.status}")
-        finally:
-            conn.close()
+        connect.post(self.dest, self.allowed, self.tls_context, body, headers)
 
     def _close(self) -> None:
         if self.sock is not None:
@@ -154,25 +122,10 @@ class Drain:
             self.sock = None
 
 
-class SendError(Exception):
-    """The destination answered, but not with success."""
-
-
-class _PinnedConnection(http.client.HTTPConnection):
-    """HTTP(S) to the addresses the drain checked, with the URL's host name for Host and TLS."""
-
-    def __init__(self, drain: Drain):
-        super().__init__(drain.dest.host, drain.dest.port, timeout=TIMEOUT_S)
-        self._drain = drain
-
-    def connect(self) -> None:
-        self.sock = self._drain._connect()
-
-
 def _reason(exc: Exception) -> str:
     """A short reason for ``paas drains`` (no traceback, bounded)."""
     text = str(exc) or exc.__class__.__name__
-    return f"{exc.__class__.__name__}: {text}"[:200] if not isinstance(exc, SendError) else text[:200]
+    return f"{exc.__class__.__name__}: {text}"[:200] if not isinstance(exc, connect.SendError) else text[:200]
 
 
 class DrainSet:

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import redis
 
-from paas.logcenter import destinations, drains, metrics, query
+from paas.logcenter import alerts, destinations, drains, metrics, query
+from paas.logcenter.alerts import Alerts
 from paas.logcenter.drains import DrainSet
 from paas.logcenter.ingest import Ingest
 from paas.logcenter.settings import Settings
@@ -26,7 +27,7 @@ log = logging.getLogger("paas.logcenter")
 MAX_REQUEST = 16 << 10
 MAX_LIMIT = 1000
 RETENTION_EVERY_S = 3600
-DRAINS_EVERY_S = 2.0
+PUBLISHED_EVERY_S = 2.0
 
 
 class Service:
@@ -36,8 +37,9 @@ class Service:
         self.settings = settings
         self.store = Store(settings.store_dir)
         self.lock = threading.Lock()
-        self.drains = DrainSet(destinations.allowed_networks(settings.drain_allow), settings.drain_buffer,
-                               settings.drain_ca)
+        allowed = destinations.allowed_networks(settings.drain_allow)
+        self.drains = DrainSet(allowed, settings.drain_buffer, settings.drain_ca)
+        self.alerts = Alerts(allowed, settings.drain_ca)
 
     def search(self, request: dict) -> dict:
         """Lines of ``request`` (app or None for all, q, since, until, limit, cursor), newest first."""
@@ -94,9 +96,21 @@ class Service:
             raise query.QueryError("app: wanted")
         return {"drains": self.drains.status(app)}
 
+    def alert_status(self, request: dict) -> dict:
+        """One app's alerts: firing or not, the last count, when it was checked, the webhook's last error."""
+        app = request.get("app")
+        if not isinstance(app, str) or not app:
+            raise query.QueryError("app: wanted")
+        return {"alerts": self.alerts.status(app)}
+
+    def count(self, app: str, terms: list, since_us: int, until_us: int) -> int:
+        with self.lock:
+            return self.store.count(app, terms, since_us, until_us)
+
     def handle(self, request: dict) -> dict:
         """One request from the API: ``{"op": "search", ...}`` -> answer, or ``{"error": message}`` for bad input."""
-        ops = {"search": self.search, "metrics": self.metrics, "drains": self.drain_status}
+        ops = {"search": self.search, "metrics": self.metrics, "drains": self.drain_status,
+               "alerts": self.alert_status}
         try:
             op = ops.get(request.get("op"))
             return op(request) if op else {"error": "unknown op"}
@@ -158,7 +172,9 @@ def ingest_loop(service: Service, stop: threading.Event) -> None:
     ingest = Ingest(client, _Locked(service), settings.redis_prefix, settings.consumer,
                     settings.rate_limit, sink=service.drains.offer)
     threading.Thread(target=housekeeping, args=(service, stop), name="paas-logs-housekeeping", daemon=True).start()
-    threading.Thread(target=follow_drains, args=(service, client, stop), name="paas-logs-drains", daemon=True).start()
+    threading.Thread(target=follow_published, args=(service, client, stop), name="paas-logs-published",
+                     daemon=True).start()
+    threading.Thread(target=check_alerts, args=(service, stop), name="paas-logs-alerts", daemon=True).start()
     while not stop.is_set():
         try:
             ingest.run(stop)
@@ -167,16 +183,26 @@ def ingest_loop(service: Service, stop: threading.Event) -> None:
             stop.wait(1.0)
 
 
-def follow_drains(service: Service, client: redis.Redis, stop: threading.Event) -> None:
-    """Keep the running drains as the API published them (level-triggered: the whole hash each time)."""
-    key = drains.drains_key(service.settings.redis_prefix)
+def follow_published(service: Service, client: redis.Redis, stop: threading.Event) -> None:
+    """Keep the running drains and alerts as the API published them (level-triggered: whole hashes each time)."""
+    prefix = service.settings.redis_prefix
     while not stop.is_set():
         try:
-            service.drains.sync(client.hgetall(key))
+            service.drains.sync(client.hgetall(drains.drains_key(prefix)))
+            service.alerts.sync(client.hgetall(alerts.alerts_key(prefix)))
         except redis.RedisError as exc:
-            log.warning("drains: redis: %s; retrying", exc)
-        stop.wait(DRAINS_EVERY_S)
+            log.warning("drains and alerts: redis: %s; retrying", exc)
+        stop.wait(PUBLISHED_EVERY_S)
     service.drains.stop()
+
+
+def check_alerts(service: Service, stop: threading.Event) -> None:
+    """Every minute, each alert's count against its threshold (webhooks called on a change)."""
+    while not stop.wait(alerts.CHECK_EVERY_S):
+        try:
+            service.alerts.check(service.count)
+        except Exception:  # the engine failed: next minute again, keep ingesting
+            log.exception("alert check failed")
 
 
 def housekeeping(service: Service, stop: threading.Event) -> None:

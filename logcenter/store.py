@@ -149,6 +149,14 @@ class Store:
                 row["request_id"] = router_fields(row["line"]).get("request_id", "")
         return rows
 
+    def count(self, app: str, terms: list, since_us: int, until_us: int) -> int:
+        """How many lines of ``app`` in the time range match parsed ``terms`` (alerts)."""
+        params = {"app": app, "since": since_us, "until": until_us}
+        conditions = ["app = {app:String}", "time >= fromUnixTimestamp64Micro({since:Int64}, 'UTC')",
+                      "time <= fromUnixTimestamp64Micro({until:Int64}, 'UTC')", *where(terms, params)]
+        rows = self.query(f"SELECT count() AS n FROM logcenter.lines WHERE {' AND '.join(conditions)}", params)
+        return int(rows[0]["n"]) if rows else 0
+
     def usage(self) -> list[dict]:
         """Lines and bytes of text stored per app (before compression)."""
         return self.query("SELECT app, count() AS lines, sum(length(line)) AS line_bytes FROM logcenter.lines "

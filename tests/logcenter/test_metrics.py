@@ -6,17 +6,6 @@ import pytest
 
 from paas.logcenter import metrics, schema
 from paas.logcenter.query import QueryError
-from paas.logcenter.service import Service
-from paas.logcenter.settings import Settings
-
-
-@pytest.fixture
-def service(tmp_path):
-    settings = Settings(data_dir=tmp_path, store_dir=tmp_path / "store", socket_path=tmp_path / "s.sock",
-                        redis_url="redis://unused", redis_prefix="x:", rate_limit=100, retention_days=30, consumer="t")
-    opened = Service(settings)
-    yield opened
-    opened.store.close()
 
 
 def router_line(at: datetime, app: str, release: str, instance: str, status: int, duration: float) -> schema.Record:
