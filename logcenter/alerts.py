@@ -2,7 +2,7 @@
 
 The platform keeps the alerts (Postgres, platform/models/alert.py) and publishes each app's in the
 Redis hash ``<prefix>logcenter:alerts`` (app -> JSON list of rules, ``publish``). ``paas-logs``
-checks every alert once a minute: lines of the app matching the query in the last ``per`` seconds
+checks every alert once a minute (``PAAS_LOG_ALERT_EVERY``): lines of the app matching the query in the last ``per`` seconds
 are counted; when the count goes above ``above`` the webhook gets a JSON POST with ``"state":
 "firing"``, and when it is back at or below, one with ``"state": "cleared"``. The state is kept in
 ``paas-logs`` only: after a restart an alert still above its threshold fires once more.
@@ -18,7 +18,6 @@ from datetime import datetime, timedelta, timezone
 from paas.logcenter import connect, destinations, query
 
 log = logging.getLogger("paas.logcenter.alerts")
-CHECK_EVERY_S = 60
 PER = re.compile(r"([1-9][0-9]{0,4})([mhd])\Z")
 PER_SECONDS = {"m": 60, "h": 3600, "d": 86400}
 MAX_PER_S = 86400

@@ -198,7 +198,7 @@ def follow_published(service: Service, client: redis.Redis, stop: threading.Even
 
 def check_alerts(service: Service, stop: threading.Event) -> None:
     """Every minute, each alert's count against its threshold (webhooks called on a change)."""
-    while not stop.wait(alerts.CHECK_EVERY_S):
+    while not stop.wait(service.settings.alert_every_s):
         try:
             service.alerts.check(service.count)
         except Exception:  # the engine failed: next minute again, keep ingesting

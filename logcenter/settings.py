@@ -27,6 +27,7 @@ class Settings:
     drain_allow: str = ""    # CIDRs drains and webhooks may reach although private (logcenter/destinations.py)
     drain_buffer: int = 10_000   # lines each drain holds while its destination is slow or down
     drain_ca: str = ""       # a CA file trusted for TLS drains besides the system's
+    alert_every_s: int = 60  # how often alerts are checked
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -43,6 +44,7 @@ class Settings:
             drain_allow=env_str("PAAS_LOG_DRAIN_ALLOW", ""),
             drain_buffer=env_int("PAAS_LOG_DRAIN_BUFFER", 10_000, minimum=1),
             drain_ca=env_str("PAAS_LOG_DRAIN_CA", ""),
+            alert_every_s=env_int("PAAS_LOG_ALERT_EVERY", 60, minimum=1),
         )
 
 

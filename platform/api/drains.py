@@ -9,7 +9,6 @@ from paas.platform.actions.events import record
 from paas.platform.api.routing import body_schema
 from paas.platform.exceptions import BadRequest, Conflict, NotFound
 from paas.platform.models import LogDrain
-from paas.platform.models.drain import publish_app_drains
 
 MAX_DRAINS = 10    # per app: each is a thread and a buffer in paas-logs
 
@@ -29,7 +28,7 @@ def list_drains(request, app):
     """The app's drains with their state in paas-logs (sending, connecting, failing), buffered, sent, dropped."""
     target = access.get_app(request.user, app)
     drains = list(target.drains.all())
-    publish_app_drains(target.name)    # level-triggered: a publish lost to a Redis outage is repaired here
+    LogDrain.publish_app(target.name)    # level-triggered: a publish lost to a Redis outage is repaired here
     try:
         states = {s["id"]: s for s in client.ask(logcenter_settings().socket_path,
                                                  {"op": "drains", "app": target.name})["drains"]}

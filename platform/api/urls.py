@@ -2,6 +2,7 @@
 
 from paas.platform.api import (
     account,
+    alerts,
     apps,
     autoscale,
     builds,
@@ -81,6 +82,8 @@ ENDPOINTS = [
     Endpoint(f"{A}/metrics", {"GET": metrics.show}, tag="logs"),
     Endpoint(f"{A}/drains", {"GET": drains.list_drains, "POST": drains.create}, tag="logs"),
     Endpoint(f"{A}/drains/<int:drain_id>", {"DELETE": drains.destroy}, tag="logs"),
+    Endpoint(f"{A}/log-alerts", {"GET": alerts.list_alerts, "POST": alerts.create}, tag="logs"),
+    Endpoint(f"{A}/log-alerts/<str:name>", {"DELETE": alerts.destroy}, tag="logs"),
     Endpoint(f"{A}/usage", {"GET": usage.app_usage}, tag="usage"),
     Endpoint(f"{A}/maintenance", {"PUT": apps.set_maintenance}, tag="apps"),
     Endpoint(f"{A}/healthcheck", {"PUT": apps.set_healthcheck}, tag="apps"),

@@ -1,5 +1,6 @@
 """The control plane's domain objects, one module each, re-exported here."""
 
+from paas.platform.models.alert import LogAlert
 from paas.platform.models.app import App, Collaborator
 from paas.platform.models.autoscale import Autoscale
 from paas.platform.models.build import Build
@@ -28,6 +29,7 @@ __all__ = [
     "Formation",
     "Host",
     "Instance",
+    "LogAlert",
     "LogDrain",
     "Release",
     "Team",

@@ -24,7 +24,8 @@ BIN = Path(sys.executable).parent
 def paas_logs(tmp_path, monkeypatch):
     """paas-logs on this test's Redis prefix, its socket and store under tmp_path; the API pointed at it."""
     env = {**os.environ, "REDIS_URL": config.redis_url(), "PAAS_REDIS_PREFIX": django_settings.PAAS_REDIS_PREFIX,
-           "PAAS_DATA_DIR": str(tmp_path), "PAAS_LOG_CONSUMER": "test", "PAAS_LOG_DRAIN_ALLOW": "127.0.0.0/8"}
+           "PAAS_DATA_DIR": str(tmp_path), "PAAS_LOG_CONSUMER": "test", "PAAS_LOG_DRAIN_ALLOW": "127.0.0.0/8",
+           "PAAS_LOG_ALERT_EVERY": "1"}
     monkeypatch.setenv("PAAS_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("PAAS_LOG_DRAIN_ALLOW", "127.0.0.0/8")    # the test's own listeners are on loopback
     logcenter_settings.current.cache_clear()
@@ -261,3 +262,64 @@ def test_drains_are_the_apps_own(as_alice, as_bob, monkeypatch, django_capture_o
         assert get_redis().hget(key, "shop") is None
     finally:
         logcenter_settings.current.cache_clear()
+
+
+def test_an_alert_webhook_fires_and_clears(paas_logs, live_server, tmp_path):
+    import http.server
+    import threading
+
+    from tests.logcenter.test_alerts import Hook
+    from tests.platform.test_cli import Cli, cli_login_token
+
+    _, client = paas_logs
+    hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    hook.posts, hook.up = [], True
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    home = tmp_path / "home"
+    home.mkdir()
+    make_user("carol")
+    cli = Cli(home, live_server.url)
+    cli_login_token(cli)
+    cli.run("apps:create", "alerted", "--no-remote")
+    try:
+        for args, problem in ((("--per", "10s"), "per: wants a window"), (("--above", "-1"), "above: wants"),
+                              (("--webhook", "ftp://x.example"), "unknown scheme 'ftp'")):
+            options = {"--per": "5m", "--above": "2", "--webhook": f"http://127.0.0.1:{hook.server_port}/h"}
+            options[args[0]] = args[1]
+            bad = cli.run("logs:alerts:add", "spike", "payment failed", "-a", "alerted",
+                          *[x for kv in options.items() for x in kv], ok=False)
+            assert bad.returncode != 0 and problem in bad.stderr and "Traceback" not in bad.stderr
+        added = cli.run("logs:alerts:add", "spike", '"payment failed"', "--above", "2", "--per", "1m",
+                        "--webhook", f"http://127.0.0.1:{hook.server_port}/h", "-a", "alerted")
+        assert "checked every minute" in added.stdout
+        for i in range(3):
+            write(client, "alerted", f"payment failed for order {i}", process="web.1")
+        wait_for(lambda: hook.posts, 60, "the webhook called")
+        assert (hook.posts[0]["state"], hook.posts[0]["alert"], hook.posts[0]["count"]) == ("firing", "spike", 3)
+        assert "FIRING" in cli.run("logs:alerts", "-a", "alerted").stdout
+        # The lines leave the one-minute window: the alert clears.
+        wait_for(lambda: len(hook.posts) == 2, 120, "the alert cleared")
+        assert hook.posts[1]["state"] == "cleared" and hook.posts[1]["count"] == 0
+        cli.run("logs:alerts:remove", "spike", "-a", "alerted")
+        assert "no log alerts" in cli.run("logs:alerts", "-a", "alerted").stdout
+    finally:
+        hook.shutdown()
+        hook.server_close()
+
+
+@pytest.mark.parametrize("body, problem", [
+    ({"name": "Bad Name", "query": "x", "above": 1, "per": "5m", "webhook": "https://hooks.example.com"}, "name:"),
+    ({"name": "a", "query": "colour:red", "above": 1, "per": "5m", "webhook": "https://hooks.example.com"},
+     "unknown field 'colour'"),
+    ({"name": "a", "query": "x", "above": 1.5, "per": "5m", "webhook": "https://hooks.example.com"}, "above:"),
+    ({"name": "a", "query": "x", "above": 1, "per": 5, "webhook": "https://hooks.example.com"}, "per:"),
+    ({"name": "a", "query": "x", "above": 1, "per": "5m", "webhook": "http://192.168.1.1/x"}, "private address"),
+    ({"name": "a", "query": "x", "above": 1, "per": "5m"}, "url: wanted"),
+])
+def test_bad_alerts_are_400_naming_the_problem(as_alice, as_bob, body, problem):
+    assert as_alice.post("/api/apps", {"name": "shop"}).status_code == 201
+    response = as_alice.post("/api/apps/shop/log-alerts", body)
+    assert response.status_code == 400 and problem in response.json_body["message"], response.json_body
+    assert as_alice.get("/api/apps/shop/log-alerts").json_body == []
+    assert as_bob.get("/api/apps/shop/log-alerts").status_code == 403
+    assert as_alice.delete("/api/apps/shop/log-alerts/nothing").status_code == 404
