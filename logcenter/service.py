@@ -42,8 +42,12 @@ class Service:
         self.alerts = Alerts(allowed, settings.drain_ca)
 
     def search(self, request: dict) -> dict:
-        """Lines of ``request`` (app or None for all, q, since, until, limit, cursor), newest first."""
+        """Lines of ``request`` (app or None for all, q, since, until, limit, cursor), newest first.
+
+        With ``after`` (a line's ``id``, or ``latest``): the app's lines stored since, oldest first (a tail)."""
         terms = query.parse(str(request.get("q") or ""))
+        if request.get("after"):
+            return self.tail(request, terms)
         since, until = query.time_range(request.get("since") or None, request.get("until") or None)
         if request.get("not_before"):   # the API's floor: lines older than the app are another app's
             since = max(since, datetime.fromisoformat(request["not_before"]))
@@ -66,8 +70,30 @@ class Service:
             micros = int(datetime.fromisoformat(last["ts"].replace("Z", "+00:00")).timestamp() * 1e6)
             next_cursor = query.make_cursor(micros, last["entry_id"])
         for row in rows:
-            row.pop("entry_id", None)
+            row["id"] = row.pop("entry_id")
         return {"lines": rows, "cursor": next_cursor}
+
+    def tail(self, request: dict, terms: list) -> dict:
+        """One app's lines stored after the entry ``after``, oldest first; ``cursor`` is the next ``after``."""
+        app = request.get("app")
+        if not isinstance(app, str) or not app:
+            raise query.QueryError("after: follows one app's lines")
+        after = query.parse_after(request["after"])
+        limit = request.get("limit", 100)
+        if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+            raise query.QueryError(f"limit: wants a number from 1 to {MAX_LIMIT}")
+        floor = datetime.fromisoformat(request["not_before"]) if request.get("not_before") else None
+        with self.lock:
+            rows = self.store.tail(app, terms, after, limit)
+        out = []
+        for row in rows:
+            when = datetime.fromtimestamp(int(row.pop("micros")) / 1e6, timezone.utc)
+            row["id"] = row.pop("entry_id")
+            if floor is None or when >= floor:
+                out.append({**row, "ts": _rfc3339(when)})
+        # A rate-limit marker's id is its entry's plus "-dropped": the cursor is the entry's.
+        cursor = "-".join(rows[-1]["id"].split("-")[:2]) if rows else f"{after[0]}-{after[1]}"
+        return {"lines": out, "cursor": cursor}
 
     def metrics(self, request: dict) -> dict:
         """Request metrics of one app (logcenter/metrics.py): per release and process type, and per minute."""

@@ -149,6 +149,14 @@ class Store:
                 row["request_id"] = router_fields(row["line"]).get("request_id", "")
         return rows
 
+    def tail(self, app: str, terms: list, after: tuple[int, int], limit: int) -> list[dict]:
+        """Lines of ``app`` matching ``terms`` stored after stream entry ``after``, oldest first (``tail_sql``)."""
+        rows = self.query(*tail_sql(app, terms, after, limit))
+        for row in rows:
+            if row["source"] == "router" and not row["request_id"]:
+                row["request_id"] = router_fields(row["line"]).get("request_id", "")
+        return rows
+
     def count(self, app: str, terms: list, since_us: int, until_us: int) -> int:
         """How many lines of ``app`` in the time range match parsed ``terms`` (alerts)."""
         params = {"app": app, "since": since_us, "until": until_us}
@@ -245,4 +253,24 @@ def search_sql(app: str | None, terms: list, since_us: int, until_us: int, limit
     conditions += where(terms, params)
     sql = (f"SELECT {RESULT_COLUMNS} FROM logcenter.lines WHERE {' AND '.join(conditions)} "
            "ORDER BY time DESC, entry_id DESC LIMIT {limit:UInt32}")
+    return sql, params
+
+
+# An entry id (``<ms>-<seq>``) as numbers: stream order (a string compares 10 before 9).
+_ENTRY_ORDER = ("(toUInt64OrZero(splitByChar('-', entry_id)[1]), "
+                "toUInt64OrZero(arrayElement(splitByChar('-', entry_id), 2)))")
+
+
+def tail_sql(app: str, terms: list, after: tuple[int, int], limit: int) -> tuple[str, dict]:
+    """The SELECT of lines of ``app`` stored after stream entry ``after`` (ms, seq), in stream order.
+
+    One app's lines come from one stream and are stored in its order, a batch at a time, so every
+    entry before the newest one seen is already there: nothing is skipped, whatever the lines' own times.
+    The time floor (an hour before the entry) only spares reading old partitions."""
+    params = {"app": app, "after_ms": after[0], "after_seq": after[1], "limit": limit,
+              "floor_ms": max(0, after[0] - 3_600_000)}
+    conditions = ["app = {app:String}", "time >= fromUnixTimestamp64Milli({floor_ms:Int64}, 'UTC')",
+                  f"{_ENTRY_ORDER} > ({{after_ms:UInt64}}, {{after_seq:UInt64}})", *where(terms, params)]
+    sql = (f"SELECT {RESULT_COLUMNS} FROM logcenter.lines WHERE {' AND '.join(conditions)} "
+           f"ORDER BY {_ENTRY_ORDER} LIMIT {{limit:UInt32}}")
     return sql, params

@@ -39,7 +39,7 @@ def _ask_logcenter(request, app_name: str | None, not_before=None) -> dict:
     """A search through paas-logs (logcenter/service.py); its refusals are 400s, its absence a 503."""
     wanted = {"op": "search", "app": app_name, "q": request.GET.get("q", ""), "since": request.GET.get("since"),
               "until": request.GET.get("until"), "limit": query_int(request, "limit", 100, 1, 1000),
-              "cursor": request.GET.get("cursor")}
+              "cursor": request.GET.get("cursor"), "after": request.GET.get("after")}
     if not_before is not None:
         wanted["not_before"] = not_before.isoformat()
     return ask_logcenter(wanted)

@@ -188,3 +188,22 @@ def test_run_overlaps_batches_and_a_failed_store_loses_nothing(store, streams):
     lines = [r["line"] for r in search(store, "gamma", limit=1000)]
     assert sorted(lines) == sorted([f"first {i}" for i in range(30)] + [f"second {i}" for i in range(30)])
     assert client.xpending(schema.stream_key(prefix, "gamma"), GROUP)["pending"] == 0
+
+
+def test_tail_follows_stream_order_whatever_the_lines_own_times(store, streams):
+    client, prefix = streams
+    write(client, prefix, "tailed", "first match")
+    drain(Ingest(client, store, prefix, "c1", rate_limit=5000))
+    start = store.tail("tailed", query.parse("match"), query.parse_after("0-0"), 10)
+    after = query.parse_after(start[-1]["entry_id"])
+    # A writer whose clock is behind: its line is older by its own time, newer in the stream.
+    behind = datetime.fromtimestamp(time.time() - 30, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    write(client, prefix, "tailed", "late match", ts=behind)
+    write(client, prefix, "tailed", "no")
+    write(client, prefix, "tailed", "next match")
+    drain(Ingest(client, store, prefix, "c1", rate_limit=5000))
+    rows = store.tail("tailed", query.parse("match"), after, 10)
+    assert [r["line"] for r in rows] == ["late match", "next match"]
+    assert query.parse_after("1700000000000-12-dropped") == (1700000000000, 12)
+    with pytest.raises(query.QueryError, match="after: wants"):
+        query.parse_after("x-1")

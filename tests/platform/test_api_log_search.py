@@ -323,3 +323,36 @@ def test_bad_alerts_are_400_naming_the_problem(as_alice, as_bob, body, problem):
     assert as_alice.get("/api/apps/shop/log-alerts").json_body == []
     assert as_bob.get("/api/apps/shop/log-alerts").status_code == 403
     assert as_alice.delete("/api/apps/shop/log-alerts/nothing").status_code == 404
+
+
+def test_tail_with_a_query(paas_logs, live_server, tmp_path):
+    import subprocess as sp
+    import threading
+
+    from tests.platform.test_cli import PAAS, Cli, cli_login_token
+
+    _, client = paas_logs
+    home = tmp_path / "home"
+    home.mkdir()
+    make_user("carol")
+    cli = Cli(home, live_server.url)
+    cli_login_token(cli)
+    cli.run("apps:create", "tailed", "--no-remote")
+    write(client, "tailed", "checkout before", process="web.1")
+    wait_for(lambda: cli.run("logs", "-a", "tailed", "--search", "checkout").stdout, 20, "the first line stored")
+    follower = sp.Popen([PAAS, "logs", "-a", "tailed", "--tail", "--search", "checkout -health"], cwd=home,
+                        env=cli.env(), stdout=sp.PIPE, stderr=sp.PIPE, text=True)
+    guard = threading.Timer(60, follower.kill)     # a line that never comes ends the read, not the suite
+    guard.start()
+    try:
+        assert "checkout before" in follower.stdout.readline()
+        for line in ("GET /health checkout", "unrelated", "checkout after 1", "checkout after 2"):
+            write(client, "tailed", line, process="web.1")
+        assert "checkout after 1" in follower.stdout.readline()
+        assert "checkout after 2" in follower.stdout.readline()
+    finally:
+        guard.cancel()
+        follower.kill()
+        follower.wait()
+    bad = cli.run("logs", "-a", "tailed", "--tail", "--search", '"open', ok=False)
+    assert bad.returncode != 0 and "unbalanced quote" in bad.stderr and "Traceback" not in bad.stderr

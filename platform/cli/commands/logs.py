@@ -1,6 +1,7 @@
 """logs: an app's output, router access lines and platform events, optionally followed."""
 
 import sys
+import time
 
 from paas.platform.cli.client import Api, quote
 from paas.platform.cli.output import emit_json
@@ -59,10 +60,12 @@ def emit(args, rows: list[dict]) -> None:
 
 
 def search_logs(args) -> int:
-    """``--search``: pages of matches, newest first, up to -n lines; ``--request``: one request's lines in order."""
-    if args.tail:
-        raise SystemExit("--tail does not combine with --search or --request")
+    """``--search``: pages of matches, newest first, up to -n lines; ``--request``: one request's lines in order.
+
+    With ``--tail``: the last -n matches in order, then new matches as they are stored."""
     terms = args.search or ""
+    if args.tail:
+        return tail_search(args, f'{terms} request_id:"{args.request}"'.strip() if args.request else terms)
     if args.request:
         terms = f'{terms} request_id:"{args.request}"'.strip()
     api = Api()
@@ -78,3 +81,23 @@ def search_logs(args) -> int:
             break
     emit(args, list(reversed(rows)) if args.request else rows)
     return 0
+
+
+TAIL_POLL_S = 1.0
+
+
+def tail_search(args, terms: str) -> int:
+    """Follow matches of a search: the search answers lines stored after the last one shown (``after``)."""
+    api = Api()
+    path = f"apps/{quote(args.app)}/logs/search?q={quote(terms)}"
+    first = api.get(f"{path}&limit={min(1000, max(1, args.num))}"
+                    + "".join(f"&{k}={quote(v)}" for k, v in (("since", args.since), ("until", args.until)) if v))
+    emit(args, list(reversed(first["lines"])))
+    # The newest line's id (a pending rate-limit marker has none of a stream entry): where following starts.
+    after = next((r["id"] for r in first["lines"] if r["id"][:1].isdigit()), "latest")
+    while True:
+        page = api.get(f"{path}&after={quote(after)}&limit=1000")
+        emit(args, page["lines"])
+        after = page["cursor"]
+        if len(page["lines"]) < 1000:
+            time.sleep(TAIL_POLL_S)
