@@ -129,6 +129,16 @@ class Service:
             raise query.QueryError("app: wanted")
         return {"alerts": self.alerts.status(app)}
 
+    def usage(self, request: dict) -> dict:
+        """Storage per app (``app`` one, or every app): lines, text bytes, disk bytes, oldest and newest line."""
+        app = request.get("app")
+        with self.lock:
+            rows = self.store.usage(app if isinstance(app, str) else None)
+        for row in rows:
+            for name in ("oldest", "newest"):
+                row[name] = datetime.fromtimestamp(int(row[name]), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {"apps": rows, "retention_days": self.settings.retention_days}
+
     def count(self, app: str, terms: list, since_us: int, until_us: int) -> int:
         with self.lock:
             return self.store.count(app, terms, since_us, until_us)
@@ -136,7 +146,7 @@ class Service:
     def handle(self, request: dict) -> dict:
         """One request from the API: ``{"op": "search", ...}`` -> answer, or ``{"error": message}`` for bad input."""
         ops = {"search": self.search, "metrics": self.metrics, "drains": self.drain_status,
-               "alerts": self.alert_status}
+               "alerts": self.alert_status, "usage": self.usage}
         try:
             op = ops.get(request.get("op"))
             return op(request) if op else {"error": "unknown op"}

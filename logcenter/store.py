@@ -165,10 +165,23 @@ class Store:
         rows = self.query(f"SELECT count() AS n FROM logcenter.lines WHERE {' AND '.join(conditions)}", params)
         return int(rows[0]["n"]) if rows else 0
 
-    def usage(self) -> list[dict]:
-        """Lines and bytes of text stored per app (before compression)."""
-        return self.query("SELECT app, count() AS lines, sum(length(line)) AS line_bytes FROM logcenter.lines "
-                          "GROUP BY app ORDER BY line_bytes DESC")
+    def usage(self, app: str | None = None) -> list[dict]:
+        """Per app (or one): lines stored, their text's bytes, the oldest and newest line, and the bytes on
+        disk they account for. Parts hold every app's lines together, so an app's disk bytes are the
+        table's disk bytes in proportion to its share of the text: an estimate, exact in sum."""
+        params, where_app = {}, ""
+        if app is not None:
+            params["app"], where_app = app, "WHERE app = {app:String} "
+        rows = self.query("SELECT app, count() AS lines, sum(length(line)) AS text_bytes, "
+                          "toUnixTimestamp(min(time)) AS oldest, toUnixTimestamp(max(time)) AS newest "
+                          f"FROM logcenter.lines {where_app}GROUP BY app ORDER BY text_bytes DESC", params)
+        total = self.query("SELECT sum(length(line)) AS b FROM logcenter.lines")
+        total_text = int(total[0]["b"] or 0) if total else 0
+        disk = self.bytes_on_disk()
+        for row in rows:
+            row["lines"], row["text_bytes"] = int(row["lines"]), int(row["text_bytes"])
+            row["disk_bytes"] = round(disk * row["text_bytes"] / total_text) if total_text else 0
+        return rows
 
     def optimize(self) -> None:
         """Merge parts now (benchmarks: measure the size a running store settles at)."""

@@ -68,3 +68,19 @@ def search_all(request):
     if not request.user.is_staff:
         raise Forbidden("searching every app's logs is for admins")
     return _ask_logcenter(request, None)
+
+
+def usage(request, app):
+    """The app's stored lines: how many, their bytes (text, and on disk), the oldest and newest; the retention."""
+    target = access.get_app(request.user, app)
+    answer = ask_logcenter({"op": "usage", "app": target.name})
+    stored = answer["apps"][0] if answer["apps"] else {"lines": 0, "text_bytes": 0, "disk_bytes": 0,
+                                                       "oldest": None, "newest": None}
+    return {**stored, "app": target.name, "retention_days": answer["retention_days"]}
+
+
+def usage_all(request):
+    """Every app's stored lines: admins only."""
+    if not request.user.is_staff:
+        raise Forbidden("the log storage of every app is for admins")
+    return ask_logcenter({"op": "usage", "app": None})

@@ -356,3 +356,17 @@ def test_tail_with_a_query(paas_logs, live_server, tmp_path):
         follower.wait()
     bad = cli.run("logs", "-a", "tailed", "--tail", "--search", '"open', ok=False)
     assert bad.returncode != 0 and "unbalanced quote" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_storage_use_per_app(as_alice, as_bob, as_admin, paas_logs):
+    _, client = paas_logs
+    assert as_alice.post("/api/apps", {"name": "shop"}).status_code == 201
+    for i in range(10):
+        write(client, "shop", f"stored line {i}")
+    used = wait_for(lambda: (r := as_alice.get("/api/apps/shop/logs/usage").json_body)["lines"] >= 10 and r, 20,
+                    "the lines counted")
+    assert used["app"] == "shop" and used["text_bytes"] >= 10 * len("stored line 0") and used["disk_bytes"] > 0
+    assert used["retention_days"] == 30 and used["oldest"] <= used["newest"]
+    assert as_bob.get("/api/apps/shop/logs/usage").status_code == 403
+    assert as_alice.get("/api/logs/usage").status_code == 403
+    assert "shop" in [row["app"] for row in as_admin.get("/api/logs/usage").json_body["apps"]]

@@ -108,7 +108,8 @@ def admin_token(alice, as_alice, settings, tmp_path):  # noqa: F811
 
 # Searches and metrics need the Log Center's process (paas-logs), which this test does not start: past
 # their input checks they answer 503 "unavailable", which is the answer they owe, not a crash.
-LOG_CENTER = ("/api/logs/search", "/api/apps/{app}/logs/search", "/api/apps/{app}/metrics", "/api/apps/{app}/drains")
+LOG_CENTER = ("/api/logs/search", "/api/apps/{app}/logs/search", "/api/apps/{app}/metrics", "/api/apps/{app}/drains",
+              "/api/logs/usage", "/api/apps/{app}/logs/usage")
 
 
 def body_fields(operation) -> list[str]:

@@ -21,6 +21,7 @@ def register(sub, common, app_option):
     logs.add_argument("--since", help="with --search/--request: from this long ago (15m, 1h, 2d) or an RFC 3339 time")
     logs.add_argument("--until", help="with --search/--request: up to this time (same forms)")
     logs.set_defaults(func=show_logs)
+    register_usage(sub, common, app_option)
 
 
 def query(args, **extra) -> str:
@@ -101,3 +102,22 @@ def tail_search(args, terms: str) -> int:
         after = page["cursor"]
         if len(page["lines"]) < 1000:
             time.sleep(TAIL_POLL_S)
+
+
+def register_usage(sub, common, app_option):
+    usage = sub.add_parser("logs:usage", parents=[common, app_option],
+                           help="the app's stored log lines: how many, bytes on disk, oldest, retention")
+    usage.set_defaults(func=show_usage)
+
+
+def show_usage(args) -> int:
+    report = Api().get(f"apps/{quote(args.app)}/logs/usage")
+    if args.json:
+        emit_json(report)
+        return 0
+    print(f"=== {report['app']} logs")
+    print(f"Lines:       {report['lines']}")
+    print(f"On disk:     {report['disk_bytes'] / 1e6:.1f} MB ({report['text_bytes'] / 1e6:.1f} MB of text)")
+    print(f"Oldest line: {report['oldest'] or '-'}   newest: {report['newest'] or '-'}")
+    print(f"Kept for:    {report['retention_days']} days")
+    return 0
