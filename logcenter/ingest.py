@@ -177,14 +177,14 @@ class Ingest:
         for entry_id, fields in entries:
             if fields is None:        # deleted from the stream (trimmed) while pending
                 continue
-            received = entry_time(entry_id)
-            row = schema.row(fields, received)
-            keep, closed = admit(app, row[INSTANCE], int(received.timestamp()))
+            received_ms = int(entry_id[:entry_id.index(b"-")])   # when Redis accepted it
+            row = schema.row(fields, received_ms, app)   # the stream names the app, whatever a field claims
+            keep, closed = admit(app, row[INSTANCE], received_ms // 1000)
             if closed:
-                rows.append(drop_marker(app, row[INSTANCE], closed, per_second, received).row())
+                rows.append(drop_marker(app, row[INSTANCE], closed, per_second, entry_time(entry_id)).row())
                 ids.append(f"{entry_id.decode()}-dropped")
             if keep:
-                rows.append((row[0], app, *row[2:]))   # the stream names the app, whatever a field claims
+                rows.append(row)
                 ids.append(entry_id.decode())
             else:
                 self.dropped += 1

@@ -167,10 +167,11 @@ _LEVELS = {lv.encode(): lv for lv in LEVELS}
 _NO_ROUTER_VALUES = ("", "", 0, 0.0, 0)
 
 
-def row(fields: dict, received: datetime) -> tuple:
+def row(fields: dict, received: datetime | int, app: str | None = None) -> tuple:
     """The stored row (``ROW`` order) of one stream entry (``fields`` as Redis returns them: bytes -> bytes).
 
-    ``received`` stands in for a missing or malformed ``ts`` (the entry id's time). This is the
+    ``received`` stands in for a missing or malformed ``ts``: the entry id's time, as a datetime or in
+    milliseconds (made a datetime only when needed). ``app`` (the stream's) overrides the field. This is the
     ingest's hot path (50,000 lines/s on one core): plain lookups, one regex for router lines only.
     """
     get = fields.get
@@ -188,7 +189,9 @@ def row(fields: dict, received: datetime) -> tuple:
     else:
         level = level or ("error" if get(b"stream") == b"stderr" else "info")
         values = _NO_ROUTER_VALUES
-    return (when or received, _text(get(b"app"), 64), source, _text(get(b"process"), 64), instance,
+    if when is None:
+        when = received if isinstance(received, datetime) else datetime.fromtimestamp(received / 1000, timezone.utc)
+    return (when, app if app is not None else _text(get(b"app"), 64), source, _text(get(b"process"), 64), instance,
             _text(get(b"release"), 16), _text(get(b"host"), 255), request_id, level, *values, line)
 
 

@@ -151,26 +151,34 @@ def test_retention_drops_whole_old_partitions(store):
 
 
 class FailingOnce:
-    """The store, except that its first insert fails (the engine out of disk, say)."""
+    """The store, except that its first insert fails (the engine out of disk, say). One chdb session serves
+    one thread at a time: the test's searches take the same lock (as paas-logs' do)."""
 
     def __init__(self, store):
-        self.store, self.failed = store, False
+        self.store, self.failed, self.lock = store, False, threading.Lock()
 
     def insert_rows(self, rows, ids):
         if not self.failed:
             self.failed = True
             raise OSError("no space left")
-        self.store.insert_rows(rows, ids)
+        with self.lock:
+            self.store.insert_rows(rows, ids)
 
     def stored_ids(self, app, ids):
-        return self.store.stored_ids(app, ids)
+        with self.lock:
+            return self.store.stored_ids(app, ids)
+
+    def lines(self, app):
+        with self.lock:
+            return sorted(r["line"] for r in search(self.store, app, limit=1000))
 
 
 def test_run_overlaps_batches_and_a_failed_store_loses_nothing(store, streams):
     client, prefix = streams
     for i in range(30):
         write(client, prefix, "gamma", f"first {i}")
-    ingest = Ingest(client, FailingOnce(store), prefix, "c1", rate_limit=5000)
+    failing = FailingOnce(store)
+    ingest = Ingest(client, failing, prefix, "c1", rate_limit=5000)
     stop = threading.Event()
     with pytest.raises(OSError):
         ingest.run(stop, block_ms=50)      # what paas-logs' loop sees; it calls run() again
@@ -180,13 +188,12 @@ def test_run_overlaps_batches_and_a_failed_store_loses_nothing(store, streams):
     worker.start()
     try:
         deadline = time.monotonic() + 30
-        while len(search(store, "gamma", limit=1000)) < 60 and time.monotonic() < deadline:
+        while len(failing.lines("gamma")) < 60 and time.monotonic() < deadline:
             time.sleep(0.02)
     finally:
         stop.set()
         worker.join()
-    lines = [r["line"] for r in search(store, "gamma", limit=1000)]
-    assert sorted(lines) == sorted([f"first {i}" for i in range(30)] + [f"second {i}" for i in range(30)])
+    assert failing.lines("gamma") == sorted([f"first {i}" for i in range(30)] + [f"second {i}" for i in range(30)])
     assert client.xpending(schema.stream_key(prefix, "gamma"), GROUP)["pending"] == 0
 
 
