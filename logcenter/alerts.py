@@ -15,6 +15,7 @@ import ssl
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from paas.contracts import redis_keys
 from paas.logcenter import connect, destinations, query
 
 log = logging.getLogger("paas.logcenter.alerts")
@@ -24,9 +25,8 @@ MAX_PER_S = 86400
 MAX_ABOVE = 10**9
 
 
-def alerts_key(prefix: str) -> str:
-    """The hash of every app's alerts, written by the API and read by paas-logs."""
-    return f"{prefix}logcenter:alerts"
+# The hash lives with the other Redis names (paas.contracts).
+alerts_key = redis_keys.log_alerts
 
 
 def publish(client, prefix: str, app: str, alerts: list[dict]) -> None:

@@ -19,6 +19,7 @@ import threading
 import time
 from collections import deque
 
+from paas.contracts import redis_keys
 from paas.logcenter import connect, destinations, formats
 
 log = logging.getLogger("paas.logcenter.drains")
@@ -26,9 +27,8 @@ BATCH = 500                 # lines per send
 BACKOFF_S = (0.5, 30.0)     # first and longest wait after a failure
 
 
-def drains_key(prefix: str) -> str:
-    """The hash of every app's drains, written by the API and read by paas-logs."""
-    return f"{prefix}logcenter:drains"
+# The hash lives with the other Redis names (paas.contracts).
+drains_key = redis_keys.log_drains
 
 
 def publish(client, prefix: str, app: str, drains: list[dict]) -> None:

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 
 import redis
 
+from paas.contracts import redis_keys
 from paas.logcenter import schema
 from paas.logcenter.store import Store
 
@@ -107,8 +108,8 @@ class Ingest:
 
     def discover(self) -> None:
         """Join the group on every app stream not seen yet (created at the stream's start: its 10,000 kept lines)."""
-        offsets = f"{self.prefix}logs:offsets".encode()
-        for key in self.redis.scan_iter(match=f"{self.prefix}logs:*", count=1000, _type="stream"):
+        offsets = redis_keys.log_offsets(self.prefix).encode()
+        for key in self.redis.scan_iter(match=redis_keys.log_streams_pattern(self.prefix), count=1000, _type="stream"):
             if key in self.streams or key == offsets:
                 continue
             try:
@@ -120,7 +121,7 @@ class Ingest:
         self._discovered = time.monotonic()
 
     def app_of(self, key: bytes) -> str:
-        return key[len(self.prefix) + len("logs:"):].decode("utf-8", "replace")
+        return redis_keys.app_of_log_stream(self.prefix, key.decode("utf-8", "replace"))
 
     def read(self, block_ms: int | None) -> list[tuple[bytes, list]]:
         """One XREADGROUP over every stream: own pending entries first (after a restart), then new ones.

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from paas.contracts import redis_keys
+
 # Sources of lines, one per writer.
 SOURCES = ("app", "router", "build", "platform")
 LEVELS = ("debug", "info", "warn", "error")
@@ -37,9 +39,8 @@ def release_version(label: str) -> int | None:
     return int(label[1:]) if _RELEASE.match(label) else None
 
 
-def stream_key(prefix: str, app: str) -> str:
-    """The Redis stream of one app's lines (runtime/LOGS.md): ``<prefix>logs:<app>``."""
-    return f"{prefix}logs:{app}"
+# The stream's name is a Redis key like the others: it lives with them.
+stream_key = redis_keys.log_stream
 
 
 def now_rfc3339() -> str:
@@ -192,7 +193,20 @@ def row(fields: dict, received: datetime | int, app: str | None = None) -> tuple
     if when is None:
         when = received if isinstance(received, datetime) else datetime.fromtimestamp(received / 1000, timezone.utc)
     return (when, app if app is not None else _text(get(b"app"), 64), source, _text(get(b"process"), 64), instance,
-            _text(get(b"release"), 16), _text(get(b"host"), 255), request_id, level, *values, line)
+            _release(get(b"release")), _text(get(b"host"), 255), request_id, level, *values, line)
+
+
+_RELEASES: dict = {}
+
+
+def _release(value: bytes | None) -> str:
+    """The release as stored: ``v<N>`` (release_label's spelling) or "" for anything else a writer sent."""
+    label = _RELEASES.get(value)
+    if label is None:
+        label = release_label(release_version(_text(value, 16)))
+        if len(_RELEASES) < 10_000:    # releases are few; junk values are not kept
+            _RELEASES[value] = label
+    return label
 
 
 def record(fields: dict, received: datetime) -> Record:

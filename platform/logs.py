@@ -3,15 +3,16 @@
 import redis
 from django.conf import settings
 
+from paas.contracts import redis_keys
 from paas.logcenter import schema
 from paas.platform.redis_client import get_redis
 
-MAXLEN = 10_000
+MAXLEN = redis_keys.LOG_MAXLEN
 MAX_LINES = 1500
 
 
 def stream_key(app_name: str) -> str:
-    return schema.stream_key(settings.PAAS_REDIS_PREFIX, app_name)
+    return redis_keys.log_stream(settings.PAAS_REDIS_PREFIX, app_name)
 
 
 def write_platform_line(app_name: str, line: str, release: int | None = None) -> None:

@@ -6,8 +6,9 @@ heartbeat. Containers are plain processes in their own namespaces and cgroups,
 so an agent restart does not touch them: the new agent finds them again from
 their directories (``agent.json`` marks the ones it manages).
 
-Run it with ``paas-agent`` (Django settings come from the environment like the
-rest of the platform).
+Run it with ``paas-agent`` (paas.platform.hostagent: the entry point hands
+the agent its control plane, the Django models; the runtime never imports
+them).
 """
 
 import argparse
@@ -19,15 +20,16 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from paas.buildpacks.launch import process_argv
-from paas.logcenter.schema import release_label
+from paas.contracts import redis_keys
 
 from . import config, identity, images, logs, network, ports, stacks, sweep
 from .container import Container, create, instance_dir, release
 from .errors import RuntimeLayerError, StateError
+from .launch import process_argv
 from .reconcile import Action, Actual, Desired, decide
 from .spec import ContainerSpec, Limits
 from .state import State
@@ -46,7 +48,7 @@ class HostInfo:
 
 
 class ControlPlane(Protocol):
-    """What the agent needs from Platform Control (see DjangoControlPlane)."""
+    """What the agent needs from Platform Control (paas.platform.hostagent.DjangoControlPlane)."""
 
     def register(self, host: HostInfo) -> None: ...
     def heartbeat(self, host: HostInfo) -> None: ...
@@ -56,15 +58,9 @@ class ControlPlane(Protocol):
 
 
 def host_info() -> HostInfo:
-    """This host's name and capacity, from the environment or the machine itself."""
-    pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    reserve = int(os.environ.get("PAAS_HOST_RESERVED_MB", "1024"))
-    return HostInfo(
-        name=os.environ.get("PAAS_HOST_NAME") or socket.gethostname(),
-        address=os.environ.get("PAAS_HOST_ADDRESS", "127.0.0.1"),
-        memory_mb=int(os.environ.get("PAAS_HOST_MEMORY_MB") or max(256, pages // (1 << 20) - reserve)),
-        cpus=float(os.environ.get("PAAS_HOST_CPUS") or os.cpu_count() or 1),
-    )
+    """This host's name and capacity, from the settings or the machine itself."""
+    return HostInfo(name=config.host_name(), address=config.host_address(),
+                    memory_mb=config.host_memory_mb(), cpus=config.host_cpus())
 
 
 def spec_for(d: Desired, *, stop_grace: float | None = None, publish: bool = False) -> ContainerSpec:
@@ -81,7 +77,7 @@ def spec_for(d: Desired, *, stop_grace: float | None = None, publish: bool = Fal
     uid = identity.app_uid(d.app_id)
     image = images.get(d.image)
     stack = stacks.get(image.stack or d.stack)
-    mode = os.environ.get("PAAS_INSTANCE_NETWORK", "bridge")
+    mode = config.instance_network()
     port = ports.allocate(d.name) if mode == "host" else DEFAULT_PORT
     env = {"PORT": str(port), "HOME": "/app", "DYNO": d.process, "PS": d.process}
     env.update(image.env)
@@ -222,7 +218,7 @@ class Agent:
     def start_up(self) -> None:
         """Register, and clear what crashed runs left that no record explains."""
         self.control.register(self.host)
-        if os.environ.get("PAAS_INSTANCE_NETWORK", "bridge") == "bridge":
+        if config.instance_network() == "bridge":
             from . import firewall
             firewall.ensure_rules()  # forced: rules can be flushed while the bridge (and their stamp) stays
             network.ensure_bridge()
@@ -274,7 +270,7 @@ class Agent:
 
     def listen_for_wake(self) -> None:
         """The control loop asks for a pass when it assigns or stops instances; the interval is the fallback."""
-        channel = f"{os.environ.get('PAAS_REDIS_PREFIX', 'paas:')}agent:wake"
+        channel = redis_keys.agent_wake(redis_keys.prefix())
         while not self.stopping.is_set():
             try:
                 pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
@@ -293,7 +289,7 @@ class Agent:
         assert d is not None
         if not images.exists(d.image):
             images.fetch(d.image, self.control.image_url(d.image), stack=d.stack,
-                         token=os.environ.get("PAAS_AGENT_TOKEN"))
+                         token=config.agent_token())
         if instance_dir(d.name).exists():
             self._release(d.name)  # a leftover of an earlier run of the same instance (and its leases)
         # Only what routers send traffic to is published: web processes.
@@ -406,111 +402,21 @@ class Agent:
                 log.warning("shipping logs of %s: %s", c.id, exc)
 
 
-class DjangoControlPlane:
-    """The control plane through the Django ORM (Host and Instance in paas.platform.models)."""
+def main(make_control: Callable[[], ControlPlane], argv: list[str] | None = None) -> int:
+    """`paas-agent`: the agent of this host, with the control plane `make_control` makes (after parsing argv).
 
-    def __init__(self):
-        import redis
-
-        self.redis = redis.Redis.from_url(config.redis_url())
-        self.last_state: dict[str, str] = {}
-        self.host_name = host_info().name
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "paas.platform.settings")
-        import django
-        django.setup()
-        from paas.platform.models import Host, Instance
-        self.Host, self.Instance = Host, Instance
-
-    @staticmethod
-    def _usable_connection() -> None:
-        """Outside a request nothing renews Django's connection: after PostgreSQL restarted, this
-        thread's connection would stay closed forever (every heartbeat failing until the host is
-        declared down and its instances moved). As at a request's start: drop a connection that
-        errored and is unusable, and health-check a kept one before its next query."""
-        from django.db import close_old_connections, connection
-
-        # Inside a transaction (a caller's atomic block, a test's) the connection is not ours to drop.
-        if not connection.in_atomic_block:
-            close_old_connections()
-
-    def register(self, host: HostInfo) -> None:
-        from django.utils import timezone
-        self._usable_connection()
-        self.host_name = host.name
-        self.Host.objects.update_or_create(name=host.name, defaults={
-            "address": host.address, "memory_mb": host.memory_mb, "cpus": host.cpus,
-            "state": self.Host.UP, "last_heartbeat": timezone.now(), "agent_version": "1"})
-
-    def heartbeat(self, host: HostInfo) -> None:
-        from django.utils import timezone
-        self._usable_connection()
-        updated = self.Host.objects.filter(name=host.name).update(last_heartbeat=timezone.now())
-        if not updated:
-            self.register(host)  # the row was removed (by an admin, or an emptied database): come back
-
-    def desired(self, host: HostInfo) -> list[Desired]:
-        self._usable_connection()
-        rows = (self.Instance.objects.filter(host__name=host.name, desired_state=self.Instance.RUNNING)
-                .select_related("app", "release__build", "release__config"))
-        out = []
-        for row in rows:
-            build = row.release.build
-            if build is None or not build.slug_digest:
-                continue
-            once = row.kind == self.Instance.ONEOFF
-            out.append(Desired(
-                name=row.name, app=row.app.name, release=release_label(row.release.version), process=row.label,
-                command=row.command or build.process_types.get(row.process_type, ""),
-                image=build.slug_digest, stack=build.stack or "host",
-                env=tuple(sorted((row.release.config.values or {}).items())),
-                memory_mb=row.memory_mb, cpus=row.cpus, restarts=row.restarts,
-                last_exit_at=None if once else (row.stopped_at.timestamp() if row.stopped_at else None),
-                once=once, attach=row.attach, health_path=row.app.health_check_path, app_id=row.app_id,
-                egress=row.app.egress))
-        return out
-
-    def report(self, name: str, **fields) -> None:
-        from datetime import datetime, timezone as tz
-        from django.db.models import F
-        if fields.pop("restarts_increment", False):
-            fields["restarts"] = F("restarts") + 1
-        for key in ("started_at", "stopped_at"):
-            if isinstance(fields.get(key), float):
-                fields[key] = datetime.fromtimestamp(fields[key], tz.utc)
-        # update() skips auto_now, and the scheduler reads updated_at.
-        fields["updated_at"] = datetime.now(tz.utc)
-        # Only rows still assigned here: an instance moved away while this host was
-        # down must not be overwritten by this host stopping its stale copy.
-        self.Instance.objects.filter(name=name, host__name=self.host_name).update(**fields)
-        state = fields.get("state")
-        if state is not None and self.last_state.get(name) != state:
-            self.last_state[name] = state
-            self.wake_control()
-
-    def wake_control(self) -> None:
-        """A state change (up, crashed, stopped) is what a rollout waits for: tick now, not at the interval."""
-        import redis
-
-        try:
-            self.redis.publish(f"{os.environ.get('PAAS_REDIS_PREFIX', 'paas:')}control:wake", "1")
-        except redis.RedisError:
-            pass  # the control loop's own interval still gets there
-
-    def image_url(self, digest: str) -> str:
-        base = os.environ.get("PAAS_API_URL", "http://127.0.0.1:8000").rstrip("/")
-        return f"{base}/api/images/{digest}"
-
-
-def main(argv: list[str] | None = None) -> int:
+    The control plane is handed in (paas.platform.hostagent gives the Django
+    one): the runtime knows the ControlPlane protocol, not the models.
+    """
     parser = argparse.ArgumentParser(prog="paas-agent", description="Run the paas host agent.")
-    parser.add_argument("--interval", type=float, default=float(os.environ.get("PAAS_AGENT_INTERVAL", "0.5")))
+    parser.add_argument("--interval", type=float, default=config.agent_interval())
     parser.add_argument("--once", action="store_true", help="one reconcile pass, then exit")
     parser.add_argument("--stop-instances", action="store_true",
                         help="stop every instance on this host, then exit (the platform is shutting down)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     import redis
-    agent = Agent(DjangoControlPlane(), host_info(), redis.Redis.from_url(config.redis_url()), interval=args.interval)
+    agent = Agent(make_control(), host_info(), redis.Redis.from_url(config.redis_url()), interval=args.interval)
     # SIGTERM ends the loop only; instances keep running for the next agent.
     signal.signal(signal.SIGTERM, lambda *_: (agent.stopping.set(), agent.wake.set()))
     if args.stop_instances:
@@ -526,6 +432,3 @@ def main(argv: list[str] | None = None) -> int:
         pass
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

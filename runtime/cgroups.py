@@ -219,9 +219,9 @@ def _find_v2_root() -> Path | None:
 
 
 def version() -> int:
-    forced = os.environ.get("PAAS_CGROUP_VERSION", "")
-    if forced in ("1", "2"):
-        return int(forced)
+    forced = config.cgroup_version()
+    if forced is not None:
+        return forced
     if _v2_root() is not None:
         return 2
     if os.path.exists("/sys/fs/cgroup/memory/memory.limit_in_bytes"):

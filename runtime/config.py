@@ -1,7 +1,12 @@
-"""Where the runtime keeps its files and its defaults, read from the environment once.
+"""The runtime's settings: every variable of the environment the runtime reads, read here and only here.
 
-The runtime does not import the Django settings (the runner must start in a few
-milliseconds), so it reads the same variables itself with the same defaults.
+The runtime does not import the Django settings (the agent and ``paas-runner``
+run without Django), so it reads the same variables itself with the same
+defaults. Settings a process fixes at its start are module constants; those a
+caller may change for one operation (a test's directories, a host of several
+on one machine) are functions, read when asked. A setting whose syntax is a
+rule of another module (uid ranges: identity.py, port ranges: ports.py) is
+read here as text and parsed there, once.
 """
 
 import os
@@ -44,6 +49,99 @@ def redis_url() -> str:
     return os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
+def leases_dir() -> Path:
+    """Host-wide state shared by every runtime on the host (PAAS_LEASES_DIR, /run/paas)."""
+    return Path(os.environ.get("PAAS_LEASES_DIR", "/run/paas"))
+
+
+def cgroup_version() -> int | None:
+    """PAAS_CGROUP_VERSION (1 or 2) when forced; None: whichever hierarchy the host has."""
+    forced = os.environ.get("PAAS_CGROUP_VERSION", "")
+    return int(forced) if forced in ("1", "2") else None
+
+
+def bridge_prefix() -> int:
+    """PAAS_BRIDGE_PREFIX: the size of each bridge's segment of the pool (see ipam.py)."""
+    text = os.environ.get("PAAS_BRIDGE_PREFIX", "23")
+    if not text.isdigit() or not 8 <= int(text) <= 30:
+        raise RuntimeLayerError(f"PAAS_BRIDGE_PREFIX={text!r} must be a prefix length between 8 and 30")
+    return int(text)
+
+
+def publish_ports() -> str:
+    """PAAS_PUBLISH_PORTS, as text (ports.parse_range reads it)."""
+    # Below Linux's ephemeral ports (32768-60999), which clients take.
+    return os.environ.get("PAAS_PUBLISH_PORTS", "20000-29999")
+
+
+def instance_network() -> str:
+    """PAAS_INSTANCE_NETWORK: the network mode of the agent's instances (bridge, host or none)."""
+    return os.environ.get("PAAS_INSTANCE_NETWORK", "bridge")
+
+
+def host_name() -> str:
+    """PAAS_HOST_NAME, or the machine's own name: this host among the platform's hosts."""
+    return os.environ.get("PAAS_HOST_NAME") or os.uname().nodename
+
+
+def host_address() -> str:
+    """PAAS_HOST_ADDRESS: where other hosts' routers reach this one (loopback: one machine)."""
+    return os.environ.get("PAAS_HOST_ADDRESS", "127.0.0.1")
+
+
+def host_memory_mb() -> int:
+    """PAAS_HOST_MEMORY_MB, or the machine's memory less PAAS_HOST_RESERVED_MB (1024) for the platform."""
+    given = _number("PAAS_HOST_MEMORY_MB", "", int)
+    if given:
+        return given
+    pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return max(256, pages // (1 << 20) - _number("PAAS_HOST_RESERVED_MB", "1024", int))
+
+
+def host_cpus() -> float:
+    """PAAS_HOST_CPUS, or the machine's CPU count."""
+    return _number("PAAS_HOST_CPUS", "", float) or float(os.cpu_count() or 1)
+
+
+def agent_interval() -> float:
+    """PAAS_AGENT_INTERVAL: seconds between the agent's passes when nothing wakes it."""
+    return _number("PAAS_AGENT_INTERVAL", "0.5", float)
+
+
+def agent_token() -> str | None:
+    """PAAS_AGENT_TOKEN: the agent's API token, to fetch slugs built on another host."""
+    return os.environ.get("PAAS_AGENT_TOKEN") or None
+
+
+def app_uids() -> str:
+    """PAAS_APP_UIDS, as text (identity.parse_range reads it)."""
+    return os.environ.get("PAAS_APP_UIDS", "1000000000-1499999999")
+
+
+def build_uids() -> str:
+    """PAAS_BUILD_UIDS, as text (identity.parse_range reads it)."""
+    return os.environ.get("PAAS_BUILD_UIDS", "1500000000-1999999999")
+
+
+def debian_mirror() -> str:
+    """PAAS_DEBIAN_MIRROR: where debootstrap fetches a Debian stack's packages."""
+    return os.environ.get("PAAS_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+
+
+def _number(name: str, default: str, kind):
+    """A number from the environment; empty: 0 of `kind`; bad input stops with the setting named."""
+    text = os.environ.get(name, default).strip()
+    if not text:
+        return kind(0)
+    try:
+        value = kind(text)
+    except ValueError:
+        raise RuntimeLayerError(f"{name}={text!r} must be a number") from None
+    if value < 0:
+        raise RuntimeLayerError(f"{name}={text!r} must not be negative")
+    return value
+
+
 # The name of the cgroup directory under each controller holding all instances.
 CGROUP_PARENT = os.environ.get("PAAS_CGROUP_PARENT", "paas")
 if not CGROUP_PARENT.replace("-", "").replace("_", "").isalnum():
@@ -51,7 +149,7 @@ if not CGROUP_PARENT.replace("-", "").replace("_", "").isalnum():
 BRIDGE = os.environ.get("PAAS_BRIDGE", "paas0")
 ADDRESS_POOL = os.environ.get("PAAS_ADDRESS_POOL", "10.213.0.0/16")
 # Stop = SIGTERM, then SIGKILL after this many seconds (12-factor disposability).
-STOP_GRACE_SECONDS = float(os.environ.get("PAAS_STOP_GRACE", "30"))
+STOP_GRACE_SECONDS = _number("PAAS_STOP_GRACE", "30", float)
 
 
 def _networks(name: str, default: str) -> tuple:

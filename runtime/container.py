@@ -8,14 +8,16 @@ and its cgroup.
 """
 
 import os
+import shutil
 import signal
+import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import cgroups, config, identity, network
 from .errors import RuntimeLayerError, SpecError, StateError
 from .initbin import init_binary
-from .records import record
 from .rootview import resolve_user
 from .spec import MASKED_PATHS, READONLY_PATHS, ContainerSpec
 from .state import Record, State
@@ -23,7 +25,7 @@ from .syscalls import is_alive, process_start_time, wait_exit
 from .validate import DEFAULT_PATH, validate
 
 
-@record
+@dataclass
 class Outcome:
     """How a container ended."""
 
@@ -39,7 +41,7 @@ def instance_dir(container_id: str) -> Path:
 def _etc_files(spec: ContainerSpec, att: network.Attachment) -> dict[str, str]:
     """The per-instance /etc files, generated rather than taken from the host."""
     hostname = spec.hostname or spec.id
-    hosts = f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+    hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
     hosts += f"{att.address or '127.0.1.1'}\t{hostname}\n"
     if spec.network == "none":
         resolv = "# no network: loopback only\n"
@@ -143,9 +145,6 @@ class Container:
     def start(self, *, detach: bool = True, stdin=None, stdout=None, stderr=None):
         """Launch the helper. Detached: returns None once PID 1 runs. Foreground: the helper's Popen to wait on."""
         argv = self._helper_argv(detach)
-        # Loaded here, not at the top: `run` (paas-runner) spawns without it, see spawn.
-        import subprocess
-
         if not detach:
             proc = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr, close_fds=True)
             # The helper stays in the foreground; its pid marks the container as alive.
@@ -175,43 +174,6 @@ class Container:
             raise RuntimeLayerError(f"container {self.id} failed to start: {message}")
         self._mark_running(int((self.dir / "pid").read_text()))
         return None
-
-    def spawn(self, *, stdin=None, stdout=None, stderr=None) -> int:
-        """Launch the helper in the foreground and return its pid (for `run`; wait with os.waitpid).
-
-        The same helper and spec as ``start(detach=False)``, started with
-        posix_spawn: the subprocess module alone costs the CLI more time to
-        import than the container takes to start. Stdio: None inherits ours;
-        otherwise a file descriptor or an object with fileno(), or
-        ``subprocess.DEVNULL`` (-3). As with Popen(close_fds=True) the helper
-        gets no other descriptor: Python opens its own close-on-exec, and any
-        inheritable one we were given (a shell's ``3<file``) is closed in the
-        child, so nothing of the host leaks into the container through it.
-        Signals Python ignores (SIGPIPE, SIGXFSZ) are back to their defaults
-        in the helper, as Popen's restore_signals does.
-        """
-        argv = self._helper_argv(False)
-        actions, opened = [], []
-        try:
-            for target, handle in enumerate((stdin, stdout, stderr)):
-                if handle is None:
-                    continue
-                if handle == -3:  # subprocess.DEVNULL
-                    handle = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-                    opened.append(handle)
-                fd = handle if isinstance(handle, int) else handle.fileno()
-                if fd < 0:
-                    raise ValueError(f"stdio {handle!r} for the foreground helper must be a file descriptor")
-                actions.append((os.POSIX_SPAWN_DUP2, fd, target))
-            # After the dup2s, which may read from these descriptors.
-            actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in _inheritable_fds() if fd > 2]
-            pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions,
-                                 setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
-        finally:
-            for fd in opened:
-                os.close(fd)
-        self._mark_running(pid)
-        return pid
 
     # -- watch ---------------------------------------------------------------
 
@@ -301,18 +263,6 @@ class Container:
         release(self.id, self.record.network.get("mode"))
 
 
-def _inheritable_fds() -> list[int]:
-    """Our descriptors that an exec'd child would inherit."""
-    found = []
-    for name in os.listdir("/proc/self/fd"):
-        try:
-            if os.get_inheritable(int(name)):
-                found.append(int(name))
-        except OSError:  # the descriptor listdir used, closed by now
-            pass
-    return found
-
-
 def release(container_id: str, network_mode: str | None = None) -> None:
     """Remove whatever a container left on this host; safe to call for a half-made or unknown one.
 
@@ -328,29 +278,11 @@ def release(container_id: str, network_mode: str | None = None) -> None:
 def _remove_tree(path: str) -> None:
     """``rm -rf`` of an instance directory, errors ignored; symlinks are removed, never followed.
 
-    Not shutil.rmtree: importing shutil (with bz2 and lzma) costs a foreground
-    run more than everything else release does. The directory holds only what
-    create wrote (the container's writable layer is a tmpfs in its own mount
-    namespace, so the host sees `scratch` empty).
+    The directory holds only what create wrote (the container's writable layer
+    is a tmpfs in its own mount namespace, so the host sees `scratch` empty);
+    rmtree's descriptor-based walk does not follow a link planted there.
     """
-    try:
-        entries = list(os.scandir(path))
-    except FileNotFoundError:
-        return
-    except OSError:
-        entries = []
-    for entry in entries:
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                _remove_tree(entry.path)
-            else:
-                os.unlink(entry.path)
-        except OSError:
-            pass
-    try:
-        os.rmdir(path)
-    except OSError:
-        pass
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def create(spec: ContainerSpec) -> Container:
@@ -401,15 +333,14 @@ def run(spec: ContainerSpec, *, stdin=None, stdout=None, stderr=None) -> Outcome
     """Run a container in the foreground (stdio attached) and remove it; like ``runc run``."""
     container = create(spec)
     try:
-        helper = container.spawn(stdin=stdin, stdout=stdout, stderr=stderr)
+        helper = container.start(detach=False, stdin=stdin, stdout=stdout, stderr=stderr)
         # Ctrl-C reaches the whole foreground process group, the app included;
         # we stay to clean up, and relay a SIGTERM sent to us alone.
         previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGQUIT)}
-        previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, lambda s, f: os.kill(helper, s))
+        previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, lambda s, f: helper.send_signal(s))
         try:
-            # waitpid retries by itself after the relay handler ran (PEP 475).
-            # Like Popen.returncode: the exit code, or -N after signal N.
-            code = os.waitstatus_to_exitcode(os.waitpid(helper, 0)[1])
+            # The exit code, or -N after signal N.
+            code = helper.wait()
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

@@ -44,6 +44,7 @@ from pathlib import Path
 
 from . import config, leases
 from .errors import NetworkError
+from .netnames import netns_name
 
 CHAIN_INPUT = "PAAS-INPUT"
 CHAIN_FORWARD = "PAAS-FORWARD"
@@ -226,8 +227,6 @@ def publish_range() -> tuple[int, int]:
 
 
 def _publish_rule(container_id: str, host_port: int, address: str, port: int) -> list[str]:
-    from .network import netns_name
-
     return [CHAIN_PUBLISH, "-p", "tcp", "--dport", str(host_port), "-m", "comment", "--comment",
             netns_name(container_id), "-j", "DNAT", "--to-destination", f"{address}:{port}"]
 
@@ -246,8 +245,6 @@ def unpublish(container_id: str) -> None:
 
 def publish_rules(container_id: str) -> list[list[str]]:
     """The container's rules in the publish chain, as `iptables -S` gives them, split."""
-    from .network import netns_name
-
     listing = subprocess.run(["iptables", "-w", "-t", "nat", "-S", CHAIN_PUBLISH], capture_output=True,
                              text=True, check=False).stdout
     rules = [shlex.split(line) for line in listing.splitlines() if line.startswith("-A ")]

@@ -21,6 +21,7 @@ as they do not change.
 import os
 import stat
 
+from . import config
 from .errors import RuntimeLayerError
 
 # setuid/setgid: the bits a tenant's file must never carry on the host.
@@ -43,8 +44,8 @@ def parse_range(name: str, text: str) -> range:
 
 
 def _ranges() -> tuple[range, range]:
-    apps = parse_range("PAAS_APP_UIDS", os.environ.get("PAAS_APP_UIDS", "1000000000-1499999999"))
-    builds = parse_range("PAAS_BUILD_UIDS", os.environ.get("PAAS_BUILD_UIDS", "1500000000-1999999999"))
+    apps = parse_range("PAAS_APP_UIDS", config.app_uids())
+    builds = parse_range("PAAS_BUILD_UIDS", config.build_uids())
     if apps.start <= builds[-1] and builds.start <= apps[-1]:
         raise RuntimeLayerError("PAAS_APP_UIDS and PAAS_BUILD_UIDS overlap: builds must use uids no app uses")
     return apps, builds

@@ -34,8 +34,6 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from paas.buildpacks import tenantfs
-
 from . import config, identity
 from .errors import ImageError
 
@@ -178,15 +176,29 @@ def _unpack(blob: Path, dest: Path, uid: int) -> None:
 _HIGH_BITS = stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX | stat.S_IWGRP | stat.S_IWOTH
 
 
+def unpacked_mode(mode: int) -> int:
+    """The mode _unpack gives a regular file that had `mode` in the slug (the data filter's rule)."""
+    mode = (mode & 0o7777 & ~_HIGH_BITS) | stat.S_IRUSR | stat.S_IWUSR
+    if not mode & stat.S_IXUSR:
+        mode &= ~(stat.S_IXGRP | stat.S_IXOTH)
+    return mode
+
+
+# What _unpack leaves directories at: the data filter does not keep theirs.
+UNPACKED_DIR_MODE = 0o755
+
+
 def adopt(digest: str, tree: Path, *, uid: int) -> bool:
     """Make a built /app tree the layer of the app running as `uid`, instead of unpacking its slug again.
 
     The build host has the tree the slug was packed from, so moving it into
-    place (a rename) saves the unpack the first instance would wait for. Only
-    a tree that unpacking the slug would reproduce is taken: links inside the
-    tree, no device files or pipes; modes and owners are set as _unpack sets
-    them. False (nothing moved) otherwise, or across filesystems; the layer
-    is then unpacked on first use, as on every other host.
+    place (a rename) saves the unpack the first instance would wait for. The
+    tree must already be what unpacking the slug makes (modes as unpacked_mode
+    says, owned by `uid`, no link leaving it, nothing but files, directories
+    and links): the build layer checks and makes it so
+    (paas.buildpacks.slugtree.adopt, the one caller), since only it knows how
+    to read a tree a build wrote. False (nothing moved) across filesystems;
+    the layer is then unpacked on first use, as on every other host.
     """
     hexd = _hex(digest)
     blobs, _, layers = _dirs()
@@ -196,11 +208,6 @@ def adopt(digest: str, tree: Path, *, uid: int) -> bool:
     with _locked():
         if (layers / name).is_dir():
             return True
-        try:
-            if not _as_unpacked(tree, uid):
-                return False
-        except OSError:  # e.g. not allowed to change owners: unpacking stays the way
-            return False
         tmp = Path(tempfile.mkdtemp(prefix=f".{hexd[:12]}-", dir=layers))
         try:
             os.rename(tree, tmp / "app")
@@ -209,50 +216,6 @@ def adopt(digest: str, tree: Path, *, uid: int) -> bool:
             return False
         os.rename(tmp, layers / name)
     return True
-
-
-def _as_unpacked(tree: Path, uid: int) -> bool:
-    """Give `tree` the modes and owner (`uid`) an unpack would; False if unpacking would refuse it or differ.
-
-    The tree was written by a build, so it is walked with tenantfs (no link
-    followed, no symlinked directory entered) and every change is made
-    through a descriptor opened without following links (fchmod/fchown), or
-    to the link itself (lchown): a link swapped in mid-walk is never followed.
-    """
-    try:
-        for entry in tenantfs.walk(str(tree)):
-            if entry.is_link:
-                if tenantfs.link_escapes(str(tree), entry.rel, os.readlink(entry.name, dir_fd=entry.dir_fd)):
-                    return False
-                os.chown(entry.name, uid, uid, dir_fd=entry.dir_fd, follow_symlinks=False)
-            elif entry.is_regular:
-                fd, info = tenantfs.open_regular(entry.dir_fd, entry.name, entry.rel)
-                mode = (info.st_mode & 0o7777 & ~_HIGH_BITS) | stat.S_IRUSR | stat.S_IWUSR
-                if not mode & stat.S_IXUSR:
-                    mode &= ~(stat.S_IXGRP | stat.S_IXOTH)
-                _own(fd, mode, uid)
-            elif entry.is_dir:
-                fd = os.open(entry.name, tenantfs.DIR_FLAGS, dir_fd=entry.dir_fd)
-                opened = os.fstat(fd)
-                if (opened.st_dev, opened.st_ino) != (entry.st.st_dev, entry.st.st_ino):
-                    os.close(fd)
-                    return False
-                _own(fd, 0o755, uid)  # the data filter leaves directories at the default mode
-            else:
-                return False
-        _own(tenantfs.open_root(str(tree)), 0o755, uid)
-    except tenantfs.TreeError:
-        return False
-    return True
-
-
-def _own(fd: int, mode: int, uid: int) -> None:
-    """chmod and chown to the app's uid through fd, then close it."""
-    try:
-        os.fchmod(fd, mode)
-        os.fchown(fd, uid, uid)
-    finally:
-        os.close(fd)
 
 
 def gc(in_use: set[str]) -> list[str]:

@@ -15,15 +15,15 @@ leases are too (see leases.py): one file per bridge name and namespace (its inod
 
 import ipaddress
 import os
+from dataclasses import dataclass
 
 from . import config, leases
 from .errors import NetworkError
-from .records import record
 
 IFNAMSIZ = 15
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Segment:
     """One bridge's part of the pool."""
 
@@ -40,7 +40,7 @@ def pool() -> ipaddress.IPv4Network:
 
 
 def _segment_prefix() -> int:
-    return max(pool().prefixlen, int(os.environ.get("PAAS_BRIDGE_PREFIX", "23")))
+    return max(pool().prefixlen, config.bridge_prefix())
 
 
 def segment(index: int) -> Segment:

@@ -24,7 +24,7 @@ def _me() -> dict:
 
 def directory() -> Path:
     """PAAS_LEASES_DIR (/run/paas): host-wide state of the runtimes, made on first use."""
-    path = Path(os.environ.get("PAAS_LEASES_DIR", "/run/paas"))
+    path = config.leases_dir()
     path.mkdir(parents=True, exist_ok=True)
     return path
 

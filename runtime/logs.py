@@ -2,29 +2,29 @@
 
 The container writes to stdout.log and stderr.log in its directory (no helper
 process per container); the shipper reads each file from the offset it last
-shipped and appends whole lines to ``paas:logs:<app>``. The new offset is saved
+shipped and appends whole lines to ``<prefix>logs:<app>``. The new offset is saved
 in Redis in the same MULTI/EXEC transaction as the entries, so an agent that
 restarts at any moment neither loses nor repeats a line.
 """
 
-import os
 from pathlib import Path
 
+from paas.contracts import redis_keys
 from paas.logcenter import schema
 
+from . import config
 from .syscalls import punch_hole
 
-# PAAS_REDIS_PREFIX lets one Redis serve several platforms (or test runs) apart.
-REDIS_PREFIX = os.environ.get("PAAS_REDIS_PREFIX", "paas:")
-OFFSETS_KEY = f"{REDIS_PREFIX}logs:offsets"
+REDIS_PREFIX = redis_keys.prefix()
+OFFSETS_KEY = redis_keys.log_offsets(REDIS_PREFIX)
 # Offsets are per host: an instance moved off a host that was down has the same name on
 # both, and the returning host must not reset the new copy's offsets.
-HOST = os.environ.get("PAAS_HOST_NAME") or os.uname().nodename
+HOST = config.host_name()
 
 
 def offset_field(container_id: str, stream: str) -> str:
     return f"{HOST}:{container_id}:{stream}"
-MAXLEN = 10_000
+MAXLEN = redis_keys.LOG_MAXLEN
 CHUNK = 1 << 20          # read at most this much per file per pass
 MAX_LINE = 64 << 10      # a longer run of bytes without a newline is shipped as its own line
 STREAMS = ("stdout", "stderr")
@@ -36,7 +36,7 @@ BLOCK = 4096
 
 
 def stream_key(app: str) -> str:
-    return schema.stream_key(REDIS_PREFIX, app)
+    return redis_keys.log_stream(REDIS_PREFIX, app)
 
 
 def _split(data: bytes, final: bool) -> tuple[list[bytes], int]:

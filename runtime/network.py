@@ -14,16 +14,14 @@ started in a namespace of its own (one host of several on a test machine)
 would see the wrong interfaces there.
 """
 
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import config
 from .errors import NetworkError
-from .records import asdict, record
-
-NETNS_DIR = Path("/run/netns")
+from .netnames import NETNS_DIR, netns_name, netns_prefix, veth_name
 
 
-@record
+@dataclass
 class Attachment:
     """What a container's network is; saved in its state so stop can undo it."""
 
@@ -55,26 +53,6 @@ def link_exists(name: str) -> bool:
     except OSError:
         return False
     return True
-
-
-def _netns_prefix() -> str:
-    # Network namespaces and interfaces are global to the host, unlike the
-    # runtime's directories: the cgroup parent names this runtime (the agent's,
-    # a test run's, a benchmark's) so none mistakes another's for a leftover.
-    # '+' cannot occur in a parent name nor in a container id.
-    return f"{config.CGROUP_PARENT}+"
-
-
-def netns_name(container_id: str) -> str:
-    return _netns_prefix() + container_id
-
-
-def veth_name(container_id: str) -> str:
-    import hashlib
-
-    # Interface names hold 15 characters; a hash keeps long ids such as
-    # blog-web.1 and blog-web.2 from colliding on a common prefix.
-    return "vp" + hashlib.sha256(netns_name(container_id).encode()).hexdigest()[:12]
 
 
 # The kernel's default neighbour table holds 1024 entries for the whole host:
@@ -210,8 +188,9 @@ def attach(container_id: str, mode: str, publish: int = 0) -> Attachment:
                      gateway=str(seg.gateway), veth=veth)
     try:
         ensure_bridge(seg)
-        _ip("netns", "add", name)
+        # Two runs of ip, not one per step: each costs an exec, and this is on the path of every start.
         _ip("-batch", "-", input_text="\n".join([
+            f"netns add {name}",
             f"link add {veth} type veth peer name eth0 netns {name}",
             f"link set {veth} master {seg.bridge}",
             f"link set {veth} type bridge_slave isolated on",
@@ -274,5 +253,5 @@ def leftover_netns() -> set[str]:
     """Container ids that still have a paas network namespace on this host."""
     if not NETNS_DIR.is_dir():
         return set()
-    prefix = _netns_prefix()
+    prefix = netns_prefix()
     return {p.name[len(prefix):] for p in NETNS_DIR.iterdir() if p.name.startswith(prefix)}

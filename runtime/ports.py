@@ -8,10 +8,8 @@ the lease file (see leases.py) is named by the namespace's inode.
 import os
 import socket
 
-from . import leases
+from . import config, leases
 from .errors import NetworkError, SpecError
-
-DEFAULT_RANGE = "20000-29999"  # below Linux's ephemeral ports (32768-60999), which clients take
 
 
 def parse_range(text: str) -> range:
@@ -26,7 +24,7 @@ def parse_range(text: str) -> range:
 
 
 def range_text() -> str:
-    return os.environ.get("PAAS_PUBLISH_PORTS", DEFAULT_RANGE)
+    return config.publish_ports()
 
 
 def _leases_name() -> str:

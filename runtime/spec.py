@@ -7,10 +7,10 @@ Nothing here touches the host. ``ContainerSpec`` is built by the CLI or the agen
 
 import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import SpecError
-from .records import field, record
 
 NETWORK_MODES = ("bridge", "host", "none")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
@@ -25,7 +25,7 @@ def parse_size(text: str) -> int:
     return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Limits:
     """Resource limits; memory includes everything the container writes to tmpfs."""
 
@@ -37,7 +37,7 @@ class Limits:
     disk: int = 1 << 30            # size cap of the writable layer
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Mount:
     """A bind mount of a host path into the container."""
 
@@ -46,7 +46,7 @@ class Mount:
     readonly: bool = True
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class ContainerSpec:
     """Everything needed to start one container."""
 

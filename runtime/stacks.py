@@ -8,16 +8,16 @@ a Debian root filesystem made once by debootstrap (``paas-runner stack:build``).
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import config
 from .errors import SpecError, StackError
-from .records import record
 from .spec import Mount
 
 APP_UID = 10000
 APP_USER = "app"
-DEBIAN_MIRROR = os.environ.get("PAAS_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+DEBIAN_MIRROR = config.debian_mirror()
 DEBIAN_PACKAGES = ("python3", "python3-venv", "nodejs", "npm", "build-essential", "ca-certificates", "curl", "git")
 DEBIAN_RELEASES = ("trixie", "bookworm")
 
@@ -30,7 +30,7 @@ GROUP = f"root:x:0:\n{APP_USER}:x:{APP_UID}:\nnogroup:x:65534:\n"
 NSSWITCH = "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n"
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Stack:
     name: str
     layers: tuple[Path, ...]

@@ -8,11 +8,11 @@ cgroup name, its network and its labels.
 import json
 import os
 import time
+from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
 
 from .errors import StateError
-from .records import asdict, field, record
 
 
 class State(str, Enum):
@@ -30,7 +30,7 @@ TRANSITIONS = {
 }
 
 
-@record
+@dataclass
 class Record:
     id: str
     state: State = State.CREATED

@@ -169,7 +169,7 @@ def run_in_instance(host_stack, *args: str, egress: bool = True) -> list[str]:
 
 def run_in_build(*args: str) -> list[str]:
     """PROBE as a build step (the build container, as buildpacks run)."""
-    from paas.runtime.buildexec import ContainerExecutor
+    from paas.buildpacks.containerexec import ContainerExecutor
 
     lines: list[str] = []
     ContainerExecutor(name="nb").run(["python3", "-c", PROBE, *args], env={"PATH": "/usr/bin:/bin"}, cwd="/",

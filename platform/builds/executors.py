@@ -9,13 +9,13 @@ from paas.platform.models import App
 
 def get_executor(app: App, build_dirs: tuple[str, ...] = ()):
     """The executor of `app`'s builds; `build_dirs`: the directories that are this build's own
-    (handed to the app's build uid, see runtime/buildexec.py)."""
+    (handed to the app's build uid, see buildpacks/containerexec.py)."""
     kind = settings.PAAS_BUILD_EXECUTOR
     if kind == "local":
         return LocalExecutor()
     if kind == "container":
         from paas.runtime import identity
-        from paas.runtime.buildexec import ContainerExecutor
+        from paas.buildpacks.containerexec import ContainerExecutor
 
         return ContainerExecutor(stack=app.stack, memory_mb=settings.PAAS_BUILD_MEMORY_MB, name=f"build-{app.name}",
                                  uid=identity.build_uid(app.pk), build_dirs=build_dirs)

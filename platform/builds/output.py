@@ -1,6 +1,6 @@
 """A build's output as a Redis stream: the worker appends, the git receiver follows.
 
-Stream ``paas:builds:<uuid>`` holds entries ``{"line": ...}`` and ends with one
+Stream ``<prefix>builds:<uuid>`` holds entries ``{"line": ...}`` and ends with one
 ``{"end": status, "message": ..., "release": N}``. It expires a day after the
 build ends; the whole output is also kept on the Build row.
 """
@@ -12,21 +12,22 @@ import threading
 
 from django.conf import settings
 
+from paas.contracts import redis_keys
 from paas.platform.redis_client import get_redis
 
 KEEP_SECONDS = 24 * 3600
-MAX_ENTRIES = 100_000
+MAX_ENTRIES = redis_keys.BUILD_OUTPUT_MAXLEN
 
 
 CANCEL_CHECK_S = 0.5
 
 
 def stream_key(build_uuid) -> str:
-    return f"{settings.PAAS_REDIS_PREFIX}builds:{build_uuid}"
+    return redis_keys.build_output(settings.PAAS_REDIS_PREFIX, build_uuid)
 
 
 def cancel_key(build_uuid) -> str:
-    return f"{settings.PAAS_REDIS_PREFIX}builds:{build_uuid}:cancel"
+    return redis_keys.build_cancel(settings.PAAS_REDIS_PREFIX, build_uuid)
 
 
 def request_cancel(build_uuid) -> None:

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from paas.buildpacks import slugtree
 from paas.buildpacks.driver import build as run_buildpacks
 from paas.buildpacks.errors import BuildCancelled, BuildError
 from paas.platform.actions.config import current_config
@@ -134,7 +135,7 @@ def produce_image(build: Build, out: OutputWriter, cancel):
         image = images.put(slug.path, stack=slug.stack, process_types=slug.process_types, env=slug.default_env)
         # This host's instances start from the compiled tree itself, without unpacking the slug;
         # it becomes the app's (its instances' uid), no longer the build's.
-        images.adopt(image.digest, Path(tmp) / "app", uid=identity.app_uid(app.pk))
+        slugtree.adopt(image.digest, Path(tmp) / "app", uid=identity.app_uid(app.pk))
     return slug, image
 
 

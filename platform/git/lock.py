@@ -3,6 +3,7 @@
 from django.conf import settings
 from redis.exceptions import LockError
 
+from paas.contracts import redis_keys
 from paas.platform.redis_client import get_redis
 
 
@@ -10,7 +11,7 @@ class PushLock:
     def __init__(self, app_name: str):
         # Expires on its own if the holder dies, after the longest a build may take.
         self.lock = get_redis().lock(
-            f"{settings.PAAS_REDIS_PREFIX}lock:push:{app_name}", timeout=settings.PAAS_BUILD_TIMEOUT_S + 600, blocking=False
+            redis_keys.push_lock(settings.PAAS_REDIS_PREFIX, app_name), timeout=settings.PAAS_BUILD_TIMEOUT_S + 600, blocking=False
         )
 
     def acquire(self) -> bool:

@@ -22,9 +22,6 @@
  *
  * Spec file: a sequence of NUL-terminated strings; each record is a key
  * followed by a fixed number of values (see load_spec).
- *
- * The same binary is the native front end of `paas-runner run`
- * (paas-runner.c): it decides which by the name it was started under.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -52,7 +49,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "paas-init.h"
 
 #define MAXLIST 128
 
@@ -535,9 +531,8 @@ static int container_init(const struct spec *s)
 static pid_t child_pid;
 static void forward(int sig) { if (child_pid > 0) kill(child_pid, sig); }
 
-/* The helper's entry: argv is {program, SPECFILE}. main() lives in
- * paas-runner.c, which calls this unless it was started as paas-runner. */
-int paas_init_main(int argc, char **argv)
+/* The helper's entry: argv is {program, SPECFILE}. */
+int main(int argc, char **argv)
 {
     if (argc != 2) {
         fprintf(stderr, "usage: paas-init SPECFILE (started by paas.runtime, not by hand)\n");

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from paas.compose.services import PrivatePostgres, reachable
+from paas.compose.backing import PrivatePostgres, reachable
 
 from tests.faults.upplatform import Platform, deploy, dispose, leftovers
 from tests.load import Load, first_answer_after

@@ -14,7 +14,7 @@ from django.conf import settings as django_settings
 from paas.logcenter import schema
 from paas.logcenter import settings as logcenter_settings
 from paas.runtime import config
-from tests.platform.conftest import make_user
+from tests.platform.accounts import make_user
 from tests.waiting import wait_for
 
 BIN = Path(sys.executable).parent

@@ -46,7 +46,7 @@ def test_only_the_owner_or_an_admin_switches_egress(as_alice, as_bob, as_admin):
 
 
 def test_the_agent_is_told_what_the_app_wants(as_alice, alice):
-    """DjangoControlPlane.desired carries the app's egress to the agent (runtime/agent.py)."""
+    """DjangoControlPlane.desired carries the app's egress to the agent (platform/hostagent.py)."""
     from paas.platform.actions.releases import create_release
     from paas.platform.models import Build, Host, Instance
 
@@ -59,7 +59,8 @@ def test_the_agent_is_told_what_the_app_wants(as_alice, alice):
     host = Host.objects.create(name="egress-host", address="127.0.0.1", memory_mb=1024, cpus=1)
     Instance.objects.create(app=app, release=release, host=host, name="outbound.web.1", process_type="web",
                             number=1, size="small", memory_mb=256, cpus=0.25, desired_state=Instance.RUNNING)
-    from paas.runtime.agent import DjangoControlPlane, HostInfo
+    from paas.platform.hostagent import DjangoControlPlane
+    from paas.runtime.agent import HostInfo
 
     plane = DjangoControlPlane.__new__(DjangoControlPlane)
     plane.Host, plane.Instance = Host, Instance

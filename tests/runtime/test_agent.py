@@ -266,7 +266,7 @@ def test_instances_started_before_per_app_uids_are_adopted_then_replaced_by_the_
     form; once that instance ends, its restart runs as the app's own uid."""
     import json
 
-    from paas.buildpacks.launch import process_argv
+    from paas.runtime.launch import process_argv
     from paas.runtime import identity, stacks
     from paas.runtime.agent import MARKER
     from paas.runtime.container import create

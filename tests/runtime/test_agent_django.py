@@ -9,7 +9,8 @@ import redis as redis_lib
 from django.contrib.auth import get_user_model
 
 from paas.runtime import config, images, logs
-from paas.runtime.agent import Agent, DjangoControlPlane, HostInfo
+from paas.platform.hostagent import DjangoControlPlane
+from paas.runtime.agent import Agent, HostInfo
 from paas.runtime.container import release
 
 from .conftest import wait_for

@@ -5,7 +5,7 @@ import pytest
 from paas.buildpacks.errors import BuildTimeout
 from paas.buildpacks.executor import Mount
 from paas.runtime import config
-from paas.runtime.buildexec import ContainerExecutor
+from paas.buildpacks.containerexec import ContainerExecutor
 
 STEP = """
 echo "env: $(env | sort | tr '\\n' ' ')"

@@ -137,7 +137,7 @@ def test_a_user_name_needs_the_uid_as_its_gid(host_stack, cid):
 
 @pytest.mark.parametrize("uid", [0, 10000, identity.app_uid(1), identity.BUILD_UIDS[-1] + 1])
 def test_a_build_executor_refuses_a_uid_outside_the_build_range(uid):
-    from paas.runtime.buildexec import ContainerExecutor
+    from paas.buildpacks.containerexec import ContainerExecutor
 
     with pytest.raises(RuntimeLayerError, match="not a build uid"):
         ContainerExecutor(uid=uid)

@@ -9,6 +9,7 @@ from functools import partial
 
 import pytest
 
+from paas.buildpacks import slugtree
 from paas.runtime import config, identity, images
 from paas.runtime.errors import ImageError
 
@@ -128,7 +129,7 @@ def test_adopting_the_built_tree_gives_the_layer_an_unpack_would(tmp_path):
     reference = tmp_path / "unpacked"
     images._unpack(slug_path, reference, UID)
     try:
-        assert images.adopt(image.digest, app, uid=UID)
+        assert slugtree.adopt(image.digest, app, uid=UID)
         assert not app.exists()  # moved, not copied
         layer = images.layer(image.digest, uid=UID)
         assert _listing(layer / "app") == _listing(reference / "app")
@@ -152,7 +153,7 @@ def test_a_tree_an_unpack_would_refuse_is_not_adopted(tmp_path, escape):
     app, slug_path = _built_tree(tmp_path, extra=add)
     image = images.put(slug_path)
     try:
-        assert not images.adopt(image.digest, app, uid=UID)
+        assert not slugtree.adopt(image.digest, app, uid=UID)
         assert app.is_dir()
         assert not (config.images_dir() / "layers" / f"{image.digest[7:]}.{UID}").exists()
     finally:

@@ -1,4 +1,4 @@
-"""container._remove_tree: what release uses instead of shutil.rmtree."""
+"""container._remove_tree: how release removes an instance directory (links removed, never followed)."""
 
 import os
 

@@ -19,7 +19,7 @@ import tests.runtime.conftest  # noqa: F401  isort: skip
 from paas.buildpacks.driver import build
 from paas.buildpacks.errors import BuildError
 from paas.buildpacks.executor import LocalExecutor
-from paas.runtime.buildexec import ContainerExecutor
+from paas.buildpacks.containerexec import ContainerExecutor
 
 BUILDPACK = {
     "bin/detect": "#!/bin/sh\necho Hostile\n",

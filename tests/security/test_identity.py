@@ -21,7 +21,7 @@ from paas.buildpacks.executor import Mount
 from paas.buildpacks.slug import pack_slug
 from paas.runtime import config, identity, images
 from paas.runtime.agent import spec_for
-from paas.runtime.buildexec import ContainerExecutor
+from paas.buildpacks.containerexec import ContainerExecutor
 from paas.runtime.container import Container, create, release
 from paas.runtime.reconcile import Desired
 from tests.runtime.conftest import wait_for
