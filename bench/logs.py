@@ -19,10 +19,10 @@ import argparse
 import io
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
-
 import tempfile
 import time
 import uuid
@@ -321,22 +321,26 @@ def through_redis(n: int, redis_url: str) -> list[str]:
                 pipe.execute()
         pipe.execute()
         ingest = Ingest(client, store, prefix, "bench", rate_limit=10**9)
+        # paas-logs runs for days: its one-time start (chdb loading its Arrow reader) is not the sustained rate.
+        store.insert_rows([schema.Record(time=datetime.now(timezone.utc), app="warm", source="app", line="up").row()],
+                          ["0-1"])
         print(f"through redis: {n} lines written to 50 streams")
-        t0 = time.perf_counter()
-        while ingest.stored < n:
-            ingest.run_once(block_ms=100)
-        rate = n / (time.perf_counter() - t0)
+        # As paas-logs runs it (service.ingest_loop): Ingest.run, storing one batch while parsing the next,
+        # with searches taking turns with inserts on the one chdb session.
+        lock = threading.Lock()
+        ingest.store = Locked(store, lock)
         stop = threading.Event()
-
-        lock = threading.Lock()   # one chdb session: the ingest thread and the searches take turns (as in paas-logs)
-
-        def keep_ingesting():
-            while not stop.is_set():
-                with lock:
-                    ingest.run_once(block_ms=20)
-
-        worker = threading.Thread(target=keep_ingesting)
+        worker = threading.Thread(target=ingest.run, args=(stop,))
+        t0, cpu0 = time.perf_counter(), _cpu_s()
         worker.start()
+        while ingest.stored < n:
+            time.sleep(0.005)
+        rate = n / (time.perf_counter() - t0)
+        # The machine is shared (load 3 to 17 seen): the process's own CPU time per line says what one
+        # free core would do, beside the wall-clock rate the goal is about.
+        cpu_us = (_cpu_s() - cpu0) / n * 1e6
+        print(f"through redis: ingest used {cpu_us:.1f} us of CPU per line (all its threads; Redis's not counted); "
+              f"load average {os.getloadavg()[0]:.1f}")
         visible = []
         try:
             for _ in range(5):
@@ -362,6 +366,26 @@ def through_redis(n: int, redis_url: str) -> list[str]:
         keys = list(client.scan_iter(match=prefix + "*", count=1000))
         if keys:
             client.delete(*keys)
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class Locked:
+    """The store's writes under a lock shared with the searches (as service._Locked)."""
+
+    def __init__(self, store, lock):
+        self.store, self.lock = store, lock
+
+    def insert_rows(self, rows, ids):
+        with self.lock:
+            self.store.insert_rows(rows, ids)
+
+    def stored_ids(self, app, ids):
+        with self.lock:
+            return self.store.stored_ids(app, ids)
 
 
 def main() -> None:

@@ -13,8 +13,9 @@ contracts/redis_keys.py, which builds the patterns below, all under ``PAAS_REDIS
   ``agent:wake`` and publishes ``control:wake``. It cannot touch the route table
   or Celery's queues.
 - ``logcenter`` (``paas-logs``): reads the app streams ``logs:*`` through its consumer
-  group (XGROUP CREATE, XREADGROUP, XACK) and finds them with SCAN. It cannot write
-  logs, routes or queues, nor read offsets or run streams.
+  group (XGROUP CREATE, XREADGROUP, XACK) and finds them with SCAN; it reads the
+  drains and alerts the API published (``logcenter:drains``, ``logcenter:alerts``). It cannot write logs, routes or
+  queues, nor read offsets or run streams.
 - ``platform`` (API, git receiver, build worker, control loop): every key and
   channel, because Celery's broker and result keys (``_kombu.*``, queue names,
   ``celery-task-meta-*``) are not under the prefix and the control plane writes
@@ -70,5 +71,7 @@ def rules(prefix: str) -> dict[str, str]:
             "resetchannels", basic, "+scan",
             # XREADGROUP both reads and writes (the group's pending list): read-write keys.
             f"(~{logs} +xreadgroup +xack +xgroup|create +xpending)",
+            # The drains and alerts the API published (logcenter/drains.py, alerts.py): read only.
+            f"(%R~{_key(k.log_drains(prefix))} %R~{_key(k.log_alerts(prefix))} +hgetall)",
         ]),
     }

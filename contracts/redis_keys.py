@@ -172,3 +172,15 @@ def follow_slots(prefix: str, user_id: int) -> str:
 
 def push_lock(prefix: str, app: str) -> str:
     return f"{prefix}lock:push:{app}"
+
+
+# --- the Log Center's: what the API publishes for paas-logs (logcenter/drains.py, alerts.py) ---
+
+def log_drains(prefix: str) -> str:
+    """The hash app -> JSON list of the app's drains (written by the API, read by paas-logs)."""
+    return f"{prefix}logcenter:drains"
+
+
+def log_alerts(prefix: str) -> str:
+    """The hash app -> JSON list of the app's log alerts (written by the API, read by paas-logs)."""
+    return f"{prefix}logcenter:alerts"

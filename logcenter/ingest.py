@@ -9,7 +9,9 @@ the batch and only then XACKs it. A restarted ingest first re-reads its pending 
 at-least-once and storage once per entry id.
 """
 
+import gc
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -26,6 +28,17 @@ READ_COUNT = 2000          # entries per stream per read
 BATCH_LINES = 20_000       # store at most this many lines in one insert
 BATCH_WAIT_S = 0.2         # ... and wait at most this long for a batch to fill
 DISCOVER_EVERY_S = 2.0     # how often new apps' streams are looked for
+
+
+INSTANCE = schema.ROW.index("instance")
+
+
+def _fields(flat: list | None) -> dict | None:
+    """An entry's [name, value, name, value, ...] as a dict (None: an entry trimmed while pending)."""
+    if flat is None:
+        return None
+    pairs = iter(flat)
+    return dict(zip(pairs, pairs))
 
 
 def entry_time(entry_id: bytes) -> datetime:
@@ -77,10 +90,15 @@ class Ingest:
     """One consumer of the group; several may run (on any host) against the same streams and store service."""
 
     def __init__(self, client: redis.Redis, store: Store, prefix: str, consumer: str, rate_limit: int,
-                 idle=time.sleep):
+                 idle=time.sleep, sink=None):
         self.redis = client
         #: How a pass with no stream to block on waits instead (no app yet, or Redis back empty).
         self.idle = idle
+        self.sink = sink          # called with each stored batch's rows (drains.DrainSet.offer): must not block
+        # XREADGROUP's replies as the wire gave them: redis-py's own parsing into dicts cost more
+        # than a third of the ingest (measured). A client of its own, so the caller's keeps its callbacks.
+        self._raw = redis.Redis(connection_pool=client.connection_pool)
+        self._raw.set_response_callback("XREADGROUP", lambda response, **options: response)
         self.store = store
         self.prefix = prefix
         self.consumer = consumer
@@ -118,21 +136,29 @@ class Ingest:
         pending = {k: v for k, v in self.streams.items() if v != b">"}
         try:
             if pending:  # explicit ids answer at once, without BLOCK
-                out = self._pending(self.redis.xreadgroup(GROUP, self.consumer, pending, count=READ_COUNT))
+                out = self._pending(self._read(pending, None))
                 if out:
                     return out
-            result = self.redis.xreadgroup(GROUP, self.consumer, self.streams, count=READ_COUNT, block=block_ms)
+            result = self._read(self.streams, block_ms)
         except redis.ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
             self.streams.clear()   # a stream was deleted (app destroyed): find them again
             self.discover()
             return []
-        return [(key, entries) for key, entries in result or [] if entries]
+        return [(key, entries) for key, entries in result if entries]
+
+    def _read(self, streams: dict, block_ms: int | None) -> list[tuple[bytes, list]]:
+        """(key, [(entry id, fields dict or None when trimmed)]) of one XREADGROUP, RESP2 or RESP3."""
+        reply = self._raw.xreadgroup(GROUP, self.consumer, streams, count=READ_COUNT, block=block_ms)
+        if not reply:
+            return []
+        pairs = reply.items() if isinstance(reply, dict) else reply
+        return [(key, [(entry_id, _fields(flat)) for entry_id, flat in entries]) for key, entries in pairs]
 
     def _pending(self, result) -> list[tuple[bytes, list]]:
         out = []
-        for key, entries in result or []:
+        for key, entries in result:
             if not entries:
                 self.streams[key] = b">"   # own pending list drained: from now on, new entries
                 continue
@@ -148,51 +174,133 @@ class Ingest:
             self.redis.xack(key, GROUP, *[i for i in ids if i in seen])
         return [(entry_id, fields) for entry_id, fields in entries if entry_id.decode() not in seen]
 
-    def records(self, key: bytes, entries: list) -> tuple[list, list]:
-        """Records and entry ids of one stream's entries, after the rate limit (markers added)."""
+    def rows(self, key: bytes, entries: list) -> tuple[list, list]:
+        """Stored rows (schema.ROW) and entry ids of one stream's entries, after the rate limit (markers added)."""
         app = self.app_of(key)
-        records, ids = [], []
+        rows, ids = [], []
+        admit, per_second = self.limit.admit, self.limit.per_second
         for entry_id, fields in entries:
             if fields is None:        # deleted from the stream (trimmed) while pending
                 continue
-            received = entry_time(entry_id)
-            rec = schema.record(fields, received)
-            rec.app = app             # the stream names the app, whatever a field claims
-            keep, closed = self.limit.admit(app, rec.instance, int(received.timestamp()))
+            received_ms = int(entry_id[:entry_id.index(b"-")])   # when Redis accepted it
+            row = schema.row(fields, received_ms, app)   # the stream names the app, whatever a field claims
+            keep, closed = admit(app, row[INSTANCE], received_ms // 1000)
             if closed:
-                records.append(drop_marker(app, rec.instance, closed, self.limit.per_second, received))
+                rows.append(drop_marker(app, row[INSTANCE], closed, per_second, entry_time(entry_id)).row())
                 ids.append(f"{entry_id.decode()}-dropped")
             if keep:
-                records.append(rec)
+                rows.append(row)
                 ids.append(entry_id.decode())
             else:
                 self.dropped += 1
-        return records, ids
+        return rows, ids
 
-    def run_once(self, block_ms: int = 100) -> int:
-        """Read, store and acknowledge one batch; returns lines stored."""
-        if time.monotonic() - self._discovered > DISCOVER_EVERY_S:
-            self.discover()
-        records, ids, acks = [], [], []
-        deadline = time.monotonic() + BATCH_WAIT_S
+    def _gather(self, block_ms: int, records: list, ids: list, acks: list, deadline: float) -> None:
+        """Read and parse until a batch is full, the streams are empty or ``deadline`` has passed."""
         while len(records) < BATCH_LINES:
             got = self.read(block_ms if not records else None)
             for key, entries in got:
-                more, more_ids = self.records(key, entries)
+                more, more_ids = self.rows(key, entries)
                 records += more
                 ids += more_ids
                 acks.append((key, [entry_id for entry_id, _ in entries]))
             if not got or time.monotonic() > deadline:
                 break
+
+    def gather(self, block_ms: int = 100) -> "Batch":
+        """Read and parse one batch (up to BATCH_LINES lines or BATCH_WAIT_S), with rate-limit markers due."""
+        if time.monotonic() - self._discovered > DISCOVER_EVERY_S:
+            self.discover()
+        batch = Batch()
+        # A batch is some 400,000 young objects without a cycle among them: the collector's passes over
+        # them cost as much as parsing (measured), and it finds nothing to free.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            self._gather(block_ms, batch.rows, batch.ids, batch.acks, time.monotonic() + BATCH_WAIT_S)
+        finally:
+            if collecting:
+                gc.enable()
         now = datetime.now(timezone.utc)
         for app, instance, dropped in self.limit.pending_drops(int(now.timestamp())):
-            records.append(drop_marker(app, instance, dropped, self.limit.per_second, now))
-            ids.append(f"dropped-{app}-{instance}-{int(now.timestamp())}")
-        if records:
-            self.store.insert(records, ids)
-            self.stored += len(records)
+            batch.rows.append(drop_marker(app, instance, dropped, self.limit.per_second, now).row())
+            batch.ids.append(f"dropped-{app}-{instance}-{int(now.timestamp())}")
+        return batch
+
+    def commit(self, batch: "Batch") -> int:
+        """Store a batch, then acknowledge its entries; returns lines stored."""
+        if batch.rows:
+            self.store.insert_rows(batch.rows, batch.ids)
+            self.stored += len(batch.rows)
+            if self.sink is not None:
+                self.sink(batch.rows)
         # Acknowledged only once stored: a crash before this line redelivers the batch.
-        for key, entry_ids in acks:
+        pipe = self.redis.pipeline(transaction=False)
+        for key, entry_ids in batch.acks:
             if entry_ids:
-                self.redis.xack(key, GROUP, *entry_ids)
-        return len(records)
+                pipe.xack(key, GROUP, *entry_ids)
+        pipe.execute()
+        return len(batch.rows)
+
+    def run_once(self, block_ms: int = 100) -> int:
+        """Read, store and acknowledge one batch; returns lines stored."""
+        return self.commit(self.gather(block_ms))
+
+    def run(self, stop: threading.Event, block_ms: int = 100) -> None:
+        """Ingest until ``stop`` is set: each batch is read and parsed while the one before is stored.
+
+        chdb inserts without the interpreter lock (from an Arrow file, store.insert_columns), so on
+        two cores parsing and storing overlap. At most one batch waits to be stored (back-pressure:
+        reading stops while the store is behind). An error of either side is raised here, after
+        every entry not acknowledged is made to be read again (``recover``)."""
+        storing: _Commit | None = None
+        try:
+            while not stop.is_set():
+                batch = self.gather(block_ms)
+                if storing is not None:
+                    storing.result()
+                storing = _Commit(self, batch)
+            if storing is not None:
+                storing.result()
+                storing = None
+        except BaseException:
+            if storing is not None:
+                storing.wait()
+            self.recover()
+            raise
+
+    def recover(self) -> None:
+        """After a failed batch: read this consumer's own pending entries again (stored ones are skipped)."""
+        self.streams = dict.fromkeys(self.streams, b"0")
+
+
+@dataclass
+class Batch:
+    """Parsed lines waiting to be stored, and the entry ids to acknowledge once they are."""
+
+    rows: list = field(default_factory=list)
+    ids: list = field(default_factory=list)
+    acks: list = field(default_factory=list)     # (stream key, [entry id, ...])
+
+
+class _Commit:
+    """``ingest.commit(batch)`` in a thread of its own; ``result()`` waits and raises its error."""
+
+    def __init__(self, ingest: Ingest, batch: Batch):
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(ingest, batch), name="logcenter-store", daemon=True)
+        self.thread.start()
+
+    def _run(self, ingest: Ingest, batch: Batch) -> None:
+        try:
+            ingest.commit(batch)
+        except BaseException as exc:  # handed to the ingest's own thread by result()
+            self.error = exc
+
+    def wait(self) -> None:
+        self.thread.join()
+
+    def result(self) -> None:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error

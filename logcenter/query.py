@@ -130,3 +130,16 @@ def parse_cursor(text: str) -> tuple[int, str]:
 
 def make_cursor(micros: int, entry_id: str) -> str:
     return f"{micros}.{entry_id}"
+
+
+_ENTRY_ID = re.compile(r"([0-9]{1,15})-([0-9]{1,15})(?:-dropped)?\Z")
+
+
+def parse_after(text: str, now: datetime | None = None) -> tuple[int, int]:
+    """``after`` of a tail: a stream entry id a search gave (``1700000000000-3``), or ``latest`` (now)."""
+    if text == "latest":
+        return int((now or datetime.now(timezone.utc)).timestamp() * 1000), 0
+    match = _ENTRY_ID.match(text) if isinstance(text, str) else None
+    if not match:
+        raise QueryError("after: wants the id of a line a search gave, or latest")
+    return int(match.group(1)), int(match.group(2))

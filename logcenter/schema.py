@@ -60,6 +60,12 @@ def entry(*, app: str, source: str, line: str | bytes, release: str = "", proces
     return {k: v for k, v in fields.items() if v != "" or k in FIELDS[:7]}
 
 
+# What is stored of each line, in order: ``row()`` builds these tuples, logcenter/store.py keeps them
+# (with the stream entry's id as one more column, ``entry_id``).
+ROW = ("time", "app", "source", "process", "instance", "release", "host", "request_id", "level",
+       "method", "path", "status", "duration_ms", "bytes", "line")
+
+
 @dataclass(slots=True)
 class Record:
     """One stored line. Router lines also carry method, path, status, duration_ms and bytes."""
@@ -80,6 +86,12 @@ class Record:
     duration_ms: float = 0.0
     bytes: int = 0
 
+    def row(self) -> tuple:
+        """This record in ``ROW`` order."""
+        return (self.time, self.app, self.source, self.process, self.instance, self.release, self.host,
+                self.request_id, self.level, self.method, self.path, self.status, self.duration_ms, self.bytes,
+                self.line)
+
 
 # A Heroku-style router line (router/observe.py Record.line): key=value pairs, quoted values
 # for path, fwd and desc. Parsed here, off the router's hot path. A key starts after a non-key
@@ -94,24 +106,34 @@ def strip_ansi(text: str) -> str:
     return _ANSI.sub("", text) if "\x1b" in text else text
 
 
-def router_fields(line: str) -> dict:
-    """method, path, status, duration_ms, bytes, request_id, instance of a router line (absent ones left out)."""
-    pairs = {k: v[1:-1] if v.startswith('"') else v for k, v in _PAIR.findall(line)}
-    out = {}
-    for key in ("method", "path", "request_id", "instance"):
-        if key in pairs:
-            out[key] = pairs[key][:2048]
-    for key, name in (("status", "status"), ("bytes", "bytes")):
-        value = pairs.get(key, "")
-        if value.isdigit() and len(value) < 19:
-            out[name] = int(value)
-    duration = pairs.get("duration", "")
+def _router_values(line: str) -> tuple:
+    """(method, path, status, duration_ms, bytes, request_id, instance) of a router line; absent: "" or 0."""
+    get = dict(_PAIR.findall(line)).get
+    method, path = _unquote(get("method", ""))[:2048], _unquote(get("path", ""))[:2048]
+    rid, instance = _unquote(get("request_id", ""))[:2048], _unquote(get("instance", ""))[:2048]
+    status, size = get("status", ""), get("bytes", "")
+    duration, millis = get("duration", ""), 0.0
     if duration.endswith("ms"):
         try:
-            out["duration_ms"] = float(duration[:-2])
+            millis = float(duration[:-2])
         except ValueError:
             pass
-    return out
+    return method, path, _count(status), millis, _count(size), rid, instance
+
+
+def _count(text: str) -> int:
+    # isascii: isdigit() also holds for digits int() refuses (superscripts)
+    return int(text) if text.isdigit() and text.isascii() and len(text) < 19 else 0
+
+
+def _unquote(value: str) -> str:
+    return value[1:-1] if value[:1] == '"' else value
+
+
+def router_fields(line: str) -> dict:
+    """method, path, status, duration_ms, bytes, request_id, instance of a router line (absent ones left out)."""
+    names = ("method", "path", "status", "duration_ms", "bytes", "request_id", "instance")
+    return {k: v for k, v in zip(names, _router_values(line)) if v not in ("", 0)}
 
 
 def clean_line(raw: bytes) -> str:
@@ -125,9 +147,11 @@ def clean_line(raw: bytes) -> str:
     return text
 
 
-def _text(fields: dict, name: str, limit: int = 256) -> str:
-    value = fields.get(name.encode(), b"")
-    return value[:limit].decode("utf-8", "replace").replace("\x00", "\ufffd")
+def _text(value: bytes | None, limit: int = 256) -> str:
+    if not value:
+        return ""
+    text = value[:limit].decode("utf-8", "replace")
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
 def parse_ts(text: str) -> datetime | None:
@@ -139,30 +163,52 @@ def parse_ts(text: str) -> datetime | None:
     return value.astimezone(timezone.utc) if value.tzinfo else None
 
 
-def record(fields: dict, received: datetime) -> Record:
-    """The Record of one stream entry (``fields`` as redis-py returns them: bytes -> bytes).
+_SOURCES = {s.encode(): s for s in SOURCES}
+_LEVELS = {lv.encode(): lv for lv in LEVELS}
+_NO_ROUTER_VALUES = ("", "", 0, 0.0, 0)
 
-    ``received`` stands in for a missing or malformed ``ts`` (the entry id's time).
+
+def row(fields: dict, received: datetime | int, app: str | None = None) -> tuple:
+    """The stored row (``ROW`` order) of one stream entry (``fields`` as Redis returns them: bytes -> bytes).
+
+    ``received`` stands in for a missing or malformed ``ts``: the entry id's time, as a datetime or in
+    milliseconds (made a datetime only when needed). ``app`` (the stream's) overrides the field. This is the
+    ingest's hot path (50,000 lines/s on one core): plain lookups, one regex for router lines only.
     """
-    source = _text(fields, "source", 16)
-    if source not in SOURCES:
-        source = "app"
-    line = clean_line(fields.get(b"line", b""))
-    rec = Record(time=parse_ts(_text(fields, "ts", 40)) or received, app=_text(fields, "app", 64), source=source,
-                 line=line, release=release_label(release_version(_text(fields, "release", 16))),
-                 process=_text(fields, "process", 64),
-                 instance=_text(fields, "instance", 64), host=_text(fields, "host", 255),
-                 request_id=_text(fields, "request_id", 200))
-    level = _text(fields, "level", 8)
+    get = fields.get
+    source = _SOURCES.get(get(b"source"), "app")
+    line = clean_line(get(b"line") or b"")
+    ts = get(b"ts")
+    when = parse_ts(ts.decode("ascii", "replace")) if ts and len(ts) <= 40 else None
+    request_id, instance = _text(get(b"request_id"), 200), _text(get(b"instance"), 64)
+    level = _LEVELS.get(get(b"level"), "")
     if source == "router":
-        parsed = router_fields(line)
-        rec.method, rec.path = parsed.get("method", ""), parsed.get("path", "")
-        rec.status, rec.bytes = parsed.get("status", 0), parsed.get("bytes", 0)
-        rec.duration_ms = parsed.get("duration_ms", 0.0)
-        rec.request_id = rec.request_id or parsed.get("request_id", "")
-        rec.instance = rec.instance or parsed.get("instance", "")
-        level = level or ("error" if rec.status >= 500 or line.startswith("at=error") else "info")
-    elif not level:
-        level = "error" if _text(fields, "stream", 8) == "stderr" else "info"
-    rec.level = level if level in LEVELS else "info"
-    return rec
+        method, path, status, millis, size, rid, in_line = _router_values(line)
+        request_id, instance = request_id or rid, instance or in_line
+        level = level or ("error" if status >= 500 or line.startswith("at=error") else "info")
+        values = (method, path, status, millis, size)
+    else:
+        level = level or ("error" if get(b"stream") == b"stderr" else "info")
+        values = _NO_ROUTER_VALUES
+    if when is None:
+        when = received if isinstance(received, datetime) else datetime.fromtimestamp(received / 1000, timezone.utc)
+    return (when, app if app is not None else _text(get(b"app"), 64), source, _text(get(b"process"), 64), instance,
+            _release(get(b"release")), _text(get(b"host"), 255), request_id, level, *values, line)
+
+
+_RELEASES: dict = {}
+
+
+def _release(value: bytes | None) -> str:
+    """The release as stored: ``v<N>`` (release_label's spelling) or "" for anything else a writer sent."""
+    label = _RELEASES.get(value)
+    if label is None:
+        label = release_label(release_version(_text(value, 16)))
+        if len(_RELEASES) < 10_000:    # releases are few; junk values are not kept
+            _RELEASES[value] = label
+    return label
+
+
+def record(fields: dict, received: datetime) -> Record:
+    """The Record of one stream entry (see ``row``)."""
+    return Record(**dict(zip(ROW, row(fields, received))))

@@ -11,13 +11,14 @@ import logging
 import signal
 import socketserver
 import threading
-import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import redis
 
-from paas.logcenter import query
+from paas.logcenter import alerts, destinations, drains, metrics, query
+from paas.logcenter.alerts import Alerts
+from paas.logcenter.drains import DrainSet
 from paas.logcenter.ingest import Ingest
 from paas.logcenter.settings import Settings
 from paas.logcenter.store import Store
@@ -26,6 +27,7 @@ log = logging.getLogger("paas.logcenter")
 MAX_REQUEST = 16 << 10
 MAX_LIMIT = 1000
 RETENTION_EVERY_S = 3600
+PUBLISHED_EVERY_S = 2.0
 
 
 class Service:
@@ -35,10 +37,17 @@ class Service:
         self.settings = settings
         self.store = Store(settings.store_dir)
         self.lock = threading.Lock()
+        allowed = destinations.allowed_networks(settings.drain_allow)
+        self.drains = DrainSet(allowed, settings.drain_buffer, settings.drain_ca)
+        self.alerts = Alerts(allowed, settings.drain_ca)
 
     def search(self, request: dict) -> dict:
-        """Lines of ``request`` (app or None for all, q, since, until, limit, cursor), newest first."""
+        """Lines of ``request`` (app or None for all, q, since, until, limit, cursor), newest first.
+
+        With ``after`` (a line's ``id``, or ``latest``): the app's lines stored since, oldest first (a tail)."""
         terms = query.parse(str(request.get("q") or ""))
+        if request.get("after"):
+            return self.tail(request, terms)
         since, until = query.time_range(request.get("since") or None, request.get("until") or None)
         if request.get("not_before"):   # the API's floor: lines older than the app are another app's
             since = max(since, datetime.fromisoformat(request["not_before"]))
@@ -61,15 +70,86 @@ class Service:
             micros = int(datetime.fromisoformat(last["ts"].replace("Z", "+00:00")).timestamp() * 1e6)
             next_cursor = query.make_cursor(micros, last["entry_id"])
         for row in rows:
-            row.pop("entry_id", None)
+            row["id"] = row.pop("entry_id")
         return {"lines": rows, "cursor": next_cursor}
+
+    def tail(self, request: dict, terms: list) -> dict:
+        """One app's lines stored after the entry ``after``, oldest first; ``cursor`` is the next ``after``."""
+        app = request.get("app")
+        if not isinstance(app, str) or not app:
+            raise query.QueryError("after: follows one app's lines")
+        after = query.parse_after(request["after"])
+        limit = request.get("limit", 100)
+        if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+            raise query.QueryError(f"limit: wants a number from 1 to {MAX_LIMIT}")
+        floor = datetime.fromisoformat(request["not_before"]) if request.get("not_before") else None
+        with self.lock:
+            rows = self.store.tail(app, terms, after, limit)
+        out = []
+        for row in rows:
+            when = datetime.fromtimestamp(int(row.pop("micros")) / 1e6, timezone.utc)
+            row["id"] = row.pop("entry_id")
+            if floor is None or when >= floor:
+                out.append({**row, "ts": _rfc3339(when)})
+        # A rate-limit marker's id is its entry's plus "-dropped": the cursor is the entry's.
+        cursor = "-".join(rows[-1]["id"].split("-")[:2]) if rows else f"{after[0]}-{after[1]}"
+        return {"lines": out, "cursor": cursor}
+
+    def metrics(self, request: dict) -> dict:
+        """Request metrics of one app (logcenter/metrics.py): per release and process type, and per minute."""
+        app = request.get("app")
+        if not isinstance(app, str) or not app:
+            raise query.QueryError("app: wanted")
+        release = metrics.release_filter(request.get("release"))
+        since, until = query.time_range(request.get("since") or None, request.get("until") or None,
+                                        default_since=timedelta(hours=1))
+        if until - since > metrics.MAX_RANGE:
+            raise query.QueryError(f"since: metrics cover at most {metrics.MAX_RANGE.days} days at a time")
+        if request.get("not_before"):
+            since = min(until, max(since, datetime.fromisoformat(request["not_before"])))
+        seconds = (until - since).total_seconds()
+        with self.lock:
+            totals = self.store.query(*metrics.metrics_sql(app, _micros(since), _micros(until), release, False))
+            minutes = self.store.query(*metrics.metrics_sql(app, _micros(since), _micros(until), release, True))
+        return {"since": _rfc3339(since), "until": _rfc3339(until),
+                "releases": [metrics.figures(row, seconds) for row in totals],
+                "minutes": [metrics.figures(row, 60.0) for row in minutes]}
+
+    def drain_status(self, request: dict) -> dict:
+        """The state of one app's drains: sending/connecting/failing, lines buffered, sent, dropped."""
+        app = request.get("app")
+        if not isinstance(app, str) or not app:
+            raise query.QueryError("app: wanted")
+        return {"drains": self.drains.status(app)}
+
+    def alert_status(self, request: dict) -> dict:
+        """One app's alerts: firing or not, the last count, when it was checked, the webhook's last error."""
+        app = request.get("app")
+        if not isinstance(app, str) or not app:
+            raise query.QueryError("app: wanted")
+        return {"alerts": self.alerts.status(app)}
+
+    def usage(self, request: dict) -> dict:
+        """Storage per app (``app`` one, or every app): lines, text bytes, disk bytes, oldest and newest line."""
+        app = request.get("app")
+        with self.lock:
+            rows = self.store.usage(app if isinstance(app, str) else None)
+        for row in rows:
+            for name in ("oldest", "newest"):
+                row[name] = datetime.fromtimestamp(int(row[name]), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {"apps": rows, "retention_days": self.settings.retention_days}
+
+    def count(self, app: str, terms: list, since_us: int, until_us: int) -> int:
+        with self.lock:
+            return self.store.count(app, terms, since_us, until_us)
 
     def handle(self, request: dict) -> dict:
         """One request from the API: ``{"op": "search", ...}`` -> answer, or ``{"error": message}`` for bad input."""
+        ops = {"search": self.search, "metrics": self.metrics, "drains": self.drain_status,
+               "alerts": self.alert_status, "usage": self.usage}
         try:
-            if request.get("op") == "search":
-                return self.search(request)
-            return {"error": "unknown op"}
+            op = ops.get(request.get("op"))
+            return op(request) if op else {"error": "unknown op"}
         except query.QueryError as exc:
             return {"error": str(exc)}
 
@@ -78,6 +158,10 @@ class Service:
             dropped = self.store.drop_older_than(self.settings.retention_days)
         if dropped:
             log.info("retention: dropped day partitions %s", ", ".join(dropped))
+
+
+def _rfc3339(when: datetime) -> str:
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _micros(when: datetime) -> int:
@@ -122,17 +206,49 @@ def ingest_loop(service: Service, stop: threading.Event) -> None:
     settings = service.settings
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=30)
     ingest = Ingest(client, _Locked(service), settings.redis_prefix, settings.consumer,
-                    settings.rate_limit)
-    last_retention = 0.0
+                    settings.rate_limit, sink=service.drains.offer)
+    threading.Thread(target=housekeeping, args=(service, stop), name="paas-logs-housekeeping", daemon=True).start()
+    threading.Thread(target=follow_published, args=(service, client, stop), name="paas-logs-published",
+                     daemon=True).start()
+    threading.Thread(target=check_alerts, args=(service, stop), name="paas-logs-alerts", daemon=True).start()
     while not stop.is_set():
         try:
-            ingest.run_once()
-            if time.monotonic() - last_retention > RETENTION_EVERY_S:
-                service.retention()
-                last_retention = time.monotonic()
+            ingest.run(stop)
         except redis.RedisError as exc:
             log.warning("ingest: redis: %s; retrying", exc)
             stop.wait(1.0)
+
+
+def follow_published(service: Service, client: redis.Redis, stop: threading.Event) -> None:
+    """Keep the running drains and alerts as the API published them (level-triggered: whole hashes each time)."""
+    prefix = service.settings.redis_prefix
+    while not stop.is_set():
+        try:
+            service.drains.sync(client.hgetall(drains.drains_key(prefix)))
+            service.alerts.sync(client.hgetall(alerts.alerts_key(prefix)))
+        except redis.RedisError as exc:
+            log.warning("drains and alerts: redis: %s; retrying", exc)
+        stop.wait(PUBLISHED_EVERY_S)
+    service.drains.stop()
+
+
+def check_alerts(service: Service, stop: threading.Event) -> None:
+    """Every minute, each alert's count against its threshold (webhooks called on a change)."""
+    while not stop.wait(service.settings.alert_every_s):
+        try:
+            service.alerts.check(service.count)
+        except Exception:  # the engine failed: next minute again, keep ingesting
+            log.exception("alert check failed")
+
+
+def housekeeping(service: Service, stop: threading.Event) -> None:
+    """Retention, hourly, beside the ingest (it takes the store's lock only to drop partitions)."""
+    while not stop.is_set():
+        try:
+            service.retention()
+        except Exception:  # the engine failed: try again next time, keep ingesting
+            log.exception("retention failed")
+        stop.wait(RETENTION_EVERY_S)
 
 
 class _Locked:
@@ -141,9 +257,9 @@ class _Locked:
     def __init__(self, service: Service):
         self._service = service
 
-    def insert(self, records, ids):
+    def insert_rows(self, rows, ids):
         with self._service.lock:
-            self._service.store.insert(records, ids)
+            self._service.store.insert_rows(rows, ids)
 
     def stored_ids(self, app, ids):
         with self._service.lock:

@@ -24,6 +24,10 @@ class Settings:
     rate_limit: int          # lines per second per instance
     retention_days: int
     consumer: str            # this ingest's name in the consumer group: stable, so a restart finds its pending entries
+    drain_allow: str = ""    # CIDRs drains and webhooks may reach although private (logcenter/destinations.py)
+    drain_buffer: int = 10_000   # lines each drain holds while its destination is slow or down
+    drain_ca: str = ""       # a CA file trusted for TLS drains besides the system's
+    alert_every_s: int = 60  # how often alerts are checked
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -37,6 +41,10 @@ class Settings:
             rate_limit=env_int("PAAS_LOG_RATE_LIMIT", 5000, minimum=1),
             retention_days=env_int("PAAS_LOG_RETENTION_DAYS", 30, minimum=1),
             consumer=env_str("PAAS_LOG_CONSUMER", "") or socket.gethostname(),
+            drain_allow=env_str("PAAS_LOG_DRAIN_ALLOW", ""),
+            drain_buffer=env_int("PAAS_LOG_DRAIN_BUFFER", 10_000, minimum=1),
+            drain_ca=env_str("PAAS_LOG_DRAIN_CA", ""),
+            alert_every_s=env_int("PAAS_LOG_ALERT_EVERY", 60, minimum=1),
         )
 
 

@@ -15,8 +15,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.ipc
 
-from paas.logcenter.schema import Record, router_fields
+from paas.logcenter.schema import ROW, Record, router_fields
 
 # What the word index holds: the line lowercased, without ANSI escape sequences (schema.strip_ansi's
 # regex) and without tokens made only of digits (durations, sizes, counters: half the tokens of a
@@ -24,8 +25,7 @@ from paas.logcenter.schema import Record, router_fields
 ANSI_RE = r"\x1b\\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\\\-_]"
 INDEXED_TEXT = f"lower(replaceRegexpAll(replaceRegexpAll(line, '{ANSI_RE}', ''), '\\\\b[0-9]+\\\\b', ''))"
 
-COLUMNS = ("time", "app", "source", "process", "instance", "release", "host", "request_id", "level",
-           "method", "path", "status", "duration_ms", "bytes", "line", "entry_id")
+COLUMNS = ROW + ("entry_id",)
 
 DDL = f"""
 CREATE TABLE IF NOT EXISTS logcenter.lines (
@@ -69,6 +69,9 @@ class Store:
 
         Path(path).mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path = Path(path)
+        self._incoming = self.path / "incoming.arrow"
+        # Our own path, quoted for SQL all the same (file() takes no parameters).
+        self._incoming_sql = str(self._incoming).replace("\\", "\\\\").replace("'", "\\'")
         self.session = session.Session(str(path))
         self.session.query("CREATE DATABASE IF NOT EXISTS logcenter")
         self.session.query(DDL)
@@ -84,21 +87,30 @@ class Store:
 
     def insert(self, records: list[Record], entry_ids: list[str]) -> None:
         """Store ``records`` (one insert: one part), each with the id of its stream entry."""
-        columns = {name: [] for name in COLUMNS}
-        for rec, entry_id in zip(records, entry_ids):
-            for name in COLUMNS[:-1]:
-                columns[name].append(getattr(rec, name))
-            if rec.source == "router":
-                columns["request_id"][-1] = ""   # it is in the line, which search reads (11 bytes a line saved)
-            columns["entry_id"].append(entry_id)
+        self.insert_rows([rec.row() for rec in records], entry_ids)
+
+    def insert_rows(self, rows: list[tuple], entry_ids: list[str]) -> None:
+        """Store rows in ``schema.ROW`` order (one insert: one part), each with the id of its stream entry."""
+        if not rows:
+            return
+        columns = dict(zip(ROW, zip(*rows)))
+        # A router line's request id is in its line, which search reads (11 bytes a line saved).
+        columns["request_id"] = [rid if source != "router" else ""
+                                 for rid, source in zip(columns["request_id"], columns["source"])]
+        columns["entry_id"] = entry_ids
         self.insert_columns(columns)
 
     def insert_columns(self, columns: dict) -> None:
-        """Store rows given column by column (names of ``COLUMNS``)."""
-        # chdb's Python() table function finds the Arrow table by its variable name in this frame.
-        table = pa.table([pa.array(columns[name], type=_SCHEMA.field(name).type) for name in COLUMNS],  # noqa: F841
+        """Store rows given column by column (names of ``COLUMNS``).
+
+        The batch goes through an Arrow IPC file in the store's own directory: chdb reads it
+        without calling back into Python (its ``Python()`` table function holds the interpreter
+        and took half again as long, measured), so the ingest's next batch is parsed meanwhile."""
+        table = pa.table([pa.array(columns[name], type=_SCHEMA.field(name).type) for name in COLUMNS],
                          schema=_SCHEMA)
-        self.session.query("INSERT INTO logcenter.lines SELECT * FROM Python(table)")
+        with pa.ipc.new_stream(str(self._incoming), _SCHEMA) as writer:
+            writer.write_table(table)
+        self.session.query(f"INSERT INTO logcenter.lines SELECT * FROM file('{self._incoming_sql}', 'ArrowStream')")
 
     def stored_ids(self, app: str, entry_ids: list[str]) -> set[str]:
         """Which of ``entry_ids`` of ``app`` are already stored (the de-duplication of redelivered entries)."""
@@ -137,10 +149,39 @@ class Store:
                 row["request_id"] = router_fields(row["line"]).get("request_id", "")
         return rows
 
-    def usage(self) -> list[dict]:
-        """Lines and bytes of text stored per app (before compression)."""
-        return self.query("SELECT app, count() AS lines, sum(length(line)) AS line_bytes FROM logcenter.lines "
-                          "GROUP BY app ORDER BY line_bytes DESC")
+    def tail(self, app: str, terms: list, after: tuple[int, int], limit: int) -> list[dict]:
+        """Lines of ``app`` matching ``terms`` stored after stream entry ``after``, oldest first (``tail_sql``)."""
+        rows = self.query(*tail_sql(app, terms, after, limit))
+        for row in rows:
+            if row["source"] == "router" and not row["request_id"]:
+                row["request_id"] = router_fields(row["line"]).get("request_id", "")
+        return rows
+
+    def count(self, app: str, terms: list, since_us: int, until_us: int) -> int:
+        """How many lines of ``app`` in the time range match parsed ``terms`` (alerts)."""
+        params = {"app": app, "since": since_us, "until": until_us}
+        conditions = ["app = {app:String}", "time >= fromUnixTimestamp64Micro({since:Int64}, 'UTC')",
+                      "time <= fromUnixTimestamp64Micro({until:Int64}, 'UTC')", *where(terms, params)]
+        rows = self.query(f"SELECT count() AS n FROM logcenter.lines WHERE {' AND '.join(conditions)}", params)
+        return int(rows[0]["n"]) if rows else 0
+
+    def usage(self, app: str | None = None) -> list[dict]:
+        """Per app (or one): lines stored, their text's bytes, the oldest and newest line, and the bytes on
+        disk they account for. Parts hold every app's lines together, so an app's disk bytes are the
+        table's disk bytes in proportion to its share of the text: an estimate, exact in sum."""
+        params, where_app = {}, ""
+        if app is not None:
+            params["app"], where_app = app, "WHERE app = {app:String} "
+        rows = self.query("SELECT app, count() AS lines, sum(length(line)) AS text_bytes, "
+                          "toUnixTimestamp(min(time)) AS oldest, toUnixTimestamp(max(time)) AS newest "
+                          f"FROM logcenter.lines {where_app}GROUP BY app ORDER BY text_bytes DESC", params)
+        total = self.query("SELECT sum(length(line)) AS b FROM logcenter.lines")
+        total_text = int(total[0]["b"] or 0) if total else 0
+        disk = self.bytes_on_disk()
+        for row in rows:
+            row["lines"], row["text_bytes"] = int(row["lines"]), int(row["text_bytes"])
+            row["disk_bytes"] = round(disk * row["text_bytes"] / total_text) if total_text else 0
+        return rows
 
     def optimize(self) -> None:
         """Merge parts now (benchmarks: measure the size a running store settles at)."""
@@ -225,4 +266,24 @@ def search_sql(app: str | None, terms: list, since_us: int, until_us: int, limit
     conditions += where(terms, params)
     sql = (f"SELECT {RESULT_COLUMNS} FROM logcenter.lines WHERE {' AND '.join(conditions)} "
            "ORDER BY time DESC, entry_id DESC LIMIT {limit:UInt32}")
+    return sql, params
+
+
+# An entry id (``<ms>-<seq>``) as numbers: stream order (a string compares 10 before 9).
+_ENTRY_ORDER = ("(toUInt64OrZero(splitByChar('-', entry_id)[1]), "
+                "toUInt64OrZero(arrayElement(splitByChar('-', entry_id), 2)))")
+
+
+def tail_sql(app: str, terms: list, after: tuple[int, int], limit: int) -> tuple[str, dict]:
+    """The SELECT of lines of ``app`` stored after stream entry ``after`` (ms, seq), in stream order.
+
+    One app's lines come from one stream and are stored in its order, a batch at a time, so every
+    entry before the newest one seen is already there: nothing is skipped, whatever the lines' own times.
+    The time floor (an hour before the entry) only spares reading old partitions."""
+    params = {"app": app, "after_ms": after[0], "after_seq": after[1], "limit": limit,
+              "floor_ms": max(0, after[0] - 3_600_000)}
+    conditions = ["app = {app:String}", "time >= fromUnixTimestamp64Milli({floor_ms:Int64}, 'UTC')",
+                  f"{_ENTRY_ORDER} > ({{after_ms:UInt64}}, {{after_seq:UInt64}})", *where(terms, params)]
+    sql = (f"SELECT {RESULT_COLUMNS} FROM logcenter.lines WHERE {' AND '.join(conditions)} "
+           f"ORDER BY {_ENTRY_ORDER} LIMIT {{limit:UInt32}}")
     return sql, params

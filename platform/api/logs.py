@@ -39,9 +39,14 @@ def _ask_logcenter(request, app_name: str | None, not_before=None) -> dict:
     """A search through paas-logs (logcenter/service.py); its refusals are 400s, its absence a 503."""
     wanted = {"op": "search", "app": app_name, "q": request.GET.get("q", ""), "since": request.GET.get("since"),
               "until": request.GET.get("until"), "limit": query_int(request, "limit", 100, 1, 1000),
-              "cursor": request.GET.get("cursor")}
+              "cursor": request.GET.get("cursor"), "after": request.GET.get("after")}
     if not_before is not None:
         wanted["not_before"] = not_before.isoformat()
+    return ask_logcenter(wanted)
+
+
+def ask_logcenter(wanted: dict) -> dict:
+    """paas-logs' answer to ``wanted``; its refusals are 400s naming the problem, its absence a 503."""
     try:
         return client.ask(logcenter_settings().socket_path, wanted)
     except client.LogCenterRefused as exc:
@@ -63,3 +68,19 @@ def search_all(request):
     if not request.user.is_staff:
         raise Forbidden("searching every app's logs is for admins")
     return _ask_logcenter(request, None)
+
+
+def usage(request, app):
+    """The app's stored lines: how many, their bytes (text, and on disk), the oldest and newest; the retention."""
+    target = access.get_app(request.user, app)
+    answer = ask_logcenter({"op": "usage", "app": target.name})
+    stored = answer["apps"][0] if answer["apps"] else {"lines": 0, "text_bytes": 0, "disk_bytes": 0,
+                                                       "oldest": None, "newest": None}
+    return {**stored, "app": target.name, "retention_days": answer["retention_days"]}
+
+
+def usage_all(request):
+    """Every app's stored lines: admins only."""
+    if not request.user.is_staff:
+        raise Forbidden("the log storage of every app is for admins")
+    return ask_logcenter({"op": "usage", "app": None})

@@ -41,6 +41,7 @@ PATH_CHECKS = {
     "name": check_instance_name,
     "process_type": check_process_type,
     "token_id": check_id,
+    "drain_id": check_id,
     "user": one_line("a username or e-mail address", 254),
     "hostname": one_line("a hostname", 253),
     "version": one_line("a release version", 21),

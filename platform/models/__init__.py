@@ -1,11 +1,13 @@
 """The control plane's domain objects, one module each, re-exported here."""
 
+from paas.platform.models.alert import LogAlert
 from paas.platform.models.app import App, Collaborator
 from paas.platform.models.autoscale import Autoscale
 from paas.platform.models.build import Build
 from paas.platform.models.canary import Canary
 from paas.platform.models.config import Config
 from paas.platform.models.domain import Domain
+from paas.platform.models.drain import LogDrain
 from paas.platform.models.event import Event
 from paas.platform.models.formation import Formation
 from paas.platform.models.host import Host
@@ -27,6 +29,8 @@ __all__ = [
     "Formation",
     "Host",
     "Instance",
+    "LogAlert",
+    "LogDrain",
     "Release",
     "Team",
     "TeamMembership",

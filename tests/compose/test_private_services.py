@@ -169,11 +169,15 @@ def test_logcenter_ingests_with_its_own_user(services, acl_log_empty, tmp_path):
         assert logcenter.xpending(f"{PREFIX}logs:ingested", "logcenter")["pending"] == 0
     finally:
         store.close()
+    # The drains and alerts the API published: read, never written.
+    assert logcenter.hgetall(f"{PREFIX}logcenter:drains") == {} and logcenter.hgetall(f"{PREFIX}logcenter:alerts") == {}
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        logcenter.hset(f"{PREFIX}logcenter:drains", "app", "[]")
     with pytest.raises(redis.exceptions.NoPermissionError):
         logcenter.xadd(f"{PREFIX}logs:ingested", {"line": "forged"})
     with pytest.raises(redis.exceptions.NoPermissionError):
         logcenter.hgetall(f"{PREFIX}logs:offsets")
-    services.redis_client("admin").acl_log_reset()   # the two refusals above were the point
+    services.redis_client("admin").acl_log_reset()   # the refusals above were the point
 
 
 def test_celery_round_trip_with_the_platform_user(services, acl_log_empty, tmp_path):

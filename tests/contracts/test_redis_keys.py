@@ -18,7 +18,7 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 # What a key name looks like after the prefix: an f-string with one of these right after a
 # placeholder, outside contracts/, builds a key by hand.
 KEY_STEMS = ("logs:", "run:", "router:", "control:wake", "agent:wake", "autoscale:", "builds:", "login:failures",
-             "follows:user", "lock:push")
+             "follows:user", "lock:push", "logcenter:")
 
 
 def test_the_prefix_defaults_and_is_taken_as_given():

@@ -26,3 +26,18 @@ def streams():
     if keys:
         client.delete(*keys)
     client.close()
+
+
+@pytest.fixture
+def service(tmp_path):
+    """paas-logs' Service (store, drains, alerts) in this process, on a store of its own; no ingest runs."""
+    from paas.logcenter.service import Service
+    from paas.logcenter.settings import Settings
+
+    settings = Settings(data_dir=tmp_path, store_dir=tmp_path / "svc-store", socket_path=tmp_path / "s.sock",
+                        redis_url="redis://unused", redis_prefix="x:", rate_limit=100, retention_days=30, consumer="t",
+                        drain_allow="127.0.0.0/8")
+    opened = Service(settings)
+    yield opened
+    opened.drains.stop()
+    opened.store.close()

@@ -1,7 +1,10 @@
 """Ingest from real Redis streams into a real store: acks, redelivery, rate limit, hostile lines, search."""
 
+import threading
 import time
 from datetime import datetime, timezone
+
+import pytest
 
 from paas.logcenter import query, schema
 from paas.logcenter.ingest import GROUP, Ingest
@@ -53,8 +56,8 @@ def test_a_crash_between_store_and_ack_stores_nothing_twice(store, streams):
     # What run_once does up to the crash: read and store, then die before XACK.
     got = first.read(50) or first.read(50)
     for key, entries in got:
-        records, ids = first.records(key, entries)
-        store.insert(records, ids)
+        rows, ids = first.rows(key, entries)
+        store.insert_rows(rows, ids)
     assert client.xpending(schema.stream_key(prefix, "beta"), GROUP)["pending"] == 20
     write(client, prefix, "beta", "after restart")
     again = Ingest(client, store, prefix, "c1", rate_limit=5000)    # the same consumer name, as after a restart
@@ -162,3 +165,69 @@ def test_with_no_stream_to_block_on_a_pass_waits_instead_of_spinning(store, stre
     for _ in range(3):
         assert ingest.run_once(block_ms=100) == 0
     assert waits and set(waits) == {0.1}
+
+
+class FailingOnce:
+    """The store, except that its first insert fails (the engine out of disk, say). One chdb session serves
+    one thread at a time: the test's searches take the same lock (as paas-logs' do)."""
+
+    def __init__(self, store):
+        self.store, self.failed, self.lock = store, False, threading.Lock()
+
+    def insert_rows(self, rows, ids):
+        if not self.failed:
+            self.failed = True
+            raise OSError("no space left")
+        with self.lock:
+            self.store.insert_rows(rows, ids)
+
+    def stored_ids(self, app, ids):
+        with self.lock:
+            return self.store.stored_ids(app, ids)
+
+    def lines(self, app):
+        with self.lock:
+            return sorted(r["line"] for r in search(self.store, app, limit=1000))
+
+
+def test_run_overlaps_batches_and_a_failed_store_loses_nothing(store, streams):
+    client, prefix = streams
+    for i in range(30):
+        write(client, prefix, "gamma", f"first {i}")
+    failing = FailingOnce(store)
+    ingest = Ingest(client, failing, prefix, "c1", rate_limit=5000)
+    stop = threading.Event()
+    with pytest.raises(OSError):
+        ingest.run(stop, block_ms=50)      # what paas-logs' loop sees; it calls run() again
+    for i in range(30):
+        write(client, prefix, "gamma", f"second {i}")
+    worker = threading.Thread(target=ingest.run, args=(stop, 50))
+    worker.start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(failing.lines("gamma")) < 60 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        worker.join()
+    assert failing.lines("gamma") == sorted([f"first {i}" for i in range(30)] + [f"second {i}" for i in range(30)])
+    assert client.xpending(schema.stream_key(prefix, "gamma"), GROUP)["pending"] == 0
+
+
+def test_tail_follows_stream_order_whatever_the_lines_own_times(store, streams):
+    client, prefix = streams
+    write(client, prefix, "tailed", "first match")
+    drain(Ingest(client, store, prefix, "c1", rate_limit=5000))
+    start = store.tail("tailed", query.parse("match"), query.parse_after("0-0"), 10)
+    after = query.parse_after(start[-1]["entry_id"])
+    # A writer whose clock is behind: its line is older by its own time, newer in the stream.
+    behind = datetime.fromtimestamp(time.time() - 30, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    write(client, prefix, "tailed", "late match", ts=behind)
+    write(client, prefix, "tailed", "no")
+    write(client, prefix, "tailed", "next match")
+    drain(Ingest(client, store, prefix, "c1", rate_limit=5000))
+    rows = store.tail("tailed", query.parse("match"), after, 10)
+    assert [r["line"] for r in rows] == ["late match", "next match"]
+    assert query.parse_after("1700000000000-12-dropped") == (1700000000000, 12)
+    with pytest.raises(query.QueryError, match="after: wants"):
+        query.parse_after("x-1")

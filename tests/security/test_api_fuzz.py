@@ -109,9 +109,10 @@ def admin_token(alice, as_alice, settings, tmp_path):  # noqa: F811
     create_team(alice, "crew")
     return issue_token(make_user("fuzz-admin", admin=True))[1]
 
-# Searches need the Log Center's process (paas-logs), which this test does not start: past their
-# input checks they answer 503 "unavailable", which is the answer they owe, not a crash.
-LOG_SEARCH = ("/api/logs/search", "/api/apps/{app}/logs/search")
+# Searches and metrics need the Log Center's process (paas-logs), which this test does not start: past
+# their input checks they answer 503 "unavailable", which is the answer they owe, not a crash.
+LOG_CENTER = ("/api/logs/search", "/api/apps/{app}/logs/search", "/api/apps/{app}/metrics", "/api/apps/{app}/drains",
+              "/api/logs/usage", "/api/apps/{app}/logs/usage")
 
 
 def body_fields(operation) -> list[str]:
@@ -155,7 +156,7 @@ def test_no_input_answers_5xx(api_schema, admin_token, path, method):
         headers = {} if anonymous else {"Authorization": f"Bearer {admin_token}"}
         extra = {"data": raw} if raw is not None else {}
         response = case.call(headers={**headers, "Content-Type": "application/json"}, **extra)
-        if path in LOG_SEARCH and response.status_code == 503:
+        if path in LOG_CENTER and response.status_code == 503:
             # No paas-logs runs beside this WSGI app: searches past their input checks say so.
             assert response.json()["error"] == "unavailable", response.text[:300]
             return

@@ -1,6 +1,7 @@
 """logs: an app's output, router access lines and platform events, optionally followed."""
 
 import sys
+import time
 
 from paas.platform.cli.client import Api, quote
 from paas.platform.cli.output import emit_json
@@ -20,6 +21,7 @@ def register(sub, common, app_option):
     logs.add_argument("--since", help="with --search/--request: from this long ago (15m, 1h, 2d) or an RFC 3339 time")
     logs.add_argument("--until", help="with --search/--request: up to this time (same forms)")
     logs.set_defaults(func=show_logs)
+    register_usage(sub, common, app_option)
 
 
 def query(args, **extra) -> str:
@@ -59,10 +61,12 @@ def emit(args, rows: list[dict]) -> None:
 
 
 def search_logs(args) -> int:
-    """``--search``: pages of matches, newest first, up to -n lines; ``--request``: one request's lines in order."""
-    if args.tail:
-        raise SystemExit("--tail does not combine with --search or --request")
+    """``--search``: pages of matches, newest first, up to -n lines; ``--request``: one request's lines in order.
+
+    With ``--tail``: the last -n matches in order, then new matches as they are stored."""
     terms = args.search or ""
+    if args.tail:
+        return tail_search(args, f'{terms} request_id:"{args.request}"'.strip() if args.request else terms)
     if args.request:
         terms = f'{terms} request_id:"{args.request}"'.strip()
     api = Api()
@@ -77,4 +81,43 @@ def search_logs(args) -> int:
         if not cursor:
             break
     emit(args, list(reversed(rows)) if args.request else rows)
+    return 0
+
+
+TAIL_POLL_S = 1.0
+
+
+def tail_search(args, terms: str) -> int:
+    """Follow matches of a search: the search answers lines stored after the last one shown (``after``)."""
+    api = Api()
+    path = f"apps/{quote(args.app)}/logs/search?q={quote(terms)}"
+    first = api.get(f"{path}&limit={min(1000, max(1, args.num))}"
+                    + "".join(f"&{k}={quote(v)}" for k, v in (("since", args.since), ("until", args.until)) if v))
+    emit(args, list(reversed(first["lines"])))
+    # The newest line's id (a pending rate-limit marker has none of a stream entry): where following starts.
+    after = next((r["id"] for r in first["lines"] if r["id"][:1].isdigit()), "latest")
+    while True:
+        page = api.get(f"{path}&after={quote(after)}&limit=1000")
+        emit(args, page["lines"])
+        after = page["cursor"]
+        if len(page["lines"]) < 1000:
+            time.sleep(TAIL_POLL_S)
+
+
+def register_usage(sub, common, app_option):
+    usage = sub.add_parser("logs:usage", parents=[common, app_option],
+                           help="the app's stored log lines: how many, bytes on disk, oldest, retention")
+    usage.set_defaults(func=show_usage)
+
+
+def show_usage(args) -> int:
+    report = Api().get(f"apps/{quote(args.app)}/logs/usage")
+    if args.json:
+        emit_json(report)
+        return 0
+    print(f"=== {report['app']} logs")
+    print(f"Lines:       {report['lines']}")
+    print(f"On disk:     {report['disk_bytes'] / 1e6:.1f} MB ({report['text_bytes'] / 1e6:.1f} MB of text)")
+    print(f"Oldest line: {report['oldest'] or '-'}   newest: {report['newest'] or '-'}")
+    print(f"Kept for:    {report['retention_days']} days")
     return 0
