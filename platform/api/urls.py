@@ -2,6 +2,7 @@
 
 from paas.platform.api import (
     account,
+    addons,
     apps,
     autoscale,
     builds,
@@ -48,6 +49,8 @@ ENDPOINTS = [
     Endpoint("usage", {"GET": usage.all_usage}, tag="usage"),
     Endpoint("images/<str:digest>", {"GET": images.download}, tag="platform"),
     Endpoint("stacks", {"GET": apps.list_stacks}, tag="apps"),
+    Endpoint("addon-services", {"GET": addons.services}, tag="addons"),
+    Endpoint("addons/<str:addon>", {"GET": addons.info, "DELETE": addons.destroy}, tag="addons"),
     Endpoint("apps", {"GET": apps.list_apps, "POST": apps.create}, tag="apps"),
     Endpoint(A, {"GET": apps.info, "DELETE": apps.destroy}, tag="apps"),
     Endpoint(f"{A}/config", {"GET": config.show, "PATCH": config.update}, tag="config"),
@@ -81,6 +84,8 @@ ENDPOINTS = [
     Endpoint(f"{A}/healthcheck", {"PUT": apps.set_healthcheck}, tag="apps"),
     Endpoint(f"{A}/stack", {"PUT": apps.change_stack}, tag="apps"),
     Endpoint(f"{A}/egress", {"GET": egress.show, "PUT": egress.change}, tag="apps"),
+    Endpoint(f"{A}/addons", {"GET": addons.list_addons, "POST": addons.create}, tag="addons"),
+    Endpoint(f"{A}/addons/<str:addon>", {"PUT": addons.attach, "DELETE": addons.detach}, tag="addons"),
     Endpoint(f"{A}/builds", {"GET": builds.list_builds}, tag="builds"),
     Endpoint(f"{A}/builds/<str:build>", {"GET": builds.info}, tag="builds"),
     Endpoint(f"{A}/builds/<str:build>/cancel", {"POST": builds.cancel}, tag="builds"),

@@ -1,5 +1,6 @@
 """The control plane's domain objects, one module each, re-exported here."""
 
+from paas.platform.models.addon import Addon, AddonAttachment
 from paas.platform.models.app import App, Collaborator
 from paas.platform.models.autoscale import Autoscale
 from paas.platform.models.build import Build
@@ -15,6 +16,8 @@ from paas.platform.models.team import Team, TeamMembership
 from paas.platform.models.token import APIToken
 
 __all__ = [
+    "Addon",
+    "AddonAttachment",
     "APIToken",
     "App",
     "Autoscale",

@@ -1,0 +1,140 @@
+"""A PostgreSQL add-on end to end on one host: the real agent starts its server on a persistent
+volume, binding sets DATABASE_URL, the attached app's one-off connects and writes rows, another
+app's cannot connect, the data survives a restart, and destroying it removes the volume."""
+
+import io
+import tarfile
+import uuid
+
+import pytest
+import redis as redis_lib
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from paas.platform.hostagent import DjangoControlPlane
+from paas.runtime import addonnet, config, images, volumes
+from paas.runtime.agent import Agent, HostInfo
+from paas.runtime.container import release
+
+from tests.runtime.conftest import wait_for
+
+# The one-off's command: connect (3 s at most) and write a row; its exit code is the answer.
+PSQL = ('PGCONNECT_TIMEOUT=3 psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -tAc '
+        '"CREATE TABLE IF NOT EXISTS hits (n int); INSERT INTO hits VALUES (1); SELECT count(*) FROM hits"')
+
+
+@pytest.fixture
+def slug(tmp_path):
+    path = tmp_path / "slug.tar"
+    with tarfile.open(path, "w") as tar:
+        data = b"placeholder\n"
+        info = tarfile.TarInfo("README")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return images.put(path, stack="host", process_types={"web": "sleep 600"})
+
+
+@pytest.fixture
+def world(db, slug):
+    from paas.platform.models import Addon, App, Build, Config, Host, Instance, Release
+
+    suffix = uuid.uuid4().hex[:8]
+    user = get_user_model().objects.create_user(f"svc-{suffix}", f"s-{suffix}@example.com", "pw-pw-pw-pw")
+    host = Host.objects.create(name=f"svc-host-{suffix}", address="127.0.0.1", memory_mb=4096, cpus=2,
+                               last_heartbeat=timezone.now())
+    Host.objects.exclude(pk=host.pk).update(state=Host.DOWN)  # place on this test's host
+
+    def make_app(name):
+        app = App.objects.create(name=name, owner=user, stack="host")
+        build = Build.objects.create(app=app, status=Build.SUCCEEDED, stack="host", slug_digest=slug.digest,
+                                     process_types={"web": "sleep 600"})
+        Release.objects.create(app=app, version=1, build=build, config=Config.objects.create(app=app, values={}),
+                               summary="first")
+        return app
+
+    apps = (make_app(f"svc-a-{suffix}"), make_app(f"svc-b-{suffix}"))
+    client = redis_lib.Redis.from_url(config.redis_url())
+    agent = Agent(DjangoControlPlane(), HostInfo(host.name, "127.0.0.1", 4096, 2), client, stop_grace=2)
+    agent.start_up()
+    yield user, host, apps, agent
+    for instance in Instance.objects.filter(app__in=apps):
+        release(instance.name)
+    for addon in Addon.objects.filter(app__in=apps):
+        release(addon.name)
+        volumes.remove(addon.name)
+    addonnet.remove()
+
+
+def one_off(agent, app, command) -> int:
+    """Run `command` as a one-off of `app` on its latest release through the agent; its exit code."""
+    from paas.platform.models import Instance
+
+    inst = Instance.objects.create(name=f"{app.name}-run-{uuid.uuid4().hex[:6]}", app=app,
+                                   release=app.latest_release(), process_type="run", number=1, command=command,
+                                   size="small", memory_mb=128, cpus=0.5, host=agent_host(agent),
+                                   kind=Instance.ONEOFF)
+
+    def ended():
+        agent.reconcile_once()
+        inst.refresh_from_db()
+        return inst.desired_state == Instance.STOP and inst.exit_code is not None
+
+    wait_for(ended, timeout=30, what=f"one-off of {app.name}")
+    if inst.exit_code:  # what it said, for the assertion's reader
+        from paas.runtime import logs
+        lines = [e[b"line"].decode() for _, e in agent.redis.xrange(logs.stream_key(app.name))[-4:]]
+        print(f"{inst.name} exited {inst.exit_code}:", *lines, sep="\n  ")
+    return inst.exit_code
+
+
+def agent_host(agent):
+    from paas.platform.models import Host
+
+    return Host.objects.get(name=agent.host.name)
+
+
+def available(agent, addon):
+    from paas.services.settle import settle
+
+    def up():
+        agent.reconcile_once()
+        settle()
+        addon.refresh_from_db()
+        return addon.state == "available" and all(a.bound for a in addon.attachments.all())
+
+    wait_for(up, timeout=90, interval=0.2, what=f"{addon.name} available")
+
+
+def test_postgres_addon_serves_its_app_only_and_keeps_its_data(world):
+    from paas.platform.actions.config import change_config
+    from paas.platform.models import Addon
+    from paas.services import broker
+    from paas.services.probe import answers
+
+    user, host, (app, other), agent = world
+    addon = broker.provision(user, app, "postgres")
+    assert addon.host_id == host.pk and addon.state == "provisioning"
+    available(agent, addon)
+    url = app.latest_release().config.values["DATABASE_URL"]
+    assert url.startswith("postgres://") and addon.credentials["password"] in url
+    assert volumes.is_mounted(addon.name)
+
+    assert one_off(agent, app, PSQL) == 0
+
+    # The same URL in another app's config reaches nothing: it is not attached.
+    change_config(user, other, {"DATABASE_URL": url})
+    assert one_off(agent, other, PSQL) != 0
+
+    # A crash (the server killed) restarts it with its data.
+    from paas.runtime.container import Container
+    Container.load(addon.name).stop(grace=0)
+    available(agent, addon)
+    wait_for(lambda: (agent.reconcile_once(), answers(Addon.objects.get(pk=addon.pk)))[1],
+             timeout=60, interval=0.2, what="server answering again")
+    assert one_off(agent, app, PSQL) == 0  # the second row: the table was kept
+
+    broker.deprovision(user, addon, confirm=app.name)
+    assert "DATABASE_URL" not in app.latest_release().config.values
+    wait_for(lambda: (agent.reconcile_once(), not Addon.objects.filter(pk=addon.pk).exists())[1],
+             timeout=30, what="add-on removed")
+    assert not volumes.exists(addon.name)
