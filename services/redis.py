@@ -29,7 +29,7 @@ def server_env(plan: Plan, credentials: dict) -> tuple[tuple[str, str], ...]:
 
 
 def url(credentials: dict, host: str, port: int) -> str:
-    return f"redis://:{credentials['password']}@{host}:{port}/0"
+    return f"redis://default:{credentials['password']}@{host}:{port}/0"
 
 
 def superuser_url(credentials: dict, host: str, port: int) -> str:

@@ -138,3 +138,28 @@ def test_postgres_addon_serves_its_app_only_and_keeps_its_data(world):
     wait_for(lambda: (agent.reconcile_once(), not Addon.objects.filter(pk=addon.pk).exists())[1],
              timeout=30, what="add-on removed")
     assert not volumes.exists(addon.name)
+
+
+def incr_is(n: int) -> str:
+    return f'[ "$(redis-cli --no-auth-warning -u "$REDIS_URL" incr hits)" = {n} ]'
+
+
+def test_redis_addon_keeps_its_append_only_file_across_a_crash(world):
+    from paas.platform.models import Addon
+    from paas.runtime.container import Container
+    from paas.services import broker
+    from paas.services.probe import answers
+
+    user, host, (app, other), agent = world
+    addon = broker.provision(user, app, "redis")
+    available(agent, addon)
+    assert app.latest_release().config.values["REDIS_URL"].startswith("redis://default:")
+    assert one_off(agent, app, incr_is(1)) == 0
+    Container.load(addon.name).stop(grace=0)
+    wait_for(lambda: (agent.reconcile_once(), answers(Addon.objects.get(pk=addon.pk)))[1],
+             timeout=60, interval=0.2, what="redis answering again")
+    assert one_off(agent, app, incr_is(2)) == 0  # the first INCR came back from the AOF
+    # Another app with the URL in its config gets no connection.
+    from paas.platform.actions.config import change_config
+    change_config(user, other, {"REDIS_URL": app.latest_release().config.values["REDIS_URL"]})
+    assert one_off(agent, other, "timeout 5 " + incr_is(3)) != 0
