@@ -2,7 +2,7 @@
 
 from paas.platform.actions import access
 from paas.platform.api.routing import body_schema
-from paas.services import broker, catalog
+from paas.services import broker, catalog, stats
 
 
 def addon_json(addon, for_app=None) -> dict:
@@ -62,3 +62,10 @@ def detach(request, app, addon):
     target = access.get_app(request.user, app)
     broker.detach(request.user, broker.get_addon(request.user, addon), target)
     return {"app": target.name, "detached": addon}
+
+
+def server_stats(request, addon):
+    """What the server itself says (pg:info, redis:info): version, sizes, connections."""
+    found = broker.get_addon(request.user, addon)
+    return {"name": found.name, "service": found.service, "plan": found.plan, "state": found.state,
+            **stats.stats(found)}

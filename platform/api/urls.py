@@ -51,6 +51,7 @@ ENDPOINTS = [
     Endpoint("stacks", {"GET": apps.list_stacks}, tag="apps"),
     Endpoint("addon-services", {"GET": addons.services}, tag="addons"),
     Endpoint("addons/<str:addon>", {"GET": addons.info, "DELETE": addons.destroy}, tag="addons"),
+    Endpoint("addons/<str:addon>/stats", {"GET": addons.server_stats}, tag="addons"),
     Endpoint("apps", {"GET": apps.list_apps, "POST": apps.create}, tag="apps"),
     Endpoint(A, {"GET": apps.info, "DELETE": apps.destroy}, tag="apps"),
     Endpoint(f"{A}/config", {"GET": config.show, "PATCH": config.update}, tag="config"),

@@ -120,6 +120,9 @@ def test_postgres_addon_serves_its_app_only_and_keeps_its_data(world):
     assert volumes.is_mounted(addon.name)
 
     assert one_off(agent, app, PSQL) == 0
+    from paas.services import stats
+    info = stats.postgres(Addon.objects.get(pk=addon.pk))
+    assert info["tables"] == 1 and info["version"] and info["disk_bytes"] == 1 << 30
 
     # The same URL in another app's config reaches nothing: it is not attached.
     change_config(user, other, {"DATABASE_URL": url})
