@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from paas.platform.actions.events import record
 from paas.platform.models import Addon, AddonAttachment, Host
+from paas.services.backups import run_schedules
 from paas.services.broker import bind
 from paas.services.probe import answers
 
@@ -40,6 +41,7 @@ def settle(now=None) -> int:
             bind(attachment)
         changed += 1
     changed += _down_hosts()
+    changed += run_schedules()
     return changed
 
 

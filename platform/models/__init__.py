@@ -1,6 +1,6 @@
 """The control plane's domain objects, one module each, re-exported here."""
 
-from paas.platform.models.addon import Addon, AddonAttachment
+from paas.platform.models.addon import Addon, AddonAttachment, AddonBackup
 from paas.platform.models.app import App, Collaborator
 from paas.platform.models.autoscale import Autoscale
 from paas.platform.models.build import Build
@@ -18,6 +18,7 @@ from paas.platform.models.token import APIToken
 __all__ = [
     "Addon",
     "AddonAttachment",
+    "AddonBackup",
     "APIToken",
     "App",
     "Autoscale",

@@ -26,6 +26,8 @@ class Addon(models.Model):
     state_message = models.TextField(blank=True)
     host_port = models.PositiveIntegerField(null=True, blank=True, help_text="What attached apps connect to")
     credentials = models.JSONField(default=dict, help_text="The provider's secrets: passwords, database")
+    backup_at = models.CharField(max_length=5, blank=True, help_text="Daily backups at HH:MM UTC, or none")
+    backup_last_day = models.DateField(null=True, blank=True, help_text="The day of the last scheduled backup")
     server_state = models.CharField(max_length=12, default="pending", help_text="As the agent reports it")
     address = models.GenericIPAddressField(null=True, blank=True, help_text="The server's own address")
     exit_code = models.IntegerField(null=True, blank=True)
@@ -55,3 +57,38 @@ class AddonAttachment(models.Model):
         ordering = ["created_at"]
         constraints = [models.UniqueConstraint(fields=["app", "name"], name="addon_attachment_app_name"),
                        models.UniqueConstraint(fields=["app", "addon"], name="addon_attachment_app_addon")]
+
+
+class AddonBackup(models.Model):
+    """A pg_dump of a PostgreSQL add-on (kind capture), or a restore of one into an add-on (kind restore).
+
+    A capture counts as done only once verified: restored into a scratch server
+    whose table and row counts match those of the dump's own snapshot.
+    """
+
+    CAPTURE, RESTORE = "capture", "restore"
+    PENDING, RUNNING, VERIFIED, SUCCEEDED, FAILED = "pending", "running", "verified", "succeeded", "failed"
+
+    app = models.ForeignKey("platform.App", on_delete=models.CASCADE, related_name="backups")
+    addon = models.ForeignKey(Addon, null=True, on_delete=models.SET_NULL, related_name="backups")
+    addon_name = models.CharField(max_length=63)
+    kind = models.CharField(max_length=8, default=CAPTURE)
+    number = models.PositiveIntegerField()
+    source = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                               help_text="Restores: the backup restored")
+    scheduled = models.BooleanField(default=False)
+    state = models.CharField(max_length=10, default=PENDING)
+    message = models.TextField(blank=True)
+    size_bytes = models.BigIntegerField(null=True, blank=True)
+    counts = models.JSONField(default=dict, help_text="table -> rows, in the dump's snapshot")
+    created_by = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["app", "kind", "number"], name="addon_backup_number")]
+
+    @property
+    def label(self) -> str:
+        return f"{'b' if self.kind == self.CAPTURE else 'r'}{self.number:03d}"
