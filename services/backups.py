@@ -133,6 +133,22 @@ def run(backup_id: int) -> str:
     return state
 
 
+def _answering(addon: Addon, timeout: float = 30.0) -> Addon:
+    """The add-on as it is now, once its server answers (it may be restarting, at a new address)."""
+    import time
+
+    from paas.services.probe import answers
+
+    deadline = time.monotonic() + timeout
+    while True:
+        addon.refresh_from_db()
+        if answers(addon):
+            return addon
+        if time.monotonic() > deadline:
+            raise pgdump.BackupError(f"{addon.name} does not answer ({addon.state}, server {addon.server_state})")
+        time.sleep(0.5)
+
+
 def _capture(backup: AddonBackup) -> str:
     from paas.runtime.identity import addon_uid
 
@@ -141,7 +157,7 @@ def _capture(backup: AddonBackup) -> str:
     path = file_of(backup)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     path.unlink(missing_ok=True)  # a redelivered task starts again
-    counts = pgdump.dump(backup.addon, path)
+    counts = pgdump.dump(_answering(backup.addon), path)
     AddonBackup.objects.filter(pk=backup.pk).update(counts=counts, size_bytes=path.stat().st_size)
     pgdump.verify(path, counts, addon_uid(backup.addon.pk), root() / "scratch")
     return AddonBackup.VERIFIED
@@ -150,7 +166,7 @@ def _capture(backup: AddonBackup) -> str:
 def _restore(backup: AddonBackup) -> str:
     if backup.addon is None or backup.source is None:
         raise pgdump.BackupError("the add-on or the backup is gone")
-    pgdump.restore(backup.addon, file_of(backup.source))
+    pgdump.restore(_answering(backup.addon), file_of(backup.source))
     return AddonBackup.SUCCEEDED
 
 

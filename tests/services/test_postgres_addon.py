@@ -166,3 +166,51 @@ def test_redis_addon_keeps_its_append_only_file_across_a_crash(world):
     from paas.platform.actions.config import change_config
     change_config(user, other, {"REDIS_URL": app.latest_release().config.values["REDIS_URL"]})
     assert one_off(agent, other, "timeout 5 " + incr_is(3)) != 0
+
+
+def test_backup_is_verified_and_restores_into_another_app_only_for_its_members(world):
+    import psycopg2
+    from django.contrib.auth import get_user_model
+
+    from paas.platform.exceptions import Forbidden, NotFound
+    from paas.platform.models import AddonBackup, App
+    from paas.services import backups, broker
+    from paas.services.probe import server_url
+
+    user, host, (app, other), agent = world
+    source = broker.provision(user, app, "postgres")
+    target = broker.provision(user, other, "postgres")
+    available(agent, source)
+    available(agent, target)
+    assert one_off(agent, app, PSQL) == 0
+    assert one_off(agent, app, PSQL) == 0
+
+    captured = backups.capture(user, app)
+    assert backups.run(captured.pk) == "verified", AddonBackup.objects.get(pk=captured.pk).message
+    captured.refresh_from_db()
+    assert captured.counts == {"public.hits": 2} and captured.size_bytes > 0
+    path = backups.file_of(captured)
+    assert path.is_file() and oct(path.stat().st_mode & 0o777) == "0o600"
+    assert path.read_bytes()[:5] == b"PGDMP"  # pg_dump's custom format
+
+    # Someone outside the app cannot restore its backup into their own app.
+    stranger = get_user_model().objects.create_user(f"x-{app.name}", "x@example.com", "pw-pw-pw-pw")
+    theirs = App.objects.create(name=f"x-{app.name}"[:30], owner=stranger, stack="host")
+    try:
+        backups.restore(stranger, theirs, captured.label, from_app=app.name)
+        raise AssertionError("restored another team's backup")
+    except (NotFound, Forbidden) as refused:
+        assert app.name in refused.message
+    assert not AddonBackup.objects.filter(app=theirs).exists()
+
+    restored = backups.restore(user, other, None, from_app=app.name)
+    assert backups.run(restored.pk) == "succeeded", AddonBackup.objects.get(pk=restored.pk).message
+    target.refresh_from_db()
+    with psycopg2.connect(server_url(target)) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT count(*), current_user FROM hits")
+        assert cursor.fetchone()[0] == 2
+        cursor.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'hits'")
+        assert cursor.fetchone()[0] == target.credentials["user"]  # the app's own role owns it
+    # The restored app writes through its own URL.
+    assert one_off(agent, other, PSQL) == 0
+    backups.file_of(captured).unlink()
