@@ -9,10 +9,10 @@ import argparse
 import sys
 
 from paas.platform.cli import gitremote
-from paas.platform.cli.commands import access, addons, apps, datastores, auth, autoscale, builds, config, domains, egress, events, logs, ps, releases, run, teams, tokens, usage
+from paas.platform.cli.commands import access, addons, apps, backups, datastores, auth, autoscale, builds, config, domains, egress, events, logs, ps, releases, run, teams, tokens, usage
 from paas.platform.cli.errors import CliError
 
-APP_COMMANDS = (apps, config, releases, builds, ps, run, autoscale, logs, domains, access, egress, addons, datastores)
+APP_COMMANDS = (apps, config, releases, builds, ps, run, autoscale, logs, domains, access, egress, addons, datastores, backups)
 ACCOUNT_COMMANDS = (auth, tokens, teams, events, usage)
 
 
