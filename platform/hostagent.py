@@ -44,7 +44,13 @@ class DjangoControlPlane:
             close_old_connections()
 
     def register(self, host: HostInfo) -> None:
+        import threading
+
         from django.utils import timezone
+
+        from paas.services import templates
+        # In the background: an optimisation of add-on provisioning, never a wait for the agent's start.
+        threading.Thread(target=templates.ensure_postgres, daemon=True).start()
         self._usable_connection()
         self.host_name = host.name
         self.Host.objects.update_or_create(name=host.name, defaults={

@@ -112,8 +112,11 @@ def addon_spec(d: Desired, *, stop_grace: float | None = None) -> ContainerSpec:
     first start of the server on this host creates it, later ones find it.
     """
     stack = stacks.get(d.stack)
+    from pathlib import Path
+
     binds = tuple(Mount(volumes.ensure(name, size, d.uid), destination, readonly=False)
                   for name, size, destination in d.volumes)
+    binds += tuple(Mount(Path(source), destination) for source, destination in d.mounts if Path(source).is_dir())
     return ContainerSpec(
         command=("/bin/sh", "-c", d.command), layers=stack.layers, binds=(*stack.binds, *binds),
         env=(("HOME", "/app"), *d.env), workdir="/app", user=f"{d.uid}:{d.uid}", user_name="addon",

@@ -40,6 +40,7 @@ class Desired:
     # expose = (port in the container, host port), allow_apps = the attached apps (runtime/addonnet.py).
     uid: int = 0
     volumes: tuple[tuple[str, int, str], ...] = ()
+    mounts: tuple[tuple[str, str], ...] = ()   # read-only host dirs (source, destination), when they exist
     expose: tuple[int, int] | None = None
     allow_apps: tuple[str, ...] = ()
 

@@ -15,7 +15,7 @@ def desired(host_name: str) -> list:
     from paas.platform.models import Addon
     from paas.runtime.identity import addon_uid
     from paas.runtime.reconcile import Desired
-    from paas.services import catalog
+    from paas.services import catalog, templates
     from paas.services.providers import provider
 
     out = []
@@ -32,6 +32,7 @@ def desired(host_name: str) -> list:
             last_exit_at=addon.stopped_at.timestamp() if addon.stopped_at else None,
             app_id=addon.app_id, egress=False, uid=addon_uid(addon.pk),
             volumes=((addon.name, plan.volume_mb << 20, module.VOLUME_DESTINATION),),
+            mounts=templates.mounts(addon.service),
             expose=(service.port, addon.host_port),
             allow_apps=tuple(sorted(a.app.name for a in addon.attachments.all()))))
     return out

@@ -22,13 +22,18 @@ D=/app/pgdata
 if [ ! -s "$D/PG_VERSION" ]; then
   rm -rf "$D.init"
   umask 077
-  printf '%s\n' "$PAAS_PG_SUPERUSER_PASSWORD" > /tmp/pw
-  "$PGBIN/initdb" -D "$D.init" -U postgres --pwfile=/tmp/pw -A scram-sha-256 -E UTF8 --locale=C >/dev/null
-  rm -f /tmp/pw
-  echo "host all all 0.0.0.0/0 scram-sha-256" >> "$D.init/pg_hba.conf"
-  printf 'CREATE ROLE "%s" LOGIN PASSWORD '"'"'%s'"'"';\nCREATE DATABASE "%s" OWNER "%s";\n' \
-    "$PAAS_PG_USER" "$PAAS_PG_PASSWORD" "$PAAS_PG_DATABASE" "$PAAS_PG_USER" \
+  if [ -s /run/pgdata/PG_VERSION ] && [ "$(cat /run/pgdata/PG_VERSION)" = "$(basename "$(dirname "$PGBIN")")" ]; then
+    cp -R /run/pgdata "$D.init"   # the host's template (services/templates.py): no initdb on the way
+    chmod 700 "$D.init"
+  else
+    "$PGBIN/initdb" -N -D "$D.init" -U postgres -A trust -E UTF8 --locale=C >/dev/null
+  fi
+  # Passwords everywhere, set below before anything listens (initdb's trust never serves a connection).
+  printf 'local all all scram-sha-256\nhost all all 0.0.0.0/0 scram-sha-256\n' > "$D.init/pg_hba.conf"
+  printf 'ALTER ROLE postgres PASSWORD '"'"'%s'"'"';\nCREATE ROLE "%s" LOGIN PASSWORD '"'"'%s'"'"';\nCREATE DATABASE "%s" OWNER "%s";\n' \
+    "$PAAS_PG_SUPERUSER_PASSWORD" "$PAAS_PG_USER" "$PAAS_PG_PASSWORD" "$PAAS_PG_DATABASE" "$PAAS_PG_USER" \
     | "$PGBIN/postgres" --single -D "$D.init" postgres >/dev/null
+  sync -f "$D.init"  # initdb -N and the copy skip fsync: one syncfs of the volume before it counts
   mv "$D.init" "$D"
 fi
 unset PAAS_PG_SUPERUSER_PASSWORD PAAS_PG_PASSWORD
