@@ -144,7 +144,7 @@ def restore(addon, path: Path) -> None:
     """pg_restore into the add-on's database, replacing what is there, owned by the app's role."""
     info, env = _conninfo(addon)
     result = subprocess.run([_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--no-privileges",
-                             f"--role={addon.credentials['user']}", "--single-transaction", "--exit-on-error",
+                             f"--role={addon.credentials.get('owner', addon.credentials['user'])}", "--single-transaction", "--exit-on-error",
                              "-d", info, str(path)], env=env, capture_output=True, text=True, timeout=3600,
                             check=False)
     if result.returncode != 0:

@@ -8,6 +8,7 @@ available add-on whose host is down is marked down, never re-created empty
 elsewhere.
 """
 
+import logging
 import os
 from datetime import timedelta
 
@@ -19,6 +20,10 @@ from paas.platform.models import Addon, AddonAttachment, Host
 from paas.services.backups import run_schedules
 from paas.services.broker import bind
 from paas.services.probe import answers
+from paas.services.rotation import retire_rotated
+from paas.services.stats import ServerUnavailable
+
+log = logging.getLogger("paas.control")
 
 
 def provision_timeout() -> timedelta:
@@ -42,6 +47,10 @@ def settle(now=None) -> int:
         changed += 1
     changed += _down_hosts()
     changed += run_schedules()
+    try:
+        changed += retire_rotated()
+    except ServerUnavailable as error:  # the server is away: the next pass tries again
+        log.warning("revoking rotated credentials: %s", error.message)
     return changed
 
 

@@ -58,6 +58,15 @@ def restore(request, app):
     return 202, backup_json(row)
 
 
+@body_schema({"addon": "string (optional)"})
+def rotate_credentials(request, app):
+    """A new login and password for the app's database, rolled out; the old one is revoked once live."""
+    from paas.services.rotation import rotate
+
+    addon = rotate(request.user, access.get_app(request.user, app), request.data.get("addon"))
+    return {"addon": addon.name, "attachments": [a.app.name for a in addon.attachments.select_related("app")]}
+
+
 @body_schema({"at": "string: HH:MM (UTC), empty to stop", "addon": "string (optional)"})
 def schedule(request, app):
     """Daily backups at a time of day (UTC), kept 7 daily and 4 weekly."""

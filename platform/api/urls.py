@@ -93,6 +93,7 @@ ENDPOINTS = [
     Endpoint(f"{A}/pg/backups/<str:backup>/download", {"GET": backups.download}, tag="addons"),
     Endpoint(f"{A}/pg/restores", {"POST": backups.restore}, tag="addons"),
     Endpoint(f"{A}/pg/backup-schedule", {"PUT": backups.schedule}, tag="addons"),
+    Endpoint(f"{A}/pg/credentials/rotate", {"POST": backups.rotate_credentials}, tag="addons"),
     Endpoint(f"{A}/builds", {"GET": builds.list_builds}, tag="builds"),
     Endpoint(f"{A}/builds/<str:build>", {"GET": builds.info}, tag="builds"),
     Endpoint(f"{A}/builds/<str:build>/cancel", {"POST": builds.cancel}, tag="builds"),

@@ -214,3 +214,42 @@ def test_backup_is_verified_and_restores_into_another_app_only_for_its_members(w
     # The restored app writes through its own URL.
     assert one_off(agent, other, PSQL) == 0
     backups.file_of(captured).unlink()
+
+
+def test_rotation_revokes_the_old_login_only_once_the_new_url_is_live(world):
+    import psycopg2
+
+    from paas.platform.models import Addon, Release
+    from paas.services import broker
+    from paas.services.rotation import rotate
+    from paas.services.settle import settle
+
+    user, host, (app, other), agent = world
+    addon = broker.provision(user, app, "postgres")
+    available(agent, addon)
+    Release.objects.filter(app=app).update(status="succeeded")  # the app serves the URL it has now
+    addon.refresh_from_db()
+    old = dict(addon.credentials)
+    assert one_off(agent, app, PSQL) == 0
+
+    def login(credentials) -> bool:
+        try:
+            psycopg2.connect(host=addon.address, port=5432, user=credentials["user"],
+                             password=credentials["password"], dbname=credentials["database"],
+                             connect_timeout=3).close()
+            return True
+        except psycopg2.OperationalError:
+            return False
+
+    rotated = rotate(user, app)
+    new = rotated.credentials
+    assert new["user"] != old["user"] and new["owner"] == old["user"]
+    assert app.latest_release().config.values["DATABASE_URL"].startswith(f"postgres://{new['user']}:")
+    settle()
+    assert login(old) and login(new)  # the new release is not live yet: both work
+
+    Release.objects.filter(pk=app.latest_release().pk).update(status="succeeded")
+    settle()
+    assert not login(old) and login(new)
+    assert "retiring" not in Addon.objects.get(pk=addon.pk).credentials
+    assert one_off(agent, app, PSQL) == 0  # the new login writes the owner's table (SET role)

@@ -19,6 +19,25 @@ def register(sub, common, app_option):
                                     "attached to its database")
         shell.add_argument("name", nargs="?", help="the add-on or its config var (default: the only one)")
         shell.set_defaults(func=open_client, service=service)
+    rotation = sub.add_parser("pg:credentials:rotate", parents=[common, app_option],
+                              help="new credentials, rolled out; the old ones revoked once the rollout is live")
+    rotation.add_argument("name", nargs="?", help="the add-on or its config var (default: DATABASE)")
+    rotation.add_argument("--confirm", metavar="APP")
+    rotation.set_defaults(func=rotate)
+
+
+def rotate(args) -> int:
+    if args.confirm != args.app:
+        raise CliError(f"every app using the database gets a new URL (a release each): confirm with "
+                       f"--confirm {args.app}")
+    body = {"addon": args.name} if args.name else {}
+    result = Api().post(f"apps/{quote(args.app)}/pg/credentials/rotate", body)
+    if args.json:
+        emit_json(result)
+    else:
+        print(f"Rotated the credentials of {result['addon']}: new releases of {', '.join(result['attachments'])} "
+              "roll out; the old credentials are revoked once they are live")
+    return 0
 
 
 def attached(api: Api, app: str, service: str, name: str | None) -> list[tuple[dict, str]]:
