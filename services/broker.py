@@ -61,9 +61,11 @@ def provision(user, app: App, service_text: str, as_name: str | None = None) -> 
         app = App.objects.select_for_update().get(pk=app.pk)
         _free_attachment(app, attachment, service.name)
         host, port = choose_host(app.name, service.name, plan)
+        name, module = names.new_addon_name(service.name), provider(service.name)
+        credentials = {**module.new_credentials(), **module.tls_credentials(name, _gateway())}
         addon = Addon.objects.create(
-            name=names.new_addon_name(service.name), service=service.name, plan=plan.name, app=app, host=host,
-            host_port=port, credentials=provider(service.name).new_credentials(),
+            name=name, service=service.name, plan=plan.name, app=app, host=host,
+            host_port=port, credentials=credentials,
             state_message="the server is starting")
         AddonAttachment.objects.create(addon=addon, app=app, name=attachment)
         record(user, "addon.create", f"created {addon.name} ({service.name}:{plan.name}) as "

@@ -37,7 +37,15 @@ if [ ! -s "$D/PG_VERSION" ]; then
   mv "$D.init" "$D"
 fi
 unset PAAS_PG_SUPERUSER_PASSWORD PAAS_PG_PASSWORD
-exec "$PGBIN/postgres" -D "$D" -c listen_addresses='*' -c port=5432 -c unix_socket_directories=/tmp \
+TLS="-c ssl=off"
+if [ -n "${PAAS_PG_TLS_CERT:-}" ]; then
+  umask 077
+  printf '%s\n' "$PAAS_PG_TLS_CERT" > /tmp/server.crt
+  printf '%s\n' "$PAAS_PG_TLS_KEY" > /tmp/server.key
+  TLS="-c ssl=on -c ssl_cert_file=/tmp/server.crt -c ssl_key_file=/tmp/server.key"
+fi
+unset PAAS_PG_TLS_KEY
+exec "$PGBIN/postgres" -D "$D" $TLS -c listen_addresses='*' -c port=5432 -c unix_socket_directories=/tmp \
   -c dynamic_shared_memory_type=mmap -c shared_buffers="$PAAS_PG_SHARED_BUFFERS" \
   -c max_connections="$PAAS_PG_MAX_CONNECTIONS" -c log_destination=stderr
 """
@@ -48,9 +56,19 @@ def new_credentials() -> dict:
             "password": secrets.token_hex(24), "database": "d" + secrets.token_hex(6)}
 
 
+def tls_credentials(name: str, address: str) -> dict:
+    """A server certificate from the platform's CA: clients that demand TLS (sslmode=require) connect."""
+    from paas.platform import pki
+
+    cert, key = pki.issue(name, addresses=[address])
+    return {"tls_cert": cert, "tls_key": key}
+
+
 def server_env(plan: Plan, credentials: dict) -> tuple[tuple[str, str], ...]:
     """The start script's settings: memory follows the plan (a quarter for shared buffers)."""
-    return (("PAAS_PG_SUPERUSER_PASSWORD", credentials["superuser_password"]),
+    tls = (("PAAS_PG_TLS_CERT", credentials["tls_cert"]), ("PAAS_PG_TLS_KEY", credentials["tls_key"])) \
+        if credentials.get("tls_cert") else ()
+    return tls + (("PAAS_PG_SUPERUSER_PASSWORD", credentials["superuser_password"]),
             ("PAAS_PG_USER", credentials["user"]), ("PAAS_PG_PASSWORD", credentials["password"]),
             ("PAAS_PG_DATABASE", credentials["database"]),
             ("PAAS_PG_SHARED_BUFFERS", f"{plan.memory_mb // 4}MB"),

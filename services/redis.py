@@ -23,6 +23,10 @@ def new_credentials() -> dict:
     return {"password": secrets.token_hex(24)}
 
 
+def tls_credentials(name: str, address: str) -> dict:
+    return {}  # not yet: REDIS_TLS_URL needs a second exposed port
+
+
 def server_env(plan: Plan, credentials: dict) -> tuple[tuple[str, str], ...]:
     return (("PAAS_REDIS_PASSWORD", credentials["password"]),
             ("PAAS_REDIS_MAXMEMORY", f"{plan.memory_mb * 3 // 4}mb"))

@@ -3,7 +3,9 @@ volume, binding sets DATABASE_URL, the attached app's one-off connects and write
 app's cannot connect, the data survives a restart, and destroying it removes the volume."""
 
 import io
+import os
 import tarfile
+import tempfile
 import uuid
 
 import pytest
@@ -120,6 +122,21 @@ def test_postgres_addon_serves_its_app_only_and_keeps_its_data(world):
     assert volumes.is_mounted(addon.name)
 
     assert one_off(agent, app, PSQL) == 0
+    # Settings that demand TLS connect, and the certificate is the platform CA's.
+    from paas.platform import pki
+    ca = tempfile.NamedTemporaryFile("w", suffix=".crt", delete=False)
+    ca.write(pki.ca_pem())
+    ca.close()
+    os.chmod(ca.name, 0o644)
+    addon.refresh_from_db()
+    import psycopg2
+    with psycopg2.connect(host=addon.address, port=5432, user=addon.credentials["user"], sslmode="verify-ca",
+                          sslrootcert=ca.name, password=addon.credentials["password"],
+                          dbname=addon.credentials["database"]) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        assert cursor.fetchone() == (True,)
+    os.unlink(ca.name)
+    assert one_off(agent, app, PSQL.replace('"$DATABASE_URL"', '"$DATABASE_URL?sslmode=require"')) == 0
     from paas.services import stats
     info = stats.postgres(Addon.objects.get(pk=addon.pk))
     assert info["tables"] == 1 and info["version"] and info["disk_bytes"] == 1 << 30
