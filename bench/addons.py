@@ -196,7 +196,7 @@ def work(args):
 
     from paas.platform.hostagent import DjangoControlPlane
     from paas.platform.models import Addon, App, Host
-    from paas.runtime import addonnet, config, container, firewall, volumes
+    from paas.runtime import addonnet, config, container, firewall, ipam, network, volumes
     from paas.runtime.agent import Agent, HostInfo
 
     user = get_user_model().objects.create_user("bench-addons")
@@ -232,6 +232,8 @@ def work(args):
             volumes.remove(addon.name)
         addonnet.remove()
         firewall.remove_rules()
+        for segment in (ipam.segment(0), ipam.services_segment()):  # the bench's own bridges and forwarders
+            network.remove_bridge(segment)
         from django.db import connection
         with connection.cursor() as cursor:  # the agent thread's connections, so the database can go
             cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "

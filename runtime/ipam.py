@@ -78,7 +78,9 @@ def services_segment() -> Segment:
 
 def _candidates(services: bool = False):
     count = _segment_count()
-    indexes = [count - 1] if services else range(count - 1 if count > 1 else count)
+    # Instances fill the segments in order and reach the last one only when every other is full
+    # (an instance there cannot reach add-ons: the services segment is theirs first).
+    indexes = [count - 1] if services else range(count)
     for index in indexes:
         seg = segment(index)
         for address in seg.network.hosts():
@@ -93,7 +95,7 @@ def _leases_name() -> str:
 def allocate(owner: str, services: bool = False) -> ipaddress.IPv4Address:
     """Lease an address to `owner` (a container id); the same owner gets the same address.
 
-    `services`: an add-on server, on the services segment; instances never get one of its addresses.
+    `services`: an add-on server, on the services segment (the pool's last).
     """
     if services:
         services_segment()  # a pool too small for one says so here
