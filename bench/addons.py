@@ -14,9 +14,10 @@ timing starts once the agent has made its host's PostgreSQL cluster template
 2. pgbench_vs_bare: pgbench TPS (TPC-B-like, scale 5, 4 clients) against the
    add-on's server and, in the same run and alternating round by round, against
    a PostgreSQL of the same version started by hand on the host with the same
-   settings (shared_buffers, max_connections) in a cgroup with the same memory
-   limit; medians of --rounds rounds of --seconds each. A round with failed
-   transactions is reported and not scored.
+   settings (shared_buffers, max_connections) in a cgroup with the plan's memory
+   and CPU limits; plain TCP to both (the bare one has no TLS); medians of
+   --rounds rounds of --seconds each. A round with failed transactions is
+   reported and not scored.
 3. backup_restore_verified: a capture of the add-on, verified by a scratch restore.
 """
 
@@ -74,7 +75,8 @@ def pgbench(conninfo: str, password: str, seconds: int, init: bool = False) -> t
 class BareServer:
     """PostgreSQL started by hand on the host: the same binaries and settings, the same memory limit."""
 
-    def __init__(self, memory_mb: int, shared_buffers: str, max_connections: str):
+    def __init__(self, memory_mb: int, shared_buffers: str, max_connections: str, cpus: float):
+        self.cpus = cpus
         self.dir = Path(tempfile.mkdtemp(prefix="bare-", dir=BENCH_DIR))
         self.password = secrets.token_hex(16)
         self.port = 15700
@@ -97,7 +99,7 @@ class BareServer:
                        capture_output=True)
         memory_mb, shared_buffers, max_connections = self.settings
         self.cgroup = cgroups.cgroup_for("bench-bare-postgres")
-        self.cgroup.create(Limits(memory=memory_mb << 20, cpus=None))
+        self.cgroup.create(Limits(memory=memory_mb << 20, cpus=self.cpus))
         self.proc = subprocess.Popen(
             [*as_user, tool("postgres"), "-D", str(self.dir / "db"), "-c", "listen_addresses=127.0.0.1",
              "-c", f"port={self.port}", "-c", f"unix_socket_directories={self.dir}",
@@ -154,13 +156,14 @@ def compare_pgbench(addon, seconds: int, rounds: int) -> tuple[float, list[str]]
 
     plan = catalog.service("postgres").plan(addon.plan)
     env = dict(postgres.server_env(plan, addon.credentials))
-    bare = BareServer(plan.memory_mb, env["PAAS_PG_SHARED_BUFFERS"], env["PAAS_PG_MAX_CONNECTIONS"])
+    bare = BareServer(plan.memory_mb, env["PAAS_PG_SHARED_BUFFERS"], env["PAAS_PG_MAX_CONNECTIONS"], plan.cpus)
     errors = []
     try:
         bare.start()
-        targets = {"addon": (f"host={addon.address} port=5432 user=postgres dbname={addon.credentials['database']}",
-                             addon.credentials["superuser_password"]),
-                   "bare": (bare.conninfo(), bare.password)}
+        # Plain TCP to both: the bare server has no TLS, so the add-on's would be a difference of setup.
+        targets = {"addon": (f"host={addon.address} port=5432 user=postgres sslmode=disable "
+                             f"dbname={addon.credentials['database']}", addon.credentials["superuser_password"]),
+                   "bare": (bare.conninfo() + " sslmode=disable", bare.password)}
         for conninfo, password in targets.values():
             pgbench(conninfo, password, 0, init=True)
         tps = {"addon": [], "bare": []}
