@@ -29,7 +29,7 @@ def get_addon(user, name: str) -> Addon:
     if not names.is_addon_name(name):
         raise NotFound(f"add-on {name!r} not found")
     addon = Addon.objects.select_related("app", "host").filter(name=name).first()
-    if addon is None or not (access.can_use(user, addon.app) or any(
+    if addon is None or addon.app is None or not (access.can_use(user, addon.app) or any(
             access.can_use(user, a.app) for a in addon.attachments.select_related("app"))):
         raise NotFound(f"add-on {name!r} not found")
     return addon
@@ -141,6 +141,22 @@ def deprovision(user, addon: Addon, confirm: str | None) -> None:
             Addon.objects.filter(pk=addon.pk).update(state=Addon.DEPROVISIONING, state_message="removing")
         record(user, "addon.destroy", f"destroyed {addon.name}", app=addon.app, addon=addon.name)
         transaction.on_commit(_wake_agents)
+
+
+def release_owned(user, app: App) -> None:
+    """`apps:destroy`: the app's own add-ons go with it (their other apps lose their URL, the servers
+    stop, the volumes go); its attachments to others' add-ons and its backup files go too."""
+    for addon in Addon.objects.filter(app=app).exclude(state=Addon.DEPROVISIONING).select_related("app", "host"):
+        deprovision(user, addon, confirm=app.name)
+    AddonAttachment.objects.filter(app=app).delete()
+
+    def remove_backup_files(app_id=app.pk):
+        import shutil
+
+        from paas.services.backups import root
+        shutil.rmtree(root() / str(app_id), ignore_errors=True)
+
+    transaction.on_commit(remove_backup_files)
 
 
 def last_operation(addon: Addon) -> dict:

@@ -19,7 +19,8 @@ class Addon(models.Model):
     name = models.CharField(max_length=63, unique=True, help_text="Also its container and volume name")
     service = models.CharField(max_length=20)
     plan = models.CharField(max_length=20)
-    app = models.ForeignKey("platform.App", on_delete=models.CASCADE, related_name="owned_addons")
+    # Kept (null) when the app is destroyed: the row tells the agent to stop the server and remove its volume.
+    app = models.ForeignKey("platform.App", null=True, on_delete=models.SET_NULL, related_name="owned_addons")
     host = models.ForeignKey("platform.Host", null=True, blank=True, on_delete=models.SET_NULL,
                              related_name="addons")
     state = models.CharField(max_length=16, choices=STATES, default=PROVISIONING)

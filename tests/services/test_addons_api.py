@@ -136,3 +136,20 @@ def test_a_server_that_never_answers_fails_and_its_attachments_go(addon_users, u
     assert agentview.doomed_volumes(up_host.name) == []
     # A second postgres can now take DATABASE_URL.
     assert create(alice, "shop", "postgres").status_code == 202
+
+
+def test_destroying_the_app_destroys_its_addons_through_their_agents(addon_users, up_host):
+    from paas.services import agentview
+
+    alice, _ = addon_users
+    alice.post("/api/apps", {"name": "shop"})
+    alice.post("/api/apps", {"name": "worker"})
+    name = create(alice, "shop", "postgres").json_body["name"]
+    assert alice.call("put", f"/api/apps/worker/addons/{name}", {}).status_code == 201
+    assert alice.delete("/api/apps/shop?confirm=shop").status_code in (200, 202, 204)
+    addon = Addon.objects.get(name=name)
+    assert addon.app is None and addon.state == "deprovisioning" and not addon.attachments.exists()
+    assert agentview.doomed_volumes(up_host.name) == [name]  # its host's agent stops it, removes the volume
+    assert alice.get(f"/api/addons/{name}").status_code == 404
+    agentview.volume_removed(name)
+    assert not Addon.objects.filter(name=name).exists()
