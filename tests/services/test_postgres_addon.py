@@ -144,6 +144,9 @@ def test_postgres_addon_serves_its_app_only_and_keeps_its_data(world):
     # The same URL in another app's config reaches nothing: it is not attached.
     change_config(user, other, {"DATABASE_URL": url})
     assert one_off(agent, other, PSQL) != 0
+    # Nor does the attached app itself reach the server's own address (only the host's rule does).
+    direct = url.replace(f"@{addonnet.gateway()}:{addon.host_port}/", f"@{addon.address}:5432/")
+    assert one_off(agent, app, PSQL.replace('"$DATABASE_URL"', f"'{direct}'")) != 0
 
     # A crash (the server killed) restarts it with its data.
     from paas.runtime.container import Container
