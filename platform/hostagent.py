@@ -14,6 +14,7 @@ from paas.logcenter.schema import release_label
 from paas.runtime import agent, config
 from paas.runtime.agent import HostInfo
 from paas.runtime.reconcile import Desired
+from paas.services import agentview
 
 
 class DjangoControlPlane:
@@ -44,7 +45,13 @@ class DjangoControlPlane:
             close_old_connections()
 
     def register(self, host: HostInfo) -> None:
+        import threading
+
         from django.utils import timezone
+
+        from paas.services import templates
+        # In the background: an optimisation of add-on provisioning, never a wait for the agent's start.
+        threading.Thread(target=templates.ensure_postgres, daemon=True).start()
         self._usable_connection()
         self.host_name = host.name
         self.Host.objects.update_or_create(name=host.name, defaults={
@@ -77,7 +84,14 @@ class DjangoControlPlane:
                 last_exit_at=None if once else (row.stopped_at.timestamp() if row.stopped_at else None),
                 once=once, attach=row.attach, health_path=row.app.health_check_path, app_id=row.app_id,
                 egress=row.app.egress))
-        return out
+        return out + agentview.desired(host.name)
+
+    def doomed_volumes(self, host: HostInfo) -> list[str]:
+        self._usable_connection()
+        return agentview.doomed_volumes(host.name)
+
+    def volume_removed(self, name: str) -> None:
+        agentview.volume_removed(name)
 
     def report(self, name: str, **fields) -> None:
         from datetime import datetime
@@ -93,7 +107,8 @@ class DjangoControlPlane:
         fields["updated_at"] = datetime.now(tz.utc)
         # Only rows still assigned here: an instance moved away while this host was
         # down must not be overwritten by this host stopping its stale copy.
-        self.Instance.objects.filter(name=name, host__name=self.host_name).update(**fields)
+        if not agentview.report(name, self.host_name, fields):  # add-on servers have rows of their own
+            self.Instance.objects.filter(name=name, host__name=self.host_name).update(**fields)
         state = fields.get("state")
         if state is not None and self.last_state.get(name) != state:
             self.last_state[name] = state

@@ -168,5 +168,7 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 1740, 10)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # The build queue's name: a test run uses its own so no other worker takes its builds.
 PAAS_BUILD_QUEUE = env_str("PAAS_BUILD_QUEUE", "builds")
-CELERY_TASK_ROUTES = {"paas.platform.tasks.builds.*": {"queue": PAAS_BUILD_QUEUE}}
+# Backups (services/tasks.py) share the build worker: a dump waits like a build does.
+CELERY_TASK_ROUTES = {"paas.platform.tasks.builds.*": {"queue": PAAS_BUILD_QUEUE},
+                      "paas.services.tasks.*": {"queue": PAAS_BUILD_QUEUE}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -26,12 +26,12 @@ from typing import Protocol
 
 from paas.contracts import redis_keys
 
-from . import config, identity, images, logs, network, ports, stacks, sweep
+from . import addonnet, config, identity, images, logs, network, ports, stacks, sweep, volumes
 from .container import Container, create, instance_dir, release
 from .errors import RuntimeLayerError, StateError
 from .launch import process_argv
 from .reconcile import Action, Actual, Desired, decide
-from .spec import ContainerSpec, Limits
+from .spec import ContainerSpec, Limits, Mount
 from .state import State
 
 log = logging.getLogger("paas.agent")
@@ -74,6 +74,8 @@ def spec_for(d: Desired, *, stop_grace: float | None = None, publish: bool = Fal
     (identity.app_uid), named ``app`` in its /etc/passwd, on a layer of the
     image owned by that uid.
     """
+    if not d.image:
+        return addon_spec(d, stop_grace=stop_grace)
     uid = identity.app_uid(d.app_id)
     image = images.get(d.image)
     stack = stacks.get(image.stack or d.stack)
@@ -103,6 +105,44 @@ def spec_for(d: Desired, *, stop_grace: float | None = None, publish: bool = Fal
         process=d.process,
         stop_grace=stop_grace,
     )
+
+
+def addon_spec(d: Desired, *, stop_grace: float | None = None) -> ContainerSpec:
+    """An add-on server (services/): the stack alone, its own uid, its volumes bound read-write.
+
+    The volume is made and mounted here, before the bind is validated: the
+    first start of the server on this host creates it, later ones find it.
+    """
+    stack = stacks.get(d.stack)
+    from pathlib import Path
+
+    binds = tuple(Mount(volumes.ensure(name, size, d.uid), destination, readonly=False)
+                  for name, size, destination in d.volumes)
+    binds += tuple(Mount(Path(source), destination) for source, destination in d.mounts if Path(source).is_dir())
+    return ContainerSpec(
+        command=("/bin/sh", "-c", d.command), layers=stack.layers, binds=(*stack.binds, *binds),
+        env=(("HOME", "/app"), *d.env), workdir="/app", user=f"{d.uid}:{d.uid}", user_name="addon",
+        hostname=d.name.replace(".", "-").replace("_", "-")[:63], network="services",
+        limits=Limits(memory=d.memory_mb << 20, cpus=d.cpus), id=d.name, app=d.app, release=d.release,
+        process=d.process, stop_grace=stop_grace)
+
+
+def addon_endpoints(desired: list[Desired], containers: list[Container]) -> list:
+    """Each add-on server running here, with the addresses of its attached apps' containers."""
+    from .addonnet import Endpoint
+
+    servers = {d.name: d for d in desired if d.expose}
+    by_id = {c.id: c for c in containers}
+    out = []
+    for name, d in servers.items():
+        server = by_id.get(name)
+        if server is None or not server.record.network.get("address"):
+            continue
+        sources = tuple(c.record.network["address"] for c in containers
+                        if c.id not in servers and c.record.labels.get("app") in d.allow_apps
+                        and c.record.network.get("address"))
+        out.append(Endpoint(name, server.record.network["address"], d.expose[0], d.expose[1], sources))
+    return out
 
 
 def publishes(host: HostInfo) -> bool:
@@ -153,6 +193,14 @@ def healthy(address: str, port: int, d: Desired) -> bool:
     return not d.health_path or _http_ok(address, port, d.health_path)
 
 
+def ready(network: dict, d: Desired) -> bool:
+    """Web instances answer on $PORT (and their health path); add-on servers accept on their port."""
+    address, port = local_endpoint(network)
+    if d.expose:
+        return _port_open(address, d.expose[0])
+    return not d.process.startswith("web.") or healthy(address, port, d)
+
+
 def _http_ok(address: str, port: int, path: str) -> bool:
     """GET path answers 2xx or 3xx within a second (what the app declared as its health check)."""
     import http.client
@@ -191,6 +239,8 @@ class Agent:
         self.up: set[str] = set()  # instances that passed their check, for UNHEALTHY_AFTER
         self.misses: dict[str, int] = {}
         self.logs_waiting = False   # log shipping is waiting for Redis
+        self.desired: list[Desired] = []
+        self.guarding = False  # add-on rules are installed: keep them in step until none is left
 
     # -- what runs here ------------------------------------------------------
 
@@ -228,7 +278,8 @@ class Agent:
 
     def reconcile_once(self, now: float | None = None) -> list[Action]:
         now = time.time() if now is None else now
-        actions = decide(self.control.desired(self.host), self.actual(), now)
+        self.desired = self.control.desired(self.host)
+        actions = decide(self.desired, self.actual(), now)
         for action in actions:
             try:
                 getattr(self, f"_{action.kind}")(action)
@@ -241,9 +292,28 @@ class Agent:
                     continue
                 self.control.report(action.name, state="crashed", exit_code=125,
                                     restarts_increment=True, stopped_at=time.time())
+        self.guard_addons()
+        self.drop_volumes()
         self.ship_logs()
         self.control.heartbeat(self.host)
         return actions
+
+    def drop_volumes(self) -> None:
+        """The volume of a destroyed add-on goes once its server is stopped, never before."""
+        doomed = getattr(self.control, "doomed_volumes", None)
+        if doomed is None:
+            return
+        here = {c.id for c in self.managed()}
+        for name in doomed(self.host):
+            if name not in here:  # decide() stops it first: it is no longer desired
+                volumes.remove(name)
+                self.control.volume_removed(name)
+
+    def guard_addons(self) -> None:
+        """Who may reach this host's add-on servers (runtime/addonnet.py), from what runs now."""
+        if any(d.expose for d in self.desired) or self.guarding:
+            addonnet.apply(addon_endpoints(self.desired, self.managed()))
+            self.guarding = any(d.expose for d in self.desired)
 
     def run(self) -> None:
         self.start_up()
@@ -288,7 +358,7 @@ class Agent:
     def _start(self, action: Action) -> None:
         d = action.desired
         assert d is not None
-        if not images.exists(d.image):
+        if d.image and not images.exists(d.image):
             images.fetch(d.image, self.control.image_url(d.image), stack=d.stack,
                          token=config.agent_token())
         if instance_dir(d.name).exists():
@@ -301,6 +371,8 @@ class Agent:
             # Before the app's first instruction runs: it never has a moment of egress.
             network.set_egress(c.record.network, False)
         (c.dir / MARKER).write_text(json.dumps({"fingerprint": d.fingerprint, "egress": d.egress}))
+        if d.image and any(x.expose and d.app in x.allow_apps for x in self.desired):
+            self.guard_addons()  # its address is leased now: it may reach its add-ons from its first instruction
         address, port = endpoint(c.record.network, self.host)
         self.control.report(d.name, state="starting", address=address, port=port, exit_code=None)
         if d.attach:
@@ -316,9 +388,7 @@ class Agent:
             self._converge_egress(c, action.desired.egress)
         stats = c.stats()
         state = "up"
-        address, port = local_endpoint(c.record.network)
-        if action.desired and action.desired.process.startswith("web.") and not healthy(address, port,
-                                                                                      action.desired):
+        if action.desired and not ready(c.record.network, action.desired):
             # Up once it answers on $PORT (and its health check path, if it has one). Once up,
             # one missed check on a busy host does not take it out of the router: only a few in a row.
             misses = self.misses[action.name] = self.misses.get(action.name, 0) + 1

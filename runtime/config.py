@@ -123,6 +123,11 @@ def app_uids() -> str:
     return os.environ.get("PAAS_APP_UIDS", "1000000000-1499999999")
 
 
+def addon_uids() -> str:
+    """PAAS_ADDON_UIDS, as text (identity.parse_range reads it): add-on servers' host uids."""
+    return os.environ.get("PAAS_ADDON_UIDS", "2000000000-2099999999")
+
+
 def build_uids() -> str:
     """PAAS_BUILD_UIDS, as text (identity.parse_range reads it)."""
     return os.environ.get("PAAS_BUILD_UIDS", "1500000000-1999999999")

@@ -54,6 +54,18 @@ def _ranges() -> tuple[range, range]:
 APP_UIDS, BUILD_UIDS = _ranges()
 
 
+def _addon_range() -> range:
+    addons = parse_range("PAAS_ADDON_UIDS", config.addon_uids())
+    for other, name in ((APP_UIDS, "PAAS_APP_UIDS"), (BUILD_UIDS, "PAAS_BUILD_UIDS")):
+        if addons.start <= other[-1] and other.start <= addons[-1]:
+            raise RuntimeLayerError(f"PAAS_ADDON_UIDS and {name} overlap: add-on servers must use uids of their own")
+    return addons
+
+
+# Add-on servers (services/): PAAS_ADDON_UIDS start + the Addon's primary key, shared with no app or build.
+ADDON_UIDS = _addon_range()
+
+
 def _uid(uids: range, app_id: int, setting: str) -> int:
     if isinstance(app_id, bool) or not isinstance(app_id, int) or app_id < 1:
         raise RuntimeLayerError(f"app id {app_id!r} is not a positive integer")
@@ -65,6 +77,11 @@ def _uid(uids: range, app_id: int, setting: str) -> int:
 def app_uid(app_id: int) -> int:
     """The host uid (and gid) of the instances and one-offs of the app with primary key `app_id`."""
     return _uid(APP_UIDS, app_id, "PAAS_APP_UIDS")
+
+
+def addon_uid(addon_id: int) -> int:
+    """The host uid (and gid) of the server of the add-on whose primary key is `addon_id`."""
+    return _uid(ADDON_UIDS, addon_id, "PAAS_ADDON_UIDS")
 
 
 def build_uid(app_id: int) -> int:

@@ -62,9 +62,26 @@ def gateway() -> ipaddress.IPv4Address:
     return segment(0).gateway
 
 
-def _candidates():
-    count = 1 << (_segment_prefix() - pool().prefixlen)
-    for index in range(count):
+def _segment_count() -> int:
+    return 1 << (_segment_prefix() - pool().prefixlen)
+
+
+def services_segment() -> Segment:
+    """The pool's last segment, kept for add-on servers: on a bridge of their own, an instance's
+    connection to one is routed through the host (br_netfilter would otherwise bridge the DNAT'd
+    packet between two isolated ports, which drop it), where runtime/addonnet.py filters it."""
+    if _segment_count() < 2:
+        raise NetworkError(f"add-on servers need a segment of their own: PAAS_ADDRESS_POOL {config.ADDRESS_POOL} "
+                           f"must hold at least two /{_segment_prefix()} segments")
+    return segment(_segment_count() - 1)
+
+
+def _candidates(services: bool = False):
+    count = _segment_count()
+    # Instances fill the segments in order and reach the last one only when every other is full
+    # (an instance there cannot reach add-ons: the services segment is theirs first).
+    indexes = [count - 1] if services else range(count)
+    for index in indexes:
         seg = segment(index)
         for address in seg.network.hosts():
             if address != seg.gateway:
@@ -75,9 +92,14 @@ def _leases_name() -> str:
     return f"{config.BRIDGE}-{os.stat('/proc/self/ns/net').st_ino}.leases"
 
 
-def allocate(owner: str) -> ipaddress.IPv4Address:
-    """Lease an address to `owner` (a container id); the same owner gets the same address."""
-    address = leases.allocate(_leases_name(), owner, _candidates())
+def allocate(owner: str, services: bool = False) -> ipaddress.IPv4Address:
+    """Lease an address to `owner` (a container id); the same owner gets the same address.
+
+    `services`: an add-on server, on the services segment (the pool's last).
+    """
+    if services:
+        services_segment()  # a pool too small for one says so here
+    address = leases.allocate(_leases_name(), owner, _candidates(services))
     if address is None:
         raise NetworkError(f"address pool {config.ADDRESS_POOL} is exhausted")
     return ipaddress.ip_address(address)

@@ -175,13 +175,14 @@ def attach(container_id: str, mode: str, publish: int = 0) -> Attachment:
     host mode only records it (the app listens on the host itself, on a port
     the caller leased from ports.py, which detach gives back).
     """
-    if mode != "bridge":
+    if mode not in ("bridge", "services"):
         return Attachment(mode=mode, port=publish)
     # Loaded here: the none and host modes start without it.
     from . import ipam
 
     name, veth = netns_name(container_id), veth_name(container_id)
-    address = ipam.allocate(container_id)
+    address = ipam.allocate(container_id, services=mode == "services")
+    mode = "bridge"  # from here on the same as any bridge attachment
     seg = ipam.segment_of(address)
     prefix = seg.network.prefixlen
     att = Attachment(mode=mode, netns=str(NETNS_DIR / name), address=str(address),

@@ -35,11 +35,21 @@ class Desired:
     # an app never changes it, and instances started before per-app uids are adopted, not replaced.
     app_id: int = 0
     egress: bool = True                 # may open connections out (paas egress); applied in place, not fingerprinted
+    # Add-on servers (services/): no slug (image ""), a host uid of their own, persistent
+    # volumes ((name, size in bytes, destination), runtime/volumes.py), and who may connect:
+    # expose = (port in the container, host port), allow_apps = the attached apps (runtime/addonnet.py).
+    uid: int = 0
+    volumes: tuple[tuple[str, int, str], ...] = ()
+    mounts: tuple[tuple[str, str], ...] = ()   # read-only host dirs (source, destination), when they exist
+    expose: tuple[int, int] | None = None
+    allow_apps: tuple[str, ...] = ()
 
     @property
     def fingerprint(self) -> str:
         """What makes two runs of an instance the same; a change means replace."""
         key = [self.release, self.command, self.image, self.stack, sorted(self.env), self.memory_mb, self.cpus]
+        if self.volumes or self.expose:
+            key += [list(self.volumes), list(self.expose or ())]
         return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
 
 

@@ -12,7 +12,9 @@ from pathlib import Path
 
 from .errors import SpecError
 
-NETWORK_MODES = ("bridge", "host", "none")
+# "services": the bridge, on the pool's last segment, kept for add-on servers (ipam.py): an
+# instance's connection to one is then routed through the host, where addonnet.py filters it.
+NETWORK_MODES = ("bridge", "host", "none", "services")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 

@@ -1,1 +1,1 @@
-"""paas.services"""
+"""Services: add-on providers (PostgreSQL, Redis) behind an Open-Service-Broker-shaped interface."""

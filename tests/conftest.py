@@ -27,4 +27,4 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
 # session, shared by every folder whose tests push real apps (tests/e2e, tests/security); the
 # network sandbox (a bridge of the test's own, "the outside" a namespace) serves tests/runtime and tests/security;
 # users, tokens and the API client (tests/platform/accounts.py) serve every folder that calls the API.
-pytest_plugins = ["tests.platform.accounts", "tests.e2e.fixtures", "tests.netsandbox"]
+pytest_plugins = ["tests.platform.accounts", "tests.e2e.fixtures", "tests.netsandbox", "tests.services.fixtures"]

@@ -59,6 +59,8 @@ def destroy_app(user, app: App, confirm: str | None) -> None:
         raise Invalid(f"destroying {app.name!r} is permanent: confirm by passing the app name ({app.name})")
     with transaction.atomic():
         record(user, "app.destroy", f"destroyed app {app.name}", app=app)
+        from paas.services.broker import release_owned
+        release_owned(user, app)  # its add-ons' servers stop and their volumes go, through their agents
         # Rows that protect others go first (instances hold releases; releases hold builds and
         # configs, and a rollback its original), so any history deletes in this one transaction.
         app.instances.all().delete()

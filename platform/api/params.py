@@ -47,6 +47,8 @@ PATH_CHECKS = {
     "version": one_line("a release version", 21),
     "build": one_line("a build id", 36),
     "digest": one_line("an image digest", 100),
+    "addon": one_line("an add-on name", 63),
+    "backup": one_line("a backup id", 10),
 }
 
 

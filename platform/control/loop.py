@@ -40,6 +40,7 @@ def tick(publisher, full: bool = True) -> bool:
     from paas.platform.control.scheduling import forget_stopped, mark_down_hosts, place_pending
     from paas.platform.control.wake import wake_agents
     from paas.platform.models import App
+    from paas.services.settle import settle as settle_addons
 
     if full and publisher.stale:
         # A rollout stops the old release's instances on the tick after the one that published
@@ -56,6 +57,7 @@ def tick(publisher, full: bool = True) -> bool:
         changed |= place_pending() > 0
     forget_stopped()
     changed |= expire_runs() > 0
+    changed |= settle_addons() > 0
     recover_orphaned_builds()
     report_crashes()
     prune_stopped()

@@ -1,5 +1,6 @@
 """The control plane's domain objects, one module each, re-exported here."""
 
+from paas.platform.models.addon import Addon, AddonAttachment, AddonBackup
 from paas.platform.models.alert import LogAlert
 from paas.platform.models.app import App, Collaborator
 from paas.platform.models.autoscale import Autoscale
@@ -17,6 +18,9 @@ from paas.platform.models.team import Team, TeamMembership
 from paas.platform.models.token import APIToken
 
 __all__ = [
+    "Addon",
+    "AddonAttachment",
+    "AddonBackup",
     "APIToken",
     "App",
     "Autoscale",

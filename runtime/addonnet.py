@@ -1,0 +1,130 @@
+"""Who reaches an add-on server: per-add-on iptables rules on its host.
+
+Instances sit on isolated bridge ports and every bridge-to-bridge packet is
+dropped (firewall.py), so an add-on server on the bridge is reachable by no
+tenant until a rule here says so. An attached app connects to
+``<gateway>:<host port>`` (the first bridge's gateway, an address of the host
+every instance routes to); the host DNATs that to the server's own address
+and port and forwards it back into the bridge (a hairpin through the host,
+since the ports cannot talk at layer 2), masquerading the source so the
+server's replies come back through the host too. The filter admits only the
+current addresses of the attached apps' containers (instances and one-offs
+alike) on this host: any other tenant's connection is dropped, and nothing
+of the platform is opened.
+
+Three chains per bridge, rebuilt whole by one ``iptables-restore --noflush``
+when the rules change: ``PAAS-AO-<bridge>`` (filter, jumped first from
+FORWARD, ahead of the bridge rules), ``PAAS-AOD-<bridge>`` (nat PREROUTING,
+from the bridges only: the DNAT) and ``PAAS-AOS-<bridge>`` (nat POSTROUTING:
+the masquerade).
+
+Known limit: an app on another host reaches no add-on here (its packets
+arrive masqueraded as that host, which cannot be told apart per app).
+"""
+
+import hashlib
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import config, ipam
+from .errors import NetworkError
+
+_installed = {"digest": ""}
+
+
+def chains() -> tuple[str, str, str]:
+    """(filter, DNAT, SNAT) chain names, per bridge like firewall.py's (28 characters at most)."""
+    return f"PAAS-AO-{config.BRIDGE}", f"PAAS-AOD-{config.BRIDGE}", f"PAAS-AOS-{config.BRIDGE}"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One add-on server on this host and the addresses allowed to connect to it."""
+
+    name: str
+    address: str            # the server container's own address on the bridge
+    port: int               # where it listens in its container
+    host_port: int          # what attached apps connect to on the gateway
+    sources: tuple[str, ...] = ()
+
+
+def gateway() -> str:
+    """The address attached apps use for every add-on of this host (DATABASE_URL's host)."""
+    return str(ipam.gateway())
+
+
+def rules_text(endpoints: list[Endpoint]) -> str:
+    """The three chains as iptables-restore input; one place for every add-on rule."""
+    bridge = f"{config.BRIDGE}+"
+    filter_chain, dnat_chain, snat_chain = chains()
+    filt, dnat, snat = [], [], []
+    for e in sorted(endpoints, key=lambda e: e.name):
+        dest = f"-d {e.address}/32 -p tcp --dport {e.port}"
+        for source in sorted(set(e.sources)):
+            filt.append(f"-s {source}/32 {dest} -m conntrack --ctstate DNAT -j ACCEPT")
+        filt.append(f"-s {e.address}/32 -p tcp --sport {e.port} -m conntrack --ctstate ESTABLISHED -j ACCEPT")
+        filt.append(f"-d {e.address}/32 -j DROP")
+        dnat.append(f"-i {bridge} -p tcp --dport {e.host_port} -m addrtype --dst-type LOCAL "
+                    f"-j DNAT --to-destination {e.address}:{e.port}")
+        snat.append(f"{dest} -m conntrack --ctstate DNAT -j MASQUERADE")
+    lines = ["*filter", f":{filter_chain} - [0:0]", *(f"-A {filter_chain} {r}" for r in filt), "COMMIT",
+             "*nat", f":{dnat_chain} - [0:0]", f":{snat_chain} - [0:0]",
+             *(f"-A {dnat_chain} {r}" for r in dnat), *(f"-A {snat_chain} {r}" for r in snat), "COMMIT"]
+    return "\n".join(lines) + "\n"
+
+
+def _iptables(*args: str) -> bool:
+    return subprocess.run(["iptables", "-w", *args], capture_output=True, check=False).returncode == 0
+
+
+def _jump_first(table: str, parent: str, chain: str, *match: str) -> None:
+    """The jump must be the parent's first rule: firewall.ensure_rules may insert its own at 1 later."""
+    listing = subprocess.run(["iptables", "-w", "-t", table, "-S", parent], capture_output=True, text=True,
+                             check=False).stdout.splitlines()
+    rules = [line for line in listing if line.startswith("-A ")]
+    wanted = " ".join(["-A", parent, *match, "-j", chain])
+    if rules and rules[0] == wanted:
+        return
+    while _iptables("-t", table, "-D", parent, *match, "-j", chain):
+        pass
+    _iptables("-t", table, "-I", parent, "1", *match, "-j", chain)
+
+
+def apply(endpoints: list[Endpoint], force: bool = False) -> None:
+    """Install the rules for `endpoints` (every add-on server of this host), if they changed."""
+    text = rules_text(endpoints)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    if not force and _installed["digest"] == digest:
+        return
+    result = subprocess.run(["iptables-restore", "-w", "--noflush"], input=text, capture_output=True,
+                            text=True, check=False)
+    if result.returncode != 0:
+        raise NetworkError(f"iptables-restore (add-ons): {result.stderr.strip()}")
+    filter_chain, dnat_chain, snat_chain = chains()
+    _jump_first("filter", "FORWARD", filter_chain)
+    _jump_first("nat", "PREROUTING", dnat_chain)
+    _jump_first("nat", "POSTROUTING", snat_chain)
+    _no_redirects()
+    _installed["digest"] = digest
+
+
+def _no_redirects() -> None:
+    """A hairpin leaves by the interface it came in on, which makes Linux tell the sender to go
+    direct (an ICMP redirect): across isolated ports that would break the connection."""
+    conf = Path("/proc/sys/net/ipv4/conf")
+    for knob in [conf / "all" / "send_redirects", *conf.glob(f"{config.BRIDGE}*/send_redirects")]:
+        if knob.read_text().strip() != "0":
+            knob.write_text("0")
+
+
+def remove() -> None:
+    """Take every add-on rule away (a test's teardown)."""
+    filter_chain, dnat_chain, snat_chain = chains()
+    for table, parent, chain in (("filter", "FORWARD", filter_chain), ("nat", "PREROUTING", dnat_chain),
+                                 ("nat", "POSTROUTING", snat_chain)):
+        while _iptables("-t", table, "-D", parent, "-j", chain):
+            pass
+        _iptables("-t", table, "-F", chain)
+        _iptables("-t", table, "-X", chain)
+    _installed["digest"] = ""

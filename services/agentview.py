@@ -1,0 +1,64 @@
+"""Add-on servers as the host agent sees them: Desired containers, reports, volumes to remove.
+
+The agent's control plane (platform/hostagent.py) adds these to its
+instances; the runtime knows nothing of add-ons beyond Desired's fields
+(uid, volumes, expose, allow_apps). Models are imported inside the functions:
+the agent imports this module before Django is set up.
+"""
+
+RUNNING_STATES = ("provisioning", "available", "down")
+REPORTED = {"state": "server_state", "address": "address", "exit_code": "exit_code", "restarts": "restarts",
+            "started_at": "started_at", "stopped_at": "stopped_at", "updated_at": "updated_at"}
+
+
+def desired(host_name: str) -> list:
+    from paas.platform.models import Addon
+    from paas.runtime.identity import addon_uid
+    from paas.runtime.reconcile import Desired
+    from paas.services import catalog, templates
+    from paas.services.providers import provider
+
+    out = []
+    rows = (Addon.objects.filter(host__name=host_name, state__in=RUNNING_STATES)
+            .select_related("app").prefetch_related("attachments__app"))
+    for addon in rows:
+        service = catalog.service(addon.service)
+        plan = service.plan(addon.plan)
+        module = provider(addon.service)
+        out.append(Desired(
+            name=addon.name, app=addon.app.name, release="addon", process=f"{addon.service}.1",
+            command=module.START, image="", stack="host", env=module.server_env(plan, addon.credentials),
+            memory_mb=plan.memory_mb, cpus=plan.cpus, restarts=addon.restarts,
+            last_exit_at=addon.stopped_at.timestamp() if addon.stopped_at else None,
+            app_id=addon.app_id, egress=False, uid=addon_uid(addon.pk),
+            volumes=((addon.name, plan.volume_mb << 20, module.VOLUME_DESTINATION),),
+            mounts=templates.mounts(addon.service),
+            expose=(service.port, addon.host_port),
+            allow_apps=tuple(sorted(a.app.name for a in addon.attachments.all()))))
+    return out
+
+
+def report(name: str, host_name: str, fields: dict) -> bool:
+    """Apply the agent's report if `name` is an add-on server here; False when it is not one."""
+    from paas.platform.models import Addon
+
+    if not name[:1].isalpha() or "-" not in name or not name.split("-")[0] in ("postgresql", "redis"):
+        return False
+    row = {REPORTED[k]: v for k, v in fields.items() if k in REPORTED}
+    return Addon.objects.filter(name=name, host__name=host_name).update(**row) > 0 or \
+        Addon.objects.filter(name=name).exists()
+
+
+def doomed_volumes(host_name: str) -> list[str]:
+    """Volumes on this host whose add-on is destroyed or failed to provision."""
+    from paas.platform.models import Addon
+
+    return list(Addon.objects.filter(host__name=host_name, state__in=(Addon.DEPROVISIONING, Addon.FAILED))
+                .values_list("name", flat=True))
+
+
+def volume_removed(name: str) -> None:
+    from paas.platform.models import Addon
+
+    Addon.objects.filter(name=name, state=Addon.DEPROVISIONING).delete()
+    Addon.objects.filter(name=name, state=Addon.FAILED).update(host=None, server_state="removed")
