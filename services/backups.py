@@ -180,10 +180,14 @@ def _finish(backup: AddonBackup, state: str, message: str) -> None:
         record(None, f"{what}.{state}", f"{what} {backup.label} of {backup.addon_name} {state}", app=backup.app)
 
 
-def _enqueue(backup_id: int) -> None:
-    from paas.services.tasks import backup
+TASK_NAME = "paas.services.tasks.backup"
 
-    backup.delay(backup_id)
+
+def _enqueue(backup_id: int) -> None:
+    # By name: the task module imports this one (services/tasks.py); the routes send it to the build queue.
+    from paas.platform.celery import app
+
+    app.send_task(TASK_NAME, args=[backup_id])
 
 
 def due(now: datetime) -> list[Addon]:

@@ -173,6 +173,6 @@ def _gateway() -> str:
 
 
 def _wake_agents() -> None:
-    from paas.platform.control.loop import wake_agents
+    from paas.platform.control.wake import wake_agents
 
     wake_agents()

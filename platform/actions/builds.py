@@ -53,7 +53,7 @@ def cancel_build(user, build: Build) -> Build:
 
 
 def clear_build_cache(user, app: App) -> None:
-    from paas.platform.builds.pipeline import cache_dir_path
+    from paas.platform.builds.cachedir import cache_dir_path
 
     with transaction.atomic():
         shutil.rmtree(cache_dir_path(app.name), ignore_errors=True)

@@ -21,6 +21,7 @@ from paas.platform.actions.config import current_config
 from paas.platform.actions.events import record
 from paas.platform.actions.releases import create_release
 from paas.platform.builds import appjson
+from paas.platform.builds.cachedir import cache_dir_path
 from paas.platform.builds.checkout import checkout
 
 from paas.platform.builds.executors import get_executor
@@ -36,10 +37,6 @@ log = logging.getLogger(__name__)
 
 #: How long a finished build waits for its database to come back (a restart takes seconds).
 DATABASE_WAIT_S = 120
-
-
-def cache_dir_path(app_name: str) -> Path:
-    return Path(settings.PAAS_DATA_DIR) / "cache" / "builds" / app_name
 
 
 def cache_dir(app: App) -> Path:

@@ -6,7 +6,7 @@ import uuid
 import pytest
 from django.utils import timezone
 
-from tests.platform.conftest import client_for, make_user
+from tests.platform.accounts import client_for, make_user
 
 
 @pytest.fixture
