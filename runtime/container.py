@@ -12,7 +12,7 @@ import signal
 import time
 from pathlib import Path
 
-from . import cgroups, config, identity, network
+from . import cgroups, config, freezer, identity, network
 from .errors import RuntimeLayerError, SpecError, StateError
 from .initbin import init_binary
 from .records import record
@@ -273,6 +273,7 @@ class Container:
         if grace is None:
             grace = self.record.stop_grace if self.record.stop_grace is not None else config.STOP_GRACE_SECONDS
         if self.record.state is State.RUNNING:
+            freezer.thaw(self.id)  # a frozen app would get SIGTERM only at its grace's end
             self.signal(signal.SIGTERM)
             if not self.wait(grace):
                 # Killing PID 1 makes the kernel kill every process of the namespace.
@@ -319,8 +320,10 @@ def release(container_id: str, network_mode: str | None = None) -> None:
     `network_mode`, when known, spares looking for network leftovers a mode cannot have.
     """
     cg = cgroups.cgroup_for(container_id)
+    freezer.thaw(container_id)  # on cgroup v1 a frozen process does not die of SIGKILL until thawed
     cg.kill_all()
     cg.remove()
+    freezer.remove(container_id)
     network.detach(container_id, network.Attachment(mode=network_mode) if network_mode else None)
     _remove_tree(str(instance_dir(container_id)))
 
