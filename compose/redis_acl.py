@@ -10,7 +10,8 @@ router/ROUTES.md and runtime/LOGS.md, all under ``PAAS_REDIS_PREFIX``):
   logs, run streams, Celery's queues or the login throttle, nor write routes.
 - ``agent``: appends app output to ``logs:<app>`` with its offsets in
   ``logs:offsets`` (in MULTI/EXEC), relays ``paas run`` streams ``run:*``, follows
-  ``agent:wake`` and publishes ``control:wake``. It cannot touch the route table
+  ``agent:wake`` and ``router:wake`` (to thaw an app asleep), publishes ``control:wake`` and
+  sets ``agent:pressure:<host>`` (runtime/sleep.py). It cannot touch the route table
   or Celery's queues.
 - ``logcenter`` (``paas-logs``): reads the app streams ``logs:*`` through its consumer
   group (XGROUP CREATE, XREADGROUP, XACK) and finds them with SCAN. It cannot write
@@ -52,8 +53,9 @@ def rules(prefix: str) -> dict[str, str]:
             f"(~{p}router:metrics:* +hset +expire)",
         ]),
         "agent": " ".join([
-            f"resetchannels &{p}agent:wake &{p}control:wake",
+            f"resetchannels &{p}agent:wake &{p}control:wake &{p}router:wake",
             basic, "+subscribe +publish +multi +exec +discard",
+            f"(%W~{p}agent:pressure:* +set)",
             f"(%W~{p}logs:* +xadd)",
             f"(~{p}logs:offsets +hget +hset +hdel)",
             f"(~{p}run:* +xadd +xread +expire)",

@@ -29,6 +29,7 @@ from . import config, identity, images, logs, network, ports, stacks, sweep
 from .container import Container, create, instance_dir, release
 from .errors import RuntimeLayerError, StateError
 from .reconcile import Action, Actual, Desired, decide
+from .sleep import Sleeper
 from .spec import ContainerSpec, Limits
 from .state import State
 
@@ -53,6 +54,10 @@ class ControlPlane(Protocol):
     def desired(self, host: HostInfo) -> list[Desired]: ...
     def report(self, name: str, **fields) -> None: ...
     def image_url(self, digest: str) -> str: ...
+
+
+def _prefix() -> str:
+    return os.environ.get("PAAS_REDIS_PREFIX", "paas:")
 
 
 def host_info() -> HostInfo:
@@ -194,6 +199,7 @@ class Agent:
         self.starting = False
         self.up: set[str] = set()  # instances that passed their check, for UNHEALTHY_AFTER
         self.misses: dict[str, int] = {}
+        self.sleeper = Sleeper()  # apps asleep: frozen here, thawed on the router's wake
 
     # -- what runs here ------------------------------------------------------
 
@@ -245,6 +251,7 @@ class Agent:
                 self.control.report(action.name, state="crashed", exit_code=125,
                                     restarts_increment=True, stopped_at=time.time())
         self.ship_logs()
+        self.sleeper.report_pressure(self.redis, _prefix(), self.host.name, config.FREEZE_MIN_AVAILABLE_MB)
         self.control.heartbeat(self.host)
         return actions
 
@@ -273,14 +280,20 @@ class Agent:
                 log.warning("heartbeat failed: %s", exc)
 
     def listen_for_wake(self) -> None:
-        """The control loop asks for a pass when it assigns or stops instances; the interval is the fallback."""
-        channel = f"{os.environ.get('PAAS_REDIS_PREFIX', 'paas:')}agent:wake"
+        """The control loop asks for a pass when it assigns or stops instances; the interval is the fallback.
+
+        The router's wake (a request for an app asleep) thaws that app's frozen instances here and now.
+        """
+        channel, router_wake = f"{_prefix()}agent:wake", f"{_prefix()}router:wake"
         while not self.stopping.is_set():
             try:
                 pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(channel)
+                pubsub.subscribe(channel, router_wake)
                 while not self.stopping.is_set():
-                    if pubsub.get_message(timeout=1.0):
+                    message = pubsub.get_message(timeout=1.0)
+                    if message and message["channel"].decode() == router_wake:
+                        self.sleeper.wake(message["data"].decode("utf-8", "replace"))
+                    elif message:
                         self.wake.set()
             except Exception as exc:  # Redis away: passes still come every interval
                 log.warning("wake channel: %s", exc)
@@ -320,7 +333,10 @@ class Agent:
         stats = c.stats()
         state = "up"
         address, port = local_endpoint(c.record.network)
-        if action.desired and action.desired.process.startswith("web.") and not healthy(address, port,
+        if action.desired and self.sleeper.converge(c.id, action.desired.app, action.desired.frozen,
+                                                    action.name in self.up):
+            pass  # asleep: a frozen app answers nothing until woken, and is not down for it
+        elif action.desired and action.desired.process.startswith("web.") and not healthy(address, port,
                                                                                       action.desired):
             # Up once it answers on $PORT (and its health check path, if it has one). Once up,
             # one missed check on a busy host does not take it out of the router: only a few in a row.
@@ -388,6 +404,7 @@ class Agent:
         return len(containers)
 
     def _release(self, name: str) -> None:
+        self.sleeper.forget(name)
         self.up.discard(name)
         self.misses.pop(name, None)
         if self.redis is not None:
@@ -466,7 +483,7 @@ class DjangoControlPlane:
                 memory_mb=row.memory_mb, cpus=row.cpus, restarts=row.restarts,
                 last_exit_at=None if once else (row.stopped_at.timestamp() if row.stopped_at else None),
                 once=once, attach=row.attach, health_path=row.app.health_check_path, app_id=row.app_id,
-                egress=row.app.egress))
+                egress=row.app.egress, frozen=row.frozen))
         return out
 
     def report(self, name: str, **fields) -> None:

@@ -35,6 +35,7 @@ class Desired:
     # an app never changes it, and instances started before per-app uids are adopted, not replaced.
     app_id: int = 0
     egress: bool = True                 # may open connections out (paas egress); applied in place, not fingerprinted
+    frozen: bool = False                # asleep (runtime/sleep.py); applied in place, not fingerprinted
 
     @property
     def fingerprint(self) -> str:
