@@ -57,6 +57,11 @@ def decide(current: int, policy: Policy, metrics: Metrics | None, *, since_last_
     return None
 
 
+def sleeps(min_quantity: int, current: int, idle_for: float, sleep_after: float) -> bool:
+    """An app that may scale to zero first sleeps frozen (control/sleep.py) once idle this long."""
+    return min_quantity == 0 and current > 0 and idle_for >= sleep_after
+
+
 def wanted_quantity(current: int, policy: Policy, metrics: Metrics) -> int:
     by_rps = by_latency = None
     if policy.target_rps:

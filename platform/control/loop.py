@@ -38,6 +38,7 @@ def tick(publisher, full: bool = True) -> bool:
     from paas.platform.control.deploys import reconcile_app
     from paas.platform.control.retention import prune_stopped
     from paas.platform.control.scheduling import forget_stopped, mark_down_hosts, place_pending
+    from paas.platform.control.sleep import freeze_published
     from paas.platform.models import App
 
     if full and publisher.stale:
@@ -60,6 +61,8 @@ def tick(publisher, full: bool = True) -> bool:
     prune_stopped()
     if full:
         publisher.publish()
+        # Only now that routers know which apps are asleep may their agents freeze them (control/sleep.py).
+        changed |= freeze_published() > 0
     if changed:
         wake_agents()
     return changed or in_flight()
