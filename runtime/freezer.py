@@ -4,12 +4,20 @@ A frozen instance is an app asleep that wakes at once (runtime/sleep.py decides 
 cgroup v2 has ``cgroup.freeze`` in the container's own cgroup. cgroup v1 has a
 ``freezer`` hierarchy of its own, which containers do not join when they start (the
 runner's controllers are memory, cpu, cpuacct and pids): the first freeze moves the
-container's processes into ``freezer/<parent>/<name>``; children they fork later are
-born there.
+container's processes into ``freezer/<parent>/<name>/``; children they fork later are
+born where their parent is.
 
-Thawing is one write and never waits: it is on the path of a request to a sleeping
-app. Freezing waits (briefly) for the kernel to report the group frozen, so a caller
-that saw ``freeze`` return knows the app is using no CPU.
+Workers thaw before their supervisors (v1). The clock runs on while an app is frozen, so
+a supervisor that watches its workers' heartbeats (gunicorn's arbiter, unicorn's master)
+would, thawed together with them, find every worker silent for the whole sleep and kill
+it, and the request that woke the app would wait for a new worker to boot. So processes
+with children (supervisors) go into ``supervisors/``, the others into ``workers/``; a thaw
+lets the workers run first (until each has run once, at most ``HEAD_START_S``), then the
+supervisors. With v2's single ``cgroup.freeze`` the whole container thaws at once.
+
+Thawing never waits for anything but that head start: it is on the path of a request to a
+sleeping app. Freezing waits (briefly) for the kernel to report the group frozen, so a
+caller that saw ``freeze`` return knows the app is using no CPU.
 """
 
 import time
@@ -21,6 +29,8 @@ from .errors import CgroupError
 V1_ROOT = Path("/sys/fs/cgroup/freezer")
 FREEZE_TIMEOUT_S = 2.0   # a group with a task in uninterruptible sleep may take a moment to freeze
 JOIN_ROUNDS = 20         # moving pids races with forks: repeat until every pid is in
+HEAD_START_S = 0.02      # the most the supervisors wait for their workers to have run once
+GROUPS = ("supervisors", "workers")   # the freezing order; thawing is the reverse
 
 
 def _read(path: Path) -> str:
@@ -56,24 +66,37 @@ def freeze(name: str) -> None:
         _wait(lambda: "frozen 1" in _read(path / "cgroup.events").splitlines(), name)
         return
     directory = v1_dir(name)
-    directory.mkdir(parents=True, exist_ok=True)
+    for group in GROUPS:
+        (directory / group).mkdir(parents=True, exist_ok=True)
     _join_v1(cg, directory)
-    _write(directory / "freezer.state", "FROZEN")
-    _wait(lambda: _read(directory / "freezer.state").strip() == "FROZEN", name)
+    for group in GROUPS:
+        _write(directory / group / "freezer.state", "FROZEN")
+    _wait(lambda: all(_read(directory / g / "freezer.state").strip() == "FROZEN" for g in GROUPS), name)
     # A process forked while the others were moving is still outside: moved into a frozen
     # group, it freezes on arrival.
     _join_v1(cg, directory)
 
 
+def _has_children(pid: int) -> bool:
+    try:
+        tasks = Path(f"/proc/{pid}/task").iterdir()
+        return any(_read(task / "children").strip() for task in tasks)
+    except OSError:
+        return False
+
+
 def _join_v1(cg: cgroups.Cgroup, directory: Path) -> None:
-    procs = directory / "cgroup.procs"
     for _ in range(JOIN_ROUNDS):
-        outside = cg.pids() - {int(p) for p in _read(procs).split()}
+        inside = set()
+        for group in GROUPS:
+            inside |= {int(p) for p in _read(directory / group / "cgroup.procs").split()}
+        outside = cg.pids() - inside
         if not outside:
             return
         for pid in outside:
+            group = "supervisors" if _has_children(pid) else "workers"
             try:
-                procs.write_text(str(pid))
+                (directory / group / "cgroup.procs").write_text(str(pid))
             except OSError:
                 pass  # it exited meanwhile; the next round looks again
     raise CgroupError(f"{cg.name}: processes kept appearing outside the freezer group")
@@ -88,12 +111,32 @@ def _wait(done, name: str) -> None:
         time.sleep(0.001)
 
 
+def _run_ns(pid: str) -> int:
+    """Nanoseconds pid has run on a CPU (schedstat); -1 once it is gone."""
+    text = _read(Path(f"/proc/{pid}/schedstat")).split()
+    return int(text[0]) if text else -1
+
+
 def thaw(name: str) -> None:
-    """Let container ``name`` run again (nothing to do if it is not frozen)."""
+    """Let container ``name`` run again, workers first (nothing to do if it is not frozen)."""
     path = _v2_path(cgroups.cgroup_for(name))
-    target = (path / "cgroup.freeze", "0") if path is not None else (v1_dir(name) / "freezer.state", "THAWED")
-    if target[0].exists():
-        _write(*target)
+    if path is not None:
+        if (path / "cgroup.freeze").exists():
+            _write(path / "cgroup.freeze", "0")
+        return
+    directory = v1_dir(name)
+    workers, supervisors = directory / "workers", directory / "supervisors"
+    if not workers.is_dir():
+        return
+    pids = _read(workers / "cgroup.procs").split()
+    before = {pid: _run_ns(pid) for pid in pids}
+    _write(workers / "freezer.state", "THAWED")
+    if _read(supervisors / "freezer.state").strip() == "THAWED":
+        return
+    deadline = time.monotonic() + HEAD_START_S
+    while time.monotonic() < deadline and any(0 <= _run_ns(pid) <= ran for pid, ran in before.items()):
+        time.sleep(0.0005)
+    _write(supervisors / "freezer.state", "THAWED")
 
 
 def is_frozen(name: str) -> bool:
@@ -101,15 +144,17 @@ def is_frozen(name: str) -> bool:
     path = _v2_path(cgroups.cgroup_for(name))
     if path is not None:
         return _read(path / "cgroup.freeze").strip() == "1"
-    return _read(v1_dir(name) / "freezer.state").strip() in ("FROZEN", "FREEZING")
+    return any(_read(v1_dir(name) / g / "freezer.state").strip() in ("FROZEN", "FREEZING") for g in GROUPS)
 
 
 def remove(name: str) -> None:
-    """Thaw (a frozen process cannot even die) and, on v1, remove the freezer group."""
+    """Thaw (a frozen process cannot even die) and, on v1, remove the freezer groups."""
     thaw(name)
     directory = v1_dir(name)
-    if _v2_path(cgroups.cgroup_for(name)) is None and directory.is_dir():
+    if _v2_path(cgroups.cgroup_for(name)) is not None or not directory.is_dir():
+        return
+    for path in (directory / "workers", directory / "supervisors", directory):
         try:
-            directory.rmdir()
+            path.rmdir()
         except OSError:
             pass  # processes still in it: the container's own removal kills them, the sweep retries

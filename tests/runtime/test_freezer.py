@@ -82,6 +82,39 @@ def test_a_frozen_container_stops_and_leaves_no_freezer_group(detached):
     assert not freezer.is_frozen(c.id)
 
 
+# A supervisor that kills its worker when the worker's heartbeat is a second old (as gunicorn's
+# arbiter does after its timeout): thawed together, it would find the worker silent for the
+# whole sleep.
+SUPERVISOR = """
+import os, sys, time
+beat = "/tmp/beat"
+open(beat, "w").close()
+child = os.fork()
+if child == 0:
+    while True:
+        os.utime(beat)
+        time.sleep(0.05)
+print("ready", flush=True)
+while True:
+    time.sleep(0.05)
+    if time.time() - os.stat(beat).st_mtime > 1.0:
+        print("worker silent: killed", flush=True)
+        os.kill(child, 9)
+        sys.exit(1)
+"""
+
+
+def test_workers_thaw_before_their_supervisor_so_it_finds_them_alive(detached):
+    c = detached(["python3", "-c", SUPERVISOR])
+    wait_for(_said(c, "ready"), timeout=20, what="the supervisor and its worker")
+    freezer.freeze(c.id)
+    time.sleep(1.5)  # longer than the supervisor's patience
+    freezer.thaw(c.id)
+    time.sleep(0.5)  # a few of its checks
+    assert "killed" not in (c.dir / "stdout.log").read_text()
+    assert c.is_running() and len(c.cgroup.pids()) >= 3  # PID 1, the supervisor, its worker
+
+
 def test_freezing_a_container_that_is_gone_is_a_clear_error(cid):
     name = cid()
     try:
