@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from . import cgroups, config, freezer, identity, network
-from .errors import RuntimeLayerError, SpecError, StateError
+from .errors import CgroupError, RuntimeLayerError, SpecError, StateError
 from .initbin import init_binary
 from .records import record
 from .rootview import resolve_user
@@ -319,13 +319,24 @@ def release(container_id: str, network_mode: str | None = None) -> None:
 
     `network_mode`, when known, spares looking for network leftovers a mode cannot have.
     """
-    cg = cgroups.cgroup_for(container_id)
-    freezer.thaw(container_id)  # on cgroup v1 a frozen process does not die of SIGKILL until thawed
-    cg.kill_all()
-    cg.remove()
-    freezer.remove(container_id)
+    _remove_cgroup(container_id, cgroups.cgroup_for(container_id))
     network.detach(container_id, network.Attachment(mode=network_mode) if network_mode else None)
     _remove_tree(str(instance_dir(container_id)))
+
+
+def _remove_cgroup(container_id: str, cg: cgroups.Cgroup) -> None:
+    """Kill what is left and remove the cgroup. On cgroup v1 a frozen process does not die of
+    SIGKILL until thawed, and another agent may freeze it again meanwhile: each try thaws first."""
+    for attempt in range(3):
+        freezer.thaw(container_id)
+        cg.kill_all()
+        try:
+            cg.remove(timeout=2.0)
+            break
+        except CgroupError:
+            if attempt == 2:
+                raise
+    freezer.remove(container_id)
 
 
 def _remove_tree(path: str) -> None:

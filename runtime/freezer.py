@@ -12,8 +12,8 @@ a supervisor that watches its workers' heartbeats (gunicorn's arbiter, unicorn's
 would, thawed together with them, find every worker silent for the whole sleep and kill
 it, and the request that woke the app would wait for a new worker to boot. So processes
 with children (supervisors) go into ``supervisors/``, the others into ``workers/``; a thaw
-lets the workers run first (until each has run once, at most ``HEAD_START_S``), then the
-supervisors. With v2's single ``cgroup.freeze`` the whole container thaws at once.
+lets the workers run first (until each has run and is waiting again, its heartbeat sent, at
+most ``HEAD_START_S``), then the supervisors. With v2's single ``cgroup.freeze`` the whole container thaws at once.
 
 Thawing never waits for anything but that head start: it is on the path of a request to a
 sleeping app. Freezing waits (briefly) for the kernel to report the group frozen, so a
@@ -29,7 +29,7 @@ from .errors import CgroupError
 V1_ROOT = Path("/sys/fs/cgroup/freezer")
 FREEZE_TIMEOUT_S = 2.0   # a group with a task in uninterruptible sleep may take a moment to freeze
 JOIN_ROUNDS = 20         # moving pids races with forks: repeat until every pid is in
-HEAD_START_S = 0.02      # the most the supervisors wait for their workers to have run once
+HEAD_START_S = 0.03      # the most the supervisors wait for their workers to have run and settled
 GROUPS = ("supervisors", "workers")   # the freezing order; thawing is the reverse
 
 
@@ -117,6 +117,15 @@ def _run_ns(pid: str) -> int:
     return int(text[0]) if text else -1
 
 
+def _settled(pid: str, ran_before: int) -> bool:
+    """Has the worker run since the thaw and gone back to waiting (its heartbeat done)? Or is it gone?"""
+    ran = _run_ns(pid)
+    if ran < 0:
+        return True
+    state = _read(Path(f"/proc/{pid}/stat")).rpartition(")")[2].split()[:1]
+    return ran > ran_before and state != ["R"]
+
+
 def thaw(name: str) -> None:
     """Let container ``name`` run again, workers first (nothing to do if it is not frozen)."""
     path = _v2_path(cgroups.cgroup_for(name))
@@ -134,7 +143,7 @@ def thaw(name: str) -> None:
     if _read(supervisors / "freezer.state").strip() == "THAWED":
         return
     deadline = time.monotonic() + HEAD_START_S
-    while time.monotonic() < deadline and any(0 <= _run_ns(pid) <= ran for pid, ran in before.items()):
+    while time.monotonic() < deadline and not all(_settled(pid, ran) for pid, ran in before.items()):
         time.sleep(0.0005)
     _write(supervisors / "freezer.state", "THAWED")
 

@@ -88,7 +88,7 @@ def autoscale(scaler: Autoscale, now: float) -> list[str]:
         decision = Decision(0, "asleep on a host short of memory: scaling to zero")
     quantity = formation.quantity if decision is None else decision.quantity
     changes = []
-    if sleep.converge(scaler, quantity, idle):
+    if sleep.converge(scaler, quantity, idle, since):
         changes.append(f"{scaler.app.name} {'asleep' if scaler.asleep else 'awake'}")
     if quantity != formation.quantity:
         apply(scaler, formation, quantity, decision.reason)

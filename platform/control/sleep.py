@@ -28,9 +28,10 @@ def _sleepers(**filters):
                                    **filters)
 
 
-def converge(scaler: Autoscale, quantity: int, idle: float) -> bool:
+def converge(scaler: Autoscale, quantity: int, idle: float, since: float = float("inf")) -> bool:
     """Put the scaler's app to sleep or wake it as its idleness says; True when that changed."""
-    want = scaler.process_type == "web" and sleeps(scaler.min_quantity, quantity, idle, settings.PAAS_FREEZE_IDLE_S)
+    want = scaler.process_type == "web" and sleeps(scaler.min_quantity, quantity, idle, settings.PAAS_FREEZE_IDLE_S,
+                                                   since)
     if scaler.asleep == want:
         return False
     scaler.asleep = want

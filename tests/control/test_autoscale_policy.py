@@ -57,3 +57,5 @@ def test_an_app_that_may_scale_to_zero_sleeps_first_once_idle_long_enough():
     assert not sleeps(0, 1, idle_for=29.9, sleep_after=30)
     assert not sleeps(1, 1, idle_for=1000, sleep_after=30)   # may not scale to zero: never asleep
     assert not sleeps(0, 0, idle_for=1000, sleep_after=30)   # stopped already: nothing to freeze
+    # Just woken from zero: the request it served may not be in the metrics yet.
+    assert not sleeps(0, 1, idle_for=1000, sleep_after=30, since_last_change=2)

@@ -83,7 +83,8 @@ def test_an_instance_asleep_is_frozen_not_down_and_a_request_wakes_it(asleep):
         while chunk := s.recv(4096):
             answer += chunk
     assert answer.startswith(b"HTTP/1.0 200") and answer.endswith(b"awake\n")
-    assert not freezer.is_frozen(name)
+    # The app answered as soon as it (a worker) thawed; its supervisor (PID 1) follows a moment later.
+    wait_for(lambda: not freezer.is_frozen(name), timeout=5, what="the whole instance thawed")
     # The database may still say frozen for a moment: a pass right after the wake keeps it awake.
     agent.reconcile_once()
     assert not freezer.is_frozen(name)
