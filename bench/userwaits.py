@@ -32,8 +32,9 @@ CGROUP_PARENT = "paas-benchup"
 # The platform's own settings for this run (the rest are make up's defaults).
 PLATFORM_ENV = {
     "PAAS_CGROUP_PARENT": CGROUP_PARENT, "PAAS_BRIDGE": "paasbup0", "PAAS_ADDRESS_POOL": "10.219.0.0/16",
-    # An app asleep stays asleep while the benchmark wakes the others: it is stopped only after an hour.
-    "PAAS_FREEZE_IDLE_S": "1", "PAAS_SCALE_TO_ZERO_IDLE_S": "3600",
+    # Asleep 10 s after the router's last-minute metrics show no request (more than their 5 s
+    # snapshot interval); stopped only after an hour, so it stays asleep while the others are woken.
+    "PAAS_FREEZE_IDLE_S": "10", "PAAS_SCALE_TO_ZERO_IDLE_S": "3600",
     "PAAS_HOST_MEMORY_MB": "200000",  # room to place the idle-overhead sample (memory is reserved, not used)
 }
 SANDBOX_VARS = ("PAAS_RUNTIME_DIR",)  # the first part's runtime sandbox: not the platform's

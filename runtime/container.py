@@ -39,7 +39,7 @@ def instance_dir(container_id: str) -> Path:
 def _etc_files(spec: ContainerSpec, att: network.Attachment) -> dict[str, str]:
     """The per-instance /etc files, generated rather than taken from the host."""
     hostname = spec.hostname or spec.id
-    hosts = f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+    hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
     hosts += f"{att.address or '127.0.1.1'}\t{hostname}\n"
     if spec.network == "none":
         resolv = "# no network: loopback only\n"
