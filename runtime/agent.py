@@ -30,6 +30,7 @@ from .container import Container, create, instance_dir, release
 from .errors import RuntimeLayerError, StateError
 from .reconcile import Action, Actual, Desired, decide
 from .sleep import Sleeper
+from .warmrelay import WarmRelay
 from .spec import ContainerSpec, Limits
 from .state import State
 
@@ -140,6 +141,7 @@ def local_endpoint(network: dict) -> tuple[str, int]:
     return network.get("address") or "127.0.0.1", DEFAULT_PORT
 
 
+RELAYS = WarmRelay()
 STARTING_INTERVAL = 0.1
 HEARTBEAT_INTERVAL = 1.0
 UNHEALTHY_AFTER = 3  # consecutive failed checks before an up instance counts as down again
@@ -147,13 +149,7 @@ UNHEALTHY_AFTER = 3  # consecutive failed checks before an up instance counts as
 
 def start_relay(container_id: str, tty: bool) -> None:
     """The relay starts the created container on a terminal and outlives this agent, like the container."""
-    import subprocess
-    from pathlib import Path
-
-    runner = Path(sys.executable).with_name("paas-runner")
-    argv = [str(runner), "relay", container_id] + ([] if tty else ["--no-tty"])
-    subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                     start_new_session=True, close_fds=True)
+    RELAYS.hand(container_id, tty)  # one started ahead (warmrelay.py): the run does not wait for it
 
 
 def healthy(address: str, port: int, d: Desired) -> bool:
@@ -228,6 +224,7 @@ class Agent:
     def start_up(self) -> None:
         """Register, and clear what crashed runs left that no record explains."""
         self.control.register(self.host)
+        RELAYS.prepare()
         if os.environ.get("PAAS_INSTANCE_NETWORK", "bridge") == "bridge":
             from . import firewall
             firewall.ensure_rules()  # forced: rules can be flushed while the bridge (and their stamp) stays
