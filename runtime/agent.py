@@ -321,6 +321,7 @@ class Agent:
             self.control.report(d.name, state="up", started_at=time.time())
             return
         c.start()
+        self.starting = True  # its first health check comes at the starting interval, not the idle one
         self.control.report(d.name, state="starting", started_at=c.record.started_at)
 
     def _observe(self, action: Action) -> None:
