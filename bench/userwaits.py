@@ -35,7 +35,8 @@ PLATFORM_ENV = {
     # Asleep 10 s after the router's last-minute metrics show no request (more than their 5 s
     # snapshot interval); stopped only after an hour, so it stays asleep while the others are woken.
     "PAAS_FREEZE_IDLE_S": "10", "PAAS_SCALE_TO_ZERO_IDLE_S": "3600",
-    "PAAS_HOST_MEMORY_MB": "200000",  # room to place the idle-overhead sample (memory is reserved, not used)
+    # Room to place the idle-overhead sample: memory and CPU are reserved by size, not used by idle instances.
+    "PAAS_HOST_MEMORY_MB": "200000", "PAAS_HOST_CPUS": "1000",
 }
 SANDBOX_VARS = ("PAAS_RUNTIME_DIR",)  # the first part's runtime sandbox: not the platform's
 FLASK_APP = {
