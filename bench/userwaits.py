@@ -180,9 +180,11 @@ class Up:
 
 def instance_frozen(name: str) -> bool:
     """Is the instance's cgroup frozen (cgroup v1 freezer hierarchy or v2 cgroup.freeze)?"""
-    v1 = Path("/sys/fs/cgroup/freezer") / CGROUP_PARENT / name / "freezer.state"
-    if v1.exists():
-        return v1.read_text().strip() == "FROZEN"
+    v1 = Path("/sys/fs/cgroup/freezer") / CGROUP_PARENT / name
+    if v1.is_dir():  # runtime/freezer.py's two groups: supervisors and workers
+        states = [(v1 / group / "freezer.state").read_text().strip() for group in ("supervisors", "workers")
+                  if (v1 / group / "freezer.state").exists()]
+        return bool(states) and all(state == "FROZEN" for state in states)
     for root in (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/unified")):
         v2 = root / CGROUP_PARENT / name / "cgroup.freeze"
         if v2.exists():
