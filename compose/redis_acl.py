@@ -10,7 +10,8 @@ contracts/redis_keys.py, which builds the patterns below, all under ``PAAS_REDIS
   logs, run streams, Celery's queues or the login throttle, nor write routes.
 - ``agent``: appends app output to ``logs:<app>`` with its offsets in
   ``logs:offsets`` (in MULTI/EXEC), relays ``paas run`` streams ``run:*``, follows
-  ``agent:wake`` and publishes ``control:wake``. It cannot touch the route table
+  ``agent:wake`` and ``router:wake`` (to thaw an app asleep), publishes ``control:wake`` and
+  sets ``agent:pressure:<host>`` (runtime/sleep.py). It cannot touch the route table
   or Celery's queues.
 - ``logcenter`` (``paas-logs``): reads the app streams ``logs:*`` through its consumer
   group (XGROUP CREATE, XREADGROUP, XACK) and finds them with SCAN; it reads the
@@ -61,8 +62,9 @@ def rules(prefix: str) -> dict[str, str]:
             f"(~{_under(k.router_metrics(prefix, ''))} +hset +expire)",
         ]),
         "agent": " ".join([
-            f"resetchannels &{_key(k.agent_wake(prefix))} &{_key(k.control_wake(prefix))}",
+            f"resetchannels &{_key(k.agent_wake(prefix))} &{_key(k.control_wake(prefix))} &{_key(k.router_wake(prefix))}",
             basic, "+subscribe +publish +multi +exec +discard",
+            f"(%W~{k.agent_pressure_pattern(prefix)} +set)",
             f"(%W~{logs} +xadd)",
             f"(~{_key(k.log_offsets(prefix))} +hget +hset +hdel)",
             f"(~{k.run_streams_pattern(prefix)} +xadd +xread +expire)",

@@ -98,6 +98,15 @@ def agent_wake(prefix: str) -> str:
     return f"{prefix}agent:wake"
 
 
+def agent_pressure(prefix: str, host: str) -> str:
+    """Kept (expiring) by an agent while its host is short of memory; read by control/sleep.py."""
+    return f"{prefix}agent:pressure:{host}"
+
+
+def agent_pressure_pattern(prefix: str) -> str:
+    return f"{glob_escape(prefix)}agent:pressure:*"
+
+
 def router_wake(prefix: str) -> str:
     """The router names an app scaled to zero that got a request."""
     return f"{prefix}router:wake"

@@ -83,7 +83,7 @@ class DjangoControlPlane:
                 memory_mb=row.memory_mb, cpus=row.cpus, restarts=row.restarts,
                 last_exit_at=None if once else (row.stopped_at.timestamp() if row.stopped_at else None),
                 once=once, attach=row.attach, health_path=row.app.health_check_path, app_id=row.app_id,
-                egress=row.app.egress))
+                egress=row.app.egress, frozen=row.frozen))
         return out + agentview.desired(host.name)
 
     def doomed_volumes(self, host: HostInfo) -> list[str]:

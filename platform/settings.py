@@ -71,6 +71,8 @@ PAAS_BUILD_MEMORY_MB = env_int("PAAS_BUILD_MEMORY_MB", 2048, 128)
 PAAS_REDIS_PREFIX = redis_prefix()
 PAAS_RUN_TIME_LIMIT_S = env_int("PAAS_RUN_TIME_LIMIT_S", 3600, 1)
 PAAS_SCALE_TO_ZERO_IDLE_S = env_int("PAAS_SCALE_TO_ZERO_IDLE_S", 300, 1)
+# Before that, after this long, it sleeps frozen (control/sleep.py): no CPU, memory kept, woken at once.
+PAAS_FREEZE_IDLE_S = env_int("PAAS_FREEZE_IDLE_S", 30, 1)
 # Stopped instances are kept this long (how far back `paas usage` reaches), then deleted.
 PAAS_INSTANCE_RETENTION_DAYS = env_int("PAAS_INSTANCE_RETENTION_DAYS", 400, 1)
 PAAS_START_TIMEOUT_S = env_int("PAAS_START_TIMEOUT_S", 60, 1)

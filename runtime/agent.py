@@ -17,7 +17,6 @@ import logging
 import os
 import signal
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -31,7 +30,9 @@ from .container import Container, create, instance_dir, release
 from .errors import RuntimeLayerError, StateError
 from .launch import process_argv
 from .reconcile import Action, Actual, Desired, decide
+from .sleep import Sleeper
 from .spec import ContainerSpec, Limits, Mount
+from .warmrelay import WarmRelay
 from .state import State
 
 log = logging.getLogger("paas.agent")
@@ -171,6 +172,7 @@ def local_endpoint(network: dict) -> tuple[str, int]:
     return network.get("address") or "127.0.0.1", DEFAULT_PORT
 
 
+RELAYS = WarmRelay()
 STARTING_INTERVAL = 0.1
 HEARTBEAT_INTERVAL = 1.0
 UNHEALTHY_AFTER = 3  # consecutive failed checks before an up instance counts as down again
@@ -178,13 +180,7 @@ UNHEALTHY_AFTER = 3  # consecutive failed checks before an up instance counts as
 
 def start_relay(container_id: str, tty: bool) -> None:
     """The relay starts the created container on a terminal and outlives this agent, like the container."""
-    import subprocess
-    from pathlib import Path
-
-    runner = Path(sys.executable).with_name("paas-runner")
-    argv = [str(runner), "relay", container_id] + ([] if tty else ["--no-tty"])
-    subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                     start_new_session=True, close_fds=True)
+    RELAYS.hand(container_id, tty)  # one started ahead (warmrelay.py): the run does not wait for it
 
 
 def healthy(address: str, port: int, d: Desired) -> bool:
@@ -241,6 +237,7 @@ class Agent:
         self.logs_waiting = False   # log shipping is waiting for Redis
         self.desired: list[Desired] = []
         self.guarding = False  # add-on rules are installed: keep them in step until none is left
+        self.sleeper = Sleeper()  # apps asleep: frozen here, thawed on the router's wake
 
     # -- what runs here ------------------------------------------------------
 
@@ -269,6 +266,7 @@ class Agent:
     def start_up(self) -> None:
         """Register, and clear what crashed runs left that no record explains."""
         self.control.register(self.host)
+        RELAYS.prepare()
         if config.instance_network() == "bridge":
             from . import firewall
             firewall.ensure_rules()  # forced: rules can be flushed while the bridge (and their stamp) stays
@@ -295,6 +293,7 @@ class Agent:
         self.guard_addons()
         self.drop_volumes()
         self.ship_logs()
+        self.sleeper.report_pressure(self.redis, redis_keys.prefix(), self.host.name, config.FREEZE_MIN_AVAILABLE_MB)
         self.control.heartbeat(self.host)
         return actions
 
@@ -340,14 +339,21 @@ class Agent:
                 log.warning("heartbeat failed: %s", exc)
 
     def listen_for_wake(self) -> None:
-        """The control loop asks for a pass when it assigns or stops instances; the interval is the fallback."""
-        channel = redis_keys.agent_wake(redis_keys.prefix())
+        """The control loop asks for a pass when it assigns or stops instances; the interval is the fallback.
+
+        The router's wake (a request for an app asleep) thaws that app's frozen instances here and now.
+        """
+        prefix = redis_keys.prefix()
+        channel, router_wake = redis_keys.agent_wake(prefix), redis_keys.router_wake(prefix)
         while not self.stopping.is_set():
             try:
                 pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(channel)
+                pubsub.subscribe(channel, router_wake)
                 while not self.stopping.is_set():
-                    if pubsub.get_message(timeout=1.0):
+                    message = pubsub.get_message(timeout=1.0)
+                    if message and message["channel"].decode() == router_wake:
+                        self.sleeper.wake(message["data"].decode("utf-8", "replace"))
+                    elif message:
                         self.wake.set()
             except Exception as exc:  # Redis away: passes still come every interval
                 log.warning("wake channel: %s", exc)
@@ -380,6 +386,7 @@ class Agent:
             self.control.report(d.name, state="up", started_at=time.time())
             return
         c.start()
+        self.starting = True  # its first health check comes at the starting interval, not the idle one
         self.control.report(d.name, state="starting", started_at=c.record.started_at)
 
     def _observe(self, action: Action) -> None:
@@ -388,7 +395,10 @@ class Agent:
             self._converge_egress(c, action.desired.egress)
         stats = c.stats()
         state = "up"
-        if action.desired and not ready(c.record.network, action.desired):
+        if action.desired and self.sleeper.converge(c.id, action.desired.app, action.desired.frozen,
+                                                    action.name in self.up):
+            pass  # asleep: a frozen app answers nothing until woken, and is not down for it
+        elif action.desired and not ready(c.record.network, action.desired):
             # Up once it answers on $PORT (and its health check path, if it has one). Once up,
             # one missed check on a busy host does not take it out of the router: only a few in a row.
             misses = self.misses[action.name] = self.misses.get(action.name, 0) + 1
@@ -455,6 +465,7 @@ class Agent:
         return len(containers)
 
     def _release(self, name: str) -> None:
+        self.sleeper.forget(name)
         self.up.discard(name)
         self.misses.pop(name, None)
         if self.redis is not None:

@@ -197,3 +197,15 @@ EGRESS_DENY = _networks("PAAS_EGRESS_DENY", "10.0.0.0/8,172.16.0.0/12,192.168.0.
 EGRESS_ALLOW = _networks("PAAS_EGRESS_ALLOW", "")
 # The resolvers the bridges' DNS forwarders ask; empty: the nameservers of the host's /etc/resolv.conf.
 DNS_UPSTREAM = _addresses("PAAS_DNS_UPSTREAM")
+
+
+def _megabytes(name: str, default: int) -> int:
+    text = os.environ.get(name, str(default))
+    if not text.strip().isdigit():
+        raise RuntimeLayerError(f"{name}={text!r} must be a whole number of megabytes")
+    return int(text)
+
+
+# Apps asleep frozen keep their memory; below this much available memory on a host its agent
+# reports pressure and Platform Control stops the apps frozen there (runtime/sleep.py).
+FREEZE_MIN_AVAILABLE_MB = _megabytes("PAAS_FREEZE_MIN_AVAILABLE_MB", 256)

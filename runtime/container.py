@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import cgroups, config, identity, network
-from .errors import RuntimeLayerError, SpecError, StateError
+from . import cgroups, config, freezer, identity, network
+from .errors import CgroupError, RuntimeLayerError, SpecError, StateError
 from .initbin import init_binary
 from .rootview import resolve_user
 from .spec import MASKED_PATHS, READONLY_PATHS, ContainerSpec
@@ -235,6 +235,7 @@ class Container:
         if grace is None:
             grace = self.record.stop_grace if self.record.stop_grace is not None else config.STOP_GRACE_SECONDS
         if self.record.state is State.RUNNING:
+            freezer.thaw(self.id)  # a frozen app would get SIGTERM only at its grace's end
             self.signal(signal.SIGTERM)
             if not self.wait(grace):
                 # Killing PID 1 makes the kernel kill every process of the namespace.
@@ -268,11 +269,24 @@ def release(container_id: str, network_mode: str | None = None) -> None:
 
     `network_mode`, when known, spares looking for network leftovers a mode cannot have.
     """
-    cg = cgroups.cgroup_for(container_id)
-    cg.kill_all()
-    cg.remove()
+    _remove_cgroup(container_id, cgroups.cgroup_for(container_id))
     network.detach(container_id, network.Attachment(mode=network_mode) if network_mode else None)
     _remove_tree(str(instance_dir(container_id)))
+
+
+def _remove_cgroup(container_id: str, cg: cgroups.Cgroup) -> None:
+    """Kill what is left and remove the cgroup. On cgroup v1 a frozen process does not die of
+    SIGKILL until thawed, and another agent may freeze it again meanwhile: each try thaws first."""
+    for attempt in range(3):
+        freezer.thaw(container_id)
+        cg.kill_all()
+        try:
+            cg.remove(timeout=2.0)
+            break
+        except CgroupError:
+            if attempt == 2:
+                raise
+    freezer.remove(container_id)
 
 
 def _remove_tree(path: str) -> None:

@@ -43,6 +43,7 @@ class Desired:
     mounts: tuple[tuple[str, str], ...] = ()   # read-only host dirs (source, destination), when they exist
     expose: tuple[int, int] | None = None
     allow_apps: tuple[str, ...] = ()
+    frozen: bool = False                # asleep (runtime/sleep.py); applied in place, not fingerprinted
 
     @property
     def fingerprint(self) -> str:

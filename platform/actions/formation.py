@@ -18,25 +18,30 @@ class ScaleChange:
     process_type: str
     quantity: int | None
     size: str | None
+    change: int | None = None   # relative (ps:scale web=+1): applied to the count under the app's lock
 
 
 def parse_scale_changes(changes) -> list[ScaleChange]:
-    """Check ``{type: {"quantity": n, "size": s}}`` input; either key may be absent."""
+    """Check ``{type: {"quantity": n | "change": ±n, "size": s}}`` input; either may be absent."""
     if not isinstance(changes, dict) or not changes:
         raise Invalid('give at least one process type, like {"web": {"quantity": 2}}')
     limit = settings.PAAS_MAX_INSTANCES_PER_TYPE
     parsed = []
     for process_type, spec in changes.items():
         check_process_type(process_type)
-        if not isinstance(spec, dict) or not ({"quantity", "size"} & spec.keys()) or spec.keys() - {"quantity", "size"}:
-            raise Invalid(f"{process_type}: give quantity and/or size")
-        quantity = spec.get("quantity")
+        keys = {"quantity", "change", "size"}
+        if not isinstance(spec, dict) or not (keys & spec.keys()) or spec.keys() - keys or \
+                {"quantity", "change"} <= spec.keys():
+            raise Invalid(f"{process_type}: give quantity (or change) and/or size")
+        quantity, change = spec.get("quantity"), spec.get("change")
         if quantity is not None and (type(quantity) is not int or not 0 <= quantity <= limit):
             raise Invalid(f"{process_type}: quantity must be a whole number from 0 to {limit}, got {quantity!r}")
+        if change is not None and (type(change) is not int or not -limit <= change <= limit):
+            raise Invalid(f"{process_type}: change must be a whole number from -{limit} to {limit}, got {change!r}")
         size = spec.get("size")
         if size is not None:
             get_size(size)
-        parsed.append(ScaleChange(process_type, quantity, size))
+        parsed.append(ScaleChange(process_type, quantity, size, change))
     return parsed
 
 
@@ -64,6 +69,12 @@ def apply_change(app: App, change: ScaleChange) -> None:
     )
     if change.quantity is not None:
         formation.quantity = change.quantity
+    if change.change is not None:
+        quantity, limit = formation.quantity + change.change, settings.PAAS_MAX_INSTANCES_PER_TYPE
+        if not 0 <= quantity <= limit:
+            raise Invalid(f"{change.process_type}: {formation.quantity} {change.change:+d} is {quantity}, "
+                          f"outside 0 to {limit}")
+        formation.quantity = quantity
     if change.size is not None:
         formation.size = change.size
     formation.save()

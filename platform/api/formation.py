@@ -21,9 +21,9 @@ def formation_list(app) -> list[dict]:
     return [rows[name] for name in sorted(rows)]
 
 
-@body_schema({"<type>": {"quantity": "integer", "size": "string"}})
+@body_schema({"<type>": {"quantity": "integer", "change": "integer", "size": "string"}})
 def update(request, app):
-    """Scale process types: {"web": {"quantity": 2, "size": "medium"}}."""
+    """Scale process types: {"web": {"quantity": 2, "size": "medium"}}, or by {"change": +1}."""
     target = access.get_app(request.user, app)
     scale(request.user, target, request.data)
     return formation_list(target)

@@ -57,6 +57,16 @@ def decide(current: int, policy: Policy, metrics: Metrics | None, *, since_last_
     return None
 
 
+def sleeps(min_quantity: int, current: int, idle_for: float, sleep_after: float,
+           since_last_change: float = float("inf")) -> bool:
+    """An app that may scale to zero first sleeps frozen (control/sleep.py) once idle this long.
+
+    Not sooner after its last scaling either: woken from zero, it has just served a request that
+    the router's metrics (a snapshot every few seconds) may not show yet.
+    """
+    return min_quantity == 0 and current > 0 and min(idle_for, since_last_change) >= sleep_after
+
+
 def wanted_quantity(current: int, policy: Policy, metrics: Metrics) -> int:
     by_rps = by_latency = None
     if policy.target_rps:

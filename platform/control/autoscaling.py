@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from paas.contracts import redis_keys
 from paas.platform.actions.events import record
-from paas.platform.control.autoscale_policy import Metrics, Policy, decide
+from paas.platform.control import sleep
+from paas.platform.control.autoscale_policy import Decision, Metrics, Policy, decide
 from paas.platform.models import App, Autoscale, Formation
 from paas.platform.redis_client import get_redis
 
@@ -71,18 +72,28 @@ def run_autoscalers(now: float | None = None) -> list[str]:
     changes = []
     for scaler in Autoscale.objects.select_related("app"):
         with transaction.atomic():
-            formation, _ = Formation.objects.select_for_update().get_or_create(
-                app=scaler.app, process_type=scaler.process_type)
-            metrics, _ = read_metrics(scaler.app.name)
-            since = now - scaler.last_scaled_at.timestamp() if scaler.last_scaled_at else float("inf")
-            policy = Policy(scaler.min_quantity, scaler.max_quantity, scaler.target_rps, scaler.target_p95_ms)
-            idle = idle_seconds(scaler.app.name, metrics, now) if formation.quantity else 0.0
-            decision = decide(formation.quantity, policy, metrics, since_last_change=since, idle_for=idle,
-                              idle_to_zero=settings.PAAS_SCALE_TO_ZERO_IDLE_S)
-            if decision is None or decision.quantity == formation.quantity:
-                continue
-            apply(scaler, formation, decision.quantity, decision.reason)
-            changes.append(f"{scaler.app.name} {scaler.process_type}={decision.quantity}")
+            changes += autoscale(Autoscale.objects.select_for_update().select_related("app").get(pk=scaler.pk), now)
+    return changes
+
+
+def autoscale(scaler: Autoscale, now: float) -> list[str]:
+    """One autoscaler's tick: sleep or wake its app (control/sleep.py), then scale it."""
+    formation, _ = Formation.objects.select_for_update().get_or_create(app=scaler.app, process_type=scaler.process_type)
+    metrics, _ = read_metrics(scaler.app.name)
+    since = now - scaler.last_scaled_at.timestamp() if scaler.last_scaled_at else float("inf")
+    policy = Policy(scaler.min_quantity, scaler.max_quantity, scaler.target_rps, scaler.target_p95_ms)
+    idle = idle_seconds(scaler.app.name, metrics, now) if formation.quantity else 0.0
+    decision = decide(formation.quantity, policy, metrics, since_last_change=since, idle_for=idle,
+                      idle_to_zero=settings.PAAS_SCALE_TO_ZERO_IDLE_S)
+    if decision is None and scaler.asleep and sleep.squeezed(scaler.app):
+        decision = Decision(0, "asleep on a host short of memory: scaling to zero")
+    quantity = formation.quantity if decision is None else decision.quantity
+    changes = []
+    if sleep.converge(scaler, quantity, idle, since):
+        changes.append(f"{scaler.app.name} {'asleep' if scaler.asleep else 'awake'}")
+    if quantity != formation.quantity:
+        apply(scaler, formation, quantity, decision.reason)
+        changes.append(f"{scaler.app.name} {scaler.process_type}={quantity}")
     return changes
 
 
@@ -99,7 +110,10 @@ def apply(scaler: Autoscale, formation: Formation, quantity: int, reason: str) -
 
 
 def wake_app(app_name: str) -> bool:
-    """A request arrived for an app scaled to zero: give its web processes one instance."""
+    """A request arrived for an app asleep (frozen) or scaled to zero: wake it, or give its web one instance."""
+    if sleep.wake(app_name):
+        get_redis().delete(idle_key(app_name))  # awake: idleness counts from now, not from before the sleep
+        return True
     with transaction.atomic():
         scaler = (Autoscale.objects.select_for_update().select_related("app")
                   .filter(app__name=app_name, process_type="web").first())

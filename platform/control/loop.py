@@ -39,6 +39,7 @@ def tick(publisher, full: bool = True) -> bool:
     from paas.platform.control.retention import prune_stopped
     from paas.platform.control.scheduling import forget_stopped, mark_down_hosts, place_pending
     from paas.platform.control.wake import wake_agents
+    from paas.platform.control.sleep import freeze_published
     from paas.platform.models import App
     from paas.services.settle import settle as settle_addons
 
@@ -54,7 +55,11 @@ def tick(publisher, full: bool = True) -> bool:
     if full:
         for app_id in App.objects.values_list("pk", flat=True):
             changed |= reconcile_app(app_id, now)
-        changed |= place_pending() > 0
+        if place_pending() > 0:
+            # An instance just placed is what a user waits on (a scale-out, a wake, `paas run`): its
+            # agent starts it now, while this tick publishes the table and does its housekeeping.
+            wake_agents()
+            changed = True
     forget_stopped()
     changed |= expire_runs() > 0
     changed |= settle_addons() > 0
@@ -63,8 +68,10 @@ def tick(publisher, full: bool = True) -> bool:
     prune_stopped()
     if full:
         publisher.publish()
+        # Only now that routers know which apps are asleep may their agents freeze them (control/sleep.py).
+        changed |= freeze_published() > 0
     if changed:
-        wake_agents()
+        wake_agents()  # again: what the rest of the tick changed (stops, expired runs, freezes)
     return changed or in_flight()
 
 

@@ -13,6 +13,7 @@ from django.conf import settings
 from paas.contracts import redis_keys
 from paas.platform.control.autoscaling import scaled_to_zero
 from paas.platform.control.deploys import serving_release
+from paas.platform.control.sleep import asleep
 from paas.platform.models import App, Canary, Domain, Host, Instance
 from paas.platform.redis_client import get_redis
 
@@ -32,7 +33,7 @@ def app_entry(app: App) -> dict:
         backends += [{"id": i.name, "address": i.address, "port": i.port, "release": release.version,
                       "weight": weight} for i in healthy_web(app, release)]
     return {"app": app.name, "maintenance": app.maintenance, "scaled_to_zero": scaled_to_zero(app),
-            "backends": backends}
+            "frozen": asleep(app), "backends": backends}
 
 
 def healthy_web(app: App, release):

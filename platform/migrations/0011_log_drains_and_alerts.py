@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("platform", "0009_domain_ownership"),
+        ("platform", "0010_sleep_frozen"),
     ]
 
     operations = [

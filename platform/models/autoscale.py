@@ -11,6 +11,7 @@ class Autoscale(models.Model):
     target_rps = models.FloatField(null=True, blank=True, help_text="requests per second per instance")
     target_p95_ms = models.PositiveIntegerField(null=True, blank=True)
     last_scaled_at = models.DateTimeField(null=True, blank=True)
+    asleep = models.BooleanField(default=False, help_text="web, idle: its instances are frozen until a request")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -41,6 +41,7 @@ class Instance(models.Model):
     cpus = models.FloatField()
     host = models.ForeignKey("platform.Host", null=True, blank=True, on_delete=models.SET_NULL, related_name="instances")
     desired_state = models.CharField(max_length=10, choices=DESIRED, default=RUNNING)
+    frozen = models.BooleanField(default=False, help_text="asleep: its agent freezes it (no CPU, memory kept)")
     state = models.CharField(max_length=12, choices=STATES, default=PENDING)
     unplaced_reason = models.TextField(blank=True)
     address = models.GenericIPAddressField(null=True, blank=True)

@@ -62,7 +62,7 @@ class Proxy:
         if not req.has_body and not req.is_upgrade:
             app = self.table.app_for_host(req.framing.host)
             route = self.table.apps.get(app) if app is not None else None
-            if route is not None and not route.maintenance and not route.scaled_to_zero:
+            if route is not None and not (route.maintenance or route.scaled_to_zero or route.frozen):
                 first = choose_backend(route, mode=self.settings.balance)
                 if first is not None:
                     up = self.pool.take_idle(first)
@@ -185,6 +185,10 @@ class Proxy:
             raise errors.Maintenance(app)
         if route.scaled_to_zero:
             route = await self.waker.wait(app, self.t.wake)
+        elif route.frozen:
+            # Its instances are frozen: the wake thaws them (their agents), the kernel holds the
+            # connection meanwhile, so the request goes on at once instead of waiting for a table change.
+            await self.waker.nudge(app)
         for _ in range(attempts):
             backend, up = await self._connect(route, first)
             first = None

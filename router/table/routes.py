@@ -39,6 +39,7 @@ class AppRoute:
     app: str
     maintenance: bool = False
     scaled_to_zero: bool = False
+    frozen: bool = False   # asleep: instances frozen until a wake (platform/control/sleep.py)
     backends: list[Backend] = field(default_factory=list)
     rr: int = 0   # round-robin cursor, also breaks least-outstanding ties
     # Every backend of one release and with a weight: choose_backend needs no candidate list.
@@ -55,7 +56,8 @@ def parse_app_entry(raw: bytes | str) -> AppRoute:
             for b in doc.get("backends", [])
         ]
         return AppRoute(app=str(doc["app"]), maintenance=bool(doc.get("maintenance", False)),
-                        scaled_to_zero=bool(doc.get("scaled_to_zero", False)), backends=backends,
+                        scaled_to_zero=bool(doc.get("scaled_to_zero", False)),
+                        frozen=bool(doc.get("frozen", False)), backends=backends,
                         uniform=len({b.release for b in backends}) == 1 and all(b.weight > 0 for b in backends))
     except (ValueError, KeyError, TypeError) as exc:
         raise BadEntry(f"bad route entry: {exc}") from None

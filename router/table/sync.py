@@ -192,6 +192,10 @@ class Waker:
                 except (aioredis.RedisError, OSError) as exc:
                     logging.getLogger("paas.router.wake").debug("reload %s: %s", app, exc)
 
+    async def nudge(self, app: str) -> None:
+        """Wake an app asleep (frozen) without waiting for anything."""
+        await self._publish(app, asyncio.get_running_loop().time())
+
     async def _publish(self, app: str, now: float) -> None:
         # One wake message per app every 2 s is enough; the control plane's
         # handler is idempotent.

@@ -16,8 +16,9 @@ from types import SimpleNamespace
 import pytest
 import redis
 from celery import Celery
-from paas.runtime import logs
+from paas.runtime import logs, sleep
 from paas.runtime.attach import Relay
+from paas.runtime.sleep import Sleeper
 
 from tests.compose.private import free_port, private_services
 from tests.waiting import wait_for
@@ -141,15 +142,22 @@ def test_agent_ships_logs_and_relays_runs_with_its_own_user(services, acl_log_em
     assert [fields for _, fields in platform.xrange(relay.out_key)] == [{b"data": b"b3V0cHV0"}]
 
     wake = agent.pubsub()
-    wake.subscribe(f"{PREFIX}agent:wake")
-    # Publish only once the subscription is in force.
-    wait_for(lambda: (message := wake.get_message(timeout=0.2)) and message["type"] == "subscribe", 10,
-             "the subscription to agent:wake")
+    wake.subscribe(f"{PREFIX}agent:wake", f"{PREFIX}router:wake")  # the router's: thawing apps asleep
+    # Publish only once the subscriptions are in force.
+    for _ in range(2):
+        wait_for(lambda: (message := wake.get_message(timeout=0.2)) and message["type"] == "subscribe", 10,
+                 "the subscriptions to agent:wake and router:wake")
     platform.publish(f"{PREFIX}agent:wake", "1")
     message = wait_for(lambda: wake.get_message(timeout=0.2), 10, "agent:wake with the agent's user")
     assert message["type"] == "message" and message["data"] == b"1"
+    services.redis_client("router").publish(f"{PREFIX}router:wake", "sleepy")
+    message = wait_for(lambda: wake.get_message(timeout=0.2), 10, "router:wake with the agent's user")
+    assert message["type"] == "message" and message["data"] == b"sleepy"
     wake.close()
     agent.publish(f"{PREFIX}control:wake", "1")
+    # Memory pressure on its host, for Platform Control to stop the apps frozen there.
+    assert Sleeper().report_pressure(agent, PREFIX, "host-a", min_available_mb=1 << 40)
+    assert platform.get(sleep.pressure_key(PREFIX, "host-a")) == b"1"
 
 
 def test_logcenter_ingests_with_its_own_user(services, acl_log_empty, tmp_path):

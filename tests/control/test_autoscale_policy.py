@@ -48,3 +48,14 @@ def test_out_of_range_quantity_is_brought_back():
 
 def test_no_metrics_no_change():
     assert run(3, RPS, None) is None
+
+
+def test_an_app_that_may_scale_to_zero_sleeps_first_once_idle_long_enough():
+    from paas.platform.control.autoscale_policy import sleeps
+
+    assert sleeps(0, 1, idle_for=30, sleep_after=30)
+    assert not sleeps(0, 1, idle_for=29.9, sleep_after=30)
+    assert not sleeps(1, 1, idle_for=1000, sleep_after=30)   # may not scale to zero: never asleep
+    assert not sleeps(0, 0, idle_for=1000, sleep_after=30)   # stopped already: nothing to freeze
+    # Just woken from zero: the request it served may not be in the metrics yet.
+    assert not sleeps(0, 1, idle_for=1000, sleep_after=30, since_last_change=2)

@@ -115,6 +115,11 @@ def test_scale_errors_change_nothing(as_alice):
         {"web": {"quantity": 1}, "clock": {"quantity": 1}},
         {"web": {}},
         {"web": 3},
+        {"web": {"change": -1}},                 # relative, below zero
+        {"web": {"change": "+1"}},
+        {"web": {"change": True}},
+        {"web": {"quantity": 1, "change": 1}},  # one or the other
+        {"web": {"change": 1}, "clock": {"change": 1}},  # half-applied never: the whole change is refused
     ):
         response = as_alice.patch("/api/apps/demo/formation", body)
         assert response.status_code == 422, body

@@ -136,7 +136,11 @@ def test_scale_domains_access_tokens(cli):
     build = Build.objects.create(app=app, status=Build.SUCCEEDED, process_types={"web": "x", "worker": "y"})
     create_release(app, user=app.owner, build=build, config=app.latest_release().config, summary="Deploy")
     assert "web=2:small, worker=1:medium" in cli.run("ps:scale", "-a", "busy", "web=2", "worker=1:medium").stdout
-    assert cli.run("ps:scale", "-a", "busy", "web=-1", ok=False).returncode == 1
+    assert "web=3:small" in cli.run("ps:scale", "-a", "busy", "web=+1").stdout
+    assert "web=2:small" in cli.run("ps:scale", "-a", "busy", "web=-1").stdout
+    below = cli.run("ps:scale", "-a", "busy", "web=-3", ok=False)
+    assert below.returncode == 1 and "2 -3 is -1, outside 0 to" in below.stderr
+    assert "Traceback" not in below.stderr
     assert "unknown process type" in cli.run("ps:scale", "-a", "busy", "clock=1", ok=False).stderr
     assert "web" in cli.run("ps", "-a", "busy").stdout
     assert "Stopped web of busy" in cli.run("ps:stop", "-a", "busy", "web").stdout

@@ -61,8 +61,9 @@ class Routes:
         self.prefix = prefix
         self.router: RunningRouter | None = None
 
-    def set_app(self, app, backends, *, hosts=None, maintenance=False, scaled_to_zero=False, wait=True):
-        entry = {"app": app, "maintenance": maintenance, "scaled_to_zero": scaled_to_zero,
+    def set_app(self, app, backends, *, hosts=None, maintenance=False, scaled_to_zero=False, frozen=False,
+                wait=True):
+        entry = {"app": app, "maintenance": maintenance, "scaled_to_zero": scaled_to_zero, "frozen": frozen,
                  "backends": backends}
         self.r.set(f"{self.prefix}router:app:{app}", json.dumps(entry))
         for host in hosts or [f"{app}.localhost"]:
@@ -79,7 +80,7 @@ class Routes:
         keys = {(b["id"], b["address"], b["port"], b.get("weight", 100)) for b in entry["backends"]}
         have = {(b.id, b.address, b.port, b.weight) for b in route.backends}
         return (keys == have and route.maintenance == entry["maintenance"]
-                and route.scaled_to_zero == entry["scaled_to_zero"])
+                and route.scaled_to_zero == entry["scaled_to_zero"] and route.frozen == entry["frozen"])
 
 
 def backend(port: int, id: str | None = None, release: int = 1, weight: int = 100) -> dict:

@@ -347,6 +347,23 @@ def test_scaled_to_zero_app_is_woken_and_request_held(make_router, routes, echo,
     assert result and result[0].startswith(b"HTTP/1.1 200 ")
 
 
+def test_a_request_to_an_app_asleep_frozen_wakes_it_and_goes_on_at_once(make_router, routes, echo, redis_client,
+                                                                        prefix):
+    # A wake timeout far longer than the test may take: the request must not wait for a table change.
+    router = make_router(wake=60)
+    routes.set_app("frozen", [backend(echo.port)], frozen=True)
+    pubsub = redis_client.pubsub()
+    pubsub.subscribe(f"{prefix}router:wake")
+    wait_until(lambda: pubsub.get_message(timeout=0.1), what="wake subscription")
+    for _ in range(2):  # the second one in the same 2 s does not publish again
+        out = raw_exchange(router.port, b"GET / HTTP/1.1\r\nHost: frozen.localhost\r\nConnection: close\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 200 ")
+    msg = wait_until(lambda: pubsub.get_message(timeout=0.1), what="wake message")
+    assert msg["data"] == b"frozen"
+    assert pubsub.get_message(timeout=0.3) is None
+    pubsub.close()
+
+
 def test_client_that_never_reads_is_closed_at_the_send_timeout(make_router, routes, echo):
     router = make_router(send=0.3)
     routes.set_app("demo", [backend(echo.port)])

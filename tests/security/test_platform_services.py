@@ -214,6 +214,9 @@ def test_router_user_is_held_to_routes_logs_and_metrics(services, command):
     ("FLUSHDB",),
     ("DEBUG", "SLEEP", "0"),
     ("EVAL", "return 1", "0"),
+    ("GET", "paas:agent:pressure:other-host"),        # it says its host is short of memory, nothing more
+    ("DEL", "paas:agent:pressure:other-host"),
+    ("SET", "paas:autoscale:idle-since:victim", "0"),  # it cannot make an app look idle
 ])
 def test_agent_user_is_held_to_logs_runs_and_wake_channels(services, command):
     denied(services.redis_client("agent"), *command)

@@ -7,13 +7,14 @@ from paas.platform.cli.client import Api, quote
 from paas.platform.cli.errors import CliError
 from paas.platform.cli.output import emit_json, table
 
-SCALE_ARG = re.compile(r"([^=]+)=(\d+)?(?::(.+))?\Z")
+SCALE_ARG = re.compile(r"([^=]+)=([+-]?\d+)?(?::(.+))?\Z")
 
 
 def register(sub, common, app_option):
     sub.add_parser("ps", parents=[common, app_option], help="show formation and instances").set_defaults(func=ps)
-    scale = sub.add_parser("ps:scale", parents=[common, app_option], help="scale process types: web=2 worker=1:medium")
-    scale.add_argument("changes", nargs="+", metavar="TYPE=N[:SIZE]")
+    scale = sub.add_parser("ps:scale", parents=[common, app_option],
+                           help="scale process types: web=2 worker=1:medium, or by web=+1")
+    scale.add_argument("changes", nargs="+", metavar="TYPE=[+-]N[:SIZE]")
     scale.set_defaults(func=ps_scale)
     for verb, text in (("restart", "restart instances one at a time"), ("stop", "stop instances, keeping the scale"),
                        ("start", "start what ps:stop stopped")):
@@ -27,10 +28,12 @@ def parse_scale(items: list[str]) -> dict:
     for item in items:
         match = SCALE_ARG.match(item)
         if not match or (match.group(2) is None and match.group(3) is None):
-            raise CliError(f"{item!r} is not TYPE=N, TYPE=N:SIZE or TYPE=:SIZE")
+            raise CliError(f"{item!r} is not TYPE=N, TYPE=+N, TYPE=-N, TYPE=N:SIZE or TYPE=:SIZE")
         spec = {}
-        if match.group(2) is not None:
-            spec["quantity"] = int(match.group(2))
+        number = match.group(2)
+        if number is not None:
+            # A sign makes it relative: the platform adds it to the count under the app's lock.
+            spec["change" if number[0] in "+-" else "quantity"] = int(number)
         if match.group(3):
             spec["size"] = match.group(3)
         changes[match.group(1)] = spec

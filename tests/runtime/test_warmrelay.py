@@ -1,0 +1,57 @@
+"""The relay started ahead of an attached run (runtime/warmrelay.py), with a real container and Redis:
+handed a created container it starts it and relays its output; a waiting one whose agent is gone exits."""
+
+import base64
+import os
+import subprocess
+import sys
+
+import redis as redis_lib
+
+from paas.runtime import attach, config, container
+from paas.runtime.warmrelay import WarmRelay
+
+from .conftest import wait_for
+
+PREFIX = os.environ.get("PAAS_REDIS_PREFIX", "paas:")
+
+
+def _output(client, key) -> tuple[bytes, bool]:
+    data, ended = b"", False
+    for _, fields in client.xrange(key):
+        if b"data" in fields:
+            data += base64.b64decode(fields[b"data"])
+        ended = ended or b"eof" in fields
+    return data, ended
+
+
+def test_a_waiting_relay_runs_the_container_it_is_handed(cid, host_stack):
+    from paas.runtime.spec import ContainerSpec
+
+    client = redis_lib.Redis.from_url(config.redis_url())
+    spec = ContainerSpec(command=("/bin/sh", "-c", "echo hi from the run"), layers=host_stack.layers,
+                         binds=host_stack.binds, id=cid(), network="none")
+    c = container.create(spec)
+    _, out_key = attach.keys(PREFIX, c.id)
+    relays = WarmRelay()
+    try:
+        relays.prepare()
+        waiting = relays.waiting
+        relays.hand(c.id, tty=False)
+        assert relays.waiting is not None and relays.waiting is not waiting  # the next one warms up
+        data, _ = wait_for(lambda: (r := _output(client, out_key))[1] and r, timeout=30, what="the run's output")
+        assert data == b"hi from the run\n"
+        assert waiting.wait(10) == 0
+    finally:
+        client.delete(*attach.keys(PREFIX, c.id))
+        if relays.waiting is not None:
+            relays.waiting.stdin.close()
+
+
+def test_a_waiting_relay_without_an_agent_exits_and_starts_nothing():
+    relay = subprocess.Popen([sys.executable, "-P", "-m", "paas.runtime.warmrelay"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    relay.stdin.write(b"not a line the agent writes\n")
+    relay.stdin.close()
+    assert relay.wait(30) == 0
+    assert relay.stderr.read() == b""
