@@ -1,0 +1,101 @@
+"""Fixtures of the console's tests: users, apps with history, logged-in test clients (registered in tests/conftest.py)."""
+
+import os
+import uuid
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from paas.platform.actions.apps import create_app
+from paas.platform.actions.config import change_config
+from paas.platform.actions.releases import create_release
+from paas.platform.models import App, Build, Formation, Host, Instance
+
+PASSWORD = "correct-horse-battery"
+
+
+def console_user(username: str, admin: bool = False):
+    user = get_user_model().objects.create_user(username, f"{username}@example.com", PASSWORD)
+    if admin:
+        user.is_staff = user.is_superuser = True
+        user.save()
+    return user
+
+
+def logged_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def deployed_app(owner, name: str, host: Host | None = None) -> App:
+    """An app with a build, a release live with web=1 up (on ``host``) and a config var: what a push leaves."""
+    from django.db import transaction
+
+    app = create_app(owner, name)
+    build = Build.objects.create(app=app, commit="a" * 40, ref="refs/heads/main", status=Build.SUCCEEDED,
+                                 buildpack="python", process_types={"web": "python app.py"}, output="-----> built\n")
+    with transaction.atomic():
+        release = create_release(app, user=owner, build=build, config=app.configs.first(), summary="Deploy aaaaaaa")
+    Release = type(release)
+    Release.objects.filter(pk=release.pk).update(status=Release.SUCCEEDED)
+    change_config(owner, app, {"SECRET_KEY": "s3cr3t-value-of-" + name})
+    Formation.objects.create(app=app, process_type="web", quantity=1)
+    Instance.objects.create(name=f"{name}-web-1-{uuid.uuid4().hex[:6]}", app=app, release=release, process_type="web",
+                            number=1, size="small", memory_mb=256, cpus=0.25, host=host, state=Instance.UP)
+    return app
+
+
+@pytest.fixture
+def console_alice(db):
+    return console_user("alice")
+
+
+@pytest.fixture
+def console_bob(db):
+    return console_user("bob")
+
+
+@pytest.fixture
+def console_admin(db):
+    return console_user("root-admin", admin=True)
+
+
+@pytest.fixture
+def console_host(db):
+    from django.utils import timezone
+
+    return Host.objects.create(name="host-one", address="10.0.0.1", memory_mb=4096, cpus=4,
+                               last_heartbeat=timezone.now())
+
+
+@pytest.fixture
+def alice_app(console_alice, console_host):
+    return deployed_app(console_alice, "alice-app", console_host)
+
+
+@pytest.fixture
+def bob_app(console_bob, console_host):
+    return deployed_app(console_bob, "bob-app", console_host)
+
+
+@pytest.fixture
+def own_redis_prefix(settings):
+    """Redis keys of this test alone (login failure counts): nothing carries over between tests."""
+    settings.PAAS_REDIS_PREFIX = f"t{os.getpid()}-{uuid.uuid4().hex[:8]}:"
+
+
+@pytest.fixture
+def alice_client(console_alice):
+    return logged_in(console_alice)
+
+
+@pytest.fixture
+def bob_client(console_bob):
+    return logged_in(console_bob)
+
+
+@pytest.fixture
+def admin_console(console_admin):
+    return logged_in(console_admin)
