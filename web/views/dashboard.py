@@ -16,12 +16,12 @@ ATTENTION = ("crashed", "failed rollout")
 def dashboard(request):
     """What a user may see of the platform: admins also get hosts and the platform's health."""
     user = request.user
-    rows = appstate.app_rows(user)
     visible = access.visible_apps(user).values("pk")
+    counts, attention = appstate.overview(user, ATTENTION, RECENT)
     context = {
-        "counts": appstate.state_counts(rows),
-        "attention": [row for row in rows if row["state"] in ATTENTION][:RECENT],
-        "app_total": len(rows),
+        "counts": counts,
+        "attention": attention,
+        "app_total": sum(counts.values()),
         "deploys": (Release.objects.filter(app__in=visible).select_related("app", "created_by")
                     .order_by("-created_at")[:RECENT]),
         "failed_builds": (Build.objects.filter(app__in=visible, status=Build.FAILED).select_related("app")
