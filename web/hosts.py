@@ -3,21 +3,15 @@
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from paas.platform.models import Host, Instance
-
-HOLDING = ~Q(instances__state=Instance.STOPPED)
+from paas.platform.actions.hosts import with_usage
+from paas.platform.models import Host
 
 
 def host_rows() -> list[Host]:
     """Every host with used memory/CPU and instance counts, in one query."""
-    hosts = Host.objects.annotate(
-        used_memory_mb=Sum("instances__memory_mb", filter=HOLDING, default=0),
-        used_cpus=Sum("instances__cpus", filter=HOLDING, default=0.0),
-        instance_count=Count("instances", filter=HOLDING),
-    )
+    hosts = with_usage(Host.objects.all())
     now = timezone.now()
     stale = timedelta(seconds=settings.PAAS_HOST_DOWN_AFTER_S)
     rows = list(hosts)

@@ -46,6 +46,7 @@ PATH_CHECKS = {
     "version": one_line("a release version", 21),
     "build": one_line("a build id", 36),
     "digest": one_line("an image digest", 100),
+    "host": one_line("a host name", 100),
 }
 
 
