@@ -1,6 +1,7 @@
 """Debian's chromium driven by Playwright (no browser download), and where the screenshots go."""
 
 import os
+import re
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -8,6 +9,7 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 WIDTHS = {"desktop": 1280, "phone": 390}
 CHECKOUT = Path(__file__).resolve().parents[2]
+PASSWORD = "correct-horse-battery"  # every test account's (tests/web/fixtures.py)
 
 
 def output_dir() -> Path:
@@ -29,3 +31,20 @@ def chromium():
             yield browser
         finally:
             browser.close()
+
+
+def shoot(page, name: str) -> None:
+    """A full-page screenshot, and the page never wider than the window (no sideways scrolling on a phone)."""
+    page.screenshot(path=str(output_dir() / f"{page.shots}-{name}.png"), full_page=True)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= page.viewport_size["width"], f"{name} is {width}px wide"
+
+
+def log_in(page, username: str) -> None:
+    page.goto(page.base + "/console/")
+    assert "/console/login/" in page.url
+    shoot(page, "login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/console/$"))

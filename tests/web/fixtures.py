@@ -5,14 +5,16 @@ import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connections
 from django.test import Client
 
 from paas.platform.actions.apps import create_app
 from paas.platform.actions.config import change_config
 from paas.platform.actions.releases import create_release
 from paas.platform.models import App, Build, Formation, Host, Instance
+from tests.web import browser
 
-PASSWORD = "correct-horse-battery"
+PASSWORD = browser.PASSWORD
 
 
 def console_user(username: str, admin: bool = False):
@@ -99,3 +101,34 @@ def bob_client(console_bob):
 @pytest.fixture
 def admin_console(console_admin):
     return logged_in(console_admin)
+
+
+@pytest.fixture
+def playwright_beside_the_orm(monkeypatch):
+    """Playwright's sync API runs an event loop in this thread; the ORM calls of the test itself are plain sync code.
+
+    The live server's request threads close their database connection at the end of each
+    request (not when the browser's keep-alive connection ends, which may be after the test
+    database is dropped)."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
+    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
+
+
+@pytest.fixture(params=list(browser.WIDTHS))
+def console_page(request, live_server, playwright_beside_the_orm):
+    """A chromium tab on the console served by the live server, at each width of browser.WIDTHS."""
+    width = browser.WIDTHS[request.param]
+    with browser.chromium() as chromium:
+        context = chromium.new_context(viewport={"width": width, "height": 900})
+        tab = context.new_page()
+        tab.base = live_server.url
+        tab.shots = f"{request.node.originalname}-{request.param}"
+        errors = []
+        tab.on("pageerror", lambda error: errors.append(str(error)))
+        tab.on("requestfailed", lambda req: errors.append(f"{req.url}: {req.failure}"))
+        yield tab
+        # The test's own ORM calls after Playwright started ran in Playwright's context, on a
+        # connection of their own: closed here, or the test database could not be dropped.
+        connections.close_all()
+        context.close()
+        assert not errors, errors

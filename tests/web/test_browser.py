@@ -2,73 +2,23 @@
 
 Every page is visited, a screenshot of each saved under the run's output (browser.output_dir),
 and the things people do there are done with the mouse and keyboard: log in, read an app's state,
-reveal and edit config, roll back, scale, tail and search logs, look at hosts, create a token.
+reveal and edit config, roll back, scale, tail and search logs, cordon a host, create a token.
 """
 
 import os
 import re
 
 import pytest
-from django.db import connections
 
 from paas.platform.logs import write_platform_line
-from paas.platform.models import App, Formation
-from tests.web import browser
-from tests.web.fixtures import PASSWORD
+from paas.platform.models import App, Formation, Host
+from tests.web.browser import log_in, output_dir, shoot
 
 pytestmark = [pytest.mark.usefixtures("own_redis_prefix"), pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture(autouse=True)
-def playwright_beside_the_orm(monkeypatch):
-    """Playwright's sync API runs an event loop in this thread; the ORM calls of the test itself are plain sync code.
-
-    The live server's request threads close their database connection at the end of each
-    request (not when the browser's keep-alive connection ends, which may be after the test
-    database is dropped)."""
-    from django.db import connections
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
-    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
-
-
-@pytest.fixture(params=list(browser.WIDTHS))
-def page(request, live_server):
-    width = browser.WIDTHS[request.param]
-    with browser.chromium() as chromium:
-        context = chromium.new_context(viewport={"width": width, "height": 900})
-        tab = context.new_page()
-        tab.base = live_server.url
-        tab.shots = f"{request.node.originalname}-{request.param}"
-        errors = []
-        tab.on("pageerror", lambda error: errors.append(str(error)))
-        tab.on("requestfailed", lambda req: errors.append(f"{req.url}: {req.failure}"))
-        yield tab
-        # The test's own ORM calls after Playwright started ran in Playwright's context, on a
-        # connection of their own: closed here, or the test database could not be dropped.
-        connections.close_all()
-        context.close()
-        assert not errors, errors
-
-
-def shoot(page, name: str) -> None:
-    """A full-page screenshot, and the page never wider than the window (no sideways scrolling on a phone)."""
-    page.screenshot(path=str(browser.output_dir() / f"{page.shots}-{name}.png"), full_page=True)
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= page.viewport_size["width"], f"{name} is {width}px wide"
-
-
-def log_in(page, username: str) -> None:
-    page.goto(page.base + "/console/")
-    assert "/console/login/" in page.url
-    shoot(page, "login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/console/$"))
-
-
-def test_admin_runs_the_platform_from_the_console(console_admin, alice_app, bob_app, page):
+def test_admin_runs_the_platform_from_the_console(console_admin, alice_app, bob_app, console_page):
+    page = console_page
     log_in(page, "root-admin")
     assert page.locator("text=Platform health").is_visible()
     assert page.locator(".host-head >> text=host-one").is_visible()
@@ -111,6 +61,11 @@ def test_admin_runs_the_platform_from_the_console(console_admin, alice_app, bob_
     page.goto(page.base + "/console/hosts/?host=host-one")
     assert page.locator("text=Instances on host-one").is_visible()
     shoot(page, "hosts")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("button:has-text('Cordon')")
+    page.wait_for_selector(".messages >> text=Cordoned host-one")
+    assert Host.objects.get(name="host-one").state == Host.DRAINING
+    shoot(page, "hosts-cordoned")
 
     for name in ("users", "teams", "tokens", "events", "logs"):
         page.goto(f"{page.base}/console/{name}/")
@@ -122,7 +77,8 @@ def test_admin_runs_the_platform_from_the_console(console_admin, alice_app, bob_
     assert page.locator("#new-token-secret").inner_text().startswith("paas_")
 
 
-def test_logs_tail_live_and_search_refusals_show(console_alice, alice_app, page):
+def test_logs_tail_live_and_search_refusals_show(console_alice, alice_app, console_page):
+    page = console_page
     log_in(page, "alice")
     assert page.locator("nav >> text=Hosts").count() == 0
     page.goto(page.base + "/console/apps/alice-app/logs/")
@@ -135,10 +91,11 @@ def test_logs_tail_live_and_search_refusals_show(console_alice, alice_app, page)
     shoot(page, "logs-search")
 
 
-def test_a_user_is_refused_another_users_app(console_alice, alice_app, bob_app, page):
+def test_a_user_is_refused_another_users_app(console_alice, alice_app, bob_app, console_page):
+    page = console_page
     log_in(page, "alice")
     response = page.goto(page.base + "/console/apps/bob-app/")
     assert response.status == 403
     assert page.locator("text=do not have access").is_visible()
     shoot(page, "refused")
-    assert os.path.exists(browser.output_dir())
+    assert os.path.exists(output_dir())
