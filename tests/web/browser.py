@@ -9,6 +9,9 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 WIDTHS = {"desktop": 1280, "phone": 390}
 CHECKOUT = Path(__file__).resolve().parents[2]
+# Chromium abandons a request when the machine's interfaces change, as they do while the platform
+# starts containers (a veth pair per instance): the browser's doing, retried by ``visit``.
+NOT_THE_CONSOLES_FAULT = ("net::ERR_NETWORK_CHANGED",)
 PASSWORD = "correct-horse-battery"  # every test account's (tests/web/fixtures.py)
 
 
@@ -48,3 +51,15 @@ def log_in(page, username: str) -> None:
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(re.compile(r".*/console/$"))
+
+
+def visit(page, url: str, attempts: int = 5):
+    """``page.goto`` again when chromium gave up because an interface came or went (NOT_THE_CONSOLES_FAULT)."""
+    from playwright.sync_api import Error
+
+    for attempt in range(attempts):
+        try:
+            return page.goto(url)
+        except Error as error:
+            if attempt == attempts - 1 or not any(f in str(error) for f in NOT_THE_CONSOLES_FAULT):
+                raise

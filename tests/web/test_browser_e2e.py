@@ -8,7 +8,7 @@ import pytest
 from paas.platform.actions.apps import create_app
 from paas.platform.models import Instance, Release
 from tests.waiting import wait_for
-from tests.web.browser import log_in, shoot
+from tests.web.browser import log_in, shoot, visit
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -44,7 +44,7 @@ def test_a_pushed_app_is_run_from_the_console(pusher, agent_host, tmp_path, cons
     wait_for(lambda: live(app, 2), 90, "v2 to be live")
 
     log_in(page, "pusher")
-    page.goto(f"{page.base}/console/apps/{app.name}/")
+    visit(page, f"{page.base}/console/apps/{app.name}/")
     assert page.locator("#live-release").inner_text() == "v2"
     assert page.locator("#instances >> text=web.1").is_visible()
     assert page.locator(f"#instances >> text={agent_host.name}").is_visible()
@@ -66,10 +66,10 @@ def test_a_pushed_app_is_run_from_the_console(pusher, agent_host, tmp_path, cons
     page.click("button:has-text('Roll back to v2')")
     page.wait_for_selector(".messages >> text=Rollback to v2")
     wait_for(lambda: live(app, 4), 90, "v4 (the rollback) to be live")
-    page.reload()
+    visit(page, f"{page.base}/console/apps/{app.name}/")
     assert page.locator("#live-release").inner_text() == "v4"
     shoot(page, "pushed-app-after-rollback")
 
-    page.goto(f"{page.base}/console/apps/{app.name}/logs/")
+    visit(page, f"{page.base}/console/apps/{app.name}/logs/")
     page.wait_for_selector("#tail >> text=listening on", timeout=30_000)
     shoot(page, "pushed-app-logs")
