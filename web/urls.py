@@ -3,7 +3,7 @@
 from django.urls import path
 
 from paas.web import session
-from paas.web.views import accounts, app_actions, apps, audit, dashboard, hosts, logs
+from paas.web.views import accounts, app_actions, apps, audit, dashboard, hosts, logs, terminal
 
 A = "apps/<str:app>/"
 urlpatterns = [
@@ -26,6 +26,10 @@ urlpatterns = [
     path(f"{A}builds/<str:build>/output.json", app_actions.build_output),
     path(f"{A}logs/", logs.app_logs),
     path(f"{A}logs/tail.json", logs.tail),
+    path(f"{A}run/", terminal.terminal),
+    path(f"{A}runs", terminal.start),
+    path(f"{A}runs/<str:name>/output", terminal.output),
+    path(f"{A}runs/<str:name>/input", terminal.send),
     path("logs/", logs.all_logs),
     path("hosts/", hosts.host_list),
     path("hosts/<str:host>/cordon", hosts.cordon_view),

@@ -1,12 +1,12 @@
-"""A really pushed app in the console, in chromium: its deploy state, then config, scale and rollback done
-with the mouse, each converged by the real platform (git server, build worker, control loop, agent)."""
+"""A really pushed app in the console, in chromium: its deploy state, then config, scale, rollback and a
+one-off in the browser terminal, each carried out by the real platform (git server, builds, control loop, agent)."""
 
 import uuid
 
 import pytest
 
 from paas.platform.actions.apps import create_app
-from paas.platform.models import Instance, Release
+from paas.platform.models import Event, Instance, Release
 from tests.waiting import wait_for
 from tests.web.browser import log_in, shoot, visit
 
@@ -73,3 +73,16 @@ def test_a_pushed_app_is_run_from_the_console(pusher, agent_host, tmp_path, cons
     visit(page, f"{page.base}/console/apps/{app.name}/logs/")
     page.wait_for_selector("#tail >> text=listening on", timeout=30_000)
     shoot(page, "pushed-app-logs")
+
+    visit(page, f"{page.base}/console/apps/{app.name}/run/")
+    page.fill("#run-start input[name=command]", "cat; echo bye $GREETING")
+    page.click("#run-start button")
+    page.wait_for_selector("#run-input:not([hidden])")
+    page.fill("#run-input input[name=line]", "typed in the browser")
+    page.press("#run-input input[name=line]", "Enter")
+    page.wait_for_selector("#run-output >> text=typed in the browser", timeout=90_000)
+    page.click("#run-eof")
+    page.wait_for_selector("#run-status >> text=exit code 0", timeout=60_000)
+    assert "bye" in page.locator("#run-output").inner_text()
+    shoot(page, "pushed-app-terminal")
+    assert Event.objects.filter(app=app, action="run.start", actor=pusher.user).exists()

@@ -286,3 +286,32 @@ def test_every_page_stays_within_the_query_budget(alice_app, bob_app, admin_cons
                                                   django_assert_max_num_queries):
     with django_assert_max_num_queries(20):
         assert admin_console.get(url).status_code == 200
+
+
+# --- the browser terminal --------------------------------------------------------------------------------------
+
+
+def test_terminal_runs_only_on_apps_the_user_may_use(alice_app, bob_app, alice_client):
+    from paas.platform.models import Instance
+
+    refused = alice_client.post("/console/apps/bob-app/runs", {"command": "env"}, content_type="application/json")
+    assert refused.status_code == 403 and refused.json()["error"] == "forbidden"
+    assert alice_client.get("/console/apps/bob-app/run/").status_code == 403
+    bad = alice_client.post("/console/apps/alice-app/runs", {"command": "ls\x00"}, content_type="application/json")
+    assert bad.status_code == 422
+    assert not Instance.objects.filter(kind=Instance.ONEOFF).exists()
+    started = alice_client.post("/console/apps/alice-app/runs", {"command": "env"}, content_type="application/json")
+    assert started.status_code == 201 and started.json()["attach"] == "pipe"
+    name = started.json()["name"]
+    assert alice_client.get(f"/console/apps/bob-app/runs/{name}/output").status_code == 403
+    detached_input = alice_client.post(f"/console/apps/alice-app/runs/{name}/input", {"signal": "KILL"},
+                                       content_type="application/json")
+    assert detached_input.status_code == 422
+    assert Client().get(f"/console/apps/alice-app/runs/{name}/output").status_code == 401
+
+
+def test_terminal_posts_need_the_csrf_token(alice_app, console_alice):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(console_alice)
+    response = client.post("/console/apps/alice-app/runs", {"command": "env"}, content_type="application/json")
+    assert response.status_code == 403
