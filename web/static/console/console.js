@@ -119,7 +119,12 @@
           answer.chunks.forEach(function (c) { out.textContent += decoder.decode(decode(c), { stream: true }); });
           out.scrollTop = out.scrollHeight;
           status.textContent = name + ": " + answer.state + (answer.exit_code === null ? "" : ", exit code " + answer.exit_code);
-          if (answer.eof) { input.hidden = true; return; }
+          if (answer.eof) {
+            input.hidden = true;
+            // The output can end a moment before the agent reports the exit code: ask again.
+            if (answer.exit_code === null && !answer.finished) { setTimeout(function () { follow(answer.cursor); }, 1000); }
+            return;
+          }
           follow(answer.cursor);
         })
         .catch(function () { setTimeout(function () { follow(cursor); }, 2000); });
