@@ -87,3 +87,16 @@ def test_the_console_cordons_and_drains(admin_console, alice_client, alice_app, 
     page = admin_console.get(response["Location"]).content.decode()
     assert "Draining host-one (1 instances move elsewhere)" in page and "Uncordon" in page
     assert Host.objects.get().state == Host.DRAINING
+
+
+def test_a_restarted_agent_keeps_its_hosts_cordon(console_host):
+    from paas.platform.hostagent import DjangoControlPlane
+    from paas.runtime.agent import HostInfo
+
+    info = HostInfo(console_host.name, console_host.address, console_host.memory_mb, console_host.cpus)
+    Host.objects.update(state=Host.DRAINING)
+    DjangoControlPlane().register(info)
+    assert Host.objects.get().state == Host.DRAINING
+    Host.objects.update(state=Host.DOWN)
+    DjangoControlPlane().register(info)
+    assert Host.objects.get().state == Host.UP
