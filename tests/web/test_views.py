@@ -315,3 +315,11 @@ def test_terminal_posts_need_the_csrf_token(alice_app, console_alice):
     client.force_login(console_alice)
     response = client.post("/console/apps/alice-app/runs", {"command": "env"}, content_type="application/json")
     assert response.status_code == 403
+
+
+def test_app_page_shows_autoscaling(alice_app, alice_client):
+    from paas.platform.models import Autoscale
+
+    Autoscale.objects.create(app=alice_app, process_type="web", min_quantity=1, max_quantity=4, target_rps=50)
+    page = text(alice_client.get("/console/apps/alice-app/"))
+    assert "1 to 4 instances" in page and "50.0 requests/s per instance" in page

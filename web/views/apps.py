@@ -52,6 +52,7 @@ def app_page(request, app):
         "scale": scale,
         "sizes": SIZES,
         "domains": target.domains.all(),
+        "autoscalers": target.autoscalers.all(),
         "collaborators": target.collaborators.select_related("user"),
         "can_manage": access.can_manage(request.user, target),
     }
