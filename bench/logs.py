@@ -22,7 +22,7 @@ import random
 import shutil
 import statistics
 import subprocess
-import sys
+
 import tempfile
 import time
 import uuid

@@ -14,7 +14,15 @@ shared). Prints req/s and p50/p99 for each, then RESULT lines:
 - slowloris_rps_ratio: router req/s with 1,000 slow clients holding connections open
   (each trickles one header line every --trickle seconds, 5 by default, like the
   classic slowloris tool, and reconnects when the router closes it at the head
-  deadline) over the baseline run.
+  deadline) over the baseline run;
+- stream_rps_vs_nginx: the same for a streamed response (1 MB, chunked: the backend
+  nginx sends a file through its SSI filter, which drops the length);
+- three_instances_rps_vs_nginx: the tiny response from a route of three instances
+  (three backend ports; nginx gets an upstream of the same three).
+
+A round in which either side of a comparison got a non-2xx answer or a socket error
+is invalid: it is reported and left out of that comparison's median; a comparison
+with no valid round prints ``invalid`` as its value.
 """
 
 import argparse
@@ -33,8 +41,13 @@ import threading
 import time
 import uuid
 
+from paas.contracts import redis_keys
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOST = "bench.localhost"
+THREE_HOST = "three.localhost"
+STREAM_PATH = "/stream"
+STREAM_BYTES = 1 << 20
 
 
 def ensure_tools() -> None:
@@ -81,26 +94,43 @@ _TEMP_PATHS = """client_body_temp_path {dir}/{name}-body; proxy_temp_path {dir}/
     fastcgi_temp_path {dir}/{name}-fcgi; uwsgi_temp_path {dir}/{name}-uwsgi; scgi_temp_path {dir}/{name}-scgi;"""
 
 
-def nginx_backend_conf(d: str, port: int) -> str:
+def nginx_backend_conf(d: str, ports: list[int]) -> str:
+    """One nginx worker serving the tiny body and the streamed 1 MB on each of ``ports``."""
     name = "backend"
+    big = os.path.join(d, "stream.txt")
+    with open(big, "w") as f:
+        f.write(("x" * 99 + "\n") * (STREAM_BYTES // 100) + "y" * (STREAM_BYTES % 100))
+    # nginx's workers run as nobody when started by root: they must reach the file.
+    os.chmod(d, 0o755)
+    os.chmod(big, 0o644)
+    listens = "".join(f"        listen 127.0.0.1:{port} reuseport backlog=4096;\n" for port in ports)
     return (_NGINX_COMMON.format(dir=d, name=name) + "worker_processes 1;\n"
             "http {\n    access_log off;\n    " + _TEMP_PATHS.format(dir=d, name=name) + "\n"
             "    keepalive_requests 1000000;\n"
-            f"    server {{ listen 127.0.0.1:{port} reuseport backlog=4096;\n"
-            '        location / { default_type text/plain; return 200 "hello from the backend\\n"; } }\n}\n')
+            "    server {\n" + listens +
+            '        location / { default_type text/plain; return 200 "hello from the backend\\n"; }\n'
+            # SSI drops the file's length: the body goes out chunked.
+            f"        location = {STREAM_PATH} {{ default_type text/plain; ssi on; ssi_types text/plain;\n"
+            f"            alias {big}; }} }}\n}}\n")
 
 
-def nginx_proxy_conf(d: str, port: int, backend: int, workers: int) -> str:
+def nginx_proxy_conf(d: str, port: int, backends: list[int], workers: int) -> str:
+    """nginx proxy_pass: HOST to the first backend, THREE_HOST to all three."""
     name = "proxy"
+    location = ("        location / {{ proxy_pass http://{up}; proxy_http_version 1.1;\n"
+                '            proxy_set_header Connection ""; proxy_set_header Host $host;\n'
+                "            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
+                "            proxy_set_header X-Request-Id $request_id; }}\n")
+    three = " ".join(f"server 127.0.0.1:{b};" for b in backends)
     return (_NGINX_COMMON.format(dir=d, name=name) + f"worker_processes {workers};\n"
             "http {\n    access_log off;\n    " + _TEMP_PATHS.format(dir=d, name=name) + "\n"
             "    keepalive_requests 1000000;\n"
-            f"    upstream app {{ server 127.0.0.1:{backend}; keepalive 64; }}\n"
-            f"    server {{ listen 127.0.0.1:{port} reuseport backlog=4096;\n"
-            "        location / { proxy_pass http://app; proxy_http_version 1.1;\n"
-            '            proxy_set_header Connection ""; proxy_set_header Host $host;\n'
-            "            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
-            "            proxy_set_header X-Request-Id $request_id; } }\n}\n")
+            f"    upstream app {{ server 127.0.0.1:{backends[0]}; keepalive 64; }}\n"
+            f"    upstream three {{ {three} keepalive 64; }}\n"
+            f"    server {{ listen 127.0.0.1:{port} reuseport backlog=4096 default_server;\n"
+            + location.format(up="app") + "    }\n"
+            f"    server {{ listen 127.0.0.1:{port}; server_name {THREE_HOST};\n"
+            + location.format(up="three") + "    }\n}\n")
 
 
 def start_nginx(d: str, name: str, conf: str) -> subprocess.Popen:
@@ -125,16 +155,18 @@ def ensure_redis(d: str):
         return f"redis://127.0.0.1:{port}/0", proc
 
 
-def publish_route(url: str, prefix: str, backend: int) -> None:
+def publish_routes(url: str, prefix: str, backends: list[int]) -> None:
+    """App ``bench`` on the first backend (HOST), app ``three`` on all three (THREE_HOST)."""
     import redis
     r = redis.Redis.from_url(url)
-    entry = {"app": "bench", "maintenance": False, "scaled_to_zero": False,
-             "backends": [{"id": "bench-web-1", "address": "127.0.0.1", "port": backend,
-                           "release": 1, "weight": 100}]}
-    r.set(f"{prefix}router:app:bench", json.dumps(entry))
-    r.hset(f"{prefix}router:hosts", HOST, "bench")
-    r.set(f"{prefix}router:published", "1")
-    r.publish(f"{prefix}router:changes", "bench")
+    for app, host, ports in (("bench", HOST, backends[:1]), ("three", THREE_HOST, backends)):
+        entry = {"app": app, "maintenance": False, "scaled_to_zero": False,
+                 "backends": [{"id": f"{app}-web-{i + 1}", "address": "127.0.0.1", "port": port,
+                               "release": 1, "weight": 100} for i, port in enumerate(ports)]}
+        r.set(redis_keys.route_app(prefix, app), json.dumps(entry))
+        r.hset(redis_keys.route_hosts(prefix), host, app)
+    r.set(redis_keys.route_published(prefix), "1")
+    r.publish(redis_keys.route_changes(prefix), "*")
     r.close()
 
 
@@ -151,18 +183,25 @@ _PACED = """function delay() return 10 end
 """
 
 
-def wrk(port: int, seconds: int, connections: int, threads: int = 2, script: str | None = None) -> dict:
+def wrk(port: int, seconds: int, connections: int, threads: int = 2, script: str | None = None,
+        host: str = HOST, path: str = "/") -> dict:
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
-           "-H", f"Host: {HOST}", f"http://127.0.0.1:{port}/"]
+           "-H", f"Host: {host}", f"http://127.0.0.1:{port}{path}"]
     if script:
         cmd[1:1] = ["-s", script]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: (.*)", out)
+    # wrk counts 3xx with 2xx; nothing here answers 3xx, so any is an error too.
     return {"rps": rps, "p50": _ms(out, "50%"), "p99": _ms(out, "99%"),
             "non2xx": int(errors.group(1)) if errors else 0,
             "socket_errors": socket_errors.group(1) if socket_errors else ""}
+
+
+def valid(r: dict) -> bool:
+    """A run without a non-2xx answer or a socket error."""
+    return r["non2xx"] == 0 and not r["socket_errors"]
 
 
 def _ms(out: str, pct: str) -> float:
@@ -235,12 +274,68 @@ def line(name: str, r: dict) -> str:
     return f"{name:<28} {r['rps']:>10.0f} req/s   p50 {r['p50']:.3f} ms   p99 {r['p99']:.3f} ms{extra}"
 
 
+# Comparisons: (name, the two runs compared, figure, how the RESULT is made, goal).
+COMPARISONS = [
+    ("rps_vs_nginx", ("nginx", "router"), "rps", "ratio", ">= 0.5"),
+    ("added_p50_ms", ("nginx_paced", "router_paced"), "p50", "difference", "<= 1.0"),
+    ("slowloris_rps_ratio", ("base", "slow"), "rps", "ratio", ">= 0.9"),
+    ("stream_rps_vs_nginx", ("nginx_stream", "router_stream"), "rps", "ratio", ">= 0.5"),
+    ("three_instances_rps_vs_nginx", ("nginx_three", "router_three"), "rps", "ratio", ">= 0.5"),
+]
+LABELS = {"nginx": "nginx proxy_pass", "router": "paas router", "nginx_paced": "nginx, paced 16x(10 ms)",
+          "router_paced": "router, paced 16x(10 ms)", "base": "router, baseline", "slow": "router + slowloris",
+          "nginx_stream": "nginx, 1 MB chunked", "router_stream": "router, 1 MB chunked",
+          "nginx_three": "nginx, 3 instances", "router_three": "router, 3 instances"}
+
+
+def score(runs: dict) -> list[str]:
+    """The RESULT lines, each from the rounds where both of its runs were clean."""
+    out = []
+    for name, (a, b), figure, how, goal in COMPARISONS:
+        rounds = [(ra, rb) for ra, rb in zip(runs[a], runs[b]) if valid(ra) and valid(rb)]
+        for i, (ra, rb) in enumerate(zip(runs[a], runs[b])):
+            if not (valid(ra) and valid(rb)):
+                print(f"INVALID round {i + 1} of {name}: " + "; ".join(line(LABELS[k], r) for k, r in ((a, ra), (b, rb))))
+        if not rounds:
+            out.append(f"RESULT {name} invalid {goal}")
+            continue
+        ma = statistics.median(r[figure] for r, _ in rounds)
+        mb = statistics.median(r[figure] for _, r in rounds)
+        value = mb / ma if how == "ratio" else mb - ma
+        out.append(f"RESULT {name} {value:.3f} {goal}")
+    return out
+
+
+def one_round(runs: dict, ports: dict, args, paced: str, index: int) -> int:
+    """Every run once; the slow clients' reconnects.
+
+    Within each pair the contender that goes first changes every round, so neither side
+    always runs right after the heavy runs (1 MB bodies, 1,000 slow clients) of the other.
+    """
+    n, r = ports["nginx"], ports["router"]
+    s, c = args.seconds, args.connections
+    pairs = [(("nginx", n), ("router", r), dict(connections=c)),
+             (("nginx_paced", n), ("router_paced", r), dict(connections=16, script=paced)),
+             (("nginx_stream", n), ("router_stream", r), dict(connections=args.stream_connections,
+                                                               path=STREAM_PATH)),
+             (("nginx_three", n), ("router_three", r), dict(connections=c, host=THREE_HOST))]
+    for first, second, how in pairs:
+        for name, port in ((first, second) if index % 2 == 0 else (second, first)):
+            runs[name].append(wrk(port, s, **how))
+    runs["base"].append(wrk(r, s, c))
+    with Slowloris(r, args.slow_clients, args.trickle) as slow:
+        time.sleep(2.0)   # let the slow clients connect and send their first line
+        runs["slow"].append(wrk(r, s, c))
+    return slow.reconnects
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seconds", type=int, default=6)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--stream-connections", type=int, default=16)
     ap.add_argument("--slow-clients", type=int, default=1000)
     ap.add_argument("--trickle", type=float, default=5.0)
     args = ap.parse_args()
@@ -253,65 +348,61 @@ def main() -> int:
     if redis_proc:
         procs.append(redis_proc)
     try:
-        backend, nginx_port, router_port, admin = free_port(), free_port(), free_port(), free_port()
-        procs.append(start_nginx(d, "backend", nginx_backend_conf(d, backend)))
-        procs.append(start_nginx(d, "proxy", nginx_proxy_conf(d, nginx_port, backend, args.workers)))
-        publish_route(redis_url, prefix, backend)
-        env = {**os.environ, "REDIS_URL": redis_url, "PAAS_ROUTER_KEY_PREFIX": prefix,
-               "PAAS_ROUTER_HOST": "127.0.0.1", "PAAS_ROUTER_LOG_LEVEL": "WARNING",
-               "PAAS_ROUTER_DRAIN_TIMEOUT": "2"}
-        procs.append(subprocess.Popen([sys.executable, "-m", "paas.router.main", "--port", str(router_port),
-                                       "--workers", str(args.workers), "--admin-port", str(admin)],
-                                      env=env, cwd=ROOT))
-        for port in (backend, nginx_port, router_port):
-            wait_port(port)
+        ports = start_contenders(d, procs, args, redis_url, prefix)
         paced = os.path.join(d, "paced.lua")
         with open(paced, "w") as f:
             f.write(_PACED)
-        wrk(router_port, 2, args.connections)   # warm up pools and caches
-        wrk(nginx_port, 2, args.connections)
-        print(f"workers: {args.workers} each; wrk -t2 -c{args.connections} -d{args.seconds}s; "
-              f"backend: nginx static, 1 worker; median of {args.rounds} alternating rounds")
-        runs = {name: [] for name in ("nginx", "router", "nginx_paced", "router_paced", "base", "slow")}
-        reconnects = 0
-        for _ in range(args.rounds):
-            # Alternating the contenders spreads the noise of a shared machine
-            # over both instead of over whichever ran during a spike.
-            runs["nginx"].append(wrk(nginx_port, args.seconds, args.connections))
-            runs["router"].append(wrk(router_port, args.seconds, args.connections))
-            runs["nginx_paced"].append(wrk(nginx_port, args.seconds, 16, script=paced))
-            runs["router_paced"].append(wrk(router_port, args.seconds, 16, script=paced))
-            runs["base"].append(wrk(router_port, args.seconds, args.connections))
-            with Slowloris(router_port, args.slow_clients, args.trickle) as slow:
-                time.sleep(2.0)   # let the slow clients connect and send their first line
-                runs["slow"].append(wrk(router_port, args.seconds, args.connections))
-            reconnects += slow.reconnects
-        m = {name: median_run(r) for name, r in runs.items()}
-        print(line("nginx proxy_pass", m["nginx"]))
-        print(line("paas router", m["router"]))
-        print(line("nginx, paced 16x(10 ms)", m["nginx_paced"]))
-        print(line("router, paced 16x(10 ms)", m["router_paced"]))
-        print(line("router, baseline", m["base"]))
-        print(line(f"router + {args.slow_clients} slowloris", m["slow"]) + f" (reconnects {reconnects})")
-        print(f"RESULT rps_vs_nginx {m['router']['rps'] / m['nginx']['rps']:.3f} >= 0.5")
-        print(f"RESULT added_p50_ms {m['router_paced']['p50'] - m['nginx_paced']['p50']:.3f} <= 1.0")
-        print(f"RESULT slowloris_rps_ratio {m['slow']['rps'] / m['base']['rps']:.3f} >= 0.9")
+        print(f"workers: {args.workers} each; wrk -t2 -c{args.connections} -d{args.seconds}s "
+              f"(1 MB chunked: -c{args.stream_connections}); backend: nginx, 1 worker, 3 ports; "
+              f"median of {args.rounds} alternating rounds")
+        runs = {name: [] for name in LABELS}
+        reconnects = sum(one_round(runs, ports, args, paced, i) for i in range(args.rounds))
+        for name, label in LABELS.items():
+            label = f"router + {args.slow_clients} slowloris" if name == "slow" else label
+            print(line(label, median_run(runs[name])) + (f" (reconnects {reconnects})" if name == "slow" else ""))
+        for result in score(runs):
+            print(result)
         return 0
     finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM if p.args[0] != nginx_bin() else signal.SIGQUIT)
-        for p in procs:
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop_all(procs)
         try:
             cleanup_redis(redis_url, prefix)
         except Exception as exc:   # the bench result stands without the clean-up
             print(f"(could not clean Redis keys: {exc})", file=sys.stderr)
         shutil.rmtree(d, ignore_errors=True)
+
+
+def start_contenders(d: str, procs: list, args, redis_url: str, prefix: str) -> dict:
+    """The backend (three ports), the nginx proxy and the router, warmed up; their ports."""
+    backends = [free_port() for _ in range(3)]
+    nginx_port, router_port, admin = free_port(), free_port(), free_port()
+    procs.append(start_nginx(d, "backend", nginx_backend_conf(d, backends)))
+    procs.append(start_nginx(d, "proxy", nginx_proxy_conf(d, nginx_port, backends, args.workers)))
+    publish_routes(redis_url, prefix, backends)
+    env = {**os.environ, "REDIS_URL": redis_url, "PAAS_REDIS_PREFIX": prefix,
+           "PAAS_ROUTER_HOST": "127.0.0.1", "PAAS_ROUTER_LOG_LEVEL": "WARNING",
+           "PAAS_ROUTER_DRAIN_TIMEOUT": "2"}
+    procs.append(subprocess.Popen([sys.executable, "-m", "paas.router.main", "--port", str(router_port),
+                                   "--workers", str(args.workers), "--admin-port", str(admin)],
+                                  env=env, cwd=ROOT))
+    for port in (*backends, nginx_port, router_port):
+        wait_port(port)
+    for port in (router_port, nginx_port):   # warm up pools and caches
+        wrk(port, 2, args.connections)
+        wrk(port, 2, args.connections, host=THREE_HOST)
+    return {"nginx": nginx_port, "router": router_port}
+
+
+def stop_all(procs: list) -> None:
+    for p in reversed(procs):
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM if p.args[0] != nginx_bin() else signal.SIGQUIT)
+    for p in procs:
+        try:
+            p.wait(15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
 
 
 if __name__ == "__main__":

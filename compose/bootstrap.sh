@@ -77,7 +77,7 @@ fi
 
 # Reinstall only when the project's metadata changed since the last install.
 stamp=.venv/.paas-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stamp" ]; then
     say "installing paas into .venv"
     .venv/bin/python -m pip install -q --upgrade pip >&2
     .venv/bin/python -m pip install -q -e '.[test]' >&2
@@ -87,3 +87,8 @@ fi
 # The container helper (runtime/init/paas-init.c) is built here, not at the first start a user
 # waits on; it is cached under its source's digest, so an unchanged source costs one lookup.
 .venv/bin/paas-runner init:build >/dev/null || exit 1
+# The router's compiled head checker (router/protocol/native_heads.py) is built here,
+# never when the router imports it; cached by the digest of its source, so once built
+# this is a file check. Without it the router runs its Python path (slower, same rules).
+.venv/bin/python -P -m paas.router.protocol.native_heads >/dev/null \
+    || say "router heads not built: the router will run its Python path"

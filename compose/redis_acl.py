@@ -2,7 +2,7 @@
 
 A process holds only its own user's password, so a compromised router or agent is
 held to the commands and keys its job needs (the keys are the contracts in
-router/ROUTES.md and runtime/LOGS.md, all under ``PAAS_REDIS_PREFIX``):
+contracts/redis_keys.py, which builds the patterns below, all under ``PAAS_REDIS_PREFIX``):
 
 - ``router``: reads the route table (``router:hosts``, ``router:app:*``, ``router:published``), follows
   ``router:changes``, publishes ``router:wake``, appends access lines to
@@ -27,40 +27,48 @@ The ``default`` user is off: a connection without a user and password gets NOAUT
 Rules use selectors (Redis 7), so each command is allowed only on its own keys.
 """
 
+from paas.contracts import redis_keys as k
+
 COMPONENTS = ("admin", "platform", "router", "agent", "logcenter")
 
 
-def glob_escape(text: str) -> str:
-    """``text`` matched literally in an ACL key or channel pattern (a prefix may hold ``*?[]\\``)."""
-    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+def _key(name: str) -> str:
+    """One key or channel, matched literally (a prefix may hold ``*?[]\\``)."""
+    return k.glob_escape(name)
+
+
+def _under(name: str) -> str:
+    """Every key that starts with ``name``."""
+    return k.glob_escape(name) + "*"
 
 
 def rules(prefix: str) -> dict[str, str]:
-    """The ACL rules (without password) of every component, for keys under ``prefix``."""
-    p = glob_escape(prefix)
+    """The ACL rules (without password) of every component, for keys under ``prefix`` (paas.contracts)."""
+    logs = k.log_streams_pattern(prefix)
     # Commands every client needs on a connection: its database, health checks, pub/sub teardown.
     basic = "-@all +select +ping +unsubscribe +punsubscribe"
     return {
         "admin": "~* &* +@all",
         "platform": "~* &* +@all -@dangerous",
         "router": " ".join([
-            f"resetchannels &{p}router:changes &{p}router:wake",
+            f"resetchannels &{_key(k.route_changes(prefix))} &{_key(k.router_wake(prefix))}",
             # CLIENT REPLY OFF: the access log's own connection sends XADDs without waiting for replies.
             basic, "+subscribe +publish +scan +client|reply",
-            f"(%R~{p}router:hosts %R~{p}router:app:* %R~{p}router:published +hgetall +get +mget +exists)",
-            f"(%W~{p}logs:* +xadd)",
-            f"(~{p}router:metrics:* +hset +expire)",
+            f"(%R~{_key(k.route_hosts(prefix))} %R~{k.route_apps_pattern(prefix)} "
+            f"%R~{_key(k.route_published(prefix))} +hgetall +get +mget +exists)",
+            f"(%W~{logs} +xadd)",
+            f"(~{_under(k.router_metrics(prefix, ''))} +hset +expire)",
         ]),
         "agent": " ".join([
-            f"resetchannels &{p}agent:wake &{p}control:wake",
+            f"resetchannels &{_key(k.agent_wake(prefix))} &{_key(k.control_wake(prefix))}",
             basic, "+subscribe +publish +multi +exec +discard",
-            f"(%W~{p}logs:* +xadd)",
-            f"(~{p}logs:offsets +hget +hset +hdel)",
-            f"(~{p}run:* +xadd +xread +expire)",
+            f"(%W~{logs} +xadd)",
+            f"(~{_key(k.log_offsets(prefix))} +hget +hset +hdel)",
+            f"(~{k.run_streams_pattern(prefix)} +xadd +xread +expire)",
         ]),
         "logcenter": " ".join([
             "resetchannels", basic, "+scan",
             # XREADGROUP both reads and writes (the group's pending list): read-write keys.
-            f"(~{p}logs:* +xreadgroup +xack +xgroup|create +xpending)",
+            f"(~{logs} +xreadgroup +xack +xgroup|create +xpending)",
         ]),
     }

@@ -19,12 +19,12 @@ import threading
 import time
 from pathlib import Path
 
-from paas.compose.services import Backing, Endpoints, ServiceError
+from paas.compose.backing import Backing, Endpoints, ServiceError
 from paas.compose.supervisor import OVERLAP, RELOAD, RESTART, Listen, Program, Supervisor
 from paas.platform import api_server
 from paas.router.config import SettingError
 from paas.router.config import Settings as RouterSettings
-from paas.router.handover import ADMIN_FD, LISTEN_FD
+from paas.router.serving.handover import ADMIN_FD, LISTEN_FD
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

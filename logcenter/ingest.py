@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 
 import redis
 
+from paas.contracts import redis_keys
 from paas.logcenter import schema
 from paas.logcenter.store import Store
 
@@ -75,8 +76,11 @@ def drop_marker(app: str, instance: str, dropped: int, limit: int, at: datetime)
 class Ingest:
     """One consumer of the group; several may run (on any host) against the same streams and store service."""
 
-    def __init__(self, client: redis.Redis, store: Store, prefix: str, consumer: str, rate_limit: int):
+    def __init__(self, client: redis.Redis, store: Store, prefix: str, consumer: str, rate_limit: int,
+                 idle=time.sleep):
         self.redis = client
+        #: How a pass with no stream to block on waits instead (no app yet, or Redis back empty).
+        self.idle = idle
         self.store = store
         self.prefix = prefix
         self.consumer = consumer
@@ -88,8 +92,8 @@ class Ingest:
 
     def discover(self) -> None:
         """Join the group on every app stream not seen yet (created at the stream's start: its 10,000 kept lines)."""
-        offsets = f"{self.prefix}logs:offsets".encode()
-        for key in self.redis.scan_iter(match=f"{self.prefix}logs:*", count=1000, _type="stream"):
+        offsets = redis_keys.log_offsets(self.prefix).encode()
+        for key in self.redis.scan_iter(match=redis_keys.log_streams_pattern(self.prefix), count=1000, _type="stream"):
             if key in self.streams or key == offsets:
                 continue
             try:
@@ -101,13 +105,15 @@ class Ingest:
         self._discovered = time.monotonic()
 
     def app_of(self, key: bytes) -> str:
-        return key[len(self.prefix) + len("logs:"):].decode("utf-8", "replace")
+        return redis_keys.app_of_log_stream(self.prefix, key.decode("utf-8", "replace"))
 
     def read(self, block_ms: int | None) -> list[tuple[bytes, list]]:
         """One XREADGROUP over every stream: own pending entries first (after a restart), then new ones.
 
         ``block_ms``: how long to wait for new entries; None: not at all (0 would be forever)."""
         if not self.streams:
+            if block_ms:
+                self.idle(block_ms / 1000)   # as a blocking read would: else the loop spins
             return []
         pending = {k: v for k, v in self.streams.items() if v != b">"}
         try:

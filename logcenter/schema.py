@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from paas.contracts import redis_keys
+
 # Sources of lines, one per writer.
 SOURCES = ("app", "router", "build", "platform")
 LEVELS = ("debug", "info", "warn", "error")
@@ -37,9 +39,8 @@ def release_version(label: str) -> int | None:
     return int(label[1:]) if _RELEASE.match(label) else None
 
 
-def stream_key(prefix: str, app: str) -> str:
-    """The Redis stream of one app's lines (runtime/LOGS.md): ``<prefix>logs:<app>``."""
-    return f"{prefix}logs:{app}"
+# The stream's name is a Redis key like the others: it lives with them.
+stream_key = redis_keys.log_stream
 
 
 def now_rfc3339() -> str:
@@ -148,7 +149,8 @@ def record(fields: dict, received: datetime) -> Record:
         source = "app"
     line = clean_line(fields.get(b"line", b""))
     rec = Record(time=parse_ts(_text(fields, "ts", 40)) or received, app=_text(fields, "app", 64), source=source,
-                 line=line, release=_text(fields, "release", 16), process=_text(fields, "process", 64),
+                 line=line, release=release_label(release_version(_text(fields, "release", 16))),
+                 process=_text(fields, "process", 64),
                  instance=_text(fields, "instance", 64), host=_text(fields, "host", 255),
                  request_id=_text(fields, "request_id", 200))
     level = _text(fields, "level", 8)

@@ -9,7 +9,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from paas.platform.env import env_int, env_path, env_str
+from paas.platform.env import env_int, env_path, env_str, redis_prefix
 
 CHECKOUT_DIR = Path(__file__).resolve().parent.parent
 
@@ -33,7 +33,7 @@ class Settings:
             store_dir=env_path("PAAS_LOG_STORE", str(data_dir / "logcenter" / "store")),
             socket_path=env_path("PAAS_LOG_SOCKET", str(data_dir / "logcenter" / "paas-logs.sock")),
             redis_url=env_str("REDIS_URL", "redis://127.0.0.1:6379/0"),
-            redis_prefix=env_str("PAAS_REDIS_PREFIX", "paas:"),
+            redis_prefix=redis_prefix(),
             rate_limit=env_int("PAAS_LOG_RATE_LIMIT", 5000, minimum=1),
             retention_days=env_int("PAAS_LOG_RETENTION_DAYS", 30, minimum=1),
             consumer=env_str("PAAS_LOG_CONSUMER", "") or socket.gethostname(),

@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from paas.contracts import redis_keys
+
 
 class SettingError(Exception):
     """A setting in the environment cannot be used; the message names it."""
@@ -18,6 +20,14 @@ class SettingError(Exception):
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+
+
+def redis_prefix() -> str:
+    """PAAS_REDIS_PREFIX, read and checked by the one contract module of Redis names."""
+    try:
+        return redis_keys.prefix()
+    except ValueError as exc:
+        raise SettingError(str(exc)) from None
 
 
 def env_str(name: str, default: str = "") -> str:

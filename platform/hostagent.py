@@ -9,6 +9,7 @@ Django or the models: the platform depends on the runtime, not the reverse.
 import os
 import sys
 
+from paas.contracts import redis_keys
 from paas.logcenter.schema import release_label
 from paas.runtime import agent, config
 from paas.runtime.agent import HostInfo
@@ -105,7 +106,7 @@ class DjangoControlPlane:
         import redis
 
         try:
-            self.redis.publish(f"{os.environ.get('PAAS_REDIS_PREFIX', 'paas:')}control:wake", "1")
+            self.redis.publish(redis_keys.control_wake(redis_keys.prefix()), "1")
         except redis.RedisError:
             pass  # the control loop's own interval still gets there
 

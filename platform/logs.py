@@ -1,27 +1,48 @@
 """Reading an app's log stream (runtime/LOGS.md) and writing platform lines into it."""
 
+import threading
+
 import redis
 from django.conf import settings
 
+from paas.contracts import redis_keys
 from paas.logcenter import schema
 from paas.platform.redis_client import get_redis
 
-MAXLEN = 10_000
+MAXLEN = redis_keys.LOG_MAXLEN
 MAX_LINES = 1500
 
 
 def stream_key(app_name: str) -> str:
-    return schema.stream_key(settings.PAAS_REDIS_PREFIX, app_name)
+    return redis_keys.log_stream(settings.PAAS_REDIS_PREFIX, app_name)
+
+
+MISSED_LINE = "[paas: {} platform lines not logged while the platform's Redis was away; paas events has them]"
+# Per app, the platform lines this process could not write (Redis away): said by the next one written.
+_missed: dict[str, int] = {}
+_missed_lock = threading.Lock()
 
 
 def write_platform_line(app_name: str, line: str, release: int | None = None) -> None:
     """A deploy, scale or crash as a ``platform`` line beside the app's own output (``release``: its version)."""
+    with _missed_lock:
+        missed = _missed.pop(app_name, 0)
     try:
-        get_redis().xadd(stream_key(app_name), schema.entry(
+        pipe = get_redis().pipeline(transaction=False)
+        if missed:
+            pipe.xadd(stream_key(app_name), schema.entry(
+                app=app_name, process="platform", source="platform", level="warn", line=MISSED_LINE.format(missed),
+            ), maxlen=MAXLEN, approximate=True)
+        pipe.xadd(stream_key(app_name), schema.entry(
             app=app_name, release=schema.release_label(release), process="platform", source="platform", line=line,
         ), maxlen=MAXLEN, approximate=True)
+        pipe.execute()
     except redis.RedisError:
-        pass  # the event is in PostgreSQL; the log line is a convenience
+        # The event is in PostgreSQL; the log line is a convenience, counted for the next one.
+        with _missed_lock:
+            if len(_missed) > 10_000:
+                _missed.clear()   # apps long gone: a bound on this process's memory
+            _missed[app_name] = _missed.get(app_name, 0) + missed + 1
 
 
 def decode(entry_id: bytes, fields: dict) -> dict:

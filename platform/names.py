@@ -13,6 +13,7 @@ import re
 
 import idna
 
+from paas.contracts import redis_keys
 from paas.platform.exceptions import Invalid
 
 # ASCII only on purpose: str.isdigit() and \d accept other scripts' digits.
@@ -32,7 +33,10 @@ _BAD_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 APP_NAME_MIN = 3
 APP_NAME_MAX = 30
-RESERVED_APP_NAMES = frozenset({"api", "admin", "git", "www", "static", "console", "logs", "router", "paas"})
+# With the names that an app's log stream would share with another key (``logs:offsets``: an app
+# called that would break every agent's log shipping).
+RESERVED_APP_NAMES = frozenset({"api", "admin", "git", "www", "static", "console", "logs", "router", "paas",
+                                *redis_keys.RESERVED_LOG_NAMES})
 
 
 def check_app_name(name: object) -> str:

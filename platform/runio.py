@@ -4,21 +4,21 @@ import base64
 
 from django.conf import settings
 
+from paas.contracts import redis_keys
 from paas.platform.redis_client import get_redis
-from paas.runtime.attach import keys
 
 MAX_INPUT = 64 * 1024
 SIGNALS = ("INT", "TERM", "HUP", "QUIT")
 
 
 def run_keys(name: str) -> tuple[str, str]:
-    return keys(settings.PAAS_REDIS_PREFIX, name)
+    return redis_keys.run_streams(settings.PAAS_REDIS_PREFIX, name)
 
 
 def send(name: str, fields: dict) -> None:
     in_key, _ = run_keys(name)
     client = get_redis()
-    client.xadd(in_key, fields, maxlen=10_000, approximate=True)
+    client.xadd(in_key, fields, maxlen=redis_keys.RUN_INPUT_MAXLEN, approximate=True)
     client.expire(in_key, 3600)
 
 

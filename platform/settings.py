@@ -17,6 +17,7 @@ from paas.platform.env import (
     env_path,
     env_str,
     parse_database_url,
+    redis_prefix,
 )
 
 CHECKOUT_DIR = Path(__file__).resolve().parent.parent
@@ -67,7 +68,7 @@ PAAS_BUILD_MEMORY_MB = env_int("PAAS_BUILD_MEMORY_MB", 2048, 128)
 # Platform Control: rollouts and placement.
 # Every Redis key and channel of the platform starts with this (router/ROUTES.md,
 # runtime/LOGS.md): one Redis can then serve several platforms, or test runs, apart.
-PAAS_REDIS_PREFIX = env_str("PAAS_REDIS_PREFIX", "paas:")
+PAAS_REDIS_PREFIX = redis_prefix()
 PAAS_RUN_TIME_LIMIT_S = env_int("PAAS_RUN_TIME_LIMIT_S", 3600, 1)
 PAAS_SCALE_TO_ZERO_IDLE_S = env_int("PAAS_SCALE_TO_ZERO_IDLE_S", 300, 1)
 # Stopped instances are kept this long (how far back `paas usage` reaches), then deleted.

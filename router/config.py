@@ -7,9 +7,18 @@ flags override the few that operators change often (port, workers).
 import os
 from dataclasses import dataclass, field
 
+from paas.contracts import redis_keys
+
 
 class SettingError(Exception):
     """An environment variable holds a value the router cannot use."""
+
+
+def _redis_prefix() -> str:
+    try:
+        return redis_keys.prefix()
+    except ValueError as exc:
+        raise SettingError(str(exc)) from None
 
 
 def _float(name: str, default: float) -> float:
@@ -96,7 +105,7 @@ class Settings:
             workers=_int("PAAS_ROUTER_WORKERS", os.cpu_count() or 1) or 1,
             base_domain=e("PAAS_BASE_DOMAIN", "localhost").strip().lower().strip("."),
             redis_url=e("REDIS_URL", "redis://127.0.0.1:6379/0"),
-            key_prefix=e("PAAS_ROUTER_KEY_PREFIX", os.environ.get("PAAS_REDIS_PREFIX", "paas:")),
+            key_prefix=_redis_prefix(),
             reload_interval=_float("PAAS_ROUTER_RELOAD_INTERVAL", 15.0),
             metrics_interval=_float("PAAS_ROUTER_METRICS_INTERVAL", 5.0),
             pool_size=_int("PAAS_ROUTER_POOL_SIZE", 64),

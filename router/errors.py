@@ -1,12 +1,17 @@
 """The router's one exceptions module.
 
 Every protocol or routing failure is a ``RouterError`` that carries the HTTP status
-the client gets and the platform error code written to the access log. The asyncio
-edge (``proxy.py``) catches these and renders exactly one error response; nothing
-else in the router writes error pages.
+the client gets and the platform error code written to the access log. Whatever a
+request raises is turned into one by ``classify`` (the one place that decides what a
+failure is); the asyncio edge (``serving/proxy.py``, ``serving/session.py``) then
+renders exactly one error response; nothing else in the router writes error pages.
 
 Error codes follow the spirit of Heroku's router codes; ROUTES.md has the table.
 """
+
+import logging
+
+log = logging.getLogger("paas.router.serving.proxy")
 
 
 class RouterError(Exception):
@@ -27,11 +32,27 @@ class RouterError(Exception):
             self.code = code
 
 
-class PlatformError(RouterError):
-    """A fault in the router itself; logged with its traceback."""
+class RouterBug(RouterError):
+    """A fault in the router's own code (not the client's, not the instance's): 500, H99,
+    logged with its traceback by ``classify``."""
     status = 500
     code = "H99"
     close = True
+
+
+def classify(exc: BaseException, rid: str = "") -> RouterError:
+    """The RouterError a request's failure is answered and logged as.
+
+    A socket error that is not already a RouterError comes from the client's side
+    (instance sockets are read where their errors are named: BackendClosed,
+    BackendInterrupted); anything else is a router bug, logged with its traceback.
+    """
+    if isinstance(exc, RouterError):
+        return exc
+    if isinstance(exc, (ConnectionError, OSError)):
+        return ClientGone(str(exc))
+    log.error("request %s failed", rid, exc_info=exc)
+    return RouterBug(repr(exc))
 
 
 # --- client side: the request is refused ------------------------------------

@@ -17,10 +17,10 @@ import signal
 import sys
 import tempfile
 
-from paas.router.admin import Admin
+from paas.router.telemetry.admin import Admin
 from paas.router.config import SettingError, Settings
-from paas.router.handover import ADMIN_FD, LISTEN_FD, HandoverError, inherited_socket, notify
-from paas.router.server import listen_socket, run_worker
+from paas.router.serving.handover import ADMIN_FD, LISTEN_FD, HandoverError, inherited_socket, notify
+from paas.router.serving.server import listen_socket, run_worker
 
 log = logging.getLogger("paas.router")
 

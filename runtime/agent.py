@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from paas.contracts import redis_keys
+
 from . import config, identity, images, logs, network, ports, stacks, sweep
 from .container import Container, create, instance_dir, release
 from .errors import RuntimeLayerError, StateError
@@ -188,6 +190,7 @@ class Agent:
         self.starting = False
         self.up: set[str] = set()  # instances that passed their check, for UNHEALTHY_AFTER
         self.misses: dict[str, int] = {}
+        self.logs_waiting = False   # log shipping is waiting for Redis
 
     # -- what runs here ------------------------------------------------------
 
@@ -268,7 +271,7 @@ class Agent:
 
     def listen_for_wake(self) -> None:
         """The control loop asks for a pass when it assigns or stops instances; the interval is the fallback."""
-        channel = f"{os.environ.get('PAAS_REDIS_PREFIX', 'paas:')}agent:wake"
+        channel = redis_keys.agent_wake(redis_keys.prefix())
         while not self.stopping.is_set():
             try:
                 pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
@@ -393,11 +396,34 @@ class Agent:
     def ship_logs(self, containers: list[Container] | None = None, final: bool = False) -> None:
         if self.redis is None:
             return
+        import redis as redis_lib
+
+        away = None
         for c in containers if containers is not None else self.managed():
             try:
-                logs.ship(self.redis, c.id, c.dir, c.record.labels, final=final)
+                if final:
+                    logs.ship_final(self.redis, c.id, c.dir, c.record.labels)
+                else:
+                    logs.ship(self.redis, c.id, c.dir, c.record.labels)
             except OSError as exc:
                 log.warning("shipping logs of %s: %s", c.id, exc)
+            except redis_lib.RedisError as exc:
+                away = exc   # the lines wait on disk, bounded (runtime/logledger.py)
+        if containers is None:
+            try:
+                logs.ship_spooled(self.redis)
+            except redis_lib.RedisError as exc:
+                away = exc
+        if containers is None or away is not None:
+            self._logs_away(away)
+
+    def _logs_away(self, error: Exception | None) -> None:
+        """Say once when log shipping stops for want of Redis, and once when it resumes."""
+        if error is not None and not self.logs_waiting:
+            log.warning("Redis unreachable (%s): app log lines wait on disk until it is back", error)
+        elif error is None and self.logs_waiting:
+            log.info("Redis is back: app log lines shipped again")
+        self.logs_waiting = error is not None
 
 
 def main(make_control: Callable[[], ControlPlane], argv: list[str] | None = None) -> int:

@@ -16,15 +16,17 @@ import struct
 import termios
 import threading
 
+from paas.contracts import redis_keys
+
 from .container import Container
 
 KEEP_S = 3600
-MAX_ENTRIES = 20_000
+MAX_ENTRIES = redis_keys.RUN_OUTPUT_MAXLEN
 SIGNALS = {"INT": signal.SIGINT, "TERM": signal.SIGTERM, "HUP": signal.SIGHUP, "QUIT": signal.SIGQUIT}
 
 
 def keys(prefix: str, container_id: str) -> tuple[str, str]:
-    return f"{prefix}run:{container_id}:in", f"{prefix}run:{container_id}:out"
+    return redis_keys.run_streams(prefix, container_id)
 
 
 class Relay:
@@ -112,5 +114,5 @@ def main(container_id: str, tty: bool) -> int:
     from . import config
 
     client = redis.Redis.from_url(config.redis_url())
-    Relay(Container.load(container_id), client, os.environ.get("PAAS_REDIS_PREFIX", "paas:"), tty).run()
+    Relay(Container.load(container_id), client, redis_keys.prefix(), tty).run()
     return 0

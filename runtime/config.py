@@ -108,6 +108,11 @@ def agent_interval() -> float:
     return _number("PAAS_AGENT_INTERVAL", "0.5", float)
 
 
+def log_backlog_bytes() -> int:
+    """PAAS_LOG_BACKLOG_BYTES: unshipped log bytes kept per instance and stream while Redis is away."""
+    return _number("PAAS_LOG_BACKLOG_BYTES", str(8 << 20), int)
+
+
 def agent_token() -> str | None:
     """PAAS_AGENT_TOKEN: the agent's API token, to fetch slugs built on another host."""
     return os.environ.get("PAAS_AGENT_TOKEN") or None

@@ -25,5 +25,7 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
 
 # The end-to-end platform (git server, build worker, control loop, agent, router) is one per
 # session, shared by every folder whose tests push real apps (tests/e2e, tests/security); the
-# network sandbox (a bridge of the test's own, "the outside" a namespace) serves tests/runtime and tests/security.
-pytest_plugins = ["tests.e2e.fixtures", "tests.netsandbox", "tests.web.fixtures"]
+# network sandbox (a bridge of the test's own, "the outside" a namespace) serves tests/runtime and tests/security;
+# users, tokens and the API client (tests/platform/accounts.py) serve every folder that calls the API;
+# the console's users, apps and browser tabs (tests/web/fixtures.py) serve tests/web.
+pytest_plugins = ["tests.platform.accounts", "tests.e2e.fixtures", "tests.netsandbox", "tests.web.fixtures"]

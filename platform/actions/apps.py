@@ -3,9 +3,11 @@
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from paas.contracts import redis_keys
 from paas.platform.actions.access import require_manage
 from paas.platform.actions.events import record
 from paas.platform.actions.releases import create_release
+from paas.platform.control.wake import wake
 from paas.platform.exceptions import Conflict, Forbidden, Invalid, NotFound
 from paas.platform.models import App, Config, Team, TeamMembership
 from paas.platform.names import check_app_name, check_team_name
@@ -86,19 +88,17 @@ def forget_app_keys(name: str) -> None:
     starts with none of them."""
     import redis
 
-    from paas.platform.control.autoscaling import idle_key, metrics_key
-    from paas.platform.logs import stream_key
     from paas.platform.redis_client import get_redis
 
+    prefix = settings.PAAS_REDIS_PREFIX
     try:
-        get_redis().delete(stream_key(name), metrics_key(name), idle_key(name))
+        get_redis().delete(redis_keys.log_stream(prefix, name), redis_keys.router_metrics(prefix, name),
+                           redis_keys.autoscale_idle_since(prefix, name))
     except redis.RedisError:
         pass  # the stream is bounded; a leftover costs little
 
 
 def set_maintenance(user, app: App, enabled: bool) -> App:
-    from paas.platform.control.loop import wake
-
     with transaction.atomic():
         app = App.objects.select_for_update().get(pk=app.pk)
         if app.maintenance != enabled:

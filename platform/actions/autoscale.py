@@ -5,7 +5,7 @@ from django.db import transaction
 
 from paas.platform.actions.events import record
 from paas.platform.actions.formation import known_process_types
-from paas.platform.control.loop import wake
+from paas.platform.control.wake import wake
 from paas.platform.exceptions import Invalid, NotFound
 from paas.platform.models import App, Autoscale
 from paas.platform.names import check_process_type

@@ -2,7 +2,6 @@
 
 import shutil
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -13,13 +12,14 @@ from paas.platform.models import App, Build
 
 def start_build(user, app: App, commit: str, ref: str) -> Build:
     """Record a build and queue it once the row is committed (never before)."""
-    from paas.platform.tasks.builds import build as build_task
+    from paas.platform.builds.recovery import enqueue
 
     with transaction.atomic():
         build = Build.objects.create(app=app, commit=commit, ref=ref, created_by=user, stack=app.stack)
         record(user, "build.start", f"push of {commit[:7]} to {ref.rsplit('/', 1)[-1]} started a build", app=app,
                build=str(build.uuid))
-        transaction.on_commit(lambda: build_task.apply_async(args=[build.pk], queue=settings.PAAS_BUILD_QUEUE))
+        # Redis away: the control loop queues it once Redis is back (recovery.requeue_lost_pending).
+        transaction.on_commit(lambda: enqueue(build.pk, build.uuid), robust=True)
     return build
 
 

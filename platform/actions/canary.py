@@ -5,7 +5,7 @@ from django.db import IntegrityError, transaction
 from paas.platform.actions.events import record
 from paas.platform.actions.releases import create_release, get_release
 from paas.platform.control.deploys import serving_release
-from paas.platform.control.loop import wake
+from paas.platform.control.wake import wake
 from paas.platform.exceptions import Conflict, Invalid, NotFound
 from paas.platform.models import App, Canary, Release
 

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from paas.platform.actions.events import record
-from paas.platform.control.loop import wake
+from paas.platform.control.wake import wake
 from paas.platform.exceptions import Conflict, Forbidden, Invalid, NotFound
 from paas.platform.models import App, Domain
 from paas.platform.names import check_hostname

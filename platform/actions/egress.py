@@ -4,6 +4,7 @@ from django.db import transaction
 
 from paas.platform.actions.access import require_manage
 from paas.platform.actions.events import record
+from paas.platform.control.wake import wake_agents
 from paas.platform.exceptions import Invalid
 from paas.platform.models import App
 
@@ -24,11 +25,5 @@ def set_egress(user, app: App, allowed) -> App:
             app.egress = allowed
             app.save(update_fields=["egress", "updated_at"])
             record(user, "app.egress", f"egress {'allowed' if allowed else 'denied'}", app=app, allowed=allowed)
-            transaction.on_commit(_wake_agents)
+            transaction.on_commit(wake_agents)
     return app
-
-
-def _wake_agents() -> None:
-    from paas.platform.control.loop import wake_agents
-
-    wake_agents()

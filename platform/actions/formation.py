@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import transaction
 
 from paas.platform.actions.events import record
-from paas.platform.control.loop import wake
+from paas.platform.control.wake import wake
 from paas.platform.exceptions import Invalid
 from paas.platform.models import App, Formation
 from paas.platform.names import check_process_type

@@ -24,6 +24,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import ValidationError
 
+from paas.contracts import redis_keys
 from paas.platform.exceptions import TooManyRequests
 from paas.platform.names import text_problem
 from paas.platform.redis_client import get_redis
@@ -35,10 +36,9 @@ MAX_USERNAME = 150  # Django's username field
 
 def _keys(username: str, address: str) -> list[str]:
     """The account's counter, then the address's (none when the caller has no address)."""
-    prefix = f"{settings.PAAS_REDIS_PREFIX}login:failures"
-    keys = [f"{prefix}:user:{username.lower()}"]
+    keys = [redis_keys.login_failures(settings.PAAS_REDIS_PREFIX, "user", username.lower())]
     if address:
-        keys.append(f"{prefix}:addr:{address}")
+        keys.append(redis_keys.login_failures(settings.PAAS_REDIS_PREFIX, "addr", address))
     return keys
 
 

@@ -3,7 +3,7 @@
 from django.db import transaction
 
 from paas.platform.actions.events import record
-from paas.platform.control.loop import wake
+from paas.platform.control.wake import wake
 from paas.platform.exceptions import NotFound, Invalid
 from paas.platform.models import App, Build, Config, Release
 

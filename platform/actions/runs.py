@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from paas.platform.actions.events import record
 from paas.platform.control.deploys import serving_release, target_release
-from paas.platform.control.loop import wake
+from paas.platform.control.wake import wake
 from paas.platform.exceptions import Invalid, NotFound
 from paas.platform.models import App, Instance
 from paas.platform.names import check_instance_name, check_text

@@ -27,6 +27,7 @@ from django.db import connection
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
+from paas.contracts import redis_keys
 from paas.platform.api.params import query_int
 from paas.platform.api.routing import Endpoint
 from paas.platform.exceptions import BadRequest, TooManyRequests, Unavailable
@@ -75,7 +76,7 @@ def query_cursor(request, default: str | None = None, *, latest: bool = False) -
 
 
 def _slots_key(user_id: int) -> str:
-    return f"{settings.PAAS_REDIS_PREFIX}follows:user:{user_id}"
+    return redis_keys.follow_slots(settings.PAAS_REDIS_PREFIX, user_id)
 
 
 @asynccontextmanager

@@ -17,6 +17,7 @@ import threading
 
 from django.conf import settings
 
+from paas.contracts import redis_keys
 from paas.platform.redis_client import get_redis
 
 log = logging.getLogger(__name__)
@@ -30,11 +31,11 @@ ATTEMPTS_TTL_S = 24 * 3600
 
 
 def lease_key(build_uuid) -> str:
-    return f"{settings.PAAS_REDIS_PREFIX}builds:{build_uuid}:lease"
+    return redis_keys.build_lease(settings.PAAS_REDIS_PREFIX, build_uuid)
 
 
 def attempts_key(build_uuid) -> str:
-    return f"{settings.PAAS_REDIS_PREFIX}builds:{build_uuid}:attempts"
+    return redis_keys.build_attempts(settings.PAAS_REDIS_PREFIX, build_uuid)
 
 
 def holder_name() -> str:

@@ -1,6 +1,6 @@
 """A build's output as a Redis stream: the worker appends, the git receiver follows.
 
-Stream ``paas:builds:<uuid>`` holds entries ``{"line": ...}`` and ends with one
+Stream ``<prefix>builds:<uuid>`` holds entries ``{"line": ...}`` and ends with one
 ``{"end": status, "message": ..., "release": N}``. It expires a day after the
 build ends; the whole output is also kept on the Build row.
 """
@@ -10,23 +10,26 @@ from dataclasses import dataclass
 
 import threading
 
+import redis
 from django.conf import settings
 
+from paas.contracts import redis_keys
 from paas.platform.redis_client import get_redis
 
 KEEP_SECONDS = 24 * 3600
-MAX_ENTRIES = 100_000
+MAX_ENTRIES = redis_keys.BUILD_OUTPUT_MAXLEN
+MISSED_LINE = "       ({} lines of output not shown while the platform's Redis was away: paas builds:info has them)"
 
 
 CANCEL_CHECK_S = 0.5
 
 
 def stream_key(build_uuid) -> str:
-    return f"{settings.PAAS_REDIS_PREFIX}builds:{build_uuid}"
+    return redis_keys.build_output(settings.PAAS_REDIS_PREFIX, build_uuid)
 
 
 def cancel_key(build_uuid) -> str:
-    return f"{settings.PAAS_REDIS_PREFIX}builds:{build_uuid}:cancel"
+    return redis_keys.build_cancel(settings.PAAS_REDIS_PREFIX, build_uuid)
 
 
 def request_cancel(build_uuid) -> None:
@@ -34,21 +37,38 @@ def request_cancel(build_uuid) -> None:
 
 
 class OutputWriter:
-    """Collects a build's lines for the row and streams them to whoever follows the build."""
+    """Collects a build's lines for the row and streams them to whoever follows the build.
+
+    The row keeps every line; the stream is the live view. While Redis is away lines are not
+    streamed (the build goes on), and the first line streamed after says how many were missed.
+    """
 
     def __init__(self, build_uuid):
         self.key = stream_key(build_uuid)
         self.lines: list[str] = []
+        self.missed = 0
         self.redis = get_redis()
 
     def line(self, text: str) -> None:
         self.lines.append(text)
-        self.redis.xadd(self.key, {"line": text}, maxlen=MAX_ENTRIES, approximate=True)
+        try:
+            if self.missed:
+                self._add({"line": MISSED_LINE.format(self.missed)})
+                self.missed = 0
+            self._add({"line": text})
+        except redis.RedisError:
+            self.missed += 1
 
     def end(self, status: str, message: str = "", release: int | None = None) -> None:
         fields = {"end": status, "message": message, "release": "" if release is None else str(release)}
-        self.redis.xadd(self.key, fields)
-        self.redis.expire(self.key, KEEP_SECONDS)
+        try:
+            self.redis.xadd(self.key, fields)
+            self.redis.expire(self.key, KEEP_SECONDS)
+        except redis.RedisError:
+            pass  # the follower reads the end from the Build row (follow())
+
+    def _add(self, fields: dict) -> None:
+        self.redis.xadd(self.key, fields, maxlen=MAX_ENTRIES, approximate=True)
 
     def text(self) -> str:
         return "\n".join(self.lines) + ("\n" if self.lines else "")
@@ -62,12 +82,21 @@ class BuildEnd:
 
 
 def follow(build_uuid, on_line, *, timeout: float, block_ms: int = 1000) -> BuildEnd | None:
-    """Call ``on_line`` for every line until the build ends; None when ``timeout`` passes first."""
+    """Call ``on_line`` for every line until the build ends; None when ``timeout`` passes first.
+
+    Level-triggered on the Build row: whenever the stream is quiet or Redis is away, the row
+    says whether the build has ended (its end entry may have been lost with a Redis restart).
+    """
     client = get_redis()
     key, last_id = stream_key(build_uuid), "0-0"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for _, entries in client.xread({key: last_id}, block=block_ms, count=500) or []:
+        try:
+            result = client.xread({key: last_id}, block=block_ms, count=500)
+        except redis.RedisError:
+            result = None
+            time.sleep(block_ms / 1000)
+        for _, entries in result or []:
             for entry_id, fields in entries:
                 last_id = entry_id
                 fields = {k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()}
@@ -75,7 +104,33 @@ def follow(build_uuid, on_line, *, timeout: float, block_ms: int = 1000) -> Buil
                     release = int(fields["release"]) if fields.get("release") else None
                     return BuildEnd(fields["end"], fields.get("message", ""), release)
                 on_line(fields["line"])
+        if not result:
+            end = ended(build_uuid)
+            if end is not None:
+                return end
     return None
+
+
+def ended(build_uuid) -> BuildEnd | None:
+    """The end of a finished build from its row (and its release); None while it runs or the database is away."""
+    from django.db import DatabaseError, close_old_connections
+
+    from paas.platform.models import Build, Release
+
+    try:
+        close_old_connections()
+        build = Build.objects.filter(uuid=build_uuid).values("pk", "status", "error").first()
+        if build is None or build["status"] not in Build.FINISHED:
+            return None
+        release = None
+        if build["status"] == Build.SUCCEEDED:
+            release = (Release.objects.filter(build_id=build["pk"]).order_by("-version")
+                       .values_list("version", flat=True).first())
+            if release is None:
+                return None   # the build and its release are one transaction: not visible yet
+        return BuildEnd(build["status"], build["error"], release)
+    except DatabaseError:
+        return None
 
 
 class CancelWatch:
@@ -101,6 +156,9 @@ class CancelWatch:
     def watch(self) -> None:
         client = get_redis()
         while not self.done.wait(CANCEL_CHECK_S):
-            if client.exists(self.key):
-                self.event.set()
-                return
+            try:
+                if client.exists(self.key):
+                    self.event.set()
+                    return
+            except redis.RedisError:
+                continue  # Redis away: a cancel asked meanwhile is seen once it is back

@@ -7,10 +7,11 @@ marks the build failed with its reason; nothing is released.
 
 import logging
 import tempfile
+import time
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from paas.buildpacks import slugtree
@@ -31,6 +32,9 @@ from paas.runtime import identity, images
 from paas.runtime.errors import RuntimeLayerError as RunnerError
 
 log = logging.getLogger(__name__)
+
+#: How long a finished build waits for its database to come back (a restart takes seconds).
+DATABASE_WAIT_S = 120
 
 
 def cache_dir_path(app_name: str) -> Path:
@@ -68,23 +72,43 @@ def build_claimed(build: Build, again: bool) -> str:
     try:
         with CancelWatch(build.uuid) as cancel:
             slug, image = produce_image(build, out, cancel)
-            release = publish(build, slug, image, out)
+            # The build took minutes: its database connection may not have outlived a restart.
+            release = with_database(lambda: publish(build, slug, image, out))
             if release is None:
                 return "skipped"
     except BuildCancelled as error:
-        fail(build, out, str(error), status=Build.CANCELLED)
+        reason = str(error)
+        with_database(lambda: fail(build, out, reason, status=Build.CANCELLED))
         return Build.CANCELLED
     except (BuildError, PlatformError, RunnerError) as error:
-        fail(build, out, str(error))
+        reason = str(error)
+        with_database(lambda: fail(build, out, reason))
         return Build.FAILED
     except Exception:
         log.exception("build %s crashed", build.uuid)
-        fail(build, out, "the build hit an internal error; the platform logged it")
+        with_database(lambda: fail(build, out, "the build hit an internal error; the platform logged it"))
         raise
     out.line(f"-----> Released v{release.version}")
-    Build.objects.filter(pk=build.pk).update(output=out.text())
+    with_database(lambda: Build.objects.filter(pk=build.pk).update(output=out.text()))
     out.end(Build.SUCCEEDED, release=release.version)
     return Build.SUCCEEDED
+
+
+def with_database(step):
+    """``step()``; while the database restarts (a lost connection), again on a new connection,
+    for up to DATABASE_WAIT_S. Each step is one transaction, so a retried one never half-applied."""
+    deadline = time.monotonic() + DATABASE_WAIT_S
+    delay = 0.5
+    while True:
+        try:
+            return step()
+        except (OperationalError, InterfaceError) as error:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("database unreachable (%s); trying again in %g s", str(error).strip()[:200], delay)
+            connection.close()
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 def claim(build_id: int) -> tuple[Build, Lease, bool] | None:
@@ -114,13 +138,16 @@ def produce_image(build: Build, out: OutputWriter, cancel):
         source = Path(tmp) / "source"
         cache = str(cache_dir(app))
         checkout(open_repo(app.name), build.commit, source, max_bytes=settings.PAAS_MAX_PUSH_BYTES)
+        # Read before the build runs, each waiting out a database restart like the release does.
+        config = with_database(lambda: current_config(app).values)
+        require_web = with_database(lambda: expects_traffic(app))
         slug = run_buildpacks(
             str(source),
             cache,
             str(Path(tmp) / "slug.tgz"),
             # The build's directories (made under tmp by the driver) and the cache become the app's build uid's.
             executor=get_executor(app, build_dirs=(tmp, cache)),
-            config=current_config(app).values,
+            config=config,
             on_output=out.line,
             compile_timeout=settings.PAAS_BUILD_TIMEOUT_S,
             max_slug_bytes=settings.PAAS_MAX_SLUG_BYTES,
@@ -128,7 +155,7 @@ def produce_image(build: Build, out: OutputWriter, cancel):
             source_version=build.commit,
             work_dir=tmp,
             cancel=cancel,
-            require_web=expects_traffic(app),
+            require_web=require_web,
             keep_app_dir=str(Path(tmp) / "app"),
         )
         out.line(f"-----> Compressed slug: {slug.size / 1024 / 1024:.1f} MB")

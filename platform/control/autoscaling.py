@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from paas.contracts import redis_keys
 from paas.platform.actions.events import record
 from paas.platform.control.autoscale_policy import Metrics, Policy, decide
 from paas.platform.models import App, Autoscale, Formation
@@ -18,7 +19,7 @@ SNAPSHOT_MAX_AGE_S = 120  # the router's key lifetime: a node silent this long h
 
 def metrics_key(app_name: str) -> str:
     """The hash each router node writes the app's last-minute figures into (router/ROUTES.md)."""
-    return f"{settings.PAAS_REDIS_PREFIX}router:metrics:{app_name}"
+    return redis_keys.router_metrics(settings.PAAS_REDIS_PREFIX, app_name)
 
 
 def read_metrics(app_name: str, now: float | None = None) -> tuple[Metrics | None, float | None]:
@@ -51,7 +52,7 @@ def combine_nodes(nodes: list[dict], now: float) -> tuple[Metrics | None, float 
 
 
 def idle_key(app_name: str) -> str:
-    return f"{settings.PAAS_REDIS_PREFIX}autoscale:idle-since:{app_name}"
+    return redis_keys.autoscale_idle_since(settings.PAAS_REDIS_PREFIX, app_name)
 
 
 def idle_seconds(app_name: str, metrics: Metrics | None, now: float) -> float:

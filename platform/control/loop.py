@@ -38,6 +38,7 @@ def tick(publisher, full: bool = True) -> bool:
     from paas.platform.control.deploys import reconcile_app
     from paas.platform.control.retention import prune_stopped
     from paas.platform.control.scheduling import forget_stopped, mark_down_hosts, place_pending
+    from paas.platform.control.wake import wake_agents
     from paas.platform.models import App
 
     if full and publisher.stale:
@@ -101,9 +102,11 @@ class Loop:
         """
         from django.conf import settings
 
+        from paas.contracts import redis_keys
         from paas.platform.control.autoscaling import wake_app
+        from paas.platform.control.wake import wake_channel
 
-        router_wake = f"{settings.PAAS_REDIS_PREFIX}router:wake"
+        router_wake = redis_keys.router_wake(settings.PAAS_REDIS_PREFIX)
         while not self.stopping.is_set():
             try:
                 pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
@@ -135,40 +138,6 @@ class Loop:
                 log.exception("control tick failed")
                 busy = True
             woken = self.wake.wait(self.interval if busy else self.idle_interval)
-
-
-def wake_channel() -> str:
-    from django.conf import settings
-
-    return f"{settings.PAAS_REDIS_PREFIX}control:wake"
-
-
-def wake_agents() -> None:
-    """Instances were assigned or stopped: agents act now rather than at their next interval."""
-    import redis
-    from django.conf import settings
-
-    from paas.platform.redis_client import get_redis
-
-    try:
-        get_redis().publish(f"{settings.PAAS_REDIS_PREFIX}agent:wake", "1")
-    except redis.RedisError as error:
-        log.warning("could not wake the agents: %s", error)
-
-
-def wake() -> None:
-    """Ask the control loops for a tick now (after a release or a scale).
-
-    Best effort: if Redis is away, the loops' own interval still gets there.
-    """
-    import redis
-
-    from paas.platform.redis_client import get_redis
-
-    try:
-        get_redis().publish(wake_channel(), "1")
-    except redis.RedisError as error:
-        log.warning("could not wake the control loop: %s", error)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ import time
 
 from django.conf import settings
 
+from paas.contracts import redis_keys
 from paas.platform.control.autoscaling import scaled_to_zero
 from paas.platform.control.deploys import serving_release
 from paas.platform.models import App, Canary, Domain, Host, Instance
@@ -58,10 +59,10 @@ class RoutePublisher:
     def __init__(self, prefix: str | None = None):
         self.redis = get_redis()
         prefix = settings.PAAS_REDIS_PREFIX if prefix is None else prefix
-        self.hosts_key = f"{prefix}router:hosts"
-        self.app_key = f"{prefix}router:app:{{}}"
-        self.changes = f"{prefix}router:changes"
-        self.published_key = f"{prefix}router:published"
+        self.hosts_key = redis_keys.route_hosts(prefix)
+        self.prefix = prefix
+        self.changes = redis_keys.route_changes(prefix)
+        self.published_key = redis_keys.route_published(prefix)
         #: The table in Redis may lag the database: nothing published yet by this loop, or the last
         #: publish failed (Redis away). See loop.tick.
         self.stale = True
@@ -81,14 +82,15 @@ class RoutePublisher:
 
     def sync_apps(self, apps: dict[str, dict]) -> list[str]:
         changed = []
-        current = {key.decode().rsplit(":", 1)[1] for key in self.redis.scan_iter(self.app_key.format("*"), count=1000)}
+        pattern = redis_keys.route_apps_pattern(self.prefix)
+        current = {key.decode().rsplit(":", 1)[1] for key in self.redis.scan_iter(pattern, count=1000)}
         for name, entry in apps.items():
             text = json.dumps(entry, sort_keys=True)
-            if self.redis.get(self.app_key.format(name)) != text.encode():
-                self.redis.set(self.app_key.format(name), text)
+            if self.redis.get(redis_keys.route_app(self.prefix, name)) != text.encode():
+                self.redis.set(redis_keys.route_app(self.prefix, name), text)
                 changed.append(name)
         for name in current - apps.keys():
-            self.redis.delete(self.app_key.format(name))
+            self.redis.delete(redis_keys.route_app(self.prefix, name))
             changed.append(name)
         return changed
 

@@ -1,8 +1,9 @@
 """One push per app at a time, so two builds never interleave their releases."""
 
 from django.conf import settings
-from redis.exceptions import LockError
+from redis.exceptions import LockError, RedisError
 
+from paas.contracts import redis_keys
 from paas.platform.redis_client import get_redis
 
 
@@ -10,7 +11,7 @@ class PushLock:
     def __init__(self, app_name: str):
         # Expires on its own if the holder dies, after the longest a build may take.
         self.lock = get_redis().lock(
-            f"{settings.PAAS_REDIS_PREFIX}lock:push:{app_name}", timeout=settings.PAAS_BUILD_TIMEOUT_S + 600, blocking=False
+            redis_keys.push_lock(settings.PAAS_REDIS_PREFIX, app_name), timeout=settings.PAAS_BUILD_TIMEOUT_S + 600, blocking=False
         )
 
     def acquire(self) -> bool:
@@ -20,4 +21,6 @@ class PushLock:
         try:
             self.lock.release()
         except LockError:  # expired already: nothing left to release
+            pass
+        except RedisError:  # Redis away: the lock expires by itself (and went if Redis restarted)
             pass

@@ -15,7 +15,7 @@ from dulwich.server import ReceivePackHandler
 from dulwich.errors import HookError
 
 from paas.platform.actions.builds import start_build
-from paas.platform.builds.launch import app_output, rollout_timeout, wait_for_rollout
+from paas.platform.builds.rollout_watch import app_output, rollout_timeout, wait_for_rollout
 from paas.platform.builds.output import follow
 from paas.platform.git.lock import PushLock
 from paas.platform.git.refs import push_problem

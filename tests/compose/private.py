@@ -13,7 +13,7 @@ from pathlib import Path
 
 import redis
 
-from paas.compose.services import PrivatePostgres, PrivateRedis
+from paas.compose.backing import PrivatePostgres, PrivateRedis
 
 
 def free_port() -> int:

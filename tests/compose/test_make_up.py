@@ -160,7 +160,7 @@ def test_make_up_serves_the_readme_flow_and_ctrl_c_stops_everything(platform_up,
 
 
 def test_second_start_does_not_print_a_password_again(platform_up, data_dir):
-    process, banner, api = platform_up
+    process, banner, _ = platform_up
     assert "password:" in banner
     passwords = secrets_of(data_dir)
     os.killpg(process.pid, signal.SIGINT)

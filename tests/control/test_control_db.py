@@ -14,7 +14,7 @@ from paas.platform.control.routes import RoutePublisher
 from paas.platform.control.scheduling import mark_down_hosts, place_pending
 from paas.platform.models import Build, Domain, Event, Formation, Host, Instance, Release
 from paas.platform.redis_client import get_redis
-from tests.platform.conftest import make_user
+from tests.platform.accounts import make_user
 
 
 @pytest.fixture
@@ -219,7 +219,7 @@ def test_an_app_with_rollbacks_a_canary_and_instances_is_destroyed_whole(app):
     host("h1")
     Formation.objects.create(app=app, process_type="web", quantity=1)
     deploy(app)
-    v3 = deploy(app)
+    deploy(app)  # v3
     reconcile_app(app.pk, time.time())
     place_pending()
     mark(app, Instance.UP, address="10.1.0.2", port=5000)

@@ -21,7 +21,7 @@ from tests.e2e.platform_procs import (
     start_git_server,
     start_router,
 )
-from tests.platform.conftest import make_user
+from tests.platform.accounts import make_user
 
 
 @pytest.fixture(scope="session")

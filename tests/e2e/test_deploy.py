@@ -94,7 +94,7 @@ def test_a_crashing_release_keeps_the_old_one_serving(pusher, app, platform_env,
 
 
 def test_logs_and_maintenance_mode(pusher, app, platform_env, tmp_path):
-    from tests.platform.conftest import ApiClient
+    from tests.platform.accounts import ApiClient
 
     repo = pusher.repo(tmp_path / "src", WEB_APP, app.name)
     assert pusher.push(repo).returncode == 0

@@ -6,7 +6,7 @@ import pytest
 
 from paas.platform.actions.apps import create_app
 from paas.platform.actions.tokens import issue_token
-from tests.platform.conftest import make_user
+from tests.platform.accounts import make_user
 from paas.platform.models import App, Build, Release
 
 PROCFILE_APP = {
@@ -142,7 +142,7 @@ def test_a_second_push_while_building_is_refused(pusher, app, tmp_path):
 
 
 def test_build_history_through_the_api(pusher, app, tmp_path):
-    from tests.platform.conftest import ApiClient
+    from tests.platform.accounts import ApiClient
 
     repo = pusher.repo(tmp_path / "src", PROCFILE_APP, app.name)
     assert pusher.push(repo).returncode == 0

@@ -38,7 +38,7 @@ def _through(relays: list, url: str, address: str) -> str:
 def second_host(platform_env, e2e_data_dir, live_server, monkeypatch, transactional_db):
     """A second machine; it fetches slugs it did not build from the API, with an admin token."""
     from paas.platform.actions.tokens import issue_token
-    from tests.platform.conftest import make_user
+    from tests.platform.accounts import make_user
 
     # The API (live_server, in this process) serves slugs from the first host's image store.
     monkeypatch.setenv("PAAS_DATA_DIR", platform_env["PAAS_DATA_DIR"])

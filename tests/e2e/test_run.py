@@ -88,7 +88,7 @@ def test_terminal_run_is_interactive_and_ctrl_c_interrupts(pusher, deployed, liv
 
 
 def test_detached_run_writes_to_the_logs(pusher, deployed, live_server):
-    from tests.platform.conftest import ApiClient
+    from tests.platform.accounts import ApiClient
 
     result = subprocess.run([PAAS, "run", "-a", deployed.name, "--detach", "echo detached-$((1+1))"],
                             capture_output=True, text=True, env=cli_env(pusher, live_server), timeout=60)

@@ -4,17 +4,20 @@ Redis in the middle of a deploy. The servers restarted are the private ones this
 for this test, never the machine's own."""
 
 import os
+import re
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
-from paas.compose.services import PrivatePostgres, reachable
+from paas.compose.backing import PrivatePostgres, reachable
 
-from tests.faults.upplatform import Platform, deploy, dispose, leftovers
+from tests.faults.test_killed_mid_work import SLOW_BUILD_APP
+from tests.faults.upplatform import Platform, deploy, dispose, git_repo, leftovers
 from tests.load import Load, first_answer_after
 from tests.waiting import wait_for
 
@@ -100,23 +103,30 @@ def redis_server(platform: Platform) -> int | None:
     return None
 
 
-def test_redis_restarted_mid_deploy_the_router_keeps_serving_and_the_deploy_ends_cleanly(platform):
+def stop_redis(platform: Platform) -> None:
+    os.kill(redis_server(platform), signal.SIGTERM)   # it keeps nothing on disk: it comes back empty
+    wait_for(lambda: not reachable("127.0.0.1", int(platform.env["PAAS_REDIS_PORT"])), 30, "Redis to be gone")
+
+
+def start_redis(platform: Platform) -> None:
+    """As make up started it: the same configuration file (port, ACL users)."""
     redis_dir = platform.data_dir / "redis"
-    port = int(platform.env["PAAS_REDIS_PORT"])
+    with open(redis_dir / "redis.log", "ab") as log:
+        subprocess.Popen([shutil.which("redis-server"), str(redis_dir / "redis.conf")], cwd=redis_dir,
+                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    wait_for(lambda: reachable("127.0.0.1", int(platform.env["PAAS_REDIS_PORT"])), 30, "Redis to be back")
+
+
+def test_redis_restarted_mid_deploy_the_router_keeps_serving_and_the_deploy_ends_cleanly(platform):
     with Load(platform.router_port, HOST, keepalive=3, fresh=1, pause=0.01) as load:
         requests_go_on(load, 100, "load before the deploy")
         version = latest_version(platform) + 1
         platform.api("PATCH", f"/apps/{APP}/config", {"GREETING": "redis"})
-        pid = redis_server(platform)
-        os.kill(pid, signal.SIGTERM)   # it keeps nothing on disk: it comes back empty
-        wait_for(lambda: not reachable("127.0.0.1", port), 30, "Redis to be gone")
+        stop_redis(platform)
         # Away: the router serves from the table it has, the instances from their own memory.
         requests_go_on(load, 200, "requests while Redis is away")
         assert load.tally.failed == 0, load.tally.failures
-        with open(redis_dir / "redis.log", "ab") as log:
-            subprocess.Popen([shutil.which("redis-server"), str(redis_dir / "redis.conf")], cwd=redis_dir,
-                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_for(lambda: reachable("127.0.0.1", port), 30, "Redis to be back")
+        start_redis(platform)
         status = wait_for(lambda: settled(platform, version), 180, f"v{version} to finish its rollout")
         if status == "succeeded":
             wait_for(lambda: first_answer_after(platform.router_port, HOST, time.monotonic(), 2) is not None
@@ -168,3 +178,102 @@ def served_body(platform: Platform) -> bytes:
         return b""
     finally:
         conn.close()
+
+
+TICK = re.compile(r"tick (\d+)")
+DROPPED = re.compile(r"\[paas: (\d+) lines of stdout dropped while the log service was unreachable\]")
+
+
+def stored_lines(platform: Platform, query: str) -> list[str]:
+    """Every line the Log Center stored for the app that matches ``query``, newest first."""
+    lines, cursor = [], None
+    while True:
+        params = {"q": query, "limit": 1000, **({"cursor": cursor} if cursor else {})}
+        page = platform.api("GET", f"/apps/{APP}/logs/search?{urlencode(params)}")
+        lines += [row["line"] for row in page["lines"]]
+        cursor = page["cursor"]
+        if not cursor:
+            return lines
+
+
+def test_app_log_lines_across_a_redis_restart_arrive_once_or_are_counted(platform):
+    platform.api("PATCH", f"/apps/{APP}/formation", {"ticker": {"quantity": 1}})
+    try:
+        ticker = wait_for(lambda: next((i["name"] for i in platform.api("GET", f"/apps/{APP}/instances")
+                                        if i["process"] == "ticker.1" and i["state"] == "up"), None),
+                          120, "the ticker up")
+        wait_for(lambda: len(stored_lines(platform, "process:ticker.1 tick")) > 20, 60, "ticks in the Log Center")
+        written = platform.data_dir / "runtime" / "instances" / ticker / "stdout.log"
+        stop_redis(platform)
+        away_at = written.stat().st_size
+        wait_for(lambda: written.stat().st_size > away_at + 1000, 30, "the ticker to write while Redis is away")
+        start_redis(platform)
+    finally:
+        platform.api("PATCH", f"/apps/{APP}/formation", {"ticker": {"quantity": 0}})
+    # Its last line is written as it stops, and shipped with the rest.
+    last = wait_for(lambda: next((line for line in stored_lines(platform, '"ticker stopped after"')), None), 120,
+                    "the ticker's last line in the Log Center")
+    count = int(last.rsplit(" ", 1)[1])
+    lines = stored_lines(platform, "process:ticker.1")
+    numbers = [int(m.group(1)) for line in lines if (m := TICK.fullmatch(line))]
+    dropped = sum(int(m.group(1)) for line in lines if (m := DROPPED.fullmatch(line)))
+    print(f"Redis restart with an app logging: {len(numbers)} of {count} lines stored, {dropped} counted as dropped")
+    assert len(numbers) == len(set(numbers)), "a line was stored twice"
+    assert set(numbers) <= set(range(count))
+    assert len(numbers) + dropped == count
+
+
+def quietly(ask):
+    """``ask()``, or None while the API cannot answer (its database restarting)."""
+    try:
+        return ask()
+    except (OSError, ValueError):
+        return None
+
+
+def restart(platform: Platform, server: str) -> None:
+    if server == "redis":
+        stop_redis(platform)
+        start_redis(platform)
+    else:
+        postgres = PrivatePostgres(platform.data_dir / "postgres", int(platform.env["PAAS_PG_PORT"]),
+                                   platform.data_dir)
+        postgres.stop()
+        postgres.start()
+
+
+@pytest.mark.parametrize("server", ["redis", "postgres"])
+def test_a_push_with_its_server_restarted_mid_build_ends_live_or_fails_with_a_reason(platform, server, tmp_path):
+    app = f"slow-{server}"
+    platform.api("POST", "/apps", {"name": app})
+    repo, env = git_repo(platform, tmp_path, app, SLOW_BUILD_APP)
+    push = subprocess.Popen(["git", "push", "paas", "main"], cwd=repo, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: quietly(lambda: any(b["status"] == "building"
+                                             for b in platform.api("GET", f"/apps/{app}/builds"))),
+                 120, "the build to run")
+        restart(platform, server)
+        _, err = push.communicate(timeout=900)
+    finally:
+        if push.poll() is None:
+            push.kill()
+            push.wait()
+    # The build ends either way: never left building with nobody at it.
+    builds = wait_for(lambda: quietly(lambda: (found := platform.api("GET", f"/apps/{app}/builds"))
+                                      and all(b["status"] not in ("pending", "building") for b in found) and found),
+                      300, "the build to end")
+    reason = [line for line in err.splitlines() if " !  " in line or "failed" in line][:1]
+    print(f"{server} restarted mid-build: push exited {push.returncode}, builds {[b['status'] for b in builds]} "
+          f"{reason}")
+    assert "Traceback" not in err, err[-3000:]
+    if push.returncode == 0:
+        # Success only with a live release that serves the pushed code.
+        assert "deployed to paas" in err, err[-3000:]
+        latest = max(platform.api("GET", f"/apps/{app}/releases"), key=lambda r: r["version"])
+        assert latest["status"] == "succeeded"
+        wait_for(lambda: first_answer_after(platform.router_port, f"{app}.localhost", time.monotonic(), 2)
+                 is not None, 60, "the pushed app served")
+    else:
+        # Refused with its reason shown to the pusher.
+        assert re.search(r"remote: +! ", err) or "build failed" in err or "deploy failed" in err, err[-3000:]

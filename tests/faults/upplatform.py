@@ -24,7 +24,19 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 PY = sys.executable
 BODY = b"hello from the upgrade bench"
 WEB_APP = {
-    "Procfile": "web: python3 -u server.py\n",
+    # ticker (scaled to 0 unless a test scales it) numbers its lines: what tests/faults counts.
+    "Procfile": "web: python3 -u server.py\nticker: python3 -u ticker.py\n",
+    "ticker.py": (
+        "import signal, time\n"
+        "stopping = []\n"
+        "signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))\n"
+        "n = 0\n"
+        "while not stopping:\n"
+        "    print(f'tick {n}', flush=True)\n"
+        "    n += 1\n"
+        "    time.sleep(0.02)\n"
+        "print(f'ticker stopped after {n}', flush=True)\n"
+    ),
     "server.py": (
         "import http.server, os\n"
         "class H(http.server.BaseHTTPRequestHandler):\n"
@@ -47,8 +59,11 @@ class Platform:
     def __init__(self, data_dir: Path):
         self.data_dir = data_dir
         self.api_port, self.git_port, self.router_port = free_port(), free_port(), free_port()
+        # Not the suite's runtime sandbox (tests/conftest.py): make up runs its instances under its
+        # own data dir, as a user's would, and its Ctrl-C must not stop the runtime tests' containers.
         self.env = {k: v for k, v in os.environ.items()
-                    if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")}
+                    if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "PAAS_RUNTIME_DIR",
+                                 "PAAS_CGROUP_PARENT", "PAAS_BRIDGE", "PAAS_ADDRESS_POOL")}
         self.env.update(
             PAAS_DATA_DIR=str(data_dir), PAAS_API_PORT=str(self.api_port), PAAS_GIT_PORT=str(self.git_port),
             PAAS_PG_PORT=str(free_port()), PAAS_REDIS_PORT=str(free_port()),
@@ -150,24 +165,10 @@ def dispose(platform: "Platform | None", data_dir: Path, scratch: Path, keep: bo
         subprocess.run(["rm", "-rf", str(data_dir)])
 
 
-
 def deploy(platform: Platform, scratch: Path, app: str, web: int = 2) -> None:
     """Create ``app``, push WEB_APP to it and scale it to ``web`` instances, all up."""
     platform.api("POST", "/apps", {"name": app})
-    home = scratch / "home"
-    home.mkdir()
-    (home / ".netrc").write_text(f"machine 127.0.0.1 login admin password {platform.token}\n")
-    (home / ".netrc").chmod(0o600)
-    repo = scratch / "src"
-    repo.mkdir()
-    for name, text in WEB_APP.items():
-        (repo / name).write_text(text)
-    env = {"HOME": str(home), "PATH": os.environ["PATH"], "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1",
-           "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
-           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "app"],
-                 ["remote", "add", "paas", f"http://127.0.0.1:{platform.git_port}/{app}.git"]):
-        subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
+    repo, env = git_repo(platform, scratch, app, WEB_APP)
     push = subprocess.run(["git", "push", "paas", "main"], cwd=repo, env=env, capture_output=True, text=True,
                           timeout=900)
     if push.returncode != 0:
@@ -176,6 +177,27 @@ def deploy(platform: Platform, scratch: Path, app: str, web: int = 2) -> None:
     wait_for(lambda: len([i for i in platform.api("GET", f"/apps/{app}/instances")
                             if i.get("state") == "up"]) >= web, 120, f"{web} web instances up")
     wait_for(lambda: served(platform.router_port, app), 60, "the app served through the router")
+
+
+def git_repo(platform: Platform, scratch: Path, app: str, files: dict) -> tuple[Path, dict]:
+    """A committed repository of ``files`` under ``scratch`` with the remote ``paas`` of ``app``, and
+    the environment of a git that pushes to it as the admin."""
+    home = scratch / "home"
+    if not home.exists():
+        home.mkdir()
+        (home / ".netrc").write_text(f"machine 127.0.0.1 login admin password {platform.token}\n")
+        (home / ".netrc").chmod(0o600)
+    repo = scratch / f"src-{app}"
+    repo.mkdir()
+    for name, text in files.items():
+        (repo / name).write_text(text)
+    env = {"HOME": str(home), "PATH": os.environ["PATH"], "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1",
+           "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
+           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "app"],
+                 ["remote", "add", "paas", f"http://127.0.0.1:{platform.git_port}/{app}.git"]):
+        subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
+    return repo, env
 
 
 def served(port: int, app: str) -> bool:

@@ -145,3 +145,20 @@ def test_retention_drops_whole_old_partitions(store):
                   schema.Record(time=datetime.now(timezone.utc), app="r", source="app", line="fresh")], ["1-0", "2-0"])
     assert store.drop_older_than(30) == ["20260101"]
     assert [r["line"] for r in store.query("SELECT line FROM logcenter.lines")] == ["fresh"]
+
+
+def test_with_no_stream_to_block_on_a_pass_waits_instead_of_spinning(store, streams):
+    client, prefix = streams
+    waits = []
+    ingest = Ingest(client, store, prefix, "c1", rate_limit=5000, idle=waits.append)
+    assert ingest.run_once(block_ms=100) == 0      # no app has a stream yet
+    assert waits == [0.1]
+    write(client, prefix, "gamma", "one")
+    ingest._discovered = 0.0
+    assert ingest.run_once(block_ms=100) == 1
+    # Redis came back empty: the stream it read is gone; the passes after wait again.
+    client.delete(schema.stream_key(prefix, "gamma"))
+    waits.clear()
+    for _ in range(3):
+        assert ingest.run_once(block_ms=100) == 0
+    assert waits and set(waits) == {0.1}

@@ -4,7 +4,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from paas.platform.models import APIToken, App
-from tests.platform.conftest import ApiClient, client_for
+from tests.platform.accounts import ApiClient, client_for
 
 
 def test_no_token_is_401_with_a_hint(db):

@@ -14,7 +14,7 @@ from django.conf import settings as django_settings
 from paas.logcenter import schema
 from paas.logcenter import settings as logcenter_settings
 from paas.runtime import config
-from tests.platform.conftest import make_user
+from tests.platform.accounts import make_user
 from tests.waiting import wait_for
 
 BIN = Path(sys.executable).parent
@@ -125,7 +125,7 @@ def test_cli_search_and_request(paas_logs, live_server, tmp_path):
                           'instance=cart-web-1 duration=900.5ms status=502 bytes=0',
           source="router", process="router", release="v1")
     write(client, "cart", "charging card for pay-1", request_id="pay-1", process="web.1", release="v1")
-    out = wait_for(lambda: (r := cli.run("logs", "-a", "cart", "--search", "status:>=500 duration:>800")).stdout,
+    out = wait_for(lambda: cli.run("logs", "-a", "cart", "--search", "status:>=500 duration:>800").stdout,
                    20, "the slow 502 found by the CLI")
     assert 'router[router]: at=info method=POST path="/pay"' in out
     request = wait_for(lambda: (r := cli.run("logs", "-a", "cart", "--request", "pay-1").stdout).count("\n") == 2

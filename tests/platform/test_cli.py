@@ -11,7 +11,7 @@ import pytest
 
 from paas.platform.actions.releases import create_release
 from paas.platform.models import App, Build, Release
-from tests.platform.conftest import make_user
+from tests.platform.accounts import make_user
 
 PAAS = str(Path(sys.executable).with_name("paas"))
 

@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 
 from paas.platform.logs import stream_key
 from paas.platform.redis_client import get_redis
-from tests.platform.conftest import make_user
+from tests.platform.accounts import make_user
 from tests.platform.test_cli import PAAS, Cli, cli_login_token
 
 

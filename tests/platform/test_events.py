@@ -4,7 +4,7 @@ import pytest
 
 from paas.platform.logs import recent, write_platform_line
 from paas.platform.models import App, Build, Event
-from tests.platform.conftest import client_for, make_user
+from tests.platform.accounts import client_for, make_user
 from tests.platform.test_api_releases import deploy_build
 
 

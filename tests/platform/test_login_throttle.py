@@ -9,7 +9,7 @@ from django.test import Client
 from paas.platform.exceptions import TooManyRequests
 
 ADDRESS = "192.0.2.7"
-PASSWORD = "correct-horse-battery"  # tests/platform/conftest.py's make_user
+PASSWORD = "correct-horse-battery"  # tests/platform/accounts.py's make_user
 
 
 def admin_login(client: Client, username: str, password: str, address: str = ADDRESS):

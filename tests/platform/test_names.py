@@ -19,7 +19,7 @@ def test_valid_app_names(name):
 @pytest.mark.parametrize(
     "name",
     ["", "..", "a/b", "-rf", "Demo", "UPPER", "ab", "a" * 31, "a" * 64, "app-", "1app", "my--app", "my_app",
-     "café", "app\u0661\u0662", "app\u0663", "app.name", "app name", " app", "app\n", None, 42, "api", "admin"],
+     "café", "app\u0661\u0662", "app\u0663", "app.name", "app name", " app", "app\n", None, 42, "api", "admin", "offsets"],
 )
 def test_invalid_app_names_are_refused_with_a_message(name):
     with pytest.raises(Invalid) as error:

@@ -67,7 +67,7 @@ def cleanup():
 def heads(request, monkeypatch):
     """Every router test twice: heads checked and rewritten in C (the default), and
     with the Python path that PAAS_ROUTER_NATIVE=0 or a failed compile leaves."""
-    from paas.router import fastproto, native_heads
+    from paas.router.protocol import fastproto, native_heads
     if request.param == "native":
         if not native_heads.enabled():
             pytest.skip("PAAS_ROUTER_NATIVE=0")

@@ -3,7 +3,9 @@
 import asyncio
 import json
 import os
+import shutil
 import socket
+import subprocess
 import threading
 import time
 
@@ -11,7 +13,7 @@ import h11
 import redis
 
 from paas.router.config import Limits, Settings, Timeouts
-from paas.router.server import Router, listen_socket
+from paas.router.serving.server import Router, listen_socket
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -161,3 +163,53 @@ class Client:
 
     def close(self):
         self.sock.close()
+
+
+class PrivateRedis:
+    """A throwaway redis-server on a fixed port, restartable; with ``tls`` it speaks TLS only,
+    with a certificate for 127.0.0.1 made by openssl (``ca`` is its path)."""
+
+    def __init__(self, tmp_path, tls: bool = False):
+        from router_backends import free_port
+        self.port = free_port()
+        self.dir = tmp_path
+        self.proc = None
+        self.tls = tls
+        self.ca = tmp_path / "redis.crt"
+        if tls:
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                            "-keyout", str(tmp_path / "redis.key"), "-out", str(self.ca)],
+                           check=True, capture_output=True)
+
+    @property
+    def url(self) -> str:
+        if self.tls:
+            return f"rediss://127.0.0.1:{self.port}/0?ssl_ca_certs={self.ca}"
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self):
+        # Data survives a SHUTDOWN SAVE in dump.rdb under the test's tmp dir.
+        args = [shutil.which("redis-server"), "--save", "", "--appendonly", "no", "--dir", str(self.dir),
+                "--bind", "127.0.0.1"]
+        if self.tls:
+            args += ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(self.ca),
+                     "--tls-key-file", str(self.dir / "redis.key"), "--tls-auth-clients", "no"]
+        else:
+            args += ["--port", str(self.port)]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL)
+        client = redis.Redis.from_url(self.url)
+        wait_until(lambda: _pings(client), what="private redis")
+        return client
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def _pings(client) -> bool:
+    try:
+        return client.ping()
+    except redis.RedisError:
+        return False

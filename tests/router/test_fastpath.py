@@ -192,7 +192,7 @@ def test_fast_path_keeps_forwarding_rules(make_router, routes, cleanup):
 
 
 def test_router_fault_while_choosing_an_instance_is_500_h99(make_router, routes, cleanup, monkeypatch):
-    from paas.router import proxy
+    from paas.router.serving import proxy
     echo = EchoBackend()
     cleanup(echo)
     router = make_router()

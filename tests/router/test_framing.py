@@ -2,10 +2,11 @@
 
 import pytest
 
-from paas.router import errors, fastproto, h11proto
+from paas.router import errors
+from paas.router.protocol import fastproto, h11proto
 from paas.router.config import Limits
-from paas.router.events import END, NEED_DATA
-from paas.router.framing import HeadReader, check_request, check_response
+from paas.router.protocol.events import END, NEED_DATA
+from paas.router.protocol.framing import HeadReader, check_request, check_response
 
 from framing_cases import BAD_RESPONSE_HEADS, BAD_REQUESTS
 
@@ -296,15 +297,6 @@ def test_close_delimited_response_is_read_to_eof_and_not_reused():
     assert not bx.reusable()
 
 
-def test_access_log_xadd_encoding_is_exact_resp():
-    from paas.router.accesslog import encode_xadd
-    out = encode_xadd(b"paas:logs:demo", [b"t", b"demo", b"3", b"router", b"router", b"stdout", b"GET /"])
-    assert out == (b"*20\r\n$4\r\nXADD\r\n$14\r\npaas:logs:demo\r\n$6\r\nMAXLEN\r\n$1\r\n~\r\n$5\r\n10000\r\n"
-                   b"$1\r\n*\r\n$2\r\nts\r\n$1\r\nt\r\n$3\r\napp\r\n$4\r\ndemo\r\n$7\r\nrelease\r\n$1\r\n3\r\n"
-                   b"$7\r\nprocess\r\n$6\r\nrouter\r\n$6\r\nsource\r\n$6\r\nrouter\r\n$6\r\nstream\r\n"
-                   b"$6\r\nstdout\r\n$4\r\nline\r\n$5\r\nGET /\r\n")
-
-
 def test_pathological_whitespace_is_rejected_in_linear_time():
     # A header of 30,000 spaces and a control byte took seconds with a naive
     # OWS regex; the possessive one answers at once.
@@ -337,7 +329,7 @@ def test_one_regex_fast_check_agrees_with_the_line_by_line_check(side, monkeypat
     """framing's whole-head fast check accepts exactly what the per-line check accepts."""
     import random
 
-    from paas.router import framing
+    from paas.router.protocol import framing
     rng = random.Random(1234)
     starts = {"request": [b"GET / HTTP/1.1", b"POST /x HTTP/1.0", b"GET  / HTTP/1.1", b"GET /\x00 HTTP/1.1"],
               "response": [b"HTTP/1.1 200 OK", b"HTTP/1.0 204 ", b"HTTP/1.1 200", b"HTTP/1.1 2000 X"]}[side]

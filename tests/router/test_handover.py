@@ -60,7 +60,7 @@ class Handed:
         self.children: list[subprocess.Popen] = []
 
     def start(self, prefix: str, heads: str) -> subprocess.Popen:
-        env = {**os.environ, "REDIS_URL": REDIS_URL, "PAAS_ROUTER_KEY_PREFIX": prefix, **native_env(heads),
+        env = {**os.environ, "REDIS_URL": REDIS_URL, "PAAS_REDIS_PREFIX": prefix, **native_env(heads),
                "PAAS_ROUTER_LOG_LEVEL": "WARNING", "PAAS_ROUTER_DRAIN_TIMEOUT": "10",
                "PAAS_ROUTER_LISTEN_FD": str(self.sock.fileno()), "PAAS_ROUTER_ADMIN_FD": str(self.admin.fileno()),
                "NOTIFY_SOCKET": self.notify_path}
@@ -135,7 +135,7 @@ def test_a_handed_descriptor_that_is_not_a_listening_socket_is_refused_in_one_li
     try:
         for fd, reason in ((plain.fileno(), "is not a socket"), (unbound.fileno(), "is not a listening TCP socket"),
                            (999, "is not an open descriptor"), ("x", "is not a descriptor number")):
-            env = {**os.environ, "REDIS_URL": REDIS_URL, "PAAS_ROUTER_KEY_PREFIX": prefix,
+            env = {**os.environ, "REDIS_URL": REDIS_URL, "PAAS_REDIS_PREFIX": prefix,
                    "PAAS_ROUTER_LISTEN_FD": str(fd), **native_env(heads)}
             fds = (fd,) if isinstance(fd, int) and fd != 999 else ()
             result = subprocess.run([sys.executable, "-m", "paas.router.main", "--workers", "1"], env=env,

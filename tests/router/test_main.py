@@ -25,7 +25,7 @@ def _accepts(port: int) -> bool:
 @pytest.fixture
 def router_process(prefix):
     port, admin = free_port(), free_port()
-    env = {**os.environ, "REDIS_URL": REDIS_URL, "PAAS_ROUTER_KEY_PREFIX": prefix,
+    env = {**os.environ, "REDIS_URL": REDIS_URL, "PAAS_REDIS_PREFIX": prefix,
            "PAAS_ROUTER_METRICS_INTERVAL": "0.2", "PAAS_ROUTER_DRAIN_TIMEOUT": "2",
            "PAAS_ROUTER_HOST": "127.0.0.1", "PAAS_ROUTER_LOG_LEVEL": "WARNING"}
     proc = subprocess.Popen([sys.executable, "-m", "paas.router.main", "--port", str(port),

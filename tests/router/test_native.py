@@ -13,18 +13,17 @@ Python check refuses (``None``), never only defer them.
 
 import itertools
 import random
-import re
 import subprocess
 import sys
-import uuid
 
 import pytest
 
 from framing_cases import BAD_REQUESTS, BAD_RESPONSE_HEADS, SMUGGLING
-from paas.router import errors, fastproto, forwarding, native_heads
+from paas.router import errors
+from paas.router.protocol import fastproto, forwarding, native_heads
 from paas.router.config import Limits
-from paas.router.events import NEED_DATA, Data
-from paas.router.framing import check_request, check_response
+from paas.router.protocol.events import NEED_DATA, Data
+from paas.router.protocol.framing import check_request, check_response
 from router_helpers import BAD_RESPONSES
 
 LIMITS = Limits(request_line=4096, header_block=65536, header_count=12, body=1000, response_head=65536)
@@ -342,42 +341,41 @@ def test_native_path_is_used_and_can_be_switched_off(monkeypatch, tmp_path):
     assert native_heads.load() is None
 
 
-def test_native_request_ids_are_version_4_uuids_and_differ_after_fork():
-    ids = [NATIVE.request_id() for _ in range(600)]   # past one 4 KiB buffer
-    assert len(set(ids)) == len(ids)
-    for rid in ids:
-        assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", rid)
-        assert uuid.UUID(rid).version == 4
-    req = NATIVE.request(b"GET / HTTP/1.1\r\nHost: a", 10, 10, b"ip", b"1", None)
-    assert uuid.UUID(req.framing.rid).version == 4
-    assert b"X-Request-Id: " + req.framing.rid.encode() + b"\r\n" in req.framing.upstream
-    # Fork in a fresh single-threaded interpreter (this one runs router threads).
-    script = ("import os\n"
-              "from paas.router import native_heads\n"
-              "m = native_heads.load()\n"
-              "m.request_id()\n"
-              "read, write = os.pipe()\n"
-              "pid = os.fork()\n"
-              "if pid == 0:\n"
-              "    os.write(write, m.request_id().encode())\n"
-              "    os._exit(0)\n"
-              "os.waitpid(pid, 0)\n"
-              "print(os.read(read, 100).decode() != m.request_id())\n")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "True"
-
-
-def test_failed_compile_falls_back_once_with_a_reason(monkeypatch, tmp_path, caplog):
-    monkeypatch.setenv("PAAS_CACHE_DIR", str(tmp_path))
-    monkeypatch.setenv("PATH", str(tmp_path))   # no gcc
+def test_importing_never_compiles_and_an_unbuilt_checker_falls_back_once(monkeypatch, tmp_path, caplog):
+    monkeypatch.setenv("PAAS_CACHE_DIR", str(tmp_path))   # nothing built here
     monkeypatch.setattr(native_heads, "_loaded", False)
     monkeypatch.setattr(native_heads, "_module", None)
     with caplog.at_level("WARNING", logger="paas.router"):
         assert native_heads.load() is None
         assert native_heads.load() is None
-    warnings = [r for r in caplog.records if "native checker unavailable" in r.getMessage()]
-    assert len(warnings) == 1 and "gcc" in warnings[0].getMessage()
-    assert list(tmp_path.iterdir()) == []   # nothing half-written left in the cache
+    warnings = [r for r in caplog.records if "not built" in r.getMessage()]
+    assert len(warnings) == 1 and "make install" in warnings[0].getMessage()
+    assert list(tmp_path.iterdir()) == []   # load() compiled nothing
+
+
+def test_the_set_up_builds_into_the_cache_by_source_digest(monkeypatch, tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "PAAS_CACHE_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-P", "-m", "paas.router.protocol.native_heads"], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    monkeypatch.setenv("PAAS_CACHE_DIR", str(tmp_path))
+    built = native_heads.target_path()
+    assert out.stdout.strip() == f"router heads: {built}" and built.is_file()
+    assert [p.name for p in tmp_path.iterdir()] == [built.name]   # no temporary file left
+    first = built.stat().st_mtime_ns
+    again = subprocess.run([sys.executable, "-P", "-m", "paas.router.protocol.native_heads"], env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0 and built.stat().st_mtime_ns == first   # cached, not rebuilt
+
+
+def test_a_failed_build_says_why_in_one_line(tmp_path):
+    env = {"PATH": str(tmp_path), "PAAS_CACHE_DIR": str(tmp_path)}   # no gcc
+    out = subprocess.run([sys.executable, "-P", "-m", "paas.router.protocol.native_heads"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines() == [
+        "router heads: not built (gcc is not installed); the router will use the Python path"]
+    assert list(tmp_path.iterdir()) == []
 
 
 # --- heads taken straight off the reader's buffer, however the bytes arrive -------
@@ -557,53 +555,19 @@ def test_relay_declines_what_it_does_not_cover():
     assert relayed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi", b"GET", b"1.1", b"") is not None
 
 
-def test_access_log_lines_are_formatted_alike():
-    from paas.router.observe import Record
-    rng = random.Random(99)
-    paths = [b"/", b"/a?b=c", b'/q"x"', b"/\xe9", b"/" + b"p" * 300, b'"', b""]
-    for _ in range(2000):
-        rec = Record(rng.choice([b"GET", b"POST", b"G\xc3T"]), rng.choice(paths),
-                     rng.choice([b"demo.localhost", b"h\xff", b"a:80"]),
-                     rng.choice(["0e1b2c3d-aaaa-4bbb-8ccc-0123456789ab", "r\u00e9q"]),
-                     rng.choice(["127.0.0.1", "::1", "-"]), app="demo",
-                     instance=rng.choice(["-", "demo-web-1-ab12", "\u00fc"]),
-                     status=rng.choice([0, 200, 404, 502, 12345]), bytes_out=rng.choice([0, 23, 10 ** 12]),
-                     code=rng.choice(["", "", "H12"]))
-        ms = rng.choice([0.0, 0.04999, 0.05, 0.15, 0.25, 1.45, 2.5, 1234.5678, rng.random() * 100])
-        line = NATIVE.log_line(rec.method, rec.path, rec.host, rec.rid, rec.client_ip, rec.instance, ms,
-                               rec.status, rec.bytes_out)
-        if not (rec.method + rec.path + rec.host).isascii():
-            assert line is None
-        else:   # Observer asks only for requests without an error code
-            rec.code = ""
-            assert line == rec.line_bytes(ms) == rec.line(ms).encode()
-
-
-def test_access_log_entries_are_made_alike():
-    """native.log_entry makes the bytes AccessLog.add queues from _Clock.at_bytes and line_bytes."""
-    from paas.router.accesslog import AccessLog
-    from paas.router.observe import Record, _Clock
-    rng = random.Random(7)
-    log = AccessLog("redis://127.0.0.1:1/0", "paas:")
-    walls = [1763776800.0, 1763776800.9999999, 1763776800.000001, 1763776859.5, 0.0, 0.25,
-             1e-7, 253402300799.999, 32503680000.5, 946684799.999999]
-    for _ in range(3000):
-        app = rng.choice(["demo", "bench", "\u00e9t\u00e9"])
-        release = rng.choice([0, 3, 12345])
-        rec = Record(rng.choice([b"GET", b"POST", b"G\xc3T"]), rng.choice([b"/", b'/q"x"', b"/\xe9", b""]),
-                     rng.choice([b"demo.localhost", b"h\xff"]),
-                     rng.choice(["0e1b2c3d-aaaa-4bbb-8ccc-0123456789ab", "r\u00e9q"]),
-                     rng.choice(["127.0.0.1", "::1"]), app=app, release=release,
-                     instance=rng.choice(["-", "demo-web-1-ab12", "\u00fc"]),
-                     status=rng.choice([200, 404, 502]), bytes_out=rng.choice([0, 23, 10 ** 12]))
-        wall = rng.choice(walls) if rng.random() < 0.3 else 1.7e9 + rng.random() * 1e8
-        ms = rng.choice([0.0, 0.05, 2.5, rng.random() * 100])
-        before, middle = log.parts(app, release)
-        entry = NATIVE.log_entry(before, middle, wall, rec.method, rec.path, rec.host, rec.rid,
-                                 rec.client_ip, rec.instance, ms, rec.status, rec.bytes_out)
-        if not (rec.method + rec.path + rec.host).isascii():
-            assert entry is None
-            continue
-        log.pending.clear()
-        log.add(app, release, _Clock().at_bytes(wall), rec.line_bytes(ms))
-        assert entry == log.pending[0], (wall, entry, log.pending[0])
+def test_the_compiled_check_takes_its_character_classes_and_names_from_the_python_rules():
+    from paas.router.protocol.framing import char_tables
+    head = b"G!T / HTTP/1.1\r\nHost: a\r\nKeep-Alive: 5\r\nX-Mine: 1"
+    assert type(NATIVE.request(head, 10, 10, b"ip", b"1", forwarding.new_request_id)) is fastproto.NativeRequest
+    token, value, host, rid = char_tables()
+    narrower = token[:ord("!")] + b"\0" + token[ord("!") + 1:]
+    try:
+        NATIVE.setup(fastproto.NativeRequest, fastproto.NativeFraming, fastproto.NativeResponseHead,
+                     (narrower, value, host, rid), [b"x-mine"], [])
+        assert NATIVE.request(head, 10, 10, b"ip", b"1", forwarding.new_request_id) is None   # refused
+        req = NATIVE.request(head.replace(b"G!T", b"GET"), 10, 10, b"ip", b"1", forwarding.new_request_id)
+        assert b"X-Mine" not in req.framing.upstream and b"Keep-Alive: 5" in req.framing.upstream
+    finally:
+        fastproto._load_native()
+    req = NATIVE.request(head, 10, 10, b"ip", b"1", forwarding.new_request_id)
+    assert b"X-Mine: 1" in req.framing.upstream and b"Keep-Alive" not in req.framing.upstream

@@ -4,11 +4,12 @@ import random
 
 import pytest
 
-from paas.router import forwarding, metrics
-from paas.router.events import Request
+from paas.router.protocol import forwarding
+from paas.router.telemetry import metrics
+from paas.router.protocol.events import Request
 from paas.router.config import Limits
-from paas.router.framing import check_request
-from paas.router.routes import (AppRoute, Backend, BadEntry, RouteTable, choose_backend,
+from paas.router.protocol.framing import check_request
+from paas.router.table.routes import (AppRoute, Backend, BadEntry, RouteTable, choose_backend,
                                 parse_app_entry)
 
 
@@ -134,8 +135,8 @@ def test_metrics_percentiles_and_prometheus():
 def test_log_timestamps_are_rfc3339_utc_microseconds():
     import re
     from datetime import datetime
-    from paas.router.observe import _Clock
-    ts = _Clock().now()
+    from paas.router.telemetry.accesslog import Clock
+    ts = Clock().now()
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", ts)
     assert datetime.fromisoformat(ts.replace("Z", "+00:00")).tzinfo is not None
 
@@ -147,8 +148,60 @@ def test_log_timestamps_are_rfc3339_utc_microseconds():
     dict(method=b"GET", path=b"/x", host=b"d\xe9mo.localhost"),
 ])
 def test_access_log_line_bytes_are_the_encoded_line(fields):
-    from paas.router.observe import Record
+    from paas.router.telemetry.observe import Record
     rec = Record(rid="r" * 20, client_ip="10.0.0.1", app="demo", release=3, instance="demo-web-1",
                  status=200, bytes_out=12, **fields)
     for duration in (0.0, 1.25, 3.14159, 12345.678):
         assert rec.line_bytes(duration) == rec.line(duration).encode()
+
+
+def test_request_ids_are_version_4_uuids_and_a_forked_worker_makes_its_own():
+    import subprocess
+    import sys
+    import uuid
+    ids = [forwarding.new_request_id() for _ in range(600)]   # past one batch
+    assert len(set(ids)) == len(ids)
+    assert all(uuid.UUID(rid).version == 4 and str(uuid.UUID(rid)) == rid for rid in ids)
+    # Fork in a fresh single-threaded interpreter (this one runs router threads).
+    script = ("import os\n"
+              "from paas.router.protocol.forwarding import new_request_id\n"
+              "new_request_id()\n"
+              "read, write = os.pipe()\n"
+              "pid = os.fork()\n"
+              "if pid == 0:\n"
+              "    os.write(write, new_request_id().encode())\n"
+              "    os._exit(0)\n"
+              "os.waitpid(pid, 0)\n"
+              "print(os.read(read, 100).decode() != new_request_id())\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
+
+
+def test_failures_are_classified_once(caplog):
+    from paas.router import errors
+    timeout = errors.BackendTimeout("slow")
+    assert errors.classify(timeout, "rid") is timeout
+    gone = errors.classify(ConnectionResetError("reset by peer"), "rid")
+    assert type(gone) is errors.ClientGone and (gone.status, gone.code) == (499, "H27")
+    with caplog.at_level("ERROR", logger="paas.router"):
+        bug = errors.classify(KeyError("oops"), "the-rid")
+    assert type(bug) is errors.RouterBug and (bug.status, bug.code, bug.close) == (500, "H99", True)
+    [logged] = caplog.records
+    assert "the-rid" in logged.getMessage() and logged.exc_info[0] is KeyError
+
+
+def test_parsed_routes_choose_least_outstanding_from_the_cursor_and_skip_weight_zero():
+    import json
+    entry = {"app": "demo", "backends": [{"id": i, "address": "10.0.0.1", "port": 5000 + n, "release": 3}
+                                         for n, i in enumerate("abc")]}
+    route = parse_app_entry(json.dumps(entry))
+    assert route.uniform
+    a, b, c = route.backends
+    assert {choose_backend(route).id for _ in range(3)} == {"a", "b", "c"}   # ties rotate
+    a.outstanding, b.outstanding, c.outstanding = 2, 0, 1
+    assert [choose_backend(route).id for _ in range(3)] == ["b", "b", "b"]
+    assert {choose_backend(route, mode="roundrobin").id for _ in range(3)} == {"a", "b", "c"}
+    entry["backends"][1]["weight"] = 0
+    route = parse_app_entry(json.dumps(entry))
+    assert not route.uniform
+    assert "b" not in {choose_backend(route).id for _ in range(6)}

@@ -1,44 +1,12 @@
 """Route-table sync against a private redis-server that goes away and comes back."""
 
 import json
-import shutil
-import subprocess
 
 import pytest
 import redis
 
-from router_backends import EchoBackend, free_port
-from router_helpers import RunningRouter, backend, raw_exchange, router_settings, wait_until
-
-
-class PrivateRedis:
-    """A throwaway redis-server on a fixed port, restartable."""
-
-    def __init__(self, tmp_path):
-        self.port = free_port()
-        self.dir = tmp_path
-        self.proc = None
-
-    def start(self):
-        # Data survives a SHUTDOWN SAVE in dump.rdb under the test's tmp dir.
-        self.proc = subprocess.Popen([shutil.which("redis-server"), "--port", str(self.port), "--save", "",
-                                      "--appendonly", "no", "--dir", str(self.dir), "--bind", "127.0.0.1"],
-                                     stdout=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port)
-        wait_until(lambda: _pings(client), what="private redis")
-        return client
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-
-
-def _pings(client) -> bool:
-    try:
-        return client.ping()
-    except redis.RedisError:
-        return False
+from router_backends import EchoBackend
+from router_helpers import PrivateRedis, RunningRouter, backend, raw_exchange, router_settings, wait_until
 
 
 @pytest.fixture

@@ -15,8 +15,11 @@ from django.contrib.auth import get_user_model
 from paas.platform.actions.teams import create_team
 from paas.platform.api.body import MAX_BODY_BYTES, MAX_DEPTH
 from paas.platform.redis_client import get_redis
-from tests.platform.conftest import ApiClient, alice, as_admin, as_alice, own_redis_keys, root  # noqa: F401
+from tests.platform.accounts import ApiClient
 from tests.platform.test_events import deploy_code
+
+# Each test's Redis keys its own (login counts, wake channels), as in tests/platform.
+pytestmark = pytest.mark.usefixtures("own_redis_keys")
 
 DEEP = 100_000
 

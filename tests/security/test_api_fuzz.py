@@ -27,8 +27,11 @@ from paas.platform.api.body import MAX_BODY_BYTES
 from paas.platform.api.routing import ROUTE_PARAM
 from paas.platform.api.urls import ENDPOINTS
 from paas.platform.wsgi import application
-from tests.platform.conftest import alice, as_alice, make_user, own_redis_keys  # noqa: F401
+from tests.platform.accounts import make_user
 from tests.platform.test_events import deploy_code
+
+# Each test's Redis keys its own (login counts, wake channels), as in tests/platform.
+pytestmark = pytest.mark.usefixtures("own_redis_keys")
 
 # ~50 operations x 25 examples, a few ms each: well under a minute on one core.
 EXAMPLES = 25

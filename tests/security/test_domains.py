@@ -22,17 +22,10 @@ import pytest
 
 from paas.platform.control.routes import desired_table
 from paas.platform.models import Domain, Event
-from tests.platform.conftest import (  # noqa: F401  (fixtures)
-    alice,
-    as_admin,
-    as_alice,
-    as_bob,
-    bob,
-    client_for,
-    make_user,
-    own_redis_keys,
-    root,
-)
+from tests.platform.accounts import client_for, make_user
+
+# Each test's Redis keys its own (login counts, wake channels), as in tests/platform.
+pytestmark = pytest.mark.usefixtures("own_redis_keys")
 
 DNSMASQ = shutil.which("dnsmasq", path="/usr/sbin:/usr/bin:/sbin:/bin")
 HOST = "www.victim.example"

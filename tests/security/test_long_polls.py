@@ -24,7 +24,7 @@ from paas.platform.actions.tokens import issue_token
 from paas.platform.logs import stream_key
 from paas.platform.redis_client import get_redis
 from tests.e2e.platform_procs import Processes, database_url, free_port, wait_for_port
-from tests.platform.conftest import make_user
+from tests.platform.accounts import make_user
 from tests.waiting import wait_for
 
 CAP = 3
@@ -208,7 +208,7 @@ def test_run_output_waits_for_output_and_counts_against_the_same_cap(server):
 
 
 def test_a_follow_without_redis_answers_503_not_500(transactional_db, settings):
-    from tests.platform.conftest import client_for
+    from tests.platform.accounts import client_for
 
     user, _, app = user_with_app("erin")
     client = client_for(user)

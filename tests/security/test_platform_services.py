@@ -19,7 +19,7 @@ import pytest
 import redis
 
 from paas.compose.credentials import CredentialError, read_secret, secret
-from paas.compose.services import PLATFORM_ROLE, PrivatePostgres
+from paas.compose.backing import PLATFORM_ROLE, PrivatePostgres
 from tests.compose.private import free_port, new_data_dir, old_trust_cluster, private_services
 
 PREFIX = "paas:"

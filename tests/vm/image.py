@@ -13,7 +13,6 @@ stacks' setting); pip runs inside the new root with the host's network and CA bu
 import fcntl
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import tempfile

@@ -16,14 +16,14 @@ import pytest
 from tests.vm import image, qemu
 
 DEPLOY = "tests/e2e/test_git_push.py::test_push_builds_streams_output_and_releases"
-GUEST_TESTS = ["tests/runtime", "tests/vm/guest_checks.py", DEPLOY]
+GUEST_TESTS = ["tests/runtime", "tests/runtime/guest_checks.py", DEPLOY]
 # Under qemu's translator (no hardware KVM, as on this machine) the whole runtime suite takes
 # ~10 min of a suite that must stay well inside CI's 30: there the guest runs what touches
 # cgroups (limits, accounting, OOM, lifecycle, the v2 layout) and the deploy.
 # PAAS_VM_FULL=1 runs everything anyway.
 GUEST_TESTS_TCG = ["tests/runtime/test_cgroup_accounting.py", "tests/runtime/test_cgroups_v2.py",
                    "tests/runtime/test_limits.py", "tests/runtime/test_lifecycle.py",
-                   "tests/vm/guest_checks.py", DEPLOY]
+                   "tests/runtime/guest_checks.py", DEPLOY]
 
 
 def guest_tests() -> list[str]:

@@ -12,7 +12,7 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 # Chromium abandons a request when the machine's interfaces change, as they do while the platform
 # starts containers (a veth pair per instance): the browser's doing, retried by ``visit``.
 NOT_THE_CONSOLES_FAULT = ("net::ERR_NETWORK_CHANGED",)
-PASSWORD = "correct-horse-battery"  # every test account's (tests/web/fixtures.py)
+PASSWORD = "correct-horse-battery"  # every test account's (make_user in tests/platform/accounts.py)
 
 
 def output_dir() -> Path:

@@ -1,10 +1,9 @@
-"""Fixtures of the console's tests: users, apps with history, logged-in test clients (registered in tests/conftest.py)."""
+"""Fixtures of the console's tests: apps with history, logged-in test clients, browser tabs (registered in
+tests/conftest.py)."""
 
-import os
 import uuid
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import connections
 from django.test import Client
 
@@ -14,15 +13,7 @@ from paas.platform.actions.releases import create_release
 from paas.platform.models import App, Build, Formation, Host, Instance
 from tests.web import browser
 
-PASSWORD = browser.PASSWORD
-
-
-def console_user(username: str, admin: bool = False):
-    user = get_user_model().objects.create_user(username, f"{username}@example.com", PASSWORD)
-    if admin:
-        user.is_staff = user.is_superuser = True
-        user.save()
-    return user
+# The users (alice, bob, root) and own_redis_keys are tests/platform/accounts.py's fixtures.
 
 
 def logged_in(user) -> Client:
@@ -50,21 +41,6 @@ def deployed_app(owner, name: str, host: Host | None = None) -> App:
 
 
 @pytest.fixture
-def console_alice(db):
-    return console_user("alice")
-
-
-@pytest.fixture
-def console_bob(db):
-    return console_user("bob")
-
-
-@pytest.fixture
-def console_admin(db):
-    return console_user("root-admin", admin=True)
-
-
-@pytest.fixture
 def console_host(db):
     from django.utils import timezone
 
@@ -73,34 +49,28 @@ def console_host(db):
 
 
 @pytest.fixture
-def alice_app(console_alice, console_host):
-    return deployed_app(console_alice, "alice-app", console_host)
+def alice_app(alice, console_host):
+    return deployed_app(alice, "alice-app", console_host)
 
 
 @pytest.fixture
-def bob_app(console_bob, console_host):
-    return deployed_app(console_bob, "bob-app", console_host)
+def bob_app(bob, console_host):
+    return deployed_app(bob, "bob-app", console_host)
 
 
 @pytest.fixture
-def own_redis_prefix(settings):
-    """Redis keys of this test alone (login failure counts): nothing carries over between tests."""
-    settings.PAAS_REDIS_PREFIX = f"t{os.getpid()}-{uuid.uuid4().hex[:8]}:"
+def alice_client(alice):
+    return logged_in(alice)
 
 
 @pytest.fixture
-def alice_client(console_alice):
-    return logged_in(console_alice)
+def bob_client(bob):
+    return logged_in(bob)
 
 
 @pytest.fixture
-def bob_client(console_bob):
-    return logged_in(console_bob)
-
-
-@pytest.fixture
-def admin_console(console_admin):
-    return logged_in(console_admin)
+def admin_console(root):
+    return logged_in(root)
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ from paas.platform.logs import write_platform_line
 from paas.platform.models import App, Formation, Host
 from tests.web.browser import log_in, output_dir, shoot
 
-pytestmark = [pytest.mark.usefixtures("own_redis_prefix"), pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.usefixtures("own_redis_keys"), pytest.mark.django_db(transaction=True)]
 
 
-def test_admin_runs_the_platform_from_the_console(console_admin, alice_app, bob_app, console_page):
+def test_admin_runs_the_platform_from_the_console(root, alice_app, bob_app, console_page):
     page = console_page
     log_in(page, "root-admin")
     assert page.locator("text=Platform health").is_visible()
@@ -77,7 +77,7 @@ def test_admin_runs_the_platform_from_the_console(console_admin, alice_app, bob_
     assert page.locator("#new-token-secret").inner_text().startswith("paas_")
 
 
-def test_logs_tail_live_and_search_refusals_show(console_alice, alice_app, console_page):
+def test_logs_tail_live_and_search_refusals_show(alice, alice_app, console_page):
     page = console_page
     log_in(page, "alice")
     assert page.locator("nav >> text=Hosts").count() == 0
@@ -91,7 +91,7 @@ def test_logs_tail_live_and_search_refusals_show(console_alice, alice_app, conso
     shoot(page, "logs-search")
 
 
-def test_a_user_is_refused_another_users_app(console_alice, alice_app, bob_app, console_page):
+def test_a_user_is_refused_another_users_app(alice, alice_app, bob_app, console_page):
     page = console_page
     log_in(page, "alice")
     response = page.goto(page.base + "/console/apps/bob-app/")

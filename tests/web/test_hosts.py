@@ -1,27 +1,22 @@
 """Cordon, uncordon and drain (platform/actions/hosts.py), through the API and the console, and what they do
 to placement, routing and the rolling replacement of the drained host's instances."""
 
-import json
-
 import pytest
-from django.test import Client
 
 from paas.platform.actions.hosts import drain
-from paas.platform.actions.tokens import issue_token
 from paas.platform.control import plan as planning
 from paas.platform.control.routes import healthy_web
 from paas.platform.control.scheduling import capacities
 from paas.platform.models import Event, Formation, Host, Instance
+from tests.platform.accounts import client_for
 from tests.web.fixtures import deployed_app
 
-pytestmark = pytest.mark.usefixtures("own_redis_prefix")
+pytestmark = pytest.mark.usefixtures("own_redis_keys")
 
 
 def api(user, method: str, path: str):
-    _, secret = issue_token(user)
-    response = Client().generic(method, path, b"", content_type="application/json",
-                                HTTP_AUTHORIZATION=f"Bearer {secret}")
-    return response.status_code, json.loads(response.content)
+    response = client_for(user).call(method, path)
+    return response.status_code, response.json_body
 
 
 @pytest.fixture
@@ -31,26 +26,26 @@ def two_hosts(console_host):
     return console_host, other
 
 
-def test_cordon_stops_placement_but_not_serving(console_admin, alice_app, console_host):
-    status, body = api(console_admin, "POST", "/api/hosts/host-one/cordon")
+def test_cordon_stops_placement_but_not_serving(root, alice_app, console_host):
+    status, body = api(root, "POST", "/api/hosts/host-one/cordon")
     assert status == 200 and body["state"] == "draining"
     assert "host-one" not in [h.name for h in capacities()]
     release = alice_app.instances.get().release
     Instance.objects.filter(app=alice_app).update(address="10.0.0.9", port=5000)
     assert list(healthy_web(alice_app, release)), "a cordoned host's instances keep their routes"
-    assert Event.objects.filter(action="host.cordon", actor=console_admin).exists()
-    status, body = api(console_admin, "POST", "/api/hosts/host-one/uncordon")
+    assert Event.objects.filter(action="host.cordon", actor=root).exists()
+    status, body = api(root, "POST", "/api/hosts/host-one/uncordon")
     assert status == 200 and body["state"] == "up"
 
 
-def test_drain_makes_only_the_drained_hosts_instances_stale(console_admin, console_alice, two_hosts):
+def test_drain_makes_only_the_drained_hosts_instances_stale(root, alice, two_hosts):
     one, two = two_hosts
-    app = deployed_app(console_alice, "spread-app", one)
+    app = deployed_app(alice, "spread-app", one)
     release = app.instances.get().release
     Instance.objects.create(name="spread-app-web-2", app=app, release=release, process_type="web", number=2,
                             size="small", memory_mb=256, cpus=0.25, host=two, state=Instance.UP)
     Formation.objects.filter(app=app).update(quantity=2)
-    assert drain(console_admin, one) == 1
+    assert drain(root, one) == 1
     formation = Formation.objects.get(app=app)
     assert formation.generation == 1
     by_host = dict(Instance.objects.filter(app=app).values_list("host__name", "generation"))
@@ -64,18 +59,18 @@ def test_drain_makes_only_the_drained_hosts_instances_stale(console_admin, conso
     assert [(s.process_type, s.number) for s in plan.create] == [("web", 1)] and plan.stop == []
 
 
-def test_hosts_are_for_admins_only(console_alice, console_host):
-    assert api(console_alice, "GET", "/api/hosts")[0] == 403
-    assert api(console_alice, "POST", "/api/hosts/host-one/drain")[0] == 403
+def test_hosts_are_for_admins_only(alice, console_host):
+    assert api(alice, "GET", "/api/hosts")[0] == 403
+    assert api(alice, "POST", "/api/hosts/host-one/drain")[0] == 403
     assert Host.objects.get().state == Host.UP
-    assert api(console_alice, "POST", "/api/hosts/%00/cordon")[0] == 404
+    assert api(alice, "POST", "/api/hosts/%00/cordon")[0] == 404
 
 
-def test_unknown_and_down_hosts_are_refused_by_name(console_admin, console_host):
-    status, body = api(console_admin, "POST", "/api/hosts/nowhere/cordon")
+def test_unknown_and_down_hosts_are_refused_by_name(root, console_host):
+    status, body = api(root, "POST", "/api/hosts/nowhere/cordon")
     assert status == 404 and "nowhere" in body["message"]
     Host.objects.update(state=Host.DOWN)
-    status, body = api(console_admin, "POST", "/api/hosts/host-one/drain")
+    status, body = api(root, "POST", "/api/hosts/host-one/drain")
     assert status == 409 and "down" in body["message"]
 
 

@@ -4,9 +4,9 @@ import pytest
 from django.test import Client
 
 from paas.platform.models import APIToken, App, Domain, Event, Formation, Release
-from tests.web.fixtures import PASSWORD
+from tests.web.browser import PASSWORD
 
-pytestmark = pytest.mark.usefixtures("own_redis_prefix")
+pytestmark = pytest.mark.usefixtures("own_redis_keys")
 
 
 def text(response) -> str:
@@ -29,7 +29,7 @@ def test_pages_need_a_login(db):
         assert response["Location"].startswith("/console/login/?next=")
 
 
-def test_login_with_the_right_password_starts_a_session_and_logout_ends_it(console_alice):
+def test_login_with_the_right_password_starts_a_session_and_logout_ends_it(alice):
     client = Client(enforce_csrf_checks=True)
     page = client.get("/console/login/")
     token = page.cookies["csrftoken"].value
@@ -42,7 +42,7 @@ def test_login_with_the_right_password_starts_a_session_and_logout_ends_it(conso
     assert client.get("/console/apps/").status_code == 302
 
 
-def test_login_refuses_a_wrong_password_and_a_foreign_next(console_alice):
+def test_login_refuses_a_wrong_password_and_a_foreign_next(alice):
     client = Client()
     wrong = client.post("/console/login/", {"username": "alice", "password": "nope-nope-nope"})
     assert wrong.status_code == 400
@@ -52,7 +52,7 @@ def test_login_refuses_a_wrong_password_and_a_foreign_next(console_alice):
     assert good["Location"] == "/console/"
 
 
-def test_login_without_the_csrf_token_is_refused(console_alice):
+def test_login_without_the_csrf_token_is_refused(alice):
     client = Client(enforce_csrf_checks=True)
     response = client.post("/console/login/", {"username": "alice", "password": PASSWORD})
     assert response.status_code == 403
@@ -63,7 +63,7 @@ def test_logout_is_a_post_with_csrf_not_a_link(alice_client):
     assert alice_client.get("/console/logout/").status_code == 405
 
 
-def test_login_goes_through_the_apis_throttle(console_alice, settings):
+def test_login_goes_through_the_apis_throttle(alice, settings):
     settings.PAAS_LOGIN_MAX_FAILURES = 3
     client = Client()
     for _ in range(3):
@@ -74,7 +74,7 @@ def test_login_goes_through_the_apis_throttle(console_alice, settings):
     assert "_auth_user_id" not in client.session
 
 
-def test_a_nul_in_the_username_is_a_form_error_not_a_crash(console_alice):
+def test_a_nul_in_the_username_is_a_form_error_not_a_crash(alice):
     response = Client().post("/console/login/", {"username": "ali\x00ce", "password": PASSWORD})
     assert response.status_code == 400
 
@@ -147,7 +147,7 @@ def test_admin_pages_are_refused_to_users(alice_client):
     assert "for platform admins" in follow_message(alice_client, response)
 
 
-def test_a_collaborator_works_on_the_app_but_cannot_change_who_has_access(alice_app, console_bob, bob_client,
+def test_a_collaborator_works_on_the_app_but_cannot_change_who_has_access(alice_app, bob, bob_client,
                                                                           alice_client):
     response = alice_client.post("/console/apps/alice-app/collaborators", {"user": "bob"})
     assert "bob can now work on alice-app" in follow_message(alice_client, response)
@@ -226,10 +226,10 @@ def test_control_characters_in_a_query_are_refused(alice_client):
 # --- accounts and the audit log --------------------------------------------------------------------------------
 
 
-def test_tokens_show_the_secret_once_and_only_their_owner_revokes(console_bob, alice_client, bob_client):
+def test_tokens_show_the_secret_once_and_only_their_owner_revokes(bob, alice_client, bob_client):
     created = bob_client.post("/console/tokens/create", {"description": "ci", "scopes": ["read"], "days": "7"})
     assert created.status_code == 200 and "paas_" in text(created)
-    token = APIToken.objects.get(user=console_bob)
+    token = APIToken.objects.get(user=bob)
     assert token.scopes == ["read"]
     assert "paas_" + "x" not in text(bob_client.get("/console/tokens/"))
     refused = alice_client.post("/console/tokens/revoke", {"token": str(token.pk)})
@@ -241,7 +241,7 @@ def test_tokens_show_the_secret_once_and_only_their_owner_revokes(console_bob, a
     assert token.revoked_at is not None
 
 
-def test_teams_follow_the_api_rules(console_alice, console_bob, alice_client, bob_client):
+def test_teams_follow_the_api_rules(alice, bob, alice_client, bob_client):
     follow_message(alice_client, alice_client.post("/console/teams/create", {"name": "core"}))
     assert "core" not in text(bob_client.get("/console/teams/"))
     refused = bob_client.post("/console/teams/core/add", {"user": "bob"})
@@ -310,9 +310,9 @@ def test_terminal_runs_only_on_apps_the_user_may_use(alice_app, bob_app, alice_c
     assert Client().get(f"/console/apps/alice-app/runs/{name}/output").status_code == 401
 
 
-def test_terminal_posts_need_the_csrf_token(alice_app, console_alice):
+def test_terminal_posts_need_the_csrf_token(alice_app, alice):
     client = Client(enforce_csrf_checks=True)
-    client.force_login(console_alice)
+    client.force_login(alice)
     response = client.post("/console/apps/alice-app/runs", {"command": "env"}, content_type="application/json")
     assert response.status_code == 403
 

@@ -1,0 +1,40 @@
+"""Asking the loops for a pass now: the control loop (``control:wake``) and the host agents (``agent:wake``).
+
+Actions call ``wake`` after they change desired state (a release, a scale, a domain); the control
+loop calls ``wake_agents`` when it assigned or stopped instances. Both are best effort: a lost
+message costs a loop's interval, never a wrong state (loop.py). A module of its own so that
+actions need not import the loop, which imports actions.
+"""
+
+import logging
+
+import redis
+from django.conf import settings
+
+from paas.contracts import redis_keys
+from paas.platform.redis_client import get_redis
+
+log = logging.getLogger("paas.control")
+
+
+def wake_channel() -> str:
+    return redis_keys.control_wake(settings.PAAS_REDIS_PREFIX)
+
+
+def wake() -> None:
+    """Ask the control loops for a tick now (after a release or a scale).
+
+    Best effort: if Redis is away, the loops' own interval still gets there.
+    """
+    try:
+        get_redis().publish(wake_channel(), "1")
+    except redis.RedisError as error:
+        log.warning("could not wake the control loop: %s", error)
+
+
+def wake_agents() -> None:
+    """Instances were assigned or stopped: agents act now rather than at their next interval."""
+    try:
+        get_redis().publish(redis_keys.agent_wake(settings.PAAS_REDIS_PREFIX), "1")
+    except redis.RedisError as error:
+        log.warning("could not wake the agents: %s", error)

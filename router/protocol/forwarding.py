@@ -1,0 +1,138 @@
+"""Header rewriting between client and instance (RFC 9110 section 7.6).
+
+Hop-by-hop headers describe one connection and must not cross the proxy; the
+X-Forwarded-* set is overwritten rather than trusted, except X-Forwarded-For,
+which is appended to as Heroku does.
+"""
+
+import os
+
+from paas.router.protocol.framing import _REQUEST_ID
+
+# RFC 9110 7.6.1 plus the de facto ones (Keep-Alive, Proxy-Connection).
+HOP_BY_HOP = frozenset({
+    b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer",
+    b"transfer-encoding", b"upgrade", b"proxy-authenticate", b"proxy-authorization",
+})
+# Set by the router, never passed through from the client.
+REPLACED = frozenset({
+    b"host", b"x-forwarded-proto", b"x-forwarded-port", b"x-forwarded-host",
+    b"x-request-id", b"expect", b"content-length",
+})
+_DROP_REQUEST = HOP_BY_HOP | REPLACED
+VIA = b"1.1 paas-router"
+
+
+def connection_tokens(headers) -> set[bytes]:
+    """Header names listed in Connection: they are hop-by-hop too."""
+    tokens = set()
+    for name, value in headers:
+        if name.lower() == b"connection":
+            tokens.update(t.strip().lower() for t in value.split(b","))
+    return tokens
+
+
+class _RequestIds:
+    """Random (version 4) UUID strings, made 256 at a time from one read of kernel randomness.
+
+    str(uuid.uuid4()) costs a getrandom call and a UUID object per request; here a
+    request pops a ready string. A forked worker starts with none, so no two workers
+    hand out the same ids (see ``forget``).
+    """
+
+    BATCH = 256
+
+    def __init__(self):
+        self._ids: list[str] = []
+
+    def __call__(self) -> str:
+        ids = self._ids
+        if not ids:
+            ids = self._ids = self._batch()
+        return ids.pop()
+
+    def _batch(self) -> list[str]:
+        h = os.urandom(16 * self.BATCH).hex()
+        # Version 4 in the 13th hex digit, variant 10xx in the 17th (RFC 9562).
+        return [f"{h[i:i + 8]}-{h[i + 8:i + 12]}-4{h[i + 13:i + 16]}-{_VARIANT[h[i + 16]]}{h[i + 17:i + 20]}-"
+                f"{h[i + 20:i + 32]}" for i in range(0, len(h), 32)]
+
+    def forget(self) -> None:
+        self._ids = []
+
+
+_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
+new_request_id = _RequestIds()
+os.register_at_fork(after_in_child=new_request_id.forget)
+
+
+def request_id_for(framing) -> str:
+    """``request_id`` of a checked head: the strict check already found the sane one."""
+    if framing.rid is not None:
+        return framing.rid   # the native checker chose it (and sent it upstream)
+    rid = framing.request_id
+    return rid.decode("ascii") if rid else new_request_id()
+
+
+def request_id(headers) -> str:
+    """The client's X-Request-Id when it is a sane one, else a new one."""
+    for name, value in headers:
+        if name.lower() == b"x-request-id" and _REQUEST_ID.fullmatch(value):
+            return value.decode("ascii")
+    return new_request_id()
+
+
+def request_headers(req, *, client_ip: str, port: int, rid: str, upgrade: bool) -> list:
+    """Headers to send to the instance for a validated client request."""
+    raw = req.headers
+    f = req.framing
+    # The strict check already read the Connection tokens (lowercased, trimmed).
+    drop = (HOP_BY_HOP | REPLACED | f.connection) if f.connection else _DROP_REQUEST
+    out = [(b"Host", f.host)]
+    forwarded_for = b""
+    via = VIA
+    for name, value in raw:
+        lname = name.lower()
+        if lname == b"x-forwarded-for":
+            forwarded_for = forwarded_for + b", " + value if forwarded_for else value
+        elif lname == b"via":
+            via = value + b", " + VIA
+        elif lname not in drop:
+            out.append((name, value))
+    ip = client_ip.encode()
+    out.append((b"X-Forwarded-For", forwarded_for + b", " + ip if forwarded_for else ip))
+    out.append((b"X-Forwarded-Proto", b"http"))
+    out.append((b"X-Forwarded-Port", str(port).encode()))
+    out.append((b"X-Forwarded-Host", f.host))
+    out.append((b"X-Request-Id", rid.encode()))
+    out.append((b"Via", via))
+    # Framing is regenerated from what the strict check accepted; the
+    # protocol layer then writes normalised CL or chunked framing.
+    if f.chunked:
+        out.append((b"Transfer-Encoding", b"chunked"))
+    elif f.content_length is not None:
+        out.append((b"Content-Length", str(f.content_length).encode()))
+    if upgrade:
+        out.append((b"Connection", b"upgrade"))
+        out.extend((n, v) for n, v in raw if n.lower() == b"upgrade")
+    return out
+
+
+def response_headers(event, *, upgrade: bool = False) -> list:
+    """Headers to send to the client for an instance's response head."""
+    raw = event.headers
+    tokens = connection_tokens(raw) if event.connection is None else event.connection
+    drop = HOP_BY_HOP | tokens if tokens else HOP_BY_HOP
+    out = []
+    via = VIA
+    for name, value in raw:
+        lname = name.lower()
+        if lname == b"via":
+            via = value + b", " + VIA
+        elif lname not in drop:
+            out.append((name, value))
+    out.append((b"Via", via))
+    if upgrade:
+        out.append((b"Connection", b"upgrade"))
+        out.extend((n, v) for n, v in raw if n.lower() == b"upgrade")
+    return out

@@ -1,0 +1,1 @@
+"""The route table: host -> app -> instances, and its sync from Redis."""
