@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import Count, Q, QuerySet, Sum
 
 from paas.platform.actions.events import record
-from paas.platform.control.loop import wake
+from paas.platform.control.wake import wake
 from paas.platform.exceptions import Conflict, Forbidden, NotFound
 from paas.platform.models import App, Formation, Host, Instance
 from paas.platform.names import check_text
