@@ -45,10 +45,8 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
 fi
 [ -f /usr/include/stdio.h ] || need_packages+=(libc6-dev)
 [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || [ -f /usr/lib/aarch64-linux-gnu/libc.a ] || need_packages+=(libc6-dev)
-if [ "${PAAS_WITH_BROWSER:-0}" = 1 ]; then
-    need chromium chromium
-    need chromedriver chromium-driver
-fi
+# The console's browser tests (tests/web) drive Debian's chromium through Playwright: no browser download.
+need chromium chromium
 if [ ${#need_packages[@]} -gt 0 ]; then
     # shellcheck disable=SC2207
     apt_install $(printf '%s\n' "${need_packages[@]}" | sort -u)

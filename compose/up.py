@@ -174,7 +174,7 @@ def banner(env: dict, first_start: str) -> str:
         "",
         "paas is up.",
         f"  API:      {api}/api/   (OpenAPI: {api}/api/openapi.json)",
-        f"  Console:  {api}/admin/",
+        f"  Console:  {api}/console/   (Django's model admin: {api}/admin/)",
         f"  Git:      http://127.0.0.1:{os.environ.get('PAAS_GIT_PORT', '8001')}/<app>.git",
         f"  Apps:     http://<app>.{base}:{router_port}/",
         f"  Data:     {env['PAAS_DATA_DIR']}",

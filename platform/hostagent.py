@@ -56,7 +56,9 @@ class DjangoControlPlane:
         self.host_name = host.name
         self.Host.objects.update_or_create(name=host.name, defaults={
             "address": host.address, "memory_mb": host.memory_mb, "cpus": host.cpus,
-            "state": self.Host.UP, "last_heartbeat": timezone.now(), "agent_version": "1"})
+            "last_heartbeat": timezone.now(), "agent_version": "1"})
+        # Up again, unless an admin cordoned it (actions/hosts.py): a restarted agent keeps the cordon.
+        self.Host.objects.filter(name=host.name).exclude(state=self.Host.DRAINING).update(state=self.Host.UP)
 
     def heartbeat(self, host: HostInfo) -> None:
         from django.utils import timezone

@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "paas.platform.apps.PlatformConfig",
+    "paas.web.apps.WebConfig",
 ]
 
 MIDDLEWARE = [
@@ -144,6 +145,8 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "/static/"
+# The console (web/) sends people who are not logged in here.
+LOGIN_URL = "/console/login/"
 STATIC_ROOT = PAAS_DATA_DIR / "static"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

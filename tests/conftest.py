@@ -26,5 +26,8 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
 # The end-to-end platform (git server, build worker, control loop, agent, router) is one per
 # session, shared by every folder whose tests push real apps (tests/e2e, tests/security); the
 # network sandbox (a bridge of the test's own, "the outside" a namespace) serves tests/runtime and tests/security;
-# users, tokens and the API client (tests/platform/accounts.py) serve every folder that calls the API.
-pytest_plugins = ["tests.platform.accounts", "tests.e2e.fixtures", "tests.netsandbox", "tests.services.fixtures"]
+# users, tokens and the API client (tests/platform/accounts.py) serve every folder that calls the API;
+# the console's users, apps and browser tabs (tests/web/fixtures.py) serve tests/web; the add-on
+# servers' agent and hosts (tests/services/fixtures.py) serve tests/services.
+pytest_plugins = ["tests.platform.accounts", "tests.e2e.fixtures", "tests.netsandbox", "tests.web.fixtures",
+                  "tests.services.fixtures"]

@@ -1,4 +1,5 @@
 from django.db import transaction
+from django.db.models import Q, QuerySet
 
 from paas.platform.models import Event
 
@@ -23,3 +24,13 @@ def record(actor, action: str, message: str, app=None, **data) -> Event:
         message=message,
         data=data,
     )
+
+
+def visible_events(user) -> QuerySet:
+    """The audit log ``user`` may read: every event for admins; else its own actions and its apps' events."""
+    from paas.platform.actions.access import member_apps
+
+    events = Event.objects.all()
+    if not user.is_staff:
+        events = events.filter(Q(actor=user) | Q(app__in=member_apps(user).values("pk")))
+    return events

@@ -21,6 +21,11 @@ def create_team(user, name: str) -> Team:
     return team
 
 
+def visible_teams(user):
+    """Teams ``user`` belongs to; every team for admins."""
+    return Team.objects.all() if user.is_staff else Team.objects.filter(memberships__user=user)
+
+
 def get_team(user, name: str) -> Team:
     try:
         check_team_name(name)

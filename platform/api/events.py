@@ -7,12 +7,10 @@ others see their own actions and their apps' events. A run's command is shown
 only to its actor and the app's members (serializers.event_json).
 """
 
-from django.db.models import Q
-
 from paas.platform.actions import access
+from paas.platform.actions.events import visible_events
 from paas.platform.api.params import query_int
 from paas.platform.api.serializers import event_json
-from paas.platform.models import Event
 from paas.platform.names import check_app_name
 
 MAX_EVENTS = 1000
@@ -35,10 +33,7 @@ def app_events(request, app):
 
 def list_events(request):
     """Your events and those of your apps (everything for admins), newest first; ?app=NAME for one name."""
-    events = Event.objects.all()
-    if not request.user.is_staff:
-        mine = access.member_apps(request.user).values("pk")
-        events = events.filter(Q(actor=request.user) | Q(app__in=mine))
+    events = visible_events(request.user)
     name = request.GET.get("app")
     if name:
         check_app_name(name)

@@ -49,6 +49,7 @@ PATH_CHECKS = {
     "digest": one_line("an image digest", 100),
     "addon": one_line("an add-on name", 63),
     "backup": one_line("a backup id", 10),
+    "host": one_line("a host name", 100),
 }
 
 

@@ -1,6 +1,6 @@
 """Teams and their members."""
 
-from paas.platform.actions.teams import add_member, create_team, get_team, remove_member
+from paas.platform.actions.teams import add_member, create_team, get_team, remove_member, visible_teams
 from paas.platform.api.routing import body_schema
 from paas.platform.models import Team
 
@@ -12,8 +12,7 @@ def team_json(team: Team) -> dict:
 
 def list_teams(request):
     """Teams you belong to (all teams for admins)."""
-    teams = Team.objects.all() if request.user.is_staff else Team.objects.filter(memberships__user=request.user)
-    return [team_json(t) for t in teams]
+    return [team_json(t) for t in visible_teams(request.user)]
 
 
 @body_schema({"name": "string"})

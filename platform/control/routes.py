@@ -17,6 +17,9 @@ from paas.platform.control.sleep import asleep
 from paas.platform.models import App, Canary, Domain, Host, Instance
 from paas.platform.redis_client import get_redis
 
+# A cordoned (draining) host's instances serve until their replacements are up (actions/hosts.py).
+SERVING_HOSTS = (Host.UP, Host.DRAINING)
+
 
 
 def app_entry(app: App) -> dict:
@@ -38,7 +41,7 @@ def app_entry(app: App) -> dict:
 
 def healthy_web(app: App, release):
     return app.instances.filter(release=release, process_type="web", desired_state=Instance.RUNNING,
-                                state=Instance.UP, host__state=Host.UP, address__isnull=False,
+                                state=Instance.UP, host__state__in=SERVING_HOSTS, address__isnull=False,
                                 port__isnull=False).order_by("number")
 
 

@@ -21,7 +21,8 @@ def mark_down_hosts(now=None) -> list[str]:
     cutoff = now - timedelta(seconds=settings.PAAS_HOST_DOWN_AFTER_S)
     names = []
     with transaction.atomic():
-        for host in Host.objects.select_for_update().filter(state=Host.UP).filter(
+        # A cordoned (draining) host that goes silent is down too: its instances must move now.
+        for host in Host.objects.select_for_update().filter(state__in=(Host.UP, Host.DRAINING)).filter(
                 Q(last_heartbeat__lt=cutoff) | Q(last_heartbeat__isnull=True)):
             host.state = Host.DOWN
             host.save(update_fields=["state"])

@@ -145,6 +145,13 @@ def test_make_up_serves_the_readme_flow_and_ctrl_c_stops_everything(platform_up,
     admin_page = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", f"{api}/admin/login/"],
                                 capture_output=True, text=True)
     assert admin_page.stdout == "200"
+    # The console, from the same server, its stylesheet through whitenoise (collected at start).
+    console = subprocess.run(["curl", "-sf", f"{api}/console/login/"], capture_output=True, text=True)
+    assert "Log in to paas" in console.stdout
+    stylesheet = re.search(r'href="(/static/console/console[^"]*\.css)"', console.stdout).group(1)
+    css = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", f"{api}{stylesheet}"],
+                         capture_output=True, text=True)
+    assert css.stdout == "200"
 
     os.killpg(process.pid, signal.SIGINT)
     assert process.wait(timeout=60) == 0

@@ -1,0 +1,101 @@
+"""The console in a real browser (Debian's chromium through Playwright), at a desktop and a phone width.
+
+Every page is visited, a screenshot of each saved under the run's output (browser.output_dir),
+and the things people do there are done with the mouse and keyboard: log in, read an app's state,
+reveal and edit config, roll back, scale, tail and search logs, cordon a host, create a token.
+"""
+
+import os
+import re
+
+import pytest
+
+from paas.platform.logs import write_platform_line
+from paas.platform.models import App, Formation, Host
+from tests.web.browser import log_in, output_dir, shoot
+
+pytestmark = [pytest.mark.usefixtures("own_redis_keys"), pytest.mark.django_db(transaction=True)]
+
+
+def test_admin_runs_the_platform_from_the_console(root, alice_app, bob_app, console_page):
+    page = console_page
+    log_in(page, "root-admin")
+    assert page.locator("text=Platform health").is_visible()
+    assert page.locator(".host-head >> text=host-one").is_visible()
+    shoot(page, "dashboard")
+
+    page.goto(page.base + "/console/apps/?q=alice")
+    assert page.locator("table.apps >> text=alice-app").is_visible()
+    assert page.locator("table.apps >> text=bob-app").count() == 0
+    shoot(page, "apps")
+
+    page.click("text=alice-app")
+    page.wait_for_url(re.compile(r".*/console/apps/alice-app/$"))
+    assert page.locator("#live-release").inner_text() == "v2"
+    assert "s3cr3t" not in page.content()
+    shoot(page, "app")
+
+    page.click("button.reveal")
+    page.wait_for_selector("td.value >> text=s3cr3t-value-of-alice-app")
+
+    page.fill("#config form.stack input[name=key]", "GREETING")
+    page.fill("#config textarea[name=value]", "hello")
+    page.click("#config button:has-text('Set (new release)')")
+    page.wait_for_selector(".messages >> text=Set GREETING config var")
+    assert App.objects.get(name="alice-app").releases.first().config.values["GREETING"] == "hello"
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("button:has-text('Roll back to v2')")
+    page.wait_for_selector(".messages >> text=Rollback to v2")
+    shoot(page, "app-after-rollback")
+
+    page.fill("#scale input[name=quantity]", "2")
+    page.click("#scale button:has-text('Scale web')")
+    page.wait_for_selector(".messages >> text=web=2:small")
+    assert Formation.objects.get(app__name="alice-app", process_type="web").quantity == 2
+
+    page.click("#builds a")
+    page.wait_for_selector("#build-output >> text=built")
+    shoot(page, "build")
+
+    page.goto(page.base + "/console/hosts/?host=host-one")
+    assert page.locator("text=Instances on host-one").is_visible()
+    shoot(page, "hosts")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("button:has-text('Cordon')")
+    page.wait_for_selector(".messages >> text=Cordoned host-one")
+    assert Host.objects.get(name="host-one").state == Host.DRAINING
+    shoot(page, "hosts-cordoned")
+
+    for name in ("users", "teams", "tokens", "events", "logs"):
+        page.goto(f"{page.base}/console/{name}/")
+        shoot(page, name)
+
+    page.goto(page.base + "/console/tokens/")
+    page.fill("input[name=description]", "from the browser")
+    page.click("button:has-text('Create token')")
+    assert page.locator("#new-token-secret").inner_text().startswith("paas_")
+
+
+def test_logs_tail_live_and_search_refusals_show(alice, alice_app, console_page):
+    page = console_page
+    log_in(page, "alice")
+    assert page.locator("nav >> text=Hosts").count() == 0
+    page.goto(page.base + "/console/apps/alice-app/logs/")
+    write_platform_line("alice-app", "a line written while the page watches")
+    page.wait_for_selector("#tail >> text=a line written while the page watches")
+    shoot(page, "logs-tail")
+    page.fill("input[name=q]", 'status:>=500 "unclosed')
+    page.click("button:has-text('Search')")
+    page.wait_for_selector(".error-message")
+    shoot(page, "logs-search")
+
+
+def test_a_user_is_refused_another_users_app(alice, alice_app, bob_app, console_page):
+    page = console_page
+    log_in(page, "alice")
+    response = page.goto(page.base + "/console/apps/bob-app/")
+    assert response.status == 403
+    assert page.locator("text=do not have access").is_visible()
+    shoot(page, "refused")
+    assert os.path.exists(output_dir())

@@ -1,0 +1,88 @@
+"""A really pushed app in the console, in chromium: its deploy state, then config, scale, rollback and a
+one-off in the browser terminal, each carried out by the real platform (git server, builds, control loop, agent)."""
+
+import uuid
+
+import pytest
+
+from paas.platform.actions.apps import create_app
+from paas.platform.models import Event, Instance, Release
+from tests.waiting import wait_for
+from tests.web.browser import log_in, shoot, visit
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+SERVER = {
+    "Procfile": "web: python3 -u server.py\n",
+    "server.py": (
+        "import http.server, os\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        "        body = os.environ.get('GREETING', 'hello').encode()\n"
+        "        self.send_response(200); self.send_header('Content-Length', str(len(body)))\n"
+        "        self.end_headers(); self.wfile.write(body)\n"
+        "print('listening on', os.environ['PORT'], flush=True)\n"
+        "http.server.ThreadingHTTPServer(('0.0.0.0', int(os.environ['PORT'])), H).serve_forever()\n"
+    ),
+}
+
+
+def live(app, version: int) -> bool:
+    return Release.objects.filter(app=app, version=version, status=Release.SUCCEEDED).exists()
+
+
+def up_count(app) -> int:
+    return Instance.objects.filter(app=app, state=Instance.UP, desired_state=Instance.RUNNING,
+                                   kind=Instance.SERVICE).count()
+
+
+def test_a_pushed_app_is_run_from_the_console(pusher, agent_host, tmp_path, console_page):
+    page = console_page
+    app = create_app(pusher.user, f"console-{uuid.uuid4().hex[:8]}")
+    repo = pusher.repo(tmp_path / "src", SERVER, app.name)
+    assert pusher.push(repo).returncode == 0
+    wait_for(lambda: live(app, 2), 90, "v2 to be live")
+
+    log_in(page, "pusher")
+    visit(page, f"{page.base}/console/apps/{app.name}/")
+    assert page.locator("#live-release").inner_text() == "v2"
+    assert page.locator("#instances >> text=web.1").is_visible()
+    assert page.locator(f"#instances >> text={agent_host.name}").is_visible()
+    assert page.locator("#instances .state-up").count() == 1
+    shoot(page, "pushed-app")
+
+    page.fill("#config form.stack input[name=key]", "GREETING")
+    page.fill("#config textarea[name=value]", "bonjour")
+    page.click("#config button:has-text('Set (new release)')")
+    page.wait_for_selector(".messages >> text=v3: Set GREETING config var")
+    wait_for(lambda: live(app, 3), 90, "v3 (the config edit) to be live")
+
+    page.fill("#scale input[name=quantity]", "2")
+    page.click("#scale button:has-text('Scale web')")
+    page.wait_for_selector(".messages >> text=web=2:small")
+    wait_for(lambda: up_count(app) == 2, 90, "two web instances up")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("button:has-text('Roll back to v2')")
+    page.wait_for_selector(".messages >> text=Rollback to v2")
+    wait_for(lambda: live(app, 4), 90, "v4 (the rollback) to be live")
+    visit(page, f"{page.base}/console/apps/{app.name}/")
+    assert page.locator("#live-release").inner_text() == "v4"
+    shoot(page, "pushed-app-after-rollback")
+
+    visit(page, f"{page.base}/console/apps/{app.name}/logs/")
+    page.wait_for_selector("#tail >> text=listening on", timeout=30_000)
+    shoot(page, "pushed-app-logs")
+
+    visit(page, f"{page.base}/console/apps/{app.name}/run/")
+    page.fill("#run-start input[name=command]", "cat; echo bye $GREETING")
+    page.click("#run-start button")
+    page.wait_for_selector("#run-input:not([hidden])")
+    page.fill("#run-input input[name=line]", "typed in the browser")
+    page.press("#run-input input[name=line]", "Enter")
+    page.wait_for_selector("#run-output >> text=typed in the browser", timeout=90_000)
+    page.click("#run-eof")
+    page.wait_for_selector("#run-status >> text=exit code 0", timeout=60_000)
+    assert "bye" in page.locator("#run-output").inner_text()
+    shoot(page, "pushed-app-terminal")
+    assert Event.objects.filter(app=app, action="run.start", actor=pusher.user).exists()

@@ -1,0 +1,68 @@
+"""The apps list (search and filters) and one app's page."""
+
+from django.core.paginator import Paginator
+from django.shortcuts import render
+
+from paas.platform.actions import access
+from paas.platform.actions.formation import known_process_types
+from paas.platform.actions.builds import get_build
+from paas.platform.models import Build, Release
+from paas.platform.sizes import DEFAULT_SIZE, SIZES
+from paas.web import appstate
+from paas.web.guard import console_view
+
+PER_PAGE = 50
+
+
+@console_view()
+def app_list(request):
+    """Apps the user may see; ?q= searches names, ?state= and ?owner= (a user or team) filter."""
+    search = request.GET.get("q", "").strip()[:30]
+    state = request.GET.get("state", "")
+    owner = request.GET.get("owner", "").strip()[:150]
+    rows = appstate.app_rows(request.user, search=search, state=state if state in appstate.STATES else "",
+                             owner=owner)
+    page = Paginator(rows, PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "console/apps.html", {"page": page, "q": search, "state": state, "owner": owner,
+                                                 "states": appstate.STATES})
+
+
+@console_view()
+def app_page(request, app):
+    """Everything about one app the API would show its members; values of config vars stay masked."""
+    target = access.get_app(request.user, app)
+    releases = list(target.releases.select_related("build", "config", "created_by")[:20])
+    latest = releases[0] if releases else None
+    live = next((r for r in releases if r.status == Release.SUCCEEDED), None)
+    instances = (target.instances.exclude(state="stopped").select_related("release", "host")
+                 .order_by("process_type", "number"))
+    formation = {f.process_type: f for f in target.formation.all()}
+    types = sorted(known_process_types(target) | formation.keys())
+    scale = [{"type": t, "quantity": formation[t].quantity if t in formation else 0,
+              "size": formation[t].size if t in formation else DEFAULT_SIZE,
+              "stopped": formation[t].stopped if t in formation else False} for t in types]
+    context = {
+        "app": target,
+        "latest": latest,
+        "live": live,
+        "releases": releases,
+        "instances": instances,
+        "builds": target.builds.defer("output")[:10],
+        "config_keys": sorted(latest.config.values) if latest else [],
+        "scale": scale,
+        "sizes": SIZES,
+        "domains": target.domains.all(),
+        "autoscalers": target.autoscalers.all(),
+        "collaborators": target.collaborators.select_related("user"),
+        "can_manage": access.can_manage(request.user, target),
+    }
+    return render(request, "console/app.html", context)
+
+
+@console_view()
+def build_page(request, app, build):
+    """One build and its output; the page follows the output while the build runs."""
+    target = access.get_app(request.user, app)
+    found = get_build(target, build)
+    return render(request, "console/build.html", {"app": target, "build": found,
+                                                  "running": found.status not in Build.FINISHED})

@@ -1,0 +1,33 @@
+"""The dashboard: hosts, apps by state, recent deploys and failures, platform health."""
+
+from django.shortcuts import render
+
+from paas.platform.actions import access
+from paas.platform.models import Build, Release
+from paas.web import appstate, health
+from paas.web.guard import console_view
+from paas.web.hosts import host_rows
+
+RECENT = 10
+ATTENTION = ("crashed", "failed rollout")
+
+
+@console_view()
+def dashboard(request):
+    """What a user may see of the platform: admins also get hosts and the platform's health."""
+    user = request.user
+    visible = access.visible_apps(user).values("pk")
+    counts, attention = appstate.overview(user, ATTENTION, RECENT)
+    context = {
+        "counts": counts,
+        "attention": attention,
+        "app_total": sum(counts.values()),
+        "deploys": (Release.objects.filter(app__in=visible).select_related("app", "created_by")
+                    .order_by("-created_at")[:RECENT]),
+        "failed_builds": (Build.objects.filter(app__in=visible, status=Build.FAILED).select_related("app")
+                          .defer("output").order_by("-created_at")[:RECENT]),
+    }
+    if user.is_staff:
+        hosts = host_rows()
+        context.update(hosts=hosts, checks=health.all_checks(hosts))
+    return render(request, "console/dashboard.html", context)

@@ -1,0 +1,39 @@
+"""The hosts page (admins): capacity, instances and heartbeat of every host; cordon, uncordon, drain."""
+
+from django.shortcuts import render
+from django.views.decorators.http import require_POST
+
+from paas.platform.actions.hosts import cordon, drain, get_host, uncordon
+from paas.platform.models import Instance
+from paas.web.guard import console_view, done
+from paas.web.hosts import host_rows
+
+
+@console_view(admin=True)
+def host_list(request):
+    hosts = host_rows()
+    chosen = request.GET.get("host", "")
+    instances = []
+    if chosen:
+        instances = (Instance.objects.filter(host__name=chosen).exclude(state=Instance.STOPPED)
+                     .select_related("app", "release").order_by("app__name", "process_type", "number")[:500])
+    return render(request, "console/hosts.html", {"hosts": hosts, "chosen": chosen, "instances": instances})
+
+
+def host_action(act, message: str):
+    """A POST that runs one host action (actions/hosts.py checks the admin) and goes back to the hosts page."""
+
+    @require_POST
+    @console_view(admin=True)
+    def view(request, host):
+        target = get_host(request.user, host)
+        result = act(request.user, target)
+        detail = f" ({result} instances move elsewhere)" if isinstance(result, int) else ""
+        return done(request, f"{message} {target.name}{detail}", "/console/hosts/")
+
+    return view
+
+
+cordon_view = host_action(cordon, "Cordoned")
+uncordon_view = host_action(uncordon, "Uncordoned")
+drain_view = host_action(drain, "Draining")
