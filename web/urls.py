@@ -3,7 +3,7 @@
 from django.urls import path
 
 from paas.web import session
-from paas.web.views import accounts, app_actions, apps, audit, dashboard, hosts, logs, terminal
+from paas.web.views import accounts, app_actions, apps, audit, dashboard, hosts, logs, metrics, terminal
 
 A = "apps/<str:app>/"
 urlpatterns = [
@@ -26,6 +26,7 @@ urlpatterns = [
     path(f"{A}builds/<str:build>/output.json", app_actions.build_output),
     path(f"{A}logs/", logs.app_logs),
     path(f"{A}logs/tail.json", logs.tail),
+    path(f"{A}metrics/", metrics.app_metrics),
     path(f"{A}run/", terminal.terminal),
     path(f"{A}runs", terminal.start),
     path(f"{A}runs/<str:name>/output", terminal.output),
