@@ -77,6 +77,13 @@ def build(answer: dict, deploys: list[tuple[datetime, str]]) -> list[Chart]:
     return [one_chart(key, title, unit, minutes, keys, x_of, markers) for key, title, unit in CHARTS]
 
 
+def range_label(answer: dict) -> str:
+    """The answer's range for people: ``2026-01-01 10:00 to 10:10 UTC`` (the date again when it changes)."""
+    since, until = parse_time(answer["since"]), parse_time(answer["until"])
+    end = f"{until:%H:%M}" if since.date() == until.date() else f"{until:%Y-%m-%d %H:%M}"
+    return f"{since:%Y-%m-%d %H:%M} to {end} UTC"
+
+
 def one_chart(key, title, unit, minutes, keys, x_of, markers) -> Chart:
     top = nice_ceiling(max((float(row[key]) for row in minutes), default=0.0))
     bottom = HEIGHT - BOTTOM

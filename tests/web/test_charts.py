@@ -49,3 +49,8 @@ def test_deploys_are_marked_only_within_the_range():
 def test_no_requests_is_an_empty_chart_not_an_error():
     chart = charts.build({**ANSWER, "minutes": []}, [])[0]
     assert chart.series == [] and chart.ticks[-1][1] == "1"
+
+
+def test_the_range_reads_as_times():
+    assert charts.range_label(ANSWER) == "2026-01-01 10:00 to 10:10 UTC"
+    assert charts.range_label({**ANSWER, "until": "2026-01-02T01:00:00Z"}) == "2026-01-01 10:00 to 2026-01-02 01:00 UTC"

@@ -30,5 +30,6 @@ def app_metrics(request, app):
     except PlatformError as error:
         context["metrics_error"] = error.message
         return render(request, "console/metrics.html", context, status=error.status)
-    context.update(answer=answer, charts=charts.build(answer, deploys(target, answer)))
+    context.update(answer=answer, charts=charts.build(answer, deploys(target, answer)),
+                   range=charts.range_label(answer))
     return render(request, "console/metrics.html", context)
