@@ -39,8 +39,8 @@ def attention(visible, now: datetime) -> list[tuple[str, str, str]]:
               .select_related("app").order_by("-created_at")[:RECENT])
     out += [(b.app.name, b.addon_name, f"backup {b.label} failed: {b.message}".rstrip(": ")) for b in failed]
     missed = backups.due(now - MISSED_AFTER)
-    if missed:      # few or none: only then ask which of their apps the user sees
-        mine = set(visible.filter(pk__in=[a.app_id for a in missed]).values_list("pk", flat=True))
-        out += [(a.app.name, a.name, f"the daily backup at {a.backup_at} UTC did not run")
-                for a in missed if a.app_id in mine][:RECENT]
+    if missed:      # usually none: only then ask which of their apps the user sees, names in the same query
+        names = dict(visible.filter(pk__in={a.app_id for a in missed}).values_list("pk", "name"))
+        out += [(names[a.app_id], a.name, f"the daily backup at {a.backup_at} UTC did not run")
+                for a in missed if a.app_id in names][:RECENT]
     return out

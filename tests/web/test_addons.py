@@ -84,3 +84,10 @@ def test_a_scheduled_backup_an_hour_late_is_missed(alice, bob, alice_app):
     assert addons.attention(visible, late) == [("alice-app", "alice-app-pg-2",
                                                 "the daily backup at 02:30 UTC did not run")]
     assert addons.attention(access.visible_apps(bob).values("pk"), late) == []
+
+
+def test_many_missed_backups_cost_no_query_each(alice_app, alice_client, django_assert_max_num_queries):
+    Addon.objects.bulk_create(Addon(name=f"alice-app-pg-{n}", service="postgres", plan="hobby", app=alice_app,
+                                    state=Addon.AVAILABLE, backup_at="00:00") for n in range(30))
+    with django_assert_max_num_queries(20):
+        assert alice_client.get("/console/").status_code == 200
