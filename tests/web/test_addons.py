@@ -7,6 +7,7 @@ import pytest
 from paas.platform.actions import access
 from paas.platform.models import Addon, AddonAttachment, AddonBackup
 from paas.web import addons
+from tests.web.browser import log_in, shoot
 
 pytestmark = pytest.mark.usefixtures("own_redis_keys")
 
@@ -91,3 +92,19 @@ def test_many_missed_backups_cost_no_query_each(alice_app, alice_client, django_
                                     state=Addon.AVAILABLE, backup_at="00:00") for n in range(30))
     with django_assert_max_num_queries(20):
         assert alice_client.get("/console/").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_addons_in_the_browser(alice, alice_app, console_page):
+    addon = database(alice_app)
+    AddonBackup.objects.create(app=alice_app, addon=addon, addon_name=addon.name, number=1,
+                               state=AddonBackup.VERIFIED, size_bytes=4096)
+    page = console_page
+    log_in(page, "alice")
+    page.goto(page.base + "/console/apps/alice-app/#addons")
+    page.fill(f"input[aria-label='Daily backup time of {addon.name}']", "04:45")
+    page.click("#addons button:has-text('Schedule')")
+    page.wait_for_selector(".messages >> text=daily at 04:45 UTC")
+    assert page.locator("#addons >> text=daily at 04:45 UTC").count() == 1
+    page.locator("#addons").scroll_into_view_if_needed()
+    shoot(page, "app-addons")
