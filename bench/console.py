@@ -1,5 +1,5 @@
 """The console at scale: server time and SQL queries of every page with 1,000 apps, 100 hosts,
-10,000 instances and 1,000,000 events in the database.
+10,000 instances, 1,000,000 events, 200 add-ons and 1,000 backups in the database.
 
 Pages are asked over HTTP of the server `make up` runs (platform/api_server.py: uvicorn and
 Django's ASGI handler) with a logged-in session, as an admin and as a member of some apps. Side
@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 APPS, HOSTS, INSTANCES, EVENTS, USERS = 1000, 100, 10_000, 1_000_000, 50
+ADDON_EVERY, BACKUPS_EACH = 5, 5       # a PostgreSQL add-on for every fifth app, five backups of each
 SAMPLES = 30
 MEMBER = "user-7"
 
@@ -65,6 +66,7 @@ def seed() -> None:
                  memory_mb=256, cpus=0.25, host=hosts[(i * per_app + n) % HOSTS],
                  state=Instance.CRASHED if n == 1 and i % 50 == 0 else Instance.UP)
         for i, (a, r) in enumerate(zip(apps, live)) for n in range(1, per_app + 1))
+    seed_addons(apps, hosts)
     with connection.cursor() as cursor:
         # A million audit entries over 30 days, spread over the apps and their owners.
         cursor.execute(
@@ -76,6 +78,23 @@ def seed() -> None:
                JOIN platform_app a ON a.id = (SELECT min(id) FROM platform_app) + g %% %s
                JOIN auth_user u ON u.id = a.owner_id""", [EVENTS, APPS])
         cursor.execute("ANALYZE")
+
+
+def seed_addons(apps, hosts) -> None:
+    """Add-ons with backups; a few down, some backups failed and schedules missed: the dashboard's attention."""
+    from paas.platform.models import Addon, AddonAttachment, AddonBackup
+
+    owners = apps[2::ADDON_EVERY]           # app-0007, the pages' app, among them
+    addons = Addon.objects.bulk_create(
+        Addon(name=f"{a.name}-pg", service="postgres", plan="hobby", app=a, host=hosts[i % HOSTS],
+              state=Addon.DOWN if i % 40 == 0 else Addon.AVAILABLE, server_state="up", backup_at="00:00")
+        for i, a in enumerate(owners))
+    AddonAttachment.objects.bulk_create(AddonAttachment(addon=d, app=d.app, name="DATABASE", bound=True)
+                                        for d in addons)
+    AddonBackup.objects.bulk_create(
+        AddonBackup(app=d.app, addon=d, addon_name=d.name, number=n, scheduled=True, size_bytes=1 << 20,
+                    state=AddonBackup.FAILED if (i + n) % 17 == 0 else AddonBackup.VERIFIED)
+        for i, d in enumerate(addons) for n in range(1, BACKUPS_EACH + 1))
 
 
 def pages() -> dict[str, list[str]]:

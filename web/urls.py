@@ -3,7 +3,7 @@
 from django.urls import path
 
 from paas.web import session
-from paas.web.views import accounts, app_actions, apps, audit, dashboard, hosts, logs, terminal
+from paas.web.views import accounts, addons, app_actions, apps, audit, dashboard, hosts, logs, metrics, terminal
 
 A = "apps/<str:app>/"
 urlpatterns = [
@@ -22,10 +22,16 @@ urlpatterns = [
     path(f"{A}domains/remove", app_actions.domain_remove),
     path(f"{A}collaborators", app_actions.collaborator_add),
     path(f"{A}collaborators/remove", app_actions.collaborator_remove),
+    path(f"{A}addons", addons.create),
+    path(f"{A}addons/destroy", addons.destroy),
+    path(f"{A}addons/detach", addons.detach),
+    path(f"{A}addons/capture", addons.capture),
+    path(f"{A}addons/schedule", addons.schedule),
     path(f"{A}builds/<str:build>/", apps.build_page),
     path(f"{A}builds/<str:build>/output.json", app_actions.build_output),
     path(f"{A}logs/", logs.app_logs),
     path(f"{A}logs/tail.json", logs.tail),
+    path(f"{A}metrics/", metrics.app_metrics),
     path(f"{A}run/", terminal.terminal),
     path(f"{A}runs", terminal.start),
     path(f"{A}runs/<str:name>/output", terminal.output),

@@ -8,7 +8,7 @@ from paas.platform.actions.formation import known_process_types
 from paas.platform.actions.builds import get_build
 from paas.platform.models import Build, Release
 from paas.platform.sizes import DEFAULT_SIZE, SIZES
-from paas.web import appstate
+from paas.web import addons, appstate
 from paas.web.guard import console_view
 
 PER_PAGE = 50
@@ -55,6 +55,7 @@ def app_page(request, app):
         "autoscalers": target.autoscalers.all(),
         "collaborators": target.collaborators.select_related("user"),
         "can_manage": access.can_manage(request.user, target),
+        **addons.of_app(target),
     }
     return render(request, "console/app.html", context)
 

@@ -1,10 +1,11 @@
 """The dashboard: hosts, apps by state, recent deploys and failures, platform health."""
 
 from django.shortcuts import render
+from django.utils import timezone
 
 from paas.platform.actions import access
 from paas.platform.models import Build, Release
-from paas.web import appstate, health
+from paas.web import addons, appstate, health
 from paas.web.guard import console_view
 from paas.web.hosts import host_rows
 
@@ -26,6 +27,7 @@ def dashboard(request):
                     .order_by("-created_at")[:RECENT]),
         "failed_builds": (Build.objects.filter(app__in=visible, status=Build.FAILED).select_related("app")
                           .defer("output").order_by("-created_at")[:RECENT]),
+        "addon_attention": addons.attention(visible, timezone.now()),
     }
     if user.is_staff:
         hosts = host_rows()

@@ -1,0 +1,46 @@
+"""What the console shows of add-ons: an app's with their backups, and those needing someone's attention.
+
+Reads only; the rules are the services layer's (broker.addons_of for what an app uses,
+backups.due for a schedule not yet run), so the console never has a second idea of them.
+"""
+
+from datetime import datetime, timedelta
+
+from django.db.models import Prefetch, prefetch_related_objects
+
+from paas.platform.models import Addon, AddonAttachment, AddonBackup
+from paas.services import backups, broker, catalog
+
+BACKUPS_SHOWN = 10
+RECENT = 10
+FAILED_BACKUPS_SINCE = timedelta(days=1)
+# A scheduled backup still due this long after its time was missed (the scheduler runs every minute).
+MISSED_AFTER = timedelta(hours=1)
+TROUBLE = (Addon.FAILED, Addon.DOWN)
+
+
+def of_app(app) -> dict:
+    """The app page's add-ons section: its add-ons with their attachments, its latest backups, the catalog."""
+    addons = broker.addons_of(app)
+    prefetch_related_objects(addons, Prefetch("attachments", queryset=AddonAttachment.objects.select_related("app")))
+    for addon in addons:
+        addon.config_vars = [(a.app.name, broker.config_var(a.name), a.bound) for a in addon.attachments.all()]
+    return {"addons": addons, "backups": list(app.backups.select_related("source__app")[:BACKUPS_SHOWN]),
+            "services": catalog.as_json()}
+
+
+def attention(visible, now: datetime) -> list[tuple[str, str, str]]:
+    """(app, add-on, what is wrong) for the dashboard: add-ons down or failed, recent failed backups, missed
+    scheduled backups; ``visible`` is the user's apps (a queryset of pks)."""
+    out = [(a.app.name, a.name, f"{a.state}: {a.state_message}".rstrip(": "))
+           for a in Addon.objects.filter(app__in=visible, state__in=TROUBLE).select_related("app")[:RECENT]]
+    failed = (AddonBackup.objects.filter(app__in=visible, state=AddonBackup.FAILED,
+                                         created_at__gte=now - FAILED_BACKUPS_SINCE)
+              .select_related("app").order_by("-created_at")[:RECENT])
+    out += [(b.app.name, b.addon_name, f"backup {b.label} failed: {b.message}".rstrip(": ")) for b in failed]
+    missed = backups.due(now - MISSED_AFTER)
+    if missed:      # usually none: only then ask which of their apps the user sees, names in the same query
+        names = dict(visible.filter(pk__in={a.app_id for a in missed}).values_list("pk", "name"))
+        out += [(names[a.app_id], a.name, f"the daily backup at {a.backup_at} UTC did not run")
+                for a in missed if a.app_id in names][:RECENT]
+    return out
