@@ -67,9 +67,7 @@ os.register_at_fork(after_in_child=new_request_id.forget)
 
 
 def request_id_for(framing) -> str:
-    """``request_id`` of a checked head: the strict check already found the sane one."""
-    if framing.rid is not None:
-        return framing.rid   # the native checker chose it (and sent it upstream)
+    """``request_id`` of a checked head: the checks already found the sane one."""
     rid = framing.request_id
     return rid.decode("ascii") if rid else new_request_id()
 
