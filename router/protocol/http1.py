@@ -216,6 +216,8 @@ class ClientConnection:
                 offset = _feed(self.parser, self._side, data, errors.BadRequest)
             except errors.RouterError as exc:
                 # Answered when the cycle reaches it: what came before it is valid.
+                if not getattr(exc, "head", b""):
+                    exc.head = self._side.raw_head(b"%s %s HTTP/1.1" % (self.parser.get_method(), self._side.url))
                 self._failed = True
                 self._side.queue.append(exc)
                 return
