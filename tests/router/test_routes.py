@@ -6,7 +6,6 @@ import pytest
 
 from paas.router.protocol import forwarding
 from paas.router.telemetry import metrics
-from paas.router.protocol.events import Request
 from paas.router.config import Limits
 from paas.router.protocol.http1 import ClientConnection
 from paas.router.table.routes import (AppRoute, Backend, BadEntry, RouteTable, choose_backend,
