@@ -126,9 +126,10 @@ _FIELD_RULES = {b"content-length": _content_length, b"connection": _connection, 
 
 
 def check_request(method: bytes, target: bytes, version: bytes, fields: list, limits) -> Framing:
-    """The platform's rules over a request head llhttp parsed; a 400-family error on any doubt."""
-    if len(fields) > limits.header_count:
-        raise errors.HeadersTooLarge(f"more than {limits.header_count} header fields")
+    """The platform's rules over a request head llhttp parsed; a 400-family error on any doubt.
+
+    The size limits (request line, head, field count) are enforced while it is parsed (``http1``).
+    """
     framing = Framing(target=target, version=version, header_count=len(fields), method=method)
     framing.headers = fields
     _check_framing(fields, framing, errors.BadRequest, want_host=True)

@@ -97,7 +97,7 @@ class _Parsed:
         # llhttp keeps the trailing whitespace of a value; the field value does not include it.
         self.fields.append((name, value.rstrip(_OWS)))
         self.size += len(name) + len(value) + 4
-        if self.size > self.head_limit:
+        if self.size + len(self.url) > self.head_limit:
             raise self._stop(self.head_error(f"head longer than {self.head_limit} bytes"))
         if len(self.fields) > self.count_limit:
             raise self._stop(self.head_error(f"more than {self.count_limit} header fields"))
@@ -146,10 +146,14 @@ def _feed(parser, parsed: _Parsed, data: bytes, error):
         parser.feed_data(data)
     except httptools.HttpParserUpgrade as switch:
         return switch.args[0]
-    except httptools.HttpParserError as exc:
-        failure = parsed.error or error(str(exc) or "malformed message")
+    except httptools.HttpParserCallbackError as exc:
+        # A limit or a rule raised in a callback; anything else is the router's own fault.
+        failure = parsed.error or errors.classify(exc.__context__ or exc)
         parsed.error = None
         raise failure from None
+    except httptools.HttpParserError as exc:
+        # llhttp's own refusal: its reason names what was wrong ("Duplicate Content-Length").
+        raise error(str(exc) or "malformed message") from None
     parsed.count_open(len(data))
     return None
 
