@@ -20,7 +20,7 @@ _REQUEST_ID = re.compile(rb"[A-Za-z0-9+/=._\-]{20,200}")
 _HOST = re.compile(rb"(?:[A-Za-z0-9\-._~!$&'()*+,;=%]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{0,5})?")
 _ABSOLUTE = re.compile(rb"[hH][tT][tT][pP][sS]?://([^/?#]+)([^#]*)")
 _HOST_LINE = re.compile(rb"\r\n[Hh][Oo][Ss][Tt]:[ \t]*([^\r\n \t]{1,255})")
-_VERSIONS = {(1, 1): b"1.1", (1, 0): b"1.0"}
+_VERSIONS = {"1.1": b"1.1", "1.0": b"1.0"}
 _NO_TOKENS = frozenset()
 
 
@@ -57,9 +57,9 @@ class Framing:
         return b"close" in self.connection
 
 
-def version_of(pair, error) -> bytes:
-    """b"1.1" or b"1.0" for llhttp's (major, minor); any other version is refused."""
-    version = _VERSIONS.get(pair)
+def version_of(version: str, error) -> bytes:
+    """b"1.1" or b"1.0" for the version llhttp read ("1.1"); any other version is refused."""
+    version = _VERSIONS.get(version)
     if version is None:
         raise error("unsupported HTTP version")
     return version

@@ -76,7 +76,9 @@ class _Parsed:
         self.size = 0
         self.open = False      # a head has begun and is not complete
         self.began = False     # ... and it began in the bytes being fed
-        self.known = 0         # bytes of the current feed attributed to earlier messages
+        self.known = 0         # body bytes of the current feed
+        self.done = []         # sizes of the heads completed in the current feed
+        self.fed = 0           # the length of the current feed
         self.error = None      # what a callback raised (httptools wraps it)
 
     def on_message_begin(self) -> None:
@@ -95,20 +97,25 @@ class _Parsed:
 
     def on_header(self, name: bytes, value: bytes) -> None:
         # llhttp keeps the trailing whitespace of a value; the field value does not include it.
+        # Called for every field of every head: the limits are checked once per head (head_done).
         self.fields.append((name, value.rstrip(_OWS)))
-        self.size += len(name) + len(value) + 4
-        if self.size + len(self.url) > self.head_limit:
-            raise self._stop(self.head_error(f"head longer than {self.head_limit} bytes"))
-        if len(self.fields) > self.count_limit:
-            raise self._stop(self.head_error(f"more than {self.count_limit} header fields"))
 
     def on_body(self, data: bytes) -> None:
         self.known += len(data)
         self.queue.append(data)
 
     def head_done(self) -> None:
+        """The head is complete: its limits, then the bytes it took of the current read."""
         self.open = False
-        self.known += self.size + len(self.url) + len(self.reason) + 16
+        fields = self.fields
+        if len(fields) > self.count_limit:
+            raise self._stop(self.head_error(f"more than {self.count_limit} header fields"))
+        # Its bytes: what earlier reads brought of it (``size``) and at most the whole current
+        # read. Only when that bound is past the limit are the parsed pieces added up.
+        piece = (self.url, self.reason, fields)
+        if self.size + self.fed > self.head_limit and _head_size(piece) > self.head_limit:
+            raise self._stop(self.head_error(f"head longer than {self.head_limit} bytes"))
+        self.done.append(piece)
 
     def on_message_complete(self) -> None:
         self.queue.append(END)
@@ -131,17 +138,26 @@ class _Parsed:
         if not self.open:
             return
         if self.began:
-            self.size = max(self.size, fed - self.known)
+            earlier = self.known + sum(map(_head_size, self.done))
+            self.size = max(self.size, fed - earlier)
         else:
             self.size += fed
         if self.size > self.head_limit:
             raise self.head_error(f"head longer than {self.head_limit} bytes")
 
 
+def _head_size(piece) -> int:
+    """The bytes of a parsed head, from its pieces (the OWS around values is not counted)."""
+    url, reason, fields = piece
+    return len(url) + len(reason) + 16 + sum(len(n) + len(v) + 4 for n, v in fields)
+
+
 def _feed(parser, parsed: _Parsed, data: bytes, error):
     """Feed llhttp; None, or the offset where a protocol switch leaves HTTP."""
     parsed.began = False
     parsed.known = 0
+    parsed.done = []
+    parsed.fed = len(data)
     try:
         parser.feed_data(data)
     except httptools.HttpParserUpgrade as switch:
@@ -179,8 +195,7 @@ class _RequestSide(_Parsed):
 
 
 def _version(parser, error) -> bytes:
-    major, _, minor = parser.get_http_version().partition(".")
-    return version_of((int(major), int(minor or 0)), error)
+    return version_of(parser.get_http_version(), error)
 
 
 class ClientConnection:
@@ -295,7 +310,11 @@ class ClientConnection:
 
     def send_proxied(self, event) -> bytes:
         """The head relaying an instance's response (``event``) to the client."""
-        return self.send_response(event.status_code, forwarding.response_headers(event), event.reason)
+        headers = forwarding.response_headers(event)
+        head = _CRLF.join([b"HTTP/1.1 %d %s" % (event.status_code, event.reason), *map(_SEP.join, headers)])
+        # The rewrite dropped Connection (hop-by-hop) and the fields it names, perhaps Content-Length.
+        has_cl = event.framing.content_length is not None and b"content-length" not in event.connection
+        return self._frame(head, event.status_code, has_cl, False)
 
     def _frame(self, head: bytes, status: int, has_cl: bool, says_close: bool) -> bytes:
         """``head`` with the framing lines this client needs, and the body encoder."""

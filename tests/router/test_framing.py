@@ -320,3 +320,40 @@ def test_connection_header_is_read_as_tokens():
     assert parse(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: foo,  Close").wants_close
     assert parse(b"GET / HTTP/1.0\r\nHost: a").wants_close
     assert not parse(b"GET / HTTP/1.0\r\nHost: a\r\nConnection: keep-alive").wants_close
+
+
+def test_relayed_response_is_framed_by_what_reaches_the_client():
+    # An instance that names Content-Length in Connection has it dropped (hop-by-hop):
+    # the client then gets chunked framing, never a body with no framing at all.
+    c = http1.ClientConnection(LIMITS)
+    c.receive_data(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    c.next_request()
+    c.next_body_event()
+    bx = http1.BackendExchange(LIMITS, b"GET")
+    bx.receive_data(b"HTTP/1.1 200 OK\r\nConnection: content-length\r\nContent-Length: 2\r\n\r\nhi")
+    out = c.send_proxied(bx.next_head()) + c.send_data(bx.whole_body()) + c.send_end()
+    assert out == b"HTTP/1.1 200 OK\r\nVia: 1.1 paas-router\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"
+
+
+def test_head_limit_counts_a_pipelined_head_that_follows_a_body_in_the_same_read():
+    body = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 50\r\n\r\n" + b"b" * 50
+    c = http1.ClientConnection(LIMITS)
+    c.receive_data(body + b"GET /2 HTTP/1.1\r\nHost: a\r\nX: " + b"v" * 100)   # under the limit so far
+    assert c.next_request().target == b"/"
+    c.receive_data(b"v" * 200)   # now past it, still without an end
+    with pytest.raises(errors.HeadersTooLarge):
+        while c.next_body_event() is not END:
+            pass
+        c.send_response(200, [(b"Content-Length", b"0")])
+        c.send_end()
+        c.start_next_cycle()
+        c.next_request()
+    c = http1.ClientConnection(LIMITS)
+    c.receive_data(body + b"GET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
+    c.next_request()
+    while c.next_body_event() is not END:
+        pass
+    c.send_response(200, [(b"Content-Length", b"0")])
+    c.send_end()
+    c.start_next_cycle()
+    assert c.next_request().target == b"/2"
