@@ -357,3 +357,34 @@ def test_head_limit_counts_a_pipelined_head_that_follows_a_body_in_the_same_read
     c.send_end()
     c.start_next_cycle()
     assert c.next_request().target == b"/2"
+
+
+def test_a_fault_in_the_routers_own_rules_is_a_500_not_a_400(monkeypatch):
+    def broken(*args):
+        raise ValueError("a bug")
+    monkeypatch.setattr(http1, "check_request", broken)
+    c = http1.ClientConnection(LIMITS)
+    c.receive_data(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    with pytest.raises(errors.RouterBug) as info:
+        c.next_request()
+    assert info.value.status == 500
+
+
+def test_interim_and_final_response_in_one_read():
+    bx = http1.BackendExchange(LIMITS, b"GET")
+    bx.send_request(b"GET", b"/", [(b"Host", b"a")])
+    bx.send_end()
+    bx.receive_data(b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi")
+    assert bx.next_head().status_code == 103
+    assert bx.next_head().status_code == 200
+    assert bx.whole_body() == b"hi"
+    assert bx.reusable()
+
+
+def test_upgrade_request_keeps_the_bytes_after_its_head_for_the_tunnel():
+    c = http1.ClientConnection(LIMITS)
+    c.receive_data(b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x00")
+    req = c.next_request()
+    assert req.is_upgrade and not req.has_body
+    c.receive_data(b"more")
+    assert c.take_tunnel_bytes() == b"\x81\x00more"
