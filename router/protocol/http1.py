@@ -59,8 +59,8 @@ class _Parsed:
     """Collects llhttp's callbacks for one side of a connection into a queue of events.
 
     Items: a head (Request or ResponseHead), body bytes, END, or the RouterError
-    that stopped the parser. Head sizes are counted here (llhttp has no limit):
-    each field as parsed, and every byte fed while a head is still incomplete.
+    that stopped the parser. Head limits are enforced here (llhttp has none): on
+    each complete head, and on every byte fed while a head is still incomplete.
     """
 
     def __init__(self, line_limit: int, head_limit: int, line_error, head_error, count_limit: int):
@@ -77,7 +77,7 @@ class _Parsed:
         self.open = False      # a head has begun and is not complete
         self.began = False     # ... and it began in the bytes being fed
         self.known = 0         # body bytes of the current feed
-        self.done = []         # sizes of the heads completed in the current feed
+        self.done = []         # the heads completed in the current feed (their pieces)
         self.fed = 0           # the length of the current feed
         self.error = None      # what a callback raised (httptools wraps it)
 
