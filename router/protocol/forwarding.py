@@ -89,8 +89,7 @@ def request_headers(req, *, client_ip: str, port: int, rid: str, upgrade: bool) 
     out = [(b"Host", f.host)]
     forwarded_for = b""
     via = VIA
-    for name, value in raw:
-        lname = name.lower()
+    for lname, (name, value) in zip(f.names, raw):
         if lname == b"x-forwarded-for":
             forwarded_for = forwarded_for + b", " + value if forwarded_for else value
         elif lname == b"via":
@@ -123,8 +122,9 @@ def response_headers(event, *, upgrade: bool = False) -> list:
     drop = HOP_BY_HOP | tokens if tokens else HOP_BY_HOP
     out = []
     via = VIA
-    for name, value in raw:
-        lname = name.lower()
+    f = event.framing
+    names = f.names if f is not None else [name.lower() for name, _ in raw]
+    for lname, (name, value) in zip(names, raw):
         if lname == b"via":
             via = value + b", " + VIA
         elif lname not in drop:

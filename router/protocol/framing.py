@@ -31,7 +31,7 @@ class Framing:
     """
 
     __slots__ = ("content_length", "chunked", "host", "target", "version", "status", "reason",
-                 "method", "header_count", "headers", "connection", "expect_continue", "request_id")
+                 "method", "header_count", "headers", "names", "connection", "expect_continue", "request_id")
 
     def __init__(self, target: bytes = b"", version: bytes = b"1.1", header_count: int = 0,
                  method: bytes = b"", status: int = 0, reason: bytes = b""):
@@ -45,6 +45,7 @@ class Framing:
         self.method = method          # requests only
         self.header_count = header_count
         self.headers: list = []       # [(name, value)], value trimmed
+        self.names: list = []         # the names of ``headers``, lowercased (once per head)
         self.connection = _NO_TOKENS  # Connection tokens, lowercased
         self.expect_continue = False
         self.request_id = b""         # the first sane X-Request-Id (requests only)
@@ -65,12 +66,14 @@ def version_of(version: str, error) -> bytes:
     return version
 
 
-def _check_framing(fields, framing: Framing, error, *, want_host: bool) -> None:
-    """Record the framing headers among ``fields`` (name, value), refusing ambiguity."""
+def _check_framing(fields, names, framing: Framing, error, *, want_host: bool) -> None:
+    """Record the framing headers among ``fields`` (name, value), refusing ambiguity.
+
+    ``names`` are the fields' names lowercased, in the same order.
+    """
     hosts = 0
     te_seen = False
-    for name, value in fields:
-        lname = name.lower()
+    for lname, (name, value) in zip(names, fields):
         if lname == b"host":
             if want_host:
                 hosts += 1
@@ -125,14 +128,15 @@ _FIELD_RULES = {b"content-length": _content_length, b"connection": _connection, 
                 b"x-request-id": _request_id}
 
 
-def check_request(method: bytes, target: bytes, version: bytes, fields: list, limits) -> Framing:
+def check_request(method: bytes, target: bytes, version: bytes, fields: list, names: list, limits) -> Framing:
     """The platform's rules over a request head llhttp parsed; a 400-family error on any doubt.
 
     The size limits (request line, head, field count) are enforced while it is parsed (``http1``).
     """
     framing = Framing(target=target, version=version, header_count=len(fields), method=method)
     framing.headers = fields
-    _check_framing(fields, framing, errors.BadRequest, want_host=True)
+    framing.names = names
+    _check_framing(fields, names, framing, errors.BadRequest, want_host=True)
     if framing.chunked and version == b"1.0":
         raise errors.BadRequest("Transfer-Encoding in an HTTP/1.0 request")
     if method == b"CONNECT":
@@ -167,9 +171,10 @@ def _resolve_target(framing: Framing, method: bytes) -> None:
     framing.target = path if path[:1] == b"/" else b"/" + path
 
 
-def check_response(version: bytes, status: int, reason: bytes, fields: list) -> Framing:
+def check_response(version: bytes, status: int, reason: bytes, fields: list, names: list) -> Framing:
     """The platform's rules over an instance's response head llhttp parsed; BadResponse (502)."""
     framing = Framing(version=version, status=status, reason=reason, header_count=len(fields))
     framing.headers = fields
-    _check_framing(fields, framing, errors.BadResponse, want_host=False)
+    framing.names = names
+    _check_framing(fields, names, framing, errors.BadResponse, want_host=False)
     return framing

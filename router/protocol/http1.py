@@ -71,6 +71,7 @@ class _Parsed:
         self.head_error = head_error
         self.count_limit = count_limit
         self.fields = []
+        self.names = []        # the fields' names lowercased: once here, for the rules and the rewrite
         self.url = b""
         self.reason = b""
         self.size = 0
@@ -83,6 +84,7 @@ class _Parsed:
 
     def on_message_begin(self) -> None:
         self.fields = []
+        self.names = []
         self.url = self.reason = b""
         self.size = 0
         self.open = self.began = True
@@ -99,6 +101,7 @@ class _Parsed:
         # llhttp keeps the trailing whitespace of a value; the field value does not include it.
         # Called for every field of every head: the limits are checked once per head (head_done).
         self.fields.append((name, value.rstrip(_OWS)))
+        self.names.append(name.lower())
 
     def on_body(self, data: bytes) -> None:
         self.known += len(data)
@@ -187,7 +190,7 @@ class _RequestSide(_Parsed):
         method = parser.get_method()
         try:
             version = _version(parser, errors.BadRequest)
-            f = check_request(method, self.url, version, self.fields, self.conn.limits)
+            f = check_request(method, self.url, version, self.fields, self.names, self.conn.limits)
         except errors.RouterError as exc:
             exc.head = self.raw_head(method + b" " + self.url + b" HTTP/1.1")
             raise self._stop(exc) from None
@@ -377,7 +380,7 @@ class _ResponseSide(_Parsed):
         parser = self.bx.parser
         try:
             version = _version(parser, errors.BadResponse)
-            f = check_response(version, parser.get_status_code(), self.reason, self.fields)
+            f = check_response(version, parser.get_status_code(), self.reason, self.fields, self.names)
         except errors.RouterError as exc:
             raise self._stop(exc) from None
         event = ResponseHead(f.status, f.reason, self.fields, f.connection)
