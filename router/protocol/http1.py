@@ -81,8 +81,10 @@ class _Parsed:
         self.done = []         # the heads completed in the current feed (their pieces)
         self.fed = 0           # the length of the current feed
         self.error = None      # what a callback raised (httptools wraps it)
+        self.complete = False  # the last message llhttp began has ended
 
     def on_message_begin(self) -> None:
+        self.complete = False
         self.fields = []
         self.names = []
         self.url = self.reason = b""
@@ -121,6 +123,7 @@ class _Parsed:
         self.done.append(piece)
 
     def on_message_complete(self) -> None:
+        self.complete = True
         self.queue.append(END)
 
     def _stop(self, exc):
@@ -391,9 +394,16 @@ class _ResponseSide(_Parsed):
 class BackendExchange:
     """One request to an instance and its response, on a (pooled) connection."""
 
-    def __init__(self, limits, method: bytes):
-        self._side = _ResponseSide(self, limits.response_head)
-        self.parser = httptools.HttpResponseParser(self._side)
+    def __init__(self, limits, method: bytes, previous=None):
+        # A pooled connection's parser serves its next exchange when the previous one left it
+        # between messages: making one costs more than the rest of parsing a small response.
+        if previous is not None and previous.parser_free(limits):
+            side = self._side = previous._side
+            side.bx = self
+            self.parser = previous.parser
+        else:
+            self._side = _ResponseSide(self, limits.response_head)
+            self.parser = httptools.HttpResponseParser(self._side)
         self.method = method
         self.status = 0
         self.got_bytes = False
@@ -532,6 +542,15 @@ class BackendExchange:
         if self._side.open:
             self._extra = True
         return b"".join(items[:-1])
+
+    def parser_free(self, limits) -> bool:
+        """llhttp ended a response and nothing else: it is between messages, ready for the next.
+
+        (After a HEAD response llhttp may still wait for the body the head announced.)
+        """
+        side = self._side
+        return (side.complete and self.reusable() and self._tunnel is None
+                and side.head_limit == limits.response_head)
 
     def reusable(self) -> bool:
         return (self._body_done and self._request_done and not self._close and not self._extra

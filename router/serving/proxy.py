@@ -231,7 +231,7 @@ class Proxy:
         """Forward the request and stream the response; (client keep, upstream reusable)."""
         rec.instance, rec.release = backend.id, backend.release
         upgrade = req.is_upgrade
-        bx = self.proto.BackendExchange(self.limits, req.method)
+        bx = up.exchange = self.proto.BackendExchange(self.limits, req.method, up.exchange)
         out = bx.send_forwarded(req, client_ip=rec.client_ip, port=port, rid=rec.rid, upgrade=upgrade)
         body_task = None
         if req.has_body:

@@ -211,7 +211,7 @@ class Session:
         backend.outstanding += 1
         self.req, self.rec, self.backend, self.up = req, rec, backend, up
         try:
-            bx = self.bx = proxy.proto.BackendExchange(proxy.limits, req.method)
+            bx = self.bx = up.exchange = proxy.proto.BackendExchange(proxy.limits, req.method, up.exchange)
             out = bx.send_bodyless(req, client_ip=self.client_ip, port=self.port, rid=rec.rid)
             uch = up.ch
             uch.on_data = self._up_data

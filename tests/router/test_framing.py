@@ -388,3 +388,44 @@ def test_upgrade_request_keeps_the_bytes_after_its_head_for_the_tunnel():
     assert req.is_upgrade and not req.has_body
     c.receive_data(b"more")
     assert c.take_tunnel_bytes() == b"\x81\x00more"
+
+
+def test_a_pooled_connections_parser_serves_its_next_exchange():
+    first = http1.BackendExchange(LIMITS, b"GET")
+    first.send_request(b"GET", b"/", [(b"Host", b"a")])
+    first.send_end()
+    first.receive_data(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx")
+    assert first.next_head().status_code == 200 and first.whole_body() == b"x"
+    second = http1.BackendExchange(LIMITS, b"GET", first)
+    assert second.parser is first.parser
+    second.send_request(b"GET", b"/", [(b"Host", b"a")])
+    second.send_end()
+    second.receive_data(b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nno")
+    head = second.next_head()
+    assert (head.status_code, head.reason, second.whole_body()) == (404, b"Not Found", b"no")
+    assert second.reusable()
+
+
+def test_a_parser_left_inside_a_message_is_not_reused():
+    # After a HEAD response llhttp still waits for the 5 bytes its Content-Length announced:
+    # the next exchange must not read its response as that body.
+    head_only = http1.BackendExchange(LIMITS, b"HEAD")
+    head_only.send_request(b"HEAD", b"/", [(b"Host", b"a")])
+    head_only.send_end()
+    head_only.receive_data(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
+    assert head_only.next_head().status_code == 200
+    assert head_only.reusable()
+    nxt = http1.BackendExchange(LIMITS, b"GET", head_only)
+    assert nxt.parser is not head_only.parser
+    nxt.send_request(b"GET", b"/", [(b"Host", b"a")])
+    nxt.send_end()
+    nxt.receive_data(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+    assert nxt.next_head().status_code == 200 and nxt.whole_body() == b"hello"
+    # A failed exchange leaves its parser behind too.
+    bad = http1.BackendExchange(LIMITS, b"GET")
+    bad.send_request(b"GET", b"/", [(b"Host", b"a")])
+    bad.send_end()
+    bad.receive_data(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nx")
+    with pytest.raises(errors.BadResponse):
+        bad.next_head()
+    assert http1.BackendExchange(LIMITS, b"GET", bad).parser is not bad.parser
