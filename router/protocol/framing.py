@@ -14,7 +14,6 @@ import re
 
 from paas.router import errors
 
-_DIGITS = re.compile(rb"[0-9]{1,18}")
 # An X-Request-Id the router passes on rather than replaces (forwarding.py).
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9+/=._\-]{20,200}")
 _HOST = re.compile(rb"(?:[A-Za-z0-9\-._~!$&'()*+,;=%]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{0,5})?")
@@ -69,24 +68,19 @@ def version_of(version: str, error) -> bytes:
 def _check_framing(fields, names, framing: Framing, error, *, want_host: bool) -> None:
     """Record the framing headers among ``fields`` (name, value), refusing ambiguity.
 
-    ``names`` are the fields' names lowercased, in the same order.
+    ``names`` are the fields' names lowercased, in the same order. Most fields are
+    none of the ones read here: one set lookup passes them.
     """
     hosts = 0
-    te_seen = False
-    for lname, (name, value) in zip(names, fields):
+    for lname, (_, value) in zip(names, fields):
+        if lname not in _WATCHED:
+            continue
         if lname == b"host":
             if want_host:
                 hosts += 1
                 framing.host = value
-        elif lname == b"transfer-encoding":
-            if te_seen:
-                raise error("repeated Transfer-Encoding")
-            te_seen = True
-            _transfer_encoding(value, framing, error)
         else:
-            rule = _FIELD_RULES.get(lname)
-            if rule is not None:
-                rule(value, framing, error)
+            _FIELD_RULES[lname](value, framing, error)
     if framing.chunked and framing.content_length is not None:
         raise error("both Content-Length and Transfer-Encoding")
     if want_host and hosts != 1:
@@ -94,13 +88,17 @@ def _check_framing(fields, names, framing: Framing, error, *, want_host: bool) -
 
 
 def _transfer_encoding(value: bytes, framing: Framing, error) -> None:
+    if framing.chunked:
+        # Only "chunked" is accepted, so a second Transfer-Encoding field is this one repeated.
+        raise error("repeated Transfer-Encoding")
     if value.lower() != b"chunked":
         raise error("unsupported Transfer-Encoding")
     framing.chunked = True
 
 
 def _content_length(value: bytes, framing: Framing, error) -> None:
-    if not _DIGITS.fullmatch(value):
+    # bytes.isdigit is ASCII digits only; 18 digits keep the number a machine word.
+    if not (value.isdigit() and len(value) <= 18):
         raise error("malformed Content-Length")
     length = int(value)
     if framing.content_length is not None and framing.content_length != length:
@@ -124,8 +122,10 @@ def _request_id(value: bytes, framing: Framing, error) -> None:
 
 
 # The other fields the checks read, by lowercased name.
-_FIELD_RULES = {b"content-length": _content_length, b"connection": _connection, b"expect": _expect,
+_FIELD_RULES = {b"transfer-encoding": _transfer_encoding, b"content-length": _content_length,
+                b"connection": _connection, b"expect": _expect,
                 b"x-request-id": _request_id}
+_WATCHED = frozenset(_FIELD_RULES) | {b"host"}
 
 
 def check_request(method: bytes, target: bytes, version: bytes, fields: list, names: list, limits) -> Framing:

@@ -534,14 +534,19 @@ class BackendExchange:
         queue = self._side.queue
         if not queue or queue[-1] is not END or self._close_delimited:
             return None
-        items = list(queue)
-        if any(type(i) is not bytes for i in items[:-1]):
+        queue.pop()
+        if len(queue) == 1 and type(queue[0]) is bytes:
+            body = queue.popleft()   # the usual: one piece
+        elif all(type(i) is bytes for i in queue):
+            body = b"".join(queue)
+            queue.clear()
+        else:
+            queue.append(END)
             return None
-        queue.clear()
         self._body_done = True
         if self._side.open:
             self._extra = True
-        return b"".join(items[:-1])
+        return body
 
     def parser_free(self, limits) -> bool:
         """llhttp ended a response and nothing else: it is between messages, ready for the next.
