@@ -176,7 +176,8 @@ def _feed(parser, parsed: _Parsed, data: bytes, error):
     except httptools.HttpParserError as exc:
         # llhttp's own refusal: its reason names what was wrong ("Duplicate Content-Length").
         raise error(str(exc) or "malformed message") from None
-    parsed.count_open(len(data))
+    if parsed.open:
+        parsed.count_open(len(data))
     return None
 
 
@@ -426,8 +427,13 @@ class BackendExchange:
 
     def send_forwarded(self, req, *, client_ip: str, port: int, rid: str, upgrade: bool) -> bytes:
         """The head forwarding ``req`` (forwarding.request_headers' rewrite)."""
-        return self.send_request(req.method, req.framing.target, forwarding.request_headers(
+        f = req.framing
+        head = serialize_head(req.method + b" " + f.target + b" HTTP/1.1", forwarding.request_headers(
             req, client_ip=client_ip, port=port, rid=rid, upgrade=upgrade))
+        # The rewrite writes Transfer-Encoding: chunked exactly when the request was chunked.
+        self._chunked_out = f.chunked
+        self._encode = _encoder(f.chunked, False)
+        return head
 
     def send_bodyless(self, req, *, client_ip: str, port: int, rid: str) -> bytes:
         """``send_forwarded`` and ``send_end`` of a request without a body, in one step."""
