@@ -193,16 +193,12 @@ class _RequestSide(_Parsed):
         parser = self.conn.parser
         method = parser.get_method()
         try:
-            version = _version(parser, errors.BadRequest)
+            version = version_of(parser.get_http_version(), errors.BadRequest)
             f = check_request(method, self.url, version, self.fields, self.names, self.conn.limits)
         except errors.RouterError as exc:
             exc.head = self.raw_head(method + b" " + self.url + b" HTTP/1.1")
             raise self._stop(exc) from None
         self.queue.append(Request(method, f.target, self.fields, f))
-
-
-def _version(parser, error) -> bytes:
-    return version_of(parser.get_http_version(), error)
 
 
 class ClientConnection:
@@ -383,7 +379,7 @@ class _ResponseSide(_Parsed):
         self.head_done()
         parser = self.bx.parser
         try:
-            version = _version(parser, errors.BadResponse)
+            version = version_of(parser.get_http_version(), errors.BadResponse)
             f = check_response(version, parser.get_status_code(), self.reason, self.fields, self.names)
         except errors.RouterError as exc:
             raise self._stop(exc) from None
