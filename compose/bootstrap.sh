@@ -87,8 +87,3 @@ fi
 # The container helper (runtime/init/paas-init.c) is built here, not at the first start a user
 # waits on; it is cached under its source's digest, so an unchanged source costs one lookup.
 .venv/bin/paas-runner init:build >/dev/null || exit 1
-# The router's compiled head checker (router/protocol/native_heads.py) is built here,
-# never when the router imports it; cached by the digest of its source, so once built
-# this is a file check. Without it the router runs its Python path (slower, same rules).
-.venv/bin/python -P -m paas.router.protocol.native_heads >/dev/null \
-    || say "router heads not built: the router will run its Python path"

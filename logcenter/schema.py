@@ -19,8 +19,8 @@ from paas.contracts import redis_keys
 SOURCES = ("app", "router", "build", "platform")
 LEVELS = ("debug", "info", "warn", "error")
 
-# Stream entry fields, in the order the writers emit them. The router's native
-# writer (router/native/heads.c via accesslog._router_parts) emits the first seven.
+# Stream entry fields, in the order the writers emit them. The router's access log
+# (router/telemetry/accesslog.py) emits the first seven.
 FIELDS = ("ts", "app", "release", "process", "source", "stream", "line", "instance", "host", "request_id", "level")
 
 MAX_LINE = 64 << 10          # bytes of a line kept whole; the rest is cut (issue 13)

@@ -89,7 +89,6 @@ class Settings:
     pool_size: int = 64
     pool_idle: float = 1.5             # under gunicorn's 2 s keep-alive, see pool.py
     balance: str = "least"             # "least" outstanding or "roundrobin"
-    parser: str = "fast"               # "fast" (fastproto) or "h11" (h11proto)
     limits: Limits = field(default_factory=Limits)
     timeouts: Timeouts = field(default_factory=Timeouts)
 
@@ -111,10 +110,7 @@ class Settings:
             pool_size=_int("PAAS_ROUTER_POOL_SIZE", 64),
             pool_idle=_float("PAAS_ROUTER_POOL_IDLE", 1.5),
             balance=e("PAAS_ROUTER_BALANCE", "least"),
-            parser=e("PAAS_ROUTER_PARSER", "fast"),
         )
-        if s.parser not in ("fast", "h11"):
-            raise SettingError(f"PAAS_ROUTER_PARSER={s.parser!r}: use fast or h11")
         if s.balance not in ("least", "roundrobin"):
             raise SettingError(f"PAAS_ROUTER_BALANCE={s.balance!r}: use least or roundrobin")
         s.limits = Limits(

@@ -1,8 +1,4 @@
-"""Protocol-neutral events shared by both sans-io implementations.
-
-``fastproto`` (the default) and ``h11proto`` (h11 underneath) produce and accept
-exactly these, so the asyncio layer does not know which one it drives.
-"""
+"""The events of the sans-io HTTP/1.1 state (``http1.py``) that the asyncio layer handles."""
 
 from paas.router.protocol.framing import Framing
 
@@ -53,15 +49,13 @@ class Request:
 class ResponseHead:
     """An instance's response head that passed the strict checks."""
 
-    __slots__ = ("status_code", "reason", "headers", "connection", "client_head")
+    __slots__ = ("status_code", "reason", "headers", "connection", "framing")
 
     def __init__(self, status_code: int, reason: bytes, headers: list | None = None,
                  connection: set | None = None):
         self.status_code = status_code
         self.reason = reason
         self.headers = [] if headers is None else headers
-        # Connection tokens when the strict check read them
+        # Connection tokens when the checks read them
         self.connection = connection
-        # The client-facing head before its framing lines, when the native
-        # checker already wrote it (fastproto.NativeResponseHead)
-        self.client_head = None
+        self.framing = None

@@ -67,9 +67,7 @@ os.register_at_fork(after_in_child=new_request_id.forget)
 
 
 def request_id_for(framing) -> str:
-    """``request_id`` of a checked head: the strict check already found the sane one."""
-    if framing.rid is not None:
-        return framing.rid   # the native checker chose it (and sent it upstream)
+    """``request_id`` of a checked head: the checks already found the sane one."""
     rid = framing.request_id
     return rid.decode("ascii") if rid else new_request_id()
 
@@ -91,8 +89,7 @@ def request_headers(req, *, client_ip: str, port: int, rid: str, upgrade: bool) 
     out = [(b"Host", f.host)]
     forwarded_for = b""
     via = VIA
-    for name, value in raw:
-        lname = name.lower()
+    for lname, (name, value) in zip(f.names, raw):
         if lname == b"x-forwarded-for":
             forwarded_for = forwarded_for + b", " + value if forwarded_for else value
         elif lname == b"via":
@@ -125,8 +122,9 @@ def response_headers(event, *, upgrade: bool = False) -> list:
     drop = HOP_BY_HOP | tokens if tokens else HOP_BY_HOP
     out = []
     via = VIA
-    for name, value in raw:
-        lname = name.lower()
+    f = event.framing
+    names = f.names if f is not None else [name.lower() for name, _ in raw]
+    for lname, (name, value) in zip(names, raw):
         if lname == b"via":
             via = value + b", " + VIA
         elif lname not in drop:

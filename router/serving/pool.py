@@ -18,7 +18,7 @@ from paas.router.serving.channel import Channel
 class Upstream:
     """One TCP connection to an instance: a Channel, read and written alike."""
 
-    __slots__ = ("ch", "reader", "writer", "reused", "idle_since")
+    __slots__ = ("ch", "reader", "writer", "reused", "idle_since", "exchange")
 
     def __init__(self, ch: Channel):
         self.ch = ch
@@ -26,6 +26,7 @@ class Upstream:
         self.reader = self.writer = ch
         self.reused = False
         self.idle_since = 0.0
+        self.exchange = None   # the last BackendExchange on it: its parser serves the next one
 
     def stale(self) -> bool:
         """Closed, half-closed, or holding bytes nobody asked for."""

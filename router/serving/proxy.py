@@ -12,7 +12,7 @@ import asyncio
 import logging
 
 from paas.router import errors
-from paas.router.protocol import fastproto, forwarding, framing, h11proto, pages
+from paas.router.protocol import forwarding, framing, http1, pages
 # Above HIGH_WATER unsent bytes towards a peer, wait for it to read
 # (backpressure); below it, keep going without a drain() per chunk.
 from paas.router.serving.channel import HIGH_WATER
@@ -40,7 +40,7 @@ class Proxy:
         self.pool = pool
         self.observer = observer
         self.waker = waker
-        self.proto = h11proto if settings.parser == "h11" else fastproto
+        self.proto = http1
         self.closing = False
         self.active = 0   # requests in flight, for graceful shutdown
         self.connections = set()   # Sessions of open client connections
@@ -235,7 +235,7 @@ class Proxy:
         """Forward the request and stream the response; (client keep, upstream reusable)."""
         rec.instance, rec.release = backend.id, backend.release
         upgrade = req.is_upgrade
-        bx = self.proto.BackendExchange(self.limits, req.method)
+        bx = up.exchange = self.proto.BackendExchange(self.limits, req.method, up.exchange)
         out = bx.send_forwarded(req, client_ip=rec.client_ip, port=port, rid=rec.rid, upgrade=upgrade)
         body_task = None
         if req.has_body:

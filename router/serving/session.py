@@ -204,14 +204,14 @@ class Session:
         conn.next_body_event()
         f = req.framing
         # Positional: keyword arguments cost more on a call made per request.
-        rec = Record(req.method, f.target, f.host, f.rid or forwarding.request_id_for(f), self.client_ip, None, app,
+        rec = Record(req.method, f.target, f.host, forwarding.request_id_for(f), self.client_ip, None, app,
                      backend.release, backend.id)
         self.busy = True
         proxy.active += 1
         backend.outstanding += 1
         self.req, self.rec, self.backend, self.up = req, rec, backend, up
         try:
-            bx = self.bx = proxy.proto.BackendExchange(proxy.limits, req.method)
+            bx = self.bx = up.exchange = proxy.proto.BackendExchange(proxy.limits, req.method, up.exchange)
             out = bx.send_bodyless(req, client_ip=self.client_ip, port=self.port, rid=rec.rid)
             uch = up.ch
             uch.on_data = self._up_data
@@ -226,10 +226,6 @@ class Session:
         bx = self.bx
         try:
             if self.head is None:
-                whole = self.conn.relay_whole(bx, data)
-                if whole is not None:
-                    self.relayed_whole(bx, whole)
-                    return
                 try:
                     bx.receive_data(data)
                 except errors.BackendClosed:
@@ -260,38 +256,6 @@ class Session:
             self.pump()
         except Exception as exc:
             self.fail(exc)
-
-    def relayed_whole(self, bx, whole) -> None:
-        """The instance's whole response went out in one step (``relay_whole``): finish the request."""
-        event, out, sent = whole
-        self.head = event
-        rec = self.rec
-        rec.status = event.status_code
-        rec.bytes_out = sent
-        # done_writing, release_upstream and finish inlined for
-        # the common case (the response is whole, the client reads):
-        # the same steps in the same order, five calls fewer.
-        ch = self.ch
-        ch.write(out)
-        up = self.up
-        self.up = None
-        self.up_paused = False
-        backend = self.backend
-        backend.outstanding -= 1
-        proxy = self.proxy
-        proxy.pool.release(backend, up, bx.reusable())
-        if ch.paused:
-            self.ending = True
-            self.wait_for_client()
-            return
-        keep = self.conn.keep_alive()
-        proxy.observer.record(rec)
-        proxy.active -= 1
-        self.req = self.rec = self.backend = self.bx = self.head = None
-        if keep:
-            self.next_cycle()
-        else:
-            self.close()
 
     def up_lost(self, exc) -> None:
         """The instance connection went away before the exchange was done."""

@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from paas.contracts import redis_keys
 from paas.router.telemetry import metrics
 from paas.router.errors import RouterError
-from paas.router.protocol.framing import HeadReader, check_request
+from paas.router.protocol.http1 import ClientConnection
 from paas.router.config import Limits
 
 log = logging.getLogger("paas.router.telemetry.admin")
@@ -41,17 +41,18 @@ class Admin:
         return metrics.merge(load_states(self.metrics_dir))
 
     async def serve(self, reader, writer) -> None:
-        head_reader = HeadReader(8192, 8192, RouterError, RouterError)
+        # The router's own HTTP/1.1, with the admin port's smaller limits.
+        conn = ClientConnection(Limits(request_line=8192, header_block=8192, body=0))
         try:
             async with asyncio.timeout(5.0):
-                head = None
-                while head is None:
+                req = None
+                while req is None:
                     data = await reader.read(8192)
                     if not data:
                         return
-                    head_reader.feed(data)
-                    head = head_reader.poll()
-            target = check_request(head, Limits()).target
+                    conn.receive_data(data)
+                    req = conn.next_request()
+            target = req.target
             status, ctype, body = self.page(target.split(b"?")[0])
             writer.write(b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n"
                          b"Connection: close\r\n\r\n" % (status, b"OK" if status == 200 else b"Not Found",

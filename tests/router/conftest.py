@@ -41,8 +41,8 @@ def make_router(prefix, routes):
     """Start a router with short timeouts (overridable); stopped after the test."""
     started = []
 
-    def start(parser: str = "fast", **timeouts) -> RunningRouter:
-        running = RunningRouter(router_settings(prefix, parser, **timeouts))
+    def start(**timeouts) -> RunningRouter:
+        running = RunningRouter(router_settings(prefix, **timeouts))
         started.append(running)
         routes.router = running
         return running
@@ -59,20 +59,3 @@ def cleanup():
     yield items.append
     for item in reversed(items):
         item.close()
-
-
-
-
-@pytest.fixture(autouse=True, params=["native", "python"])
-def heads(request, monkeypatch):
-    """Every router test twice: heads checked and rewritten in C (the default), and
-    with the Python path that PAAS_ROUTER_NATIVE=0 or a failed compile leaves."""
-    from paas.router.protocol import fastproto, native_heads
-    if request.param == "native":
-        if not native_heads.enabled():
-            pytest.skip("PAAS_ROUTER_NATIVE=0")
-        if fastproto.native is None:
-            pytest.fail("the native head checker did not load (see the paas.router log; is gcc installed?)")
-    else:
-        monkeypatch.setattr(fastproto, "native", None)
-    return request.param

@@ -89,10 +89,10 @@ def backend(port: int, id: str | None = None, release: int = 1, weight: int = 10
 
 
 
-def router_settings(prefix: str, parser: str = "fast", **timeouts) -> Settings:
+def router_settings(prefix: str, **timeouts) -> Settings:
     t = dict(connect=1.0, first_byte=2.0, idle=5.0, head=1.0, send=2.0, wake=3.0, drain=5.0)
     t.update(timeouts)
-    return Settings(host="127.0.0.1", port=0, workers=1, redis_url=REDIS_URL, key_prefix=prefix, parser=parser,
+    return Settings(host="127.0.0.1", port=0, workers=1, redis_url=REDIS_URL, key_prefix=prefix,
                     reload_interval=15.0, timeouts=Timeouts(**t),
                     limits=Limits(request_line=1024, header_block=4096, header_count=50, body=1 << 20))
 

@@ -20,11 +20,6 @@ from router_helpers import BAD_RESPONSES, Client, backend, read_until_closed, wa
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
 
-@pytest.fixture(params=["fast", "h11"])
-def parser(request):
-    return request.param
-
-
 @pytest.fixture
 def make_router(make_router):
     """Routers whose idle pooled connections outlive any pause of a loaded test machine,
@@ -69,11 +64,11 @@ def _warm(port: int, host: str, cleanup) -> socket.socket:
     (b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\n", b"H17"),
     (b"HTTP/1.1 200 OK\r\nContent-Le", b"H13"),
 ])
-def test_misbehaving_instance_on_a_reused_connection_is_502(make_router, parser, routes, cleanup,
+def test_misbehaving_instance_on_a_reused_connection_is_502(make_router, routes, cleanup,
                                                               response, code):
     bad = RawBackend(_second_response(response))
     cleanup(bad)
-    router = make_router(parser)
+    router = make_router()
     routes.set_app("bad", [backend(bad.port)])
     s = _warm(router.port, "bad.localhost", cleanup)
     s.sendall(b"GET / HTTP/1.1\r\nHost: bad.localhost\r\nConnection: close\r\n\r\n")
@@ -102,7 +97,7 @@ def test_first_byte_timeout_on_a_reused_connection_is_504(make_router, routes, c
     assert len(slow.conns) == 1
 
 
-def test_reset_mid_response_on_a_reused_connection_closes_the_client(make_router, parser, routes, cleanup):
+def test_reset_mid_response_on_a_reused_connection_closes_the_client(make_router, routes, cleanup):
     def handler(conn, server):
         read_head(conn)
         conn.sendall(OK)
@@ -111,7 +106,7 @@ def test_reset_mid_response_on_a_reused_connection_closes_the_client(make_router
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))   # RST
     bad = RawBackend(handler)
     cleanup(bad)
-    router = make_router(parser)
+    router = make_router()
     routes.set_app("bad", [backend(bad.port)])
     s = _warm(router.port, "bad.localhost", cleanup)
     s.sendall(b"GET / HTTP/1.1\r\nHost: bad.localhost\r\n\r\nGET /again HTTP/1.1\r\nHost: bad.localhost\r\n\r\n")

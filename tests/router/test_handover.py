@@ -59,8 +59,8 @@ class Handed:
         self.notify.settimeout(30)
         self.children: list[subprocess.Popen] = []
 
-    def start(self, prefix: str, heads: str) -> subprocess.Popen:
-        env = {**os.environ, "REDIS_URL": REDIS_URL, "PAAS_REDIS_PREFIX": prefix, **native_env(heads),
+    def start(self, prefix: str) -> subprocess.Popen:
+        env = {**os.environ, "REDIS_URL": REDIS_URL, "PAAS_REDIS_PREFIX": prefix,
                "PAAS_ROUTER_LOG_LEVEL": "WARNING", "PAAS_ROUTER_DRAIN_TIMEOUT": "10",
                "PAAS_ROUTER_LISTEN_FD": str(self.sock.fileno()), "PAAS_ROUTER_ADMIN_FD": str(self.admin.fileno()),
                "NOTIFY_SOCKET": self.notify_path}
@@ -90,16 +90,15 @@ def handed(tmp_path):
     sockets.close()
 
 
-def test_a_router_started_beside_the_old_one_takes_over_without_a_failed_request(handed, prefix, routes, cleanup,
-                                                                                  heads):
+def test_a_router_started_beside_the_old_one_takes_over_without_a_failed_request(handed, prefix, routes, cleanup):
     echo = EchoBackend()
     cleanup(echo)
     routes.set_app("demo", [backend(echo.port)], wait=False)
-    old = handed.start(prefix, heads)
+    old = handed.start(prefix)
     handed.ready()
     with Load(handed.port, "demo.localhost", keepalive=4, fresh=2) as load:
         wait_until(lambda: load.tally.ok >= 200, timeout=30, what="load through the first router")
-        new = handed.start(prefix, heads)
+        new = handed.start(prefix)
         handed.ready()
         old.send_signal(signal.SIGTERM)
         assert old.wait(30) == 0
@@ -123,20 +122,20 @@ def test_a_router_started_beside_the_old_one_takes_over_without_a_failed_request
         wait_until(lambda: not any(Path(f"/proc/{w}").exists() for w in workers), timeout=30,
                    what="the orphaned workers to drain and exit")
         before = load.total()
-        handed.start(prefix, heads)
+        handed.start(prefix)
         wait_until(lambda: load.total() >= before + 200, timeout=30, what="load through the restarted router")
     tally = load.stop()
     assert tally.failed == 0, tally.failures
 
 
-def test_a_handed_descriptor_that_is_not_a_listening_socket_is_refused_in_one_line(tmp_path, prefix, heads):
+def test_a_handed_descriptor_that_is_not_a_listening_socket_is_refused_in_one_line(tmp_path, prefix):
     plain = open(tmp_path / "file", "w")
     unbound = socket.socket()
     try:
         for fd, reason in ((plain.fileno(), "is not a socket"), (unbound.fileno(), "is not a listening TCP socket"),
                            (999, "is not an open descriptor"), ("x", "is not a descriptor number")):
             env = {**os.environ, "REDIS_URL": REDIS_URL, "PAAS_REDIS_PREFIX": prefix,
-                   "PAAS_ROUTER_LISTEN_FD": str(fd), **native_env(heads)}
+                   "PAAS_ROUTER_LISTEN_FD": str(fd)}
             fds = (fd,) if isinstance(fd, int) and fd != 999 else ()
             result = subprocess.run([sys.executable, "-m", "paas.router.main", "--workers", "1"], env=env,
                                     pass_fds=fds, capture_output=True, text=True, timeout=30)
@@ -146,11 +145,6 @@ def test_a_handed_descriptor_that_is_not_a_listening_socket_is_refused_in_one_li
     finally:
         plain.close()
         unbound.close()
-
-
-def native_env(heads: str) -> dict:
-    """The router process on the head path of this run of the test (conftest's ``heads``)."""
-    return {"PAAS_ROUTER_NATIVE": "0" if heads == "python" else "1"}
 
 
 def _get(port: int, path: str) -> bytes:

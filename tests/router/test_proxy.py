@@ -21,15 +21,11 @@ def echo(cleanup):
     return be
 
 
-@pytest.fixture(params=["fast", "h11"])
-def parser(request):
-    """Tests using ``demo`` run with both sans-io implementations."""
-    return request.param
 
 
 @pytest.fixture
-def demo(make_router, routes, echo, parser):
-    router = make_router(parser)
+def demo(make_router, routes, echo):
+    router = make_router()
     routes.set_app("demo", [backend(echo.port)])
     return router
 
@@ -130,10 +126,10 @@ def _ws_echo(conn, server):
         conn.sendall(bytes([0x81, len(payload)]) + payload)   # unmasked text frame back
 
 
-def test_websocket_echo_through_the_tunnel(make_router, parser, routes, cleanup):
+def test_websocket_echo_through_the_tunnel(make_router, routes, cleanup):
     ws = RawBackend(_ws_echo)
     cleanup(ws)
-    router = make_router(parser)
+    router = make_router()
     routes.set_app("ws", [backend(ws.port)])
     with socket.create_connection(("127.0.0.1", router.port), timeout=5) as s:
         s.sendall(b"GET /chat HTTP/1.1\r\nHost: ws.localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -256,23 +252,23 @@ def _misbehave(response: bytes, then_close=True):
     (b"HTTP/1.1 200 OK\r\nContent-Le", b"H13"),
     (b"", b"H13"),
 ])
-def test_misbehaving_instance_is_502(make_router, parser, routes, cleanup, response, code):
+def test_misbehaving_instance_is_502(make_router, routes, cleanup, response, code):
     bad = RawBackend(_misbehave(response))
     cleanup(bad)
-    router = make_router(parser)
+    router = make_router()
     routes.set_app("bad", [backend(bad.port)])
     out = raw_exchange(router.port, b"GET / HTTP/1.1\r\nHost: bad.localhost\r\nConnection: close\r\n\r\n")
     assert out.startswith(b"HTTP/1.1 502 ") and b"code=" + code in out
 
 
-def test_reset_mid_response_closes_client_without_reuse(make_router, parser, routes, echo, cleanup):
+def test_reset_mid_response_closes_client_without_reuse(make_router, routes, echo, cleanup):
     def handler(conn, server):
         read_head(conn)
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))   # RST
     bad = RawBackend(handler)
     cleanup(bad)
-    router = make_router(parser)
+    router = make_router()
     routes.set_app("bad", [backend(bad.port)])
     out = raw_exchange(router.port, b"GET / HTTP/1.1\r\nHost: bad.localhost\r\n\r\nGET /again HTTP/1.1\r\n"
                                     b"Host: bad.localhost\r\n\r\n")
@@ -377,7 +373,7 @@ def test_client_that_never_reads_is_closed_at_the_send_timeout(make_router, rout
                    what="router to drop the slow reader")
 
 
-def test_instances_receive_normalised_framing(make_router, parser, routes, cleanup):
+def test_instances_receive_normalised_framing(make_router, routes, cleanup):
     seen = []
 
     def handler(conn, server):
@@ -388,7 +384,7 @@ def test_instances_receive_normalised_framing(make_router, parser, routes, clean
         conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
     raw = RawBackend(handler)
     cleanup(raw)
-    router = make_router(parser)
+    router = make_router()
     routes.set_app("raw", [backend(raw.port)])
     out = raw_exchange(router.port, b"POST /u HTTP/1.1\r\nhost: raw.localhost\r\nTransfer-Encoding: chunked\r\n"
                                     b"Connection: close\r\nX-Rid: abc\r\n\r\n5;ext=1\r\nhello\r\n0\r\nX-Trailer: 1\r\n\r\n")
@@ -399,7 +395,7 @@ def test_instances_receive_normalised_framing(make_router, parser, routes, clean
     assert body == b"5\r\nhello\r\n0\r\n\r\n"
 
 
-def test_stale_pooled_connection_is_retried_fresh(make_router, parser, routes, cleanup):
+def test_stale_pooled_connection_is_retried_fresh(make_router, routes, cleanup):
     def one_shot(conn, server):
         # Answers one request, then closes without saying so (like a server
         # whose keep-alive timer just expired).
@@ -408,7 +404,7 @@ def test_stale_pooled_connection_is_retried_fresh(make_router, parser, routes, c
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
     raw = RawBackend(one_shot)
     cleanup(raw)
-    router = make_router(parser)
+    router = make_router()
     routes.set_app("raw", [backend(raw.port)])
     c = Client(router.port)
     cleanup(c)

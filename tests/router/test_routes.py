@@ -6,9 +6,8 @@ import pytest
 
 from paas.router.protocol import forwarding
 from paas.router.telemetry import metrics
-from paas.router.protocol.events import Request
 from paas.router.config import Limits
-from paas.router.protocol.framing import check_request
+from paas.router.protocol.http1 import ClientConnection
 from paas.router.table.routes import (AppRoute, Backend, BadEntry, RouteTable, choose_backend,
                                 parse_app_entry)
 
@@ -79,15 +78,16 @@ def test_parse_app_entry():
 
 
 def _request(headers, *, chunked=False, length=None):
-    """A request as the strict check makes it from exact head bytes."""
+    """A request as the router's HTTP/1.1 makes it from exact head bytes."""
     fields = [("Host", "demo.localhost"), *headers]
     if chunked:
         fields.append(("Transfer-Encoding", "chunked"))
     if length is not None:
         fields.append(("Content-Length", str(length)))
     head = b"\r\n".join([b"GET / HTTP/1.1", *(f"{n}: {v}".encode() for n, v in fields)])
-    f = check_request(head, Limits())
-    return Request(f.method, f.target, f.headers, f)
+    conn = ClientConnection(Limits())
+    conn.receive_data(head + b"\r\n\r\n")
+    return conn.next_request()
 
 
 def test_request_headers_drop_hop_by_hop_and_set_forwarded():
