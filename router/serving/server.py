@@ -19,6 +19,7 @@ from paas.router.telemetry.metrics import Metrics
 from paas.router.telemetry.observe import Observer
 from paas.router.serving.pool import Pool
 from paas.router.serving.proxy import Proxy
+from paas.router.serving.tls import RELOAD_S as TLS_RELOAD_S, Certificates
 from paas.router.table.routes import RouteTable
 from paas.router.table.sync import TableSync, Waker
 
@@ -62,6 +63,8 @@ class Router:
                            Observer(self.metrics, self.access_log), self.waker)
         self.metrics_path = metrics_path
         self._server = None
+        self._tls_server = None
+        self.certificates = None
         self._background: list[asyncio.Task] = []
         # Sessions of open client connections (the proxy adds and removes them).
         self._connections = self.proxy.connections
@@ -70,8 +73,10 @@ class Router:
     def port(self) -> int:
         return self._server.sockets[0].getsockname()[1]
 
-    async def start(self, sock: socket.socket | None = None, ready_timeout: float = 5.0) -> None:
-        """Load the table (or give up waiting after ``ready_timeout``), then listen."""
+    async def start(self, sock: socket.socket | None = None, ready_timeout: float = 5.0,
+                    tls_sock: socket.socket | None = None) -> None:
+        """Load the table (or give up waiting after ``ready_timeout``), then listen: on ``sock``
+        (or the plain port) and, when TLS is on (``settings.tls_port``), on ``tls_sock`` (or that port)."""
         self._background = [asyncio.create_task(self.sync.run()),
                             asyncio.create_task(self.access_log.run())]
         if self.metrics_path:
@@ -85,6 +90,33 @@ class Router:
         loop = asyncio.get_running_loop()
         accept = self.proxy.accept
         self._server = await loop.create_server(lambda: Channel(accept), sock=sock)
+        if self.settings.tls_port is not None or tls_sock is not None:
+            await self._start_tls(tls_sock)
+
+    async def _start_tls(self, tls_sock) -> None:
+        s = self.settings
+        self.certificates = Certificates(s.base_domain, s.tls_cert, s.tls_key,
+                                         known_app=lambda host: self.table.app_for_host(host) is not None)
+        sock = tls_sock or listen_socket(s.host, s.tls_port)
+        accept = self.proxy.accept
+        # The handshake has the head deadline: a client that stalls in it holds only its own socket.
+        self._tls_server = await asyncio.get_running_loop().create_server(
+            lambda: Channel(accept), sock=sock, ssl=self.certificates.context,
+            ssl_handshake_timeout=s.timeouts.head)
+        self._background.append(asyncio.create_task(self._reload_certificates()))
+
+    @property
+    def tls_port(self) -> int:
+        return self._tls_server.sockets[0].getsockname()[1]
+
+    async def _reload_certificates(self) -> None:
+        while True:
+            await asyncio.sleep(TLS_RELOAD_S)
+            try:
+                if self.certificates.reload():
+                    log.info("TLS certificate reloaded")
+            except Exception:
+                log.exception("TLS certificate check failed; the loaded one stays")
 
     async def stop(self) -> None:
         """Stop accepting and drain: requests in flight finish (up to the drain timeout), each
@@ -96,6 +128,8 @@ class Router:
         """
         if self._server is not None:
             self._server.close()
+        if self._tls_server is not None:
+            self._tls_server.close()
         self.proxy.closing = True
         for session in list(self._connections):
             session.close_after_response()

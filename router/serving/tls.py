@@ -1,0 +1,114 @@
+"""TLS termination: the server context, its certificates, SNI, reloads.
+
+One ``ssl.SSLContext`` per worker serves every TLS connection: TLS 1.2 and 1.3 with
+forward-secret AEAD ciphers only, ALPN ``http/1.1``, session tickets (OpenSSL's
+default, rotated per context) for resumption. Its certificate is the operator's
+(``PAAS_ROUTER_TLS_CERT``/``_KEY``) or a wildcard for ``*.<base-domain>`` issued by
+the platform CA (paas.pki) at first start and re-issued 30 days before it expires.
+
+SNI decides, before any certificate is sent, whether this router may answer: no SNI
+gets the default certificate; a name the certificate does not cover gets the
+``unrecognized_name`` alert, never some other certificate. A base domain of one label
+(``localhost``) cannot have a wildcard (OpenSSL and browsers refuse ``*.localhost``),
+so there each app host gets its own leaf from the platform CA, issued on its first
+handshake and only for an app the route table knows.
+
+Certificates are reloaded when their files change (checked every ``RELOAD_S``):
+``load_cert_chain`` on the same context, so connections and session tickets survive.
+"""
+
+import logging
+import os
+import ssl
+from pathlib import Path
+
+from paas.pki import authority
+
+log = logging.getLogger("paas.router")
+
+RELOAD_S = 30.0
+# Forward secrecy and AEAD only (TLS 1.2); TLS 1.3's suites are all of that kind.
+CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
+
+
+def covered(name: str, base: str) -> bool:
+    """Whether ``*.<base>`` (and ``<base>``) covers ``name``: one label more, as RFC 6125 wildcards go."""
+    if name == base:
+        return True
+    label, dot, rest = name.partition(".")
+    return bool(dot) and rest == base and bool(label)
+
+
+def new_context() -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(CIPHERS)
+    ctx.set_alpn_protocols(["http/1.1"])
+    ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
+    return ctx
+
+
+class Certificates:
+    """The worker's TLS context and what goes in it; ``known_app(name)`` says whether a host is routed."""
+
+    def __init__(self, base_domain: str, cert_file: str = "", key_file: str = "", known_app=None,
+                 directory: Path | None = None):
+        self.base = base_domain
+        self.known_app = known_app or (lambda host: False)
+        self.directory = directory or authority.ca_dir() / "router"
+        # An operator's certificate is served as given; only the issued one is made per host.
+        self.single_label = not cert_file and "." not in base_domain
+        self._operator = bool(cert_file)
+        if cert_file:
+            self.cert_file, self.key_file = Path(cert_file), Path(key_file or cert_file)
+        else:
+            self.cert_file, self.key_file = self._issued(f"*.{base_domain}", [base_domain])
+        self.context = new_context()
+        self._stamp = None
+        self._per_host: dict[str, ssl.SSLContext] = {}
+        self.reload()
+        self.context.sni_callback = self._sni
+
+    def _issued(self, name: str, names: list[str]) -> tuple[Path, Path]:
+        return authority.ensure_server_files(self.directory, name, names)
+
+    def _files_stamp(self):
+        return tuple((os.stat(p).st_mtime_ns, os.stat(p).st_ino) for p in (self.cert_file, self.key_file))
+
+    def reload(self) -> bool:
+        """Load the certificate again if its files changed (or renew the issued one); True if loaded."""
+        if not self._operator:
+            self._issued(f"*.{self.base}", [self.base])
+        stamp = self._files_stamp()
+        if stamp == self._stamp:
+            return False
+        try:
+            self.context.load_cert_chain(self.cert_file, self.key_file)
+        except (OSError, ssl.SSLError) as error:
+            if self._stamp is None:
+                raise
+            log.error("TLS certificate %s not reloaded, the previous one stays: %s", self.cert_file, error)
+            return False
+        self._stamp = stamp
+        self._per_host = {}   # re-issued from the (possibly renewed) CA on their next handshake
+        return True
+
+    def _sni(self, sslobj, name, ctx):
+        if name is None:
+            return None
+        name = name.lower().rstrip(".")
+        if not covered(name, self.base):
+            return ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
+        if self.single_label and name != self.base:
+            if not self.known_app(name):
+                return ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
+            sslobj.context = self._host_context(name)
+        return None
+
+    def _host_context(self, name: str) -> ssl.SSLContext:
+        ctx = self._per_host.get(name)
+        if ctx is None:
+            ctx = new_context()
+            ctx.load_cert_chain(*self._issued(name, []))
+            self._per_host[name] = ctx
+        return ctx
