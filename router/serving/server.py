@@ -177,11 +177,11 @@ def _stop_with_parent() -> None:
 
 
 def run_worker(settings, metrics_path: str | None = None, sock: socket.socket | None = None,
-               serving=None) -> None:
+               serving=None, tls_sock: socket.socket | None = None) -> None:
     """Entry point of a worker process: serve until SIGTERM/SIGINT (or the supervisor's death), then drain.
 
     ``sock`` is a listening socket handed to the router (all workers accept on it); without
-    one the worker binds its own with SO_REUSEPORT. ``serving`` (an Event) is set once it accepts.
+    one the worker binds its own with SO_REUSEPORT; ``tls_sock`` likewise for the TLS port. ``serving`` (an Event) is set once it accepts.
     """
     parent = os.getppid()
     _stop_with_parent()
@@ -200,7 +200,7 @@ def run_worker(settings, metrics_path: str | None = None, sock: socket.socket | 
             loop.add_signal_handler(sig, stop.set)
         if os.getppid() != parent:   # the supervisor died before the death signal was armed
             return
-        await router.start(sock)
+        await router.start(sock, tls_sock=tls_sock)
         log.info("worker %d serving on %s:%d", os.getpid(), settings.host, router.port)
         if serving is not None:
             serving.set()
