@@ -117,3 +117,9 @@ def ensure_server_files(directory: Path, name: str, names: list[str] = (), renew
         _write_private(tmp, data.encode())
         os.rename(tmp, path)
     return cert_path, key_path
+
+
+def ca_fingerprint() -> str:
+    """The CA certificate's SHA-256 fingerprint as colon-separated hex, as browsers and openssl show it."""
+    digest = ensure_ca()[0].fingerprint(hashes.SHA256())
+    return ":".join(f"{b:02X}" for b in digest)

@@ -224,3 +224,15 @@ def test_events_of_a_recreated_app_through_the_cli(cli, tmp_path, settings):
     ids = {row["app_id"] for row in json.loads(cli.run("events", "-a", "reused", "--json",
                                                        env={"PAAS_TOKEN": issue_token(admin)[1]}).stdout)}
     assert len(ids) == 2 and App.objects.get(name="reused").pk in ids  # the destroyed app's id and the new one's
+
+
+def test_certs_ca_prints_the_platform_ca_without_login(cli):
+    from cryptography import x509
+
+    from paas.pki import authority
+
+    result = cli.run("certs:ca")
+    cert = x509.load_pem_x509_certificate(result.stdout.encode())
+    assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    assert result.stdout == authority.ca_pem()
+    assert f"SHA-256 fingerprint: {authority.ca_fingerprint()}" in result.stderr
