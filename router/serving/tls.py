@@ -13,8 +13,9 @@ gets the default certificate; a name the certificate does not cover gets the
 so there each app host gets its own leaf from the platform CA, issued on its first
 handshake and only for an app the route table knows.
 
-Certificates are reloaded when their files change (checked every ``RELOAD_S``):
-``load_cert_chain`` on the same context, so connections and session tickets survive.
+Certificates are reloaded when their files change (checked every ``RELOAD_S``) into a
+new context that the SNI callback hands to new handshakes; open connections keep theirs,
+and session tickets (the listening context's) stay valid.
 """
 
 import logging
@@ -63,10 +64,14 @@ class Certificates:
             self.cert_file, self.key_file = Path(cert_file), Path(key_file or cert_file)
         else:
             self.cert_file, self.key_file = self._issued(f"*.{base_domain}", [base_domain])
-        self.context = new_context()
         self._stamp = None
         self._per_host: dict[str, ssl.SSLContext] = {}
+        self.current: ssl.SSLContext | None = None
         self.reload()
+        # The listening context: every handshake starts here and its SNI callback (called with
+        # None when the client sends no name) moves it to the current certificate's context.
+        # Session tickets stay this context's, so they survive reloads.
+        self.context = self._load(self.cert_file, self.key_file)
         self.context.sni_callback = self._sni
 
     def _issued(self, name: str, names: list[str]) -> tuple[Path, Path]:
@@ -80,21 +85,30 @@ class Certificates:
         if not self._operator:
             self._issued(f"*.{self.base}", [self.base])
         stamp = self._files_stamp()
+        self._per_host = {}   # reloaded (renewed when due) on their next handshake
         if stamp == self._stamp:
             return False
         try:
-            self.context.load_cert_chain(self.cert_file, self.key_file)
+            # A new context, swapped in only once whole: a certificate without its key (files
+            # caught mid-replacement, a wrong key) never replaces a working one.
+            loaded = self._load(self.cert_file, self.key_file)
         except (OSError, ssl.SSLError) as error:
-            if self._stamp is None:
+            if self.current is None:
                 raise
             log.error("TLS certificate %s not reloaded, the previous one stays: %s", self.cert_file, error)
             return False
-        self._stamp = stamp
-        self._per_host = {}   # re-issued from the (possibly renewed) CA on their next handshake
+        self.current, self._stamp = loaded, stamp
         return True
+
+    @staticmethod
+    def _load(cert_file, key_file) -> ssl.SSLContext:
+        ctx = new_context()
+        ctx.load_cert_chain(cert_file, key_file)
+        return ctx
 
     def _sni(self, sslobj, name, ctx):
         if name is None:
+            sslobj.context = self.current
             return None
         name = name.lower().rstrip(".")
         if not covered(name, self.base):
@@ -103,12 +117,14 @@ class Certificates:
             if not self.known_app(name):
                 return ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
             sslobj.context = self._host_context(name)
+        else:
+            sslobj.context = self.current
         return None
 
     def _host_context(self, name: str) -> ssl.SSLContext:
         ctx = self._per_host.get(name)
         if ctx is None:
-            ctx = new_context()
-            ctx.load_cert_chain(*self._issued(name, []))
-            self._per_host[name] = ctx
+            # Issued (a P-256 key and a signature: about a millisecond) on the first handshake for
+            # this host, then files on disk; the loop waits that long once per host and process.
+            ctx = self._per_host[name] = self._load(*self._issued(name, []))
         return ctx

@@ -218,10 +218,16 @@ def test_operator_certificate_is_served_and_reloaded_without_a_restart(make_tls_
     _operator_cert(tmp_path / "op", "*.paas.test")
     assert router.call(_reload(router)) is True
     assert served_serial() != first
-    # A broken file leaves the loaded certificate in force.
+    second = served_serial()
+    assert second != first
+    # A garbage file, or a certificate whose key is another's, leaves the loaded one in force.
     cert.write_text("not a certificate")
     assert router.call(_reload(router)) is False
-    assert served_serial() != first
+    assert served_serial() == second
+    other_cert, _ = _operator_cert(tmp_path / "other", "*.paas.test")
+    cert.write_bytes(other_cert.read_bytes())
+    assert router.call(_reload(router)) is False
+    assert served_serial() == second
 
 
 async def _reload(router):
