@@ -16,8 +16,8 @@ from paas.platform.cli.commands import (
 from paas.platform.cli.errors import CliError
 
 APP_COMMANDS = (apps, config, releases, builds, ps, run, autoscale, logs, alerts, metrics, drains, domains, access, egress,
-                addons, datastores, backups)
-ACCOUNT_COMMANDS = (auth, tokens, teams, events, usage, certs)
+                addons, datastores, backups, certs)
+ACCOUNT_COMMANDS = (auth, tokens, teams, events, usage)
 
 
 def build_parser() -> argparse.ArgumentParser:
