@@ -13,6 +13,10 @@ import os
 import signal
 import socket
 
+import redis.asyncio as aioredis
+
+from paas.contracts import redis_keys
+
 from paas.router.telemetry.accesslog import AccessLog
 from paas.router.serving.channel import Channel
 from paas.router.telemetry.metrics import Metrics
@@ -110,13 +114,26 @@ class Router:
         return self._tls_server.sockets[0].getsockname()[1]
 
     async def _reload_certificates(self) -> None:
-        while True:
-            await asyncio.sleep(TLS_RELOAD_S)
-            try:
-                if self.certificates.reload():
-                    log.info("TLS certificate reloaded")
-            except Exception:
-                log.exception("TLS certificate check failed; the loaded one stays")
+        client = aioredis.from_url(self.settings.redis_url)
+        key = redis_keys.tls_certificates(self.settings.key_prefix)
+        try:
+            while True:
+                await self.load_certificates(client, key)
+                await asyncio.sleep(TLS_RELOAD_S)
+        finally:
+            await client.aclose()
+
+    async def load_certificates(self, client, key: str) -> None:
+        """One pass: the certificate files (renewing the issued one), then the uploaded ones."""
+        try:
+            if self.certificates.reload():
+                log.info("TLS certificate reloaded")
+        except Exception:
+            log.exception("TLS certificate check failed; the loaded one stays")
+        try:
+            self.certificates.set_uploaded(await client.hgetall(key))
+        except (aioredis.RedisError, OSError) as exc:
+            log.warning("uploaded certificates: redis unavailable (%s); the loaded ones stay", exc)
 
     async def stop(self) -> None:
         """Stop accepting and drain: requests in flight finish (up to the drain timeout), each

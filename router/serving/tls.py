@@ -13,21 +13,27 @@ gets the default certificate; a name the certificate does not cover gets the
 so there each app host gets its own leaf from the platform CA, issued on its first
 handshake and only for an app the route table knows.
 
+Uploaded certificates (``paas certs:add``) come from Redis (contracts: ``tls:certs``, a
+hash hostname -> chain and key that only Platform Control and the router can read) and are
+served by exact SNI match, before the platform's own names are considered.
+
 Certificates are reloaded when their files change (checked every ``RELOAD_S``) into a
 new context that the SNI callback hands to new handshakes; open connections keep theirs,
 and session tickets (the listening context's) stay valid.
 """
 
+import json
 import logging
 import os
 import ssl
+import tempfile
 from pathlib import Path
 
 from paas.pki import authority
 
 log = logging.getLogger("paas.router")
 
-RELOAD_S = 30.0
+RELOAD_S = 5.0   # certificate files and uploaded certificates checked this often
 # Forward secrecy and AEAD only (TLS 1.2); TLS 1.3's suites are all of that kind.
 CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 
@@ -66,6 +72,9 @@ class Certificates:
             self.cert_file, self.key_file = self._issued(f"*.{base_domain}", [base_domain])
         self._stamp = None
         self._per_host: dict[str, ssl.SSLContext] = {}
+        # Uploaded certificates (contracts: tls:certs): hostname -> context, and the raw values loaded.
+        self.uploaded: dict[str, ssl.SSLContext] = {}
+        self._uploaded_raw: dict[str, bytes] = {}
         self.current: ssl.SSLContext | None = None
         self.reload()
         # The listening context: every handshake starts here and its SNI callback (called with
@@ -111,6 +120,10 @@ class Certificates:
             sslobj.context = self.current
             return None
         name = name.lower().rstrip(".")
+        upload = self.uploaded.get(name)
+        if upload is not None:
+            sslobj.context = upload
+            return None
         if not covered(name, self.base):
             return ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
         if self.single_label and name != self.base:
@@ -128,3 +141,43 @@ class Certificates:
             # this host, then files on disk; the loop waits that long once per host and process.
             ctx = self._per_host[name] = self._load(*self._issued(name, []))
         return ctx
+
+    def set_uploaded(self, raw: dict) -> int:
+        """Serve the uploaded certificates ``raw`` (``tls:certs``: hostname -> JSON {"chain", "key"});
+        how many changed. One that does not load is logged and its previous context kept."""
+        fresh = {k.decode() if isinstance(k, bytes) else k: v for k, v in raw.items()}
+        contexts = {h: c for h, c in self.uploaded.items() if h in fresh}
+        changed = len(self.uploaded) - len(contexts)
+        for host, value in fresh.items():
+            if self._uploaded_raw.get(host) == value:
+                continue
+            try:
+                contexts[host] = _context_from_pem(value)
+            except (ValueError, KeyError, TypeError, OSError, ssl.SSLError) as error:
+                log.error("uploaded certificate for %s not loaded: %s", host, error)
+                fresh[host] = self._uploaded_raw.get(host)
+                continue
+            changed += 1
+        self.uploaded = contexts
+        self._uploaded_raw = {h: v for h, v in fresh.items() if v is not None}
+        return changed
+
+
+def _context_from_pem(value: bytes) -> ssl.SSLContext:
+    """A server context from JSON {"chain", "key"}: ``load_cert_chain`` reads files only, so they
+    exist for the moment of the call, 0600 in a 0700 directory of this process's own."""
+    entry = json.loads(value)
+    chain, key = entry["chain"], entry["key"]
+    if not isinstance(chain, str) or not isinstance(key, str):
+        raise ValueError("chain and key must be PEM text")
+    ctx = new_context()
+    with tempfile.TemporaryDirectory(prefix="paas-router-cert-") as directory:
+        files = []
+        for name, text in (("chain.pem", chain), ("key.pem", key)):
+            path = os.path.join(directory, name)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(text)
+            files.append(path)
+        ctx.load_cert_chain(*files)
+    return ctx

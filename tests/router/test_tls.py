@@ -232,3 +232,45 @@ def test_operator_certificate_is_served_and_reloaded_without_a_restart(make_tls_
 
 async def _reload(router):
     return router.router.certificates.reload()
+
+
+def _uploaded(domain):
+    """An uploaded certificate's Redis value (as control/certs.py writes it) and the CA file that trusts it."""
+    from tests.pki.certmaker import chain, key_pem, pem
+    root, middle, (leaf, key) = chain(domain)
+    value = json.dumps({"chain": pem(leaf) + pem(middle[0]), "key": key_pem(key)})
+    return value, pem(root[0])
+
+
+async def _load_uploaded(router, redis_key):
+    import redis.asyncio as aioredis
+
+    from router_helpers import REDIS_URL
+    client = aioredis.from_url(REDIS_URL)
+    try:
+        await router.router.load_certificates(client, redis_key)
+    finally:
+        await client.aclose()
+    return router.router.certificates.uploaded
+
+
+def test_uploaded_certificate_is_served_by_sni_and_a_broken_one_keeps_it(make_tls_router, routes, echo, redis_client,
+                                                                         prefix, tmp_path):
+    router = make_tls_router()
+    routes.set_app("demo", [backend(echo.port)], hosts=["demo.localhost", "www.example.com"])
+    value, root = _uploaded("www.example.com")
+    key = f"{prefix}tls:certs"
+    redis_client.hset(key, "www.example.com", value)
+    assert "www.example.com" in router.call(_load_uploaded(router, key))
+    ctx = ssl.create_default_context(cadata=root)
+    status, doc, facts = _get(router.tls_port, "www.example.com", ctx)
+    assert status.startswith(b"HTTP/1.1 200") and _headers(doc)["x-forwarded-proto"] == "https"
+    # A broken value in Redis leaves the loaded certificate in force.
+    redis_client.hset(key, "www.example.com", json.dumps({"chain": "garbage", "key": "garbage"}))
+    router.call(_load_uploaded(router, key))
+    assert _get(router.tls_port, "www.example.com", ctx)[0].startswith(b"HTTP/1.1 200")
+    # Removed from Redis: no longer served (an alert, not the platform's certificate).
+    redis_client.delete(key)
+    assert router.call(_load_uploaded(router, key)) == {}
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        _get(router.tls_port, "www.example.com", ctx)
