@@ -22,6 +22,7 @@ new context that the SNI callback hands to new handshakes; open connections keep
 and session tickets (the listening context's) stay valid.
 """
 
+import ipaddress
 import json
 import logging
 import os
@@ -116,7 +117,9 @@ class Certificates:
         return ctx
 
     def _sni(self, sslobj, name, ctx):
-        if name is None:
+        if name is None or _is_address(name):
+            # RFC 6066 allows host names only, yet some clients (wrk, old libraries) send the
+            # address they connected to: that is as good as no name.
             sslobj.context = self.current
             return None
         name = name.lower().rstrip(".")
@@ -161,6 +164,14 @@ class Certificates:
         self.uploaded = contexts
         self._uploaded_raw = {h: v for h, v in fresh.items() if v is not None}
         return changed
+
+
+def _is_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _context_from_pem(value: bytes) -> ssl.SSLContext:

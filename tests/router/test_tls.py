@@ -115,6 +115,14 @@ def test_no_sni_gets_the_default_certificate(make_tls_router, routes, echo, tmp_
     assert "*.localhost" in names
 
 
+def test_an_address_as_sni_is_taken_as_no_name(make_tls_router, routes, echo, tmp_path):
+    router = make_tls_router()
+    routes.set_app("demo", [backend(echo.port)])
+    ctx = _client_context(_ca_file(tmp_path), check_hostname=False)
+    status, _, facts = _get(router.tls_port, "127.0.0.1", ctx)   # Host: 127.0.0.1, so the 404 page
+    assert status.startswith(b"HTTP/1.1 404") and ("DNS", "*.localhost") in facts["cert"]["subjectAltName"]
+
+
 @pytest.mark.parametrize("name", ["ghost.localhost", "other.example.com", "a.b.localhost"])
 def test_unknown_sni_is_an_alert_not_another_certificate(make_tls_router, routes, echo, tmp_path, name):
     router = make_tls_router()
