@@ -20,6 +20,11 @@ shared). Prints req/s and p50/p99 for each, then RESULT lines:
 - three_instances_rps_vs_nginx: the tiny response from a route of three instances
   (three backend ports; nginx gets an upstream of the same three).
 
+With ``--tls`` it measures HTTPS instead (both proxies serve the same certificate, from a
+platform CA made for the run): ``tls_rps_vs_nginx`` (keep-alive requests over TLS, 64
+connections), ``tls_handshakes_vs_nginx`` (a new connection and full handshake per request,
+16 connections), ``tls_added_p50_ms`` (paced, as added_p50_ms).
+
 A round in which either side of a comparison got a non-2xx answer or a socket error
 is invalid: it is reported and left out of that comparison's median; a comparison
 with no valid round prints ``invalid`` as its value.
@@ -40,6 +45,7 @@ import tempfile
 import threading
 import time
 import uuid
+from pathlib import Path
 
 from paas.contracts import redis_keys
 
@@ -114,8 +120,9 @@ def nginx_backend_conf(d: str, ports: list[int]) -> str:
             f"            alias {big}; }} }}\n}}\n")
 
 
-def nginx_proxy_conf(d: str, port: int, backends: list[int], workers: int) -> str:
-    """nginx proxy_pass: HOST to the first backend, THREE_HOST to all three."""
+def nginx_proxy_conf(d: str, port: int, backends: list[int], workers: int, tls: tuple | None = None) -> str:
+    """nginx proxy_pass: HOST to the first backend, THREE_HOST to all three; with ``tls``
+    (port, certificate file, key file) HOST over TLS too, with the router's settings."""
     name = "proxy"
     location = ("        location / {{ proxy_pass http://{up}; proxy_http_version 1.1;\n"
                 '            proxy_set_header Connection ""; proxy_set_header Host $host;\n'
@@ -130,7 +137,16 @@ def nginx_proxy_conf(d: str, port: int, backends: list[int], workers: int) -> st
             f"    server {{ listen 127.0.0.1:{port} reuseport backlog=4096 default_server;\n"
             + location.format(up="app") + "    }\n"
             f"    server {{ listen 127.0.0.1:{port}; server_name {THREE_HOST};\n"
-            + location.format(up="three") + "    }\n}\n")
+            + location.format(up="three") + "    }\n" + (_tls_server(tls) + location.format(up="app") + "    }\n"
+                                                      if tls else "") + "}\n")
+
+
+def _tls_server(tls: tuple) -> str:
+    port, cert, key = tls
+    return (f"    server {{ listen 127.0.0.1:{port} ssl reuseport backlog=4096;\n"
+            f"        ssl_certificate {cert}; ssl_certificate_key {key};\n"
+            "        ssl_protocols TLSv1.2 TLSv1.3; ssl_ciphers ECDHE+AESGCM:ECDHE+CHACHA20;\n"
+            "        ssl_session_tickets on; ssl_session_cache shared:bench:10m;\n")
 
 
 def start_nginx(d: str, name: str, conf: str) -> subprocess.Popen:
@@ -184,9 +200,11 @@ _PACED = """function delay() return 10 end
 
 
 def wrk(port: int, seconds: int, connections: int, threads: int = 2, script: str | None = None,
-        host: str = HOST, path: str = "/") -> dict:
+        host: str = HOST, path: str = "/", scheme: str = "http", close: bool = False) -> dict:
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
-           "-H", f"Host: {host}", f"http://127.0.0.1:{port}{path}"]
+           "-H", f"Host: {host}", f"{scheme}://127.0.0.1:{port}{path}"]
+    if close:   # a new connection (a full TLS handshake) per request
+        cmd[1:1] = ["-H", "Connection: close"]
     if script:
         cmd[1:1] = ["-s", script]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
@@ -288,14 +306,25 @@ LABELS = {"nginx": "nginx proxy_pass", "router": "paas router", "nginx_paced": "
           "nginx_three": "nginx, 3 instances", "router_three": "router, 3 instances"}
 
 
-def score(runs: dict) -> list[str]:
+# With --tls: the same certificate (the platform CA's, for HOST) in both, over TLS 1.3.
+TLS_COMPARISONS = [
+    ("tls_rps_vs_nginx", ("nginx_tls", "router_tls"), "rps", "ratio", ">= 0.5"),
+    ("tls_handshakes_vs_nginx", ("nginx_handshakes", "router_handshakes"), "rps", "ratio", ">= 0.5"),
+    ("tls_added_p50_ms", ("nginx_tls_paced", "router_tls_paced"), "p50", "difference", "<= 1.0"),
+]
+TLS_LABELS = {"nginx_tls": "nginx, TLS keep-alive", "router_tls": "router, TLS keep-alive",
+              "nginx_handshakes": "nginx, TLS handshake/req", "router_handshakes": "router, TLS handshake/req",
+              "nginx_tls_paced": "nginx, TLS paced 16x(10 ms)", "router_tls_paced": "router, TLS paced 16x(10 ms)"}
+
+
+def score(runs: dict, comparisons=COMPARISONS, labels=LABELS) -> list[str]:
     """The RESULT lines, each from the rounds where both of its runs were clean."""
     out = []
-    for name, (a, b), figure, how, goal in COMPARISONS:
+    for name, (a, b), figure, how, goal in comparisons:
         rounds = [(ra, rb) for ra, rb in zip(runs[a], runs[b]) if valid(ra) and valid(rb)]
         for i, (ra, rb) in enumerate(zip(runs[a], runs[b])):
             if not (valid(ra) and valid(rb)):
-                print(f"INVALID round {i + 1} of {name}: " + "; ".join(line(LABELS[k], r) for k, r in ((a, ra), (b, rb))))
+                print(f"INVALID round {i + 1} of {name}: " + "; ".join(line(labels[k], r) for k, r in ((a, ra), (b, rb))))
         if not rounds:
             out.append(f"RESULT {name} invalid {goal}")
             continue
@@ -329,6 +358,17 @@ def one_round(runs: dict, ports: dict, args, paced: str, index: int) -> int:
     return slow.reconnects
 
 
+def tls_round(runs: dict, ports: dict, args, paced: str, index: int) -> None:
+    """Every TLS run once, the contender going first alternating by round."""
+    n, r = ports["nginx_tls"], ports["router_tls"]
+    pairs = [(("nginx_tls", n), ("router_tls", r), dict(connections=args.connections)),
+             (("nginx_handshakes", n), ("router_handshakes", r), dict(connections=16, close=True)),
+             (("nginx_tls_paced", n), ("router_tls_paced", r), dict(connections=16, script=paced))]
+    for first, second, how in pairs:
+        for name, port in ((first, second) if index % 2 == 0 else (second, first)):
+            runs[name].append(wrk(port, args.seconds, scheme="https", **how))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workers", type=int, default=2)
@@ -338,6 +378,7 @@ def main() -> int:
     ap.add_argument("--stream-connections", type=int, default=16)
     ap.add_argument("--slow-clients", type=int, default=1000)
     ap.add_argument("--trickle", type=float, default=5.0)
+    ap.add_argument("--tls", action="store_true", help="measure HTTPS instead: the router's TLS port against nginx's")
     args = ap.parse_args()
     resource.setrlimit(resource.RLIMIT_NOFILE, (20000, 20000))
     ensure_tools()
@@ -355,6 +396,8 @@ def main() -> int:
         print(f"workers: {args.workers} each; wrk -t2 -c{args.connections} -d{args.seconds}s "
               f"(1 MB chunked: -c{args.stream_connections}); backend: nginx, 1 worker, 3 ports; "
               f"median of {args.rounds} alternating rounds")
+        if args.tls:
+            return report_tls(ports, args, paced)
         runs = {name: [] for name in LABELS}
         reconnects = sum(one_round(runs, ports, args, paced, i) for i in range(args.rounds))
         for name, label in LABELS.items():
@@ -372,25 +415,50 @@ def main() -> int:
         shutil.rmtree(d, ignore_errors=True)
 
 
+def report_tls(ports: dict, args, paced: str) -> int:
+    runs = {name: [] for name in TLS_LABELS}
+    for i in range(args.rounds):
+        tls_round(runs, ports, args, paced, i)
+    for name, label in TLS_LABELS.items():
+        print(line(label, median_run(runs[name])))
+    for result in score(runs, TLS_COMPARISONS, TLS_LABELS):
+        print(result)
+    return 0
+
+
+def bench_certificate(d: str) -> tuple[str, str]:
+    """A certificate for HOST from a platform CA of this run's own (in ``d``), for both proxies."""
+    os.environ["PAAS_DATA_DIR"] = os.path.join(d, "data")
+    from paas.pki import authority
+    cert, key = authority.ensure_server_files(Path(d) / "tls", HOST, [THREE_HOST])
+    return str(cert), str(key)
+
+
 def start_contenders(d: str, procs: list, args, redis_url: str, prefix: str) -> dict:
     """The backend (three ports), the nginx proxy and the router, warmed up; their ports."""
     backends = [free_port() for _ in range(3)]
     nginx_port, router_port, admin = free_port(), free_port(), free_port()
+    nginx_tls, router_tls = free_port(), free_port()
+    cert, key = bench_certificate(d) if args.tls else ("", "")
     procs.append(start_nginx(d, "backend", nginx_backend_conf(d, backends)))
-    procs.append(start_nginx(d, "proxy", nginx_proxy_conf(d, nginx_port, backends, args.workers)))
+    procs.append(start_nginx(d, "proxy", nginx_proxy_conf(d, nginx_port, backends, args.workers,
+                                                          (nginx_tls, cert, key) if args.tls else None)))
     publish_routes(redis_url, prefix, backends)
     env = {**os.environ, "REDIS_URL": redis_url, "PAAS_REDIS_PREFIX": prefix,
            "PAAS_ROUTER_HOST": "127.0.0.1", "PAAS_ROUTER_LOG_LEVEL": "WARNING",
-           "PAAS_ROUTER_DRAIN_TIMEOUT": "2"}
+           "PAAS_ROUTER_DRAIN_TIMEOUT": "2", "PAAS_ROUTER_TLS_PORT": str(router_tls) if args.tls else "off",
+           "PAAS_ROUTER_TLS_CERT": cert, "PAAS_ROUTER_TLS_KEY": key}
     procs.append(subprocess.Popen([sys.executable, "-m", "paas.router.main", "--port", str(router_port),
                                    "--workers", str(args.workers), "--admin-port", str(admin)],
                                   env=env, cwd=ROOT))
-    for port in (*backends, nginx_port, router_port):
+    for port in (*backends, nginx_port, router_port) + ((nginx_tls, router_tls) if args.tls else ()):
         wait_port(port)
     for port in (router_port, nginx_port):   # warm up pools and caches
         wrk(port, 2, args.connections)
         wrk(port, 2, args.connections, host=THREE_HOST)
-    return {"nginx": nginx_port, "router": router_port}
+    for port in ((router_tls, nginx_tls) if args.tls else ()):
+        wrk(port, 2, args.connections, scheme="https")
+    return {"nginx": nginx_port, "router": router_port, "nginx_tls": nginx_tls, "router_tls": router_tls}
 
 
 def stop_all(procs: list) -> None:

@@ -24,7 +24,7 @@ from paas.compose.supervisor import OVERLAP, RELOAD, RESTART, Listen, Program, S
 from paas.platform import api_server
 from paas.router.config import SettingError
 from paas.router.config import Settings as RouterSettings
-from paas.router.serving.handover import ADMIN_FD, LISTEN_FD
+from paas.router.serving.handover import ADMIN_FD, LISTEN_FD, TLS_FD
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -120,7 +120,8 @@ def programs(env: dict, endpoints: Endpoints) -> list[Program]:
         Program("router", [str(BIN / "paas-router")], env=component_env(env, endpoints, "router"), cwd=data,
                 upgrade=OVERLAP, notify=True, restart_first_s=0.1,
                 listen=[Listen(LISTEN_FD, router.host, router.port),
-                        Listen(ADMIN_FD, router.admin_host, router.admin_port)]),
+                        Listen(ADMIN_FD, router.admin_host, router.admin_port)]
+                + ([Listen(TLS_FD, router.host, router.tls_port)] if router.tls_port is not None else [])),
         # The Log Center keeps lines in its own embedded store: its Redis user only reads the log
         # streams through its consumer group, and it needs no database.
         Program("logs", [str(BIN / "paas-logs")],
@@ -177,6 +178,7 @@ def banner(env: dict, first_start: str) -> str:
         f"  Console:  {api}/console/   (Django's model admin: {api}/admin/)",
         f"  Git:      http://127.0.0.1:{os.environ.get('PAAS_GIT_PORT', '8001')}/<app>.git",
         f"  Apps:     http://<app>.{base}:{router_port}/",
+        f"  HTTPS:    https://<app>.{base}:{os.environ.get('PAAS_ROUTER_TLS_PORT', '8443')}/   (CA: paas certs:ca)",
         f"  Data:     {env['PAAS_DATA_DIR']}",
         "",
     ]

@@ -140,6 +140,15 @@ def router_metrics(prefix: str, app: str) -> str:
     return f"{prefix}router:metrics:{app}"
 
 
+def tls_certificates(prefix: str) -> str:
+    """Uploaded certificates the router serves by SNI: field = hostname, value = JSON {"chain", "key"}.
+
+    It holds private keys: only Platform Control (writes) and the router (reads) may touch it,
+    so it lies outside every pattern the agent's and the Log Center's Redis users are given.
+    """
+    return f"{prefix}tls:certs"
+
+
 # --- Platform Control's own keys ---
 
 def autoscale_idle_since(prefix: str, app: str) -> str:

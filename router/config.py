@@ -47,6 +47,13 @@ def _int(name: str, default: int) -> int:
     return value
 
 
+def _tls_port() -> int | None:
+    """PAAS_ROUTER_TLS_PORT: 8443 by default, ``off`` for plain HTTP only."""
+    if os.environ.get("PAAS_ROUTER_TLS_PORT", "").strip().lower() == "off":
+        return None
+    return _int("PAAS_ROUTER_TLS_PORT", 8443)
+
+
 @dataclass
 class Limits:
     """Size limits on what a client may send; exceeding one is a 4xx and close."""
@@ -89,6 +96,11 @@ class Settings:
     pool_size: int = 64
     pool_idle: float = 1.5             # under gunicorn's 2 s keep-alive, see pool.py
     balance: str = "least"             # "least" outstanding or "roundrobin"
+    # TLS termination (serving/tls.py): None serves plain HTTP only. An empty cert
+    # means the wildcard the platform CA issues for *.<base_domain>.
+    tls_port: int | None = None
+    tls_cert: str = ""
+    tls_key: str = ""
     limits: Limits = field(default_factory=Limits)
     timeouts: Timeouts = field(default_factory=Timeouts)
 
@@ -110,7 +122,12 @@ class Settings:
             pool_size=_int("PAAS_ROUTER_POOL_SIZE", 64),
             pool_idle=_float("PAAS_ROUTER_POOL_IDLE", 1.5),
             balance=e("PAAS_ROUTER_BALANCE", "least"),
+            tls_port=_tls_port(),
+            tls_cert=e("PAAS_ROUTER_TLS_CERT", "").strip(),
+            tls_key=e("PAAS_ROUTER_TLS_KEY", "").strip(),
         )
+        if bool(s.tls_cert) != bool(s.tls_key):
+            raise SettingError("PAAS_ROUTER_TLS_CERT and PAAS_ROUTER_TLS_KEY go together: set both or neither")
         if s.balance not in ("least", "roundrobin"):
             raise SettingError(f"PAAS_ROUTER_BALANCE={s.balance!r}: use least or roundrobin")
         s.limits = Limits(

@@ -19,7 +19,7 @@ import tempfile
 
 from paas.router.telemetry.admin import Admin
 from paas.router.config import SettingError, Settings
-from paas.router.serving.handover import ADMIN_FD, LISTEN_FD, HandoverError, inherited_socket, notify
+from paas.router.serving.handover import ADMIN_FD, LISTEN_FD, TLS_FD, HandoverError, inherited_socket, notify
 from paas.router.serving.server import listen_socket, run_worker
 
 log = logging.getLogger("paas.router")
@@ -30,6 +30,7 @@ def parse_args(argv):
     p.add_argument("--host", help="listen address (PAAS_ROUTER_HOST, default 0.0.0.0)")
     p.add_argument("--port", type=int, help="listen port (PAAS_ROUTER_PORT, default 8080)")
     p.add_argument("--workers", type=int, help="worker processes (PAAS_ROUTER_WORKERS, default: cores)")
+    p.add_argument("--tls-port", type=int, help="TLS listen port (PAAS_ROUTER_TLS_PORT, default 8443)")
     p.add_argument("--admin-port", type=int, help="metrics port (PAAS_ROUTER_ADMIN_PORT, default 8081)")
     return p.parse_args(argv)
 
@@ -37,7 +38,7 @@ def parse_args(argv):
 def settings_from(argv) -> Settings:
     args = parse_args(argv)
     s = Settings.from_env()
-    for name in ("host", "port", "workers", "admin_port"):
+    for name in ("host", "port", "workers", "admin_port", "tls_port"):
         value = getattr(args, name)
         if value is not None:
             setattr(s, name, value)
@@ -46,11 +47,12 @@ def settings_from(argv) -> Settings:
 
 
 class Supervisor:
-    def __init__(self, settings: Settings, sock=None, admin_sock=None):
+    def __init__(self, settings: Settings, sock=None, admin_sock=None, tls_sock=None):
         self.settings = settings
         #: Handed listening sockets (handover.py): the workers inherit them through fork.
         self.sock = sock
         self.admin_sock = admin_sock
+        self.tls_sock = tls_sock
         self.metrics_dir = tempfile.mkdtemp(prefix="paas-router-metrics-")
         self.ctx = multiprocessing.get_context("fork")
         self.workers: dict[int, multiprocessing.Process] = {}
@@ -61,7 +63,7 @@ class Supervisor:
     def spawn(self, index: int) -> None:
         path = os.path.join(self.metrics_dir, f"worker-{index}.json")
         serving = self.ctx.Event()
-        proc = self.ctx.Process(target=run_worker, args=(self.settings, path, self.sock, serving),
+        proc = self.ctx.Process(target=run_worker, args=(self.settings, path, self.sock, serving, self.tls_sock),
                                 name=f"paas-router-worker-{index}", daemon=False)
         proc.start()
         self.workers[index] = proc
@@ -131,7 +133,7 @@ def main(argv=None) -> int:
         print(f"paas-router: {exc}", file=sys.stderr)
         return 2
     try:
-        sock, admin_sock = inherited_socket(LISTEN_FD), inherited_socket(ADMIN_FD)
+        sock, admin_sock, tls_sock = inherited_socket(LISTEN_FD), inherited_socket(ADMIN_FD), inherited_socket(TLS_FD)
     except HandoverError as exc:
         print(f"paas-router: {exc}", file=sys.stderr)
         return 2
@@ -144,7 +146,15 @@ def main(argv=None) -> int:
             return 1
     else:
         settings.port = sock.getsockname()[1]   # for the log and the metrics node name
-    sup = Supervisor(settings, sock, admin_sock)
+    if tls_sock is not None:
+        settings.tls_port = tls_sock.getsockname()[1]
+    elif settings.tls_port is not None:
+        try:
+            listen_socket(settings.host, settings.tls_port).close()
+        except OSError as exc:
+            print(f"paas-router: cannot listen on {settings.host}:{settings.tls_port}: {exc}", file=sys.stderr)
+            return 1
+    sup = Supervisor(settings, sock, admin_sock, tls_sock)
     for index in range(settings.workers):
         sup.spawn(index)
     asyncio.run(sup.run())

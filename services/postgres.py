@@ -58,7 +58,7 @@ def new_credentials() -> dict:
 
 def tls_credentials(name: str, address: str) -> dict:
     """A server certificate from the platform's CA: clients that demand TLS (sslmode=require) connect."""
-    from paas.platform import pki
+    from paas.pki import authority as pki
 
     cert, key = pki.issue(name, addresses=[address])
     return {"tls_cert": cert, "tls_key": key}

@@ -44,6 +44,7 @@ PATH_CHECKS = {
     "drain_id": check_id,
     "user": one_line("a username or e-mail address", 254),
     "hostname": one_line("a hostname", 253),
+    "cert": one_line("a certificate name", 16),
     "version": one_line("a release version", 21),
     "build": one_line("a build id", 36),
     "digest": one_line("an image digest", 100),

@@ -10,13 +10,13 @@ import sys
 
 from paas.platform.cli import gitremote
 from paas.platform.cli.commands import (
-    access, addons, alerts, apps, auth, autoscale, backups, builds, config, datastores, domains, drains, egress, events,
-    logs, metrics, ps, releases, run, teams, tokens, usage,
+    access, addons, alerts, apps, auth, autoscale, backups, builds, certs, config, datastores, domains, drains, egress,
+    events, logs, metrics, ps, releases, run, teams, tokens, usage,
 )
 from paas.platform.cli.errors import CliError
 
 APP_COMMANDS = (apps, config, releases, builds, ps, run, autoscale, logs, alerts, metrics, drains, domains, access, egress,
-                addons, datastores, backups)
+                addons, datastores, backups, certs)
 ACCOUNT_COMMANDS = (auth, tokens, teams, events, usage)
 
 

@@ -31,6 +31,7 @@ def tick(publisher, full: bool = True) -> bool:
     timer tick) only does what time alone changes: a host falling silent, autoscaling, one-offs
     past their limit, crash reports, retention; what it changes makes the next pass full.
     """
+    from paas.platform.actions.certs import warn_expiring
     from paas.platform.actions.runs import expire_runs
     from paas.platform.builds.recovery import recover_orphaned_builds
     from paas.platform.control.autoscaling import run_autoscalers
@@ -66,6 +67,7 @@ def tick(publisher, full: bool = True) -> bool:
     recover_orphaned_builds()
     report_crashes()
     prune_stopped()
+    warn_expiring()
     if full:
         publisher.publish()
         # Only now that routers know which apps are asleep may their agents freeze them (control/sleep.py).

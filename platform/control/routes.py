@@ -12,6 +12,7 @@ from django.conf import settings
 
 from paas.contracts import redis_keys
 from paas.platform.control.autoscaling import scaled_to_zero
+from paas.platform.control.certs import publish_certificates
 from paas.platform.control.deploys import serving_release
 from paas.platform.control.sleep import asleep
 from paas.platform.models import App, Canary, Domain, Host, Instance
@@ -73,6 +74,7 @@ class RoutePublisher:
         hosts, apps = desired_table()
         changed = self.sync_apps(apps)
         changed += self.sync_hosts(hosts)
+        publish_certificates(self.redis, self.prefix)
         for name in sorted(set(changed)):
             self.redis.publish(self.changes, name)
         # Last: the whole table is in Redis. A router finding no such key (a Redis that restarted

@@ -6,6 +6,7 @@ from paas.platform.models.app import App, Collaborator
 from paas.platform.models.autoscale import Autoscale
 from paas.platform.models.build import Build
 from paas.platform.models.canary import Canary
+from paas.platform.models.certificate import Certificate
 from paas.platform.models.config import Config
 from paas.platform.models.domain import Domain
 from paas.platform.models.drain import LogDrain
@@ -26,6 +27,7 @@ __all__ = [
     "Autoscale",
     "Build",
     "Canary",
+    "Certificate",
     "Collaborator",
     "Config",
     "Domain",

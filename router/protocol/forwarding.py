@@ -80,8 +80,8 @@ def request_id(headers) -> str:
     return new_request_id()
 
 
-def request_headers(req, *, client_ip: str, port: int, rid: str, upgrade: bool) -> list:
-    """Headers to send to the instance for a validated client request."""
+def request_headers(req, *, client_ip: str, port: int, rid: str, upgrade: bool, tls: bool = False) -> list:
+    """Headers to send to the instance for a validated client request (``tls``: it came over TLS)."""
     raw = req.headers
     f = req.framing
     # The strict check already read the Connection tokens (lowercased, trimmed).
@@ -98,7 +98,7 @@ def request_headers(req, *, client_ip: str, port: int, rid: str, upgrade: bool) 
             out.append((name, value))
     ip = client_ip.encode()
     out.append((b"X-Forwarded-For", forwarded_for + b", " + ip if forwarded_for else ip))
-    out.append((b"X-Forwarded-Proto", b"http"))
+    out.append((b"X-Forwarded-Proto", b"https" if tls else b"http"))
     out.append((b"X-Forwarded-Port", str(port).encode()))
     out.append((b"X-Forwarded-Host", f.host))
     out.append((b"X-Request-Id", rid.encode()))

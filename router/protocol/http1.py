@@ -421,19 +421,21 @@ class BackendExchange:
         self._encode = _encoder(self._chunked_out, False)
         return head
 
-    def send_forwarded(self, req, *, client_ip: str, port: int, rid: str, upgrade: bool) -> bytes:
+    def send_forwarded(self, req, *, client_ip: str, port: int, rid: str, upgrade: bool,
+                       tls: bool = False) -> bytes:
         """The head forwarding ``req`` (forwarding.request_headers' rewrite)."""
         f = req.framing
         head = serialize_head(req.method + b" " + f.target + b" HTTP/1.1", forwarding.request_headers(
-            req, client_ip=client_ip, port=port, rid=rid, upgrade=upgrade))
+            req, client_ip=client_ip, port=port, rid=rid, upgrade=upgrade, tls=tls))
         # The rewrite writes Transfer-Encoding: chunked exactly when the request was chunked.
         self._chunked_out = f.chunked
         self._encode = _encoder(f.chunked, False)
         return head
 
-    def send_bodyless(self, req, *, client_ip: str, port: int, rid: str) -> bytes:
+    def send_bodyless(self, req, *, client_ip: str, port: int, rid: str, tls: bool = False) -> bytes:
         """``send_forwarded`` and ``send_end`` of a request without a body, in one step."""
-        return self.send_forwarded(req, client_ip=client_ip, port=port, rid=rid, upgrade=False) + self.send_end()
+        return (self.send_forwarded(req, client_ip=client_ip, port=port, rid=rid, upgrade=False, tls=tls)
+                + self.send_end())
 
     def send_data(self, data) -> bytes:
         return self._encode(data)

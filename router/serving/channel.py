@@ -48,11 +48,13 @@ class Channel(asyncio.Protocol):
         self._timer_at = 0.0
         self._deadline = None
         self._on_timeout = None
+        self._half_close = True
 
     # --- Protocol callbacks ----------------------------------------------------
 
     def connection_made(self, transport) -> None:
         self.transport = transport
+        self._half_close = transport.get_extra_info("sslcontext") is None
         self._loop = asyncio.get_running_loop()
         transport.set_write_buffer_limits(high=HIGH_WATER)
         if self.on_open is not None:
@@ -77,8 +79,9 @@ class Channel(asyncio.Protocol):
         else:
             self._wake()
         # Keep the write side open: a client that half-closes after its
-        # request still gets the response.
-        return True
+        # request still gets the response. TLS has no half-close (close_notify
+        # ends both ways), and asyncio warns on every connection if asked.
+        return self._half_close
 
     def connection_lost(self, exc) -> None:
         self.closed = True

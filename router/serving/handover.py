@@ -3,7 +3,8 @@ without refusing a connection.
 
 Whoever starts the router (``make up``'s supervisor, or systemd through ``paas-router.socket``)
 may open the listening sockets itself and keep them open across router restarts: it names
-their descriptors in ``PAAS_ROUTER_LISTEN_FD`` (the app port) and ``PAAS_ROUTER_ADMIN_FD``
+their descriptors in ``PAAS_ROUTER_LISTEN_FD`` (the app port), ``PAAS_ROUTER_TLS_FD`` (the
+app port over TLS) and ``PAAS_ROUTER_ADMIN_FD``
 (the admin port). While no router accepts, the kernel queues new connections on the socket
 (its backlog) instead of refusing them; an upgraded router started beside the old one accepts
 from the same queue, so the old one can stop accepting and drain with nothing dropped.
@@ -18,6 +19,7 @@ import socket
 import stat
 
 LISTEN_FD = "PAAS_ROUTER_LISTEN_FD"
+TLS_FD = "PAAS_ROUTER_TLS_FD"   # the TLS port's socket, handed over like the plain one
 ADMIN_FD = "PAAS_ROUTER_ADMIN_FD"
 
 

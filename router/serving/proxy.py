@@ -19,6 +19,7 @@ from paas.router.serving.channel import HIGH_WATER
 from paas.router.protocol.events import NEED_DATA, Data
 from paas.router.telemetry.observe import Record
 from paas.router.table.routes import choose_backend
+from paas.router.serving import scheme
 from paas.router.serving.session import Session
 
 log = logging.getLogger("paas.router.serving.proxy")
@@ -236,7 +237,8 @@ class Proxy:
         rec.instance, rec.release = backend.id, backend.release
         upgrade = req.is_upgrade
         bx = up.exchange = self.proto.BackendExchange(self.limits, req.method, up.exchange)
-        out = bx.send_forwarded(req, client_ip=rec.client_ip, port=port, rid=rec.rid, upgrade=upgrade)
+        out = bx.send_forwarded(req, client_ip=rec.client_ip, port=port, rid=rec.rid, upgrade=upgrade,
+                                tls=scheme.is_tls(writer))
         body_task = None
         if req.has_body:
             if conn.waiting_for_continue:

@@ -13,12 +13,17 @@ import os
 import signal
 import socket
 
+import redis.asyncio as aioredis
+
+from paas.contracts import redis_keys
+
 from paas.router.telemetry.accesslog import AccessLog
 from paas.router.serving.channel import Channel
 from paas.router.telemetry.metrics import Metrics
 from paas.router.telemetry.observe import Observer
 from paas.router.serving.pool import Pool
 from paas.router.serving.proxy import Proxy
+from paas.router.serving.tls import RELOAD_S as TLS_RELOAD_S, Certificates
 from paas.router.table.routes import RouteTable
 from paas.router.table.sync import TableSync, Waker
 
@@ -62,6 +67,8 @@ class Router:
                            Observer(self.metrics, self.access_log), self.waker)
         self.metrics_path = metrics_path
         self._server = None
+        self._tls_server = None
+        self.certificates = None
         self._background: list[asyncio.Task] = []
         # Sessions of open client connections (the proxy adds and removes them).
         self._connections = self.proxy.connections
@@ -70,8 +77,10 @@ class Router:
     def port(self) -> int:
         return self._server.sockets[0].getsockname()[1]
 
-    async def start(self, sock: socket.socket | None = None, ready_timeout: float = 5.0) -> None:
-        """Load the table (or give up waiting after ``ready_timeout``), then listen."""
+    async def start(self, sock: socket.socket | None = None, ready_timeout: float = 5.0,
+                    tls_sock: socket.socket | None = None) -> None:
+        """Load the table (or give up waiting after ``ready_timeout``), then listen: on ``sock``
+        (or the plain port) and, when TLS is on (``settings.tls_port``), on ``tls_sock`` (or that port)."""
         self._background = [asyncio.create_task(self.sync.run()),
                             asyncio.create_task(self.access_log.run())]
         if self.metrics_path:
@@ -85,6 +94,46 @@ class Router:
         loop = asyncio.get_running_loop()
         accept = self.proxy.accept
         self._server = await loop.create_server(lambda: Channel(accept), sock=sock)
+        if self.settings.tls_port is not None or tls_sock is not None:
+            await self._start_tls(tls_sock)
+
+    async def _start_tls(self, tls_sock) -> None:
+        s = self.settings
+        self.certificates = Certificates(s.base_domain, s.tls_cert, s.tls_key,
+                                         known_app=lambda host: self.table.app_for_host(host) is not None)
+        sock = tls_sock or listen_socket(s.host, s.tls_port)
+        accept = self.proxy.accept
+        # The handshake has the head deadline: a client that stalls in it holds only its own socket.
+        self._tls_server = await asyncio.get_running_loop().create_server(
+            lambda: Channel(accept), sock=sock, ssl=self.certificates.context,
+            ssl_handshake_timeout=s.timeouts.head)
+        self._background.append(asyncio.create_task(self._reload_certificates()))
+
+    @property
+    def tls_port(self) -> int:
+        return self._tls_server.sockets[0].getsockname()[1]
+
+    async def _reload_certificates(self) -> None:
+        client = aioredis.from_url(self.settings.redis_url)
+        key = redis_keys.tls_certificates(self.settings.key_prefix)
+        try:
+            while True:
+                await self.load_certificates(client, key)
+                await asyncio.sleep(TLS_RELOAD_S)
+        finally:
+            await client.aclose()
+
+    async def load_certificates(self, client, key: str) -> None:
+        """One pass: the certificate files (renewing the issued one), then the uploaded ones."""
+        try:
+            if self.certificates.reload():
+                log.info("TLS certificate reloaded")
+        except Exception:
+            log.exception("TLS certificate check failed; the loaded one stays")
+        try:
+            self.certificates.set_uploaded(await client.hgetall(key))
+        except (aioredis.RedisError, OSError) as exc:
+            log.warning("uploaded certificates: redis unavailable (%s); the loaded ones stay", exc)
 
     async def stop(self) -> None:
         """Stop accepting and drain: requests in flight finish (up to the drain timeout), each
@@ -96,6 +145,8 @@ class Router:
         """
         if self._server is not None:
             self._server.close()
+        if self._tls_server is not None:
+            self._tls_server.close()
         self.proxy.closing = True
         for session in list(self._connections):
             session.close_after_response()
@@ -143,11 +194,11 @@ def _stop_with_parent() -> None:
 
 
 def run_worker(settings, metrics_path: str | None = None, sock: socket.socket | None = None,
-               serving=None) -> None:
+               serving=None, tls_sock: socket.socket | None = None) -> None:
     """Entry point of a worker process: serve until SIGTERM/SIGINT (or the supervisor's death), then drain.
 
     ``sock`` is a listening socket handed to the router (all workers accept on it); without
-    one the worker binds its own with SO_REUSEPORT. ``serving`` (an Event) is set once it accepts.
+    one the worker binds its own with SO_REUSEPORT; ``tls_sock`` likewise for the TLS port. ``serving`` (an Event) is set once it accepts.
     """
     parent = os.getppid()
     _stop_with_parent()
@@ -166,7 +217,7 @@ def run_worker(settings, metrics_path: str | None = None, sock: socket.socket | 
             loop.add_signal_handler(sig, stop.set)
         if os.getppid() != parent:   # the supervisor died before the death signal was armed
             return
-        await router.start(sock)
+        await router.start(sock, tls_sock=tls_sock)
         log.info("worker %d serving on %s:%d", os.getpid(), settings.host, router.port)
         if serving is not None:
             serving.set()

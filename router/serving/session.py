@@ -22,6 +22,7 @@ import asyncio
 
 from paas.router import errors
 from paas.router.protocol import forwarding
+from paas.router.serving import scheme
 from paas.router.serving.channel import READ_LIMIT
 from paas.router.protocol.events import NEED_DATA, Data
 from paas.router.telemetry.observe import Record
@@ -29,7 +30,7 @@ from paas.router.telemetry.observe import Record
 
 
 class Session:
-    __slots__ = ("proxy", "ch", "conn", "client_ip", "port", "eof", "busy", "task",
+    __slots__ = ("proxy", "ch", "conn", "client_ip", "port", "tls", "eof", "busy", "task",
                  "head_started", "inflow", "reading_paused",
                  # the fast-path request in flight
                  "req", "rec", "backend", "up", "bx", "head", "pending", "up_paused", "ending",
@@ -42,6 +43,7 @@ class Session:
         peer = ch.get_extra_info("peername")
         self.client_ip = peer[0] if peer else "-"
         self.port = (ch.get_extra_info("sockname") or ("", 0))[1]
+        self.tls = scheme.is_tls(ch)
         self.conn = proxy.proto.ClientConnection(proxy.limits, self.client_ip, self.port)
         self.eof = False
         self.busy = False          # a request is in flight (fast path or task)
@@ -212,7 +214,7 @@ class Session:
         self.req, self.rec, self.backend, self.up = req, rec, backend, up
         try:
             bx = self.bx = up.exchange = proxy.proto.BackendExchange(proxy.limits, req.method, up.exchange)
-            out = bx.send_bodyless(req, client_ip=self.client_ip, port=self.port, rid=rec.rid)
+            out = bx.send_bodyless(req, client_ip=self.client_ip, port=self.port, rid=rec.rid, tls=self.tls)
             uch = up.ch
             uch.on_data = self._up_data
             uch.on_lost = self._up_lost

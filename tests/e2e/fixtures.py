@@ -46,6 +46,7 @@ def platform_env(django_db_setup, e2e_data_dir):
         "PAAS_GIT_PORT": str(git_port),
         "PAAS_BUILD_EXECUTOR": os.environ.get("PAAS_BUILD_EXECUTOR", "container"),
         "PAAS_ROUTER_PORT": str(free_port()),
+        "PAAS_ROUTER_TLS_PORT": str(free_port()),
         "PAAS_HOST_NAME": f"e2e-host-{os.getpid()}",
         "PAAS_HOST_ADDRESS": "127.0.0.1",
         "PAAS_STOP_GRACE": "3",

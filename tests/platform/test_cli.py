@@ -224,3 +224,43 @@ def test_events_of_a_recreated_app_through_the_cli(cli, tmp_path, settings):
     ids = {row["app_id"] for row in json.loads(cli.run("events", "-a", "reused", "--json",
                                                        env={"PAAS_TOKEN": issue_token(admin)[1]}).stdout)}
     assert len(ids) == 2 and App.objects.get(name="reused").pk in ids  # the destroyed app's id and the new one's
+
+
+def test_certs_ca_prints_the_platform_ca_without_login(cli):
+    from cryptography import x509
+
+    from paas.pki import authority
+
+    result = cli.run("certs:ca")
+    cert = x509.load_pem_x509_certificate(result.stdout.encode())
+    assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    assert result.stdout == authority.ca_pem()
+    assert f"SHA-256 fingerprint: {authority.ca_fingerprint()}" in result.stderr
+
+
+def test_certs_add_list_info_remove_with_files(cli):
+    from django.utils import timezone
+
+    from paas.platform.models import Domain
+    from tests.pki.certmaker import chain, key_pem, pem
+
+    cli_login_token(cli)
+    cli.run("apps:create", "shop", "--no-remote")
+    cli.run("domains:add", "-a", "shop", "www.shop.example")
+    _, middle, (leaf, key) = chain("www.shop.example")
+    (cli.home / "cert.pem").write_text(pem(leaf) + pem(middle[0]))
+    (cli.home / "key.pem").write_text(key_pem(key))
+    unverified = cli.run("certs:add", "-a", "shop", "cert.pem", "key.pem", ok=False)
+    assert unverified.returncode == 1 and "covers no verified domain of shop" in unverified.stderr
+    Domain.objects.filter(hostname="www.shop.example").update(verified_at=timezone.now(), verified_by=Domain.BY_DNS)
+    swapped = cli.run("certs:add", "-a", "shop", "key.pem", "cert.pem", ok=False)
+    assert "CERT holds a private key" in swapped.stderr and "Traceback" not in swapped.stderr
+    missing = cli.run("certs:add", "-a", "shop", "nothing.pem", "key.pem", ok=False)
+    assert "cannot read CERT file nothing.pem" in missing.stderr
+    added = cli.run("certs:add", "-a", "shop", "cert.pem", "key.pem").stdout
+    assert "serves www.shop.example" in added and "days)" in added
+    name = cli.json("certs", "-a", "shop")[0]["name"]
+    assert name in cli.run("certs", "-a", "shop").stdout
+    assert "Fingerprint:" in cli.run("certs:info", "-a", "shop", name).stdout
+    cli.run("certs:remove", "-a", "shop", name)
+    assert "No certificates" in cli.run("certs", "-a", "shop").stdout

@@ -53,6 +53,26 @@ def make_router(prefix, routes):
 
 
 @pytest.fixture
+def make_tls_router(prefix, routes, tmp_path, monkeypatch):
+    """A router that also terminates TLS (on a free port), its platform CA in a data dir of
+    the test's own; ``tls_cert``/``tls_key`` give an operator's certificate instead."""
+    monkeypatch.setenv("PAAS_DATA_DIR", str(tmp_path / "data"))
+    started = []
+
+    def start(tls_cert: str = "", tls_key: str = "", **timeouts) -> RunningRouter:
+        settings = router_settings(prefix, **timeouts)
+        settings.tls_port, settings.tls_cert, settings.tls_key = 0, tls_cert, tls_key
+        running = RunningRouter(settings)
+        started.append(running)
+        routes.router = running
+        return running
+
+    yield start
+    for running in started:
+        running.stop()
+
+
+@pytest.fixture
 def cleanup():
     """Things with a close() method to close after the test."""
     items = []

@@ -40,6 +40,7 @@ class RunningRouter:
         self.router = Router(settings)
         self.call(self.router.start(sock=listen_socket("127.0.0.1", 0)))
         self.port = self.router.port
+        self.tls_port = self.router.tls_port if settings.tls_port is not None else None
 
     def call(self, coro, timeout: float = 10.0):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)

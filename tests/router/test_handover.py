@@ -5,6 +5,7 @@ import asyncio
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -52,6 +53,8 @@ class Handed:
     def __init__(self, tmp_path: Path):
         self.sock = socket.create_server(("127.0.0.1", 0), backlog=1024)
         self.admin = socket.create_server(("127.0.0.1", 0))
+        self.tls = socket.create_server(("127.0.0.1", 0), backlog=1024)
+        self.data_dir = str(tmp_path / "data")
         self.port = self.sock.getsockname()[1]
         self.notify_path = str(tmp_path / "notify")
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -63,9 +66,10 @@ class Handed:
         env = {**os.environ, "REDIS_URL": REDIS_URL, "PAAS_REDIS_PREFIX": prefix,
                "PAAS_ROUTER_LOG_LEVEL": "WARNING", "PAAS_ROUTER_DRAIN_TIMEOUT": "10",
                "PAAS_ROUTER_LISTEN_FD": str(self.sock.fileno()), "PAAS_ROUTER_ADMIN_FD": str(self.admin.fileno()),
+               "PAAS_ROUTER_TLS_FD": str(self.tls.fileno()), "PAAS_DATA_DIR": self.data_dir,
                "NOTIFY_SOCKET": self.notify_path}
         child = subprocess.Popen([sys.executable, "-m", "paas.router.main", "--workers", "2"], env=env,
-                                 pass_fds=(self.sock.fileno(), self.admin.fileno()))
+                                 pass_fds=(self.sock.fileno(), self.admin.fileno(), self.tls.fileno()))
         self.children.append(child)
         return child
 
@@ -79,7 +83,7 @@ class Handed:
             if child.poll() is None:
                 child.kill()
             child.wait()
-        for sock in (self.sock, self.admin, self.notify):
+        for sock in (self.sock, self.admin, self.tls, self.notify):
             sock.close()
 
 
@@ -126,6 +130,32 @@ def test_a_router_started_beside_the_old_one_takes_over_without_a_failed_request
         wait_until(lambda: load.total() >= before + 200, timeout=30, what="load through the restarted router")
     tally = load.stop()
     assert tally.failed == 0, tally.failures
+
+
+def test_the_tls_socket_is_handed_over_like_the_plain_one(handed, prefix, routes, cleanup, monkeypatch):
+    monkeypatch.setenv("PAAS_DATA_DIR", handed.data_dir)   # the routers' platform CA
+    from paas.pki import authority
+
+    echo = EchoBackend()
+    cleanup(echo)
+    routes.set_app("demo", [backend(echo.port)], wait=False)
+    old = handed.start(prefix)
+    handed.ready()
+    ctx = ssl.create_default_context(cadata=authority.ca_pem())
+    tls_port = handed.tls.getsockname()[1]
+    wait_until(lambda: _tls_get(ctx, tls_port).startswith(b"HTTP/1.1 200"), timeout=30, what="TLS through the first router")
+    handed.start(prefix)
+    handed.ready()
+    old.send_signal(signal.SIGTERM)
+    assert old.wait(30) == 0
+    assert _tls_get(ctx, tls_port).startswith(b"HTTP/1.1 200")
+
+
+def _tls_get(ctx, port: int) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname="demo.localhost") as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: demo.localhost\r\nConnection: close\r\n\r\n")
+            return s.recv(4096)
 
 
 def test_a_handed_descriptor_that_is_not_a_listening_socket_is_refused_in_one_line(tmp_path, prefix):

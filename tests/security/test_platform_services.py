@@ -175,6 +175,8 @@ def denied(client: redis.Redis, *command) -> None:
 
 @pytest.mark.parametrize("command", [
     ("HGETALL", "paas:logs:offsets"),
+    ("HSET", "paas:tls:certs", "bank.example", "{}"),   # serve its own certificate for a domain
+    ("DEL", "paas:tls:certs"),
     ("HSET", "paas:router:hosts", "evil.example", "victim"),  # route another app's traffic
     ("SET", "paas:router:app:victim", "{}"),
     ("DEL", "paas:router:hosts"),
@@ -198,6 +200,16 @@ def test_router_user_is_held_to_routes_logs_and_metrics(services, command):
     denied(services.redis_client("router"), *command)
 
 
+def test_uploaded_private_keys_are_read_by_the_router_alone(services):
+    services.redis_client("platform").hset("paas:tls:certs", "www.example.com", "{}")
+    try:
+        assert services.redis_client("router").hgetall("paas:tls:certs") == {b"www.example.com": b"{}"}
+        denied(services.redis_client("logcenter"), "HGETALL", "paas:tls:certs")
+        denied(services.redis_client("agent"), "HGETALL", "paas:tls:certs")
+    finally:
+        services.redis_client("platform").delete("paas:tls:certs")
+
+
 @pytest.mark.parametrize("command", [
     ("HGETALL", "paas:router:hosts"),
     ("HSET", "paas:router:hosts", "evil.example", "victim"),
@@ -217,6 +229,8 @@ def test_router_user_is_held_to_routes_logs_and_metrics(services, command):
     ("GET", "paas:agent:pressure:other-host"),        # it says its host is short of memory, nothing more
     ("DEL", "paas:agent:pressure:other-host"),
     ("SET", "paas:autoscale:idle-since:victim", "0"),  # it cannot make an app look idle
+    ("HGETALL", "paas:tls:certs"),                    # uploaded private keys: the router's alone
+    ("HGET", "paas:tls:certs", "www.example.com"),
 ])
 def test_agent_user_is_held_to_logs_runs_and_wake_channels(services, command):
     denied(services.redis_client("agent"), *command)

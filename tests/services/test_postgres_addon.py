@@ -123,7 +123,7 @@ def test_postgres_addon_serves_its_app_only_and_keeps_its_data(world):
 
     assert one_off(agent, app, PSQL) == 0
     # Settings that demand TLS connect, and the certificate is the platform CA's.
-    from paas.platform import pki
+    from paas.pki import authority as pki
     ca = tempfile.NamedTemporaryFile("w", suffix=".crt", delete=False)
     ca.write(pki.ca_pem())
     ca.close()

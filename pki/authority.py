@@ -1,8 +1,8 @@
 """The platform's certificate authority: made at first use, its key 0600 in the data directory.
 
-One CA for everything the platform serves over TLS inside itself (add-on
-servers now; the router's HTTPS work can issue from it too). Leaf
-certificates are short-lived enough to be re-issued rather than revoked.
+One CA for everything the platform serves over TLS: add-on servers and the
+router's wildcard certificate for ``*.<base-domain>``. Leaf certificates are
+short-lived enough to be re-issued rather than revoked.
 """
 
 import datetime
@@ -93,3 +93,33 @@ def issue(common_name: str, names: list[str] = (), addresses: list[str] = ()) ->
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
     return chain.decode(), key_pem.decode()
+
+
+def remaining_days(cert_pem: bytes) -> float:
+    """Days until the first certificate in ``cert_pem`` expires (negative once expired)."""
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    left = cert.not_valid_after_utc - datetime.datetime.now(datetime.timezone.utc)
+    return left.total_seconds() / 86400
+
+
+def ensure_server_files(directory: Path, name: str, names: list[str] = (), renew_days: float = 30) -> tuple[Path, Path]:
+    """Certificate chain and key files for ``name`` (and ``names``) in ``directory``: issued by the CA
+    when missing or within ``renew_days`` of expiry, written key first and renamed into place."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    stem = name.replace("*", "_wildcard")
+    cert_path, key_path = directory / f"{stem}.crt", directory / f"{stem}.key"
+    if cert_path.is_file() and key_path.is_file() and remaining_days(cert_path.read_bytes()) > renew_days:
+        return cert_path, key_path
+    chain, key = issue(name, list(names))
+    for path, data in ((key_path, key), (cert_path, chain)):
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.unlink(missing_ok=True)
+        _write_private(tmp, data.encode())
+        os.rename(tmp, path)
+    return cert_path, key_path
+
+
+def ca_fingerprint() -> str:
+    """The CA certificate's SHA-256 fingerprint as colon-separated hex, as browsers and openssl show it."""
+    digest = ensure_ca()[0].fingerprint(hashes.SHA256())
+    return ":".join(f"{b:02X}" for b in digest)

@@ -1,0 +1,80 @@
+"""Certificates users upload for their apps' custom domains (``paas certs:add``).
+
+The upload is checked whole (pki/uploaded.py) before anything is stored, so a bad one never
+replaces a good one; the control loop publishes the result to the router (control/certs.py).
+"""
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from paas.pki.uploaded import CertificateError, covers, read_upload
+from paas.platform.actions.events import record
+from paas.platform.control.wake import wake
+from paas.platform.exceptions import Conflict, Invalid, NotFound
+from paas.platform.models import App, Certificate, Domain
+
+EXPIRY_WARNING_DAYS = 14
+
+
+def add_certificate(user, app: App, cert_text, key_text) -> Certificate:
+    """Store an uploaded certificate for ``app``; its names must cover a verified domain of the app."""
+    try:
+        upload = read_upload(cert_text, key_text)
+    except CertificateError as error:
+        raise Invalid(str(error)) from None
+    verified = list(Domain.objects.filter(app=app, verified_at__isnull=False).values_list("hostname", flat=True))
+    served = sorted(h for h in verified if any(covers(n, h) for n in upload.names))
+    if not served:
+        raise Invalid(f"the certificate is for {', '.join(upload.names)}, which covers no verified domain of "
+                      f"{app.name} (add and verify one first: paas domains:add, paas domains:verify)")
+    name = upload.fingerprint.replace(":", "")[:16].lower()
+    try:
+        with transaction.atomic():
+            cert = Certificate.objects.create(app=app, name=name, fingerprint=upload.fingerprint,
+                                              chain_pem=upload.chain_pem, key_pem=upload.key_pem,
+                                              names=list(upload.names), not_after=upload.not_after)
+            record(user, "cert.add", f"added certificate {name} for {', '.join(served)}", app=app,
+                   certificate=name, names=list(upload.names), expires=upload.not_after.isoformat())
+            transaction.on_commit(wake)
+    except IntegrityError:
+        raise Conflict(f"this certificate ({name}) is already added to {app.name}") from None
+    return cert
+
+
+def get_certificate(app: App, name) -> Certificate:
+    if not isinstance(name, str):
+        raise NotFound("no such certificate")
+    try:
+        return Certificate.objects.get(app=app, name=name)
+    except Certificate.DoesNotExist:
+        raise NotFound(f"no certificate {name} on {app.name}") from None
+
+
+def remove_certificate(user, app: App, name) -> None:
+    with transaction.atomic():
+        cert = get_certificate(app, name)
+        cert.delete()
+        record(user, "cert.remove", f"removed certificate {cert.name}", app=app, certificate=cert.name)
+        transaction.on_commit(wake)
+
+
+def served_domains(cert: Certificate) -> list[str]:
+    """The app's verified domains this certificate's names cover."""
+    verified = Domain.objects.filter(app_id=cert.app_id, verified_at__isnull=False).values_list("hostname", flat=True)
+    return sorted(h for h in verified if any(covers(n, h) for n in cert.names))
+
+
+def warn_expiring(now=None) -> int:
+    """A platform event, once, for each certificate within EXPIRY_WARNING_DAYS of expiring; how many."""
+    now = now or timezone.now()
+    due = Certificate.objects.filter(expiry_warned_at__isnull=True,
+                                     not_after__lte=now + timezone.timedelta(days=EXPIRY_WARNING_DAYS))
+    count = 0
+    for cert in due.select_related("app"):
+        with transaction.atomic():
+            record(None, "cert.expiring", f"certificate {cert.name} ({', '.join(cert.names)}) expires on "
+                   f"{cert.not_after:%Y-%m-%d}: upload a renewed one with paas certs:add", app=cert.app,
+                   certificate=cert.name, expires=cert.not_after.isoformat())
+            Certificate.objects.filter(pk=cert.pk).update(expiry_warned_at=now)
+        count += 1
+    return count

@@ -1,0 +1,53 @@
+"""HTTPS from the router to a pushed app, trusted through `paas certs:ca` as a user would."""
+
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from paas.platform.actions.apps import create_app
+from paas.platform.models import Release
+from tests.waiting import wait_for
+
+SCHEME_APP = {
+    "Procfile": "web: python3 -u server.py\n",
+    "server.py": (
+        "import http.server, os\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        "        body = (self.headers.get('X-Forwarded-Proto', '') + ' ' + self.headers.get('X-Forwarded-Port', '')).encode()\n"
+        "        self.send_response(200); self.send_header('Content-Length', str(len(body)))\n"
+        "        self.end_headers(); self.wfile.write(body)\n"
+        "http.server.ThreadingHTTPServer(('0.0.0.0', int(os.environ['PORT'])), H).serve_forever()\n"
+    ),
+}
+
+
+@pytest.fixture
+def app(pusher, agent_host):
+    return create_app(pusher.user, f"tls-{uuid.uuid4().hex[:8]}")
+
+
+def test_curl_with_the_platform_ca_serves_the_app_over_https(pusher, app, platform_env, tmp_path, live_server,
+                                                             monkeypatch):
+    # The API (live_server, in this process) and the router share the platform's data dir, so its CA.
+    monkeypatch.setenv("PAAS_DATA_DIR", platform_env["PAAS_DATA_DIR"])
+    repo = pusher.repo(tmp_path / "src", SCHEME_APP, app.name)
+    result = pusher.push(repo)
+    assert result.returncode == 0, result.stderr
+    wait_for(lambda: Release.objects.get(app=app, version=2).status == "succeeded", 60, "v2 to be live")
+    paas = str(Path(sys.executable).with_name("paas"))
+    ca = subprocess.run([paas, "certs:ca"], capture_output=True, text=True, timeout=30,
+                        env={**platform_env, "PAAS_API_URL": live_server.url, "HOME": str(tmp_path)})
+    assert ca.returncode == 0, ca.stderr
+    (tmp_path / "ca.pem").write_text(ca.stdout)
+    port, host = platform_env["PAAS_ROUTER_TLS_PORT"], f"{app.name}.localhost"
+
+    def fetch():
+        out = subprocess.run(["curl", "-sS", "--cacert", str(tmp_path / "ca.pem"), "--resolve", f"{host}:{port}:127.0.0.1",
+                              f"https://{host}:{port}/"], capture_output=True, text=True, timeout=30)
+        return out.returncode == 0 and out.stdout
+
+    assert wait_for(fetch, 15, "the router to serve the app over HTTPS") == f"https {port}"
