@@ -138,6 +138,7 @@ class Loop:
         The router asks on its wake channel for apps scaled to zero that got a request.
         """
         from django.conf import settings
+        from django.db import close_old_connections
 
         from paas.contracts import redis_keys
         from paas.platform.control.autoscaling import wake_app
@@ -151,6 +152,7 @@ class Loop:
                 while not self.stopping.is_set():
                     message = pubsub.get_message(timeout=1.0)
                     if message:
+                        close_old_connections()  # this thread's own connection: it may have gone stale
                         self.hurry(message, router_wake, wake_app)
                         self.wake.set()  # the full tick after it converges everything else
             except Exception as error:  # a broken connection: reconnect after a pause
@@ -162,13 +164,10 @@ class Loop:
 
         Here in the listener, not in the main loop: that may be in the middle of a full tick.
         """
-        from django.db import close_old_connections
-
         from paas.platform.control.wake import woken_app
         from paas.platform.models import App
 
         try:
-            close_old_connections()
             if message["channel"].decode() == router_wake:
                 name = message["data"].decode("utf-8", "replace")
                 app_id = App.objects.filter(name=name).values_list("pk", flat=True).first() \
