@@ -47,7 +47,7 @@ def test_a_scale_and_a_run_name_their_app_on_the_wake_channel(host, django_captu
     pubsub.subscribe(wake_channel())
     try:
         with django_capture_on_commit_callbacks(execute=True):
-            scale(app.owner, app, [{"type": "web", "quantity": 1}])
+            scale(app.owner, app, {"web": {"quantity": 1}})
         with django_capture_on_commit_callbacks(execute=True):
             start_run(app.owner, app, "echo hi")
         got = [next_message(pubsub) for _ in range(2)]

@@ -17,7 +17,7 @@ from paas.runtime.sleep import pressure_key
 from paas.platform.actions.apps import create_app
 from paas.platform.control.deploys import reconcile_app
 from paas.platform.control.scheduling import place_pending
-from tests.platform.conftest import make_user
+from tests.platform.accounts import make_user
 
 from .test_control_db import deploy, host, mark
 
