@@ -27,9 +27,11 @@ log = logging.getLogger("paas.control")
 # Placement reads every host's free capacity, then assigns: the fast pass (listener thread) and the
 # tick (main thread) must not do that at once, or both could fill the same free memory.
 PLACING = threading.Lock()
+# Two publishes at once could write an older table after a newer one.
+PUBLISHING = threading.Lock()
 
 
-def fast_pass(app_ids: set[int]) -> int:
+def fast_pass(app_ids: set[int], publisher=None) -> int:
     """Reconcile just these apps and place pending instances now; return how many were placed.
 
     What a user waits on (a scale-out, `paas run`, a wake from zero) should not wait for a full
@@ -40,6 +42,9 @@ def fast_pass(app_ids: set[int]) -> int:
     from paas.platform.control.scheduling import place_pending
     from paas.platform.control.wake import wake_agents
 
+    if publisher is not None and publisher.stale:
+        with PUBLISHING:  # as in tick(): no reconcile may stop instances routers may still use
+            publisher.publish()
     now = time.time()
     for app_id in sorted(app_ids):
         reconcile_app(app_id, now)
@@ -47,6 +52,10 @@ def fast_pass(app_ids: set[int]) -> int:
         placed = place_pending()
     if placed > 0:
         wake_agents()
+    if publisher is not None:
+        # An instance of the app came up (or went down): routers learn it now, not after every app's reconcile.
+        with PUBLISHING:
+            publisher.publish()
     return placed
 
 
@@ -74,7 +83,8 @@ def tick(publisher, full: bool = True) -> bool:
         # the table without them. If that publish failed (Redis away) or this loop started after
         # one was killed between the two, routers may still send requests to those instances:
         # the table is brought up to date first, and if Redis is still away the tick stops here.
-        publisher.publish()
+        with PUBLISHING:
+            publisher.publish()
     now = time.time()
     changed = bool(mark_down_hosts())
     changed |= bool(run_autoscalers(now))
@@ -95,7 +105,8 @@ def tick(publisher, full: bool = True) -> bool:
     report_crashes()
     prune_stopped()
     if full:
-        publisher.publish()
+        with PUBLISHING:
+            publisher.publish()
         # Only now that routers know which apps are asleep may their agents freeze them (control/sleep.py).
         changed |= freeze_published() > 0
     if changed:
@@ -175,7 +186,7 @@ class Loop:
             else:
                 app_id = woken_app(message["data"])
             if app_id is not None:
-                fast_pass({app_id})
+                fast_pass({app_id}, self.publisher)
         except Exception:  # the full tick that follows converges anyway
             log.exception("fast pass failed")
 

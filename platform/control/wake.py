@@ -32,7 +32,7 @@ def wake(app_id: int | None = None) -> None:
     the loops' own interval still gets there.
     """
     try:
-        get_redis().publish(wake_channel(), "1" if app_id is None else f"{APP_PREFIX}{int(app_id)}")
+        get_redis().publish(wake_channel(), wake_message(app_id))
     except redis.RedisError as error:
         log.warning("could not wake the control loop: %s", error)
 
@@ -43,6 +43,11 @@ def wake_agents() -> None:
         get_redis().publish(redis_keys.agent_wake(settings.PAAS_REDIS_PREFIX), "1")
     except redis.RedisError as error:
         log.warning("could not wake the agents: %s", error)
+
+
+def wake_message(app_id: int | None) -> str:
+    """What a wake publishes: the app it concerns, when there is one."""
+    return "1" if app_id is None else f"{APP_PREFIX}{int(app_id)}"
 
 
 def woken_app(data: bytes) -> int | None:

@@ -1,5 +1,6 @@
 """The fast pass: a wake naming an app places that app's instances before the full tick."""
 
+import json
 import time
 
 import pytest
@@ -84,3 +85,21 @@ def test_a_hostile_wake_message_costs_no_pass(host):
     for data in (b"app:\xff", b"app:" + b"9" * 40, b"app:999999999"):
         loop.hurry({"channel": wake_channel().encode(), "data": data}, "router:wake", wake_app)
     assert not Instance.objects.filter(app=app).exists()
+
+
+def test_an_instance_up_is_routed_by_the_fast_pass(host):
+    from paas.platform.control.routes import RoutePublisher
+
+    app = make_app()
+    Formation.objects.create(app=app, process_type="web", quantity=1)
+    fast_pass({app.pk})
+    app.instances.update(state=Instance.UP, address="10.1.0.2", port=5000)
+    redis = get_redis()
+    prefix = f"test{time.monotonic_ns()}:"
+    try:
+        fast_pass({app.pk}, RoutePublisher(prefix))
+        entry = json.loads(redis.get(f"{prefix}router:app:{app.name}"))
+        assert [(b["address"], b["port"]) for b in entry["backends"]] == [("10.1.0.2", 5000)]
+    finally:
+        for key in redis.scan_iter(f"{prefix}*"):
+            redis.delete(key)
