@@ -109,19 +109,27 @@ class DjangoControlPlane:
         fields["updated_at"] = datetime.now(tz.utc)
         # Only rows still assigned here: an instance moved away while this host was
         # down must not be overwritten by this host stopping its stale copy.
-        if not agentview.report(name, self.host_name, fields):  # add-on servers have rows of their own
+        addon = agentview.report(name, self.host_name, fields)  # add-on servers have rows of their own
+        if not addon:
             self.Instance.objects.filter(name=name, host__name=self.host_name).update(**fields)
         state = fields.get("state")
         if state is not None and self.last_state.get(name) != state:
             self.last_state[name] = state
-            self.wake_control()
+            app_id = None if addon else self.Instance.objects.filter(name=name).values_list("app_id", flat=True).first()
+            self.wake_control(app_id)
 
-    def wake_control(self) -> None:
-        """A state change (up, crashed, stopped) is what a rollout waits for: tick now, not at the interval."""
+    def wake_control(self, app_id: int | None = None) -> None:
+        """A state change (up, crashed, stopped) is what a rollout waits for: tick now, not at the interval.
+
+        Naming the app lets the loop publish its route at once (loop.py ``fast_pass``): a new
+        instance up is what a scale-out or a wake from zero waits for.
+        """
         import redis
 
+        from paas.platform.control.wake import wake_message
+
         try:
-            self.redis.publish(redis_keys.control_wake(redis_keys.prefix()), "1")
+            self.redis.publish(redis_keys.control_wake(redis_keys.prefix()), wake_message(app_id))
         except redis.RedisError:
             pass  # the control loop's own interval still gets there
 

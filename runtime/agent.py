@@ -278,7 +278,10 @@ class Agent:
         now = time.time() if now is None else now
         self.desired = self.control.desired(self.host)
         actions = decide(self.desired, self.actual(), now)
-        for action in actions:
+        # Starts first: a new instance is what a user waits on (a scale-out, `paas run`, a wake),
+        # while observing every running one (a health check each) can wait the length of a start.
+        # Capacity allows it: placement counts an instance being stopped until it has stopped.
+        for action in sorted(actions, key=lambda a: a.kind != "start"):
             try:
                 getattr(self, f"_{action.kind}")(action)
             except RuntimeLayerError as exc:

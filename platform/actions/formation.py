@@ -1,6 +1,7 @@
 """Scaling: desired instance counts and sizes per process type."""
 
 from dataclasses import dataclass
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -59,7 +60,7 @@ def scale(user, app: App, changes) -> list[Formation]:
             apply_change(app, change)
         summary = ", ".join(describe(f) for f in app.formation.filter(process_type__in=[c.process_type for c in parsed]))
         record(user, "formation.scale", f"scaled to {summary}", app=app)
-        transaction.on_commit(wake)
+        transaction.on_commit(partial(wake, app.pk))
         return list(app.formation.all())
 
 

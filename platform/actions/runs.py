@@ -1,6 +1,7 @@
 """One-off processes (paas run): the app's current release and config, run once."""
 
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -46,7 +47,7 @@ def start_run(user, app: App, command, *, size="small", attach="", time_limit_s=
         # The command stays out of the message (and so out of the app's log stream):
         # it may hold a secret, and only the app's members see it (Event.MEMBERS_ONLY).
         record(user, "run.start", f"run.{number} ({how}, v{release.version})", app=app, command=command)
-        transaction.on_commit(wake)
+        transaction.on_commit(partial(wake, app.pk))
     return instance
 
 

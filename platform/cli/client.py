@@ -1,9 +1,13 @@
-"""A small JSON client for the paas API."""
+"""A small JSON client for the paas API.
 
+http.client directly, not urllib.request: the CLI's start is on every path users wait on (a scale,
+`paas run`), and urllib.request imports much more than one request needs. A connection per request:
+`paas run` sends input from one thread while another long-polls the output.
+"""
+
+import http.client
 import json
-import urllib.error
-import urllib.parse
-import urllib.request
+from urllib.parse import quote as url_quote, urlsplit
 
 from paas.platform.cli import credentials
 from paas.platform.cli.errors import ApiError, CliError
@@ -20,21 +24,34 @@ class Api:
         if auth and not self.token:
             raise CliError("not logged in: run paas login (or set PAAS_TOKEN)")
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.base_url + "/api/" + path.lstrip("/"), data=data, method=method)
-        request.add_header("Accept", "application/json")
+        headers = {"Accept": "application/json"}
         if data is not None:
-            request.add_header("Content-Type", "application/json")
+            headers["Content-Type"] = "application/json"
         if auth:
-            request.add_header("Authorization", f"Bearer {self.token}")
-        try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
-                payload = response.read()
-        except urllib.error.HTTPError as error:
-            raise ApiError(error_message(error), error.code, retry_after(error)) from None
-        except (urllib.error.URLError, OSError) as error:
-            reason = getattr(error, "reason", error)
-            raise CliError(f"cannot reach the paas API at {self.base_url}: {reason}") from None
+            headers["Authorization"] = f"Bearer {self.token}"
+        status, reason, response_headers, payload = self.exchange(method, "/api/" + path.lstrip("/"), data, headers)
+        if status >= 400:
+            raise ApiError(error_message(payload, status, reason), status, retry_after(response_headers))
         return json.loads(payload) if payload else None
+
+    def exchange(self, method: str, path: str, data: bytes | None, headers: dict) -> tuple:
+        """One request on a connection of its own: (status, reason, headers, body)."""
+        url = urlsplit(self.base_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise CliError(f"the paas API address {self.base_url!r} is not an http(s) URL")
+        kind = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+        try:
+            connection = kind(url.hostname, url.port, timeout=TIMEOUT_S)
+        except ValueError as error:  # a port that is not a number
+            raise CliError(f"the paas API address {self.base_url!r} is not valid: {error}") from None
+        try:
+            connection.request(method, url.path + path, body=data, headers=headers)
+            response = connection.getresponse()
+            return response.status, response.reason, response.headers, response.read()
+        except (OSError, http.client.HTTPException) as error:
+            raise CliError(f"cannot reach the paas API at {self.base_url}: {error}") from None
+        finally:
+            connection.close()
 
     def get(self, path, **kw):
         return self.request("GET", path, **kw)
@@ -49,20 +66,20 @@ class Api:
         return self.request("DELETE", path, **kw)
 
 
-def error_message(error) -> str:
+def error_message(payload: bytes, status: int, reason: str) -> str:
     try:
-        body = json.loads(error.read())
+        body = json.loads(payload)
         message = body.get("message") or body.get("error")
     except (ValueError, AttributeError):
         message = None
-    return message or f"the API answered {error.code} {error.reason}"
+    return message or f"the API answered {status} {reason}"
 
 
-def retry_after(error) -> int | None:
+def retry_after(headers) -> int | None:
     """The whole seconds of a Retry-After header (the API sends seconds), capped at a minute."""
-    value = (error.headers.get("Retry-After") or "").strip() if error.headers else ""
+    value = (headers.get("Retry-After") or "").strip() if headers else ""
     return min(int(value), 60) if value.isascii() and value.isdigit() and len(value) < 6 else None
 
 
 def quote(part: str) -> str:
-    return urllib.parse.quote(str(part), safe="")
+    return url_quote(str(part), safe="")

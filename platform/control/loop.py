@@ -1,7 +1,9 @@
 """``paas-control``: the level-triggered control loop of Platform Control.
 
 Each full tick: notice down hosts → reconcile every app (rollouts, formation) →
-place pending instances → publish the router's table. A full tick runs at once
+place pending instances → publish the router's table. A wake naming an app (a scale,
+a one-off, a request to an app asleep) first gets a fast pass for that app alone
+(``fast_pass``): reconcile it, place its instances, wake the agents. A full tick runs at once
 when something publishes on ``<prefix>control:wake`` (every action that changes
 desired state does, on commit: a release, a scale, a domain; agents do when an
 instance changes state; the router when an app asleep gets a request), every
@@ -22,6 +24,39 @@ import time
 
 log = logging.getLogger("paas.control")
 
+# Placement reads every host's free capacity, then assigns: the fast pass (listener thread) and the
+# tick (main thread) must not do that at once, or both could fill the same free memory.
+PLACING = threading.Lock()
+# Two publishes at once could write an older table after a newer one.
+PUBLISHING = threading.Lock()
+
+
+def fast_pass(app_ids: set[int], publisher=None) -> int:
+    """Reconcile just these apps and place pending instances now; return how many were placed.
+
+    What a user waits on (a scale-out, `paas run`, a wake from zero) should not wait for a full
+    tick over every app. The full tick that follows still converges everything, so this pass may
+    skip an app another loop holds or fail without harm.
+    """
+    from paas.platform.control.deploys import reconcile_app
+    from paas.platform.control.scheduling import place_pending
+    from paas.platform.control.wake import wake_agents
+
+    if publisher is not None and publisher.stale:
+        with PUBLISHING:  # as in tick(): no reconcile may stop instances routers may still use
+            publisher.publish()
+    now = time.time()
+    for app_id in sorted(app_ids):
+        reconcile_app(app_id, now)
+    with PLACING:
+        placed = place_pending()
+    if placed > 0:
+        wake_agents()
+    if publisher is not None:
+        # An instance of the app came up (or went down): routers learn it now, not after every app's reconcile.
+        with PUBLISHING:
+            publisher.publish()
+    return placed
 
 
 def tick(publisher, full: bool = True) -> bool:
@@ -49,14 +84,17 @@ def tick(publisher, full: bool = True) -> bool:
         # the table without them. If that publish failed (Redis away) or this loop started after
         # one was killed between the two, routers may still send requests to those instances:
         # the table is brought up to date first, and if Redis is still away the tick stops here.
-        publisher.publish()
+        with PUBLISHING:
+            publisher.publish()
     now = time.time()
     changed = bool(mark_down_hosts())
     changed |= bool(run_autoscalers(now))
     if full:
         for app_id in App.objects.values_list("pk", flat=True):
             changed |= reconcile_app(app_id, now)
-        if place_pending() > 0:
+        with PLACING:
+            placed = place_pending()
+        if placed > 0:
             # An instance just placed is what a user waits on (a scale-out, a wake, `paas run`): its
             # agent starts it now, while this tick publishes the table and does its housekeeping.
             wake_agents()
@@ -69,7 +107,8 @@ def tick(publisher, full: bool = True) -> bool:
     prune_stopped()
     warn_expiring()
     if full:
-        publisher.publish()
+        with PUBLISHING:
+            publisher.publish()
         # Only now that routers know which apps are asleep may their agents freeze them (control/sleep.py).
         changed |= freeze_published() > 0
     if changed:
@@ -112,6 +151,7 @@ class Loop:
         The router asks on its wake channel for apps scaled to zero that got a request.
         """
         from django.conf import settings
+        from django.db import close_old_connections
 
         from paas.contracts import redis_keys
         from paas.platform.control.autoscaling import wake_app
@@ -124,13 +164,33 @@ class Loop:
                 pubsub.subscribe(wake_channel(), router_wake)
                 while not self.stopping.is_set():
                     message = pubsub.get_message(timeout=1.0)
-                    if message and message["channel"].decode() == router_wake:
-                        wake_app(message["data"].decode())
                     if message:
-                        self.wake.set()
+                        close_old_connections()  # this thread's own connection: it may have gone stale
+                        self.hurry(message, router_wake, wake_app)
+                        self.wake.set()  # the full tick after it converges everything else
             except Exception as error:  # a broken connection: reconnect after a pause
                 log.warning("wake channel: %s", error)
                 self.stopping.wait(1.0)
+
+    def hurry(self, message, router_wake: str, wake_app) -> None:
+        """A wake naming an app (a scale, a run, a request to an app asleep): its fast pass, here and now.
+
+        Here in the listener, not in the main loop: that may be in the middle of a full tick.
+        """
+        from paas.platform.control.wake import woken_app
+        from paas.platform.models import App
+
+        try:
+            if message["channel"].decode() == router_wake:
+                name = message["data"].decode("utf-8", "replace")
+                app_id = App.objects.filter(name=name).values_list("pk", flat=True).first() \
+                    if wake_app(name) else None
+            else:
+                app_id = woken_app(message["data"])
+            if app_id is not None:
+                fast_pass({app_id}, self.publisher)
+        except Exception:  # the full tick that follows converges anyway
+            log.exception("fast pass failed")
 
     def run(self) -> None:
         from django.db import close_old_connections

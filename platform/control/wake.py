@@ -21,13 +21,18 @@ def wake_channel() -> str:
     return redis_keys.control_wake(settings.PAAS_REDIS_PREFIX)
 
 
-def wake() -> None:
+APP_PREFIX = "app:"
+
+
+def wake(app_id: int | None = None) -> None:
     """Ask the control loops for a tick now (after a release or a scale).
 
-    Best effort: if Redis is away, the loops' own interval still gets there.
+    With ``app_id`` (a scale, a one-off: what a user waits on) the loop first places that one
+    app's instances before its full tick (loop.py ``fast_pass``). Best effort: if Redis is away,
+    the loops' own interval still gets there.
     """
     try:
-        get_redis().publish(wake_channel(), "1")
+        get_redis().publish(wake_channel(), wake_message(app_id))
     except redis.RedisError as error:
         log.warning("could not wake the control loop: %s", error)
 
@@ -38,3 +43,15 @@ def wake_agents() -> None:
         get_redis().publish(redis_keys.agent_wake(settings.PAAS_REDIS_PREFIX), "1")
     except redis.RedisError as error:
         log.warning("could not wake the agents: %s", error)
+
+
+def wake_message(app_id: int | None) -> str:
+    """What a wake publishes: the app it concerns, when there is one."""
+    return "1" if app_id is None else f"{APP_PREFIX}{int(app_id)}"
+
+
+def woken_app(data: bytes) -> int | None:
+    """The app id a wake message names, or None (a plain wake, or anything else on the channel)."""
+    text = data.decode("ascii", "replace")
+    number = text[len(APP_PREFIX):] if text.startswith(APP_PREFIX) else ""
+    return int(number) if number.isascii() and number.isdigit() and len(number) < 19 else None
