@@ -11,7 +11,7 @@ APPS = Path(__file__).with_name("apps")
 
 
 def test_a_pnpm_lock_installs_with_pnpm_through_corepack(forky_stack, tmp_path):
-    from paas.runtime.buildexec import ContainerExecutor
+    from paas.buildpacks.containerexec import ContainerExecutor
 
     src = tmp_path / "src"
     shutil.copytree(APPS / "pnpm", src)

@@ -102,7 +102,7 @@ def trust_sandbox(sandbox, outside, tmp_path):
 
 
 def _build_probe_app(tmp_path, stack: str, proxy_url: str, lines: list, name: str):
-    from paas.runtime.buildexec import ContainerExecutor
+    from paas.buildpacks.containerexec import ContainerExecutor
 
     src = tmp_path / f"src-{name}"
     src.mkdir()

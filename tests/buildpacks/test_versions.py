@@ -128,7 +128,7 @@ def test_an_aptfile_line_that_is_not_a_package_name_fails_before_apt_runs(builde
 
 
 def test_an_aptfile_on_a_stack_without_apt_sources_says_so(builder, make_app, tmp_path):
-    from paas.runtime.buildexec import ContainerExecutor
+    from paas.buildpacks.containerexec import ContainerExecutor
 
     src = make_app({"Aptfile": "jq\n", "index.html": "hi"})
     work = tmp_path / "work"
