@@ -97,9 +97,10 @@ def rules_text() -> str:
         f"! -i {bridge} -p tcp --dport 53 -j DROP",
         f"! -i {bridge} -j RETURN",
         "-m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
-        # The forwarder listens on the gateways (the pool's addresses that are the host's own).
-        f"-d {pool} -p udp --dport 53 -m addrtype --dst-type LOCAL -j ACCEPT",
-        f"-d {pool} -p tcp --dport 53 -m addrtype --dst-type LOCAL -j ACCEPT",
+        # The forwarder listens on the gateways (the pool's addresses that are the host's own);
+        # an instance reaches its own bridge's only (--limit-iface-in), not the add-on segment's.
+        f"-d {pool} -p udp --dport 53 -m addrtype --dst-type LOCAL --limit-iface-in -j ACCEPT",
+        f"-d {pool} -p tcp --dport 53 -m addrtype --dst-type LOCAL --limit-iface-in -j ACCEPT",
         "-j DROP",
     ]
     reject = " ".join(REJECT)
