@@ -116,7 +116,9 @@ class SecondHost:
 def test_instances_spread_move_on_host_loss_and_are_not_doubled(pusher, agent_host, second_host, platform_env,
                                                                   tmp_path):
     wait_for(lambda: Host.objects.filter(name=second_host.name, state="up").exists(), 20, "the second host")
-    app = create_app(pusher.user, f"hosts-{uuid.uuid4().hex[:8]}")
+    # The second host has the host stack only (its data dir is new); placement does not yet
+    # consider which stacks a host has, so the app names the stack both hosts have.
+    app = create_app(pusher.user, f"hosts-{uuid.uuid4().hex[:8]}", stack="host")
     repo = pusher.repo(tmp_path / "src", WEB_APP, app.name)
     result = pusher.push(repo)
     assert result.returncode == 0, result.stderr
