@@ -40,3 +40,12 @@ def ask(socket_path: Path, request: dict, timeout: float = 10.0) -> dict:
     if "error" in answer:
         raise LogCenterRefused(answer["error"])
     return answer
+
+
+def states_by_id(socket_path: str, op: str, app: str, waiting: dict, unknown: dict) -> tuple[dict, dict]:
+    """paas-logs' live state of an app's drains or alerts (``op``), keyed by row id, and the state
+    of a row it does not report: ``waiting`` (not started yet) or, when paas-logs is away, ``unknown``."""
+    try:
+        return {s["id"]: s for s in ask(socket_path, {"op": op, "app": app})[op]}, waiting
+    except (LogCenterUnavailable, LogCenterRefused):
+        return {}, unknown

@@ -29,12 +29,7 @@ def list_alerts(request, app):
     target = access.get_app(request.user, app)
     rows = list(target.log_alerts.all())
     LogAlert.publish_app(target.name)    # level-triggered: a publish lost to a Redis outage is repaired here
-    try:
-        states = {s["id"]: s for s in client.ask(logcenter_settings().socket_path,
-                                                 {"op": "alerts", "app": target.name})["alerts"]}
-        missing = WAITING
-    except (client.LogCenterUnavailable, client.LogCenterRefused):
-        states, missing = {}, UNKNOWN
+    states, missing = client.states_by_id(logcenter_settings().socket_path, "alerts", target.name, WAITING, UNKNOWN)
     return [alert_json(a, states.get(a.pk, missing)) for a in rows]
 
 

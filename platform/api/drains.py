@@ -29,12 +29,7 @@ def list_drains(request, app):
     target = access.get_app(request.user, app)
     drains = list(target.drains.all())
     LogDrain.publish_app(target.name)    # level-triggered: a publish lost to a Redis outage is repaired here
-    try:
-        states = {s["id"]: s for s in client.ask(logcenter_settings().socket_path,
-                                                 {"op": "drains", "app": target.name})["drains"]}
-        missing = STARTING
-    except (client.LogCenterUnavailable, client.LogCenterRefused):
-        states, missing = {}, UNKNOWN
+    states, missing = client.states_by_id(logcenter_settings().socket_path, "drains", target.name, STARTING, UNKNOWN)
     return [drain_json(d, states.get(d.pk, missing)) for d in drains]
 
 

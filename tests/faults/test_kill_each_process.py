@@ -6,12 +6,11 @@ leaves no process, no instance cgroup and no mount behind."""
 
 import os
 import signal
-import tempfile
 from pathlib import Path
 
 import pytest
 
-from tests.faults.upplatform import Platform, deploy, dispose, leftovers
+from tests.faults.upplatform import deployed_platform, Platform, leftovers
 from tests.load import Load
 from tests.waiting import wait_for
 
@@ -31,17 +30,8 @@ PROGRAMS = {
 
 @pytest.fixture
 def platform():
-    assert os.geteuid() == 0, "make up runs apps only as root (its agent): run these tests as root"
-    data_dir = Path(tempfile.mkdtemp(prefix="paas-kill-each-", dir="/tmp"))
-    data_dir.chmod(0o755)   # PostgreSQL runs as its own user under it
-    scratch = Path(tempfile.mkdtemp(prefix="paas-kill-each-src-"))
-    running = None
-    try:
-        running = Platform(data_dir)
-        deploy(running, scratch, APP, web=2)
+    with deployed_platform(APP, "kill-each") as running:
         yield running
-    finally:
-        dispose(running, data_dir, scratch, keep=os.environ.get("PAAS_KEEP_E2E") == "1")
 
 
 def requests_go_on(load: Load, count: int, what: str) -> None:

@@ -8,7 +8,6 @@ import re
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlencode
@@ -17,7 +16,7 @@ import pytest
 from paas.compose.backing import PrivatePostgres, reachable
 
 from tests.faults.test_killed_mid_work import SLOW_BUILD_APP
-from tests.faults.upplatform import Platform, deploy, dispose, git_repo, leftovers
+from tests.faults.upplatform import deployed_platform, Platform, git_repo, leftovers
 from tests.load import Load, first_answer_after
 from tests.waiting import wait_for
 
@@ -26,18 +25,8 @@ HOST = f"{APP}.localhost"
 
 @pytest.fixture(scope="module")
 def platform():
-    assert os.geteuid() == 0, "make up runs apps only as root (its agent): run these tests as root"
-    data_dir = Path(tempfile.mkdtemp(prefix="paas-faults-", dir="/tmp"))
-    data_dir.chmod(0o755)   # PostgreSQL runs as its own user under it
-    scratch = Path(tempfile.mkdtemp(prefix="paas-faults-src-"))
-    running = None
-    try:
-        running = Platform(data_dir)
-        deploy(running, scratch, APP, web=2)
+    with deployed_platform(APP, "faults") as running:
         yield running
-    finally:
-        # PAAS_KEEP_E2E=1 keeps the data dir, to read make up's log (up.log) afterwards.
-        dispose(running, data_dir, scratch, keep=os.environ.get("PAAS_KEEP_E2E") == "1")
 
 
 def body(greeting: str) -> bytes:

@@ -5,12 +5,14 @@ Needs root (make up's agent runs the app's instances). Everything it starts is f
 its data directory (environment or working directory) and removed by ``stop``/``leftovers``.
 """
 
+import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -204,3 +206,20 @@ def served(port: int, app: str) -> bool:
     return first_answer_after(port, f"{app}.localhost", time.monotonic(), 2.0) is not None
 
 
+
+
+@contextlib.contextmanager
+def deployed_platform(app: str, name: str):
+    """make up on a data directory of its own with ``app`` deployed (two web instances), disposed afterwards."""
+    assert os.geteuid() == 0, "make up runs apps only as root (its agent): run these tests as root"
+    data_dir = Path(tempfile.mkdtemp(prefix=f"paas-{name}-", dir="/tmp"))
+    data_dir.chmod(0o755)   # PostgreSQL runs as its own user under it
+    scratch = Path(tempfile.mkdtemp(prefix=f"paas-{name}-src-"))
+    running = None
+    try:
+        running = Platform(data_dir)
+        deploy(running, scratch, app, web=2)
+        yield running
+    finally:
+        # PAAS_KEEP_E2E=1 keeps the data dir, to read make up's log (up.log) afterwards.
+        dispose(running, data_dir, scratch, keep=os.environ.get("PAAS_KEEP_E2E") == "1")
