@@ -65,11 +65,18 @@ def tls_credentials(name: str, address: str) -> dict:
 
 
 def server_env(plan: Plan, credentials: dict) -> tuple[tuple[str, str], ...]:
-    """The start script's settings: memory follows the plan (a quarter for shared buffers)."""
+    """The start script's settings: memory follows the plan (a quarter for shared buffers).
+
+    The role made at the first start is the owner's, before and after any rotation
+    (services/rotation.py): a rotated login must not change the server's settings,
+    which would restart it under every attached app.
+    """
+    owner = credentials.get("owner", credentials["user"])
+    owner_password = credentials.get("owner_password", credentials["password"])
     tls = (("PAAS_PG_TLS_CERT", credentials["tls_cert"]), ("PAAS_PG_TLS_KEY", credentials["tls_key"])) \
         if credentials.get("tls_cert") else ()
     return tls + (("PAAS_PG_SUPERUSER_PASSWORD", credentials["superuser_password"]),
-            ("PAAS_PG_USER", credentials["user"]), ("PAAS_PG_PASSWORD", credentials["password"]),
+            ("PAAS_PG_USER", owner), ("PAAS_PG_PASSWORD", owner_password),
             ("PAAS_PG_DATABASE", credentials["database"]),
             ("PAAS_PG_SHARED_BUFFERS", f"{plan.memory_mb // 4}MB"),
             ("PAAS_PG_MAX_CONNECTIONS", str(20 if plan.memory_mb < 512 else 100)))

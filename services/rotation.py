@@ -52,6 +52,7 @@ def rotate(user, app, name: str | None = None) -> Addon:
     _execute(addon, [sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE {}").format(
         sql.Identifier(login), sql.Literal(password), sql.Identifier(owner)),
         sql.SQL("ALTER ROLE {} SET role = {}").format(sql.Identifier(login), sql.Identifier(owner))])
+    credentials.setdefault("owner_password", credentials["password"])  # the server's settings stay as they were
     credentials.update(owner=owner, user=login, password=password, retiring=credentials["user"])
     with transaction.atomic():
         Addon.objects.filter(pk=addon.pk).update(credentials=credentials)

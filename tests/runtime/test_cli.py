@@ -1,5 +1,6 @@
 """paas-runner as installed: pip's console script, starting containers through container.create and start."""
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -38,7 +39,9 @@ def test_no_descriptor_of_the_caller_reaches_the_container(cid, tmp_path):
     secret = tmp_path / "secret"
     secret.write_text("host only")
     opened = os.open(secret, os.O_RDONLY)
-    fd = os.dup2(opened, 42)  # a number nothing else in the container uses
+    # The lowest free number from 200 up: dup2 onto a fixed number could close (or race, EBUSY) a
+    # descriptor another thread of the test process holds.
+    fd = fcntl.fcntl(opened, fcntl.F_DUPFD, 200)
     os.close(opened)
     try:
         result = _run_installed(cid, "/bin/sh", "-c", "ls /proc/self/fd", pass_fds=(fd,))

@@ -261,6 +261,7 @@ def test_rotation_revokes_the_old_login_only_once_the_new_url_is_live(world):
         except psycopg2.OperationalError:
             return False
 
+    started = Addon.objects.get(pk=addon.pk).started_at
     rotated = rotate(user, app)
     new = rotated.credentials
     assert new["user"] != old["user"] and new["owner"] == old["user"]
@@ -273,3 +274,5 @@ def test_rotation_revokes_the_old_login_only_once_the_new_url_is_live(world):
     assert not login(old) and login(new)
     assert "retiring" not in Addon.objects.get(pk=addon.pk).credentials
     assert one_off(agent, app, PSQL) == 0  # the new login writes the owner's table (SET role)
+    # The server kept running throughout: a rotation changes no setting of it.
+    assert Addon.objects.get(pk=addon.pk).started_at == started
