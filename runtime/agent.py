@@ -352,6 +352,7 @@ class Agent:
             try:
                 pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(channel, router_wake)
+                self.wake.set()  # what was published while nobody listened is lost: a pass now
                 while not self.stopping.is_set():
                     message = pubsub.get_message(timeout=1.0)
                     if message and message["channel"].decode() == router_wake:

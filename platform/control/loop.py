@@ -162,6 +162,9 @@ class Loop:
             try:
                 pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(wake_channel(), router_wake)
+                # Wakes published while nobody listened are lost (a Redis restart; Redis may also have
+                # come back empty, without the router's table): a full pass now, not at full_interval.
+                self.wake.set()
                 while not self.stopping.is_set():
                     message = pubsub.get_message(timeout=1.0)
                     if message:
