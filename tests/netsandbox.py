@@ -40,7 +40,7 @@ def query(server, name):
     if reply[:2] != packet[:2] or struct.unpack(">H", reply[6:8])[0] < 1:
         raise OSError("no answer")
 
-for arg in sys.argv[1:]:
+def probe(arg):
     kind, _, rest = arg.partition(":")
     try:
         if kind == "tcp":
@@ -49,17 +49,23 @@ for arg in sys.argv[1:]:
             s = socket.socket(family)
             s.settimeout(1.5)
             s.connect((address.strip("[]"), int(port)))
-            print("tcp", rest, "connected", flush=True)
+            return " ".join(("tcp", rest, "connected"))
         elif kind == "dns":
             found = socket.getaddrinfo(rest, None, socket.AF_INET)[0][4][0]
-            print("dns", rest, found, flush=True)
+            return " ".join(("dns", rest, found))
         elif kind == "dnsq":
             server, _, name = rest.partition(":")
             query(server, name)
-            print("dnsq", server, name, "answered", flush=True)
+            return " ".join(("dnsq", server, name, "answered"))
     except (OSError, ValueError) as exc:
         label = {"tcp": "refused", "dns": "failed", "dnsq": "failed"}[kind]
-        print(kind, rest.replace(":", " ") if kind == "dnsq" else rest, label, type(exc).__name__, flush=True)
+        return " ".join((kind, rest.replace(":", " ") if kind == "dnsq" else rest, label, type(exc).__name__))
+
+# All at once (a dropped probe waits out its timeout), reported in the order asked.
+from concurrent.futures import ThreadPoolExecutor
+with ThreadPoolExecutor(max(1, len(sys.argv) - 1)) as pool:
+    for line in pool.map(probe, sys.argv[1:]):
+        print(line, flush=True)
 '''
 
 DNS_NAME = "example.test"

@@ -85,7 +85,7 @@ def git_platform(platform_env, e2e_data_dir):
         sweep_leftovers(platform_env)
 
 
-def wait_for_no_instances(directory: Path, timeout: float = 30) -> None:
+def wait_for_no_instances(directory: Path, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and directory.is_dir() and any(directory.iterdir()):
         time.sleep(0.2)
