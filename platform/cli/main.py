@@ -14,7 +14,7 @@ from paas.platform.cli.errors import CliError
 
 APP_COMMANDS = ("apps", "config", "releases", "builds", "ps", "run", "autoscale", "logs", "alerts", "metrics", "drains",
                 "domains", "access", "egress", "addons", "datastores", "backups", "certs")
-ACCOUNT_COMMANDS = ("auth", "tokens", "teams", "events", "usage")
+ACCOUNT_COMMANDS = ("auth", "tokens", "teams", "events", "usage", "hosts")
 
 # Which module registers a command, by the command's longest matching prefix (``ps:scale`` -> ps).
 # Only that module is imported for a run: the CLI's start is on every path users wait on.
