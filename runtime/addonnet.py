@@ -58,16 +58,18 @@ def rules_text(endpoints: list[Endpoint]) -> str:
     """The three chains as iptables-restore input; one place for every add-on rule."""
     bridge = f"{config.BRIDGE}+"
     filter_chain, dnat_chain, snat_chain = chains()
-    filt, dnat, snat = [], [], []
-    for e in sorted(endpoints, key=lambda e: e.name):
+    filt, drop, dnat, snat = [], [], [], []
+    for e in sorted(endpoints, key=lambda e: (e.name, e.port)):
         dest = f"-d {e.address}/32 -p tcp --dport {e.port}"
         for source in sorted(set(e.sources)):
             filt.append(f"-s {source}/32 {dest} -m conntrack --ctstate DNAT -j ACCEPT")
         filt.append(f"-s {e.address}/32 -p tcp --sport {e.port} -m conntrack --ctstate ESTABLISHED -j ACCEPT")
-        filt.append(f"-d {e.address}/32 -j DROP")
+        # After every server's ACCEPTs: a server with two ports (Redis's TLS) is one address.
+        drop += [rule for rule in [f"-d {e.address}/32 -j DROP"] if rule not in drop]
         dnat.append(f"-i {bridge} -p tcp --dport {e.host_port} -m addrtype --dst-type LOCAL "
                     f"-j DNAT --to-destination {e.address}:{e.port}")
         snat.append(f"{dest} -m conntrack --ctstate DNAT -j MASQUERADE")
+    filt += drop
     lines = ["*filter", f":{filter_chain} - [0:0]", *(f"-A {filter_chain} {r}" for r in filt), "COMMIT",
              "*nat", f":{dnat_chain} - [0:0]", f":{snat_chain} - [0:0]",
              *(f"-A {dnat_chain} {r}" for r in dnat), *(f"-A {snat_chain} {r}" for r in snat), "COMMIT"]

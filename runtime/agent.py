@@ -142,7 +142,8 @@ def addon_endpoints(desired: list[Desired], containers: list[Container]) -> list
         sources = tuple(c.record.network["address"] for c in containers
                         if c.id not in servers and c.record.labels.get("app") in d.allow_apps
                         and c.record.network.get("address"))
-        out.append(Endpoint(name, server.record.network["address"], d.expose[0], d.expose[1], sources))
+        out += [Endpoint(name, server.record.network["address"], port, host_port, sources)
+                for port, host_port in (d.expose, *d.also_expose)]
     return out
 
 

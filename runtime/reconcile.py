@@ -42,6 +42,7 @@ class Desired:
     volumes: tuple[tuple[str, int, str], ...] = ()
     mounts: tuple[tuple[str, str], ...] = ()   # read-only host dirs (source, destination), when they exist
     expose: tuple[int, int] | None = None
+    also_expose: tuple[tuple[int, int], ...] = ()   # more (container port, host port) pairs: Redis's TLS port
     allow_apps: tuple[str, ...] = ()
     frozen: bool = False                # asleep (runtime/sleep.py); applied in place, not fingerprinted
 
@@ -51,6 +52,8 @@ class Desired:
         key = [self.release, self.command, self.image, self.stack, sorted(self.env), self.memory_mb, self.cpus]
         if self.volumes or self.expose:
             key += [list(self.volumes), list(self.expose or ())]
+        if self.also_expose:  # only when set: servers made before it keep their fingerprint
+            key += [[list(pair) for pair in self.also_expose]]
         return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
 
 

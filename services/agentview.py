@@ -34,6 +34,7 @@ def desired(host_name: str) -> list:
             volumes=((addon.name, plan.volume_mb << 20, module.VOLUME_DESTINATION),),
             mounts=templates.mounts(addon.service),
             expose=(service.port, addon.host_port),
+            also_expose=((service.tls_port, addon.tls_host_port),) if service.tls_port and addon.tls_host_port else (),
             allow_apps=tuple(sorted(a.app.name for a in addon.attachments.all()))))
     return out
 

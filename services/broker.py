@@ -24,6 +24,20 @@ def config_var(attachment_name: str) -> str:
     return f"{attachment_name}_URL"
 
 
+def tls_config_var(attachment_name: str) -> str:
+    """REDIS_TLS_URL beside REDIS_URL, for a service whose TLS has a port of its own."""
+    return f"{attachment_name}_TLS_URL"
+
+
+def config_vars(attachment: AddonAttachment) -> dict[str, str]:
+    """What binding gives the app: its URL, and its TLS URL where the server has a TLS port."""
+    addon, module = attachment.addon, provider(attachment.addon.service)
+    found = {config_var(attachment.name): module.url(addon.credentials, _gateway(), addon.host_port)}
+    if addon.tls_host_port and hasattr(module, "tls_url"):
+        found[tls_config_var(attachment.name)] = module.tls_url(addon.credentials, _gateway(), addon.tls_host_port)
+    return found
+
+
 def get_addon(user, name: str) -> Addon:
     """An add-on the user may see (through its owner or an app it is attached to); 404 otherwise."""
     if not names.is_addon_name(name):
@@ -47,9 +61,10 @@ def _free_attachment(app: App, name: str, service_name: str) -> None:
         raise Conflict(f"{app.name} already has {config_var(name)} from {taken.addon.name}: "
                        f"give the second {service_name} another name with --as NAME")
     latest = app.latest_release()
-    if latest is not None and config_var(name) in latest.config.values:
-        raise Conflict(f"{app.name} already has a config var {config_var(name)}: "
-                       f"unset it or give the add-on another name with --as NAME")
+    for var in (config_var(name), tls_config_var(name)):
+        if latest is not None and var in latest.config.values:
+            raise Conflict(f"{app.name} already has a config var {var}: "
+                           f"unset it or give the add-on another name with --as NAME")
 
 
 def provision(user, app: App, service_text: str, as_name: str | None = None) -> Addon:
@@ -60,12 +75,12 @@ def provision(user, app: App, service_text: str, as_name: str | None = None) -> 
     with transaction.atomic():
         app = App.objects.select_for_update().get(pk=app.pk)
         _free_attachment(app, attachment, service.name)
-        host, port = choose_host(app.name, service.name, plan)
+        host, ports = choose_host(app.name, service.name, plan, len(service.ports()))
         name, module = names.new_addon_name(service.name), provider(service.name)
         credentials = {**module.new_credentials(), **module.tls_credentials(name, _gateway())}
         addon = Addon.objects.create(
             name=name, service=service.name, plan=plan.name, app=app, host=host,
-            host_port=port, credentials=credentials,
+            host_port=ports[0], tls_host_port=ports[1] if len(ports) > 1 else None, credentials=credentials,
             state_message="the server is starting")
         AddonAttachment.objects.create(addon=addon, app=app, name=attachment)
         record(user, "addon.create", f"created {addon.name} ({service.name}:{plan.name}) as "
@@ -97,17 +112,17 @@ def attach(user, addon: Addon, app: App, as_name: str | None = None) -> AddonAtt
 
 def bind(attachment: AddonAttachment, user=None) -> None:
     """Give the app its URL as config: a new release, which the control loop rolls out."""
-    addon = attachment.addon
-    url = provider(addon.service).url(addon.credentials, _gateway(), addon.host_port)
-    change_config(user, attachment.app, {config_var(attachment.name): url})
+    change_config(user, attachment.app, config_vars(attachment))
     AddonAttachment.objects.filter(pk=attachment.pk).update(bound=True)
 
 
 def unbind(attachment: AddonAttachment, user=None) -> None:
-    """Take the URL away (a new release), if it was ever given."""
-    if attachment.bound and config_var(attachment.name) in (
-            attachment.app.latest_release().config.values if attachment.app.latest_release() else {}):
-        change_config(user, attachment.app, {config_var(attachment.name): None})
+    """Take the URLs away (a new release), if they were ever given."""
+    latest = attachment.app.latest_release()
+    given = [var for var in (config_var(attachment.name), tls_config_var(attachment.name))
+             if latest is not None and var in latest.config.values]
+    if attachment.bound and given:
+        change_config(user, attachment.app, dict.fromkeys(given))
     attachment.delete()
 
 

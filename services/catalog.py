@@ -26,6 +26,11 @@ class Service:
     port: int                # where the server listens in its container
     plans: tuple[Plan, ...]
     aliases: tuple[str, ...] = ()
+    tls_port: int | None = None   # TLS on a port of its own (Redis); None: on `port` itself, or none
+
+    def ports(self) -> tuple[int, ...]:
+        """The ports it listens on in its container, each with a host port of its own."""
+        return (self.port,) if self.tls_port is None else (self.port, self.tls_port)
 
     @property
     def default_plan(self) -> Plan:
@@ -45,7 +50,8 @@ PLANS = (Plan("hobby", 256, 0.5, 1024, "256 MB of memory, 1 GB of disk"),
 SERVICES = (
     Service("postgres", "PostgreSQL, the stack's version", "DATABASE", 5432, PLANS,
             aliases=("postgresql", "heroku-postgresql")),
-    Service("redis", "Redis, append-only file on the volume", "REDIS", 6379, PLANS, aliases=("heroku-redis",)),
+    Service("redis", "Redis, append-only file on the volume", "REDIS", 6379, PLANS, aliases=("heroku-redis",),
+            tls_port=6380),
 )
 
 

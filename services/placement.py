@@ -29,8 +29,8 @@ def port_range() -> range:
     return range(int(first), int(last) + 1)
 
 
-def choose_host(app_name: str, service_name: str, plan: Plan) -> tuple[Host, int]:
-    """A host with the plan's memory free, and a free host port on it; NoCapacity otherwise."""
+def choose_host(app_name: str, service_name: str, plan: Plan, ports: int = 1) -> tuple[Host, list[int]]:
+    """A host with the plan's memory free, and `ports` free host ports on it; NoCapacity otherwise."""
     hosts = capacities()
     by_name = {h.name: h for h in hosts}
     for addon in Addon.objects.filter(state__in=LIVE, host__isnull=False).select_related("host"):
@@ -44,8 +44,8 @@ def choose_host(app_name: str, service_name: str, plan: Plan) -> tuple[Host, int
         raise NoCapacity(f"no host can run a {service_name}:{plan.name} server now: "
                          f"{decision.unplaced.get('addon', 'no host is up')}")
     host = Host.objects.get(name=decision.placed["addon"])
-    taken = set(Addon.objects.filter(host=host).values_list("host_port", flat=True))
-    for port in port_range():
-        if port not in taken:
-            return host, port
-    raise NoCapacity(f"host {host.name} has no free add-on port left in PAAS_ADDON_PORTS")
+    taken = {p for pair in Addon.objects.filter(host=host).values_list("host_port", "tls_host_port") for p in pair}
+    free = [port for port in port_range() if port not in taken][:ports]
+    if len(free) < ports:
+        raise NoCapacity(f"host {host.name} has no free add-on port left in PAAS_ADDON_PORTS")
+    return host, free

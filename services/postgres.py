@@ -11,6 +11,7 @@ in SQL, URLs or shells, and are handed in through the environment only.
 import secrets
 
 from paas.services.catalog import Plan
+from paas.services.certificates import server_credentials
 
 VOLUME_DESTINATION = "/app"
 
@@ -58,10 +59,7 @@ def new_credentials() -> dict:
 
 def tls_credentials(name: str, address: str) -> dict:
     """A server certificate from the platform's CA: clients that demand TLS (sslmode=require) connect."""
-    from paas.pki import authority as pki
-
-    cert, key = pki.issue(name, addresses=[address])
-    return {"tls_cert": cert, "tls_key": key}
+    return server_credentials(name, address)
 
 
 def server_env(plan: Plan, credentials: dict) -> tuple[tuple[str, str], ...]:

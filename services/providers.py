@@ -3,8 +3,9 @@
 Each provider module holds: ``START`` (the server's start script, run by
 ``/bin/sh -c`` as the add-on's uid, its volume at ``VOLUME_DESTINATION``),
 ``new_credentials()``, ``server_env(plan, credentials)``,
-``url(credentials, host, port)`` (what binding hands to apps) and
-``superuser_url`` (the platform's own connection).
+``url(credentials, host, port)`` (what binding hands to apps),
+``superuser_url`` (the platform's own connection), and where TLS has a port of its
+own (catalog ``tls_port``), ``tls_url(credentials, host, port)``.
 """
 
 from paas.services import postgres, redis

@@ -26,6 +26,8 @@ class Addon(models.Model):
     state = models.CharField(max_length=16, choices=STATES, default=PROVISIONING)
     state_message = models.TextField(blank=True)
     host_port = models.PositiveIntegerField(null=True, blank=True, help_text="What attached apps connect to")
+    tls_host_port = models.PositiveIntegerField(null=True, blank=True,
+                                                help_text="Its TLS port on the host, for a service with one apart")
     credentials = models.JSONField(default=dict, help_text="The provider's secrets: passwords, database")
     backup_at = models.CharField(max_length=5, blank=True, help_text="Daily backups at HH:MM UTC, or none")
     backup_last_day = models.DateField(null=True, blank=True, help_text="The day of the last scheduled backup")

@@ -167,6 +167,13 @@ def incr_is(n: int) -> str:
     return f'[ "$(redis-cli --no-auth-warning -u "$REDIS_URL" incr hits)" = {n} ]'
 
 
+def tls_incr_is(n: int) -> str:
+    from paas.pki import authority
+
+    return (f"printf '%s' '{authority.ca_pem()}' > /tmp/ca.crt && [ \"$(redis-cli --no-auth-warning --tls "
+            f'--cacert /tmp/ca.crt -u "$REDIS_TLS_URL" incr hits)" = {n} ]')
+
+
 def test_redis_addon_keeps_its_append_only_file_across_a_crash(world):
     from paas.platform.models import Addon
     from paas.runtime.container import Container
@@ -176,16 +183,24 @@ def test_redis_addon_keeps_its_append_only_file_across_a_crash(world):
     user, host, (app, other), agent = world
     addon = broker.provision(user, app, "redis")
     available(agent, addon)
-    assert app.latest_release().config.values["REDIS_URL"].startswith("redis://default:")
+    values = app.latest_release().config.values
+    assert values["REDIS_URL"].startswith("redis://default:")
+    addon.refresh_from_db()
+    assert values["REDIS_TLS_URL"] == values["REDIS_URL"].replace("redis://", "rediss://").replace(
+        f":{addon.host_port}/", f":{addon.tls_host_port}/")
     assert one_off(agent, app, incr_is(1)) == 0
+    # The TLS port, verified against the platform's CA (the certificate names the address apps use).
+    assert one_off(agent, app, tls_incr_is(2)) == 0
     Container.load(addon.name).stop(grace=0)
     wait_for(lambda: (agent.reconcile_once(), answers(Addon.objects.get(pk=addon.pk)))[1],
              timeout=60, interval=0.2, what="redis answering again")
-    assert one_off(agent, app, incr_is(2)) == 0  # the first INCR came back from the AOF
-    # Another app with the URL in its config gets no connection.
+    assert one_off(agent, app, incr_is(3)) == 0  # the first INCRs came back from the AOF
+    # Another app with the URLs in its config gets no connection, plain or TLS.
     from paas.platform.actions.config import change_config
-    change_config(user, other, {"REDIS_URL": app.latest_release().config.values["REDIS_URL"]})
+    change_config(user, other, {name: values[name] for name in ("REDIS_URL", "REDIS_TLS_URL")})
     assert one_off(agent, other, 'timeout 5 redis-cli --no-auth-warning -u "$REDIS_URL" incr hits') != 0
+    assert one_off(agent, other, 'timeout 5 redis-cli --no-auth-warning --tls --insecure -u "$REDIS_TLS_URL" '
+                                 'incr hits') != 0
 
 
 def test_backup_is_verified_and_restores_into_another_app_only_for_its_members(world):
