@@ -18,9 +18,8 @@ from paas.platform.actions.events import record
 from paas.platform.control.deploys import serving_release
 from paas.platform.exceptions import Conflict
 from paas.platform.models import Addon
-from paas.services.broker import bind, config_var
+from paas.services.broker import bind, config_vars
 from paas.services.probe import server_url
-from paas.services.providers import provider
 from paas.services.stats import ServerUnavailable
 
 
@@ -66,14 +65,12 @@ def rotate(user, app, name: str | None = None) -> Addon:
 
 
 def rolled_out(addon: Addon) -> bool:
-    """Every attached app serves a release with the add-on's current URL (or runs nothing at all)."""
-    url = provider(addon.service).url
-    from paas.services.broker import _gateway
-
-    current = url(addon.credentials, _gateway(), addon.host_port)
+    """Every attached app serves a release with the add-on's current URLs (or runs nothing at all)."""
     for attachment in addon.attachments.select_related("app"):
+        attachment.addon = addon
         serving = serving_release(attachment.app)
-        if serving is not None and serving.config.values.get(config_var(attachment.name)) != current:
+        if serving is not None and any(serving.config.values.get(var) != value
+                                       for var, value in config_vars(attachment).items()):
             return False
     return True
 
