@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from tests.vm import background, qemu
+from tests.vm import image, qemu
 
 DEPLOY = "tests/e2e/test_git_push.py::test_push_builds_streams_output_and_releases"
 GUEST_TESTS = ["tests/runtime", "tests/runtime/guest_checks.py", DEPLOY]
@@ -33,18 +33,14 @@ def guest_tests() -> list[str]:
 GUEST_TIMEOUT_S = 1800  # ~3 min with hardware KVM, ~10 under TCG on 2 shared cores; this is for a stuck guest
 
 
-NODE = "test_cgroup_v2.py::test_runtime_suite_and_a_deploy_pass_on_cgroup_v2"
-
-
 @pytest.mark.timeout(GUEST_TIMEOUT_S + 900)  # + a cold image build
-def test_runtime_suite_and_a_deploy_pass_on_cgroup_v2():
+def test_runtime_suite_and_a_deploy_pass_on_cgroup_v2(tmp_path):
     missing = qemu.qemu_missing()
     if missing:
         pytest.skip(missing)  # only where bootstrap installed no qemu (no /dev/kvm); this machine has it
+    img = image.ensure()
     tests = guest_tests()
-    # Started when collection ended (tests/vm/conftest.py): the guest ran beside the host's tests.
-    background.start(NODE, tests, GUEST_TIMEOUT_S)
-    result = background.started(NODE).wait(GUEST_TIMEOUT_S + 900)
+    result = qemu.run(img, [*tests, "-q", "-p", "no:cacheprovider"], tmp_path / "out", GUEST_TIMEOUT_S)
     print(f"guest ({qemu.accelerator()[2]}): timings {result.timings}; {result.tests} tests")
     report = "\n".join(result.failures) + "\n--- guest pytest output (tail) ---\n" + result.log_tail
     assert result.exit_code == 0 and not result.failures, report
