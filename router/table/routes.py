@@ -40,6 +40,8 @@ class AppRoute:
     maintenance: bool = False
     scaled_to_zero: bool = False
     frozen: bool = False   # asleep: instances frozen until a wake (platform/control/sleep.py)
+    https_redirect: bool = False   # plain-HTTP requests get a redirect to the TLS port (paas https:redirect)
+    hsts: bytes | None = None      # the Strict-Transport-Security value sent over TLS (paas https:hsts)
     backends: list[Backend] = field(default_factory=list)
     rr: int = 0   # round-robin cursor, also breaks least-outstanding ties
     # Every backend of one release and with a weight: choose_backend needs no candidate list.
@@ -58,9 +60,21 @@ def parse_app_entry(raw: bytes | str) -> AppRoute:
         return AppRoute(app=str(doc["app"]), maintenance=bool(doc.get("maintenance", False)),
                         scaled_to_zero=bool(doc.get("scaled_to_zero", False)),
                         frozen=bool(doc.get("frozen", False)), backends=backends,
+                        https_redirect=bool(doc.get("https_redirect", False)),
+                        hsts=_hsts(doc.get("hsts_max_age")),
                         uniform=len({b.release for b in backends}) == 1 and all(b.weight > 0 for b in backends))
     except (ValueError, KeyError, TypeError) as exc:
         raise BadEntry(f"bad route entry: {exc}") from None
+
+
+def _hsts(max_age) -> bytes | None:
+    """The header value for ``hsts_max_age`` (missing or null: no HSTS). Its ceiling is the API's
+    (platform/actions/https.py); here only what cannot be a header value is refused."""
+    if max_age is None:
+        return None
+    if type(max_age) is not int or max_age < 0:
+        raise ValueError(f"hsts_max_age {max_age!r} is not a number of seconds")
+    return b"max-age=%d" % max_age
 
 
 def normalise_host(host: bytes | str) -> str:
