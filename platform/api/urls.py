@@ -89,6 +89,7 @@ ENDPOINTS = [
     Endpoint(f"{A}/domains/<str:hostname>", {"DELETE": domains.destroy}, tag="domains"),
     LongPollEndpoint(f"{A}/domains/<str:hostname>/verify", {"POST": domains.verify}, tag="domains"),
     Endpoint(f"{A}/certs", {"GET": certs.list_certificates, "POST": certs.create}, tag="certs"),
+    Endpoint(f"{A}/certs/auto", {"GET": certs.auto_status, "PUT": certs.set_auto}, tag="certs"),
     Endpoint(f"{A}/certs/<str:cert>", {"GET": certs.info, "DELETE": certs.destroy}, tag="certs"),
     Endpoint(f"{A}/collaborators", {"GET": collaborators.list_collaborators, "POST": collaborators.create}, tag="access"),
     Endpoint(f"{A}/collaborators/<str:user>", {"DELETE": collaborators.destroy}, tag="access"),
