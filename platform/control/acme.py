@@ -41,7 +41,8 @@ def renew_after(not_before: datetime.datetime, not_after: datetime.datetime) -> 
 
 def retry_delay(failures: int) -> datetime.timedelta:
     """Doubling from five minutes after each failed order in a row, at most a day (CAs rate-limit failures)."""
-    return min(FIRST_RETRY * 2 ** max(failures - 1, 0), LAST_RETRY)
+    doublings = min(max(failures - 1, 0), 16)   # 5 min * 2**9 is past a day already; no overflow
+    return min(FIRST_RETRY * 2 ** doublings, LAST_RETRY)
 
 
 def acme_domains():
