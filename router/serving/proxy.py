@@ -66,7 +66,7 @@ class Proxy:
         first = None
         if not req.has_body and not req.is_upgrade:
             app = self.table.app_for_host(req.framing.host)
-            route = self.table.apps.get(app) if app is not None else None
+            route = self.table.route_for(app, req.framing.target) if app is not None else None
             if route is not None and not (route.maintenance or route.scaled_to_zero or route.frozen
                                           or (route.https_redirect and not s.tls)
                                           or req.framing.target.startswith(CHALLENGE_PREFIX)):
@@ -193,7 +193,7 @@ class Proxy:
         if app is None:
             raise errors.UnknownHost(req.framing.host.decode("latin-1"))
         rec.app = app
-        route = self.table.apps.get(app)
+        route = self.table.route_for(app, req.framing.target)
         if route is None:
             raise errors.NoBackends(app)
         tls = scheme.is_tls(writer)

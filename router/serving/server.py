@@ -25,6 +25,7 @@ from paas.router.serving.challenges import Challenges
 from paas.router.serving.pool import Pool
 from paas.router.serving.proxy import Proxy
 from paas.router.serving.tls import RELOAD_S as TLS_RELOAD_S, Certificates
+from paas.router.table import platform
 from paas.router.table.routes import RouteTable
 from paas.router.table.sync import TableSync, Waker
 
@@ -56,6 +57,10 @@ class Router:
     def __init__(self, settings, metrics_path: str | None = None):
         self.settings = settings
         self.table = RouteTable(settings.base_domain)
+        if settings.platform_api is not None:
+            # Over TLS only when the router has it: tokens and passwords never cross the router in clear.
+            platform.install(self.table, settings.platform_api, settings.platform_git,
+                             redirect=settings.tls_port is not None)
         t = settings.timeouts
         self.pool = Pool(settings.pool_size, settings.pool_idle, t.connect)
         self.metrics = Metrics()

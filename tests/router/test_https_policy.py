@@ -177,3 +177,42 @@ def test_malformed_or_oversized_answers_in_redis_are_not_served(make_tls_router,
         redis_client.hset(key, challenges.field("demo.localhost", TOKEN), value)
         status, _, body = _exchange(router.port, _get(path))
         assert json.loads(body)["path"] == path   # went to the app, not answered from Redis
+
+
+# --- the platform's own endpoints at paas.<base> ------------------------------------
+
+def test_is_git_matches_smart_http_paths_only():
+    from paas.router.table.routes import is_git
+
+    assert is_git(b"/shop.git/info/refs?service=git-receive-pack") and is_git(b"/shop.git/git-receive-pack")
+    assert is_git(b"/shop.git")
+    assert not is_git(b"/api/apps/shop.git") and not is_git(b"/console/") and not is_git(b"/x.gitfoo")
+
+
+def test_platform_host_reaches_api_and_git_over_tls_only(prefix, routes, cleanup, tmp_path, monkeypatch):
+    from router_helpers import RunningRouter, router_settings
+
+    monkeypatch.setenv("PAAS_DATA_DIR", str(tmp_path / "data"))
+    api, git, evil = EchoBackend("api"), EchoBackend("git"), EchoBackend("evil")
+    for server in (api, git, evil):
+        cleanup(server)
+    settings = router_settings(prefix)
+    settings.tls_port = 0
+    settings.platform_api, settings.platform_git = ("127.0.0.1", api.port), ("127.0.0.1", git.port)
+    router = RunningRouter(settings)
+    cleanup(router)
+    routes.router = router
+    # Neither an entry named paas nor a hosts field for paas.localhost in Redis takes the platform's place.
+    routes.set_app("paas", [backend(evil.port)], hosts=["paas.localhost"], wait=False)
+    routes.set_app("evil", [backend(evil.port)], hosts=["paas.localhost"])
+    ctx = _tls(tmp_path)
+    for path, name in (("/api/account", "api"), ("/console/", "api"), ("/shop.git/info/refs?service=git-upload-pack",
+                                                                       "git")):
+        status, _, body = _exchange(router.tls_port, _get(path, host="paas.localhost"), ctx, host="paas.localhost")
+        assert status == b"HTTP/1.1 200 OK" and json.loads(body)["name"] == name, path
+    status, headers, _ = _exchange(router.port, _get("/api/login", host="paas.localhost", method="POST",
+                                                     body=b'{"password": "x"}'))
+    assert status.startswith(b"HTTP/1.1 308")
+    assert headers["location"] == f"https://paas.localhost:{router.tls_port}/api/login"
+    assert api.requests == [("GET", "/api/account", api.requests[0][2]), ("GET", "/console/", api.requests[1][2])]
+    assert evil.requests == []
