@@ -158,6 +158,10 @@ STATIC_ROOT = PAAS_DATA_DIR / "static"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 SESSION_COOKIE_SECURE = PRODUCTION
+# Through the router at paas.<base-domain> a request that came over TLS says so in X-Forwarded-Proto,
+# which the router always writes itself (never the client's); the plain ports are on loopback, out
+# of instances' reach. Django then knows the request is secure (CSRF's Origin check, secure cookies).
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 CSRF_COOKIE_SECURE = PRODUCTION
 
 LOGGING = {
