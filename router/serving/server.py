@@ -57,7 +57,7 @@ class Router:
     def __init__(self, settings, metrics_path: str | None = None):
         self.settings = settings
         self.table = RouteTable(settings.base_domain)
-        if settings.platform_api is not None:
+        if settings.platform_api is not None or settings.platform_git is not None:
             # Over TLS only when the router has it: tokens and passwords never cross the router in clear.
             platform.install(self.table, settings.platform_api, settings.platform_git,
                              redirect=settings.tls_port is not None)

@@ -17,15 +17,14 @@ def platform_host(base_domain: str) -> str:
     return f"{PLATFORM_APP}.{base_domain}"
 
 
-def upstream_route(name: str, address: tuple[str, int], redirect: bool) -> AppRoute:
-    """A route of one fixed backend; ``redirect``: plain HTTP goes to HTTPS, so tokens never cross in clear."""
-    host, port = address
-    return AppRoute(app=PLATFORM_APP, https_redirect=redirect,
-                    backends=[Backend(id=f"{PLATFORM_APP}-{name}", address=host, port=port, release=0)],
-                    uniform=True)
+def upstream_route(name: str, address: tuple[str, int] | None, redirect: bool) -> AppRoute:
+    """A route of one fixed backend (none: 503); ``redirect``: plain HTTP goes to HTTPS, so tokens never
+    cross in clear."""
+    backends = [Backend(id=f"{PLATFORM_APP}-{name}", address=address[0], port=address[1], release=0)] if address else []
+    return AppRoute(app=PLATFORM_APP, https_redirect=redirect, backends=backends, uniform=bool(backends))
 
 
-def install(table: RouteTable, api: tuple[str, int], git: tuple[str, int] | None, redirect: bool) -> None:
-    """Route ``paas.<base>`` in ``table`` to the API (and git paths to the git receiver)."""
+def install(table: RouteTable, api: tuple[str, int] | None, git: tuple[str, int] | None, redirect: bool) -> None:
+    """Route ``paas.<base>`` in ``table`` to the API and git paths to the git receiver (either may be off)."""
     table.set_fixed(platform_host(table.base_domain), PLATFORM_APP, upstream_route("api", api, redirect),
-                    upstream_route("git", git, redirect) if git else None)
+                    upstream_route("git", git, redirect))

@@ -136,7 +136,7 @@ class RouteTable:
         if self.fixed_host is not None:
             self.hosts[self.fixed_host] = self.fixed_app   # whatever Redis says about that name
 
-    def set_fixed(self, host: str, app: str, route: AppRoute, git: AppRoute | None) -> None:
+    def set_fixed(self, host: str, app: str, route: AppRoute, git: AppRoute) -> None:
         """Serve ``host`` from the router's own settings (the platform's endpoints), never from Redis."""
         self.fixed_host, self.fixed_app, self.fixed_git = host, app, git
         self.apps[app] = route
@@ -144,7 +144,7 @@ class RouteTable:
 
     def route_for(self, app: str, target: bytes) -> AppRoute | None:
         """The route of ``app`` for a request to ``target``: the git receiver's for the platform's git paths."""
-        if app == self.fixed_app and self.fixed_git is not None and is_git(target):
+        if app == self.fixed_app and is_git(target):
             return self.fixed_git
         return self.apps.get(app)
 

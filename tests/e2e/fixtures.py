@@ -47,6 +47,9 @@ def platform_env(django_db_setup, e2e_data_dir):
         "PAAS_BUILD_EXECUTOR": os.environ.get("PAAS_BUILD_EXECUTOR", "container"),
         "PAAS_ROUTER_PORT": str(free_port()),
         "PAAS_ROUTER_TLS_PORT": str(free_port()),
+        # paas.localhost: git paths to this run's git receiver (from PAAS_GIT_PORT); the API here is the
+        # test process's live_server, which the router cannot know: not routed.
+        "PAAS_ROUTER_PLATFORM_API": "off",
         "PAAS_HOST_NAME": f"e2e-host-{os.getpid()}",
         "PAAS_HOST_ADDRESS": "127.0.0.1",
         "PAAS_STOP_GRACE": "3",
