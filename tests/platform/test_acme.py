@@ -17,6 +17,7 @@ from paas.platform.models import App, Certificate, Domain, Event
 from paas.platform.redis_client import get_redis
 from tests.pki.certmaker import chain, key_pem, make, pem
 from tests.pki.pebble import Pebble
+from tests.platform.test_cli import cli, cli_login_token  # noqa: F401  (the fixture, and its login helper)
 from tests.router.router_helpers import RunningRouter, router_settings, wait_until
 
 HOST = "shop.example.test"
@@ -159,3 +160,32 @@ def test_a_failed_validation_is_reported_with_the_acme_error(platform_tls, shop)
     assert HOST in event.message and domain.acme_error in event.message
     assert not Certificate.objects.exists()
     assert shop.get("/api/apps/shop/certs/auto").json_body["domains"][0]["error"] == domain.acme_error
+
+
+def test_schedule_leases_each_due_domain_once(shop):
+    shop.call("put", "/api/apps/shop/certs/auto", {"enabled": True})
+    now = timezone.now()
+    # The tasks go out on commit (not here: this test's transaction never commits), the lease now.
+    assert acme.schedule_due(now) == 1
+    domain = Domain.objects.get(hostname=HOST)
+    assert domain.acme_status == "ordering" and domain.acme_next_try == now + acme.ORDER_LEASE
+    assert acme.schedule_due(now) == 0
+    assert acme.schedule_due(now + acme.ORDER_LEASE + datetime.timedelta(seconds=1)) == 1   # a lost task
+    assert shop.get("/api/apps/shop/certs/auto").json_body["domains"][0]["status"] == "ordering"
+
+
+def test_cli_certs_auto_and_the_error_in_paas_certs(cli, settings):  # noqa: F811
+    settings.PAAS_ACME_DIRECTORY = "https://acme.invalid/dir"
+    cli_login_token(cli)
+    cli.run("apps:create", "autoshop", "--no-remote")
+    assert "Automatic certificates are off" in cli.run("certs:auto", "-a", "autoshop").stdout
+    assert "Automatic certificates are on" in cli.run("certs:auto:enable", "-a", "autoshop").stdout
+    Domain.objects.create(app=App.objects.get(name="autoshop"), hostname="auto.example.test",
+                          verified_at=timezone.now(), verified_by=Domain.BY_ADMIN, acme_status="failed",
+                          acme_error="rejectedIdentifier: no such name", acme_failures=1)
+    shown = cli.run("certs", "-a", "autoshop").stdout
+    assert "auto.example.test" in shown and "failed" in shown and "rejectedIdentifier: no such name" in shown
+    cli.run("certs:auto:disable", "-a", "autoshop")
+    settings.PAAS_ACME_DIRECTORY = ""
+    refused = cli.run("certs:auto:enable", "-a", "autoshop", ok=False)
+    assert refused.returncode == 1 and "PAAS_ACME_DIRECTORY" in refused.stderr and "Traceback" not in refused.stderr
