@@ -32,6 +32,8 @@ ORDER_LEASE = datetime.timedelta(minutes=15)
 FIRST_RETRY = datetime.timedelta(minutes=5)
 LAST_RETRY = datetime.timedelta(days=1)
 MAX_ERROR = 1000   # characters of the CA's message kept and shown
+# The Celery task (tasks/acme.py), sent by name: the task module imports this one.
+TASK_NAME = "paas.platform.tasks.acme.order"
 
 
 def renew_after(not_before: datetime.datetime, not_after: datetime.datetime) -> datetime.datetime:
@@ -63,7 +65,7 @@ def schedule_due(now: datetime.datetime | None = None) -> int:
     """Send one order task per due domain (nothing when no directory is configured); how many."""
     if not settings.PAAS_ACME_DIRECTORY:
         return 0
-    from paas.platform.tasks.acme import order_task
+    from paas.platform.celery import app as celery_app
 
     now = now or timezone.now()
     sent = 0
@@ -73,7 +75,7 @@ def schedule_due(now: datetime.datetime | None = None) -> int:
             taken = Domain.objects.filter(pk=domain.pk).exclude(acme_next_try__gt=now).update(
                 acme_status=ORDERING, acme_next_try=now + ORDER_LEASE)
             if taken:
-                transaction.on_commit(lambda pk=domain.pk: order_task.apply_async(args=[pk]))
+                transaction.on_commit(lambda pk=domain.pk: celery_app.send_task(TASK_NAME, args=[pk]))
                 sent += 1
     return sent
 
