@@ -76,9 +76,12 @@ def warn_expiring(now=None) -> int:
                                      not_after__lte=now + timezone.timedelta(days=EXPIRY_WARNING_DAYS))
     count = 0
     for cert in due.select_related("app"):
+        # An ACME certificate this close to its end has failed to renew at two thirds of its lifetime.
+        fix = ("its renewal has not succeeded: paas certs:auto shows the CA's error" if cert.source == Certificate.ACME
+               else "upload a renewed one with paas certs:add")
         with transaction.atomic():
             record(None, "cert.expiring", f"certificate {cert.name} ({', '.join(cert.names)}) expires on "
-                   f"{cert.not_after:%Y-%m-%d}: upload a renewed one with paas certs:add", app=cert.app,
+                   f"{cert.not_after:%Y-%m-%d}: {fix}", app=cert.app,
                    certificate=cert.name, expires=cert.not_after.isoformat())
             Certificate.objects.filter(pk=cert.pk).update(expiry_warned_at=now)
         count += 1
