@@ -12,6 +12,7 @@ CA's error recorded on the domain and as a platform event, with a backoff before
 import datetime
 import logging
 
+import redis
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -88,7 +89,11 @@ def publish_challenge(hostname: str, token: str, key_authorization: str) -> None
 
 
 def withdraw_challenge(hostname: str, token: str) -> None:
-    get_redis().hdel(_key(), challenges.field(hostname, token))
+    """Stop answering ``token``; a failure is logged, not raised: a spent answer left behind serves nothing."""
+    try:
+        get_redis().hdel(_key(), challenges.field(hostname, token))
+    except redis.RedisError as error:
+        log.warning("ACME answer for %s not withdrawn: %s", hostname, error)
 
 
 def _key() -> str:
@@ -113,6 +118,10 @@ def run_order(domain_id: int, now: datetime.datetime | None = None) -> str:
             raise CertificateError(f"the CA's certificate is for {', '.join(issued.names)}, not {host}")
     except (AcmeFailure, CertificateError) as failure:
         _failed(domain, str(failure), now or timezone.now())
+        return FAILED
+    except redis.RedisError as error:
+        # The answers could not be published (or withdrawn): the CA would have found nothing.
+        _failed(domain, f"the platform could not publish the challenge answer (Redis: {error})", now or timezone.now())
         return FAILED
     _issued(domain, issued)
     return ISSUED
