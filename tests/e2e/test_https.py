@@ -10,7 +10,8 @@ import pytest
 
 from paas.pki import authority
 from paas.platform.actions.apps import create_app
-from paas.platform.models import Release
+from paas.platform.actions.certs import set_auto_certificates
+from paas.platform.models import Certificate, Domain, Release
 from tests.waiting import wait_for
 
 SCHEME_APP = {
@@ -54,6 +55,32 @@ def test_curl_with_the_platform_ca_serves_the_app_over_https(pusher, app, platfo
         return out.returncode == 0 and out.stdout
 
     assert wait_for(fetch, 15, "the router to serve the app over HTTPS") == f"https {port}"
+
+
+def test_a_custom_domain_gets_a_certificate_from_pebble_by_itself(pusher, app, platform_env, acme_ca, tmp_path,
+                                                                 settings):
+    """The control loop orders it (a Celery task on the build worker), pebble validates through the
+    router's plain port, the router serves it by SNI: nothing but certs:auto:enable from the user."""
+    from django.utils import timezone
+
+    pebble, _ = acme_ca
+    settings.PAAS_ACME_DIRECTORY = pebble.directory_url   # the action's check runs in this process
+    host = f"{app.name}.example.test"
+    Domain.objects.create(app=app, hostname=host, verified_at=timezone.now(), verified_by=Domain.BY_ADMIN)
+    set_auto_certificates(pusher.user, app, True)
+    wait_for(lambda: Certificate.objects.filter(app=app, source=Certificate.ACME).exists(), 60,
+             "an ACME certificate for the domain")
+    (tmp_path / "pebble-root.pem").write_text(pebble.root_pem())
+    port = platform_env["PAAS_ROUTER_TLS_PORT"]
+
+    def verified():
+        # The app has no release: the router answers 503, over a connection verified against pebble's root.
+        out = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert",
+                              str(tmp_path / "pebble-root.pem"), "--resolve", f"{host}:{port}:127.0.0.1",
+                              f"https://{host}:{port}/"], capture_output=True, text=True, timeout=30)
+        return out.returncode == 0 and out.stdout
+
+    assert wait_for(verified, 20, "the router to serve the ACME certificate") == "503"
 
 
 def _push_over_https(pusher, repo: Path, app: str, port: str, tmp_path: Path):
