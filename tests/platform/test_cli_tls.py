@@ -73,6 +73,8 @@ def test_login_trusts_the_platform_ca_once_and_git_uses_it(tls_platform):
     assert "tlsapp" in cli.paas("apps").stdout
     git = cli.run("git", "config", "--global", "--get", f"http.{url}/.sslCAInfo")
     assert git.stdout.strip() == str(ca_file)
+    assert "Logged out" in cli.paas("logout").stdout
+    assert cli.run("git", "config", "--global", "--get", f"http.{url}/.sslCAInfo", ok=False).returncode == 1
 
 
 def test_login_with_a_given_ca_file_and_never_with_another(tls_platform, tmp_path):

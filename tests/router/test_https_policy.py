@@ -216,3 +216,23 @@ def test_platform_host_reaches_api_and_git_over_tls_only(prefix, routes, cleanup
     assert headers["location"] == f"https://paas.localhost:{router.tls_port}/api/login"
     assert api.requests == [("GET", "/api/account", api.requests[0][2]), ("GET", "/console/", api.requests[1][2])]
     assert evil.requests == []
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("", ("127.0.0.1", 8000)), ("off", None), ("10.0.0.5:9000", ("10.0.0.5", 9000)), ("[::1]:8000", ("::1", 8000)),
+])
+def test_platform_upstream_settings(monkeypatch, value, expected):
+    from paas.router.config import Settings
+
+    monkeypatch.delenv("PAAS_API_PORT", raising=False)
+    monkeypatch.setenv("PAAS_ROUTER_PLATFORM_API", value)
+    assert Settings.from_env().platform_api == expected
+
+
+@pytest.mark.parametrize("value", ["127.0.0.1", "127.0.0.1:http", ":8000", "127.0.0.1:70000"])
+def test_bad_platform_upstreams_stop_the_router_naming_the_variable(monkeypatch, value):
+    from paas.router.config import SettingError, Settings
+
+    monkeypatch.setenv("PAAS_ROUTER_PLATFORM_GIT", value)
+    with pytest.raises(SettingError, match="PAAS_ROUTER_PLATFORM_GIT"):
+        Settings.from_env()

@@ -74,6 +74,8 @@ def logout(args) -> int:
     removed = credentials.forget_hosts({credentials.host_of(url)})
     config.pop("username", None)
     credentials.save_config(config)
+    # The CA stays kept (a later login verifies against it); git stops using it for this URL.
+    trust.configure_git({url}, None)
     print("Logged out" if removed else "Not logged in")
     return 0
 
