@@ -47,6 +47,8 @@ fi
 [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || [ -f /usr/lib/aarch64-linux-gnu/libc.a ] || need_packages+=(libc6-dev)
 # The console's browser tests (tests/web) drive Debian's chromium through Playwright: no browser download.
 need chromium chromium
+# The ACME test server the automatic-certificate tests start on loopback (tests/pki/pebble.py).
+need pebble pebble
 if [ ${#need_packages[@]} -gt 0 ]; then
     # shellcheck disable=SC2207
     apt_install $(printf '%s\n' "${need_packages[@]}" | sort -u)

@@ -5,7 +5,8 @@ held to the commands and keys its job needs (the keys are the contracts in
 contracts/redis_keys.py, which builds the patterns below, all under ``PAAS_REDIS_PREFIX``):
 
 - ``router``: reads the route table (``router:hosts``, ``router:app:*``, ``router:published``), follows
-  ``router:changes``, reads uploaded certificates (``tls:certs``), publishes ``router:wake``, appends access lines to
+  ``router:changes``, reads uploaded certificates (``tls:certs``) and single ACME challenge answers
+  (``acme:challenges``, HGET), publishes ``router:wake``, appends access lines to
   ``logs:<app>`` and writes its ``router:metrics:<app>`` snapshot. It cannot read
   logs, run streams, Celery's queues or the login throttle, nor write routes.
 - ``agent``: appends app output to ``logs:<app>`` with its offsets in
@@ -60,6 +61,8 @@ def rules(prefix: str) -> dict[str, str]:
             f"%R~{_key(k.route_published(prefix))} +hgetall +get +mget +exists)",
             # Uploaded certificates with their private keys: read by the router alone (and Platform Control).
             f"(%R~{_key(k.tls_certificates(prefix))} +hgetall)",
+            # ACME HTTP-01 answers (pki/challenges.py): one field per request, never the whole hash.
+            f"(%R~{_key(k.acme_challenges(prefix))} +hget)",
             f"(%W~{logs} +xadd)",
             f"(~{_under(k.router_metrics(prefix, ''))} +hset +expire)",
         ]),

@@ -149,6 +149,12 @@ def tls_certificates(prefix: str) -> str:
     return f"{prefix}tls:certs"
 
 
+def acme_challenges(prefix: str) -> str:
+    """Pending ACME HTTP-01 challenges the router answers: field = ``<hostname> <token>``, value = the
+    key authorization (pki/challenges.py). Written by Platform Control, read (HGET) by the router."""
+    return f"{prefix}acme:challenges"
+
+
 # --- Platform Control's own keys ---
 
 def autoscale_idle_since(prefix: str, app: str) -> str:

@@ -8,7 +8,7 @@ import datetime
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
@@ -27,6 +27,8 @@ class Uploaded:
     names: tuple            # the leaf's DNS subject alternative names, lowercase
     not_after: datetime.datetime
     fingerprint: str        # SHA-256 of the leaf, hex with colons
+    not_before: datetime.datetime | None = None
+    self_signed: bool = False   # the leaf signed itself (a CA would not: a domain on ACME refuses it)
 
 
 def _text(value, what: str) -> bytes:
@@ -122,4 +124,15 @@ def read_upload(cert_text, key_text, now: datetime.datetime | None = None) -> Up
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
     fingerprint = ":".join(f"{b:02X}" for b in leaf.fingerprint(hashes.SHA256()))
-    return Uploaded(chain.decode(), key_pem.decode(), names, leaf.not_valid_after_utc, fingerprint)
+    return Uploaded(chain.decode(), key_pem.decode(), names, leaf.not_valid_after_utc, fingerprint,
+                    leaf.not_valid_before_utc, _signed_by_itself(leaf))
+
+
+def _signed_by_itself(cert) -> bool:
+    if cert.issuer != cert.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(cert)
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False
+    return True

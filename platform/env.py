@@ -106,6 +106,17 @@ def env_hostports(name: str, default_port: int) -> list[tuple[str, int]]:
     return found
 
 
+def env_https_url(name: str, default: str = "") -> str:
+    """An https:// URL with a host (or empty); anything else stops the process naming the variable."""
+    value = os.environ.get(name, default).strip()
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname:
+        raise SettingError(f"{name}={value[:100]!r} must be an https:// URL")
+    return value
+
+
 def env_path(name: str, default: str) -> Path:
     return Path(os.environ.get(name) or default).expanduser().resolve()
 

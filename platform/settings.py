@@ -12,6 +12,7 @@ from paas.platform.env import (
     env_bool,
     env_float,
     env_hostports,
+    env_https_url,
     env_int,
     env_list,
     env_path,
@@ -55,6 +56,12 @@ PAAS_MAX_INSTANCES_PER_TYPE = env_int("PAAS_MAX_INSTANCES_PER_TYPE", 100, 1, 100
 # (address:port list; empty: the system's, from /etc/resolv.conf) within the timeout.
 PAAS_DNS_RESOLVERS = env_hostports("PAAS_DNS_RESOLVERS", 53)
 PAAS_DNS_TIMEOUT_S = env_float("PAAS_DNS_TIMEOUT_S", 5.0, 0.1)
+
+# Automatic certificates (paas certs:auto:enable, control/acme.py): the ACME CA's directory (empty: the
+# feature is off), the CA bundle its TLS is checked against (empty: the system's trust store), a contact address.
+PAAS_ACME_DIRECTORY = env_https_url("PAAS_ACME_DIRECTORY", "https://acme-v02.api.letsencrypt.org/directory")
+PAAS_ACME_CA_BUNDLE = env_str("PAAS_ACME_CA_BUNDLE", "").strip()
+PAAS_ACME_EMAIL = env_str("PAAS_ACME_EMAIL", "").strip()
 
 # Builds (Code Center): limits that protect the build workers.
 PAAS_BUILD_TIMEOUT_S = env_int("PAAS_BUILD_TIMEOUT_S", 15 * 60, 10)
@@ -151,6 +158,10 @@ STATIC_ROOT = PAAS_DATA_DIR / "static"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 SESSION_COOKIE_SECURE = PRODUCTION
+# Through the router at paas.<base-domain> a request that came over TLS says so in X-Forwarded-Proto,
+# which the router always writes itself (never the client's); the plain ports are on loopback, out
+# of instances' reach. Django then knows the request is secure (CSRF's Origin check, secure cookies).
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 CSRF_COOKIE_SECURE = PRODUCTION
 
 LOGGING = {
@@ -175,5 +186,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 PAAS_BUILD_QUEUE = env_str("PAAS_BUILD_QUEUE", "builds")
 # Backups (services/tasks.py) share the build worker: a dump waits like a build does.
 CELERY_TASK_ROUTES = {"paas.platform.tasks.builds.*": {"queue": PAAS_BUILD_QUEUE},
-                      "paas.services.tasks.*": {"queue": PAAS_BUILD_QUEUE}}
+                      "paas.services.tasks.*": {"queue": PAAS_BUILD_QUEUE},
+                      # ACME orders too: seconds of waiting on the CA, retried by the control loop.
+                      "paas.platform.tasks.acme.*": {"queue": PAAS_BUILD_QUEUE}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

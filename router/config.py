@@ -54,6 +54,17 @@ def _tls_port() -> int | None:
     return _int("PAAS_ROUTER_TLS_PORT", 8443)
 
 
+def _upstream(name: str, default: str) -> tuple[str, int] | None:
+    """``host:port`` of one of the platform's own endpoints (``off``: not routed)."""
+    raw = os.environ.get(name, "").strip() or default
+    if raw.lower() == "off":
+        return None
+    host, sep, port = raw.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SettingError(f"{name}={raw!r}: use host:port, or off")
+    return host.strip("[]"), int(port)
+
+
 @dataclass
 class Limits:
     """Size limits on what a client may send; exceeding one is a 4xx and close."""
@@ -101,6 +112,10 @@ class Settings:
     tls_port: int | None = None
     tls_cert: str = ""
     tls_key: str = ""
+    # The platform's own endpoints at paas.<base_domain> (table/platform.py): the API and console, the git
+    # receiver; None: not routed.
+    platform_api: tuple[str, int] | None = None
+    platform_git: tuple[str, int] | None = None
     limits: Limits = field(default_factory=Limits)
     timeouts: Timeouts = field(default_factory=Timeouts)
 
@@ -125,6 +140,8 @@ class Settings:
             tls_port=_tls_port(),
             tls_cert=e("PAAS_ROUTER_TLS_CERT", "").strip(),
             tls_key=e("PAAS_ROUTER_TLS_KEY", "").strip(),
+            platform_api=_upstream("PAAS_ROUTER_PLATFORM_API", f"127.0.0.1:{e('PAAS_API_PORT', '') or 8000}"),
+            platform_git=_upstream("PAAS_ROUTER_PLATFORM_GIT", f"127.0.0.1:{e('PAAS_GIT_PORT', '') or 8001}"),
         )
         if bool(s.tls_cert) != bool(s.tls_key):
             raise SettingError("PAAS_ROUTER_TLS_CERT and PAAS_ROUTER_TLS_KEY go together: set both or neither")

@@ -9,7 +9,7 @@ import http.client
 import json
 from urllib.parse import quote as url_quote, urlsplit
 
-from paas.platform.cli import credentials
+from paas.platform.cli import credentials, trust
 from paas.platform.cli.errors import ApiError, CliError
 
 TIMEOUT_S = 60
@@ -39,9 +39,12 @@ class Api:
         url = urlsplit(self.base_url)
         if url.scheme not in ("http", "https") or not url.hostname:
             raise CliError(f"the paas API address {self.base_url!r} is not an http(s) URL")
-        kind = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
         try:
-            connection = kind(url.hostname, url.port, timeout=TIMEOUT_S)
+            if url.scheme == "https":
+                connection = http.client.HTTPSConnection(url.hostname, url.port, timeout=TIMEOUT_S,
+                                                         context=trust.context(self.base_url))
+            else:
+                connection = http.client.HTTPConnection(url.hostname, url.port, timeout=TIMEOUT_S)
         except ValueError as error:  # a port that is not a number
             raise CliError(f"the paas API address {self.base_url!r} is not valid: {error}") from None
         try:

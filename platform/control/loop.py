@@ -67,6 +67,7 @@ def tick(publisher, full: bool = True) -> bool:
     past their limit, crash reports, retention; what it changes makes the next pass full.
     """
     from paas.platform.actions.certs import warn_expiring
+    from paas.platform.control.acme import schedule_due as order_certificates
     from paas.platform.actions.runs import expire_runs
     from paas.platform.builds.recovery import recover_orphaned_builds
     from paas.platform.control.autoscaling import run_autoscalers
@@ -106,6 +107,7 @@ def tick(publisher, full: bool = True) -> bool:
     report_crashes()
     prune_stopped()
     warn_expiring()
+    order_certificates()
     if full:
         with PUBLISHING:
             publisher.publish()

@@ -37,7 +37,8 @@ def app_entry(app: App) -> dict:
         backends += [{"id": i.name, "address": i.address, "port": i.port, "release": release.version,
                       "weight": weight} for i in healthy_web(app, release)]
     return {"app": app.name, "maintenance": app.maintenance, "scaled_to_zero": scaled_to_zero(app),
-            "frozen": asleep(app), "backends": backends}
+            "frozen": asleep(app), "https_redirect": app.https_redirect, "hsts_max_age": app.hsts_max_age,
+            "backends": backends}
 
 
 def healthy_web(app: App, release):

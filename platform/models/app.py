@@ -14,6 +14,12 @@ class App(models.Model):
                                          help_text="An HTTP path that must answer 2xx/3xx before web instances get traffic")
     egress = models.BooleanField(default=True,
                                  help_text="Instances may open connections out (paas egress:allow / egress:deny)")
+    https_redirect = models.BooleanField(default=False,
+                                         help_text="Plain-HTTP requests are redirected to HTTPS (paas https:redirect)")
+    hsts_max_age = models.PositiveIntegerField(null=True, blank=True,
+                                               help_text="Strict-Transport-Security max-age over HTTPS; null: none")
+    acme = models.BooleanField(default=False,
+                               help_text="Verified custom domains get certificates from ACME (paas certs:auto:enable)")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

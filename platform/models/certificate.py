@@ -18,6 +18,10 @@ class Certificate(models.Model):
     not_after = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
     expiry_warned_at = models.DateTimeField(null=True, blank=True)
+    UPLOAD, ACME = "upload", "acme"
+    source = models.CharField(max_length=8, default=UPLOAD, choices=[(UPLOAD, "uploaded"), (ACME, "ACME")])
+    # ACME certificates only: ordered again from here on, two thirds into their lifetime.
+    renew_after = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at"]

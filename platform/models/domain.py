@@ -28,6 +28,11 @@ class Domain(models.Model):
     # "dns": the TXT record held the token; "admin": an admin routed it without the check.
     verified_by = models.CharField(max_length=8, blank=True, choices=[(BY_DNS, "DNS record"), (BY_ADMIN, "admin")])
     created_at = models.DateTimeField(auto_now_add=True)
+    # Automatic certificates (control/acme.py): the last order's outcome and when to try again.
+    acme_status = models.CharField(max_length=8, blank=True, help_text="'', ordering, issued or failed")
+    acme_error = models.TextField(blank=True, help_text="The ACME server's error of the last failed order")
+    acme_failures = models.PositiveIntegerField(default=0)
+    acme_next_try = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["hostname"]

@@ -20,6 +20,7 @@ REPLACED = frozenset({
     b"x-request-id", b"expect", b"content-length",
 })
 _DROP_REQUEST = HOP_BY_HOP | REPLACED
+_HSTS = frozenset({b"strict-transport-security"})
 VIA = b"1.1 paas-router"
 
 
@@ -115,11 +116,16 @@ def request_headers(req, *, client_ip: str, port: int, rid: str, upgrade: bool, 
     return out
 
 
-def response_headers(event, *, upgrade: bool = False) -> list:
-    """Headers to send to the client for an instance's response head."""
+def response_headers(event, *, upgrade: bool = False, hsts: bytes | None = None) -> list:
+    """Headers to send to the client for an instance's response head.
+
+    ``hsts``: the app's HSTS setting (paas https:hsts) replaces whatever the instance sent, so the
+    policy users set is the one browsers get."""
     raw = event.headers
     tokens = connection_tokens(raw) if event.connection is None else event.connection
     drop = HOP_BY_HOP | tokens if tokens else HOP_BY_HOP
+    if hsts is not None:
+        drop = drop | _HSTS
     out = []
     via = VIA
     f = event.framing
@@ -130,6 +136,8 @@ def response_headers(event, *, upgrade: bool = False) -> list:
         elif lname not in drop:
             out.append((name, value))
     out.append((b"Via", via))
+    if hsts is not None:
+        out.append((b"Strict-Transport-Security", hsts))
     if upgrade:
         out.append((b"Connection", b"upgrade"))
         out.extend((n, v) for n, v in raw if n.lower() == b"upgrade")

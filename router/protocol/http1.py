@@ -311,9 +311,10 @@ class ClientConnection:
                 says_close = True
         return self._frame(head, status, has_cl, says_close)
 
-    def send_proxied(self, event) -> bytes:
-        """The head relaying an instance's response (``event``) to the client."""
-        headers = forwarding.response_headers(event)
+    def send_proxied(self, event, hsts: bytes | None = None) -> bytes:
+        """The head relaying an instance's response (``event``) to the client, with ``hsts`` as its
+        Strict-Transport-Security when given."""
+        headers = forwarding.response_headers(event, hsts=hsts)
         head = _CRLF.join([b"HTTP/1.1 %d %s" % (event.status_code, event.reason), *map(_SEP.join, headers)])
         # The rewrite dropped Connection (hop-by-hop) and the fields it names, perhaps Content-Length.
         has_cl = event.framing.content_length is not None and b"content-length" not in event.connection

@@ -3,6 +3,7 @@
 from html import escape
 
 _TITLES = {
+    200: "OK", 301: "Moved Permanently", 308: "Permanent Redirect",
     400: "Bad Request", 404: "No such app", 408: "Request Timeout", 413: "Payload Too Large",
     414: "URI Too Long", 431: "Request Header Fields Too Large", 500: "Router Error",
     501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable",

@@ -11,14 +11,15 @@ a close when a response has already started.
 import asyncio
 import logging
 
+from paas.pki.challenges import PATH_PREFIX as CHALLENGE_PREFIX, token_in_path
 from paas.router import errors
-from paas.router.protocol import forwarding, framing, http1, pages
+from paas.router.protocol import forwarding, framing, http1, pages, redirect
 # Above HIGH_WATER unsent bytes towards a peer, wait for it to read
 # (backpressure); below it, keep going without a drain() per chunk.
 from paas.router.serving.channel import HIGH_WATER
 from paas.router.protocol.events import NEED_DATA, Data
 from paas.router.telemetry.observe import Record
-from paas.router.table.routes import choose_backend
+from paas.router.table.routes import choose_backend, normalise_host
 from paas.router.serving import scheme
 from paas.router.serving.session import Session
 
@@ -33,7 +34,7 @@ class _StaleConnection(Exception):
 
 
 class Proxy:
-    def __init__(self, settings, table, pool, observer, waker):
+    def __init__(self, settings, table, pool, observer, waker, challenges=None):
         self.settings = settings
         self.limits = settings.limits
         self.t = settings.timeouts
@@ -41,6 +42,9 @@ class Proxy:
         self.pool = pool
         self.observer = observer
         self.waker = waker
+        self.challenges = challenges   # ACME HTTP-01 answers (serving/challenges.py)
+        # The TLS port https:redirect sends clients to; None while this router serves no TLS.
+        self.tls_port: int | None = None
         self.proto = http1
         self.closing = False
         self.active = 0   # requests in flight, for graceful shutdown
@@ -62,13 +66,15 @@ class Proxy:
         first = None
         if not req.has_body and not req.is_upgrade:
             app = self.table.app_for_host(req.framing.host)
-            route = self.table.apps.get(app) if app is not None else None
-            if route is not None and not (route.maintenance or route.scaled_to_zero or route.frozen):
+            route = self.table.route_for(app, req.framing.target) if app is not None else None
+            if route is not None and not (route.maintenance or route.scaled_to_zero or route.frozen
+                                          or (route.https_redirect and not s.tls)
+                                          or req.framing.target.startswith(CHALLENGE_PREFIX)):
                 first = choose_backend(route, mode=self.settings.balance)
                 if first is not None:
                     up = self.pool.take_idle(first)
                     if up is not None:
-                        s.fast(req, app, first, up)
+                        s.fast(req, app, first, up, route.hsts if s.tls else None)
                         return
         s.spawn(self.serve_one(s, req, first=first))
 
@@ -151,14 +157,22 @@ class Proxy:
         if not conn.can_respond or isinstance(exc, errors.ClientGone):
             return False
         body = pages.render(exc.status, exc.code, rec.rid, rec.host.decode("latin-1"))
-        close = exc.close or not conn.request_complete
-        headers = [(b"Content-Type", b"text/html; charset=utf-8"),
-                   (b"Content-Length", str(len(body)).encode()),
-                   (b"Cache-Control", b"no-store"),
-                   (b"X-Request-Id", rec.rid.encode())]
+        return await self._respond(conn, reader, writer, rec, exc.status, body,
+                                   [(b"Content-Type", b"text/html; charset=utf-8")], close=exc.close)
+
+    async def _respond(self, conn, reader, writer, rec, status: int, body: bytes, headers: list, *,
+                       close: bool = False) -> bool:
+        """A response of the router's own (error page, redirect, challenge answer); True to keep the connection.
+
+        A request whose body was not read closes the connection after it: what is left of the body
+        would be read as the next request."""
+        close = close or not conn.request_complete
+        headers = headers + [(b"Content-Length", str(len(body)).encode()),
+                             (b"Cache-Control", b"no-store"),
+                             (b"X-Request-Id", rec.rid.encode())]
         if close:
             headers.append((b"Connection", b"close"))
-        data = conn.send_response(exc.status, headers, pages.reason(exc.status))
+        data = conn.send_response(status, headers, pages.reason(status))
         data += conn.send_data(body) + conn.send_end()
         rec.bytes_out = len(body)
         try:
@@ -179,9 +193,16 @@ class Proxy:
         if app is None:
             raise errors.UnknownHost(req.framing.host.decode("latin-1"))
         rec.app = app
-        route = self.table.apps.get(app)
+        route = self.table.route_for(app, req.framing.target)
         if route is None:
             raise errors.NoBackends(app)
+        tls = scheme.is_tls(writer)
+        own = await self._own_response(req, route, tls)
+        if own is not None:
+            status, body, headers = own
+            rec.status = status
+            return await self._respond(conn, reader, writer, rec, status, body, headers)
+        hsts = route.hsts if tls else None
         if route.maintenance:
             raise errors.Maintenance(app)
         if route.scaled_to_zero:
@@ -195,7 +216,7 @@ class Proxy:
             first = None
             reusable = False
             try:
-                keep, reusable = await self._exchange(conn, req, reader, writer, backend, up, rec, port)
+                keep, reusable = await self._exchange(conn, req, reader, writer, backend, up, rec, port, hsts)
                 return keep
             except _StaleConnection:
                 # Its idle siblings are likely stale too (the instance closed
@@ -206,6 +227,23 @@ class Proxy:
                 backend.outstanding -= 1
                 self.pool.release(backend, up, reusable)
         raise errors.BackendClosed("instance closed reused connections")
+
+    async def _own_response(self, req, route, tls: bool):
+        """(status, body, headers) when the router answers ``req`` itself (an ACME challenge, the
+        HTTPS redirect), else None: the app answers."""
+        target = req.framing.target
+        if target.startswith(CHALLENGE_PREFIX):
+            # Never redirected: the CA reads challenges over plain HTTP. One the platform has no
+            # answer for goes to the app (it may run its own ACME client for certs:add).
+            token = token_in_path(target)
+            if token is None or self.challenges is None:
+                return None
+            answer = await self.challenges.answer(normalise_host(req.framing.host), token)
+            return None if answer is None else (200, answer, [(b"Content-Type", b"application/octet-stream")])
+        if route.https_redirect and not tls and self.tls_port is not None:
+            return (redirect.status_for(req.method), b"",
+                    [(b"Location", redirect.location(req.framing, self.tls_port))])
+        return None
 
     async def _connect(self, route, first=None):
         """A connection to some instance; another instance if one cannot connect.
@@ -232,7 +270,7 @@ class Proxy:
                 last = exc
         raise last or errors.NoBackends(route.app)
 
-    async def _exchange(self, conn, req, reader, writer, backend, up, rec, port):
+    async def _exchange(self, conn, req, reader, writer, backend, up, rec, port, hsts=None):
         """Forward the request and stream the response; (client keep, upstream reusable)."""
         rec.instance, rec.release = backend.id, backend.release
         upgrade = req.is_upgrade
@@ -259,7 +297,7 @@ class Proxy:
         if head.status_code == 101:
             return await self._switch(conn, reader, writer, up, bx, head, upgrade, rec), False
         try:
-            rec.bytes_out = await self._stream_response(conn, writer, bx, up, head)
+            rec.bytes_out = await self._stream_response(conn, writer, bx, up, head, hsts)
         finally:
             if body_task is not None and not body_task.done():
                 body_task.cancel()
@@ -334,9 +372,9 @@ class Proxy:
             except (TimeoutError, ConnectionError, OSError):
                 return False
 
-    async def _stream_response(self, conn, writer, bx, up, head) -> int:
-        """Send the response head and body to the client; the body byte count."""
-        pending = [conn.send_proxied(head)]
+    async def _stream_response(self, conn, writer, bx, up, head, hsts=None) -> int:
+        """Send the response head (with ``hsts``, the app's Strict-Transport-Security) and body; the body byte count."""
+        pending = [conn.send_proxied(head, hsts)]
         sent = 0
         while True:
             event = bx.next_body_event()

@@ -21,9 +21,11 @@ from paas.router.telemetry.accesslog import AccessLog
 from paas.router.serving.channel import Channel
 from paas.router.telemetry.metrics import Metrics
 from paas.router.telemetry.observe import Observer
+from paas.router.serving.challenges import Challenges
 from paas.router.serving.pool import Pool
 from paas.router.serving.proxy import Proxy
 from paas.router.serving.tls import RELOAD_S as TLS_RELOAD_S, Certificates
+from paas.router.table import platform
 from paas.router.table.routes import RouteTable
 from paas.router.table.sync import TableSync, Waker
 
@@ -55,6 +57,10 @@ class Router:
     def __init__(self, settings, metrics_path: str | None = None):
         self.settings = settings
         self.table = RouteTable(settings.base_domain)
+        if settings.platform_api is not None or settings.platform_git is not None:
+            # Over TLS only when the router has it: tokens and passwords never cross the router in clear.
+            platform.install(self.table, settings.platform_api, settings.platform_git,
+                             redirect=settings.tls_port is not None)
         t = settings.timeouts
         self.pool = Pool(settings.pool_size, settings.pool_idle, t.connect)
         self.metrics = Metrics()
@@ -63,8 +69,9 @@ class Router:
         self.waker = Waker(self.table, self.sync)
         self.table.on_removed = self.pool.forget
         self.table.on_app_changed = self.waker.app_changed
+        self.challenges = Challenges(settings.redis_url, settings.key_prefix)
         self.proxy = Proxy(settings, self.table, self.pool,
-                           Observer(self.metrics, self.access_log), self.waker)
+                           Observer(self.metrics, self.access_log), self.waker, self.challenges)
         self.metrics_path = metrics_path
         self._server = None
         self._tls_server = None
@@ -107,6 +114,8 @@ class Router:
         self._tls_server = await asyncio.get_running_loop().create_server(
             lambda: Channel(accept), sock=sock, ssl=self.certificates.context,
             ssl_handshake_timeout=s.timeouts.head)
+        # https:redirect sends clients here: the configured port, or the one bound (port 0 in tests).
+        self.proxy.tls_port = s.tls_port or self.tls_port
         self._background.append(asyncio.create_task(self._reload_certificates()))
 
     @property
@@ -164,6 +173,7 @@ class Router:
         for task in tasks + self._background:
             task.cancel()
         await asyncio.gather(*tasks, *self._background, return_exceptions=True)
+        await self.challenges.close()
         self.pool.close_all()
 
     async def _dump_metrics(self) -> None:

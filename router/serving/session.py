@@ -33,7 +33,7 @@ class Session:
     __slots__ = ("proxy", "ch", "conn", "client_ip", "port", "tls", "eof", "busy", "task",
                  "head_started", "inflow", "reading_paused",
                  # the fast-path request in flight
-                 "req", "rec", "backend", "up", "bx", "head", "pending", "up_paused", "ending",
+                 "req", "rec", "backend", "up", "bx", "head", "hsts", "pending", "up_paused", "ending",
                  "_feed", "_up_data", "_up_lost", "_client_resumed", "_close", "_head_timeout",
                  "_first_byte_timeout")
 
@@ -51,7 +51,7 @@ class Session:
         self.head_started = False  # the head deadline is running
         self.inflow = 0            # bytes received while busy on the fast path
         self.reading_paused = False
-        self.req = self.rec = self.backend = self.up = self.bx = self.head = None
+        self.req = self.rec = self.backend = self.up = self.bx = self.head = self.hsts = None
         self.pending = []
         self.up_paused = False
         self.ending = False
@@ -198,8 +198,10 @@ class Session:
 
     # --- the fast path -------------------------------------------------------------
 
-    def fast(self, req, app: str, backend, up) -> None:
-        """Send a body-less request on an idle pooled connection; the rest is callbacks."""
+    def fast(self, req, app: str, backend, up, hsts: bytes | None = None) -> None:
+        """Send a body-less request on an idle pooled connection; the rest is callbacks.
+
+        ``hsts``: the Strict-Transport-Security value the response gets (a TLS client of an app with HSTS)."""
         proxy = self.proxy
         conn = self.conn
         # Consume the (empty) body's END so the request cycle is complete.
@@ -211,7 +213,7 @@ class Session:
         self.busy = True
         proxy.active += 1
         backend.outstanding += 1
-        self.req, self.rec, self.backend, self.up = req, rec, backend, up
+        self.req, self.rec, self.backend, self.up, self.hsts = req, rec, backend, up, hsts
         try:
             bx = self.bx = up.exchange = proxy.proto.BackendExchange(proxy.limits, req.method, up.exchange)
             out = bx.send_bodyless(req, client_ip=self.client_ip, port=self.port, rid=rec.rid, tls=self.tls)
@@ -247,7 +249,7 @@ class Session:
                 self.head = event
                 rec = self.rec
                 rec.status = event.status_code
-                head = self.conn.send_proxied(event)
+                head = self.conn.send_proxied(event, self.hsts)
                 body = bx.whole_body()
                 if body is not None:
                     self.whole(head, body)

@@ -7,6 +7,7 @@ the app entries. ROUTES.md documents the Redis format this is loaded from.
 
 import json
 import random
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -40,6 +41,8 @@ class AppRoute:
     maintenance: bool = False
     scaled_to_zero: bool = False
     frozen: bool = False   # asleep: instances frozen until a wake (platform/control/sleep.py)
+    https_redirect: bool = False   # plain-HTTP requests get a redirect to the TLS port (paas https:redirect)
+    hsts: bytes | None = None      # the Strict-Transport-Security value sent over TLS (paas https:hsts)
     backends: list[Backend] = field(default_factory=list)
     rr: int = 0   # round-robin cursor, also breaks least-outstanding ties
     # Every backend of one release and with a weight: choose_backend needs no candidate list.
@@ -58,9 +61,29 @@ def parse_app_entry(raw: bytes | str) -> AppRoute:
         return AppRoute(app=str(doc["app"]), maintenance=bool(doc.get("maintenance", False)),
                         scaled_to_zero=bool(doc.get("scaled_to_zero", False)),
                         frozen=bool(doc.get("frozen", False)), backends=backends,
+                        https_redirect=bool(doc.get("https_redirect", False)),
+                        hsts=_hsts(doc.get("hsts_max_age")),
                         uniform=len({b.release for b in backends}) == 1 and all(b.weight > 0 for b in backends))
     except (ValueError, KeyError, TypeError) as exc:
         raise BadEntry(f"bad route entry: {exc}") from None
+
+
+def _hsts(max_age) -> bytes | None:
+    """The header value for ``hsts_max_age`` (missing or null: no HSTS). Its ceiling is the API's
+    (platform/actions/https.py); here only what cannot be a header value is refused."""
+    if max_age is None:
+        return None
+    if type(max_age) is not int or max_age < 0:
+        raise ValueError(f"hsts_max_age {max_age!r} is not a number of seconds")
+    return b"max-age=%d" % max_age
+
+
+_GIT_PATH = re.compile(rb"/[^/?#]+\.git(?:[/?]|$)")
+
+
+def is_git(target: bytes) -> bool:
+    """Whether a request target is the git receiver's (``/<app>.git/info/refs``, ``.../git-receive-pack``)."""
+    return _GIT_PATH.match(target) is not None
 
 
 def normalise_host(host: bytes | str) -> str:
@@ -85,6 +108,10 @@ class RouteTable:
         self.on_removed = lambda backend: None   # the pool closes idle connections
         self.on_app_changed = lambda app: None   # scale-to-zero waiters
         self._names: dict = {}                    # Host value -> normalised name
+        # The platform's own endpoints (table/platform.py): its host, the API's route, the git receiver's.
+        self.fixed_host: str | None = None
+        self.fixed_app: str | None = None
+        self.fixed_git: AppRoute | None = None
 
     def app_for_host(self, host: bytes | str) -> str | None:
         # Normalising is a pure function of the Host value, and clients send
@@ -106,9 +133,25 @@ class RouteTable:
 
     def set_hosts(self, hosts: dict[str, str]) -> None:
         self.hosts = {normalise_host(h): a for h, a in hosts.items()}
+        if self.fixed_host is not None:
+            self.hosts[self.fixed_host] = self.fixed_app   # whatever Redis says about that name
+
+    def set_fixed(self, host: str, app: str, route: AppRoute, git: AppRoute) -> None:
+        """Serve ``host`` from the router's own settings (the platform's endpoints), never from Redis."""
+        self.fixed_host, self.fixed_app, self.fixed_git = host, app, git
+        self.apps[app] = route
+        self.hosts[host] = app
+
+    def route_for(self, app: str, target: bytes) -> AppRoute | None:
+        """The route of ``app`` for a request to ``target``: the git receiver's for the platform's git paths."""
+        if app == self.fixed_app and is_git(target):
+            return self.fixed_git
+        return self.apps.get(app)
 
     def set_app(self, name: str, route: AppRoute | None) -> None:
         """Install (or with None remove) one app, keeping surviving backends' state."""
+        if name == self.fixed_app:
+            return   # the platform's own route is not the Redis table's to change
         old = self.apps.get(name)
         old_backends = {b.key: b for b in old.backends} if old else {}
         if route is not None:
@@ -134,7 +177,7 @@ class RouteTable:
     def replace_all(self, hosts: dict[str, str], apps: dict[str, AppRoute]) -> None:
         self.set_hosts(hosts)
         for name in list(self.apps):
-            if name not in apps:
+            if name not in apps and name != self.fixed_app:
                 self.set_app(name, None)
         for name, route in apps.items():
             self.set_app(name, route)

@@ -21,6 +21,7 @@ from tests.e2e.platform_procs import (
     start_git_server,
     start_router,
 )
+from tests.pki.pebble import Pebble
 from tests.platform.accounts import make_user
 
 
@@ -34,8 +35,20 @@ def e2e_data_dir():
 
 
 @pytest.fixture(scope="session")
-def platform_env(django_db_setup, e2e_data_dir):
+def acme_ca(e2e_data_dir):
+    """Debian's pebble, the ACME test CA, validating HTTP-01 on the router's plain port (chosen here)."""
+    router_port = free_port()
+    pebble = Pebble(e2e_data_dir / "pebble", router_port)
+    try:
+        yield pebble, router_port
+    finally:
+        pebble.close()
+
+
+@pytest.fixture(scope="session")
+def platform_env(django_db_setup, e2e_data_dir, acme_ca):
     git_port = free_port()
+    pebble, router_port = acme_ca
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     env = {
         **os.environ,
@@ -45,8 +58,14 @@ def platform_env(django_db_setup, e2e_data_dir):
         "PAAS_DATA_DIR": str(e2e_data_dir),
         "PAAS_GIT_PORT": str(git_port),
         "PAAS_BUILD_EXECUTOR": os.environ.get("PAAS_BUILD_EXECUTOR", "container"),
-        "PAAS_ROUTER_PORT": str(free_port()),
+        "PAAS_ROUTER_PORT": str(router_port),
+        # Automatic certificates come from pebble (control/acme.py; tests/e2e/test_https.py).
+        "PAAS_ACME_DIRECTORY": pebble.directory_url,
+        "PAAS_ACME_CA_BUNDLE": pebble.ca_file,
         "PAAS_ROUTER_TLS_PORT": str(free_port()),
+        # paas.localhost: git paths to this run's git receiver (from PAAS_GIT_PORT); the API here is the
+        # test process's live_server, which the router cannot know: not routed.
+        "PAAS_ROUTER_PLATFORM_API": "off",
         "PAAS_HOST_NAME": f"e2e-host-{os.getpid()}",
         "PAAS_HOST_ADDRESS": "127.0.0.1",
         "PAAS_STOP_GRACE": "3",

@@ -1,6 +1,7 @@
 """Certificates for tests: a CA of the test's own, an intermediate, leaves (valid or expired)."""
 
 import datetime
+import ipaddress
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -14,7 +15,7 @@ def _name(cn):
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
 
-def make(cn, issuer=None, *, names=(), ca=False, days=90, start_days=-1):
+def make(cn, issuer=None, *, names=(), addresses=(), ca=False, days=90, start_days=-1):
     """(certificate, key); ``issuer`` is another (certificate, key), or None for self-signed."""
     key = ec.generate_private_key(ec.SECP256R1())
     issuer_cert, issuer_key = issuer or (None, key)
@@ -24,8 +25,9 @@ def make(cn, issuer=None, *, names=(), ca=False, days=90, start_days=-1):
                .not_valid_before(NOW + datetime.timedelta(days=start_days))
                .not_valid_after(NOW + datetime.timedelta(days=days))
                .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-    if names:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+    if names or addresses:
+        alt = [x509.DNSName(n) for n in names] + [x509.IPAddress(ipaddress.ip_address(a)) for a in addresses]
+        builder = builder.add_extension(x509.SubjectAlternativeName(alt), critical=False)
     return builder.sign(issuer_key, hashes.SHA256()), key
 
 

@@ -60,6 +60,8 @@ class _EchoHandler(BaseHTTPRequestHandler):
         self.send_response(int(query.get("status", "200")))
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        if "sts" in query:   # the app's own HSTS header (the platform's setting replaces it)
+            self.send_header("Strict-Transport-Security", query["sts"])
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)

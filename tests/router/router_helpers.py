@@ -63,9 +63,9 @@ class Routes:
         self.router: RunningRouter | None = None
 
     def set_app(self, app, backends, *, hosts=None, maintenance=False, scaled_to_zero=False, frozen=False,
-                wait=True):
+                wait=True, **https):
         entry = {"app": app, "maintenance": maintenance, "scaled_to_zero": scaled_to_zero, "frozen": frozen,
-                 "backends": backends}
+                 "backends": backends, **https}   # https: https_redirect, hsts_max_age (ROUTES.md)
         self.r.set(f"{self.prefix}router:app:{app}", json.dumps(entry))
         for host in hosts or [f"{app}.localhost"]:
             self.r.hset(f"{self.prefix}router:hosts", host, app)
@@ -81,7 +81,9 @@ class Routes:
         keys = {(b["id"], b["address"], b["port"], b.get("weight", 100)) for b in entry["backends"]}
         have = {(b.id, b.address, b.port, b.weight) for b in route.backends}
         return (keys == have and route.maintenance == entry["maintenance"]
-                and route.scaled_to_zero == entry["scaled_to_zero"] and route.frozen == entry["frozen"])
+                and route.scaled_to_zero == entry["scaled_to_zero"] and route.frozen == entry["frozen"]
+                and route.https_redirect == entry.get("https_redirect", False)
+                and (route.hsts is None) == (entry.get("hsts_max_age") is None))
 
 
 def backend(port: int, id: str | None = None, release: int = 1, weight: int = 100) -> dict:

@@ -177,6 +177,8 @@ def denied(client: redis.Redis, *command) -> None:
     ("HGETALL", "paas:logs:offsets"),
     ("HSET", "paas:tls:certs", "bank.example", "{}"),   # serve its own certificate for a domain
     ("DEL", "paas:tls:certs"),
+    ("HSET", "paas:acme:challenges", "bank.example tok", "x"),  # answer a CA's challenge for a domain
+    ("HGETALL", "paas:acme:challenges"),              # one answer per request, never the list
     ("HSET", "paas:router:hosts", "evil.example", "victim"),  # route another app's traffic
     ("SET", "paas:router:app:victim", "{}"),
     ("DEL", "paas:router:hosts"),
@@ -208,6 +210,17 @@ def test_uploaded_private_keys_are_read_by_the_router_alone(services):
         denied(services.redis_client("agent"), "HGETALL", "paas:tls:certs")
     finally:
         services.redis_client("platform").delete("paas:tls:certs")
+
+
+def test_acme_challenges_are_written_by_platform_control_and_read_by_the_router(services):
+    services.redis_client("platform").hset("paas:acme:challenges", "www.example.com tok", "tok.thumb")
+    try:
+        assert services.redis_client("router").hget("paas:acme:challenges", "www.example.com tok") == b"tok.thumb"
+        denied(services.redis_client("agent"), "HGET", "paas:acme:challenges", "www.example.com tok")
+        denied(services.redis_client("agent"), "HSET", "paas:acme:challenges", "www.example.com tok", "x")
+        denied(services.redis_client("logcenter"), "HGET", "paas:acme:challenges", "www.example.com tok")
+    finally:
+        services.redis_client("platform").delete("paas:acme:challenges")
 
 
 @pytest.mark.parametrize("command", [

@@ -3,7 +3,7 @@
 import getpass
 import sys
 
-from paas.platform.cli import credentials
+from paas.platform.cli import credentials, trust
 from paas.platform.cli.client import Api
 from paas.platform.cli.errors import CliError
 from paas.platform.cli.output import emit_json, pairs
@@ -14,6 +14,8 @@ def register(sub, common):
     login_parser.add_argument("--api", metavar="URL", help="the paas API URL (asked for when not given)")
     login_parser.add_argument("--token", help="use this API token instead of a username and password")
     login_parser.add_argument("--username", "-u", help="username (asked for when not given)")
+    login_parser.add_argument("--ca", metavar="FILE", help="trust this CA certificate (PEM) for an https:// API "
+                              "(default: the system's, else the platform's own after showing its fingerprint)")
     login_parser.set_defaults(func=login)
     sub.add_parser("logout", parents=[common], help="forget the stored token").set_defaults(func=logout)
     sub.add_parser("whoami", parents=[common], help="show who you are logged in as").set_defaults(func=whoami)
@@ -39,6 +41,13 @@ def ask_secret(prompt: str) -> str:
 def login(args) -> int:
     url = (args.api or (ask("API URL", credentials.api_url()) if not args.token else credentials.api_url())).rstrip("/")
     credentials.host_of(url)
+    config = credentials.load_config()
+    # Before any secret is sent: what to trust for this URL (trust.py), kept for every later request.
+    cafile = trust.establish(url, args.ca)
+    config.pop("ca_file", None)
+    if cafile:
+        config["ca_file"] = cafile
+    credentials.save_config(config)
     if args.token:
         secret = args.token
     else:
@@ -48,12 +57,13 @@ def login(args) -> int:
             raise CliError("username and password are required")
         secret = Api(url, "").post("login", {"username": username, "password": password}, auth=False)["token"]
     account = Api(url, secret).get("account")
-    config = credentials.load_config()
     config.update(api_url=url, username=account["username"])
     credentials.save_config(config)
     # Git may be served from another host than the API: store the token for both.
     hosts = {credentials.host_of(url), credentials.host_of(account["git_url"])}
     credentials.store_token(hosts, account["username"], secret)
+    # git pushes to the platform over HTTPS (paas.<base> serves git too) verify with the same CA.
+    trust.configure_git({url, account["git_url"]}, cafile)
     print(f"Logged in as {account['username']} at {url}")
     return 0
 
@@ -64,6 +74,8 @@ def logout(args) -> int:
     removed = credentials.forget_hosts({credentials.host_of(url)})
     config.pop("username", None)
     credentials.save_config(config)
+    # The CA stays kept (a later login verifies against it); git stops using it for this URL.
+    trust.configure_git({url}, None)
     print("Logged out" if removed else "Not logged in")
     return 0
 

@@ -1,4 +1,5 @@
-"""certs:ca (the platform CA), and the certificates users upload: certs, certs:add, certs:info, certs:remove."""
+"""certs:ca (the platform CA), the certificates users upload (certs, certs:add, certs:info, certs:remove) and
+automatic ones from ACME (certs:auto, certs:auto:enable, certs:auto:disable)."""
 
 import sys
 
@@ -26,6 +27,15 @@ def register(sub, common, app_option):
     remove = sub.add_parser("certs:remove", parents=[common, app_option], help="stop serving a certificate")
     remove.add_argument("name", metavar="NAME")
     remove.set_defaults(func=remove_cert)
+    sub.add_parser("certs:auto", parents=[common, app_option],
+                   help="show automatic certificates (ACME) of the app's domains, with the CA's errors"
+                   ).set_defaults(func=auto_status)
+    sub.add_parser("certs:auto:enable", parents=[common, app_option],
+                   help="get certificates for the app's verified domains from ACME, renewed by themselves"
+                   ).set_defaults(func=set_auto, enabled=True)
+    sub.add_parser("certs:auto:disable", parents=[common, app_option],
+                   help="order no more ACME certificates (issued ones are served until they expire)"
+                   ).set_defaults(func=set_auto, enabled=False)
 
 
 def print_ca(args) -> int:
@@ -58,14 +68,50 @@ def _expiry(cert: dict) -> str:
 
 
 def list_certs(args) -> int:
-    certs = Api().get(f"apps/{quote(args.app)}/certs")
+    api = Api()
+    certs = api.get(f"apps/{quote(args.app)}/certs")
+    auto = api.get(f"apps/{quote(args.app)}/certs/auto")
     if args.json:
         emit_json(certs)
         return 0
     rows = [{**c, "names_shown": ", ".join(c["names"]), "domains_shown": ", ".join(c["domains"]),
              "expiry": _expiry(c)} for c in certs]
-    table(rows, [("name", "NAME"), ("names_shown", "NAMES"), ("domains_shown", "SERVES"), ("expiry", "EXPIRES")],
-          empty="No certificates")
+    table(rows, [("name", "NAME"), ("source", "SOURCE"), ("names_shown", "NAMES"), ("domains_shown", "SERVES"),
+                 ("expiry", "EXPIRES")], empty="No certificates")
+    if auto["enabled"]:
+        print()
+        _auto_table(auto)
+    return 0
+
+
+def _auto_table(auto: dict) -> None:
+    rows = [{**d, "error_shown": d["error"] or "", "next": (d["next_try"] or "")[:16].replace("T", " ")}
+            for d in auto["domains"]]
+    table(rows, [("hostname", "DOMAIN"), ("status", "ACME"), ("next", "NEXT TRY (UTC)"), ("error_shown", "ERROR")],
+          empty="Automatic certificates are on; no verified domain yet")
+
+
+def auto_status(args) -> int:
+    auto = Api().get(f"apps/{quote(args.app)}/certs/auto")
+    if args.json:
+        emit_json(auto)
+        return 0
+    if not auto["enabled"]:
+        print(f"Automatic certificates are off for {args.app} (paas certs:auto:enable)")
+        return 0
+    _auto_table(auto)
+    return 0
+
+
+def set_auto(args) -> int:
+    auto = Api().request("PUT", f"apps/{quote(args.app)}/certs/auto", {"enabled": args.enabled})
+    if args.json:
+        emit_json(auto)
+    elif auto["enabled"]:
+        print(f"Automatic certificates are on for {args.app}: each verified domain gets one from ACME within "
+              "minutes (paas certs:auto shows progress)")
+    else:
+        print(f"Automatic certificates are off for {args.app}")
     return 0
 
 

@@ -1,0 +1,30 @@
+"""The platform's own endpoints behind the router: ``paas.<base-domain>`` -> API and console, or git receiver.
+
+Not from the Redis table: the upstreams are the router's settings (``PAAS_ROUTER_PLATFORM_API``,
+``PAAS_ROUTER_PLATFORM_GIT``), like an nginx upstream, so the platform is reachable over TLS
+before Platform Control has published anything. ``paas`` is a reserved app name
+(platform/names.py): no app or custom domain can take the host, and an entry Redis might hold
+under that name is ignored. Git's smart HTTP paths (``/<app>.git/...``) go to the git
+receiver, everything else to the API.
+"""
+
+from paas.router.table.routes import AppRoute, Backend, RouteTable
+
+PLATFORM_APP = "paas"
+
+
+def platform_host(base_domain: str) -> str:
+    return f"{PLATFORM_APP}.{base_domain}"
+
+
+def upstream_route(name: str, address: tuple[str, int] | None, redirect: bool) -> AppRoute:
+    """A route of one fixed backend (none: 503); ``redirect``: plain HTTP goes to HTTPS, so tokens never
+    cross in clear."""
+    backends = [Backend(id=f"{PLATFORM_APP}-{name}", address=address[0], port=address[1], release=0)] if address else []
+    return AppRoute(app=PLATFORM_APP, https_redirect=redirect, backends=backends, uniform=bool(backends))
+
+
+def install(table: RouteTable, api: tuple[str, int] | None, git: tuple[str, int] | None, redirect: bool) -> None:
+    """Route ``paas.<base>`` in ``table`` to the API and git paths to the git receiver (either may be off)."""
+    table.set_fixed(platform_host(table.base_domain), PLATFORM_APP, upstream_route("api", api, redirect),
+                    upstream_route("git", git, redirect))
