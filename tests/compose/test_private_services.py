@@ -88,7 +88,8 @@ def test_router_serves_logs_and_reports_with_its_own_user(services, backend, acl
     port, admin_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update(REDIS_URL=services.redis.url("router"), PAAS_REDIS_PREFIX=PREFIX, PAAS_ROUTER_HOST="127.0.0.1",
-               PAAS_ROUTER_METRICS_INTERVAL="0.2", PAAS_ROUTER_WAKE_TIMEOUT="1", PAAS_ROUTER_DRAIN_TIMEOUT="2")
+               PAAS_ROUTER_METRICS_INTERVAL="0.2", PAAS_ROUTER_WAKE_TIMEOUT="1", PAAS_ROUTER_DRAIN_TIMEOUT="2",
+               PAAS_ROUTER_TLS_PORT=str(free_port()))
     with open(tmp_path / "router.log", "w") as log:
         router = subprocess.Popen([sys.executable, "-m", "paas.router.main", "--port", str(port), "--workers", "1",
                                    "--admin-port", str(admin_port)], env=env, stdout=log, stderr=subprocess.STDOUT)

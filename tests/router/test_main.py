@@ -27,7 +27,8 @@ def router_process(prefix):
     port, admin = free_port(), free_port()
     env = {**os.environ, "REDIS_URL": REDIS_URL, "PAAS_REDIS_PREFIX": prefix,
            "PAAS_ROUTER_METRICS_INTERVAL": "0.2", "PAAS_ROUTER_DRAIN_TIMEOUT": "2",
-           "PAAS_ROUTER_HOST": "127.0.0.1", "PAAS_ROUTER_LOG_LEVEL": "WARNING"}
+           "PAAS_ROUTER_HOST": "127.0.0.1", "PAAS_ROUTER_LOG_LEVEL": "WARNING",
+           "PAAS_ROUTER_TLS_PORT": str(free_port())}  # never the default 8443 a make up may hold
     proc = subprocess.Popen([sys.executable, "-m", "paas.router.main", "--port", str(port),
                              "--workers", "2", "--admin-port", str(admin)], env=env)
     try:
