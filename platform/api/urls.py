@@ -19,6 +19,7 @@ from paas.platform.api import (
     formation,
     hosts,
     images,
+    imagedeploys,
     health,
     logs,
     metrics,
@@ -30,7 +31,7 @@ from paas.platform.api import (
     usage,
 )
 from paas.platform.api.longpoll import LongPollEndpoint
-from paas.platform.api.routing import Endpoint
+from paas.platform.api.routing import Endpoint, UploadEndpoint
 
 
 def openapi_document(request):
@@ -70,6 +71,8 @@ ENDPOINTS = [
     Endpoint(f"{A}/releases", {"GET": releases.list_releases}, tag="releases"),
     Endpoint(f"{A}/releases/<str:version>", {"GET": releases.info}, tag="releases"),
     Endpoint(f"{A}/rollback", {"POST": releases.create_rollback}, tag="releases"),
+    UploadEndpoint(f"{A}/images", {"POST": imagedeploys.upload_archive}, tag="releases",
+                   limit="PAAS_MAX_IMAGE_ARCHIVE_BYTES"),
     Endpoint(f"{A}/canary", {"GET": canary.show, "POST": canary.start, "DELETE": canary.abort}, tag="releases"),
     Endpoint(f"{A}/canary/promote", {"POST": canary.promote}, tag="releases"),
     Endpoint(f"{A}/formation", {"GET": formation.show, "PATCH": formation.update}, tag="formation"),

@@ -13,6 +13,7 @@ from paas.platform.cli import credentials
 from paas.platform.cli.errors import ApiError, CliError
 
 TIMEOUT_S = 60
+UPLOAD_TIMEOUT_S = 900  # an image archive of a few GB, then its import, on the answer's side
 
 
 class Api:
@@ -27,21 +28,32 @@ class Api:
         headers = {"Accept": "application/json"}
         if data is not None:
             headers["Content-Type"] = "application/json"
+        return self.answer(method, path, data, headers, auth=auth)
+
+    def upload(self, path: str, stream, size: int, content_type: str, *, timeout: float = UPLOAD_TIMEOUT_S):
+        """POST a file's bytes as the body (streamed, not read into memory); the JSON answer."""
+        if not self.token:
+            raise CliError("not logged in: run paas login (or set PAAS_TOKEN)")
+        headers = {"Accept": "application/json", "Content-Type": content_type, "Content-Length": str(size)}
+        return self.answer("POST", path, stream, headers, timeout=timeout)
+
+    def answer(self, method: str, path: str, data, headers: dict, *, auth: bool = True, timeout: float = 0):
         if auth:
             headers["Authorization"] = f"Bearer {self.token}"
-        status, reason, response_headers, payload = self.exchange(method, "/api/" + path.lstrip("/"), data, headers)
+        status, reason, response_headers, payload = self.exchange(method, "/api/" + path.lstrip("/"), data, headers,
+                                                                  timeout=timeout or TIMEOUT_S)
         if status >= 400:
             raise ApiError(error_message(payload, status, reason), status, retry_after(response_headers))
         return json.loads(payload) if payload else None
 
-    def exchange(self, method: str, path: str, data: bytes | None, headers: dict) -> tuple:
+    def exchange(self, method: str, path: str, data, headers: dict, *, timeout: float = TIMEOUT_S) -> tuple:
         """One request on a connection of its own: (status, reason, headers, body)."""
         url = urlsplit(self.base_url)
         if url.scheme not in ("http", "https") or not url.hostname:
             raise CliError(f"the paas API address {self.base_url!r} is not an http(s) URL")
         kind = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
         try:
-            connection = kind(url.hostname, url.port, timeout=TIMEOUT_S)
+            connection = kind(url.hostname, url.port, timeout=timeout)
         except ValueError as error:  # a port that is not a number
             raise CliError(f"the paas API address {self.base_url!r} is not valid: {error}") from None
         try:

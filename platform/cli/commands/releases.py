@@ -1,6 +1,9 @@
-"""releases, releases:info, rollback."""
+"""releases, releases:info, rollback, deploy:image, deploy:canary/promote/abort."""
+
+import os
 
 from paas.platform.cli.client import Api, quote
+from paas.platform.cli.errors import CliError
 from paas.platform.cli.output import emit_json, pairs, table
 
 
@@ -14,6 +17,10 @@ def register(sub, common, app_option):
     rollback = sub.add_parser("rollback", parents=[common, app_option], help="roll back to an earlier release")
     rollback.add_argument("version", nargs="?", help="vN (default: the release before the latest)")
     rollback.set_defaults(func=do_rollback)
+    image = sub.add_parser("deploy:image", parents=[common, app_option],
+                           help="release a prebuilt image from a docker save or OCI archive")
+    image.add_argument("--archive", required=True, metavar="FILE", help="the archive (docker save -o FILE IMAGE)")
+    image.set_defaults(func=deploy_image)
     canary = sub.add_parser("deploy:canary", parents=[common, app_option], help="send a share of traffic to a release")
     canary.add_argument("version", help="vN")
     canary.add_argument("--percent", type=int, required=True, help="share of web requests, 1-99")
@@ -53,6 +60,24 @@ def do_rollback(args) -> int:
         emit_json(release)
     else:
         print(f"Rolled back {args.app}: {release['summary']} as v{release['version']}")
+    return 0
+
+
+def deploy_image(args) -> int:
+    try:
+        stream = open(args.archive, "rb")
+    except OSError as error:
+        raise CliError(f"cannot read {args.archive}: {error.strerror}") from None
+    with stream:
+        size = os.fstat(stream.fileno()).st_size
+        if not size:
+            raise CliError(f"{args.archive} is empty: not an image archive")
+        print(f"Uploading {args.archive} ({size / 1024 / 1024:.1f} MB) to {args.app}...", flush=True)
+        release = Api().upload(f"apps/{quote(args.app)}/images", stream, size, "application/x-tar")
+    if args.json:
+        emit_json(release)
+    else:
+        print(f"Released {args.app} v{release['version']}: {release['summary']}")
     return 0
 
 

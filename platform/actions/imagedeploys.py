@@ -1,0 +1,67 @@
+"""Deploying a prebuilt image: an uploaded docker-save or OCI archive becomes a build and a release.
+
+The archive is imported into the image store first (runtime/imageimport.py: whole or not at all);
+only then are the build and its release recorded, together in one transaction. A bad archive is
+answered with what is wrong with it and leaves no build, release or layer behind.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from paas.platform.actions.config import current_config
+from paas.platform.actions.events import record
+from paas.platform.actions.releases import create_release
+from paas.platform.exceptions import BadRequest, Invalid, PayloadTooLarge
+from paas.platform.models import App, Build, Formation, Release
+
+CHUNK = 1 << 20
+# The builder's name on a build made from an image, where buildpack builds name their buildpacks.
+IMAGE_BUILDER = "image"
+
+
+def spool(stream, declared: int, limit: int) -> Path:
+    """The request body (an archive) in a file of its own under the data directory; never more than `limit`."""
+    work = Path(settings.PAAS_DATA_DIR) / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix="image-", suffix=".tar", dir=work)
+    received = 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while chunk := stream.read(CHUNK):
+                received += len(chunk)
+                if received > limit:
+                    raise PayloadTooLarge(f"the archive is larger than {limit} bytes (PAAS_MAX_IMAGE_ARCHIVE_BYTES)")
+                out.write(chunk)
+        if received == 0 or received != declared:
+            raise BadRequest("send the archive as the request body (paas deploy:image --archive FILE)")
+    except BaseException:
+        os.unlink(name)
+        raise
+    return Path(name)
+
+
+def deploy_archive(user, app: App, archive: Path) -> Release:
+    """Import `archive` and release it: web runs the image's ENTRYPOINT/CMD. Invalid when it is no image."""
+    from paas.runtime import imageimport
+    from paas.runtime.errors import ImageError
+
+    try:
+        image = imageimport.import_archive(archive)
+    except ImageError as error:
+        raise Invalid(f"the archive cannot be deployed: {error}") from None
+    now = timezone.now()
+    with transaction.atomic():
+        app = App.objects.select_for_update().get(pk=app.pk)
+        build = Build.objects.create(
+            app=app, status=Build.SUCCEEDED, stack="", buildpack=IMAGE_BUILDER, slug_digest=image.digest,
+            slug_size=image.size, process_types={"web": ""}, created_by=user, started_at=now, finished_at=now)
+        if not app.formation.exists():
+            Formation.objects.create(app=app, process_type="web", quantity=1)
+        short = image.digest.removeprefix("sha256:")[:12]
+        record(user, "build.succeeded", f"image {short} imported", app=app, build=str(build.uuid))
+        return create_release(app, user=user, build=build, config=current_config(app), summary=f"Deploy image {short}")

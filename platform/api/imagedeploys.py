@@ -1,0 +1,19 @@
+"""Deploying a prebuilt image from an uploaded archive (``paas deploy:image --archive FILE``)."""
+
+from django.conf import settings
+
+from paas.platform.actions import access
+from paas.platform.actions.imagedeploys import deploy_archive, spool
+from paas.platform.api.serializers import release_json
+
+
+def upload_archive(request, app):
+    """The body is a docker-save or OCI archive (application/x-tar); answers the new release."""
+    target = access.get_app(request.user, app)
+    declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    archive = spool(request, declared, settings.PAAS_MAX_IMAGE_ARCHIVE_BYTES)
+    try:
+        release = deploy_archive(request.user, target, archive)
+    finally:
+        archive.unlink(missing_ok=True)
+    return 201, release_json(release)
