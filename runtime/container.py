@@ -96,7 +96,7 @@ def _spec_tokens(spec, directory, layers, uid, gid, att, detach) -> list[str]:
     if detach:
         tokens += ["pidfile", str(directory / "pid")]
     if spec.seccomp:
-        tokens += ["seccomp"]
+        tokens += ["seccomp-nesting" if spec.nesting else "seccomp"]
     return tokens
 
 
