@@ -41,9 +41,14 @@ class LayerRef:
 class Archive:
     """An open image archive: ``config()`` and ``layers()`` describe it, ``open(ref)`` streams a layer."""
 
-    def __init__(self, path):
+    def __init__(self, source):
+        """`source`: a path, or a binary file object the caller opened (a build's output, opened without
+        following links)."""
         try:
-            self.tar = tarfile.open(path, "r:*")
+            if hasattr(source, "read"):
+                self.tar = tarfile.open(fileobj=source, mode="r:*")
+            else:
+                self.tar = tarfile.open(source, "r:*")
             members = []
             for member in self.tar:
                 members.append(member)

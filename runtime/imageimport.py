@@ -11,8 +11,10 @@ layers this import added and no image names are removed again.
 
 import gzip
 import hashlib
+import io
 import os
 import shutil
+import tarfile
 import tempfile
 import zlib
 from pathlib import Path
@@ -27,8 +29,8 @@ GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
-def import_archive(path: Path | str, *, process_types: dict | None = None) -> images.Image:
-    """Store the image of archive `path`; returns it. ImageError (nothing stored) on a bad archive.
+def import_archive(path, *, process_types: dict | None = None) -> images.Image:
+    """Store the image of archive `path` (a path or an open binary file); returns it. ImageError (nothing stored) on a bad archive.
 
     `process_types`: the app's Procfile, whose commands replace the image's CMD per type; an image
     without ENTRYPOINT or CMD needs one for every type.
@@ -42,11 +44,12 @@ def import_archive(path: Path | str, *, process_types: dict | None = None) -> im
             _check_shape(run, diff_ids, archive.refs, process_types or {})
             budget = config.image_max_bytes()
             for ref, diff_id in zip(archive.refs, diff_ids):
-                size, new = _put_layer(archive, ref, diff_id, budget)
+                size, new = _put_layer(archive.open(ref), ref, diff_id, budget)
                 budget -= size
                 if new:
                     added.append(diff_id)
-        return images.put_oci(diff_ids, run, process_types=process_types)
+        extra = _workdir_layer(diff_ids, run["workdir"], added)
+        return images.put_oci(diff_ids + extra, run, process_types=process_types)
     except BaseException:
         images.drop_oci_layers(added)
         raise
@@ -73,13 +76,37 @@ class _Hashing:
         return data
 
 
-def _put_layer(archive: Archive, ref: LayerRef, diff_id: str, budget: int) -> tuple[int, bool]:
+def _workdir_layer(diff_ids: list[str], workdir: str, added: list[str]) -> list[str]:
+    """A layer holding just the WORKDIR when the image lacks it (buildah makes it only when a later
+    step writes there; Docker makes it at start), since the runner starts only in a directory that
+    exists. [] when the image has it."""
+    from .rootview import RootView
+
+    layers = [images.oci_layer(d) for d in reversed(diff_ids)]
+    if workdir == "/" or RootView(layers).is_dir(workdir):
+        return []
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        parts = workdir.strip("/").split("/")
+        for depth in range(1, len(parts) + 1):
+            info = tarfile.TarInfo("/".join(parts[:depth]))
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(info)
+    data = buffer.getvalue()
+    diff_id = "sha256:" + hashlib.sha256(data).hexdigest()
+    _, new = _put_layer(io.BytesIO(data), LayerRef("WORKDIR"), diff_id, len(data))
+    if new:
+        added.append(diff_id)
+    return [diff_id]
+
+
+def _put_layer(stream, ref: LayerRef, diff_id: str, budget: int) -> tuple[int, bool]:
     """Stream, check and unpack one layer into the store: (its uncompressed size, whether it is new here)."""
     store = images.oci_dir()
     work = Path(tempfile.mkdtemp(prefix=".import-", dir=store))
     try:
         tar = work / "layer.tar"
-        raw = _Hashing(archive.open(ref))
+        raw = _Hashing(stream)
         size, sha = _copy_uncompressed(raw, tar, budget, ref.member)
         if ref.digest and f"sha256:{raw.sha.hexdigest()}" != ref.digest:
             raise ImageError(f"layer {ref.member[:80]!r} does not match its digest {ref.digest}")

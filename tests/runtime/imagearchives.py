@@ -85,3 +85,21 @@ def oci_layout(path, layers, *, gzip_layers=True, document=None, **run):
         for digest, data in blobs.items():
             _add(tar, f"blobs/sha256/{digest.split(':')[1]}", data)
     return path
+
+
+_PROBE: list[bytes] = []
+
+
+def probe_binary() -> bytes:
+    """The static probe (tests/runtime/data/probe.c) that test images run: compiled once per session."""
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    if not _PROBE:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "probe"
+            subprocess.run(["gcc", "-static", "-O1", "-o", str(out), str(Path(__file__).parent / "data" / "probe.c")],
+                           check=True)
+            _PROBE.append(out.read_bytes())
+    return _PROBE[0]

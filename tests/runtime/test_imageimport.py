@@ -12,7 +12,6 @@ import stat
 import subprocess
 import tarfile
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -26,11 +25,8 @@ UID = identity.app_uid(11)
 
 
 @pytest.fixture(scope="session")
-def probe(tmp_path_factory):
-    out = tmp_path_factory.mktemp("probe") / "probe"
-    subprocess.run(["gcc", "-static", "-O1", "-o", str(out), str(Path(__file__).parent / "data" / "probe.c")],
-                   check=True)
-    return out.read_bytes()
+def probe():
+    return ia.probe_binary()
 
 
 def unique_layer():

@@ -1,0 +1,159 @@
+"""Dockerfile builds: buildah in the sandboxed build container, bases pulled from a docker-registry on loopback.
+
+The registry (Debian's docker-registry) is seeded with a base image made from the host stack's root
+filesystem plus a shell (dash and its libc), pushed with the host's buildah. One build runs end to end:
+pull, build (a RUN step, COPY, WORKDIR, ENV, EXPOSE, ENTRYPOINT/CMD), export, import, run on the runner.
+"""
+
+import dataclasses
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from paas.buildpacks import dockerfile
+from paas.buildpacks.containerexec import ContainerExecutor
+from paas.buildpacks.errors import BuildError
+from paas.runtime import agent, config, container, identity, imageimport, images, registry, stacks
+from paas.runtime.reconcile import Desired
+from tests.runtime import imagearchives
+
+pytestmark = pytest.mark.skipif(not (shutil.which("buildah") and shutil.which("docker-registry")),
+                                reason="buildah and docker-registry are installed by compose/bootstrap.sh")
+APP_ID = 12
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def base_rootfs(dest: Path) -> Path:
+    """The host stack's root filesystem with a shell: what a platform stack gives a base image."""
+    shutil.copytree(stacks.get("host").layers[0], dest, symlinks=True)
+    for source, target in (("/bin/dash", "usr/bin/sh"), ("/lib/x86_64-linux-gnu/libc.so.6", "usr/lib/libc.so.6"),
+                           ("/lib64/ld-linux-x86-64.so.2", "usr/lib64/ld-linux-x86-64.so.2")):
+        (dest / target).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(os.path.realpath(source), dest / target)
+    (dest / "etc" / "ld.so.conf").write_text("/usr/lib\n")
+    return dest
+
+
+@pytest.fixture(scope="module")
+def seeded_registry(tmp_path_factory):
+    """A docker-registry on loopback holding paas/base:1; its address. Stopped and removed after."""
+    root = tmp_path_factory.mktemp("registry")
+    port = free_port()
+    conf = root / "config.yml"
+    conf.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n"
+                    f"http:\n  addr: 127.0.0.1:{port}\nlog:\n  level: error\n")
+    server = subprocess.Popen(["docker-registry", "serve", str(conf)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    store = ["--storage-driver", "vfs", "--root", str(root / "storage"), "--runroot", str(root / "run")]
+    try:
+        deadline = time.monotonic() + 30
+        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+            assert time.monotonic() < deadline and server.poll() is None, "docker-registry did not start"
+            time.sleep(0.05)
+        rootfs = base_rootfs(root / "rootfs")
+        run = lambda *args: subprocess.run(["buildah", *store, *args], check=True, capture_output=True,  # noqa: E731
+                                           text=True).stdout.strip()
+        working = run("from", "scratch")
+        run("copy", working, f"{rootfs}/", "/")
+        run("config", "--env", "PATH=/usr/bin:/bin", working)
+        run("commit", "--format", "oci", working, "paas/base:1")
+        run("push", "--tls-verify=false", "paas/base:1", f"docker://127.0.0.1:{port}/paas/base:1")
+        run("rm", working)
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(10)
+        subprocess.run(["buildah", *store, "rm", "--all"], capture_output=True)
+        subprocess.run(["buildah", *store, "rmi", "--all", "--force"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def allow_registry(seeded_registry, monkeypatch):
+    monkeypatch.setenv("PAAS_REGISTRY_ALLOW", seeded_registry)
+    monkeypatch.setenv("PAAS_REGISTRY_INSECURE", seeded_registry)
+    return seeded_registry
+
+
+def build(tmp_path, files: dict, lines: list):
+    source, cache, work = tmp_path / "src", tmp_path / "cache", tmp_path / "work"
+    for d in (source, cache, work):
+        d.mkdir(exist_ok=True)
+    for name, data in files.items():
+        (source / name).write_bytes(data)
+        (source / name).chmod(0o755)
+    executor = ContainerExecutor(stack="host", uid=identity.build_uid(APP_ID), build_dirs=(str(tmp_path),),
+                                 nesting=True, name="dfbuild")
+    return dockerfile.build(str(source), str(cache), str(work), executor=executor, on_output=lines.append,
+                            timeout=300)
+
+
+def test_a_dockerfile_builds_imports_and_runs(tmp_path, allow_registry):
+    marker = uuid.uuid4().hex[:12]
+    lines = []
+    result = build(tmp_path, {"probe": imagearchives.probe_binary(), "Dockerfile": f"""
+FROM {allow_registry}/paas/base:1 AS base
+RUN echo built-{marker} > /built.txt
+COPY probe /usr/local/bin/probe
+WORKDIR /srv
+ENV GREETING=hello
+EXPOSE 7000
+ENTRYPOINT ["/usr/local/bin/probe"]
+CMD ["from-dockerfile"]
+""".encode()}, lines)
+    assert any("Pulling" in line for line in lines) and any("STEP 2/8: RUN" in line for line in lines), lines
+    fd = dockerfile.open_archive(result)
+    with os.fdopen(fd, "rb") as archive:
+        image = imageimport.import_archive(archive, process_types=result.process_types)
+    try:
+        assert image.config["cmd"] == ["from-dockerfile"] and image.config["port"] == 7000
+        d = Desired(name=f"df{uuid.uuid4().hex[:10]}", app="dfapp", release="v1", process="web.1", command="", image=image.digest,
+                    app_id=APP_ID)
+        spec = agent.spec_for(d)
+        spec = dataclasses.replace(spec, network="none", command=(*spec.command, "--", "/built.txt"))
+        out = config.runtime_dir() / f"{d.name}.out"
+        with open(out, "w") as stdout:
+            assert container.run(spec, stdout=stdout, stderr=subprocess.STDOUT).exit_code == 0, out.read_text()
+        got = set(out.read_text().splitlines())
+        out.unlink()
+        assert {"arg=from-dockerfile", "cwd=/srv", "env PORT=7000", "env GREETING=hello", "exists /built.txt=1",
+                f"uid={identity.app_uid(APP_ID)}"} <= got
+    finally:
+        images.gc(images.all_digests() - {image.digest})
+
+
+def test_a_failing_step_and_an_unpullable_base_are_clear_errors(tmp_path, allow_registry):
+    lines = []
+    with pytest.raises(BuildError, match="build failed"):
+        build(tmp_path, {"Dockerfile": f"FROM {allow_registry}/paas/base:1\nRUN echo oops-step >&2; exit 3\n".encode()},
+              lines)
+    assert any("oops-step" in line for line in lines), lines
+    with pytest.raises(BuildError, match=r"paas/missing:1.*404"):
+        build(tmp_path, {"Dockerfile": f"FROM {allow_registry}/paas/missing:1\n".encode()}, [])
+    with pytest.raises(BuildError, match="PAAS_REGISTRY_ALLOW"):
+        build(tmp_path, {"Dockerfile": b"FROM 10.1.2.3:5000/internal/thing:1\n"}, [])
+    with pytest.raises(BuildError, match="PAAS_REGISTRY_MIRROR"):
+        build(tmp_path, {"Dockerfile": b"FROM python:3.12\n"}, [])
+
+
+def test_from_lines_and_references():
+    text = "FROM --platform=linux/amd64 a.example:5000/x/y:1 AS builder\nFROM builder\nFROM scratch\n" \
+           "from b.example/z@sha256:" + "0" * 64 + "\n"
+    assert dockerfile.base_images(text) == ["a.example:5000/x/y:1", "b.example/z@sha256:" + "0" * 64]
+    with pytest.raises(BuildError, match="build argument"):
+        dockerfile.base_images("ARG V=1\nFROM a.example/x:$V\n")
+    assert str(registry.parse("python:3.12")) == "docker.io/library/python:3.12"
+    for bad in ("a.example/x:1;rm -rf /", "A.example/UPPER", "a.example/x:", "x/../y"):
+        with pytest.raises(Exception, match="not an image reference"):
+            registry.parse(bad)
