@@ -341,7 +341,12 @@ def fetch(digest: str, url: str, *, stack: str = "host", process_types: dict | N
         request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
         with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT) as response, open(tmp, "wb") as out:
             shutil.copyfileobj(response, out, 1 << 20)
-        image = put(tmp, stack=stack, process_types=process_types, env=env)
+        if _is_oci_export(tmp):
+            from . import imageimport  # it stores through this module
+
+            image = imageimport.import_archive(tmp, process_types=process_types)
+        else:
+            image = put(tmp, stack=stack, process_types=process_types, env=env)
     except OSError as exc:
         raise ImageError(f"fetching image {digest} from {url}: {exc}") from None
     finally:
@@ -350,6 +355,16 @@ def fetch(digest: str, url: str, *, stack: str = "host", process_types: dict | N
         gc({d for d in all_digests() if d != image.digest})
         raise ImageError(f"image fetched from {url} has digest {image.digest}, expected {digest}")
     return image
+
+
+def _is_oci_export(path: Path) -> bool:
+    """An OCI image as the API serves it (imageexport.py writes oci-layout first), not a slug."""
+    try:
+        with tarfile.open(path) as tar:
+            first = tar.next()
+    except (tarfile.TarError, EOFError):
+        return False
+    return first is not None and first.name == "oci-layout"
 
 
 def blob_path(digest: str) -> Path:

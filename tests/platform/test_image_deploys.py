@@ -94,3 +94,18 @@ def test_cli_deploys_an_archive_and_explains_a_missing_file(live_server, tmp_pat
     refused = cli.run("deploy:image", "-a", "imgcli", "--archive", str(junk), ok=False)
     assert refused.returncode == 1 and "not an image archive" in refused.stderr
     assert [r["version"] for r in cli.json("releases", "-a", "imgcli")] == [2, 1]
+
+
+def test_hosts_fetch_an_image_release_as_an_oci_archive(as_alice, as_admin, tmp_path, forget_images):
+    import io
+    import tarfile
+
+    as_alice.post("/api/apps", {"name": "imgfetch"})
+    assert as_alice.post("/api/apps/imgfetch/images",
+                         raw=archive_bytes(tmp_path, [unique_layer()], Cmd=["/x"])).status_code == 201
+    digest = Build.objects.get(app__name="imgfetch").slug_digest
+    assert as_alice.get(f"/api/images/{digest}").status_code == 403  # hosts only: images hold app code
+    response = as_admin.client.get(f"/api/images/{digest}", **as_admin.headers)
+    assert response.status_code == 200
+    with tarfile.open(fileobj=io.BytesIO(b"".join(response.streaming_content))) as tar:
+        assert tar.getnames()[:2] == ["oci-layout", "index.json"]

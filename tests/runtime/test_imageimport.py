@@ -200,3 +200,32 @@ def test_an_oci_blob_that_does_not_match_its_digest_is_refused(tmp_path):
             dst.addfile(info, io.BytesIO(data))
     with pytest.raises(ImageError, match="does not match its digest"):
         imageimport.import_archive(tampered)
+
+
+def test_another_host_fetches_an_image_as_an_archive_with_the_same_digest(tmp_path, monkeypatch, cleanup):
+    import http.server
+    import threading
+    from functools import partial
+
+    from paas.runtime import imageexport
+
+    image = imageimport.import_archive(ia.oci_layout(tmp_path / "img.tar", [unique_layer(), unique_layer()],
+                                                     Entrypoint=["/e"], Env=["A=1"], WorkingDir="/srv/app",
+                                                     ExposedPorts={"8080/tcp": {}}))
+    cleanup(image.digest)
+    served = tmp_path / "served"
+    served.mkdir()
+    with open(served / "image.tar", "wb") as out:
+        imageexport.write(image.digest, out)
+    monkeypatch.setenv("PAAS_RUNTIME_DIR", str(tmp_path / "other-host"))  # an empty store
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        fetched = images.fetch(image.digest, f"http://127.0.0.1:{server.server_address[1]}/image.tar")
+    finally:
+        server.shutdown()
+    assert fetched.digest == image.digest and fetched.config == image.config
+    assert len(images.oci_layers(fetched)) == 3  # and the WORKDIR /srv/app the image lacked, as a layer
+    assert str(images.oci_dir()).startswith(str(tmp_path / "other-host"))
