@@ -45,7 +45,25 @@ def spool(stream, declared: int, limit: int) -> Path:
     return Path(name)
 
 
-def deploy_archive(user, app: App, archive: Path) -> Release:
+def deploy_reference(user, app: App, reference) -> Release:
+    """Pull image `reference` from a registry the platform may reach (PAAS_REGISTRY_ALLOW) and release it."""
+    from paas.runtime import registry
+    from paas.runtime.errors import ImageError
+
+    if not isinstance(reference, str) or not reference.strip():
+        raise Invalid("name the image to deploy, such as registry.example:5000/team/app:1.0")
+    work = Path(settings.PAAS_DATA_DIR) / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="pull-", dir=work) as tmp:
+        archive = Path(tmp) / "image.tar"
+        try:
+            pulled = registry.pull(reference, archive)
+        except ImageError as error:
+            raise Invalid(str(error)) from None
+        return deploy_archive(user, app, archive, summary=f"Deploy {pulled}")
+
+
+def deploy_archive(user, app: App, archive: Path, *, summary: str = "") -> Release:
     """Import `archive` and release it: web runs the image's ENTRYPOINT/CMD. Invalid when it is no image."""
     from paas.runtime import imageimport
     from paas.runtime.errors import ImageError
@@ -53,7 +71,7 @@ def deploy_archive(user, app: App, archive: Path) -> Release:
     try:
         image = imageimport.import_archive(archive)
     except ImageError as error:
-        raise Invalid(f"the archive cannot be deployed: {error}") from None
+        raise Invalid(f"the image cannot be deployed: {error}") from None
     now = timezone.now()
     with transaction.atomic():
         app = App.objects.select_for_update().get(pk=app.pk)
@@ -64,4 +82,5 @@ def deploy_archive(user, app: App, archive: Path) -> Release:
             Formation.objects.create(app=app, process_type="web", quantity=1)
         short = image.digest.removeprefix("sha256:")[:12]
         record(user, "build.succeeded", f"image {short} imported", app=app, build=str(build.uuid))
-        return create_release(app, user=user, build=build, config=current_config(app), summary=f"Deploy image {short}")
+        return create_release(app, user=user, build=build, config=current_config(app),
+                              summary=summary or f"Deploy image {short}")

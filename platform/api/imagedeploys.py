@@ -3,7 +3,8 @@
 from django.conf import settings
 
 from paas.platform.actions import access
-from paas.platform.actions.imagedeploys import deploy_archive, spool
+from paas.platform.actions.imagedeploys import deploy_archive, deploy_reference, spool
+from paas.platform.api.routing import body_schema
 from paas.platform.api.serializers import release_json
 
 
@@ -17,3 +18,10 @@ def upload_archive(request, app):
     finally:
         archive.unlink(missing_ok=True)
     return 201, release_json(release)
+
+
+@body_schema({"image": "registry/repository:tag or @sha256:..., from a registry the platform may pull from"})
+def pull_image(request, app):
+    """Pull an image from a registry (PAAS_REGISTRY_ALLOW) and release it."""
+    target = access.get_app(request.user, app)
+    return 201, release_json(deploy_reference(request.user, target, request.data.get("image")))

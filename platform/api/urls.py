@@ -73,6 +73,7 @@ ENDPOINTS = [
     Endpoint(f"{A}/rollback", {"POST": releases.create_rollback}, tag="releases"),
     UploadEndpoint(f"{A}/images", {"POST": imagedeploys.upload_archive}, tag="releases",
                    limit="PAAS_MAX_IMAGE_ARCHIVE_BYTES"),
+    Endpoint(f"{A}/images/pull", {"POST": imagedeploys.pull_image}, tag="releases"),
     Endpoint(f"{A}/canary", {"GET": canary.show, "POST": canary.start, "DELETE": canary.abort}, tag="releases"),
     Endpoint(f"{A}/canary/promote", {"POST": canary.promote}, tag="releases"),
     Endpoint(f"{A}/formation", {"GET": formation.show, "PATCH": formation.update}, tag="formation"),

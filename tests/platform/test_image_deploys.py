@@ -1,5 +1,6 @@
 """`paas deploy:image --archive FILE`: an uploaded image archive becomes a build and a release, or nothing."""
 
+import shutil
 import uuid
 from pathlib import Path
 
@@ -109,3 +110,21 @@ def test_hosts_fetch_an_image_release_as_an_oci_archive(as_alice, as_admin, tmp_
     assert response.status_code == 200
     with tarfile.open(fileobj=io.BytesIO(b"".join(response.streaming_content))) as tar:
         assert tar.getnames()[:2] == ["oci-layout", "index.json"]
+
+
+@pytest.mark.skipif(not (shutil.which("buildah") and shutil.which("docker-registry")),
+                    reason="buildah and docker-registry are installed by compose/bootstrap.sh")
+def test_deploy_an_image_from_a_registry(as_alice, allow_registry, forget_images):
+    as_alice.post("/api/apps", {"name": "imgpull"})
+    pull = lambda ref: as_alice.post("/api/apps/imgpull/images/pull", {"image": ref})  # noqa: E731
+    response = pull(f"{allow_registry}/paas/probe:1")
+    assert response.status_code == 201, response.json_body
+    assert response.json_body["summary"] == f"Deploy {allow_registry}/paas/probe:1"
+    image = images.get(Build.objects.get(app__name="imgpull").slug_digest)
+    assert image.config["entrypoint"] == ["/usr/bin/probe"] and image.config["port"] == 7000
+    for ref, message in ((f"{allow_registry}/paas/base:1", "no command"), (f"{allow_registry}/paas/nope:1", "404"),
+                         ("10.0.0.1:5000/internal/db:1", "PAAS_REGISTRY_ALLOW"), ("x;y", "not an image reference"),
+                         ("", "name the image")):
+        refused = pull(ref)
+        assert refused.status_code == 422 and message in refused.json_body["message"], (ref, refused.json_body)
+    assert Release.objects.filter(app__name="imgpull").count() == 2

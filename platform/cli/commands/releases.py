@@ -18,8 +18,9 @@ def register(sub, common, app_option):
     rollback.add_argument("version", nargs="?", help="vN (default: the release before the latest)")
     rollback.set_defaults(func=do_rollback)
     image = sub.add_parser("deploy:image", parents=[common, app_option],
-                           help="release a prebuilt image from a docker save or OCI archive")
-    image.add_argument("--archive", required=True, metavar="FILE", help="the archive (docker save -o FILE IMAGE)")
+                           help="release a prebuilt image: from a registry, or a docker save or OCI archive")
+    image.add_argument("reference", nargs="?", metavar="IMAGE", help="registry.example:5000/team/app:1.0")
+    image.add_argument("--archive", metavar="FILE", help="the archive (docker save -o FILE IMAGE)")
     image.set_defaults(func=deploy_image)
     canary = sub.add_parser("deploy:canary", parents=[common, app_option], help="send a share of traffic to a release")
     canary.add_argument("version", help="vN")
@@ -64,6 +65,20 @@ def do_rollback(args) -> int:
 
 
 def deploy_image(args) -> int:
+    if bool(args.reference) == bool(args.archive):
+        raise CliError("give an image reference or --archive FILE (one of them)")
+    if args.reference:
+        release = Api().post(f"apps/{quote(args.app)}/images/pull", {"image": args.reference})
+    else:
+        release = upload_archive(args)
+    if args.json:
+        emit_json(release)
+    else:
+        print(f"Released {args.app} v{release['version']}: {release['summary']}")
+    return 0
+
+
+def upload_archive(args) -> dict:
     try:
         stream = open(args.archive, "rb")
     except OSError as error:
@@ -72,13 +87,9 @@ def deploy_image(args) -> int:
         size = os.fstat(stream.fileno()).st_size
         if not size:
             raise CliError(f"{args.archive} is empty: not an image archive")
-        print(f"Uploading {args.archive} ({size / 1024 / 1024:.1f} MB) to {args.app}...", flush=True)
-        release = Api().upload(f"apps/{quote(args.app)}/images", stream, size, "application/x-tar")
-    if args.json:
-        emit_json(release)
-    else:
-        print(f"Released {args.app} v{release['version']}: {release['summary']}")
-    return 0
+        if not args.json:
+            print(f"Uploading {args.archive} ({size / 1024 / 1024:.1f} MB) to {args.app}...", flush=True)
+        return Api().upload(f"apps/{quote(args.app)}/images", stream, size, "application/x-tar")
 
 
 def start_canary(args) -> int:
