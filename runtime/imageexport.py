@@ -17,14 +17,16 @@ from .errors import ImageError
 LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar"
 
 
-def config_document(image: images.Image) -> dict:
-    """The image config JSON of the store's run settings (the inverse of imageconfig.normalize)."""
+def config_document(image: images.Image, *, env: dict | None = None, command: str = "") -> dict:
+    """The image config JSON of the store's run settings (the inverse of imageconfig.normalize); a
+    release's config vars (`env`) and process command (replacing CMD, as imageconfig.argv does) on top."""
     run = image.config
-    settings = {"Env": [f"{k}={v}" for k, v in run["env"].items()], "WorkingDir": run["workdir"]}
+    settings = {"Env": [f"{k}={v}" for k, v in {**run["env"], **(env or {})}.items()], "WorkingDir": run["workdir"]}
     if run["entrypoint"]:
         settings["Entrypoint"] = run["entrypoint"]
-    if run["cmd"]:
-        settings["Cmd"] = run["cmd"]
+    cmd = ["/bin/sh", "-c", command] if command else run["cmd"]
+    if cmd:
+        settings["Cmd"] = cmd
     if run["user"]:
         settings["User"] = run["user"]
     if run["port"]:
@@ -33,13 +35,14 @@ def config_document(image: images.Image) -> dict:
             "rootfs": {"type": "layers", "diff_ids": list(image.layers)}}
 
 
-def write(digest: str, out) -> None:
-    """Write image `digest` as an OCI layout tar to the binary file `out`."""
+def write(digest: str, out, *, env: dict | None = None, command: str = "", tag: str = "") -> None:
+    """Write image `digest` as an OCI layout tar to the binary file `out`, with docker save's
+    manifest.json beside it (what `docker load` reads), tagged `tag` when given."""
     image = images.get(digest)
     if not image.is_oci:
         raise ImageError(f"image {digest} is a slug, not an OCI image")
     store = images.oci_dir()
-    config = json.dumps(config_document(image), sort_keys=True).encode()
+    config = json.dumps(config_document(image, env=env, command=command), sort_keys=True).encode()
     layers = []
     for diff_id in image.layers:
         path = store / f"{diff_id.removeprefix('sha256:')}.tar"
@@ -63,6 +66,8 @@ def write(digest: str, out) -> None:
         _add(tar, _blob(_sha(config)), config)
         for diff_id, path in layers:
             tar.add(path, _blob(diff_id), recursive=False)
+        _add(tar, "manifest.json", json.dumps([{"Config": _blob(_sha(config)), "RepoTags": [tag] if tag else [],
+                                                 "Layers": [_blob(d) for d, _ in layers]}]).encode())
 
 
 def _sha(data: bytes) -> str:

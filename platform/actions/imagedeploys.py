@@ -84,3 +84,31 @@ def deploy_archive(user, app: App, archive: Path, *, summary: str = "") -> Relea
         record(user, "build.succeeded", f"image {short} imported", app=app, build=str(build.uuid))
         return create_release(app, user=user, build=build, config=current_config(app),
                               summary=summary or f"Deploy image {short}")
+
+
+def export_release(user, app: App, release: Release):
+    """Release `release` of an image app as an OCI archive (with docker save's manifest.json): its image,
+    its config vars as ENV, its web command (when its Procfile gave one) as CMD. A temporary file,
+    gone once closed. Invalid for buildpack releases (their stack is not exported yet)."""
+    from paas.runtime import imageexport, images
+    from paas.runtime.errors import ImageError
+
+    build = release.build
+    if build is None:
+        raise Invalid(f"v{release.version} has no build to export (nothing was deployed yet)")
+    if not (images.exists(build.slug_digest) and images.get(build.slug_digest).is_oci):
+        raise Invalid(f"v{release.version} was built by buildpacks: only image and Dockerfile releases can be "
+                      "exported so far")
+    out = tempfile.TemporaryFile(dir=images.oci_dir())
+    try:
+        imageexport.write(build.slug_digest, out, env=dict(release.config.values),
+                          command=build.process_types.get("web", ""), tag=f"paas/{app.name}:v{release.version}")
+        out.seek(0)
+    except ImageError as error:
+        out.close()
+        raise Invalid(f"v{release.version} cannot be exported: {error}") from None
+    except BaseException:
+        out.close()
+        raise
+    record(user, "release.export", f"exported v{release.version}", app=app, version=release.version)
+    return out

@@ -25,3 +25,16 @@ def pull_image(request, app):
     """Pull an image from a registry (PAAS_REGISTRY_ALLOW) and release it."""
     target = access.get_app(request.user, app)
     return 201, release_json(deploy_reference(request.user, target, request.data.get("image")))
+
+
+def export(request, app, version):
+    """The release as an OCI archive `docker load` reads (image and Dockerfile releases)."""
+    from paas.platform.actions.imagedeploys import export_release
+    from paas.platform.actions.releases import get_release
+    from paas.platform.api.images import StreamedFile
+
+    target = access.get_app(request.user, app)
+    release = get_release(target, version)
+    response = StreamedFile(export_release(request.user, target, release), content_type="application/x-tar")
+    response["Content-Disposition"] = f'attachment; filename="{target.name}-v{release.version}.tar"'
+    return response

@@ -70,6 +70,7 @@ ENDPOINTS = [
     Endpoint(f"{A}/config", {"GET": config.show, "PATCH": config.update}, tag="config"),
     Endpoint(f"{A}/releases", {"GET": releases.list_releases}, tag="releases"),
     Endpoint(f"{A}/releases/<str:version>", {"GET": releases.info}, tag="releases"),
+    Endpoint(f"{A}/releases/<str:version>/export", {"GET": imagedeploys.export}, tag="releases"),
     Endpoint(f"{A}/rollback", {"POST": releases.create_rollback}, tag="releases"),
     UploadEndpoint(f"{A}/images", {"POST": imagedeploys.upload_archive}, tag="releases",
                    limit="PAAS_MAX_IMAGE_ARCHIVE_BYTES"),

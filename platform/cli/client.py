@@ -37,6 +37,30 @@ class Api:
         headers = {"Accept": "application/json", "Content-Type": content_type, "Content-Length": str(size)}
         return self.answer("POST", path, stream, headers, timeout=timeout)
 
+    def download(self, path: str, out, *, timeout: float = UPLOAD_TIMEOUT_S) -> int:
+        """GET a file (an exported release) into the binary file `out`, streamed; the bytes written."""
+        if not self.token:
+            raise CliError("not logged in: run paas login (or set PAAS_TOKEN)")
+        url = urlsplit(self.base_url)
+        kind = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+        headers = {"Authorization": f"Bearer {self.token}"}
+        try:
+            connection = kind(url.hostname, url.port, timeout=timeout)
+            connection.request("GET", url.path + "/api/" + path.lstrip("/"), headers=headers)
+            response = connection.getresponse()
+            if response.status >= 400:
+                raise ApiError(error_message(response.read(), response.status, response.reason), response.status)
+            written = 0
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+                written += len(chunk)
+            return written
+        except (OSError, ValueError, http.client.HTTPException) as error:
+            raise CliError(f"cannot reach the paas API at {self.base_url}: {error}") from None
+        finally:
+            if "connection" in locals():
+                connection.close()
+
     def answer(self, method: str, path: str, data, headers: dict, *, auth: bool = True, timeout: float = 0):
         if auth:
             headers["Authorization"] = f"Bearer {self.token}"

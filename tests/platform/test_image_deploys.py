@@ -1,13 +1,15 @@
 """`paas deploy:image --archive FILE`: an uploaded image archive becomes a build and a release, or nothing."""
 
+import json
 import shutil
+import tarfile
 import uuid
 from pathlib import Path
 
 import pytest
 
 from paas.platform.models import Build, Formation, Release
-from paas.runtime import images
+from paas.runtime import imageimport, images
 from tests.platform.test_cli import Cli, cli_login_token, make_user
 from tests.runtime import imagearchives as ia
 
@@ -95,6 +97,19 @@ def test_cli_deploys_an_archive_and_explains_a_missing_file(live_server, tmp_pat
     refused = cli.run("deploy:image", "-a", "imgcli", "--archive", str(junk), ok=False)
     assert refused.returncode == 1 and "not an image archive" in refused.stderr
     assert [r["version"] for r in cli.json("releases", "-a", "imgcli")] == [2, 1]
+    cli.run("config:set", "-a", "imgcli", "GREETING=hi there")  # v3: the same image, a config var
+    exported = tmp_path / "v3.tar"
+    assert "docker load -i" in cli.run("releases:export", "-a", "imgcli", "v3", "-o", str(exported)).stdout
+    with tarfile.open(exported) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))[0]
+        assert manifest["RepoTags"] == ["paas/imgcli:v3"]
+        config = json.load(tar.extractfile(manifest["Config"]))["config"]
+    assert "GREETING=hi there" in config["Env"] and config["Entrypoint"] == ["/srv/run"]
+    assert imageimport.import_archive(exported).layers == images.get(
+        Build.objects.get(app__name="imgcli").slug_digest).layers  # loadable: it is an image archive
+    slug_app = cli.run("releases:export", "-a", "imgcli", "v1", "-o", str(tmp_path / "v1.tar"), ok=False)
+    assert slug_app.returncode == 1 and "no build to export" in slug_app.stderr
+    assert not (tmp_path / "v1.tar").exists() and not (tmp_path / "v1.tar.part").exists()
 
 
 def test_hosts_fetch_an_image_release_as_an_oci_archive(as_alice, as_admin, tmp_path, forget_images):

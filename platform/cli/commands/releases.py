@@ -14,6 +14,11 @@ def register(sub, common, app_option):
     info = sub.add_parser("releases:info", parents=[common, app_option], help="show one release")
     info.add_argument("version", help="vN")
     info.set_defaults(func=release_info)
+    export = sub.add_parser("releases:export", parents=[common, app_option],
+                            help="write a release as an image archive (docker load -i FILE)")
+    export.add_argument("version", help="vN")
+    export.add_argument("-o", "--output", required=True, metavar="FILE", help="where to write the archive")
+    export.set_defaults(func=export_release)
     rollback = sub.add_parser("rollback", parents=[common, app_option], help="roll back to an earlier release")
     rollback.add_argument("version", nargs="?", help="vN (default: the release before the latest)")
     rollback.set_defaults(func=do_rollback)
@@ -51,6 +56,30 @@ def release_info(args) -> int:
         emit_json(release)
     else:
         pairs(release)
+    return 0
+
+
+def export_release(args) -> int:
+    partial = f"{args.output}.part"
+    try:
+        out = open(partial, "xb")
+    except FileExistsError:
+        raise CliError(f"{partial} exists: another export is writing it, or remove it") from None
+    except OSError as error:
+        raise CliError(f"cannot write {args.output}: {error.strerror}") from None
+    try:
+        with out:
+            size = Api().download(f"apps/{quote(args.app)}/releases/{quote(args.version)}/export", out)
+        os.replace(partial, args.output)
+    except OSError as error:
+        raise CliError(f"cannot write {args.output}: {error.strerror}") from None
+    finally:
+        if os.path.exists(partial):  # ours: a failed export leaves nothing
+            os.unlink(partial)
+    if args.json:
+        emit_json({"file": args.output, "bytes": size})
+    else:
+        print(f"Wrote {args.app} {args.version} to {args.output} ({size / 1024 / 1024:.1f} MB): docker load -i {args.output}")
     return 0
 
 
