@@ -37,7 +37,7 @@ def import_archive(path, *, process_types: dict | None = None) -> images.Image:
     """
     added: list[str] = []
     try:
-        with Archive(path) as archive:
+        with images.importing(), Archive(path) as archive:
             document = archive.document
             run = imageconfig.normalize(document)
             diff_ids = imageconfig.diff_ids(document)
@@ -48,8 +48,8 @@ def import_archive(path, *, process_types: dict | None = None) -> images.Image:
                 budget -= size
                 if new:
                     added.append(diff_id)
-        extra = _workdir_layer(diff_ids, run["workdir"], added)
-        return images.put_oci(diff_ids + extra, run, process_types=process_types)
+            extra = _workdir_layer(diff_ids, run["workdir"], added)
+            return images.put_oci(diff_ids + extra, run, process_types=process_types)
     except BaseException:
         images.drop_oci_layers(added)
         raise

@@ -320,13 +320,31 @@ def gc(in_use: set[str]) -> list[str]:
             (blobs / f"{hexd}.tar").unlink(missing_ok=True)
             (metas / f"{hexd}.json").unlink(missing_ok=True)
             removed.append(f"sha256:{hexd}")
-        # OCI layers go with the last image naming them; a dot: a layer being unpacked.
+        _sweep_oci_layers()
+    return removed
+
+
+@contextmanager
+def importing():
+    """Held (shared) while an import adds layers no image names yet, so gc leaves them alone."""
+    with open(oci_dir() / ".imports", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_SH)
+        yield
+
+
+def _sweep_oci_layers() -> None:
+    """OCI layers go with the last image naming them, unless an import is under way (it would lose
+    the layers it added before it names them); a dot: a layer being unpacked."""
+    with open(oci_dir() / ".imports", "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # the next gc collects them
         used = _oci_in_use()
         for path in oci_dir().iterdir():
             hexd = path.name.removesuffix(".tar")
             if not path.name.startswith(".") and hexd not in used:
                 _remove_oci(hexd)
-    return removed
 
 
 def fetch(digest: str, url: str, *, stack: str = "host", process_types: dict | None = None,
