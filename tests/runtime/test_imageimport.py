@@ -16,7 +16,7 @@ import uuid
 import pytest
 
 from paas.runtime import agent, config, container, identity, imageconfig, images, imageimport
-from paas.runtime.errors import ImageError
+from paas.runtime.errors import ImageError, SpecError
 from paas.runtime.reconcile import Desired
 
 from . import imagearchives as ia
@@ -229,3 +229,13 @@ def test_another_host_fetches_an_image_as_an_archive_with_the_same_digest(tmp_pa
     assert fetched.digest == image.digest and fetched.config == image.config
     assert len(images.oci_layers(fetched)) == 3  # and the WORKDIR /srv/app the image lacked, as a layer
     assert str(images.oci_dir()).startswith(str(tmp_path / "other-host"))
+
+
+def test_an_image_cannot_make_the_agent_read_a_huge_passwd(tmp_path, cleanup):
+    big = ia.layer(ia.member("etc/passwd", b"x:x:1:1::/:/bin/sh\n" * 60_000), ia.member("bin/app", b"", mode=0o755))
+    image = imageimport.import_archive(ia.docker_save(tmp_path / "img.tar", [big], Cmd=["/bin/app"]))
+    cleanup(image.digest)
+    d = Desired(name=f"big{uuid.uuid4().hex[:8]}", app="imgapp", release="v1", process="web.1", command="",
+                image=image.digest, app_id=11)
+    with pytest.raises(SpecError, match="larger than"):
+        container.create(dataclasses.replace(agent.spec_for(d), network="none"))
