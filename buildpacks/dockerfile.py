@@ -44,14 +44,14 @@ _FROM = re.compile(r"^\s*FROM\s+(.*)$", re.IGNORECASE)
 # The buildah flags of every step: the app's storage under /cache, nothing of the host's.
 BUILDAH = ("buildah", "--storage-driver", "vfs", "--root", "/cache/storage", "--runroot", "/cache/run")
 ENV = {"HOME": "/cache/home", "TMPDIR": "/cache/tmp", "XDG_RUNTIME_DIR": "/cache/xdg", "BUILDAH_ISOLATION": "rootless",
-       "PATH": "/usr/local/bin:/usr/bin:/bin", "STORAGE_DRIVER": "vfs", "CONTAINERS_CONF": "/cache/containers.conf"}
+       "PATH": "/usr/local/bin:/usr/bin:/bin", "STORAGE_DRIVER": "vfs", "CONTAINERS_CONF": "/config/containers.conf"}
 # Loads the pulled bases into the storage under the names the Dockerfile uses. The names come in
 # PAAS_BASES (checked by registry.parse: no shell syntax), never in the script's text.
 LOAD_BASES = """set -eu
 n=0
 for ref in $PAAS_BASES; do
   id=$(buildah --storage-driver vfs --root /cache/storage --runroot /cache/run pull -q \\
-       --signature-policy /cache/policy.json "oci-archive:/bases/$n.tar")
+       --signature-policy /config/policy.json "oci-archive:/bases/$n.tar")
   buildah --storage-driver vfs --root /cache/storage --runroot /cache/run tag "$id" "$ref"
   n=$((n+1))
 done
@@ -109,12 +109,15 @@ def build(source_dir: str, cache_dir: str, work_dir: str, *, executor, on_output
     text = _read(source_dir)
     bases = base_images(text)
     work, cache = Path(work_dir), Path(cache_dir)
-    for sub in ("storage", "run", "home", "tmp", "xdg"):
-        (cache / sub).mkdir(parents=True, exist_ok=True)
-    (cache / "policy.json").write_text(POLICY)
-    (cache / "containers.conf").write_text(CONTAINERS_CONF)
-    (work / "bases").mkdir(parents=True, exist_ok=True)
-    (work / "out").mkdir(parents=True, exist_ok=True)
+    # The cache is the app's: an earlier build may have left links where directories go. Nothing of
+    # the app runs now (one build at a time), so a checked directory stays one until the steps start.
+    for path in (cache, *(cache / sub for sub in ("storage", "run", "home", "tmp", "xdg"))):
+        _real_dir(path)
+    # The platform's own files go in this build's fresh work directory, mounted read-only.
+    for sub in ("bases", "out", "config"):
+        (work / sub).mkdir(parents=True, exist_ok=True)
+    (work / "config" / "policy.json").write_text(POLICY)
+    (work / "config" / "containers.conf").write_text(CONTAINERS_CONF)
     refs = []
     for n, base in enumerate(bases):
         on_output(f"-----> Pulling {base}")
@@ -125,7 +128,8 @@ def build(source_dir: str, cache_dir: str, work_dir: str, *, executor, on_output
     # /var/tmp: where buildah unpacks an oci-archive whatever TMPDIR says; the stacks have the directory.
     mounts = [Mount(source_dir, "/workspace", True), Mount(str(cache), "/cache", False),
               Mount(str(cache / "tmp"), "/var/tmp", False),
-              Mount(str(work / "bases"), "/bases", True), Mount(str(work / "out"), "/out", False)]
+              Mount(str(work / "bases"), "/bases", True), Mount(str(work / "out"), "/out", False),
+              Mount(str(work / "config"), "/config", True)]
     env = dict(ENV)
 
     def step(argv, what, extra=None):
@@ -138,17 +142,31 @@ def build(source_dir: str, cache_dir: str, work_dir: str, *, executor, on_output
         # The names as the Dockerfile writes them (registry.parse normalised them for the pull).
         step(["/bin/sh", "-c", LOAD_BASES], "loading the base images", {"PAAS_BASES": " ".join(bases)})
     on_output(f"-----> Building the {FILE_NAME} with buildah")
-    step([*BUILDAH, "bud", "--pull-never", "--layers", "--signature-policy", "/cache/policy.json", "--network", "host",
+    step([*BUILDAH, "bud", "--pull-never", "--layers", "--signature-policy", "/config/policy.json", "--network", "host",
           # RUN steps run under crun in buildah's user namespace, in this build container's cgroup (its caps).
           "--runtime", "crun", "--runtime-flag", "cgroup-manager=disabled", "--cgroupns", "host",
           # A new proc mount is refused where /proc has masked paths (this build container's): bind this one.
           "--volume", "/proc:/proc:rbind",
           "-f", f"/workspace/{FILE_NAME}", "-t", TAG, "/workspace"], f"the {FILE_NAME} build")
-    step([*BUILDAH, "push", "--signature-policy", "/cache/policy.json", TAG, "oci-archive:/out/image.tar"],
+    step([*BUILDAH, "push", "--signature-policy", "/config/policy.json", TAG, "oci-archive:/out/image.tar"],
          "exporting the image")
     from .procfile import read_procfile
 
     return ImageBuild(archive=work / "out" / "image.tar", process_types=read_procfile(source_dir) or {"web": ""})
+
+
+def _real_dir(path: Path) -> None:
+    """`path` a directory of its own: a link or a file a build left in its place is removed first
+    (never followed: the host would write through it as root)."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        info = None
+    if info is not None and not stat.S_ISDIR(info.st_mode):
+        os.unlink(path)
+        info = None
+    if info is None:
+        os.mkdir(path, 0o700)
 
 
 def _read(source_dir: str) -> str:

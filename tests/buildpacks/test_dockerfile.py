@@ -27,7 +27,7 @@ APP_ID = 12
 
 def build(tmp_path, files: dict, lines: list):
     source, cache, work = tmp_path / "src", tmp_path / "cache", tmp_path / "work"
-    for d in (source, cache, work):
+    for d in (source, work):
         d.mkdir(exist_ok=True)
     for name, data in files.items():
         (source / name).write_bytes(data)
@@ -122,3 +122,14 @@ def test_a_nesting_build_container_gets_user_namespaces_and_nothing_more(tmp_pat
     lines.clear()
     assert strict.run(["unshare", "-r", "true"], env={"PATH": "/usr/bin:/bin"}, cwd="/", mounts=[], timeout=60,
                       on_line=lines.append) != 0
+
+
+def test_links_an_earlier_build_left_in_the_cache_are_never_followed(tmp_path):
+    """The build cache is the app's: a link where buildah's storage goes must not lead the host (root) to
+    create or write files elsewhere, nor be bound into the build."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (tmp_path / "cache").symlink_to(victim)
+    build(tmp_path, {"Dockerfile": b"FROM scratch\nCOPY Dockerfile /Dockerfile\nCMD [\"/Dockerfile\"]\n"}, [])
+    assert list(victim.iterdir()) == []
+    assert (tmp_path / "cache").is_dir() and not (tmp_path / "cache").is_symlink()
