@@ -25,7 +25,7 @@ from typing import Protocol
 
 from paas.contracts import redis_keys
 
-from . import addonnet, config, identity, imageconfig, images, logs, network, ports, stacks, sweep, trust, volumes
+from . import addonnet, config, identity, imageconfig, imagefetch, images, logs, network, ports, stacks, sweep, trust, volumes
 from .container import Container, create, instance_dir, release
 from .errors import RuntimeLayerError, SpecError, StateError
 from .launch import process_argv
@@ -420,7 +420,7 @@ class Agent:
         d = action.desired
         assert d is not None
         if d.image and not images.exists(d.image):
-            images.fetch(d.image, self.control.image_url(d.image), stack=d.stack,
+            imagefetch.fetch(d.image, self.control.image_url(d.image), stack=d.stack,
                          token=config.agent_token())
         if instance_dir(d.name).exists():
             self._release(d.name)  # a leftover of an earlier run of the same instance (and its leases)

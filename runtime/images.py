@@ -35,7 +35,6 @@ import shutil
 import stat
 import tarfile
 import tempfile
-import urllib.request
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -44,7 +43,6 @@ from . import config, identity
 from .errors import ImageError
 
 _DIGEST = re.compile(r"^sha256:([0-9a-f]{64})$")
-FETCH_TIMEOUT = 120
 
 
 @dataclass(frozen=True)
@@ -140,6 +138,11 @@ def exists(digest: str) -> bool:
         return True
     image = get(digest)
     return image.is_oci and all(oci_layer(d).is_dir() for d in image.layers)
+
+
+def blob_dir() -> Path:
+    """Where slugs are kept (and downloads land before they are stored)."""
+    return _dirs()[0]
 
 
 def oci_dir() -> Path:
@@ -345,44 +348,6 @@ def _sweep_oci_layers() -> None:
             hexd = path.name.removesuffix(".tar")
             if not path.name.startswith(".") and hexd not in used:
                 _remove_oci(hexd)
-
-
-def fetch(digest: str, url: str, *, stack: str = "host", process_types: dict | None = None,
-          env: dict | None = None, token: str | None = None) -> Image:
-    """Download a slug from the control plane (`url` serves the tar) and verify its digest."""
-    if exists(digest):
-        return get(digest)
-    expected = _hex(digest)
-    blobs, _, _ = _dirs()
-    tmp = blobs / f".fetch-{expected[:12]}-{os.getpid()}.tmp"
-    try:
-        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
-        with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT) as response, open(tmp, "wb") as out:
-            shutil.copyfileobj(response, out, 1 << 20)
-        if _is_oci_export(tmp):
-            from . import imageimport  # it stores through this module
-
-            image = imageimport.import_archive(tmp, process_types=process_types)
-        else:
-            image = put(tmp, stack=stack, process_types=process_types, env=env)
-    except OSError as exc:
-        raise ImageError(f"fetching image {digest} from {url}: {exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-    if image.digest != digest:
-        gc({d for d in all_digests() if d != image.digest})
-        raise ImageError(f"image fetched from {url} has digest {image.digest}, expected {digest}")
-    return image
-
-
-def _is_oci_export(path: Path) -> bool:
-    """An OCI image as the API serves it (imageexport.py writes oci-layout first), not a slug."""
-    try:
-        with tarfile.open(path) as tar:
-            first = tar.next()
-    except (tarfile.TarError, EOFError):
-        return False
-    return first is not None and first.name == "oci-layout"
 
 
 def blob_path(digest: str) -> Path:

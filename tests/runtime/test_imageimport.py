@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from paas.runtime import agent, config, container, identity, imageconfig, images, imageimport
+from paas.runtime import agent, config, container, identity, imageconfig, imagefetch, images, imageimport
 from paas.runtime.errors import ImageError, SpecError
 from paas.runtime.reconcile import Desired
 
@@ -223,7 +223,7 @@ def test_another_host_fetches_an_image_as_an_archive_with_the_same_digest(tmp_pa
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        fetched = images.fetch(image.digest, f"http://127.0.0.1:{server.server_address[1]}/image.tar")
+        fetched = imagefetch.fetch(image.digest, f"http://127.0.0.1:{server.server_address[1]}/image.tar")
     finally:
         server.shutdown()
     assert fetched.digest == image.digest and fetched.config == image.config
