@@ -15,7 +15,7 @@ import pytest
 
 from paas.buildpacks import dockerfile
 from paas.buildpacks.containerexec import ContainerExecutor
-from paas.buildpacks.errors import BuildError
+from paas.buildpacks.errors import BuildError, BuildTimeout
 from paas.runtime import agent, config, container, identity, imageimport, images, registry
 from paas.runtime.reconcile import Desired
 from tests.runtime import imagearchives
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.skipif(not (shutil.which("buildah") and shutil.which("d
 APP_ID = 12
 
 
-def build(tmp_path, files: dict, lines: list):
+def build(tmp_path, files: dict, lines: list, timeout: float = 300):
     source, cache, work = tmp_path / "src", tmp_path / "cache", tmp_path / "work"
     for d in (source, work):
         d.mkdir(exist_ok=True)
@@ -35,7 +35,7 @@ def build(tmp_path, files: dict, lines: list):
     executor = ContainerExecutor(stack="host", uid=identity.build_uid(APP_ID), build_dirs=(str(tmp_path),),
                                  nesting=True, name="dfbuild")
     return dockerfile.build(str(source), str(cache), str(work), executor=executor, on_output=lines.append,
-                            timeout=300)
+                            timeout=timeout)
 
 
 def test_a_dockerfile_builds_imports_and_runs(tmp_path, allow_registry):
@@ -78,6 +78,9 @@ def test_a_failing_step_and_an_unpullable_base_are_clear_errors(tmp_path, allow_
         build(tmp_path, {"Dockerfile": f"FROM {allow_registry}/paas/base:1\nRUN echo oops-step >&2; exit 3\n".encode()},
               lines)
     assert any("oops-step" in line for line in lines), lines
+    with pytest.raises(BuildTimeout):  # the whole step is killed: buildah, crun and the RUN's loop
+        build(tmp_path, {"Dockerfile": f"FROM {allow_registry}/paas/base:1\nRUN while :; do :; done\n".encode()},
+              [], timeout=3)
     with pytest.raises(BuildError, match=r"paas/missing:1.*404"):
         build(tmp_path, {"Dockerfile": f"FROM {allow_registry}/paas/missing:1\n".encode()}, [])
     with pytest.raises(BuildError, match="PAAS_REGISTRY_ALLOW"):
