@@ -96,7 +96,7 @@ class Archive:
             raise ImageError(f"archive blob {name[:120]!r} does not match its digest {digest}")
         try:
             return json.loads(data)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested beyond reason
             raise ImageError(f"archive member {name[:120]!r} is not valid JSON") from None
 
     # -- formats -------------------------------------------------------------

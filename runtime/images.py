@@ -157,8 +157,13 @@ def oci_layer(diff_id: str) -> Path:
 
 
 def oci_layers(image: Image) -> tuple[Path, ...]:
-    """An OCI image's unpacked layers, topmost first (overlay's order); ImageError if one is missing."""
-    paths = tuple(oci_layer(d) for d in reversed(image.layers))
+    """An OCI image's unpacked layers, topmost first (overlay's order); ImageError if one is missing.
+
+    A layer listed twice (empty layers of a build often are) is given once, where it is topmost:
+    overlayfs refuses a directory twice, and the lower copy changes nothing the upper one does not
+    redo (same files, same whiteouts).
+    """
+    paths = tuple(oci_layer(d) for d in dict.fromkeys(reversed(image.layers)))
     for path in paths:
         if not path.is_dir():
             raise ImageError(f"layer {path.name[:12]} of image {image.digest} is not on this host")

@@ -105,7 +105,7 @@ def unpack(layer_tar: Path, dest: Path, *, max_bytes: int, max_members: int) -> 
             tar.extractall(dest, filter=reader)
     except LayerError:
         raise
-    except (tarfile.TarError, EOFError, OSError) as exc:
+    except (tarfile.TarError, EOFError, OSError, KeyError) as exc:  # KeyError: a hard link to no member
         raise LayerError(f"layer cannot be unpacked: {exc}") from None
     for directory, name in reader.whiteouts:
         _whiteout(dest, directory, name)

@@ -124,7 +124,7 @@ def _manifest(base: str, ref: Reference) -> dict:
 def _json(data: bytes, ref: Reference) -> dict:
     try:
         document = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ImageError(f"cannot pull {ref}: the registry sent a manifest that is not JSON") from None
     if not isinstance(document, dict):
         raise ImageError(f"cannot pull {ref}: the registry sent a manifest that is not an object")

@@ -73,6 +73,12 @@ def test_whiteouts_and_opaque_directories_hide_lower_files(tmp_path, probe, clea
     assert stat.S_ISCHR(whiteout.st_mode) and whiteout.st_rdev == 0
     assert os.getxattr(top / "cache", "trusted.overlay.opaque") == b"y"
     lines = run_image(image, cid(), "", ["/data/a", "/data/b", "/cache/old", "/cache/new"])
+    again = imageimport.import_archive(ia.oci_layout(  # the base listed twice: each layer once, where topmost
+        tmp_path / "twice.tar", [base, upper, base], Entrypoint=["/bin/probe"], Cmd=["one", "two"],
+        WorkingDir="/srv"))
+    cleanup(again.digest)
+    assert images.oci_layers(again) == (images.oci_layers(image)[1], top)
+    assert "exists /data/a=1" in run_image(again, cid(), "", ["/data/a"])
     assert lines[:2] == ["arg=one", "arg=two"]
     assert {"cwd=/srv", f"uid={UID}", f"gid={UID}", "env PORT=7000", "env GREETING=hi", "env HOME=/srv"} <= set(lines)
     assert {"exists /data/a=0", "exists /data/b=1", "exists /cache/old=0", "exists /cache/new=1"} <= set(lines)
@@ -118,6 +124,7 @@ def hostile(name, data=b"", **kw):
     (hostile("dev/mem", kind=tarfile.CHRTYPE, devmajor=1), "device node"),
     (hostile("fifo", kind=tarfile.FIFOTYPE), "device node"),
     (ia.layer(ia.member("f", b"x"), ia.member(".wh.f")), "both has and hides"),
+    (hostile("orphan", kind=tarfile.LNKTYPE, linkname="in/another/layer"), "cannot be unpacked"),
 ])
 def test_hostile_layers_are_refused_and_nothing_is_stored(tmp_path, bad_layer, message):
     good = unique_layer()
@@ -168,8 +175,15 @@ def bad_archives(tmp_path):
     zstd_layer = b"\x28\xb5\x2f\xfd" + os.urandom(64)
     bad_json = ia.docker_save(tmp_path / "json.tar", [layer], document={"config": {"Cmd": "not a list"},
                                                                        "rootfs": {"diff_ids": [ia.sha(layer)]}})
+    deep = tmp_path / "deep.tar"
+    with tarfile.open(deep, "w") as tar:
+        data = b"[" * 200_000
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
     return [
         (not_tar, "not an image archive"),
+        (deep, "not valid JSON"),
         (empty, "neither manifest.json"),
         (ia.docker_save(tmp_path / "wrong.tar", [layer], document=wrong), "not the layer the image's config names"),
         (ia.docker_save(tmp_path / "zstd.tar", [zstd_layer], Cmd=["/x"]), "zstd"),
