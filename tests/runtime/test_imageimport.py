@@ -216,7 +216,7 @@ def test_an_oci_blob_that_does_not_match_its_digest_is_refused(tmp_path):
         imageimport.import_archive(tampered)
 
 
-def test_another_host_fetches_an_image_as_an_archive_with_the_same_digest(tmp_path, monkeypatch, cleanup):
+def test_another_host_fetches_an_image_as_an_archive_with_the_same_digest(tmp_path, cleanup):
     import http.server
     import threading
     from functools import partial
@@ -231,18 +231,19 @@ def test_another_host_fetches_an_image_as_an_archive_with_the_same_digest(tmp_pa
     served.mkdir()
     with open(served / "image.tar", "wb") as out:
         imageexport.write(image.digest, out)
-    monkeypatch.setenv("PAAS_RUNTIME_DIR", str(tmp_path / "other-host"))  # an empty store
     handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
     handler.log_message = lambda *a: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        fetched = imagefetch.fetch(image.digest, f"http://127.0.0.1:{server.server_address[1]}/image.tar")
-    finally:
-        server.shutdown()
-    assert fetched.digest == image.digest and fetched.config == image.config
-    assert len(images.oci_layers(fetched)) == 3  # and the WORKDIR /srv/app the image lacked, as a layer
-    assert str(images.oci_dir()).startswith(str(tmp_path / "other-host"))
+    with pytest.MonkeyPatch.context() as other_host:
+        other_host.setenv("PAAS_RUNTIME_DIR", str(tmp_path / "other-host"))  # an empty store
+        try:
+            fetched = imagefetch.fetch(image.digest, f"http://127.0.0.1:{server.server_address[1]}/image.tar")
+        finally:
+            server.shutdown()
+        assert fetched.digest == image.digest and fetched.config == image.config
+        assert len(images.oci_layers(fetched)) == 3  # and the WORKDIR /srv/app the image lacked, as a layer
+        assert str(images.oci_dir()).startswith(str(tmp_path / "other-host"))
 
 
 def test_an_image_cannot_make_the_agent_read_a_huge_passwd(tmp_path, cleanup):
