@@ -10,8 +10,9 @@ import uuid
 import pytest
 
 from paas.platform.actions.apps import create_app
+from paas.platform.actions.formation import scale
 from paas.platform.actions.releases import rollback
-from paas.platform.models import Build
+from paas.platform.models import Build, Instance
 from paas.runtime import identity
 from tests.e2e.test_deploy import fetch, release_status
 from tests.runtime import imagearchives
@@ -25,7 +26,7 @@ def dockerfile(greeting: str) -> str:
             'ENTRYPOINT ["/usr/bin/probe"]\nCMD ["serve"]\n')
 
 
-def test_a_dockerfile_app_deploys_rolls_and_rolls_back(pusher, agent_host, platform_env, tmp_path):
+def test_a_dockerfile_app_deploys_scales_rolls_and_rolls_back(pusher, agent_host, platform_env, tmp_path):
     app = create_app(pusher.user, f"df-{uuid.uuid4().hex[:8]}")
     repo = pusher.repo(tmp_path / "src", {"Dockerfile": dockerfile("first")}, app.name)
     (repo / "probe").write_bytes(imagearchives.probe_binary())
@@ -41,6 +42,9 @@ def test_a_dockerfile_app_deploys_rolls_and_rolls_back(pusher, agent_host, platf
     port, host = int(platform_env["PAAS_ROUTER_PORT"]), f"{app.name}.localhost"
     served = f"uid={identity.app_uid(app.pk)} cwd=/srv"  # the app's uid, whatever the image's USER
     wait_for(lambda: fetch(port, host) == (200, f"first {served}"), 15, "the router to serve the image")
+    scale(pusher.user, app, {"web": {"quantity": 2}})
+    wait_for(lambda: Instance.objects.filter(app=app, desired_state="running", state="up").count() == 2, 30,
+             "two instances of the image up")
 
     (repo / "Dockerfile").write_text(dockerfile("second"))
     pusher.git(repo, "commit", "-qam", "second")
