@@ -41,25 +41,12 @@ class Api:
         """GET a file (an exported release) into the binary file `out`, streamed; the bytes written."""
         if not self.token:
             raise CliError("not logged in: run paas login (or set PAAS_TOKEN)")
-        url = urlsplit(self.base_url)
-        kind = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
         headers = {"Authorization": f"Bearer {self.token}"}
-        try:
-            connection = kind(url.hostname, url.port, timeout=timeout)
-            connection.request("GET", url.path + "/api/" + path.lstrip("/"), headers=headers)
-            response = connection.getresponse()
-            if response.status >= 400:
-                raise ApiError(error_message(response.read(), response.status, response.reason), response.status)
-            written = 0
-            while chunk := response.read(1 << 20):
-                out.write(chunk)
-                written += len(chunk)
-            return written
-        except (OSError, ValueError, http.client.HTTPException) as error:
-            raise CliError(f"cannot reach the paas API at {self.base_url}: {error}") from None
-        finally:
-            if "connection" in locals():
-                connection.close()
+        status, reason, _, body = self.exchange("GET", "/api/" + path.lstrip("/"), None, headers, timeout=timeout,
+                                                sink=out)
+        if status >= 400:
+            raise ApiError(error_message(body, status, reason), status)
+        return body
 
     def answer(self, method: str, path: str, data, headers: dict, *, auth: bool = True, timeout: float = 0):
         if auth:
@@ -70,8 +57,10 @@ class Api:
             raise ApiError(error_message(payload, status, reason), status, retry_after(response_headers))
         return json.loads(payload) if payload else None
 
-    def exchange(self, method: str, path: str, data, headers: dict, *, timeout: float = TIMEOUT_S) -> tuple:
-        """One request on a connection of its own: (status, reason, headers, body)."""
+    def exchange(self, method: str, path: str, data, headers: dict, *, timeout: float = TIMEOUT_S,
+                 sink=None) -> tuple:
+        """One request on a connection of its own: (status, reason, headers, body). `sink`: a binary file
+        a successful answer's body is streamed into; its size is then the body."""
         url = urlsplit(self.base_url)
         if url.scheme not in ("http", "https") or not url.hostname:
             raise CliError(f"the paas API address {self.base_url!r} is not an http(s) URL")
@@ -83,6 +72,8 @@ class Api:
         try:
             connection.request(method, url.path + path, body=data, headers=headers)
             response = connection.getresponse()
+            if sink is not None and response.status < 400:
+                return response.status, response.reason, response.headers, _stream(response, sink)
             return response.status, response.reason, response.headers, response.read()
         except (OSError, http.client.HTTPException) as error:
             raise CliError(f"cannot reach the paas API at {self.base_url}: {error}") from None
@@ -100,6 +91,14 @@ class Api:
 
     def delete(self, path, **kw):
         return self.request("DELETE", path, **kw)
+
+
+def _stream(response, sink) -> int:
+    written = 0
+    while chunk := response.read(1 << 20):
+        sink.write(chunk)
+        written += len(chunk)
+    return written
 
 
 def error_message(payload: bytes, status: int, reason: str) -> str:
