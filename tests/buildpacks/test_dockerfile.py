@@ -20,7 +20,7 @@ from paas.runtime import agent, config, container, identity, imageimport, images
 from paas.runtime.reconcile import Desired
 from tests.runtime import imagearchives
 
-pytestmark = pytest.mark.skipif(not (shutil.which("buildah") and shutil.which("docker-registry")),
+pytestmark = pytest.mark.skipif(not all(map(shutil.which, ("buildah", "crun", "docker-registry"))),
                                 reason="buildah and docker-registry are installed by compose/bootstrap.sh")
 APP_ID = 12
 

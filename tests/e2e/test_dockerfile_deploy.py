@@ -18,7 +18,7 @@ from tests.e2e.test_deploy import fetch, release_status
 from tests.runtime import imagearchives
 from tests.waiting import wait_for
 
-pytestmark = pytest.mark.skipif(not shutil.which("buildah"), reason="buildah is installed by compose/bootstrap.sh")
+pytestmark = pytest.mark.skipif(not (shutil.which("buildah") and shutil.which("crun")), reason="buildah is installed by compose/bootstrap.sh")
 
 
 def dockerfile(greeting: str) -> str:
