@@ -51,8 +51,9 @@ class ContainerExecutor:
 
     def __init__(self, stack: str = "host", memory_mb: int = 2048, name: str = "build",
                  cpus: float | None = None, network: str = "bridge", uid: int | None = None,
-                 build_dirs: tuple[str, ...] = ()):
+                 build_dirs: tuple[str, ...] = (), nesting: bool = False):
         self.stack = stack
+        self.nesting = nesting  # a Dockerfile build: buildah's own user namespace (runtime/spec.py)
         self.memory_mb = memory_mb
         self.name = name
         self.cpus = cpus
@@ -70,7 +71,7 @@ class ContainerExecutor:
             command=tuple(argv), layers=stack.layers, binds=binds, env=tuple(env.items()), workdir=cwd,
             user=f"{self.uid}:{self.uid}", user_name="build", network=self.network,
             limits=Limits(memory=self.memory_mb << 20, cpus=self.cpus, pids=BUILD_PIDS, tmp=1 << 30, disk=4 << 30),
-            id=f"{self.name}-{os.urandom(4).hex()}"[:64].lower(), stop_grace=KILL_GRACE_S)
+            id=f"{self.name}-{os.urandom(4).hex()}"[:64].lower(), stop_grace=KILL_GRACE_S, nesting=self.nesting)
 
     def run(self, argv, *, env, cwd, mounts, timeout, on_line, cancel=None) -> int:
         """Run one step to completion and return its exit status (see the contract)."""

@@ -35,6 +35,10 @@ need unshare util-linux
 need nsenter util-linux
 need debootstrap debootstrap
 need npm npm
+# Dockerfile builds (buildpacks/dockerfile.py), and the registry their tests seed base images into.
+need buildah buildah
+need crun crun   # the OCI runtime of a Dockerfile's RUN steps, rootless inside buildah's user namespace
+need docker-registry docker-registry
 # The cgroup v2 guest of tests/vm (make test runs it where KVM is present).
 if [ -e /dev/kvm ]; then
     need qemu-system-x86_64 qemu-system-x86

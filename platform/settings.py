@@ -67,6 +67,9 @@ PAAS_ACME_EMAIL = env_str("PAAS_ACME_EMAIL", "").strip()
 PAAS_BUILD_TIMEOUT_S = env_int("PAAS_BUILD_TIMEOUT_S", 15 * 60, 10)
 PAAS_MAX_PUSH_BYTES = env_int("PAAS_MAX_PUSH_BYTES", 512 * 1024 * 1024, 1024)
 PAAS_MAX_SLUG_BYTES = env_int("PAAS_MAX_SLUG_BYTES", 500 * 1024 * 1024, 1024)
+# An image archive uploaded by `paas deploy:image --archive` (compressed size; what it unpacks to
+# is PAAS_IMAGE_MAX_BYTES, read by the runtime).
+PAAS_MAX_IMAGE_ARCHIVE_BYTES = env_int("PAAS_MAX_IMAGE_ARCHIVE_BYTES", 2 * 1024 * 1024 * 1024, 1024)
 # "container" runs buildpacks in a build container from the runner; "local" runs
 # them as plain processes on the build host (development without root only).
 PAAS_BUILD_EXECUTOR = env_str("PAAS_BUILD_EXECUTOR", "container")

@@ -25,11 +25,12 @@ from typing import Protocol
 
 from paas.contracts import redis_keys
 
-from . import addonnet, config, identity, images, logs, network, ports, stacks, sweep, volumes
+from . import addonnet, config, identity, imageconfig, imagefetch, images, logs, network, ports, stacks, sweep, trust, volumes
 from .container import Container, create, instance_dir, release
-from .errors import RuntimeLayerError, StateError
+from .errors import RuntimeLayerError, SpecError, StateError
 from .launch import process_argv
 from .reconcile import Action, Actual, Desired, decide
+from .rootview import RootView
 from .sleep import Sleeper
 from .spec import ContainerSpec, Limits, Mount
 from .warmrelay import WarmRelay
@@ -79,6 +80,8 @@ def spec_for(d: Desired, *, stop_grace: float | None = None, publish: bool = Fal
         return addon_spec(d, stop_grace=stop_grace)
     uid = identity.app_uid(d.app_id)
     image = images.get(d.image)
+    if image.is_oci:
+        return oci_spec_for(d, image, uid, stop_grace=stop_grace, publish=publish)
     stack = stacks.get(image.stack or d.stack)
     mode = config.instance_network()
     port = ports.allocate(d.name) if mode == "host" else DEFAULT_PORT
@@ -106,6 +109,45 @@ def spec_for(d: Desired, *, stop_grace: float | None = None, publish: bool = Fal
         process=d.process,
         stop_grace=stop_grace,
     )
+
+
+def oci_spec_for(d: Desired, image: images.Image, uid: int, *, stop_grace: float | None,
+                 publish: bool) -> ContainerSpec:
+    """An instance of an OCI/Docker image: its own layers (no stack), its ENTRYPOINT/CMD (a Procfile
+    command replaces CMD), ENV and WORKDIR, $PORT its first EXPOSEd port, as the app's uid whatever its USER.
+
+    Isolation, limits and the generated /etc files are those of every instance (container.create);
+    the platform's trust bundle is bound over /etc/ssl/certs when the image has that directory.
+    """
+    run = image.config
+    layers = images.oci_layers(image)
+    mode = config.instance_network()
+    env = {"HOME": run["workdir"], "DYNO": d.process, "PS": d.process}
+    env.update(run["env"])
+    env.update(dict(d.env))
+    if mode == "host":
+        env["PORT"] = str(ports.allocate(d.name))  # the host's ports are shared: the image's own may be taken
+    else:
+        env.setdefault("PORT", str(run["port"] or DEFAULT_PORT))
+    port = instance_port(env["PORT"])
+    binds = ()
+    if RootView(layers).is_dir(trust.CONTAINER_DIR):
+        trust.refresh()
+        binds = (Mount(trust.trust_dir(), trust.CONTAINER_DIR),)
+    return ContainerSpec(
+        command=tuple(imageconfig.argv(run, d.command)), layers=layers, binds=binds, env=tuple(env.items()),
+        workdir=run["workdir"], user=f"{uid}:{uid}", user_name="app",
+        hostname=d.name.replace(".", "-").replace("_", "-")[:63], network=mode,
+        publish=port if mode == "host" or (publish and mode == "bridge") else 0,
+        limits=Limits(memory=d.memory_mb << 20, cpus=d.cpus), id=d.name, app=d.app, release=d.release,
+        process=d.process, stop_grace=stop_grace)
+
+
+def instance_port(text: str) -> int:
+    """$PORT as a port number; an app's config var PORT that is not one is refused."""
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise SpecError(f"PORT={text[:20]!r} is not a port number")
+    return int(text)
 
 
 def addon_spec(d: Desired, *, stop_grace: float | None = None) -> ContainerSpec:
@@ -163,14 +205,24 @@ def endpoint(network: dict, host: HostInfo) -> tuple[str, int]:
         return host.address, network["port"]
     if network.get("host_port"):
         return host.address, network["host_port"]
-    return network.get("address") or "127.0.0.1", DEFAULT_PORT
+    return network.get("address") or "127.0.0.1", network.get("port") or DEFAULT_PORT
+
+
+def record_port(c: Container, spec: ContainerSpec) -> None:
+    """Keep the port the app listens on beside its address when it is not the default (an image's
+    EXPOSE, a PORT config var), so health checks and routes go there; published and host-mode
+    instances have it already."""
+    text = spec.env_dict().get("PORT", "")
+    if text.isdigit() and int(text) != DEFAULT_PORT and not c.record.network.get("port"):
+        c.record.network["port"] = int(text)
+        c.save()
 
 
 def local_endpoint(network: dict) -> tuple[str, int]:
     """Where this host checks an instance: directly, never through its published port."""
     if network.get("mode") == "host":
         return "127.0.0.1", network["port"]
-    return network.get("address") or "127.0.0.1", DEFAULT_PORT
+    return network.get("address") or "127.0.0.1", network.get("port") or DEFAULT_PORT
 
 
 RELAYS = WarmRelay()
@@ -370,7 +422,7 @@ class Agent:
         d = action.desired
         assert d is not None
         if d.image and not images.exists(d.image):
-            images.fetch(d.image, self.control.image_url(d.image), stack=d.stack,
+            imagefetch.fetch(d.image, self.control.image_url(d.image), stack=d.stack,
                          token=config.agent_token())
         if instance_dir(d.name).exists():
             self._release(d.name)  # a leftover of an earlier run of the same instance (and its leases)
@@ -378,6 +430,7 @@ class Agent:
         web = d.process.startswith("web.") and not d.once
         spec = spec_for(d, stop_grace=self.stop_grace, publish=web and publishes(self.host))
         c = create(spec)
+        record_port(c, spec)
         if not d.egress:
             # Before the app's first instruction runs: it never has a moment of egress.
             network.set_egress(c.record.network, False)

@@ -209,3 +209,32 @@ def _megabytes(name: str, default: int) -> int:
 # Apps asleep frozen keep their memory; below this much available memory on a host its agent
 # reports pressure and Platform Control stops the apps frozen there (runtime/sleep.py).
 FREEZE_MIN_AVAILABLE_MB = _megabytes("PAAS_FREEZE_MIN_AVAILABLE_MB", 256)
+
+
+def image_max_bytes() -> int:
+    """PAAS_IMAGE_MAX_BYTES: what an imported image may unpack to, all layers together (default 4 GiB)."""
+    return _number("PAAS_IMAGE_MAX_BYTES", str(4 << 30), int)
+
+
+def image_max_files() -> int:
+    """PAAS_IMAGE_MAX_FILES: how many members one layer of an imported image may have (default 500,000)."""
+    return _number("PAAS_IMAGE_MAX_FILES", "500000", int)
+
+
+def _hosts(name: str) -> tuple[str, ...]:
+    return tuple(h.strip() for h in os.environ.get(name, "").split(",") if h.strip())
+
+
+def registry_allow() -> tuple[str, ...]:
+    """PAAS_REGISTRY_ALLOW: the registries (host[:port]) images are pulled from; none by default."""
+    return _hosts("PAAS_REGISTRY_ALLOW")
+
+
+def registry_insecure() -> tuple[str, ...]:
+    """PAAS_REGISTRY_INSECURE: allowed registries spoken to in plain HTTP (a loopback test registry)."""
+    return _hosts("PAAS_REGISTRY_INSECURE")
+
+
+def registry_mirror() -> str:
+    """PAAS_REGISTRY_MIRROR: where Docker Hub references (python:3.12) are pulled from; empty: nowhere."""
+    return os.environ.get("PAAS_REGISTRY_MIRROR", "").strip()

@@ -64,6 +64,18 @@ def _account_files(spec: ContainerSpec, view, uid: int) -> dict[str, str]:
                                   spec.user_name, uid, spec.workdir)
 
 
+def _mount_tokens(spec: ContainerSpec) -> list[str]:
+    tokens: list[str] = []
+    for mount in spec.binds:
+        tokens += ["bind", str(mount.source), mount.destination, "ro" if mount.readonly else "rw"]
+    tokens += ["tmpfs", "/tmp", str(spec.limits.tmp), "1777"]
+    if spec.nesting:
+        # The OCI runtime of a nested build (crun, under buildah) reads the cgroup mount's type before
+        # anything else: an empty tmpfs reads as cgroup v1 with nothing to join (it manages none).
+        tokens += ["tmpfs", "/sys/fs/cgroup", "65536", "755"]
+    return tokens
+
+
 def _spec_tokens(spec, directory, layers, uid, gid, att, detach) -> list[str]:
     """The record list paas-init reads (see load_spec in paas-init.c)."""
     cg = cgroups.cgroup_for(spec.id)
@@ -78,9 +90,7 @@ def _spec_tokens(spec, directory, layers, uid, gid, att, detach) -> list[str]:
     tokens += ["scratch", str(directory / "scratch"), str(spec.limits.disk)]
     for layer in layers:
         tokens += ["lower", str(layer)]
-    for mount in spec.binds:
-        tokens += ["bind", str(mount.source), mount.destination, "ro" if mount.readonly else "rw"]
-    tokens += ["tmpfs", "/tmp", str(spec.limits.tmp), "1777"]
+    tokens += _mount_tokens(spec)
     for path in MASKED_PATHS:
         tokens += ["mask", path]
     for path in READONLY_PATHS:
@@ -96,7 +106,7 @@ def _spec_tokens(spec, directory, layers, uid, gid, att, detach) -> list[str]:
     if detach:
         tokens += ["pidfile", str(directory / "pid")]
     if spec.seccomp:
-        tokens += ["seccomp"]
+        tokens += ["seccomp-nesting" if spec.nesting else "seccomp"]
     return tokens
 
 

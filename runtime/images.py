@@ -8,6 +8,12 @@ Layout under ``<data>/runtime/images``:
                         the unpacked slug (members relative to /app), owned by
                         the app's uid: a read-only lower layer shared by every
                         instance of that app (see "Layers and app uids" below)
+    oci/<hex>.tar       an OCI/Docker image layer, uncompressed, named by its
+                        diff_id (imageimport.py puts it)
+    oci/<hex>/          that layer unpacked as an overlay lower directory
+                        (layertar.py), root's, shared by every app whose image
+                        has it: an OCI image's meta lists its layers and run
+                        configuration (imageconfig.py) and has no blob
 
 Layers and app uids: every app runs as a host uid of its own (identity.py),
 and an app may write over its /app files (the copy goes to the instance's
@@ -29,7 +35,6 @@ import shutil
 import stat
 import tarfile
 import tempfile
-import urllib.request
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,7 +43,6 @@ from . import config, identity
 from .errors import ImageError
 
 _DIGEST = re.compile(r"^sha256:([0-9a-f]{64})$")
-FETCH_TIMEOUT = 120
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,12 @@ class Image:
     process_types: dict = field(default_factory=dict)
     env: dict = field(default_factory=dict)
     size: int = 0
+    layers: list = field(default_factory=list)   # OCI images: diff_ids, bottom first
+    config: dict = field(default_factory=dict)   # OCI images: imageconfig.normalize's run settings
+
+    @property
+    def is_oci(self) -> bool:
+        return bool(self.config)
 
 
 def _hex(digest: str) -> str:
@@ -122,7 +132,90 @@ def get(digest: str) -> Image:
 def exists(digest: str) -> bool:
     hexd = _hex(digest)
     root = config.images_dir()
-    return (root / "meta" / f"{hexd}.json").exists() and (root / "blobs" / f"{hexd}.tar").exists()
+    if not (root / "meta" / f"{hexd}.json").exists():
+        return False
+    if (root / "blobs" / f"{hexd}.tar").exists():
+        return True
+    image = get(digest)
+    return image.is_oci and all(oci_layer(d).is_dir() for d in image.layers)
+
+
+def blob_dir() -> Path:
+    """Where slugs are kept (and downloads land before they are stored)."""
+    return _dirs()[0]
+
+
+def oci_dir() -> Path:
+    path = config.images_dir() / "oci"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def oci_layer(diff_id: str) -> Path:
+    """Where the unpacked layer `diff_id` is (or would be)."""
+    return oci_dir() / _hex(diff_id)
+
+
+def oci_layers(image: Image) -> tuple[Path, ...]:
+    """An OCI image's unpacked layers, topmost first (overlay's order); ImageError if one is missing.
+
+    A layer listed twice (empty layers of a build often are) is given once, where it is topmost:
+    overlayfs refuses a directory twice, and the lower copy changes nothing the upper one does not
+    redo (same files, same whiteouts).
+    """
+    paths = tuple(oci_layer(d) for d in dict.fromkeys(reversed(image.layers)))
+    for path in paths:
+        if not path.is_dir():
+            raise ImageError(f"layer {path.name[:12]} of image {image.digest} is not on this host")
+    return paths
+
+
+def adopt_oci_layer(diff_id: str, tar: Path, unpacked: Path) -> bool:
+    """Move a checked layer (its tar and its unpacked tree) into place; False: it was there already
+    (the caller's copies are left to it)."""
+    target = oci_layer(diff_id)
+    with _locked():
+        if target.is_dir():
+            return False
+        os.replace(tar, target.with_suffix(".tar"))
+        os.rename(unpacked, target)
+    return True
+
+
+def put_oci(diff_ids: list[str], run: dict, *, process_types: dict | None = None) -> Image:
+    """Record an OCI image whose layers are in place; its digest is that of its layers and run settings."""
+    _, metas, _ = _dirs()
+    canonical = json.dumps({"config": run, "layers": diff_ids}, sort_keys=True).encode()
+    hexd = hashlib.sha256(canonical).hexdigest()
+    size = sum((oci_dir() / f"{_hex(d)}.tar").stat().st_size for d in diff_ids)
+    image = Image(digest=f"sha256:{hexd}", stack="", process_types=dict(process_types or {}), size=size,
+                  layers=list(diff_ids), config=run)
+    meta_tmp = metas / f".{hexd}.{os.getpid()}.tmp"
+    meta_tmp.write_text(json.dumps(asdict(image), sort_keys=True))
+    os.replace(meta_tmp, metas / f"{hexd}.json")
+    return image
+
+
+def drop_oci_layers(diff_ids: list[str]) -> None:
+    """Remove these layers unless an image's meta names them (an import that failed half-way)."""
+    with _locked():
+        used = _oci_in_use()
+        for diff_id in diff_ids:
+            if _hex(diff_id) not in used:
+                _remove_oci(_hex(diff_id))
+
+
+def _oci_in_use() -> set[str]:
+    _, metas, _ = _dirs()
+    used = set()
+    for path in metas.glob("*.json"):
+        used.update(_hex(d) for d in json.loads(path.read_text()).get("layers", []))
+    return used
+
+
+def _remove_oci(hexd: str) -> None:
+    shutil.rmtree(oci_dir() / hexd, ignore_errors=True)
+    (oci_dir() / f"{hexd}.tar").unlink(missing_ok=True)
 
 
 def _layer_name(hexd: str, uid: int) -> str:
@@ -235,30 +328,31 @@ def gc(in_use: set[str]) -> list[str]:
             (blobs / f"{hexd}.tar").unlink(missing_ok=True)
             (metas / f"{hexd}.json").unlink(missing_ok=True)
             removed.append(f"sha256:{hexd}")
+        _sweep_oci_layers()
     return removed
 
 
-def fetch(digest: str, url: str, *, stack: str = "host", process_types: dict | None = None,
-          env: dict | None = None, token: str | None = None) -> Image:
-    """Download a slug from the control plane (`url` serves the tar) and verify its digest."""
-    if exists(digest):
-        return get(digest)
-    expected = _hex(digest)
-    blobs, _, _ = _dirs()
-    tmp = blobs / f".fetch-{expected[:12]}-{os.getpid()}.tmp"
-    try:
-        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
-        with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT) as response, open(tmp, "wb") as out:
-            shutil.copyfileobj(response, out, 1 << 20)
-        image = put(tmp, stack=stack, process_types=process_types, env=env)
-    except OSError as exc:
-        raise ImageError(f"fetching image {digest} from {url}: {exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-    if image.digest != digest:
-        gc({d for d in all_digests() if d != image.digest})
-        raise ImageError(f"image fetched from {url} has digest {image.digest}, expected {digest}")
-    return image
+@contextmanager
+def importing():
+    """Held (shared) while an import adds layers no image names yet, so gc leaves them alone."""
+    with open(oci_dir() / ".imports", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_SH)
+        yield
+
+
+def _sweep_oci_layers() -> None:
+    """OCI layers go with the last image naming them, unless an import is under way (it would lose
+    the layers it added before it names them); a dot: a layer being unpacked."""
+    with open(oci_dir() / ".imports", "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # the next gc collects them
+        used = _oci_in_use()
+        for path in oci_dir().iterdir():
+            hexd = path.name.removesuffix(".tar")
+            if not path.name.startswith(".") and hexd not in used:
+                _remove_oci(hexd)
 
 
 def blob_path(digest: str) -> Path:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from .errors import SpecError
 
+MAX_TEXT_BYTES = 1 << 20
+
 # The user of a plain `paas-runner run` (the operator's CLI). The platform's tenants never run as it:
 # instances and builds get a host uid of their app's own (identity.py), named in a generated /etc/passwd.
 DEFAULT_USER, DEFAULT_UID = "app", 10000
@@ -93,11 +95,17 @@ class RootView:
                 return resolved
         return None
 
-    def read_text(self, path: str) -> str | None:
+    def read_text(self, path: str, max_bytes: int = MAX_TEXT_BYTES) -> str | None:
+        """A small text file of the rootfs (/etc/passwd); SpecError when it is larger than `max_bytes`:
+        an image's layers are a tenant's, and this is read by the agent at every start."""
         host = self.host_path(self.resolve(path))
         if host is None or not host.is_file():
             return None
-        return host.read_text(errors="replace")
+        with open(host, "rb") as f:
+            data = f.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise SpecError(f"{path} in the image is larger than {max_bytes} bytes")
+        return data.decode(errors="replace")
 
 
 def _climbs_out(depth: int, target: str) -> bool:

@@ -71,6 +71,10 @@ class ContainerSpec:
     process: str = ""
     stop_grace: float | None = None           # seconds between SIGTERM and SIGKILL
     seccomp: bool = True
+    # A Dockerfile build (buildpacks/dockerfile.py): buildah makes a user namespace of its own and
+    # mounts and chroots inside it, so the seccomp filter leaves namespace and mount calls to the
+    # kernel (which confines them to namespaces the process owns). Never for instances.
+    nesting: bool = False
 
     def env_dict(self) -> dict[str, str]:
         return dict(self.env)

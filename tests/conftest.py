@@ -31,4 +31,4 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
 # servers' agent and hosts (tests/services/fixtures.py) serve tests/services; paas-logs as a process
 # (tests/logcenter/process.py) serves the API's and the console's log and metrics tests.
 pytest_plugins = ["tests.platform.accounts", "tests.e2e.fixtures", "tests.netsandbox", "tests.web.fixtures",
-                  "tests.services.fixtures", "tests.logcenter.process"]
+                  "tests.services.fixtures", "tests.logcenter.process", "tests.registry"]

@@ -25,13 +25,14 @@ _STRUCTURE = re.compile(rb'[\[\]{}"\\]')
 MAX_PATH_SHOWN = 80
 
 
-def check_declared_size(request) -> None:
-    """Refuse a body whose Content-Length is over the limit, before any of it is read."""
+def check_declared_size(request, limit: int = MAX_BODY_BYTES) -> int:
+    """Refuse a body whose Content-Length is over the limit, before any of it is read; its size."""
     raw = request.META.get("CONTENT_LENGTH") or "0"
     if not raw.isascii() or not raw.isdigit():
         raise BadRequest("Content-Length must be a whole number of bytes")
-    if len(raw) > 12 or int(raw) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"request body is larger than {MAX_BODY_BYTES} bytes")
+    if len(raw) > 13 or int(raw) > limit:
+        raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+    return int(raw)
 
 
 def read_json_body(request) -> dict:

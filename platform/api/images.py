@@ -27,7 +27,25 @@ def download(request, digest):
     if not request.user.is_staff:
         raise Forbidden("only hosts (admin tokens) may fetch images")
     try:
+        if images.exists(digest) and images.get(digest).is_oci:
+            return StreamedFile(oci_archive(digest), content_type="application/x-tar")
         path = images.blob_path(digest)
     except ImageError as error:
         raise NotFound(str(error)) from None
     return StreamedFile(open(path, "rb"), content_type="application/x-tar")
+
+
+def oci_archive(digest: str):
+    """An OCI image of the store as an archive (runtime/imageexport.py), in a file that is gone once closed."""
+    import tempfile
+
+    from paas.runtime import imageexport
+
+    out = tempfile.TemporaryFile(dir=images.oci_dir())
+    try:
+        imageexport.write(digest, out)
+        out.seek(0)
+    except BaseException:
+        out.close()
+        raise
+    return out

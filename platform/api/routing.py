@@ -78,6 +78,25 @@ class Endpoint:
         return JsonResponse(data, status=status, safe=False)
 
 
+class UploadEndpoint(Endpoint):
+    """An endpoint whose POST body is a file (an image archive), not JSON: its declared size is
+    checked against the setting named ``limit`` and it is left unread for the handler to stream."""
+
+    def __init__(self, route: str, handlers: dict, *, limit: str, **kw):
+        super().__init__(route, handlers, **kw)
+        self.limit = limit
+
+    def prepare(self, request, params: dict) -> None:
+        from django.conf import settings
+
+        check_declared_size(request, getattr(settings, self.limit))
+        token = authenticate_request(request)
+        request.user, request.token = token.user, token
+        check_path_params(params)
+        check_query(request)
+        request.data = {}
+
+
 def parse_body(request):
     if request.method in BODYLESS_METHODS and not request.body:
         return {}

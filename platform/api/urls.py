@@ -20,6 +20,7 @@ from paas.platform.api import (
     hosts,
     https,
     images,
+    imagedeploys,
     health,
     logs,
     metrics,
@@ -31,7 +32,7 @@ from paas.platform.api import (
     usage,
 )
 from paas.platform.api.longpoll import LongPollEndpoint
-from paas.platform.api.routing import Endpoint
+from paas.platform.api.routing import Endpoint, UploadEndpoint
 
 
 def openapi_document(request):
@@ -70,7 +71,11 @@ ENDPOINTS = [
     Endpoint(f"{A}/config", {"GET": config.show, "PATCH": config.update}, tag="config"),
     Endpoint(f"{A}/releases", {"GET": releases.list_releases}, tag="releases"),
     Endpoint(f"{A}/releases/<str:version>", {"GET": releases.info}, tag="releases"),
+    Endpoint(f"{A}/releases/<str:version>/export", {"GET": imagedeploys.export}, tag="releases"),
     Endpoint(f"{A}/rollback", {"POST": releases.create_rollback}, tag="releases"),
+    UploadEndpoint(f"{A}/images", {"POST": imagedeploys.upload_archive}, tag="releases",
+                   limit="PAAS_MAX_IMAGE_ARCHIVE_BYTES"),
+    Endpoint(f"{A}/images/pull", {"POST": imagedeploys.pull_image}, tag="releases"),
     Endpoint(f"{A}/canary", {"GET": canary.show, "POST": canary.start, "DELETE": canary.abort}, tag="releases"),
     Endpoint(f"{A}/canary/promote", {"POST": canary.promote}, tag="releases"),
     Endpoint(f"{A}/formation", {"GET": formation.show, "PATCH": formation.update}, tag="formation"),

@@ -7,16 +7,20 @@ from paas.platform.exceptions import Unavailable
 from paas.platform.models import App
 
 
-def get_executor(app: App, build_dirs: tuple[str, ...] = ()):
+def get_executor(app: App, build_dirs: tuple[str, ...] = (), *, dockerfile: bool = False):
     """The executor of `app`'s builds; `build_dirs`: the directories that are this build's own
-    (handed to the app's build uid, see buildpacks/containerexec.py)."""
+    (handed to the app's build uid, see buildpacks/containerexec.py). `dockerfile`: a buildah build
+    (buildpacks/dockerfile.py), on the host stack (whose /usr has buildah) in a container that may nest."""
     kind = settings.PAAS_BUILD_EXECUTOR
+    if kind == "local" and dockerfile:
+        raise Unavailable("Dockerfile builds run in build containers only (PAAS_BUILD_EXECUTOR=container)")
     if kind == "local":
         return LocalExecutor()
     if kind == "container":
         from paas.runtime import identity
         from paas.buildpacks.containerexec import ContainerExecutor
 
-        return ContainerExecutor(stack=app.stack, memory_mb=settings.PAAS_BUILD_MEMORY_MB, name=f"build-{app.name}",
-                                 uid=identity.build_uid(app.pk), build_dirs=build_dirs)
+        return ContainerExecutor(stack="host" if dockerfile else app.stack, memory_mb=settings.PAAS_BUILD_MEMORY_MB,
+                                 name=f"build-{app.name}", uid=identity.build_uid(app.pk), build_dirs=build_dirs,
+                                 nesting=dockerfile)
     raise Unavailable(f"PAAS_BUILD_EXECUTOR={kind!r} is not one of: container, local")

@@ -6,6 +6,7 @@ marks the build failed with its reason; nothing is released.
 """
 
 import logging
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from paas.buildpacks import slugtree
+from paas.buildpacks import dockerfile, slugtree
 from paas.buildpacks.driver import build as run_buildpacks
 from paas.buildpacks.errors import BuildCancelled, BuildError
 from paas.platform.actions.config import current_config
@@ -30,7 +31,8 @@ from paas.platform.builds.output import CancelWatch, OutputWriter
 from paas.platform.exceptions import PlatformError
 from paas.platform.git.repos import open_repo
 from paas.platform.models import App, Build, Formation, Release
-from paas.runtime import identity, images
+from paas.runtime import identity, imageimport, images
+from paas.runtime.errors import ImageError
 from paas.runtime.errors import RuntimeLayerError as RunnerError
 
 log = logging.getLogger(__name__)
@@ -150,6 +152,9 @@ def produce_image(build: Build, out: OutputWriter, cancel):
         manifest, first, app = with_database(lambda: read_manifest(build, source, out))
         config = with_database(lambda: appjson.build_config(manifest, current_config(app).values))
         require_web = with_database(lambda: expects_traffic(app))
+        if dockerfile.wanted(str(source), config):
+            slug, image = build_dockerfile(app, source, Path(tmp), cache, out, cancel)
+            return slug, image, manifest if first else None
         slug = run_buildpacks(
             str(source),
             cache,
@@ -174,6 +179,25 @@ def produce_image(build: Build, out: OutputWriter, cancel):
         # it becomes the app's (its instances' uid), no longer the build's.
         slugtree.adopt(image.digest, Path(tmp) / "app", uid=identity.app_uid(app.pk))
     return slug, image, manifest if first else None
+
+
+def build_dockerfile(app: App, source: Path, tmp: Path, cache: str, out: OutputWriter, cancel):
+    """The app's Dockerfile built with buildah (its storage a cache of the app's own), then imported
+    into the image store like any uploaded archive: (the build, its image)."""
+    storage = Path(cache) / "dockerfile"
+    work = tmp / "dockerfile"
+    work.mkdir()
+    result = dockerfile.build(str(source), str(storage), str(work),
+                              executor=get_executor(app, build_dirs=(str(tmp), cache), dockerfile=True),
+                              on_output=out.line, timeout=settings.PAAS_BUILD_TIMEOUT_S, cancel=cancel)
+    out.line("-----> Importing the image")
+    try:
+        with os.fdopen(dockerfile.open_archive(result), "rb") as archive:
+            image = imageimport.import_archive(archive, process_types=result.process_types)
+    except ImageError as error:
+        raise BuildError(f"the built image cannot be used: {error}") from None
+    out.line(f"-----> Image {image.digest[7:19]}: {len(image.layers)} layers, {result.size / 1024 / 1024:.1f} MB")
+    return result, image
 
 
 def read_manifest(build: Build, source: Path, out: OutputWriter):

@@ -13,6 +13,7 @@ from paas.platform.cli import credentials, trust
 from paas.platform.cli.errors import ApiError, CliError
 
 TIMEOUT_S = 60
+UPLOAD_TIMEOUT_S = 900  # an image archive of a few GB, then its import, on the answer's side
 
 
 class Api:
@@ -27,29 +28,55 @@ class Api:
         headers = {"Accept": "application/json"}
         if data is not None:
             headers["Content-Type"] = "application/json"
+        return self.answer(method, path, data, headers, auth=auth)
+
+    def upload(self, path: str, stream, size: int, content_type: str, *, timeout: float = UPLOAD_TIMEOUT_S):
+        """POST a file's bytes as the body (streamed, not read into memory); the JSON answer."""
+        if not self.token:
+            raise CliError("not logged in: run paas login (or set PAAS_TOKEN)")
+        headers = {"Accept": "application/json", "Content-Type": content_type, "Content-Length": str(size)}
+        return self.answer("POST", path, stream, headers, timeout=timeout)
+
+    def download(self, path: str, out, *, timeout: float = UPLOAD_TIMEOUT_S) -> int:
+        """GET a file (an exported release) into the binary file `out`, streamed; the bytes written."""
+        if not self.token:
+            raise CliError("not logged in: run paas login (or set PAAS_TOKEN)")
+        headers = {"Authorization": f"Bearer {self.token}"}
+        status, reason, _, body = self.exchange("GET", "/api/" + path.lstrip("/"), None, headers, timeout=timeout,
+                                                sink=out)
+        if status >= 400:
+            raise ApiError(error_message(body, status, reason), status)
+        return body
+
+    def answer(self, method: str, path: str, data, headers: dict, *, auth: bool = True, timeout: float = 0):
         if auth:
             headers["Authorization"] = f"Bearer {self.token}"
-        status, reason, response_headers, payload = self.exchange(method, "/api/" + path.lstrip("/"), data, headers)
+        status, reason, response_headers, payload = self.exchange(method, "/api/" + path.lstrip("/"), data, headers,
+                                                                  timeout=timeout or TIMEOUT_S)
         if status >= 400:
             raise ApiError(error_message(payload, status, reason), status, retry_after(response_headers))
         return json.loads(payload) if payload else None
 
-    def exchange(self, method: str, path: str, data: bytes | None, headers: dict) -> tuple:
-        """One request on a connection of its own: (status, reason, headers, body)."""
+    def exchange(self, method: str, path: str, data, headers: dict, *, timeout: float = TIMEOUT_S,
+                 sink=None) -> tuple:
+        """One request on a connection of its own: (status, reason, headers, body). `sink`: a binary file
+        a successful answer's body is streamed into; its size is then the body."""
         url = urlsplit(self.base_url)
         if url.scheme not in ("http", "https") or not url.hostname:
             raise CliError(f"the paas API address {self.base_url!r} is not an http(s) URL")
         try:
             if url.scheme == "https":
-                connection = http.client.HTTPSConnection(url.hostname, url.port, timeout=TIMEOUT_S,
+                connection = http.client.HTTPSConnection(url.hostname, url.port, timeout=timeout,
                                                          context=trust.context(self.base_url))
             else:
-                connection = http.client.HTTPConnection(url.hostname, url.port, timeout=TIMEOUT_S)
+                connection = http.client.HTTPConnection(url.hostname, url.port, timeout=timeout)
         except ValueError as error:  # a port that is not a number
             raise CliError(f"the paas API address {self.base_url!r} is not valid: {error}") from None
         try:
             connection.request(method, url.path + path, body=data, headers=headers)
             response = connection.getresponse()
+            if sink is not None and response.status < 400:
+                return response.status, response.reason, response.headers, _stream(response, sink)
             return response.status, response.reason, response.headers, response.read()
         except (OSError, http.client.HTTPException) as error:
             raise CliError(f"cannot reach the paas API at {self.base_url}: {error}") from None
@@ -67,6 +94,14 @@ class Api:
 
     def delete(self, path, **kw):
         return self.request("DELETE", path, **kw)
+
+
+def _stream(response, sink) -> int:
+    written = 0
+    while chunk := response.read(1 << 20):
+        sink.write(chunk)
+        written += len(chunk)
+    return written
 
 
 def error_message(payload: bytes, status: int, reason: str) -> str:

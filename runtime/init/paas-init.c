@@ -159,6 +159,7 @@ static void load_spec(const char *path, struct spec *s)
         else if (!strcmp(key, "status")) { NEED(1); s->status = tok[i++]; }
         else if (!strcmp(key, "pidfile")) { NEED(1); s->pidfile = tok[i++]; }
         else if (!strcmp(key, "seccomp")) { s->seccomp = 1; }
+        else if (!strcmp(key, "seccomp-nesting")) { s->seccomp = 2; }
         else { errno = EINVAL; die("unknown spec key", key); }
     }
     if (!s->scratch || !s->nlowers || !s->nargv || !s->status) { errno = EINVAL; die("spec incomplete", path); }
@@ -372,42 +373,60 @@ static void set_caps(unsigned keep)
 
 /* A deny list in the spirit of Docker's default profile: the calls that
  * reconfigure the kernel, the mount table or namespaces, or open other
- * processes' memory. Anything else a normal app needs stays allowed. */
-static void install_seccomp(void)
+ * processes' memory. Anything else a normal app needs stays allowed.
+ *
+ * `nesting` (a Dockerfile build: buildah makes a user namespace of its own,
+ * where it may mount and chroot): clone's namespace flags and the namespace and
+ * mount calls are left to the kernel, which confines them to namespaces the
+ * process owns; everything else stays denied. */
+#define HEAD_FILTER \
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)), \
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PAAS_AUDIT_ARCH, 1, 0), \
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS), \
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)), \
+        X32_FILTER \
+        /* clone3 passes flags in memory a filter cannot read; ENOSYS makes \
+         * libc fall back to clone, whose flags are checked below. */ \
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone3, 0, 1), \
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS)
+#define TAIL_FILTER \
+        DENY(__NR_swapon), DENY(__NR_swapoff), DENY(__NR_reboot), \
+        DENY(__NR_kexec_load), DENY(__NR_kexec_file_load), DENY(__NR_init_module), \
+        DENY(__NR_finit_module), DENY(__NR_delete_module), DENY(__NR_bpf), \
+        DENY(__NR_perf_event_open), DENY(__NR_keyctl), DENY(__NR_add_key), \
+        DENY(__NR_request_key), DENY(__NR_open_by_handle_at), DENY(__NR_userfaultfd), \
+        DENY(__NR_ptrace), DENY(__NR_process_vm_readv), DENY(__NR_process_vm_writev), \
+        DENY(__NR_acct), DENY(__NR_quotactl), \
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
+#ifdef __x86_64__
+/* x32 syscall numbers alias the 64-bit ones: refuse the whole ABI. */
+#define X32_FILTER BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1), \
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+#else
+#define X32_FILTER
+#endif
+
+static void install_seccomp(int nesting)
 {
 #ifdef PAAS_AUDIT_ARCH
-    struct sock_filter filter[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PAAS_AUDIT_ARCH, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-#ifdef __x86_64__
-        /* x32 syscall numbers alias the 64-bit ones: refuse the whole ABI. */
-        BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
-#endif
-        /* clone3 passes flags in memory a filter cannot read; ENOSYS makes
-         * libc fall back to clone, whose flags are checked below. */
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone3, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+    struct sock_filter strict[] = {
+        HEAD_FILTER,
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone, 0, 4),
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
         BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP, 0, 1),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
         DENY(__NR_mount), DENY(__NR_umount2), DENY(__NR_pivot_root), DENY(__NR_unshare),
-        DENY(__NR_setns), DENY(__NR_swapon), DENY(__NR_swapoff), DENY(__NR_reboot),
-        DENY(__NR_kexec_load), DENY(__NR_kexec_file_load), DENY(__NR_init_module),
-        DENY(__NR_finit_module), DENY(__NR_delete_module), DENY(__NR_bpf),
-        DENY(__NR_perf_event_open), DENY(__NR_keyctl), DENY(__NR_add_key),
-        DENY(__NR_request_key), DENY(__NR_open_by_handle_at), DENY(__NR_userfaultfd),
-        DENY(__NR_ptrace), DENY(__NR_process_vm_readv), DENY(__NR_process_vm_writev),
-        DENY(__NR_acct), DENY(__NR_quotactl), DENY(__NR_fsopen), DENY(__NR_fsmount),
-        DENY(__NR_move_mount), DENY(__NR_open_tree),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        DENY(__NR_setns), DENY(__NR_fsopen), DENY(__NR_fsmount), DENY(__NR_move_mount), DENY(__NR_open_tree),
+        TAIL_FILTER,
     };
-    struct sock_fprog prog = {(unsigned short)(sizeof filter / sizeof filter[0]), filter};
+    struct sock_filter nested[] = { HEAD_FILTER, TAIL_FILTER };
+    struct sock_fprog prog = nesting
+        ? (struct sock_fprog){(unsigned short)(sizeof nested / sizeof nested[0]), nested}
+        : (struct sock_fprog){(unsigned short)(sizeof strict / sizeof strict[0]), strict};
     if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0) die("seccomp", "");
+#else
+    (void)nesting;
 #endif
 }
 
@@ -464,7 +483,7 @@ static void run_app(const struct spec *s, const sigset_t *oldmask)
     set_caps(0);  /* also for uid 0, which setuid leaves its capabilities */
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die("no_new_privs", "");
     umask(022);
-    if (s->seccomp) install_seccomp();  /* last: it forbids calls made above */
+    if (s->seccomp) install_seccomp(s->seccomp == 2);  /* last: it forbids calls made above */
     exec_search(s);
 }
 

@@ -10,7 +10,7 @@ from functools import partial
 import pytest
 
 from paas.buildpacks import slugtree
-from paas.runtime import config, identity, images
+from paas.runtime import config, identity, imagefetch, images
 from paas.runtime.errors import ImageError
 
 UID = identity.app_uid(7)
@@ -80,10 +80,10 @@ def test_fetch_by_digest_from_the_control_plane(slug, tmp_path):
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/slug.tar"
-        image = images.fetch(digest, url, stack="host")
+        image = imagefetch.fetch(digest, url, stack="host")
         assert image.digest == digest and images.exists(digest)
         with pytest.raises(ImageError, match="expected"):
-            images.fetch("sha256:" + "1" * 64, url)
+            imagefetch.fetch("sha256:" + "1" * 64, url)
     finally:
         server.shutdown()
         images.gc(set())

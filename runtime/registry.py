@@ -1,0 +1,181 @@
+"""Pulling an image from a registry (the Docker Registry HTTP API v2) into an OCI archive.
+
+A reference comes from a tenant (a Dockerfile's ``FROM``): the platform's host
+opens the connection, so only the registries the operator lists
+(``PAAS_REGISTRY_ALLOW``, ``host[:port]`` each) are reached, plain HTTP only for
+those also in ``PAAS_REGISTRY_INSECURE``. References without a registry (Docker
+Hub's ``python:3.12``) go to ``PAAS_REGISTRY_MIRROR`` when one is set. Every blob
+is checked against its digest, JSON documents are size-capped, and all layers
+together are capped like an imported archive (PAAS_IMAGE_MAX_BYTES). The result
+is an OCI image layout in a tar, which imagearchive.py reads like any upload.
+"""
+
+import hashlib
+import io
+import json
+import re
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import config
+from .errors import ImageError
+
+TIMEOUT_S = 60
+MAX_DOCUMENT_BYTES = 4 << 20
+MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json")
+INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
+_REPOSITORY = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(?::\d{1,5})?$")
+DOCKER_HUB = "docker.io"
+
+
+@dataclass(frozen=True)
+class Reference:
+    registry: str      # host[:port]
+    repository: str    # library/python
+    reference: str     # a tag or sha256:<hex>
+
+    def __str__(self):
+        sep = "@" if self.reference.startswith("sha256:") else ":"
+        return f"{self.registry}/{self.repository}{sep}{self.reference}"
+
+
+def parse(text: str) -> Reference:
+    """`registry/repository[:tag|@digest]`; Docker Hub's short forms are docker.io's."""
+    text = text.strip()
+    name, _, digest = text.partition("@")
+    first, sep, rest = name.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        registry, path = first, rest
+    else:
+        registry, path = DOCKER_HUB, name
+    tag = "latest"
+    if ":" in path.rsplit("/", 1)[-1]:
+        path, tag = path.rsplit(":", 1)
+    if registry == DOCKER_HUB and "/" not in path:
+        path = f"library/{path}"
+    reference = digest or tag
+    if not _REGISTRY.match(registry) or not _REPOSITORY.match(path) or not (
+            _DIGEST.match(reference) if digest else _TAG.match(reference)):
+        raise ImageError(f"{text[:200]!r} is not an image reference such as registry.example:5000/team/app:1.0")
+    return Reference(registry, path, reference)
+
+
+def _base_url(ref: Reference) -> str:
+    registry = ref.registry
+    if registry == DOCKER_HUB:
+        mirror = config.registry_mirror()
+        if not mirror:
+            raise ImageError(f"cannot pull {ref}: Docker Hub is not reachable from this platform "
+                             "(set PAAS_REGISTRY_MIRROR, or name a registry: FROM host:port/name:tag)")
+        registry = mirror
+    if registry not in config.registry_allow() and registry != config.registry_mirror():
+        raise ImageError(f"cannot pull {ref}: registry {registry} is not one this platform pulls from "
+                         "(PAAS_REGISTRY_ALLOW)")
+    scheme = "http" if registry in config.registry_insecure() else "https"
+    return f"{scheme}://{registry}/v2/{ref.repository}"
+
+
+def _get(url: str, ref: Reference, accept: str = ""):
+    request = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
+    try:
+        return urllib.request.urlopen(request, timeout=TIMEOUT_S)
+    except urllib.error.HTTPError as error:
+        raise ImageError(f"cannot pull {ref}: the registry answered {error.code} {error.reason}") from None
+    except (OSError, ValueError) as error:
+        raise ImageError(f"cannot pull {ref}: {error}") from None
+
+
+def _document(url: str, ref: Reference, digest: str = "", accept: str = "") -> tuple[bytes, str]:
+    with _get(url, ref, accept) as response:
+        data = response.read(MAX_DOCUMENT_BYTES + 1)
+        kind = response.headers.get("Content-Type", "")
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise ImageError(f"cannot pull {ref}: a manifest larger than {MAX_DOCUMENT_BYTES} bytes")
+    if digest and "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+        raise ImageError(f"cannot pull {ref}: the registry's document does not match {digest}")
+    return data, kind
+
+
+def _manifest(base: str, ref: Reference) -> dict:
+    accept = ", ".join(MANIFEST_TYPES + INDEX_TYPES)
+    digest = ref.reference if ref.reference.startswith("sha256:") else ""
+    data, kind = _document(f"{base}/manifests/{ref.reference}", ref, digest, accept)
+    document = _json(data, ref)
+    if document.get("mediaType", kind.split(";")[0]) in INDEX_TYPES:
+        entries = [e for e in document.get("manifests", []) if isinstance(e, dict)]
+        chosen = next((e for e in entries if (e.get("platform") or {}).get("architecture") == "amd64"
+                       and (e.get("platform") or {}).get("os") == "linux"), entries[0] if entries else None)
+        if chosen is None or not _DIGEST.match(str(chosen.get("digest"))):
+            raise ImageError(f"cannot pull {ref}: its index lists no linux/amd64 image")
+        data, _ = _document(f"{base}/manifests/{chosen['digest']}", ref, chosen["digest"], accept)
+        document = _json(data, ref)
+    if not isinstance(document.get("config"), dict) or not isinstance(document.get("layers"), list):
+        raise ImageError(f"cannot pull {ref}: the registry's manifest is not an image manifest")
+    return document
+
+
+def _json(data: bytes, ref: Reference) -> dict:
+    try:
+        document = json.loads(data)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ImageError(f"cannot pull {ref}: the registry sent a manifest that is not JSON") from None
+    if not isinstance(document, dict):
+        raise ImageError(f"cannot pull {ref}: the registry sent a manifest that is not an object")
+    return document
+
+
+def pull(text: str, dest: Path) -> Reference:
+    """Pull image `text` into an OCI archive at `dest`; ImageError saying what the registry answered."""
+    ref = parse(text)
+    base = _base_url(ref)
+    manifest = _manifest(base, ref)
+    descriptors = [manifest["config"], *manifest["layers"]]
+    for d in descriptors:
+        if not isinstance(d, dict) or not _DIGEST.match(str(d.get("digest"))):
+            raise ImageError(f"cannot pull {ref}: a blob of its manifest has no sha256 digest")
+    budget = config.image_max_bytes()
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".pull-") as work:
+        blobs = Path(work)
+        for d in descriptors:
+            budget -= _blob(base, ref, d["digest"], blobs / d["digest"][7:], budget)
+        # Docker's v2 media types are read by imagearchive.py like OCI's; the index names the manifest.
+        manifest_bytes = json.dumps(manifest).encode()
+        manifest_digest = "sha256:" + hashlib.sha256(manifest_bytes).hexdigest()
+        index = {"schemaVersion": 2, "manifests": [{
+            "mediaType": MANIFEST_TYPES[0], "digest": manifest_digest, "size": len(manifest_bytes),
+            "annotations": {"org.opencontainers.image.ref.name": str(ref)}}]}
+        with tarfile.open(dest, "w") as tar:
+            _add(tar, "oci-layout", b'{"imageLayoutVersion": "1.0.0"}')
+            _add(tar, "index.json", json.dumps(index).encode())
+            _add(tar, f"blobs/sha256/{manifest_digest[7:]}", manifest_bytes)
+            for d in descriptors:
+                tar.add(blobs / d["digest"][7:], f"blobs/sha256/{d['digest'][7:]}", recursive=False)
+    return ref
+
+
+def _blob(base: str, ref: Reference, digest: str, path: Path, budget: int) -> int:
+    sha, size = hashlib.sha256(), 0
+    with _get(f"{base}/blobs/{digest}", ref) as response, open(path, "wb") as out:
+        while chunk := response.read(1 << 20):
+            size += len(chunk)
+            if size > budget:
+                raise ImageError(f"cannot pull {ref}: larger than {config.image_max_bytes()} bytes "
+                                 "(PAAS_IMAGE_MAX_BYTES)")
+            sha.update(chunk)
+            out.write(chunk)
+    if "sha256:" + sha.hexdigest() != digest:
+        raise ImageError(f"cannot pull {ref}: blob {digest[:19]} does not match its digest")
+    return size
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))

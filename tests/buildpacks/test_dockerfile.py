@@ -1,0 +1,144 @@
+"""Dockerfile builds: buildah in the sandboxed build container, bases pulled from a docker-registry on loopback.
+
+The registry (Debian's docker-registry) is seeded with a base image made from the host stack's root
+filesystem plus a shell (dash and its libc), pushed with the host's buildah. One build runs end to end:
+pull, build (a RUN step, COPY, WORKDIR, ENV, EXPOSE, ENTRYPOINT/CMD), export, import, run on the runner.
+"""
+
+import dataclasses
+import os
+import shutil
+import subprocess
+import uuid
+
+import pytest
+
+from paas.buildpacks import dockerfile
+from paas.buildpacks.containerexec import ContainerExecutor
+from paas.buildpacks.errors import BuildError, BuildTimeout
+from paas.runtime import agent, config, container, identity, imageimport, images, registry
+from paas.runtime.reconcile import Desired
+from tests.runtime import imagearchives
+
+pytestmark = pytest.mark.skipif(not all(map(shutil.which, ("buildah", "crun", "docker-registry"))),
+                                reason="buildah and docker-registry are installed by compose/bootstrap.sh")
+APP_ID = 12
+
+
+def build(tmp_path, files: dict, lines: list, timeout: float = 300):
+    source, cache, work = tmp_path / "src", tmp_path / "cache", tmp_path / "work"
+    for d in (source, work):
+        d.mkdir(exist_ok=True)
+    for name, data in files.items():
+        (source / name).write_bytes(data)
+        (source / name).chmod(0o755)
+    executor = ContainerExecutor(stack="host", uid=identity.build_uid(APP_ID), build_dirs=(str(tmp_path),),
+                                 nesting=True, name="dfbuild")
+    return dockerfile.build(str(source), str(cache), str(work), executor=executor, on_output=lines.append,
+                            timeout=timeout)
+
+
+def test_a_dockerfile_builds_imports_and_runs(tmp_path, allow_registry):
+    marker = uuid.uuid4().hex[:12]
+    lines = []
+    result = build(tmp_path, {"probe": imagearchives.probe_binary(), "Dockerfile": f"""
+FROM {allow_registry}/paas/base:1 AS base
+RUN echo built-{marker} > /built.txt
+COPY probe /usr/local/bin/probe
+WORKDIR /srv
+ENV GREETING=hello
+EXPOSE 7000
+ENTRYPOINT ["/usr/local/bin/probe"]
+CMD ["from-dockerfile"]
+""".encode()}, lines)
+    assert any("Pulling" in line for line in lines) and any("STEP 2/8: RUN" in line for line in lines), lines
+    fd = dockerfile.open_archive(result)
+    with os.fdopen(fd, "rb") as archive:
+        image = imageimport.import_archive(archive, process_types=result.process_types)
+    try:
+        assert image.config["cmd"] == ["from-dockerfile"] and image.config["port"] == 7000
+        d = Desired(name=f"df{uuid.uuid4().hex[:10]}", app="dfapp", release="v1", process="web.1", command="", image=image.digest,
+                    app_id=APP_ID)
+        spec = agent.spec_for(d)
+        spec = dataclasses.replace(spec, network="none", command=(*spec.command, "--", "/built.txt"))
+        out = config.runtime_dir() / f"{d.name}.out"
+        with open(out, "w") as stdout:
+            assert container.run(spec, stdout=stdout, stderr=subprocess.STDOUT).exit_code == 0, out.read_text()
+        got = set(out.read_text().splitlines())
+        out.unlink()
+        assert {"arg=from-dockerfile", "cwd=/srv", "env PORT=7000", "env GREETING=hello", "exists /built.txt=1",
+                f"uid={identity.app_uid(APP_ID)}"} <= got
+    finally:
+        images.gc(images.all_digests() - {image.digest})
+
+
+def test_a_failing_step_and_an_unpullable_base_are_clear_errors(tmp_path, allow_registry):
+    lines = []
+    with pytest.raises(BuildError, match="build failed"):
+        build(tmp_path, {"Dockerfile": f"FROM {allow_registry}/paas/base:1\nRUN echo oops-step >&2; exit 3\n".encode()},
+              lines)
+    assert any("oops-step" in line for line in lines), lines
+    with pytest.raises(BuildTimeout):  # the whole step is killed: buildah, crun and the RUN's loop
+        build(tmp_path, {"Dockerfile": f"FROM {allow_registry}/paas/base:1\nRUN while :; do :; done\n".encode()},
+              [], timeout=3)
+    with pytest.raises(BuildError, match=r"paas/missing:1.*404"):
+        build(tmp_path, {"Dockerfile": f"FROM {allow_registry}/paas/missing:1\n".encode()}, [])
+    with pytest.raises(BuildError, match="PAAS_REGISTRY_ALLOW"):
+        build(tmp_path, {"Dockerfile": b"FROM 10.1.2.3:5000/internal/thing:1\n"}, [])
+    with pytest.raises(BuildError, match="PAAS_REGISTRY_MIRROR"):
+        build(tmp_path, {"Dockerfile": b"FROM python:3.12\n"}, [])
+
+
+def test_from_lines_and_references():
+    text = "FROM --platform=linux/amd64 a.example:5000/x/y:1 AS builder\nFROM builder\nFROM scratch\n" \
+           "from b.example/z@sha256:" + "0" * 64 + "\n"
+    assert dockerfile.base_images(text) == ["a.example:5000/x/y:1", "b.example/z@sha256:" + "0" * 64]
+    with pytest.raises(BuildError, match="build argument"):
+        dockerfile.base_images("ARG V=1\nFROM a.example/x:$V\n")
+    assert str(registry.parse("python:3.12")) == "docker.io/library/python:3.12"
+    for bad in ("a.example/x:1;rm -rf /", "A.example/UPPER", "a.example/x:", "x/../y"):
+        with pytest.raises(Exception, match="not an image reference"):
+            registry.parse(bad)
+
+
+NESTING_PROBE = r"""
+id -u
+grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status | tr -s '\t' ' '
+unshare -r -m sh -c 'mount -t tmpfs none /tmp && echo nested-mount-ok'
+unshare -r python3 -c '
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+# keyctl(GET_KEYRING_ID, session) and ptrace(TRACEME) succeed for anyone without the filter.
+for name, args in (("keyctl", (250, 0, -3, 0)), ("ptrace", (101, 0, 0, 0, 0))):
+    print(name, libc.syscall(*args), os.strerror(ctypes.get_errno()))
+'
+"""
+
+
+def test_a_nesting_build_container_gets_user_namespaces_and_nothing_more(tmp_path):
+    """What nesting opens (buildah's own user namespace, mounts inside it) and what stays shut: no capability
+    on the host, no_new_privs, the seccomp filter (keyctl, ptrace, bpf, ... still refused inside the namespace)."""
+    lines = []
+    executor = ContainerExecutor(stack="host", uid=identity.build_uid(APP_ID), network="none", nesting=True,
+                                 name="nesting")
+    code = executor.run(["/bin/sh", "-c", NESTING_PROBE], env={"PATH": "/usr/bin:/bin"}, cwd="/", mounts=[],
+                        timeout=60, on_line=lines.append)
+    assert code == 0, lines
+    assert lines[0] == str(identity.build_uid(APP_ID))
+    assert {"CapEff: 0000000000000000", "NoNewPrivs: 1", "Seccomp: 2", "nested-mount-ok",
+            "keyctl -1 Operation not permitted", "ptrace -1 Operation not permitted"} <= set(lines), lines
+    strict = ContainerExecutor(stack="host", uid=identity.build_uid(APP_ID), network="none", name="strict")
+    lines.clear()
+    assert strict.run(["unshare", "-r", "true"], env={"PATH": "/usr/bin:/bin"}, cwd="/", mounts=[], timeout=60,
+                      on_line=lines.append) != 0
+
+
+def test_links_an_earlier_build_left_in_the_cache_are_never_followed(tmp_path):
+    """The build cache is the app's: a link where buildah's storage goes must not lead the host (root) to
+    create or write files elsewhere, nor be bound into the build."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (tmp_path / "cache").symlink_to(victim)
+    build(tmp_path, {"Dockerfile": b"FROM scratch\nCOPY Dockerfile /Dockerfile\nCMD [\"/Dockerfile\"]\n"}, [])
+    assert list(victim.iterdir()) == []
+    assert (tmp_path / "cache").is_dir() and not (tmp_path / "cache").is_symlink()

@@ -1,0 +1,44 @@
+/* The command of the test images (tests/runtime/test_imageimport.py): a static binary, so an image
+   needs no libc of its own. Prints what the runner gave it, and which of the paths named after
+   "--" exist, one "key=value" per line. `probe serve` answers HTTP on $PORT instead
+   (tests/e2e/test_dockerfile_deploy.py): "<GREETING> uid=<uid> cwd=<cwd>". */
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static int serve(void) {
+    int port = getenv("PORT") ? atoi(getenv("PORT")) : 5000, one = 1;
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, 64) < 0) { perror("listen"); return 1; }
+    printf("listening on %d\n", port);
+    fflush(stdout);
+    for (;;) {
+        int c = accept(s, 0, 0);
+        if (c < 0) continue;
+        char req[4096], body[4352], cwd[4096], out[4608];
+        if (read(c, req, sizeof req) < 0) { close(c); continue; }
+        snprintf(body, sizeof body, "%s uid=%d cwd=%s", getenv("GREETING") ? getenv("GREETING") : "",
+                 (int)getuid(), getcwd(cwd, sizeof cwd) ? cwd : "?");
+        int n = snprintf(out, sizeof out, "HTTP/1.0 200 OK\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                         strlen(body), body);
+        if (write(c, out, n) < 0) perror("write");
+        close(c);
+    }
+}
+
+int main(int argc, char **argv) {
+    char cwd[4096];
+    if (argc > 1 && !strcmp(argv[1], "serve")) return serve();
+    int i = 1;
+    for (; i < argc && strcmp(argv[i], "--") != 0; i++) printf("arg=%s\n", argv[i]);
+    printf("cwd=%s\nuid=%d\ngid=%d\n", getcwd(cwd, sizeof cwd) ? cwd : "?", (int)getuid(), (int)getgid());
+    const char *names[] = {"PORT", "HOME", "GREETING", "PATH", 0};
+    for (int n = 0; names[n]; n++) printf("env %s=%s\n", names[n], getenv(names[n]) ? getenv(names[n]) : "");
+    for (i++; i < argc; i++) printf("exists %s=%d\n", argv[i], access(argv[i], F_OK) == 0);
+    return 0;
+}
