@@ -7,6 +7,7 @@ has its own route table and pools (no shared state to lock).
 
 import asyncio
 import ctypes
+import gc
 import json
 import logging
 import os
@@ -218,6 +219,10 @@ def run_worker(settings, metrics_path: str | None = None, sock: socket.socket | 
         if os.getppid() != parent:   # the supervisor died before the death signal was armed
             return
         await router.start(sock, tls_sock=tls_sock)
+        # What start-up made (modules, the table, TLS contexts) lives as long as the worker:
+        # out of the collector's sight, full collections no longer walk it again and again
+        # while connections come and go.
+        gc.freeze()
         log.info("worker %d serving on %s:%d", os.getpid(), settings.host, router.port)
         if serving is not None:
             serving.set()
