@@ -94,7 +94,8 @@ class Router:
         sock = sock or listen_socket(self.settings.host, self.settings.port)
         loop = asyncio.get_running_loop()
         accept = self.proxy.accept
-        self._server = await loop.create_server(lambda: Channel(accept), sock=sock)
+        port = sock.getsockname()[1]
+        self._server = await loop.create_server(lambda: Channel(accept, port), sock=sock)
         if self.settings.tls_port is not None or tls_sock is not None:
             await self._start_tls(tls_sock)
 
@@ -104,9 +105,10 @@ class Router:
                                          known_app=lambda host: self.table.app_for_host(host) is not None)
         sock = tls_sock or listen_socket(s.host, s.tls_port)
         accept = self.proxy.accept
+        port = sock.getsockname()[1]
         # The handshake has the head deadline: a client that stalls in it holds only its own socket.
         self._tls_server = await asyncio.get_running_loop().create_server(
-            lambda: Channel(accept), sock=sock, ssl=self.certificates.context,
+            lambda: Channel(accept, port), sock=sock, ssl=self.certificates.context,
             ssl_handshake_timeout=s.timeouts.head)
         self._background.append(asyncio.create_task(self._reload_certificates()))
 
