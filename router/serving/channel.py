@@ -19,6 +19,8 @@ timer cancel and re-schedule.
 
 import asyncio
 
+from paas.router.serving import scheme
+
 # Above this many unsent bytes the transport pauses us (``paused``) and
 # ``drain`` waits; below it writers keep going without waiting per chunk.
 HIGH_WATER = 256 * 1024
@@ -28,9 +30,13 @@ READ_LIMIT = 256 * 1024
 
 
 class Channel(asyncio.Protocol):
-    def __init__(self, on_open=None):
+    def __init__(self, on_open=None, local_port: int = 0):
         self.transport = None
         self.on_open = on_open      # called with the channel once connected
+        # The listening port of an accepted connection, known to the server that makes the
+        # channel: asking the socket (getsockname) on every connection would say the same.
+        self.local_port = local_port
+        self.tls = False            # TLS under this connection (scheme.transport_is_tls)
         self.on_data = None         # callback mode: chunk, b"" at EOF
         self.on_lost = None         # callback mode: connection gone (exception or None)
         self.on_resume = None       # called when the peer has read our backlog
@@ -54,7 +60,8 @@ class Channel(asyncio.Protocol):
 
     def connection_made(self, transport) -> None:
         self.transport = transport
-        self._half_close = transport.get_extra_info("sslcontext") is None
+        self.tls = scheme.transport_is_tls(transport)
+        self._half_close = not self.tls
         self._loop = asyncio.get_running_loop()
         transport.set_write_buffer_limits(high=HIGH_WATER)
         if self.on_open is not None:

@@ -7,6 +7,7 @@ has its own route table and pools (no shared state to lock).
 
 import asyncio
 import ctypes
+import gc
 import json
 import logging
 import os
@@ -100,7 +101,8 @@ class Router:
         sock = sock or listen_socket(self.settings.host, self.settings.port)
         loop = asyncio.get_running_loop()
         accept = self.proxy.accept
-        self._server = await loop.create_server(lambda: Channel(accept), sock=sock)
+        port = sock.getsockname()[1]
+        self._server = await loop.create_server(lambda: Channel(accept, port), sock=sock)
         if self.settings.tls_port is not None or tls_sock is not None:
             await self._start_tls(tls_sock)
 
@@ -110,9 +112,10 @@ class Router:
                                          known_app=lambda host: self.table.app_for_host(host) is not None)
         sock = tls_sock or listen_socket(s.host, s.tls_port)
         accept = self.proxy.accept
+        port = sock.getsockname()[1]
         # The handshake has the head deadline: a client that stalls in it holds only its own socket.
         self._tls_server = await asyncio.get_running_loop().create_server(
-            lambda: Channel(accept), sock=sock, ssl=self.certificates.context,
+            lambda: Channel(accept, port), sock=sock, ssl=self.certificates.context,
             ssl_handshake_timeout=s.timeouts.head)
         # https:redirect sends clients here: the configured port, or the one bound (port 0 in tests).
         self.proxy.tls_port = s.tls_port or self.tls_port
@@ -228,6 +231,10 @@ def run_worker(settings, metrics_path: str | None = None, sock: socket.socket | 
         if os.getppid() != parent:   # the supervisor died before the death signal was armed
             return
         await router.start(sock, tls_sock=tls_sock)
+        # What start-up made (modules, the table, TLS contexts) lives as long as the worker:
+        # out of the collector's sight, full collections no longer walk it again and again
+        # while connections come and go.
+        gc.freeze()
         log.info("worker %d serving on %s:%d", os.getpid(), settings.host, router.port)
         if serving is not None:
             serving.set()

@@ -42,7 +42,7 @@ class Session:
         self.ch = ch
         peer = ch.get_extra_info("peername")
         self.client_ip = peer[0] if peer else "-"
-        self.port = (ch.get_extra_info("sockname") or ("", 0))[1]
+        self.port = ch.local_port or (ch.get_extra_info("sockname") or ("", 0))[1]
         self.tls = scheme.is_tls(ch)
         self.conn = proxy.proto.ClientConnection(proxy.limits, self.client_ip, self.port)
         self.eof = False

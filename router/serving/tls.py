@@ -77,6 +77,7 @@ class Certificates:
         self.uploaded: dict[str, ssl.SSLContext] = {}
         self._uploaded_raw: dict[str, bytes] = {}
         self.current: ssl.SSLContext | None = None
+        self._addresses: dict[str, bool] = {}   # SNI name -> whether it is an IP address
         self.reload()
         # The listening context: every handshake starts here and its SNI callback (called with
         # None when the client sends no name) moves it to the current certificate's context.
@@ -117,7 +118,7 @@ class Certificates:
         return ctx
 
     def _sni(self, sslobj, name, ctx):
-        if name is None or _is_address(name):
+        if name is None or self._is_address(name):
             # RFC 6066 allows host names only, yet some clients (wrk, old libraries) send the
             # address they connected to: that is as good as no name.
             sslobj.context = self.current
@@ -136,6 +137,16 @@ class Certificates:
         else:
             sslobj.context = self.current
         return None
+
+    def _is_address(self, name: str) -> bool:
+        """``_is_address``, remembered per name: the same few names come on every handshake, and
+        parsing one that is not an address raises twice (~10 µs, ~5 for an address)."""
+        known = self._addresses.get(name)
+        if known is None:
+            if len(self._addresses) >= 4096:
+                self._addresses.clear()
+            known = self._addresses[name] = _is_address(name)
+        return known
 
     def _host_context(self, name: str) -> ssl.SSLContext:
         ctx = self._per_host.get(name)

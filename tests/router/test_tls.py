@@ -281,3 +281,15 @@ def test_uploaded_certificate_is_served_by_sni_and_a_broken_one_keeps_it(make_tl
     assert router.call(_load_uploaded(router, key)) == {}
     with pytest.raises((ssl.SSLError, ConnectionError)):
         _get(router.tls_port, "www.example.com", ctx)
+
+
+def test_sni_address_answers_are_remembered_within_a_bound(make_tls_router):
+    """The per-name memo of "is this SNI an IP address" answers as the parse does, and a client
+    sending endless distinct names cannot grow it past its bound."""
+    certs = make_tls_router().router.certificates
+    assert certs._is_address("127.0.0.1") and certs._is_address("::1")
+    assert not certs._is_address("demo.localhost") and not certs._is_address("127.0.0.1.localhost")
+    for i in range(5000):
+        assert not certs._is_address(f"n{i}.localhost")
+    assert len(certs._addresses) <= 4096
+    assert certs._is_address("10.0.0.1") and not certs._is_address("demo.localhost")
