@@ -206,7 +206,7 @@ def ingest_loop(service: Service, stop: threading.Event) -> None:
     settings = service.settings
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=30)
     ingest = Ingest(client, _Locked(service), settings.redis_prefix, settings.consumer,
-                    settings.rate_limit, sink=service.drains.offer)
+                    settings.rate_limit, sink=service.drains.offer, claim_idle_s=settings.claim_idle_s)
     threading.Thread(target=housekeeping, args=(service, stop), name="paas-logs-housekeeping", daemon=True).start()
     threading.Thread(target=follow_published, args=(service, client, stop), name="paas-logs-published",
                      daemon=True).start()

@@ -28,6 +28,7 @@ class Settings:
     drain_buffer: int = 10_000   # lines each drain holds while its destination is slow or down
     drain_ca: str = ""       # a CA file trusted for TLS drains besides the system's
     alert_every_s: int = 60  # how often alerts are checked
+    claim_idle_s: int = 60   # another consumer's entries pending this long are taken over (logcenter/ingest.py)
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -45,6 +46,7 @@ class Settings:
             drain_buffer=env_int("PAAS_LOG_DRAIN_BUFFER", 10_000, minimum=1),
             drain_ca=env_str("PAAS_LOG_DRAIN_CA", ""),
             alert_every_s=env_int("PAAS_LOG_ALERT_EVERY", 60, minimum=1),
+            claim_idle_s=env_int("PAAS_LOG_CLAIM_IDLE", 60, minimum=1),
         )
 
 
