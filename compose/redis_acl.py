@@ -16,7 +16,8 @@ contracts/redis_keys.py, which builds the patterns below, all under ``PAAS_REDIS
 - ``logcenter`` (``paas-logs``): reads the app streams ``logs:*`` through its consumer
   group (XGROUP CREATE, XREADGROUP, XACK; XPENDING and XCLAIM to take over a dead consumer's
   entries) and finds them with SCAN; it reads the
-  drains and alerts the API published (``logcenter:drains``, ``logcenter:alerts``). It cannot write logs, routes or
+  drains, alerts and retentions the API published (``logcenter:drains``, ``logcenter:alerts``,
+  ``logcenter:retention``). It cannot write logs, routes or
   queues, nor read offsets or run streams.
 - ``platform`` (API, git receiver, build worker, control loop): every key and
   channel, because Celery's broker and result keys (``_kombu.*``, queue names,
@@ -77,7 +78,9 @@ def rules(prefix: str) -> dict[str, str]:
             # XREADGROUP both reads and writes (the group's pending list): read-write keys.
             # XCLAIM: a dead consumer's pending entries taken over (logcenter/ingest.py claim).
             f"(~{logs} +xreadgroup +xack +xgroup|create +xpending +xclaim)",
-            # The drains and alerts the API published (logcenter/drains.py, alerts.py): read only.
-            f"(%R~{_key(k.log_drains(prefix))} %R~{_key(k.log_alerts(prefix))} +hgetall)",
+            # The drains, alerts and retentions the API published (logcenter/drains.py, alerts.py, retention.py):
+            # read only.
+            f"(%R~{_key(k.log_drains(prefix))} %R~{_key(k.log_alerts(prefix))} %R~{_key(k.log_retention(prefix))} "
+            "+hgetall)",
         ]),
     }

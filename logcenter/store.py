@@ -1,8 +1,10 @@
 """Where lines are kept: embedded ClickHouse (chdb), chosen by measurement (logcenter/README.md).
 
-One table, ``logcenter.lines``: a MergeTree partitioned by day (retention drops whole
-partitions) and sorted by (app, time), so one app's newest lines are read in order and
-compress well together. Search goes through a ClickHouse ``text`` index over the line
+One table, ``logcenter.lines``: a MergeTree partitioned by day (the platform's longest
+retention drops whole partitions) and sorted by (app, time), so one app's newest lines are
+read in order and compress well together. Each line carries the days its app keeps lines
+(``keep_days``, set at ingest): the engine's TTL removes it after that, in its merges, since a
+day partition holds every app's lines. Search goes through a ClickHouse ``text`` index over the line
 lowercased and without ANSI codes, and a bloom filter over request ids.
 
 chdb runs in this process and locks its directory: exactly one process (``paas-logs``,
@@ -25,7 +27,11 @@ from paas.logcenter.schema import ROW, Record, router_fields
 ANSI_RE = r"\x1b\\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\\\-_]"
 INDEXED_TEXT = f"lower(replaceRegexpAll(replaceRegexpAll(line, '{ANSI_RE}', ''), '\\\\b[0-9]+\\\\b', ''))"
 
-COLUMNS = ROW + ("entry_id",)
+COLUMNS = ROW + ("entry_id", "keep_days")
+DEFAULT_KEEP_DAYS = 30
+
+# Lines past their app's retention go in the engine's merges, looked for hourly (merge_with_ttl_timeout).
+TTL = "TTL toDateTime(time) + toIntervalDay(keep_days)"
 
 DDL = f"""
 CREATE TABLE IF NOT EXISTS logcenter.lines (
@@ -45,11 +51,14 @@ CREATE TABLE IF NOT EXISTS logcenter.lines (
     bytes UInt64,
     line String CODEC(ZSTD(3)),
     entry_id String CODEC(ZSTD(1)),
+    keep_days UInt16 CODEC(ZSTD(1)),
     INDEX words {INDEXED_TEXT} TYPE text(tokenizer = splitByNonAlpha),
     INDEX rid request_id TYPE bloom_filter(0.001) GRANULARITY 1
 ) ENGINE = MergeTree
 PARTITION BY toYYYYMMDD(time)
 ORDER BY (app, time)
+{TTL}
+SETTINGS merge_with_ttl_timeout = 3600
 """
 
 _SCHEMA = pa.schema([
@@ -57,14 +66,14 @@ _SCHEMA = pa.schema([
     ("process", pa.string()), ("instance", pa.string()), ("release", pa.string()), ("host", pa.string()),
     ("request_id", pa.string()), ("level", pa.string()), ("method", pa.string()), ("path", pa.string()),
     ("status", pa.uint16()), ("duration_ms", pa.float32()), ("bytes", pa.uint64()), ("line", pa.string()),
-    ("entry_id", pa.string()),
+    ("entry_id", pa.string()), ("keep_days", pa.uint16()),
 ])
 
 
 class Store:
     """The Log Center's storage in ``path`` (created if missing)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, keep_days: int = DEFAULT_KEEP_DAYS):
         from chdb import session  # imported here: only paas-logs and the bench load the engine
 
         Path(path).mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -75,6 +84,18 @@ class Store:
         self.session = session.Session(str(path))
         self.session.query("CREATE DATABASE IF NOT EXISTS logcenter")
         self.session.query(DDL)
+        self._upgrade()
+        #: Days each app's lines are kept, stored with each line at insert (``set_retention``).
+        self.keep_days, self.retention = keep_days, {}
+
+    def _upgrade(self) -> None:
+        """A store made before lines carried their retention: the column (the default's days) and the TTL."""
+        self.session.query(f"ALTER TABLE logcenter.lines ADD COLUMN IF NOT EXISTS keep_days UInt16 "
+                           f"DEFAULT {DEFAULT_KEEP_DAYS} CODEC(ZSTD(1))")
+        made = self.query("SELECT create_table_query AS q FROM system.tables WHERE database = 'logcenter' "
+                          "AND name = 'lines'")
+        if made and " TTL " not in made[0]["q"]:
+            self.session.query(f"ALTER TABLE logcenter.lines MODIFY {TTL}")
 
     def close(self) -> None:
         self.session.close()
@@ -105,7 +126,11 @@ class Store:
 
         The batch goes through an Arrow IPC file in the store's own directory: chdb reads it
         without calling back into Python (its ``Python()`` table function holds the interpreter
-        and took half again as long, measured), so the ingest's next batch is parsed meanwhile."""
+        and took half again as long, measured), so the ingest's next batch is parsed meanwhile.
+        ``keep_days``, when not given, is each line's app's retention (``set_retention``)."""
+        if "keep_days" not in columns:
+            keep, default = self.retention, self.keep_days
+            columns = {**columns, "keep_days": [keep.get(app, default) for app in columns["app"]]}
         table = pa.table([pa.array(columns[name], type=_SCHEMA.field(name).type) for name in COLUMNS],
                          schema=_SCHEMA)
         with pa.ipc.new_stream(str(self._incoming), _SCHEMA) as writer:
@@ -133,6 +158,26 @@ class Store:
                 self.session.query(f"ALTER TABLE logcenter.lines DROP PARTITION {partition}")
                 dropped.append(partition)
         return dropped
+
+    def set_retention(self, days_by_app: dict[str, int], default: int) -> list[str]:
+        """Keep each app's lines ``days_by_app[app]`` days, others ``default``: for lines stored from now on,
+        and for those stored already (``reconcile_retention``). Returns the apps whose stored lines changed."""
+        self.retention, self.keep_days = dict(days_by_app), default
+        return self.reconcile_retention()
+
+    def reconcile_retention(self) -> list[str]:
+        """Make every stored line's ``keep_days`` its app's retention now (a setting changed, or a line was
+        inserted with the one before); the engine's TTL then drops what is past it. Returns the apps changed."""
+        changed = []
+        for row in self.query("SELECT app, groupUniqArray(keep_days) AS kept FROM logcenter.lines GROUP BY app"):
+            days = self.retention.get(row["app"], self.keep_days)
+            if any(int(kept) != days for kept in row["kept"]):
+                # A mutation: rewrites the app's keep_days and applies the TTL to the parts it touched.
+                self.session.query("ALTER TABLE logcenter.lines UPDATE keep_days = {days:UInt16} "
+                                   "WHERE app = {app:String} AND keep_days != {days:UInt16}",
+                                   params={"days": days, "app": row["app"]})
+                changed.append(row["app"])
+        return changed
 
     def bytes_on_disk(self) -> int:
         """Bytes the table's active parts take on disk, indexes included."""
