@@ -34,6 +34,10 @@ CLAIM_IDLE_S = 60.0        # default: another consumer's entries pending this lo
 
 
 INSTANCE = schema.ROW.index("instance")
+SOURCE = schema.ROW.index("source")
+# Lines a tenant's code writes: rate-limited per instance. Router lines (one per request the router
+# served: request metrics are made of them) and the platform's own are kept whole.
+LIMITED = frozenset(("app", "build"))
 
 
 def _fields(flat: list | None) -> dict | None:
@@ -231,6 +235,10 @@ class Ingest:
                 continue
             received_ms = int(entry_id[:entry_id.index(b"-")])   # when Redis accepted it
             row = schema.row(fields, received_ms, app)   # the stream names the app, whatever a field claims
+            if row[SOURCE] not in LIMITED:
+                rows.append(row)
+                ids.append(entry_id.decode())
+                continue
             keep, closed = admit(app, row[INSTANCE], received_ms // 1000)
             if closed:
                 rows.append(drop_marker(app, row[INSTANCE], closed, per_second, entry_time(entry_id)).row())
