@@ -109,7 +109,9 @@ def show_retention(request, app):
 def change_retention(request, app):
     """Keep the app's lines ``days`` days (older ones go within the hour), or the default again with null."""
     target = access.get_app(request.user, app)
-    days = request.data.get("days")
+    if "days" not in request.data:     # a body without it is a mistake, not a wish for the default
+        raise BadRequest("days: wanted (a number of days, or null for the platform's default)")
+    days = request.data["days"]
     if days is not None:
         try:
             days = retention.check_days(days, logcenter_settings().retention_max_days)
