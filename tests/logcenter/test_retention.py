@@ -57,3 +57,14 @@ def test_paas_logs_follows_published_retentions_and_reports_them(service):
     usage = {row["app"]: row["retention_days"] for row in service.usage({"app": None})["apps"]}
     assert usage == {"kept": 3, "plain": 30}
     assert service.store.retention == {"kept": 3}
+
+
+def test_a_default_above_the_maximum_is_refused_at_start(monkeypatch):
+    from paas.logcenter.settings import Settings
+    from paas.platform.env import SettingError
+
+    monkeypatch.setenv("PAAS_LOG_RETENTION_DAYS", "120")
+    assert Settings.from_env().retention_max_days == 120     # the maximum follows a larger default
+    monkeypatch.setenv("PAAS_LOG_RETENTION_MAX_DAYS", "60")
+    with pytest.raises(SettingError, match="PAAS_LOG_RETENTION_DAYS=120 is above PAAS_LOG_RETENTION_MAX_DAYS=60"):
+        Settings.from_env()
