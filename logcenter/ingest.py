@@ -8,7 +8,7 @@ the batch and only then XACKs it. A restarted ingest first re-reads its pending 
 (delivered, never acknowledged) and skips those the store already holds, so delivery is
 at-least-once and storage once per entry id. Entries another consumer left pending longer
 than ``claim_idle_s`` (it crashed, or its host is gone and it will never come back under that
-name) are taken over with XAUTOCLAIM and go through the same skip of stored ids.
+name) are taken over (XPENDING IDLE, then XCLAIM: ``claim``) and go through the same skip of stored ids.
 """
 
 import gc

@@ -38,7 +38,8 @@ ROUTER_PAIRS = "extractKeyValuePairs(line, '=', ' ', '\"')"
 # instance (unless sent) and level (unless sent: error for a 5xx or a router error) come from its text.
 # Its request id stays in the line only (search reads it there): 11 bytes a line saved.
 _INSERT = f"""
-INSERT INTO logcenter.lines
+INSERT INTO logcenter.lines (time, app, source, process, instance, release, host, request_id, level, method, path,
+                             status, duration_ms, bytes, line, entry_id, keep_days)
 SELECT time, app, source, process,
     if(router AND instance = '', leftUTF8(pairs['instance'], 64), instance),
     release, host, if(router, '', request_id),
