@@ -15,8 +15,10 @@ contracts/redis_keys.py, which builds the patterns below, all under ``PAAS_REDIS
   sets ``agent:pressure:<host>`` (runtime/sleep.py). It cannot touch the route table
   or Celery's queues.
 - ``logcenter`` (``paas-logs``): reads the app streams ``logs:*`` through its consumer
-  group (XGROUP CREATE, XREADGROUP, XACK) and finds them with SCAN; it reads the
-  drains and alerts the API published (``logcenter:drains``, ``logcenter:alerts``). It cannot write logs, routes or
+  group (XGROUP CREATE, XREADGROUP, XACK; XPENDING and XCLAIM to take over a dead consumer's
+  entries) and finds them with SCAN; it reads the
+  drains, alerts and retentions the API published (``logcenter:drains``, ``logcenter:alerts``,
+  ``logcenter:retention``). It cannot write logs, routes or
   queues, nor read offsets or run streams.
 - ``platform`` (API, git receiver, build worker, control loop): every key and
   channel, because Celery's broker and result keys (``_kombu.*``, queue names,
@@ -77,8 +79,11 @@ def rules(prefix: str) -> dict[str, str]:
         "logcenter": " ".join([
             "resetchannels", basic, "+scan",
             # XREADGROUP both reads and writes (the group's pending list): read-write keys.
-            f"(~{logs} +xreadgroup +xack +xgroup|create +xpending)",
-            # The drains and alerts the API published (logcenter/drains.py, alerts.py): read only.
-            f"(%R~{_key(k.log_drains(prefix))} %R~{_key(k.log_alerts(prefix))} +hgetall)",
+            # XCLAIM: a dead consumer's pending entries taken over (logcenter/ingest.py claim).
+            f"(~{logs} +xreadgroup +xack +xgroup|create +xpending +xclaim)",
+            # The drains, alerts and retentions the API published (logcenter/drains.py, alerts.py, retention.py):
+            # read only.
+            f"(%R~{_key(k.log_drains(prefix))} %R~{_key(k.log_alerts(prefix))} %R~{_key(k.log_retention(prefix))} "
+            "+hgetall)",
         ]),
     }

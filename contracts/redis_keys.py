@@ -198,7 +198,7 @@ def push_lock(prefix: str, app: str) -> str:
     return f"{prefix}lock:push:{app}"
 
 
-# --- the Log Center's: what the API publishes for paas-logs (logcenter/drains.py, alerts.py) ---
+# --- the Log Center's: what the API publishes for paas-logs (logcenter/drains.py, alerts.py, retention.py) ---
 
 def log_drains(prefix: str) -> str:
     """The hash app -> JSON list of the app's drains (written by the API, read by paas-logs)."""
@@ -208,3 +208,8 @@ def log_drains(prefix: str) -> str:
 def log_alerts(prefix: str) -> str:
     """The hash app -> JSON list of the app's log alerts (written by the API, read by paas-logs)."""
     return f"{prefix}logcenter:alerts"
+
+
+def log_retention(prefix: str) -> str:
+    """The hash app -> days its lines are kept, for apps with a setting of their own (API -> paas-logs)."""
+    return f"{prefix}logcenter:retention"

@@ -6,7 +6,9 @@ turns entries into Records (schema.record: hostile lines cut, decoded, bounded),
 what exceeds the per-instance rate limit (counted, and a marker line says so), stores
 the batch and only then XACKs it. A restarted ingest first re-reads its pending entries
 (delivered, never acknowledged) and skips those the store already holds, so delivery is
-at-least-once and storage once per entry id.
+at-least-once and storage once per entry id. Entries another consumer left pending longer
+than ``claim_idle_s`` (it crashed, or its host is gone and it will never come back under that
+name) are taken over (XPENDING IDLE, then XCLAIM: ``claim``) and go through the same skip of stored ids.
 """
 
 import gc
@@ -28,9 +30,14 @@ READ_COUNT = 2000          # entries per stream per read
 BATCH_LINES = 20_000       # store at most this many lines in one insert
 BATCH_WAIT_S = 0.2         # ... and wait at most this long for a batch to fill
 DISCOVER_EVERY_S = 2.0     # how often new apps' streams are looked for
+CLAIM_IDLE_S = 60.0        # default: another consumer's entries pending this long are taken over
 
 
 INSTANCE = schema.ROW.index("instance")
+SOURCE = schema.ROW.index("source")
+# Lines a tenant's code writes: rate-limited per instance. Router lines (one per request the router
+# served: request metrics are made of them) and the platform's own are kept whole.
+LIMITED = frozenset(("app", "build"))
 
 
 def _fields(flat: list | None) -> dict | None:
@@ -90,7 +97,7 @@ class Ingest:
     """One consumer of the group; several may run (on any host) against the same streams and store service."""
 
     def __init__(self, client: redis.Redis, store: Store, prefix: str, consumer: str, rate_limit: int,
-                 idle=time.sleep, sink=None):
+                 idle=time.sleep, sink=None, claim_idle_s: float = CLAIM_IDLE_S):
         self.redis = client
         #: How a pass with no stream to block on waits instead (no app yet, or Redis back empty).
         self.idle = idle
@@ -99,6 +106,7 @@ class Ingest:
         # than a third of the ingest (measured). A client of its own, so the caller's keeps its callbacks.
         self._raw = redis.Redis(connection_pool=client.connection_pool)
         self._raw.set_response_callback("XREADGROUP", lambda response, **options: response)
+        self._raw.set_response_callback("XCLAIM", lambda response, **options: response)
         self.store = store
         self.prefix = prefix
         self.consumer = consumer
@@ -106,7 +114,12 @@ class Ingest:
         self.streams: dict[bytes, bytes] = {}     # key -> the id to read from: b"0" (own pending) then b">"
         self.dropped = 0
         self.stored = 0
+        self.claimed = 0
+        # A live consumer's batch is pending for well under a second; an entry idle far longer than any
+        # batch takes is one its consumer will not acknowledge (claiming a live one's would store it twice).
+        self.claim_idle_ms = int(claim_idle_s * 1000)
         self._discovered = 0.0
+        self._claimed_at = 0.0
 
     def discover(self) -> None:
         """Join the group on every app stream not seen yet (created at the stream's start: its 10,000 kept lines)."""
@@ -139,6 +152,10 @@ class Ingest:
                 out = self._pending(self._read(pending, None))
                 if out:
                     return out
+            if time.monotonic() - self._claimed_at > self.claim_idle_ms / 4000:
+                out = self.claim()
+                if out:
+                    return out
             result = self._read(self.streams, block_ms)
         except redis.ResponseError as exc:
             if "NOGROUP" not in str(exc):
@@ -155,6 +172,40 @@ class Ingest:
             return []
         pairs = reply.items() if isinstance(reply, dict) else reply
         return [(key, [(entry_id, _fields(flat)) for entry_id, flat in entries]) for key, entries in pairs]
+
+    def claim(self) -> list[tuple[bytes, list]]:
+        """Entries other consumers left pending longer than ``claim_idle_ms``, made this consumer's, minus
+        those already stored (acknowledged at once). At most READ_COUNT per stream and pass; a longer list
+        is taken over on the next passes.
+
+        XPENDING's IDLE filter then XCLAIM rather than XAUTOCLAIM: XAUTOCLAIM would also take this
+        consumer's own batch being stored meanwhile (``run``) if that store were slow, and store it twice.
+        XCLAIM's own min-idle check makes two consumers claiming at once take each entry once."""
+        self._claimed_at = time.monotonic()
+        keys = list(self.streams)
+        pipe = self.redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.xpending_range(key, GROUP, "-", "+", READ_COUNT, idle=self.claim_idle_ms)
+        stale = {}
+        for key, reply in zip(keys, pipe.execute(raise_on_error=False)):
+            if isinstance(reply, redis.ResponseError):
+                if "NOGROUP" in str(reply):
+                    continue     # deleted with its app; discover() finds the streams again
+                raise reply
+            ids = [p["message_id"] for p in reply if p["consumer"] != self.consumer.encode()]
+            if ids:
+                stale[key] = ids
+                if len(reply) == READ_COUNT:
+                    self._claimed_at = 0.0      # more to take over: on the next pass
+        out = []
+        for key, ids in stale.items():
+            reply = self._raw.xclaim(key, GROUP, self.consumer, self.claim_idle_ms, ids)
+            entries = [(entry_id, _fields(flat)) for entry_id, flat in reply or []]
+            if entries:
+                self.claimed += len(entries)
+                log.info("claimed %d entries of %s pending over %d ms", len(entries), key, self.claim_idle_ms)
+                out.append((key, self._unstored(key, entries)))
+        return out
 
     def _pending(self, result) -> list[tuple[bytes, list]]:
         out = []
@@ -184,6 +235,10 @@ class Ingest:
                 continue
             received_ms = int(entry_id[:entry_id.index(b"-")])   # when Redis accepted it
             row = schema.row(fields, received_ms, app)   # the stream names the app, whatever a field claims
+            if row[SOURCE] not in LIMITED:
+                rows.append(row)
+                ids.append(entry_id.decode())
+                continue
             keep, closed = admit(app, row[INSTANCE], received_ms // 1000)
             if closed:
                 rows.append(drop_marker(app, row[INSTANCE], closed, per_second, entry_time(entry_id)).row())

@@ -61,14 +61,14 @@ def entry(*, app: str, source: str, line: str | bytes, release: str = "", proces
 
 
 # What is stored of each line, in order: ``row()`` builds these tuples, logcenter/store.py keeps them
-# (with the stream entry's id as one more column, ``entry_id``).
-ROW = ("time", "app", "source", "process", "instance", "release", "host", "request_id", "level",
-       "method", "path", "status", "duration_ms", "bytes", "line")
+# (with the stream entry's id and the app's retention as more columns). A router line's method, path,
+# status, duration and bytes are read out of its text by the store, in the insert (store.ROUTER_PAIRS).
+ROW = ("time", "app", "source", "process", "instance", "release", "host", "request_id", "level", "line")
 
 
 @dataclass(slots=True)
 class Record:
-    """One stored line. Router lines also carry method, path, status, duration_ms and bytes."""
+    """One stored line (a router line's request fields are the store's: store.ROUTER_PAIRS)."""
 
     time: datetime
     app: str
@@ -80,60 +80,19 @@ class Record:
     host: str = ""
     request_id: str = ""
     level: str = "info"
-    method: str = ""
-    path: str = ""
-    status: int = 0
-    duration_ms: float = 0.0
-    bytes: int = 0
 
     def row(self) -> tuple:
         """This record in ``ROW`` order."""
         return (self.time, self.app, self.source, self.process, self.instance, self.release, self.host,
-                self.request_id, self.level, self.method, self.path, self.status, self.duration_ms, self.bytes,
-                self.line)
+                self.request_id, self.level, self.line)
 
 
-# A Heroku-style router line (router/observe.py Record.line): key=value pairs, quoted values
-# for path, fwd and desc. Parsed here, off the router's hot path. A key starts after a non-key
-# character and is at most 20 long: an unbounded ``[a-z_]+=`` backtracks quadratically over a
-# 64 KiB run of letters (30 s a line, measured), and a router line's text is partly the client's.
-_PAIR = re.compile(r'(?<![a-z_])([a-z_]{1,20})=("[^"]*"|\S*)')
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 
 
 def strip_ansi(text: str) -> str:
     """``text`` without ANSI escape sequences: what search matches (the stored line keeps them for display)."""
     return _ANSI.sub("", text) if "\x1b" in text else text
-
-
-def _router_values(line: str) -> tuple:
-    """(method, path, status, duration_ms, bytes, request_id, instance) of a router line; absent: "" or 0."""
-    get = dict(_PAIR.findall(line)).get
-    method, path = _unquote(get("method", ""))[:2048], _unquote(get("path", ""))[:2048]
-    rid, instance = _unquote(get("request_id", ""))[:2048], _unquote(get("instance", ""))[:2048]
-    status, size = get("status", ""), get("bytes", "")
-    duration, millis = get("duration", ""), 0.0
-    if duration.endswith("ms"):
-        try:
-            millis = float(duration[:-2])
-        except ValueError:
-            pass
-    return method, path, _count(status), millis, _count(size), rid, instance
-
-
-def _count(text: str) -> int:
-    # isascii: isdigit() also holds for digits int() refuses (superscripts)
-    return int(text) if text.isdigit() and text.isascii() and len(text) < 19 else 0
-
-
-def _unquote(value: str) -> str:
-    return value[1:-1] if value[:1] == '"' else value
-
-
-def router_fields(line: str) -> dict:
-    """method, path, status, duration_ms, bytes, request_id, instance of a router line (absent ones left out)."""
-    names = ("method", "path", "status", "duration_ms", "bytes", "request_id", "instance")
-    return {k: v for k, v in zip(names, _router_values(line)) if v not in ("", 0)}
 
 
 def clean_line(raw: bytes) -> str:
@@ -165,7 +124,6 @@ def parse_ts(text: str) -> datetime | None:
 
 _SOURCES = {s.encode(): s for s in SOURCES}
 _LEVELS = {lv.encode(): lv for lv in LEVELS}
-_NO_ROUTER_VALUES = ("", "", 0, 0.0, 0)
 
 
 def row(fields: dict, received: datetime | int, app: str | None = None) -> tuple:
@@ -173,27 +131,21 @@ def row(fields: dict, received: datetime | int, app: str | None = None) -> tuple
 
     ``received`` stands in for a missing or malformed ``ts``: the entry id's time, as a datetime or in
     milliseconds (made a datetime only when needed). ``app`` (the stream's) overrides the field. This is the
-    ingest's hot path (50,000 lines/s on one core): plain lookups, one regex for router lines only.
+    ingest's hot path: plain lookups. A router line's level (unless sent), instance (unless sent) and request
+    fields are left to the store, which reads them out of the line in the insert (store.ROUTER_PAIRS).
     """
     get = fields.get
     source = _SOURCES.get(get(b"source"), "app")
-    line = clean_line(get(b"line") or b"")
     ts = get(b"ts")
     when = parse_ts(ts.decode("ascii", "replace")) if ts and len(ts) <= 40 else None
-    request_id, instance = _text(get(b"request_id"), 200), _text(get(b"instance"), 64)
     level = _LEVELS.get(get(b"level"), "")
-    if source == "router":
-        method, path, status, millis, size, rid, in_line = _router_values(line)
-        request_id, instance = request_id or rid, instance or in_line
-        level = level or ("error" if status >= 500 or line.startswith("at=error") else "info")
-        values = (method, path, status, millis, size)
-    else:
-        level = level or ("error" if get(b"stream") == b"stderr" else "info")
-        values = _NO_ROUTER_VALUES
+    if not level and source != "router":
+        level = "error" if get(b"stream") == b"stderr" else "info"
     if when is None:
         when = received if isinstance(received, datetime) else datetime.fromtimestamp(received / 1000, timezone.utc)
-    return (when, app if app is not None else _text(get(b"app"), 64), source, _text(get(b"process"), 64), instance,
-            _release(get(b"release")), _text(get(b"host"), 255), request_id, level, *values, line)
+    return (when, app if app is not None else _text(get(b"app"), 64), source, _text(get(b"process"), 64),
+            _text(get(b"instance"), 64), _release(get(b"release")), _text(get(b"host"), 255),
+            _text(get(b"request_id"), 200), level, clean_line(get(b"line") or b""))
 
 
 _RELEASES: dict = {}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import redis
 
-from paas.logcenter import alerts, destinations, drains, metrics, query
+from paas.logcenter import alerts, destinations, drains, metrics, query, retention
 from paas.logcenter.alerts import Alerts
 from paas.logcenter.drains import DrainSet
 from paas.logcenter.ingest import Ingest
@@ -35,7 +35,7 @@ class Service:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.store = Store(settings.store_dir)
+        self.store = Store(settings.store_dir, keep_days=settings.retention_days)
         self.lock = threading.Lock()
         allowed = destinations.allowed_networks(settings.drain_allow)
         self.drains = DrainSet(allowed, settings.drain_buffer, settings.drain_ca)
@@ -137,7 +137,27 @@ class Service:
         for row in rows:
             for name in ("oldest", "newest"):
                 row[name] = datetime.fromtimestamp(int(row[name]), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return {"apps": rows, "retention_days": self.settings.retention_days}
+        for row in rows:
+            row["retention_days"] = self.retention_of(row["app"])
+        return {"apps": rows, "retention_days": self.settings.retention_days,
+                "retention_max_days": self.settings.retention_max_days}
+
+    def retention_of(self, app: str) -> int:
+        """The days ``app``'s lines are kept now (its own setting or the default, at most the maximum)."""
+        return retention.effective(self.store.retention.get(app), self.settings.retention_days,
+                                   self.settings.retention_max_days)
+
+    def follow_retention(self, published: dict) -> None:
+        """The apps' own retentions as the API published them; stored lines made to follow a change."""
+        settings = self.settings
+        wanted = {app: retention.effective(days, settings.retention_days, settings.retention_max_days)
+                  for app, days in retention.parse(published, settings.retention_max_days).items()}
+        if wanted == self.store.retention:
+            return
+        with self.lock:
+            changed = self.store.set_retention(wanted, settings.retention_days)
+        if changed:
+            log.info("retention: lines of %s now kept as their apps' setting says", ", ".join(changed))
 
     def count(self, app: str, terms: list, since_us: int, until_us: int) -> int:
         with self.lock:
@@ -154,8 +174,11 @@ class Service:
             return {"error": str(exc)}
 
     def retention(self) -> None:
+        """Day partitions past the longest retention any app may have dropped whole; shorter ones are the
+        engine's TTL on each line's ``keep_days`` (store.py), made to match the settings again here."""
         with self.lock:
-            dropped = self.store.drop_older_than(self.settings.retention_days)
+            dropped = self.store.drop_older_than(self.settings.retention_max_days)
+            self.store.reconcile_retention()
         if dropped:
             log.info("retention: dropped day partitions %s", ", ".join(dropped))
 
@@ -206,7 +229,7 @@ def ingest_loop(service: Service, stop: threading.Event) -> None:
     settings = service.settings
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=30)
     ingest = Ingest(client, _Locked(service), settings.redis_prefix, settings.consumer,
-                    settings.rate_limit, sink=service.drains.offer)
+                    settings.rate_limit, sink=service.drains.offer, claim_idle_s=settings.claim_idle_s)
     threading.Thread(target=housekeeping, args=(service, stop), name="paas-logs-housekeeping", daemon=True).start()
     threading.Thread(target=follow_published, args=(service, client, stop), name="paas-logs-published",
                      daemon=True).start()
@@ -220,14 +243,18 @@ def ingest_loop(service: Service, stop: threading.Event) -> None:
 
 
 def follow_published(service: Service, client: redis.Redis, stop: threading.Event) -> None:
-    """Keep the running drains and alerts as the API published them (level-triggered: whole hashes each time)."""
+    """Keep the running drains, alerts and retentions as the API published them (level-triggered: whole hashes
+    each time)."""
     prefix = service.settings.redis_prefix
     while not stop.is_set():
         try:
             service.drains.sync(client.hgetall(drains.drains_key(prefix)))
             service.alerts.sync(client.hgetall(alerts.alerts_key(prefix)))
+            service.follow_retention(client.hgetall(retention.retention_key(prefix)))
         except redis.RedisError as exc:
             log.warning("drains and alerts: redis: %s; retrying", exc)
+        except Exception:  # the engine failed a retention change: the hourly reconcile makes it again
+            log.exception("retention change failed")
         stop.wait(PUBLISHED_EVERY_S)
     service.drains.stop()
 
@@ -274,8 +301,9 @@ def main() -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    log.info("store %s, socket %s, rate limit %d lines/s per instance, retention %d days",
-             settings.store_dir, settings.socket_path, settings.rate_limit, settings.retention_days)
+    log.info("store %s, socket %s, rate limit %d lines/s per instance, retention %d days (at most %d)",
+             settings.store_dir, settings.socket_path, settings.rate_limit, settings.retention_days,
+             settings.retention_max_days)
     try:
         ingest_loop(service, stop)
     finally:

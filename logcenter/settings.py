@@ -9,7 +9,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from paas.platform.env import env_int, env_path, env_str, redis_prefix
+from paas.platform.env import SettingError, env_int, env_path, env_str, redis_prefix
 
 CHECKOUT_DIR = Path(__file__).resolve().parent.parent
 
@@ -22,16 +22,24 @@ class Settings:
     redis_url: str
     redis_prefix: str
     rate_limit: int          # lines per second per instance
-    retention_days: int
+    retention_days: int      # an app's lines are kept this long unless it set its own (logcenter/retention.py)
     consumer: str            # this ingest's name in the consumer group: stable, so a restart finds its pending entries
     drain_allow: str = ""    # CIDRs drains and webhooks may reach although private (logcenter/destinations.py)
     drain_buffer: int = 10_000   # lines each drain holds while its destination is slow or down
     drain_ca: str = ""       # a CA file trusted for TLS drains besides the system's
     alert_every_s: int = 60  # how often alerts are checked
+    retention_max_days: int = 90   # the most an app may set
+    claim_idle_s: int = 60   # another consumer's entries pending this long are taken over (logcenter/ingest.py)
 
     @classmethod
     def from_env(cls) -> "Settings":
         data_dir = env_path("PAAS_DATA_DIR", str(CHECKOUT_DIR / ".paas"))
+        retention_days = env_int("PAAS_LOG_RETENTION_DAYS", 30, minimum=1)
+        retention_max_days = env_int("PAAS_LOG_RETENTION_MAX_DAYS", max(90, retention_days), minimum=1,
+                                     maximum=65535)   # the store's keep_days is a UInt16
+        if retention_days > retention_max_days:
+            raise SettingError(f"PAAS_LOG_RETENTION_DAYS={retention_days} is above "
+                               f"PAAS_LOG_RETENTION_MAX_DAYS={retention_max_days}")
         return cls(
             data_dir=data_dir,
             store_dir=env_path("PAAS_LOG_STORE", str(data_dir / "logcenter" / "store")),
@@ -39,12 +47,14 @@ class Settings:
             redis_url=env_str("REDIS_URL", "redis://127.0.0.1:6379/0"),
             redis_prefix=redis_prefix(),
             rate_limit=env_int("PAAS_LOG_RATE_LIMIT", 5000, minimum=1),
-            retention_days=env_int("PAAS_LOG_RETENTION_DAYS", 30, minimum=1),
+            retention_days=retention_days,
+            retention_max_days=retention_max_days,
             consumer=env_str("PAAS_LOG_CONSUMER", "") or socket.gethostname(),
             drain_allow=env_str("PAAS_LOG_DRAIN_ALLOW", ""),
             drain_buffer=env_int("PAAS_LOG_DRAIN_BUFFER", 10_000, minimum=1),
             drain_ca=env_str("PAAS_LOG_DRAIN_CA", ""),
             alert_every_s=env_int("PAAS_LOG_ALERT_EVERY", 60, minimum=1),
+            claim_idle_s=env_int("PAAS_LOG_CLAIM_IDLE", 60, minimum=1),
         )
 
 

@@ -1,8 +1,10 @@
 """Where lines are kept: embedded ClickHouse (chdb), chosen by measurement (logcenter/README.md).
 
-One table, ``logcenter.lines``: a MergeTree partitioned by day (retention drops whole
-partitions) and sorted by (app, time), so one app's newest lines are read in order and
-compress well together. Search goes through a ClickHouse ``text`` index over the line
+One table, ``logcenter.lines``: a MergeTree partitioned by day (the platform's longest
+retention drops whole partitions) and sorted by (app, time), so one app's newest lines are
+read in order and compress well together. Each line carries the days its app keeps lines
+(``keep_days``, set at ingest): the engine's TTL removes it after that, in its merges, since a
+day partition holds every app's lines. Search goes through a ClickHouse ``text`` index over the line
 lowercased and without ANSI codes, and a bloom filter over request ids.
 
 chdb runs in this process and locks its directory: exactly one process (``paas-logs``,
@@ -17,7 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.ipc
 
-from paas.logcenter.schema import ROW, Record, router_fields
+from paas.logcenter.schema import ROW, Record
 
 # What the word index holds: the line lowercased, without ANSI escape sequences (schema.strip_ansi's
 # regex) and without tokens made only of digits (durations, sizes, counters: half the tokens of a
@@ -25,7 +27,36 @@ from paas.logcenter.schema import ROW, Record, router_fields
 ANSI_RE = r"\x1b\\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\\\-_]"
 INDEXED_TEXT = f"lower(replaceRegexpAll(replaceRegexpAll(line, '{ANSI_RE}', ''), '\\\\b[0-9]+\\\\b', ''))"
 
-COLUMNS = ROW + ("entry_id",)
+COLUMNS = ROW + ("entry_id", "keep_days")    # what an insert hands the engine, in this order
+
+# A router line (router/telemetry/observe.py: ``at=info method=GET path="/x" ... status=200 bytes=12``) read
+# by the engine, in the insert and in search answers: the one parser of its key=value pairs. In C++ it
+# costs a fraction of the Python regex it replaced (the largest cost of the ingest per line, measured).
+ROUTER_PAIRS = "extractKeyValuePairs(line, '=', ' ', '\"')"
+
+# The columns of ``lines`` in table order, from the file of COLUMNS: a router line's request fields,
+# instance (unless sent) and level (unless sent: error for a 5xx or a router error) come from its text.
+# Its request id stays in the line only (search reads it there): 11 bytes a line saved.
+_INSERT = f"""
+INSERT INTO logcenter.lines (time, app, source, process, instance, release, host, request_id, level, method, path,
+                             status, duration_ms, bytes, line, entry_id, keep_days)
+SELECT time, app, source, process,
+    if(router AND instance = '', leftUTF8(pairs['instance'], 64), instance),
+    release, host, if(router, '', request_id),
+    if(level != '', level, if(req_status >= 500 OR startsWith(line, 'at=error'), 'error', 'info')),
+    leftUTF8(pairs['method'], 2048), leftUTF8(pairs['path'], 2048), req_status,
+    if(endsWith(pairs['duration'], 'ms'), toFloat32OrZero(substring(pairs['duration'], 1,
+                                                                     length(pairs['duration']) - 2)), 0),
+    toUInt64OrZero(pairs['bytes']), line, entry_id, keep_days
+FROM (SELECT *, source = 'router' AS router,
+             if(router, {ROUTER_PAIRS}, CAST(map(), 'Map(String, String)')) AS pairs,
+             toUInt16OrZero(pairs['status']) AS req_status
+      FROM file('{{path}}', 'ArrowStream'))
+"""
+DEFAULT_KEEP_DAYS = 30
+
+# Lines past their app's retention go in the engine's merges, looked for hourly (merge_with_ttl_timeout).
+TTL = "TTL toDateTime(time) + toIntervalDay(keep_days)"
 
 DDL = f"""
 CREATE TABLE IF NOT EXISTS logcenter.lines (
@@ -45,26 +76,37 @@ CREATE TABLE IF NOT EXISTS logcenter.lines (
     bytes UInt64,
     line String CODEC(ZSTD(3)),
     entry_id String CODEC(ZSTD(1)),
+    keep_days UInt16 CODEC(ZSTD(1)),
     INDEX words {INDEXED_TEXT} TYPE text(tokenizer = splitByNonAlpha),
     INDEX rid request_id TYPE bloom_filter(0.001) GRANULARITY 1
 ) ENGINE = MergeTree
 PARTITION BY toYYYYMMDD(time)
 ORDER BY (app, time)
+{TTL}
+SETTINGS merge_with_ttl_timeout = 3600
 """
 
 _SCHEMA = pa.schema([
     ("time", pa.timestamp("us", tz="UTC")), ("app", pa.string()), ("source", pa.string()),
     ("process", pa.string()), ("instance", pa.string()), ("release", pa.string()), ("host", pa.string()),
-    ("request_id", pa.string()), ("level", pa.string()), ("method", pa.string()), ("path", pa.string()),
-    ("status", pa.uint16()), ("duration_ms", pa.float32()), ("bytes", pa.uint64()), ("line", pa.string()),
-    ("entry_id", pa.string()),
+    ("request_id", pa.string()), ("level", pa.string()), ("line", pa.string()),
+    ("entry_id", pa.string()), ("keep_days", pa.uint16()),
 ])
+
+
+_EPOCH, _MICRO = datetime(1970, 1, 1, tzinfo=timezone.utc), timedelta(microseconds=1)
+
+
+def _timestamps(times) -> pa.Array:
+    """Aware datetimes as an Arrow timestamp column. Through integers: Arrow's own conversion asks each
+    value for its UTC offset and took 2.4 us a line, an eighth of the ingest's CPU (measured); this 0.3."""
+    return pa.array([(when - _EPOCH) // _MICRO for when in times], type=pa.int64()).cast(_SCHEMA.field("time").type)
 
 
 class Store:
     """The Log Center's storage in ``path`` (created if missing)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, keep_days: int = DEFAULT_KEEP_DAYS):
         from chdb import session  # imported here: only paas-logs and the bench load the engine
 
         Path(path).mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -75,6 +117,18 @@ class Store:
         self.session = session.Session(str(path))
         self.session.query("CREATE DATABASE IF NOT EXISTS logcenter")
         self.session.query(DDL)
+        self._upgrade()
+        #: Days each app's lines are kept, stored with each line at insert (``set_retention``).
+        self.keep_days, self.retention = keep_days, {}
+
+    def _upgrade(self) -> None:
+        """A store made before lines carried their retention: the column (the default's days) and the TTL."""
+        self.session.query(f"ALTER TABLE logcenter.lines ADD COLUMN IF NOT EXISTS keep_days UInt16 "
+                           f"DEFAULT {DEFAULT_KEEP_DAYS} CODEC(ZSTD(1))")
+        made = self.query("SELECT create_table_query AS q FROM system.tables WHERE database = 'logcenter' "
+                          "AND name = 'lines'")
+        if made and " TTL " not in made[0]["q"]:
+            self.session.query(f"ALTER TABLE logcenter.lines MODIFY {TTL}")
 
     def close(self) -> None:
         self.session.close()
@@ -94,9 +148,6 @@ class Store:
         if not rows:
             return
         columns = dict(zip(ROW, zip(*rows)))
-        # A router line's request id is in its line, which search reads (11 bytes a line saved).
-        columns["request_id"] = [rid if source != "router" else ""
-                                 for rid, source in zip(columns["request_id"], columns["source"])]
         columns["entry_id"] = entry_ids
         self.insert_columns(columns)
 
@@ -105,12 +156,16 @@ class Store:
 
         The batch goes through an Arrow IPC file in the store's own directory: chdb reads it
         without calling back into Python (its ``Python()`` table function holds the interpreter
-        and took half again as long, measured), so the ingest's next batch is parsed meanwhile."""
-        table = pa.table([pa.array(columns[name], type=_SCHEMA.field(name).type) for name in COLUMNS],
-                         schema=_SCHEMA)
+        and took half again as long, measured), so the ingest's next batch is parsed meanwhile.
+        ``keep_days``, when not given, is each line's app's retention (``set_retention``)."""
+        if "keep_days" not in columns:
+            keep, default = self.retention, self.keep_days
+            columns = {**columns, "keep_days": [keep.get(app, default) for app in columns["app"]]}
+        arrays = [pa.array(columns[name], type=_SCHEMA.field(name).type) for name in COLUMNS[1:]]
+        table = pa.table([_timestamps(columns["time"]), *arrays], schema=_SCHEMA)
         with pa.ipc.new_stream(str(self._incoming), _SCHEMA) as writer:
             writer.write_table(table)
-        self.session.query(f"INSERT INTO logcenter.lines SELECT * FROM file('{self._incoming_sql}', 'ArrowStream')")
+        self.session.query(_INSERT.replace("{path}", self._incoming_sql))
 
     def stored_ids(self, app: str, entry_ids: list[str]) -> set[str]:
         """Which of ``entry_ids`` of ``app`` are already stored (the de-duplication of redelivered entries)."""
@@ -134,6 +189,26 @@ class Store:
                 dropped.append(partition)
         return dropped
 
+    def set_retention(self, days_by_app: dict[str, int], default: int) -> list[str]:
+        """Keep each app's lines ``days_by_app[app]`` days, others ``default``: for lines stored from now on,
+        and for those stored already (``reconcile_retention``). Returns the apps whose stored lines changed."""
+        self.retention, self.keep_days = dict(days_by_app), default
+        return self.reconcile_retention()
+
+    def reconcile_retention(self) -> list[str]:
+        """Make every stored line's ``keep_days`` its app's retention now (a setting changed, or a line was
+        inserted with the one before); the engine's TTL then drops what is past it. Returns the apps changed."""
+        changed = []
+        for row in self.query("SELECT app, groupUniqArray(keep_days) AS kept FROM logcenter.lines GROUP BY app"):
+            days = self.retention.get(row["app"], self.keep_days)
+            if any(int(kept) != days for kept in row["kept"]):
+                # A mutation: rewrites the app's keep_days and applies the TTL to the parts it touched.
+                self.session.query("ALTER TABLE logcenter.lines UPDATE keep_days = {days:UInt16} "
+                                   "WHERE app = {app:String} AND keep_days != {days:UInt16}",
+                                   params={"days": days, "app": row["app"]})
+                changed.append(row["app"])
+        return changed
+
     def bytes_on_disk(self) -> int:
         """Bytes the table's active parts take on disk, indexes included."""
         rows = self.query("SELECT sum(bytes_on_disk) AS b FROM system.parts WHERE database = 'logcenter' "
@@ -143,19 +218,11 @@ class Store:
     def search(self, app: str | None, terms: list, since_us: int, until_us: int, limit: int,
                cursor: tuple[int, str] | None = None) -> list[dict]:
         """One page of lines matching parsed ``terms``, newest first (see ``search_sql``)."""
-        rows = self.query(*search_sql(app, terms, since_us, until_us, limit, cursor))
-        for row in rows:
-            if row["source"] == "router" and not row["request_id"]:
-                row["request_id"] = router_fields(row["line"]).get("request_id", "")
-        return rows
+        return _shown(self.query(*search_sql(app, terms, since_us, until_us, limit, cursor)))
 
     def tail(self, app: str, terms: list, after: tuple[int, int], limit: int) -> list[dict]:
         """Lines of ``app`` matching ``terms`` stored after stream entry ``after``, oldest first (``tail_sql``)."""
-        rows = self.query(*tail_sql(app, terms, after, limit))
-        for row in rows:
-            if row["source"] == "router" and not row["request_id"]:
-                row["request_id"] = router_fields(row["line"]).get("request_id", "")
-        return rows
+        return _shown(self.query(*tail_sql(app, terms, after, limit)))
 
     def count(self, app: str, terms: list, since_us: int, until_us: int) -> int:
         """How many lines of ``app`` in the time range match parsed ``terms`` (alerts)."""
@@ -188,9 +255,19 @@ class Store:
         self.session.query("OPTIMIZE TABLE logcenter.lines FINAL")
 
 
-# What a search returns of each line (router lines' request id is in their line: see insert()).
+# What a search returns of each line (a router line's request id is in its line only: see _INSERT). The
+# alias is not a column's name: conditions on ``request_id`` stay on the column (and its index).
 RESULT_COLUMNS = ("toUnixTimestamp64Micro(time) AS micros, app, source, process, instance, release, host, "
-                  "request_id, level, method, path, status, duration_ms, bytes, line, entry_id")
+                  f"if(source = 'router', {ROUTER_PAIRS}['request_id'], request_id) AS request_id_shown, level, "
+                  "method, path, status, duration_ms, bytes, line, entry_id")
+
+
+def _shown(rows: list[dict]) -> list[dict]:
+    for row in rows:
+        row["request_id"] = row.pop("request_id_shown")
+    return rows
+
+
 _ASCII_TOKEN = re.compile(r"[a-z0-9]+")
 _NUMBER_FIELDS = {"status": "status", "duration": "duration_ms", "bytes": "bytes"}
 

@@ -1,15 +1,19 @@
 """App logs: the last lines, a long poll for following them (paas logs --tail), and search (the Log Center)."""
 
 from asgiref.sync import sync_to_async
+from django.db import transaction
 
-from paas.logcenter import client
+from paas.logcenter import client, retention
 from paas.logcenter.settings import current as logcenter_settings
 
 from paas.platform import logs
 from paas.platform.actions import access
+from paas.platform.actions.events import record
 from paas.platform.api.longpoll import query_cursor, query_wait, waiting
 from paas.platform.api.params import query_int
+from paas.platform.api.routing import body_schema
 from paas.platform.exceptions import BadRequest, Forbidden, Unavailable
+from paas.platform.models import LogRetention
 
 
 def recent_or_follow(request, app) -> tuple[str, dict | None, tuple | None]:
@@ -76,7 +80,7 @@ def usage(request, app):
     answer = ask_logcenter({"op": "usage", "app": target.name})
     stored = answer["apps"][0] if answer["apps"] else {"lines": 0, "text_bytes": 0, "disk_bytes": 0,
                                                        "oldest": None, "newest": None}
-    return {**stored, "app": target.name, "retention_days": answer["retention_days"]}
+    return {**stored, "app": target.name, "retention_days": retention_json(target)["days"]}
 
 
 def usage_all(request):
@@ -84,3 +88,41 @@ def usage_all(request):
     if not request.user.is_staff:
         raise Forbidden("the log storage of every app is for admins")
     return ask_logcenter({"op": "usage", "app": None})
+
+
+def retention_json(target) -> dict:
+    """How long the app's lines are kept: its own setting (``own``) or the platform's default, at most the maximum."""
+    settings = logcenter_settings()
+    own = LogRetention.objects.filter(app=target).values_list("days", flat=True).first()
+    return {"app": target.name, "days": retention.effective(own, settings.retention_days, settings.retention_max_days),
+            "own": own is not None, "default_days": settings.retention_days, "max_days": settings.retention_max_days}
+
+
+def show_retention(request, app):
+    """How many days the app's log lines are kept."""
+    target = access.get_app(request.user, app)
+    LogRetention.publish_app(target.name)    # level-triggered: a publish lost to a Redis outage is repaired here
+    return retention_json(target)
+
+
+@body_schema({"days": "integer (1 to PAAS_LOG_RETENTION_MAX_DAYS), or null for the platform's default"})
+def change_retention(request, app):
+    """Keep the app's lines ``days`` days (older ones go within the hour), or the default again with null."""
+    target = access.get_app(request.user, app)
+    if "days" not in request.data:     # a body without it is a mistake, not a wish for the default
+        raise BadRequest("days: wanted (a number of days, or null for the platform's default)")
+    days = request.data["days"]
+    if days is not None:
+        try:
+            days = retention.check_days(days, logcenter_settings().retention_max_days)
+        except retention.RetentionError as exc:
+            raise BadRequest(str(exc)) from None
+    with transaction.atomic():
+        if days is None:
+            for row in LogRetention.objects.filter(app=target):
+                row.delete()     # one by one: the delete signal publishes
+            record(request.user, "logs.retention", "log retention back to the platform's default", app=target)
+        else:
+            LogRetention.objects.update_or_create(app=target, defaults={"days": days})
+            record(request.user, "logs.retention", f"log lines kept {days} days", app=target)
+    return retention_json(target)

@@ -102,6 +102,7 @@ ENDPOINTS = [
     LongPollEndpoint(f"{A}/logs", {"GET": logs.read}, tag="logs"),
     Endpoint(f"{A}/logs/search", {"GET": logs.search}, tag="logs"),
     Endpoint(f"{A}/logs/usage", {"GET": logs.usage}, tag="logs"),
+    Endpoint(f"{A}/logs/retention", {"GET": logs.show_retention, "PUT": logs.change_retention}, tag="logs"),
     Endpoint(f"{A}/metrics", {"GET": metrics.show}, tag="logs"),
     Endpoint(f"{A}/drains", {"GET": drains.list_drains, "POST": drains.create}, tag="logs"),
     Endpoint(f"{A}/drains/<int:drain_id>", {"DELETE": drains.destroy}, tag="logs"),

@@ -176,12 +176,21 @@ def test_logcenter_ingests_with_its_own_user(services, acl_log_empty, tmp_path):
         wait_for(lambda: ingest.run_once(block_ms=50) and False or store.query(mine), 20, "the line stored")
         assert [r["line"] for r in store.query(mine)] == ["through the group"]
         assert logcenter.xpending(f"{PREFIX}logs:ingested", "logcenter")["pending"] == 0
+        # A dead consumer's entry taken over (XPENDING IDLE, XCLAIM) with this user's rights alone.
+        agent.xadd(f"{PREFIX}logs:ingested", schema.entry(app="ingested", source="app", line="left by the dead"))
+        logcenter.xreadgroup("logcenter", "dead-host", {f"{PREFIX}logs:ingested": ">"})
+        taker = Ingest(logcenter, store, PREFIX, "acl-taker", rate_limit=5000, claim_idle_s=0)
+        wait_for(lambda: taker.run_once(block_ms=50) and False or len(store.query(mine)) == 2, 20, "the line claimed")
+        assert taker.claimed >= 1
     finally:
         store.close()
-    # The drains and alerts the API published: read, never written.
+    # The drains, alerts and retentions the API published: read, never written.
     assert logcenter.hgetall(f"{PREFIX}logcenter:drains") == {} and logcenter.hgetall(f"{PREFIX}logcenter:alerts") == {}
+    assert logcenter.hgetall(f"{PREFIX}logcenter:retention") == {}
     with pytest.raises(redis.exceptions.NoPermissionError):
         logcenter.hset(f"{PREFIX}logcenter:drains", "app", "[]")
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        logcenter.hset(f"{PREFIX}logcenter:retention", "app", "365")
     with pytest.raises(redis.exceptions.NoPermissionError):
         logcenter.xadd(f"{PREFIX}logs:ingested", {"line": "forged"})
     with pytest.raises(redis.exceptions.NoPermissionError):

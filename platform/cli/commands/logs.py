@@ -4,6 +4,7 @@ import sys
 import time
 
 from paas.platform.cli.client import Api, quote
+from paas.platform.cli.errors import CliError
 from paas.platform.cli.output import emit_json
 
 LONG_POLL_S = 20
@@ -22,6 +23,7 @@ def register(sub, common, app_option):
     logs.add_argument("--until", help="with --search/--request: up to this time (same forms)")
     logs.set_defaults(func=show_logs)
     register_usage(sub, common, app_option)
+    register_retention(sub, common, app_option)
 
 
 def query(args, **extra) -> str:
@@ -120,4 +122,30 @@ def show_usage(args) -> int:
     print(f"On disk:     {report['disk_bytes'] / 1e6:.1f} MB ({report['text_bytes'] / 1e6:.1f} MB of text)")
     print(f"Oldest line: {report['oldest'] or '-'}   newest: {report['newest'] or '-'}")
     print(f"Kept for:    {report['retention_days']} days")
+    return 0
+
+
+def register_retention(sub, common, app_option):
+    kept = sub.add_parser("logs:retention", parents=[common, app_option],
+                          help="how many days the app's log lines are kept; with DAYS, change it")
+    kept.add_argument("days", nargs="?", type=int, metavar="DAYS", help="keep lines this many days (up to the "
+                      "platform's maximum); older ones go within the hour")
+    kept.add_argument("--default", action="store_true", help="back to the platform's default")
+    kept.set_defaults(func=retention)
+
+
+def retention(args) -> int:
+    api, path = Api(), f"apps/{quote(args.app)}/logs/retention"
+    if args.default and args.days is not None:
+        raise CliError("give DAYS or --default, not both")
+    if args.default or args.days is not None:
+        report = api.request("PUT", path, {"days": None if args.default else args.days})
+    else:
+        report = api.get(path)
+    if args.json:
+        emit_json(report)
+        return 0
+    whose = "its own setting" if report["own"] else "the platform's default"
+    print(f"{report['app']}'s log lines are kept {report['days']} days ({whose}; "
+          f"default {report['default_days']}, at most {report['max_days']})")
     return 0
