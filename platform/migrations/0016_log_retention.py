@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('platform', '0013_certificates'),
+        ('platform', '0014_https_and_acme'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('platform', '0014_https_and_acme'),
+        ('platform', '0016_log_retention'),
     ]
 
     operations = [
