@@ -25,6 +25,11 @@ def ca_dir() -> Path:
     return config.data_dir() / "pki"
 
 
+def ca_cert_path() -> Path:
+    """The CA's certificate (public): what clients and every build and instance trust."""
+    return ca_dir() / "ca.crt"
+
+
 def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "paas"),
                       x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
@@ -39,7 +44,7 @@ def _write_private(path: Path, data: bytes) -> None:
 def ensure_ca() -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     """The CA's certificate and key, made on first use (a concurrent first use: one wins, all read it)."""
     directory = ca_dir()
-    cert_path, key_path = directory / "ca.crt", directory / "ca.key"
+    cert_path, key_path = ca_cert_path(), directory / "ca.key"
     if not cert_path.is_file():
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         key = ec.generate_private_key(ec.SECP256R1())

@@ -6,6 +6,10 @@ fetch from such a stack fails. As Cloud Foundry's trusted system certificates do
 own bundle (HOST_BUNDLE) plus an operator's extra file (PAAS_TRUSTED_CA_FILE, PEM) is written
 to ``<runtime dir>/trust/ca-certificates.crt`` and every stack binds that directory read-only
 over ``/etc/ssl/certs``, where OpenSSL, curl, git, pip and apt look (layout.CA_BUNDLE).
+The platform's own CA (pki/authority.py) is in it too, where this host has it: apps verify
+their add-ons' TLS (REDIS_TLS_URL, sslmode=verify-full) and other apps' https URLs without
+being handed a file. A worker host without the CA's certificate in its data dir gets it
+through PAAS_TRUSTED_CA_FILE.
 
 The bundle is public data (certificates, no keys): a tenant may read it.
 """
@@ -65,14 +69,22 @@ def _read_pem(path: Path, what: str) -> str:
     return text
 
 
+def platform_ca_file() -> Path:
+    from paas.pki.authority import ca_cert_path
+
+    return ca_cert_path()
+
+
 def bundle_text() -> str:
-    """The host's bundle, then the operator's extra certificates."""
+    """The host's bundle, the operator's extra certificates, then the platform's CA (when made here)."""
     parts = []
     if HOST_BUNDLE.is_file():
         parts.append(_read_pem(HOST_BUNDLE, "the host's CA bundle"))
     extra = extra_ca_file()
     if extra is not None:
         parts.append(_read_pem(extra, "PAAS_TRUSTED_CA_FILE"))
+    if platform_ca_file().is_file():
+        parts.append(_read_pem(platform_ca_file(), "the platform's CA certificate"))
     return "".join(p if p.endswith("\n") else p + "\n" for p in parts)
 
 
@@ -97,7 +109,7 @@ def refresh() -> Path:
 
 def _stamp() -> str:
     parts = []
-    for path in (HOST_BUNDLE, extra_ca_file()):
+    for path in (HOST_BUNDLE, extra_ca_file(), platform_ca_file()):
         if path is None:
             parts.append("-")
             continue
