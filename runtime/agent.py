@@ -20,7 +20,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from paas.contracts import redis_keys
@@ -46,6 +46,7 @@ class HostInfo:
     address: str
     memory_mb: int
     cpus: float
+    stacks: tuple[str, ...] = ()  # what placement may send here (stacks.available), reported at each heartbeat
 
 
 class ControlPlane(Protocol):
@@ -265,7 +266,7 @@ class Agent:
 
     def start_up(self) -> None:
         """Register, and clear what crashed runs left that no record explains."""
-        self.control.register(self.host)
+        self.control.register(self.host_now())
         RELAYS.prepare()
         if config.instance_network() == "bridge":
             from . import firewall
@@ -297,8 +298,14 @@ class Agent:
         self.drop_volumes()
         self.ship_logs()
         self.sleeper.report_pressure(self.redis, redis_keys.prefix(), self.host.name, config.FREEZE_MIN_AVAILABLE_MB)
-        self.control.heartbeat(self.host)
+        self.control.heartbeat(self.host_now())
         return actions
+
+    def host_now(self) -> HostInfo:
+        """This host with the stacks it has now: one built while the agent runs (make up builds
+        forky in the background) is reported with the next heartbeat, so placement may use it."""
+        self.host = replace(self.host, stacks=tuple(sorted(stacks.available())))
+        return self.host
 
     def drop_volumes(self) -> None:
         """The volume of a destroyed add-on goes once its server is stopped, never before."""
@@ -337,7 +344,7 @@ class Agent:
         make the control plane think this host is gone and move its instances."""
         while not self.stopping.wait(HEARTBEAT_INTERVAL):
             try:
-                self.control.heartbeat(self.host)
+                self.control.heartbeat(self.host_now())
             except Exception as exc:  # the database away: try again next beat
                 log.warning("heartbeat failed: %s", exc)
 

@@ -30,7 +30,7 @@ def make_app(prefix="fast"):
 @pytest.fixture
 def host(db):
     return Host.objects.create(name=f"h{time.monotonic_ns() % 10**8}", address="10.0.0.1", memory_mb=4096, cpus=4,
-                               last_heartbeat=timezone.now())
+                               last_heartbeat=timezone.now(), stacks=["host"])
 
 
 def test_the_fast_pass_places_the_woken_app_alone(host):

@@ -8,7 +8,7 @@ import pytest
 import redis as redis_lib
 from django.contrib.auth import get_user_model
 
-from paas.runtime import config, images, logs
+from paas.runtime import config, images, logs, stacks
 from paas.platform.hostagent import DjangoControlPlane
 from paas.runtime.agent import Agent, HostInfo
 from paas.runtime.container import release
@@ -63,6 +63,8 @@ def test_agent_runs_what_the_control_plane_assigns(placed):
     wait_for(state, what="instance up in the database")
     host.refresh_from_db()
     assert host.last_heartbeat is not None
+    # The host reports what placement may send it: the stacks built here, and the host stack.
+    assert host.stacks == sorted(stacks.available()) and "host" in host.stacks
     assert inst.memory_bytes and inst.memory_bytes > 0
     wait_for(lambda: (agent.ship_logs(), client.xlen(logs.stream_key(inst.app.name)))[1], what="log line")
     first = client.xrange(logs.stream_key(inst.app.name))[0][1]
