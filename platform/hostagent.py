@@ -17,6 +17,11 @@ from paas.runtime.reconcile import Desired
 from paas.services import agentview
 
 
+# States no control pass acts on: "starting" changes no route and no rollout step, and waking the
+# loop for it made a fast pass and a full tick compete with the start the user waits for.
+QUIET_STATES = frozenset({"starting"})
+
+
 class DjangoControlPlane:
     """The control plane through the Django ORM (Host and Instance in paas.platform.models)."""
 
@@ -116,6 +121,8 @@ class DjangoControlPlane:
         state = fields.get("state")
         if state is not None and self.last_state.get(name) != state:
             self.last_state[name] = state
+            if state in QUIET_STATES:
+                return
             app_id = None if addon else self.Instance.objects.filter(name=name).values_list("app_id", flat=True).first()
             self.wake_control(app_id)
 

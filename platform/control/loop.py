@@ -6,7 +6,8 @@ a one-off, a request to an app asleep) first gets a fast pass for that app alone
 (``fast_pass``): reconcile it, place its instances, wake the agents. A full tick runs at once
 when something publishes on ``<prefix>control:wake`` (every action that changes
 desired state does, on commit: a release, a scale, a domain; agents do when an
-instance changes state; the router when an app asleep gets a request), every
+instance comes up, crashes or stops; the router when an app asleep gets a request), or
+PAAS_CONTROL_INTERVAL_S after it when the wake got a fast pass (``FullTickTimer``), every
 PAAS_CONTROL_INTERVAL_S (1 s) while work is in flight (a rollout, instances being
 placed, started or stopped), and at least once a minute whatever the messages say.
 Between them, every PAAS_CONTROL_IDLE_INTERVAL_S (10 s), a light tick does what
@@ -29,6 +30,34 @@ log = logging.getLogger("paas.control")
 PLACING = threading.Lock()
 # Two publishes at once could write an older table after a newer one.
 PUBLISHING = threading.Lock()
+
+
+class FullTickTimer:
+    """When the main loop's full tick is due after wake messages: plain code, times passed in.
+
+    A plain wake asks for a full tick now. A wake that got a fast pass (a scale, a run, an
+    instance up) has had what the user waits for; its full tick comes ``delay`` later, so it does
+    not reconcile every app on the same two cores as the container start the fast pass set off.
+    """
+
+    def __init__(self, delay: float):
+        self.delay = delay
+        self.due_at: float | None = None
+
+    def woken(self, fast_passed: bool, now: float) -> None:
+        due = now + self.delay if fast_passed else now
+        self.due_at = due if self.due_at is None else min(self.due_at, due)
+
+    def due(self, now: float) -> bool:
+        """True once (then forgotten) when the full tick should start."""
+        if self.due_at is None or now < self.due_at:
+            return False
+        self.due_at = None
+        return True
+
+    def wait_s(self, now: float, longest: float) -> float:
+        """How long the listener may block on its channel before it must look at the timer."""
+        return longest if self.due_at is None else max(0.0, min(longest, self.due_at - now))
 
 
 def fast_pass(app_ids: set[int], publisher=None) -> int:
@@ -158,22 +187,25 @@ class Loop:
         from paas.platform.control.wake import wake_channel
 
         router_wake = redis_keys.router_wake(settings.PAAS_REDIS_PREFIX)
+        timer = FullTickTimer(self.interval)
         while not self.stopping.is_set():
             try:
                 pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(wake_channel(), router_wake)
                 while not self.stopping.is_set():
-                    message = pubsub.get_message(timeout=1.0)
+                    message = pubsub.get_message(timeout=timer.wait_s(time.monotonic(), 1.0))
                     if message:
                         close_old_connections()  # this thread's own connection: it may have gone stale
-                        self.hurry(message, router_wake, wake_app)
-                        self.wake.set()  # the full tick after it converges everything else
+                        timer.woken(self.hurry(message, router_wake, wake_app), time.monotonic())
+                    if timer.due(time.monotonic()):
+                        self.wake.set()  # the full tick converges everything else
             except Exception as error:  # a broken connection: reconnect after a pause
                 log.warning("wake channel: %s", error)
                 self.stopping.wait(1.0)
 
-    def hurry(self, message, router_wake: str, wake_app) -> None:
-        """A wake naming an app (a scale, a run, a request to an app asleep): its fast pass, here and now.
+    def hurry(self, message, router_wake: str, wake_app) -> bool:
+        """A wake naming an app (a scale, a run, a request to an app asleep): its fast pass, here and now;
+        True when one ran.
 
         Here in the listener, not in the main loop: that may be in the middle of a full tick.
         """
@@ -189,8 +221,10 @@ class Loop:
                 app_id = woken_app(message["data"])
             if app_id is not None:
                 fast_pass({app_id}, self.publisher)
+                return True
         except Exception:  # the full tick that follows converges anyway
             log.exception("fast pass failed")
+        return False
 
     def run(self) -> None:
         from django.db import close_old_connections

@@ -11,7 +11,7 @@ from paas.platform.actions.formation import scale
 from paas.platform.actions.releases import create_release
 from paas.platform.actions.runs import start_run
 from paas.platform.control.autoscaling import wake_app
-from paas.platform.control.loop import Loop, fast_pass
+from paas.platform.control.loop import FullTickTimer, Loop, fast_pass
 from paas.platform.control.wake import wake_channel, woken_app
 from paas.platform.models import Build, Formation, Host, Instance
 from paas.platform.redis_client import get_redis
@@ -103,3 +103,22 @@ def test_an_instance_up_is_routed_by_the_fast_pass(host):
     finally:
         for key in redis.scan_iter(f"{prefix}*"):
             redis.delete(key)
+
+
+def test_a_plain_wake_asks_for_the_full_tick_now():
+    timer = FullTickTimer(1.0)
+    assert not timer.due(100.0) and timer.wait_s(100.0, 1.0) == 1.0
+    timer.woken(False, 100.0)
+    assert timer.wait_s(100.0, 1.0) == 0.0 and timer.due(100.0)
+    assert not timer.due(100.1)  # once
+
+
+def test_a_fast_pass_puts_the_full_tick_off_by_the_interval_and_a_plain_wake_brings_it_back():
+    timer = FullTickTimer(1.0)
+    timer.woken(True, 100.0)
+    assert not timer.due(100.5) and timer.wait_s(100.5, 1.0) == 0.5
+    timer.woken(True, 100.6)  # a second fast pass does not put it off further
+    assert timer.due(101.0)
+    timer.woken(True, 200.0)
+    timer.woken(False, 200.2)
+    assert timer.due(200.2)

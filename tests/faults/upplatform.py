@@ -70,6 +70,7 @@ class Platform:
             PAAS_DATA_DIR=str(data_dir), PAAS_API_PORT=str(self.api_port), PAAS_GIT_PORT=str(self.git_port),
             PAAS_PG_PORT=str(free_port()), PAAS_REDIS_PORT=str(free_port()),
             PAAS_ROUTER_PORT=str(self.router_port), PAAS_ROUTER_ADMIN_PORT=str(free_port()),
+            PAAS_ROUTER_TLS_PORT=str(free_port()),  # 8443 is the make up of whoever else runs one here
             PAAS_HOST_NAME=f"upgrade-bench-{os.getpid()}", PAAS_BUILD_STACKS="",
         )
         self.log_path = data_dir / "up.log"

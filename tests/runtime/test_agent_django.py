@@ -76,3 +76,24 @@ def test_agent_runs_what_the_control_plane_assigns(placed):
     inst.refresh_from_db()
     assert inst.state == "stopped"
     assert not (config.instances_dir() / inst.name).exists()
+
+
+def test_only_states_a_control_pass_acts_on_wake_the_control_loop(placed):
+    """"starting" changes no route and no rollout step: a control pass for it would only compete
+    with the start itself. "up" names the app, for its fast pass (platform/control/loop.py)."""
+    from paas.contracts import redis_keys
+
+    host, inst, client = placed
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(redis_keys.control_wake(redis_keys.prefix()))
+    try:
+        control = DjangoControlPlane()
+        control.host_name = host.name
+        control.report(inst.name, state="starting")
+        control.report(inst.name, state="up")
+        control.report(inst.name, state="up")  # no change: no wake
+        # get_message returns None for the (ignored) subscribe confirmation too: read a few times.
+        seen = [m["data"] for m in (pubsub.get_message(timeout=0.3) for _ in range(5)) if m]
+        assert seen == [f"app:{inst.app_id}".encode()]
+    finally:
+        pubsub.close()
