@@ -137,7 +137,7 @@ class DjangoControlPlane:
         from paas.platform.control.wake import wake_message
 
         try:
-            self.redis.publish(redis_keys.control_wake(redis_keys.prefix()), wake_message(app_id))
+            self.redis.publish(redis_keys.control_wake(redis_keys.prefix()), wake_message(app_id, state_change=True))
         except redis.RedisError:
             pass  # the control loop's own interval still gets there
 

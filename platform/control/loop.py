@@ -60,31 +60,49 @@ class FullTickTimer:
         return longest if self.due_at is None else max(0.0, min(longest, self.due_at - now))
 
 
-def fast_pass(app_ids: set[int], publisher=None) -> int:
-    """Reconcile just these apps and place pending instances now; return how many were placed.
+def fast_pass(app_ids: set[int], publisher=None, routes_first: bool = False) -> int:
+    """Place pending instances, reconcile just these apps and place theirs now; return how many were placed.
 
     What a user waits on (a scale-out, `paas run`, a wake from zero) should not wait for a full
     tick over every app. The full tick that follows still converges everything, so this pass may
-    skip an app another loop holds or fail without harm.
+    skip an app another loop holds or fail without harm. In order: what is pending already (a
+    one-off the API created) goes to its agent before any reconcile; with ``routes_first`` (an
+    instance of the app came up or went down) the routers learn it before the reconcile too.
     """
     from paas.platform.control.deploys import reconcile_app
+
+    if publisher is not None and (publisher.stale or routes_first):
+        publish(publisher, app_ids)
+    placed = place_and_wake()
+    now = time.time()
+    changed = False
+    for app_id in sorted(app_ids):
+        changed |= reconcile_app(app_id, now)
+    if changed:
+        placed += place_and_wake()
+    if publisher is not None and (changed or not routes_first):
+        publish(publisher, app_ids)
+    return placed
+
+
+def publish(publisher, app_ids: set[int]) -> None:
+    """The apps' route entries (a fast pass changes no other), or the whole table while it may lag."""
+    with PUBLISHING:
+        if publisher.stale:  # as in tick(): no reconcile may stop instances routers may still use
+            publisher.publish()
+        else:
+            publisher.publish_apps(app_ids)
+
+
+def place_and_wake() -> int:
+    """Give pending instances a host and wake the agents if any was placed; how many were."""
     from paas.platform.control.scheduling import place_pending
     from paas.platform.control.wake import wake_agents
 
-    if publisher is not None and publisher.stale:
-        with PUBLISHING:  # as in tick(): no reconcile may stop instances routers may still use
-            publisher.publish()
-    now = time.time()
-    for app_id in sorted(app_ids):
-        reconcile_app(app_id, now)
     with PLACING:
         placed = place_pending()
     if placed > 0:
         wake_agents()
-    if publisher is not None:
-        # An instance of the app came up (or went down): routers learn it now, not after every app's reconcile.
-        with PUBLISHING:
-            publisher.publish()
     return placed
 
 
@@ -209,7 +227,7 @@ class Loop:
 
         Here in the listener, not in the main loop: that may be in the middle of a full tick.
         """
-        from paas.platform.control.wake import woken_app
+        from paas.platform.control.wake import names_a_state_change, woken_app
         from paas.platform.models import App
 
         try:
@@ -220,7 +238,7 @@ class Loop:
             else:
                 app_id = woken_app(message["data"])
             if app_id is not None:
-                fast_pass({app_id}, self.publisher)
+                fast_pass({app_id}, self.publisher, routes_first=names_a_state_change(message["data"]))
                 return True
         except Exception:  # the full tick that follows converges anyway
             log.exception("fast pass failed")

@@ -12,7 +12,7 @@ from paas.platform.actions.releases import create_release
 from paas.platform.actions.runs import start_run
 from paas.platform.control.autoscaling import wake_app
 from paas.platform.control.loop import FullTickTimer, Loop, fast_pass
-from paas.platform.control.wake import wake_channel, woken_app
+from paas.platform.control.wake import names_a_state_change, wake_channel, wake_message, woken_app
 from paas.platform.models import Build, Formation, Host, Instance
 from paas.platform.redis_client import get_redis
 from tests.platform.accounts import make_user
@@ -122,3 +122,68 @@ def test_a_fast_pass_puts_the_full_tick_off_by_the_interval_and_a_plain_wake_bri
     timer.woken(True, 200.0)
     timer.woken(False, 200.2)
     assert timer.due(200.2)
+
+
+def test_an_agents_state_change_names_its_app_as_such():
+    assert wake_message(7, state_change=True) == "state:7" and wake_message(7) == "app:7"
+    assert woken_app(b"state:7") == 7 and names_a_state_change(b"state:7")
+    assert woken_app(b"app:7") == 7 and not names_a_state_change(b"app:7")
+    assert woken_app(b"state:x") is None and woken_app(b"state:") is None
+
+
+def test_a_state_change_publishes_the_routes_before_the_reconcile(host, monkeypatch):
+    """An instance up is routed first; the reconcile (a rollout's next step) after it."""
+    from paas.platform.control import deploys
+    from paas.platform.control.routes import RoutePublisher
+
+    app = make_app()
+    Formation.objects.create(app=app, process_type="web", quantity=1)
+    fast_pass({app.pk})
+    app.instances.update(state=Instance.UP, address="10.1.0.3", port=5000)
+    redis = get_redis()
+    prefix = f"test{time.monotonic_ns()}:"
+    routed_at_reconcile = []
+    reconcile = deploys.reconcile_app
+
+    def watching(app_id, now):
+        routed_at_reconcile.append(redis.get(f"{prefix}router:app:{app.name}") is not None)
+        return reconcile(app_id, now)
+
+    monkeypatch.setattr(deploys, "reconcile_app", watching)
+    try:
+        fast_pass({app.pk}, RoutePublisher(prefix), routes_first=True)
+        assert routed_at_reconcile == [True]
+    finally:
+        for key in redis.scan_iter(f"{prefix}*"):
+            redis.delete(key)
+
+
+def test_publishing_one_app_writes_its_entry_and_name_and_leaves_the_rest(host, settings):
+    from paas.contracts import redis_keys
+    from paas.platform.control.routes import RoutePublisher
+
+    settings.PAAS_BASE_DOMAIN = "example.test"
+    app, other = make_app(), make_app("other")
+    Formation.objects.create(app=app, process_type="web", quantity=1)
+    fast_pass({app.pk})
+    app.instances.update(state=Instance.UP, address="10.1.0.4", port=5000)
+    fast_pass({app.pk})  # its rollout completes: the release serves
+    redis = get_redis()
+    prefix = f"test{time.monotonic_ns()}:"
+    publisher = RoutePublisher(prefix)
+    changes = redis.pubsub(ignore_subscribe_messages=True)
+    changes.subscribe(redis_keys.route_changes(prefix))
+    try:
+        redis.set(redis_keys.route_app(prefix, "gone"), "{}")  # only a whole publish removes what is gone
+        assert publisher.publish_apps({app.pk}) == [app.name]
+        entry = json.loads(redis.get(redis_keys.route_app(prefix, app.name)))
+        assert [(b["address"], b["port"]) for b in entry["backends"]] == [("10.1.0.4", 5000)]
+        assert redis.hgetall(redis_keys.route_hosts(prefix)) == {f"{app.name}.example.test".encode(): app.name.encode()}
+        assert redis.get(redis_keys.route_app(prefix, other.name)) is None and redis.get(redis_keys.route_app(prefix, "gone"))
+        assert publisher.publish_apps({app.pk}) == []  # unchanged: nothing written, nothing announced
+        announced = [m["data"] for m in (changes.get_message(timeout=0.2) for _ in range(4)) if m]
+        assert announced == [app.name.encode()]
+    finally:
+        changes.close()
+        for key in redis.scan_iter(f"{prefix}*"):
+            redis.delete(key)

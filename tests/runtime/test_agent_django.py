@@ -80,7 +80,8 @@ def test_agent_runs_what_the_control_plane_assigns(placed):
 
 def test_only_states_a_control_pass_acts_on_wake_the_control_loop(placed):
     """"starting" changes no route and no rollout step: a control pass for it would only compete
-    with the start itself. "up" names the app, for its fast pass (platform/control/loop.py)."""
+    with the start itself. "up" names the app as a state change: its fast pass publishes the
+    routes first (platform/control/loop.py)."""
     from paas.contracts import redis_keys
 
     host, inst, client = placed
@@ -94,6 +95,6 @@ def test_only_states_a_control_pass_acts_on_wake_the_control_loop(placed):
         control.report(inst.name, state="up")  # no change: no wake
         # get_message returns None for the (ignored) subscribe confirmation too: read a few times.
         seen = [m["data"] for m in (pubsub.get_message(timeout=0.3) for _ in range(5)) if m]
-        assert seen == [f"app:{inst.app_id}".encode()]
+        assert seen == [f"state:{inst.app_id}".encode()]
     finally:
         pubsub.close()
