@@ -167,9 +167,12 @@ class Up:
         raw = self.redis().get(f"paas:router:app:{app}")
         return json.loads(raw) if raw else {}
 
+    def web(self, app: str) -> list[dict]:
+        """The app's web instances the API lists: all but those stopped."""
+        return [i for i in self.platform.api("GET", f"/apps/{app}/instances") if i["type"] == "web"]
+
     def running(self, app: str) -> list[dict]:
-        return [i for i in self.platform.api("GET", f"/apps/{app}/instances")
-                if i["desired_state"] == "running" and i["type"] == "web"]
+        return [i for i in self.web(app) if i["desired_state"] == "running"]
 
     def settled(self, app: str, count: int) -> bool:
         """``count`` web instances up, and exactly those in the router's table."""
@@ -272,7 +275,10 @@ def wakes(up: Up, apps: list[str], cycles: int) -> tuple[Samples, Samples]:
             elapsed, error = timed_first_request(up, app)
             (frozen.values.append(elapsed) if elapsed is not None else frozen.invalid.append(error))
             up.cli("ps:scale", "web=0", "-a", app)
-            wait_for(lambda: up.route(app).get("scaled_to_zero") and not up.running(app), 120, f"{app} at zero")
+            # At zero once its instance has stopped, not just been told to: a wake measured while the
+            # agent still stops it (a graceful exit) would wait for that stop, which a user's never does.
+            wait_for(lambda: up.route(app).get("scaled_to_zero") and not up.web(app), 120, f"{app} at zero",
+                     interval=0.2)
             elapsed, error = timed_first_request(up, app)
             (zero.values.append(elapsed) if elapsed is not None else zero.invalid.append(error))
             wait_for(lambda: up.settled(app, 1), 120, f"{app} awake again")
