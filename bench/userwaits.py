@@ -183,6 +183,22 @@ class Up:
         from tests.faults.upplatform import dispose
 
         dispose(self.platform, self.data_dir, self.scratch)
+        remove_network_and_cgroups()
+
+
+def remove_network_and_cgroups() -> None:
+    """What make up keeps for its next start and this run's platform does not get: its bridge,
+    with the forwarder and firewall rules of it, and its (emptied) cgroup parents."""
+    teardown = ("from paas.runtime import firewall, ipam, network\n"
+                "network.remove_bridge(ipam.segment(0))\nfirewall.remove_rules()\n")
+    # A process of its own: the runtime reads its bridge and pool from the environment once.
+    env = {"PATH": os.environ["PATH"], **{k: v for k, v in PLATFORM_ENV.items()
+                                          if k in ("PAAS_BRIDGE", "PAAS_ADDRESS_POOL", "PAAS_CGROUP_PARENT")}}
+    subprocess.run([sys.executable, "-P", "-c", teardown], env=env, capture_output=True, timeout=60)
+    for parent in Path("/sys/fs/cgroup").glob(f"*/{CGROUP_PARENT}"):
+        for group in sorted((d for d in parent.rglob("*") if d.is_dir()), reverse=True):
+            group.rmdir()
+        parent.rmdir()
 
 
 def instance_frozen(name: str) -> bool:
