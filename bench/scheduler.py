@@ -20,8 +20,9 @@ HOSTS = 100
 def pure_placement_rate() -> float:
     from paas.platform.control.placement import HostCapacity, Request, place
 
-    hosts = [HostCapacity(f"h{i}", 65536, 32) for i in range(HOSTS)]
-    requests = [Request(i, f"app{i % 500}", random.choice(["web", "worker"]), 256, 0.25) for i in range(INSTANCES)]
+    hosts = [HostCapacity(f"h{i}", 65536, 32, stacks=frozenset({"host"})) for i in range(HOSTS)]
+    requests = [Request(i, f"app{i % 500}", random.choice(["web", "worker"]), 256, 0.25, "host")
+                for i in range(INSTANCES)]
     started = time.perf_counter()
     decision = place(requests, hosts)
     elapsed = time.perf_counter() - started
@@ -37,7 +38,7 @@ def database_placement_rate() -> float:
 
     owner = get_user_model().objects.create_user("bench")
     Host.objects.bulk_create(Host(name=f"host-{i}", address=f"10.9.{i // 250}.{i % 250 + 1}", memory_mb=65536,
-                                  cpus=32, last_heartbeat=None) for i in range(HOSTS))
+                                  cpus=32, last_heartbeat=None, stacks=["host"]) for i in range(HOSTS))
     rows = []
     for a in range(500):
         app = App.objects.create(name=f"bench-{a}", owner=owner, stack="host")

@@ -33,17 +33,25 @@ CGROUP_PARENT = "paas-benchup"
 PLATFORM_ENV = {
     "PAAS_CGROUP_PARENT": CGROUP_PARENT, "PAAS_BRIDGE": "paasbup0", "PAAS_ADDRESS_POOL": "10.219.0.0/16",
     # Asleep 10 s after the router's last-minute metrics show no request (more than their 5 s
-    # snapshot interval); stopped only after an hour, so it stays asleep while the others are woken.
+    # snapshot interval, or a request that woke it would not show yet and it would fall asleep again
+    # at once); stopped only after an hour, so it stays asleep while the others are woken.
     "PAAS_FREEZE_IDLE_S": "10", "PAAS_SCALE_TO_ZERO_IDLE_S": "3600",
     # Room to place the idle-overhead sample: memory and CPU are reserved by size, not used by idle instances.
     "PAAS_HOST_MEMORY_MB": "200000", "PAAS_HOST_CPUS": "1000",
 }
-SANDBOX_VARS = ("PAAS_RUNTIME_DIR",)  # the first part's runtime sandbox: not the platform's
 FLASK_APP = {
     "requirements.txt": "flask\n",
     "app.py": "from flask import Flask\napp = Flask(__name__)\n\n@app.get('/')\ndef index():\n    return 'flask awake'\n",
 }
 FLASK_BODY = b"flask awake"
+# The longest an app served before may take to fall asleep: the router's window of request
+# figures empties (60 s) and its next snapshot shows it (5 s), then PAAS_FREEZE_IDLE_S, then the
+# control loop's light tick (10 s when idle) marks it asleep, its next full tick publishes and
+# lets the agent freeze; a margin for a loaded machine.
+SLEEP_WAIT_S = 60 + 5 + int(PLATFORM_ENV["PAAS_FREEZE_IDLE_S"]) + 10 + 35
+# Between the polls of a measure: the new instance's first answer is timed to within this, and the
+# poll costs the router (and the two shared cores the start runs on) far less than a busy loop.
+POLL_S = 0.01
 
 
 def say(text: str) -> None:
@@ -82,16 +90,12 @@ class Up:
         self.data_dir = Path(tempfile.mkdtemp(prefix="paas-benchup-", dir="/tmp"))
         self.data_dir.chmod(0o755)
         self.scratch = Path(tempfile.mkdtemp(prefix="paas-benchup-scratch-", dir="/tmp"))
-        saved = dict(os.environ)
-        for name in SANDBOX_VARS:
-            os.environ.pop(name, None)
-        os.environ.update(PLATFORM_ENV)
-        try:
-            self.platform = None
-            self.platform = Platform(self.data_dir)
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+        # Its settings go to make up itself: Platform drops the cgroup parent, bridge and pool of the
+        # environment (the test suite's sandbox), so set there they never reached the platform, whose
+        # instances then ran under make up's defaults beside another make up's, and instance_frozen
+        # looked for them under CGROUP_PARENT in vain.
+        self.platform = None
+        self.platform = Platform(self.data_dir, PLATFORM_ENV)
         self.home = self.scratch / "home"
         self.home.mkdir()
         (self.home / ".netrc").write_text(f"machine 127.0.0.1 login admin password {self.platform.token}\n")
@@ -163,9 +167,12 @@ class Up:
         raw = self.redis().get(f"paas:router:app:{app}")
         return json.loads(raw) if raw else {}
 
+    def web(self, app: str) -> list[dict]:
+        """The app's web instances the API lists: all but those stopped."""
+        return [i for i in self.platform.api("GET", f"/apps/{app}/instances") if i["type"] == "web"]
+
     def running(self, app: str) -> list[dict]:
-        return [i for i in self.platform.api("GET", f"/apps/{app}/instances")
-                if i["desired_state"] == "running" and i["type"] == "web"]
+        return [i for i in self.web(app) if i["desired_state"] == "running"]
 
     def settled(self, app: str, count: int) -> bool:
         """``count`` web instances up, and exactly those in the router's table."""
@@ -176,6 +183,22 @@ class Up:
         from tests.faults.upplatform import dispose
 
         dispose(self.platform, self.data_dir, self.scratch)
+        remove_network_and_cgroups()
+
+
+def remove_network_and_cgroups() -> None:
+    """What make up keeps for its next start and this run's platform does not get: its bridge,
+    with the forwarder and firewall rules of it, and its (emptied) cgroup parents."""
+    teardown = ("from paas.runtime import firewall, ipam, network\n"
+                "network.remove_bridge(ipam.segment(0))\nfirewall.remove_rules()\n")
+    # A process of its own: the runtime reads its bridge and pool from the environment once.
+    env = {"PATH": os.environ["PATH"], **{k: v for k, v in PLATFORM_ENV.items()
+                                          if k in ("PAAS_BRIDGE", "PAAS_ADDRESS_POOL", "PAAS_CGROUP_PARENT")}}
+    subprocess.run([sys.executable, "-P", "-c", teardown], env=env, capture_output=True, timeout=60)
+    for parent in Path("/sys/fs/cgroup").glob(f"*/{CGROUP_PARENT}"):
+        for group in sorted((d for d in parent.rglob("*") if d.is_dir()), reverse=True):
+            group.rmdir()
+        parent.rmdir()
 
 
 def instance_frozen(name: str) -> bool:
@@ -212,6 +235,7 @@ def scale_out(up: Up, app: str, rounds: int) -> Samples:
             elif body not in before:
                 elapsed = time.monotonic() - started
                 break
+            time.sleep(POLL_S)
         _, err = cli.communicate(timeout=60)
         if cli.returncode != 0:
             errors.append(f"ps:scale exited {cli.returncode}: {err.decode(errors='replace')[-300:]}")
@@ -257,14 +281,20 @@ def wakes(up: Up, apps: list[str], cycles: int) -> tuple[Samples, Samples]:
     frozen, zero = Samples(), Samples()
     for cycle in range(cycles):
         say(f"cycle {cycle + 1}/{cycles}: waiting for {len(apps)} Flask apps to fall asleep (a minute without requests)")
+        waiting = time.monotonic()
         for app in apps:
             wait_for(lambda: up.route(app).get("frozen") and up.running(app) and
-                     all(instance_frozen(i["name"]) for i in up.running(app)), 300, f"{app} asleep and frozen")
+                     all(instance_frozen(i["name"]) for i in up.running(app)), SLEEP_WAIT_S,
+                     f"{app} asleep and frozen", interval=0.5)
+        say(f"all asleep and frozen after {time.monotonic() - waiting:.0f} s")
         for app in apps:
             elapsed, error = timed_first_request(up, app)
             (frozen.values.append(elapsed) if elapsed is not None else frozen.invalid.append(error))
             up.cli("ps:scale", "web=0", "-a", app)
-            wait_for(lambda: up.route(app).get("scaled_to_zero") and not up.running(app), 120, f"{app} at zero")
+            # At zero once its instance has stopped, not just been told to: a wake measured while the
+            # agent still stops it (a graceful exit) would wait for that stop, which a user's never does.
+            wait_for(lambda: up.route(app).get("scaled_to_zero") and not up.web(app), 120, f"{app} at zero",
+                     interval=0.2)
             elapsed, error = timed_first_request(up, app)
             (zero.values.append(elapsed) if elapsed is not None else zero.invalid.append(error))
             wait_for(lambda: up.settled(app, 1), 120, f"{app} awake again")

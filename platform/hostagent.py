@@ -17,6 +17,11 @@ from paas.runtime.reconcile import Desired
 from paas.services import agentview
 
 
+# States no control pass acts on: "starting" changes no route and no rollout step, and waking the
+# loop for it made a fast pass and a full tick compete with the start the user waits for.
+QUIET_STATES = frozenset({"starting"})
+
+
 class DjangoControlPlane:
     """The control plane through the Django ORM (Host and Instance in paas.platform.models)."""
 
@@ -55,7 +60,7 @@ class DjangoControlPlane:
         self._usable_connection()
         self.host_name = host.name
         self.Host.objects.update_or_create(name=host.name, defaults={
-            "address": host.address, "memory_mb": host.memory_mb, "cpus": host.cpus,
+            "address": host.address, "memory_mb": host.memory_mb, "cpus": host.cpus, "stacks": list(host.stacks),
             "last_heartbeat": timezone.now(), "agent_version": "1"})
         # Up again, unless an admin cordoned it (actions/hosts.py): a restarted agent keeps the cordon.
         self.Host.objects.filter(name=host.name).exclude(state=self.Host.DRAINING).update(state=self.Host.UP)
@@ -63,7 +68,8 @@ class DjangoControlPlane:
     def heartbeat(self, host: HostInfo) -> None:
         from django.utils import timezone
         self._usable_connection()
-        updated = self.Host.objects.filter(name=host.name).update(last_heartbeat=timezone.now())
+        updated = self.Host.objects.filter(name=host.name).update(last_heartbeat=timezone.now(),
+                                                                  stacks=list(host.stacks))
         if not updated:
             self.register(host)  # the row was removed (by an admin, or an emptied database): come back
 
@@ -80,7 +86,7 @@ class DjangoControlPlane:
             out.append(Desired(
                 name=row.name, app=row.app.name, release=release_label(row.release.version), process=row.label,
                 command=row.command or build.process_types.get(row.process_type, ""),
-                image=build.slug_digest, stack=build.stack or "host",
+                image=build.slug_digest, stack=build.run_stack,
                 env=tuple(sorted((row.release.config.values or {}).items())),
                 memory_mb=row.memory_mb, cpus=row.cpus, restarts=row.restarts,
                 last_exit_at=None if once else (row.stopped_at.timestamp() if row.stopped_at else None),
@@ -115,6 +121,8 @@ class DjangoControlPlane:
         state = fields.get("state")
         if state is not None and self.last_state.get(name) != state:
             self.last_state[name] = state
+            if state in QUIET_STATES:
+                return
             app_id = None if addon else self.Instance.objects.filter(name=name).values_list("app_id", flat=True).first()
             self.wake_control(app_id)
 
@@ -129,7 +137,7 @@ class DjangoControlPlane:
         from paas.platform.control.wake import wake_message
 
         try:
-            self.redis.publish(redis_keys.control_wake(redis_keys.prefix()), wake_message(app_id))
+            self.redis.publish(redis_keys.control_wake(redis_keys.prefix()), wake_message(app_id, state_change=True))
         except redis.RedisError:
             pass  # the control loop's own interval still gets there
 

@@ -20,7 +20,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from paas.contracts import redis_keys
@@ -47,6 +47,7 @@ class HostInfo:
     address: str
     memory_mb: int
     cpus: float
+    stacks: tuple[str, ...] = ()  # what placement may send here (stacks.available), reported at each heartbeat
 
 
 class ControlPlane(Protocol):
@@ -227,6 +228,10 @@ def local_endpoint(network: dict) -> tuple[str, int]:
 
 RELAYS = WarmRelay()
 STARTING_INTERVAL = 0.1
+READY_WATCH_S = 1.0   # a just-started web instance watched this long (Agent.watch_ready)
+READY_POLL_S = 0.01   # a refused connect on the bridge costs microseconds
+MAX_WATCHERS = 4
+WATCHERS = threading.BoundedSemaphore(MAX_WATCHERS)
 HEARTBEAT_INTERVAL = 1.0
 UNHEALTHY_AFTER = 3  # consecutive failed checks before an up instance counts as down again
 
@@ -318,7 +323,7 @@ class Agent:
 
     def start_up(self) -> None:
         """Register, and clear what crashed runs left that no record explains."""
-        self.control.register(self.host)
+        self.control.register(self.host_now())
         RELAYS.prepare()
         if config.instance_network() == "bridge":
             from . import firewall
@@ -334,7 +339,8 @@ class Agent:
         # Starts first: a new instance is what a user waits on (a scale-out, `paas run`, a wake),
         # while observing every running one (a health check each) can wait the length of a start.
         # Capacity allows it: placement counts an instance being stopped until it has stopped.
-        for action in sorted(actions, key=lambda a: a.kind != "start"):
+        # Then the checks of instances not up yet: one that just answered reports "up" at once.
+        for action in sorted(actions, key=lambda a: (a.kind != "start", a.name in self.up)):
             try:
                 getattr(self, f"_{action.kind}")(action)
             except RuntimeLayerError as exc:
@@ -350,8 +356,14 @@ class Agent:
         self.drop_volumes()
         self.ship_logs()
         self.sleeper.report_pressure(self.redis, redis_keys.prefix(), self.host.name, config.FREEZE_MIN_AVAILABLE_MB)
-        self.control.heartbeat(self.host)
+        self.control.heartbeat(self.host_now())
         return actions
+
+    def host_now(self) -> HostInfo:
+        """This host with the stacks it has now: one built while the agent runs (make up builds
+        forky in the background) is reported with the next heartbeat, so placement may use it."""
+        self.host = replace(self.host, stacks=tuple(sorted(stacks.available())))
+        return self.host
 
     def drop_volumes(self) -> None:
         """The volume of a destroyed add-on goes once its server is stopped, never before."""
@@ -390,7 +402,7 @@ class Agent:
         make the control plane think this host is gone and move its instances."""
         while not self.stopping.wait(HEARTBEAT_INTERVAL):
             try:
-                self.control.heartbeat(self.host)
+                self.control.heartbeat(self.host_now())
             except Exception as exc:  # the database away: try again next beat
                 log.warning("heartbeat failed: %s", exc)
 
@@ -438,14 +450,39 @@ class Agent:
         if d.image and any(x.expose and d.app in x.allow_apps for x in self.desired):
             self.guard_addons()  # its address is leased now: it may reach its add-ons from its first instruction
         address, port = endpoint(c.record.network, self.host)
-        self.control.report(d.name, state="starting", address=address, port=port, exit_code=None)
         if d.attach:
+            # The relay first: its output is what `paas run` waits for; the one report after it.
             start_relay(c.id, tty=d.attach == "tty")
-            self.control.report(d.name, state="up", started_at=time.time())
+            self.control.report(d.name, state="up", address=address, port=port, exit_code=None,
+                                started_at=time.time())
             return
+        self.control.report(d.name, state="starting", address=address, port=port, exit_code=None)
         c.start()
         self.starting = True  # its first health check comes at the starting interval, not the idle one
         self.control.report(d.name, state="starting", started_at=c.record.started_at)
+        if web:
+            self.watch_ready(c.record.network, d)
+
+    def watch_ready(self, network: dict, d: Desired) -> None:
+        """Check a just-started web instance every READY_POLL_S for READY_WATCH_S, in a thread of its
+        own, and ask for a pass the moment it answers: its "up" (what a scale-out and a wake from
+        zero wait on) then comes first in that pass, not after a whole pass of other checks. Later,
+        and beyond MAX_WATCHERS at once (a deploy of many), the passes' own checks take over."""
+        if not WATCHERS.acquire(blocking=False):
+            return
+
+        def watch() -> None:
+            try:
+                deadline = time.monotonic() + READY_WATCH_S
+                while not self.stopping.is_set() and time.monotonic() < deadline:
+                    if ready(network, d):
+                        self.wake.set()
+                        return
+                    time.sleep(READY_POLL_S)
+            finally:
+                WATCHERS.release()
+
+        threading.Thread(target=watch, name=f"ready-{d.name}", daemon=True).start()
 
     def _observe(self, action: Action) -> None:
         c = Container.load(action.name)

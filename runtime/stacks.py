@@ -82,6 +82,11 @@ def names() -> set[str]:
     return {p.name for p in root.iterdir() if (p / "stack.json").exists()} if root.is_dir() else set()
 
 
+def available() -> set[str]:
+    """The stacks an instance can start on here: those built, and the host stack (made on first use)."""
+    return names() | {"host"}
+
+
 def being_built(name: str) -> bool:
     """A build of stack `name` is under way: its scratch directory (see build_debian) exists."""
     root = config.stacks_dir()

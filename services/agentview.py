@@ -7,6 +7,8 @@ the agent imports this module before Django is set up.
 """
 
 RUNNING_STATES = ("provisioning", "available", "down")
+# Add-on servers run the host stack's PostgreSQL and Redis; placement asks for a host with it.
+STACK = "host"
 REPORTED = {"state": "server_state", "address": "address", "exit_code": "exit_code", "restarts": "restarts",
             "started_at": "started_at", "stopped_at": "stopped_at", "updated_at": "updated_at"}
 
@@ -27,7 +29,7 @@ def desired(host_name: str) -> list:
         module = provider(addon.service)
         out.append(Desired(
             name=addon.name, app=addon.app.name, release="addon", process=f"{addon.service}.1",
-            command=module.START, image="", stack="host", env=module.server_env(plan, addon.credentials),
+            command=module.START, image="", stack=STACK, env=module.server_env(plan, addon.credentials),
             memory_mb=plan.memory_mb, cpus=plan.cpus, restarts=addon.restarts,
             last_exit_at=addon.stopped_at.timestamp() if addon.stopped_at else None,
             app_id=addon.app_id, egress=False, uid=addon_uid(addon.pk),

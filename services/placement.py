@@ -13,6 +13,7 @@ from paas.platform.control.placement import Request, place
 from paas.platform.control.scheduling import capacities
 from paas.platform.exceptions import PlatformError
 from paas.platform.models import Addon, Host
+from paas.services import agentview
 from paas.services.catalog import Plan
 
 LIVE = (Addon.PROVISIONING, Addon.AVAILABLE, Addon.DEPROVISIONING, Addon.DOWN)
@@ -38,7 +39,7 @@ def choose_host(app_name: str, service_name: str, plan: Plan, ports: int = 1) ->
         if held is not None:
             from paas.services.catalog import service
             held.used_memory_mb += service(addon.service).plan(addon.plan).memory_mb
-    request = Request("addon", app_name, f"addon-{service_name}", plan.memory_mb, plan.cpus)
+    request = Request("addon", app_name, f"addon-{service_name}", plan.memory_mb, plan.cpus, agentview.STACK)
     decision = place([request], hosts, settings.PAAS_CPU_OVERCOMMIT)
     if "addon" not in decision.placed:
         raise NoCapacity(f"no host can run a {service_name}:{plan.name} server now: "

@@ -129,7 +129,7 @@ def available_stacks() -> set[str]:
     """Stacks built on this control-plane host (the host stack is always there)."""
     from paas.runtime import stacks
 
-    return stacks.names() | {"host"}
+    return stacks.available()
 
 
 def default_stack() -> str:

@@ -9,7 +9,7 @@ def host_json(host: Host) -> dict:
     return {"name": host.name, "address": host.address, "state": host.state, "memory_mb": host.memory_mb,
             "cpus": host.cpus, "used_memory_mb": getattr(host, "used_memory_mb", None),
             "used_cpus": getattr(host, "used_cpus", None), "instances": getattr(host, "instance_count", None),
-            "last_heartbeat": iso(host.last_heartbeat)}
+            "stacks": host.stacks, "last_heartbeat": iso(host.last_heartbeat)}
 
 
 def list_hosts(request):

@@ -6,7 +6,8 @@ a one-off, a request to an app asleep) first gets a fast pass for that app alone
 (``fast_pass``): reconcile it, place its instances, wake the agents. A full tick runs at once
 when something publishes on ``<prefix>control:wake`` (every action that changes
 desired state does, on commit: a release, a scale, a domain; agents do when an
-instance changes state; the router when an app asleep gets a request), every
+instance comes up, crashes or stops; the router when an app asleep gets a request), or
+PAAS_CONTROL_INTERVAL_S after it when the wake got a fast pass (``FullTickTimer``), every
 PAAS_CONTROL_INTERVAL_S (1 s) while work is in flight (a rollout, instances being
 placed, started or stopped), and at least once a minute whatever the messages say.
 Between them, every PAAS_CONTROL_IDLE_INTERVAL_S (10 s), a light tick does what
@@ -31,31 +32,77 @@ PLACING = threading.Lock()
 PUBLISHING = threading.Lock()
 
 
-def fast_pass(app_ids: set[int], publisher=None) -> int:
-    """Reconcile just these apps and place pending instances now; return how many were placed.
+class FullTickTimer:
+    """When the main loop's full tick is due after wake messages: plain code, times passed in.
+
+    A plain wake asks for a full tick now. A wake that got a fast pass (a scale, a run, an
+    instance up) has had what the user waits for; its full tick comes ``delay`` later, so it does
+    not reconcile every app on the same two cores as the container start the fast pass set off.
+    """
+
+    def __init__(self, delay: float):
+        self.delay = delay
+        self.due_at: float | None = None
+
+    def woken(self, fast_passed: bool, now: float) -> None:
+        due = now + self.delay if fast_passed else now
+        self.due_at = due if self.due_at is None else min(self.due_at, due)
+
+    def due(self, now: float) -> bool:
+        """True once (then forgotten) when the full tick should start."""
+        if self.due_at is None or now < self.due_at:
+            return False
+        self.due_at = None
+        return True
+
+    def wait_s(self, now: float, longest: float) -> float:
+        """How long the listener may block on its channel before it must look at the timer."""
+        return longest if self.due_at is None else max(0.0, min(longest, self.due_at - now))
+
+
+def fast_pass(app_ids: set[int], publisher=None, routes_first: bool = False) -> int:
+    """Place pending instances, reconcile just these apps and place theirs now; return how many were placed.
 
     What a user waits on (a scale-out, `paas run`, a wake from zero) should not wait for a full
     tick over every app. The full tick that follows still converges everything, so this pass may
-    skip an app another loop holds or fail without harm.
+    skip an app another loop holds or fail without harm. In order: what is pending already (a
+    one-off the API created) goes to its agent before any reconcile; with ``routes_first`` (an
+    instance of the app came up or went down) the routers learn it before the reconcile too.
     """
     from paas.platform.control.deploys import reconcile_app
+
+    if publisher is not None and (publisher.stale or routes_first):
+        publish(publisher, app_ids)
+    placed = place_and_wake()
+    now = time.time()
+    changed = False
+    for app_id in sorted(app_ids):
+        changed |= reconcile_app(app_id, now)
+    if changed:
+        placed += place_and_wake()
+    if publisher is not None and (changed or not routes_first):
+        publish(publisher, app_ids)
+    return placed
+
+
+def publish(publisher, app_ids: set[int]) -> None:
+    """The apps' route entries (a fast pass changes no other), or the whole table while it may lag."""
+    with PUBLISHING:
+        if publisher.stale:  # as in tick(): no reconcile may stop instances routers may still use
+            publisher.publish()
+        else:
+            publisher.publish_apps(app_ids)
+
+
+def place_and_wake() -> int:
+    """Give pending instances a host and wake the agents if any was placed; how many were."""
     from paas.platform.control.scheduling import place_pending
     from paas.platform.control.wake import wake_agents
 
-    if publisher is not None and publisher.stale:
-        with PUBLISHING:  # as in tick(): no reconcile may stop instances routers may still use
-            publisher.publish()
-    now = time.time()
-    for app_id in sorted(app_ids):
-        reconcile_app(app_id, now)
     with PLACING:
         placed = place_pending()
     if placed > 0:
         wake_agents()
-    if publisher is not None:
-        # An instance of the app came up (or went down): routers learn it now, not after every app's reconcile.
-        with PUBLISHING:
-            publisher.publish()
     return placed
 
 
@@ -160,6 +207,7 @@ class Loop:
         from paas.platform.control.wake import wake_channel
 
         router_wake = redis_keys.router_wake(settings.PAAS_REDIS_PREFIX)
+        timer = FullTickTimer(self.interval)
         while not self.stopping.is_set():
             try:
                 pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
@@ -168,21 +216,23 @@ class Loop:
                 # come back empty, without the router's table): a full pass now, not at full_interval.
                 self.wake.set()
                 while not self.stopping.is_set():
-                    message = pubsub.get_message(timeout=1.0)
+                    message = pubsub.get_message(timeout=timer.wait_s(time.monotonic(), 1.0))
                     if message:
                         close_old_connections()  # this thread's own connection: it may have gone stale
-                        self.hurry(message, router_wake, wake_app)
-                        self.wake.set()  # the full tick after it converges everything else
+                        timer.woken(self.hurry(message, router_wake, wake_app), time.monotonic())
+                    if timer.due(time.monotonic()):
+                        self.wake.set()  # the full tick converges everything else
             except Exception as error:  # a broken connection: reconnect after a pause
                 log.warning("wake channel: %s", error)
                 self.stopping.wait(1.0)
 
-    def hurry(self, message, router_wake: str, wake_app) -> None:
-        """A wake naming an app (a scale, a run, a request to an app asleep): its fast pass, here and now.
+    def hurry(self, message, router_wake: str, wake_app) -> bool:
+        """A wake naming an app (a scale, a run, a request to an app asleep): its fast pass, here and now;
+        True when one ran.
 
         Here in the listener, not in the main loop: that may be in the middle of a full tick.
         """
-        from paas.platform.control.wake import woken_app
+        from paas.platform.control.wake import names_a_state_change, woken_app
         from paas.platform.models import App
 
         try:
@@ -193,9 +243,11 @@ class Loop:
             else:
                 app_id = woken_app(message["data"])
             if app_id is not None:
-                fast_pass({app_id}, self.publisher)
+                fast_pass({app_id}, self.publisher, routes_first=names_a_state_change(message["data"]))
+                return True
         except Exception:  # the full tick that follows converges anyway
             log.exception("fast pass failed")
+        return False
 
     def run(self) -> None:
         from django.db import close_old_connections

@@ -1,9 +1,11 @@
 """Choosing a host for each instance: plain code, no database, no I/O.
 
-Rules, in order: a host must be up and have the instance's memory free (memory
-is never over-committed) and its CPU share free within the CPU over-commit
-factor; among those, the one with the fewest instances of the same app and
-process type wins (spread), then the one with the most free memory.
+Rules, in order: a host must be up, have the instance's stack (the root
+filesystem its slug runs on: an instance cannot start where it is missing),
+have the instance's memory free (memory is never over-committed) and its CPU
+share free within the CPU over-commit factor; among those, the one with the
+fewest instances of the same app and process type wins (spread), then the one
+with the most free memory.
 """
 
 from dataclasses import dataclass, field
@@ -17,6 +19,10 @@ class HostCapacity:
     used_memory_mb: int = 0
     used_cpus: float = 0.0
     groups: dict = field(default_factory=dict)  # (app, process_type) -> instances here
+    stacks: frozenset = frozenset()  # the stacks this host's agent last reported
+
+    def can_run(self, request: "Request", cpu_overcommit: float) -> bool:
+        return request.stack in self.stacks and self.fits(request.memory_mb, request.cpus, cpu_overcommit)
 
     def free_memory(self) -> int:
         return self.memory_mb - self.used_memory_mb
@@ -37,6 +43,7 @@ class Request:
     process_type: str
     memory_mb: int
     cpus: float
+    stack: str
 
     @property
     def group(self) -> tuple[str, str]:
@@ -65,7 +72,7 @@ def place(requests: list[Request], hosts: list[HostCapacity], cpu_overcommit: fl
 def best_host(request: Request, hosts: list[HostCapacity], cpu_overcommit: float) -> HostCapacity | None:
     best, best_rank = None, None
     for host in hosts:
-        if not host.fits(request.memory_mb, request.cpus, cpu_overcommit):
+        if not host.can_run(request, cpu_overcommit):
             continue
         rank = (host.groups.get(request.group, 0), -host.free_memory(), host.name)
         if best_rank is None or rank < best_rank:
@@ -76,6 +83,11 @@ def best_host(request: Request, hosts: list[HostCapacity], cpu_overcommit: float
 def why_not(request: Request, hosts: list[HostCapacity], cpu_overcommit: float) -> str:
     if not hosts:
         return "no host is up to run it"
+    offered = sorted(set().union(*(host.stacks for host in hosts)))
+    hosts = [host for host in hosts if request.stack in host.stacks]
+    if not hosts:
+        return (f"no host up has the stack {request.stack!r} (hosts up have: {', '.join(offered) or 'none'}); "
+                "build it on a host (paas-runner stack:build) or set the app's stack")
     most_memory = max(host.free_memory() for host in hosts)
     if most_memory < request.memory_mb:
         return (f"no host has {request.memory_mb} MB free (the most free on any host is {most_memory} MB); "

@@ -47,12 +47,16 @@ def healthy_web(app: App, release):
                                 port__isnull=False).order_by("number")
 
 
-def desired_table() -> tuple[dict[str, str], dict[str, dict]]:
+def desired_table(app_ids=None) -> tuple[dict[str, str], dict[str, dict]]:
+    """Host names -> app, and each app's entry; of every app, or only of ``app_ids``."""
     base = settings.PAAS_BASE_DOMAIN
-    apps = {app.name: app_entry(app) for app in App.objects.prefetch_related("autoscalers")}
+    apps_query, domains = App.objects.prefetch_related("autoscalers"), Domain.objects.filter(verified_at__isnull=False)
+    if app_ids is not None:
+        apps_query, domains = apps_query.filter(pk__in=app_ids), domains.filter(app_id__in=app_ids)
+    apps = {app.name: app_entry(app) for app in apps_query}
     hosts = {f"{name}.{base}": name for name in apps}
     # Only verified custom domains: a pending claim proves nothing (actions/domains.py).
-    hosts.update({d.hostname: d.app.name for d in Domain.objects.filter(verified_at__isnull=False).select_related("app")})
+    hosts.update({d.hostname: d.app.name for d in domains.select_related("app")})
     return hosts, apps
 
 
@@ -84,15 +88,33 @@ class RoutePublisher:
         self.stale = False
         return sorted(set(changed))
 
+    def publish_apps(self, app_ids) -> list[str]:
+        """Only these apps' entries and host names (a fast pass: an instance of the app came up,
+        or it was scaled): what differs is written and announced, nothing else is read. What only
+        the whole table tells (entries and names to remove, certificates) waits for ``publish``."""
+        hosts, apps = desired_table(app_ids)
+        changed = [name for name, entry in apps.items() if self.write_entry(name, entry)]
+        current = self.redis.hmget(self.hosts_key, list(hosts)) if hosts else []
+        fresh = {h: a for (h, a), now in zip(hosts.items(), current) if now != a.encode()}
+        if fresh:
+            self.redis.hset(self.hosts_key, mapping=fresh)
+            changed += list(fresh.values())
+        for name in sorted(set(changed)):
+            self.redis.publish(self.changes, name)
+        return sorted(set(changed))
+
+    def write_entry(self, name: str, entry: dict) -> bool:
+        """Write the app's entry if it differs from Redis's; True when it did."""
+        text = json.dumps(entry, sort_keys=True)
+        if self.redis.get(redis_keys.route_app(self.prefix, name)) == text.encode():
+            return False
+        self.redis.set(redis_keys.route_app(self.prefix, name), text)
+        return True
+
     def sync_apps(self, apps: dict[str, dict]) -> list[str]:
-        changed = []
         pattern = redis_keys.route_apps_pattern(self.prefix)
         current = {key.decode().rsplit(":", 1)[1] for key in self.redis.scan_iter(pattern, count=1000)}
-        for name, entry in apps.items():
-            text = json.dumps(entry, sort_keys=True)
-            if self.redis.get(redis_keys.route_app(self.prefix, name)) != text.encode():
-                self.redis.set(redis_keys.route_app(self.prefix, name), text)
-                changed.append(name)
+        changed = [name for name, entry in apps.items() if self.write_entry(name, entry)]
         for name in current - apps.keys():
             self.redis.delete(redis_keys.route_app(self.prefix, name))
             changed.append(name)

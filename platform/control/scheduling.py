@@ -40,7 +40,8 @@ def mark_down_hosts(now=None) -> list[str]:
 
 
 def capacities() -> list[HostCapacity]:
-    hosts = {h.pk: HostCapacity(h.name, h.memory_mb, h.cpus) for h in Host.objects.filter(state=Host.UP)}
+    hosts = {h.pk: HostCapacity(h.name, h.memory_mb, h.cpus, stacks=frozenset(h.stacks or ()))
+             for h in Host.objects.filter(state=Host.UP)}
     holding = (Instance.objects.filter(host_id__in=hosts).exclude(state__in=FINISHED)
                .values_list("host_id", "memory_mb", "cpus", "app__name", "process_type"))
     for host_id, memory_mb, cpus, app_name, process_type in holding:
@@ -55,12 +56,13 @@ def capacities() -> list[HostCapacity]:
 def place_pending() -> int:
     """Give every unplaced instance a host, or record why none can take it; return how many were placed."""
     with transaction.atomic():
-        pending = list(Instance.objects.select_for_update(skip_locked=True)
+        # The build is only read (its stack), and a release may have none: not locked.
+        pending = list(Instance.objects.select_for_update(skip_locked=True, of=("self", "app"))
                        .filter(host__isnull=True, desired_state=Instance.RUNNING)
-                       .select_related("app").order_by("created_at"))
+                       .select_related("app", "release__build").order_by("created_at"))
         if not pending:
             return 0
-        requests = [Request(i.pk, i.app.name, i.process_type, i.memory_mb, i.cpus) for i in pending]
+        requests = [Request(i.pk, i.app.name, i.process_type, i.memory_mb, i.cpus, run_stack(i)) for i in pending]
         decision = place(requests, capacities(), settings.PAAS_CPU_OVERCOMMIT)
         host_ids = dict(Host.objects.filter(name__in=set(decision.placed.values())).values_list("name", "pk"))
         now = timezone.now()
@@ -73,6 +75,12 @@ def place_pending() -> int:
         for reason, keys in group_by_value(decision.unplaced).items():
             Instance.objects.filter(pk__in=keys).update(state=Instance.UNPLACED, unplaced_reason=reason, updated_at=now)
     return len(decision.placed)
+
+
+def run_stack(instance: Instance) -> str:
+    """The stack an instance needs on its host: its release's build's (no build yet: the app's)."""
+    build = instance.release.build if instance.release_id else None
+    return build.run_stack if build is not None else instance.app.stack or "host"
 
 
 def group_by_value(mapping: dict) -> dict:

@@ -22,6 +22,8 @@ def wake_channel() -> str:
 
 
 APP_PREFIX = "app:"
+# An agent's report that an instance of the app came up, crashed or stopped: its routes change first.
+STATE_PREFIX = "state:"
 
 
 def wake(app_id: int | None = None) -> None:
@@ -45,13 +47,22 @@ def wake_agents() -> None:
         log.warning("could not wake the agents: %s", error)
 
 
-def wake_message(app_id: int | None) -> str:
-    """What a wake publishes: the app it concerns, when there is one."""
-    return "1" if app_id is None else f"{APP_PREFIX}{int(app_id)}"
+def wake_message(app_id: int | None, state_change: bool = False) -> str:
+    """What a wake publishes: the app it concerns, when there is one, and whether an instance of it
+    changed state (an agent's report: the fast pass publishes the routes before anything else)."""
+    if app_id is None:
+        return "1"
+    return f"{STATE_PREFIX if state_change else APP_PREFIX}{int(app_id)}"
 
 
 def woken_app(data: bytes) -> int | None:
     """The app id a wake message names, or None (a plain wake, or anything else on the channel)."""
     text = data.decode("ascii", "replace")
-    number = text[len(APP_PREFIX):] if text.startswith(APP_PREFIX) else ""
+    prefix = next((p for p in (APP_PREFIX, STATE_PREFIX) if text.startswith(p)), None)
+    number = text[len(prefix):] if prefix else ""
     return int(number) if number.isascii() and number.isdigit() and len(number) < 19 else None
+
+
+def names_a_state_change(data: bytes) -> bool:
+    """Does the message (naming an app, woken_app) come from an instance's state change?"""
+    return data.startswith(STATE_PREFIX.encode())

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('platform', '0016_log_retention'),
+        ('platform', '0017_host_stacks'),
     ]
 
     operations = [

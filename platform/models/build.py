@@ -40,6 +40,11 @@ class Build(models.Model):
         return f"{self.app} build {str(self.uuid)[:8]} ({self.status})"
 
     @property
+    def run_stack(self) -> str:
+        """The stack its slug runs on: builds from before stacks were recorded ran on the host stack."""
+        return self.stack or "host"
+
+    @property
     def duration_s(self) -> float | None:
         if self.started_at and self.finished_at:
             return (self.finished_at - self.started_at).total_seconds()

@@ -15,6 +15,8 @@ class Host(models.Model):
     cpus = models.FloatField(help_text="CPUs offered to instances")
     state = models.CharField(max_length=10, choices=STATES, default=UP)
     labels = models.JSONField(default=dict, blank=True)
+    stacks = models.JSONField(default=list, blank=True,
+                              help_text="The stacks built on this host, as its agent last reported them")
     agent_version = models.CharField(max_length=40, blank=True)
     last_heartbeat = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -160,6 +160,9 @@ class Waker:
         self._published: dict[str, float] = {}
 
     def app_changed(self, app: str) -> None:
+        # The spacing of wakes is for one state's repeats; a new state (asleep, then scaled to zero)
+        # gets its own wake at once, or its first request waited out the nudge of the state before.
+        self._published.pop(app, None)
         event = self._events.pop(app, None)
         if event is not None:
             event.set()

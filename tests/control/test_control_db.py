@@ -31,7 +31,7 @@ def deploy(app, types=("web",)):
 
 def host(name, memory=4096, heartbeat=True):
     return Host.objects.create(name=name, address="10.0.0.1", memory_mb=memory, cpus=4,
-                               last_heartbeat=timezone.now() if heartbeat else None)
+                               last_heartbeat=timezone.now() if heartbeat else None, stacks=["host"])
 
 
 def mark(app, state, **fields):

@@ -56,9 +56,9 @@ WEB_APP = {
 
 
 class Platform:
-    """``make up`` on a data directory of its own, until ``stop``."""
+    """``make up`` on a data directory of its own, until ``stop``; ``settings`` over make up's defaults."""
 
-    def __init__(self, data_dir: Path):
+    def __init__(self, data_dir: Path, settings: dict | None = None):
         self.data_dir = data_dir
         self.api_port, self.git_port, self.router_port = free_port(), free_port(), free_port()
         # Not the suite's runtime sandbox (tests/conftest.py): make up runs its instances under its
@@ -70,8 +70,11 @@ class Platform:
             PAAS_DATA_DIR=str(data_dir), PAAS_API_PORT=str(self.api_port), PAAS_GIT_PORT=str(self.git_port),
             PAAS_PG_PORT=str(free_port()), PAAS_REDIS_PORT=str(free_port()),
             PAAS_ROUTER_PORT=str(self.router_port), PAAS_ROUTER_ADMIN_PORT=str(free_port()),
+            PAAS_ROUTER_TLS_PORT=str(free_port()),  # 8443 is the make up of whoever else runs one here
             PAAS_HOST_NAME=f"upgrade-bench-{os.getpid()}", PAAS_BUILD_STACKS="",
         )
+        # After the filter above: a caller's own cgroup parent, bridge and pool (bench/userwaits.py) stay.
+        self.env.update(settings or {})
         self.log_path = data_dir / "up.log"
         self.log = open(self.log_path, "w+")
         self.process = subprocess.Popen([PY, "-P", "-m", "paas.compose.up"], cwd=CHECKOUT, env=self.env,

@@ -93,3 +93,32 @@ def test_a_redis_that_restarts_empty_leaves_the_table_in_force_until_the_next_pu
     client.set("paas:router:published", "2")
     wait_until(lambda: table.app_for_host("two.localhost") == "two" and table.app_for_host("one.localhost") is None,
                timeout=15, what="the published table")
+
+
+class WakeRecorder:
+    """The one side of TableSync the Waker uses: the wake it publishes to Redis."""
+
+    def __init__(self):
+        self.woken = []
+
+    async def publish_wake(self, app):
+        self.woken.append(app)
+
+
+def test_a_new_state_of_an_app_gets_its_own_wake_at_once():
+    """A nudge of an app asleep, then the app scaled to zero: its next request's wake is not held
+    back by the spacing of the nudge's repeats (it waited 2 s for it)."""
+    import asyncio
+
+    from paas.router.table.sync import Waker
+
+    async def scenario():
+        recorder = WakeRecorder()
+        waker = Waker(table=None, sync=recorder)
+        await waker.nudge("blog")
+        await waker.nudge("blog")  # the same state, within 2 s: one wake is enough
+        waker.app_changed("blog")  # the table changed: now scaled to zero
+        await waker.nudge("blog")
+        return recorder.woken
+
+    assert asyncio.run(scenario()) == ["blog", "blog"]

@@ -8,7 +8,7 @@ import pytest
 import redis as redis_lib
 from django.contrib.auth import get_user_model
 
-from paas.runtime import config, images, logs
+from paas.runtime import config, images, logs, stacks
 from paas.platform.hostagent import DjangoControlPlane
 from paas.runtime.agent import Agent, HostInfo
 from paas.runtime.container import release
@@ -63,6 +63,8 @@ def test_agent_runs_what_the_control_plane_assigns(placed):
     wait_for(state, what="instance up in the database")
     host.refresh_from_db()
     assert host.last_heartbeat is not None
+    # The host reports what placement may send it: the stacks built here, and the host stack.
+    assert host.stacks == sorted(stacks.available()) and "host" in host.stacks
     assert inst.memory_bytes and inst.memory_bytes > 0
     wait_for(lambda: (agent.ship_logs(), client.xlen(logs.stream_key(inst.app.name)))[1], what="log line")
     first = client.xrange(logs.stream_key(inst.app.name))[0][1]
@@ -74,3 +76,25 @@ def test_agent_runs_what_the_control_plane_assigns(placed):
     inst.refresh_from_db()
     assert inst.state == "stopped"
     assert not (config.instances_dir() / inst.name).exists()
+
+
+def test_only_states_a_control_pass_acts_on_wake_the_control_loop(placed):
+    """"starting" changes no route and no rollout step: a control pass for it would only compete
+    with the start itself. "up" names the app as a state change: its fast pass publishes the
+    routes first (platform/control/loop.py)."""
+    from paas.contracts import redis_keys
+
+    host, inst, client = placed
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(redis_keys.control_wake(redis_keys.prefix()))
+    try:
+        control = DjangoControlPlane()
+        control.host_name = host.name
+        control.report(inst.name, state="starting")
+        control.report(inst.name, state="up")
+        control.report(inst.name, state="up")  # no change: no wake
+        # get_message returns None for the (ignored) subscribe confirmation too: read a few times.
+        seen = [m["data"] for m in (pubsub.get_message(timeout=0.3) for _ in range(5)) if m]
+        assert seen == [f"state:{inst.app_id}".encode()]
+    finally:
+        pubsub.close()

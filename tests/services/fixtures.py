@@ -23,4 +23,4 @@ def up_host(db):
 
     Host.objects.all().update(state=Host.DOWN)
     return Host.objects.create(name=f"h-{uuid.uuid4().hex[:6]}", address="127.0.0.1", memory_mb=2048, cpus=2,
-                               last_heartbeat=timezone.now())
+                               last_heartbeat=timezone.now(), stacks=["host"])

@@ -43,7 +43,7 @@ def world(db, slug):
     suffix = uuid.uuid4().hex[:8]
     user = get_user_model().objects.create_user(f"svc-{suffix}", f"s-{suffix}@example.com", "pw-pw-pw-pw")
     host = Host.objects.create(name=f"svc-host-{suffix}", address="127.0.0.1", memory_mb=4096, cpus=2,
-                               last_heartbeat=timezone.now())
+                               last_heartbeat=timezone.now(), stacks=["host"])
     Host.objects.exclude(pk=host.pk).update(state=Host.DOWN)  # place on this test's host
 
     def make_app(name):

@@ -45,7 +45,7 @@ def console_host(db):
     from django.utils import timezone
 
     return Host.objects.create(name="host-one", address="10.0.0.1", memory_mb=4096, cpus=4,
-                               last_heartbeat=timezone.now())
+                               last_heartbeat=timezone.now(), stacks=["host"])
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ def api(user, method: str, path: str):
 @pytest.fixture
 def two_hosts(console_host):
     other = Host.objects.create(name="host-two", address="10.0.0.2", memory_mb=4096, cpus=4,
-                                last_heartbeat=console_host.last_heartbeat)
+                                last_heartbeat=console_host.last_heartbeat, stacks=["host"])
     return console_host, other
 
 
