@@ -32,14 +32,20 @@ def paas_logs(tmp_path, monkeypatch):
     assert process.poll() is None, process.stderr.read()[-2000:]
     client = redis_lib.Redis.from_url(config.redis_url())
     yield process, client
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    stop(process)
     keys = list(client.scan_iter(match=django_settings.PAAS_REDIS_PREFIX + "*"))
     if keys:
         client.delete(*keys)
     client.close()
     logcenter_settings.current.cache_clear()
+
+
+def stop(process: subprocess.Popen) -> None:
+    """SIGTERM, as systemd and make up stop it; SIGKILL after 30 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    process.wait()

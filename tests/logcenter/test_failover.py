@@ -10,6 +10,7 @@ from pathlib import Path
 from paas.logcenter import schema
 from paas.logcenter.ingest import GROUP
 from paas.runtime import config
+from tests.logcenter.process import stop
 from tests.waiting import wait_for
 
 BIN = Path(sys.executable).parent
@@ -24,14 +25,6 @@ def start(data_dir: Path, prefix: str, consumer: str) -> subprocess.Popen:
         return subprocess.Popen([str(BIN / "paas-logs")], env=env, stdout=subprocess.DEVNULL, stderr=log)
 
 
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-    process.wait()
 
 
 def acked_and_pending(client, key: bytes, consumer: bytes) -> tuple[int, int]:

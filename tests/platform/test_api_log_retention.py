@@ -10,7 +10,6 @@ from django.conf import settings as django_settings
 from paas.logcenter import schema
 from paas.logcenter.retention import retention_key
 from paas.platform.models import Event
-from tests.platform.accounts import make_user
 from tests.waiting import wait_for
 
 
@@ -58,14 +57,10 @@ def test_bad_days_are_400_naming_the_problem_and_change_nothing(as_alice, body, 
 
 
 def test_paas_logs_drops_an_apps_lines_past_its_retention(paas_logs, live_server, tmp_path):
-    from tests.platform.test_cli import Cli, cli_login_token
+    from tests.platform.test_cli import logged_in_cli
 
     _, client = paas_logs
-    home = tmp_path / "home"
-    home.mkdir()
-    make_user("carol")
-    cli = Cli(home, live_server.url)
-    cli_login_token(cli)
+    cli = logged_in_cli(live_server, tmp_path / "home")
     cli.run("apps:create", "brief", "--no-remote")
     cli.run("apps:create", "ample", "--no-remote")
     ten_days_ago = (datetime.now(timezone.utc) - timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

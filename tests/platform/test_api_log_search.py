@@ -7,7 +7,6 @@ from django.conf import settings as django_settings
 
 from paas.logcenter import schema
 from paas.logcenter import settings as logcenter_settings
-from tests.platform.accounts import make_user
 from tests.waiting import wait_for
 
 
@@ -77,14 +76,10 @@ def test_without_paas_logs_search_is_503(as_alice, tmp_path, monkeypatch):
 
 
 def test_cli_search_and_request(paas_logs, live_server, tmp_path):
-    from tests.platform.test_cli import Cli, cli_login_token
+    from tests.platform.test_cli import logged_in_cli
 
     _, client = paas_logs
-    home = tmp_path / "home"
-    home.mkdir()
-    make_user("carol")
-    cli = Cli(home, live_server.url)
-    cli_login_token(cli)
+    cli = logged_in_cli(live_server, tmp_path / "home")
     cli.run("apps:create", "cart", "--no-remote")
     write(client, "cart", 'at=info method=POST path="/pay" host=cart.localhost request_id=pay-1 fwd="10.0.0.2" '
                           'instance=cart-web-1 duration=900.5ms status=502 bytes=0',
@@ -140,7 +135,7 @@ def test_a_syslog_drain_on_loopback_receives_every_line(as_alice, as_bob, paas_l
 
     from paas.logcenter.drains import drains_key
     from tests.logcenter.test_drains import read_frames
-    from tests.platform.test_cli import Cli, cli_login_token
+    from tests.platform.test_cli import logged_in_cli
 
     _, client = paas_logs
     listener = socket.create_server(("127.0.0.1", 0))
@@ -155,11 +150,7 @@ def test_a_syslog_drain_on_loopback_receives_every_line(as_alice, as_bob, paas_l
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    home = tmp_path / "home"
-    home.mkdir()
-    make_user("carol")
-    cli = Cli(home, live_server.url)
-    cli_login_token(cli)
+    cli = logged_in_cli(live_server, tmp_path / "home")
     cli.run("apps:create", "drained", "--no-remote")
     added = cli.run("drains:add", f"syslog://127.0.0.1:{port}", "-a", "drained")
     assert "Draining drained's lines" in added.stdout
@@ -232,17 +223,13 @@ def test_an_alert_webhook_fires_and_clears(paas_logs, live_server, tmp_path):
     import threading
 
     from tests.logcenter.test_alerts import Hook
-    from tests.platform.test_cli import Cli, cli_login_token
+    from tests.platform.test_cli import logged_in_cli
 
     _, client = paas_logs
     hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
     hook.posts, hook.up = [], True
     threading.Thread(target=hook.serve_forever, daemon=True).start()
-    home = tmp_path / "home"
-    home.mkdir()
-    make_user("carol")
-    cli = Cli(home, live_server.url)
-    cli_login_token(cli)
+    cli = logged_in_cli(live_server, tmp_path / "home")
     cli.run("apps:create", "alerted", "--no-remote")
     try:
         for args, problem in ((("--per", "10s"), "per: wants a window"), (("--above", "-1"), "above: wants"),
@@ -296,18 +283,14 @@ def test_tail_with_a_query(paas_logs, live_server, tmp_path):
     import subprocess as sp
     import threading
 
-    from tests.platform.test_cli import PAAS, Cli, cli_login_token
+    from tests.platform.test_cli import PAAS, logged_in_cli
 
     _, client = paas_logs
-    home = tmp_path / "home"
-    home.mkdir()
-    make_user("carol")
-    cli = Cli(home, live_server.url)
-    cli_login_token(cli)
+    cli = logged_in_cli(live_server, tmp_path / "home")
     cli.run("apps:create", "tailed", "--no-remote")
     write(client, "tailed", "checkout before", process="web.1")
     wait_for(lambda: cli.run("logs", "-a", "tailed", "--search", "checkout").stdout, 20, "the first line stored")
-    follower = sp.Popen([PAAS, "logs", "-a", "tailed", "--tail", "--search", "checkout -health"], cwd=home,
+    follower = sp.Popen([PAAS, "logs", "-a", "tailed", "--tail", "--search", "checkout -health"], cwd=cli.home,
                         env=cli.env(), stdout=sp.PIPE, stderr=sp.PIPE, text=True)
     guard = threading.Timer(60, follower.kill)     # a line that never comes ends the read, not the suite
     guard.start()

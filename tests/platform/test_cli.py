@@ -82,6 +82,15 @@ def test_token_from_environment_is_honoured(cli):
     assert json.loads(result.stdout)["username"] == "carol"
 
 
+def logged_in_cli(live_server, home: Path, username: str = "carol", admin: bool = False) -> Cli:
+    """A user made here and logged in with `paas login` (the token in home's .netrc)."""
+    home.mkdir(parents=True, exist_ok=True)
+    make_user(username, admin=admin)
+    cli = Cli(home, live_server.url)
+    cli.run("login", "--api", cli.api_url, "--username", username, input="correct-horse-battery\n")
+    return cli
+
+
 def cli_login_token(cli) -> str:
     cli.run("login", "--api", cli.api_url, "--username", "carol", input="correct-horse-battery\n")
     line = (cli.home / ".netrc").read_text().split()

@@ -11,17 +11,12 @@ from django.contrib.auth import get_user_model
 
 from paas.platform.logs import stream_key
 from paas.platform.redis_client import get_redis
-from tests.platform.accounts import make_user
-from tests.platform.test_cli import PAAS, Cli, cli_login_token
+from tests.platform.test_cli import PAAS, logged_in_cli
 
 
 @pytest.fixture
 def cli(live_server, tmp_path):
-    home = tmp_path / "home"
-    home.mkdir()
-    make_user("carol")
-    cli = Cli(home, live_server.url)
-    cli_login_token(cli)
+    cli = logged_in_cli(live_server, tmp_path / "home")
     cli.run("apps:create", "tailed", "--no-remote")
     return cli
 

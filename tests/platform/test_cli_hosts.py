@@ -4,17 +4,7 @@ import pytest
 from django.utils import timezone
 
 from paas.platform.models import Host
-from tests.platform.accounts import make_user
-from tests.platform.test_cli import Cli
-
-
-def logged_in(live_server, tmp_path, username, admin):
-    home = tmp_path / username
-    home.mkdir()
-    make_user(username, admin=admin)
-    cli = Cli(home, live_server.url)
-    cli.run("login", "--api", cli.api_url, "--username", username, input="correct-horse-battery\n")
-    return cli
+from tests.platform.test_cli import logged_in_cli
 
 
 @pytest.fixture
@@ -25,7 +15,7 @@ def hosts(transactional_db):
 
 
 def test_an_admin_lists_cordons_uncordons_and_drains(live_server, tmp_path, hosts):
-    admin = logged_in(live_server, tmp_path, "root", admin=True)
+    admin = logged_in_cli(live_server, tmp_path / "root", "root", admin=True)
     listed = admin.run("hosts").stdout
     assert "cli-host-a" in listed and "0 / 4096 MB" in listed
     assert {h["name"]: h["state"] for h in admin.json("hosts")} == {"cli-host-a": "up", "cli-host-b": "up"}
@@ -43,14 +33,14 @@ def test_an_admin_lists_cordons_uncordons_and_drains(live_server, tmp_path, host
     (("hosts:uncordon",), "the following arguments are required: HOST"),
 ])
 def test_bad_hosts_commands_say_what_was_wrong(live_server, tmp_path, hosts, args, problem):
-    admin = logged_in(live_server, tmp_path, "root", admin=True)
+    admin = logged_in_cli(live_server, tmp_path / "root", "root", admin=True)
     result = admin.run(*args, ok=False)
     assert result.returncode != 0 and problem in result.stderr and "Traceback" not in result.stderr
     assert set(Host.objects.values_list("state", flat=True)) == {"up"}
 
 
 def test_a_non_admin_is_refused_and_changes_nothing(live_server, tmp_path, hosts):
-    member = logged_in(live_server, tmp_path, "mallory", admin=False)
+    member = logged_in_cli(live_server, tmp_path / "mallory", "mallory")
     for args in (("hosts",), ("hosts:cordon", "cli-host-a"), ("hosts:drain", "cli-host-b")):
         result = member.run(*args, ok=False)
         assert result.returncode == 1 and "hosts are run by platform admins" in result.stderr

@@ -10,7 +10,7 @@ import pytest
 
 from paas.platform.models import Build, Formation, Release
 from paas.runtime import imageimport, images
-from tests.platform.test_cli import Cli, cli_login_token, make_user
+from tests.platform.test_cli import logged_in_cli
 from tests.runtime import imagearchives as ia
 
 
@@ -81,11 +81,7 @@ def test_size_cap_and_access(as_alice, as_bob, tmp_path, settings):
 
 
 def test_cli_deploys_an_archive_and_explains_a_missing_file(live_server, tmp_path, forget_images):
-    home = tmp_path / "home"
-    home.mkdir()
-    make_user("carol")
-    cli = Cli(home, live_server.url)
-    cli_login_token(cli)
+    cli = logged_in_cli(live_server, tmp_path / "home")
     cli.run("apps:create", "imgcli")
     archive = ia.oci_layout(tmp_path / "app.tar", [unique_layer()], Entrypoint=["/srv/run"])
     out = cli.run("deploy:image", "-a", "imgcli", "--archive", str(archive)).stdout
