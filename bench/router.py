@@ -129,8 +129,10 @@ def nginx_proxy_conf(d: str, port: int, backends: list[int], workers: int, tls: 
                 "            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
                 "            proxy_set_header X-Request-Id $request_id; }}\n")
     three = " ".join(f"server 127.0.0.1:{b};" for b in backends)
+    # An access line per request, as the router writes one to the Log Center (nginx's default
+    # combined format, to a file): the same work on both sides.
     return (_NGINX_COMMON.format(dir=d, name=name) + f"worker_processes {workers};\n"
-            "http {\n    access_log off;\n    " + _TEMP_PATHS.format(dir=d, name=name) + "\n"
+            f"http {{\n    access_log {d}/{name}-access.log;\n    " + _TEMP_PATHS.format(dir=d, name=name) + "\n"
             "    keepalive_requests 1000000;\n"
             f"    upstream app {{ server 127.0.0.1:{backends[0]}; keepalive 64; }}\n"
             f"    upstream three {{ {three} keepalive 64; }}\n"
