@@ -28,7 +28,7 @@ STATE = Case(
     When(built=False, then=Value("no code")),
     When(release_status=Release.FAILED, then=Value("failed rollout")),
     When(release_has_build=True, release_status__in=(Release.PENDING, Release.DEPLOYING), then=Value("deploying")),
-    When(crashed_count__gt=0, then=Value("crashed")),
+    When(has_crashed=True, then=Value("crashed")),
     When(desired=0, then=Value("sleeping")),
     When(up_count__gte=F("desired"), then=Value("up")),
     default=Value("starting"),
@@ -53,7 +53,8 @@ def with_state(apps: QuerySet) -> QuerySet:
         release_has_build=Exists(latest.filter(build__isnull=False)[:1]),
         built=Exists(Build.objects.filter(app=OuterRef("pk"), status=Build.SUCCEEDED)),
         up_count=_count(state=Instance.UP),
-        crashed_count=_count(state__in=CRASHED),
+        # Whether any crashed, not how many: the (app, state) index answers at the first one.
+        has_crashed=Exists(Instance.objects.filter(app=OuterRef("pk"), kind=Instance.SERVICE, state__in=CRASHED)),
         desired=Coalesce(Subquery(desired, output_field=IntegerField()), 0),
     ).annotate(state=STATE)
 
