@@ -26,8 +26,8 @@ COLUMNS = ("pk", "name", "maintenance", "owner__username", "team__name", "releas
 STATE = Case(
     When(maintenance=True, then=Value("maintenance")),
     When(built=False, then=Value("no code")),
-    When(latest_failed=True, then=Value("failed rollout")),
-    When(release_has_build=True, latest_deploying=True, then=Value("deploying")),
+    When(release_status=Release.FAILED, then=Value("failed rollout")),
+    When(release_has_build=True, release_status__in=(Release.PENDING, Release.DEPLOYING), then=Value("deploying")),
     When(has_crashed=True, then=Value("crashed")),
     When(wants_instances=False, then=Value("sleeping")),
     When(up_count__gte=F("desired"), then=Value("up")),
@@ -45,19 +45,16 @@ def _count(**conditions):
 def with_state(apps: QuerySet) -> QuerySet:
     """``apps`` with ``state`` and what it is decided from: the latest release, instance counts, desired scale.
 
-    Every yes/no input is an EXISTS with no other tie to the app than its id: PostgreSQL runs each one
-    once over its table and looks the apps up in a hash, instead of once per app (a thousand apps made
-    the per-app subqueries most of the dashboard's time). Only "all wanted instances up" needs counts,
-    and only for the apps that reach that question."""
-    latest = Release.objects.filter(app=OuterRef("pk")).filter(
-        ~Exists(Release.objects.filter(app=OuterRef("app"), version__gt=OuterRef("version"))))
+    "Any crashed" and "any wanted" are EXISTS tied to the app by its id alone, which PostgreSQL runs once
+    over their table and looks up in a hash, instead of a count per app (with a thousand apps, the
+    dashboard's counts). The latest release stays a per-app lookup: one index probe, cheaper than an
+    anti-join over every release. Measured A/B interleaved in one process on bench/console.py's rows."""
+    latest = Release.objects.filter(app=OuterRef("pk")).order_by("-version")
     wanted = Formation.objects.filter(app=OuterRef("pk"), stopped=False)
     desired = wanted.order_by().values("app").annotate(n=Sum("quantity")).values("n")
     return apps.annotate(
-        release_version=Subquery(Release.objects.filter(app=OuterRef("pk")).order_by("-version")
-                                 .values("version")[:1]),
-        latest_failed=Exists(latest.filter(status=Release.FAILED)),
-        latest_deploying=Exists(latest.filter(status__in=(Release.PENDING, Release.DEPLOYING))),
+        release_version=Subquery(latest.values("version")[:1]),
+        release_status=Subquery(latest.values("status")[:1]),
         release_has_build=Exists(Release.objects.filter(app=OuterRef("pk"), build__isnull=False)),
         built=Exists(Build.objects.filter(app=OuterRef("pk"), status=Build.SUCCEEDED)),
         # Whether any crashed, not how many.
