@@ -74,7 +74,7 @@ def router() -> Check:
 
 def agents(hosts) -> Check:
     """Host agents, judged by their heartbeats (hosts.host_rows)."""
-    silent = [h.name for h in hosts if not h.heartbeat_ok]
+    silent = [h["name"] for h in hosts if not h["heartbeat_ok"]]
     if not hosts:
         return Check("host agents", False, "no host has registered")
     if silent:

@@ -20,8 +20,12 @@ def app_list(request):
     search = request.GET.get("q", "").strip()[:30]
     state = request.GET.get("state", "")
     owner = request.GET.get("owner", "").strip()[:150]
-    rows = appstate.app_rows(request.user, search=search, state=state if state in appstate.STATES else "",
-                             owner=owner)
+    chosen = state if state in appstate.STATES else ""
+    rows = appstate.app_rows(request.user, search=search, state=chosen, owner=owner)
+    if chosen:
+        # A state is decided per app over all of them, so the paginator's count and its page would each
+        # decide it for every app: read the matching rows once and page through them in memory.
+        rows = list(rows)
     page = Paginator(rows, PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "console/apps.html", {"page": page, "q": search, "state": state, "owner": owner,
                                                  "states": appstate.STATES})
