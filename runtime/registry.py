@@ -130,9 +130,10 @@ def _scheme(registry: str) -> str:
 class Session:
     """Requests to one registry for one image, answering its login challenge once with `login`."""
 
-    def __init__(self, ref: Reference, registry: str, login: Login | None):
+    def __init__(self, ref: Reference | None, registry: str, login: Login | None):
         self.ref, self.registry, self.login = ref, registry, login
-        self.base = f"{_scheme(registry)}://{registry}/v2/{ref.repository}"
+        self.base = f"{_scheme(registry)}://{registry}/v2" + (f"/{ref.repository}" if ref else "")
+        self.what = f"cannot pull {ref}" if ref else f"cannot log in to {registry}"
         self.authorization = ""
 
     def get(self, url: str, accept: str = ""):
@@ -159,30 +160,30 @@ class Session:
         except urllib.error.HTTPError:
             raise
         except (OSError, ValueError) as error:
-            raise ImageError(f"cannot pull {self.ref}: {error}") from None
+            raise ImageError(f"{self.what}: {error}") from None
 
     def _refused(self, error: urllib.error.HTTPError) -> ImageError:
         error.close()
         if error.code in (401, 403) and self.login is not None:
-            return ImageError(f"cannot pull {self.ref}: registry {self.registry} refused the login of "
+            return ImageError(f"{self.what}: registry {self.registry} refused the login of "
                               f"{self.login.username!r} ({error.code} {error.reason}); paas registry:login "
                               f"{self.registry} again")
         if error.code == 401:
-            return ImageError(f"cannot pull {self.ref}: registry {self.registry} asks for a login "
+            return ImageError(f"{self.what}: registry {self.registry} asks for a login "
                               f"(paas registry:login {self.registry})")
-        return ImageError(f"cannot pull {self.ref}: the registry answered {error.code} {error.reason}")
+        return ImageError(f"{self.what}: the registry answered {error.code} {error.reason}")
 
     def _answer(self, challenge: str) -> str:
         """The Authorization header answering the registry's challenge (basic, or a bearer token)."""
         if self.login is None:
-            raise ImageError(f"cannot pull {self.ref}: registry {self.registry} asks for a login "
+            raise ImageError(f"{self.what}: registry {self.registry} asks for a login "
                              f"(paas registry:login {self.registry})")
         basic = "Basic " + b64encode(f"{self.login.username}:{self.login.secret}".encode()).decode()
         scheme, params = parse_challenge(challenge)
         if scheme == "basic":
             return basic
         if scheme != "bearer" or not params.get("realm"):
-            raise ImageError(f"cannot pull {self.ref}: registry {self.registry} asks for a login this platform "
+            raise ImageError(f"{self.what}: registry {self.registry} asks for a login this platform "
                              f"does not speak ({challenge[:60]!r})")
         return "Bearer " + self._token(params, basic)
 
@@ -191,10 +192,11 @@ class Session:
         realm = urllib.parse.urlsplit(params["realm"])
         host = realm.netloc
         if realm.scheme != _scheme(host) or not (host == self.registry or reachable(host)):
-            raise ImageError(f"cannot pull {self.ref}: registry {self.registry} sends its login to {host[:100]}, "
+            raise ImageError(f"{self.what}: registry {self.registry} sends its login to {host[:100]}, "
                              "which is not a registry this platform reaches (PAAS_REGISTRY_ALLOW)")
         query = {key: params[key] for key in ("service", "scope") if key in params}
-        query.setdefault("scope", f"repository:{self.ref.repository}:pull")
+        if self.ref is not None:
+            query.setdefault("scope", f"repository:{self.ref.repository}:pull")
         url = urllib.parse.urlunsplit((realm.scheme, host, realm.path, urllib.parse.urlencode(query), ""))
         request = urllib.request.Request(url)
         request.add_unredirected_header("Authorization", basic)
@@ -204,15 +206,25 @@ class Session:
         except urllib.error.HTTPError as error:
             raise self._refused(error) from None
         except (OSError, ValueError) as error:
-            raise ImageError(f"cannot pull {self.ref}: the login service of {self.registry}: {error}") from None
+            raise ImageError(f"{self.what}: the login service of {self.registry}: {error}") from None
         try:
             answer = json.loads(data) if len(data) <= MAX_DOCUMENT_BYTES else {}
         except (ValueError, UnicodeDecodeError, RecursionError):
             answer = {}
         token = answer.get("token") or answer.get("access_token") if isinstance(answer, dict) else None
         if not isinstance(token, str) or not token.isprintable() or len(token) > MAX_DOCUMENT_BYTES:
-            raise ImageError(f"cannot pull {self.ref}: the login service of {self.registry} sent no token")
+            raise ImageError(f"{self.what}: the login service of {self.registry} sent no token")
         return token
+
+
+def verify(registry: str, login: Login) -> None:
+    """Log in to `registry` (its /v2/ root) with `login`; ImageError naming the registry when refused."""
+    registry = check_registry(registry)
+    if not reachable(registry):
+        raise ImageError(f"cannot log in to {registry}: it is not a registry this platform pulls from "
+                         "(PAAS_REGISTRY_ALLOW)")
+    with Session(None, registry, login).get(f"{_scheme(registry)}://{registry}/v2/"):
+        pass
 
 
 def _document(session: Session, url: str, digest: str = "", accept: str = "") -> tuple[bytes, str]:

@@ -14,6 +14,7 @@ from paas.platform.models.event import Event
 from paas.platform.models.formation import Formation
 from paas.platform.models.host import Host
 from paas.platform.models.instance import Instance
+from paas.platform.models.registrylogin import RegistryLogin
 from paas.platform.models.release import Release
 from paas.platform.models.team import Team, TeamMembership
 from paas.platform.models.token import APIToken
@@ -37,6 +38,7 @@ __all__ = [
     "Instance",
     "LogAlert",
     "LogDrain",
+    "RegistryLogin",
     "Release",
     "Team",
     "TeamMembership",
