@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -34,13 +35,13 @@ def base_rootfs(dest: Path) -> Path:
     return dest
 
 
-def serve(root: Path, htpasswd: Path | None = None) -> tuple[subprocess.Popen, str]:
-    """docker-registry on a free loopback port storing under `root` (basic auth when `htpasswd` is
-    given); the process and its address once it listens. The caller stops it."""
+def serve(root: Path, htpasswd: Path | None = None, data: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """docker-registry on a free loopback port storing under `data` (default root/data; basic auth when
+    `htpasswd` is given); the process and its address once it listens. The caller stops it."""
     port = free_port()
     auth = (f"auth:\n  htpasswd:\n    realm: paas-tests\n    path: {htpasswd}\n" if htpasswd else "")
     conf = root / "config.yml"
-    conf.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n"
+    conf.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {data or root / 'data'}\n"
                     f"http:\n  addr: 127.0.0.1:{port}\nlog:\n  level: error\n{auth}")
     server = subprocess.Popen(["docker-registry", "serve", str(conf)], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
@@ -82,8 +83,14 @@ class Seeder:
 
 
 @pytest.fixture(scope="session")
-def seeded_registry(tmp_path_factory):
-    """A docker-registry on loopback holding paas/base:1; its address. Stopped and removed after."""
+def seeded_registry(seeded_registry_root):
+    """A docker-registry on loopback holding paas/base:1 and paas/probe:1; its address."""
+    return seeded_registry_root[1]
+
+
+@pytest.fixture(scope="session")
+def seeded_registry_root(tmp_path_factory):
+    """(its storage root, its address): the seeded registry. Stopped and removed after."""
     root = tmp_path_factory.mktemp("registry")
     seeder, server = Seeder(root), None
     try:
@@ -95,7 +102,7 @@ def seeded_registry(tmp_path_factory):
         probe.chmod(0o755)
         seeder.image("paas/probe:1", address, base="paas/base:1", copies=[(probe, "/usr/bin/probe")],
                      config=["--entrypoint", '["/usr/bin/probe"]', "--cmd", "serve", "--port", "7000"])
-        yield address
+        yield root, address
     finally:
         if server is not None:
             server.terminate()
@@ -109,3 +116,35 @@ def allow_registry(seeded_registry, monkeypatch):
     monkeypatch.setenv("PAAS_REGISTRY_ALLOW", seeded_registry)
     monkeypatch.setenv("PAAS_REGISTRY_INSECURE", seeded_registry)
     return seeded_registry
+
+
+LOGIN = ("paas-puller", "pull-secret-1")
+
+
+@pytest.fixture(scope="session")
+def login_registry(seeded_registry_root, tmp_path_factory):
+    """A second docker-registry over the seeded one's storage that asks for a login (htpasswd: LOGIN);
+    its address. Stopped and removed after."""
+    with warnings.catch_warnings():  # deprecated, and the one bcrypt maker at hand (glibc's crypt)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt
+
+    root = tmp_path_factory.mktemp("login-registry")
+    htpasswd = root / "htpasswd"
+    htpasswd.write_text(f"{LOGIN[0]}:{crypt.crypt(LOGIN[1], crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))}\n")
+    server = None
+    try:
+        server, address = serve(root, htpasswd, data=seeded_registry_root[0] / "data")
+        yield address
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(10)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def allow_login_registry(login_registry, monkeypatch):
+    monkeypatch.setenv("PAAS_REGISTRY_ALLOW", login_registry)
+    monkeypatch.setenv("PAAS_REGISTRY_INSECURE", login_registry)
+    return login_registry
