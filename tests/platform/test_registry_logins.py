@@ -9,6 +9,7 @@ import pytest
 from paas.platform.models import RegistryLogin, Release
 from paas.runtime import registry
 from paas.runtime.errors import ImageError
+from tests.platform.test_cli import Cli, cli_login_token, make_user
 from tests.platform.test_image_deploys import forget_images  # noqa: F401 - the fixture
 from tests.registry import LOGIN
 
@@ -80,3 +81,22 @@ def test_registry_login_is_checked_sealed_hidden_and_used(as_alice, as_bob, allo
 
     assert as_alice.delete(f"/api/apps/privpull/registry-logins/{address}").status_code == 200
     assert not RegistryLogin.objects.exists()
+
+
+@needs_registry
+def test_cli_registry_login_reads_stdin_and_names_the_registry(live_server, tmp_path, allow_login_registry):
+    address = allow_login_registry
+    cli = Cli(tmp_path, live_server.url)
+    make_user("carol")
+    cli_login_token(cli)
+    cli.run("apps:create", "clipull")
+    bad = cli.run("registry:login", "-a", "clipull", address, input=f"{LOGIN[0]}\nwrong\n", ok=False)
+    assert bad.returncode == 1 and f"registry {address} refused the login" in bad.stderr
+    assert "Traceback" not in bad.stderr and "wrong" not in bad.stderr
+    half = cli.run("registry:login", "-a", "clipull", address, input=f"{LOGIN[0]}\n", ok=False)
+    assert half.returncode == 1 and "password or token on the second" in half.stderr
+    out = cli.run("registry:login", "-a", "clipull", address, input=f"{LOGIN[0]}\n{LOGIN[1]}\n").stdout
+    assert f"Logged clipull in to {address} as {LOGIN[0]}" in out
+    listed = cli.run("registry", "-a", "clipull").stdout
+    assert address in listed and LOGIN[0] in listed and LOGIN[1] not in listed
+    assert "Logged clipull out" in cli.run("registry:logout", "-a", "clipull", address).stdout
