@@ -59,18 +59,22 @@ class Seeder:
     """The host's buildah (as root, with storage of its own under `root`) making images and pushing them."""
 
     def __init__(self, root: Path):
+        self.root = root
         self.store = ["--storage-driver", "vfs", "--root", str(root / "storage"), "--runroot", str(root / "run")]
 
     def run(self, *args: str) -> str:
         return subprocess.run(["buildah", *self.store, *args], check=True, capture_output=True,
                               text=True).stdout.strip()
 
-    def image(self, name: str, address: str, *, base: str = "scratch", copies=(), config=()) -> None:
-        """Image `name` from `base` plus `copies` ((source, destination) pairs) and buildah `config`
-        flags, pushed to the registry at `address`."""
+    def image(self, name: str, address: str, *, base: str = "scratch", copies=(), config=(), ignore=()) -> None:
+        """Image `name` from `base` plus `copies` ((source, destination) pairs; in directories, paths
+        matching `ignore` patterns are left out) and buildah `config` flags, pushed to the registry at `address`."""
         working = self.run("from", base)
+        ignore_file = self.root / "containerignore"
+        ignore_file.write_text("".join(f"{pattern}\n" for pattern in ignore))
         for source, destination in copies:
-            self.run("copy", working, str(source), destination)
+            context = ["--contextdir", str(source), "--ignorefile", str(ignore_file)] if Path(source).is_dir() else []
+            self.run("copy", *context, working, str(source), destination)
         if config:
             self.run("config", *config, working)
         self.run("commit", "--format", "oci", working, name)
