@@ -6,6 +6,8 @@ import shutil
 
 import pytest
 
+from paas.platform import sealing
+from paas.platform.exceptions import Conflict
 from paas.platform.models import RegistryLogin, Release
 from paas.runtime import registry
 from paas.runtime.errors import ImageError
@@ -32,6 +34,16 @@ def test_a_token_service_elsewhere_is_refused(monkeypatch):
         session._answer('Bearer realm="http://10.1.2.3:80/token",service="x"')
     with pytest.raises(ImageError, match="asks for a login"):
         registry.Session(None, "127.0.0.1:5999", None)._answer('Basic realm="x"')
+
+
+def test_sealed_secrets_open_only_with_their_key_and_purpose(settings):
+    sealed = sealing.seal("registry login", "hunter2-token")
+    assert "hunter2" not in sealed and sealing.unseal("registry login", sealed) == "hunter2-token"
+    with pytest.raises(Conflict, match="PAAS_SECRET_KEY"):
+        sealing.unseal("another purpose", sealed)
+    settings.SECRET_KEY = "a-rotated-key"
+    with pytest.raises(Conflict, match="log in again"):
+        sealing.unseal("registry login", sealed)
 
 
 @needs_registry
