@@ -703,8 +703,9 @@ class BaseRegistry:
 
 
 def layers_shared(first: SampleApp, second: SampleApp) -> tuple[int, str]:
-    """1 when the two apps' images have layers in common and the store holds each layer once
-    (its layer directories are exactly the union of the images' layers), else 0; and the counts."""
+    """1 when the two apps' latest images have layers in common and the store holds every layer once
+    (its layer directories are exactly the union of the layers of every image it holds, earlier
+    releases' included), else 0; and the counts."""
     from paas.platform.models import Build
     from paas.runtime import images
 
@@ -712,11 +713,13 @@ def layers_shared(first: SampleApp, second: SampleApp) -> tuple[int, str]:
     for app in (first, second):
         build = Build.objects.filter(app_id=app.app_id).exclude(slug_digest="").order_by("-created_at").first()
         layers.append(set(images.get(build.slug_digest).layers))
-    stored = [d for d in images.oci_dir().iterdir() if d.is_dir() and not d.is_symlink()]
-    union, common = layers[0] | layers[1], layers[0] & layers[1]
-    ok = bool(common) and len(stored) == len(union) and {d.name for d in stored} == {x[7:] for x in union}
-    return int(ok), (f"{len(layers[0])} + {len(layers[1])} layers, {len(common)} in common, "
-                     f"{len(stored)} layer directories in the store")
+    held = [images.get(digest) for digest in images.all_digests()]
+    union = {layer[7:] for image in held if image.is_oci for layer in image.layers}
+    stored = {d.name for d in images.oci_dir().iterdir() if d.is_dir() and not d.is_symlink()}
+    common = layers[0] & layers[1]
+    ok = bool(common) and stored == union
+    return int(ok), (f"{len(layers[0])} + {len(layers[1])} layers, {len(common)} in common; {len(held)} images "
+                     f"hold {len(union)} distinct layers, {len(stored)} layer directories in the store")
 
 
 def dockerfile_round(args, env: dict, pusher: "Pusher", apps: list, base: str, procs: "Processes",
