@@ -35,6 +35,14 @@ database and Redis keys removed.
 A deploy whose instances took long to answer, or that failed requests, gets its
 story printed: the instances' state changes and the failed requests in time order.
 
+Dockerfile apps (``--only dockerfile`` runs them alone): a loopback docker-registry (Debian's,
+started as tests/registry.py starts it) serves a base image made from the default stack's root
+filesystem; a Flask app built from a Dockerfile ``FROM`` it deploys cold and then takes --warm-runs
+one-line changes (dockerfile_warm_redeploy_s: their median, push start to new body through the
+router; a round with an error or a failed request is invalid: reported, not scored), and a second app
+from the same base deploys once: image_layers_shared is 1 when the two images have layers in common
+and the image store holds every layer once (its layer directories counted).
+
 Ends with RESULT lines (warm_redeploy_s is the Flask app's median warm redeploy, cold_django_s
 the Django app's first push to serving); a missed target is printed as measured, not hidden.
 """
@@ -96,6 +104,35 @@ EXPRESS_APP = {
     ),
 }
 EXPRESS_BODY = "hello from express v{version}"
+
+# Built from a Dockerfile (buildah in the build sandbox) on a base image the benchmark's loopback
+# registry serves: the default stack's root filesystem (Python 3) with the platform's trust bundle.
+# Flask comes from PyPI through the host's network, as a buildpack build gets it; the pip step is
+# cached (--layers), so a warm redeploy runs COPY app.py alone.
+DOCKERFILE_APP = {
+    "Dockerfile": (
+        "FROM {base}\n"
+        "RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install -q --no-cache-dir flask gunicorn\n"
+        "WORKDIR /srv\n"
+        "COPY app.py /srv/app.py\n"
+        "EXPOSE 5000\n"
+        'CMD ["/bin/sh", "-c", "exec /opt/venv/bin/gunicorn -b 0.0.0.0:$PORT -w 2 app:app"]\n'
+    ),
+    "app.py": FLASK_APP["app.py"].replace("hello from flask", "hello from dockerfile flask"),
+}
+DOCKERFILE_BODY = "hello from dockerfile flask v{version}"
+# The second app from the same base (for image_layers_shared): Python's own HTTP server.
+SECOND_IMAGE_APP = {
+    "Dockerfile": (
+        "FROM {base}\n"
+        "WORKDIR /srv\n"
+        "COPY index.html /srv/index.html\n"
+        'CMD ["/bin/sh", "-c", "exec python3 -m http.server $PORT"]\n'
+    ),
+    "index.html": "second image v{version}",
+}
+SECOND_IMAGE_BODY = "second image v{version}"
+BASE_IMAGE = "paas/python:1"
 
 DJANGO_DIR = CHECKOUT / "tests" / "buildpacks" / "apps" / "django6"
 DJANGO_BODY = "django 6.0"  # a prefix: the body goes on with the versions
@@ -632,6 +669,131 @@ def link_default_stack(data_dir: Path) -> None:
     (stacks / name).symlink_to(found)
 
 
+class BaseRegistry:
+    """docker-registry on loopback holding BASE_IMAGE: the default stack's root filesystem with the
+    platform's trust bundle (what a build trusts), made and pushed by the host's buildah. The platform
+    pulls from it over plain HTTP (PAAS_REGISTRY_ALLOW and _INSECURE name it alone)."""
+
+    def __init__(self, root: Path):
+        sys.path.insert(0, str(CHECKOUT))
+        from tests import registry  # the test suite's registry start and seeding, one implementation
+
+        self.root, self.registry = root, registry
+        root.mkdir(parents=True)
+        self.seeder = registry.Seeder(root)
+        self.server, self.address = None, ""
+
+    def start(self, stack_name: str) -> str:
+        from paas.runtime import stacks, trust
+
+        self.server, self.address = self.registry.serve(self.root)
+        rootfs = stacks.get(stack_name).layers[0]
+        bundle = trust.refresh() / trust.BUNDLE_NAME
+        self.seeder.image(BASE_IMAGE, self.address, copies=[(f"{rootfs}/", "/"),
+                                                           (bundle, "/etc/ssl/certs/ca-certificates.crt")],
+                          # debootstrap's /dev nodes: an image layer with a device node is refused on import.
+                          config=["--env", "PATH=/usr/local/bin:/usr/bin:/bin"], ignore=["dev/*"])
+        return f"{self.address}/{BASE_IMAGE}"
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.terminate()
+            self.server.wait(10)
+        self.seeder.clean()
+
+
+def layers_shared(first: SampleApp, second: SampleApp) -> tuple[int, str]:
+    """1 when the two apps' latest images have layers in common and the store holds every layer once
+    (its layer directories are exactly the union of the layers of every image it holds, earlier
+    releases' included), else 0; and the counts."""
+    from paas.platform.models import Build
+    from paas.runtime import images
+
+    layers = []
+    for app in (first, second):
+        build = Build.objects.filter(app_id=app.app_id).exclude(slug_digest="").order_by("-created_at").first()
+        layers.append(set(images.get(build.slug_digest).layers))
+    held = [images.get(digest) for digest in images.all_digests()]
+    union = {layer[7:] for image in held if image.is_oci for layer in image.layers}
+    stored = {d.name for d in images.oci_dir().iterdir() if d.is_dir() and not d.is_symlink()}
+    common = layers[0] & layers[1]
+    ok = bool(common) and stored == union
+    return int(ok), (f"{len(layers[0])} + {len(layers[1])} layers, {len(common)} in common; {len(held)} images "
+                     f"hold {len(union)} distinct layers, {len(stored)} layer directories in the store")
+
+
+def dockerfile_round(args, env: dict, pusher: "Pusher", apps: list, base: str, procs: "Processes",
+                     user, suffix: str) -> list[str]:
+    """A Flask app from a Dockerfile: cold, then warm one-line changes; a second app from the same base.
+
+    Returns RESULT dockerfile_warm_redeploy_s (median of the valid warm rounds) and image_layers_shared.
+
+    An error in a warm redeploy (or a failed request during it) makes that round invalid: reported, not scored."""
+    from paas.platform.actions.apps import create_app
+
+    flask = SampleApp("dockerfile", {k: v.replace("{base}", base) for k, v in DOCKERFILE_APP.items()}, DOCKERFILE_BODY)
+    second = SampleApp("second-image", {k: v.replace("{base}", base) for k, v in SECOND_IMAGE_APP.items()},
+                       SECOND_IMAGE_BODY)
+    for app in (flask, second):
+        app.name = f"bench-{app.kind}-{suffix}"
+        app.app_id = create_app(user, app.name).pk
+        app.repo = Path(env["PAAS_DATA_DIR"]) / "src" / app.kind
+        apps.append(app)  # destroyed at the end like the others
+    port = int(env["PAAS_ROUTER_PORT"])
+    client = RouterClient(port, f"{flask.name}.{env['PAAS_BASE_DOMAIN']}")
+    client.start()
+    rows, invalid = [], []
+    try:
+        try:
+            marks = deploy(pusher, flask, client, 1, procs)
+        except Exception as error:  # noqa: BLE001 - nothing to redeploy: the measurement is invalid
+            print(f"dockerfile: invalid (not scored): the first deploy failed: ...{str(error)[-2500:]}")
+            return ["RESULT dockerfile_warm_redeploy_s invalid <= 5", *second_image(pusher, flask, second, env, procs)]
+        rows.append(("cold", marks))
+        print(f"dockerfile cold: {fmt(marks.phases()['total'])} s; load average {load_average()}", flush=True)
+        client.counting.set()
+        for n in range(args.warm_runs):
+            try:
+                marks = deploy(pusher, flask, client, n + 2, procs)
+            except Exception as error:  # noqa: BLE001 - the round is reported, the next one tried
+                invalid.append(f"warm {n + 1}: {str(error)[:300]}")
+                continue
+            if marks.failed:
+                invalid.append(f"warm {n + 1}: {len(marks.failed)} failed requests, first {marks.failed[0][1]}")
+                continue
+            rows.append((f"warm {n + 1}", marks))
+            print(f"dockerfile warm {n + 1}: {fmt(marks.phases()['total'])} s; load average {load_average()}",
+                  flush=True)
+    finally:
+        client.stopping.set()
+        client.join(15)
+    print(table("dockerfile flask (seconds)", rows))
+    explain_slow(flask, rows)
+    for reason in invalid:
+        print(f"dockerfile: invalid round (not scored): {reason}")
+    warm = [m.phases()["total"] for label, m in rows[1:]]
+    value = f"{statistics.median(warm):.2f}" if warm else "invalid"
+    return [f"RESULT dockerfile_warm_redeploy_s {value} <= 5", *second_image(pusher, flask, second, env, procs)]
+
+
+def second_image(pusher: "Pusher", flask: SampleApp, second: SampleApp, env: dict, procs: "Processes") -> list[str]:
+    """Deploy the second app from the same base; its RESULT line (invalid when a deploy failed)."""
+    client = RouterClient(int(env["PAAS_ROUTER_PORT"]), f"{second.name}.{env['PAAS_BASE_DOMAIN']}")
+    client.start()
+    try:
+        marks = deploy(pusher, second, client, 1, procs)
+        print(f"second image cold: {fmt(marks.phases()['total'])} s; load average {load_average()}", flush=True)
+        shared, counts = layers_shared(flask, second)
+    except Exception as error:  # noqa: BLE001 - reported, not scored
+        print(f"image_layers_shared: invalid (not scored): ...{str(error)[-2500:]}")
+        return ["RESULT image_layers_shared invalid >= 1"]
+    finally:
+        client.stopping.set()
+        client.join(15)
+    print(f"image layers: {counts}")
+    return [f"RESULT image_layers_shared {shared} >= 1"]
+
+
 def destroy_apps(apps: list[SampleApp], instances_dir: Path, agent_alive) -> None:
     """Empty the desired state (destroy the apps) and wait for the agent to stop every instance."""
     from django.contrib.auth import get_user_model
@@ -649,103 +811,124 @@ def destroy_apps(apps: list[SampleApp], instances_dir: Path, agent_alive) -> Non
         time.sleep(0.2)
 
 
-def run(args, env: dict, data_dir: Path) -> list[str]:
-    """Set up, deploy each app cold then warm, and return the RESULT lines."""
-    from django.contrib.auth import get_user_model
-
+def buildpack_rounds(args, env: dict, data_dir: Path, pusher: "Pusher", apps: list, procs: "Processes", user,
+                     suffix: str) -> list[str]:
+    """Flask and Express cold then warm, Django cold: their tables and RESULT lines."""
     from paas.platform.actions.apps import create_app
-    from paas.platform.actions.tokens import issue_token
 
-    procs = Processes(env, data_dir)
-    apps: list[SampleApp] = []
-    try:
-        express_files = dict(EXPRESS_APP)
-        express_files["package-lock.json"] = npm_lockfile(EXPRESS_APP, data_dir / "scratch")
-        link_default_stack(data_dir)
-        start_platform(procs, env, args.control_interval, args.agent_interval)
-        user = get_user_model().objects.create_user("bench", "bench@example.com", "bench-password-1")
-        user.is_staff = True
-        user.save()
-        _, token = issue_token(user, description="deploy benchmark")
-        home = data_dir / "home"
-        home.mkdir()
-        (home / ".netrc").write_text(f"machine 127.0.0.1 login bench password {token}\n")
-        (home / ".netrc").chmod(0o600)
-        pusher = Pusher(home, f"http://127.0.0.1:{env['PAAS_GIT_PORT']}")
-        suffix = os.urandom(3).hex()
-        apps = [SampleApp("flask", FLASK_APP, FLASK_BODY), SampleApp("express", express_files, EXPRESS_BODY)]
-        django = SampleApp("django", django_files(), DJANGO_BODY, prefix=True)
-        apps.append(django)  # destroyed at the end like the others
-        stacks = set()
-        for app in apps:
-            app.name = f"bench-{app.kind}-{suffix}"
-            created = create_app(user, app.name)
-            app.app_id = created.pk
-            stacks.add(created.stack)
-            app.repo = data_dir / "src" / app.kind
-        results: dict[str, list[tuple[str, Marks]]] = {}
-        failures = {}
-        executor = env["PAAS_BUILD_EXECUTOR"]
-        intervals = ", ".join(f"{name} interval {f'{value} s' if value is not None else '(its default)'}"
-                              for name, value in (("control loop", args.control_interval),
-                                                  ("agent", args.agent_interval)))
-        print(f"platform up: build executor {executor}, {intervals}; stack {', '.join(sorted(stacks))}; "
-              f"{args.warm_runs} warm redeploys per app; load average {load_average()}", flush=True)
-        for app in apps[:2]:  # Flask and Express: cold, then warm redeploys
-            client = RouterClient(int(env["PAAS_ROUTER_PORT"]), f"{app.name}.{env['PAAS_BASE_DOMAIN']}")
-            client.start()
-            rows = []
-            try:
-                marks = deploy(pusher, app, client, 1, procs)
-                rows.append(("cold", marks))
-                print(f"{app.kind} cold: {fmt(marks.phases()['total'])} s ({marks.buildpack_note})", flush=True)
-                client.counting.set()  # from here on the app serves: every request must succeed
-                for n in range(args.warm_runs):
-                    marks = deploy(pusher, app, client, n + 2, procs)
-                    rows.append((f"warm {n + 1}", marks))
-                    print(f"{app.kind} warm {n + 1}: {fmt(marks.phases()['total'])} s", flush=True)
-            finally:
-                client.stopping.set()
-                client.join(15)
-            results[app.kind] = rows
-            explain_slow(app, rows)
-            failures[app.kind] = (sum(len(m.failed) for _, m in rows[1:]), client.requests)
-        client = RouterClient(int(env["PAAS_ROUTER_PORT"]), f"{django.name}.{env['PAAS_BASE_DOMAIN']}")
+    express_files = dict(EXPRESS_APP)
+    express_files["package-lock.json"] = npm_lockfile(EXPRESS_APP, data_dir / "scratch")
+    ours = [SampleApp("flask", FLASK_APP, FLASK_BODY), SampleApp("express", express_files, EXPRESS_BODY)]
+    django = SampleApp("django", django_files(), DJANGO_BODY, prefix=True)
+    ours.append(django)
+    apps.extend(ours)  # destroyed at the end like the others
+    for app in ours:
+        app.name = f"bench-{app.kind}-{suffix}"
+        app.app_id = create_app(user, app.name).pk
+        app.repo = data_dir / "src" / app.kind
+    results: dict[str, list[tuple[str, Marks]]] = {}
+    failures = {}
+    executor = env["PAAS_BUILD_EXECUTOR"]
+    for app in ours[:2]:  # Flask and Express: cold, then warm redeploys
+        client = RouterClient(int(env["PAAS_ROUTER_PORT"]), f"{app.name}.{env['PAAS_BASE_DOMAIN']}")
         client.start()
+        rows = []
         try:
-            django_marks = deploy(pusher, django, client, 1, procs)
+            marks = deploy(pusher, app, client, 1, procs)
+            rows.append(("cold", marks))
+            print(f"{app.kind} cold: {fmt(marks.phases()['total'])} s ({marks.buildpack_note})", flush=True)
+            client.counting.set()  # from here on the app serves: every request must succeed
+            for n in range(args.warm_runs):
+                marks = deploy(pusher, app, client, n + 2, procs)
+                rows.append((f"warm {n + 1}", marks))
+                print(f"{app.kind} warm {n + 1}: {fmt(marks.phases()['total'])} s", flush=True)
         finally:
             client.stopping.set()
             client.join(15)
-        results["django"] = [("cold", django_marks)]
-        print(f"django cold: {fmt(django_marks.phases()['total'])} s ({django_marks.buildpack_note})", flush=True)
+        results[app.kind] = rows
+        explain_slow(app, rows)
+        failures[app.kind] = (sum(len(m.failed) for _, m in rows[1:]), client.requests)
+    client = RouterClient(int(env["PAAS_ROUTER_PORT"]), f"{django.name}.{env['PAAS_BASE_DOMAIN']}")
+    client.start()
+    try:
+        django_marks = deploy(pusher, django, client, 1, procs)
+    finally:
+        client.stopping.set()
+        client.join(15)
+    results["django"] = [("cold", django_marks)]
+    print(f"django cold: {fmt(django_marks.phases()['total'])} s ({django_marks.buildpack_note})", flush=True)
+    print()
+    for kind, rows in results.items():
+        print(table(f"{kind} (seconds; phases add up to total; details on the right)", rows))
         print()
-        for kind, rows in results.items():
-            print(table(f"{kind} (seconds; phases add up to total; details on the right)", rows))
-            print()
-        print("details: push→row = push start to Build row; queue = row to worker start; ctl = release to "
-              "instances created (control loop);\n         launch = to the agent starting the last; boot = to "
-              "all up (port answers); judge = up to release live;\n         route = live to new body through "
-              "the router; push_exit = push start to git push exiting")
-        print(f"load average at the end: {load_average()} (on {os.cpu_count()} CPUs)")
-        for kind, (failed, total) in failures.items():
-            print(f"{kind}: {failed} failed of {total} requests through the router during its warm redeploys")
-        for kind, rows in results.items():
-            slow = [label for label, m in rows if (m.details()["boot"] or 0) > SLOW_BOOT_S]
-            if slow:
-                print(f"{kind}: instances answered more than {SLOW_BOOT_S:g} s after they started in "
-                      f"{len(slow)} of {len(rows)} deploys ({', '.join(slow)}); their stories are above")
-        flask = results["flask"]
-        warm = statistics.median(m.phases()["total"] for label, m in flask[1:])
-        cold_django = django_marks.phases()["total"]
-        failed = sum(f for f, _ in failures.values())
-        notes = [f"build executor {executor}"] if executor != "container" else []
-        notes += [f"{name} interval {value} s" for name, value in
-                  (("control", args.control_interval), ("agent", args.agent_interval)) if value is not None]
-        note = f"  ({', '.join(notes)})" if notes else ""
-        return [f"RESULT warm_redeploy_s {warm:.2f} <= 1.0{note}",
-                f"RESULT cold_django_s {cold_django:.2f} <= 30{note}",
-                f"RESULT failed_requests {failed} <= 0{note}"]
+    print("details: push→row = push start to Build row; queue = row to worker start; ctl = release to "
+          "instances created (control loop);\n         launch = to the agent starting the last; boot = to "
+          "all up (port answers); judge = up to release live;\n         route = live to new body through "
+          "the router; push_exit = push start to git push exiting")
+    print(f"load average at the end: {load_average()} (on {os.cpu_count()} CPUs)")
+    for kind, (failed, total) in failures.items():
+        print(f"{kind}: {failed} failed of {total} requests through the router during its warm redeploys")
+    for kind, rows in results.items():
+        slow = [label for label, m in rows if (m.details()["boot"] or 0) > SLOW_BOOT_S]
+        if slow:
+            print(f"{kind}: instances answered more than {SLOW_BOOT_S:g} s after they started in "
+                  f"{len(slow)} of {len(rows)} deploys ({', '.join(slow)}); their stories are above")
+    flask = results["flask"]
+    warm = statistics.median(m.phases()["total"] for label, m in flask[1:])
+    cold_django = django_marks.phases()["total"]
+    failed = sum(f for f, _ in failures.values())
+    notes = [f"build executor {executor}"] if executor != "container" else []
+    notes += [f"{name} interval {value} s" for name, value in
+              (("control", args.control_interval), ("agent", args.agent_interval)) if value is not None]
+    note = f"  ({', '.join(notes)})" if notes else ""
+    return [f"RESULT warm_redeploy_s {warm:.2f} <= 1.0{note}",
+            f"RESULT cold_django_s {cold_django:.2f} <= 30{note}",
+            f"RESULT failed_requests {failed} <= 0{note}"]
+
+
+def bench_pusher(env: dict, data_dir: Path):
+    """The benchmark's staff user and a git pusher holding its API token."""
+    from django.contrib.auth import get_user_model
+
+    from paas.platform.actions.tokens import issue_token
+
+    user = get_user_model().objects.create_user("bench", "bench@example.com", "bench-password-1")
+    user.is_staff = True
+    user.save()
+    _, token = issue_token(user, description="deploy benchmark")
+    home = data_dir / "home"
+    home.mkdir()
+    (home / ".netrc").write_text(f"machine 127.0.0.1 login bench password {token}\n")
+    (home / ".netrc").chmod(0o600)
+    return user, Pusher(home, f"http://127.0.0.1:{env['PAAS_GIT_PORT']}")
+
+
+def run(args, env: dict, data_dir: Path) -> list[str]:
+    """Set up, deploy each app cold then warm, and return the RESULT lines."""
+    procs = Processes(env, data_dir)
+    apps: list[SampleApp] = []
+    registry = BaseRegistry(data_dir / "registry") if args.only != "buildpacks" else None
+    try:
+        link_default_stack(data_dir)
+        base = ""
+        if registry is not None:
+            base = registry.start(os.environ.get("PAAS_DEFAULT_STACK", "forky"))
+            for name in ("PAAS_REGISTRY_ALLOW", "PAAS_REGISTRY_INSECURE"):  # the build worker pulls from it
+                env[name] = os.environ[name] = registry.address
+        start_platform(procs, env, args.control_interval, args.agent_interval)
+        user, pusher = bench_pusher(env, data_dir)
+        suffix = os.urandom(3).hex()
+        intervals = ", ".join(f"{name} interval {f'{value} s' if value is not None else '(its default)'}"
+                              for name, value in (("control loop", args.control_interval),
+                                                  ("agent", args.agent_interval)))
+        print(f"platform up: build executor {env['PAAS_BUILD_EXECUTOR']}, {intervals}; "
+              f"{args.warm_runs} warm redeploys per app; load average {load_average()}", flush=True)
+        results = []
+        if args.only != "dockerfile":
+            results += buildpack_rounds(args, env, data_dir, pusher, apps, procs, user, suffix)
+        if registry is not None:
+            results += dockerfile_round(args, env, pusher, apps, base, procs, user, suffix)
+        return results
     except BaseException:
         for name in procs.children:
             sys.stderr.write(f"--- tail of {name}.log ---\n{procs.log(name)[-2500:]}\n")
@@ -757,6 +940,8 @@ def run(args, env: dict, data_dir: Path) -> list[str]:
         finally:
             procs.stop()
             subprocess.run([str(BIN / "paas-runner"), "sweep"], env=env, capture_output=True, timeout=120)
+            if registry is not None:
+                registry.stop()
 
 
 def main() -> int:
@@ -764,6 +949,8 @@ def main() -> int:
     parser.add_argument("--warm-runs", type=int, default=5, help="warm redeploys per app (median reported)")
     parser.add_argument("--control-interval", type=float, help="paas-control --interval (default: its own)")
     parser.add_argument("--agent-interval", type=float, help="paas-agent --interval (default: its own)")
+    parser.add_argument("--only", choices=("all", "buildpacks", "dockerfile"), default="all",
+                        help="the buildpack apps (Flask, Express, Django), the Dockerfile apps, or both")
     parser.add_argument("--keep", action="store_true", help="keep the data directory (process logs) afterwards")
     args = parser.parse_args()
     if os.geteuid() != 0:

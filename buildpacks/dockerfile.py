@@ -104,8 +104,11 @@ def base_images(text: str) -> list[str]:
 
 
 def build(source_dir: str, cache_dir: str, work_dir: str, *, executor, on_output, timeout: float,
-          cancel=None) -> ImageBuild:
-    """Build the Dockerfile of source_dir; the image as an OCI archive under work_dir. BuildError says why not."""
+          cancel=None, logins=None) -> ImageBuild:
+    """Build the Dockerfile of source_dir; the image as an OCI archive under work_dir. BuildError says why not.
+
+    `logins` (registry -> registry.Login) answer registries that ask for one when the platform pulls the
+    bases; they stay in this process: nothing of them reaches the build container."""
     text = _read(source_dir)
     bases = base_images(text)
     work, cache = Path(work_dir), Path(cache_dir)
@@ -122,7 +125,7 @@ def build(source_dir: str, cache_dir: str, work_dir: str, *, executor, on_output
     for n, base in enumerate(bases):
         on_output(f"-----> Pulling {base}")
         try:
-            refs.append(str(registry.pull(base, work / "bases" / f"{n}.tar")))
+            refs.append(str(registry.pull(base, work / "bases" / f"{n}.tar", logins)))
         except ImageError as error:
             raise BuildError(str(error)) from None
     # /var/tmp: where buildah unpacks an oci-archive whatever TMPDIR says; the stacks have the directory.

@@ -8,6 +8,12 @@ Hub's ``python:3.12``) go to ``PAAS_REGISTRY_MIRROR`` when one is set. Every blo
 is checked against its digest, JSON documents are size-capped, and all layers
 together are capped like an imported archive (PAAS_IMAGE_MAX_BYTES). The result
 is an OCI image layout in a tar, which imagearchive.py reads like any upload.
+
+A registry that asks for a login (``401`` with ``WWW-Authenticate``) gets the
+credentials the caller holds for it (``paas registry:login``): HTTP basic auth,
+or Docker's token auth (the credentials go to the token service the registry
+names, itself a registry the platform may reach, for a bearer token). The
+``Authorization`` header is never carried over a redirect to another host.
 """
 
 import hashlib
@@ -17,7 +23,10 @@ import re
 import tarfile
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
+from base64 import b64encode
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +42,38 @@ _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(?::\d{1,5})?$")
 DOCKER_HUB = "docker.io"
+_CHALLENGE = re.compile(r'([A-Za-z]+)="([^"]*)"')
+MAX_SECRET_CHARS = 4096
+
+
+@dataclass(frozen=True)
+class Login:
+    """What `paas registry:login` keeps for one registry: a username and a password or token."""
+
+    username: str
+    secret: str
+
+    def __repr__(self):  # never the secret, in a traceback or a log line
+        return f"Login({self.username!r}, ...)"
+
+
+def check_registry(text: str) -> str:
+    """`host[:port]` of a registry, as references and PAAS_REGISTRY_ALLOW name them; ImageError otherwise."""
+    text = text.strip() if isinstance(text, str) else ""
+    if not _REGISTRY.match(text) or len(text) > 255:
+        raise ImageError(f"{text[:100]!r} is not a registry address such as registry.example:5000")
+    return text
+
+
+def reachable(registry: str) -> bool:
+    """Whether this platform may open connections to `registry` (PAAS_REGISTRY_ALLOW or the mirror)."""
+    return registry in config.registry_allow() or registry == config.registry_mirror()
+
+
+def parse_challenge(header: str) -> tuple[str, dict]:
+    """`Bearer realm="...",service="..."` -> ("bearer", {"realm": ..., "service": ...})."""
+    scheme, _, rest = header.strip().partition(" ")
+    return scheme.lower(), {key.lower(): value for key, value in _CHALLENGE.findall(rest)}
 
 
 @dataclass(frozen=True)
@@ -67,7 +108,8 @@ def parse(text: str) -> Reference:
     return Reference(registry, path, reference)
 
 
-def _base_url(ref: Reference) -> str:
+def _registry(ref: Reference) -> str:
+    """The registry the platform connects to for `ref`: its own, or the mirror for Docker Hub's."""
     registry = ref.registry
     if registry == DOCKER_HUB:
         mirror = config.registry_mirror()
@@ -75,25 +117,119 @@ def _base_url(ref: Reference) -> str:
             raise ImageError(f"cannot pull {ref}: Docker Hub is not reachable from this platform "
                              "(set PAAS_REGISTRY_MIRROR, or name a registry: FROM host:port/name:tag)")
         registry = mirror
-    if registry not in config.registry_allow() and registry != config.registry_mirror():
+    if not reachable(registry):
         raise ImageError(f"cannot pull {ref}: registry {registry} is not one this platform pulls from "
                          "(PAAS_REGISTRY_ALLOW)")
-    scheme = "http" if registry in config.registry_insecure() else "https"
-    return f"{scheme}://{registry}/v2/{ref.repository}"
+    return registry
 
 
-def _get(url: str, ref: Reference, accept: str = ""):
-    request = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
-    try:
-        return urllib.request.urlopen(request, timeout=TIMEOUT_S)
-    except urllib.error.HTTPError as error:
-        raise ImageError(f"cannot pull {ref}: the registry answered {error.code} {error.reason}") from None
-    except (OSError, ValueError) as error:
-        raise ImageError(f"cannot pull {ref}: {error}") from None
+def _scheme(registry: str) -> str:
+    return "http" if registry in config.registry_insecure() else "https"
 
 
-def _document(url: str, ref: Reference, digest: str = "", accept: str = "") -> tuple[bytes, str]:
-    with _get(url, ref, accept) as response:
+class Session:
+    """Requests to one registry for one image, answering its login challenge once with `login`."""
+
+    def __init__(self, ref: Reference | None, registry: str, login: Login | None):
+        self.ref, self.registry, self.login = ref, registry, login
+        self.base = f"{_scheme(registry)}://{registry}/v2" + (f"/{ref.repository}" if ref else "")
+        self.what = f"cannot pull {ref}" if ref else f"cannot log in to {registry}"
+        self.authorization = ""
+
+    def get(self, url: str, accept: str = ""):
+        try:
+            return self._open(url, accept)
+        except urllib.error.HTTPError as error:
+            if error.code != 401 or self.authorization:
+                raise self._refused(error) from None
+            challenge = error.headers.get("WWW-Authenticate", "")
+            error.close()
+        self.authorization = self._answer(challenge)
+        try:
+            return self._open(url, accept)
+        except urllib.error.HTTPError as error:
+            raise self._refused(error) from None
+
+    def _open(self, url: str, accept: str):
+        request = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
+        if self.authorization:
+            # Unredirected: a blob's redirect to other storage does not carry the registry's credentials.
+            request.add_unredirected_header("Authorization", self.authorization)
+        try:
+            return urllib.request.urlopen(request, timeout=TIMEOUT_S)
+        except urllib.error.HTTPError:
+            raise
+        except (OSError, ValueError) as error:
+            raise ImageError(f"{self.what}: {error}") from None
+
+    def _refused(self, error: urllib.error.HTTPError) -> ImageError:
+        error.close()
+        if error.code in (401, 403) and self.login is not None:
+            return ImageError(f"{self.what}: registry {self.registry} refused the login of "
+                              f"{self.login.username!r} ({error.code} {error.reason}); paas registry:login "
+                              f"{self.registry} again")
+        if error.code == 401:
+            return ImageError(f"{self.what}: registry {self.registry} asks for a login "
+                              f"(paas registry:login {self.registry})")
+        return ImageError(f"{self.what}: the registry answered {error.code} {error.reason}")
+
+    def _answer(self, challenge: str) -> str:
+        """The Authorization header answering the registry's challenge (basic, or a bearer token)."""
+        if self.login is None:
+            raise ImageError(f"{self.what}: registry {self.registry} asks for a login "
+                             f"(paas registry:login {self.registry})")
+        basic = "Basic " + b64encode(f"{self.login.username}:{self.login.secret}".encode()).decode()
+        scheme, params = parse_challenge(challenge)
+        if scheme == "basic":
+            return basic
+        if scheme != "bearer" or not params.get("realm"):
+            raise ImageError(f"{self.what}: registry {self.registry} asks for a login this platform "
+                             f"does not speak ({challenge[:60]!r})")
+        return "Bearer " + self._token(params, basic)
+
+    def _token(self, params: dict, basic: str) -> str:
+        """A bearer token from the token service the registry names (itself one the platform may reach)."""
+        realm = urllib.parse.urlsplit(params["realm"])
+        host = realm.netloc
+        if realm.scheme != _scheme(host) or not (host == self.registry or reachable(host)):
+            raise ImageError(f"{self.what}: registry {self.registry} sends its login to {host[:100]}, "
+                             "which is not a registry this platform reaches (PAAS_REGISTRY_ALLOW)")
+        query = {key: params[key] for key in ("service", "scope") if key in params}
+        if self.ref is not None:
+            query.setdefault("scope", f"repository:{self.ref.repository}:pull")
+        url = urllib.parse.urlunsplit((realm.scheme, host, realm.path, urllib.parse.urlencode(query), ""))
+        request = urllib.request.Request(url)
+        request.add_unredirected_header("Authorization", basic)
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+                data = response.read(MAX_DOCUMENT_BYTES + 1)
+        except urllib.error.HTTPError as error:
+            raise self._refused(error) from None
+        except (OSError, ValueError) as error:
+            raise ImageError(f"{self.what}: the login service of {self.registry}: {error}") from None
+        try:
+            answer = json.loads(data) if len(data) <= MAX_DOCUMENT_BYTES else {}
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            answer = {}
+        token = answer.get("token") or answer.get("access_token") if isinstance(answer, dict) else None
+        if not isinstance(token, str) or not token.isprintable() or len(token) > MAX_DOCUMENT_BYTES:
+            raise ImageError(f"{self.what}: the login service of {self.registry} sent no token")
+        return token
+
+
+def verify(registry: str, login: Login) -> None:
+    """Log in to `registry` (its /v2/ root) with `login`; ImageError naming the registry when refused."""
+    registry = check_registry(registry)
+    if not reachable(registry):
+        raise ImageError(f"cannot log in to {registry}: it is not a registry this platform pulls from "
+                         "(PAAS_REGISTRY_ALLOW)")
+    with Session(None, registry, login).get(f"{_scheme(registry)}://{registry}/v2/"):
+        pass
+
+
+def _document(session: Session, url: str, digest: str = "", accept: str = "") -> tuple[bytes, str]:
+    ref = session.ref
+    with session.get(url, accept) as response:
         data = response.read(MAX_DOCUMENT_BYTES + 1)
         kind = response.headers.get("Content-Type", "")
     if len(data) > MAX_DOCUMENT_BYTES:
@@ -103,10 +239,11 @@ def _document(url: str, ref: Reference, digest: str = "", accept: str = "") -> t
     return data, kind
 
 
-def _manifest(base: str, ref: Reference) -> dict:
+def _manifest(session: Session) -> dict:
+    base, ref = session.base, session.ref
     accept = ", ".join(MANIFEST_TYPES + INDEX_TYPES)
     digest = ref.reference if ref.reference.startswith("sha256:") else ""
-    data, kind = _document(f"{base}/manifests/{ref.reference}", ref, digest, accept)
+    data, kind = _document(session, f"{base}/manifests/{ref.reference}", digest, accept)
     document = _json(data, ref)
     if document.get("mediaType", kind.split(";")[0]) in INDEX_TYPES:
         entries = [e for e in document.get("manifests", []) if isinstance(e, dict)]
@@ -114,7 +251,7 @@ def _manifest(base: str, ref: Reference) -> dict:
                        and (e.get("platform") or {}).get("os") == "linux"), entries[0] if entries else None)
         if chosen is None or not _DIGEST.match(str(chosen.get("digest"))):
             raise ImageError(f"cannot pull {ref}: its index lists no linux/amd64 image")
-        data, _ = _document(f"{base}/manifests/{chosen['digest']}", ref, chosen["digest"], accept)
+        data, _ = _document(session, f"{base}/manifests/{chosen['digest']}", chosen["digest"], accept)
         document = _json(data, ref)
     if not isinstance(document.get("config"), dict) or not isinstance(document.get("layers"), list):
         raise ImageError(f"cannot pull {ref}: the registry's manifest is not an image manifest")
@@ -131,11 +268,13 @@ def _json(data: bytes, ref: Reference) -> dict:
     return document
 
 
-def pull(text: str, dest: Path) -> Reference:
-    """Pull image `text` into an OCI archive at `dest`; ImageError saying what the registry answered."""
+def pull(text: str, dest: Path, logins: Mapping[str, Login] | None = None) -> Reference:
+    """Pull image `text` into an OCI archive at `dest`, logging in with `logins` (by registry) where asked;
+    ImageError saying what the registry answered."""
     ref = parse(text)
-    base = _base_url(ref)
-    manifest = _manifest(base, ref)
+    registry = _registry(ref)
+    session = Session(ref, registry, (logins or {}).get(registry))
+    manifest = _manifest(session)
     descriptors = [manifest["config"], *manifest["layers"]]
     for d in descriptors:
         if not isinstance(d, dict) or not _DIGEST.match(str(d.get("digest"))):
@@ -144,7 +283,7 @@ def pull(text: str, dest: Path) -> Reference:
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".pull-") as work:
         blobs = Path(work)
         for d in descriptors:
-            budget -= _blob(base, ref, d["digest"], blobs / d["digest"][7:], budget)
+            budget -= _blob(session, d["digest"], blobs / d["digest"][7:], budget)
         # Docker's v2 media types are read by imagearchive.py like OCI's; the index names the manifest.
         manifest_bytes = json.dumps(manifest).encode()
         manifest_digest = "sha256:" + hashlib.sha256(manifest_bytes).hexdigest()
@@ -160,9 +299,10 @@ def pull(text: str, dest: Path) -> Reference:
     return ref
 
 
-def _blob(base: str, ref: Reference, digest: str, path: Path, budget: int) -> int:
+def _blob(session: Session, digest: str, path: Path, budget: int) -> int:
+    ref = session.ref
     sha, size = hashlib.sha256(), 0
-    with _get(f"{base}/blobs/{digest}", ref) as response, open(path, "wb") as out:
+    with session.get(f"{session.base}/blobs/{digest}") as response, open(path, "wb") as out:
         while chunk := response.read(1 << 20):
             size += len(chunk)
             if size > budget:

@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -34,46 +35,83 @@ def base_rootfs(dest: Path) -> Path:
     return dest
 
 
-@pytest.fixture(scope="session")
-def seeded_registry(tmp_path_factory):
-    """A docker-registry on loopback holding paas/base:1; its address. Stopped and removed after."""
-    root = tmp_path_factory.mktemp("registry")
+def serve(root: Path, htpasswd: Path | None = None, data: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """docker-registry on a free loopback port storing under `data` (default root/data; basic auth when
+    `htpasswd` is given); the process and its address once it listens. The caller stops it."""
     port = free_port()
+    auth = (f"auth:\n  htpasswd:\n    realm: paas-tests\n    path: {htpasswd}\n" if htpasswd else "")
     conf = root / "config.yml"
-    conf.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n"
-                    f"http:\n  addr: 127.0.0.1:{port}\nlog:\n  level: error\n")
+    conf.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {data or root / 'data'}\n"
+                    f"http:\n  addr: 127.0.0.1:{port}\nlog:\n  level: error\n{auth}")
     server = subprocess.Popen(["docker-registry", "serve", str(conf)], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
-    store = ["--storage-driver", "vfs", "--root", str(root / "storage"), "--runroot", str(root / "run")]
+    deadline = time.monotonic() + 30
+    while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+        if time.monotonic() > deadline or server.poll() is not None:
+            server.kill()
+            server.wait()
+            raise RuntimeError("docker-registry did not start")
+        time.sleep(0.05)
+    return server, f"127.0.0.1:{port}"
+
+
+class Seeder:
+    """The host's buildah (as root, with storage of its own under `root`) making images and pushing them."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.store = ["--storage-driver", "vfs", "--root", str(root / "storage"), "--runroot", str(root / "run")]
+
+    def run(self, *args: str) -> str:
+        return subprocess.run(["buildah", *self.store, *args], check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    def image(self, name: str, address: str, *, base: str = "scratch", copies=(), config=(), ignore=()) -> None:
+        """Image `name` from `base` plus `copies` ((source, destination) pairs; in directories, paths
+        matching `ignore` patterns are left out) and buildah `config` flags, pushed to the registry at `address`."""
+        working = self.run("from", base)
+        ignore_file = self.root / "containerignore"
+        ignore_file.write_text("".join(f"{pattern}\n" for pattern in ignore))
+        for source, destination in copies:
+            context = ["--contextdir", str(source), "--ignorefile", str(ignore_file)] if Path(source).is_dir() else []
+            self.run("copy", *context, working, str(source), destination)
+        if config:
+            self.run("config", *config, working)
+        self.run("commit", "--format", "oci", working, name)
+        self.run("push", "--tls-verify=false", name, f"docker://{address}/{name}")
+        self.run("rm", working)
+
+    def clean(self) -> None:
+        subprocess.run(["buildah", *self.store, "rm", "--all"], capture_output=True)
+        subprocess.run(["buildah", *self.store, "rmi", "--all", "--force"], capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def seeded_registry(seeded_registry_root):
+    """A docker-registry on loopback holding paas/base:1 and paas/probe:1; its address."""
+    return seeded_registry_root[1]
+
+
+@pytest.fixture(scope="session")
+def seeded_registry_root(tmp_path_factory):
+    """(its storage root, its address): the seeded registry. Stopped and removed after."""
+    root = tmp_path_factory.mktemp("registry")
+    seeder, server = Seeder(root), None
     try:
-        deadline = time.monotonic() + 30
-        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
-            assert time.monotonic() < deadline and server.poll() is None, "docker-registry did not start"
-            time.sleep(0.05)
+        server, address = serve(root)
         rootfs = base_rootfs(root / "rootfs")
-        run = lambda *args: subprocess.run(["buildah", *store, *args], check=True, capture_output=True,  # noqa: E731
-                                           text=True).stdout.strip()
-        working = run("from", "scratch")
-        run("copy", working, f"{rootfs}/", "/")
-        run("config", "--env", "PATH=/usr/bin:/bin", working)
-        run("commit", "--format", "oci", working, "paas/base:1")
-        run("push", "--tls-verify=false", "paas/base:1", f"docker://127.0.0.1:{port}/paas/base:1")
-        run("rm", working)
+        seeder.image("paas/base:1", address, copies=[(f"{rootfs}/", "/")], config=["--env", "PATH=/usr/bin:/bin"])
         probe = root / "probe"
         probe.write_bytes(imagearchives.probe_binary())
         probe.chmod(0o755)
-        working = run("from", "paas/base:1")
-        run("copy", working, str(probe), "/usr/bin/probe")
-        run("config", "--entrypoint", '["/usr/bin/probe"]', "--cmd", "serve", "--port", "7000", working)
-        run("commit", "--format", "oci", working, "paas/probe:1")
-        run("push", "--tls-verify=false", "paas/probe:1", f"docker://127.0.0.1:{port}/paas/probe:1")
-        run("rm", working)
-        yield f"127.0.0.1:{port}"
+        seeder.image("paas/probe:1", address, base="paas/base:1", copies=[(probe, "/usr/bin/probe")],
+                     config=["--entrypoint", '["/usr/bin/probe"]', "--cmd", "serve", "--port", "7000"])
+        yield root, address
     finally:
-        server.terminate()
-        server.wait(10)
-        subprocess.run(["buildah", *store, "rm", "--all"], capture_output=True)
-        subprocess.run(["buildah", *store, "rmi", "--all", "--force"], capture_output=True)
+        if server is not None:
+            server.terminate()
+            server.wait(10)
+        seeder.clean()
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -82,3 +120,35 @@ def allow_registry(seeded_registry, monkeypatch):
     monkeypatch.setenv("PAAS_REGISTRY_ALLOW", seeded_registry)
     monkeypatch.setenv("PAAS_REGISTRY_INSECURE", seeded_registry)
     return seeded_registry
+
+
+LOGIN = ("paas-puller", "pull-secret-1")
+
+
+@pytest.fixture(scope="session")
+def login_registry(seeded_registry_root, tmp_path_factory):
+    """A second docker-registry over the seeded one's storage that asks for a login (htpasswd: LOGIN);
+    its address. Stopped and removed after."""
+    with warnings.catch_warnings():  # deprecated, and the one bcrypt maker at hand (glibc's crypt)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt
+
+    root = tmp_path_factory.mktemp("login-registry")
+    htpasswd = root / "htpasswd"
+    htpasswd.write_text(f"{LOGIN[0]}:{crypt.crypt(LOGIN[1], crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))}\n")
+    server = None
+    try:
+        server, address = serve(root, htpasswd, data=seeded_registry_root[0] / "data")
+        yield address
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(10)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def allow_login_registry(login_registry, monkeypatch):
+    monkeypatch.setenv("PAAS_REGISTRY_ALLOW", login_registry)
+    monkeypatch.setenv("PAAS_REGISTRY_INSECURE", login_registry)
+    return login_registry

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from paas.platform.actions.config import current_config
 from paas.platform.actions.events import record
+from paas.platform.actions.registrylogins import logins
 from paas.platform.actions.releases import create_release
 from paas.platform.exceptions import BadRequest, Invalid, PayloadTooLarge
 from paas.platform.models import App, Build, Formation, Release
@@ -57,7 +58,7 @@ def deploy_reference(user, app: App, reference) -> Release:
     with tempfile.TemporaryDirectory(prefix="pull-", dir=work) as tmp:
         archive = Path(tmp) / "image.tar"
         try:
-            pulled = registry.pull(reference, archive)
+            pulled = registry.pull(reference, archive, logins(app))
         except ImageError as error:
             raise Invalid(str(error)) from None
         return deploy_archive(user, app, archive, summary=f"Deploy {pulled}")

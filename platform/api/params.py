@@ -48,6 +48,7 @@ PATH_CHECKS = {
     "version": one_line("a release version", 21),
     "build": one_line("a build id", 36),
     "digest": one_line("an image digest", 100),
+    "registry": one_line("a registry address", 255),
     "addon": one_line("an add-on name", 63),
     "backup": one_line("a backup id", 10),
     "host": one_line("a host name", 100),

@@ -20,6 +20,7 @@ from paas.buildpacks.driver import build as run_buildpacks
 from paas.buildpacks.errors import BuildCancelled, BuildError
 from paas.platform.actions.config import current_config
 from paas.platform.actions.events import record
+from paas.platform.actions.registrylogins import logins
 from paas.platform.actions.releases import create_release
 from paas.platform.builds import appjson
 from paas.platform.builds.cachedir import cache_dir_path
@@ -187,9 +188,12 @@ def build_dockerfile(app: App, source: Path, tmp: Path, cache: str, out: OutputW
     storage = Path(cache) / "dockerfile"
     work = tmp / "dockerfile"
     work.mkdir()
+    # The app's registry logins serve the platform's pulls of its FROM images; the build never sees them.
+    pull_logins = with_database(lambda: logins(app))
     result = dockerfile.build(str(source), str(storage), str(work),
                               executor=get_executor(app, build_dirs=(str(tmp), cache), dockerfile=True),
-                              on_output=out.line, timeout=settings.PAAS_BUILD_TIMEOUT_S, cancel=cancel)
+                              on_output=out.line, timeout=settings.PAAS_BUILD_TIMEOUT_S, cancel=cancel,
+                              logins=pull_logins)
     out.line("-----> Importing the image")
     try:
         with os.fdopen(dockerfile.open_archive(result), "rb") as archive:

@@ -13,7 +13,7 @@ from paas.platform.cli import gitremote
 from paas.platform.cli.errors import CliError
 
 APP_COMMANDS = ("apps", "config", "releases", "builds", "ps", "run", "autoscale", "logs", "alerts", "metrics", "drains",
-                "domains", "access", "egress", "addons", "datastores", "backups", "certs", "https")
+                "domains", "access", "egress", "addons", "datastores", "backups", "certs", "https", "registry")
 ACCOUNT_COMMANDS = ("auth", "tokens", "teams", "events", "usage", "hosts")
 
 # Which module registers a command, by the command's longest matching prefix (``ps:scale`` -> ps).

@@ -15,6 +15,7 @@ from paas.platform.models.formation import Formation
 from paas.platform.models.host import Host
 from paas.platform.models.instance import Instance
 from paas.platform.models.log_retention import LogRetention
+from paas.platform.models.registrylogin import RegistryLogin
 from paas.platform.models.release import Release
 from paas.platform.models.team import Team, TeamMembership
 from paas.platform.models.token import APIToken
@@ -39,6 +40,7 @@ __all__ = [
     "LogAlert",
     "LogDrain",
     "LogRetention",
+    "RegistryLogin",
     "Release",
     "Team",
     "TeamMembership",

@@ -18,6 +18,7 @@ from paas.buildpacks.containerexec import ContainerExecutor
 from paas.buildpacks.errors import BuildError, BuildTimeout
 from paas.runtime import agent, config, container, identity, imageimport, images, registry
 from paas.runtime.reconcile import Desired
+from tests.registry import LOGIN
 from tests.runtime import imagearchives
 
 pytestmark = pytest.mark.skipif(not all(map(shutil.which, ("buildah", "crun", "docker-registry"))),
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.skipif(not all(map(shutil.which, ("buildah", "crun", "d
 APP_ID = 12
 
 
-def build(tmp_path, files: dict, lines: list, timeout: float = 300):
+def build(tmp_path, files: dict, lines: list, timeout: float = 300, logins=None):
     source, cache, work = tmp_path / "src", tmp_path / "cache", tmp_path / "work"
     for d in (source, work):
         d.mkdir(exist_ok=True)
@@ -35,7 +36,7 @@ def build(tmp_path, files: dict, lines: list, timeout: float = 300):
     executor = ContainerExecutor(stack="host", uid=identity.build_uid(APP_ID), build_dirs=(str(tmp_path),),
                                  nesting=True, name="dfbuild")
     return dockerfile.build(str(source), str(cache), str(work), executor=executor, on_output=lines.append,
-                            timeout=timeout)
+                            timeout=timeout, logins=logins)
 
 
 def test_a_dockerfile_builds_imports_and_runs(tmp_path, allow_registry):
@@ -87,6 +88,16 @@ def test_a_failing_step_and_an_unpullable_base_are_clear_errors(tmp_path, allow_
         build(tmp_path, {"Dockerfile": b"FROM 10.1.2.3:5000/internal/thing:1\n"}, [])
     with pytest.raises(BuildError, match="PAAS_REGISTRY_MIRROR"):
         build(tmp_path, {"Dockerfile": b"FROM python:3.12\n"}, [])
+
+
+def test_a_base_behind_a_login_is_pulled_by_the_platform_and_the_build_never_sees_it(tmp_path, allow_login_registry):
+    text = f"FROM {allow_login_registry}/paas/base:1\nRUN export -p\n".encode()  # dash's builtin
+    with pytest.raises(BuildError, match=f"asks for a login \\(paas registry:login {allow_login_registry}\\)"):
+        build(tmp_path, {"Dockerfile": text}, [])
+    lines = []
+    build(tmp_path, {"Dockerfile": text}, lines, logins={allow_login_registry: registry.Login(*LOGIN)})
+    assert any("export PATH=" in line for line in lines), lines  # the step's environment was printed
+    assert not any(LOGIN[1] in line or LOGIN[0] in line for line in lines), lines
 
 
 def test_from_lines_and_references():
