@@ -64,6 +64,8 @@ def test_a_custom_domain_gets_a_certificate_from_pebble_by_itself(pusher, app, p
     from django.utils import timezone
 
     pebble, _ = acme_ca
+    from tests.pki.pebble import MISSING
+    assert pebble is not None, MISSING
     settings.PAAS_ACME_DIRECTORY = pebble.directory_url   # the action's check runs in this process
     host = f"{app.name}.example.test"
     Domain.objects.create(app=app, hostname=host, verified_at=timezone.now(), verified_by=Domain.BY_ADMIN)

@@ -59,13 +59,17 @@ def test_a_build_worker_killed_mid_build_builds_it_again_and_the_push_ends_live(
 
 def test_a_control_loop_killed_mid_rollout_completes_it_when_back(pusher, agent_host, platform_env, tmp_path):
     app = create_app(pusher.user, f"roll-{uuid.uuid4().hex[:8]}")
-    repo = pusher.repo(tmp_path / "src", WEB_APP, app.name)
+    # v3 listens only after START_DELAY: the rollout is surely under way when the loop is killed
+    # (a start is otherwise fast enough to be over before the test looks).
+    slow_start = {**WEB_APP, "server.py": "import os, time\ntime.sleep(float(os.environ.get('START_DELAY', '0')))\n"
+                  + WEB_APP["server.py"]}
+    repo = pusher.repo(tmp_path / "src", slow_start, app.name)
     assert pusher.push(repo).returncode == 0
     wait_for(lambda: release_status(app, 2) == Release.SUCCEEDED, 60, "v2 to be live")
     port, host = int(platform_env["PAAS_ROUTER_PORT"]), f"{app.name}.localhost"
     wait_for(lambda: fetch(port, host) == (200, "hello from web.1"), 30, "v2 served")
     with Load(port, host, keepalive=2, fresh=1, pause=0.01) as load:
-        change_config(pusher.user, app, {"GREETING": "bonjour"})
+        change_config(pusher.user, app, {"GREETING": "bonjour", "START_DELAY": "5"})
         # Mid-rollout: v3's instance exists and is not yet serving.
         wait_for(lambda: Instance.objects.filter(app=app, release__version=3).exists(), 60, "v3's instance")
         assert release_status(app, 3) in (Release.PENDING, Release.DEPLOYING)

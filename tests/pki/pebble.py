@@ -37,10 +37,17 @@ def _wait_port(port: int, proc: subprocess.Popen, what: str) -> None:
     raise RuntimeError(f"{what} did not listen on {port}")
 
 
+MISSING = "pebble is not installed (compose/bootstrap.sh installs Debian's pebble)"
+
+
+def installed() -> bool:
+    return shutil.which("pebble") is not None and shutil.which("pebble-challtestsrv") is not None
+
+
 class Pebble:
     def __init__(self, directory, http_port: int):
-        if shutil.which("pebble") is None or shutil.which("pebble-challtestsrv") is None:
-            raise RuntimeError("pebble is not installed (compose/bootstrap.sh installs Debian's pebble)")
+        if not installed():
+            raise RuntimeError(MISSING)
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
         ca = make("pebble test listener CA", ca=True, days=30)
