@@ -7,22 +7,15 @@ Debian's docker-registry serves them; the host's buildah (as root, storage of it
 
 import os
 import shutil
-import socket
 import subprocess
-import time
 import warnings
 from pathlib import Path
 
 import pytest
 
 from paas.runtime import stacks
+from tests.e2e.platform_procs import free_port, wait_for_port
 from tests.runtime import imagearchives
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def base_rootfs(dest: Path) -> Path:
     """The host stack's root filesystem with a shell: what a platform stack gives a base image."""
@@ -45,13 +38,12 @@ def serve(root: Path, htpasswd: Path | None = None, data: Path | None = None) ->
                     f"http:\n  addr: 127.0.0.1:{port}\nlog:\n  level: error\n{auth}")
     server = subprocess.Popen(["docker-registry", "serve", str(conf)], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
-        if time.monotonic() > deadline or server.poll() is not None:
-            server.kill()
-            server.wait()
-            raise RuntimeError("docker-registry did not start")
-        time.sleep(0.05)
+    try:
+        wait_for_port(port, server, "docker-registry", timeout=30)
+    except RuntimeError:
+        server.kill()
+        server.wait()
+        raise
     return server, f"127.0.0.1:{port}"
 
 

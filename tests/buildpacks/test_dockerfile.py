@@ -7,7 +7,6 @@ pull, build (a RUN step, COPY, WORKDIR, ENV, EXPOSE, ENTRYPOINT/CMD), export, im
 
 import dataclasses
 import os
-import shutil
 import subprocess
 import uuid
 
@@ -21,8 +20,6 @@ from paas.runtime.reconcile import Desired
 from tests.registry import LOGIN
 from tests.runtime import imagearchives
 
-pytestmark = pytest.mark.skipif(not all(map(shutil.which, ("buildah", "crun", "docker-registry"))),
-                                reason="buildah and docker-registry are installed by compose/bootstrap.sh")
 APP_ID = 12
 
 

@@ -4,10 +4,8 @@ FROM scratch, so no registry is needed here (tests/buildpacks/test_dockerfile.py
 app is the static probe (tests/runtime/data/probe.c) answering HTTP on the port its image EXPOSEs.
 """
 
-import shutil
 import uuid
 
-import pytest
 
 from paas.platform.actions.apps import create_app
 from paas.platform.actions.formation import scale
@@ -18,7 +16,6 @@ from tests.e2e.test_deploy import fetch, release_status
 from tests.runtime import imagearchives
 from tests.waiting import wait_for
 
-pytestmark = pytest.mark.skipif(not (shutil.which("buildah") and shutil.which("crun")), reason="buildah is installed by compose/bootstrap.sh")
 
 
 def dockerfile(greeting: str) -> str:

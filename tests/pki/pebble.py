@@ -9,32 +9,12 @@ a CA made here (``ca_file``), which clients must trust for the directory.
 import json
 import os
 import shutil
-import socket
 import ssl
 import subprocess
-import time
 import urllib.request
 
+from tests.e2e.platform_procs import free_port, wait_for_port
 from tests.pki.certmaker import key_pem, make, pem
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_port(port: int, proc: subprocess.Popen, what: str) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited: {proc.stderr.read().decode(errors='replace')[-2000:]}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{what} did not listen on {port}")
 
 
 MISSING = "pebble is not installed (compose/bootstrap.sh installs Debian's pebble)"
@@ -72,11 +52,11 @@ class Pebble:
              "-http01", "", "-https01", "", "-tlsalpn01", "", "-management", f"127.0.0.1:{self.dns_admin}"],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
         try:
-            _wait_port(self.dns_admin, self.procs[0], "pebble-challtestsrv")
+            wait_for_port(self.dns_admin, self.procs[0], "pebble-challtestsrv", timeout=20)
             self.procs.append(subprocess.Popen(
                 ["pebble", "-config", str(self.dir / "pebble.json"), "-dnsserver", f"127.0.0.1:{self.dns}"],
                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
-            _wait_port(self.port, self.procs[1], "pebble")
+            wait_for_port(self.port, self.procs[1], "pebble", timeout=20)
         except BaseException:
             self.close()
             raise

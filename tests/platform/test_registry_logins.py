@@ -2,7 +2,6 @@
 htpasswd, over the seeded registry's storage), checked before kept, sealed, never shown back, used by
 deploy:image and by a Dockerfile's FROM pulls (both go through runtime/registry.pull)."""
 
-import shutil
 
 import pytest
 
@@ -15,8 +14,6 @@ from tests.platform.test_cli import Cli, cli_login_token, make_user
 from tests.platform.test_image_deploys import forget_images  # noqa: F401 - the fixture
 from tests.registry import LOGIN
 
-needs_registry = pytest.mark.skipif(not (shutil.which("buildah") and shutil.which("docker-registry")),
-                                    reason="buildah and docker-registry are installed by compose/bootstrap.sh")
 
 
 def test_challenges_are_read_with_their_parameters():
@@ -46,7 +43,6 @@ def test_sealed_secrets_open_only_with_their_key_and_purpose(settings):
         sealing.unseal("registry login", sealed)
 
 
-@needs_registry
 def test_pulls_log_in_where_the_registry_asks(allow_login_registry, tmp_path):
     ref = f"{allow_login_registry}/paas/probe:1"
     with pytest.raises(ImageError, match=f"registry {allow_login_registry} asks for a login "
@@ -60,7 +56,6 @@ def test_pulls_log_in_where_the_registry_asks(allow_login_registry, tmp_path):
     assert (tmp_path / "c.tar").stat().st_size > 0
 
 
-@needs_registry
 @pytest.mark.usefixtures("forget_images")
 def test_registry_login_is_checked_sealed_hidden_and_used(as_alice, as_bob, allow_login_registry):
     address = allow_login_registry
@@ -95,7 +90,6 @@ def test_registry_login_is_checked_sealed_hidden_and_used(as_alice, as_bob, allo
     assert not RegistryLogin.objects.exists()
 
 
-@needs_registry
 def test_cli_registry_login_reads_stdin_and_names_the_registry(live_server, tmp_path, allow_login_registry):
     address = allow_login_registry
     cli = Cli(tmp_path, live_server.url)
