@@ -40,7 +40,10 @@ PAAS_ROUTER_PORT = env_int("PAAS_ROUTER_PORT", 8080, 1, 65535)
 PAAS_GIT_PORT = env_int("PAAS_GIT_PORT", 8001, 1, 65535)
 # Where users reach the platform; printed by `make up` and used in git remotes.
 PAAS_API_URL = env_str("PAAS_PUBLIC_API_URL", f"http://127.0.0.1:{PAAS_API_PORT}")
-PAAS_GIT_URL = env_str("PAAS_PUBLIC_GIT_URL", f"http://127.0.0.1:{PAAS_GIT_PORT}")
+# Unset: a caller that reached the API over the router's TLS port (paas.<base>, which serves git too)
+# is given git URLs at that same origin (api/origin.py), anyone else the git receiver's plain port.
+PAAS_PUBLIC_GIT_URL = env_str("PAAS_PUBLIC_GIT_URL", "")
+PAAS_GIT_URL = PAAS_PUBLIC_GIT_URL or f"http://127.0.0.1:{PAAS_GIT_PORT}"
 PAAS_DEFAULT_STACK = env_str("PAAS_DEFAULT_STACK", "forky")  # see actions.apps.default_stack
 PAAS_TOKEN_TTL_DAYS = env_int("PAAS_TOKEN_TTL_DAYS", 365, 1, 3650)
 # Failed logins per account within the window before logins are refused (see actions/login_throttle.py).

@@ -5,6 +5,7 @@ from django.contrib.auth import authenticate
 
 from paas.platform.actions.tokens import issue_token
 from paas.platform.actions.users import create_user
+from paas.platform.api.origin import git_base
 from paas.platform.api.routing import body_schema
 from paas.platform.api.serializers import token_json
 from paas.platform.exceptions import Invalid, Unauthorized
@@ -38,7 +39,7 @@ def whoami(request):
         "teams": [m.team.name for m in user.team_memberships.select_related("team")],
         "token": {"prefix": request.token.prefix, "scopes": request.token.scopes},
         "api_url": settings.PAAS_API_URL,
-        "git_url": settings.PAAS_GIT_URL,
+        "git_url": git_base(request),
     }
 
 

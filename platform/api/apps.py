@@ -3,6 +3,7 @@
 from paas.platform.actions import access
 from paas.platform.actions.apps import create_app, describe_stacks, destroy_app, set_health_check, set_stack
 from paas.platform.actions.apps import set_maintenance as set_app_maintenance
+from paas.platform.api.origin import git_base
 from paas.platform.api.routing import body_schema
 from paas.platform.api.serializers import app_json
 from paas.platform.exceptions import Invalid
@@ -11,7 +12,8 @@ from paas.platform.exceptions import Invalid
 def list_apps(request):
     """Apps you own or collaborate on (all apps for admins)."""
     apps = access.visible_apps(request.user).select_related("owner", "team")
-    return [app_json(app) for app in apps]
+    base = git_base(request)
+    return [app_json(app, base) for app in apps]
 
 
 @body_schema({"name": "string", "team": "string", "stack": "string"})
@@ -25,12 +27,12 @@ def create(request):
     for label, value in (("team", team), ("stack", stack)):
         if value is not None and not isinstance(value, str):
             raise Invalid(f"{label} must be a string")
-    return 201, app_json(create_app(request.user, name, team=team, stack=stack))
+    return 201, app_json(create_app(request.user, name, team=team, stack=stack), git_base(request))
 
 
 def info(request, app):
     """One app, with its URLs and current release."""
-    return app_json(access.get_app(request.user, app))
+    return app_json(access.get_app(request.user, app), git_base(request))
 
 
 def destroy(request, app):
@@ -46,20 +48,22 @@ def set_maintenance(request, app):
     enabled = request.data.get("enabled")
     if not isinstance(enabled, bool):
         raise Invalid('give {"enabled": true} or {"enabled": false}')
-    return app_json(set_app_maintenance(request.user, access.get_app(request.user, app), enabled))
+    changed = set_app_maintenance(request.user, access.get_app(request.user, app), enabled)
+    return app_json(changed, git_base(request))
 
 
 @body_schema({"path": "/health, or empty to turn the check off"})
 def set_healthcheck(request, app):
     """Set the HTTP path new web instances must answer (2xx/3xx) before they take traffic."""
     path = request.data.get("path", "")
-    return app_json(set_health_check(request.user, access.get_app(request.user, app), path))
+    return app_json(set_health_check(request.user, access.get_app(request.user, app), path), git_base(request))
 
 
 @body_schema({"stack": "host, forky, trixie, …"})
 def change_stack(request, app):
     """Choose the stack the next build runs on."""
-    return app_json(set_stack(request.user, access.get_app(request.user, app), request.data.get("stack")))
+    changed = set_stack(request.user, access.get_app(request.user, app), request.data.get("stack"))
+    return app_json(changed, git_base(request))
 
 
 def list_stacks(request):

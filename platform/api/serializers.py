@@ -7,7 +7,8 @@ def iso(value):
     return value.isoformat() if value else None
 
 
-def app_json(app: App) -> dict:
+def app_json(app: App, git_base: str | None = None) -> dict:
+    """git_base: where this caller pushes (api/origin.py); the configured git URL when not given."""
     release = app.latest_release()
     return {
         "name": app.name,
@@ -21,7 +22,7 @@ def app_json(app: App) -> dict:
         "hsts_max_age": app.hsts_max_age,
         "acme": app.acme,
         "web_url": app.web_url,
-        "git_url": app.git_url,
+        "git_url": app.git_url_at(git_base) if git_base else app.git_url,
         "release": release.version if release else None,
         "created_at": iso(app.created_at),
         "updated_at": iso(app.updated_at),

@@ -37,7 +37,10 @@ class App(models.Model):
 
     @property
     def git_url(self) -> str:
-        return f"{settings.PAAS_GIT_URL.rstrip('/')}/{self.name}.git"
+        return self.git_url_at(settings.PAAS_GIT_URL)
+
+    def git_url_at(self, base: str) -> str:
+        return f"{base.rstrip('/')}/{self.name}.git"
 
     def latest_release(self):
         return self.releases.order_by("-version").first()

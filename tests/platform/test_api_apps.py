@@ -167,3 +167,16 @@ def test_new_apps_get_the_default_stack_once_it_is_built_and_keep_theirs(as_alic
     assert as_alice.post("/api/apps", {"name": "later"}).json_body["stack"] == "forky"
     assert as_alice.get("/api/apps/early").json_body["stack"] == "host"
     assert [s["name"] for s in as_alice.get("/api/stacks").json_body if s["default"]] == ["forky"]
+
+
+def test_git_url_follows_the_origin_the_caller_reached(as_alice, settings):
+    """After an HTTPS login through the router (paas.<base>), pushes go over that same TLS origin; a plain
+    loopback caller gets the git receiver's port; an operator's PAAS_PUBLIC_GIT_URL wins over both."""
+    as_alice.post("/api/apps", {"name": "demo"})
+    assert as_alice.get("/api/apps/demo").json_body["git_url"] == f"{settings.PAAS_GIT_URL}/demo.git"
+    as_alice.headers.update(HTTP_X_FORWARDED_PROTO="https", HTTP_HOST="paas.localhost:8443")
+    assert as_alice.get("/api/apps/demo").json_body["git_url"] == "https://paas.localhost:8443/demo.git"
+    assert as_alice.get("/api/apps").json_body[0]["git_url"] == "https://paas.localhost:8443/demo.git"
+    assert as_alice.get("/api/account").json_body["git_url"] == "https://paas.localhost:8443"
+    settings.PAAS_PUBLIC_GIT_URL = settings.PAAS_GIT_URL = "https://git.example.test"
+    assert as_alice.get("/api/apps/demo").json_body["git_url"] == "https://git.example.test/demo.git"
