@@ -57,6 +57,11 @@ listen_address() {
 router_listen=$(listen_address "${PAAS_ROUTER_HOST:-0.0.0.0}" "${PAAS_ROUTER_PORT:-8080}" PAAS_ROUTER_PORT)
 router_admin_listen=$(listen_address "${PAAS_ROUTER_ADMIN_HOST:-127.0.0.1}" "${PAAS_ROUTER_ADMIN_PORT:-8081}" \
     PAAS_ROUTER_ADMIN_PORT)
+router_tls_listen=""   # the TLS port on the apps' address; "off" (router/config.py) serves plain HTTP only
+tls_port=${PAAS_ROUTER_TLS_PORT:-8443}
+if [ "${tls_port,,}" != off ]; then
+    router_tls_listen=$(listen_address "${PAAS_ROUTER_HOST:-0.0.0.0}" "$tls_port" PAAS_ROUTER_TLS_PORT)
+fi
 
 write_env() {
     umask 077
@@ -75,6 +80,7 @@ write_env() {
         [ "$role" = control ] || echo "PAAS_API_URL=$PAAS_API_URL"
         [ "$role" = control ] || echo "PAAS_AGENT_TOKEN=$PAAS_AGENT_TOKEN"
         [ -z "${PAAS_HOST_ADDRESS:-}" ] || echo "PAAS_HOST_ADDRESS=$PAAS_HOST_ADDRESS"
+        [ "$role" != control ] || [ -n "$router_tls_listen" ] || echo "PAAS_ROUTER_TLS_PORT=off"
     } > "$etc/paas.env.new"
     mv "$etc/paas.env.new" "$etc/paas.env"
 }
@@ -104,11 +110,11 @@ fi
 render() {
     local source=$1 dest=$2
     python3 - "$source" "$dest" "$checkout" "$venv" "${root:+$root}/etc/paas" "$data" "$router_listen" \
-        "$router_admin_listen" <<'PY'
+        "$router_admin_listen" "$router_tls_listen" <<'PY'
 import sys
 from pathlib import Path
 
-source, dest, checkout, venv, etc, data, router_listen, router_admin_listen = sys.argv[1:]
+source, dest, checkout, venv, etc, data, router_listen, router_admin_listen, router_tls_listen = sys.argv[1:]
 here = Path(source).parent
 text = Path(source).read_text()
 for name, block in (("@HARDENING@", "hardening.conf"), ("@ROOT_HARDENING@", "root-hardening.conf")):
@@ -116,6 +122,9 @@ for name, block in (("@HARDENING@", "hardening.conf"), ("@ROOT_HARDENING@", "roo
 for name, value in (("@CHECKOUT@", checkout), ("@VENV@", venv), ("@ETC@", etc), ("@DATA@", data),
                     ("@ROUTER_LISTEN@", router_listen), ("@ROUTER_ADMIN_LISTEN@", router_admin_listen)):
     text = text.replace(name, value)
+# The TLS socket is the third one systemd hands over (descriptor 5), when there is one.
+tls_stream, tls_fd = (f"ListenStream={router_tls_listen}\n", " PAAS_ROUTER_TLS_FD=5") if router_tls_listen else ("", "")
+text = text.replace("@ROUTER_TLS_LISTEN_STREAM@\n", tls_stream).replace("@ROUTER_TLS_FD@", tls_fd)
 Path(dest).write_text(text)
 PY
 }

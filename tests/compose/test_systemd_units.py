@@ -71,16 +71,25 @@ def test_the_router_restarts_on_sockets_systemd_holds(tmp_path):
     assert install(tmp_path, "control", **ENV, PAAS_ROUTER_PORT="80", PAAS_ROUTER_ADMIN_HOST="::1").returncode == 0
     found = units(tmp_path)
     socket_unit, service = found["paas-router.socket"], found["paas-router.service"]
-    # In this order: descriptors 3 and 4, as the service names them.
-    assert "ListenStream=0.0.0.0:80\nListenStream=[::1]:8081\n" in socket_unit
-    assert "Environment=PAAS_ROUTER_LISTEN_FD=3 PAAS_ROUTER_ADMIN_FD=4" in service
+    # In this order: descriptors 3, 4 and 5 (TLS), as the service names them.
+    assert "ListenStream=0.0.0.0:80\nListenStream=[::1]:8081\nListenStream=0.0.0.0:8443\n" in socket_unit
+    assert "Environment=PAAS_ROUTER_LISTEN_FD=3 PAAS_ROUTER_ADMIN_FD=4 PAAS_ROUTER_TLS_FD=5\n" in service
     assert "Requires=paas-router.socket" in service
     # READY=1 once every worker serves (router/handover.py).
     assert "Type=notify" in service and "NotifyAccess=main" in service
 
 
+def test_with_tls_off_the_router_gets_no_tls_socket(tmp_path):
+    assert install(tmp_path, "control", **ENV, PAAS_ROUTER_TLS_PORT="off").returncode == 0
+    found = units(tmp_path)
+    assert found["paas-router.socket"].count("ListenStream=") == 2 and "@" not in found["paas-router.socket"]
+    assert "Environment=PAAS_ROUTER_LISTEN_FD=3 PAAS_ROUTER_ADMIN_FD=4\n" in found["paas-router.service"]
+    assert "PAAS_ROUTER_TLS_PORT=off" in (tmp_path / "etc/paas/paas.env").read_text()
+
+
 @pytest.mark.parametrize(("name", "value", "message"), [
     ("PAAS_ROUTER_PORT", "99999", "PAAS_ROUTER_PORT must be a port"),
+    ("PAAS_ROUTER_TLS_PORT", "443\nListenStream=0.0.0.0:22", "PAAS_ROUTER_TLS_PORT must be a port"),
     ("PAAS_ROUTER_PORT", "80\nListenStream=0.0.0.0:22", "PAAS_ROUTER_PORT must be a port"),
     ("PAAS_ROUTER_HOST", "0.0.0.0\nExecStartPre=/bin/sh", "PAAS_ROUTER_HOST must be an IP address"),
 ])
