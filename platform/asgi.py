@@ -55,4 +55,8 @@ class ThreadSlots:
             self.free.put_nowait(executor)
 
 
-application = ThreadSlots(get_asgi_application(), settings.PAAS_API_THREADS)
+django_application = get_asgi_application()
+from paas.platform.bodycap import BodyCap  # noqa: E402  (imports models: after Django's set-up)
+
+# Inside the slots: the cap's token check (upload endpoints) runs on the request's own thread.
+application = ThreadSlots(BodyCap(django_application), settings.PAAS_API_THREADS)

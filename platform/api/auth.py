@@ -26,11 +26,15 @@ def token_from_header(header: str) -> str:
 
 
 def authenticate_request(request) -> APIToken:
-    header = request.headers.get("Authorization", "")
+    return token_for(request.headers.get("Authorization", ""), request.method)
+
+
+def token_for(header: str, method: str) -> APIToken:
+    """The token an Authorization header carries, if it may make a ``method`` request."""
     if not header:
         raise Unauthorized("authentication required: send 'Authorization: Bearer <token>' (see paas login)")
     token = authenticate(token_from_header(header))
-    needed = APIToken.READ if request.method in SAFE_METHODS else APIToken.WRITE
+    needed = APIToken.READ if method in SAFE_METHODS else APIToken.WRITE
     if not token.allows(needed):
         raise Forbidden(f"this token lacks the {needed!r} scope")
     return token

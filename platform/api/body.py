@@ -27,7 +27,11 @@ MAX_PATH_SHOWN = 80
 
 def check_declared_size(request, limit: int = MAX_BODY_BYTES) -> int:
     """Refuse a body whose Content-Length is over the limit, before any of it is read; its size."""
-    raw = request.META.get("CONTENT_LENGTH") or "0"
+    return declared_size(request.META.get("CONTENT_LENGTH") or "0", limit)
+
+
+def declared_size(raw: str, limit: int) -> int:
+    """A Content-Length value as a size, refused when malformed or over ``limit``."""
     if not raw.isascii() or not raw.isdigit():
         raise BadRequest("Content-Length must be a whole number of bytes")
     if len(raw) > 13 or int(raw) > limit:
