@@ -183,8 +183,9 @@ def build_queued(prefix: str, build_uuid) -> str:
 
 
 def login_failures(prefix: str, kind: str, who: str) -> str:
-    """The failed-login counter of an account (``user``) or a client address (``addr``)."""
-    if kind not in ("user", "addr"):
+    """The failed-login counter of an account (``user``), a client address (``addr``) or an account's
+    registry logins (``registry``)."""
+    if kind not in ("user", "addr", "registry"):
         raise ValueError(f"unknown login counter kind {kind!r}")
     return f"{prefix}login:failures:{kind}:{who}"
 

@@ -53,7 +53,36 @@ def _limits() -> list[int]:
 
 def check(username: str, address: str) -> None:
     """Raise TooManyRequests while the account or the address is locked out."""
-    keys = _keys(username, address)
+    _check(_keys(username, address), _limits(), "logins")
+
+
+def failed(username: str, address: str) -> None:
+    _count(_keys(username, address))
+
+
+def succeeded(username: str, address: str) -> None:
+    _clear(_keys(username, address)[0])
+
+
+# Registry logins (actions/registrylogins.py) check a password with another party's registry: counted
+# per platform account the same way, so the platform is no tool for guessing a registry's passwords.
+def _registry_key(username: str) -> list[str]:
+    return [redis_keys.login_failures(settings.PAAS_REDIS_PREFIX, "registry", username.lower())]
+
+
+def check_registry(username: str) -> None:
+    _check(_registry_key(username), [settings.PAAS_LOGIN_MAX_FAILURES], "registry logins")
+
+
+def registry_failed(username: str) -> None:
+    _count(_registry_key(username))
+
+
+def registry_succeeded(username: str) -> None:
+    _clear(_registry_key(username)[0])
+
+
+def _check(keys: list[str], limits: list[int], what: str) -> None:
     try:
         pipe = get_redis().pipeline()
         for key in keys:
@@ -64,15 +93,15 @@ def check(username: str, address: str) -> None:
         log.warning("login throttle unavailable: %s", error)
         return
     counts = [(int(raw[i] or 0), int(raw[i + 1])) for i in range(0, len(raw), 2)]
-    wait = wait_seconds(counts, _limits())
+    wait = wait_seconds(counts, limits)
     if wait:
-        raise TooManyRequests(f"too many failed logins; try again in {wait} s", retry_after=wait)
+        raise TooManyRequests(f"too many failed {what}; try again in {wait} s", retry_after=wait)
 
 
-def failed(username: str, address: str) -> None:
+def _count(keys: list[str]) -> None:
     try:
         pipe = get_redis().pipeline()
-        for key in _keys(username, address):
+        for key in keys:
             # The window starts at the first failure; INCR keeps the expiry SET gave.
             pipe.set(key, 0, ex=settings.PAAS_LOGIN_WINDOW_S, nx=True)
             pipe.incr(key)
@@ -81,9 +110,9 @@ def failed(username: str, address: str) -> None:
         log.warning("login throttle unavailable: %s", error)
 
 
-def succeeded(username: str, address: str) -> None:
+def _clear(key: str) -> None:
     try:
-        get_redis().delete(_keys(username, address)[0])
+        get_redis().delete(key)
     except redis.RedisError as error:
         log.warning("login throttle unavailable: %s", error)
 

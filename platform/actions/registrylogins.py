@@ -9,6 +9,7 @@ for the app (deploy:image, a Dockerfile's FROM); builds never receive it.
 from django.db import transaction
 
 from paas.platform import sealing
+from paas.platform.actions import login_throttle
 from paas.platform.actions.events import record
 from paas.platform.exceptions import Invalid, NotFound
 from paas.platform.models import App, RegistryLogin
@@ -35,10 +36,13 @@ def log_in(user, app: App, registry, username, secret) -> RegistryLogin:
         raise Invalid(str(error)) from None
     login = registries.Login(_text(username, "username", 255), _text(secret, "password or token",
                                                                       registries.MAX_SECRET_CHARS))
+    login_throttle.check_registry(user.username)
     try:
         registries.verify(host, login)
     except ImageError as error:
+        login_throttle.registry_failed(user.username)
         raise Invalid(str(error)) from None
+    login_throttle.registry_succeeded(user.username)
     with transaction.atomic():
         row, _ = RegistryLogin.objects.update_or_create(
             app=app, registry=host,

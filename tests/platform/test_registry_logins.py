@@ -106,3 +106,19 @@ def test_cli_registry_login_reads_stdin_and_names_the_registry(live_server, tmp_
     listed = cli.run("registry", "-a", "clipull").stdout
     assert address in listed and LOGIN[0] in listed and LOGIN[1] not in listed
     assert "Logged clipull out" in cli.run("registry:logout", "-a", "clipull", address).stdout
+
+
+def test_registry_logins_are_throttled_per_account(as_alice, as_bob, allow_login_registry, settings, own_redis_keys):
+    """The platform checks a registry password for the caller: failures count against the caller's account
+    as password logins do, so it cannot be used to guess a registry's passwords."""
+    settings.PAAS_LOGIN_MAX_FAILURES = 2
+    address = allow_login_registry
+    for client, app in ((as_alice, "guessing"), (as_bob, "honest")):
+        client.post("/api/apps", {"name": app})
+    guess = lambda client, app, password: client.post(  # noqa: E731
+        f"/api/apps/{app}/registry-logins", {"registry": address, "username": LOGIN[0], "password": password})
+    assert [guess(as_alice, "guessing", f"guess-{n}").status_code for n in range(2)] == [422, 422]
+    locked = guess(as_alice, "guessing", LOGIN[1])   # even the right one, once locked
+    assert locked.status_code == 429 and "too many failed registry logins" in locked.json_body["message"]
+    assert not RegistryLogin.objects.exists()
+    assert guess(as_bob, "honest", LOGIN[1]).status_code == 201   # another account is not locked
