@@ -196,3 +196,10 @@ CELERY_TASK_ROUTES = {"paas.platform.tasks.builds.*": {"queue": PAAS_BUILD_QUEUE
                       # ACME orders too: seconds of waiting on the CA, retried by the control loop.
                       "paas.platform.tasks.acme.*": {"queue": PAAS_BUILD_QUEUE}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# The Log Center's own settings (logcenter/settings.py), which the API reads for its log endpoints:
+# checked here so a bad PAAS_LOG_* value stops every platform process at start, with its name, rather
+# than failing the log endpoints later.
+from paas.logcenter.settings import Settings as _LogCenterSettings  # noqa: E402
+
+_LogCenterSettings.from_env()
