@@ -128,10 +128,11 @@ _FIELD_RULES = {b"transfer-encoding": _transfer_encoding, b"content-length": _co
 _WATCHED = frozenset(_FIELD_RULES) | {b"host"}
 
 
-def check_request(method: bytes, target: bytes, version: bytes, fields: list, names: list, limits) -> Framing:
+def check_request(method: bytes, target: bytes, version: bytes, fields: list, names: list) -> Framing:
     """The platform's rules over a request head llhttp parsed; a 400-family error on any doubt.
 
-    The size limits (request line, head, field count) are enforced while it is parsed (``http1``).
+    The size limits (request line, head, field count) are enforced while it is parsed (``http1``); the body's,
+    which depends on the route, once the request is routed (``http1.ClientConnection.limit_body``).
     """
     # Positional: keyword arguments cost more on a call made per head.
     framing = Framing(target, version, len(fields), method)
@@ -145,8 +146,6 @@ def check_request(method: bytes, target: bytes, version: bytes, fields: list, na
     _resolve_target(framing, method)
     if not _HOST.fullmatch(framing.host):
         raise errors.BadRequest("malformed Host")
-    if framing.content_length is not None and framing.content_length > limits.body:
-        raise errors.BodyTooLarge(f"Content-Length over {limits.body}")
     return framing
 
 

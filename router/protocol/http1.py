@@ -194,7 +194,7 @@ class _RequestSide(_Parsed):
         method = parser.get_method()
         try:
             version = version_of(parser.get_http_version(), errors.BadRequest)
-            f = check_request(method, self.url, version, self.fields, self.names, self.conn.limits)
+            f = check_request(method, self.url, version, self.fields, self.names)
         except errors.RouterError as exc:
             exc.head = self.raw_head(method + b" " + self.url + b" HTTP/1.1")
             raise self._stop(exc) from None
@@ -217,6 +217,7 @@ class ClientConnection:
     def _reset_cycle(self) -> None:
         self._body_done = True
         self._body_bytes = 0
+        self.body_limit = self.limits.body
         self._our = "idle"          # idle -> body -> done
         self._close = False
         self._encode = None
@@ -263,6 +264,14 @@ class ClientConnection:
             queue.popleft()
         return req
 
+    def limit_body(self, limit: int) -> None:
+        """Hold this request's body to its route's ``limit``: a Content-Length over it is refused before
+        any of the body is read, a chunked body when it gets there."""
+        self.body_limit = limit
+        declared = self._request.framing.content_length
+        if declared is not None and declared > limit:
+            raise errors.BodyTooLarge(f"Content-Length over {limit}")
+
     def next_body_event(self):
         if self._body_done:
             return END
@@ -278,8 +287,8 @@ class ClientConnection:
         if isinstance(item, BaseException):
             raise item
         self._body_bytes += len(item)
-        if self._body_bytes > self.limits.body:
-            raise errors.BodyTooLarge(f"body over {self.limits.body} bytes")
+        if self._body_bytes > self.body_limit:
+            raise errors.BodyTooLarge(f"body over {self.body_limit} bytes")
         return Data(item)
 
     @property
@@ -504,6 +513,14 @@ class BackendExchange:
         if self._tunnel is not None:
             self._tunnel.clear()
         return rest
+
+    def limit_body(self, limit: int) -> None:
+        """Hold this request's body to its route's ``limit``: a Content-Length over it is refused before
+        any of the body is read, a chunked body when it gets there."""
+        self.body_limit = limit
+        declared = self._request.framing.content_length
+        if declared is not None and declared > limit:
+            raise errors.BodyTooLarge(f"Content-Length over {limit}")
 
     def next_body_event(self):
         if self._body_done:

@@ -172,7 +172,8 @@ class Channel(asyncio.Protocol):
         await self._drain_waiter
 
     def write_eof(self) -> None:
-        if not self.transport.is_closing():
+        # TLS cannot half-close (a close_notify ends both directions): there the unread rest is only read.
+        if not self.transport.is_closing() and self.transport.can_write_eof():
             self.transport.write_eof()
 
     def get_extra_info(self, name, default=None):

@@ -196,6 +196,8 @@ class Proxy:
         route = self.table.route_for(app, req.framing.target)
         if route is None:
             raise errors.NoBackends(app)
+        if req.has_body:
+            conn.limit_body(route.body_limit or self.limits.body)
         tls = scheme.is_tls(writer)
         own = await self._own_response(req, route, tls)
         if own is not None:

@@ -11,6 +11,11 @@ receiver, everything else to the API.
 from paas.router.table.routes import AppRoute, Backend, RouteTable
 
 PLATFORM_APP = "paas"
+# The platform's own servers hold bodies to their own limits once the caller's token checks out: the git
+# receiver a push to PAAS_MAX_PUSH_BYTES, the API each endpoint's (platform/bodycap.py; an image archive
+# takes up to PAAS_MAX_IMAGE_ARCHIVE_BYTES). The router's app-sized PAAS_ROUTER_MAX_BODY would refuse
+# over HTTPS what their plain ports take.
+PLATFORM_BODY_LIMIT = 1 << 62
 
 
 def platform_host(base_domain: str) -> str:
@@ -21,7 +26,8 @@ def upstream_route(name: str, address: tuple[str, int] | None, redirect: bool) -
     """A route of one fixed backend (none: 503); ``redirect``: plain HTTP goes to HTTPS, so tokens never
     cross in clear."""
     backends = [Backend(id=f"{PLATFORM_APP}-{name}", address=address[0], port=address[1], release=0)] if address else []
-    return AppRoute(app=PLATFORM_APP, https_redirect=redirect, backends=backends, uniform=bool(backends))
+    return AppRoute(app=PLATFORM_APP, https_redirect=redirect, backends=backends, uniform=bool(backends),
+                    body_limit=PLATFORM_BODY_LIMIT)
 
 
 def install(table: RouteTable, api: tuple[str, int] | None, git: tuple[str, int] | None, redirect: bool) -> None:

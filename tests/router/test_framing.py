@@ -53,10 +53,15 @@ def test_absolute_form_target_sets_host():
     assert (f.host, f.target) == (b"demo.localhost", b"/p?q")
 
 
-def test_body_limit_by_content_length_is_413():
+def test_body_limit_by_content_length_is_413_once_routed():
+    """The limit is the route's (the platform's git receiver takes more than apps): checked on routing."""
+    c = http1.ClientConnection(LIMITS)
+    c.receive_data(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 101\r\n\r\n")
+    c.next_request()
     with pytest.raises(errors.BodyTooLarge) as info:
-        parse(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 101")
+        c.limit_body(LIMITS.body)
     assert info.value.status == 413
+    c.limit_body(1000)   # a route that takes more
 
 
 def test_header_count_limit_is_431():

@@ -199,6 +199,7 @@ def test_platform_host_reaches_api_and_git_over_tls_only(prefix, routes, cleanup
     settings = router_settings(prefix)
     settings.tls_port = 0
     settings.platform_api, settings.platform_git = ("127.0.0.1", api.port), ("127.0.0.1", git.port)
+    settings.limits.body = 1000   # apps' bodies; the platform's servers hold bodies to limits of their own
     router = RunningRouter(settings)
     cleanup(router)
     routes.router = router
@@ -215,6 +216,13 @@ def test_platform_host_reaches_api_and_git_over_tls_only(prefix, routes, cleanup
     assert status.startswith(b"HTTP/1.1 308")
     assert headers["location"] == f"https://paas.localhost:{router.tls_port}/api/login"
     assert api.requests == [("GET", "/api/account", api.requests[0][2]), ("GET", "/console/", api.requests[1][2])]
+    # A push larger than an app's body limit reaches the git receiver (it holds pushes to PAAS_MAX_PUSH_BYTES).
+    push = _get("/shop.git/git-receive-pack", host="paas.localhost", method="POST", body=b"P" * 5000)
+    status, _, body = _exchange(router.tls_port, push, ctx, host="paas.localhost")
+    assert status == b"HTTP/1.1 200 OK" and json.loads(body)["name"] == "git"
+    status, _, _ = _exchange(router.tls_port, _get("/", host="evil.localhost", method="POST", body=b"P" * 5000), ctx,
+                             host="evil.localhost")
+    assert status.startswith(b"HTTP/1.1 413")
     assert evil.requests == []
 
 
