@@ -514,14 +514,6 @@ class BackendExchange:
             self._tunnel.clear()
         return rest
 
-    def limit_body(self, limit: int) -> None:
-        """Hold this request's body to its route's ``limit``: a Content-Length over it is refused before
-        any of the body is read, a chunked body when it gets there."""
-        self.body_limit = limit
-        declared = self._request.framing.content_length
-        if declared is not None and declared > limit:
-            raise errors.BodyTooLarge(f"Content-Length over {limit}")
-
     def next_body_event(self):
         if self._body_done:
             return END
