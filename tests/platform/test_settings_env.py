@@ -29,26 +29,24 @@ def test_ints_are_range_checked(monkeypatch):
         env_int("X_PORT", 1, 1, 65535)
 
 
-def test_production_refuses_to_start_without_a_secret_key(tmp_path):
+def import_settings(tmp_path, **env):
+    """Import the platform's settings in a fresh interpreter with only ``env`` set; the finished process."""
     import subprocess
     import sys
 
-    env = {"PAAS_PRODUCTION": "1", "PATH": "/usr/bin:/bin", "PYTHONSAFEPATH": "1"}
-    result = subprocess.run(
-        [sys.executable, "-c", "import paas.platform.settings"], env=env, capture_output=True, text=True, cwd=tmp_path
-    )
+    env = {**env, "PATH": "/usr/bin:/bin", "PYTHONSAFEPATH": "1"}
+    return subprocess.run([sys.executable, "-c", "import paas.platform.settings"], env=env, capture_output=True,
+                          text=True, cwd=tmp_path)
+
+
+def test_production_refuses_to_start_without_a_secret_key(tmp_path):
+    result = import_settings(tmp_path, PAAS_PRODUCTION="1")
     assert result.returncode != 0
     assert "PAAS_SECRET_KEY" in result.stderr
 
 
 def test_a_bad_log_center_setting_stops_the_platform_at_start(tmp_path):
     """The API reads the Log Center's settings for its log endpoints: a bad one stops it at start, named."""
-    import subprocess
-    import sys
-
-    env = {"PAAS_LOG_RATE_LIMIT": "lots", "PATH": "/usr/bin:/bin", "PYTHONSAFEPATH": "1"}
-    result = subprocess.run(
-        [sys.executable, "-c", "import paas.platform.settings"], env=env, capture_output=True, text=True, cwd=tmp_path
-    )
+    result = import_settings(tmp_path, PAAS_LOG_RATE_LIMIT="lots")
     assert result.returncode != 0
     assert "PAAS_LOG_RATE_LIMIT='lots' is not an integer" in result.stderr
