@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from paas.runtime import stacks
-from tests.e2e.platform_procs import free_port, wait_for_port
+from tests.e2e.platform_procs import dies_with_tests, free_port, wait_for_port
 from tests.runtime import imagearchives
 
 def base_rootfs(dest: Path) -> Path:
@@ -37,7 +37,7 @@ def serve(root: Path, htpasswd: Path | None = None, data: Path | None = None) ->
     conf.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {data or root / 'data'}\n"
                     f"http:\n  addr: 127.0.0.1:{port}\nlog:\n  level: error\n{auth}")
     server = subprocess.Popen(["docker-registry", "serve", str(conf)], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+                              stderr=subprocess.DEVNULL, preexec_fn=dies_with_tests)
     try:
         wait_for_port(port, server, "docker-registry", timeout=30)
     except RuntimeError:

@@ -17,6 +17,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def dies_with_tests() -> None:
+    """A preexec_fn for a peer server the tests start (pebble, docker-registry): the kernel sends it
+    SIGTERM when the process that started it dies, so a run killed outright leaves none behind.
+    (PR_SET_PDEATHSIG follows the starting thread: start such servers from the main thread.)"""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)   # 1: PR_SET_PDEATHSIG
+
+
 def database_url(settings_dict: dict) -> str:
     user = settings_dict.get("USER") or "postgres"
     password = f":{settings_dict['PASSWORD']}" if settings_dict.get("PASSWORD") else ""

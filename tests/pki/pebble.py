@@ -13,7 +13,7 @@ import ssl
 import subprocess
 import urllib.request
 
-from tests.e2e.platform_procs import free_port, wait_for_port
+from tests.e2e.platform_procs import dies_with_tests, free_port, wait_for_port
 from tests.pki.certmaker import key_pem, make, pem
 
 
@@ -50,12 +50,12 @@ class Pebble:
         self.procs.append(subprocess.Popen(
             ["pebble-challtestsrv", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "", "-dns01", f"127.0.0.1:{self.dns}",
              "-http01", "", "-https01", "", "-tlsalpn01", "", "-management", f"127.0.0.1:{self.dns_admin}"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=dies_with_tests))
         try:
             wait_for_port(self.dns_admin, self.procs[0], "pebble-challtestsrv", timeout=20)
             self.procs.append(subprocess.Popen(
                 ["pebble", "-config", str(self.dir / "pebble.json"), "-dnsserver", f"127.0.0.1:{self.dns}"],
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=dies_with_tests))
             wait_for_port(self.port, self.procs[1], "pebble", timeout=20)
         except BaseException:
             self.close()
