@@ -8,4 +8,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "paas.platform.settings")
 
 app = Celery("paas")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.include = ["paas.platform.tasks.builds", "paas.platform.tasks.acme", "paas.services.tasks"]
+app.conf.include = ["paas.platform.tasks.builds", "paas.platform.tasks.acme", "paas.platform.tasks.images",
+                    "paas.services.tasks"]

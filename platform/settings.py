@@ -194,7 +194,9 @@ PAAS_BUILD_QUEUE = env_str("PAAS_BUILD_QUEUE", "builds")
 CELERY_TASK_ROUTES = {"paas.platform.tasks.builds.*": {"queue": PAAS_BUILD_QUEUE},
                       "paas.services.tasks.*": {"queue": PAAS_BUILD_QUEUE},
                       # ACME orders too: seconds of waiting on the CA, retried by the control loop.
-                      "paas.platform.tasks.acme.*": {"queue": PAAS_BUILD_QUEUE}}
+                      "paas.platform.tasks.acme.*": {"queue": PAAS_BUILD_QUEUE},
+                      # The image store's collection: the build worker shares the control host's store.
+                      "paas.platform.tasks.images.*": {"queue": PAAS_BUILD_QUEUE}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # The Log Center's own settings (logcenter/settings.py), which the API reads for its log endpoints:

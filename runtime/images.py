@@ -365,3 +365,22 @@ def blob_path(digest: str) -> Path:
 def all_digests() -> set[str]:
     _, metas, _ = _dirs()
     return {f"sha256:{p.stem}" for p in metas.glob("*.json")}
+
+
+def stored_within(seconds: float) -> set[str]:
+    """Images stored (or stored again) in the last ``seconds``.
+
+    A build or an import writes its image before the transaction that names it commits: a
+    collector keeps these whatever names them."""
+    import time
+
+    _, metas, _ = _dirs()
+    since = time.time() - seconds
+    fresh = set()
+    for path in metas.glob("*.json"):
+        try:
+            if path.stat().st_mtime >= since:
+                fresh.add(f"sha256:{path.stem}")
+        except FileNotFoundError:
+            continue
+    return fresh

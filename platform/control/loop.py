@@ -119,6 +119,7 @@ def tick(publisher, full: bool = True) -> bool:
     from paas.platform.builds.recovery import recover_orphaned_builds
     from paas.platform.control.autoscaling import run_autoscalers
     from paas.platform.control.crashes import report_crashes
+    from paas.platform.control.imagegc import schedule as collect_images
     from paas.platform.control.deploys import reconcile_app
     from paas.platform.control.retention import prune_stopped
     from paas.platform.control.scheduling import forget_stopped, mark_down_hosts, place_pending
@@ -153,6 +154,7 @@ def tick(publisher, full: bool = True) -> bool:
     recover_orphaned_builds()
     report_crashes()
     prune_stopped()
+    collect_images()
     warn_expiring()
     order_certificates()
     if full:
