@@ -218,7 +218,8 @@ class Proxy:
             first = None
             reusable = False
             try:
-                keep, reusable = await self._exchange(conn, req, reader, writer, backend, up, rec, port, hsts)
+                keep, reusable = await self._exchange(conn, req, reader, writer, backend, up, rec, port, hsts,
+                                                      route.patience)
                 return keep
             except _StaleConnection:
                 # Its idle siblings are likely stale too (the instance closed
@@ -272,8 +273,10 @@ class Proxy:
                 last = exc
         raise last or errors.NoBackends(route.app)
 
-    async def _exchange(self, conn, req, reader, writer, backend, up, rec, port, hsts=None):
-        """Forward the request and stream the response; (client keep, upstream reusable)."""
+    async def _exchange(self, conn, req, reader, writer, backend, up, rec, port, hsts=None, patience=0.0):
+        """Forward the request and stream the response; (client keep, upstream reusable).
+
+        ``patience``: the route's wait for the first byte and between bytes (0: the router's timeouts)."""
         rec.instance, rec.release = backend.id, backend.release
         upgrade = req.is_upgrade
         bx = up.exchange = self.proto.BackendExchange(self.limits, req.method, up.exchange)
@@ -290,7 +293,7 @@ class Proxy:
         else:
             up.writer.write(out + bx.send_end())
         try:
-            head = await self._await_head(bx, up, body_task)
+            head = await self._await_head(bx, up, body_task, patience or self.t.first_byte)
         except errors.BackendClosed:
             if up.reused and body_task is None and not bx.got_bytes:
                 raise _StaleConnection() from None
@@ -299,27 +302,27 @@ class Proxy:
         if head.status_code == 101:
             return await self._switch(conn, reader, writer, up, bx, head, upgrade, rec), False
         try:
-            rec.bytes_out = await self._stream_response(conn, writer, bx, up, head, hsts)
+            rec.bytes_out = await self._stream_response(conn, writer, bx, up, head, hsts, patience or self.t.idle)
         finally:
             if body_task is not None and not body_task.done():
                 body_task.cancel()
         request_sent = body_task is None or _succeeded(body_task)
         return conn.keep_alive(), bx.reusable() and request_sent
 
-    async def _await_head(self, bx, up, body_task):
+    async def _await_head(self, bx, up, body_task, first_byte: float):
         """The response head, waiting out a streaming request body first.
 
         The first-byte timeout runs from the end of the request: a slow upload is
         policed by the body's idle timeout instead.
         """
         if body_task is None:
-            return await self._first_byte(self._response_head(bx, up))
+            return await self._first_byte(self._response_head(bx, up), first_byte)
         head_task = asyncio.create_task(self._response_head(bx, up))
         try:
             await asyncio.wait((head_task, body_task), return_when=asyncio.FIRST_COMPLETED)
             if not head_task.done():
                 body_task.result()   # a client-side error (413, timeout, gone) surfaces here
-                return await self._first_byte(head_task)
+                return await self._first_byte(head_task, first_byte)
             return head_task.result()
         finally:
             if not head_task.done():
@@ -327,12 +330,13 @@ class Proxy:
             if not body_task.done() and not head_task.done():
                 body_task.cancel()
 
-    async def _first_byte(self, awaitable):
+    @staticmethod
+    async def _first_byte(awaitable, seconds: float):
         try:
-            async with asyncio.timeout(self.t.first_byte):
+            async with asyncio.timeout(seconds):
                 return await awaitable
         except TimeoutError:
-            raise errors.BackendTimeout(f"no response within {self.t.first_byte}s") from None
+            raise errors.BackendTimeout(f"no response within {seconds}s") from None
 
     async def _response_head(self, bx, up):
         try:
@@ -374,7 +378,7 @@ class Proxy:
             except (TimeoutError, ConnectionError, OSError):
                 return False
 
-    async def _stream_response(self, conn, writer, bx, up, head, hsts=None) -> int:
+    async def _stream_response(self, conn, writer, bx, up, head, hsts, idle: float) -> int:
         """Send the response head (with ``hsts``, the app's Strict-Transport-Security) and body; the body byte count."""
         pending = [conn.send_proxied(head, hsts)]
         sent = 0
@@ -384,7 +388,7 @@ class Proxy:
                 self._flush(writer, pending)
                 if writer.transport.get_write_buffer_size() > HIGH_WATER:
                     await self._drain(writer)
-                bx.receive_data(await self._read_upstream(up))
+                bx.receive_data(await self._read_upstream(up, idle))
             elif type(event) is Data:
                 sent += len(event.data)
                 pending.append(conn.send_data(event.data))
@@ -402,9 +406,10 @@ class Proxy:
             writer.write(b"".join(pending))
             pending.clear()
 
-    async def _read_upstream(self, up) -> bytes:
+    @staticmethod
+    async def _read_upstream(up, idle: float) -> bytes:
         try:
-            async with asyncio.timeout(self.t.idle):
+            async with asyncio.timeout(idle):
                 return await up.reader.read(READ_SIZE)
         except TimeoutError:
             raise errors.BackendInterrupted("instance stalled mid-response") from None

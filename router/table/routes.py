@@ -44,6 +44,7 @@ class AppRoute:
     https_redirect: bool = False   # plain-HTTP requests get a redirect to the TLS port (paas https:redirect)
     hsts: bytes | None = None      # the Strict-Transport-Security value sent over TLS (paas https:hsts)
     body_limit: int = 0   # the most a request body may carry; 0: the router's PAAS_ROUTER_MAX_BODY
+    patience: float = 0.0   # seconds to wait for the backend's first byte and between its bytes; 0: the router's
     backends: list[Backend] = field(default_factory=list)
     rr: int = 0   # round-robin cursor, also breaks least-outstanding ties
     # Every backend of one release and with a weight: choose_backend needs no candidate list.

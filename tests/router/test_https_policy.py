@@ -223,7 +223,12 @@ def test_platform_host_reaches_api_and_git_over_tls_only(prefix, routes, cleanup
     status, _, _ = _exchange(router.tls_port, _get("/", host="evil.localhost", method="POST", body=b"P" * 5000), ctx,
                              host="evil.localhost")
     assert status.startswith(b"HTTP/1.1 413")
-    assert evil.requests == []
+    # ... and may answer later than the apps' first-byte timeout (2 s here): it indexes the pack first.
+    push = _get("/shop.git/git-receive-pack?sleep=3", host="paas.localhost", method="POST", body=b"P")
+    assert _exchange(router.tls_port, push, ctx, host="paas.localhost")[0] == b"HTTP/1.1 200 OK"
+    assert evil.requests == []   # nothing of the platform's reached the app that claimed its host
+    slow_app = _get("/?sleep=3", host="evil.localhost", method="POST", body=b"P")   # an app gets the router's 2 s
+    assert _exchange(router.tls_port, slow_app, ctx, host="evil.localhost")[0].startswith(b"HTTP/1.1 504")
 
 
 @pytest.mark.parametrize("value, expected", [
