@@ -56,7 +56,7 @@ DOCKER_IMAGE = "paas-bench-rootfs:latest"
 DOCKER_DIR = BENCH_DIR / "docker"
 DOCKER_SOCKET = DOCKER_DIR / "docker.sock"
 # Docker's own bridge network for the comparison: an address range and bridge name of its own.
-DOCKER_NETWORK, DOCKER_BRIDGE, DOCKER_SUBNET = "paas-bench", "pbenchdk0", "10.219.0.0/24"
+DOCKER_NETWORK, DOCKER_BRIDGE, DOCKER_SUBNET = "paas-bench", "pbenchdk0", "10.241.0.0/24"
 
 HTTP_APP = r"""
 #include <netinet/in.h>

@@ -23,6 +23,8 @@ RTM_NEWLINK, RTM_DELLINK, RTM_NEWADDR, RTM_NEWROUTE = 16, 17, 20, 24
 NLM_F_REQUEST, NLM_F_ACK = 0x1, 0x4
 NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE = 0x100, 0x200, 0x400
 NLMSG_ERROR = 2
+SOL_NETLINK, NETLINK_CAP_ACK, NETLINK_EXT_ACK = 270, 10, 11
+NLM_F_ACK_TLVS, NLMSGERR_ATTR_MSG = 0x200, 1
 
 IFF_UP = 0x1
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MASTER, IFLA_LINKINFO, IFLA_NET_NS_FD = 1, 3, 10, 18, 28
@@ -100,12 +102,33 @@ def default_route(gateway: ipaddress.IPv4Address) -> bytes:
             + attr(RTA_GATEWAY, gateway.packed))
 
 
+def _message(tlvs: bytes) -> str:
+    """The extended acknowledgement's text, if the kernel gave one."""
+    offset = 0
+    while offset + 4 <= len(tlvs):
+        length, kind = struct.unpack_from("=HH", tlvs, offset)
+        if length < 4:
+            break
+        if kind == NLMSGERR_ATTR_MSG:
+            return tlvs[offset + 4:offset + length].split(b"\0", 1)[0].decode(errors="replace")
+        offset += length + (-length % 4)
+    return ""
+
+
 class Rtnl:
     """An rtnetlink socket in the network namespace of the thread that made it."""
 
     def __init__(self):
-        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE)
-        self.sock.bind((0, 0))
+        try:
+            self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
+                                      socket.NETLINK_ROUTE)
+            # The kernel's own words with a refusal ("Nexthop has invalid gateway"), and
+            # only the header of our request echoed back, not all of it.
+            self.sock.setsockopt(SOL_NETLINK, NETLINK_EXT_ACK, 1)
+            self.sock.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)
+            self.sock.bind((0, 0))
+        except OSError as exc:
+            raise NetworkError(f"opening a netlink socket: {exc.strerror}") from None
         self.seq = 0
 
     def close(self) -> None:
@@ -120,21 +143,26 @@ class Rtnl:
     def request(self, kind: int, body: bytes, what: str, flags: int = 0) -> None:
         """Send one request and wait for its acknowledgement; a refusal is a NetworkError naming `what`."""
         self.seq += 1
-        self.sock.send(_HEADER.pack(_HEADER.size + len(body), kind, NLM_F_REQUEST | NLM_F_ACK | flags, self.seq, 0)
-                       + body)
-        code = self._ack()
+        try:
+            self.sock.send(_HEADER.pack(_HEADER.size + len(body), kind, NLM_F_REQUEST | NLM_F_ACK | flags,
+                                        self.seq, 0) + body)
+            code, said = self._ack()
+        except OSError as exc:
+            raise NetworkError(f"{what}: {exc.strerror}", errno=exc.errno or 0) from None
         if code:
-            raise NetworkError(f"{what}: {os.strerror(code)}", errno=code)
+            raise NetworkError(f"{what}: {os.strerror(code)}" + (f" ({said})" if said else ""), errno=code)
 
-    def _ack(self) -> int:
-        """The errno of the answer to the last request (0: done). Other messages are skipped."""
+    def _ack(self) -> tuple[int, str]:
+        """The errno of the answer to the last request (0: done) and the kernel's message. Others are skipped."""
         while True:
             data = self.sock.recv(65536)
             offset = 0
             while offset + _HEADER.size <= len(data):
-                length, kind, _flags, seq, _port = _HEADER.unpack_from(data, offset)
+                length, kind, flags, seq, _port = _HEADER.unpack_from(data, offset)
                 if kind == NLMSG_ERROR and seq == self.seq:
-                    return -struct.unpack_from("=i", data, offset + _HEADER.size)[0]
+                    code = -struct.unpack_from("=i", data, offset + _HEADER.size)[0]
+                    tlvs = data[offset + _HEADER.size + 4 + _HEADER.size:offset + length]
+                    return code, _message(tlvs) if flags & NLM_F_ACK_TLVS else ""
                 offset += max(length + (-length % 4), _HEADER.size)
 
     # -- the requests the runtime makes ---------------------------------------
