@@ -10,6 +10,7 @@ theirs whatever goes wrong. What that thread opens (a netlink socket) or starts
 (a process) belongs to the namespace.
 """
 
+import errno
 import os
 import threading
 from pathlib import Path
@@ -42,7 +43,9 @@ def _share(directory: Path) -> None:
     directory.mkdir(mode=0o755, parents=True, exist_ok=True)
     try:
         syscalls.mount("", str(directory), syscalls.MS_SHARED | syscalls.MS_REC)
-    except OSError:
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:  # EINVAL: not a mount point yet
+            raise
         syscalls.mount(str(directory), str(directory), syscalls.MS_BIND | syscalls.MS_REC)
         syscalls.mount("", str(directory), syscalls.MS_SHARED | syscalls.MS_REC)
 

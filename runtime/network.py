@@ -17,14 +17,11 @@ Every step is a netlink request (netlink.py), not a run of ``ip``: an exec per
 step was most of a bridge container's create.
 """
 
-import ipaddress
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import netns
 from .errors import NetworkError
-from .netlink import Rtnl
 from .netnames import NETNS_DIR, netns_name, netns_prefix, veth_name
 
 
@@ -80,7 +77,10 @@ def ensure_bridge(segment=None) -> None:
     """Make a platform bridge (the pool's first, by default) ready: the bridge with its gateway
     address, the firewall rules, the DNS forwarder. Cheap when all is there (every attach checks).
     """
+    import ipaddress
+
     from . import dns, firewall, ipam
+    from .netlink import Rtnl
 
     seg = segment or ipam.segment(0)
     made = not link_exists(seg.bridge)
@@ -118,6 +118,7 @@ def _no_ipv6(bridge: str) -> None:
 def remove_bridge(segment) -> None:
     """Take a bridge away with its forwarder (a test's own pool; hosts keep theirs)."""
     from . import dns
+    from .netlink import Rtnl
 
     dns.remove(segment.bridge)
     with Rtnl() as rtnl:
@@ -155,6 +156,8 @@ def set_egress(att: "Attachment | dict", allowed: bool) -> None:
         raise NetworkError(f"egress can only be denied to bridge containers, not in {mode!r} mode")
     import subprocess
 
+    from . import netns
+
     # iptables-restore replaces the whole filter table of that namespace in one step; started
     # from a thread inside the namespace, it runs there.
     result = netns.run_in(netns_path, lambda: subprocess.run(
@@ -178,7 +181,7 @@ def attach(container_id: str, mode: str, publish: int = 0) -> Attachment:
     """
     if mode not in ("bridge", "services"):
         return Attachment(mode=mode, port=publish)
-    # Loaded here: the none and host modes start without it.
+    # Loaded here, like netlink and netns: the none and host modes start without them.
     from . import ipam
 
     name, veth = netns_name(container_id), veth_name(container_id)
@@ -190,7 +193,7 @@ def attach(container_id: str, mode: str, publish: int = 0) -> Attachment:
                      gateway=str(seg.gateway), veth=veth)
     try:
         ensure_bridge(seg)
-        _plug(att, seg.bridge, ipaddress.IPv4Interface(f"{address}/{prefix}"))
+        _plug(att, seg.bridge, prefix)
         if publish:
             _publish(container_id, att, publish)
     except NetworkError:
@@ -199,8 +202,14 @@ def attach(container_id: str, mode: str, publish: int = 0) -> Attachment:
     return att
 
 
-def _plug(att: Attachment, bridge: str, interface: ipaddress.IPv4Interface) -> None:
+def _plug(att: Attachment, bridge: str, prefix: int) -> None:
     """The namespace, its veth pair (an isolated port of `bridge` here, eth0 there) and eth0's address and route."""
+    import ipaddress
+
+    from . import netns
+    from .netlink import Rtnl
+
+    interface = ipaddress.IPv4Interface(f"{att.address}/{prefix}")
     path = Path(att.netns)
     netns.create(path)
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -246,6 +255,9 @@ def detach(container_id: str, att: Attachment | None = None) -> None:
         return
     # The veth first: deleting it removes both ends at once, while a namespace's
     # interfaces go later, in the kernel's cleanup work, after the namespace's file is gone.
+    from . import netns
+    from .netlink import Rtnl
+
     veth = veth_name(container_id)
     if link_exists(veth):
         with Rtnl() as rtnl:
