@@ -251,10 +251,14 @@ def measure_start(runs: int) -> dict[str, float]:
 
 
 def _remove_bench_bridge() -> None:
-    """The runtime's bridge of this benchmark, its forwarder and firewall chains: gone after the measure."""
+    """The benchmark's bridges (a thousand instances fill two), forwarders and firewall chains: gone after."""
     from paas.runtime import firewall, ipam, network
 
-    network.remove_bridge(ipam.segment(0))
+    index = 0
+    while (segment := ipam.segment(index)).network.subnet_of(ipam.pool()):
+        if index == 0 or network.link_exists(segment.bridge):
+            network.remove_bridge(segment)
+        index += 1
     firewall.remove_rules()
 
 
