@@ -1,9 +1,9 @@
 """The three network modes: none (own netns, loopback only), host, and bridge.
 
-Bridge: an own network namespace (netns.py: kept as ``ip netns`` keeps one, so it
-outlives the process that made it and an agent restart), a veth pair whose host end is an *isolated* port
-of the platform bridge (isolated ports cannot talk to each other, only to the
-host), and an address from the pool. The host reaches the instance at that
+Bridge: an own network namespace (netns.py: kept as ``ip netns`` keeps one, so
+it outlives the process that made it and an agent restart), a veth pair whose
+host end is an *isolated* port of the platform bridge (isolated ports cannot
+talk to each other, only to the host), and an address from the pool. The host reaches the instance at that
 address; the firewall keeps the instance away from the host's services.
 A bridge instance may also publish its port on a host port (firewall.publish),
 so that routers on other hosts reach it at the host's address.
@@ -121,8 +121,11 @@ def remove_bridge(segment) -> None:
     from .netlink import Rtnl
 
     dns.remove(segment.bridge)
-    with Rtnl() as rtnl:
-        rtnl.delete(segment.bridge)
+    try:
+        with Rtnl() as rtnl:
+            rtnl.delete(segment.bridge)
+    except NetworkError:
+        pass  # gone already, or going: nothing of ours is left to undo
 
 
 # Per-app egress, inside the instance's own namespace: rules there outlive no instance and
