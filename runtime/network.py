@@ -3,8 +3,9 @@
 Bridge: an own network namespace (netns.py: kept as ``ip netns`` keeps one, so
 it outlives the process that made it and an agent restart), a veth pair whose
 host end is an *isolated* port of the platform bridge (isolated ports cannot
-talk to each other, only to the host), and an address from the pool. The host reaches the instance at that
-address; the firewall keeps the instance away from the host's services.
+talk to each other, only to the host), and an address from the pool. The host
+reaches the instance at that address; the firewall keeps the instance away from
+the host's services.
 A bridge instance may also publish its port on a host port (firewall.publish),
 so that routers on other hosts reach it at the host's address.
 
