@@ -24,6 +24,10 @@ class CgroupError(RuntimeLayerError):
 class NetworkError(RuntimeLayerError):
     """The network namespace, veth, address or firewall rules could not be set up."""
 
+    def __init__(self, message: str, errno: int = 0):
+        super().__init__(message)
+        self.errno = errno  # the kernel's, where it refused a netlink request
+
 
 class StackError(RuntimeLayerError):
     """A stack is unknown or cannot be built."""

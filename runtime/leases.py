@@ -43,7 +43,10 @@ def _locked(name: str):
     path = directory_ / f"{name}.json"
     with locked_file(name):
         leases = json.loads(path.read_text()) if path.exists() else {}
+        before = dict(leases)
         yield leases
+        if leases == before:
+            return  # a lookup, or a release of nothing (every detach gives back ports): no write
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(leases, sort_keys=True))
         os.replace(tmp, path)

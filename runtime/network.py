@@ -1,10 +1,11 @@
 """The three network modes: none (own netns, loopback only), host, and bridge.
 
-Bridge: an own network namespace (``ip netns``, so it outlives the process that
-made it and an agent restart), a veth pair whose host end is an *isolated* port
-of the platform bridge (isolated ports cannot talk to each other, only to the
-host), and an address from the pool. The host reaches the instance at that
-address; the firewall keeps the instance away from the host's services.
+Bridge: an own network namespace (netns.py: kept as ``ip netns`` keeps one, so
+it outlives the process that made it and an agent restart), a veth pair whose
+host end is an *isolated* port of the platform bridge (isolated ports cannot
+talk to each other, only to the host), and an address from the pool. The host
+reaches the instance at that address; the firewall keeps the instance away from
+the host's services.
 A bridge instance may also publish its port on a host port (firewall.publish),
 so that routers on other hosts reach it at the host's address.
 
@@ -12,8 +13,12 @@ Interfaces are looked up in the caller's network namespace (if_nametoindex),
 not in /sys/class/net, which shows the namespace that mounted /sys: an agent
 started in a namespace of its own (one host of several on a test machine)
 would see the wrong interfaces there.
+
+Every step is a netlink request (netlink.py), not a run of ``ip``: an exec per
+step was most of a bridge container's create.
 """
 
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -35,14 +40,6 @@ class Attachment:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def _ip(*args: str, input_text: str | None = None) -> None:
-    import subprocess  # only the bridge mode runs ip: none and host start without it
-
-    result = subprocess.run(["ip", *args], input=input_text, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise NetworkError(f"ip {' '.join(args)}: {result.stderr.strip()}")
 
 
 def link_exists(name: str) -> bool:
@@ -81,20 +78,25 @@ def ensure_bridge(segment=None) -> None:
     """Make a platform bridge (the pool's first, by default) ready: the bridge with its gateway
     address, the firewall rules, the DNS forwarder. Cheap when all is there (every attach checks).
     """
+    import ipaddress
+
     from . import dns, firewall, ipam
+    from .netlink import Rtnl
 
     seg = segment or ipam.segment(0)
     made = not link_exists(seg.bridge)
     if made:
         raise_neighbour_limits()
-        try:
-            _ip("link", "add", seg.bridge, "type", "bridge")
-        except NetworkError:
-            if not link_exists(seg.bridge):  # a concurrent start made it
-                raise
-        _no_ipv6(seg.bridge)
-        _ip("addr", "replace", f"{seg.gateway}/{seg.network.prefixlen}", "dev", seg.bridge)
-        _ip("link", "set", seg.bridge, "up")
+        with Rtnl() as rtnl:
+            try:
+                rtnl.add_bridge(seg.bridge)
+            except NetworkError:
+                if not link_exists(seg.bridge):  # a concurrent start made it
+                    raise
+            _no_ipv6(seg.bridge)
+            rtnl.add_address(seg.bridge, ipaddress.IPv4Interface(f"{seg.gateway}/{seg.network.prefixlen}"),
+                             replace=True)
+            rtnl.up(seg.bridge)
     # A stamp spares the iptables calls when the rules are in place; the agent forces
     # a check when it starts (rules can be flushed while the bridge stays), and so does a
     # new bridge (a new network namespace may have a dead one's inode, and with it its stamp).
@@ -116,12 +118,15 @@ def _no_ipv6(bridge: str) -> None:
 
 def remove_bridge(segment) -> None:
     """Take a bridge away with its forwarder (a test's own pool; hosts keep theirs)."""
-    import subprocess
-
     from . import dns
+    from .netlink import Rtnl
 
     dns.remove(segment.bridge)
-    subprocess.run(["ip", "link", "del", segment.bridge], capture_output=True, check=False)
+    try:
+        with Rtnl() as rtnl:
+            rtnl.delete(segment.bridge)
+    except NetworkError:
+        pass  # gone already, or going: nothing of ours is left to undo
 
 
 # Per-app egress, inside the instance's own namespace: rules there outlive no instance and
@@ -147,25 +152,28 @@ def set_egress(att: "Attachment | dict", allowed: bool) -> None:
     router's, health checks) keep working. Other modes have no namespace of ours to
     hold the rules, so only bridge containers can be denied.
     """
-    netns = att.get("netns") if isinstance(att, dict) else att.netns
+    netns_path = att.get("netns") if isinstance(att, dict) else att.netns
     mode = att.get("mode") if isinstance(att, dict) else att.mode
-    if mode != "bridge" or not netns:
+    if mode != "bridge" or not netns_path:
         if allowed:
             return
         raise NetworkError(f"egress can only be denied to bridge containers, not in {mode!r} mode")
     import subprocess
 
-    # iptables-restore replaces the whole filter table of that namespace in one step.
-    result = subprocess.run(["nsenter", f"--net={netns}", "iptables-restore", "-w"],
-                            input=EGRESS_ALLOWED_RULES if allowed else EGRESS_DENIED_RULES,
-                            capture_output=True, text=True, check=False)
+    from . import netns
+
+    # iptables-restore replaces the whole filter table of that namespace in one step; started
+    # from a thread inside the namespace, it runs there.
+    result = netns.run_in(netns_path, lambda: subprocess.run(
+        ["iptables-restore", "-w"], input=EGRESS_ALLOWED_RULES if allowed else EGRESS_DENIED_RULES,
+        capture_output=True, text=True, check=False))
     if result.returncode != 0:
-        raise NetworkError(f"setting egress in {netns}: {result.stderr.strip()[:300]}")
+        raise NetworkError(f"setting egress in {netns_path}: {result.stderr.strip()[:300]}")
 
 
-def mac_for(address) -> str:
-    """02:42:a.b.c.d in hex for an IPv4Address: locally administered, one per address (Docker's scheme)."""
-    return "02:42:" + ":".join(f"{byte:02x}" for byte in address.packed)
+def mac_for(address) -> bytes:
+    """02:42:a.b.c.d for an IPv4Address: locally administered, one per address (Docker's scheme)."""
+    return b"\x02\x42" + address.packed
 
 
 def attach(container_id: str, mode: str, publish: int = 0) -> Attachment:
@@ -177,7 +185,7 @@ def attach(container_id: str, mode: str, publish: int = 0) -> Attachment:
     """
     if mode not in ("bridge", "services"):
         return Attachment(mode=mode, port=publish)
-    # Loaded here: the none and host modes start without it.
+    # Loaded here, like netlink and netns: the none and host modes start without them.
     from . import ipam
 
     name, veth = netns_name(container_id), veth_name(container_id)
@@ -189,30 +197,44 @@ def attach(container_id: str, mode: str, publish: int = 0) -> Attachment:
                      gateway=str(seg.gateway), veth=veth)
     try:
         ensure_bridge(seg)
-        # Two runs of ip, not one per step: each costs an exec, and this is on the path of every start.
-        _ip("-batch", "-", input_text="\n".join([
-            f"netns add {name}",
-            f"link add {veth} type veth peer name eth0 netns {name}",
-            f"link set {veth} master {seg.bridge}",
-            f"link set {veth} type bridge_slave isolated on",
-            f"link set {veth} up",
-        ]) + "\n")
-        _ip("-n", name, "-batch", "-", input_text="\n".join([
-            "link set lo up",
-            f"addr add {address}/{prefix} dev eth0",
-            # A MAC derived from the address: when an address is handed out again, the
-            # host's neighbour cache still points at the right MAC (a fresh random one
-            # would leave the new instance unreachable until the stale entry expires).
-            f"link set eth0 address {mac_for(address)}",
-            "link set eth0 up",
-            f"route add default via {att.gateway}",
-        ]) + "\n")
+        _plug(att, seg.bridge, prefix)
         if publish:
             _publish(container_id, att, publish)
     except NetworkError:
         detach(container_id, att)
         raise
     return att
+
+
+def _plug(att: Attachment, bridge: str, prefix: int) -> None:
+    """The namespace, its veth pair (an isolated port of `bridge` here, eth0 there) and eth0's address and route."""
+    import ipaddress
+
+    from . import netns
+    from .netlink import Rtnl
+
+    interface = ipaddress.IPv4Interface(f"{att.address}/{prefix}")
+    path = Path(att.netns)
+    netns.create(path)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        with Rtnl() as rtnl:
+            # A MAC derived from the address: when an address is handed out again, the
+            # host's neighbour cache still points at the right MAC (a fresh random one
+            # would leave the new instance unreachable until the stale entry expires).
+            rtnl.add_veth(att.veth, "eth0", fd, mac_for(interface.ip), bridge)
+            rtnl.isolate_and_up(att.veth)
+    finally:
+        os.close(fd)
+
+    def inside() -> None:
+        with Rtnl() as rtnl:
+            rtnl.up("lo")
+            rtnl.add_address("eth0", interface)
+            rtnl.up("eth0")
+            rtnl.add_default_route(ipaddress.IPv4Address(att.gateway))
+
+    netns.run_in(path, inside)
 
 
 def _publish(container_id: str, att: Attachment, port: int) -> None:
@@ -235,16 +257,19 @@ def detach(container_id: str, att: Attachment | None = None) -> None:
         firewall.unpublish(container_id)
     if att is not None and att.mode == "host":
         return
-    import subprocess
-
     # The veth first: deleting it removes both ends at once, while a namespace's
-    # interfaces go later, in the kernel's cleanup work, after `netns del` returned.
-    name, veth = netns_name(container_id), veth_name(container_id)
-    commands = [f"link del {veth}"] if link_exists(veth) else []
-    commands += [f"netns del {name}"] if (NETNS_DIR / name).exists() else []
-    if commands:
-        subprocess.run(["ip", "-force", "-batch", "-"], input="\n".join(commands) + "\n", text=True,
-                       capture_output=True, check=False)
+    # interfaces go later, in the kernel's cleanup work, after the namespace's file is gone.
+    from . import netns
+    from .netlink import Rtnl
+
+    veth = veth_name(container_id)
+    if link_exists(veth):
+        with Rtnl() as rtnl:
+            try:
+                rtnl.delete(veth)
+            except NetworkError:
+                pass  # like the namespace below: a removal goes as far as it can
+    netns.remove(NETNS_DIR / netns_name(container_id))
     from . import ipam
 
     ipam.release(container_id)

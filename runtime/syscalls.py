@@ -4,14 +4,16 @@ The in-container syscalls (unshare, pivot_root, mount, capabilities, seccomp)
 live in init/paas-init.c; these are the ones the supervising side makes.
 """
 
+import functools
 import os
 import select
 
 MNT_DETACH = 2
 
 
+@functools.cache
 def _libc():
-    # ctypes is loaded on first use only: starting a container never needs it.
+    # ctypes is loaded on first use only: a container without a network namespace of ours never needs it.
     import ctypes
     return ctypes.CDLL(None, use_errno=True)
 
@@ -25,8 +27,18 @@ def _check(result: int, what: str) -> int:
 
 
 def umount(path: str) -> None:
-    """Lazily unmount `path` (used by the leftover sweep)."""
+    """Lazily unmount `path` (the leftover sweep; a network namespace's file)."""
     _check(_libc().umount2(path.encode(), MNT_DETACH), f"umount2 {path}")
+
+
+MS_BIND = 0x1000
+MS_REC = 0x4000
+MS_SHARED = 1 << 20
+
+
+def mount(source: str, target: str, flags: int) -> None:
+    """mount(2) without a file system type or data: binds and propagation changes."""
+    _check(_libc().mount(source.encode(), target.encode(), b"none", flags, None), f"mount {target}")
 
 
 def process_start_time(pid: int) -> int | None:

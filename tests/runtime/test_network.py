@@ -231,3 +231,70 @@ def test_egress_deny_also_cuts_connections_opened_before_it(sandbox, outside, de
     network.set_egress(c.record.network, False)
     assert c.wait(30)
     assert log.read_text().splitlines()[1:] == ["denied", "old connection cut TimeoutError"], log.read_text()
+
+
+# -- netlink: the requests attach makes, and what a refused one leaves ----------------------------
+
+def _attrs(data: bytes) -> dict[int, bytes]:
+    """Route attributes by type (the last of a type wins), as the kernel would read them."""
+    import struct
+
+    found, offset = {}, 0
+    while offset + 4 <= len(data):
+        length, kind = struct.unpack_from("=HH", data, offset)
+        found[kind] = data[offset + 4:offset + length]
+        offset += length + (-length % 4)
+    return found
+
+
+def test_a_veth_request_puts_the_peer_in_the_namespace_with_its_address_and_the_near_end_on_the_bridge():
+    import struct
+
+    from paas.runtime import netlink
+
+    body = netlink.veth_pair("vpabc", "eth0", 7, b"\x02\x42\x0a\xd7\x00\x05", master=42)
+    top = _attrs(body[16:])  # after the ifinfomsg
+    assert top[netlink.IFLA_IFNAME] == b"vpabc\0"
+    assert struct.unpack("=I", top[netlink.IFLA_MASTER]) == (42,)
+    info = _attrs(top[netlink.IFLA_LINKINFO])
+    assert info[netlink.IFLA_INFO_KIND] == b"veth\0"
+    peer = _attrs(_attrs(info[netlink.IFLA_INFO_DATA])[netlink.VETH_INFO_PEER][16:])
+    assert peer[netlink.IFLA_IFNAME] == b"eth0\0"
+    assert struct.unpack("=I", peer[netlink.IFLA_NET_NS_FD]) == (7,)
+    assert peer[netlink.IFLA_ADDRESS] == b"\x02\x42\x0a\xd7\x00\x05"
+    # The port is isolated in the same request that sets it up, never after.
+    port = netlink.isolated_port_up("vpabc")
+    assert struct.unpack_from("=BxHiII", port)[3:] == (netlink.IFF_UP, netlink.IFF_UP)
+    slave = _attrs(_attrs(port[16:])[netlink.IFLA_LINKINFO])
+    assert slave[netlink.IFLA_INFO_SLAVE_KIND] == b"bridge\0"
+    assert _attrs(slave[netlink.IFLA_INFO_SLAVE_DATA])[netlink.IFLA_BRPORT_ISOLATED] == b"\1"
+
+
+def test_a_refused_attach_says_why_and_leaves_no_namespace_lease_or_link(cid):
+    """A link already holding the container's veth name (another runtime's, a stale one): the
+    kernel refuses the pair; the error names it, and the namespace and address made before go."""
+    from paas.runtime import netns, network
+    from paas.runtime.errors import NetworkError
+    from paas.runtime.netnames import NETNS_DIR, netns_name, veth_name
+
+    name = cid("nl")
+    veth = veth_name(name)
+    subprocess.run(["ip", "link", "add", veth, "type", "bridge"], check=True)
+    try:
+        with pytest.raises(NetworkError, match=f"adding veth {veth} to .*: File exists"):
+            network.attach(name, "bridge")
+        assert not (NETNS_DIR / netns_name(name)).exists()
+        assert name not in ipam.owners()
+    finally:
+        subprocess.run(["ip", "link", "del", veth], capture_output=True)
+    # The caller's thread never left its namespace: made and entered from threads of their own.
+    ours = os.stat("/proc/thread-self/ns/net").st_ino
+    att = network.attach(name, "bridge")
+    try:
+        assert netns.run_in(att.netns, lambda: os.stat("/proc/thread-self/ns/net").st_ino) != ours
+        assert os.stat("/proc/thread-self/ns/net").st_ino == ours
+        # Kept as ip netns keeps them: the operator's tools see it.
+        assert netns_name(name) in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    finally:
+        network.detach(name, att)
+    assert not (NETNS_DIR / netns_name(name)).exists() and not network.link_exists(veth)
