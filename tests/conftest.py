@@ -10,6 +10,9 @@ os.environ["PAAS_RUNTIME_DIR"] = "/tmp/paas-runtime-tests/runtime"
 os.environ["PAAS_CGROUP_PARENT"] = "paas-tests"
 os.environ["PAAS_BRIDGE"] = "paastest0"
 os.environ["PAAS_ADDRESS_POOL"] = "10.214.0.0/16"
+# The docker backend's networks in the session's engine (tests/dockerd.py): bridges and a pool of their own.
+os.environ["PAAS_DOCKER_BRIDGE"] = "ptestd"
+os.environ["PAAS_DOCKER_POOL"] = "10.231.0.0/16"
 
 import pytest  # noqa: E402
 
@@ -31,4 +34,4 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
 # servers' agent and hosts (tests/services/fixtures.py) serve tests/services; paas-logs as a process
 # (tests/logcenter/process.py) serves the API's and the console's log and metrics tests.
 pytest_plugins = ["tests.platform.accounts", "tests.e2e.fixtures", "tests.netsandbox", "tests.web.fixtures",
-                  "tests.services.fixtures", "tests.logcenter.process", "tests.registry"]
+                  "tests.services.fixtures", "tests.logcenter.process", "tests.registry", "tests.dockerd"]

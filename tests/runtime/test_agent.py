@@ -11,7 +11,8 @@ import redis as redis_lib
 
 from paas.runtime import config, images, logs
 from paas.runtime.agent import Agent, HostInfo
-from paas.runtime.container import Container, release
+from paas.runtime.backend import NativeBackend
+from paas.runtime.container import Container
 from paas.runtime.reconcile import Desired
 
 from .conftest import wait_for
@@ -63,10 +64,24 @@ def image(tmp_path):
 
 
 @pytest.fixture
-def world(image):
+def backend(request):
+    """The agent's runner: the native one, or (tests marked BOTH) the docker backend on the session's engine."""
+    if getattr(request, "param", "native") == "docker":
+        from paas.runtime.dockerbackend import DockerBackend
+
+        return DockerBackend(base_url=request.getfixturevalue("dockerd"))
+    return NativeBackend()
+
+
+# The contract both backends pass: the same test, run against each.
+BOTH = pytest.mark.parametrize("backend", ["native", "docker"], indirect=True)
+
+
+@pytest.fixture
+def world(image, backend):
     control = MemoryControlPlane()
     client = redis_lib.Redis.from_url(config.redis_url())
-    agent = Agent(control, HOST, client, stop_grace=0.5)
+    agent = Agent(control, HOST, client, stop_grace=0.5, backend=backend)
     app = f"agentapp-{uuid.uuid4().hex[:8]}"
     names = []
 
@@ -81,11 +96,12 @@ def world(image):
 
     yield control, agent, want, client, app
     for name in names:
-        release(name)
+        backend.release(name)
         logs.forget(client, name)
     client.delete(logs.stream_key(app))
 
 
+@BOTH
 def test_agent_starts_reports_and_ships_logs(world):
     control, agent, want, client, app = world
     agent.start_up()
@@ -99,6 +115,7 @@ def test_agent_starts_reports_and_ships_logs(world):
     assert entry[b"line"] == b"started worker.1" and entry[b"process"] == b"worker.1"
 
 
+@BOTH
 def test_web_instance_is_up_once_it_answers_on_port(world):
     control, agent, want, client, app = world
     d = want("web.1")
@@ -109,18 +126,19 @@ def test_web_instance_is_up_once_it_answers_on_port(world):
     assert control.reports[d.name]["port"] == 5000
 
 
+@BOTH
 def test_instances_survive_an_agent_restart(world):
     control, agent, want, client, app = world
     d = want("worker.1")
     agent.reconcile_once()
-    first = Container.load(d.name)
+    first = agent.backend.load(d.name)
     pid = first.record.pid
     # A new agent (the old one is simply gone) adopts the container instead of restarting it.
-    newcomer = Agent(control, HOST, client, stop_grace=0.5)
+    newcomer = Agent(control, HOST, client, stop_grace=0.5, backend=agent.backend)
     newcomer.start_up()
     actions = newcomer.reconcile_once()
     assert [a.kind for a in actions if a.name == d.name] == ["observe"]
-    assert Container.load(d.name).record.pid == pid and Container.load(d.name).is_running()
+    assert agent.backend.load(d.name).record.pid == pid and agent.backend.load(d.name).is_running()
 
 
 def running(pid: int) -> bool:
@@ -147,6 +165,7 @@ def test_a_platform_shutdown_stops_every_instance_and_the_next_agent_starts_them
     assert sorted(a.kind for a in newcomer.reconcile_once()) == ["start", "start"]
 
 
+@BOTH
 def test_crash_is_reported_and_restarted_with_backoff(world):
     control, agent, want, client, app = world
     d = want("worker.1", command="echo boom; exit 3")
@@ -160,6 +179,7 @@ def test_crash_is_reported_and_restarted_with_backoff(world):
     assert [a.kind for a in agent.reconcile_once(now=crashed_at + 1.0) if a.name == d.name] == ["start"]
 
 
+@BOTH
 def test_oom_kill_is_reported(world):
     control, agent, want, client, app = world
     hog = "exec python3 -c 'b = []\nwhile True: b.append(bytearray(4 << 20))'"
@@ -170,11 +190,12 @@ def test_oom_kill_is_reported(world):
     assert control.reports[d.name]["exit_code"] == 137
 
 
+@BOTH
 def test_undesired_instances_are_stopped_and_removed(world):
     control, agent, want, client, app = world
     d = want("worker.1")
     agent.reconcile_once()
-    assert Container.load(d.name).is_running()
+    assert agent.backend.load(d.name).is_running()
     del control.instances[d.name]
     agent.reconcile_once()
     assert control.reports[d.name]["state"] == "stopped"
