@@ -293,6 +293,11 @@ class DockerBackend(NativeBackend):
             return spec.network
         if spec.network != "bridge":
             raise SpecError(f"the docker backend runs instances in bridge, host or none mode, not {spec.network!r}")
+        from . import firewall
+
+        # Before any instance joins a network: the host and other bridges closed to it (checked against
+        # a stamp, so a pass costs one read; prepare() forces them at the agent's start).
+        firewall.ensure_rules(force=False, bridge=config.docker_bridge(), pool=config.docker_pool())
         app = spec.app or spec.id
         name = network_name(app)
         if self._networks(name):

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 import redis as redis_lib
 
-from paas.runtime import config, images, logs
+from paas.runtime import config, identity, images, logs
 from paas.runtime.agent import Agent, HostInfo
 from paas.runtime.backend import NativeBackend
 from paas.runtime.container import Container
@@ -113,6 +113,77 @@ def test_agent_starts_reports_and_ships_logs(world):
     wait_for(lambda: (agent.ship_logs(), client.xlen(logs.stream_key(app)))[1], what="log line in redis")
     entry = client.xrange(logs.stream_key(app))[0][1]
     assert entry[b"line"] == b"started worker.1" and entry[b"process"] == b"worker.1"
+
+
+# What an instance finds out about itself and reaches; one line each (the agent ships them to the log stream).
+CONFINEMENT = r"""
+import os, socket, sys, threading, time
+print("uid", os.getuid(), os.getgid())
+status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)
+print("caps", status["CapEff"].strip(), status["CapBnd"].strip(), "nnp", status["NoNewPrivs"].strip())
+for path in ("/", "/app", "/etc", "/usr", "/tmp"):
+    try:
+        open(os.path.join(path, "probe-written"), "w").close()
+        print("writable", path)
+    except OSError:
+        pass
+try:
+    for _ in range(400):
+        threading.Thread(target=time.sleep, args=(3,), daemon=True).start()
+    print("pids unlimited")
+except RuntimeError:
+    print("pids limited")
+route = [line.split() for line in open("/proc/net/route").read().splitlines()[1:]]
+gateways = [socket.inet_ntoa(bytes.fromhex(r[2])[::-1]) for r in route if r[1] == "00000000"]
+for target in sys.argv[1:] + [f"{g}:{os.environ['LISTENER_PORT']}" for g in gateways]:
+    address, _, port = target.rpartition(":")
+    try:
+        socket.create_connection((address, int(port)), timeout=0.5).close()
+        print("reached", target)
+    except OSError:
+        print("not reached", target)
+print("probe done", flush=True)
+"""
+
+
+@BOTH
+def test_an_instance_is_confined_and_reaches_nothing_of_the_platform(world, image, tmp_path):
+    """The backends' contract: the app's uid, no capabilities, no-new-privileges, no writable system
+    directories, the pids limit, and no path to the platform's PostgreSQL, Redis or any port of the host."""
+    from tests.netsandbox import Listener, host_addresses
+
+    control, agent, want, client, app = world
+    buf = tmp_path / "probe.tar"
+    with tarfile.open(buf, "w") as tar:
+        info = tarfile.TarInfo("probe.py")
+        info.size = len(CONFINEMENT.encode())
+        tar.addfile(info, io.BytesIO(CONFINEMENT.encode()))
+    probe = images.put(buf, stack="host", process_types={"worker": "python3 probe.py"})
+    listener = Listener()  # a platform service on every address of the host (the API, a database)
+    try:
+        targets = ["127.0.0.1:5432", "127.0.0.1:6379", *(f"{a}:{listener.port}" for a in host_addresses())]
+        d = want("worker.1", command=f"python3 probe.py {' '.join(targets)}; exec sleep 600",
+                 env=(("LISTENER_PORT", str(listener.port)),))
+        control.instances[d.name] = d = replace(d, image=probe.digest)
+        agent.reconcile_once()
+        lines = wait_for(lambda: (agent.ship_logs(), _lines(client, app))[1][-1:] == ["probe done"] and
+                         _lines(client, app), timeout=30, what="the probe's report")
+    finally:
+        listener.close()
+    uid = identity.app_uid(APP_ID)
+    assert f"uid {uid} {uid}" in lines
+    assert "caps 0000000000000000 0000000000000000 nnp 1" in lines
+    writable = [line for line in lines if line.startswith("writable")]
+    assert "writable /tmp" in writable and "writable /usr" not in writable and "writable /etc" not in writable
+    if agent.backend.name == "docker":
+        assert writable == ["writable /tmp"]  # a read-only root filesystem
+    assert "pids limited" in lines
+    assert [line for line in lines if line.startswith("reached")] == []
+    assert len([line for line in lines if line.startswith("not reached")]) >= 3
+
+
+def _lines(client, app) -> list[str]:
+    return [e[b"line"].decode() for _, e in client.xrange(logs.stream_key(app))]
 
 
 @BOTH
