@@ -10,12 +10,11 @@ names the content, so an image the engine has is never made again (the cache is 
 import fcntl
 import hashlib
 import json
-import tarfile
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import config, images, imageexport, stacks
+from . import config, images, imageexport, slugexport, stacks
 from .errors import ImageError
 
 IMAGE_REPOSITORY = "paas/image"
@@ -90,28 +89,12 @@ def _load(api, digest: str, ref: str, path: Path) -> None:
 
 
 def _import(api, stack: stacks.Stack, ref: str, path: Path) -> None:
-    """`docker import` of the stack's layers as one root filesystem (an upper layer's path wins)."""
+    """`docker import` of the stack's layers as one root filesystem."""
     import docker.errors
 
-    seen: set[str] = set()
-    with tarfile.open(path, "w") as tar:
-        for layer in stack.layers:  # topmost first
-            for member in sorted(_walk(layer)):
-                if member not in seen:
-                    seen.add(member)
-                    tar.add(layer / member, member, recursive=False)
+    slugexport.stack_tar(stack, path)
     repository, tag = ref.split(":", 1)
     try:
         api.import_image_from_file(str(path), repository=repository, tag=tag)
     except docker.errors.APIError as exc:
         raise ImageError(f"the Docker engine refused stack {stack.name}: {exc.explanation}") from None
-
-
-def _walk(root: Path):
-    """Every path under `root`, relative, without following links (the stack is the platform's own)."""
-    import os
-
-    for directory, dirs, files in os.walk(root):
-        base = Path(directory).relative_to(root)
-        for name in dirs + files:
-            yield str(base / name)
