@@ -175,6 +175,9 @@ class DockerBackend(NativeBackend):
         if not desired.image or desired.attach:
             # Add-on servers (their volumes) and attached one-offs (the terminal relay) are the native runner's.
             return super().create(spec, desired)
+        if not desired.egress:
+            raise SpecError("paas egress:deny is not available with the docker backend (PAAS_RUNTIME_BACKEND=docker): "
+                            "its instances have no network namespace of the platform's to hold the rules")
         view = validate(spec)
         uid, gid = resolve_user(view, spec.user)
         ref = dockerimages.ensure(self.api, desired.image, desired.stack)
