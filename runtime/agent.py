@@ -458,9 +458,11 @@ class Agent:
         self.control.report(d.name, state="starting", address=address, port=port, exit_code=None)
         c.start()
         self.starting = True  # its first health check comes at the starting interval, not the idle one
-        # Again once started: the Docker engine gives an address only then (the native runner's is the same).
-        address, port = endpoint(c.record.network, self.host)
-        self.control.report(d.name, state="starting", started_at=c.record.started_at, address=address, port=port)
+        started = {"started_at": c.record.started_at}
+        if endpoint(c.record.network, self.host) != (address, port):
+            # The Docker engine gives an address only at the start (the native runner's is known before).
+            started["address"], started["port"] = endpoint(c.record.network, self.host)
+        self.control.report(d.name, state="starting", **started)
         if web:
             self.watch_ready(c.record.network, d)
 

@@ -10,6 +10,7 @@ pidfile and socket are under one temp dir, gone after the session with its conta
 and mounts.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -24,7 +25,8 @@ from paas.runtime import config
 
 
 def dockerd_argv(root: Path) -> list[str]:
-    (root / "daemon.json").write_text("{}")  # not the host's /etc/docker/daemon.json
+    # Not the host's /etc/docker/daemon.json; the engine's identity key in the temp dir, not /etc/docker/key.json.
+    (root / "daemon.json").write_text(json.dumps({"deprecated-key-path": str(root / "key.json")}))
     return ["dockerd", "--config-file", str(root / "daemon.json"), "--data-root", str(root / "data"),
             "--exec-root", str(root / "exec"), "--pidfile", str(root / "dockerd.pid"),
             "-H", f"unix://{root / 'docker.sock'}", "--iptables=false", "--ip6tables=false",
