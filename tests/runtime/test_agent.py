@@ -101,7 +101,6 @@ def world(image, backend):
     client.delete(logs.stream_key(app))
 
 
-@BOTH
 def test_agent_starts_reports_and_ships_logs(world):
     control, agent, want, client, app = world
     agent.start_up()
@@ -149,7 +148,9 @@ print("probe done", flush=True)
 @BOTH
 def test_an_instance_is_confined_and_reaches_nothing_of_the_platform(world, image, tmp_path):
     """The backends' contract: the app's uid, no capabilities, no-new-privileges, no writable system
-    directories, the pids limit, and no path to the platform's PostgreSQL, Redis or any port of the host."""
+    directories, the pids limit, no path to the platform's PostgreSQL, Redis or any port of the host;
+    its output shipped to the app's log stream, its usage reported. (Serving through the router:
+    tests/e2e/test_docker_backend.py.)"""
     from tests.netsandbox import Listener, host_addresses
 
     control, agent, want, client, app = world
@@ -168,6 +169,8 @@ def test_an_instance_is_confined_and_reaches_nothing_of_the_platform(world, imag
         agent.reconcile_once()
         lines = wait_for(lambda: (agent.ship_logs(), _lines(client, app))[1][-1:] == ["probe done"] and
                          _lines(client, app), timeout=30, what="the probe's report")
+        wait_for(lambda: (agent.reconcile_once(), control.reports[d.name]["state"] == "up")[1], what="instance up")
+        assert control.reports[d.name]["memory_bytes"] > 0 and control.reports[d.name]["cpu_seconds"] > 0
     finally:
         listener.close()
     uid = identity.app_uid(APP_ID)
@@ -186,7 +189,6 @@ def _lines(client, app) -> list[str]:
     return [e[b"line"].decode() for _, e in client.xrange(logs.stream_key(app))]
 
 
-@BOTH
 def test_web_instance_is_up_once_it_answers_on_port(world):
     control, agent, want, client, app = world
     d = want("web.1")
