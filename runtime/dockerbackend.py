@@ -18,6 +18,7 @@ relay) stay on the native runner; so does freezing (apps asleep) and `paas egres
 this backend refuses with an error naming it.
 """
 
+import json
 import math
 import shutil
 import time
@@ -195,7 +196,7 @@ class DockerBackend(NativeBackend):
             self._remove_engine_container(spec.id)  # an agent killed between the engine's create and its release
             mounts = self._mounts(spec, desired, view, uid, directory)
             self.api.create_container(**self._container_args(spec, ref, uid, gid, mounts, view))
-            (directory / ENGINE_MARK).write_text(f'{{"image": "{ref}"}}')
+            (directory / ENGINE_MARK).write_text(json.dumps({"image": ref}))
             record.save(directory)
         except BaseException:
             self._release_engine(spec.id, spec.app)

@@ -3,9 +3,10 @@
 The native runner's kernel appends an instance's output to those two files; with the Docker engine,
 the engine keeps it (json-file, bounded), and each pass of the agent copies what is new into the same
 files, so logs.py ships it exactly as it ships a native instance's (the same stream, fields and
-offsets, LOGS.md). Where the copy stands is the engine's timestamp of the last line copied, kept
-beside the files: a restarted agent copies from there, and the engine's fixed-width RFC 3339
-timestamps compare as text.
+offsets, LOGS.md). Where the copy stands is the engine's timestamp of the last line copied and the
+file's size after it, kept beside the files: a restarted agent copies from there (the engine's
+fixed-width RFC 3339 timestamps compare as text), and what it had appended without saving that place
+is not appended again.
 """
 
 import json
@@ -20,16 +21,20 @@ def pull(api, name: str, directory: Path) -> None:
     """Append the lines the engine has for container `name` since the last pull to its files."""
     place = _load(directory)
     for stream in STREAMS:
-        last = place.get(stream, "")
+        path = directory / f"{stream}.log"
+        last, size = place.get(stream, ("", 0))
         since = int(_epoch(last)) if last else None  # whole seconds: the lines of that second are skipped below
         data = api.logs(name, stdout=stream == "stdout", stderr=stream == "stderr", timestamps=True,
                         since=since)
         lines, newest = fresh_lines(data, last)
+        # An agent stopped between appending and saving the place appended these already: not twice.
+        lines = lines_after(lines, _size(path) - size)
         if lines:
-            with open(directory / f"{stream}.log", "ab") as out:
+            with open(path, "ab") as out:
                 out.write(b"".join(lines))
-            place[stream] = newest
-    _save(directory, place)
+        if newest != last:
+            place[stream] = (newest, _size(path))
+            _save(directory, place)
 
 
 def fresh_lines(data: bytes, last: str) -> tuple[list[bytes], str]:
@@ -46,6 +51,20 @@ def fresh_lines(data: bytes, last: str) -> tuple[list[bytes], str]:
     return out, newest
 
 
+def lines_after(lines: list[bytes], written: int) -> list[bytes]:
+    """`lines` less those whose `written` bytes are in the file already (a copy whose place was not saved)."""
+    while lines and written >= len(lines[0]):
+        written -= len(lines.pop(0))
+    return lines
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
 def _epoch(stamp: str) -> float:
     from datetime import datetime
 
@@ -53,14 +72,18 @@ def _epoch(stamp: str) -> float:
 
 
 def _load(directory: Path) -> dict:
+    """{stream: (the last stamp copied, the file's size after it)}; a file that is not that: nothing copied."""
     try:
         data = json.loads((directory / PLACE).read_text())
     except (OSError, ValueError):
         return {}
-    return {k: v for k, v in data.items() if k in STREAMS and isinstance(v, str)} if isinstance(data, dict) else {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: (v[0], v[1]) for k, v in data.items() if k in STREAMS and isinstance(v, list) and len(v) == 2
+            and isinstance(v[0], str) and isinstance(v[1], int)}
 
 
 def _save(directory: Path, place: dict) -> None:
     tmp = directory / f"{PLACE}.tmp"
-    tmp.write_text(json.dumps(place))
+    tmp.write_text(json.dumps({k: list(v) for k, v in place.items()}))
     tmp.replace(directory / PLACE)

@@ -180,6 +180,11 @@ def test_an_instance_is_confined_and_reaches_nothing_of_the_platform(world, imag
     assert "writable /tmp" in writable and "writable /usr" not in writable and "writable /etc" not in writable
     if agent.backend.name == "docker":
         assert writable == ["writable /tmp"]  # a read-only root filesystem
+        host_config = agent.backend.api.inspect_container(d.name)["HostConfig"]
+        assert (host_config["Memory"], host_config["MemorySwap"]) == (d.memory_mb << 20, d.memory_mb << 20)
+        assert (host_config["NanoCpus"], host_config["PidsLimit"]) == (int(d.cpus * 1e9), 256)
+        assert host_config["CapDrop"] == ["ALL"] and host_config["SecurityOpt"] == ["no-new-privileges"]
+        assert host_config["NetworkMode"] == f"paas-{app}" and not host_config["Privileged"]
     assert "pids limited" in lines
     assert [line for line in lines if line.startswith("reached")] == []
     assert len([line for line in lines if line.startswith("not reached")]) >= 3
