@@ -25,7 +25,7 @@ import time
 
 from . import config, dockerimages, dockerlogs, identity, images
 from .backend import NativeBackend
-from .container import Container, Outcome, instance_dir
+from .container import Container, Outcome, instance_dir, new_instance_dir
 from .errors import RuntimeLayerError, SpecError, StateError
 from .reconcile import Desired
 from .rootview import resolve_user
@@ -182,12 +182,7 @@ class DockerBackend(NativeBackend):
         view = validate(spec)
         uid, gid = resolve_user(view, spec.user)
         ref = dockerimages.ensure(self.api, desired.image, desired.stack)
-        directory = instance_dir(spec.id)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            directory.mkdir()
-        except FileExistsError:
-            raise SpecError(f"a container named {spec.id} already exists on this host") from None
+        directory = new_instance_dir(spec.id)
         record = Record(id=spec.id, labels=spec.labels(), stop_grace=spec.stop_grace)
         record.network = {"mode": "host" if spec.network == "host" else NETWORK_MODE}
         if spec.network == "host":

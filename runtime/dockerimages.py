@@ -7,11 +7,9 @@ read-only at /app from the store's layer (the one unpacked tree of that app's ui
 names the content, so an image the engine has is never made again (the cache is the engine's store).
 """
 
-import fcntl
 import hashlib
 import json
 import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 from . import config, images, imageexport, slugexport, stacks
@@ -19,16 +17,6 @@ from .errors import ImageError
 
 IMAGE_REPOSITORY = "paas/image"
 STACK_REPOSITORY = "paas/stack"
-
-
-@contextmanager
-def _locked():
-    """One maker per host: two agents' first starts of one release make its image once."""
-    root = config.images_dir()
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".docker.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
 
 
 def image_ref(digest: str) -> str:
@@ -59,7 +47,8 @@ def ensure(api, digest: str, stack_name: str) -> str:
 def _ensure(api, ref: str, make) -> str:
     if _has(api, ref):
         return ref
-    with _locked(), tempfile.TemporaryDirectory(dir=config.images_dir()) as tmp:
+    # One maker per host: two agents' first starts of one release make its image once.
+    with images.locked(".docker.lock"), tempfile.TemporaryDirectory(dir=config.images_dir()) as tmp:
         if not _has(api, ref):
             make(Path(tmp) / "image.tar")
     return ref

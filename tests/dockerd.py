@@ -90,3 +90,41 @@ def _stop(api, proc, root: Path) -> None:
         subprocess.run(["umount", "-l", mount], check=False, capture_output=True)
     shutil.rmtree(root, ignore_errors=True)
     firewall.remove_rules(bridge=config.docker_bridge(), pool=config.docker_pool())
+
+
+def docker_cli(url: str, *args: str) -> str:
+    """The docker CLI (as a user runs it) against the engine at `url`; its output, or the test fails."""
+    result = subprocess.run(["docker", "-H", url, *args], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"docker {' '.join(args)}: {result.stderr}"
+    return result.stdout.strip()
+
+
+def http_body(url: str) -> str:
+    """The body at `url`, or "" while nothing answers there."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.read().decode()
+    except OSError:
+        return ""
+
+
+def answer_of_docker_run(url: str, tag: str, *options: str, port: int = 5000) -> str:
+    """What `docker run -d [options] tag`, on a network of its own, answers on `port`; the container,
+    the network and the image are removed after."""
+    from tests.waiting import wait_for
+
+    network = f"run-{os.urandom(4).hex()}"
+    docker_cli(url, "network", "create", network)
+    container = ""
+    try:
+        container = docker_cli(url, "run", "-d", "--network", network, *options, tag)
+        address = docker_cli(url, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+                             container)
+        return wait_for(lambda: http_body(f"http://{address}:{port}/"), 20, f"{tag} under docker run")
+    finally:
+        if container:
+            subprocess.run(["docker", "-H", url, "rm", "-f", container], capture_output=True)
+        subprocess.run(["docker", "-H", url, "network", "rm", network], capture_output=True)
+        subprocess.run(["docker", "-H", url, "rmi", "-f", tag], capture_output=True)

@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import tarfile
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from paas.runtime import identity
 from tests.e2e.platform_procs import BIN, Processes
 from tests.e2e.test_deploy import fetch, release_status
 from tests.runtime import imagearchives as ia
+from tests.dockerd import answer_of_docker_run, docker_cli
 from tests.waiting import wait_for
 
 
@@ -77,13 +77,6 @@ def probe_archive(path: Path) -> Path:
                           ExposedPorts={"7000/tcp": {}})
 
 
-def docker(url: str, *args: str) -> str:
-    """The docker CLI against the session's engine."""
-    result = subprocess.run(["docker", "-H", url, *args], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, f"docker {' '.join(args)}: {result.stderr}"
-    return result.stdout.strip()
-
-
 def test_the_docker_backend_serves_through_the_router_and_an_export_runs_under_docker_run(
         pusher, agent_host, docker_host, platform_env, tmp_path):
     name = docker_host["PAAS_HOST_NAME"]
@@ -104,30 +97,7 @@ def test_the_docker_backend_serves_through_the_router_and_an_export_runs_under_d
     with export_release(pusher.user, app, release) as out, open(exported, "wb") as copy:
         copy.write(out.read())
     url, tag = docker_host["PAAS_DOCKER_HOST"], f"paas/{app.name}:v{release.version}"
-    assert tag in docker(url, "load", "-i", str(exported))
-    network = f"export-{app.name}"
-    docker(url, "network", "create", network)
-    try:
-        # The same env is the image's own (the release's config vars); the same uid, to answer alike.
-        uid = identity.app_uid(app.pk)
-        container = docker(url, "run", "-d", "--network", network, "--user", f"{uid}:{uid}", tag)
-        address = docker(url, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", container)
-        body = wait_for(lambda: _get(f"http://{address}:5000/"), 20, "the exported release under docker run")
-        assert body == answer
-    finally:
-        subprocess.run(["docker", "-H", url, "rm", "-f", *_containers(url, tag)], capture_output=True)
-        subprocess.run(["docker", "-H", url, "network", "rm", network], capture_output=True)
-
-
-def _containers(url: str, image: str) -> list[str]:
-    listing = subprocess.run(["docker", "-H", url, "ps", "-aq", "--filter", f"ancestor={image}"],
-                             capture_output=True, text=True)
-    return listing.stdout.split()
-
-
-def _get(url: str) -> str:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.read().decode()
-    except OSError:
-        return ""
+    assert tag in docker_cli(url, "load", "-i", str(exported))
+    # The same env is the image's own (the release's config vars); the same uid, to answer alike.
+    uid = identity.app_uid(app.pk)
+    assert answer_of_docker_run(url, tag, "--user", f"{uid}:{uid}") == answer

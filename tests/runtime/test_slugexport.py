@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import tarfile
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 from paas.runtime import config, imageexport, images, stacks
 from paas.runtime.errors import ImageError
 from tests.runtime import imagearchives
-from tests.waiting import wait_for
+from tests.dockerd import answer_of_docker_run, docker_cli
 
 
 def _with_libraries(root: Path, program: str) -> None:
@@ -54,43 +53,16 @@ def _slug(path: Path, members: dict) -> Path:
     return path
 
 
-def docker(url: str, *args: str) -> str:
-    result = subprocess.run(["docker", "-H", url, *args], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, f"docker {' '.join(args)}: {result.stderr}"
-    return result.stdout.strip()
-
-
-def _get(url: str) -> str:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.read().decode()
-    except OSError:
-        return ""
-
-
 def test_a_slug_release_exports_as_its_stack_and_slug_and_runs_under_docker_run(small_stack, dockerd, tmp_path):
     slug = _slug(tmp_path / "slug.tar", {"./probe": imagearchives.probe_binary()})
     image = images.put(slug, stack=small_stack, process_types={"web": "./probe serve"})
     archive, tag = tmp_path / "release.tar", f"paas/slugexport-{uuid.uuid4().hex[:6]}:v2"
     with open(archive, "wb") as out:
         imageexport.write(image.digest, out, env={"GREETING": "from the slug"}, tag=tag)
-    assert tag in docker(dockerd, "load", "-i", str(archive))
-    network = f"slugexport-{uuid.uuid4().hex[:6]}"
-    docker(dockerd, "network", "create", network)
-    container = ""
-    try:
-        container = docker(dockerd, "run", "-d", "--network", network, tag)
-        address = docker(dockerd, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
-                         container)
-        # The Procfile's command through the slug's .profile.d (launch.py), on $PORT 5000, in /app, as the
-        # stacks' unprivileged "app" user.
-        body = wait_for(lambda: _get(f"http://{address}:5000/"), 20, "the exported slug answering")
-        assert body == f"from the slug uid={stacks.APP_UID} cwd=/app"
-    finally:
-        if container:
-            subprocess.run(["docker", "-H", dockerd, "rm", "-f", container], capture_output=True)
-        subprocess.run(["docker", "-H", dockerd, "rmi", "-f", tag], capture_output=True)
-        subprocess.run(["docker", "-H", dockerd, "network", "rm", network], capture_output=True)
+    assert tag in docker_cli(dockerd, "load", "-i", str(archive))
+    # The Procfile's command through the slug's .profile.d (launch.py), on $PORT 5000, in /app, as the
+    # stacks' unprivileged "app" user.
+    assert answer_of_docker_run(dockerd, tag) == f"from the slug uid={stacks.APP_UID} cwd=/app"
 
 
 def test_what_cannot_be_exported_is_refused_saying_why(small_stack, tmp_path):
