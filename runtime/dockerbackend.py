@@ -14,8 +14,8 @@ The root filesystem is an engine image made once per release content (dockerimag
 (state.json: state, the PID 1 the engine reports, address) and the two log files (dockerlogs.py)
 live in the instance directory like a native instance's, so the agent finds, checks, reports and
 ships both alike. Add-on servers and attached one-offs (`paas run`, driven through a terminal
-relay) stay on the native runner; so does freezing (apps asleep) and `paas egress:deny`, which
-this backend refuses with an error naming it.
+relay) stay on the native runner. Not done here: freezing apps asleep (sleep.py warns and leaves
+them awake) and `paas egress:deny` (refused at the start, with an error naming it).
 """
 
 import json
