@@ -626,13 +626,16 @@ def main(make_control: Callable[[], ControlPlane], argv: list[str] | None = None
     if args.stop_instances:
         log.info("stopped %d instance(s)", agent.stop_everything())
         return 0
-    if args.once:
-        agent.start_up()
-        agent.reconcile_once()
-        return 0
     try:
+        if args.once:
+            agent.start_up()
+            agent.reconcile_once()
+            return 0
         agent.run()
     except KeyboardInterrupt:
         pass
+    except RuntimeLayerError as exc:  # at start: the host cannot run instances (a Docker engine away)
+        log.error("%s", exc)
+        return 1
     return 0
 
