@@ -7,8 +7,6 @@ host is drained, so placement sends the app there. One image deploy covers both 
 """
 
 import os
-import subprocess
-import sys
 import tarfile
 import uuid
 from pathlib import Path
@@ -20,10 +18,10 @@ from paas.platform.actions.config import change_config
 from paas.platform.actions.imagedeploys import deploy_archive, export_release
 from paas.platform.models import Host, Instance
 from paas.runtime import identity
+from tests.dockerd import answer_of_docker_run, docker_cli
 from tests.e2e.platform_procs import BIN, Processes
 from tests.e2e.test_deploy import fetch, release_status
 from tests.runtime import imagearchives as ia
-from tests.dockerd import answer_of_docker_run, docker_cli
 from tests.waiting import wait_for
 
 
@@ -48,13 +46,12 @@ def docker_host(platform_env, e2e_data_dir, live_server, monkeypatch, transactio
     try:
         yield env
     finally:
-        procs.stop()  # an agent's SIGTERM leaves its instances running: they are stopped here
+        procs.stop()  # an agent's SIGTERM leaves its instances running: they are removed here
         _stop_instances(env)
 
 
 def _stop_instances(env: dict) -> None:
-    subprocess.run([str(Path(sys.executable).with_name("paas-agent")), "--stop-instances"], env=env,
-                   capture_output=True, timeout=120)
+    """What the agent left running: the engine's containers (removed by force), networks and instance directories."""
     from paas.runtime.dockerbackend import DockerBackend
 
     backend, instances = DockerBackend(base_url=env["PAAS_DOCKER_HOST"]), Path(env["PAAS_DATA_DIR"]) / "runtime" / "instances"
