@@ -32,6 +32,7 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
 # users, tokens and the API client (tests/platform/accounts.py) serve every folder that calls the API;
 # the console's users, apps and browser tabs (tests/web/fixtures.py) serve tests/web; the add-on
 # servers' agent and hosts (tests/services/fixtures.py) serve tests/services; paas-logs as a process
-# (tests/logcenter/process.py) serves the API's and the console's log and metrics tests.
+# (tests/logcenter/process.py) serves the API's and the console's log and metrics tests; one Docker engine
+# (tests/dockerd.py) serves the docker backend's and the exports' tests in tests/runtime and tests/e2e.
 pytest_plugins = ["tests.platform.accounts", "tests.e2e.fixtures", "tests.netsandbox", "tests.web.fixtures",
                   "tests.services.fixtures", "tests.logcenter.process", "tests.registry", "tests.dockerd"]
