@@ -85,10 +85,10 @@ def world(image, backend):
     app = f"agentapp-{uuid.uuid4().hex[:8]}"
     names = []
 
-    def want(process="worker.1", **kw):
-        name = f"{app}.{process}.{uuid.uuid4().hex[:4]}"
+    def want(process="worker.1", of_app=None, **kw):
+        name = f"{of_app or app}.{process}.{uuid.uuid4().hex[:4]}"
         names.append(name)
-        d = Desired(name=name, app=app, release="v1", process=process, command=kw.pop("command", ""),
+        d = Desired(name=name, app=of_app or app, release="v1", process=process, command=kw.pop("command", ""),
                     image=image.digest, memory_mb=kw.pop("memory_mb", 128), cpus=1.0,
                     app_id=kw.pop("app_id", APP_ID), **kw)
         control.instances[name] = d
@@ -148,7 +148,8 @@ print("probe done", flush=True)
 @BOTH
 def test_an_instance_is_confined_and_reaches_nothing_of_the_platform(world, image, tmp_path):
     """The backends' contract: the app's uid, no capabilities, no-new-privileges, no writable system
-    directories, the pids limit, no path to the platform's PostgreSQL, Redis or any port of the host;
+    directories, the pids limit, no path to the platform's PostgreSQL, Redis, any port of the host or
+    another app's instance;
     its output shipped to the app's log stream, its usage reported. (Serving through the router:
     tests/e2e/test_docker_backend.py.)"""
     from tests.netsandbox import Listener, host_addresses
@@ -160,9 +161,16 @@ def test_an_instance_is_confined_and_reaches_nothing_of_the_platform(world, imag
         info.size = len(CONFINEMENT.encode())
         tar.addfile(info, io.BytesIO(CONFINEMENT.encode()))
     probe = images.put(buf, stack="host", process_types={"worker": "python3 probe.py"})
+    # Another app's instance on this host, up: its address and $PORT must be out of reach too.
+    neighbour = want("web.1", of_app=f"{app}-other", app_id=APP_ID + 1)
+    agent.reconcile_once()
+    wait_for(lambda: (agent.reconcile_once(), control.reports[neighbour.name]["state"] == "up")[1], timeout=20,
+             what="the other app's instance up")
+    other = agent.backend.load(neighbour.name).record.network["address"]
     listener = Listener()  # a platform service on every address of the host (the API, a database)
     try:
-        targets = ["127.0.0.1:5432", "127.0.0.1:6379", *(f"{a}:{listener.port}" for a in host_addresses())]
+        targets = ["127.0.0.1:5432", "127.0.0.1:6379", f"{other}:5000",
+                   *(f"{a}:{listener.port}" for a in host_addresses())]
         d = want("worker.1", command=f"python3 probe.py {' '.join(targets)}; exec sleep 600",
                  env=(("LISTENER_PORT", str(listener.port)),))
         control.instances[d.name] = d = replace(d, image=probe.digest)
@@ -187,7 +195,7 @@ def test_an_instance_is_confined_and_reaches_nothing_of_the_platform(world, imag
         assert host_config["NetworkMode"] == f"paas-{app}" and not host_config["Privileged"]
     assert "pids limited" in lines
     assert [line for line in lines if line.startswith("reached")] == []
-    assert len([line for line in lines if line.startswith("not reached")]) >= 3
+    assert f"not reached {other}:5000" in lines
 
 
 def _lines(client, app) -> list[str]:
