@@ -23,7 +23,7 @@ import math
 import shutil
 import time
 
-from . import config, dockerimages, dockerlogs, identity, images
+from . import config, dockerimages, dockerlogs, identity, images, ports
 from .backend import NativeBackend
 from .container import Container, Outcome, instance_dir, new_instance_dir
 from .errors import RuntimeLayerError, SpecError, StateError
@@ -273,7 +273,7 @@ class DockerBackend(NativeBackend):
             memswap_limit=limits.memory, pids_limit=limits.pids, cpu_shares=limits.cpu_shares,
             nano_cpus=int(limits.cpus * 1e9) if limits.cpus else None, mounts=mounts, network_mode=network,
             log_config=LogConfig(type="json-file", config=LOG_CONFIG),
-            port_bindings={spec.publish: None} if spec.publish and spec.network == "bridge" else None)
+            port_bindings=self._published(spec))
         args = dict(image=ref, name=spec.id, entrypoint=entrypoint, command=list(spec.command[1:]),
                     user=f"{uid}:{gid}", environment=env, working_dir=spec.workdir, hostname=hostname,
                     labels={f"paas.{k}": v for k, v in spec.labels().items()}, host_config=host_config,
@@ -283,6 +283,13 @@ class DockerBackend(NativeBackend):
         if network not in ("host", "none"):
             args["networking_config"] = self.api.create_networking_config({network: self.api.create_endpoint_config()})
         return args
+
+    def _published(self, spec: ContainerSpec) -> dict | None:
+        """A web instance's $PORT on a host port of PAAS_PUBLISH_PORTS (routers of other hosts reach it
+        there, through the engine's proxy), the range the firewall keeps every instance from reaching."""
+        if not (spec.publish and spec.network == "bridge"):
+            return None
+        return {spec.publish: ports.allocate(spec.id)}
 
     def _network(self, spec: ContainerSpec) -> str:
         """The app's own network (made on its first instance here), or the host's or none."""
@@ -323,11 +330,12 @@ class DockerBackend(NativeBackend):
             pass
 
     def _release_engine(self, name: str, app: str) -> None:
-        """The engine's container, and the app's network once no container of the app is on it."""
+        """The engine's container, its host port, and the app's network once no container of the app is on it."""
         import docker.errors
 
         try:
             self._remove_engine_container(name)
+            ports.release(name)  # once the engine's proxy has let go of it (spec_for leases host mode's too)
             for net in self._networks(network_name(app or name)):
                 if not self.api.inspect_network(net["Id"])["Containers"]:
                     self.api.remove_network(net["Id"])

@@ -288,6 +288,7 @@ def test_undesired_instances_are_stopped_and_removed(world):
     assert not (config.instances_dir() / d.name).exists()
 
 
+@BOTH
 def test_a_host_with_a_routable_address_publishes_web_instances(world):
     """Routers on other machines reach the instance at the host's address and a published port."""
     from tests.hostnet import OtherHost
