@@ -22,6 +22,7 @@ import json
 import math
 import shutil
 import time
+from contextlib import contextmanager
 
 from . import config, dockerimages, dockerlogs, identity, images, ports
 from .backend import NativeBackend
@@ -41,6 +42,20 @@ ENGINE_MARK = "docker.json"   # in the instance directory: the engine runs this 
 STACK_INIT = "/usr/bin/docker-init"
 LOG_CONFIG = {"max-size": "8m", "max-file": "2"}  # the engine's copy, bounded; the agent copies it out
 NETWORK_MODE = "docker"       # record.network's mode: not "bridge", which is the native runner's netns
+
+
+@contextmanager
+def engine(what: str):
+    """The engine's refusals and absence as the runtime's error, naming `what` failed: the agent reports
+    it for that one instance and goes on with the others (a NotFound is the caller's to handle)."""
+    import docker.errors
+
+    try:
+        yield
+    except docker.errors.NotFound:
+        raise
+    except (docker.errors.DockerException, OSError) as exc:
+        raise RuntimeLayerError(f"{what}: {getattr(exc, 'explanation', None) or exc}") from None
 
 
 def bridge_name(app: str) -> str:
@@ -67,13 +82,14 @@ class DockerInstance(Container):
         if self.record.state is not State.CREATED:
             raise StateError(f"container {self.id} is {self.record.state.value}, not created")
         try:
-            self.api.start(self.id)
-            info = self.api.inspect_container(self.id)
-        except docker.errors.APIError as exc:
+            with engine(f"container {self.id} failed to start"):
+                self.api.start(self.id)
+                info = self.api.inspect_container(self.id)
+        except (RuntimeLayerError, docker.errors.NotFound) as exc:
             self.record.move(State.STOPPED)
-            self.record.error, self.record.exit_code = str(exc.explanation)[:500], 125
+            self.record.error, self.record.exit_code = str(exc)[:500], 125
             self.save()
-            raise RuntimeLayerError(f"container {self.id} failed to start: {exc.explanation}") from None
+            raise RuntimeLayerError(str(exc)) from None
         self.record.network.update(_addresses(info, self.record.network))
         pid = info["State"]["Pid"]
         self.record.move(State.RUNNING)
@@ -86,8 +102,8 @@ class DockerInstance(Container):
 
         try:
             s = self.api.stats(self.id, stream=False, one_shot=True)
-        except docker.errors.APIError:
-            return {"memory_bytes": 0, "cpu_ns": 0}
+        except (docker.errors.DockerException, OSError):
+            return {"memory_bytes": 0, "cpu_ns": 0}  # the next pass asks again
         return {"memory_bytes": s.get("memory_stats", {}).get("usage", 0),
                 "cpu_ns": s.get("cpu_stats", {}).get("cpu_usage", {}).get("total_usage", 0)}
 
@@ -95,7 +111,8 @@ class DockerInstance(Container):
         import docker.errors
 
         try:
-            state = self.api.inspect_container(self.id)["State"]
+            with engine(f"the end of container {self.id}"):
+                state = self.api.inspect_container(self.id)["State"]
         except docker.errors.NotFound:
             return Outcome(exit_code=137, error="the engine has no such container")
         if state.get("Error"):
@@ -111,7 +128,8 @@ class DockerInstance(Container):
             grace = self.record.stop_grace if self.record.stop_grace is not None else config.STOP_GRACE_SECONDS
         if self.record.state is State.RUNNING:
             try:
-                self.api.stop(self.id, timeout=max(1, math.ceil(grace)))
+                with engine(f"stopping container {self.id}"):
+                    self.api.stop(self.id, timeout=max(1, math.ceil(grace)))
             except docker.errors.NotFound:
                 pass
         return self.mark_stopped()
@@ -181,16 +199,18 @@ class DockerBackend(NativeBackend):
                             "its instances have no network namespace of the platform's to hold the rules")
         view = validate(spec)
         uid, gid = resolve_user(view, spec.user)
-        ref = dockerimages.ensure(self.api, desired.image, desired.stack)
+        with engine(f"the Docker engine's image of {spec.id}"):
+            ref = dockerimages.ensure(self.api, desired.image, desired.stack)
         directory = new_instance_dir(spec.id)
         record = Record(id=spec.id, labels=spec.labels(), stop_grace=spec.stop_grace)
         record.network = {"mode": "host" if spec.network == "host" else NETWORK_MODE}
         if spec.network == "host":
             record.network["port"] = spec.publish
         try:
-            self._remove_engine_container(spec.id)  # an agent killed between the engine's create and its release
             mounts = self._mounts(spec, desired, view, uid, directory)
-            self.api.create_container(**self._container_args(spec, ref, uid, gid, mounts, view))
+            with engine(f"the Docker engine refused container {spec.id}"):
+                self._remove_engine_container(spec.id)  # an agent killed between the engine's create and its release
+                self.api.create_container(**self._container_args(spec, ref, uid, gid, mounts, view))
             (directory / ENGINE_MARK).write_text(json.dumps({"image": ref}))
             record.save(directory)
         except BaseException:
@@ -339,5 +359,5 @@ class DockerBackend(NativeBackend):
             for net in self._networks(network_name(app or name)):
                 if not self.api.inspect_network(net["Id"])["Containers"]:
                     self.api.remove_network(net["Id"])
-        except docker.errors.APIError:
-            pass  # the next release of the app's instances tries again
+        except (docker.errors.DockerException, OSError):
+            pass  # the engine away or busy: the next release of the app's instances tries again

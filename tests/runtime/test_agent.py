@@ -198,6 +198,21 @@ def test_an_instance_is_confined_and_reaches_nothing_of_the_platform(world, imag
     assert f"not reached {other}:5000" in lines
 
 
+def test_a_docker_engine_away_fails_that_instance_only_saying_so(image):
+    """A start the engine cannot take is that instance's crash (reported, retried with backoff), never
+    the agent's pass, and leaves nothing on the host."""
+    from paas.runtime.dockerbackend import DockerBackend
+
+    control = MemoryControlPlane()
+    agent = Agent(control, HOST, None, stop_grace=0.5, backend=DockerBackend(base_url="unix:///nonexistent/docker.sock"))
+    name = f"awayapp.worker.1.{uuid.uuid4().hex[:4]}"
+    control.instances[name] = Desired(name=name, app="awayapp", release="v1", process="worker.1", command="",
+                                      image=image.digest, memory_mb=128, app_id=APP_ID)
+    agent.reconcile_once()
+    assert (control.reports[name]["state"], control.reports[name]["exit_code"]) == ("crashed", 125)
+    assert control.instances[name].restarts == 1 and not (config.instances_dir() / name).exists()
+
+
 def _lines(client, app) -> list[str]:
     return [e[b"line"].decode() for _, e in client.xrange(logs.stream_key(app))]
 
