@@ -37,11 +37,13 @@ def small_stack():
     name = f"mini-{uuid.uuid4().hex[:6]}"
     directory = config.stacks_dir() / name
     rootfs = directory / "rootfs"
-    shutil.copytree(stacks.get("host").layers[0], rootfs, symlinks=True)
-    _with_libraries(rootfs, "/bin/bash")
-    (directory / "stack.json").write_text(json.dumps({"layers": [str(rootfs)], "binds": []}))
-    yield name
-    shutil.rmtree(directory)
+    try:
+        shutil.copytree(stacks.get("host").layers[0], rootfs, symlinks=True)
+        _with_libraries(rootfs, "/bin/bash")
+        (directory / "stack.json").write_text(json.dumps({"layers": [str(rootfs)], "binds": []}))
+        yield name
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _slug(path: Path, members: dict) -> Path:
