@@ -39,7 +39,8 @@ need npm npm
 need buildah buildah
 need crun crun   # the OCI runtime of a Dockerfile's RUN steps, rootless inside buildah's user namespace
 need docker-registry docker-registry
-# The peer of bench/runtime.py's start_vs_docker (the bench starts a dockerd of its own).
+# The Docker engine backend (PAAS_RUNTIME_BACKEND=docker, runtime/dockerbackend.py; its tests start dockerd)
+# and the peer of bench/runtime.py's start_vs_docker.
 need dockerd docker.io
 # The cgroup v2 guest of tests/vm (make test runs it where KVM is present).
 if [ -e /dev/kvm ]; then

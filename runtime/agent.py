@@ -25,8 +25,8 @@ from typing import Protocol
 
 from paas.contracts import redis_keys
 
-from . import addonnet, config, identity, imageconfig, imagefetch, images, logs, network, ports, stacks, sweep, trust, volumes
-from .container import Container, create, instance_dir, release
+from . import addonnet, backend as backends, config, identity, imageconfig, imagefetch, images, logs, network, ports, stacks, sweep, trust, volumes
+from .container import Container, instance_dir
 from .errors import RuntimeLayerError, SpecError, StateError
 from .launch import process_argv
 from .reconcile import Action, Actual, Desired, decide
@@ -281,8 +281,10 @@ class Agent:
     """One host's agent. `reconcile_once` is one pass; `run` loops until stopped."""
 
     def __init__(self, control: ControlPlane, host: HostInfo, redis=None, *,
-                 interval: float = 0.5, stop_grace: float | None = None):
+                 interval: float = 0.5, stop_grace: float | None = None, backend=None):
         self.control = control
+        # What makes, finds and removes the containers (backend.py): PAAS_RUNTIME_BACKEND unless given.
+        self.backend = backend or backends.get()
         self.host = host
         self.redis = redis
         self.interval = interval
@@ -305,7 +307,7 @@ class Agent:
         for directory in sorted(root.iterdir()) if root.is_dir() else []:
             if (directory / MARKER).exists():
                 try:
-                    found.append(Container.load(directory.name))
+                    found.append(self.backend.load(directory.name))
                 except (StateError, ValueError, OSError):
                     continue  # half-written: the next pass or the sweep deals with it
         return found
@@ -325,10 +327,7 @@ class Agent:
         """Register, and clear what crashed runs left that no record explains."""
         self.control.register(self.host_now())
         RELAYS.prepare()
-        if config.instance_network() == "bridge":
-            from . import firewall
-            firewall.ensure_rules()  # forced: rules can be flushed while the bridge (and their stamp) stays
-            network.ensure_bridge()
+        self.backend.prepare()
         for line in sweep.sweep(stopped_too=False):
             log.info(line)
 
@@ -441,7 +440,7 @@ class Agent:
         # Only what routers send traffic to is published: web processes.
         web = d.process.startswith("web.") and not d.once
         spec = spec_for(d, stop_grace=self.stop_grace, publish=web and publishes(self.host))
-        c = create(spec)
+        c = self.backend.create(spec, d)
         record_port(c, spec)
         if not d.egress:
             # Before the app's first instruction runs: it never has a moment of egress.
@@ -459,7 +458,11 @@ class Agent:
         self.control.report(d.name, state="starting", address=address, port=port, exit_code=None)
         c.start()
         self.starting = True  # its first health check comes at the starting interval, not the idle one
-        self.control.report(d.name, state="starting", started_at=c.record.started_at)
+        started = {"started_at": c.record.started_at}
+        if endpoint(c.record.network, self.host) != (address, port):
+            # The Docker engine gives an address only at the start (the native runner's is known before).
+            started["address"], started["port"] = endpoint(c.record.network, self.host)
+        self.control.report(d.name, state="starting", **started)
         if web:
             self.watch_ready(c.record.network, d)
 
@@ -485,7 +488,7 @@ class Agent:
         threading.Thread(target=watch, name=f"ready-{d.name}", daemon=True).start()
 
     def _observe(self, action: Action) -> None:
-        c = Container.load(action.name)
+        c = self.backend.load(action.name)
         if action.desired is not None:
             self._converge_egress(c, action.desired.egress)
         stats = c.stats()
@@ -522,7 +525,7 @@ class Agent:
         log.info("%s: egress %s", c.id, "allowed" if allowed else "denied")
 
     def _collect(self, action: Action) -> None:
-        c = Container.load(action.name)
+        c = self.backend.load(action.name)
         if c.record.state is State.CREATED:
             outcome_state, code, oom = "crashed", 125, False
         else:
@@ -540,7 +543,7 @@ class Agent:
         self._release(action.name)
 
     def _stop(self, action: Action) -> None:
-        c = Container.load(action.name)
+        c = self.backend.load(action.name)
         outcome = c.stop(self.stop_grace)
         self.ship_logs([c], final=True)
         self.control.report(action.name, state="stopped", exit_code=outcome.exit_code, stopped_at=time.time())
@@ -565,7 +568,7 @@ class Agent:
         self.misses.pop(name, None)
         if self.redis is not None:
             logs.forget(self.redis, name)
-        release(name)
+        self.backend.release(name)
 
     # -- logs ----------------------------------------------------------------
 
@@ -577,6 +580,7 @@ class Agent:
         away = None
         for c in containers if containers is not None else self.managed():
             try:
+                self.backend.pull_logs(c)
                 if final:
                     logs.ship_final(self.redis, c.id, c.dir, c.record.labels)
                 else:
@@ -622,13 +626,16 @@ def main(make_control: Callable[[], ControlPlane], argv: list[str] | None = None
     if args.stop_instances:
         log.info("stopped %d instance(s)", agent.stop_everything())
         return 0
-    if args.once:
-        agent.start_up()
-        agent.reconcile_once()
-        return 0
     try:
+        if args.once:
+            agent.start_up()
+            agent.reconcile_once()
+            return 0
         agent.run()
     except KeyboardInterrupt:
         pass
+    except RuntimeLayerError as exc:  # at start: the host cannot run instances (a Docker engine away)
+        log.error("%s", exc)
+        return 1
     return 0
 

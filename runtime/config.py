@@ -238,3 +238,33 @@ def registry_insecure() -> tuple[str, ...]:
 def registry_mirror() -> str:
     """PAAS_REGISTRY_MIRROR: where Docker Hub references (python:3.12) are pulled from; empty: nowhere."""
     return os.environ.get("PAAS_REGISTRY_MIRROR", "").strip()
+
+
+# The instances' runner (runtime/backend.py): "native" (the platform's own, runtime/container.py) or
+# "docker" (a local Docker engine through the docker SDK, runtime/dockerbackend.py).
+RUNTIME_BACKENDS = ("native", "docker")
+RUNTIME_BACKEND = os.environ.get("PAAS_RUNTIME_BACKEND", "native").strip() or "native"
+if RUNTIME_BACKEND not in RUNTIME_BACKENDS:
+    raise RuntimeLayerError(f"PAAS_RUNTIME_BACKEND={RUNTIME_BACKEND!r} must be one of {', '.join(RUNTIME_BACKENDS)}")
+
+
+def docker_host() -> str:
+    """PAAS_DOCKER_HOST: the Docker engine of the docker backend (a unix socket on this host)."""
+    return os.environ.get("PAAS_DOCKER_HOST", "unix:///var/run/docker.sock")
+
+
+def docker_bridge() -> str:
+    """PAAS_DOCKER_BRIDGE: the name prefix of the docker backend's per-app bridges (firewalled as `<prefix>+`)."""
+    prefix = os.environ.get("PAAS_DOCKER_BRIDGE", "paasd")
+    # A Linux interface name holds 15 characters: the prefix and 8 hex digits of the app's name.
+    if not (prefix.isascii() and prefix.isalnum() and 1 <= len(prefix) <= 7):
+        raise RuntimeLayerError(f"PAAS_DOCKER_BRIDGE={prefix!r} must be 1 to 7 letters or digits")
+    return prefix
+
+
+def docker_pool() -> str:
+    """PAAS_DOCKER_POOL: the addresses of the docker backend's networks (dockerd's --default-address-pool)."""
+    pools = _networks("PAAS_DOCKER_POOL", "10.212.0.0/16")
+    if len(pools) != 1:
+        raise RuntimeLayerError("PAAS_DOCKER_POOL must be one IPv4 network, such as 10.212.0.0/16")
+    return str(pools[0])

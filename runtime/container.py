@@ -38,6 +38,17 @@ def instance_dir(container_id: str) -> Path:
     return config.instances_dir() / container_id
 
 
+def new_instance_dir(container_id: str) -> Path:
+    """The instance's directory, made now; SpecError when one of that name is on this host already."""
+    directory = instance_dir(container_id)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir()
+    except FileExistsError:
+        raise SpecError(f"a container named {container_id} already exists on this host") from None
+    return directory
+
+
 def _etc_files(spec: ContainerSpec, att: network.Attachment) -> dict[str, str]:
     """The per-instance /etc files, generated rather than taken from the host."""
     hostname = spec.hostname or spec.id
@@ -314,12 +325,7 @@ def create(spec: ContainerSpec) -> Container:
     # 1. Bad input is refused before anything exists on the host.
     view = validate(spec)
     uid, gid = resolve_user(view, spec.user)
-    directory = instance_dir(spec.id)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        directory.mkdir()
-    except FileExistsError:
-        raise SpecError(f"a container named {spec.id} already exists on this host") from None
+    directory = new_instance_dir(spec.id)
     record = Record(id=spec.id, labels=spec.labels(), stop_grace=spec.stop_grace)
     try:
         (directory / "scratch").mkdir()

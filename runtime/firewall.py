@@ -84,10 +84,14 @@ def chains(bridge: str | None = None) -> dict[str, str]:
             "mss": f"PAAS-MSS-{bridge}"}
 
 
-def rules_text() -> str:
-    """The per-bridge chains as `iptables-restore --noflush` input: one place for every rule."""
-    bridge, pool = f"{config.BRIDGE}+", config.ADDRESS_POOL
-    c = chains()
+def rules_text(bridge: str | None = None, pool: str | None = None) -> str:
+    """The per-bridge chains as `iptables-restore --noflush` input: one place for every rule.
+
+    `bridge` and `pool` (the native runner's PAAS_BRIDGE and PAAS_ADDRESS_POOL by default) name
+    another family of bridges: the Docker engine backend's networks get the same rules.
+    """
+    c = chains(bridge)
+    bridge, pool = f"{bridge or config.BRIDGE}+", pool or config.ADDRESS_POOL
     first, last = publish_range()
     f_in = [
         # Jumped to for the gateways' addresses too, from anywhere: the forwarder is no
@@ -128,31 +132,32 @@ def rules_text() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _jumps() -> list[tuple[str, str, tuple[str, ...], str]]:
+def _jumps(bridge: str | None = None, pool: str | None = None) -> list[tuple[str, str, tuple[str, ...], str]]:
     """(table, parent chain, match, target) of every jump into the per-bridge chains."""
-    bridge, c = f"{config.BRIDGE}+", chains()
+    c = chains(bridge)
+    bridge, pool = f"{bridge or config.BRIDGE}+", pool or config.ADDRESS_POOL
     return [("filter", CHAIN_INPUT, ("-i", bridge), c["in"]),
-            ("filter", CHAIN_INPUT, ("-d", config.ADDRESS_POOL), c["in"]),
+            ("filter", CHAIN_INPUT, ("-d", pool), c["in"]),
             ("filter", CHAIN_FORWARD, ("-i", bridge), c["fwd"]),
             ("filter", CHAIN_FORWARD, ("-o", bridge), c["fwd"]),
-            ("nat", CHAIN_NAT, ("-s", config.ADDRESS_POOL), c["nat"]),
+            ("nat", CHAIN_NAT, ("-s", pool), c["nat"]),
             ("mangle", CHAIN_MANGLE, ("-i", bridge), c["mss"])]
 
 
-def _stamp() -> Path:
-    return leases.directory() / f"rules-{config.BRIDGE}-{os.stat('/proc/self/ns/net').st_ino}.digest"
+def _stamp(bridge: str | None = None) -> Path:
+    return leases.directory() / f"rules-{bridge or config.BRIDGE}-{os.stat('/proc/self/ns/net').st_ino}.digest"
 
 
-def ensure_rules(force: bool = True) -> None:
+def ensure_rules(force: bool = True, *, bridge: str | None = None, pool: str | None = None) -> None:
     """Install the bridge's rules (idempotent, atomic per table); turn on forwarding.
 
     Without `force`, a stamp of the installed rules under PAAS_LEASES_DIR spares
     the iptables calls when nothing changed (every build and CLI run checks);
     the agent forces at start, since a firewall reload can flush them.
     """
-    text = rules_text()
+    text = rules_text(bridge, pool)
     digest = hashlib.sha256(text.encode()).hexdigest()
-    stamp = _stamp()
+    stamp = _stamp(bridge)
     if not force:
         try:
             if stamp.read_text() == digest:
@@ -161,11 +166,11 @@ def ensure_rules(force: bool = True) -> None:
             pass
     # One process at a time: the jumps are checked, then inserted.
     with leases.locked_file(stamp.stem):
-        _install(text)
+        _install(text, bridge, pool)
     stamp.write_text(digest)
 
 
-def _install(text: str) -> None:
+def _install(text: str, bridge: str | None = None, pool: str | None = None) -> None:
     _enable_forwarding()
     for table, parent, main in (("filter", "INPUT", CHAIN_INPUT), ("filter", "FORWARD", CHAIN_FORWARD),
                                 ("nat", "POSTROUTING", CHAIN_NAT), ("mangle", "FORWARD", CHAIN_MANGLE)):
@@ -174,9 +179,9 @@ def _install(text: str) -> None:
                             text=True, check=False)
     if result.returncode != 0:
         raise NetworkError(f"iptables-restore: {result.stderr.strip()}")
-    for table, parent, match, target in _jumps():
+    for table, parent, match, target in _jumps(bridge, pool):
         _ensure_chain(target, parent, *match, table=table)
-    _drop_legacy_rules()
+    _drop_legacy_rules(bridge)
     _ensure_chain(CHAIN_PUBLISH, "PREROUTING", *LOCAL, table="nat")
     # Loopback is left out: DNAT from 127/8 to the bridge needs route_localnet, and
     # a router on this host reaches the instance's own address anyway.
@@ -186,13 +191,13 @@ def _install(text: str) -> None:
 LOCAL = ("-m", "addrtype", "--dst-type", "LOCAL")
 
 
-def _drop_legacy_rules() -> None:
+def _drop_legacy_rules(bridge: str | None = None) -> None:
     """Remove this bridge's rules of earlier versions, kept in the parent chains themselves.
 
     They would never be reached (the jumps come first and end in a verdict),
     but a listing should show what is in force.
     """
-    bridge = f"{config.BRIDGE}+"
+    bridge = f"{bridge or config.BRIDGE}+"
     for chain in (CHAIN_INPUT, CHAIN_FORWARD):
         listing = subprocess.run(["iptables", "-w", "-S", chain], capture_output=True, text=True,
                                  check=False).stdout
@@ -202,16 +207,17 @@ def _drop_legacy_rules() -> None:
                 _iptables("-D", *rule[1:], check=False)
 
 
-def remove_rules() -> None:
+def remove_rules(*, bridge: str | None = None, pool: str | None = None) -> None:
     """Undo ensure_rules for this bridge (a test's own bridge; hosts keep theirs)."""
-    for table, parent, match, target in _jumps():
+    for table, parent, match, target in _jumps(bridge, pool):
         while _iptables("-t", table, "-D", parent, *match, "-j", target, check=False):
             pass
     for table, key in (("filter", "in"), ("filter", "fwd"), ("nat", "nat"), ("mangle", "mss")):
-        _iptables("-t", table, "-F", chains()[key], check=False)
-        _iptables("-t", table, "-X", chains()[key], check=False)
-    _stamp().unlink(missing_ok=True)
-    (_stamp().parent / f"{_stamp().stem}.lock").unlink(missing_ok=True)
+        _iptables("-t", table, "-F", chains(bridge)[key], check=False)
+        _iptables("-t", table, "-X", chains(bridge)[key], check=False)
+    stamp = _stamp(bridge)
+    stamp.unlink(missing_ok=True)
+    (stamp.parent / f"{stamp.stem}.lock").unlink(missing_ok=True)
 
 
 def _enable_forwarding() -> None:

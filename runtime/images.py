@@ -76,11 +76,12 @@ def _dirs() -> tuple[Path, Path, Path]:
 
 
 @contextmanager
-def _locked():
-    """One writer at a time per host: unpacking and GC must not interleave."""
+def locked(name: str = ".lock"):
+    """One writer at a time per host: unpacking and GC must not interleave (`name`: another lock of
+    the store's, such as the Docker engine's images, dockerimages.py)."""
     root = config.images_dir()
     root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".lock", "w") as lock:
+    with open(root / name, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
@@ -174,7 +175,7 @@ def adopt_oci_layer(diff_id: str, tar: Path, unpacked: Path) -> bool:
     """Move a checked layer (its tar and its unpacked tree) into place; False: it was there already
     (the caller's copies are left to it)."""
     target = oci_layer(diff_id)
-    with _locked():
+    with locked():
         if target.is_dir():
             return False
         os.replace(tar, target.with_suffix(".tar"))
@@ -198,7 +199,7 @@ def put_oci(diff_ids: list[str], run: dict, *, process_types: dict | None = None
 
 def drop_oci_layers(diff_ids: list[str]) -> None:
     """Remove these layers unless an image's meta names them (an import that failed half-way)."""
-    with _locked():
+    with locked():
         used = _oci_in_use()
         for diff_id in diff_ids:
             if _hex(diff_id) not in used:
@@ -234,7 +235,7 @@ def layer(digest: str, *, uid: int) -> Path:
     blob = blobs / f"{hexd}.tar"
     if not blob.exists():
         raise ImageError(f"image {digest} is not on this host")
-    with _locked():
+    with locked():
         if target.is_dir():
             return target
         tmp = Path(tempfile.mkdtemp(prefix=f".{hexd[:12]}-", dir=layers))
@@ -298,7 +299,7 @@ def adopt(digest: str, tree: Path, *, uid: int) -> bool:
     name = _layer_name(hexd, uid)
     if not (blobs / f"{hexd}.tar").exists():
         raise ImageError(f"image {digest} is not on this host")
-    with _locked():
+    with locked():
         if (layers / name).is_dir():
             return True
         tmp = Path(tempfile.mkdtemp(prefix=f".{hexd[:12]}-", dir=layers))
@@ -316,7 +317,7 @@ def gc(in_use: set[str]) -> list[str]:
     keep = {_hex(d) for d in in_use}
     blobs, metas, layers = _dirs()
     removed = []
-    with _locked():
+    with locked():
         unpacked: dict[str, list[Path]] = {}
         for p in layers.iterdir():
             if not p.name.startswith("."):  # a dot: an unpack in progress

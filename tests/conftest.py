@@ -10,6 +10,9 @@ os.environ["PAAS_RUNTIME_DIR"] = "/tmp/paas-runtime-tests/runtime"
 os.environ["PAAS_CGROUP_PARENT"] = "paas-tests"
 os.environ["PAAS_BRIDGE"] = "paastest0"
 os.environ["PAAS_ADDRESS_POOL"] = "10.214.0.0/16"
+# The docker backend's networks in the session's engine (tests/dockerd.py): bridges and a pool of their own.
+os.environ["PAAS_DOCKER_BRIDGE"] = "ptestd"
+os.environ["PAAS_DOCKER_POOL"] = "10.231.0.0/16"
 
 import pytest  # noqa: E402
 
@@ -29,6 +32,7 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
 # users, tokens and the API client (tests/platform/accounts.py) serve every folder that calls the API;
 # the console's users, apps and browser tabs (tests/web/fixtures.py) serve tests/web; the add-on
 # servers' agent and hosts (tests/services/fixtures.py) serve tests/services; paas-logs as a process
-# (tests/logcenter/process.py) serves the API's and the console's log and metrics tests.
+# (tests/logcenter/process.py) serves the API's and the console's log and metrics tests; one Docker engine
+# (tests/dockerd.py) serves the docker backend's and the exports' tests in tests/runtime and tests/e2e.
 pytest_plugins = ["tests.platform.accounts", "tests.e2e.fixtures", "tests.netsandbox", "tests.web.fixtures",
-                  "tests.services.fixtures", "tests.logcenter.process", "tests.registry"]
+                  "tests.services.fixtures", "tests.logcenter.process", "tests.registry", "tests.dockerd"]

@@ -88,18 +88,17 @@ def deploy_archive(user, app: App, archive: Path, *, summary: str = "") -> Relea
 
 
 def export_release(user, app: App, release: Release):
-    """Release `release` of an image app as an OCI archive (with docker save's manifest.json): its image,
-    its config vars as ENV, its web command (when its Procfile gave one) as CMD. A temporary file,
-    gone once closed. Invalid for buildpack releases (their stack is not exported yet)."""
+    """Release `release` as an OCI archive (with docker save's manifest.json): its image (or, built by
+    buildpacks, its stack plus its slug under /app: runtime/slugexport.py), its config vars as ENV, its
+    web command (when its Procfile gave one) as CMD. A temporary file, gone once closed."""
     from paas.runtime import imageexport, images
     from paas.runtime.errors import ImageError
 
     build = release.build
     if build is None:
         raise Invalid(f"v{release.version} has no build to export (nothing was deployed yet)")
-    if not (images.exists(build.slug_digest) and images.get(build.slug_digest).is_oci):
-        raise Invalid(f"v{release.version} was built by buildpacks: only image and Dockerfile releases can be "
-                      "exported so far")
+    if not images.exists(build.slug_digest):
+        raise Invalid(f"v{release.version}'s image is not on this host")
     out = tempfile.TemporaryFile(dir=images.oci_dir())
     try:
         imageexport.write(build.slug_digest, out, env=dict(release.config.values),

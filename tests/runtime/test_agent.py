@@ -9,9 +9,10 @@ from dataclasses import replace
 import pytest
 import redis as redis_lib
 
-from paas.runtime import config, images, logs
+from paas.runtime import config, identity, images, logs
 from paas.runtime.agent import Agent, HostInfo
-from paas.runtime.container import Container, release
+from paas.runtime.backend import NativeBackend
+from paas.runtime.container import Container
 from paas.runtime.reconcile import Desired
 
 from .conftest import wait_for
@@ -63,17 +64,31 @@ def image(tmp_path):
 
 
 @pytest.fixture
-def world(image):
+def backend(request):
+    """The agent's runner: the native one, or (tests marked BOTH) the docker backend on the session's engine."""
+    if getattr(request, "param", "native") == "docker":
+        from paas.runtime.dockerbackend import DockerBackend
+
+        return DockerBackend(base_url=request.getfixturevalue("dockerd"))
+    return NativeBackend()
+
+
+# The contract both backends pass: the same test, run against each.
+BOTH = pytest.mark.parametrize("backend", ["native", "docker"], indirect=True)
+
+
+@pytest.fixture
+def world(image, backend):
     control = MemoryControlPlane()
     client = redis_lib.Redis.from_url(config.redis_url())
-    agent = Agent(control, HOST, client, stop_grace=0.5)
+    agent = Agent(control, HOST, client, stop_grace=0.5, backend=backend)
     app = f"agentapp-{uuid.uuid4().hex[:8]}"
     names = []
 
-    def want(process="worker.1", **kw):
-        name = f"{app}.{process}.{uuid.uuid4().hex[:4]}"
+    def want(process="worker.1", of_app=None, **kw):
+        name = f"{of_app or app}.{process}.{uuid.uuid4().hex[:4]}"
         names.append(name)
-        d = Desired(name=name, app=app, release="v1", process=process, command=kw.pop("command", ""),
+        d = Desired(name=name, app=of_app or app, release="v1", process=process, command=kw.pop("command", ""),
                     image=image.digest, memory_mb=kw.pop("memory_mb", 128), cpus=1.0,
                     app_id=kw.pop("app_id", APP_ID), **kw)
         control.instances[name] = d
@@ -81,7 +96,7 @@ def world(image):
 
     yield control, agent, want, client, app
     for name in names:
-        release(name)
+        backend.release(name)
         logs.forget(client, name)
     client.delete(logs.stream_key(app))
 
@@ -99,6 +114,109 @@ def test_agent_starts_reports_and_ships_logs(world):
     assert entry[b"line"] == b"started worker.1" and entry[b"process"] == b"worker.1"
 
 
+# What an instance finds out about itself and reaches; one line each (the agent ships them to the log stream).
+CONFINEMENT = r"""
+import os, socket, sys, threading, time
+print("uid", os.getuid(), os.getgid())
+status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)
+print("caps", status["CapEff"].strip(), status["CapBnd"].strip(), "nnp", status["NoNewPrivs"].strip())
+for path in ("/", "/app", "/etc", "/usr", "/tmp"):
+    try:
+        open(os.path.join(path, "probe-written"), "w").close()
+        print("writable", path)
+    except OSError:
+        pass
+try:
+    for _ in range(400):
+        threading.Thread(target=time.sleep, args=(3,), daemon=True).start()
+    print("pids unlimited")
+except RuntimeError:
+    print("pids limited")
+route = [line.split() for line in open("/proc/net/route").read().splitlines()[1:]]
+gateways = [socket.inet_ntoa(bytes.fromhex(r[2])[::-1]) for r in route if r[1] == "00000000"]
+for target in sys.argv[1:] + [f"{g}:{os.environ['LISTENER_PORT']}" for g in gateways]:
+    address, _, port = target.rpartition(":")
+    try:
+        socket.create_connection((address, int(port)), timeout=0.5).close()
+        print("reached", target)
+    except OSError:
+        print("not reached", target)
+print("probe done", flush=True)
+"""
+
+
+@BOTH
+def test_an_instance_is_confined_and_reaches_nothing_of_the_platform(world, image, tmp_path):
+    """The backends' contract: the app's uid, no capabilities, no-new-privileges, no writable system
+    directories, the pids limit, no path to the platform's PostgreSQL, Redis, any port of the host or
+    another app's instance;
+    its output shipped to the app's log stream, its usage reported. (Serving through the router:
+    tests/e2e/test_docker_backend.py.)"""
+    from tests.netsandbox import Listener, host_addresses
+
+    control, agent, want, client, app = world
+    buf = tmp_path / "probe.tar"
+    with tarfile.open(buf, "w") as tar:
+        info = tarfile.TarInfo("probe.py")
+        info.size = len(CONFINEMENT.encode())
+        tar.addfile(info, io.BytesIO(CONFINEMENT.encode()))
+    probe = images.put(buf, stack="host", process_types={"worker": "python3 probe.py"})
+    # Another app's instance on this host, up: its address and $PORT must be out of reach too.
+    neighbour = want("web.1", of_app=f"{app}-other", app_id=APP_ID + 1)
+    agent.reconcile_once()
+    wait_for(lambda: (agent.reconcile_once(), control.reports[neighbour.name]["state"] == "up")[1], timeout=20,
+             what="the other app's instance up")
+    other = agent.backend.load(neighbour.name).record.network["address"]
+    listener = Listener()  # a platform service on every address of the host (the API, a database)
+    try:
+        targets = ["127.0.0.1:5432", "127.0.0.1:6379", f"{other}:5000",
+                   *(f"{a}:{listener.port}" for a in host_addresses())]
+        d = want("worker.1", command=f"python3 probe.py {' '.join(targets)}; exec sleep 600",
+                 env=(("LISTENER_PORT", str(listener.port)),))
+        control.instances[d.name] = d = replace(d, image=probe.digest)
+        agent.reconcile_once()
+        lines = wait_for(lambda: (agent.ship_logs(), _lines(client, app))[1][-1:] == ["probe done"] and
+                         _lines(client, app), timeout=30, what="the probe's report")
+        wait_for(lambda: (agent.reconcile_once(), control.reports[d.name]["state"] == "up")[1], what="instance up")
+        assert control.reports[d.name]["memory_bytes"] > 0 and control.reports[d.name]["cpu_seconds"] > 0
+    finally:
+        listener.close()
+    uid = identity.app_uid(APP_ID)
+    assert f"uid {uid} {uid}" in lines
+    assert "caps 0000000000000000 0000000000000000 nnp 1" in lines
+    writable = [line for line in lines if line.startswith("writable")]
+    assert "writable /tmp" in writable and "writable /usr" not in writable and "writable /etc" not in writable
+    if agent.backend.name == "docker":
+        assert writable == ["writable /tmp"]  # a read-only root filesystem
+        host_config = agent.backend.api.inspect_container(d.name)["HostConfig"]
+        assert (host_config["Memory"], host_config["MemorySwap"]) == (d.memory_mb << 20, d.memory_mb << 20)
+        assert (host_config["NanoCpus"], host_config["PidsLimit"]) == (int(d.cpus * 1e9), 256)
+        assert host_config["CapDrop"] == ["ALL"] and host_config["SecurityOpt"] == ["no-new-privileges"]
+        assert host_config["NetworkMode"] == f"paas-{app}" and not host_config["Privileged"]
+    assert "pids limited" in lines
+    assert [line for line in lines if line.startswith("reached")] == []
+    assert f"not reached {other}:5000" in lines
+
+
+def test_a_docker_engine_away_fails_that_instance_only_saying_so(image):
+    """A start the engine cannot take is that instance's crash (reported, retried with backoff), never
+    the agent's pass, and leaves nothing on the host."""
+    from paas.runtime.dockerbackend import DockerBackend
+
+    control = MemoryControlPlane()
+    agent = Agent(control, HOST, None, stop_grace=0.5, backend=DockerBackend(base_url="unix:///nonexistent/docker.sock"))
+    name = f"awayapp.worker.1.{uuid.uuid4().hex[:4]}"
+    control.instances[name] = Desired(name=name, app="awayapp", release="v1", process="worker.1", command="",
+                                      image=image.digest, memory_mb=128, app_id=APP_ID)
+    agent.reconcile_once()
+    assert (control.reports[name]["state"], control.reports[name]["exit_code"]) == ("crashed", 125)
+    assert control.instances[name].restarts == 1 and not (config.instances_dir() / name).exists()
+
+
+def _lines(client, app) -> list[str]:
+    return [e[b"line"].decode() for _, e in client.xrange(logs.stream_key(app))]
+
+
 def test_web_instance_is_up_once_it_answers_on_port(world):
     control, agent, want, client, app = world
     d = want("web.1")
@@ -109,18 +227,19 @@ def test_web_instance_is_up_once_it_answers_on_port(world):
     assert control.reports[d.name]["port"] == 5000
 
 
+@BOTH
 def test_instances_survive_an_agent_restart(world):
     control, agent, want, client, app = world
     d = want("worker.1")
     agent.reconcile_once()
-    first = Container.load(d.name)
+    first = agent.backend.load(d.name)
     pid = first.record.pid
     # A new agent (the old one is simply gone) adopts the container instead of restarting it.
-    newcomer = Agent(control, HOST, client, stop_grace=0.5)
+    newcomer = Agent(control, HOST, client, stop_grace=0.5, backend=agent.backend)
     newcomer.start_up()
     actions = newcomer.reconcile_once()
     assert [a.kind for a in actions if a.name == d.name] == ["observe"]
-    assert Container.load(d.name).record.pid == pid and Container.load(d.name).is_running()
+    assert agent.backend.load(d.name).record.pid == pid and agent.backend.load(d.name).is_running()
 
 
 def running(pid: int) -> bool:
@@ -147,6 +266,7 @@ def test_a_platform_shutdown_stops_every_instance_and_the_next_agent_starts_them
     assert sorted(a.kind for a in newcomer.reconcile_once()) == ["start", "start"]
 
 
+@BOTH
 def test_crash_is_reported_and_restarted_with_backoff(world):
     control, agent, want, client, app = world
     d = want("worker.1", command="echo boom; exit 3")
@@ -160,6 +280,7 @@ def test_crash_is_reported_and_restarted_with_backoff(world):
     assert [a.kind for a in agent.reconcile_once(now=crashed_at + 1.0) if a.name == d.name] == ["start"]
 
 
+@BOTH
 def test_oom_kill_is_reported(world):
     control, agent, want, client, app = world
     hog = "exec python3 -c 'b = []\nwhile True: b.append(bytearray(4 << 20))'"
@@ -170,17 +291,19 @@ def test_oom_kill_is_reported(world):
     assert control.reports[d.name]["exit_code"] == 137
 
 
+@BOTH
 def test_undesired_instances_are_stopped_and_removed(world):
     control, agent, want, client, app = world
     d = want("worker.1")
     agent.reconcile_once()
-    assert Container.load(d.name).is_running()
+    assert agent.backend.load(d.name).is_running()
     del control.instances[d.name]
     agent.reconcile_once()
     assert control.reports[d.name]["state"] == "stopped"
     assert not (config.instances_dir() / d.name).exists()
 
 
+@BOTH
 def test_a_host_with_a_routable_address_publishes_web_instances(world):
     """Routers on other machines reach the instance at the host's address and a published port."""
     from tests.hostnet import OtherHost

@@ -7,7 +7,7 @@ import pytest
 from paas.runtime import config
 from paas.runtime.container import Container
 
-from .test_agent import image, world  # noqa: F401  (fixtures)
+from .test_agent import backend, image, world  # noqa: F401  (fixtures)
 
 
 def test_egress_setting_reaches_a_running_instance_in_place(world, outside):  # noqa: F811
