@@ -2,10 +2,12 @@
 volume, binding sets DATABASE_URL, the attached app's one-off connects and writes rows, another
 app's cannot connect, the data survives a restart, and destroying it removes the volume."""
 
+import http.server
 import io
 import os
 import tarfile
 import tempfile
+import threading
 import uuid
 
 import pytest
@@ -290,3 +292,68 @@ def test_rotation_revokes_the_old_login_only_once_the_new_url_is_live(world):
     assert one_off(agent, app, PSQL) == 0  # the new login writes the owner's table (SET role)
     # The server kept running throughout: a rotation changes no setting of it.
     assert Addon.objects.get(pk=addon.pk).started_at == started
+
+
+# A dump that does not restore: a CHECK calls a function whose body names a table without its schema,
+# which a restore (search_path '') cannot find. pg_dump takes it; only the scratch restore shows it.
+UNRESTORABLE = """CREATE TABLE b (y int); INSERT INTO b VALUES (1);
+CREATE FUNCTION has_b(int) RETURNS boolean LANGUAGE sql AS 'SELECT EXISTS (SELECT 1 FROM b WHERE y = $1)';
+CREATE TABLE a (x int CHECK (has_b(x))); INSERT INTO a VALUES (1);"""
+
+
+def test_a_backup_that_fails_verification_fires_the_apps_backup_alert(world, settings, tmp_path,
+                                                                       django_capture_on_commit_callbacks):
+    import psycopg2
+
+    from paas.logcenter.alerts import alerts_key
+    from paas.logcenter.ingest import Ingest
+    from paas.logcenter.service import Service
+    from paas.logcenter.settings import Settings
+    from paas.platform.models import AddonBackup, Event, LogAlert
+    from paas.services import backup_alert, backups, broker
+    from paas.services.probe import server_url
+    from tests.logcenter.test_alerts import Hook
+
+    user, host, (app, other), agent = world
+    settings.PAAS_REDIS_PREFIX = prefix = f"t{os.getpid()}-{uuid.uuid4().hex[:8]}:"  # this test's log streams
+    addon = broker.provision(user, app, "postgres")
+    available(agent, addon)
+    addon.refresh_from_db()
+    with psycopg2.connect(server_url(addon)) as connection, connection.cursor() as cursor:
+        cursor.execute(UNRESTORABLE)
+    hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    hook.posts, hook.up = [], True
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    client = redis_lib.Redis.from_url(config.redis_url())
+    service = Service(Settings(data_dir=tmp_path, store_dir=tmp_path / "store", socket_path=tmp_path / "s.sock",
+                               redis_url=config.redis_url(), redis_prefix=prefix, rate_limit=100, retention_days=30,
+                               consumer="t", drain_allow="127.0.0.0/8"))
+    try:
+        with django_capture_on_commit_callbacks(execute=True):  # the owner's own alert names a webhook
+            LogAlert.objects.create(app=app, name="errors", query="error", above=1000, per_s=300,
+                                    webhook=f"http://127.0.0.1:{hook.server_port}/hook")
+        captured = backups.capture(user, app)
+        with django_capture_on_commit_callbacks(execute=True):  # the event's line in the app's log
+            assert backups.run(captured.pk) == AddonBackup.FAILED
+        message = AddonBackup.objects.get(pk=captured.pk).message
+        assert "scratch restore failed" in message and "does not exist" in message, message
+        assert Event.objects.filter(app=app, action="backup.failed", message__contains=backup_alert.TAG).exists()
+
+        # paas-logs' side, as it runs: the app's stream ingested into a store, the published rules checked.
+        ingest = Ingest(client, service.store, prefix, "t", rate_limit=100)
+        while ingest.run_once(block_ms=50):
+            ingest._discovered = 0.0
+        service.alerts.sync(client.hgetall(alerts_key(prefix)))
+        service.alerts.check(service.count)
+        fired = [p for p in hook.posts if p["alert"] == backup_alert.NAME]
+        assert [(p["state"], p["app"], p["count"]) for p in fired] == [("firing", app.name, 1)], hook.posts
+        assert [s["firing"] for s in service.alerts.status(app.name) if s["name"] == backup_alert.NAME] == [True]
+        assert other.name not in {r.app for r in service.alerts.rules.values()}  # no add-on: no such alert
+    finally:
+        hook.shutdown()
+        hook.server_close()
+        service.drains.stop()
+        service.store.close()
+        backups.file_of(captured).unlink(missing_ok=True)
+        for key in client.scan_iter(match=prefix + "*"):
+            client.delete(key)
