@@ -82,3 +82,13 @@ def test_schedules_fall_due_once_a_day(addon_users, up_host):
     assert App.objects.get(name="shop").backups.get().scheduled
     assert backups.due(NOW) == [] and backups.run_schedules(NOW) == 0
     assert [a.name for a in backups.due(NOW + timedelta(days=1))] == [name]
+
+
+def test_backups_have_a_queue_apart_from_builds(settings):
+    # A long pg_dump never holds a build worker's slot (platform/settings.py CELERY_TASK_ROUTES).
+    from paas.platform.celery import app
+
+    router = app.amqp.router
+    backup = router.route({}, backups.TASK_NAME)["queue"].name
+    build = router.route({}, "paas.platform.tasks.builds.build")["queue"].name
+    assert backup == settings.PAAS_BACKUP_QUEUE and build == settings.PAAS_BUILD_QUEUE and backup != build
