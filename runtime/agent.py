@@ -152,7 +152,8 @@ def instance_port(text: str) -> int:
 
 
 def addon_spec(d: Desired, *, stop_grace: float | None = None) -> ContainerSpec:
-    """An add-on server (services/): the stack alone, its own uid, its volumes bound read-write.
+    """An add-on server (services/): the stack (under its server packages' layers), its own uid, its
+    volumes bound read-write.
 
     The volume is made and mounted here, before the bind is validated: the
     first start of the server on this host creates it, later ones find it.
@@ -164,7 +165,8 @@ def addon_spec(d: Desired, *, stop_grace: float | None = None) -> ContainerSpec:
                   for name, size, destination in d.volumes)
     binds += tuple(Mount(Path(source), destination) for source, destination in d.mounts if Path(source).is_dir())
     return ContainerSpec(
-        command=("/bin/sh", "-c", d.command), layers=stack.layers, binds=(*stack.binds, *binds),
+        command=("/bin/sh", "-c", d.command), layers=(*(Path(p) for p in d.layers), *stack.layers),
+        binds=(*stack.binds, *binds),
         env=(("HOME", "/app"), *d.env), workdir="/app", user=f"{d.uid}:{d.uid}", user_name="addon",
         hostname=d.name.replace(".", "-").replace("_", "-")[:63], network="services",
         limits=Limits(memory=d.memory_mb << 20, cpus=d.cpus), id=d.name, app=d.app, release=d.release,

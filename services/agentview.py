@@ -7,8 +7,6 @@ the agent imports this module before Django is set up.
 """
 
 RUNNING_STATES = ("provisioning", "available", "down")
-# Add-on servers run the host stack's PostgreSQL and Redis; placement asks for a host with it.
-STACK = "host"
 REPORTED = {"state": "server_state", "address": "address", "exit_code": "exit_code", "restarts": "restarts",
             "started_at": "started_at", "stopped_at": "stopped_at", "updated_at": "updated_at"}
 
@@ -17,24 +15,28 @@ def desired(host_name: str) -> list:
     from paas.platform.models import Addon
     from paas.runtime.identity import addon_uid
     from paas.runtime.reconcile import Desired
-    from paas.services import catalog, templates
+    from paas.services import catalog, serverpackages, templates
     from paas.services.providers import provider
 
     out = []
     rows = (Addon.objects.filter(host__name=host_name, state__in=RUNNING_STATES)
             .select_related("app").prefetch_related("attachments__app"))
     for addon in rows:
+        layers = serverpackages.layers(addon.stack, addon.service)
+        if layers is None:  # a Debian stack's server packages, not on this host yet: made, then started
+            serverpackages.ensure_soon(addon.stack, addon.service)
+            continue
         service = catalog.service(addon.service)
         plan = service.plan(addon.plan)
         module = provider(addon.service)
         out.append(Desired(
             name=addon.name, app=addon.app.name, release="addon", process=f"{addon.service}.1",
-            command=module.START, image="", stack=STACK, env=module.server_env(plan, addon.credentials),
+            command=module.START, image="", stack=addon.stack, layers=layers, env=module.server_env(plan, addon.credentials),
             memory_mb=plan.memory_mb, cpus=plan.cpus, restarts=addon.restarts,
             last_exit_at=addon.stopped_at.timestamp() if addon.stopped_at else None,
             app_id=addon.app_id, egress=False, uid=addon_uid(addon.pk),
             volumes=((addon.name, plan.volume_mb << 20, module.VOLUME_DESTINATION),),
-            mounts=templates.mounts(addon.service),
+            mounts=templates.mounts(addon.service, addon.stack),
             expose=(service.port, addon.host_port),
             also_expose=((service.tls_port, addon.tls_host_port),) if service.tls_port and addon.tls_host_port else (),
             allow_apps=tuple(sorted(a.app.name for a in addon.attachments.all()))))

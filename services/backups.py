@@ -152,8 +152,6 @@ def _answering(addon: Addon, timeout: float = 30.0) -> Addon:
 
 
 def _capture(backup: AddonBackup) -> str:
-    from paas.runtime.identity import addon_uid
-
     if backup.addon is None:
         raise pgdump.BackupError("its add-on was destroyed before the backup ran")
     path = file_of(backup)
@@ -161,7 +159,7 @@ def _capture(backup: AddonBackup) -> str:
     path.unlink(missing_ok=True)  # a redelivered task starts again
     counts = pgdump.dump(_answering(backup.addon), path)
     AddonBackup.objects.filter(pk=backup.pk).update(counts=counts, size_bytes=path.stat().st_size)
-    pgdump.verify(path, counts, addon_uid(backup.addon.pk), root() / "scratch")
+    pgdump.verify(path, counts, backup.addon, root() / "scratch")
     return AddonBackup.VERIFIED
 
 

@@ -13,7 +13,6 @@ from paas.platform.control.placement import Request, place
 from paas.platform.control.scheduling import capacities
 from paas.platform.exceptions import PlatformError
 from paas.platform.models import Addon, Host
-from paas.services import agentview
 from paas.services.catalog import Plan
 
 LIVE = (Addon.PROVISIONING, Addon.AVAILABLE, Addon.DEPROVISIONING, Addon.DOWN)
@@ -30,8 +29,10 @@ def port_range() -> range:
     return range(int(first), int(last) + 1)
 
 
-def choose_host(app_name: str, service_name: str, plan: Plan, ports: int = 1) -> tuple[Host, list[int]]:
-    """A host with the plan's memory free, and `ports` free host ports on it; NoCapacity otherwise."""
+def choose_host(app_name: str, service_name: str, plan: Plan, ports: int = 1,
+                stack: str = "host") -> tuple[Host, list[int]]:
+    """A host with `stack` (whose suite's server it runs) and the plan's memory free, and `ports` free host
+    ports on it; NoCapacity otherwise."""
     hosts = capacities()
     by_name = {h.name: h for h in hosts}
     for addon in Addon.objects.filter(state__in=LIVE, host__isnull=False).select_related("host"):
@@ -39,7 +40,7 @@ def choose_host(app_name: str, service_name: str, plan: Plan, ports: int = 1) ->
         if held is not None:
             from paas.services.catalog import service
             held.used_memory_mb += service(addon.service).plan(addon.plan).memory_mb
-    request = Request("addon", app_name, f"addon-{service_name}", plan.memory_mb, plan.cpus, agentview.STACK)
+    request = Request("addon", app_name, f"addon-{service_name}", plan.memory_mb, plan.cpus, stack)
     decision = place([request], hosts, settings.PAAS_CPU_OVERCOMMIT)
     if "addon" not in decision.placed:
         raise NoCapacity(f"no host can run a {service_name}:{plan.name} server now: "
