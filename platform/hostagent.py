@@ -94,6 +94,10 @@ class DjangoControlPlane:
                 egress=row.app.egress, frozen=row.frozen))
         return out + agentview.desired(host.name)
 
+    def remote_addons(self, host: HostInfo) -> list[dict]:
+        self._usable_connection()
+        return agentview.remote(host.name)
+
     def doomed_volumes(self, host: HostInfo) -> list[str]:
         self._usable_connection()
         return agentview.doomed_volumes(host.name)

@@ -187,7 +187,7 @@ def addon_endpoints(desired: list[Desired], containers: list[Container]) -> list
         sources = tuple(c.record.network["address"] for c in containers
                         if c.id not in servers and c.record.labels.get("app") in d.allow_apps
                         and c.record.network.get("address"))
-        out += [Endpoint(name, server.record.network["address"], port, host_port, sources)
+        out += [Endpoint(name, server.record.network["address"], port, host_port, sources, d.allow_hosts)
                 for port, host_port in (d.expose, *d.also_expose)]
     return out
 
@@ -379,10 +379,13 @@ class Agent:
                 self.control.volume_removed(name)
 
     def guard_addons(self) -> None:
-        """Who may reach this host's add-on servers (runtime/addonnet.py), from what runs now."""
-        if any(d.expose for d in self.desired) or self.guarding:
-            addonnet.apply(addon_endpoints(self.desired, self.managed()))
-            self.guarding = any(d.expose for d in self.desired)
+        """Who may reach this host's add-on servers and those elsewhere attached apps here use
+        (runtime/addonnet.py), from what runs now."""
+        remote = getattr(self.control, "remote_addons", None)
+        forwards = addonnet.forwards(remote(self.host), self.managed()) if remote else []
+        if any(d.expose for d in self.desired) or forwards or self.guarding:
+            addonnet.apply(addon_endpoints(self.desired, self.managed()), forwards)
+            self.guarding = any(d.expose for d in self.desired) or bool(forwards)
 
     def run(self) -> None:
         self.start_up()
@@ -449,7 +452,7 @@ class Agent:
             # Before the app's first instruction runs: it never has a moment of egress.
             network.set_egress(c.record.network, False)
         (c.dir / MARKER).write_text(json.dumps({"fingerprint": d.fingerprint, "egress": d.egress}))
-        if d.image and any(x.expose and d.app in x.allow_apps for x in self.desired):
+        if d.image and (self.guarding or any(x.expose and d.app in x.allow_apps for x in self.desired)):
             self.guard_addons()  # its address is leased now: it may reach its add-ons from its first instruction
         address, port = endpoint(c.record.network, self.host)
         if d.attach:

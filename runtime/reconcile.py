@@ -44,6 +44,7 @@ class Desired:
     expose: tuple[int, int] | None = None
     also_expose: tuple[tuple[int, int], ...] = ()   # more (container port, host port) pairs: Redis's TLS port
     allow_apps: tuple[str, ...] = ()
+    allow_hosts: tuple[str, ...] = ()   # other hosts running attached apps' containers (runtime/addonnet.py)
     layers: tuple[str, ...] = ()        # read-only host dirs over the stack: a Debian stack's server packages
     frozen: bool = False                # asleep (runtime/sleep.py); applied in place, not fingerprinted
 

@@ -39,7 +39,46 @@ def desired(host_name: str) -> list:
             mounts=templates.mounts(addon.service, addon.stack),
             expose=(service.port, addon.host_port),
             also_expose=((service.tls_port, addon.tls_host_port),) if service.tls_port and addon.tls_host_port else (),
-            allow_apps=tuple(sorted(a.app.name for a in addon.attachments.all()))))
+            allow_apps=tuple(sorted(a.app.name for a in addon.attachments.all())),
+            allow_hosts=_client_hosts(addon, host_name)))
+    return out
+
+
+def _client_hosts(addon, host_name: str) -> tuple[str, ...]:
+    """The other hosts running containers of the add-on's attached apps (runtime/addonnet.py)."""
+    from paas.platform.models import Instance
+
+    addresses = (Instance.objects.filter(app__in=[a.app_id for a in addon.attachments.all()],
+                                         desired_state=Instance.RUNNING, host__isnull=False)
+                 .exclude(host__name=host_name).values_list("host__address", flat=True).distinct())
+    # A loopback address names no other machine (a one-machine platform's hosts).
+    return tuple(sorted(a for a in addresses if a and not _loopback(a)))
+
+
+def _loopback(address: str) -> bool:
+    import ipaddress
+
+    return ipaddress.ip_address(address).is_loopback
+
+
+def remote(host_name: str) -> list[dict]:
+    """Add-on servers on other hosts that attached apps' containers here connect to: name, host port,
+    the server's host address and the apps allowed (runtime/addonnet.py Forward)."""
+    from paas.platform.models import Addon, Instance
+
+    here = set(Instance.objects.filter(host__name=host_name, desired_state=Instance.RUNNING)
+               .values_list("app__name", flat=True).distinct())
+    if not here:
+        return []
+    rows = (Addon.objects.filter(state__in=RUNNING_STATES, host__isnull=False, attachments__app__name__in=here)
+            .exclude(host__name=host_name).select_related("host").prefetch_related("attachments__app").distinct())
+    out = []
+    for addon in rows:
+        if _loopback(addon.host.address):  # the same machine under another host name: nothing to cross
+            continue
+        allowed = sorted(a.app.name for a in addon.attachments.all() if a.app.name in here)
+        out += [{"name": addon.name, "host_port": port, "address": addon.host.address, "allow_apps": allowed}
+                for port in (addon.host_port, addon.tls_host_port) if port]
     return out
 
 

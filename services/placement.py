@@ -1,11 +1,10 @@
 """Where a new add-on server runs: the scheduler's rules, counting the add-ons already placed.
 
 The host port (what attached apps connect to on the host's gateway) is the
-lowest free one of PAAS_ADDON_PORTS on that host, below the instances'
-publish range.
+lowest free one of PAAS_ADDON_PORTS across every host (apps on other hosts use the
+same gateway port, runtime/addonnet.py), below the instances' publish range.
 """
 
-import os
 
 from django.conf import settings
 
@@ -13,6 +12,7 @@ from paas.platform.control.placement import Request, place
 from paas.platform.control.scheduling import capacities
 from paas.platform.exceptions import PlatformError
 from paas.platform.models import Addon, Host
+from paas.runtime.addonnet import port_range
 from paas.services.catalog import Plan
 
 LIVE = (Addon.PROVISIONING, Addon.AVAILABLE, Addon.DEPROVISIONING, Addon.DOWN)
@@ -21,12 +21,6 @@ LIVE = (Addon.PROVISIONING, Addon.AVAILABLE, Addon.DEPROVISIONING, Addon.DOWN)
 class NoCapacity(PlatformError):
     status = 503
     code = "no_capacity"
-
-
-def port_range() -> range:
-    text = os.environ.get("PAAS_ADDON_PORTS", "15000-19999")
-    first, _, last = text.partition("-")
-    return range(int(first), int(last) + 1)
 
 
 def choose_host(app_name: str, service_name: str, plan: Plan, ports: int = 1,
@@ -46,7 +40,10 @@ def choose_host(app_name: str, service_name: str, plan: Plan, ports: int = 1,
         raise NoCapacity(f"no host can run a {service_name}:{plan.name} server now: "
                          f"{decision.unplaced.get('addon', 'no host is up')}")
     host = Host.objects.get(name=decision.placed["addon"])
-    taken = {p for pair in Addon.objects.filter(host=host).values_list("host_port", "tls_host_port") for p in pair}
+    # Unique across hosts: an attached app on another host reaches it on the same gateway port
+    # (runtime/addonnet.py), where no server of that host may hold it.
+    taken = {p for pair in Addon.objects.filter(host__isnull=False).values_list("host_port", "tls_host_port")
+             for p in pair}
     free = [port for port in port_range() if port not in taken][:ports]
     if len(free) < ports:
         raise NoCapacity(f"host {host.name} has no free add-on port left in PAAS_ADDON_PORTS")

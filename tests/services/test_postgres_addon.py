@@ -357,3 +357,31 @@ def test_a_backup_that_fails_verification_fires_the_apps_backup_alert(world, set
         backups.file_of(captured).unlink(missing_ok=True)
         for key in client.scan_iter(match=prefix + "*"):
             client.delete(key)
+
+
+def test_a_postgres_addon_on_a_debian_stack_runs_that_suites_server_and_backs_up_with_it(world, forky_stack):
+    from paas.platform.models import AddonBackup, Host
+    from paas.services import backups, broker, serverpackages, stats
+
+    user, host, (app, other), agent = world
+    Host.objects.filter(pk=host.pk).update(stacks=["host", forky_stack])
+    app.stack = forky_stack
+    app.save(update_fields=["stack"])
+    # Made once per host and stack (apt downloads; kept with the test stacks): the agent would make it
+    # in the background on the server's first start, here it is made before the clock starts.
+    assert serverpackages.ensure(forky_stack, "postgres") is not None
+    suite_version = serverpackages.version(forky_stack, "postgres")
+    assert suite_version and suite_version != serverpackages.version("host", "postgres")
+
+    addon = broker.provision(user, app, "postgres")
+    assert addon.stack == forky_stack
+    available(agent, addon)
+    addon.refresh_from_db()
+    assert stats.postgres(addon)["version"].split(".")[0] == suite_version  # the suite's, not the host's
+    assert one_off(agent, app, PSQL) == 0
+    captured = backups.capture(user, app)
+    try:  # dumped and verified by the server's own version (the host's pg_dump refuses a newer server)
+        assert backups.run(captured.pk) == "verified", AddonBackup.objects.get(pk=captured.pk).message
+        assert AddonBackup.objects.get(pk=captured.pk).counts == {"public.hits": 1}
+    finally:
+        backups.file_of(captured).unlink(missing_ok=True)
