@@ -452,8 +452,8 @@ class Agent:
             # Before the app's first instruction runs: it never has a moment of egress.
             network.set_egress(c.record.network, False)
         (c.dir / MARKER).write_text(json.dumps({"fingerprint": d.fingerprint, "egress": d.egress}))
-        if d.image and (self.guarding or any(x.expose and d.app in x.allow_apps for x in self.desired)):
-            self.guard_addons()  # its address is leased now: it may reach its add-ons from its first instruction
+        if d.image:  # its address is leased now: it may reach its add-ons (here or elsewhere) from its first instruction
+            self.guard_addons()
         address, port = endpoint(c.record.network, self.host)
         if d.attach:
             # The relay first: its output is what `paas run` waits for; the one report after it.
