@@ -97,7 +97,7 @@ def agent_host(agent):
     return Host.objects.get(name=agent.host.name)
 
 
-def available(agent, addon):
+def available(agent, addon, timeout: float = 90):
     from paas.services.settle import settle
 
     def up():
@@ -106,7 +106,7 @@ def available(agent, addon):
         addon.refresh_from_db()
         return addon.state == "available" and all(a.bound for a in addon.attachments.all())
 
-    wait_for(up, timeout=90, interval=0.2, what=f"{addon.name} available")
+    wait_for(up, timeout=timeout, interval=0.2, what=f"{addon.name} available")
 
 
 def test_postgres_addon_serves_its_app_only_and_keeps_its_data(world):
@@ -385,3 +385,10 @@ def test_a_postgres_addon_on_a_debian_stack_runs_that_suites_server_and_backs_up
         assert AddonBackup.objects.get(pk=captured.pk).counts == {"public.hits": 1}
     finally:
         backups.file_of(captured).unlink(missing_ok=True)
+
+    # Redis too: the suite's redis-server (the host's is another build), its layer made by the agent itself.
+    cache = broker.provision(user, app, "redis")
+    assert cache.stack == forky_stack
+    available(agent, cache, timeout=300)
+    cache.refresh_from_db()
+    assert stats.redis(cache)["version"] and serverpackages.layers(forky_stack, "redis")
