@@ -87,12 +87,41 @@ def layers(stack: str, service: str) -> tuple[str, ...] | None:
 
 
 def version(stack: str, service: str) -> str:
-    """The major version a server of `service` runs on `stack` here ("" when not known yet)."""
-    if service != "postgres":
+    """The version a server of `service` runs on `stack` here: PostgreSQL's major, Redis's Debian upstream
+    version ("" while the stack's packages are not on this host)."""
+    root = layer_dir(stack, service) if stack != "host" else Path("/")
+    if service == "postgres":
+        base = root / "usr" / "lib" / "postgresql"
+        found = sorted((p.name for p in base.glob("*") if p.name.isdigit()), key=int) if base.is_dir() else []
+        return found[-1] if found else ""
+    return _debian_version(root / "usr" / "share" / "doc" / "redis-server" / "changelog.Debian.gz")
+
+
+def _debian_version(changelog: Path) -> str:
+    """The upstream version in a Debian changelog's first line, "redis (5:8.0.6-3) unstable; ..." -> 8.0.6."""
+    import gzip
+    import re
+
+    try:
+        with gzip.open(changelog, "rt", errors="replace") as text:
+            first = text.readline(200)
+    except OSError:
         return ""
-    base = (layer_dir(stack, service) if stack != "host" else Path("/")) / "usr" / "lib" / "postgresql"
-    found = sorted((p.name for p in base.glob("*") if p.name.isdigit()), key=int) if base.is_dir() else []
-    return found[-1] if found else ""
+    match = re.match(r"\S+ \((?:\d+:)?([0-9][0-9.]*)", first)
+    return match.group(1) if match else ""
+
+
+def versions(service: str) -> dict[str, str]:
+    """Stack -> the version `service` runs on it, for the stacks of this host."""
+    from paas.runtime import stacks
+
+    out = {}
+    for stack in sorted(stacks.available()):
+        try:
+            out[stack] = version(stack, service) or "the suite's (its packages are fetched at first use)"
+        except Exception:  # a stack being built or broken: say nothing of it
+            continue
+    return out
 
 
 def ensure_soon(stack: str, service: str) -> None:
