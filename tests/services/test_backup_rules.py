@@ -92,3 +92,17 @@ def test_backups_have_a_queue_apart_from_builds(settings):
     backup = router.route({}, backups.TASK_NAME)["queue"].name
     build = router.route({}, "paas.platform.tasks.builds.build")["queue"].name
     assert backup == settings.PAAS_BACKUP_QUEUE and build == settings.PAAS_BUILD_QUEUE and backup != build
+
+
+def test_a_dump_is_taken_only_as_a_regular_file(tmp_path):
+    # What the dump container left is the add-on uid's: a link or a directory there is refused, never followed.
+    from paas.services.pgdump import _take
+
+    secret = tmp_path / "secret"
+    secret.write_text("host file")
+    (tmp_path / "link.dump").symlink_to(secret)
+    (tmp_path / "dir.dump").mkdir()
+    for made in ("link.dump", "dir.dump"):
+        with pytest.raises(BackupError, match="no dump file"):
+            _take(tmp_path / made, tmp_path / "backup.dump")
+    assert not (tmp_path / "backup.dump").exists() and secret.read_text() == "host file"

@@ -339,6 +339,12 @@ def a_failed_backup_fires_the_apps_backup_alert(user, app, addon, settings, tmp_
         assert "scratch restore failed" in message and "does not exist" in message, message
         assert Event.objects.filter(app=app, action="backup.failed", message__contains=backup_alert.TAG).exists()
 
+        # An app's own line saying the same is not the platform's: it does not count.
+        from paas.logcenter import schema
+        from paas.platform.logs import stream_key
+
+        client.xadd(stream_key(app.name), schema.entry(app=app.name, process="web.1", source="app",
+                                                        line=f"{backup_alert.TAG} forged by the app"))
         # paas-logs' side, as it runs: the app's stream ingested into a store, the published rules checked.
         ingest = Ingest(client, service.store, prefix, "t", rate_limit=100)
         while ingest.run_once(block_ms=50):
@@ -371,6 +377,8 @@ def test_a_postgres_addon_on_a_debian_stack_runs_that_suites_server_and_backs_up
     assert serverpackages.ensure(forky_stack, "postgres") is not None
     suite_version = serverpackages.version(forky_stack, "postgres")
     assert suite_version and suite_version != serverpackages.version("host", "postgres")
+    layer = serverpackages.layer_dir(forky_stack, "postgres")  # the platform's: root's, nothing setuid
+    assert all(p.lstat().st_uid == 0 and not p.lstat().st_mode & 0o6000 for p in layer.rglob("*"))
 
     addon = broker.provision(user, app, "postgres")
     assert addon.stack == forky_stack
