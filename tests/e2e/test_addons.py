@@ -35,6 +35,13 @@ DB_APP = {
 }
 
 
+def host_reports_its_stacks(host) -> None:
+    """Placement asks for the add-on's stack: the fixture's row has none until the agent's next heartbeat."""
+    from paas.platform.models import Host
+
+    wait_for(lambda: "host" in Host.objects.get(pk=host.pk).stacks, 30, f"{host.name} to report its stacks")
+
+
 def latest_live(app) -> bool:
     latest = Release.objects.filter(app=app).order_by("-version").first()
     return latest is not None and latest.status == "succeeded" and latest.build_id is not None
@@ -43,6 +50,7 @@ def latest_live(app) -> bool:
 def test_an_app_migrates_and_writes_its_addon_database_and_no_other_app_connects(pusher, agent_host, platform_env,
                                                                                  tmp_path):
     app = create_app(pusher.user, f"db-{uuid.uuid4().hex[:8]}")
+    host_reports_its_stacks(agent_host)
     addon = broker.provision(pusher.user, app, "postgres")
     try:
         wait_for(lambda: Addon.objects.get(pk=addon.pk).state == "available"
@@ -79,6 +87,7 @@ def test_an_attached_apps_containers_on_another_host_reach_the_addon_and_no_one_
     from paas.platform.models import Host
 
     wait_for(lambda: Host.objects.filter(name=second_host.name, state="up").exists(), 20, "the second host")
+    host_reports_its_stacks(agent_host)
     # The first host as the second one reaches it (the e2e platform's agent says loopback: one machine).
     Host.objects.filter(pk=agent_host.pk).update(address=second_host.machine.our_address)
     user, slug = make_user(f"xh-{uuid.uuid4().hex[:6]}"), stored_slug(tmp_path)
