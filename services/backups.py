@@ -226,6 +226,32 @@ def run_schedules(now: datetime | None = None) -> int:
     return started
 
 
+def unfinished_after() -> timedelta:
+    """How long a capture may wait and run before it counts as one that never ran: its queue's backlog
+    (one worker, every app's 02:30 backup) and the task's two hours, with room (PAAS_BACKUP_UNFINISHED_S)."""
+    import os
+
+    return timedelta(seconds=float(os.environ.get("PAAS_BACKUP_UNFINISHED_S", "21600")))
+
+
+def fail_unfinished(now: datetime | None = None) -> int:
+    """The control loop's part: a capture still pending or running long after it was asked for (its worker
+    is down, its task lost) is failed and alerted, never left to look as if it might still come."""
+    now = now or datetime.now(tz.utc)
+    limit = unfinished_after()
+    failed = 0
+    stale = AddonBackup.objects.filter(kind=AddonBackup.CAPTURE, state__in=(AddonBackup.PENDING, AddonBackup.RUNNING),
+                                       created_at__lt=now - limit).select_related("app")
+    for backup in stale:
+        why = (f"it did not finish within {int(limit.total_seconds() // 3600)} h of being asked for: is the backup "
+               "worker running (make up's backups program, paas-backups.service)?")
+        if AddonBackup.objects.filter(pk=backup.pk, state__in=(AddonBackup.PENDING, AddonBackup.RUNNING)).update(
+                state=AddonBackup.FAILED, message=why, finished_at=now):
+            raise_alert(backup.app, "backup.failed", f"backup {backup.label} of {backup.addon_name} failed: {why}")
+            failed += 1
+    return failed
+
+
 def keep(backups: list[tuple[int, datetime]]) -> set[int]:
     """Retention, plain: the newest backup of each of the last 7 days that have one, then the newest
     of each of the 4 weeks before those. `backups`: (id, created_at), any order."""

@@ -106,3 +106,23 @@ def test_a_dump_is_taken_only_as_a_regular_file(tmp_path):
         with pytest.raises(BackupError, match="no dump file"):
             _take(tmp_path / made, tmp_path / "backup.dump")
     assert not (tmp_path / "backup.dump").exists() and secret.read_text() == "host file"
+
+
+def test_a_capture_that_never_finishes_is_failed_and_alerted_once(addon_users, up_host):
+    # Its worker is down or its task lost: the control loop says so instead of leaving it pending forever.
+    from paas.platform.models import AddonBackup, Addon, App, Event
+    from paas.services.backup_alert import TAG
+
+    alice, _ = addon_users
+    alice.post("/api/apps", {"name": "shop"})
+    name = alice.post("/api/apps/shop/addons", {"service": "postgres"}).json_body["name"]
+    app, addon = App.objects.get(name="shop"), Addon.objects.get(name=name)
+    backup = AddonBackup.objects.create(app=app, addon=addon, addon_name=name, number=1, scheduled=True)
+    asked = backup.created_at
+    assert backups.fail_unfinished(asked + backups.unfinished_after() / 2) == 0
+    assert backups.fail_unfinished(asked + backups.unfinished_after() * 2) == 1
+    backup.refresh_from_db()
+    assert backup.state == "failed" and "backup worker" in backup.message
+    assert backups.fail_unfinished(asked + backups.unfinished_after() * 3) == 0
+    assert Event.objects.filter(app=app, action="backup.failed", message__contains=TAG).count() == 1
+    assert backups.run(backup.pk) == "nothing to do"  # a task delivered after all leaves it alone
