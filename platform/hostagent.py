@@ -54,9 +54,12 @@ class DjangoControlPlane:
 
         from django.utils import timezone
 
-        from paas.services import templates
+        from django.conf import settings
+
+        from paas.services import serverpackages, templates
         # In the background: an optimisation of add-on provisioning, never a wait for the agent's start.
         threading.Thread(target=templates.ensure_postgres, daemon=True).start()
+        serverpackages.prepare(settings.PAAS_DEFAULT_STACK)
         self._usable_connection()
         self.host_name = host.name
         self.Host.objects.update_or_create(name=host.name, defaults={

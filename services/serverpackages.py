@@ -20,7 +20,10 @@ import secrets
 import shutil
 import tempfile
 import threading
+import time
 from pathlib import Path
+
+from paas.runtime.errors import RuntimeLayerError
 
 log = logging.getLogger("paas.services")
 
@@ -46,7 +49,9 @@ echo "$plan" | awk '/^Inst /{ for (i = 3; i <= NF; i++) if ($i ~ /^\(/) { v = $i
 done
 """
 
+RETRY_S = 60.0
 _making: set[tuple[str, str]] = set()
+_failed_at: dict[tuple[str, str], float] = {}
 _lock = threading.Lock()
 
 
@@ -79,10 +84,14 @@ def layer_dir(stack: str, service: str) -> Path:
 
 
 def layers(stack: str, service: str) -> tuple[str, ...] | None:
-    """The layers a `service` server on `stack` runs with: () on the host stack, None while not made yet."""
+    """The layers a `service` server on `stack` runs with: () on the host stack, None while not made yet
+    (or while this host cannot have them: its stack missing, being built)."""
     if stack == "host":
         return ()
-    path = layer_dir(stack, service)
+    try:
+        path = layer_dir(stack, service)
+    except (OSError, RuntimeLayerError):
+        return None
     return (str(path),) if path.is_dir() else None
 
 
@@ -125,9 +134,9 @@ def versions(service: str) -> dict[str, str]:
 
 
 def ensure_soon(stack: str, service: str) -> None:
-    """Make the layer in the background, once at a time per stack and service."""
+    """Make the layer in the background, once at a time per stack and service (a minute after a failure)."""
     with _lock:
-        if (stack, service) in _making:
+        if (stack, service) in _making or time.monotonic() - _failed_at.get((stack, service), -RETRY_S) < RETRY_S:
             return
         _making.add((stack, service))
     threading.Thread(target=_ensure_once, args=(stack, service), name=f"addon-layer-{stack}-{service}",
@@ -137,11 +146,23 @@ def ensure_soon(stack: str, service: str) -> None:
 def _ensure_once(stack: str, service: str) -> None:
     try:
         ensure(stack, service)
-    except Exception as error:  # tried again when a server asks for it next
+    except Exception as error:  # tried again when a server asks for it next, a minute on
         log.warning("the %s layer of stack %s could not be made: %s", service, stack, error)
+        with _lock:
+            _failed_at[(stack, service)] = time.monotonic()
     finally:
         with _lock:
             _making.discard((stack, service))
+
+
+def prepare(stack: str) -> None:
+    """At the agent's start: the servers' layers of `stack` (the default one) if this host has it, in the
+    background, so the first add-on on it does not wait for apt."""
+    from paas.runtime import stacks
+
+    if stack != "host" and stack in stacks.names():
+        for service in PACKAGES:
+            ensure_soon(stack, service)
 
 
 def ensure(stack: str, service: str) -> Path | None:
@@ -162,8 +183,14 @@ def ensure(stack: str, service: str) -> Path | None:
         identity.hand_over(layer, 0)
         layer.chmod(0o755)
         for stale in target.parent.glob(f"{stack}-{service}-*"):  # made against an earlier build of the stack
-            shutil.rmtree(stale, ignore_errors=True)
-        layer.rename(target)
+            if stale != target:
+                shutil.rmtree(stale, ignore_errors=True)
+        try:
+            layer.rename(target)
+        except OSError:
+            if not target.is_dir():
+                raise
+            return target  # another agent or worker made it meanwhile: theirs is the same, ours goes
         log.info("the %s layer of stack %s is made: %s", service, stack, target)
         return target
     finally:
