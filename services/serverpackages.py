@@ -182,9 +182,7 @@ def ensure(stack: str, service: str) -> Path | None:
         # The platform's from now on: root's, no setuid or setgid bit (nothing in it runs privileged).
         identity.hand_over(layer, 0)
         layer.chmod(0o755)
-        for stale in target.parent.glob(f"{stack}-{service}-*"):  # made against an earlier build of the stack
-            if stale != target:
-                shutil.rmtree(stale, ignore_errors=True)
+        # One made against an earlier build of the stack stays: servers started on it may still run on it.
         try:
             layer.rename(target)
         except OSError:
