@@ -82,8 +82,10 @@ def forwards(remote: list[dict], containers: list) -> list[Forward]:
     out = []
     for item in remote:
         allowed = set(item["allow_apps"])
+        # The app's instances and one-offs, never an add-on server of it (release "addon", services/agentview.py).
         sources = tuple(sorted(c.record.network["address"] for c in containers
-                               if c.record.labels.get("app") in allowed and c.record.network.get("address")))
+                               if c.record.labels.get("app") in allowed and c.record.labels.get("release") != "addon"
+                               and c.record.network.get("address")))
         out.append(Forward(item["name"], int(item["host_port"]), str(ipaddress.ip_address(item["address"])),
                            sources))
     return out

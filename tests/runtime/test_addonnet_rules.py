@@ -26,3 +26,16 @@ def test_an_app_here_reaches_a_server_elsewhere_on_the_same_gateway_port_and_no_
     # Anything else out of a bridge to an add-on port (of any host) is refused by the bridge's own chain.
     ports = addonnet.port_range()
     assert f"-p tcp --dport {ports[0]}:{ports[-1]} -j REJECT" in firewall.rules_text()
+
+
+def test_a_forward_admits_the_attached_apps_instances_here_only():
+    from types import SimpleNamespace
+
+    def running(app, release, address):  # a container's record as the agent reads it: labels and address
+        return SimpleNamespace(record=SimpleNamespace(labels={"app": app, "release": release},
+                                                      network={"address": address}))
+
+    here = [running("shop", "v3", "10.8.0.5"), running("shop", "addon", "10.9.0.4"),  # shop's own server
+            running("other", "v1", "10.8.0.6"), running("shop", "v3", "")]
+    remote = [{"name": "postgresql-b", "host_port": 15001, "address": "192.0.2.9", "allow_apps": ["shop"]}]
+    assert addonnet.forwards(remote, here) == [Forward("postgresql-b", 15001, "192.0.2.9", ("10.8.0.5",))]
