@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs paas as systemd services on a production host.
 #
-#   compose/install.sh control   # a control-plane host: API, git, builds, control loop, router
+#   compose/install.sh control   # a control-plane host: API, git, builds, backups, control loop, router
 #   compose/install.sh worker    # a worker host: the agent alone
 #
 # The units (compose/systemd/) run this checkout's .venv; settings live in
@@ -76,6 +76,7 @@ write_env() {
         echo "PAAS_API_PORT=${PAAS_API_PORT:-8000}"
         echo "PAAS_GIT_PORT=${PAAS_GIT_PORT:-8001}"
         echo "PAAS_BUILD_QUEUE=${PAAS_BUILD_QUEUE:-builds}"
+        echo "PAAS_BACKUP_QUEUE=${PAAS_BACKUP_QUEUE:-backups}"
         echo "PAAS_BASE_DOMAIN=${PAAS_BASE_DOMAIN:-localhost}"
         [ "$role" = control ] || echo "PAAS_API_URL=$PAAS_API_URL"
         [ "$role" = control ] || echo "PAAS_AGENT_TOKEN=$PAAS_AGENT_TOKEN"
@@ -130,7 +131,7 @@ PY
 }
 
 case "$role" in
-    control) wanted=(paas-api paas-git paas-builds paas-control paas-router) ;;
+    control) wanted=(paas-api paas-git paas-builds paas-backups paas-control paas-router) ;;
     worker) wanted=(paas-agent) ;;
 esac
 for unit in "${wanted[@]}"; do

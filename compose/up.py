@@ -107,10 +107,16 @@ def programs(env: dict, endpoints: Endpoints) -> list[Program]:
                 env=env, cwd=data, upgrade=RELOAD),
         # A new worker takes queued builds at once; the old one finishes the builds it runs (Celery's
         # warm shutdown), which an interrupted one would otherwise cost a redelivery.
-        Program("builds", [str(BIN / "celery"), "-A", "paas.platform.celery", "worker", "-Q",
+        Program("builds", [str(BIN / "celery"), "-A", "paas.platform.celery", "worker", "-n", "builds@%h", "-Q",
                            os.environ.get("PAAS_BUILD_QUEUE", "builds"),
                            "--concurrency", os.environ.get("PAAS_BUILD_CONCURRENCY", "2"), "--loglevel", "INFO",
                            "--without-gossip", "--without-mingle"], env=env, cwd=data, upgrade=OVERLAP),
+        # Backups on a worker of their own (platform/settings.py CELERY_TASK_ROUTES): a long pg_dump
+        # never delays a build. Upgraded like the build worker: a running backup finishes.
+        Program("backups", [str(BIN / "celery"), "-A", "paas.platform.celery", "worker", "-n", "backups@%h", "-Q",
+                            os.environ.get("PAAS_BACKUP_QUEUE", "backups"),
+                            "--concurrency", os.environ.get("PAAS_BACKUP_CONCURRENCY", "1"), "--loglevel", "INFO",
+                            "--without-gossip", "--without-mingle"], env=env, cwd=data, upgrade=OVERLAP),
         # Level-triggered: stopped, then started with the new code, it converges from the database.
         Program("control", [str(BIN / "paas-control")], env=env, cwd=data, upgrade=RESTART),
         # The router needs no database, and its Redis user reads routes and writes logs and metrics only.

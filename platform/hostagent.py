@@ -54,9 +54,12 @@ class DjangoControlPlane:
 
         from django.utils import timezone
 
-        from paas.services import templates
+        from django.conf import settings
+
+        from paas.services import serverpackages, templates
         # In the background: an optimisation of add-on provisioning, never a wait for the agent's start.
         threading.Thread(target=templates.ensure_postgres, daemon=True).start()
+        serverpackages.prepare(settings.PAAS_DEFAULT_STACK)
         self._usable_connection()
         self.host_name = host.name
         self.Host.objects.update_or_create(name=host.name, defaults={
@@ -93,6 +96,10 @@ class DjangoControlPlane:
                 once=once, attach=row.attach, health_path=row.app.health_check_path, app_id=row.app_id,
                 egress=row.app.egress, frozen=row.frozen))
         return out + agentview.desired(host.name)
+
+    def remote_addons(self, host: HostInfo) -> list[dict]:
+        self._usable_connection()
+        return agentview.remote(host.name)
 
     def doomed_volumes(self, host: HostInfo) -> list[str]:
         self._usable_connection()

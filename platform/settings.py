@@ -190,9 +190,11 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 1740, 10)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # The build queue's name: a test run uses its own so no other worker takes its builds.
 PAAS_BUILD_QUEUE = env_str("PAAS_BUILD_QUEUE", "builds")
-# Backups (services/tasks.py) share the build worker: a dump waits like a build does.
+# Backups (services/tasks.py) have a queue and a worker of their own: an hour-long pg_dump and its
+# scratch verification never hold a build worker's slot, nor a build a backup's.
+PAAS_BACKUP_QUEUE = env_str("PAAS_BACKUP_QUEUE", "backups")
 CELERY_TASK_ROUTES = {"paas.platform.tasks.builds.*": {"queue": PAAS_BUILD_QUEUE},
-                      "paas.services.tasks.*": {"queue": PAAS_BUILD_QUEUE},
+                      "paas.services.tasks.*": {"queue": PAAS_BACKUP_QUEUE},
                       # ACME orders too: seconds of waiting on the CA, retried by the control loop.
                       "paas.platform.tasks.acme.*": {"queue": PAAS_BUILD_QUEUE},
                       # The image store's collection: the build worker shares the control host's store.

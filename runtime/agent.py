@@ -152,7 +152,8 @@ def instance_port(text: str) -> int:
 
 
 def addon_spec(d: Desired, *, stop_grace: float | None = None) -> ContainerSpec:
-    """An add-on server (services/): the stack alone, its own uid, its volumes bound read-write.
+    """An add-on server (services/): the stack (under its server packages' layers), its own uid, its
+    volumes bound read-write.
 
     The volume is made and mounted here, before the bind is validated: the
     first start of the server on this host creates it, later ones find it.
@@ -164,7 +165,8 @@ def addon_spec(d: Desired, *, stop_grace: float | None = None) -> ContainerSpec:
                   for name, size, destination in d.volumes)
     binds += tuple(Mount(Path(source), destination) for source, destination in d.mounts if Path(source).is_dir())
     return ContainerSpec(
-        command=("/bin/sh", "-c", d.command), layers=stack.layers, binds=(*stack.binds, *binds),
+        command=("/bin/sh", "-c", d.command), layers=(*(Path(p) for p in d.layers), *stack.layers),
+        binds=(*stack.binds, *binds),
         env=(("HOME", "/app"), *d.env), workdir="/app", user=f"{d.uid}:{d.uid}", user_name="addon",
         hostname=d.name.replace(".", "-").replace("_", "-")[:63], network="services",
         limits=Limits(memory=d.memory_mb << 20, cpus=d.cpus), id=d.name, app=d.app, release=d.release,
@@ -185,7 +187,7 @@ def addon_endpoints(desired: list[Desired], containers: list[Container]) -> list
         sources = tuple(c.record.network["address"] for c in containers
                         if c.id not in servers and c.record.labels.get("app") in d.allow_apps
                         and c.record.network.get("address"))
-        out += [Endpoint(name, server.record.network["address"], port, host_port, sources)
+        out += [Endpoint(name, server.record.network["address"], port, host_port, sources, d.allow_hosts)
                 for port, host_port in (d.expose, *d.also_expose)]
     return out
 
@@ -376,10 +378,13 @@ class Agent:
                 self.control.volume_removed(name)
 
     def guard_addons(self) -> None:
-        """Who may reach this host's add-on servers (runtime/addonnet.py), from what runs now."""
-        if any(d.expose for d in self.desired) or self.guarding:
-            addonnet.apply(addon_endpoints(self.desired, self.managed()))
-            self.guarding = any(d.expose for d in self.desired)
+        """Who may reach this host's add-on servers and those elsewhere attached apps here use
+        (runtime/addonnet.py), from what runs now."""
+        remote = getattr(self.control, "remote_addons", None)
+        forwards = addonnet.forwards(remote(self.host), self.managed()) if remote else []
+        if any(d.expose for d in self.desired) or forwards or self.guarding:
+            addonnet.apply(addon_endpoints(self.desired, self.managed()), forwards)
+            self.guarding = any(d.expose for d in self.desired) or bool(forwards)
 
     def run(self) -> None:
         self.start_up()
@@ -446,8 +451,8 @@ class Agent:
             # Before the app's first instruction runs: it never has a moment of egress.
             network.set_egress(c.record.network, False)
         (c.dir / MARKER).write_text(json.dumps({"fingerprint": d.fingerprint, "egress": d.egress}))
-        if d.image and any(x.expose and d.app in x.allow_apps for x in self.desired):
-            self.guard_addons()  # its address is leased now: it may reach its add-ons from its first instruction
+        if d.image:  # its address is leased now: it may reach its add-ons (here or elsewhere) from its first instruction
+            self.guard_addons()
         address, port = endpoint(c.record.network, self.host)
         if d.attach:
             # The relay first: its output is what `paas run` waits for; the one report after it.

@@ -42,7 +42,7 @@ import shlex
 import subprocess
 from pathlib import Path
 
-from . import config, leases
+from . import addonnet, config, leases
 from .errors import NetworkError
 from .netnames import netns_name
 
@@ -93,6 +93,7 @@ def rules_text(bridge: str | None = None, pool: str | None = None) -> str:
     c = chains(bridge)
     bridge, pool = f"{bridge or config.BRIDGE}+", pool or config.ADDRESS_POOL
     first, last = publish_range()
+    addon_ports = addonnet.port_range()
     f_in = [
         # Jumped to for the gateways' addresses too, from anywhere: the forwarder is no
         # resolver for the host's other networks (Linux accepts a packet for any of its
@@ -116,6 +117,9 @@ def rules_text(bridge: str | None = None, pool: str | None = None) -> str:
         f"-o {bridge} -j DROP",
         # From here on: new connections out of the bridge.
         f"-p tcp --dport {first}:{last} {reject}",
+        # Add-on servers' host ports on any host: reached only through a DNAT of addonnet.py (its chain
+        # comes first), which admits the attached apps' containers alone.
+        f"-p tcp --dport {addon_ports[0]}:{addon_ports[-1]} {reject}",
         f"-p udp --dport 53 {reject}",
         f"-p tcp --dport 53 {reject}",
         *(f"-d {net} {reject}" for net in (*ALWAYS_DENIED, pool)),

@@ -44,6 +44,8 @@ class Desired:
     expose: tuple[int, int] | None = None
     also_expose: tuple[tuple[int, int], ...] = ()   # more (container port, host port) pairs: Redis's TLS port
     allow_apps: tuple[str, ...] = ()
+    allow_hosts: tuple[str, ...] = ()   # other hosts running attached apps' containers (runtime/addonnet.py)
+    layers: tuple[str, ...] = ()        # read-only host dirs over the stack: a Debian stack's server packages
     frozen: bool = False                # asleep (runtime/sleep.py); applied in place, not fingerprinted
 
     @property
@@ -54,6 +56,8 @@ class Desired:
             key += [list(self.volumes), list(self.expose or ())]
         if self.also_expose:  # only when set: servers made before it keep their fingerprint
             key += [[list(pair) for pair in self.also_expose]]
+        if self.layers:  # likewise
+            key += [list(self.layers)]
         return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
 
 

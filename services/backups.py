@@ -3,8 +3,9 @@ download, a daily schedule with retention (7 daily, 4 weekly).
 
 Requests create a row and enqueue the work (services/tasks.py); ``run`` does it.
 A capture is "verified" only once a scratch restore matched its counts
-(pgdump.py); anything else is "failed", which is a platform event and a line
-in the app's log.
+(pgdump.py); anything else is "failed", which is a platform event, a line
+in the app's log and the platform's log alert on backups (backup_alert.py),
+as is a schedule that ran late or not at all.
 """
 
 import re
@@ -21,6 +22,7 @@ from paas.platform.actions.events import record
 from paas.platform.exceptions import Conflict, Invalid, NotFound
 from paas.platform.models import Addon, AddonBackup, App
 from paas.services import pgdump
+from paas.services.backup_alert import raise_alert
 
 _LABEL = re.compile(r"^([br])(\d{1,6})$")
 _AT = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -150,8 +152,6 @@ def _answering(addon: Addon, timeout: float = 30.0) -> Addon:
 
 
 def _capture(backup: AddonBackup) -> str:
-    from paas.runtime.identity import addon_uid
-
     if backup.addon is None:
         raise pgdump.BackupError("its add-on was destroyed before the backup ran")
     path = file_of(backup)
@@ -159,7 +159,7 @@ def _capture(backup: AddonBackup) -> str:
     path.unlink(missing_ok=True)  # a redelivered task starts again
     counts = pgdump.dump(_answering(backup.addon), path)
     AddonBackup.objects.filter(pk=backup.pk).update(counts=counts, size_bytes=path.stat().st_size)
-    pgdump.verify(path, counts, addon_uid(backup.addon.pk), root() / "scratch")
+    pgdump.verify(path, counts, backup.addon, root() / "scratch")
     return AddonBackup.VERIFIED
 
 
@@ -173,7 +173,9 @@ def _restore(backup: AddonBackup) -> str:
 def _finish(backup: AddonBackup, state: str, message: str) -> None:
     AddonBackup.objects.filter(pk=backup.pk).update(state=state, message=message, finished_at=timezone.now())
     what = "backup" if backup.kind == AddonBackup.CAPTURE else "restore"
-    if state == AddonBackup.FAILED:
+    if state == AddonBackup.FAILED and what == "backup":
+        raise_alert(backup.app, "backup.failed", f"backup {backup.label} of {backup.addon_name} failed: {message}")
+    elif state == AddonBackup.FAILED:  # a restore: its user asked for it and is told
         record(None, f"{what}.failed", f"{what} {backup.label} of {backup.addon_name} failed: {message}",
                app=backup.app)
     else:
@@ -212,16 +214,42 @@ def run_schedules(now: datetime | None = None) -> int:
         hour, minute = map(int, addon.backup_at.split(":"))
         late = now - now.replace(hour=hour, minute=minute, second=0, microsecond=0)
         if late > timedelta(minutes=15):
-            record(None, "backup.missed", f"the {addon.backup_at} UTC backup of {addon.name} ran "
-                   f"{int(late.total_seconds() // 60)} min late", app=addon.app)
+            raise_alert(addon.app, "backup.missed", f"the {addon.backup_at} UTC backup of {addon.name} ran "
+                        f"{int(late.total_seconds() // 60)} min late")
         attachment = addon.attachments.filter(app=addon.app).first()
         try:
             capture(None, addon.app, attachment.name if attachment else addon.name, scheduled=True)
         except (NotFound, Conflict) as error:
-            record(None, "backup.missed", f"the scheduled backup of {addon.name} did not run: {error.message}",
-                   app=addon.app)
+            raise_alert(addon.app, "backup.missed", f"the scheduled backup of {addon.name} did not run: "
+                        f"{error.message}")
         started += 1
     return started
+
+
+def unfinished_after() -> timedelta:
+    """How long a capture may wait and run before it counts as one that never ran: its queue's backlog
+    (one worker, every app's 02:30 backup) and the task's two hours, with room (PAAS_BACKUP_UNFINISHED_S)."""
+    import os
+
+    return timedelta(seconds=float(os.environ.get("PAAS_BACKUP_UNFINISHED_S", "21600")))
+
+
+def fail_unfinished(now: datetime | None = None) -> int:
+    """The control loop's part: a capture still pending or running long after it was asked for (its worker
+    is down, its task lost) is failed and alerted, never left to look as if it might still come."""
+    now = now or datetime.now(tz.utc)
+    limit = unfinished_after()
+    failed = 0
+    stale = AddonBackup.objects.filter(kind=AddonBackup.CAPTURE, state__in=(AddonBackup.PENDING, AddonBackup.RUNNING),
+                                       created_at__lt=now - limit).select_related("app")
+    for backup in stale:
+        why = (f"it did not finish within {int(limit.total_seconds() // 3600)} h of being asked for: is the backup "
+               "worker running (make up's backups program, paas-backups.service)?")
+        if AddonBackup.objects.filter(pk=backup.pk, state__in=(AddonBackup.PENDING, AddonBackup.RUNNING)).update(
+                state=AddonBackup.FAILED, message=why, finished_at=now):
+            raise_alert(backup.app, "backup.failed", f"backup {backup.label} of {backup.addon_name} failed: {why}")
+            failed += 1
+    return failed
 
 
 def keep(backups: list[tuple[int, datetime]]) -> set[int]:

@@ -75,11 +75,11 @@ def provision(user, app: App, service_text: str, as_name: str | None = None) -> 
     with transaction.atomic():
         app = App.objects.select_for_update().get(pk=app.pk)
         _free_attachment(app, attachment, service.name)
-        host, ports = choose_host(app.name, service.name, plan, len(service.ports()))
+        host, ports = choose_host(app.name, service.name, plan, len(service.ports()), app.stack)
         name, module = names.new_addon_name(service.name), provider(service.name)
         credentials = {**module.new_credentials(), **module.tls_credentials(name, _gateway())}
         addon = Addon.objects.create(
-            name=name, service=service.name, plan=plan.name, app=app, host=host,
+            name=name, service=service.name, plan=plan.name, stack=app.stack, app=app, host=host,
             host_port=ports[0], tls_host_port=ports[1] if len(ports) > 1 else None, credentials=credentials,
             state_message="the server is starting")
         AddonAttachment.objects.create(addon=addon, app=app, name=attachment)

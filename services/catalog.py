@@ -72,7 +72,9 @@ def parse(text: str) -> tuple[Service, Plan]:
     return found, (found.plan(plan) if plan else found.default_plan)
 
 
-def as_json() -> list[dict]:
+def as_json(versions=None) -> list[dict]:
+    """The catalog; ``versions(service)``: stack -> the version its servers run (serverpackages.versions)."""
     return [{"name": s.name, "description": s.description, "aliases": list(s.aliases),
+             "versions": versions(s.name) if versions else {},
              "plans": [{"name": p.name, "memory_mb": p.memory_mb, "cpus": p.cpus, "volume_mb": p.volume_mb,
                         "description": p.description} for p in s.plans]} for s in SERVICES]

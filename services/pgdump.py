@@ -1,19 +1,23 @@
 """pg_dump, the scratch-server verification and pg_restore: the side effects of backups.
 
-Dumps are taken on the platform's host, over the superuser's connection to the
-server's own address, in one snapshot that the table and row counts are read
-from too, so "the backup holds what the database held" is a comparison of two
-exact numbers per table. The dump is tenant data: it is verified inside a
-container of the platform's runner (no network, the add-on's uid, a scratch
-PostgreSQL on the dump's own directory), and only a bounded JSON line comes
-back out of it.
+Dumps are taken over the superuser's connection to the server's own address,
+in one snapshot that the table and row counts are read from too, so "the
+backup holds what the database held" is a comparison of two exact numbers per
+table. pg_dump, pg_restore and the scratch server are the add-on's own
+version: each runs in a container of the runner on the add-on's stack (with
+its server packages, services/serverpackages.py) as the add-on's uid; pg_dump
+and pg_restore in the host's network (they reach the server's address as the
+platform does), the scratch server in none. The dump is tenant data: only a
+bounded JSON line comes back out of the verification, and the dump file is
+taken only as a regular file.
 """
 
+import contextlib
 import json
 import os
 import secrets
 import shutil
-import subprocess
+import stat
 import tempfile
 from pathlib import Path
 
@@ -30,9 +34,13 @@ COUNTS_SQL = """SELECT coalesce(json_object_agg(t.name, t.n ORDER BY t.name), '{
   FROM information_schema.tables
   WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')) t"""
 
-VERIFY = r"""set -eu
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-"$PGBIN/initdb" -D /app/db -U postgres -A trust -E UTF8 --locale=C >/dev/null
+PGBIN = 'PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)\n'
+DUMP = "set -eu\n" + PGBIN + \
+    '"$PGBIN/pg_dump" -Fc --snapshot="$PAAS_SNAPSHOT" -f /app/backup.dump "$PAAS_CONNINFO"\n'
+RESTORE = "set -eu\n" + PGBIN + \
+    '"$PGBIN/pg_restore" --clean --if-exists --no-owner --no-privileges --role="$PAAS_ROLE" --single-transaction ' \
+    '--exit-on-error -d "$PAAS_CONNINFO" /app/backup.dump\n'
+VERIFY = "set -eu\n" + PGBIN + r""""$PGBIN/initdb" -D /app/db -U postgres -A trust -E UTF8 --locale=C >/dev/null
 "$PGBIN/pg_ctl" -D /app/db -w -l /app/server.log -o "-c listen_addresses= -c unix_socket_directories=/tmp \
   -c dynamic_shared_memory_type=mmap -c fsync=off -c shared_buffers=32MB" start >/dev/null
 "$PGBIN/createdb" -h /tmp -U postgres scratch
@@ -50,13 +58,8 @@ def _conninfo(addon) -> tuple[str, dict]:
     port = catalog.service("postgres").port
     info = f"host={addon.address} port={port} user=postgres dbname={addon.credentials['database']} connect_timeout=5"
     # The password through the environment, never on a command line (ps shows those).
-    env = {"PATH": "/usr/bin:/bin", "PGPASSWORD": addon.credentials["superuser_password"], "LC_ALL": "C"}
+    env = {"PGPASSWORD": addon.credentials["superuser_password"], "LC_ALL": "C"}
     return info, env
-
-
-def _tool(name: str) -> str:
-    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), key=lambda p: int(p.parts[-3]))
-    return str(found[-1]) if found else name
 
 
 def dump(addon, path: Path) -> dict:
@@ -75,43 +78,93 @@ def dump(addon, path: Path) -> dict:
             snapshot = cursor.fetchone()[0]
             cursor.execute(COUNTS_SQL)
             counts = json.loads(cursor.fetchone()[0])
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-            os.close(fd)
-            result = subprocess.run([_tool("pg_dump"), "-Fc", f"--snapshot={snapshot}", "-f", str(path), info],
-                                    env=env, capture_output=True, text=True, timeout=3600, check=False)
-            if result.returncode != 0:
-                raise BackupError(f"pg_dump failed: {result.stderr.strip()[:300]}")
+            with _work(addon, path.parent) as work:
+                code, _, errors = _in_container(addon, DUMP, work, "host", {
+                    **env, "PAAS_SNAPSHOT": snapshot, "PAAS_CONNINFO": info})
+                if code != 0:
+                    raise BackupError(f"pg_dump failed: {errors.strip()[-300:]}")
+                _take(work / "backup.dump", path)
     finally:
         connection.close()
     return counts
 
 
-def verify(path: Path, expected: dict, uid: int, scratch_root: Path) -> None:
+def verify(path: Path, expected: dict, addon, scratch_root: Path) -> None:
     """Restore `path` into a scratch server in a container and compare its counts; BackupError if they differ."""
-    from paas.runtime import container, identity, stacks
-    from paas.runtime.spec import ContainerSpec, Limits, Mount
-
-    scratch_root.mkdir(mode=0o700, parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="verify-", dir=scratch_root))
-    try:
+    with _work(addon, scratch_root) as work:
         shutil.copyfile(path, work / "backup.dump", follow_symlinks=False)
-        identity.hand_over(work, uid)
-        stack = stacks.get("host")
-        spec = ContainerSpec(
-            command=("/bin/sh", "-c", VERIFY), layers=stack.layers,
-            binds=(*stack.binds, Mount(work, "/app", readonly=False)), env=(("COUNTS_SQL", COUNTS_SQL),),
-            workdir="/app", user=f"{uid}:{uid}", user_name="addon", network="none",
-            limits=Limits(memory=VERIFY_MEMORY, pids=128), id=f"verify-{secrets.token_hex(5)}")
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            outcome = container.run(spec, stdout=out, stderr=err)
-            out.seek(0)
-            err.seek(0)
-            text, errors = out.read(MAX_COUNTS_BYTES + 1), err.read(4096).decode(errors="replace")
-        if outcome.exit_code != 0:
-            raise BackupError(f"the scratch restore failed (exit {outcome.exit_code}): {errors.strip()[-300:]}")
+        identity_of(addon, work)
+        code, text, errors = _in_container(addon, VERIFY, work, "none", {"COUNTS_SQL": COUNTS_SQL})
+        if code != 0:
+            raise BackupError(f"the scratch restore failed (exit {code}): {errors.strip()[-300:]}")
         compare(expected, parse_counts(text))
+
+
+def restore(addon, path: Path) -> None:
+    """pg_restore into the add-on's database, replacing what is there, owned by the app's role."""
+    info, env = _conninfo(addon)
+    with _work(addon, path.parent.parent / "scratch") as work:
+        shutil.copyfile(path, work / "backup.dump", follow_symlinks=False)
+        identity_of(addon, work)
+        code, _, errors = _in_container(addon, RESTORE, work, "host", {
+            **env, "PAAS_CONNINFO": info, "PAAS_ROLE": addon.credentials.get("owner", addon.credentials["user"])})
+    if code != 0:
+        raise BackupError(f"pg_restore failed: {errors.strip()[-300:]}")
+
+
+@contextlib.contextmanager
+def _work(addon, parent: Path):
+    """A directory of the add-on's uid for one container, removed afterwards."""
+    parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="work-", dir=parent))
+    try:
+        identity_of(addon, work)
+        yield work
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def identity_of(addon, work: Path) -> None:
+    from paas.runtime import identity
+
+    identity.hand_over(work, identity.addon_uid(addon.pk))
+
+
+def _take(made: Path, path: Path) -> None:
+    """The container's dump as the platform's file: a regular file only (never a link), 0600, root's."""
+    info = os.lstat(made)
+    if not stat.S_ISREG(info.st_mode):
+        raise BackupError("pg_dump left no dump file")
+    os.chown(made, 0, 0, follow_symlinks=False)
+    os.chmod(made, 0o600)
+    os.rename(made, path)
+
+
+def _in_container(addon, script: str, work: Path, network: str, env: dict) -> tuple[int, bytes, str]:
+    """Run `script` on the add-on's stack and server packages as its uid, `work` at /app: exit code,
+    stdout (bounded) and the end of stderr."""
+    from paas.runtime import container, identity, stacks
+    from paas.runtime.spec import ContainerSpec, Limits, Mount
+    from paas.services import serverpackages
+
+    try:
+        stack = stacks.get(addon.stack)
+        layers = serverpackages.ensure(addon.stack, "postgres")
+    except Exception as error:  # a stack or its packages this host cannot have: the backup says so
+        raise BackupError(f"the {addon.stack} stack's PostgreSQL is not available here: {error}") from None
+    uid = identity.addon_uid(addon.pk)
+    spec = ContainerSpec(
+        command=("/bin/sh", "-c", script), layers=(*((layers,) if layers else ()), *stack.layers),
+        binds=(*stack.binds, Mount(work, "/app", readonly=False)),
+        env=(("PATH", "/usr/bin:/bin"), *sorted(env.items())), workdir="/app", user=f"{uid}:{uid}",
+        user_name="addon", network=network, limits=Limits(memory=VERIFY_MEMORY, pids=128),
+        id=f"backup-{secrets.token_hex(5)}")
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        outcome = container.run(spec, stdout=out, stderr=err)
+        out.seek(0)
+        err.seek(0, os.SEEK_END)
+        err.seek(max(0, err.tell() - 4096))
+        return outcome.exit_code, out.read(MAX_COUNTS_BYTES + 1), err.read().decode(errors="replace")
 
 
 def parse_counts(text: bytes) -> dict:
@@ -138,14 +191,3 @@ def compare(expected: dict, found: dict) -> None:
         [f"{t}: {found[t]} rows, expected {expected[t]}" for t in differ[:5]]
     if problems:
         raise BackupError("verification failed: " + "; ".join(problems))
-
-
-def restore(addon, path: Path) -> None:
-    """pg_restore into the add-on's database, replacing what is there, owned by the app's role."""
-    info, env = _conninfo(addon)
-    result = subprocess.run([_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--no-privileges",
-                             f"--role={addon.credentials.get('owner', addon.credentials['user'])}", "--single-transaction", "--exit-on-error",
-                             "-d", info, str(path)], env=env, capture_output=True, text=True, timeout=3600,
-                            check=False)
-    if result.returncode != 0:
-        raise BackupError(f"pg_restore failed: {result.stderr.strip()[:300]}")

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from paas.platform.actions.events import record
 from paas.platform.models import Addon, AddonAttachment, Host
-from paas.services.backups import run_schedules
+from paas.services.backups import fail_unfinished, run_schedules
 from paas.services.broker import bind
 from paas.services.probe import answers
 from paas.services.rotation import retire_rotated
@@ -46,7 +46,7 @@ def settle(now=None) -> int:
             bind(attachment)
         changed += 1
     changed += _down_hosts()
-    changed += run_schedules()
+    changed += run_schedules() + fail_unfinished()
     try:
         changed += retire_rotated()
     except ServerUnavailable as error:  # the server is away: the next pass tries again

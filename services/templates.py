@@ -69,8 +69,9 @@ def ensure_postgres() -> None:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def mounts(service: str) -> tuple[tuple[str, str], ...]:
-    """What an add-on server of `service` gets bound read-only (on the agent's host)."""
-    if service == "postgres" and (postgres_dir() / "pgdata" / "PG_VERSION").is_file():
+def mounts(service: str, stack: str = "host") -> tuple[tuple[str, str], ...]:
+    """What an add-on server of `service` on `stack` gets bound read-only (on the agent's host). The
+    template is the host stack's: a Debian stack's server (another major version) runs initdb itself."""
+    if service == "postgres" and stack == "host" and (postgres_dir() / "pgdata" / "PG_VERSION").is_file():
         return ((str(postgres_dir()), "/run"),)
     return ()

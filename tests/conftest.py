@@ -34,5 +34,7 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
 # servers' agent and hosts (tests/services/fixtures.py) serve tests/services; paas-logs as a process
 # (tests/logcenter/process.py) serves the API's and the console's log and metrics tests; one Docker engine
 # (tests/dockerd.py) serves the docker backend's and the exports' tests in tests/runtime and tests/e2e.
+# A second machine with an agent of its own (tests/e2e/secondhost.py) serves the two-host e2e tests.
 pytest_plugins = ["tests.platform.accounts", "tests.e2e.fixtures", "tests.netsandbox", "tests.web.fixtures",
-                  "tests.services.fixtures", "tests.logcenter.process", "tests.registry", "tests.dockerd"]
+                  "tests.services.fixtures", "tests.logcenter.process", "tests.registry", "tests.dockerd",
+                  "tests.e2e.secondhost"]

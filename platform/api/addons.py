@@ -2,13 +2,14 @@
 
 from paas.platform.actions import access
 from paas.platform.api.routing import body_schema
-from paas.services import broker, catalog, stats
+from paas.services import broker, catalog, serverpackages, stats
 
 
 def addon_json(addon, for_app=None) -> dict:
     attachments = [{"app": a.app.name, "name": a.name, "config_var": broker.config_var(a.name), "bound": a.bound}
                    for a in addon.attachments.select_related("app")]
-    return {"name": addon.name, "service": addon.service, "plan": addon.plan, "app": addon.app.name,
+    return {"name": addon.name, "service": addon.service, "plan": addon.plan, "stack": addon.stack,
+            "app": addon.app.name,
             "state": addon.state, "message": addon.state_message, "server": addon.server_state,
             "host": addon.host.name if addon.host else None, "restarts": addon.restarts,
             "attachments": attachments, "last_operation": broker.last_operation(addon),
@@ -17,7 +18,7 @@ def addon_json(addon, for_app=None) -> dict:
 
 def services(request):
     """The catalog: every service and its plans."""
-    return catalog.as_json()
+    return catalog.as_json(serverpackages.versions)
 
 
 def list_addons(request, app):

@@ -11,6 +11,7 @@ from paas.platform.api.routing import body_schema
 from paas.platform.exceptions import BadRequest, Conflict, Invalid, NotFound
 from paas.platform.models import LogAlert
 from paas.platform.names import check_instance_name
+from paas.services import backup_alert
 
 MAX_ALERTS = 20    # per app: each is a search every minute in paas-logs
 UNKNOWN = {"firing": None, "count": None, "checked_at": "", "last_error": "the log center is not answering"}
@@ -20,17 +21,28 @@ WAITING = {"firing": False, "count": None, "checked_at": "", "last_error": ""}  
 def alert_json(alert: LogAlert, state: dict) -> dict:
     webhook = destinations.parse(alert.webhook, destinations.WEBHOOK_SCHEMES).redacted()
     return {"name": alert.name, "query": alert.query, "above": alert.above, "per_seconds": alert.per_s,
-            "webhook": webhook, "created_at": alert.created_at.isoformat(),
+            "webhook": webhook, "platform": False, "created_at": alert.created_at.isoformat(),
+            **{k: state.get(k) for k in ("firing", "count", "checked_at", "last_error")}}
+
+
+def platform_json(rule: dict, state: dict) -> dict:
+    """The platform's own alert (services/backup_alert.py), listed like the app's: ``platform`` says it is."""
+    return {"name": rule["name"], "query": rule["query"], "above": rule["above"], "per_seconds": rule["per_s"],
+            "webhook": "every webhook of the alerts above" if rule["webhooks"] else "none (listed here only)",
+            "platform": True, "created_at": None,
             **{k: state.get(k) for k in ("firing", "count", "checked_at", "last_error")}}
 
 
 def list_alerts(request, app):
-    """The app's alerts: firing or not, the last count and check, the webhook's last error."""
+    """The app's alerts, then the platform's own on its backups: firing or not, the last count and check, the
+    webhooks' last error."""
     target = access.get_app(request.user, app)
     rows = list(target.log_alerts.all())
     LogAlert.publish_app(target.name)    # level-triggered: a publish lost to a Redis outage is repaired here
     states, missing = client.states_by_id(logcenter_settings().socket_path, "alerts", target.name, WAITING, UNKNOWN)
-    return [alert_json(a, states.get(a.pk, missing)) for a in rows]
+    platform = backup_alert.rules(target.name, [a.webhook for a in rows])
+    return [alert_json(a, states.get(a.pk, missing)) for a in rows] + \
+        [platform_json(r, states.get(r["id"], missing)) for r in platform]
 
 
 @body_schema({"name": "string", "query": "string (log search)", "above": "integer", "per": "string (1m to 1d)",
@@ -44,6 +56,8 @@ def create(request, app):
         check_instance_name(name)
     except Invalid:
         raise BadRequest("name: wants lowercase letters, digits and dashes (at most 100)") from None
+    if name == backup_alert.NAME:
+        raise Conflict(f"{name!r} is the platform's alert on failed and missed backups: choose another name")
     try:
         fields = alerts.check_rule(data.get("query"), data.get("above"), data.get("per"), data.get("webhook"),
                                    destinations.allowed_networks(logcenter_settings().drain_allow))
@@ -64,6 +78,9 @@ def destroy(request, app, name):
     """Remove the alert ``name``."""
     target = access.get_app(request.user, app)
     alert = target.log_alerts.filter(name=name).first()
+    if alert is None and name == backup_alert.NAME:
+        raise Conflict(f"{name!r} is the platform's alert on failed and missed backups: it stays while the app "
+                       "has a PostgreSQL add-on")
     if alert is None:
         raise NotFound(f"app {target.name!r} has no alert {name!r}")
     with transaction.atomic():

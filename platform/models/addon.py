@@ -19,6 +19,8 @@ class Addon(models.Model):
     name = models.CharField(max_length=63, unique=True, help_text="Also its container and volume name")
     service = models.CharField(max_length=20)
     plan = models.CharField(max_length=20)
+    stack = models.CharField(max_length=40, default="host",
+                             help_text="Whose suite's server it runs: its app's stack when made (services/serverpackages.py)")
     # Kept (null) when the app is destroyed: the row tells the agent to stop the server and remove its volume.
     app = models.ForeignKey("platform.App", null=True, on_delete=models.SET_NULL, related_name="owned_addons")
     host = models.ForeignKey("platform.Host", null=True, blank=True, on_delete=models.SET_NULL,

@@ -1,7 +1,8 @@
 """A log alert: a saved search whose count over a window is checked every minute against a threshold,
 with a webhook called when it is crossed and when it clears (logcenter/alerts.py)."""
 
-from django.db import models
+from django.db import models, transaction
+from django.db.models.signals import post_save, pre_delete
 
 from paas.logcenter import alerts
 from paas.platform.models.logcenter_publish import published_to_logcenter
@@ -29,4 +30,24 @@ class LogAlert(models.Model):
                 "webhook": self.webhook}
 
 
-published_to_logcenter(LogAlert, LogAlert.rule, alerts.publish)
+def _platform_rules(app_name: str, rows: list[dict]) -> list[dict]:
+    # The platform's own alert on backups, delivered to the webhooks the app's alerts name.
+    from paas.services import backup_alert
+
+    return backup_alert.rules(app_name, [row["webhook"] for row in rows])
+
+
+published_to_logcenter(LogAlert, LogAlert.rule, alerts.publish, extra=_platform_rules)
+
+
+def _attachments_changed(sender, instance, **kwargs):
+    # An add-on attached or detached may give or take the platform's alert on backups: publish again.
+    from paas.platform.models.app import App
+
+    name = App.objects.filter(pk=instance.app_id).values_list("name", flat=True).first()
+    if name:
+        transaction.on_commit(lambda: LogAlert.publish_app(name))
+
+
+post_save.connect(_attachments_changed, sender="platform.AddonAttachment", weak=False)
+pre_delete.connect(_attachments_changed, sender="platform.AddonAttachment", weak=False)

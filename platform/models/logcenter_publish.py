@@ -15,9 +15,9 @@ from django.db.models.signals import post_save, pre_delete
 log = logging.getLogger("paas.platform.logcenter")
 
 
-def published_to_logcenter(model, as_json, publish) -> None:
+def published_to_logcenter(model, as_json, publish, extra=None) -> None:
     """Publish ``model``'s rows of an app (each as ``as_json(row)``) with ``publish(client, prefix, app, rows)``
-    whenever one is saved or deleted."""
+    whenever one is saved or deleted; ``extra(app, rows)``: more rules of the platform's own, after them."""
 
     def publish_app(app_name: str) -> None:
         from django.conf import settings
@@ -25,6 +25,8 @@ def published_to_logcenter(model, as_json, publish) -> None:
         from paas.platform.redis_client import get_redis
 
         rows = [as_json(row) for row in model.objects.filter(app__name=app_name)]
+        if extra is not None:
+            rows += extra(app_name, rows)
         try:
             publish(get_redis(), settings.PAAS_REDIS_PREFIX, app_name, rows)
         except redis.RedisError as exc:

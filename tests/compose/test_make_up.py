@@ -193,7 +193,8 @@ def environment_of(pid: int) -> dict[str, str]:
 def programs_of(data_dir: Path) -> dict[str, dict]:
     """The environment of each platform program make up started, by the program's name."""
     names = {"paas-router": "router", "paas-agent": "agent", "paas-control": "control", "paas-logs": "logs",
-             "paas.platform.asgi": "api", "paas.platform.git.wsgi": "git", "celery": "builds"}
+             "paas.platform.asgi": "api", "paas.platform.git.wsgi": "git", "builds@": "builds",
+             "backups@": "backups"}
     found = {}
     for line in processes_mentioning(str(data_dir)):
         pid, cmdline = line.split(" ", 1)
@@ -225,9 +226,10 @@ def test_each_program_holds_only_its_own_credentials(platform_up, data_dir):
                 continue
             assert not any(password in cmdline for password in passwords.values()), proc.name
 
-    programs = wait_for(lambda: (found := programs_of(data_dir)) and {"api", "git", "builds", "control", "router",
-                                                                           "logs"} <= set(found) and found, 30, "the platform's programs")
-    for name in ("api", "git", "builds", "control"):
+    programs = wait_for(lambda: (found := programs_of(data_dir)) and {"api", "git", "builds", "backups", "control",
+                                                                           "router", "logs"} <= set(found) and found,
+                        30, "the platform's programs")
+    for name in ("api", "git", "builds", "backups", "control"):
         env = programs[name]
         assert urlsplit(env["DATABASE_URL"]).username == "paas", name
         assert urlsplit(env["DATABASE_URL"]).password == passwords["postgres-paas"], name

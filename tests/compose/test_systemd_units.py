@@ -24,7 +24,8 @@ def units(root: Path) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(("role", "expected"), [
-    ("control", {"paas-api.service", "paas-git.service", "paas-builds.service", "paas-control.service",
+    ("control", {"paas-api.service", "paas-git.service", "paas-builds.service", "paas-backups.service",
+                 "paas-control.service",
                  "paas-router.service", "paas-router.socket", "paas.target"}),
     ("worker", {"paas-agent.service", "paas-worker.target"}),
 ])
@@ -62,7 +63,8 @@ def test_the_hardening_fits_each_role(tmp_path):
         "CapabilityBoundingSet=CAP_NET_BIND_SERVICE")
     # Root only where containers are made; the agent's restart must leave instances running.
     assert "User=" not in found["paas-agent.service"] and "KillMode=process" in found["paas-agent.service"]
-    assert "Delegate=yes" in found["paas-builds.service"]
+    assert "Delegate=yes" in found["paas-builds.service"] and "Delegate=yes" in found["paas-backups.service"]
+    assert "-Q ${PAAS_BACKUP_QUEUE}" in found["paas-backups.service"]
     # Migrations before the new code serves.
     assert "ExecStartPre=" in found["paas-api.service"] and "migrate --no-input" in found["paas-api.service"]
 

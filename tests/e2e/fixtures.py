@@ -61,6 +61,7 @@ def platform_env(django_db_setup, e2e_data_dir, acme_ca):
         "DATABASE_URL": database_url(connection.settings_dict),
         "REDIS_URL": redis_url,
         "PAAS_BUILD_QUEUE": f"builds-e2e-{os.getpid()}",
+        "PAAS_BACKUP_QUEUE": f"backups-e2e-{os.getpid()}",
         "PAAS_DATA_DIR": str(e2e_data_dir),
         "PAAS_GIT_PORT": str(git_port),
         "PAAS_BUILD_EXECUTOR": os.environ.get("PAAS_BUILD_EXECUTOR", "container"),

@@ -20,7 +20,8 @@ HOST = f"{APP}.localhost"
 PROGRAMS = {
     "api": "paas.platform.asgi:application",
     "git": "paas.platform.git.wsgi:application",
-    "builds": "paas.platform.celery",
+    "builds": "builds@",     # the Celery workers' node names (-n)
+    "backups": "backups@",
     "control": "paas-control",
     "router": "paas-router",
     "agent": "paas-agent",

@@ -320,3 +320,12 @@ def test_storage_use_per_app(as_alice, as_bob, as_admin, paas_logs):
     assert as_bob.get("/api/apps/shop/logs/usage").status_code == 403
     assert as_alice.get("/api/logs/usage").status_code == 403
     assert "shop" in [row["app"] for row in as_admin.get("/api/logs/usage").json_body["apps"]]
+
+
+def test_the_platforms_backup_alert_keeps_its_name(as_alice):
+    assert as_alice.post("/api/apps", {"name": "shop"}).status_code == 201
+    body = {"name": "backups", "query": "x", "above": 1, "per": "5m", "webhook": "https://hooks.example.com"}
+    response = as_alice.post("/api/apps/shop/log-alerts", body)
+    assert response.status_code == 409 and "platform's alert" in response.json_body["message"]
+    assert as_alice.delete("/api/apps/shop/log-alerts/backups").status_code == 409
+    assert as_alice.get("/api/apps/shop/log-alerts").json_body == []  # no add-on: not even the platform's

@@ -15,6 +15,10 @@ def test_catalog_lists_services_and_plans(addon_users):
     catalog = alice.get("/api/addon-services").json_body
     assert {s["name"] for s in catalog} == {"postgres", "redis"}
     assert [p["name"] for p in catalog[0]["plans"]] == ["hobby", "standard"]
+    # Each says the version its servers run on each stack here: the host stack's are the host's own.
+    from paas.services import serverpackages
+
+    assert catalog[0]["versions"]["host"] == serverpackages.version("host", "postgres") != ""
 
 
 def test_create_places_a_server_and_attaches_it_as_database(addon_users, up_host):

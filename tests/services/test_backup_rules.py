@@ -82,3 +82,47 @@ def test_schedules_fall_due_once_a_day(addon_users, up_host):
     assert App.objects.get(name="shop").backups.get().scheduled
     assert backups.due(NOW) == [] and backups.run_schedules(NOW) == 0
     assert [a.name for a in backups.due(NOW + timedelta(days=1))] == [name]
+
+
+def test_backups_have_a_queue_apart_from_builds(settings):
+    # A long pg_dump never holds a build worker's slot (platform/settings.py CELERY_TASK_ROUTES).
+    from paas.platform.celery import app
+
+    router = app.amqp.router
+    backup = router.route({}, backups.TASK_NAME)["queue"].name
+    build = router.route({}, "paas.platform.tasks.builds.build")["queue"].name
+    assert backup == settings.PAAS_BACKUP_QUEUE and build == settings.PAAS_BUILD_QUEUE and backup != build
+
+
+def test_a_dump_is_taken_only_as_a_regular_file(tmp_path):
+    # What the dump container left is the add-on uid's: a link or a directory there is refused, never followed.
+    from paas.services.pgdump import _take
+
+    secret = tmp_path / "secret"
+    secret.write_text("host file")
+    (tmp_path / "link.dump").symlink_to(secret)
+    (tmp_path / "dir.dump").mkdir()
+    for made in ("link.dump", "dir.dump"):
+        with pytest.raises(BackupError, match="no dump file"):
+            _take(tmp_path / made, tmp_path / "backup.dump")
+    assert not (tmp_path / "backup.dump").exists() and secret.read_text() == "host file"
+
+
+def test_a_capture_that_never_finishes_is_failed_and_alerted_once(addon_users, up_host):
+    # Its worker is down or its task lost: the control loop says so instead of leaving it pending forever.
+    from paas.platform.models import AddonBackup, Addon, App, Event
+    from paas.services.backup_alert import TAG
+
+    alice, _ = addon_users
+    alice.post("/api/apps", {"name": "shop"})
+    name = alice.post("/api/apps/shop/addons", {"service": "postgres"}).json_body["name"]
+    app, addon = App.objects.get(name="shop"), Addon.objects.get(name=name)
+    backup = AddonBackup.objects.create(app=app, addon=addon, addon_name=name, number=1, scheduled=True)
+    asked = backup.created_at
+    assert backups.fail_unfinished(asked + backups.unfinished_after() / 2) == 0
+    assert backups.fail_unfinished(asked + backups.unfinished_after() * 2) == 1
+    backup.refresh_from_db()
+    assert backup.state == "failed" and "backup worker" in backup.message
+    assert backups.fail_unfinished(asked + backups.unfinished_after() * 3) == 0
+    assert Event.objects.filter(app=app, action="backup.failed", message__contains=TAG).count() == 1
+    assert backups.run(backup.pk) == "nothing to do"  # a task delivered after all leaves it alone

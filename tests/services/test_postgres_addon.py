@@ -2,10 +2,12 @@
 volume, binding sets DATABASE_URL, the attached app's one-off connects and writes rows, another
 app's cannot connect, the data survives a restart, and destroying it removes the volume."""
 
+import http.server
 import io
 import os
 import tarfile
 import tempfile
+import threading
 import uuid
 
 import pytest
@@ -95,7 +97,7 @@ def agent_host(agent):
     return Host.objects.get(name=agent.host.name)
 
 
-def available(agent, addon):
+def available(agent, addon, timeout: float = 90):
     from paas.services.settle import settle
 
     def up():
@@ -104,7 +106,7 @@ def available(agent, addon):
         addon.refresh_from_db()
         return addon.state == "available" and all(a.bound for a in addon.attachments.all())
 
-    wait_for(up, timeout=90, interval=0.2, what=f"{addon.name} available")
+    wait_for(up, timeout=timeout, interval=0.2, what=f"{addon.name} available")
 
 
 def test_postgres_addon_serves_its_app_only_and_keeps_its_data(world):
@@ -202,7 +204,8 @@ def test_redis_addon_keeps_its_append_only_file_across_a_crash(world):
                                  'incr hits') != 0
 
 
-def test_backup_is_verified_and_restores_into_another_app_only_for_its_members(world):
+def test_backup_is_verified_restores_into_another_app_only_for_its_members_and_alerts_when_failed(
+        world, settings, tmp_path, django_capture_on_commit_callbacks):
     import psycopg2
     from django.contrib.auth import get_user_model
 
@@ -248,6 +251,8 @@ def test_backup_is_verified_and_restores_into_another_app_only_for_its_members(w
     # The restored app writes through its own URL.
     assert one_off(agent, other, PSQL) == 0
     backups.file_of(captured).unlink()
+    a_failed_backup_fires_the_apps_backup_alert(user, app, source, settings, tmp_path,
+                                                django_capture_on_commit_callbacks)
 
 
 def test_rotation_revokes_the_old_login_only_once_the_new_url_is_live(world):
@@ -290,3 +295,107 @@ def test_rotation_revokes_the_old_login_only_once_the_new_url_is_live(world):
     assert one_off(agent, app, PSQL) == 0  # the new login writes the owner's table (SET role)
     # The server kept running throughout: a rotation changes no setting of it.
     assert Addon.objects.get(pk=addon.pk).started_at == started
+
+
+# A dump that does not restore: a CHECK calls a function whose body names a table without its schema,
+# which a restore (search_path '') cannot find. pg_dump takes it; only the scratch restore shows it.
+UNRESTORABLE = """CREATE TABLE b (y int); INSERT INTO b VALUES (1);
+CREATE FUNCTION has_b(int) RETURNS boolean LANGUAGE sql AS 'SELECT EXISTS (SELECT 1 FROM b WHERE y = $1)';
+CREATE TABLE a (x int CHECK (has_b(x))); INSERT INTO a VALUES (1);"""
+
+
+def a_failed_backup_fires_the_apps_backup_alert(user, app, addon, settings, tmp_path, on_commit) -> None:
+    """A real capture whose scratch restore fails: an event, a line in the app's log, and the platform's
+    alert on backups, ingested and checked as paas-logs does, POSTed to the webhook of the app's alert."""
+    import psycopg2
+
+    from paas.logcenter.alerts import alerts_key
+    from paas.logcenter.ingest import Ingest
+    from paas.logcenter.service import Service
+    from paas.logcenter.settings import Settings
+    from paas.platform.models import AddonBackup, Event, LogAlert
+    from paas.services import backup_alert, backups
+    from paas.services.probe import server_url
+    from tests.logcenter.test_alerts import Hook
+
+    settings.PAAS_REDIS_PREFIX = prefix = f"t{os.getpid()}-{uuid.uuid4().hex[:8]}:"  # this test's log streams
+    with psycopg2.connect(server_url(addon)) as connection, connection.cursor() as cursor:
+        cursor.execute(UNRESTORABLE)
+    hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    hook.posts, hook.up = [], True
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    client = redis_lib.Redis.from_url(config.redis_url())
+    service = Service(Settings(data_dir=tmp_path, store_dir=tmp_path / "store", socket_path=tmp_path / "s.sock",
+                               redis_url=config.redis_url(), redis_prefix=prefix, rate_limit=100, retention_days=30,
+                               consumer="t", drain_allow="127.0.0.0/8"))
+    try:
+        with on_commit(execute=True):  # the owner's own alert names a webhook
+            LogAlert.objects.create(app=app, name="errors", query="error", above=1000, per_s=300,
+                                    webhook=f"http://127.0.0.1:{hook.server_port}/hook")
+        captured = backups.capture(user, app)
+        with on_commit(execute=True):  # the event's line in the app's log
+            assert backups.run(captured.pk) == AddonBackup.FAILED
+        message = AddonBackup.objects.get(pk=captured.pk).message
+        assert "scratch restore failed" in message and "does not exist" in message, message
+        assert Event.objects.filter(app=app, action="backup.failed", message__contains=backup_alert.TAG).exists()
+
+        # An app's own line saying the same is not the platform's: it does not count.
+        from paas.logcenter import schema
+        from paas.platform.logs import stream_key
+
+        client.xadd(stream_key(app.name), schema.entry(app=app.name, process="web.1", source="app",
+                                                        line=f"{backup_alert.TAG} forged by the app"))
+        # paas-logs' side, as it runs: the app's stream ingested into a store, the published rules checked.
+        ingest = Ingest(client, service.store, prefix, "t", rate_limit=100)
+        while ingest.run_once(block_ms=50):
+            ingest._discovered = 0.0
+        service.alerts.sync(client.hgetall(alerts_key(prefix)))
+        service.alerts.check(service.count)
+        fired = [p for p in hook.posts if p["alert"] == backup_alert.NAME]
+        assert [(p["state"], p["app"], p["count"]) for p in fired] == [("firing", app.name, 1)], hook.posts
+        assert [s["firing"] for s in service.alerts.status(app.name) if s["name"] == backup_alert.NAME] == [True]
+    finally:
+        hook.shutdown()
+        hook.server_close()
+        service.drains.stop()
+        service.store.close()
+        backups.file_of(captured).unlink(missing_ok=True)
+        for key in client.scan_iter(match=prefix + "*"):
+            client.delete(key)
+
+
+def test_a_postgres_addon_on_a_debian_stack_runs_that_suites_server_and_backs_up_with_it(world, forky_stack):
+    from paas.platform.models import AddonBackup, Host
+    from paas.services import backups, broker, serverpackages, stats
+
+    user, host, (app, other), agent = world
+    Host.objects.filter(pk=host.pk).update(stacks=["host", forky_stack])
+    app.stack = forky_stack
+    app.save(update_fields=["stack"])
+    # Made once per host and stack (apt downloads; kept with the test stacks): the agent would make it
+    # in the background on the server's first start, here it is made before the clock starts.
+    assert serverpackages.ensure(forky_stack, "postgres") is not None
+    suite_version = serverpackages.version(forky_stack, "postgres")
+    assert suite_version and suite_version != serverpackages.version("host", "postgres")
+    layer = serverpackages.layer_dir(forky_stack, "postgres")  # the platform's: root's, nothing setuid
+    assert all(p.lstat().st_uid == 0 and not p.lstat().st_mode & 0o6000 for p in layer.rglob("*"))
+
+    addon = broker.provision(user, app, "postgres")
+    assert addon.stack == forky_stack
+    available(agent, addon)
+    addon.refresh_from_db()
+    assert stats.postgres(addon)["version"].split(".")[0] == suite_version  # the suite's, not the host's
+    assert one_off(agent, app, PSQL) == 0
+    captured = backups.capture(user, app)
+    try:  # dumped and verified by the server's own version (the host's pg_dump refuses a newer server)
+        assert backups.run(captured.pk) == "verified", AddonBackup.objects.get(pk=captured.pk).message
+        assert AddonBackup.objects.get(pk=captured.pk).counts == {"public.hits": 1}
+    finally:
+        backups.file_of(captured).unlink(missing_ok=True)
+
+    # Redis too: the suite's redis-server (the host's is another build), its layer made by the agent itself.
+    cache = broker.provision(user, app, "redis")
+    assert cache.stack == forky_stack
+    available(agent, cache, timeout=300)
+    cache.refresh_from_db()
+    assert stats.redis(cache)["version"] and serverpackages.layers(forky_stack, "redis")

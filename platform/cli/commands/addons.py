@@ -60,9 +60,11 @@ def services(args) -> int:
     if args.json:
         emit_json(catalog)
         return 0
-    rows = [{"service": s["name"], "plan": p["name"], "description": p["description"]}
+    rows = [{"service": s["name"], "plan": p["name"], "description": p["description"],
+             "versions": ", ".join(f"{stack}: {v}" for stack, v in s.get("versions", {}).items())}
             for s in catalog for p in s["plans"]]
-    table(rows, [("service", "Service"), ("plan", "Plan"), ("description", "What you get")])
+    table(rows, [("service", "Service"), ("plan", "Plan"), ("description", "What you get"),
+                 ("versions", "Version by stack (the app's)")])
     return 0
 
 
