@@ -74,15 +74,33 @@ def test_a_pushed_app_is_run_from_the_console(pusher, agent_host, tmp_path, cons
     page.wait_for_selector("#tail >> text=listening on", timeout=30_000)
     shoot(page, "pushed-app-logs")
 
-    visit(page, f"{page.base}/console/apps/{app.name}/run/")
-    page.fill("#run-start input[name=command]", "cat; echo bye $GREETING")
-    page.click("#run-start button")
-    page.wait_for_selector("#run-input:not([hidden])")
-    page.fill("#run-input input[name=line]", "typed in the browser")
-    page.press("#run-input input[name=line]", "Enter")
-    page.wait_for_selector("#run-output >> text=typed in the browser", timeout=90_000)
-    page.click("#run-eof")
-    page.wait_for_selector("#run-status >> text=exit code 0", timeout=60_000)
-    assert "bye" in page.locator("#run-output").inner_text()
-    shoot(page, "pushed-app-terminal")
+    use_the_terminal(page)
     assert Event.objects.filter(app=app, action="run.start", actor=pusher.user).exists()
+
+
+def use_the_terminal(page):
+    """bash on the live release, on a real tty: line editing, colours, Ctrl-C, the window's size, the exit code."""
+    visit(page, page.url.replace("/logs/", "/run/"))
+    page.click("#run-start button")  # the command field says bash
+    page.wait_for_selector("#run-keys:not([hidden])")
+    screen = page.locator("#terminal .xterm-rows")
+
+    def shows(text):
+        screen.filter(has_text=text).wait_for(timeout=60_000)
+
+    page.click("#terminal")
+    page.keyboard.type("echo [ab$((6*7))X]")
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("Backspace")  # the X: readline edits the line on the pty
+    page.keyboard.press("Enter")
+    shows("[ab42]")
+    page.keyboard.type("printf '\\033[31m%s\\033[0m\\n' red-text; sleep 600\n")
+    page.locator("#terminal span.xterm-fg-1", has_text="red-text").wait_for(timeout=30_000)
+    page.keyboard.press("Control+C")  # the pty's line discipline interrupts sleep: bash is back at once
+    page.keyboard.type("echo after-$?; stty size\n")
+    shows("after-130")
+    shows(f"{page.get_attribute('section.terminal', 'data-rows')} {page.get_attribute('section.terminal', 'data-cols')}")
+    shoot(page, "pushed-app-terminal")
+    page.keyboard.type("exit 3\n")
+    page.wait_for_selector("#run-status >> text=exit code 3", timeout=60_000)
+    assert page.locator("#run-keys").is_hidden()

@@ -301,12 +301,21 @@ def test_terminal_runs_only_on_apps_the_user_may_use(alice_app, bob_app, alice_c
     assert bad.status_code == 422
     assert not Instance.objects.filter(kind=Instance.ONEOFF).exists()
     started = alice_client.post("/console/apps/alice-app/runs", {"command": "env"}, content_type="application/json")
-    assert started.status_code == 201 and started.json()["attach"] == "pipe"
+    assert started.status_code == 201 and started.json()["attach"] == "tty"
     name = started.json()["name"]
     assert alice_client.get(f"/console/apps/bob-app/runs/{name}/output").status_code == 403
     detached_input = alice_client.post(f"/console/apps/alice-app/runs/{name}/input", {"signal": "KILL"},
                                        content_type="application/json")
     assert detached_input.status_code == 422
+    for size in ([0, 80], [24], ["24", "80"], [24, 10001]):
+        bad_size = alice_client.post(f"/console/apps/alice-app/runs/{name}/input", {"resize": size},
+                                     content_type="application/json")
+        assert bad_size.status_code == 422, size
+    resized = alice_client.post(f"/console/apps/alice-app/runs/{name}/input", {"resize": [30, 100]},
+                                content_type="application/json")
+    assert resized.json() == {"sent": ["resize"]}
+    assert alice_client.post(f"/console/apps/bob-app/runs/{name}/input", {"data": "AA=="},
+                             content_type="application/json").status_code == 403
     assert Client().get(f"/console/apps/alice-app/runs/{name}/output").status_code == 401
 
 
