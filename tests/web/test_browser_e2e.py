@@ -99,8 +99,19 @@ def use_the_terminal(page):
     page.keyboard.press("Control+C")  # the pty's line discipline interrupts sleep: bash is back at once
     page.keyboard.type("echo after-$?; stty size\n")
     shows("after-130")
-    shows(f"{page.get_attribute('section.terminal', 'data-rows')} {page.get_attribute('section.terminal', 'data-cols')}")
+    shows(size_of(page))
+    before = size_of(page)
+    page.set_viewport_size({"width": page.viewport_size["width"] - 100, "height": 600})  # the window resized
+    page.wait_for_function(f"document.querySelector('section.terminal').dataset.cols !== '{before.split()[1]}'")
+    page.keyboard.type("stty size\n")
+    shows(size_of(page))  # the run's pty took the new size
     shoot(page, "pushed-app-terminal")
     page.keyboard.type("exit 3\n")
     page.wait_for_selector("#run-status >> text=exit code 3", timeout=60_000)
     assert page.locator("#run-keys").is_hidden()
+
+
+def size_of(page) -> str:
+    """The terminal's rows and columns as ``stty size`` prints them."""
+    section = page.locator("section.terminal")
+    return f"{section.get_attribute('data-rows')} {section.get_attribute('data-cols')}"
