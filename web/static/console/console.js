@@ -36,13 +36,19 @@
   function followBuild(pre) {
     var from = Number(pre.getAttribute("data-from")) || 0;
     var url = pre.getAttribute("data-follow");
+    var failures = 0;
     function poll() {
       getJSON(url + "?from=" + from).then(function (answer) {
+        failures = 0;
         pre.textContent += answer.output;
         from = answer.next;
         document.getElementById("build-status").textContent = answer.status;
         if (answer.status === "pending" || answer.status === "building") { setTimeout(poll, 1000); }
-      }).catch(function () { setTimeout(poll, 3000); });
+      }).catch(function () {
+        // A refusal or an unreachable console: a few tries, then the page stops asking.
+        failures += 1;
+        if (failures < 5) { setTimeout(poll, 3000 * failures); }
+      });
     }
     poll();
   }
