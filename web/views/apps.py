@@ -6,7 +6,7 @@ from django.shortcuts import render
 from paas.platform.actions import access
 from paas.platform.actions.formation import known_process_types
 from paas.platform.actions.builds import get_build
-from paas.platform.models import Build, Release
+from paas.platform.models import Build, Canary, Release
 from paas.platform.sizes import DEFAULT_SIZE, SIZES
 from paas.web import addons, appstate
 from paas.web.guard import console_view
@@ -45,6 +45,8 @@ def app_page(request, app):
     scale = [{"type": t, "quantity": formation[t].quantity if t in formation else 0,
               "size": formation[t].size if t in formation else DEFAULT_SIZE,
               "stopped": formation[t].stopped if t in formation else False} for t in types]
+    scalers = {a.process_type: a for a in target.autoscalers.all()}
+    canary = Canary.objects.filter(app=target).select_related("release").first()
     context = {
         "app": target,
         "latest": latest,
@@ -56,7 +58,9 @@ def app_page(request, app):
         "scale": scale,
         "sizes": SIZES,
         "domains": target.domains.all(),
-        "autoscalers": target.autoscalers.all(),
+        "autoscale": [{"type": t, "scaler": scalers.get(t)} for t in sorted(set(types) | scalers.keys())],
+        "canary": canary,
+        "canary_choices": [r for r in releases if r != live and r.build and "web" in r.process_types],
         "collaborators": target.collaborators.select_related("user"),
         "can_manage": access.can_manage(request.user, target),
         **addons.of_app(target),
