@@ -41,7 +41,7 @@ def app_page(request, app):
     instances = (target.instances.exclude(state="stopped").select_related("release", "host")
                  .order_by("process_type", "number"))
     formation = {f.process_type: f for f in target.formation.all()}
-    types = sorted(known_process_types(target) | formation.keys())
+    types = sorted(known_process_types(target, latest) | formation.keys())
     scale = [{"type": t, "quantity": formation[t].quantity if t in formation else 0,
               "size": formation[t].size if t in formation else DEFAULT_SIZE,
               "stopped": formation[t].stopped if t in formation else False} for t in types]
