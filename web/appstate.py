@@ -9,10 +9,8 @@ into Python: with a thousand apps, a page reads fifty rows, and the counts come 
 from collections import Counter
 
 from django.db.models import (
-    BooleanField, Case, CharField, Count, Exists, ExpressionWrapper, IntegerField, OuterRef, Q, QuerySet, Subquery,
-    Sum, Value, When,
+    Case, CharField, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value, When,
 )
-from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
 from paas.platform.actions import access
@@ -32,26 +30,10 @@ STATE = Case(
     When(release_has_build=True, release_status__in=(Release.PENDING, Release.DEPLOYING), then=Value("deploying")),
     When(has_crashed=True, then=Value("crashed")),
     When(wants_instances=False, then=Value("sleeping")),
-    When(fully_up=True, then=Value("up")),
+    When(up_count__gte=F("desired"), then=Value("up")),
     default=Value("starting"),
     output_field=CharField(),
 )
-
-
-def _fully_up() -> ExpressionWrapper:
-    """Whether the app has as many instances up as its formation wants (``up_count >= desired``), as one set.
-
-    The set of such apps is computed once, grouping the instances and formations by app, and
-    PostgreSQL looks each app up in it (a hashed subplan), where the counts per app would be a
-    probe of the app's instances each: with a thousand apps, most of the dashboard's query.
-    Only reached for apps that want instances (STATE's order), whose formations have a row here."""
-    formation, instance = Formation._meta.db_table, Instance._meta.db_table
-    apps = RawSQL(
-        f"SELECT f.app_id FROM (SELECT app_id, SUM(quantity) AS desired FROM {formation} WHERE NOT stopped "
-        f"GROUP BY app_id) f LEFT JOIN (SELECT app_id, COUNT(*) AS up FROM {instance} WHERE kind = %s AND "
-        f"state = %s GROUP BY app_id) i ON i.app_id = f.app_id WHERE COALESCE(i.up, 0) >= f.desired",
-        (Instance.SERVICE, Instance.UP))
-    return ExpressionWrapper(Q(pk__in=apps), output_field=BooleanField())
 
 
 def _count(**conditions):
@@ -78,8 +60,7 @@ def with_state(apps: QuerySet) -> QuerySet:
         # Whether any crashed, not how many.
         has_crashed=Exists(Instance.objects.filter(app=OuterRef("pk"), kind=Instance.SERVICE, state__in=CRASHED)),
         wants_instances=Exists(wanted.filter(quantity__gt=0)),  # desired > 0: quantities are never negative
-        fully_up=_fully_up(),
-        up_count=_count(state=Instance.UP),  # the counts themselves only for the rows shown
+        up_count=_count(state=Instance.UP),
         desired=Coalesce(Subquery(desired, output_field=IntegerField()), 0),
     ).annotate(state=STATE)
 
