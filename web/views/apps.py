@@ -35,7 +35,8 @@ def app_list(request):
 def app_page(request, app):
     """Everything about one app the API would show its members; values of config vars stay masked."""
     target = access.get_app(request.user, app)
-    releases = list(target.releases.select_related("build", "config", "created_by")[:20])
+    # Not the builds' output: a build's log can be megabytes, and the page shows none of it.
+    releases = list(target.releases.select_related("build", "config", "created_by").defer("build__output")[:20])
     latest = releases[0] if releases else None
     live = next((r for r in releases if r.status == Release.SUCCEEDED), None)
     instances = (target.instances.exclude(state="stopped").select_related("release", "host")
