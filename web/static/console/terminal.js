@@ -121,8 +121,11 @@
 
     function openTerminal() {
       if (term) { term.reset(); return; }
+      // What the run prints is the app's, so hostile: an OSC 8 hyperlink it prints opens nothing
+      // (xterm.js would offer to navigate), and its window-title sequences are not listened to.
       term = new window.Terminal({ cursorBlink: true, scrollback: 5000, fontSize: 14,
-                                   fontFamily: "ui-monospace, monospace" });
+                                   fontFamily: "ui-monospace, monospace",
+                                   linkHandler: { activate: function () {} } });
       fit = new window.FitAddon.FitAddon();
       term.loadAddon(fit);
       term.open(screen);
