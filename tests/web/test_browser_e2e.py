@@ -1,6 +1,7 @@
 """A really pushed app in the console, in chromium: its deploy state, then config, scale, rollback and a
 one-off in the browser terminal, each carried out by the real platform (git server, builds, control loop, agent)."""
 
+import re
 import uuid
 
 import pytest
@@ -106,6 +107,7 @@ def use_the_terminal(page):
     page.keyboard.type("stty size\n")
     shows(size_of(page))  # the run's pty took the new size
     shoot(page, "pushed-app-terminal")
+    hostile_output_stays_text(page)
     page.keyboard.type("exit 3\n")
     page.wait_for_selector("#run-status >> text=exit code 3", timeout=60_000)
     assert page.locator("#run-keys").is_hidden()
@@ -115,3 +117,20 @@ def size_of(page) -> str:
     """The terminal's rows and columns as ``stty size`` prints them."""
     section = page.locator("section.terminal")
     return f"{section.get_attribute('data-rows')} {section.get_attribute('data-cols')}"
+
+
+def hostile_output_stays_text(page):
+    """What a run prints is the app's: markup shows as text, and an OSC 8 hyperlink to elsewhere opens nothing."""
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.keyboard.type("printf '<i>x</i> \\033]8;;http://127.0.0.1:9/\\033\\\\evil-link\\033]8;;\\033\\\\\\n'\n")
+    row = page.locator("#terminal .xterm-rows > div").filter(has_text=re.compile(r"^<i>x</i> evil-link\s*$"))
+    row.wait_for(timeout=30_000)
+    assert page.locator("#terminal i").count() == 0
+    box = row.bounding_box()  # the row is drawn under xterm's screen, which takes the mouse: click there
+    page.mouse.move(box["x"] + 110, box["y"] + box["height"] / 2)  # on the link's text (columns 9-17)
+    page.mouse.click(box["x"] + 110, box["y"] + box["height"] / 2)
+    page.focus("#terminal textarea.xterm-helper-textarea")
+    page.keyboard.type("echo still-here\n")  # a round trip after the click: whatever it did has happened
+    page.locator("#terminal .xterm-rows > div").filter(has_text=re.compile(r"^still-here\s*$")).wait_for(timeout=30_000)
+    assert dialogs == [] and len(page.context.pages) == 1 and page.url.endswith("/run/")
