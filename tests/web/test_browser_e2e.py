@@ -98,8 +98,8 @@ def use_the_terminal(page):
     page.keyboard.type("printf '\\033[31m%s\\033[0m\\n' red-text; sleep 600\n")
     page.locator("#terminal span.xterm-fg-1", has_text="red-text").wait_for(timeout=30_000)
     page.keyboard.press("Control+C")  # the pty's line discipline interrupts sleep: bash is back at once
-    page.keyboard.type("echo after-$?; stty size\n")
-    shows("after-130")
+    page.keyboard.type("echo after-$? $TERM; stty size\n")
+    shows("after-130 xterm-256color")  # the run knows its terminal (runtime/agent.py's tty_env)
     shows(size_of(page))
     before = size_of(page)
     page.set_viewport_size({"width": page.viewport_size["width"] - 100, "height": 600})  # the window resized
