@@ -81,13 +81,22 @@ def seed() -> None:
 
 
 def seed_addons(apps, hosts) -> None:
-    """Add-ons with backups; a few down, some backups failed and schedules missed: the dashboard's attention."""
+    """Add-ons with backups; a few down, some backups failed and schedules missed: the dashboard's attention.
+
+    The daily schedules ran (the control loop marks each day's run) but for every twentieth add-on's:
+    on a running platform a missed schedule is the exception the dashboard points out."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
     from paas.platform.models import Addon, AddonAttachment, AddonBackup
 
+    ran = (timezone.now() - timedelta(hours=1)).date()   # the day web/addons.py's attention looks at
     owners = apps[2::ADDON_EVERY]           # app-0007, the pages' app, among them
     addons = Addon.objects.bulk_create(
         Addon(name=f"{a.name}-pg", service="postgres", plan="hobby", app=a, host=hosts[i % HOSTS],
-              state=Addon.DOWN if i % 40 == 0 else Addon.AVAILABLE, server_state="up", backup_at="00:00")
+              state=Addon.DOWN if i % 40 == 0 else Addon.AVAILABLE, server_state="up", backup_at="00:00",
+              backup_last_day=None if i % 20 == 1 else ran)
         for i, a in enumerate(owners))
     AddonAttachment.objects.bulk_create(AddonAttachment(addon=d, app=d.app, name="DATABASE", bound=True)
                                         for d in addons)

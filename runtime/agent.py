@@ -86,7 +86,7 @@ def spec_for(d: Desired, *, stop_grace: float | None = None, publish: bool = Fal
     stack = stacks.get(image.stack or d.stack)
     mode = config.instance_network()
     port = ports.allocate(d.name) if mode == "host" else DEFAULT_PORT
-    env = {"PORT": str(port), "HOME": "/app", "DYNO": d.process, "PS": d.process}
+    env = {"PORT": str(port), "HOME": "/app", "DYNO": d.process, "PS": d.process, **tty_env(d)}
     env.update(image.env)
     env.update(dict(d.env))
     command = d.command or image.process_types.get(d.process.split(".")[0], "")
@@ -123,7 +123,7 @@ def oci_spec_for(d: Desired, image: images.Image, uid: int, *, stop_grace: float
     run = image.config
     layers = images.oci_layers(image)
     mode = config.instance_network()
-    env = {"HOME": run["workdir"], "DYNO": d.process, "PS": d.process}
+    env = {"HOME": run["workdir"], "DYNO": d.process, "PS": d.process, **tty_env(d)}
     env.update(run["env"])
     env.update(dict(d.env))
     if mode == "host":
@@ -142,6 +142,13 @@ def oci_spec_for(d: Desired, image: images.Image, uid: int, *, stop_grace: float
         publish=port if mode == "host" or (publish and mode == "bridge") else 0,
         limits=Limits(memory=d.memory_mb << 20, cpus=d.cpus), id=d.name, app=d.app, release=d.release,
         process=d.process, stop_grace=stop_grace)
+
+
+def tty_env(d: Desired) -> dict:
+    """A one-off on a terminal says which: without TERM, bash's ``clear``, ``top`` or an editor refuse to
+    draw. xterm-256color is what the console's xterm.js and most developers' terminals speak; the
+    image's ENV or the app's config vars may still say otherwise (they are applied after)."""
+    return {"TERM": "xterm-256color"} if d.attach == "tty" else {}
 
 
 def instance_port(text: str) -> int:

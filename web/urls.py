@@ -3,7 +3,8 @@
 from django.urls import path
 
 from paas.web import session
-from paas.web.views import accounts, addons, app_actions, apps, audit, dashboard, hosts, logs, metrics, terminal
+from paas.web.views import (accounts, addons, app_actions, apps, audit, dashboard, domains, hosts, logs, metrics, scaling,
+                            terminal)
 
 A = "apps/<str:app>/"
 urlpatterns = [
@@ -18,8 +19,14 @@ urlpatterns = [
     path(f"{A}config.json", app_actions.reveal_config),
     path(f"{A}scale", app_actions.do_scale),
     path(f"{A}maintenance", app_actions.maintenance),
-    path(f"{A}domains", app_actions.domain_add),
-    path(f"{A}domains/remove", app_actions.domain_remove),
+    path(f"{A}autoscale", scaling.autoscale_set),
+    path(f"{A}autoscale/off", scaling.autoscale_off),
+    path(f"{A}canary", scaling.canary_start),
+    path(f"{A}canary/promote", scaling.canary_promote),
+    path(f"{A}canary/abort", scaling.canary_abort),
+    path(f"{A}domains", domains.domain_add),
+    path(f"{A}domains/verify", domains.domain_verify),
+    path(f"{A}domains/remove", domains.domain_remove),
     path(f"{A}collaborators", app_actions.collaborator_add),
     path(f"{A}collaborators/remove", app_actions.collaborator_remove),
     path(f"{A}addons", addons.create),

@@ -81,9 +81,11 @@ def apply_change(app: App, change: ScaleChange) -> None:
     formation.save()
 
 
-def known_process_types(app: App) -> set[str]:
-    """Types that can be scaled: the latest release's, but its once-per-release ``release`` command."""
-    release = app.latest_release()
+def known_process_types(app: App, latest=None) -> set[str]:
+    """Types that can be scaled: the latest release's, but its once-per-release ``release`` command.
+
+    ``latest``: the app's latest release with its build, when the caller has it loaded already."""
+    release = latest or app.latest_release()
     return set(release.process_types) - {"release"} if release else set()
 
 

@@ -11,13 +11,14 @@ import re
 import pytest
 
 from paas.platform.logs import write_platform_line
-from paas.platform.models import App, Formation, Host
+from paas.platform.models import App, Autoscale, Domain, Formation, Host
+from tests.security.test_domains import dns_server
 from tests.web.browser import log_in, output_dir, shoot
 
 pytestmark = [pytest.mark.usefixtures("own_redis_keys"), pytest.mark.django_db(transaction=True)]
 
 
-def test_admin_runs_the_platform_from_the_console(root, alice_app, bob_app, console_page):
+def test_admin_runs_the_platform_from_the_console(root, alice_app, bob_app, console_page, settings):
     page = console_page
     log_in(page, "root-admin")
     assert page.locator("text=Platform health").is_visible()
@@ -54,6 +55,8 @@ def test_admin_runs_the_platform_from_the_console(root, alice_app, bob_app, cons
     page.wait_for_selector(".messages >> text=web=2:small")
     assert Formation.objects.get(app__name="alice-app", process_type="web").quantity == 2
 
+    autoscale_canary_and_domain(page, settings)
+
     page.click("#builds a")
     page.wait_for_selector("#build-output >> text=built")
     shoot(page, "build")
@@ -77,6 +80,38 @@ def test_admin_runs_the_platform_from_the_console(root, alice_app, bob_app, cons
     page.fill("input[name=description]", "from the browser")
     page.click("button:has-text('Create token')")
     assert page.locator("#new-token-secret").inner_text().startswith("paas_")
+
+
+def autoscale_canary_and_domain(page, settings):
+    """Autoscaling refused then set, a canary started and promoted, a domain added and verified now."""
+    def fill_autoscale(low, high):
+        page.fill("#autoscaling input[name=min]", low)
+        page.fill("#autoscaling input[name=max]", high)
+        page.fill("#autoscaling input[name=target_rps]", "25")
+        page.click("#autoscaling button:has-text('Autoscale web')")
+
+    fill_autoscale("5", "2")
+    page.wait_for_selector(".messages >> text=min (5) is above max (2)")  # the API's refusal, nothing saved
+    fill_autoscale("1", "4")
+    page.wait_for_selector(".messages >> text=Autoscaling web: 1 to 4 instances")
+    assert Autoscale.objects.get(app__name="alice-app").target_rps == 25
+    page.fill("#canary input[name=percent]", "20")
+    page.click("#canary button:has-text('Start canary')")
+    page.wait_for_selector(".messages >> text=takes 20% of web traffic")
+    shoot(page, "app-autoscaling-canary")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#canary button:has-text('Promote')")
+    page.wait_for_selector(".messages >> text=Promote canary")
+
+    page.fill("#domains input[name=hostname]", "www.alice.example")
+    page.click("#domains button:has-text('Add domain')")
+    page.wait_for_selector(".messages >> text=Added www.alice.example")
+    domain = Domain.objects.get(hostname="www.alice.example")
+    settings.PAAS_DNS_TIMEOUT_S = 0.5
+    with dns_server(settings, {domain.record_name: domain.token}):
+        page.click("#domains button:has-text('Verify now')")
+        page.wait_for_selector(".messages >> text=www.alice.example is verified")
+    shoot(page, "app-domain-verified")
 
 
 def test_logs_tail_live_and_search_refusals_show(alice, alice_app, console_page):

@@ -1,6 +1,7 @@
 """A really pushed app in the console, in chromium: its deploy state, then config, scale, rollback and a
 one-off in the browser terminal, each carried out by the real platform (git server, builds, control loop, agent)."""
 
+import re
 import uuid
 
 import pytest
@@ -74,15 +75,62 @@ def test_a_pushed_app_is_run_from_the_console(pusher, agent_host, tmp_path, cons
     page.wait_for_selector("#tail >> text=listening on", timeout=30_000)
     shoot(page, "pushed-app-logs")
 
-    visit(page, f"{page.base}/console/apps/{app.name}/run/")
-    page.fill("#run-start input[name=command]", "cat; echo bye $GREETING")
-    page.click("#run-start button")
-    page.wait_for_selector("#run-input:not([hidden])")
-    page.fill("#run-input input[name=line]", "typed in the browser")
-    page.press("#run-input input[name=line]", "Enter")
-    page.wait_for_selector("#run-output >> text=typed in the browser", timeout=90_000)
-    page.click("#run-eof")
-    page.wait_for_selector("#run-status >> text=exit code 0", timeout=60_000)
-    assert "bye" in page.locator("#run-output").inner_text()
-    shoot(page, "pushed-app-terminal")
+    use_the_terminal(page)
     assert Event.objects.filter(app=app, action="run.start", actor=pusher.user).exists()
+
+
+def use_the_terminal(page):
+    """bash on the live release, on a real tty: line editing, colours, Ctrl-C, the window's size, the exit code."""
+    visit(page, page.url.replace("/logs/", "/run/"))
+    page.click("#run-start button")  # the command field says bash
+    page.wait_for_selector("#run-keys:not([hidden])")
+    screen = page.locator("#terminal .xterm-rows")
+
+    def shows(text):
+        screen.filter(has_text=text).wait_for(timeout=60_000)
+
+    page.click("#terminal")
+    page.keyboard.type("echo [ab$((6*7))X]")
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("Backspace")  # the X: readline edits the line on the pty
+    page.keyboard.press("Enter")
+    shows("[ab42]")
+    page.keyboard.type("printf '\\033[31m%s\\033[0m\\n' red-text; sleep 600\n")
+    page.locator("#terminal span.xterm-fg-1", has_text="red-text").wait_for(timeout=30_000)
+    page.keyboard.press("Control+C")  # the pty's line discipline interrupts sleep: bash is back at once
+    page.keyboard.type("echo after-$? $TERM; stty size\n")
+    shows("after-130 xterm-256color")  # the run knows its terminal (runtime/agent.py's tty_env)
+    shows(size_of(page))
+    before = size_of(page)
+    page.set_viewport_size({"width": page.viewport_size["width"] - 100, "height": 600})  # the window resized
+    page.wait_for_function(f"document.querySelector('section.terminal').dataset.cols !== '{before.split()[1]}'")
+    page.keyboard.type("stty size\n")
+    shows(size_of(page))  # the run's pty took the new size
+    shoot(page, "pushed-app-terminal")
+    hostile_output_stays_text(page)
+    page.keyboard.type("exit 3\n")
+    page.wait_for_selector("#run-status >> text=exit code 3", timeout=60_000)
+    assert page.locator("#run-keys").is_hidden()
+
+
+def size_of(page) -> str:
+    """The terminal's rows and columns as ``stty size`` prints them."""
+    section = page.locator("section.terminal")
+    return f"{section.get_attribute('data-rows')} {section.get_attribute('data-cols')}"
+
+
+def hostile_output_stays_text(page):
+    """What a run prints is the app's: markup shows as text, and an OSC 8 hyperlink to elsewhere opens nothing."""
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.keyboard.type("printf '<i>x</i> \\033]8;;http://127.0.0.1:9/\\033\\\\evil-link\\033]8;;\\033\\\\\\n'\n")
+    row = page.locator("#terminal .xterm-rows > div").filter(has_text=re.compile(r"^<i>x</i> evil-link\s*$"))
+    row.wait_for(timeout=30_000)
+    assert page.locator("#terminal i").count() == 0
+    box = row.bounding_box()  # the row is drawn under xterm's screen, which takes the mouse: click there
+    page.mouse.move(box["x"] + 110, box["y"] + box["height"] / 2)  # on the link's text (columns 9-17)
+    page.mouse.click(box["x"] + 110, box["y"] + box["height"] / 2)
+    page.focus("#terminal textarea.xterm-helper-textarea")
+    page.keyboard.type("echo still-here\n")  # a round trip after the click: whatever it did has happened
+    page.locator("#terminal .xterm-rows > div").filter(has_text=re.compile(r"^still-here\s*$")).wait_for(timeout=30_000)
+    assert dialogs == [] and len(page.context.pages) == 1 and page.url.endswith("/run/")

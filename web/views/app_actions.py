@@ -13,7 +13,6 @@ from paas.platform.actions.apps import set_maintenance
 from paas.platform.actions.builds import get_build
 from paas.platform.actions.collaborators import add_collaborator, remove_collaborator
 from paas.platform.actions.config import change_config, current_config
-from paas.platform.actions.domains import add_domain, remove_domain
 from paas.platform.actions.formation import scale
 from paas.platform.actions.releases import rollback
 from paas.platform.exceptions import Invalid
@@ -93,24 +92,6 @@ def maintenance(request, app):
     enabled = field(request, "enabled", 3) == "on"
     set_maintenance(request.user, target, enabled)
     return done(request, f"Maintenance mode {'on' if enabled else 'off'}", page_of(target.name))
-
-
-@require_POST
-@console_view()
-def domain_add(request, app):
-    target = access.get_app(request.user, app)
-    domain = add_domain(request.user, target, field(request, "hostname", 253).strip())
-    return done(request, f"Added {domain.hostname}: create TXT {domain.record_name} = {domain.token}",
-                page_of(target.name))
-
-
-@require_POST
-@console_view()
-def domain_remove(request, app):
-    target = access.get_app(request.user, app)
-    hostname = field(request, "hostname", 253)
-    remove_domain(request.user, target, hostname)
-    return done(request, f"Removed {hostname}", page_of(target.name))
 
 
 @require_POST

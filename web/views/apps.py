@@ -6,7 +6,7 @@ from django.shortcuts import render
 from paas.platform.actions import access
 from paas.platform.actions.formation import known_process_types
 from paas.platform.actions.builds import get_build
-from paas.platform.models import Build, Release
+from paas.platform.models import Build, Canary, Release
 from paas.platform.sizes import DEFAULT_SIZE, SIZES
 from paas.web import addons, appstate
 from paas.web.guard import console_view
@@ -35,16 +35,19 @@ def app_list(request):
 def app_page(request, app):
     """Everything about one app the API would show its members; values of config vars stay masked."""
     target = access.get_app(request.user, app)
-    releases = list(target.releases.select_related("build", "config", "created_by")[:20])
+    # Not the builds' output: a build's log can be megabytes, and the page shows none of it.
+    releases = list(target.releases.select_related("build", "config", "created_by").defer("build__output")[:20])
     latest = releases[0] if releases else None
     live = next((r for r in releases if r.status == Release.SUCCEEDED), None)
     instances = (target.instances.exclude(state="stopped").select_related("release", "host")
                  .order_by("process_type", "number"))
     formation = {f.process_type: f for f in target.formation.all()}
-    types = sorted(known_process_types(target) | formation.keys())
+    types = sorted(known_process_types(target, latest) | formation.keys())
     scale = [{"type": t, "quantity": formation[t].quantity if t in formation else 0,
               "size": formation[t].size if t in formation else DEFAULT_SIZE,
               "stopped": formation[t].stopped if t in formation else False} for t in types]
+    scalers = {a.process_type: a for a in target.autoscalers.all()}
+    canary = Canary.objects.filter(app=target).select_related("release").first()
     context = {
         "app": target,
         "latest": latest,
@@ -56,7 +59,9 @@ def app_page(request, app):
         "scale": scale,
         "sizes": SIZES,
         "domains": target.domains.all(),
-        "autoscalers": target.autoscalers.all(),
+        "autoscale": [{"type": t, "scaler": scalers.get(t)} for t in sorted(set(types) | scalers.keys())],
+        "canary": canary,
+        "canary_choices": [r for r in releases if r != live and r.build and "web" in r.process_types],
         "collaborators": target.collaborators.select_related("user"),
         "can_manage": access.can_manage(request.user, target),
         **addons.of_app(target),

@@ -1,4 +1,8 @@
-"""The browser terminal for ``paas run``: a one-off attached through pipes, its output followed live.
+"""The browser terminal for ``paas run``: a one-off on a real tty, keystrokes and output live.
+
+The run is attached as ``paas run`` attaches it (``attach="tty"``): the runtime's relay
+(runtime/attach.py) starts it on a pty, so line editing, Ctrl-C, colours and the window's
+size are the terminal's own; the page (static/console/terminal.js) draws it with xterm.js.
 
 Each step calls what the API calls (platform/api/runs.py): starting goes through start_run
 (the app's access check; recorded as a one-off, the command for members only), output is read
@@ -45,18 +49,18 @@ def json_errors(view):
 @require_POST
 @json_errors
 def start(request, app):
-    """Start ``command`` attached through pipes; answers the run as the API does."""
+    """Start ``command`` on a tty; answers the run as the API does."""
     data = read_json_body(request)  # its declared size refused before anything is read
     target = access.get_app(request.user, app)
     instance = start_run(request.user, target, data.get("command"), size=data.get("size") or "small",
-                         attach="pipe")
+                         attach="tty")
     return JsonResponse(api_runs.run_json(instance), status=201)
 
 
 @require_POST
 @json_errors
 def send(request, app, name):
-    """Keystrokes (a line), end of input or a signal, through the API's input handler."""
+    """Keystrokes (bytes), end of input, a signal or the window's size, through the API's input handler."""
     request.data = read_json_body(request)
     return JsonResponse(api_runs.send_input(request, app, name))
 
