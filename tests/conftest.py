@@ -38,3 +38,20 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
 pytest_plugins = ["tests.platform.accounts", "tests.e2e.fixtures", "tests.netsandbox", "tests.web.fixtures",
                   "tests.services.fixtures", "tests.logcenter.process", "tests.registry", "tests.dockerd",
                   "tests.e2e.secondhost"]
+
+# The forky stack is built by debootstrap in the setup of the first test that needs it (tests/buildpacks/
+# conftest.py): minutes on a fresh machine, more than the 300 s a test gets. That one test gets the time.
+FIRST_STACK_BUILD_TIMEOUT_S = 1800
+
+
+@pytest.hookimpl(trylast=True)   # after pytest-django has put the database tests first: the order that runs
+def pytest_collection_modifyitems(items):
+    from pathlib import Path
+
+    from tests.buildpacks.conftest import TEST_STACKS_DIR
+
+    if (Path(TEST_STACKS_DIR) / "forky" / "stack.json").exists():
+        return
+    first = next((item for item in items if "_forky_stack_built" in getattr(item, "fixturenames", ())), None)
+    if first is not None:
+        first.add_marker(pytest.mark.timeout(FIRST_STACK_BUILD_TIMEOUT_S))
