@@ -6,7 +6,6 @@ marks the build failed with its reason; nothing is released.
 """
 
 import logging
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ from paas.platform.actions.events import record
 from paas.platform.actions.registrylogins import logins
 from paas.platform.actions.releases import create_release
 from paas.platform.builds import appjson
+from paas.platform.builds import cachedir
 from paas.platform.builds.cachedir import cache_dir_path
 from paas.platform.builds.checkout import checkout
 
@@ -184,7 +184,7 @@ def produce_image(build: Build, out: OutputWriter, cancel):
 
 def build_dockerfile(app: App, source: Path, tmp: Path, cache: str, out: OutputWriter, cancel):
     """The app's Dockerfile built with buildah (its storage a cache of the app's own), then imported
-    into the image store like any uploaded archive: (the build, its image)."""
+    into the image store as the tenant's data: (the build, its image)."""
     storage = Path(cache) / "dockerfile"
     work = tmp / "dockerfile"
     work.mkdir()
@@ -193,13 +193,17 @@ def build_dockerfile(app: App, source: Path, tmp: Path, cache: str, out: OutputW
     result = dockerfile.build(str(source), str(storage), str(work),
                               executor=get_executor(app, build_dirs=(str(tmp), cache), dockerfile=True),
                               on_output=out.line, timeout=settings.PAAS_BUILD_TIMEOUT_S, cancel=cancel,
-                              logins=pull_logins)
+                              logins=pull_logins, bases_dir=str(cachedir.base_images_path(app.name)))
     out.line("-----> Importing the image")
     try:
-        with os.fdopen(dockerfile.open_archive(result), "rb") as archive:
-            image = imageimport.import_archive(archive, process_types=result.process_types)
+        built = dockerfile.open_image(result)
+        # The app's own earlier layers, still in the store, are taken by digest without being read again.
+        image = imageimport.import_archive(built, process_types=result.process_types,
+                                           owner=identity.app_uid(app.pk))
     except ImageError as error:
         raise BuildError(f"the built image cannot be used: {error}") from None
+    dockerfile.prune(result, built)
+    result.size = image.size
     out.line(f"-----> Image {image.digest[7:19]}: {len(image.layers)} layers, {result.size / 1024 / 1024:.1f} MB")
     return result, image
 

@@ -6,7 +6,6 @@ pull, build (a RUN step, COPY, WORKDIR, ENV, EXPOSE, ENTRYPOINT/CMD), export, im
 """
 
 import dataclasses
-import os
 import subprocess
 import uuid
 
@@ -50,9 +49,7 @@ ENTRYPOINT ["/usr/local/bin/probe"]
 CMD ["from-dockerfile"]
 """.encode()}, lines)
     assert any("Pulling" in line for line in lines) and any("STEP 2/8: RUN" in line for line in lines), lines
-    fd = dockerfile.open_archive(result)
-    with os.fdopen(fd, "rb") as archive:
-        image = imageimport.import_archive(archive, process_types=result.process_types)
+    image = imageimport.import_archive(dockerfile.open_image(result), process_types=result.process_types)
     try:
         assert image.config["cmd"] == ["from-dockerfile"] and image.config["port"] == 7000
         d = Desired(name=f"df{uuid.uuid4().hex[:10]}", app="dfapp", release="v1", process="web.1", command="", image=image.digest,
