@@ -6,6 +6,7 @@ pull, build (a RUN step, COPY, WORKDIR, ENV, EXPOSE, ENTRYPOINT/CMD), export, im
 """
 
 import dataclasses
+import os
 import subprocess
 import uuid
 
@@ -15,6 +16,7 @@ from paas.buildpacks import dockerfile
 from paas.buildpacks.containerexec import ContainerExecutor
 from paas.buildpacks.errors import BuildError, BuildTimeout
 from paas.runtime import agent, config, container, identity, imageimport, images, registry
+from paas.runtime.errors import ImageError
 from paas.runtime.reconcile import Desired
 from tests.registry import LOGIN
 from tests.runtime import imagearchives
@@ -147,3 +149,33 @@ def test_links_an_earlier_build_left_in_the_cache_are_never_followed(tmp_path):
     build(tmp_path, {"Dockerfile": b"FROM scratch\nCOPY Dockerfile /Dockerfile\nCMD [\"/Dockerfile\"]\n"}, [])
     assert list(victim.iterdir()) == []
     assert (tmp_path / "cache").is_dir() and not (tmp_path / "cache").is_symlink()
+
+
+def test_links_planted_in_the_cached_storage_and_image_layout_are_never_followed(tmp_path):
+    """What an earlier build left in the cache (the app's): links where the storage, an old vfs storage, the
+    layout's index and its blobs go are removed, never followed, by the build, the import and the pruning
+    after it; a blob replaced by a link is refused, not read through it."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep").write_text("a host file")
+    cache = tmp_path / "cache"
+    blobs = cache / dockerfile.LAYOUT / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+    (cache / dockerfile.STORAGE).symlink_to(victim)
+    (cache / "storage").symlink_to(victim)
+    (cache / dockerfile.LAYOUT / "index.json").symlink_to(victim / "keep")
+    (blobs / "planted").symlink_to(victim)
+    result = build(tmp_path, {"Dockerfile": b"FROM scratch\nCOPY Dockerfile /Dockerfile\nCMD [\"/Dockerfile\"]\n"}, [])
+    built = dockerfile.open_image(result)
+    image = imageimport.import_archive(built, owner=identity.app_uid(APP_ID))
+    try:
+        dockerfile.prune(result, built)
+        assert os.listdir(victim) == ["keep"] and (victim / "keep").read_text() == "a host file"
+        assert {f"blobs/sha256/{name}" for name in os.listdir(blobs)} == built.names() - {"index.json"}
+        top = cache / dockerfile.LAYOUT / built.refs[-1].member
+        top.unlink()
+        top.symlink_to(victim / "keep")
+        with pytest.raises(ImageError, match="not a symbolic link"):
+            imageimport.import_archive(dockerfile.open_image(result))
+    finally:
+        images.gc(images.all_digests() - {image.digest})
