@@ -60,20 +60,29 @@ LAYOUT = "oci"       # the cache's subdirectory holding the built image as an OC
 BUILDAH = ("buildah", "--storage-driver", "overlay", "--root", f"/cache/{STORAGE}", "--runroot", "/cache/run")
 ENV = {"HOME": "/cache/home", "TMPDIR": "/cache/tmp", "XDG_RUNTIME_DIR": "/cache/xdg", "BUILDAH_ISOLATION": "rootless",
        "PATH": "/usr/local/bin:/usr/bin:/bin", "STORAGE_DRIVER": "overlay", "CONTAINERS_CONF": "/config/containers.conf"}
-# Gives the storage each base under the name the Dockerfile uses, loading the pulled archive only
-# when the storage lacks the image. Names, ids and archives come in PAAS_BASES (triples; checked by
-# registry.parse and digests: no shell syntax), never in the script's text.
-LOAD_BASES = f"""set -eu
+# The whole build is one step (one container, one walk of the cache after it: containerexec.py):
+# each base given to the storage under the name the Dockerfile uses (its pulled archive loaded only
+# when the storage lacks the image), then the build ("$@"), then the push into the layout, uncompressed
+# so a blob already there is not written again. Names, ids and archives come in PAAS_BASES (triples,
+# checked by registry.parse and as digests: no shell syntax), never in the script's text. A failing
+# phase exits with its own status (PHASES).
+SCRIPT = f"""set -u
 b="{' '.join(BUILDAH)}"
-set -- $PAAS_BASES
-while [ $# -ge 3 ]; do
-  if ! $b inspect --type image "$2" >/dev/null 2>&1; then
-    $b pull -q --signature-policy /config/policy.json "oci-archive:/bases/$3" >/dev/null
+name= id=
+for word in $PAAS_BASES; do
+  if [ -z "$name" ]; then name=$word; continue; fi
+  if [ -z "$id" ]; then id=$word; continue; fi
+  if ! $b inspect --type image "$id" >/dev/null 2>&1; then
+    $b pull -q --signature-policy /config/policy.json "oci-archive:/bases/$word" >/dev/null || exit 10
   fi
-  $b tag "$2" "$1"
-  shift 3
+  $b tag "$id" "$name" || exit 10
+  name= id=
 done
+echo "-----> Building the {FILE_NAME} with buildah"
+"$@" || exit 11
+$b push --disable-compression --signature-policy /config/policy.json {TAG} "oci:/cache/{LAYOUT}:paas-build" || exit 12
 """
+PHASES = {10: "loading the base images", 11: f"the {FILE_NAME} build", 12: "exporting the image"}
 
 
 @dataclass
@@ -144,26 +153,18 @@ def build(source_dir: str, cache_dir: str, work_dir: str, *, executor, on_output
     mounts = [Mount(source_dir, "/workspace", True), Mount(str(cache), "/cache", False),
               Mount(str(cache / "tmp"), "/var/tmp", False),
               Mount(str(pulls), "/bases", True), Mount(str(work / "config"), "/config", True)]
-    env = dict(ENV)
-
-    def step(argv, what, extra=None):
-        code = executor.run(argv, env={**env, **(extra or {})}, cwd="/workspace", mounts=mounts, timeout=timeout,
-                            on_line=on_output, cancel=cancel)
-        if code != 0:
-            raise BuildError(f"{what} failed (exit status {code})")
-
-    if loads:
-        step(["/bin/sh", "-c", LOAD_BASES], "loading the base images", {"PAAS_BASES": " ".join(loads)})
-    on_output(f"-----> Building the {FILE_NAME} with buildah")
-    step([*BUILDAH, "bud", "--pull-never", "--layers", "--signature-policy", "/config/policy.json", "--network", "host",
-          # RUN steps run under crun in buildah's user namespace, in this build container's cgroup (its caps).
-          "--runtime", "crun", "--runtime-flag", "cgroup-manager=disabled", "--cgroupns", "host",
-          # A new proc mount is refused where /proc has masked paths (this build container's): bind this one.
-          "--volume", "/proc:/proc:rbind",
-          "-f", f"/workspace/{FILE_NAME}", "-t", TAG, "/workspace"], f"the {FILE_NAME} build")
-    # Uncompressed, into the layout the earlier builds left: a blob already there is not written again.
-    step([*BUILDAH, "push", "--disable-compression", "--signature-policy", "/config/policy.json", TAG,
-          f"oci:/cache/{LAYOUT}:paas-build"], "exporting the image")
+    bud = [*BUILDAH, "bud", "--pull-never", "--layers", "--signature-policy", "/config/policy.json", "--network", "host",
+           # RUN steps run under crun in buildah's user namespace, in this build container's cgroup (its caps).
+           "--runtime", "crun", "--runtime-flag", "cgroup-manager=disabled", "--cgroupns", "host",
+           # A new proc mount is refused where /proc has masked paths (this build container's): bind this one.
+           "--volume", "/proc:/proc:rbind",
+           "-f", f"/workspace/{FILE_NAME}", "-t", TAG, "/workspace"]
+    code = executor.run(["/bin/sh", "-c", SCRIPT, "sh", *bud], env={**ENV, "PAAS_BASES": " ".join(loads)},
+                        cwd="/workspace", mounts=mounts, timeout=timeout, on_line=on_output, cancel=cancel)
+    if code in PHASES:
+        raise BuildError(f"{PHASES[code]} failed (its output is above)")
+    if code != 0:
+        raise BuildError(f"the {FILE_NAME} build failed (exit status {code})")
     if bases_dir:
         _forget_other_bases(pulls, loads)
     from .procfile import read_procfile
