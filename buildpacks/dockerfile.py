@@ -38,7 +38,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from paas.runtime import registry
+from paas.runtime import images, registry
 from paas.runtime.errors import ImageError
 from paas.runtime.imagearchive import Layout
 
@@ -62,9 +62,12 @@ ENV = {"HOME": "/cache/home", "TMPDIR": "/cache/tmp", "XDG_RUNTIME_DIR": "/cache
        "PATH": "/usr/local/bin:/usr/bin:/bin", "STORAGE_DRIVER": "overlay", "CONTAINERS_CONF": "/config/containers.conf"}
 # The whole build is one step (one container, one walk of the cache after it: containerexec.py):
 # each base given to the storage under the name the Dockerfile uses (its pulled archive loaded only
-# when the storage lacks the image), then the build ("$@"), then the push into the layout, uncompressed
-# so a blob already there is not written again. Names, ids and archives come in PAAS_BASES (triples,
-# checked by registry.parse and as digests: no shell syntax), never in the script's text. A failing
+# when the storage lacks the image), then the build ("$@"), then the push into the layout. The push
+# reads and writes (gzipped: this buildah's --disable-compression leaves OCI layouts compressed) only
+# the layers whose blob the layout lacks; a layer the app has proven (PAAS_PROVEN: images.proven, whose
+# blob the import never opens) gets an empty stand-in named by its digest, so it is neither read from
+# the storage nor compressed again. Stand-ins of layers no longer proven go first. Names, ids and archives come in PAAS_BASES (triples,
+# checked by registry.parse and as digests: no shell syntax) and PAAS_PROVEN (hex digests), never in the script's text. A failing
 # phase exits with its own status (PHASES).
 SCRIPT = f"""set -u
 b="{' '.join(BUILDAH)}"
@@ -80,6 +83,11 @@ for word in $PAAS_BASES; do
 done
 echo "-----> Building the {FILE_NAME} with buildah"
 "$@" || exit 11
+blobs=/cache/{LAYOUT}/blobs/sha256
+mkdir -p "$blobs" && find "$blobs" -maxdepth 1 -type f -size 0 -delete || exit 12
+for d in $PAAS_PROVEN; do
+  [ -e "$blobs/$d" ] || : > "$blobs/$d" || exit 12
+done
 $b push --disable-compression --signature-policy /config/policy.json {TAG} "oci:/cache/{LAYOUT}:paas-build" || exit 12
 """
 PHASES = {10: "loading the base images", 11: f"the {FILE_NAME} build", 12: "exporting the image"}
@@ -131,12 +139,13 @@ def base_images(text: str) -> list[str]:
 
 
 def build(source_dir: str, cache_dir: str, work_dir: str, *, executor, on_output, timeout: float,
-          cancel=None, logins=None, bases_dir: str | None = None) -> ImageBuild:
+          cancel=None, logins=None, bases_dir: str | None = None, owner: int | None = None) -> ImageBuild:
     """Build the Dockerfile of source_dir; the image as an OCI layout under cache_dir. BuildError says why not.
 
     `logins` (registry -> registry.Login) answer registries that ask for one when the platform pulls the
     bases; they stay in this process: nothing of them reaches the build container. `bases_dir`: where
-    the platform keeps the bases it pulled for this app (its own directory; default: this build's)."""
+    the platform keeps the bases it pulled for this app (its own directory; default: this build's).
+    `owner`: the app's uid, whose proven layers (images.proven) the import of this build will not read."""
     text = _read(source_dir)
     bases = base_images(text)
     work, cache = Path(work_dir), Path(cache_dir)
@@ -159,7 +168,9 @@ def build(source_dir: str, cache_dir: str, work_dir: str, *, executor, on_output
            # A new proc mount is refused where /proc has masked paths (this build container's): bind this one.
            "--volume", "/proc:/proc:rbind",
            "-f", f"/workspace/{FILE_NAME}", "-t", TAG, "/workspace"]
-    code = executor.run(["/bin/sh", "-c", SCRIPT, "sh", *bud], env={**ENV, "PAAS_BASES": " ".join(loads)},
+    proven = [d[len("sha256:"):] for d in images.proven_layers(owner)] if owner is not None else []
+    code = executor.run(["/bin/sh", "-c", SCRIPT, "sh", *bud],
+                        env={**ENV, "PAAS_BASES": " ".join(loads), "PAAS_PROVEN": " ".join(proven)},
                         cwd="/workspace", mounts=mounts, timeout=timeout, on_line=on_output, cancel=cancel)
     if code in PHASES:
         raise BuildError(f"{PHASES[code]} failed (its output is above)")

@@ -197,6 +197,16 @@ def proven(diff_id: str, uid: int) -> bool:
     return _proof(diff_id, uid).is_file() and oci_layer(diff_id).is_dir()
 
 
+def proven_layers(uid: int) -> list[str]:
+    """Every layer the app running as `uid` has proven (see proven) and the store still holds."""
+    root = config.images_dir() / "proofs" / str(uid)
+    _layer_name("0" * 64, uid)  # an app uid
+    if not root.is_dir():
+        return []
+    return sorted(f"sha256:{path.name}" for path in root.iterdir()
+                  if _DIGEST.match(f"sha256:{path.name}") and oci_layer(f"sha256:{path.name}").is_dir())
+
+
 def prove(diff_ids: list[str], uid: int) -> None:
     """Record that the app running as `uid` imported these layers with their bytes (each checked)."""
     for diff_id in diff_ids:

@@ -193,7 +193,8 @@ def build_dockerfile(app: App, source: Path, tmp: Path, cache: str, out: OutputW
     result = dockerfile.build(str(source), str(storage), str(work),
                               executor=get_executor(app, build_dirs=(str(tmp), cache), dockerfile=True),
                               on_output=out.line, timeout=settings.PAAS_BUILD_TIMEOUT_S, cancel=cancel,
-                              logins=pull_logins, bases_dir=str(cachedir.base_images_path(app.name)))
+                              logins=pull_logins, bases_dir=str(cachedir.base_images_path(app.name)),
+                              owner=identity.app_uid(app.pk))
     out.line("-----> Importing the image")
     try:
         built = dockerfile.open_image(result)

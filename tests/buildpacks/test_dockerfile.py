@@ -24,7 +24,7 @@ from tests.runtime import imagearchives
 APP_ID = 12
 
 
-def build(tmp_path, files: dict, lines: list, timeout: float = 300, logins=None):
+def build(tmp_path, files: dict, lines: list, timeout: float = 300, logins=None, **options):
     source, cache, work = tmp_path / "src", tmp_path / "cache", tmp_path / "work"
     for d in (source, work):
         d.mkdir(exist_ok=True)
@@ -34,24 +34,33 @@ def build(tmp_path, files: dict, lines: list, timeout: float = 300, logins=None)
     executor = ContainerExecutor(stack="host", uid=identity.build_uid(APP_ID), build_dirs=(str(tmp_path),),
                                  nesting=True, name="dfbuild")
     return dockerfile.build(str(source), str(cache), str(work), executor=executor, on_output=lines.append,
-                            timeout=timeout, logins=logins)
+                            timeout=timeout, logins=logins, **options)
 
 
-def test_a_dockerfile_builds_imports_and_runs(tmp_path, allow_registry):
-    marker = uuid.uuid4().hex[:12]
-    lines = []
-    result = build(tmp_path, {"probe": imagearchives.probe_binary(), "Dockerfile": f"""
-FROM {allow_registry}/paas/base:1 AS base
+def dockerfile_text(registry_address: str, marker: str, cmd: str) -> bytes:
+    return f"""
+FROM {registry_address}/paas/base:1 AS base
 RUN echo built-{marker} > /built.txt
 COPY probe /usr/local/bin/probe
 WORKDIR /srv
 ENV GREETING=hello
 EXPOSE 7000
 ENTRYPOINT ["/usr/local/bin/probe"]
-CMD ["from-dockerfile"]
-""".encode()}, lines)
+CMD ["{cmd}"]
+""".encode()
+
+
+def test_a_dockerfile_builds_imports_and_runs_then_rebuilds_warm(tmp_path, allow_registry):
+    """A cold build, its image run; then a warm one: the steps before the change reused, the base not pulled
+    again, and the layers the app has proven neither exported again (an empty stand-in in the layout) nor read
+    by the import, which gives them to this app alone."""
+    marker, owner, bases = uuid.uuid4().hex[:12], identity.app_uid(APP_ID), tmp_path / "bases"
+    lines = []
+    files = {"probe": imagearchives.probe_binary(), "Dockerfile": dockerfile_text(allow_registry, marker, "from-dockerfile")}
+    result = build(tmp_path, files, lines, bases_dir=str(bases), owner=owner)
     assert any("Pulling" in line for line in lines) and any("STEP 2/8: RUN" in line for line in lines), lines
-    image = imageimport.import_archive(dockerfile.open_image(result), process_types=result.process_types)
+    image = imageimport.import_archive(dockerfile.open_image(result), process_types=result.process_types, owner=owner)
+    warm = None
     try:
         assert image.config["cmd"] == ["from-dockerfile"] and image.config["port"] == 7000
         d = Desired(name=f"df{uuid.uuid4().hex[:10]}", app="dfapp", release="v1", process="web.1", command="", image=image.digest,
@@ -65,8 +74,22 @@ CMD ["from-dockerfile"]
         out.unlink()
         assert {"arg=from-dockerfile", "cwd=/srv", "env PORT=7000", "env GREETING=hello", "exists /built.txt=1",
                 f"uid={identity.app_uid(APP_ID)}"} <= got
+
+        pulled = [(p.name, p.stat().st_ino) for p in bases.iterdir()]
+        lines.clear()
+        files["Dockerfile"] = dockerfile_text(allow_registry, marker, "from-warm")
+        result = build(tmp_path, files, lines, bases_dir=str(bases), owner=owner)
+        assert [(p.name, p.stat().st_ino) for p in bases.iterdir()] == pulled
+        assert any("Using cache" in line for line in lines[lines.index("STEP 2/8: RUN echo built-" + marker
+                                                                       + " > /built.txt"):]), lines
+        base_layer = image.layers[0][len("sha256:"):]
+        assert (result.layout / "blobs" / "sha256" / base_layer).stat().st_size == 0  # a stand-in
+        with pytest.raises(ImageError, match="does not match its digest"):  # read by an import of no app: refused
+            imageimport.import_archive(dockerfile.open_image(result))
+        warm = imageimport.import_archive(dockerfile.open_image(result), owner=owner)
+        assert warm.config["cmd"] == ["from-warm"] and warm.layers[:len(image.layers) - 1] == image.layers[:-1]
     finally:
-        images.gc(images.all_digests() - {image.digest})
+        images.gc(images.all_digests() - {image.digest} - ({warm.digest} if warm else set()))
 
 
 def test_a_failing_step_and_an_unpullable_base_are_clear_errors(tmp_path, allow_registry):
