@@ -38,7 +38,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from paas.runtime import images, registry
+from paas.runtime import imageimport, images, registry
 from paas.runtime.errors import ImageError
 from paas.runtime.imagearchive import Layout
 
@@ -157,7 +157,7 @@ def build(source_dir: str, cache_dir: str, work_dir: str, *, executor, on_output
     (work / "config" / "containers.conf").write_text(CONTAINERS_CONF)
     pulls = Path(bases_dir) if bases_dir else work / "bases"
     pulls.mkdir(parents=True, exist_ok=True, mode=0o755)
-    loads = _pull(bases, pulls, logins, on_output)
+    loads = _pull(bases, pulls, logins, on_output, owner)
     # /var/tmp: where buildah unpacks an oci-archive whatever TMPDIR says; the stacks have the directory.
     mounts = [Mount(source_dir, "/workspace", True), Mount(str(cache), "/cache", False),
               Mount(str(cache / "tmp"), "/var/tmp", False),
@@ -206,8 +206,10 @@ def _prepare_cache(cache: Path) -> None:
             shutil.rmtree("index.json", dir_fd=layout)
 
 
-def _pull(bases: list[str], pulls: Path, logins, on_output) -> list[str]:
-    """Each base pulled (or found pulled) into `pulls`: PAAS_BASES' words, name id archive for each."""
+def _pull(bases: list[str], pulls: Path, logins, on_output, owner: int | None) -> list[str]:
+    """Each base pulled (or found pulled) into `pulls`: PAAS_BASES' words, name id archive for each.
+    With an `owner`, the base's layers go into the image store as the app's proven ones (the platform
+    has their bytes, checked), so the build exports none of them: the caller holds images.importing()."""
     words = []
     for base in bases:
         on_output(f"-----> Pulling {base}")
@@ -215,6 +217,11 @@ def _pull(bases: list[str], pulls: Path, logins, on_output) -> list[str]:
             pulled = registry.pull_into(base, pulls, logins)
         except ImageError as error:
             raise BuildError(str(error)) from None
+        try:
+            if owner is not None:
+                imageimport.import_layers(pulled.archive, owner=owner)
+        except ImageError as error:
+            raise BuildError(f"the base image {base[:200]} cannot be used: {error}") from None
         # The name as the Dockerfile writes it (registry.parse normalised it for the pull).
         words += [base, pulled.image_id[len("sha256:"):], pulled.archive.name]
     return words

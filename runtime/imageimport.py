@@ -48,12 +48,7 @@ def import_archive(source, *, process_types: dict | None = None, owner: int | No
             run = imageconfig.normalize(document)
             diff_ids = imageconfig.diff_ids(document)
             _check_shape(run, diff_ids, archive.refs, process_types or {})
-            budget = config.image_max_bytes()
-            for ref, diff_id in zip(archive.refs, diff_ids):
-                size, new = _layer(archive, ref, diff_id, budget, owner)
-                budget -= size
-                if new:
-                    added.append(diff_id)
+            _layers(archive, diff_ids, owner, added)
             extra = _workdir_layer(diff_ids, run["workdir"], added)
             image = images.put_oci(diff_ids + extra, run, process_types=process_types)
             if owner is not None:
@@ -62,6 +57,36 @@ def import_archive(source, *, process_types: dict | None = None, owner: int | No
     except BaseException:
         images.drop_oci_layers(added)
         raise
+
+
+def import_layers(source, *, owner: int) -> list[str]:
+    """The layers of the image in archive `source` into the store, proven by the app running as `owner`:
+    their diff_ids. For a base image the platform pulled for the app's Dockerfile build, so the build
+    exports none of them again. No image is recorded: the caller holds images.importing() until an
+    image names the layers (gc would take them). ImageError (nothing stored) on a bad image."""
+    added: list[str] = []
+    try:
+        with images.importing(), Archive(source) as archive:
+            diff_ids = imageconfig.diff_ids(archive.document)
+            if len(diff_ids) != len(archive.refs) or len(diff_ids) > MAX_LAYERS:
+                raise ImageError(f"the image's config lists {len(diff_ids)} layers and its manifest {len(archive.refs)} "
+                                 f"(at most {MAX_LAYERS})")
+            _layers(archive, diff_ids, owner, added)
+            images.prove(diff_ids, owner)
+            return diff_ids
+    except BaseException:
+        images.drop_oci_layers(added)
+        raise
+
+
+def _layers(archive, diff_ids: list[str], owner: int | None, added: list[str]) -> None:
+    """Every layer of the image in the store, those this import stored appended to `added`."""
+    budget = config.image_max_bytes()
+    for ref, diff_id in zip(archive.refs, diff_ids):
+        size, new = _layer(archive, ref, diff_id, budget, owner)
+        budget -= size
+        if new:
+            added.append(diff_id)
 
 
 def _layer(archive, ref: LayerRef, diff_id: str, budget: int, owner: int | None) -> tuple[int, bool]:

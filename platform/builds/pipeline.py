@@ -190,19 +190,20 @@ def build_dockerfile(app: App, source: Path, tmp: Path, cache: str, out: OutputW
     work.mkdir()
     # The app's registry logins serve the platform's pulls of its FROM images; the build never sees them.
     pull_logins = with_database(lambda: logins(app))
-    result = dockerfile.build(str(source), str(storage), str(work),
-                              executor=get_executor(app, build_dirs=(str(tmp), cache), dockerfile=True),
-                              on_output=out.line, timeout=settings.PAAS_BUILD_TIMEOUT_S, cancel=cancel,
-                              logins=pull_logins, bases_dir=str(cachedir.base_images_path(app.name)),
-                              owner=identity.app_uid(app.pk))
-    out.line("-----> Importing the image")
-    try:
-        built = dockerfile.open_image(result)
-        # The app's own earlier layers, still in the store, are taken by digest without being read again.
-        image = imageimport.import_archive(built, process_types=result.process_types,
-                                           owner=identity.app_uid(app.pk))
-    except ImageError as error:
-        raise BuildError(f"the built image cannot be used: {error}") from None
+    owner = identity.app_uid(app.pk)
+    # Held from the base's layers going into the store until the image names them: gc leaves them be.
+    with images.importing():
+        result = dockerfile.build(str(source), str(storage), str(work),
+                                  executor=get_executor(app, build_dirs=(str(tmp), cache), dockerfile=True),
+                                  on_output=out.line, timeout=settings.PAAS_BUILD_TIMEOUT_S, cancel=cancel,
+                                  logins=pull_logins, bases_dir=str(cachedir.base_images_path(app.name)), owner=owner)
+        out.line("-----> Importing the image")
+        try:
+            built = dockerfile.open_image(result)
+            # The app's own layers (its base's, earlier steps'), still in the store, are taken by digest unread.
+            image = imageimport.import_archive(built, process_types=result.process_types, owner=owner)
+        except ImageError as error:
+            raise BuildError(f"the built image cannot be used: {error}") from None
     dockerfile.prune(result, built)
     result.size = image.size
     out.line(f"-----> Image {image.digest[7:19]}: {len(image.layers)} layers, {result.size / 1024 / 1024:.1f} MB")
