@@ -11,10 +11,8 @@ chroot``), in the build container's own network namespace.
 Base images are never pulled from inside the build: the build's network reaches
 no platform address, and the ``FROM`` reference is the tenant's. The platform
 pulls each one first (runtime/registry.py: only the registries the operator
-allows, digests checked) into an OCI archive the build reads, kept per app by
-the digest of its manifest (a warm build fetches the manifest alone) in a
-directory of the platform's, out of the build's reach. A base the build's
-storage already holds (by image id: its config's digest) is not loaded again.
+allows, digests checked), once per app, and loads it once into a read-only
+image store the builds name (dockerbases.py).
 
 The image built is pushed to an OCI layout directory in the app's cache,
 uncompressed, so the blobs of unchanged layers (the base's, cached steps') are
@@ -28,7 +26,7 @@ Per app cache: buildah's storage (``overlay``: the kernel's own overlayfs,
 mounted in buildah's user namespace, so a step's container is a mount, not a
 copy of its image) lives in the app's build cache directory, and ``--layers``
 keeps each step's result, so an unchanged step is not run again on the next
-push.
+push. The bases' files are not in it (their stores are the platform's).
 """
 
 import os
@@ -38,11 +36,11 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from paas.runtime import imageimport, images, registry
+from paas.runtime import images
 from paas.runtime.errors import ImageError
 from paas.runtime.imagearchive import Layout
 
-from . import selection, tenantfs
+from . import dockerbases, selection, tenantfs
 from .errors import BuildError
 from .executor import Mount
 
@@ -56,31 +54,20 @@ CONTAINERS_CONF = '[engine]\nimage_copy_tmp_dir = "/cache/tmp"\n'
 _FROM = re.compile(r"^\s*FROM\s+(.*)$", re.IGNORECASE)
 STORAGE = "overlay"  # the cache's subdirectory holding buildah's storage (earlier builds' "storage" was vfs)
 LAYOUT = "oci"       # the cache's subdirectory holding the built image as an OCI layout
-# The buildah flags of every step: the app's storage under /cache, nothing of the host's.
-BUILDAH = ("buildah", "--storage-driver", "overlay", "--root", f"/cache/{STORAGE}", "--runroot", "/cache/run")
+# The buildah flags of the build: the app's storage under /cache, nothing of the host's. The driver
+# (overlay) comes from storage.conf: naming it here would drop the conf's additional image stores.
+BUILDAH = ("buildah", "--root", f"/cache/{STORAGE}", "--runroot", "/cache/run")
 ENV = {"HOME": "/cache/home", "TMPDIR": "/cache/tmp", "XDG_RUNTIME_DIR": "/cache/xdg", "BUILDAH_ISOLATION": "rootless",
-       "PATH": "/usr/local/bin:/usr/bin:/bin", "STORAGE_DRIVER": "overlay", "CONTAINERS_CONF": "/config/containers.conf"}
-# The whole build is one step (one container, one walk of the cache after it: containerexec.py):
-# each base given to the storage under the name the Dockerfile uses (its pulled archive loaded only
-# when the storage lacks the image), then the build ("$@"), then the push into the layout. The push
-# reads and writes (gzipped: this buildah's --disable-compression leaves OCI layouts compressed) only
-# the layers whose blob the layout lacks; a layer the app has proven (PAAS_PROVEN: images.proven, whose
-# blob the import never opens) gets an empty stand-in named by its digest, so it is neither read from
-# the storage nor compressed again. Stand-ins of layers no longer proven go first. Names, ids and archives come in PAAS_BASES (triples,
-# checked by registry.parse and as digests: no shell syntax) and PAAS_PROVEN (hex digests), never in the script's text. A failing
-# phase exits with its own status (PHASES).
+       "PATH": "/usr/local/bin:/usr/bin:/bin", "CONTAINERS_CONF": "/config/containers.conf",
+       "CONTAINERS_STORAGE_CONF": "/config/storage.conf"}
+# The build is one step (one container, one walk of the cache after it: containerexec.py): the build
+# ("$@", its bases in read-only image stores: dockerbases.py), then the push into the layout. The
+# push reads and writes (gzipped: this buildah's --disable-compression leaves OCI layouts compressed)
+# only the layers whose blob the layout lacks; a layer the app has proven (images.proven: the import
+# never opens its blob) gets an empty stand-in named by its digest, so it is neither read from the
+# storage nor compressed again. Stand-ins of layers no longer proven go first. The digests come in
+# PAAS_PROVEN (hex only), never in the script's text. A failing phase exits with its own status (PHASES).
 SCRIPT = f"""set -u
-b="{' '.join(BUILDAH)}"
-name= id=
-for word in $PAAS_BASES; do
-  if [ -z "$name" ]; then name=$word; continue; fi
-  if [ -z "$id" ]; then id=$word; continue; fi
-  if ! $b inspect --type image "$id" >/dev/null 2>&1; then
-    $b pull -q --signature-policy /config/policy.json "oci-archive:/bases/$word" >/dev/null || exit 10
-  fi
-  $b tag "$id" "$name" || exit 10
-  name= id=
-done
 echo "-----> Building the {FILE_NAME} with buildah"
 "$@" || exit 11
 blobs=/cache/{LAYOUT}/blobs/sha256
@@ -88,9 +75,10 @@ mkdir -p "$blobs" && find "$blobs" -maxdepth 1 -type f -size 0 -delete || exit 1
 for d in $PAAS_PROVEN; do
   [ -e "$blobs/$d" ] || : > "$blobs/$d" || exit 12
 done
-$b push --disable-compression --signature-policy /config/policy.json {TAG} "oci:/cache/{LAYOUT}:paas-build" || exit 12
+{' '.join(BUILDAH)} push --disable-compression --signature-policy /config/policy.json {TAG} \\
+  "oci:/cache/{LAYOUT}:paas-build" || exit 12
 """
-PHASES = {10: "loading the base images", 11: f"the {FILE_NAME} build", 12: "exporting the image"}
+PHASES = {11: f"the {FILE_NAME} build", 12: "exporting the image"}
 
 
 @dataclass
@@ -147,7 +135,6 @@ def build(source_dir: str, cache_dir: str, work_dir: str, *, executor, on_output
     the platform keeps the bases it pulled for this app (its own directory; default: this build's).
     `owner`: the app's uid, whose proven layers (images.proven) the import of this build will not read."""
     text = _read(source_dir)
-    bases = base_images(text)
     work, cache = Path(work_dir), Path(cache_dir)
     _prepare_cache(cache)
     # The platform's own files go in this build's fresh work directory, mounted read-only.
@@ -157,11 +144,17 @@ def build(source_dir: str, cache_dir: str, work_dir: str, *, executor, on_output
     (work / "config" / "containers.conf").write_text(CONTAINERS_CONF)
     pulls = Path(bases_dir) if bases_dir else work / "bases"
     pulls.mkdir(parents=True, exist_ok=True, mode=0o755)
-    loads = _pull(bases, pulls, logins, on_output, owner)
+    bases = dockerbases.pull(base_images(text), pulls, logins, on_output, owner)
+    (work / "config" / "storage.conf").write_text(dockerbases.storage_conf(bases))
     # /var/tmp: where buildah unpacks an oci-archive whatever TMPDIR says; the stacks have the directory.
     mounts = [Mount(source_dir, "/workspace", True), Mount(str(cache), "/cache", False),
-              Mount(str(cache / "tmp"), "/var/tmp", False),
-              Mount(str(pulls), "/bases", True), Mount(str(work / "config"), "/config", True)]
+              Mount(str(cache / "tmp"), "/var/tmp", False), Mount(str(work / "config"), "/config", True)]
+
+    def run(argv, more_mounts, more_env):
+        return executor.run(argv, env={**ENV, **more_env}, cwd="/workspace", mounts=[*mounts, *more_mounts],
+                            timeout=timeout, on_line=on_output, cancel=cancel)
+
+    dockerbases.load(bases, pulls, run)
     bud = [*BUILDAH, "bud", "--pull-never", "--layers", "--signature-policy", "/config/policy.json", "--network", "host",
            # RUN steps run under crun in buildah's user namespace, in this build container's cgroup (its caps).
            "--runtime", "crun", "--runtime-flag", "cgroup-manager=disabled", "--cgroupns", "host",
@@ -169,15 +162,14 @@ def build(source_dir: str, cache_dir: str, work_dir: str, *, executor, on_output
            "--volume", "/proc:/proc:rbind",
            "-f", f"/workspace/{FILE_NAME}", "-t", TAG, "/workspace"]
     proven = [d[len("sha256:"):] for d in images.proven_layers(owner)] if owner is not None else []
-    code = executor.run(["/bin/sh", "-c", SCRIPT, "sh", *bud],
-                        env={**ENV, "PAAS_BASES": " ".join(loads), "PAAS_PROVEN": " ".join(proven)},
-                        cwd="/workspace", mounts=mounts, timeout=timeout, on_line=on_output, cancel=cancel)
+    code = run(["/bin/sh", "-c", SCRIPT, "sh", *bud], [Mount(str(pulls), "/bases", True)],
+               {"PAAS_PROVEN": " ".join(proven)})
     if code in PHASES:
         raise BuildError(f"{PHASES[code]} failed (its output is above)")
     if code != 0:
         raise BuildError(f"the {FILE_NAME} build failed (exit status {code})")
     if bases_dir:
-        _forget_other_bases(pulls, loads)
+        dockerbases.forget_others(pulls, bases)
     from .procfile import read_procfile
 
     return ImageBuild(layout=cache / LAYOUT, process_types=read_procfile(source_dir) or {"web": ""})
@@ -204,39 +196,6 @@ def _prepare_cache(cache: Path) -> None:
             pass
         except IsADirectoryError:
             shutil.rmtree("index.json", dir_fd=layout)
-
-
-def _pull(bases: list[str], pulls: Path, logins, on_output, owner: int | None) -> list[str]:
-    """Each base pulled (or found pulled) into `pulls`: PAAS_BASES' words, name id archive for each.
-    With an `owner`, the base's layers go into the image store as the app's proven ones (the platform
-    has their bytes, checked), so the build exports none of them: the caller holds images.importing()."""
-    words = []
-    for base in bases:
-        on_output(f"-----> Pulling {base}")
-        try:
-            pulled = registry.pull_into(base, pulls, logins)
-        except ImageError as error:
-            raise BuildError(str(error)) from None
-        try:
-            if owner is not None:
-                imageimport.import_layers(pulled.archive, owner=owner)
-        except ImageError as error:
-            raise BuildError(f"the base image {base[:200]} cannot be used: {error}") from None
-        # The name as the Dockerfile writes it (registry.parse normalised it for the pull).
-        words += [base, pulled.image_id[len("sha256:"):], pulled.archive.name]
-    return words
-
-
-def _forget_other_bases(pulls: Path, loads: list[str]) -> None:
-    """The app's pulled bases this build did not use go (a base's tag moved on, a FROM changed)."""
-    keep = set(loads[2::3])
-    for path in pulls.iterdir():
-        if path.name in keep:
-            continue
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
 
 
 def _real_dir(path: Path) -> None:
