@@ -6,6 +6,7 @@ pull, build (a RUN step, COPY, WORKDIR, ENV, EXPOSE, ENTRYPOINT/CMD), export, im
 """
 
 import dataclasses
+import json
 import os
 import subprocess
 import uuid
@@ -15,6 +16,7 @@ import pytest
 from paas.buildpacks import dockerfile
 from paas.buildpacks.containerexec import ContainerExecutor
 from paas.buildpacks.errors import BuildError, BuildTimeout
+from paas.buildpacks.executor import Mount
 from paas.runtime import agent, config, container, identity, imageimport, images, registry
 from paas.runtime.errors import ImageError
 from paas.runtime.reconcile import Desired
@@ -35,6 +37,13 @@ def build(tmp_path, files: dict, lines: list, timeout: float = 300, logins=None,
                                  nesting=True, name="dfbuild")
     return dockerfile.build(str(source), str(cache), str(work), executor=executor, on_output=lines.append,
                             timeout=timeout, logins=logins, **options)
+
+
+def build_step(script: str, mounts: list) -> int:
+    executor = ContainerExecutor(stack="host", uid=identity.build_uid(APP_ID), network="none", nesting=True,
+                                 name="dfstep")
+    return executor.run(["/bin/sh", "-c", script], env={"PATH": "/usr/bin:/bin"}, cwd="/", mounts=mounts, timeout=60,
+                        on_line=lambda line: None)
 
 
 def dockerfile_text(registry_address: str, marker: str, cmd: str) -> bytes:
@@ -88,6 +97,15 @@ def test_a_dockerfile_builds_imports_and_runs_then_rebuilds_warm(tmp_path, allow
             imageimport.import_archive(dockerfile.open_image(result))
         warm = imageimport.import_archive(dockerfile.open_image(result), owner=owner)
         assert warm.config["cmd"] == ["from-warm"] and warm.layers[:len(image.layers) - 1] == image.layers[:-1]
+        # The base's store is the platform's: builds see it read-only, even as root of a user namespace.
+        store = next(p for p in bases.iterdir() if p.is_dir())
+        own = json.loads((tmp_path / "cache" / dockerfile.STORAGE / "overlay-layers" / "layers.json").read_text())
+        base_id = image.layers[0][len("sha256:"):]  # a bottom layer's id is its diff_id
+        assert base_id not in {layer["id"] for layer in own} and base_id in {layer.get("parent") for layer in own}
+        assert build_step(f"touch /bases/{store.name}/planted || unshare -r -m sh -c "
+                          f"'mount -o remount,bind,rw /bases && touch /bases/{store.name}/planted'",
+                          [Mount(str(bases), "/bases", True)]) != 0
+        assert not (store / "planted").exists()
     finally:
         images.gc(images.all_digests() - {image.digest} - ({warm.digest} if warm else set()))
 
