@@ -14,9 +14,9 @@ pulls each one first (runtime/registry.py: only the registries the operator
 allows, digests checked), once per app, and loads it once into a read-only
 image store the builds name (dockerbases.py).
 
-The image built is pushed to an OCI layout directory in the app's cache,
-uncompressed, so the blobs of unchanged layers (the base's, cached steps') are
-already there and not written again. The caller imports it
+The image built is pushed to an OCI layout directory in the app's cache, where
+the blobs of unchanged layers are already there (or stand in: SCRIPT) and are
+not read or written again. The caller imports it
 (runtime/imageimport.py) as tenant data: every file opened without following a
 link (open_image), and a layer the app imported before and the store holds is
 not read again (images.proven); blobs no longer part of the image are removed
@@ -138,8 +138,7 @@ def build(source_dir: str, cache_dir: str, work_dir: str, *, executor, on_output
     work, cache = Path(work_dir), Path(cache_dir)
     _prepare_cache(cache)
     # The platform's own files go in this build's fresh work directory, mounted read-only.
-    for sub in ("config", "bases"):
-        (work / sub).mkdir(parents=True, exist_ok=True)
+    (work / "config").mkdir(parents=True, exist_ok=True)
     (work / "config" / "policy.json").write_text(POLICY)
     (work / "config" / "containers.conf").write_text(CONTAINERS_CONF)
     pulls = Path(bases_dir) if bases_dir else work / "bases"
@@ -256,7 +255,7 @@ def prune(build: ImageBuild, image: Layout) -> None:
                         _remove_at(digests, name)
             finally:
                 os.close(digests)
-    except OSError:
+    except (OSError, tenantfs.TreeError):
         pass  # what is left is removed by a later build's prune
 
 
