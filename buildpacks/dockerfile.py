@@ -231,6 +231,8 @@ def open_image(build: ImageBuild) -> Layout:
             opened = tenantfs.open_file(root, name, f"the built image's {name[:80]}")
         except tenantfs.TreeError as error:
             raise ImageError(str(error)) from None
+        except ValueError:  # not a plain relative path: never one of the layout's own names
+            raise ImageError(f"the built image names {name[:80]!r}, not a file of its layout") from None
         if opened is None:
             return None
         fd, info = opened

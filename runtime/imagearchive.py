@@ -190,6 +190,12 @@ class Layout(_Image):
     def __exit__(self, *exc):
         pass
 
+    def _read(self) -> tuple[dict, list[LayerRef]]:
+        # OCI only: its files are named by checked digests, never by the tenant's documents.
+        if not self._has("index.json"):
+            raise ImageError("the image layout has no index.json")
+        return self._oci()
+
     def _has(self, name: str) -> bool:
         opened = self.opener(name)
         if opened is not None:

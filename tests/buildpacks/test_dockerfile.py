@@ -207,6 +207,9 @@ def test_links_planted_in_the_cached_storage_and_image_layout_are_never_followed
     (cache / dockerfile.LAYOUT / "index.json").symlink_to(victim / "keep")
     (blobs / "planted").symlink_to(victim)
     result = build(tmp_path, {"Dockerfile": b"FROM scratch\nCOPY Dockerfile /Dockerfile\nCMD [\"/Dockerfile\"]\n"}, [])
+    # A docker-save manifest naming files outside the layout is not what a layout is read by.
+    (cache / dockerfile.LAYOUT / "manifest.json").write_text(
+        '[{"Config": "../../../victim/keep", "Layers": ["/etc/shadow"]}]')
     built = dockerfile.open_image(result)
     image = imageimport.import_archive(built, owner=identity.app_uid(APP_ID))
     try:
