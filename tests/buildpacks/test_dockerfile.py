@@ -93,8 +93,9 @@ def test_a_dockerfile_builds_imports_and_runs_then_rebuilds_warm(tmp_path, allow
                                                                        + " > /built.txt"):]), lines
         base_layer = image.layers[0][len("sha256:"):]
         assert (result.layout / "blobs" / "sha256" / base_layer).stat().st_size == 0  # a stand-in
-        with pytest.raises(ImageError, match="does not match its digest"):  # read by an import of no app: refused
-            imageimport.import_archive(dockerfile.open_image(result))
+        for other in (None, identity.app_uid(APP_ID + 1)):  # another app's import (or no app's) reads it: refused
+            with pytest.raises(ImageError, match="does not match its digest"):
+                imageimport.import_archive(dockerfile.open_image(result), owner=other)
         warm = imageimport.import_archive(dockerfile.open_image(result), owner=owner)
         assert warm.config["cmd"] == ["from-warm"] and warm.layers[:len(image.layers) - 1] == image.layers[:-1]
         # The base's store is the platform's: builds see it read-only, even as root of a user namespace.
