@@ -118,11 +118,11 @@ def open_regular(dir_fd: int, name: str, label: str) -> tuple[int, os.stat_resul
     return fd, opened
 
 
-def read_file(root: str, rel: str, max_bytes: int, label: str | None = None) -> bytes | None:
-    """The content of root/rel, a regular file of at most max_bytes; None when it does not exist.
+def open_file(root: str, rel: str, label: str | None = None) -> tuple[int, os.stat_result] | None:
+    """root/rel opened for reading, a regular file: (fd, fstat), or None when it does not exist.
 
     No component of rel may be a link; root itself is a directory the platform
-    made. label names the file in errors (default: rel).
+    made. label names the file in errors (default: rel). The caller closes fd.
     """
     label = label or rel
     *dirs, name = _components(rel)
@@ -137,12 +137,25 @@ def read_file(root: str, rel: str, max_bytes: int, label: str | None = None) -> 
                     return None
                 fd = sub
             try:
-                file_fd, st = open_regular(fd, name, label)
+                return open_regular(fd, name, label)
             except FileNotFoundError:
                 return None
         finally:
             if fd >= 0:
                 os.close(fd)
+
+
+def read_file(root: str, rel: str, max_bytes: int, label: str | None = None) -> bytes | None:
+    """The content of root/rel, a regular file of at most max_bytes; None when it does not exist.
+
+    No component of rel may be a link; root itself is a directory the platform
+    made. label names the file in errors (default: rel).
+    """
+    label = label or rel
+    opened = open_file(root, rel, label)
+    if opened is None:
+        return None
+    file_fd, st = opened
     with os.fdopen(file_fd, "rb") as f:
         if st.st_size > max_bytes:
             raise TreeError(f"{label} is {st.st_size} bytes, over its limit of {max_bytes} bytes")

@@ -1,9 +1,12 @@
-"""Reading an image archive: ``docker save`` output or an OCI image layout, as a tar.
+"""Reading an image: ``docker save`` output or an OCI image layout, as a tar, or an OCI layout directory.
 
 The archive is a tenant's upload: nothing in it is extracted here. Its members
 are looked up by name inside the tar (a symlink member is followed only to
 another member of the archive, a few hops at most), its JSON documents are
 size-capped, and in an OCI layout every blob is checked against its digest.
+A layout directory (a Dockerfile build's output, ``Layout``) is read the same
+way, its files opened by the caller's opener, which follows no link; a
+blob nobody asks for is never opened.
 
 - docker save: ``manifest.json`` = ``[{"Config": ..., "Layers": [...]}]``, the
   layers named by path, checked later against the config's ``rootfs.diff_ids``.
@@ -38,60 +41,29 @@ class LayerRef:
     digest: str = ""     # OCI: the sha256 of the member's bytes, checked while it is read
 
 
-class Archive:
-    """An open image archive: ``config()`` and ``layers()`` describe it, ``open(ref)`` streams a layer."""
+class _Image:
+    """The formats, over members a subclass opens: ``document`` and ``refs`` describe the image,
+    ``open(ref)`` streams a layer."""
 
-    def __init__(self, source):
-        """`source`: a path, or a binary file object the caller opened (a build's output, opened without
-        following links)."""
-        try:
-            if hasattr(source, "read"):
-                self.tar = tarfile.open(fileobj=source, mode="r:*")
-            else:
-                self.tar = tarfile.open(source, "r:*")
-            members = []
-            for member in self.tar:
-                members.append(member)
-                if len(members) > MAX_MEMBERS:
-                    raise ImageError(f"the archive has more than {MAX_MEMBERS} members: not an image archive")
-        except (tarfile.TarError, EOFError, OSError) as exc:
-            raise ImageError(f"the file is not an image archive (not a readable tar: {exc})") from None
-        self.members = {_norm(m.name): m for m in members}
-        self.document, self.refs = self._read()
+    def _open_member(self, name: str):
+        """(a binary stream of member `name`, its size); ImageError when there is no such file."""
+        raise NotImplementedError
 
-    def close(self) -> None:
-        self.tar.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    # -- members -------------------------------------------------------------
-
-    def _member(self, name: str) -> tarfile.TarInfo:
-        name = _norm(name)
-        for _ in range(8):
-            member = self.members.get(name)
-            if member is None:
-                raise ImageError(f"the archive names {name[:120]!r} but does not hold it")
-            if member.isreg():
-                return member
-            if not member.issym():
-                raise ImageError(f"archive member {name[:120]!r} is not a file")
-            name = _norm(posixpath.join(posixpath.dirname(name), member.linkname))
-        raise ImageError(f"archive member {name[:120]!r}: too many links")
+    def _has(self, name: str) -> bool:
+        raise NotImplementedError
 
     def open(self, ref: LayerRef):
         """A stream of the layer member's bytes (still compressed if it was)."""
-        return self.tar.extractfile(self._member(ref.member))
+        return self._open_member(ref.member)[0]
 
     def _json(self, name: str, digest: str = ""):
-        member = self._member(name)
-        if member.size > MAX_JSON_BYTES:
+        stream, size = self._open_member(name)
+        with stream:
+            if size > MAX_JSON_BYTES:
+                raise ImageError(f"archive member {name[:120]!r} is larger than {MAX_JSON_BYTES} bytes")
+            data = stream.read(MAX_JSON_BYTES + 1)
+        if len(data) > MAX_JSON_BYTES:  # it grew after its size was read
             raise ImageError(f"archive member {name[:120]!r} is larger than {MAX_JSON_BYTES} bytes")
-        data = self.tar.extractfile(member).read()
         if digest and f"sha256:{hashlib.sha256(data).hexdigest()}" != digest:
             raise ImageError(f"archive blob {name[:120]!r} does not match its digest {digest}")
         try:
@@ -102,9 +74,9 @@ class Archive:
     # -- formats -------------------------------------------------------------
 
     def _read(self) -> tuple[dict, list[LayerRef]]:
-        if "manifest.json" in self.members:
+        if self._has("manifest.json"):
             return self._docker()
-        if "index.json" in self.members:
+        if self._has("index.json"):
             return self._oci()
         raise ImageError("the file is not an image archive: it has neither manifest.json (docker save) "
                          "nor index.json (an OCI image layout)")
@@ -146,3 +118,93 @@ class Archive:
             if isinstance(platform, dict) and (platform.get("os"), platform.get("architecture")) == ("linux", "amd64"):
                 return entry
         return entries[0]
+
+
+class Archive(_Image):
+    """An open image archive (a tar)."""
+
+    def __init__(self, source):
+        """`source`: a path, or a binary file object the caller opened (a build's output, opened without
+        following links)."""
+        try:
+            if hasattr(source, "read"):
+                self.tar = tarfile.open(fileobj=source, mode="r:*")
+            else:
+                self.tar = tarfile.open(source, "r:*")
+            members = []
+            for member in self.tar:
+                members.append(member)
+                if len(members) > MAX_MEMBERS:
+                    raise ImageError(f"the archive has more than {MAX_MEMBERS} members: not an image archive")
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise ImageError(f"the file is not an image archive (not a readable tar: {exc})") from None
+        self.members = {_norm(m.name): m for m in members}
+        self.document, self.refs = self._read()
+
+    def close(self) -> None:
+        self.tar.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _has(self, name: str) -> bool:
+        return name in self.members
+
+    def _member(self, name: str) -> tarfile.TarInfo:
+        name = _norm(name)
+        for _ in range(8):
+            member = self.members.get(name)
+            if member is None:
+                raise ImageError(f"the archive names {name[:120]!r} but does not hold it")
+            if member.isreg():
+                return member
+            if not member.issym():
+                raise ImageError(f"archive member {name[:120]!r} is not a file")
+            name = _norm(posixpath.join(posixpath.dirname(name), member.linkname))
+        raise ImageError(f"archive member {name[:120]!r}: too many links")
+
+    def _open_member(self, name: str):
+        member = self._member(name)
+        return self.tar.extractfile(member), member.size
+
+
+class Layout(_Image):
+    """An OCI image layout directory, its files opened by `opener(name)`: (a binary file, its size), or
+    None when there is no such file. The opener must follow no link (the directory is a tenant's)."""
+
+    def __init__(self, opener):
+        self.opener = opener
+        self.opened: set[str] = set()
+        self.document, self.refs = self._read()
+
+    def names(self) -> set[str]:
+        """The files the image consists of: its index, manifest, config and layers."""
+        return self.opened | {ref.member for ref in self.refs}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+    def _read(self) -> tuple[dict, list[LayerRef]]:
+        # OCI only: its files are named by checked digests, never by the tenant's documents.
+        if not self._has("index.json"):
+            raise ImageError("the image layout has no index.json")
+        return self._oci()
+
+    def _has(self, name: str) -> bool:
+        opened = self.opener(name)
+        if opened is not None:
+            opened[0].close()
+        return opened is not None
+
+    def _open_member(self, name: str):
+        opened = self.opener(name)
+        if opened is None:
+            raise ImageError(f"the image layout names {name[:120]!r} but does not hold it")
+        self.opened.add(name)
+        return opened

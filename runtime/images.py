@@ -14,6 +14,11 @@ Layout under ``<data>/runtime/images``:
                         (layertar.py), root's, shared by every app whose image
                         has it: an OCI image's meta lists its layers and run
                         configuration (imageconfig.py) and has no blob
+    proofs/<uid>/<hex>  empty: the app running as <uid> imported layer <hex>
+                        with its bytes, checked against the digest, so a later
+                        import of that app's may name the layer without
+                        sending it again while the store holds it (never
+                        another app's: naming a digest gives nothing)
 
 Layers and app uids: every app runs as a host uid of its own (identity.py),
 and an app may write over its /app files (the copy goes to the instance's
@@ -181,6 +186,45 @@ def adopt_oci_layer(diff_id: str, tar: Path, unpacked: Path) -> bool:
         os.replace(tar, target.with_suffix(".tar"))
         os.rename(unpacked, target)
     return True
+
+
+def _proof(diff_id: str, uid: int) -> Path:
+    _layer_name(_hex(diff_id), uid)  # an app uid, and a digest
+    return config.images_dir() / "proofs" / str(uid) / _hex(diff_id)
+
+
+def proven(diff_id: str, uid: int) -> bool:
+    """Whether the app running as `uid` imported layer `diff_id` with its bytes and the store still holds it."""
+    return _proof(diff_id, uid).is_file() and oci_layer(diff_id).is_dir()
+
+
+def proven_layers(uid: int) -> list[str]:
+    """Every layer the app running as `uid` has proven (see proven) and the store still holds."""
+    root = config.images_dir() / "proofs" / str(uid)
+    _layer_name("0" * 64, uid)  # an app uid
+    if not root.is_dir():
+        return []
+    return sorted(f"sha256:{path.name}" for path in root.iterdir()
+                  if _DIGEST.match(f"sha256:{path.name}") and oci_layer(f"sha256:{path.name}").is_dir())
+
+
+def prove(diff_ids: list[str], uid: int) -> None:
+    """Record that the app running as `uid` imported these layers with their bytes (each checked)."""
+    for diff_id in diff_ids:
+        path = _proof(diff_id, uid)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+
+
+def _sweep_proofs(held: set[str]) -> None:
+    """Proofs of layers the store no longer holds go (a layer stored again is sent again)."""
+    root = config.images_dir() / "proofs"
+    if not root.is_dir():
+        return
+    for owner in root.iterdir():
+        for path in owner.iterdir():
+            if path.name not in held:
+                path.unlink(missing_ok=True)
 
 
 def put_oci(diff_ids: list[str], run: dict, *, process_types: dict | None = None) -> Image:
@@ -354,6 +398,7 @@ def _sweep_oci_layers() -> None:
             hexd = path.name.removesuffix(".tar")
             if not path.name.startswith(".") and hexd not in used:
                 _remove_oci(hexd)
+        _sweep_proofs(used)
 
 
 def blob_path(digest: str) -> Path:

@@ -19,6 +19,7 @@ names, itself a registry the platform may reach, for a bearer token). The
 import hashlib
 import io
 import json
+import os
 import re
 import tarfile
 import tempfile
@@ -271,6 +272,38 @@ def _json(data: bytes, ref: Reference) -> dict:
 def pull(text: str, dest: Path, logins: Mapping[str, Login] | None = None) -> Reference:
     """Pull image `text` into an OCI archive at `dest`, logging in with `logins` (by registry) where asked;
     ImageError saying what the registry answered."""
+    ref, session, manifest = _resolve(text, logins)
+    _write(session, manifest, dest)
+    return ref
+
+
+@dataclass(frozen=True)
+class Pulled:
+    """An image pulled into a directory of pulls (pull_into)."""
+
+    ref: Reference
+    archive: Path      # the OCI archive, named by its manifest's digest
+    image_id: str      # the digest of its config (containers-storage's image id): sha256:<hex>
+
+
+def pull_into(text: str, directory: Path, logins: Mapping[str, Login] | None = None) -> Pulled:
+    """Image `text` as an OCI archive in `directory` (the platform's own), named by the digest of the
+    manifest the registry gives for it now: only the manifest is fetched when that archive is there."""
+    ref, session, manifest = _resolve(text, logins)
+    name = hashlib.sha256(_manifest_bytes(manifest)).hexdigest()
+    archive = directory / f"{name}.tar"
+    if not archive.is_file():
+        tmp = directory / f".{name}.{os.getpid()}.tmp"
+        try:
+            _write(session, manifest, tmp)
+            tmp.chmod(0o644)  # read by the build's uid through a read-only mount
+            os.replace(tmp, archive)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return Pulled(ref, archive, manifest["config"]["digest"])
+
+
+def _resolve(text: str, logins: Mapping[str, Login] | None) -> tuple[Reference, Session, dict]:
     ref = parse(text)
     registry = _registry(ref)
     session = Session(ref, registry, (logins or {}).get(registry))
@@ -279,13 +312,24 @@ def pull(text: str, dest: Path, logins: Mapping[str, Login] | None = None) -> Re
     for d in descriptors:
         if not isinstance(d, dict) or not _DIGEST.match(str(d.get("digest"))):
             raise ImageError(f"cannot pull {ref}: a blob of its manifest has no sha256 digest")
+    return ref, session, manifest
+
+
+def _manifest_bytes(manifest: dict) -> bytes:
+    return json.dumps(manifest).encode()
+
+
+def _write(session: Session, manifest: dict, dest: Path) -> None:
+    """The manifest's blobs, each checked, into an OCI archive at `dest`."""
+    ref = session.ref
+    descriptors = [manifest["config"], *manifest["layers"]]
     budget = config.image_max_bytes()
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".pull-") as work:
         blobs = Path(work)
         for d in descriptors:
             budget -= _blob(session, d["digest"], blobs / d["digest"][7:], budget)
         # Docker's v2 media types are read by imagearchive.py like OCI's; the index names the manifest.
-        manifest_bytes = json.dumps(manifest).encode()
+        manifest_bytes = _manifest_bytes(manifest)
         manifest_digest = "sha256:" + hashlib.sha256(manifest_bytes).hexdigest()
         index = {"schemaVersion": 2, "manifests": [{
             "mediaType": MANIFEST_TYPES[0], "digest": manifest_digest, "size": len(manifest_bytes),
@@ -296,7 +340,6 @@ def pull(text: str, dest: Path, logins: Mapping[str, Login] | None = None) -> Re
             _add(tar, f"blobs/sha256/{manifest_digest[7:]}", manifest_bytes)
             for d in descriptors:
                 tar.add(blobs / d["digest"][7:], f"blobs/sha256/{d['digest'][7:]}", recursive=False)
-    return ref
 
 
 def _blob(session: Session, digest: str, path: Path, budget: int) -> int:

@@ -76,11 +76,11 @@ def remove_app_files(name: str) -> None:
     """The app's repository and build cache go with it: a new app of that name starts empty."""
     import shutil
 
-    from paas.platform.builds.cachedir import cache_dir_path
+    from paas.platform.builds import cachedir
     from paas.platform.git.repos import repo_path
 
-    for path in (repo_path(name), cache_dir_path(name)):
-        shutil.rmtree(path, ignore_errors=True)
+    shutil.rmtree(repo_path(name), ignore_errors=True)
+    cachedir.remove(name)
     forget_app_keys(name)
 
 

@@ -1,6 +1,5 @@
 """Starting builds from pushes, and reading build history."""
 
-import shutil
 
 from django.db import transaction
 from django.utils import timezone
@@ -53,8 +52,8 @@ def cancel_build(user, build: Build) -> Build:
 
 
 def clear_build_cache(user, app: App) -> None:
-    from paas.platform.builds.cachedir import cache_dir_path
+    from paas.platform.builds import cachedir
 
     with transaction.atomic():
-        shutil.rmtree(cache_dir_path(app.name), ignore_errors=True)
+        cachedir.remove(app.name)
         record(user, "build.cache.clear", "cleared the build cache", app=app)

@@ -6,7 +6,6 @@ marks the build failed with its reason; nothing is released.
 """
 
 import logging
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ from paas.platform.actions.events import record
 from paas.platform.actions.registrylogins import logins
 from paas.platform.actions.releases import create_release
 from paas.platform.builds import appjson
+from paas.platform.builds import cachedir
 from paas.platform.builds.cachedir import cache_dir_path
 from paas.platform.builds.checkout import checkout
 
@@ -184,22 +184,28 @@ def produce_image(build: Build, out: OutputWriter, cancel):
 
 def build_dockerfile(app: App, source: Path, tmp: Path, cache: str, out: OutputWriter, cancel):
     """The app's Dockerfile built with buildah (its storage a cache of the app's own), then imported
-    into the image store like any uploaded archive: (the build, its image)."""
+    into the image store as the tenant's data: (the build, its image)."""
     storage = Path(cache) / "dockerfile"
     work = tmp / "dockerfile"
     work.mkdir()
     # The app's registry logins serve the platform's pulls of its FROM images; the build never sees them.
     pull_logins = with_database(lambda: logins(app))
-    result = dockerfile.build(str(source), str(storage), str(work),
-                              executor=get_executor(app, build_dirs=(str(tmp), cache), dockerfile=True),
-                              on_output=out.line, timeout=settings.PAAS_BUILD_TIMEOUT_S, cancel=cancel,
-                              logins=pull_logins)
-    out.line("-----> Importing the image")
-    try:
-        with os.fdopen(dockerfile.open_archive(result), "rb") as archive:
-            image = imageimport.import_archive(archive, process_types=result.process_types)
-    except ImageError as error:
-        raise BuildError(f"the built image cannot be used: {error}") from None
+    owner = identity.app_uid(app.pk)
+    # Held from the base's layers going into the store until the image names them: gc leaves them be.
+    with images.importing():
+        result = dockerfile.build(str(source), str(storage), str(work),
+                                  executor=get_executor(app, build_dirs=(str(tmp), cache), dockerfile=True),
+                                  on_output=out.line, timeout=settings.PAAS_BUILD_TIMEOUT_S, cancel=cancel,
+                                  logins=pull_logins, bases_dir=str(cachedir.base_images_path(app.name)), owner=owner)
+        out.line("-----> Importing the image")
+        try:
+            built = dockerfile.open_image(result)
+            # The app's own layers (its base's, earlier steps'), still in the store, are taken by digest unread.
+            image = imageimport.import_archive(built, process_types=result.process_types, owner=owner)
+        except ImageError as error:
+            raise BuildError(f"the built image cannot be used: {error}") from None
+    dockerfile.prune(result, built)
+    result.size = image.size
     out.line(f"-----> Image {image.digest[7:19]}: {len(image.layers)} layers, {result.size / 1024 / 1024:.1f} MB")
     return result, image
 

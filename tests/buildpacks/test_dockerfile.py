@@ -6,6 +6,7 @@ pull, build (a RUN step, COPY, WORKDIR, ENV, EXPOSE, ENTRYPOINT/CMD), export, im
 """
 
 import dataclasses
+import json
 import os
 import subprocess
 import uuid
@@ -15,7 +16,9 @@ import pytest
 from paas.buildpacks import dockerfile
 from paas.buildpacks.containerexec import ContainerExecutor
 from paas.buildpacks.errors import BuildError, BuildTimeout
+from paas.buildpacks.executor import Mount
 from paas.runtime import agent, config, container, identity, imageimport, images, registry
+from paas.runtime.errors import ImageError
 from paas.runtime.reconcile import Desired
 from tests.registry import LOGIN
 from tests.runtime import imagearchives
@@ -23,7 +26,7 @@ from tests.runtime import imagearchives
 APP_ID = 12
 
 
-def build(tmp_path, files: dict, lines: list, timeout: float = 300, logins=None):
+def build(tmp_path, files: dict, lines: list, timeout: float = 300, logins=None, **options):
     source, cache, work = tmp_path / "src", tmp_path / "cache", tmp_path / "work"
     for d in (source, work):
         d.mkdir(exist_ok=True)
@@ -33,26 +36,40 @@ def build(tmp_path, files: dict, lines: list, timeout: float = 300, logins=None)
     executor = ContainerExecutor(stack="host", uid=identity.build_uid(APP_ID), build_dirs=(str(tmp_path),),
                                  nesting=True, name="dfbuild")
     return dockerfile.build(str(source), str(cache), str(work), executor=executor, on_output=lines.append,
-                            timeout=timeout, logins=logins)
+                            timeout=timeout, logins=logins, **options)
 
 
-def test_a_dockerfile_builds_imports_and_runs(tmp_path, allow_registry):
-    marker = uuid.uuid4().hex[:12]
-    lines = []
-    result = build(tmp_path, {"probe": imagearchives.probe_binary(), "Dockerfile": f"""
-FROM {allow_registry}/paas/base:1 AS base
+def build_step(script: str, mounts: list) -> int:
+    executor = ContainerExecutor(stack="host", uid=identity.build_uid(APP_ID), network="none", nesting=True,
+                                 name="dfstep")
+    return executor.run(["/bin/sh", "-c", script], env={"PATH": "/usr/bin:/bin"}, cwd="/", mounts=mounts, timeout=60,
+                        on_line=lambda line: None)
+
+
+def dockerfile_text(registry_address: str, marker: str, cmd: str) -> bytes:
+    return f"""
+FROM {registry_address}/paas/base:1 AS base
 RUN echo built-{marker} > /built.txt
 COPY probe /usr/local/bin/probe
 WORKDIR /srv
 ENV GREETING=hello
 EXPOSE 7000
 ENTRYPOINT ["/usr/local/bin/probe"]
-CMD ["from-dockerfile"]
-""".encode()}, lines)
+CMD ["{cmd}"]
+""".encode()
+
+
+def test_a_dockerfile_builds_imports_and_runs_then_rebuilds_warm(tmp_path, allow_registry):
+    """A cold build, its image run; then a warm one: the steps before the change reused, the base not pulled
+    again, and the layers the app has proven neither exported again (an empty stand-in in the layout) nor read
+    by the import, which gives them to this app alone."""
+    marker, owner, bases = uuid.uuid4().hex[:12], identity.app_uid(APP_ID), tmp_path / "bases"
+    lines = []
+    files = {"probe": imagearchives.probe_binary(), "Dockerfile": dockerfile_text(allow_registry, marker, "from-dockerfile")}
+    result = build(tmp_path, files, lines, bases_dir=str(bases), owner=owner)
     assert any("Pulling" in line for line in lines) and any("STEP 2/8: RUN" in line for line in lines), lines
-    fd = dockerfile.open_archive(result)
-    with os.fdopen(fd, "rb") as archive:
-        image = imageimport.import_archive(archive, process_types=result.process_types)
+    image = imageimport.import_archive(dockerfile.open_image(result), process_types=result.process_types, owner=owner)
+    warm = None
     try:
         assert image.config["cmd"] == ["from-dockerfile"] and image.config["port"] == 7000
         d = Desired(name=f"df{uuid.uuid4().hex[:10]}", app="dfapp", release="v1", process="web.1", command="", image=image.digest,
@@ -66,8 +83,32 @@ CMD ["from-dockerfile"]
         out.unlink()
         assert {"arg=from-dockerfile", "cwd=/srv", "env PORT=7000", "env GREETING=hello", "exists /built.txt=1",
                 f"uid={identity.app_uid(APP_ID)}"} <= got
+
+        pulled = [(p.name, p.stat().st_ino) for p in bases.iterdir()]
+        lines.clear()
+        files["Dockerfile"] = dockerfile_text(allow_registry, marker, "from-warm")
+        result = build(tmp_path, files, lines, bases_dir=str(bases), owner=owner)
+        assert [(p.name, p.stat().st_ino) for p in bases.iterdir()] == pulled
+        assert any("Using cache" in line for line in lines[lines.index("STEP 2/8: RUN echo built-" + marker
+                                                                       + " > /built.txt"):]), lines
+        base_layer = image.layers[0][len("sha256:"):]
+        assert (result.layout / "blobs" / "sha256" / base_layer).stat().st_size == 0  # a stand-in
+        for other in (None, identity.app_uid(APP_ID + 1)):  # another app's import (or no app's) reads it: refused
+            with pytest.raises(ImageError, match="does not match its digest"):
+                imageimport.import_archive(dockerfile.open_image(result), owner=other)
+        warm = imageimport.import_archive(dockerfile.open_image(result), owner=owner)
+        assert warm.config["cmd"] == ["from-warm"] and warm.layers[:len(image.layers) - 1] == image.layers[:-1]
+        # The base's store is the platform's: builds see it read-only, even as root of a user namespace.
+        store = next(p for p in bases.iterdir() if p.is_dir())
+        own = json.loads((tmp_path / "cache" / dockerfile.STORAGE / "overlay-layers" / "layers.json").read_text())
+        base_id = image.layers[0][len("sha256:"):]  # a bottom layer's id is its diff_id
+        assert base_id not in {layer["id"] for layer in own} and base_id in {layer.get("parent") for layer in own}
+        assert build_step(f"touch /bases/{store.name}/planted || unshare -r -m sh -c "
+                          f"'mount -o remount,bind,rw /bases && touch /bases/{store.name}/planted'",
+                          [Mount(str(bases), "/bases", True)]) != 0
+        assert not (store / "planted").exists()
     finally:
-        images.gc(images.all_digests() - {image.digest})
+        images.gc(images.all_digests() - {image.digest} - ({warm.digest} if warm else set()))
 
 
 def test_a_failing_step_and_an_unpullable_base_are_clear_errors(tmp_path, allow_registry):
@@ -150,3 +191,36 @@ def test_links_an_earlier_build_left_in_the_cache_are_never_followed(tmp_path):
     build(tmp_path, {"Dockerfile": b"FROM scratch\nCOPY Dockerfile /Dockerfile\nCMD [\"/Dockerfile\"]\n"}, [])
     assert list(victim.iterdir()) == []
     assert (tmp_path / "cache").is_dir() and not (tmp_path / "cache").is_symlink()
+
+
+def test_links_planted_in_the_cached_storage_and_image_layout_are_never_followed(tmp_path):
+    """What an earlier build left in the cache (the app's): links where the storage, an old vfs storage, the
+    layout's index and its blobs go are removed, never followed, by the build, the import and the pruning
+    after it; a blob replaced by a link is refused, not read through it."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep").write_text("a host file")
+    cache = tmp_path / "cache"
+    blobs = cache / dockerfile.LAYOUT / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+    (cache / dockerfile.STORAGE).symlink_to(victim)
+    (cache / "storage").symlink_to(victim)
+    (cache / dockerfile.LAYOUT / "index.json").symlink_to(victim / "keep")
+    (blobs / "planted").symlink_to(victim)
+    result = build(tmp_path, {"Dockerfile": b"FROM scratch\nCOPY Dockerfile /Dockerfile\nCMD [\"/Dockerfile\"]\n"}, [])
+    # A docker-save manifest naming files outside the layout is not what a layout is read by.
+    (cache / dockerfile.LAYOUT / "manifest.json").write_text(
+        '[{"Config": "../../../victim/keep", "Layers": ["/etc/shadow"]}]')
+    built = dockerfile.open_image(result)
+    image = imageimport.import_archive(built, owner=identity.app_uid(APP_ID))
+    try:
+        dockerfile.prune(result, built)
+        assert os.listdir(victim) == ["keep"] and (victim / "keep").read_text() == "a host file"
+        assert {f"blobs/sha256/{name}" for name in os.listdir(blobs)} == built.names() - {"index.json"}
+        top = cache / dockerfile.LAYOUT / built.refs[-1].member
+        top.unlink()
+        top.symlink_to(victim / "keep")
+        with pytest.raises(ImageError, match="not a symbolic link"):
+            imageimport.import_archive(dockerfile.open_image(result))
+    finally:
+        images.gc(images.all_digests() - {image.digest})

@@ -87,6 +87,33 @@ def oci_layout(path, layers, *, gzip_layers=True, document=None, **run):
     return path
 
 
+def oci_dir(root, layers, *, omit=(), **run):
+    """An OCI image layout as a directory (what a Dockerfile build leaves), its layers uncompressed as
+    buildah pushes them; the blobs of `omit` (layers) left out."""
+    from pathlib import Path
+
+    root = Path(root)
+    root.mkdir(parents=True)
+    archive = root.with_suffix(".tar")
+    with tarfile.open(oci_layout(archive, layers, gzip_layers=False, **run)) as tar:
+        tar.extractall(root, filter="data")
+    archive.unlink()
+    for data in omit:
+        (root / "blobs" / "sha256" / sha(data).split(":")[1]).unlink()
+    return root
+
+
+def read_dir(root):
+    """An imagearchive.Layout over the directory `root` (the platform's own, so plain opens will do)."""
+    from paas.runtime.imagearchive import Layout
+
+    def opener(name):
+        path = root / name
+        return (open(path, "rb"), path.stat().st_size) if path.is_file() else None
+
+    return Layout(opener)
+
+
 _PROBE: list[bytes] = []
 
 

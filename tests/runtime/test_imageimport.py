@@ -60,6 +60,27 @@ def test_docker_save_and_oci_share_base_layers(tmp_path, cleanup):
     assert not stored(ia.sha(app_a)) and stored(ia.sha(base)) and stored(ia.sha(app_b))
 
 
+def test_an_app_names_its_own_stored_layers_without_sending_them_never_anothers(tmp_path, cleanup):
+    """A warm Dockerfile build's import: the layers the app itself imported (bytes checked) and the store
+    holds are taken by digest; the same names from another app, or from an import of no app, get nothing."""
+    base, top = unique_layer(), unique_layer()
+    first = imageimport.import_archive(ia.oci_layout(tmp_path / "first.tar", [base, top], Cmd=["/x"]), owner=UID)
+    cleanup(first.digest)
+    assert images.proven(ia.sha(base), UID) and not images.proven(ia.sha(base), identity.app_uid(12))
+    later = ia.oci_dir(tmp_path / "later", [base, unique_layer()], omit=[base], Cmd=["/x"])
+    for owner in (None, identity.app_uid(12)):
+        with pytest.raises(ImageError, match="does not hold it"):
+            imageimport.import_archive(ia.read_dir(later), owner=owner)
+    again = imageimport.import_archive(ia.read_dir(later), owner=UID)
+    cleanup(again.digest)
+    assert again.layers[0] == first.layers[0] and images.oci_layers(again)[-1] == images.oci_layers(first)[-1]
+    # Once the store lets the layer go, the app must send it again: the proof went with it.
+    images.gc(images.all_digests() - {first.digest, again.digest})
+    assert not stored(ia.sha(base)) and not images.proven(ia.sha(base), UID)
+    with pytest.raises(ImageError, match="does not hold it"):
+        imageimport.import_archive(ia.read_dir(later), owner=UID)
+
+
 def test_whiteouts_and_opaque_directories_hide_lower_files(tmp_path, probe, cleanup, cid):
     base = ia.layer(ia.member("bin/probe", probe, mode=0o755), ia.member("data/a", b"a"), ia.member("data/b", b"b"),
                     ia.member("cache/old", b"old"), ia.member("srv/", kind=tarfile.DIRTYPE))
