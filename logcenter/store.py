@@ -58,12 +58,6 @@ DEFAULT_KEEP_DAYS = 30
 # Lines past their app's retention go in the engine's merges, looked for hourly (merge_with_ttl_timeout).
 TTL = "TTL toDateTime(time) + toIntervalDay(keep_days)"
 
-# How many parts a merge takes at least. A merge rewrites every line of its parts (the word index built
-# again): ~5.5 us of CPU a line, more than the Python of the ingest. By default parts of one batch are
-# merged two or three at a time, so a line is rewritten many times; eight at a time cut the engine's
-# CPU a line from ~15 to ~11 us (inserts of 20,000 lines, logcenter/README.md), for a few more parts.
-MERGE_AT_ONCE = "min_parts_to_merge_at_once = 8"
-
 DDL = f"""
 CREATE TABLE IF NOT EXISTS logcenter.lines (
     time DateTime64(6, 'UTC') CODEC(Delta, ZSTD(1)),
@@ -89,7 +83,7 @@ CREATE TABLE IF NOT EXISTS logcenter.lines (
 PARTITION BY toYYYYMMDD(time)
 ORDER BY (app, time)
 {TTL}
-SETTINGS merge_with_ttl_timeout = 3600, {MERGE_AT_ONCE}
+SETTINGS merge_with_ttl_timeout = 3600
 """
 
 _SCHEMA = pa.schema([
@@ -128,16 +122,13 @@ class Store:
         self.keep_days, self.retention = keep_days, {}
 
     def _upgrade(self) -> None:
-        """A store made before lines carried their retention (the column, the default's days, and the TTL) or
-        before merges took several parts at once (``MERGE_AT_ONCE``)."""
+        """A store made before lines carried their retention: the column (the default's days) and the TTL."""
         self.session.query(f"ALTER TABLE logcenter.lines ADD COLUMN IF NOT EXISTS keep_days UInt16 "
                            f"DEFAULT {DEFAULT_KEEP_DAYS} CODEC(ZSTD(1))")
         made = self.query("SELECT create_table_query AS q FROM system.tables WHERE database = 'logcenter' "
                           "AND name = 'lines'")
         if made and " TTL " not in made[0]["q"]:
             self.session.query(f"ALTER TABLE logcenter.lines MODIFY {TTL}")
-        if made and "min_parts_to_merge_at_once" not in made[0]["q"]:
-            self.session.query(f"ALTER TABLE logcenter.lines MODIFY SETTING {MERGE_AT_ONCE}")
 
     def close(self) -> None:
         self.session.close()

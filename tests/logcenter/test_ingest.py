@@ -152,27 +152,6 @@ def test_retention_drops_whole_old_partitions(store):
     assert [r["line"] for r in store.query("SELECT line FROM logcenter.lines")] == ["fresh"]
 
 
-def test_a_store_made_before_merges_took_several_parts_at_once_gets_the_setting(tmp_path):
-    from paas.logcenter.store import Store
-
-    def table_sql(opened):
-        return opened.query("SELECT create_table_query AS q FROM system.tables WHERE database = 'logcenter' "
-                            "AND name = 'lines'")[0]["q"]
-
-    made = Store(tmp_path / "old")
-    try:
-        assert "min_parts_to_merge_at_once = 8" in table_sql(made)
-        made.session.query("ALTER TABLE logcenter.lines RESET SETTING min_parts_to_merge_at_once")  # as before
-        assert "min_parts_to_merge_at_once" not in table_sql(made)
-    finally:
-        made.close()
-    reopened = Store(tmp_path / "old")
-    try:
-        assert "min_parts_to_merge_at_once = 8" in table_sql(reopened)
-    finally:
-        reopened.close()
-
-
 def test_with_no_stream_to_block_on_a_pass_waits_instead_of_spinning(store, streams):
     client, prefix = streams
     waits = []
