@@ -12,7 +12,7 @@ PostgreSQL: a scratch database (made and dropped with the given role, which need
 default is the test server's superuser), a table range-partitioned by day, a GIN trigram index on
 the lowercased line, btree indexes on (app, time) and request_id. Ends with RESULT lines for each
 engine (ingest here is the engine's own insert rate from memory; the end-to-end rate from Redis
-streams through paas-logs is bench/logs.py --ingest, see logcenter/README.md).
+streams through paas-logs is ``bench/logs.py --through-redis N``, see logcenter/README.md).
 """
 
 import argparse

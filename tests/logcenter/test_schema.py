@@ -69,6 +69,19 @@ def test_hostile_entry_never_raises():
     assert "\x00" not in rec.app and len(rec.release) <= 16
 
 
+def test_remembered_field_values_read_as_the_first_time():
+    # process, instance and host are remembered by value (schema._name): each limit still applies, NUL and
+    # invalid UTF-8 still become U+FFFD, whichever field saw the value first.
+    long_host = "h" * 200
+    for _ in range(2):
+        row = dict(zip(schema.ROW, schema.row(raw(app="d", line="x", process=b"web\x00\xff", instance="i" * 100,
+                                                  host=long_host), RECEIVED)))
+        assert row["process"] == "web\ufffd\ufffd" and row["instance"] == "i" * 64 and row["host"] == long_host
+        row = dict(zip(schema.ROW, schema.row(raw(app="d", line="x", process="i" * 100, host=b"web\x00\xff"),
+                                              RECEIVED)))
+        assert row["process"] == "i" * 64 and row["host"] == "web\ufffd\ufffd" and row["instance"] == ""
+
+
 def test_invalid_utf8_and_nul_become_replacement_characters():
     rec = schema.record(raw(app="d", line=b"ok \xff\xfe nul\x00end"), RECEIVED)
     assert rec.line == "ok \ufffd\ufffd nul\ufffdend"
