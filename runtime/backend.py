@@ -7,35 +7,8 @@ default; ``docker`` runs app instances on a local Docker engine (dockerbackend.p
 instance directory with ``state.json`` and the two log files, which is what the agent reads.
 """
 
-from . import config, network
-from .container import Container, create, release
-from .reconcile import Desired
-from .spec import ContainerSpec
-
-
-class NativeBackend:
-    """Instances as the platform's own containers (namespaces, cgroups, paas-init)."""
-
-    name = "native"
-
-    def prepare(self) -> None:
-        """At the agent's start: the bridge and its firewall rules."""
-        if config.instance_network() == "bridge":
-            from . import firewall
-            firewall.ensure_rules()  # forced: rules can be flushed while the bridge (and their stamp) stays
-            network.ensure_bridge()
-
-    def create(self, spec: ContainerSpec, desired: Desired) -> Container:
-        return create(spec)
-
-    def load(self, name: str) -> Container:
-        return Container.load(name)
-
-    def release(self, name: str) -> None:
-        release(name)
-
-    def pull_logs(self, c: Container) -> None:
-        """Native output is already in the instance's files (the kernel appends it there)."""
+from . import config
+from .nativebackend import NativeBackend
 
 
 def get(name: str | None = None):

@@ -25,7 +25,7 @@ import time
 from contextlib import contextmanager
 
 from . import config, dockerimages, dockerlogs, identity, images, ports
-from .backend import NativeBackend
+from .nativebackend import NativeBackend
 from .container import Container, Outcome, instance_dir, new_instance_dir
 from .errors import RuntimeLayerError, SpecError, StateError
 from .reconcile import Desired

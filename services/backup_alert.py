@@ -9,8 +9,6 @@ in the last day, clears a day after the last one, is listed by ``paas logs:alert
 and calls every webhook the app's own alerts name.
 """
 
-from paas.platform.actions.events import record
-
 NAME = "backups"
 TAG = "backup alert:"
 QUERY = f'source:platform "{TAG}"'
@@ -18,9 +16,9 @@ ABOVE = 0
 PER_S = 86400
 
 
-def raise_alert(app, action: str, message: str) -> None:
-    """Record a failed or missed backup of ``app``: an event, a line in its log, and so this alert."""
-    record(None, action, f"{TAG} {message}", app=app)
+def line(message: str) -> str:
+    """The event's text for a failed or missed backup: what the rule matches (services/backups.py records it)."""
+    return f"{TAG} {message}"
 
 
 def rule_id(app_pk: int) -> int:
@@ -28,12 +26,10 @@ def rule_id(app_pk: int) -> int:
     return -app_pk
 
 
-def rules(app_name: str, webhooks: list[str]) -> list[dict]:
-    """The rule as published for ``app_name`` (a list: none for an app without a PostgreSQL add-on)."""
-    from paas.platform.models import App
-
-    app = App.objects.filter(name=app_name, addon_attachments__addon__service="postgres").first()
-    if app is None:
+def rules(app_pk: int | None, webhooks: list[str]) -> list[dict]:
+    """The rule as published for the app ``app_pk``: a list, empty for no app (one without a PostgreSQL add-on;
+    platform/models/alert.py finds it)."""
+    if app_pk is None:
         return []
-    return [{"id": rule_id(app.pk), "name": NAME, "query": QUERY, "above": ABOVE, "per_s": PER_S,
+    return [{"id": rule_id(app_pk), "name": NAME, "query": QUERY, "above": ABOVE, "per_s": PER_S,
              "webhooks": sorted(set(webhooks)), "platform": True}]

@@ -21,12 +21,17 @@ from paas.platform.actions import access
 from paas.platform.actions.events import record
 from paas.platform.exceptions import Conflict, Invalid, NotFound
 from paas.platform.models import Addon, AddonBackup, App
-from paas.services import pgdump
-from paas.services.backup_alert import raise_alert
+from paas.services import backup_alert, pgdump
 
 _LABEL = re.compile(r"^([br])(\d{1,6})$")
 _AT = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 KEEP_DAILY, KEEP_WEEKLY = 7, 4
+
+
+def raise_alert(app, action: str, message: str) -> None:
+    """Record a failed or missed backup of ``app``: an event, a line in its log, and so the platform's alert on
+    backups (backup_alert.py)."""
+    record(None, action, backup_alert.line(message), app=app)
 
 
 def root() -> Path:

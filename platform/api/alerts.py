@@ -10,6 +10,7 @@ from paas.platform.actions.events import record
 from paas.platform.api.routing import body_schema
 from paas.platform.exceptions import BadRequest, Conflict, Invalid, NotFound
 from paas.platform.models import LogAlert
+from paas.platform.models.alert import platform_rules
 from paas.platform.names import check_instance_name
 from paas.services import backup_alert
 
@@ -40,7 +41,7 @@ def list_alerts(request, app):
     rows = list(target.log_alerts.all())
     LogAlert.publish_app(target.name)    # level-triggered: a publish lost to a Redis outage is repaired here
     states, missing = client.states_by_id(logcenter_settings().socket_path, "alerts", target.name, WAITING, UNKNOWN)
-    platform = backup_alert.rules(target.name, [a.webhook for a in rows])
+    platform = platform_rules(target.name, [a.webhook for a in rows])
     return [alert_json(a, states.get(a.pk, missing)) for a in rows] + \
         [platform_json(r, states.get(r["id"], missing)) for r in platform]
 

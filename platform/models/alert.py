@@ -5,6 +5,7 @@ from django.db import models, transaction
 from django.db.models.signals import post_save, pre_delete
 
 from paas.logcenter import alerts
+from paas.services import backup_alert
 from paas.platform.models.logcenter_publish import published_to_logcenter
 
 
@@ -30,11 +31,18 @@ class LogAlert(models.Model):
                 "webhook": self.webhook}
 
 
-def _platform_rules(app_name: str, rows: list[dict]) -> list[dict]:
-    # The platform's own alert on backups, delivered to the webhooks the app's alerts name.
-    from paas.services import backup_alert
+def platform_rules(app_name: str, webhooks: list[str]) -> list[dict]:
+    """The platform's own alert on backups (services/backup_alert.py) for an app with a PostgreSQL add-on,
+    delivered to the webhooks the app's own alerts name."""
+    from paas.platform.models.app import App
 
-    return backup_alert.rules(app_name, [row["webhook"] for row in rows])
+    app_pk = (App.objects.filter(name=app_name, addon_attachments__addon__service="postgres")
+              .values_list("pk", flat=True).first())
+    return backup_alert.rules(app_pk, webhooks)
+
+
+def _platform_rules(app_name: str, rows: list[dict]) -> list[dict]:
+    return platform_rules(app_name, [row["webhook"] for row in rows])
 
 
 published_to_logcenter(LogAlert, LogAlert.rule, alerts.publish, extra=_platform_rules)

@@ -11,7 +11,7 @@ import redis as redis_lib
 
 from paas.runtime import config, identity, images, logs
 from paas.runtime.agent import Agent, HostInfo
-from paas.runtime.backend import NativeBackend
+from paas.runtime.nativebackend import NativeBackend
 from paas.runtime.container import Container
 from paas.runtime.reconcile import Desired
 

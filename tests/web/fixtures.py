@@ -48,6 +48,14 @@ def console_host(db):
                                last_heartbeat=timezone.now(), stacks=["host"])
 
 
+def heartbeat(name: str = "host-one") -> None:
+    """The console's host is alive now: the session's control loop (tests/e2e) marks a host silent for
+    PAAS_HOST_DOWN_AFTER_S (30 s) down, and a long browser test outlives that."""
+    from django.utils import timezone
+
+    Host.objects.filter(name=name).update(last_heartbeat=timezone.now(), state=Host.UP)
+
+
 @pytest.fixture
 def alice_app(alice, console_host):
     return deployed_app(alice, "alice-app", console_host)

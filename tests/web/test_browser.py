@@ -14,6 +14,7 @@ from paas.platform.logs import write_platform_line
 from paas.platform.models import App, Autoscale, Domain, Formation, Host
 from tests.security.test_domains import dns_server
 from tests.web.browser import log_in, output_dir, shoot
+from tests.web.fixtures import heartbeat
 
 pytestmark = [pytest.mark.usefixtures("own_redis_keys"), pytest.mark.django_db(transaction=True)]
 
@@ -61,6 +62,7 @@ def test_admin_runs_the_platform_from_the_console(root, alice_app, bob_app, cons
     page.wait_for_selector("#build-output >> text=built")
     shoot(page, "build")
 
+    heartbeat("host-one")   # this test outlives a host's 30 s of silence
     page.goto(page.base + "/console/hosts/?host=host-one")
     assert page.locator("text=Instances on host-one").is_visible()
     shoot(page, "hosts")
