@@ -9,6 +9,7 @@ from paas.platform.actions.config import change_config
 from paas.platform.models import Addon, Instance, Release
 from paas.services import broker
 from tests.e2e.test_deploy import fetch
+from tests.services.fixtures import app_with_slug
 from tests.waiting import wait_for
 
 PSQL = "['psql', os.environ['DATABASE_URL'], '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-tAc', {sql!r}]"
@@ -133,17 +134,6 @@ def stored_slug(tmp_path):
         info.size = 3
         tar.addfile(info, io.BytesIO(b"hi\n"))
     return images.put(path, stack="host", process_types={"web": "sleep 600"})
-
-
-def app_with_slug(user, name: str, slug):
-    from paas.platform.models import App, Build, Config
-
-    app = App.objects.create(name=name, owner=user, stack="host")
-    build = Build.objects.create(app=app, status=Build.SUCCEEDED, stack="host", slug_digest=slug.digest,
-                                 process_types={"web": "sleep 600"})
-    Release.objects.create(app=app, version=1, build=build, config=Config.objects.create(app=app, values={}),
-                           summary="first")
-    return app
 
 
 def one_off_on(host, app, command: str) -> int:

@@ -21,6 +21,7 @@ from paas.runtime.agent import Agent, HostInfo
 from paas.runtime.container import release
 
 from tests.runtime.conftest import wait_for
+from tests.services.fixtures import app_with_slug
 
 # The one-off's command: connect (3 s at most) and write a row; its exit code is the answer.
 PSQL = ('PGCONNECT_TIMEOUT=3 psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -tAc '
@@ -40,7 +41,7 @@ def slug(tmp_path):
 
 @pytest.fixture
 def world(db, slug):
-    from paas.platform.models import Addon, App, Build, Config, Host, Instance, Release
+    from paas.platform.models import Addon, Host, Instance
 
     suffix = uuid.uuid4().hex[:8]
     user = get_user_model().objects.create_user(f"svc-{suffix}", f"s-{suffix}@example.com", "pw-pw-pw-pw")
@@ -48,15 +49,7 @@ def world(db, slug):
                                last_heartbeat=timezone.now(), stacks=["host"])
     Host.objects.exclude(pk=host.pk).update(state=Host.DOWN)  # place on this test's host
 
-    def make_app(name):
-        app = App.objects.create(name=name, owner=user, stack="host")
-        build = Build.objects.create(app=app, status=Build.SUCCEEDED, stack="host", slug_digest=slug.digest,
-                                     process_types={"web": "sleep 600"})
-        Release.objects.create(app=app, version=1, build=build, config=Config.objects.create(app=app, values={}),
-                               summary="first")
-        return app
-
-    apps = (make_app(f"svc-a-{suffix}"), make_app(f"svc-b-{suffix}"))
+    apps = (app_with_slug(user, f"svc-a-{suffix}", slug), app_with_slug(user, f"svc-b-{suffix}", slug))
     client = redis_lib.Redis.from_url(config.redis_url())
     agent = Agent(DjangoControlPlane(), HostInfo(host.name, "127.0.0.1", 4096, 2), client, stop_grace=2)
     agent.start_up()
