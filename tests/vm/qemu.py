@@ -39,6 +39,13 @@ class GuestError(Exception):
     """The guest did not report a result (boot failure, timeout, unreadable output)."""
 
 
+class GuestPanic(GuestError):
+    """The guest's own kernel panicked: a fault of the guest kernel or the emulator, not of the suite."""
+
+
+PANIC = "Kernel panic - not syncing"
+
+
 @dataclass
 class Result:
     """What the guest's pytest reported."""
@@ -92,8 +99,10 @@ def command(img: vm_image.Image, out: Path) -> list[str]:
         "-kernel", str(img.kernel), "-initrd", str(img.initrd),
         # systemd.unit: straight to the test target. The unified hierarchy is trixie's only
         # mode; saying so keeps the guest on v2 whatever a later systemd defaults to.
-        "-append", "console=ttyS0 root=/dev/vda rw quiet mitigations=off systemd.unit=paas-vm.target "
-                   "systemd.unified_cgroup_hierarchy=1 systemd.show_status=0",
+        # oops=panic panic=-1: a guest kernel fault powers the guest off at once (qemu runs
+        # with -no-reboot) instead of leaving it hung until the deadline.
+        "-append", "console=ttyS0 root=/dev/vda rw quiet mitigations=off oops=panic panic=-1 "
+                   "systemd.unit=paas-vm.target systemd.unified_cgroup_hierarchy=1 systemd.show_status=0",
         "-drive", f"file={img.root},format=raw,if=virtio,snapshot=on,cache=unsafe",
         "-virtfs", f"local,path={vm_image.CHECKOUT},mount_tag=paas,security_model=none,readonly=on",
         "-virtfs", f"local,path={out},mount_tag=out,security_model=mapped-xattr",
@@ -115,7 +124,7 @@ def run(img: vm_image.Image, pytest_args: list[str], out: Path, timeout: float) 
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            raise GuestError(f"the guest did not power off within {timeout:.0f}s; console:\n"
+            raise _error_class(out)(f"the guest did not power off within {timeout:.0f}s; console:\n"
                              + tail(out, "console.log")) from None
         finally:
             if proc.poll() is None:
@@ -135,7 +144,7 @@ def results(out: Path, wall: float, how_it_ended: str = "") -> Result:
     """What the guest left in `out`: its exit code (written last), failures, skips, timings."""
     code = read(out, "exitcode").strip()
     if not code.isdigit():
-        raise GuestError(f"the guest wrote no exit code ({how_it_ended}); qemu: "
+        raise _error_class(out)(f"the guest wrote no exit code ({how_it_ended}); qemu: "
                          f"{tail(out, 'qemu.log', 5)}\nconsole:\n{tail(out, 'console.log')}")
     # No pytest output means the guest stopped before pytest (its install failed: exit 125).
     log = tail(out, "pytest.log", 60) or "install.log:\n" + tail(out, "install.log", 30)
@@ -148,6 +157,13 @@ def results(out: Path, wall: float, how_it_ended: str = "") -> Result:
     except (ValueError, KeyError, TypeError):
         result.timings = {"qemu_wall_s": round(wall, 1)}
     return result
+
+
+def _error_class(out: Path) -> type[GuestError]:
+    try:
+        return GuestPanic if PANIC in read(out, "console.log") else GuestError
+    except GuestError:
+        return GuestError
 
 
 def _read_junit(out: Path, result: Result) -> None:

@@ -30,17 +30,27 @@ def guest_tests() -> list[str]:
     if os.environ.get("PAAS_VM_FULL") == "1" or qemu.accelerator()[0] == "kvm":
         return GUEST_TESTS
     return GUEST_TESTS_TCG
-GUEST_TIMEOUT_S = 1800  # ~3 min with hardware KVM, ~10 under TCG on 2 shared cores; this is for a stuck guest
+# ~3 min under TCG on 2 idle cores (the guest's own part); this deadline is for a stuck guest,
+# and CI's whole budget is 30 min.
+GUEST_TIMEOUT_S = 720
 
 
-@pytest.mark.timeout(GUEST_TIMEOUT_S + 900)  # + a cold image build
+@pytest.mark.timeout(2 * GUEST_TIMEOUT_S + 900)  # a run, one rerun after a guest kernel panic, a cold image build
 def test_runtime_suite_and_a_deploy_pass_on_cgroup_v2(tmp_path):
     missing = qemu.qemu_missing()
     if missing:
         pytest.skip(missing)  # only where bootstrap installed no qemu (no /dev/kvm); this machine has it
     img = image.ensure()
     tests = guest_tests()
-    result = qemu.run(img, [*tests, "-q", "-p", "no:cacheprovider"], tmp_path / "out", GUEST_TIMEOUT_S)
+    args = [*tests, "-q", "-p", "no:cacheprovider"]
+    try:
+        result = qemu.run(img, args, tmp_path / "out", GUEST_TIMEOUT_S)
+    except qemu.GuestPanic as panic:
+        # Seen once in CI: trixie's 6.12 kernel oopsed in the scheduler (enqueue_task_fair, in
+        # a timer interrupt) under qemu's translator. That is the guest kernel or the emulator,
+        # not the suite: one fresh boot, and a second panic fails the test.
+        print(f"the guest kernel panicked; booting it once more:\n{str(panic)[-1500:]}")
+        result = qemu.run(img, args, tmp_path / "out-rerun", GUEST_TIMEOUT_S)
     print(f"guest ({qemu.accelerator()[2]}): timings {result.timings}; {result.tests} tests")
     report = "\n".join(result.failures) + "\n--- guest pytest output (tail) ---\n" + result.log_tail
     assert result.exit_code == 0 and not result.failures, report

@@ -9,10 +9,11 @@ the host treats it as it treats any tenant's output.
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from tests.vm import qemu
+from tests.vm import image, qemu
 
 SAMPLE = '''
 import pytest
@@ -114,3 +115,16 @@ def test_the_results_share_keeps_guest_files_plain_on_the_host(tmp_path):
     assert shares[1].endswith("mount_tag=out,security_model=mapped-xattr")
     assert any(word.startswith(f"file={img.root},") and "snapshot=on" in word for word in cmd)
     assert "user,id=net0,restrict=on" in cmd
+
+
+def test_a_guest_kernel_panic_is_told_apart(tmp_path):
+    (tmp_path / "console.log").write_text("[  132.4] Kernel panic - not syncing: Fatal exception in interrupt\n")
+    with pytest.raises(qemu.GuestPanic, match="Fatal exception in interrupt"):
+        qemu.results(tmp_path, wall=133.0, how_it_ended="qemu exited 0")
+
+
+def test_the_guest_powers_off_on_a_kernel_fault():
+    # A panicking guest must end the run at once rather than hang to the deadline.
+    args = qemu.command(image.Image(Path("root.img"), Path("vmlinuz"), Path("initrd.img")), Path("out"))
+    append = args[args.index("-append") + 1].split()
+    assert "-no-reboot" in args and "panic=-1" in append and "oops=panic" in append
