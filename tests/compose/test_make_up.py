@@ -86,9 +86,15 @@ def make_up(data_dir: Path):
         banner = wait_for(lambda: "Ctrl-C" in read(data_dir) and read(data_dir), 120, "make up banner")
         yield process, banner, f"http://127.0.0.1:{api_port}"
     finally:
+        # Ctrl-C first, as a user stops it: that path also stops the apps' instances (their
+        # network namespaces and cgroups), which SIGKILL would leave behind.
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            os.killpg(process.pid, signal.SIGINT)
+            try:
+                process.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
         for line in processes_mentioning(str(data_dir)):
             try:
                 os.kill(int(line.split()[0]), signal.SIGKILL)
