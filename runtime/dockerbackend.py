@@ -58,14 +58,43 @@ def engine(what: str):
         raise RuntimeLayerError(f"{what}: {getattr(exc, 'explanation', None) or exc}") from None
 
 
-def bridge_name(app: str) -> str:
+def bridge_name(app: str, kind: str = "") -> str:
+    """The Linux bridge of the app's network (`kind` "build": of its engine builds, enginebuild.py)."""
     import hashlib
 
-    return config.docker_bridge() + hashlib.sha256(app.encode()).hexdigest()[:8]
+    return config.docker_bridge() + hashlib.sha256(f"{kind}{app}".encode()).hexdigest()[:8]
 
 
 def network_name(app: str) -> str:
     return f"paas-{app}"
+
+
+def named_networks(api, name: str) -> list[dict]:
+    """The engine's networks called `name` exactly (its filter matches parts of names)."""
+    return [n for n in api.networks(names=[name]) if n["Name"] == name]
+
+
+def ensure_network(api, name: str, bridge: str, app: str) -> str:
+    """The engine's network `name` on Linux bridge `bridge` (of the PAAS_DOCKER_BRIDGE family), made
+    unless it is there, behind the platform's rules: no route to the host or the other bridges, the
+    outside through the platform's NAT (not the engine's). Its name."""
+    import docker.errors
+
+    from . import firewall
+
+    # Before anything joins a network: the host and other bridges closed to it (checked against
+    # a stamp, so a pass costs one read; the agent's prepare() forces them at its start).
+    firewall.ensure_rules(force=False, bridge=config.docker_bridge(), pool=config.docker_pool())
+    if named_networks(api, name):
+        return name
+    try:
+        api.create_network(name, driver="bridge", check_duplicate=True, labels={"paas.app": app},
+                           options={"com.docker.network.bridge.name": bridge,
+                                    "com.docker.network.bridge.enable_ip_masquerade": "false"})
+    except docker.errors.APIError as exc:
+        if not named_networks(api, name):
+            raise RuntimeLayerError(f"the Docker engine could not make network {name}: {exc.explanation}") from None
+    return name
 
 
 class DockerInstance(Container):
@@ -313,33 +342,15 @@ class DockerBackend(NativeBackend):
 
     def _network(self, spec: ContainerSpec) -> str:
         """The app's own network (made on its first instance here), or the host's or none."""
-        import docker.errors
-
         if spec.network in ("host", "none"):
             return spec.network
         if spec.network != "bridge":
             raise SpecError(f"the docker backend runs instances in bridge, host or none mode, not {spec.network!r}")
-        from . import firewall
-
-        # Before any instance joins a network: the host and other bridges closed to it (checked against
-        # a stamp, so a pass costs one read; prepare() forces them at the agent's start).
-        firewall.ensure_rules(force=False, bridge=config.docker_bridge(), pool=config.docker_pool())
         app = spec.app or spec.id
-        name = network_name(app)
-        if self._networks(name):
-            return name
-        try:
-            self.api.create_network(name, driver="bridge", check_duplicate=True, labels={"paas.app": app},
-                                    options={"com.docker.network.bridge.name": bridge_name(app),
-                                             "com.docker.network.bridge.enable_ip_masquerade": "false"})
-        except docker.errors.APIError as exc:
-            if not self._networks(name):
-                raise RuntimeLayerError(f"the Docker engine could not make network {name}: {exc.explanation}") from None
-        return name
+        return ensure_network(self.api, network_name(app), bridge_name(app), app)
 
     def _networks(self, name: str) -> list[dict]:
-        """The engine's networks called `name` exactly (its filter matches parts of names)."""
-        return [n for n in self.api.networks(names=[name]) if n["Name"] == name]
+        return named_networks(self.api, name)
 
     def _remove_engine_container(self, name: str) -> None:
         import docker.errors

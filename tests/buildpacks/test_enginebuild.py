@@ -1,0 +1,219 @@
+"""Dockerfile builds on a Docker engine (buildpacks/enginebuild.py): the session's dockerd (tests/dockerd.py),
+bases from the loopback docker-registry (tests/registry.py), the result imported and run on the runner."""
+
+import dataclasses
+import socket
+import subprocess
+import threading
+import uuid
+
+import pytest
+
+from paas.buildpacks import dockerfile, enginebuild
+from paas.buildpacks.errors import BuildError, BuildTimeout
+from paas.runtime import agent, config, container, identity, imageimport, images
+from paas.runtime.errors import ImageError
+from paas.runtime.reconcile import Desired
+from tests.runtime import imagearchives
+from tests.waiting import wait_for
+
+APP_ID = 13
+
+
+def engine_build(dockerd, tmp_path, files: dict, lines: list, *, app="engapp", timeout: float = 300, **options):
+    source, work = tmp_path / "src", tmp_path / f"work-{uuid.uuid4().hex[:6]}"
+    for d in (source, work):
+        d.mkdir(exist_ok=True)
+    for name, data in files.items():
+        path = source / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(data, tuple):  # ("link", target)
+            path.symlink_to(data[1])
+            continue
+        path.write_bytes(data)
+        path.chmod(0o755)
+    engine = enginebuild.Engine(dockerd, app, memory_mb=512, max_context_bytes=options.pop("max_context", 64 << 20))
+    if "network" in options:  # the engine's own call, to name another network
+        return engine.build_image(str(source), str(work), on_output=lines.append, timeout=timeout, **options)
+    return dockerfile.build(str(source), str(tmp_path / "cache"), str(work), executor=engine, on_output=lines.append,
+                            timeout=timeout, **options)
+
+
+def api_of(dockerd):
+    import docker
+
+    return docker.APIClient(base_url=dockerd, version="auto", timeout=60)
+
+
+def test_a_dockerfile_builds_on_the_engine_imports_and_runs_then_rebuilds_warm(tmp_path, dockerd, allow_registry):
+    """The engine builds it (a RUN step, COPY, WORKDIR, ENV, EXPOSE, ENTRYPOINT/CMD), its image is imported
+    into the store and runs on the runner; the next build reuses the unchanged steps, and the base's layers
+    (the app's, proven) are neither written out again nor read by the import."""
+    marker, owner = uuid.uuid4().hex[:12], identity.app_uid(APP_ID)
+    files = {"probe": imagearchives.probe_binary(),
+             "Dockerfile": dockerfile_text(allow_registry, marker, "from-engine"),
+             ".dockerignore": b"secret.txt\n", "secret.txt": b"left out"}
+    lines = []
+    result = engine_build(dockerd, tmp_path, files, lines, bases_dir=str(tmp_path / "bases"), owner=owner)
+    assert any("Pulling" in line for line in lines) and any("Step 2/11 : RUN echo built-" in line for line in lines), lines
+    image = imageimport.import_archive(dockerfile.open_image(result), process_types=result.process_types, owner=owner)
+    warm = None
+    try:
+        assert image.config["cmd"] == ["from-engine"] and image.config["port"] == 7000
+        got = run_probe(image, "/built.txt", "/srv/ctx/secret.txt", "/srv/ctx/probe")
+        assert {"arg=from-engine", "cwd=/srv", "env PORT=7000", "env GREETING=hello", "exists /built.txt=1",
+                "exists /srv/ctx/secret.txt=0", "exists /srv/ctx/probe=1", f"uid={owner}"} <= got, got
+
+        lines.clear()
+        files["Dockerfile"] = dockerfile_text(allow_registry, marker, "from-warm")
+        result = engine_build(dockerd, tmp_path, files, lines, bases_dir=str(tmp_path / "bases"), owner=owner)
+        step = lines.index(next(line for line in lines if line.startswith("Step 2/11 : RUN")))
+        assert lines[step + 1].strip() == "---> Using cache", lines
+        assert not any("Pulling" in line and "Step" in line for line in lines)
+        base_layer = image.layers[0].removeprefix("sha256:")
+        assert (result.layout / "blobs" / "sha256" / base_layer).stat().st_size == 0  # a stand-in
+        with pytest.raises(ImageError, match="does not match its digest"):  # another app's import reads it: refused
+            imageimport.import_archive(dockerfile.open_image(result), owner=identity.app_uid(APP_ID + 1))
+        warm = imageimport.import_archive(dockerfile.open_image(result), owner=owner)
+        assert warm.config["cmd"] == ["from-warm"] and warm.layers[:len(image.layers) - 1] == image.layers[:-1]
+        # Only the app's last image stays tagged in the engine (its steps are the next build's cache).
+        tagged = [t for i in api_of(dockerd).images() for t in i.get("RepoTags") or [] if t.startswith("paas-build/engapp")]
+        assert tagged == ["paas-build/engapp:latest"]
+    finally:
+        images.gc(images.all_digests() - {image.digest} - ({warm.digest} if warm else set()))
+
+
+def dockerfile_text(registry_address: str, marker: str, cmd: str) -> bytes:
+    return f"""
+FROM {registry_address}/paas/base:1 AS base
+RUN echo built-{marker} > /built.txt
+COPY probe /usr/local/bin/probe
+WORKDIR /srv
+COPY . /srv/ctx/
+ENV GREETING=hello
+EXPOSE 7000
+ENTRYPOINT ["/usr/local/bin/probe"]
+CMD ["{cmd}"]
+RUN true
+""".encode()
+
+
+def run_probe(image, *paths) -> set[str]:
+    d = Desired(name=f"eb{uuid.uuid4().hex[:10]}", app="engapp", release="v1", process="web.1", command="",
+                image=image.digest, app_id=APP_ID)
+    spec = agent.spec_for(d)
+    spec = dataclasses.replace(spec, network="none", command=(*spec.command, "--", *paths))
+    out = config.runtime_dir() / f"{d.name}.out"
+    try:
+        with open(out, "w") as stdout:
+            assert container.run(spec, stdout=stdout, stderr=subprocess.STDOUT).exit_code == 0, out.read_text()
+        return set(out.read_text().splitlines())
+    finally:
+        out.unlink(missing_ok=True)
+
+
+def test_engine_build_failures_are_clear_errors_and_leave_nothing_running(tmp_path, dockerd, allow_registry):
+    base = f"FROM {allow_registry}/paas/base:1\n"
+    lines = []
+    with pytest.raises(BuildError, match="build failed: The command .* returned a non-zero code: 3"):
+        engine_build(dockerd, tmp_path, {"Dockerfile": (base + "RUN echo oops-step >&2; exit 3\n").encode()}, lines)
+    assert any("oops-step" in line for line in lines), lines
+    with pytest.raises(BuildTimeout):  # the request is cut: the engine kills and removes the step's container
+        engine_build(dockerd, tmp_path, {"Dockerfile": (base + "RUN while :; do :; done\n").encode()}, [], timeout=8)
+    api = api_of(dockerd)
+    wait_for(lambda: not [c for c in api.containers(all=True) if "while" in str(c.get("Command"))], 60,
+             "the step's container of a cut build removed")
+    with pytest.raises(BuildError, match=r"paas/missing:1.*404"):
+        engine_build(dockerd, tmp_path, {"Dockerfile": f"FROM {allow_registry}/paas/missing:1\n".encode()}, [])
+    with pytest.raises(BuildError, match="PAAS_REGISTRY_ALLOW"):  # the engine is never asked to pull it
+        engine_build(dockerd, tmp_path, {"Dockerfile": (base + "COPY --from=10.1.2.3:5000/x:1 /a /a\n").encode()}, [])
+    with pytest.raises(BuildError, match="ADD of a URL"):  # the engine's daemon would fetch it on the host's network
+        engine_build(dockerd, tmp_path, {"Dockerfile": (base + "ADD http://127.0.0.1:5432/ /x\n").encode()}, [])
+    with pytest.raises(BuildError, match="escape directive"):
+        engine_build(dockerd, tmp_path, {"Dockerfile": ("# escape=`\n" + base).encode()}, [])
+    with pytest.raises(BuildError, match="build context is over"):
+        engine_build(dockerd, tmp_path, {"Dockerfile": base.encode(), "big": b"x" * 70000}, [], max_context=65536)
+    assert not [c for c in api.containers(all=True)]
+
+
+def test_the_context_holds_links_as_links_and_refuses_what_a_tree_cannot_hold(tmp_path):
+    """Made from the checked-out tree without following a link; .dockerignore honoured (never the Dockerfile)."""
+    import io
+    import os
+    import tarfile
+
+    source = tmp_path / "src"
+    (source / "sub").mkdir(parents=True)
+    (source / "sub" / "a.txt").write_text("a")
+    (source / "secret.txt").write_text("s")
+    (source / ".dockerignore").write_text("secret.txt\nDockerfile\n# a comment\n")
+    (source / "Dockerfile").write_text("FROM scratch\n")
+    (source / "link").symlink_to("/etc/shadow")
+    (source / "dirlink").symlink_to("/etc")
+    data = b"".join(enginebuild.context(str(source), b"FROM sent\n", 1 << 20))
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        assert set(members) == {"Dockerfile", ".dockerignore", "sub", "sub/a.txt", "link", "dirlink"}
+        assert tar.extractfile("Dockerfile").read() == b"FROM sent\n"
+        assert members["link"].issym() and members["link"].linkname == "/etc/shadow"
+        assert members["dirlink"].issym() and members["dirlink"].linkname == "/etc"
+    os.mkfifo(source / "fifo")
+    with pytest.raises(BuildError, match="'fifo' is a FIFO: not something a build context holds"):
+        b"".join(enginebuild.context(str(source), b"", 1 << 20))
+
+
+def test_engine_rewrite_names_every_base_by_its_id():
+    ids = {"r.example/a:1": "sha256:" + "a" * 64, "r.example/b:2": "sha256:" + "b" * 64}
+    text = "FROM r.example/a:1 AS one\nfrom --platform=linux/amd64 \\\n  r.example/b:2\nCOPY --from=one /x /x\n" \
+           "COPY --from=r.example/b:2 /y /y\nCOPY --from=0 /z /z\n"
+    got = enginebuild.rewrite(text, ids)
+    assert got.splitlines() == [f"FROM {ids['r.example/a:1']} AS one", f"FROM --platform=linux/amd64 {ids['r.example/b:2']}",
+                                "", "COPY --from=one /x /x", f"COPY --from={ids['r.example/b:2']} /y /y",
+                                "COPY --from=0 /z /z"]
+    assert dockerfile.base_images(text) == ["r.example/a:1", "r.example/b:2"]
+    with pytest.raises(BuildError, match="cannot tell which image"):
+        enginebuild.rewrite(text, {"r.example/a:1": ids["r.example/a:1"]})
+
+
+class Listener:
+    """A TCP service of the host on every address (as a platform service reachable off loopback would be)."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("0.0.0.0", 0))
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                self.sock.accept()[0].close()
+            except OSError:
+                return
+
+
+def host_address() -> str:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("192.0.2.200", 9))
+        return s.getsockname()[0]
+
+
+def test_a_run_step_reaches_nothing_of_the_platform(tmp_path, dockerd, allow_registry):
+    """The steps run on the app's build network: the host (its gateway address, its own address, a service
+    listening on every address), PostgreSQL and Redis are closed to them. The same probe on the host's network
+    reaches them, so it would see them."""
+    listener = Listener()
+    targets = ["gateway", str(listener.port), host_address(), str(listener.port), "127.0.0.1", "5432",
+               "127.0.0.1", "6379", host_address(), "8000"]
+    text = (f"FROM {allow_registry}/paas/base:1\nCOPY probe /probe\n"
+            f"RUN /probe connect {' '.join(targets)} # {uuid.uuid4().hex}\n").encode()
+    files = {"probe": imagearchives.probe_binary(), "Dockerfile": text}
+    try:
+        lines = []
+        engine_build(dockerd, tmp_path, files, lines)
+        got = [line for line in lines if line.startswith("connect ")]
+        assert len(got) == 5 and all(line.endswith("=closed") for line in got), lines
+        lines.clear()
+        engine_build(dockerd, tmp_path, files, lines, app="engnet", network="host")
+        assert f"connect {host_address()}:{listener.port}=open" in lines and "connect 127.0.0.1:5432=open" in lines, lines
+    finally:
+        listener.sock.close()
