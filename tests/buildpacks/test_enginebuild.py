@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from paas.buildpacks import dockerfile, enginebuild
-from paas.buildpacks.errors import BuildError, BuildTimeout
+from paas.buildpacks.errors import BuildCancelled, BuildError, BuildTimeout
 from paas.runtime import agent, config, container, identity, imageimport, images
 from paas.runtime.errors import ImageError
 from paas.runtime.reconcile import Desired
@@ -33,9 +33,10 @@ def engine_build(dockerd, tmp_path, files: dict, lines: list, *, app="engapp", t
         path.write_bytes(data)
         path.chmod(0o755)
     engine = enginebuild.Engine(dockerd, app, memory_mb=512, max_context_bytes=options.pop("max_context", 64 << 20))
+    on_output = options.pop("on_output", lines.append)
     if "network" in options:  # the engine's own call, to name another network
-        return engine.build_image(str(source), str(work), on_output=lines.append, timeout=timeout, **options)
-    return dockerfile.build(str(source), str(tmp_path / "cache"), str(work), executor=engine, on_output=lines.append,
+        return engine.build_image(str(source), str(work), on_output=on_output, timeout=timeout, **options)
+    return dockerfile.build(str(source), str(tmp_path / "cache"), str(work), executor=engine, on_output=on_output,
                             timeout=timeout, **options)
 
 
@@ -123,6 +124,17 @@ def test_engine_build_failures_are_clear_errors_and_leave_nothing_running(tmp_pa
     api = api_of(dockerd)
     wait_for(lambda: not [c for c in api.containers(all=True) if "while" in str(c.get("Command"))], 60,
              "the step's container of a cut build removed")
+    cancel = threading.Event()
+
+    def cancel_once_running(line):
+        if "Running in" in line:
+            cancel.set()
+
+    with pytest.raises(BuildCancelled):
+        engine_build(dockerd, tmp_path, {"Dockerfile": (base + "RUN while :; do :; done # cancelled\n").encode()}, [],
+                     on_output=cancel_once_running, cancel=cancel)
+    wait_for(lambda: not [c for c in api.containers(all=True) if "while" in str(c.get("Command"))], 60,
+             "the step's container of a cancelled build removed")
     with pytest.raises(BuildError, match=r"paas/missing:1.*404"):
         engine_build(dockerd, tmp_path, {"Dockerfile": f"FROM {allow_registry}/paas/missing:1\n".encode()}, [])
     with pytest.raises(BuildError, match="PAAS_REGISTRY_ALLOW"):  # the engine is never asked to pull it
