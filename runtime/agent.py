@@ -306,7 +306,7 @@ class Agent:
         self.logs_waiting = False   # log shipping is waiting for Redis
         self.desired: list[Desired] = []
         self.guarding = False  # add-on rules are installed: keep them in step until none is left
-        self.sleeper = Sleeper()  # apps asleep: frozen here, thawed on the router's wake
+        self.sleeper = Sleeper(self.backend)  # apps asleep: frozen here, thawed on the router's wake
 
     # -- what runs here ------------------------------------------------------
 

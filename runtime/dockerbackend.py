@@ -14,8 +14,8 @@ The root filesystem is an engine image made once per release content (dockerimag
 (state.json: state, the PID 1 the engine reports, address) and the two log files (dockerlogs.py)
 live in the instance directory like a native instance's, so the agent finds, checks, reports and
 ships both alike. Add-on servers and attached one-offs (`paas run`, driven through a terminal
-relay) stay on the native runner. Not done here: freezing apps asleep (sleep.py warns and leaves
-them awake) and `paas egress:deny` (refused at the start, with an error naming it).
+relay) stay on the native runner. Apps asleep are paused by the engine (the cgroup freezer, as the
+native runner's freezer.py), and unpaused on a wake or before a stop.
 """
 
 import json
@@ -158,6 +158,8 @@ class DockerInstance(Container):
         if self.record.state is State.RUNNING:
             try:
                 with engine(f"stopping container {self.id}"):
+                    if _paused(self.api, self.id):  # asleep: it would get SIGTERM only at its grace's end
+                        self.api.unpause(self.id)
                     self.api.stop(self.id, timeout=max(1, math.ceil(grace)))
             except docker.errors.NotFound:
                 pass
@@ -167,6 +169,10 @@ class DockerInstance(Container):
         if self.record.state is State.RUNNING:
             raise StateError(f"container {self.id} is running; stop it first")
         DockerBackend(self.api).release(self.id)
+
+
+def _paused(api, name: str) -> bool:
+    return bool(api.inspect_container(name)["State"].get("Paused"))
 
 
 def _addresses(info: dict, network: dict) -> dict:
@@ -267,6 +273,42 @@ class DockerBackend(NativeBackend):
             app = ""
         self._release_engine(name, app)
         shutil.rmtree(directory, ignore_errors=True)
+
+    def freeze(self, name: str) -> None:
+        """Asleep (runtime/sleep.py): the engine's pause, which is the same cgroup freezer (no CPU, memory
+        kept, woken at once). RuntimeLayerError when it cannot be."""
+        if not self._runs(name):
+            return super().freeze(name)
+        with self._engine_instance(name, "pausing"):
+            if not _paused(self.api, name):
+                self.api.pause(name)
+
+    def thaw(self, name: str) -> None:
+        if not self._runs(name):
+            return super().thaw(name)
+        with self._engine_instance(name, "unpausing"):
+            if _paused(self.api, name):
+                self.api.unpause(name)
+
+    def is_frozen(self, name: str) -> bool:
+        if not self._runs(name):
+            return super().is_frozen(name)
+        with self._engine_instance(name, "inspecting"):
+            return _paused(self.api, name)
+
+    def _runs(self, name: str) -> bool:
+        """The engine runs instance `name` (not the native runner: add-on servers, attached one-offs)."""
+        return (instance_dir(name) / ENGINE_MARK).exists()
+
+    @contextmanager
+    def _engine_instance(self, name: str, what: str):
+        import docker.errors
+
+        try:
+            with engine(f"{what} container {name}"):
+                yield
+        except docker.errors.NotFound:
+            raise RuntimeLayerError(f"{what} container {name}: the engine has no such container") from None
 
     def pull_logs(self, c: Container) -> None:
         import docker.errors
