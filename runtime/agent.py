@@ -25,7 +25,7 @@ from typing import Protocol
 
 from paas.contracts import redis_keys
 
-from . import addonnet, backend as backends, config, identity, imageconfig, imagefetch, images, logs, network, ports, stacks, sweep, trust, volumes
+from . import addonnet, backend as backends, config, identity, imageconfig, imagefetch, images, logs, ports, stacks, sweep, trust, volumes
 from .container import Container, instance_dir
 from .errors import RuntimeLayerError, SpecError, StateError
 from .launch import process_argv
@@ -456,7 +456,7 @@ class Agent:
         record_port(c, spec)
         if not d.egress:
             # Before the app's first instruction runs: it never has a moment of egress.
-            network.set_egress(c.record.network, False)
+            self.backend.set_egress(c, False)
         (c.dir / MARKER).write_text(json.dumps({"fingerprint": d.fingerprint, "egress": d.egress}))
         if d.image:  # its address is leased now: it may reach its add-ons (here or elsewhere) from its first instruction
             self.guard_addons()
@@ -528,7 +528,7 @@ class Agent:
         marker = json.loads(marker_path.read_text())
         if marker.get("egress", True) == allowed:
             return
-        network.set_egress(c.record.network, allowed)
+        self.backend.set_egress(c, allowed)
         marker["egress"] = allowed
         # Whole or not at all: every pass reads the marker (actual()).
         tmp = marker_path.with_suffix(".tmp")

@@ -15,19 +15,21 @@ The root filesystem is an engine image made once per release content (dockerimag
 live in the instance directory like a native instance's, so the agent finds, checks, reports and
 ships both alike. Add-on servers and attached one-offs (`paas run`, driven through a terminal
 relay) stay on the native runner. Apps asleep are paused by the engine (the cgroup freezer, as the
-native runner's freezer.py), and unpaused on a wake or before a stop.
+native runner's freezer.py), and unpaused on a wake or before a stop. `paas egress:deny` is kept by
+host rules on the instance's MAC address (dockeregress.py), set before it starts.
 """
 
 import json
 import math
+import os
 import shutil
 import time
 from contextlib import contextmanager
 
-from . import config, dockerimages, dockerlogs, identity, images, ports
+from . import config, dockeregress, dockerimages, dockerlogs, identity, images, ports
 from .nativebackend import NativeBackend
 from .container import Container, Outcome, instance_dir, new_instance_dir
-from .errors import RuntimeLayerError, SpecError, StateError
+from .errors import NetworkError, RuntimeLayerError, SpecError, StateError
 from .reconcile import Desired
 from .rootview import resolve_user
 from .spec import ContainerSpec
@@ -222,6 +224,7 @@ class DockerBackend(NativeBackend):
         except (docker.errors.DockerException, OSError) as exc:
             raise RuntimeLayerError(f"the Docker engine at {self.base_url} does not answer: {exc}") from None
         firewall.ensure_rules(bridge=config.docker_bridge(), pool=config.docker_pool())
+        self._deny_again()
 
     # -- the agent's operations ------------------------------------------------
 
@@ -229,9 +232,6 @@ class DockerBackend(NativeBackend):
         if not desired.image or desired.attach:
             # Add-on servers (their volumes) and attached one-offs (the terminal relay) are the native runner's.
             return super().create(spec, desired)
-        if not desired.egress:
-            raise SpecError("paas egress:deny is not available with the docker backend (PAAS_RUNTIME_BACKEND=docker): "
-                            "its instances have no network namespace of the platform's to hold the rules")
         view = validate(spec)
         uid, gid = resolve_user(view, spec.user)
         with engine(f"the Docker engine's image of {spec.id}"):
@@ -246,7 +246,7 @@ class DockerBackend(NativeBackend):
             with engine(f"the Docker engine refused container {spec.id}"):
                 self._remove_engine_container(spec.id)  # an agent killed between the engine's create and its release
                 self.api.create_container(**self._container_args(spec, ref, uid, gid, mounts, view))
-            (directory / ENGINE_MARK).write_text(json.dumps({"image": ref}))
+            (directory / ENGINE_MARK).write_text(json.dumps({"image": ref, "egress": True}))
             record.save(directory)
         except BaseException:
             self._release_engine(spec.id, spec.app)
@@ -272,7 +272,35 @@ class DockerBackend(NativeBackend):
         except (OSError, ValueError):
             app = ""
         self._release_engine(name, app)
+        dockeregress.forget(name)
         shutil.rmtree(directory, ignore_errors=True)
+
+    def set_egress(self, c: Container, allowed: bool) -> None:
+        """`paas egress:deny` / `allow` for an engine instance: host rules on its MAC address, in place
+        before it starts and changed while it runs (dockeregress.py)."""
+        if not isinstance(c, DockerInstance):
+            return super().set_egress(c, allowed)
+        mode = c.record.network.get("mode")
+        if mode != NETWORK_MODE:
+            if allowed:
+                return
+            raise NetworkError(f"egress can only be denied to instances on the app's network, not in {mode!r} mode")
+        dockeregress.set_egress(c.id, dockeregress.mac_for(c.id), allowed)
+        mark = c.dir / ENGINE_MARK
+        tmp = mark.with_suffix(".tmp")
+        tmp.write_text(json.dumps({**json.loads(mark.read_text()), "egress": allowed}))
+        os.replace(tmp, mark)
+
+    def _deny_again(self) -> None:
+        """At the agent's start: a firewall reloaded since took the denying rules with it."""
+        root = config.instances_dir()
+        for directory in sorted(root.iterdir()) if root.is_dir() else []:
+            try:
+                denied = json.loads((directory / ENGINE_MARK).read_text()).get("egress") is False
+            except (OSError, ValueError):
+                continue
+            if denied and not dockeregress.denied(directory.name):
+                dockeregress.set_egress(directory.name, dockeregress.mac_for(directory.name), False)
 
     def freeze(self, name: str) -> None:
         """Asleep (runtime/sleep.py): the engine's pause, which is the same cgroup freezer (no CPU, memory
@@ -366,6 +394,8 @@ class DockerBackend(NativeBackend):
             log_config=LogConfig(type="json-file", config=LOG_CONFIG),
             port_bindings=self._published(spec))
         args = dict(image=ref, name=spec.id, entrypoint=entrypoint, command=list(spec.command[1:]),
+                    # Known before it starts: egress rules (dockeregress.py) are keyed by it.
+                    mac_address=dockeregress.mac_for(spec.id) if network not in ("host", "none") else None,
                     user=f"{uid}:{gid}", environment=env, working_dir=spec.workdir, hostname=hostname,
                     labels={f"paas.{k}": v for k, v in spec.labels().items()}, host_config=host_config,
                     stop_signal="SIGTERM")

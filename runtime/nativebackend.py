@@ -27,6 +27,10 @@ class NativeBackend:
     def release(self, name: str) -> None:
         release(name)
 
+    def set_egress(self, c: Container, allowed: bool) -> None:
+        """`paas egress:deny` / `allow`: rules in the instance's own network namespace (network.py)."""
+        network.set_egress(c.record.network, allowed)
+
     def freeze(self, name: str) -> None:
         """Asleep (runtime/sleep.py): no CPU, memory kept. CgroupError when it cannot be."""
         freezer.freeze(name)
