@@ -363,6 +363,10 @@ class Agent:
         self.guard_addons()
         self.drop_volumes()
         self.ship_logs()
+        try:
+            self.backend.collect(self.desired)  # the docker backend's engine images no instance here wants
+        except RuntimeLayerError as exc:
+            log.warning("%s", exc)
         self.sleeper.report_pressure(self.redis, redis_keys.prefix(), self.host.name, config.FREEZE_MIN_AVAILABLE_MB)
         self.control.heartbeat(self.host_now())
         return actions

@@ -44,6 +44,7 @@ ENGINE_MARK = "docker.json"   # in the instance directory: the engine runs this 
 STACK_INIT = "/usr/bin/docker-init"
 LOG_CONFIG = {"max-size": "8m", "max-file": "2"}  # the engine's copy, bounded; the agent copies it out
 NETWORK_MODE = "docker"       # record.network's mode: not "bridge", which is the native runner's netns
+COLLECT_EVERY_S = 600         # how often an agent removes the engine's images no instance here wants
 
 
 @contextmanager
@@ -201,6 +202,7 @@ class DockerBackend(NativeBackend):
     def __init__(self, api=None, *, base_url: str | None = None):
         self._api = api
         self.base_url = base_url or config.docker_host()
+        self._collected = 0.0
 
     @property
     def api(self):
@@ -274,6 +276,26 @@ class DockerBackend(NativeBackend):
         self._release_engine(name, app)
         dockeregress.forget(name)
         shutil.rmtree(directory, ignore_errors=True)
+
+    def collect(self, desired: list[Desired], force: bool = False) -> list[str]:
+        """The engine's images of releases no instance here wants (dockerimages.collect), at most every
+        COLLECT_EVERY_S; the tags removed."""
+        import docker.errors
+
+        if not force and time.monotonic() - self._collected < COLLECT_EVERY_S:
+            return []
+        self._collected = time.monotonic()
+        keep = set()
+        for d in desired:
+            if d.image and not d.attach:
+                try:
+                    keep.add(dockerimages.ref_of(d.image, d.stack))
+                except (RuntimeLayerError, OSError):
+                    pass  # not fetched yet: nothing of it in the engine either
+        try:
+            return dockerimages.collect(self.api, keep)
+        except (docker.errors.DockerException, OSError) as exc:
+            raise RuntimeLayerError(f"collecting the Docker engine's images: {exc}") from None
 
     def set_egress(self, c: Container, allowed: bool) -> None:
         """`paas egress:deny` / `allow` for an engine instance: host rules on its MAC address, in place

@@ -27,6 +27,10 @@ class NativeBackend:
     def release(self, name: str) -> None:
         release(name)
 
+    def collect(self, desired: list[Desired], force: bool = False) -> list[str]:
+        """Nothing: the image store is collected by Platform Control (platform/control/imagegc.py)."""
+        return []
+
     def set_egress(self, c: Container, allowed: bool) -> None:
         """`paas egress:deny` / `allow`: rules in the instance's own network namespace (network.py)."""
         network.set_egress(c.record.network, allowed)
