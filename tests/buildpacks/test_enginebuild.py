@@ -2,7 +2,6 @@
 bases from the loopback docker-registry (tests/registry.py), the result imported and run on the runner."""
 
 import dataclasses
-import socket
 import subprocess
 import threading
 import uuid
@@ -187,35 +186,16 @@ def test_engine_rewrite_names_every_base_by_its_id():
         enginebuild.rewrite(text, {"r.example/a:1": ids["r.example/a:1"]})
 
 
-class Listener:
-    """A TCP service of the host on every address (as a platform service reachable off loopback would be)."""
-
-    def __init__(self):
-        self.sock = socket.create_server(("0.0.0.0", 0))
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                self.sock.accept()[0].close()
-            except OSError:
-                return
-
-
-def host_address() -> str:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.connect(("192.0.2.200", 9))
-        return s.getsockname()[0]
-
-
 def test_a_run_step_reaches_nothing_of_the_platform(tmp_path, dockerd, allow_registry):
-    """The steps run on the app's build network: the host (its gateway address, its own address, a service
-    listening on every address), PostgreSQL and Redis are closed to them. The same probe on the host's network
+    """The steps run on the app's build network: the host (its gateway address, its every address, a service
+    listening on each), PostgreSQL and Redis are closed to them. The same probe on the host's network
     reaches them, so it would see them."""
+    from tests.netsandbox import Listener, host_addresses
+
     listener = Listener()
-    targets = ["gateway", str(listener.port), host_address(), str(listener.port), "127.0.0.1", "5432",
-               "127.0.0.1", "6379", host_address(), "8000"]
+    addresses = host_addresses()
+    targets = ["gateway", str(listener.port), "127.0.0.1", "5432", "127.0.0.1", "6379",
+               *(word for a in addresses for word in (a, str(listener.port)))]
     text = (f"FROM {allow_registry}/paas/base:1\nCOPY probe /probe\n"
             f"RUN /probe connect {' '.join(targets)} # {uuid.uuid4().hex}\n").encode()
     files = {"probe": imagearchives.probe_binary(), "Dockerfile": text}
@@ -223,9 +203,24 @@ def test_a_run_step_reaches_nothing_of_the_platform(tmp_path, dockerd, allow_reg
         lines = []
         engine_build(dockerd, tmp_path, files, lines)
         got = [line for line in lines if line.startswith("connect ")]
-        assert len(got) == 5 and all(line.endswith("=closed") for line in got), lines
+        assert len(got) == len(targets) // 2 and all(line.endswith("=closed") for line in got), lines
         lines.clear()
         engine_build(dockerd, tmp_path, files, lines, app="engnet", network="host")
-        assert f"connect {host_address()}:{listener.port}=open" in lines and "connect 127.0.0.1:5432=open" in lines, lines
+        assert {f"connect {a}:{listener.port}=open" for a in addresses} | {"connect 127.0.0.1:5432=open"} <= set(lines)
     finally:
-        listener.sock.close()
+        listener.close()
+
+
+def test_dockerfile_builds_go_to_the_engine_where_one_is_named(settings):
+    from types import SimpleNamespace
+
+    from paas.platform.builds.executors import get_executor
+
+    app = SimpleNamespace(name="engapp", pk=APP_ID, stack="host")
+    settings.PAAS_BUILD_DOCKER_HOST = "unix:///run/builds-engine.sock"
+    engine = get_executor(app, dockerfile=True)
+    assert isinstance(engine, dockerfile.ImageBuilder) and (engine.base_url, engine.app) == (
+        "unix:///run/builds-engine.sock", "engapp")
+    assert not isinstance(get_executor(app), dockerfile.ImageBuilder)  # buildpacks stay in build containers
+    settings.PAAS_BUILD_DOCKER_HOST = ""
+    assert not isinstance(get_executor(app, dockerfile=True), dockerfile.ImageBuilder)
