@@ -14,7 +14,8 @@ data. What differs is where each rule is kept:
   daemon runs on the host's network, where it must fetch nothing for a tenant.
 - **Network**: the steps run on an engine network of the app's builds, a bridge of the docker
   backend's family (PAAS_DOCKER_BRIDGE, PAAS_DOCKER_POOL) and so behind the same platform rules
-  (firewall.py): the outside, never the host or its services.
+  (firewall.py): the outside, never the host or its services; names resolved by the platform's
+  forwarder on its gateway (dockerdns.py).
 - **Context**: made here from the checked-out tree (tenantfs.walk: links go in as links, never
   followed; FIFOs and devices refused), ``.dockerignore`` honoured, streamed to the engine and
   capped at PAAS_MAX_PUSH_BYTES.
@@ -46,7 +47,7 @@ import time
 from pathlib import Path
 
 from paas.runtime import config, images
-from paas.runtime.dockerbackend import bridge_name, ensure_network, named_networks
+from paas.runtime.dockerbackend import bridge_name, ensure_network, remove_network
 from paas.runtime.errors import ImageError, RuntimeLayerError
 from paas.runtime.imagearchive import Archive
 
@@ -60,6 +61,7 @@ MAX_DOCUMENT = 4 << 20              # a JSON member of docker save's output
 LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar"
 CANCEL_POLL_S = 0.2
 _ESCAPE = re.compile(r"^#\s*escape\s*=\s*(\S*)", re.IGNORECASE)
+_COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # the engine marks a step's stderr in red
 
 
 class Engine:
@@ -392,7 +394,7 @@ class _Lines:
         self.on_output, self.text = on_output, ""
 
     def add(self, text: str) -> None:
-        *lines, self.text = (self.text + text).split("\n")
+        *lines, self.text = (self.text + _COLOUR.sub("", text)).split("\n")
         for line in lines:
             self.on_output(line.rstrip("\r")[:MAX_LINE])
         self.text = self.text[-MAX_LINE:]
@@ -539,7 +541,6 @@ def _remove_network(api, name: str) -> None:
     import docker.errors
 
     try:
-        for net in named_networks(api, name):
-            api.remove_network(net["Id"])
+        remove_network(api, name)
     except (docker.errors.DockerException, OSError):
         pass  # the next build of the app uses it again

@@ -26,7 +26,7 @@ import shutil
 import time
 from contextlib import contextmanager
 
-from . import config, dockeregress, dockerimages, dockerlogs, identity, images, ports
+from . import config, dockerdns, dockeregress, dockerimages, dockerlogs, identity, images, ports
 from .nativebackend import NativeBackend
 from .container import Container, Outcome, instance_dir, new_instance_dir
 from .errors import NetworkError, RuntimeLayerError, SpecError, StateError
@@ -88,16 +88,25 @@ def ensure_network(api, name: str, bridge: str, app: str) -> str:
     # Before anything joins a network: the host and other bridges closed to it (checked against
     # a stamp, so a pass costs one read; the agent's prepare() forces them at its start).
     firewall.ensure_rules(force=False, bridge=config.docker_bridge(), pool=config.docker_pool())
-    if named_networks(api, name):
-        return name
-    try:
-        api.create_network(name, driver="bridge", check_duplicate=True, labels={"paas.app": app},
-                           options={"com.docker.network.bridge.name": bridge,
-                                    "com.docker.network.bridge.enable_ip_masquerade": "false"})
-    except docker.errors.APIError as exc:
-        if not named_networks(api, name):
-            raise RuntimeLayerError(f"the Docker engine could not make network {name}: {exc.explanation}") from None
+    if not named_networks(api, name):
+        try:
+            api.create_network(name, driver="bridge", check_duplicate=True, labels={"paas.app": app},
+                               options={"com.docker.network.bridge.name": bridge,
+                                        "com.docker.network.bridge.enable_ip_masquerade": "false"})
+        except docker.errors.APIError as exc:
+            if not named_networks(api, name):
+                raise RuntimeLayerError(f"the Docker engine could not make network {name}: {exc.explanation}") from None
+    dockerdns.ensure(api, name)  # names resolve through the platform's forwarder on its gateway
     return name
+
+
+def remove_network(api, name: str) -> None:
+    """The engine's network `name` and its bridge's DNS forwarder gone (docker errors are the caller's)."""
+    for net in named_networks(api, name):
+        bridge = (api.inspect_network(net["Id"]).get("Options") or {}).get("com.docker.network.bridge.name")
+        api.remove_network(net["Id"])
+        if bridge:
+            dockerdns.remove(bridge)
 
 
 class DockerInstance(Container):
@@ -463,6 +472,6 @@ class DockerBackend(NativeBackend):
             ports.release(name)  # once the engine's proxy has let go of it (spec_for leases host mode's too)
             for net in self._networks(network_name(app or name)):
                 if not self.api.inspect_network(net["Id"])["Containers"]:
-                    self.api.remove_network(net["Id"])
+                    remove_network(self.api, net["Name"])
         except (docker.errors.DockerException, OSError):
             pass  # the engine away or busy: the next release of the app's instances tries again

@@ -186,24 +186,28 @@ def test_engine_rewrite_names_every_base_by_its_id():
         enginebuild.rewrite(text, {"r.example/a:1": ids["r.example/a:1"]})
 
 
-def test_a_run_step_reaches_nothing_of_the_platform(tmp_path, dockerd, allow_registry):
+def test_a_run_step_reaches_nothing_of_the_platform(tmp_path, dockerd, allow_registry, outside, monkeypatch):
     """The steps run on the app's build network: the host (its gateway address, its every address, a service
     listening on each), PostgreSQL and Redis are closed to them. The same probe on the host's network
-    reaches them, so it would see them."""
-    from tests.netsandbox import Listener, host_addresses
+    reaches them, so it would see them. Names resolve through the platform's forwarder (here asking the
+    outside's DNS server, which alone knows the name)."""
+    from tests.netsandbox import DNS_NAME, Listener, host_addresses
+
+    monkeypatch.setattr(config, "DNS_UPSTREAM", (outside.address,))
 
     listener = Listener()
     addresses = host_addresses()
     targets = ["gateway", str(listener.port), "127.0.0.1", "5432", "127.0.0.1", "6379",
                *(word for a in addresses for word in (a, str(listener.port)))]
     text = (f"FROM {allow_registry}/paas/base:1\nCOPY probe /probe\n"
-            f"RUN /probe connect {' '.join(targets)} # {uuid.uuid4().hex}\n").encode()
+            f"RUN /probe connect {' '.join(targets)} # {uuid.uuid4().hex}\nRUN /probe dns {DNS_NAME}\n").encode()
     files = {"probe": imagearchives.probe_binary(), "Dockerfile": text}
     try:
         lines = []
         engine_build(dockerd, tmp_path, files, lines)
         got = [line for line in lines if line.startswith("connect ")]
         assert len(got) == len(targets) // 2 and all(line.endswith("=closed") for line in got), lines
+        assert f"dns {DNS_NAME}=answered" in lines, lines
         lines.clear()
         engine_build(dockerd, tmp_path, files, lines, app="engnet", network="host")
         assert {f"connect {a}:{listener.port}=open" for a in addresses} | {"connect 127.0.0.1:5432=open"} <= set(lines)
