@@ -82,8 +82,8 @@ class Engine:
         work = Path(work_dir)
         pulls = Path(bases_dir) if bases_dir else work / "bases"
         pulls.mkdir(parents=True, exist_ok=True, mode=0o755)
-        bases = dockerbases.pull(dockerfile.base_images(text), pulls, logins, on_output, owner)
         api = self._client()
+        bases = dockerbases.pull(dockerfile.base_images(text), pulls, logins, on_output, owner)
         ids = {}
         for base in bases:
             ids[base.name] = load_base(api, pulls / base.archive, base)
@@ -175,12 +175,11 @@ def load_base(api, archive: Path, base: dockerbases.Base) -> str:
     import docker.errors
 
     image_id = f"sha256:{base.image_id}"
+    if _image_id(api, image_id):
+        _refuse_triggers(base, (api.inspect_image(image_id).get("Config") or {}).get("OnBuild"))
+        return image_id
     with Archive(archive) as pulled:
-        if (pulled.document.get("config") or {}).get("OnBuild"):
-            raise BuildError(f"the base image {base.name[:200]} has ONBUILD triggers, which the Docker engine "
-                             "build does not run")
-        if _image_id(api, image_id):
-            return image_id
+        _refuse_triggers(base, (pulled.document.get("config") or {}).get("OnBuild"))
         path = archive.with_name(f".{archive.name}.{os.getpid()}.load")
         try:
             with open(path, "wb") as out:
@@ -195,6 +194,12 @@ def load_base(api, archive: Path, base: dockerbases.Base) -> str:
     if not _image_id(api, image_id):
         raise BuildError(f"the Docker engine did not load the base image {base.name[:200]}")
     return image_id
+
+
+def _refuse_triggers(base: dockerbases.Base, triggers) -> None:
+    if triggers:
+        raise BuildError(f"the base image {base.name[:200]} has ONBUILD triggers, which the Docker engine "
+                         "build does not run")
 
 
 def _docker_load_archive(pulled: Archive, config_member: str, out) -> None:

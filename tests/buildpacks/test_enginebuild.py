@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from paas.buildpacks import dockerfile, enginebuild
+from paas.buildpacks import dockerbases, dockerfile, enginebuild
 from paas.buildpacks.errors import BuildCancelled, BuildError, BuildTimeout
 from paas.runtime import agent, config, container, identity, imageimport, images
 from paas.runtime.errors import ImageError
@@ -145,6 +145,11 @@ def test_engine_build_failures_are_clear_errors_and_leave_nothing_running(tmp_pa
     with pytest.raises(BuildError, match="build context is over"):
         engine_build(dockerd, tmp_path, {"Dockerfile": base.encode(), "big": b"x" * 70000}, [], max_context=65536)
     assert not [c for c in api.containers(all=True)]
+    # A base whose config carries ONBUILD triggers (the engine would run them: an ADD of a URL among them).
+    engine_build(dockerd, tmp_path, {"Dockerfile": (base + "ONBUILD ADD http://127.0.0.1:5432/ /x\n").encode()}, [])
+    triggered = api.inspect_image("paas-build/engapp:latest")["Id"].removeprefix("sha256:")
+    with pytest.raises(BuildError, match="has ONBUILD triggers"):
+        enginebuild.load_base(api, tmp_path / "unused.tar", dockerbases.Base("r.example/onbuild:1", triggered, "", ""))
 
 
 def test_the_context_holds_links_as_links_and_refuses_what_a_tree_cannot_hold(tmp_path):
@@ -171,6 +176,11 @@ def test_the_context_holds_links_as_links_and_refuses_what_a_tree_cannot_hold(tm
     os.mkfifo(source / "fifo")
     with pytest.raises(BuildError, match="'fifo' is a FIFO: not something a build context holds"):
         b"".join(enginebuild.context(str(source), b"", 1 << 20))
+
+
+def test_an_engine_that_does_not_answer_is_a_clear_error(tmp_path):
+    with pytest.raises(BuildError, match=r"engine of the builds \(PAAS_BUILD_DOCKER_HOST\) does not answer"):
+        engine_build("unix:///nonexistent/docker.sock", tmp_path, {"Dockerfile": b"FROM scratch\n"}, [])
 
 
 def test_engine_rewrite_names_every_base_by_its_id():
