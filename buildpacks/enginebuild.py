@@ -16,49 +16,38 @@ data. What differs is where each rule is kept:
   backend's family (PAAS_DOCKER_BRIDGE, PAAS_DOCKER_POOL) and so behind the same platform rules
   (firewall.py): the outside, never the host or its services; names resolved by the platform's
   forwarder on its gateway (dockerdns.py).
-- **Context**: made here from the checked-out tree (tenantfs.walk: links go in as links, never
-  followed; FIFOs and devices refused), ``.dockerignore`` honoured, streamed to the engine and
+- **Context**: made here from the checked-out tree (enginecontext.py), streamed to the engine and
   capped at PAAS_MAX_PUSH_BYTES.
 - **Time and cancel**: the build's request is cut (its socket shut) at the limit or on cancel; the
   engine then kills and removes the step's container.
 - **Cache per app**: each build is asked to reuse only the steps of that app's last image
   (``cachefrom``, tagged ``paas-build/<app>:latest``), never another app's.
-- **Result**: ``docker save`` of the image, read as a stream (never extracted) into an OCI layout in
-  the build's work directory: a layer the app has proven (images.proven) gets an empty stand-in,
-  which the import never opens.
+- **Result**: ``docker save`` of the image into an OCI layout in the build's work directory
+  (engineimages.py, which also loads the bases).
 
 The engine runs a step's container as its own root with its default confinement (the classic
 build API has no user, capability or pids setting): an operator who configures an engine trusts
 it to hold tenants' builds.
 """
 
-import hashlib
-import io
 import json
-import os
-import posixpath
 import queue
 import re
 import socket
-import stat
-import tarfile
 import threading
 import time
 from pathlib import Path
 
-from paas.runtime import config, images
+from paas.runtime import images
 from paas.runtime.dockerbackend import bridge_name, ensure_network, remove_network
 from paas.runtime.errors import ImageError, RuntimeLayerError
-from paas.runtime.imagearchive import Archive
 
-from . import dockerbases, dockerfile, tenantfs
+from . import dockerbases, dockerfile, enginecontext, engineimages
 from .errors import BuildCancelled, BuildError, BuildTimeout
 
 CACHE_REPOSITORY = "paas-build"     # the engine's tag of an app's last built image: paas-build/<app>:latest
-CHUNK = 1 << 20
 MAX_LINE = 4000                     # a longer output line is cut (a step printing a megabyte on one line)
-MAX_DOCUMENT = 4 << 20              # a JSON member of docker save's output
-LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar"
+MAX_MESSAGE = 4 << 20               # a message of the build's stream without its end of line yet
 CANCEL_POLL_S = 0.2
 _ESCAPE = re.compile(r"^#\s*escape\s*=\s*(\S*)", re.IGNORECASE)
 _COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # the engine marks a step's stderr in red
@@ -86,18 +75,18 @@ class Engine:
         bases = dockerbases.pull(dockerfile.base_images(text), pulls, logins, on_output, owner)
         ids = {}
         for base in bases:
-            ids[base.name] = load_base(api, pulls / base.archive, base)
+            ids[base.name] = engineimages.load_base(api, pulls / base.archive, base)
         sent = rewrite(text, ids)
         on_output(f"-----> Building the {dockerfile.FILE_NAME} on the Docker engine")
         tag = f"{CACHE_REPOSITORY}/{self.app}:latest"
-        previous = _image_id(api, tag)
+        previous = engineimages.engine_id(api, tag)
         steps = network or self._network(api)
         try:
             params = {"t": tag, "rm": "1", "forcerm": "1", "pull": "0", "networkmode": steps,
                       "memory": self.memory_mb << 20, "memswap": self.memory_mb << 20,
                       # Only this app's last image is a cache; an empty list would mean every image of the engine.
                       "cachefrom": json.dumps([tag]), "labels": json.dumps({"paas.app": self.app})}
-            chunks = context(source_dir, sent.encode(), self.max_context_bytes)
+            chunks = enginecontext.context(source_dir, sent.encode(), self.max_context_bytes)
             image_id = run_build(api, params, chunks, on_output, deadline, cancel, timeout)
         finally:
             if network is None:
@@ -106,11 +95,11 @@ class Engine:
         proven = set(images.proven_layers(owner)) if owner is not None else set()
         layout = work / dockerfile.LAYOUT
         try:
-            export(api, image_id, layout, proven)
+            engineimages.export(api, image_id, layout, proven)
         except ImageError as error:
             raise BuildError(f"the built image cannot be used: {error}") from None
         if previous and previous != image_id:
-            _remove_image(api, previous)
+            engineimages.remove_image(api, previous)
         if bases_dir:
             dockerbases.forget_others(pulls, bases)
         from .procfile import read_procfile
@@ -170,128 +159,6 @@ def rewrite(text: str, ids: dict[str, str]) -> str:
     return result
 
 
-def load_base(api, archive: Path, base: dockerbases.Base) -> str:
-    """The base (an OCI archive the platform pulled) in the engine: its image id there."""
-    import docker.errors
-
-    image_id = f"sha256:{base.image_id}"
-    if _image_id(api, image_id):
-        _refuse_triggers(base, (api.inspect_image(image_id).get("Config") or {}).get("OnBuild"))
-        return image_id
-    with Archive(archive) as pulled:
-        _refuse_triggers(base, (pulled.document.get("config") or {}).get("OnBuild"))
-        path = archive.with_name(f".{archive.name}.{os.getpid()}.load")
-        try:
-            with open(path, "wb") as out:
-                _docker_load_archive(pulled, f"blobs/sha256/{base.image_id}", out)
-            with open(path, "rb") as data:
-                api.load_image(data)
-        except docker.errors.APIError as exc:
-            raise BuildError(f"the Docker engine refused the base image {base.name[:200]}: "
-                             f"{str(exc.explanation)[:300]}") from None
-        finally:
-            path.unlink(missing_ok=True)
-    if not _image_id(api, image_id):
-        raise BuildError(f"the Docker engine did not load the base image {base.name[:200]}")
-    return image_id
-
-
-def _refuse_triggers(base: dockerbases.Base, triggers) -> None:
-    if triggers:
-        raise BuildError(f"the base image {base.name[:200]} has ONBUILD triggers, which the Docker engine "
-                         "build does not run")
-
-
-def _docker_load_archive(pulled: Archive, config_member: str, out) -> None:
-    """The pulled image as `docker load` reads it (this engine's does not read OCI archives):
-    its config and layer blobs as they are, and docker save's manifest.json naming them."""
-    names = [config_member, *(ref.member for ref in pulled.refs)]
-    with tarfile.open(fileobj=out, mode="w|") as tar:
-        for name in dict.fromkeys(names):
-            stream, size = pulled._open_member(name)
-            info = tarfile.TarInfo(name)
-            info.size = size
-            tar.addfile(info, stream)
-        manifest = json.dumps([{"Config": config_member, "RepoTags": [],
-                                "Layers": [ref.member for ref in pulled.refs]}]).encode()
-        info = tarfile.TarInfo("manifest.json")
-        info.size = len(manifest)
-        tar.addfile(info, io.BytesIO(manifest))
-
-
-# -- the context ------------------------------------------------------------------------------
-
-
-def context(source_dir: str, dockerfile_text: bytes, limit: int):
-    """The build context as tar bytes, chunk by chunk: the Dockerfile given, then the tree (without
-    .git and what .dockerignore excludes). TreeError or BuildError (raised while it is read) when the
-    tree breaks a rule or passes `limit` bytes."""
-    ignore = _ignore(source_dir)
-    sent = 0
-
-    def header(info: tarfile.TarInfo) -> bytes:
-        nonlocal sent
-        sent += info.size + 512
-        if sent > limit:
-            raise BuildError(f"the build context is over {limit} bytes (PAAS_MAX_PUSH_BYTES)")
-        return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
-
-    info = tarfile.TarInfo(dockerfile.FILE_NAME)
-    info.size, info.mode = len(dockerfile_text), 0o644
-    yield header(info) + dockerfile_text + _padding(info.size)
-    for entry in tenantfs.walk(source_dir, skip_top=frozenset({".git", dockerfile.FILE_NAME})):
-        if ignore is not None and ignore.matches(entry.rel):
-            entry.prune = entry.is_dir and not any(p.exclusion for p in ignore.patterns)
-            continue
-        info = tarfile.TarInfo(entry.rel)
-        info.mode, info.mtime = stat.S_IMODE(entry.st.st_mode), int(entry.st.st_mtime)
-        if entry.is_dir:
-            info.type = tarfile.DIRTYPE
-            yield header(info)
-        elif entry.is_link:
-            info.type, info.linkname = tarfile.SYMTYPE, os.readlink(entry.name, dir_fd=entry.dir_fd)
-            yield header(info)
-        elif entry.is_regular:
-            yield from _file(entry, info, header)
-        else:
-            raise tenantfs.TreeError(f"{tenantfs.shown(entry.rel)} is {tenantfs.kind(entry.st.st_mode)}: "
-                                     "not something a build context holds")
-    yield b"\0" * 1024
-
-
-def _file(entry: tenantfs.Entry, info: tarfile.TarInfo, header):
-    fd, st = tenantfs.open_regular(entry.dir_fd, entry.name, tenantfs.shown(entry.rel))
-    with os.fdopen(fd, "rb") as f:
-        info.size = st.st_size
-        yield header(info)
-        left = st.st_size
-        while left:
-            chunk = f.read(min(left, CHUNK))
-            if not chunk:
-                raise tenantfs.TreeError(f"{tenantfs.shown(entry.rel)} changed while it was being read")
-            left -= len(chunk)
-            yield chunk
-    yield _padding(info.size)
-
-
-def _padding(size: int) -> bytes:
-    return b"\0" * (-size % 512)
-
-
-def _ignore(source_dir: str):
-    """.dockerignore's patterns (as the docker CLI reads them), or None."""
-    from docker.utils.build import PatternMatcher
-
-    raw = tenantfs.read_file(source_dir, ".dockerignore", 64 << 10)
-    if raw is None:
-        return None
-    patterns = [line.strip() for line in raw.decode("utf-8", "replace").splitlines()
-                if line.strip() and not line.lstrip().startswith("#")]
-    # Never left out: the Dockerfile the build reads (sent first) and .dockerignore, as the CLI does.
-    patterns = [p for p in patterns if p.lstrip("!").strip("/") not in (dockerfile.FILE_NAME, ".dockerignore")]
-    return PatternMatcher(patterns) if patterns else None
-
-
 # -- the build --------------------------------------------------------------------------------
 
 
@@ -343,7 +210,7 @@ def _read_events(response, events: queue.Queue) -> None:
             for line in lines:
                 if line.strip():
                     events.put(line)
-            if len(pending) > MAX_DOCUMENT:
+            if len(pending) > MAX_MESSAGE:
                 events.put(pending[:MAX_LINE])
                 pending = b""
         if pending.strip():
@@ -427,119 +294,7 @@ def _cut(response) -> None:
     response.close()
 
 
-# -- the result -------------------------------------------------------------------------------
-
-
-class _Stream(io.RawIOBase):
-    """The chunks of a byte iterator as a file for tarfile's stream mode, at most `limit` bytes."""
-
-    def __init__(self, chunks, limit: int):
-        self.chunks, self.limit, self.pending, self.total = iter(chunks), limit, b"", 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        while not self.pending:
-            self.pending = next(self.chunks, b"")
-            if not self.pending:
-                return 0
-            self.total += len(self.pending)
-            if self.total > self.limit:
-                raise ImageError(f"the image is larger than {config.image_max_bytes()} bytes (PAAS_IMAGE_MAX_BYTES)")
-        n = min(len(buffer), len(self.pending))
-        buffer[:n], self.pending = self.pending[:n], self.pending[n:]
-        return n
-
-
-def export(api, image_id: str, layout: Path, proven: set[str]) -> None:
-    """`docker save` of image_id, read as a stream, into an OCI layout at `layout` (a fresh directory of
-    the platform's). Layers `proven` (diff_ids) get an empty stand-in: the import takes them unread."""
-    import docker.errors
-
-    blobs = layout / "blobs" / "sha256"
-    blobs.mkdir(parents=True)
-    documents, digests, links = {}, {}, {}
-    try:
-        stream = _Stream(api.get_image(image_id, chunk_size=CHUNK), config.image_max_bytes() + (64 << 20))
-        with tarfile.open(fileobj=io.BufferedReader(stream, CHUNK), mode="r|") as tar:
-            for member in tar:
-                name = posixpath.normpath(member.name)
-                if member.issym():
-                    links[name] = posixpath.normpath(posixpath.join(posixpath.dirname(name), member.linkname))
-                elif member.isreg() and name.endswith("/layer.tar"):
-                    digests[name] = _layer_blob(tar.extractfile(member), blobs, proven)
-                elif member.isreg():
-                    if member.size > MAX_DOCUMENT:
-                        raise ImageError(f"docker save's {name[:80]} is over {MAX_DOCUMENT} bytes")
-                    documents[name] = tar.extractfile(member).read()
-    except docker.errors.APIError as exc:
-        raise ImageError(f"the Docker engine did not give the image: {str(exc.explanation)[:300]}") from None
-    except (tarfile.TarError, OSError) as exc:
-        raise ImageError(f"the Docker engine's image is not a readable archive: {exc}") from None
-    try:
-        entry = json.loads(documents["manifest.json"])[0]
-        config_bytes = documents[posixpath.normpath(entry["Config"])]
-        layers = [digests[links.get(posixpath.normpath(n), posixpath.normpath(n))] for n in entry["Layers"]]
-    except (KeyError, IndexError, TypeError, ValueError):
-        raise ImageError("the Docker engine's image is not a docker save archive this platform reads") from None
-    _write_layout(layout, config_bytes, layers)
-
-
-def _layer_blob(stream, blobs: Path, proven: set[str]) -> tuple[str, int]:
-    """One layer into the layout, named by its digest (its diff_id: docker save's layers are plain tars)."""
-    sha, size = hashlib.sha256(), 0
-    tmp = blobs / f".layer.{threading.get_ident()}"
-    with open(tmp, "wb") as out:
-        while chunk := stream.read(CHUNK):
-            sha.update(chunk)
-            size += len(chunk)
-            out.write(chunk)
-    digest = f"sha256:{sha.hexdigest()}"
-    if digest in proven:
-        tmp.write_bytes(b"")  # a stand-in: the import of the owner's build never opens it
-    os.replace(tmp, blobs / sha.hexdigest())
-    return digest, size
-
-
-def _write_layout(layout: Path, config_bytes: bytes, layers: list[tuple[str, int]]) -> None:
-    def blob(data: bytes) -> dict:
-        digest = hashlib.sha256(data).hexdigest()
-        (layout / "blobs" / "sha256" / digest).write_bytes(data)
-        return {"digest": f"sha256:{digest}", "size": len(data)}
-
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **blob(config_bytes)},
-        "layers": [{"mediaType": LAYER_TYPE, "digest": d, "size": n} for d, n in layers]}).encode()
-    index = {"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                                                **blob(manifest)}]}
-    (layout / "index.json").write_text(json.dumps(index))
-    (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
-
-
 # -- the engine's leftovers -------------------------------------------------------------------
-
-
-def _image_id(api, ref: str) -> str:
-    import docker.errors
-
-    try:
-        return api.inspect_image(ref)["Id"]
-    except docker.errors.NotFound:
-        return ""
-    except (docker.errors.DockerException, OSError) as exc:
-        raise BuildError(f"the Docker engine of the builds does not answer: {str(exc)[:300]}") from None
-
-
-def _remove_image(api, image_id: str) -> None:
-    """An app's earlier build image once no tag names it (its layers still under the new one stay)."""
-    import docker.errors
-
-    try:
-        api.remove_image(image_id)
-    except (docker.errors.DockerException, OSError):
-        pass  # still a parent of the new image, or in use: left to the engine's gc (dockergc)
 
 
 def _remove_network(api, name: str) -> None:

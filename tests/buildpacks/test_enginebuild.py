@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from paas.buildpacks import dockerbases, dockerfile, enginebuild
+from paas.buildpacks import dockerbases, dockerfile, enginebuild, enginecontext, engineimages
 from paas.buildpacks.errors import BuildCancelled, BuildError, BuildTimeout
 from paas.runtime import agent, config, container, identity, imageimport, images
 from paas.runtime.errors import ImageError
@@ -149,7 +149,7 @@ def test_engine_build_failures_are_clear_errors_and_leave_nothing_running(tmp_pa
     engine_build(dockerd, tmp_path, {"Dockerfile": (base + "ONBUILD ADD http://127.0.0.1:5432/ /x\n").encode()}, [])
     triggered = api.inspect_image("paas-build/engapp:latest")["Id"].removeprefix("sha256:")
     with pytest.raises(BuildError, match="has ONBUILD triggers"):
-        enginebuild.load_base(api, tmp_path / "unused.tar", dockerbases.Base("r.example/onbuild:1", triggered, "", ""))
+        engineimages.load_base(api, tmp_path / "unused.tar", dockerbases.Base("r.example/onbuild:1", triggered, "", ""))
 
 
 def test_the_context_holds_links_as_links_and_refuses_what_a_tree_cannot_hold(tmp_path):
@@ -166,7 +166,7 @@ def test_the_context_holds_links_as_links_and_refuses_what_a_tree_cannot_hold(tm
     (source / "Dockerfile").write_text("FROM scratch\n")
     (source / "link").symlink_to("/etc/shadow")
     (source / "dirlink").symlink_to("/etc")
-    data = b"".join(enginebuild.context(str(source), b"FROM sent\n", 1 << 20))
+    data = b"".join(enginecontext.context(str(source), b"FROM sent\n", 1 << 20))
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         members = {m.name: m for m in tar.getmembers()}
         assert set(members) == {"Dockerfile", ".dockerignore", "sub", "sub/a.txt", "link", "dirlink"}
@@ -175,7 +175,7 @@ def test_the_context_holds_links_as_links_and_refuses_what_a_tree_cannot_hold(tm
         assert members["dirlink"].issym() and members["dirlink"].linkname == "/etc"
     os.mkfifo(source / "fifo")
     with pytest.raises(BuildError, match="'fifo' is a FIFO: not something a build context holds"):
-        b"".join(enginebuild.context(str(source), b"", 1 << 20))
+        b"".join(enginecontext.context(str(source), b"", 1 << 20))
 
 
 def test_an_engine_that_does_not_answer_is_a_clear_error(tmp_path):
