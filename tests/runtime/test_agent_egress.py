@@ -24,22 +24,33 @@ def test_egress_setting_reaches_a_running_instance_in_place(world, outside):  # 
         c = agent.backend.load(d.name)
         log = c.dir / "stdout.log"
 
-        def next_round(offset):
+        def output() -> str:
             agent.backend.pull_logs(c)  # the engine's output into the file (the native runner's is there)
-            text = log.read_text() if log.exists() else ""  # the engine's copy starts with its first line
-            rounds = text[offset:].split("round\n")[1:-1]
+            return log.read_text() if log.exists() else ""  # the engine's copy starts with its first line
+
+        def next_round(offset):
+            rounds = output()[offset:].split("round\n")[1:-1]
             return rounds[0] if rounds else None
 
         assert "refused" in wait_for(lambda: next_round(0), what="a round with egress denied")
         control.instances[d.name] = replace(d, egress=True)
         agent.reconcile_once()
-        mark = len(log.read_text())
+        mark = len(output())
         assert "connected" in wait_for(lambda: next_round(mark), what="a round with egress allowed")
         control.instances[d.name] = replace(d, egress=False)
         agent.reconcile_once()
-        mark = len(log.read_text())
+        mark = len(output())
         assert "refused" in wait_for(lambda: next_round(mark), what="a round with egress denied again")
         assert agent.backend.load(d.name).record.pid == c.record.pid  # the same process: no restart
+        if agent.backend.name == "docker":  # a firewall reload drops the host's rules: the agent's start restores them
+            from paas.runtime import dockeregress
+
+            dockeregress.forget(d.name)
+            mark = len(output())
+            assert "connected" in wait_for(lambda: next_round(mark), what="a round after the rules were dropped")
+            agent.backend.prepare()
+            mark = len(output())
+            assert "refused" in wait_for(lambda: next_round(mark), what="a round after the agent's start")
         agent._release(d.name)
 
 
