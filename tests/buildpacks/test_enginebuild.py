@@ -238,3 +238,38 @@ def test_dockerfile_builds_go_to_the_engine_where_one_is_named(settings):
     assert not isinstance(get_executor(app), dockerfile.ImageBuilder)  # buildpacks stay in build containers
     settings.PAAS_BUILD_DOCKER_HOST = ""
     assert not isinstance(get_executor(app, dockerfile=True), dockerfile.ImageBuilder)
+
+
+def test_the_pipeline_builds_a_dockerfile_on_the_engine_into_the_store(tmp_path, dockerd, allow_registry, settings,
+                                                                       transactional_db):
+    """What the build worker runs (pipeline.build_dockerfile) with PAAS_BUILD_DOCKER_HOST set: the output in the
+    build's stream, the image in the store with the app's Procfile over its CMD."""
+    from django.contrib.auth import get_user_model
+
+    from paas.platform.actions.apps import create_app
+    from paas.platform.builds import pipeline
+    from paas.platform.builds.output import OutputWriter, stream_key
+    from paas.platform.models import Build
+    from paas.platform.redis_client import get_redis
+
+    settings.PAAS_BUILD_DOCKER_HOST, settings.PAAS_DATA_DIR = dockerd, str(tmp_path / "data")
+    settings.PAAS_REDIS_PREFIX = f"test-engine-{uuid.uuid4().hex[:10]}:"
+    user = get_user_model().objects.create_user(f"eng-{uuid.uuid4().hex[:6]}", "e@example.com", "correct-horse-battery")
+    app = create_app(user, f"eng-{uuid.uuid4().hex[:6]}")
+    made = Build.objects.create(app=app, commit="b" * 40, ref="refs/heads/main", created_by=user, status=Build.BUILDING)
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "Dockerfile").write_text(f"FROM {allow_registry}/paas/probe:1\nENV GREETING=engine\n")
+    (source / "Procfile").write_text("web: /usr/bin/probe serve\n")
+    out, image = OutputWriter(made.uuid), None
+    try:
+        result, image = pipeline.build_dockerfile(app, source, tmp_path, str(tmp_path / "cache"), out, threading.Event())
+        assert result.process_types == {"web": "/usr/bin/probe serve"} and image.process_types == result.process_types
+        assert image.config["env"]["GREETING"] == "engine" and images.exists(image.digest)
+        text = out.text()
+        assert "Building the Dockerfile on the Docker engine" in text and "Step 2/3 : ENV GREETING=engine" in text
+        assert f"Image {image.digest[7:19]}" in text
+    finally:
+        get_redis().delete(stream_key(made.uuid))
+        if image is not None:
+            images.gc(images.all_digests() - {image.digest})
