@@ -50,6 +50,7 @@ MAX_LINE = 4000                     # a longer output line is cut (a step printi
 MAX_MESSAGE = 4 << 20               # a message of the build's stream without its end of line yet
 CANCEL_POLL_S = 0.2
 _ESCAPE = re.compile(r"^#\s*escape\s*=\s*(\S*)", re.IGNORECASE)
+_STEP_IMAGE = re.compile(r"^ ---> ([0-9a-f]{12})$")
 _COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # the engine marks a step's stderr in red
 
 
@@ -193,11 +194,23 @@ def run_build(api, params: dict, chunks, on_output, deadline: float, cancel, tim
     events = queue.Queue()
     reader = threading.Thread(target=_read_events, args=(response, events), daemon=True)
     reader.start()
+    made = []  # the images of the steps, as the engine names them (" ---> 0123456789ab")
+
+    def seen(line: str) -> None:
+        if match := _STEP_IMAGE.match(line):
+            made.append(match.group(1))
+        on_output(line)
+
+    failed = True
     try:
-        return _follow(events, on_output, deadline, cancel, timeout)
+        image_id = _follow(events, seen, deadline, cancel, timeout)
+        failed = False
+        return image_id
     finally:
         _cut(response)
         reader.join(10)
+        if failed:  # no later build starts from them (the cache is the app's last image alone)
+            engineimages.drop_steps(api, made)
 
 
 def _read_events(response, events: queue.Queue) -> None:

@@ -189,3 +189,15 @@ def remove_image(api, image_id: str) -> None:
         api.remove_image(image_id)
     except (docker.errors.DockerException, OSError):
         pass  # still a parent of the new image, or in use: left to the engine's gc (dockergc)
+
+
+def drop_steps(api, images: list[str]) -> None:
+    """The images a failed build's steps made, the last first: each alone (not its parents, which may be a
+    base or another build's), and none that is still a parent (the app's cached steps) or in use."""
+    import docker.errors
+
+    for image in reversed(images):
+        try:
+            api.remove_image(image, noprune=True)
+        except (docker.errors.DockerException, OSError):
+            pass  # a parent of the app's last image (a cached step), or in use: it stays

@@ -116,8 +116,12 @@ def test_engine_build_failures_are_clear_errors_and_leave_nothing_running(tmp_pa
     base = f"FROM {allow_registry}/paas/base:1\n"
     lines = []
     with pytest.raises(BuildError, match="build failed: The command .* returned a non-zero code: 3"):
-        engine_build(dockerd, tmp_path, {"Dockerfile": (base + "RUN echo oops-step >&2; exit 3\n").encode()}, lines)
+        engine_build(dockerd, tmp_path, {"Dockerfile": (base + f"RUN echo {uuid.uuid4().hex} > /a\n"
+                                                        "RUN echo oops-step >&2; exit 3\n").encode()}, lines)
     assert any("oops-step" in line for line in lines), lines
+    # The image of the step that worked is gone with the failed build (never a cache: only the app's last image is).
+    made = [line.removeprefix(" ---> ") for line in lines if line.startswith(" ---> ") and len(line) == 18]
+    assert len(made) >= 2 and not {i["Id"][7:19] for i in api_of(dockerd).images(all=True)} & set(made[1:])
     with pytest.raises(BuildTimeout):  # the request is cut: the engine kills and removes the step's container
         engine_build(dockerd, tmp_path, {"Dockerfile": (base + "RUN while :; do :; done\n").encode()}, [], timeout=8)
     api = api_of(dockerd)
