@@ -433,7 +433,9 @@ class DockerBackend(NativeBackend):
         if spec.publish and spec.network == "bridge":
             args["ports"] = [spec.publish]
         if network not in ("host", "none"):
-            args["networking_config"] = self.api.create_networking_config({network: self.api.create_endpoint_config()})
+            # The endpoint's address too: engines of API 1.44 and later read it there, earlier ones on the container.
+            endpoint = self.api.create_endpoint_config(mac_address=args["mac_address"])
+            args["networking_config"] = self.api.create_networking_config({network: endpoint})
         return args
 
     def _published(self, spec: ContainerSpec) -> dict | None:
