@@ -25,12 +25,16 @@ data. What differs is where each rule is kept:
 - **Result**: ``docker save`` of the image into an OCI layout in the build's work directory
   (engineimages.py, which also loads the bases).
 
+- **Caps**: memory per step, and where the engine is this host's with the cgroupfs driver, the
+  build's memory and pids caps over all its steps together (BuildCgroup, the ``cgroupparent``).
+
 The engine runs a step's container as its own root with its default confinement (the classic
-build API has no user, capability or pids setting): an operator who configures an engine trusts
-it to hold tenants' builds.
+build API has no user or capability setting): an operator who configures an engine trusts it to
+hold tenants' builds.
 """
 
 import json
+import os
 import queue
 import re
 import socket
@@ -82,16 +86,21 @@ class Engine:
         tag = f"{CACHE_REPOSITORY}/{self.app}:latest"
         previous = engineimages.engine_id(api, tag)
         steps = network or self._network(api)
+        group = self._cgroup(api)
         try:
             params = {"t": tag, "rm": "1", "forcerm": "1", "pull": "0", "networkmode": steps,
                       "memory": self.memory_mb << 20, "memswap": self.memory_mb << 20,
                       # Only this app's last image is a cache; an empty list would mean every image of the engine.
                       "cachefrom": json.dumps([tag]), "labels": json.dumps({"paas.app": self.app})}
+            if group is not None:
+                params["cgroupparent"] = group.parent
             chunks = enginecontext.context(source_dir, sent.encode(), self.max_context_bytes)
             image_id = run_build(api, params, chunks, on_output, deadline, cancel, timeout)
         finally:
             if network is None:
                 _remove_network(api, steps)
+            if group is not None:
+                group.remove()
         on_output("-----> Exporting the image")
         proven = set(images.proven_layers(owner)) if owner is not None else set()
         layout = work / dockerfile.LAYOUT
@@ -116,12 +125,68 @@ class Engine:
             raise BuildError(f"the Docker engine of the builds (PAAS_BUILD_DOCKER_HOST) does not answer: "
                              f"{str(exc)[:300]}") from None
 
+    def _cgroup(self, api) -> "BuildCgroup | None":
+        """The cgroup of the build's steps, where the engine is this host's and makes its containers' cgroups
+        itself (its cgroupfs driver): None for another engine, whose steps have the memory cap alone."""
+        try:
+            driver = api.info().get("CgroupDriver")
+        except Exception as exc:  # noqa: BLE001 (the engine's client raises its own and the socket's)
+            raise BuildError(f"the Docker engine of the builds does not answer: {str(exc)[:300]}") from None
+        if driver != "cgroupfs" or not self.base_url.startswith("unix://"):
+            return None
+        return BuildCgroup(f"engine-build-{self.app}", self.memory_mb)
+
     def _network(self, api) -> str:
         name = f"paas-build-{self.app}"
         try:
             return ensure_network(api, name, bridge_name(self.app, "build"), self.app)
         except RuntimeLayerError as error:
             raise BuildError(str(error)) from None
+
+
+class BuildCgroup:
+    """A cgroup of the platform's (runtime/cgroups.py) under which the engine makes each step's container
+    (the build API's ``cgroupparent``): the build's caps on memory and pids hold for all its steps
+    together, as a build container's do (a fork bomb in a RUN step stops at BUILD_PIDS)."""
+
+    def __init__(self, name: str, memory_mb: int):
+        from paas.runtime import cgroups, config
+        from paas.runtime.spec import Limits
+
+        from .containerexec import BUILD_PIDS
+
+        self.cgroup = cgroups.cgroup_for(name)
+        self.cgroup.create(Limits(memory=memory_mb << 20, pids=BUILD_PIDS))
+        self.parent = f"/{config.CGROUP_PARENT}/{name}"
+
+    def dirs(self) -> list[Path]:
+        """Its directories in every hierarchy (on cgroup v1 the engine makes some beyond the platform's)."""
+        from paas.runtime import cgroups
+
+        if cgroups.version() == 2:
+            return self.cgroup.dirs()
+        root = Path("/sys/fs/cgroup")
+        return [d for d in (root / c / self.parent.lstrip("/") for c in sorted(os.listdir(root))) if d.is_dir()]
+
+    def remove(self) -> None:
+        """Whatever of the steps is left is killed, the cgroup removed (what the engine made in it goes first)."""
+        from paas.runtime.errors import CgroupError
+
+        for directory in self.dirs():
+            for child in (p for p in directory.iterdir() if p.is_dir()):
+                try:
+                    child.rmdir()
+                except OSError:
+                    pass  # still in use: the removal below kills and waits
+        try:
+            self.cgroup.remove()
+        except CgroupError:
+            pass  # the next build of the app makes it again and removes it after
+        for directory in self.dirs():
+            try:
+                directory.rmdir()
+            except OSError:
+                pass
 
 
 def refuse_engine_fetches(text: str) -> None:

@@ -182,6 +182,40 @@ def test_the_context_holds_links_as_links_and_refuses_what_a_tree_cannot_hold(tm
         b"".join(enginecontext.context(str(source), b"", 1 << 20))
 
 
+def test_the_steps_run_under_the_builds_caps(tmp_path, dockerd, allow_registry):
+    """Every step's container is made in the build's cgroup (its memory and pids caps over all of them: a fork
+    bomb stops at BUILD_PIDS); the cgroup goes with the build."""
+    from paas.buildpacks.containerexec import BUILD_PIDS
+
+    app = f"caps{uuid.uuid4().hex[:6]}"
+    group = enginebuild.BuildCgroup.__new__(enginebuild.BuildCgroup)  # where the build will put it
+    group.parent = f"/{config.CGROUP_PARENT}/engine-build-{app}"
+    cancel, outcome = threading.Event(), []
+    text = f"FROM {allow_registry}/paas/probe:1\nRUN /usr/bin/probe serve\n".encode()
+
+    def build():
+        try:
+            engine_build(dockerd, tmp_path, {"Dockerfile": text}, [], app=app, cancel=cancel)
+        except BaseException as error:  # noqa: BLE001 (handed to the test's thread)
+            outcome.append(error)
+
+    def step_inside():
+        return [d for d in group.dirs() for child in d.iterdir() if child.is_dir()
+                and (child / "cgroup.procs").read_text().split()]
+
+    worker = threading.Thread(target=build)
+    worker.start()
+    try:
+        inside = wait_for(step_inside, 120, "the RUN step's processes in the build's cgroup")
+        pids = next(d for d in inside if (d / "pids.max").exists())
+        assert (pids / "pids.max").read_text().strip() == str(BUILD_PIDS)
+    finally:
+        cancel.set()
+        worker.join(60)
+    assert len(outcome) == 1 and isinstance(outcome[0], BuildCancelled), outcome
+    assert group.dirs() == []
+
+
 def test_an_engine_that_does_not_answer_is_a_clear_error(tmp_path):
     with pytest.raises(BuildError, match=r"engine of the builds \(PAAS_BUILD_DOCKER_HOST\) does not answer"):
         engine_build("unix:///nonexistent/docker.sock", tmp_path, {"Dockerfile": b"FROM scratch\n"}, [])
