@@ -134,7 +134,10 @@ class Engine:
             raise BuildError(f"the Docker engine of the builds does not answer: {str(exc)[:300]}") from None
         if driver != "cgroupfs" or not self.base_url.startswith("unix://"):
             return None
-        return BuildCgroup(f"engine-build-{self.app}", self.memory_mb)
+        try:
+            return BuildCgroup(f"engine-build-{self.app}", self.memory_mb)
+        except (RuntimeLayerError, OSError) as exc:
+            raise BuildError(f"the build's cgroup for the Docker engine could not be made: {str(exc)[:300]}") from None
 
     def _network(self, api) -> str:
         name = f"paas-build-{self.app}"
