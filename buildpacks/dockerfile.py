@@ -35,6 +35,7 @@ import shutil
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from paas.runtime import images
 from paas.runtime.errors import ImageError
@@ -93,6 +94,15 @@ class ImageBuild:
     stack: str = ""
 
 
+@runtime_checkable
+class ImageBuilder(Protocol):
+    """What builds a Dockerfile whole in place of buildah in a build container: a Docker engine
+    (enginebuild.py, where PAAS_BUILD_DOCKER_HOST names one). Same arguments and result as build()."""
+
+    def build_image(self, source_dir: str, work_dir: str, **options) -> ImageBuild:
+        ...
+
+
 def wanted(source_dir: str, config: dict) -> bool:
     """A Dockerfile at the top of the source, and no buildpack named (BUILDPACK, .buildpacks)."""
     if config.get(selection.OVERRIDE_VAR, "").strip():
@@ -104,23 +114,70 @@ def wanted(source_dir: str, config: dict) -> bool:
     return stat.S_ISREG(st.st_mode) and tenantfs.read_file(source_dir, selection.OVERRIDE_FILE, 1 << 14) is None
 
 
+def instructions(text: str) -> list[tuple[int, int, str, list[str]]]:
+    """The Dockerfile's instructions: (first line, last line, keyword in capitals, its words), lines
+    joined where they end in a backslash; comment lines are left out."""
+    found, start, parts = [], None, []
+    for number, line in enumerate(text.splitlines()):
+        if start is None:
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            start = number
+        elif line.lstrip().startswith("#"):
+            continue  # a comment inside a continued instruction
+        more = line.rstrip().endswith("\\")
+        parts.append(line.rstrip()[:-1] if more else line)
+        if not more:
+            words = " ".join(parts).split()
+            found.append((start, number, words[0].upper(), words[1:]))
+            start, parts = None, []
+    if start is not None and " ".join(parts).split():
+        words = " ".join(parts).split()
+        found.append((start, start + len(parts) - 1, words[0].upper(), words[1:]))
+    return found
+
+
+def from_image(words: list[str]) -> tuple[int, str] | None:
+    """Where a FROM's image is among its words, and the image (None: FROM names none)."""
+    for index, word in enumerate(words):
+        if not word.startswith("--"):
+            return index, word
+    return None
+
+
+def copy_source(words: list[str]) -> tuple[int, str] | None:
+    """Where a COPY's ``--from=`` is among its words, and what it names (None: it has none)."""
+    for index, word in enumerate(words):
+        if word.lower().startswith("--from="):
+            return index, word[len("--from="):]
+        if not word.startswith("--"):
+            return None
+    return None
+
+
 def base_images(text: str) -> list[str]:
-    """The images the Dockerfile's stages start from, in order, without stage names and scratch."""
+    """The images the Dockerfile's stages start from and its ``COPY --from`` copies out of, in order,
+    without stage names (or numbers) and scratch: every image the build reads."""
     stages, bases = set(), []
-    for line in text.replace("\\\n", " ").splitlines():
-        match = _FROM.match(line)
-        if not match:
+    for _, _, keyword, words in instructions(text):
+        if keyword == "FROM":
+            found = from_image(words)
+            if found is None:
+                raise BuildError(f"{FILE_NAME}: FROM names no image")
+            index, image = found
+            rest = words[index + 1:]
+            if len(rest) >= 2 and rest[0].lower() == "as":
+                stages.add(rest[1].lower())
+        elif keyword in ("COPY", "ADD") and (found := copy_source(words)):
+            image = found[1]
+            if image.isdigit():
+                continue
+        else:
             continue
-        words = [w for w in match.group(1).split() if not w.startswith("--")]
-        if not words:
-            raise BuildError(f"{FILE_NAME}: FROM names no image")
-        image = words[0]
-        if len(words) >= 3 and words[1].lower() == "as":
-            stages.add(words[2].lower())
         if image.lower() in stages or image == "scratch":
             continue
         if "$" in image:
-            raise BuildError(f"{FILE_NAME}: FROM {image[:100]} uses a build argument; name the image itself")
+            raise BuildError(f"{FILE_NAME}: {keyword} {image[:100]} uses a build argument; name the image itself")
         if image not in bases:
             bases.append(image)
     return bases
@@ -133,8 +190,12 @@ def build(source_dir: str, cache_dir: str, work_dir: str, *, executor, on_output
     `logins` (registry -> registry.Login) answer registries that ask for one when the platform pulls the
     bases; they stay in this process: nothing of them reaches the build container. `bases_dir`: where
     the platform keeps the bases it pulled for this app (its own directory; default: this build's).
-    `owner`: the app's uid, whose proven layers (images.proven) the import of this build will not read."""
-    text = _read(source_dir)
+    `owner`: the app's uid, whose proven layers (images.proven) the import of this build will not read.
+    An `executor` that is an ImageBuilder (a Docker engine) builds it instead, the cache its own."""
+    if isinstance(executor, ImageBuilder):
+        return executor.build_image(source_dir, work_dir, on_output=on_output, timeout=timeout, cancel=cancel,
+                                    logins=logins, bases_dir=bases_dir, owner=owner)
+    text = read_dockerfile(source_dir)
     work, cache = Path(work_dir), Path(cache_dir)
     _prepare_cache(cache)
     # The platform's own files go in this build's fresh work directory, mounted read-only.
@@ -211,7 +272,8 @@ def _real_dir(path: Path) -> None:
         os.mkdir(path, 0o700)
 
 
-def _read(source_dir: str) -> str:
+def read_dockerfile(source_dir: str) -> str:
+    """The Dockerfile's text (read as the tenant's: no link, capped); BuildError when there is none."""
     raw = tenantfs.read_file(source_dir, FILE_NAME, MAX_BYTES)
     if raw is None:
         raise BuildError(f"no {FILE_NAME} at the top of the repository")

@@ -77,6 +77,9 @@ PAAS_MAX_IMAGE_ARCHIVE_BYTES = env_int("PAAS_MAX_IMAGE_ARCHIVE_BYTES", 2 * 1024 
 # them as plain processes on the build host (development without root only).
 PAAS_BUILD_EXECUTOR = env_str("PAAS_BUILD_EXECUTOR", "container")
 PAAS_BUILD_MEMORY_MB = env_int("PAAS_BUILD_MEMORY_MB", 2048, 128)
+# A Docker engine (unix:///var/run/docker.sock) that builds Dockerfile apps through its build API
+# (buildpacks/enginebuild.py); empty: buildah in a build container.
+PAAS_BUILD_DOCKER_HOST = env_str("PAAS_BUILD_DOCKER_HOST", "").strip()
 
 # Platform Control: rollouts and placement.
 # Every Redis key and channel of the platform starts with this (router/ROUTES.md,

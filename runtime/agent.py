@@ -25,7 +25,7 @@ from typing import Protocol
 
 from paas.contracts import redis_keys
 
-from . import addonnet, backend as backends, config, identity, imageconfig, imagefetch, images, logs, network, ports, stacks, sweep, trust, volumes
+from . import addonnet, backend as backends, config, identity, imageconfig, imagefetch, images, logs, ports, stacks, sweep, trust, volumes
 from .container import Container, instance_dir
 from .errors import RuntimeLayerError, SpecError, StateError
 from .launch import process_argv
@@ -306,7 +306,7 @@ class Agent:
         self.logs_waiting = False   # log shipping is waiting for Redis
         self.desired: list[Desired] = []
         self.guarding = False  # add-on rules are installed: keep them in step until none is left
-        self.sleeper = Sleeper()  # apps asleep: frozen here, thawed on the router's wake
+        self.sleeper = Sleeper(self.backend)  # apps asleep: frozen here, thawed on the router's wake
 
     # -- what runs here ------------------------------------------------------
 
@@ -363,6 +363,10 @@ class Agent:
         self.guard_addons()
         self.drop_volumes()
         self.ship_logs()
+        try:
+            self.backend.collect(self.desired)  # the docker backend's engine images no instance here wants
+        except RuntimeLayerError as exc:
+            log.warning("%s", exc)
         self.sleeper.report_pressure(self.redis, redis_keys.prefix(), self.host.name, config.FREEZE_MIN_AVAILABLE_MB)
         self.control.heartbeat(self.host_now())
         return actions
@@ -456,7 +460,7 @@ class Agent:
         record_port(c, spec)
         if not d.egress:
             # Before the app's first instruction runs: it never has a moment of egress.
-            network.set_egress(c.record.network, False)
+            self.backend.set_egress(c, False)
         (c.dir / MARKER).write_text(json.dumps({"fingerprint": d.fingerprint, "egress": d.egress}))
         if d.image:  # its address is leased now: it may reach its add-ons (here or elsewhere) from its first instruction
             self.guard_addons()
@@ -528,7 +532,7 @@ class Agent:
         marker = json.loads(marker_path.read_text())
         if marker.get("egress", True) == allowed:
             return
-        network.set_egress(c.record.network, allowed)
+        self.backend.set_egress(c, allowed)
         marker["egress"] = allowed
         # Whole or not at all: every pass reads the marker (actual()).
         tmp = marker_path.with_suffix(".tmp")

@@ -14,20 +14,22 @@ The root filesystem is an engine image made once per release content (dockerimag
 (state.json: state, the PID 1 the engine reports, address) and the two log files (dockerlogs.py)
 live in the instance directory like a native instance's, so the agent finds, checks, reports and
 ships both alike. Add-on servers and attached one-offs (`paas run`, driven through a terminal
-relay) stay on the native runner. Not done here: freezing apps asleep (sleep.py warns and leaves
-them awake) and `paas egress:deny` (refused at the start, with an error naming it).
+relay) stay on the native runner. Apps asleep are paused by the engine (the cgroup freezer, as the
+native runner's freezer.py), and unpaused on a wake or before a stop. `paas egress:deny` is kept by
+host rules on the instance's MAC address (dockeregress.py), set before it starts.
 """
 
 import json
 import math
+import os
 import shutil
 import time
 from contextlib import contextmanager
 
-from . import config, dockerimages, dockerlogs, identity, images, ports
+from . import config, dockerdns, dockeregress, dockerimages, dockerlogs, identity, images, ports
 from .nativebackend import NativeBackend
 from .container import Container, Outcome, instance_dir, new_instance_dir
-from .errors import RuntimeLayerError, SpecError, StateError
+from .errors import NetworkError, RuntimeLayerError, SpecError, StateError
 from .reconcile import Desired
 from .rootview import resolve_user
 from .spec import ContainerSpec
@@ -42,6 +44,7 @@ ENGINE_MARK = "docker.json"   # in the instance directory: the engine runs this 
 STACK_INIT = "/usr/bin/docker-init"
 LOG_CONFIG = {"max-size": "8m", "max-file": "2"}  # the engine's copy, bounded; the agent copies it out
 NETWORK_MODE = "docker"       # record.network's mode: not "bridge", which is the native runner's netns
+COLLECT_EVERY_S = 600         # how often an agent removes the engine's images no instance here wants
 
 
 @contextmanager
@@ -58,14 +61,52 @@ def engine(what: str):
         raise RuntimeLayerError(f"{what}: {getattr(exc, 'explanation', None) or exc}") from None
 
 
-def bridge_name(app: str) -> str:
+def bridge_name(app: str, kind: str = "") -> str:
+    """The Linux bridge of the app's network (`kind` "build": of its engine builds, enginebuild.py)."""
     import hashlib
 
-    return config.docker_bridge() + hashlib.sha256(app.encode()).hexdigest()[:8]
+    return config.docker_bridge() + hashlib.sha256(f"{kind}{app}".encode()).hexdigest()[:8]
 
 
 def network_name(app: str) -> str:
     return f"paas-{app}"
+
+
+def named_networks(api, name: str) -> list[dict]:
+    """The engine's networks called `name` exactly (its filter matches parts of names)."""
+    return [n for n in api.networks(names=[name]) if n["Name"] == name]
+
+
+def ensure_network(api, name: str, bridge: str, app: str) -> str:
+    """The engine's network `name` on Linux bridge `bridge` (of the PAAS_DOCKER_BRIDGE family), made
+    unless it is there, behind the platform's rules: no route to the host or the other bridges, the
+    outside through the platform's NAT (not the engine's). Its name."""
+    import docker.errors
+
+    from . import firewall
+
+    # Before anything joins a network: the host and other bridges closed to it (checked against
+    # a stamp, so a pass costs one read; the agent's prepare() forces them at its start).
+    firewall.ensure_rules(force=False, bridge=config.docker_bridge(), pool=config.docker_pool())
+    if not named_networks(api, name):
+        try:
+            api.create_network(name, driver="bridge", check_duplicate=True, labels={"paas.app": app},
+                               options={"com.docker.network.bridge.name": bridge,
+                                        "com.docker.network.bridge.enable_ip_masquerade": "false"})
+        except docker.errors.APIError as exc:
+            if not named_networks(api, name):
+                raise RuntimeLayerError(f"the Docker engine could not make network {name}: {exc.explanation}") from None
+    dockerdns.ensure(api, name)  # names resolve through the platform's forwarder on its gateway
+    return name
+
+
+def remove_network(api, name: str) -> None:
+    """The engine's network `name` and its bridge's DNS forwarder gone (docker errors are the caller's)."""
+    for net in named_networks(api, name):
+        bridge = (api.inspect_network(net["Id"]).get("Options") or {}).get("com.docker.network.bridge.name")
+        api.remove_network(net["Id"])
+        if bridge:
+            dockerdns.remove(bridge)
 
 
 class DockerInstance(Container):
@@ -129,6 +170,8 @@ class DockerInstance(Container):
         if self.record.state is State.RUNNING:
             try:
                 with engine(f"stopping container {self.id}"):
+                    if _paused(self.api, self.id):  # asleep: it would get SIGTERM only at its grace's end
+                        self.api.unpause(self.id)
                     self.api.stop(self.id, timeout=max(1, math.ceil(grace)))
             except docker.errors.NotFound:
                 pass
@@ -138,6 +181,10 @@ class DockerInstance(Container):
         if self.record.state is State.RUNNING:
             raise StateError(f"container {self.id} is running; stop it first")
         DockerBackend(self.api).release(self.id)
+
+
+def _paused(api, name: str) -> bool:
+    return bool(api.inspect_container(name)["State"].get("Paused"))
 
 
 def _addresses(info: dict, network: dict) -> dict:
@@ -164,6 +211,7 @@ class DockerBackend(NativeBackend):
     def __init__(self, api=None, *, base_url: str | None = None):
         self._api = api
         self.base_url = base_url or config.docker_host()
+        self._collected = 0.0
 
     @property
     def api(self):
@@ -187,6 +235,7 @@ class DockerBackend(NativeBackend):
         except (docker.errors.DockerException, OSError) as exc:
             raise RuntimeLayerError(f"the Docker engine at {self.base_url} does not answer: {exc}") from None
         firewall.ensure_rules(bridge=config.docker_bridge(), pool=config.docker_pool())
+        self._deny_again()
 
     # -- the agent's operations ------------------------------------------------
 
@@ -194,9 +243,6 @@ class DockerBackend(NativeBackend):
         if not desired.image or desired.attach:
             # Add-on servers (their volumes) and attached one-offs (the terminal relay) are the native runner's.
             return super().create(spec, desired)
-        if not desired.egress:
-            raise SpecError("paas egress:deny is not available with the docker backend (PAAS_RUNTIME_BACKEND=docker): "
-                            "its instances have no network namespace of the platform's to hold the rules")
         view = validate(spec)
         uid, gid = resolve_user(view, spec.user)
         with engine(f"the Docker engine's image of {spec.id}"):
@@ -211,7 +257,7 @@ class DockerBackend(NativeBackend):
             with engine(f"the Docker engine refused container {spec.id}"):
                 self._remove_engine_container(spec.id)  # an agent killed between the engine's create and its release
                 self.api.create_container(**self._container_args(spec, ref, uid, gid, mounts, view))
-            (directory / ENGINE_MARK).write_text(json.dumps({"image": ref}))
+            (directory / ENGINE_MARK).write_text(json.dumps({"image": ref, "egress": True}))
             record.save(directory)
         except BaseException:
             self._release_engine(spec.id, spec.app)
@@ -237,7 +283,91 @@ class DockerBackend(NativeBackend):
         except (OSError, ValueError):
             app = ""
         self._release_engine(name, app)
+        dockeregress.forget(name)
         shutil.rmtree(directory, ignore_errors=True)
+
+    def collect(self, desired: list[Desired], force: bool = False) -> list[str]:
+        """The engine's images of releases no instance here wants (dockerimages.collect), at most every
+        COLLECT_EVERY_S; the tags removed."""
+        import docker.errors
+
+        if not force and time.monotonic() - self._collected < COLLECT_EVERY_S:
+            return []
+        self._collected = time.monotonic()
+        keep = set()
+        for d in desired:
+            if d.image and not d.attach:
+                try:
+                    keep.add(dockerimages.ref_of(d.image, d.stack))
+                except (RuntimeLayerError, OSError):
+                    pass  # not fetched yet: nothing of it in the engine either
+        try:
+            return dockerimages.collect(self.api, keep)
+        except (docker.errors.DockerException, OSError) as exc:
+            raise RuntimeLayerError(f"collecting the Docker engine's images: {exc}") from None
+
+    def set_egress(self, c: Container, allowed: bool) -> None:
+        """`paas egress:deny` / `allow` for an engine instance: host rules on its MAC address, in place
+        before it starts and changed while it runs (dockeregress.py)."""
+        if not isinstance(c, DockerInstance):
+            return super().set_egress(c, allowed)
+        mode = c.record.network.get("mode")
+        if mode != NETWORK_MODE:
+            if allowed:
+                return
+            raise NetworkError(f"egress can only be denied to instances on the app's network, not in {mode!r} mode")
+        dockeregress.set_egress(c.id, dockeregress.mac_for(c.id), allowed)
+        mark = c.dir / ENGINE_MARK
+        tmp = mark.with_suffix(".tmp")
+        tmp.write_text(json.dumps({**json.loads(mark.read_text()), "egress": allowed}))
+        os.replace(tmp, mark)
+
+    def _deny_again(self) -> None:
+        """At the agent's start: a firewall reloaded since took the denying rules with it."""
+        root = config.instances_dir()
+        for directory in sorted(root.iterdir()) if root.is_dir() else []:
+            try:
+                denied = json.loads((directory / ENGINE_MARK).read_text()).get("egress") is False
+            except (OSError, ValueError):
+                continue
+            if denied and not dockeregress.denied(directory.name):
+                dockeregress.set_egress(directory.name, dockeregress.mac_for(directory.name), False)
+
+    def freeze(self, name: str) -> None:
+        """Asleep (runtime/sleep.py): the engine's pause, which is the same cgroup freezer (no CPU, memory
+        kept, woken at once). RuntimeLayerError when it cannot be."""
+        if not self._runs(name):
+            return super().freeze(name)
+        with self._engine_instance(name, "pausing"):
+            if not _paused(self.api, name):
+                self.api.pause(name)
+
+    def thaw(self, name: str) -> None:
+        if not self._runs(name):
+            return super().thaw(name)
+        with self._engine_instance(name, "unpausing"):
+            if _paused(self.api, name):
+                self.api.unpause(name)
+
+    def is_frozen(self, name: str) -> bool:
+        if not self._runs(name):
+            return super().is_frozen(name)
+        with self._engine_instance(name, "inspecting"):
+            return _paused(self.api, name)
+
+    def _runs(self, name: str) -> bool:
+        """The engine runs instance `name` (not the native runner: add-on servers, attached one-offs)."""
+        return (instance_dir(name) / ENGINE_MARK).exists()
+
+    @contextmanager
+    def _engine_instance(self, name: str, what: str):
+        import docker.errors
+
+        try:
+            with engine(f"{what} container {name}"):
+                yield
+        except docker.errors.NotFound:
+            raise RuntimeLayerError(f"{what} container {name}: the engine has no such container") from None
 
     def pull_logs(self, c: Container) -> None:
         import docker.errors
@@ -295,13 +425,17 @@ class DockerBackend(NativeBackend):
             log_config=LogConfig(type="json-file", config=LOG_CONFIG),
             port_bindings=self._published(spec))
         args = dict(image=ref, name=spec.id, entrypoint=entrypoint, command=list(spec.command[1:]),
+                    # Known before it starts: egress rules (dockeregress.py) are keyed by it.
+                    mac_address=dockeregress.mac_for(spec.id) if network not in ("host", "none") else None,
                     user=f"{uid}:{gid}", environment=env, working_dir=spec.workdir, hostname=hostname,
                     labels={f"paas.{k}": v for k, v in spec.labels().items()}, host_config=host_config,
                     stop_signal="SIGTERM")
         if spec.publish and spec.network == "bridge":
             args["ports"] = [spec.publish]
         if network not in ("host", "none"):
-            args["networking_config"] = self.api.create_networking_config({network: self.api.create_endpoint_config()})
+            # The endpoint's address too: engines of API 1.44 and later read it there, earlier ones on the container.
+            endpoint = self.api.create_endpoint_config(mac_address=args["mac_address"])
+            args["networking_config"] = self.api.create_networking_config({network: endpoint})
         return args
 
     def _published(self, spec: ContainerSpec) -> dict | None:
@@ -313,33 +447,15 @@ class DockerBackend(NativeBackend):
 
     def _network(self, spec: ContainerSpec) -> str:
         """The app's own network (made on its first instance here), or the host's or none."""
-        import docker.errors
-
         if spec.network in ("host", "none"):
             return spec.network
         if spec.network != "bridge":
             raise SpecError(f"the docker backend runs instances in bridge, host or none mode, not {spec.network!r}")
-        from . import firewall
-
-        # Before any instance joins a network: the host and other bridges closed to it (checked against
-        # a stamp, so a pass costs one read; prepare() forces them at the agent's start).
-        firewall.ensure_rules(force=False, bridge=config.docker_bridge(), pool=config.docker_pool())
         app = spec.app or spec.id
-        name = network_name(app)
-        if self._networks(name):
-            return name
-        try:
-            self.api.create_network(name, driver="bridge", check_duplicate=True, labels={"paas.app": app},
-                                    options={"com.docker.network.bridge.name": bridge_name(app),
-                                             "com.docker.network.bridge.enable_ip_masquerade": "false"})
-        except docker.errors.APIError as exc:
-            if not self._networks(name):
-                raise RuntimeLayerError(f"the Docker engine could not make network {name}: {exc.explanation}") from None
-        return name
+        return ensure_network(self.api, network_name(app), bridge_name(app), app)
 
     def _networks(self, name: str) -> list[dict]:
-        """The engine's networks called `name` exactly (its filter matches parts of names)."""
-        return [n for n in self.api.networks(names=[name]) if n["Name"] == name]
+        return named_networks(self.api, name)
 
     def _remove_engine_container(self, name: str) -> None:
         import docker.errors
@@ -358,6 +474,6 @@ class DockerBackend(NativeBackend):
             ports.release(name)  # once the engine's proxy has let go of it (spec_for leases host mode's too)
             for net in self._networks(network_name(app or name)):
                 if not self.api.inspect_network(net["Id"])["Containers"]:
-                    self.api.remove_network(net["Id"])
+                    remove_network(self.api, net["Name"])
         except (docker.errors.DockerException, OSError):
             pass  # the engine away or busy: the next release of the app's instances tries again

@@ -5,6 +5,11 @@ tagged with its digest; a slug's stack goes in once per stack as a single-layer 
 of its root filesystem), tagged with the digest of what makes the stack, and the slug itself is bound
 read-only at /app from the store's layer (the one unpacked tree of that app's uid). Either way the tag
 names the content, so an image the engine has is never made again (the cache is the engine's store).
+
+What no instance of this host wants any more goes (``collect``, from the agent's passes): the engine's
+``paas/image`` and ``paas/stack`` tags that no desired instance here names and no container of the
+engine uses. The image store keeps every release's image (platform/control/imagegc.py), so a rollback
+here loads it again.
 """
 
 import hashlib
@@ -32,6 +37,12 @@ def stack_ref(stack: stacks.Stack) -> str:
     return f"{STACK_REPOSITORY}:{stack.name}-{hashlib.sha256((described + ''.join(stamps)).encode()).hexdigest()[:16]}"
 
 
+def ref_of(digest: str, stack_name: str) -> str:
+    """The engine's reference of the image instances of `digest` start from (made or not)."""
+    image = images.get(digest)
+    return image_ref(digest) if image.is_oci else stack_ref(stacks.get(image.stack or stack_name))
+
+
 def ensure(api, digest: str, stack_name: str) -> str:
     """The engine's reference of the image instances of `digest` start from, made on first use
     (`api`: a docker.APIClient)."""
@@ -42,6 +53,34 @@ def ensure(api, digest: str, stack_name: str) -> str:
     stack = stacks.get(image.stack or stack_name)
     ref = stack_ref(stack)
     return _ensure(api, ref, lambda tmp: _import(api, stack, ref, tmp))
+
+
+def unused_tags(engine_images: list[dict], containers: list[dict], keep: set[str]) -> list[str]:
+    """The platform's tags (paas/image, paas/stack) among `engine_images` (the engine's image list) that are
+    not in `keep` and whose image no container of `containers` (the engine's, all states) runs."""
+    used = {c.get("ImageID") for c in containers} | {c.get("Image") for c in containers}
+    found = []
+    for image in engine_images:
+        if image.get("Id") in used:
+            continue
+        for tag in image.get("RepoTags") or ():
+            if tag.partition(":")[0] in (IMAGE_REPOSITORY, STACK_REPOSITORY) and tag not in keep and tag not in used:
+                found.append(tag)
+    return sorted(found)
+
+
+def collect(api, keep: set[str]) -> list[str]:
+    """Remove the platform's engine images no container uses and `keep` does not name; the tags removed."""
+    import docker.errors
+
+    removed = []
+    for tag in unused_tags(api.images(), api.containers(all=True), keep):
+        try:
+            api.remove_image(tag)
+            removed.append(tag)
+        except docker.errors.APIError:
+            pass  # taken into use meanwhile (a create), or the engine busy: the next collection sees it
+    return removed
 
 
 def _ensure(api, ref: str, make) -> str:

@@ -1,6 +1,6 @@
 """The native backend: instances as the platform's own containers (backend.py says what a backend is)."""
 
-from . import config, network
+from . import config, freezer, network
 from .container import Container, create, release
 from .reconcile import Desired
 from .spec import ContainerSpec
@@ -26,6 +26,24 @@ class NativeBackend:
 
     def release(self, name: str) -> None:
         release(name)
+
+    def collect(self, desired: list[Desired], force: bool = False) -> list[str]:
+        """Nothing: the image store is collected by Platform Control (platform/control/imagegc.py)."""
+        return []
+
+    def set_egress(self, c: Container, allowed: bool) -> None:
+        """`paas egress:deny` / `allow`: rules in the instance's own network namespace (network.py)."""
+        network.set_egress(c.record.network, allowed)
+
+    def freeze(self, name: str) -> None:
+        """Asleep (runtime/sleep.py): no CPU, memory kept. CgroupError when it cannot be."""
+        freezer.freeze(name)
+
+    def thaw(self, name: str) -> None:
+        freezer.thaw(name)
+
+    def is_frozen(self, name: str) -> bool:
+        return freezer.is_frozen(name)
 
     def pull_logs(self, c: Container) -> None:
         """Native output is already in the instance's files (the kernel appends it there)."""

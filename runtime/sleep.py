@@ -21,7 +21,7 @@ from pathlib import Path
 from paas.contracts import redis_keys
 
 from . import freezer
-from .errors import CgroupError
+from .errors import RuntimeLayerError
 
 log = logging.getLogger("paas.agent.sleep")
 # Longer than Platform Control needs to clear `frozen` after a wake (its listener does at once;
@@ -46,7 +46,10 @@ def available_mb(meminfo: str) -> int:
 class Sleeper:
     """Which instances this agent froze, per app, so a wake thaws them without a lookup."""
 
-    def __init__(self):
+    def __init__(self, backend=None):
+        # What freezes and thaws by instance name: the agent's backend (the docker backend pauses its
+        # engine's instances), or the platform's own freezer.
+        self.ops = backend if backend is not None else freezer
         self.lock = threading.Lock()
         self.frozen: dict[str, set[str]] = {}
         self.woken: dict[str, float] = {}
@@ -60,13 +63,13 @@ class Sleeper:
             woken = time.monotonic() - self.woken.get(app, float("-inf")) < THAW_GRACE_S
             want = want and up and not woken
             try:
-                if want and not freezer.is_frozen(name):
-                    freezer.freeze(name)
+                if want and not self.ops.is_frozen(name):
+                    self.ops.freeze(name)
                     log.info("%s: asleep (frozen)", name)
-                elif not want and freezer.is_frozen(name):
-                    freezer.thaw(name)
+                elif not want and self.ops.is_frozen(name):
+                    self.ops.thaw(name)
                     log.info("%s: awake (thawed)", name)
-            except CgroupError as exc:
+            except RuntimeLayerError as exc:
                 log.warning("%s: %s", name, exc)
                 want = False
             names = self.frozen.setdefault(app, set())
@@ -82,8 +85,8 @@ class Sleeper:
             names = sorted(self.frozen.pop(app, ()))
         for name in names:
             try:
-                freezer.thaw(name)
-            except CgroupError as exc:
+                self.ops.thaw(name)
+            except RuntimeLayerError as exc:
                 log.warning("%s: %s", name, exc)
         return names
 

@@ -68,7 +68,7 @@ def dockerd():
 
 
 def _stop(api, proc, root: Path) -> None:
-    from paas.runtime import firewall
+    from paas.runtime import dns, dockerdns, dockeregress, firewall
 
     try:
         for c in api.containers(all=True, quiet=True) if api else ():
@@ -89,6 +89,10 @@ def _stop(api, proc, root: Path) -> None:
     for mount in sorted(mounts, reverse=True):
         subprocess.run(["umount", "-l", mount], check=False, capture_output=True)
     shutil.rmtree(root, ignore_errors=True)
+    dockeregress.remove_chain()
+    dockerdns.remove_chain()
+    for pid_file in dns.pid_file(config.docker_bridge()).parent.glob(f"dns-{config.docker_bridge()}*.pid"):
+        dns.remove(pid_file.name.split("-")[1])  # the forwarders of networks left behind
     firewall.remove_rules(bridge=config.docker_bridge(), pool=config.docker_pool())
 
 

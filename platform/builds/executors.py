@@ -10,8 +10,14 @@ from paas.platform.models import App
 def get_executor(app: App, build_dirs: tuple[str, ...] = (), *, dockerfile: bool = False):
     """The executor of `app`'s builds; `build_dirs`: the directories that are this build's own
     (handed to the app's build uid, see buildpacks/containerexec.py). `dockerfile`: a buildah build
-    (buildpacks/dockerfile.py), on the host stack (whose /usr has buildah) in a container that may nest."""
+    (buildpacks/dockerfile.py), on the host stack (whose /usr has buildah) in a container that may nest,
+    or on the Docker engine PAAS_BUILD_DOCKER_HOST names (buildpacks/enginebuild.py)."""
     kind = settings.PAAS_BUILD_EXECUTOR
+    if dockerfile and settings.PAAS_BUILD_DOCKER_HOST:
+        from paas.buildpacks.enginebuild import Engine
+
+        return Engine(settings.PAAS_BUILD_DOCKER_HOST, app.name, memory_mb=settings.PAAS_BUILD_MEMORY_MB,
+                      max_context_bytes=settings.PAAS_MAX_PUSH_BYTES)
     if kind == "local" and dockerfile:
         raise Unavailable("Dockerfile builds run in build containers only (PAAS_BUILD_EXECUTOR=container)")
     if kind == "local":

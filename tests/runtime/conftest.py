@@ -105,3 +105,16 @@ def detached(cid, host_stack):
 
 def mounts_mentioning(text: str) -> list[str]:
     return [line for line in Path("/proc/self/mountinfo").read_text().splitlines() if text in line]
+
+
+@pytest.fixture
+def backend(request):
+    """The agent's runner: the native one, or (tests marked test_agent.BOTH) the docker backend on the
+    session's engine."""
+    if getattr(request, "param", "native") == "docker":
+        from paas.runtime.dockerbackend import DockerBackend
+
+        return DockerBackend(base_url=request.getfixturevalue("dockerd"))
+    from paas.runtime.nativebackend import NativeBackend
+
+    return NativeBackend()

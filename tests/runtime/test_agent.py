@@ -11,7 +11,6 @@ import redis as redis_lib
 
 from paas.runtime import config, identity, images, logs
 from paas.runtime.agent import Agent, HostInfo
-from paas.runtime.nativebackend import NativeBackend
 from paas.runtime.container import Container
 from paas.runtime.reconcile import Desired
 
@@ -63,17 +62,7 @@ def image(tmp_path):
     return images.put(buf, stack="host", process_types={"web": SERVER, "worker": "./run.sh"})
 
 
-@pytest.fixture
-def backend(request):
-    """The agent's runner: the native one, or (tests marked BOTH) the docker backend on the session's engine."""
-    if getattr(request, "param", "native") == "docker":
-        from paas.runtime.dockerbackend import DockerBackend
-
-        return DockerBackend(base_url=request.getfixturevalue("dockerd"))
-    return NativeBackend()
-
-
-# The contract both backends pass: the same test, run against each.
+# The contract both backends pass: the same test, run against each (the `backend` fixture: conftest.py).
 BOTH = pytest.mark.parametrize("backend", ["native", "docker"], indirect=True)
 
 
