@@ -7,7 +7,7 @@ from paas.platform.actions import access
 from paas.platform.models import Build, Release
 from paas.web import addons, appstate, health
 from paas.web.guard import console_view
-from paas.web.hosts import host_rows
+from paas.web.hosts import host_rows, summary
 
 RECENT = 10
 ATTENTION = ("crashed", "failed rollout")
@@ -31,5 +31,5 @@ def dashboard(request):
     }
     if user.is_staff:
         hosts = host_rows()
-        context.update(hosts=hosts, checks=health.all_checks(hosts))
+        context.update(hosts=summary(hosts), checks=health.all_checks(hosts))
     return render(request, "console/dashboard.html", context)
