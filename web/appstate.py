@@ -36,8 +36,8 @@ STATE = Case(
 
 def _whole(rows: QuerySet, function: str, column: str):
     """``function(column)`` over all of ``rows`` as a scalar subquery: written as a plain function, not as
-    Django's aggregate, which would group the app's rows by app first (a sort and a group per app, a third
-    of the dashboard's state query; A/B interleaved on bench/console.py's rows, min of 25: 21 -> 17 ms at load 6)."""
+    Django's aggregate, which would group each app's rows by app first (a group node per app; the admin's
+    thousand states, A/B interleaved on bench/console.py's rows, min of 25: 21 -> 17 ms at load 6)."""
     total = rows.order_by().annotate(n=Func(F(column), function=function)).values("n")
     return Coalesce(Subquery(total, output_field=IntegerField()), 0)
 
