@@ -154,3 +154,17 @@ def count_queries(client) -> int:
     with CaptureQueriesContext(connection) as queries:
         assert client.get(PAGE).status_code == 200
     return len(queries)
+
+
+def test_the_dashboard_shows_certificates_needing_attention_to_their_members_only(verified, bob_app, alice_client,
+                                                                                   bob_client):
+    assert "Certificates needing attention" not in text(alice_client.get("/console/"))
+    post(alice_client, "certs", upload(days=10))
+    App.objects.filter(pk=verified.pk).update(acme=True)
+    Domain.objects.filter(hostname=HOST).update(acme_status="failed", acme_error="rateLimited: too many orders")
+    cert = Certificate.objects.get()
+    dashboard = text(alice_client.get("/console/"))
+    assert "Certificates needing attention" in dashboard
+    assert f"certificate {cert.name} ({HOST}): expires on {cert.not_after:%Y-%m-%d}, in 9 days" in dashboard
+    assert f"{HOST}: automatic certificate failed: rateLimited: too many orders" in dashboard
+    assert "Certificates needing attention" not in text(bob_client.get("/console/"))

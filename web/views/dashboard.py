@@ -1,11 +1,12 @@
-"""The dashboard: hosts, apps by state, recent deploys and failures, platform health."""
+"""The dashboard: hosts, apps by state, recent deploys and failures, platform health, add-ons and certificates
+needing attention."""
 
 from django.shortcuts import render
 from django.utils import timezone
 
 from paas.platform.actions import access
 from paas.platform.models import Build, Release
-from paas.web import addons, appstate, health
+from paas.web import addons, appstate, certificates, health
 from paas.web.guard import console_view
 from paas.web.hosts import host_rows, summary
 
@@ -18,6 +19,7 @@ def dashboard(request):
     """What a user may see of the platform: admins also get hosts and the platform's health."""
     user = request.user
     visible = access.visible_apps(user).values("pk")
+    now = timezone.now()
     counts, attention = appstate.overview(user, ATTENTION, RECENT)
     context = {
         "counts": counts,
@@ -27,7 +29,8 @@ def dashboard(request):
                     .order_by("-created_at")[:RECENT]),
         "failed_builds": (Build.objects.filter(app__in=visible, status=Build.FAILED).select_related("app")
                           .defer("output").order_by("-created_at")[:RECENT]),
-        "addon_attention": addons.attention(visible, timezone.now()),
+        "addon_attention": addons.attention(visible, now),
+        "cert_attention": certificates.attention(visible, now),
     }
     if user.is_staff:
         hosts = host_rows()
