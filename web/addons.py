@@ -32,11 +32,15 @@ def of_app(app) -> dict:
 def attention(visible, now: datetime) -> list[tuple[str, str, str]]:
     """(app, add-on, what is wrong) for the dashboard: add-ons down or failed, recent failed backups, missed
     scheduled backups; ``visible`` is the user's apps (a queryset of pks)."""
-    out = [(a.app.name, a.name, f"{a.state}: {a.state_message}".rstrip(": "))
-           for a in Addon.objects.filter(app__in=visible, state__in=TROUBLE).select_related("app")[:RECENT]]
+    # Tuples of the few columns shown, not add-ons and backups with their apps: whole rows (credentials,
+    # counts) and their models were most of this function's time.
+    down = (Addon.objects.filter(app__in=visible, state__in=TROUBLE)
+            .values_list("app__name", "name", "state", "state_message")[:RECENT])
+    out = [(app, name, f"{state}: {message}".rstrip(": ")) for app, name, state, message in down]
     failed = (AddonBackup.objects.filter(app__in=visible, state=AddonBackup.FAILED,
                                          created_at__gte=now - FAILED_BACKUPS_SINCE)
-              .select_related("app").order_by("-created_at")[:RECENT])
+              .order_by("-created_at").only("app__name", "addon_name", "number", "kind", "message")
+              .select_related("app")[:RECENT])
     out += [(b.app.name, b.addon_name, f"backup {b.label} failed: {b.message}".rstrip(": ")) for b in failed]
     missed = backups.due(now - MISSED_AFTER)
     if missed:      # usually none: only then ask which of their apps the user sees, names in the same query

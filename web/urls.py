@@ -3,8 +3,8 @@
 from django.urls import path
 
 from paas.web import session
-from paas.web.views import (accounts, addons, app_actions, apps, audit, dashboard, domains, hosts, logs, metrics, scaling,
-                            terminal)
+from paas.web.views import (accounts, addons, app_actions, apps, audit, dashboard, domains, hosts, https, logs, metrics,
+                            scaling, terminal)
 
 A = "apps/<str:app>/"
 urlpatterns = [
@@ -27,6 +27,11 @@ urlpatterns = [
     path(f"{A}domains", domains.domain_add),
     path(f"{A}domains/verify", domains.domain_verify),
     path(f"{A}domains/remove", domains.domain_remove),
+    path(f"{A}certs", https.cert_add),
+    path(f"{A}certs/remove", https.cert_remove),
+    path(f"{A}certs/auto", https.certs_auto),
+    path(f"{A}https", https.https_redirect),
+    path(f"{A}https/hsts", https.hsts),
     path(f"{A}collaborators", app_actions.collaborator_add),
     path(f"{A}collaborators/remove", app_actions.collaborator_remove),
     path(f"{A}addons", addons.create),

@@ -35,6 +35,8 @@ class Build(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # The console dashboard's recent failed builds, without reading every build (and its output).
+        indexes = [models.Index(fields=["status", "created_at"], name="build_status_created_at")]
 
     def __str__(self):
         return f"{self.app} build {str(self.uuid)[:8]} ({self.status})"

@@ -32,6 +32,9 @@ class Release(ImmutableModel):
     class Meta:
         ordering = ["-version"]
         constraints = [models.UniqueConstraint(fields=["app", "version"], name="unique_release_version")]
+        # The console dashboard's recent deploys: the newest ten of every app, read from the end of this
+        # index instead of sorting every release.
+        indexes = [models.Index(fields=["created_at"], name="release_created_at")]
 
     def __str__(self):
         return f"{self.app} v{self.version}"

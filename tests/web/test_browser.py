@@ -138,3 +138,64 @@ def test_a_user_is_refused_another_users_app(alice, alice_app, bob_app, console_
     assert page.locator("text=do not have access").is_visible()
     shoot(page, "refused")
     assert os.path.exists(output_dir())
+
+
+def test_https_section_uploads_refuses_and_switches(alice, alice_app, console_page, settings, tmp_path):
+    """Certificates uploaded as files and refused when pasted wrong, automatic certificates, the redirect and
+    HSTS: each through its form, each refusal the action's own message, nothing half-changed."""
+    from django.utils import timezone
+
+    from paas.platform.models import Certificate
+    from tests.pki.certmaker import chain, key_pem, make, pem
+
+    settings.PAAS_ACME_DIRECTORY = "https://acme.invalid/directory"
+    Domain.objects.create(app=alice_app, hostname="www.alice.example", verified_at=timezone.now(),
+                          verified_by=Domain.BY_DNS)
+    root, middle, (leaf, key) = chain("www.alice.example")
+    (tmp_path / "cert.pem").write_text(pem(leaf) + pem(middle[0]))
+    (tmp_path / "key.pem").write_text(key_pem(key))
+    page = console_page
+    log_in(page, "alice")
+    page.goto(page.base + "/console/apps/alice-app/#https")
+
+    page.fill("#https textarea[name=certificate]", "-----BEGIN CERTIFICATE-----\nnot a certificate\n")
+    page.fill("#https textarea[name=key]", key_pem(key))
+    page.click("#https button:has-text('Upload certificate')")
+    page.wait_for_selector(".messages >> text=CERT is not a PEM certificate")
+    assert not Certificate.objects.exists()
+
+    page.set_input_files("#https input[name=certificate_file]", str(tmp_path / "cert.pem"))
+    page.set_input_files("#https input[name=key_file]", str(tmp_path / "key.pem"))
+    page.click("#https button:has-text('Upload certificate')")
+    page.wait_for_selector(".messages >> text=Added certificate")
+    cert = Certificate.objects.get()
+    assert page.locator(f"#https table.certs >> text={cert.name}").is_visible()
+    assert page.locator("#https table.certs >> text=in 89 days").is_visible()
+
+    page.fill("#https textarea[name=certificate]", pem(leaf))
+    page.fill("#https textarea[name=key]", key_pem(make("another")[1]))
+    page.click("#https button:has-text('Upload certificate')")
+    page.wait_for_selector(".messages >> text=KEY does not match the certificate")
+    assert list(Certificate.objects.values_list("name", flat=True)) == [cert.name]
+
+    page.click("#https button:has-text('Enable automatic certificates')")
+    page.wait_for_selector(".messages >> text=Automatic certificates on")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#https button:has-text('Turn redirect on')")
+    page.wait_for_selector(".messages >> text=HTTPS redirect on")
+    page.fill("#https input[name=max_age]", "forever")
+    page.click("#https button:has-text('Set HSTS')")
+    page.wait_for_selector(".messages >> text=HSTS max-age must be a whole number of seconds")
+    page.fill("#https input[name=max_age]", "600")
+    page.click("#https button:has-text('Set HSTS')")
+    page.wait_for_selector(".messages >> text=HSTS max-age=600")
+    app = App.objects.get(pk=alice_app.pk)
+    assert (app.acme, app.https_redirect, app.hsts_max_age) == (True, True, 600)
+    assert page.locator("#hsts-state").inner_text() == "Strict-Transport-Security: max-age=600"
+    shoot(page, "app-https")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#https form[action$='/certs/remove'] button")
+    page.wait_for_selector(f".messages >> text=Removed certificate {cert.name}")
+    assert not Certificate.objects.exists()
+    shoot(page, "app-https-removed")

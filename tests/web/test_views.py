@@ -93,6 +93,17 @@ def test_a_user_lists_only_their_apps_and_an_admin_all(alice_app, bob_app, alice
     assert "bob-app" not in dashboard and "Platform health" not in dashboard and "host-one" not in dashboard
 
 
+def test_the_dashboard_shows_recent_deploys_and_failed_builds(alice_app, alice, alice_client):
+    from paas.platform.models import Build
+
+    failed = Build.objects.create(app=alice_app, commit="b" * 40, status=Build.FAILED, error="no buildpack detected")
+    dashboard = text(alice_client.get("/console/"))
+    assert '<a href="/console/apps/alice-app/">alice-app</a></td><td>v2 Deploy aaaaaaa</td>' in dashboard
+    assert "<td>alice</td>" in dashboard
+    assert f'href="/console/apps/alice-app/builds/{failed.uuid}/">alice-app {str(failed.uuid)[:8]}</a>' in dashboard
+    assert "no buildpack detected" in dashboard
+
+
 def test_apps_list_searches_and_filters(alice_app, bob_app, admin_console):
     found = text(admin_console.get("/console/apps/?q=bob"))
     assert "bob-app" in found and "alice-app" not in found

@@ -1,11 +1,16 @@
 """The apps list (search and filters) and one app's page."""
 
+from django.conf import settings
 from django.core.paginator import Paginator
 from django.shortcuts import render
+from django.utils import timezone
 
 from paas.platform.actions import access
 from paas.platform.actions.formation import known_process_types
+from paas.platform.actions.https import MAX_HSTS_AGE
 from paas.platform.actions.builds import get_build
+from paas.platform.actions.certs import EXPIRY_WARNING_DAYS
+from paas.platform.api.certs import auto_json
 from paas.platform.models import Build, Canary, Release
 from paas.platform.sizes import DEFAULT_SIZE, SIZES
 from paas.web import addons, appstate
@@ -59,6 +64,7 @@ def app_page(request, app):
         "scale": scale,
         "sizes": SIZES,
         "domains": target.domains.all(),
+        **https_section(target),
         "autoscale": [{"type": t, "scaler": scalers.get(t)} for t in sorted(set(types) | scalers.keys())],
         "canary": canary,
         "canary_choices": [r for r in releases if r != live and r.build and "web" in r.process_types],
@@ -67,6 +73,19 @@ def app_page(request, app):
         **addons.of_app(target),
     }
     return render(request, "console/app.html", context)
+
+
+def https_section(app) -> dict:
+    """Certificates with their days left, and automatic certificates as the API shows them (auto_json: each
+    verified domain's last order and the CA's error)."""
+    now = timezone.now()
+    # Never the key, nor the chain: the page shows neither.
+    certificates = list(app.certificates.defer("key_pem", "chain_pem").order_by("not_after"))
+    for cert in certificates:
+        cert.days_left = int((cert.not_after - now).total_seconds() // 86400)
+        cert.expiring = cert.days_left <= EXPIRY_WARNING_DAYS
+    return {"certificates": certificates, "acme": auto_json(app), "acme_on_platform": bool(settings.PAAS_ACME_DIRECTORY),
+            "max_hsts": MAX_HSTS_AGE}
 
 
 @console_view()

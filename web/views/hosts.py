@@ -9,6 +9,8 @@ from paas.platform.models import Instance
 from paas.web.guard import console_view, done
 from paas.web.hosts import host_rows
 
+INSTANCE_FIELDS = ("app__name", "process_type", "number", "release__version", "state", "memory_mb", "restarts")
+
 
 @console_view(admin=True)
 def host_list(request):
@@ -16,8 +18,11 @@ def host_list(request):
     chosen = request.GET.get("host", "")
     instances = []
     if chosen:
+        # Rows, not models: up to 500 of them, each needing seven values (models with their app and release
+        # were most of this page's time).
         instances = (Instance.objects.filter(host__name=chosen).exclude(state=Instance.STOPPED)
-                     .select_related("app", "release").order_by("app__name", "process_type", "number")[:500])
+                     .order_by("app__name", "process_type", "number")
+                     .values(*INSTANCE_FIELDS)[:500])
     # Each host row has its own forms: Django's hidden CSRF field, made once (the same function its Jinja2
     # backend uses) instead of a {% csrf_token %} per form, which resolves the lazy token each time.
     return render(request, "console/hosts.html", {"hosts": hosts, "chosen": chosen, "instances": instances,
