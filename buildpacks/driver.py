@@ -71,6 +71,7 @@ def build(
     keep_app_dir: str | None = None,
     host_env: dict[str, str] | None = None,
     stacks_languages: dict[str, dict[str, list[str]]] | None = None,
+    segments_dir: str | None = None,
 ) -> Slug:
     """Build source_dir into a slug written at slug_path; see buildpacks/README.md.
 
@@ -83,6 +84,8 @@ def build(
     host_env: the environment whose network settings (hostenv.FORWARDED) reach every step;
     by default this process's. stacks_languages: every stack's language versions
     (runtime.stackinfo), named in the message when the app asks for a version its stack lacks.
+    segments_dir: the app's slug segment store (segments.py), a directory of the platform's that
+    no build can write: unchanged big subtrees are copied from it compressed instead of packed again.
     """
     config = dict(config or {})
     forwarded = hostenv.forwarded(os.environ if host_env is None else host_env)
@@ -107,7 +110,7 @@ def build(
         defaults, default_env, addons = _release_all(steps, [bp for bp, _ in chosen])
         process_types = _process_types(ws.app_dir, defaults, require_web, on_output, description)
         on_output("-----> Compressing...")
-        size, digest = pack_slug(ws.app_dir, slug_path, max_slug_bytes)
+        size, digest = pack_slug(ws.app_dir, slug_path, max_slug_bytes, segments_dir)
         on_output(f"{INDENT}Done: {human_size(size)}")
         if keep_app_dir is not None:
             os.rename(ws.app_dir, keep_app_dir)

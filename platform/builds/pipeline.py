@@ -173,9 +173,12 @@ def produce_image(build: Build, out: OutputWriter, cancel):
             require_web=require_web,
             keep_app_dir=str(Path(tmp) / "app"),
             stacks_languages=stacks_languages(),
+            segments_dir=str(cachedir.slug_segments_path(app.name)),
         )
         out.line(f"-----> Compressed slug: {slug.size / 1024 / 1024:.1f} MB")
-        image = images.put(slug.path, stack=slug.stack, process_types=slug.process_types, env=slug.default_env)
+        # The packer's own file and digest: moved into the store, not read again.
+        image = images.put(slug.path, stack=slug.stack, process_types=slug.process_types, env=slug.default_env,
+                           packed=slug.sha256)
         # This host's instances start from the compiled tree itself, without unpacking the slug;
         # it becomes the app's (its instances' uid), no longer the build's.
         slugtree.adopt(image.digest, Path(tmp) / "app", uid=identity.app_uid(app.pk))
