@@ -11,7 +11,7 @@ from .release import MAX_OUTPUT_BYTES, ReleaseInfo, parse_release
 from .selection import Buildpack
 
 # detect and release only look at files: a minute is generous, and a hung
-# third-party script must not hold a build worker.
+# third-party script must not hold a build worker. They run without network.
 DETECT_TIMEOUT_S = 60.0
 RELEASE_TIMEOUT_S = 60.0
 # What detect printed names the app kind in the build output: a line, not a file.
@@ -51,7 +51,7 @@ class Steps:
             if line.strip():
                 last[0] = line.strip()[:DETECT_TEXT_CHARS]
 
-        code = self._run(bp, "detect", [layout.APP_DIR], DETECT_TIMEOUT_S, keep)
+        code = self._run(bp, "detect", [layout.APP_DIR], DETECT_TIMEOUT_S, keep, network=False)
         return code == 0, last[0]
 
     def compile(self, bp: Buildpack, timeout: float, on_line: Callable[[str], None]) -> None:
@@ -85,14 +85,15 @@ class Steps:
             if size[0] <= MAX_OUTPUT_BYTES:
                 lines.append(line)
 
-        code = self._run(bp, "release", [layout.APP_DIR], RELEASE_TIMEOUT_S, keep)
+        code = self._run(bp, "release", [layout.APP_DIR], RELEASE_TIMEOUT_S, keep, network=False)
         if size[0] > MAX_OUTPUT_BYTES:
             raise BuildError(f"{bp.name} bin/release printed more than {MAX_OUTPUT_BYTES // 1024} KB")
         if code != 0:
             raise BuildError(f"{bp.name} bin/release failed with exit status {code}")
         return parse_release("\n".join(lines), bp.name)
 
-    def _run(self, bp: Buildpack, script: str, args: list[str], timeout: float, on_line) -> int:
+    def _run(self, bp: Buildpack, script: str, args: list[str], timeout: float, on_line, *,
+             network: bool = True) -> int:
         if self.cancel is not None and self.cancel.is_set():
             raise BuildCancelled("the build was cancelled")
         bp_target = layout.buildpack_target(bp.name)
@@ -105,6 +106,8 @@ class Steps:
                 timeout=timeout,
                 on_line=on_line,
                 cancel=self.cancel,
+                # detect and release look at files: no network for them (Heroku's contract needs none).
+                network=network,
             )
         except OSError as exc:
             # Typically a script without its executable bit or with a bad #! line.

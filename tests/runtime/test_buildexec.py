@@ -78,3 +78,18 @@ def test_a_script_that_cannot_run_is_an_os_error(tmp_path):
     with pytest.raises(OSError):
         ContainerExecutor(name="bo").run(["/build/bp/compile"], env={}, cwd="/", timeout=10, on_line=print,
                                          mounts=[Mount(str(tmp_path), "/build/bp")])
+
+
+def test_a_step_without_network_has_loopback_alone():
+    """detect and release run with network=False: no link to the bridge, nothing to reach."""
+    def interfaces(network):
+        lines = []
+        code = ContainerExecutor(name="bn").run(
+            ["/bin/sh", "-c", "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '"], env={"PATH": "/usr/bin:/bin"},
+            cwd="/", mounts=[], timeout=60, on_line=lines.append, network=network)
+        assert code == 0
+        return sorted(lines)
+
+    assert interfaces(False) == ["lo"]
+    assert len(interfaces(True)) == 2  # loopback and its link to the bridge
+    assert not list(config.instances_dir().glob("bn-*"))
