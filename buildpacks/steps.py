@@ -51,7 +51,7 @@ class Steps:
             if line.strip():
                 last[0] = line.strip()[:DETECT_TEXT_CHARS]
 
-        code = self._run(bp, "detect", [layout.APP_DIR], DETECT_TIMEOUT_S, keep, network=False)
+        code = self._run(bp, "detect", [layout.APP_DIR], DETECT_TIMEOUT_S, keep, network=False, looks_only=True)
         return code == 0, last[0]
 
     def compile(self, bp: Buildpack, timeout: float, on_line: Callable[[str], None]) -> None:
@@ -85,7 +85,8 @@ class Steps:
             if size[0] <= MAX_OUTPUT_BYTES:
                 lines.append(line)
 
-        code = self._run(bp, "release", [layout.APP_DIR], RELEASE_TIMEOUT_S, keep, network=False)
+        code = self._run(bp, "release", [layout.APP_DIR], RELEASE_TIMEOUT_S, keep, network=False,
+                         looks_only=True)
         if size[0] > MAX_OUTPUT_BYTES:
             raise BuildError(f"{bp.name} bin/release printed more than {MAX_OUTPUT_BYTES // 1024} KB")
         if code != 0:
@@ -93,7 +94,7 @@ class Steps:
         return parse_release("\n".join(lines), bp.name)
 
     def _run(self, bp: Buildpack, script: str, args: list[str], timeout: float, on_line, *,
-             network: bool = True) -> int:
+             network: bool = True, looks_only: bool = False) -> int:
         if self.cancel is not None and self.cancel.is_set():
             raise BuildCancelled("the build was cancelled")
         bp_target = layout.buildpack_target(bp.name)
@@ -102,7 +103,7 @@ class Steps:
                 [f"{bp_target}/bin/{script}", *args],
                 env=self._env(),
                 cwd=layout.APP_DIR,
-                mounts=self._mounts(bp, bp_target),
+                mounts=self._mounts(bp, bp_target, looks_only),
                 timeout=timeout,
                 on_line=on_line,
                 cancel=self.cancel,
@@ -113,10 +114,13 @@ class Steps:
             # Typically a script without its executable bit or with a bad #! line.
             raise BuildError(f"{bp.name} bin/{script} could not be started: {exc.strerror or exc}") from None
 
-    def _mounts(self, bp: Buildpack, bp_target: str) -> list[Mount]:
-        return [
-            Mount(self.ws.app_dir, layout.APP_DIR, read_only=False),
-            Mount(self.ws.cache_dir, layout.CACHE_DIR, read_only=False),
+    def _mounts(self, bp: Buildpack, bp_target: str, looks_only: bool = False) -> list[Mount]:
+        """What a step sees. `looks_only` (detect, release: Heroku gives them BUILD_DIR alone): the app
+        read-only and no cache, so nothing is walked again after them (containerexec's hand-over)."""
+        mounts = [Mount(self.ws.app_dir, layout.APP_DIR, read_only=looks_only)]
+        if not looks_only:
+            mounts.append(Mount(self.ws.cache_dir, layout.CACHE_DIR, read_only=False))
+        return mounts + [
             Mount(self.ws.env_dir, layout.ENV_DIR, read_only=True),
             Mount(self.ws.tmp_dir, layout.TMP_DIR, read_only=False),
             Mount(bp.path, bp_target, read_only=True),
