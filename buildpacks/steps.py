@@ -32,6 +32,7 @@ class Workspace:
     stack: str
     source_version: str | None = None
     host_env: dict[str, str] = field(default_factory=dict)  # hostenv.forwarded(): proxies, indexes
+    previous_dir: str | None = None  # the app's last slug, unpacked (layout.PREVIOUS_DIR in compile)
 
 
 class Steps:
@@ -101,7 +102,7 @@ class Steps:
         try:
             return self.executor.run(
                 [f"{bp_target}/bin/{script}", *args],
-                env=self._env(),
+                env=self._env(looks_only),
                 cwd=layout.APP_DIR,
                 mounts=self._mounts(bp, bp_target, looks_only),
                 timeout=timeout,
@@ -120,13 +121,15 @@ class Steps:
         mounts = [Mount(self.ws.app_dir, layout.APP_DIR, read_only=looks_only)]
         if not looks_only:
             mounts.append(Mount(self.ws.cache_dir, layout.CACHE_DIR, read_only=False))
+            if self.ws.previous_dir:
+                mounts.append(Mount(self.ws.previous_dir, layout.PREVIOUS_DIR, read_only=True))
         return mounts + [
             Mount(self.ws.env_dir, layout.ENV_DIR, read_only=True),
             Mount(self.ws.tmp_dir, layout.TMP_DIR, read_only=False),
             Mount(bp.path, bp_target, read_only=True),
         ]
 
-    def _env(self) -> dict[str, str]:
+    def _env(self, looks_only: bool = False) -> dict[str, str]:
         # Config vars reach buildpacks only through ENV_DIR (Heroku's rule),
         # so a var like PATH or LD_PRELOAD cannot break the build tools.
         env = {
@@ -140,4 +143,6 @@ class Steps:
         }
         if self.ws.source_version:
             env["SOURCE_VERSION"] = self.ws.source_version
+        if self.ws.previous_dir and not looks_only:
+            env["PAAS_PREVIOUS_APP"] = layout.PREVIOUS_DIR
         return env

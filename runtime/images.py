@@ -324,6 +324,12 @@ def layer(digest: str, *, uid: int) -> Path:
     return target
 
 
+def unpacked(digest: str, *, uid: int) -> Path | None:
+    """The image's layer for the app running as `uid` if this host has it unpacked (nothing is unpacked)."""
+    target = _dirs()[2] / _layer_name(_hex(digest), uid)
+    return target if target.is_dir() else None
+
+
 def _unpack(blob: Path, dest: Path, uid: int) -> None:
     """Extract a slug so its files appear at /app, owned by the app's uid.
 

@@ -174,6 +174,7 @@ def produce_image(build: Build, out: OutputWriter, cancel):
             keep_app_dir=str(Path(tmp) / "app"),
             stacks_languages=stacks_languages(),
             segments_dir=str(cachedir.slug_segments_path(app.name)),
+            previous_dir=with_database(lambda: previous_app_tree(app)),
         )
         out.line(f"-----> Compressed slug: {slug.size / 1024 / 1024:.1f} MB")
         # The packer's own file and digest: moved into the store, not read again.
@@ -183,6 +184,23 @@ def produce_image(build: Build, out: OutputWriter, cancel):
         # it becomes the app's (its instances' uid), no longer the build's.
         slugtree.adopt(image.digest, Path(tmp) / "app", uid=identity.app_uid(app.pk))
     return slug, image, manifest if first else None
+
+
+def previous_app_tree(app: App) -> str | None:
+    """The /app tree of the app's last succeeded build on its stack, as this host has it unpacked
+    (its instances' layer, owned by the app's uid); None when there is none here. Buildpacks copy
+    unchanged dependencies from it (read-only in compile) instead of keeping a copy in the cache."""
+    last = (Build.objects.filter(app=app, status=Build.SUCCEEDED, stack=app.stack).exclude(slug_digest="")
+            .order_by("-finished_at").first())
+    if last is None:
+        return None
+    try:
+        layer = images.unpacked(last.slug_digest, uid=identity.app_uid(app.pk))
+    except ImageError:
+        return None
+    if layer is None or not (layer / "app").is_dir():
+        return None
+    return str(layer / "app")
 
 
 def build_dockerfile(app: App, source: Path, tmp: Path, cache: str, out: OutputWriter, cancel):
