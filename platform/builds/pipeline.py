@@ -174,7 +174,8 @@ def produce_image(build: Build, out: OutputWriter, cancel):
             keep_app_dir=str(Path(tmp) / "app"),
             stacks_languages=stacks_languages(),
             segments_dir=str(cachedir.slug_segments_path(app.name)),
-            previous_dir=with_database(lambda: previous_app_tree(app)),
+            # None here: an empty one, so the buildpacks still keep no copy of their own in the cache.
+            previous_dir=with_database(lambda: previous_app_tree(app)) or empty_dir(Path(tmp) / "previous"),
         )
         out.line(f"-----> Compressed slug: {slug.size / 1024 / 1024:.1f} MB")
         # The packer's own file and digest: moved into the store, not read again.
@@ -184,6 +185,11 @@ def produce_image(build: Build, out: OutputWriter, cancel):
         # it becomes the app's (its instances' uid), no longer the build's.
         slugtree.adopt(image.digest, Path(tmp) / "app", uid=identity.app_uid(app.pk))
     return slug, image, manifest if first else None
+
+
+def empty_dir(path: Path) -> str:
+    path.mkdir()
+    return str(path)
 
 
 def previous_app_tree(app: App) -> str | None:
