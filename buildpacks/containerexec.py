@@ -65,23 +65,24 @@ class ContainerExecutor:
         self.build_dirs = tuple(os.path.realpath(d) for d in build_dirs)
         self.handed: set[str] = set()  # mount sources already the build's
 
-    def _spec(self, stack, argv, env, cwd, mounts) -> ContainerSpec:
+    def _spec(self, stack, argv, env, cwd, mounts, network: bool = True) -> ContainerSpec:
         binds = tuple(stack.binds) + tuple(Mount(Path(m.source), m.target, m.read_only) for m in mounts)
         return ContainerSpec(
             command=tuple(argv), layers=stack.layers, binds=binds, env=tuple(env.items()), workdir=cwd,
-            user=f"{self.uid}:{self.uid}", user_name="build", network=self.network,
+            user=f"{self.uid}:{self.uid}", user_name="build", network=self.network if network else "none",
             limits=Limits(memory=self.memory_mb << 20, cpus=self.cpus, pids=BUILD_PIDS, tmp=1 << 30, disk=4 << 30),
             id=f"{self.name}-{os.urandom(4).hex()}"[:64].lower(), stop_grace=KILL_GRACE_S, nesting=self.nesting)
 
-    def run(self, argv, *, env, cwd, mounts, timeout, on_line, cancel=None) -> int:
-        """Run one step to completion and return its exit status (see the contract)."""
+    def run(self, argv, *, env, cwd, mounts, timeout, on_line, cancel=None, network=True) -> int:
+        """Run one step to completion and return its exit status (see the contract); network=False:
+        in a network namespace of its own with loopback alone (no bridge link, no firewall rules to set)."""
         try:
             stack = stacks.get(self.stack)
         except RuntimeLayerError as exc:
             # The build layer's callers handle BuildError: the reason reaches the pushing developer.
             raise BuildError(f"the build container cannot start: {exc}") from None
         self._hand_over(mounts)
-        spec = self._spec(stack, argv, env, cwd, mounts)
+        spec = self._spec(stack, argv, env, cwd, mounts, network)
         try:
             container = create(spec)
         except SpecError as exc:

@@ -71,6 +71,8 @@ def build(
     keep_app_dir: str | None = None,
     host_env: dict[str, str] | None = None,
     stacks_languages: dict[str, dict[str, list[str]]] | None = None,
+    segments_dir: str | None = None,
+    previous_dir: str | None = None,
 ) -> Slug:
     """Build source_dir into a slug written at slug_path; see buildpacks/README.md.
 
@@ -83,6 +85,11 @@ def build(
     host_env: the environment whose network settings (hostenv.FORWARDED) reach every step;
     by default this process's. stacks_languages: every stack's language versions
     (runtime.stackinfo), named in the message when the app asks for a version its stack lacks.
+    segments_dir: the app's slug segment store (segments.py), a directory of the platform's that
+    no build can write: unchanged big subtrees are copied from it compressed instead of packed again.
+    previous_dir: the app's last slug as this host unpacked it, mounted read-only for compile at
+    layout.PREVIOUS_DIR ($PAAS_PREVIOUS_APP): buildpacks copy unchanged dependencies from it, and then
+    keep no copy of their own in the cache.
     """
     config = dict(config or {})
     forwarded = hostenv.forwarded(os.environ if host_env is None else host_env)
@@ -97,6 +104,7 @@ def build(
     with cache.locked(cache_dir, waiting), tempfile.TemporaryDirectory(prefix="paas-build-", dir=work_dir) as scratch:
         ws = _workspace(scratch, source_dir, cache_dir, config, stack, source_version)
         ws.host_env = forwarded
+        ws.previous_dir = previous_dir
         _apply_slugignore(ws.app_dir, on_output)
         # Fail fast on a broken Procfile, before minutes of dependency installs.
         read_procfile(ws.app_dir)
@@ -107,7 +115,7 @@ def build(
         defaults, default_env, addons = _release_all(steps, [bp for bp, _ in chosen])
         process_types = _process_types(ws.app_dir, defaults, require_web, on_output, description)
         on_output("-----> Compressing...")
-        size, digest = pack_slug(ws.app_dir, slug_path, max_slug_bytes)
+        size, digest = pack_slug(ws.app_dir, slug_path, max_slug_bytes, segments_dir)
         on_output(f"{INDENT}Done: {human_size(size)}")
         if keep_app_dir is not None:
             os.rename(ws.app_dir, keep_app_dir)

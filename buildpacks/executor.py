@@ -49,6 +49,7 @@ class Executor(Protocol):
         timeout: float,
         on_line: Callable[[str], None],
         cancel: threading.Event | None = None,
+        network: bool = True,
     ) -> int:
         """Run argv to completion and return its exit status.
 
@@ -56,6 +57,8 @@ class Executor(Protocol):
         passed to `on_line` without its line ending, as it is produced. Past
         `timeout` seconds the whole step is killed and BuildTimeout is
         raised; once `cancel` is set it is killed and BuildCancelled raised.
+        network=False: the step needs no network (detect, release); an executor
+        that isolates steps gives it none (and saves setting one up).
         """
         ...
 
@@ -68,8 +71,8 @@ class LocalExecutor:
     source, so the same step description works here and in a container.
     """
 
-    def run(self, argv, *, env, cwd, mounts, timeout, on_line, cancel=None):
-        """Run argv locally; see `Executor.run`."""
+    def run(self, argv, *, env, cwd, mounts, timeout, on_line, cancel=None, network=True):
+        """Run argv locally; see `Executor.run` (there is no network to withhold here)."""
         by_depth = sorted(mounts, key=lambda m: len(m.target), reverse=True)
         local = lambda value: _to_source(value, by_depth)  # noqa: E731
         proc = subprocess.Popen(

@@ -10,6 +10,9 @@ CACHE_DIR = "/build/cache"
 ENV_DIR = "/build/env"
 TMP_DIR = "/build/tmp"
 BUILDPACKS_DIR = "/build/buildpacks"
+# The app's last slug as this host unpacked it (read-only, compile only, when the platform has it):
+# a buildpack may copy an unchanged dependency tree from it instead of keeping a copy in the cache.
+PREVIOUS_DIR = "/build/previous"
 # The CA bundle every step and instance trusts: the host's plus PAAS_TRUSTED_CA_FILE in a build
 # container (runtime/trust.py binds it there); the host's own with the local executor.
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"

@@ -11,7 +11,7 @@ from .release import MAX_OUTPUT_BYTES, ReleaseInfo, parse_release
 from .selection import Buildpack
 
 # detect and release only look at files: a minute is generous, and a hung
-# third-party script must not hold a build worker.
+# third-party script must not hold a build worker. They run without network.
 DETECT_TIMEOUT_S = 60.0
 RELEASE_TIMEOUT_S = 60.0
 # What detect printed names the app kind in the build output: a line, not a file.
@@ -32,6 +32,7 @@ class Workspace:
     stack: str
     source_version: str | None = None
     host_env: dict[str, str] = field(default_factory=dict)  # hostenv.forwarded(): proxies, indexes
+    previous_dir: str | None = None  # the app's last slug, unpacked (layout.PREVIOUS_DIR in compile)
 
 
 class Steps:
@@ -51,7 +52,7 @@ class Steps:
             if line.strip():
                 last[0] = line.strip()[:DETECT_TEXT_CHARS]
 
-        code = self._run(bp, "detect", [layout.APP_DIR], DETECT_TIMEOUT_S, keep)
+        code = self._run(bp, "detect", [layout.APP_DIR], DETECT_TIMEOUT_S, keep, network=False, looks_only=True)
         return code == 0, last[0]
 
     def compile(self, bp: Buildpack, timeout: float, on_line: Callable[[str], None]) -> None:
@@ -85,41 +86,50 @@ class Steps:
             if size[0] <= MAX_OUTPUT_BYTES:
                 lines.append(line)
 
-        code = self._run(bp, "release", [layout.APP_DIR], RELEASE_TIMEOUT_S, keep)
+        code = self._run(bp, "release", [layout.APP_DIR], RELEASE_TIMEOUT_S, keep, network=False,
+                         looks_only=True)
         if size[0] > MAX_OUTPUT_BYTES:
             raise BuildError(f"{bp.name} bin/release printed more than {MAX_OUTPUT_BYTES // 1024} KB")
         if code != 0:
             raise BuildError(f"{bp.name} bin/release failed with exit status {code}")
         return parse_release("\n".join(lines), bp.name)
 
-    def _run(self, bp: Buildpack, script: str, args: list[str], timeout: float, on_line) -> int:
+    def _run(self, bp: Buildpack, script: str, args: list[str], timeout: float, on_line, *,
+             network: bool = True, looks_only: bool = False) -> int:
         if self.cancel is not None and self.cancel.is_set():
             raise BuildCancelled("the build was cancelled")
         bp_target = layout.buildpack_target(bp.name)
         try:
             return self.executor.run(
                 [f"{bp_target}/bin/{script}", *args],
-                env=self._env(),
+                env=self._env(looks_only),
                 cwd=layout.APP_DIR,
-                mounts=self._mounts(bp, bp_target),
+                mounts=self._mounts(bp, bp_target, looks_only),
                 timeout=timeout,
                 on_line=on_line,
                 cancel=self.cancel,
+                # detect and release look at files: no network for them (Heroku's contract needs none).
+                network=network,
             )
         except OSError as exc:
             # Typically a script without its executable bit or with a bad #! line.
             raise BuildError(f"{bp.name} bin/{script} could not be started: {exc.strerror or exc}") from None
 
-    def _mounts(self, bp: Buildpack, bp_target: str) -> list[Mount]:
-        return [
-            Mount(self.ws.app_dir, layout.APP_DIR, read_only=False),
-            Mount(self.ws.cache_dir, layout.CACHE_DIR, read_only=False),
+    def _mounts(self, bp: Buildpack, bp_target: str, looks_only: bool = False) -> list[Mount]:
+        """What a step sees. `looks_only` (detect, release: Heroku gives them BUILD_DIR alone): the app
+        read-only and no cache, so nothing is walked again after them (containerexec's hand-over)."""
+        mounts = [Mount(self.ws.app_dir, layout.APP_DIR, read_only=looks_only)]
+        if not looks_only:
+            mounts.append(Mount(self.ws.cache_dir, layout.CACHE_DIR, read_only=False))
+            if self.ws.previous_dir:
+                mounts.append(Mount(self.ws.previous_dir, layout.PREVIOUS_DIR, read_only=True))
+        return mounts + [
             Mount(self.ws.env_dir, layout.ENV_DIR, read_only=True),
             Mount(self.ws.tmp_dir, layout.TMP_DIR, read_only=False),
             Mount(bp.path, bp_target, read_only=True),
         ]
 
-    def _env(self) -> dict[str, str]:
+    def _env(self, looks_only: bool = False) -> dict[str, str]:
         # Config vars reach buildpacks only through ENV_DIR (Heroku's rule),
         # so a var like PATH or LD_PRELOAD cannot break the build tools.
         env = {
@@ -133,4 +143,6 @@ class Steps:
         }
         if self.ws.source_version:
             env["SOURCE_VERSION"] = self.ws.source_version
+        if self.ws.previous_dir and not looks_only:
+            env["PAAS_PREVIOUS_APP"] = layout.PREVIOUS_DIR
         return env

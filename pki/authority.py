@@ -6,6 +6,7 @@ short-lived enough to be re-issued rather than revoked.
 """
 
 import datetime
+import fcntl
 import ipaddress
 import os
 from pathlib import Path
@@ -115,12 +116,18 @@ def ensure_server_files(directory: Path, name: str, names: list[str] = (), renew
     cert_path, key_path = directory / f"{stem}.crt", directory / f"{stem}.key"
     if cert_path.is_file() and key_path.is_file() and remaining_days(cert_path.read_bytes()) > renew_days:
         return cert_path, key_path
-    chain, key = issue(name, list(names))
-    for path, data in ((key_path, key), (cert_path, chain)):
-        tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        tmp.unlink(missing_ok=True)
-        _write_private(tmp, data.encode())
-        os.rename(tmp, path)
+    # One issuer at a time: the router's workers start together, and two interleaved issues left
+    # one's key beside the other's certificate (KEY_VALUES_MISMATCH on every start after).
+    with open(directory / f".{stem}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if cert_path.is_file() and key_path.is_file() and remaining_days(cert_path.read_bytes()) > renew_days:
+            return cert_path, key_path
+        chain, key = issue(name, list(names))
+        for path, data in ((key_path, key), (cert_path, chain)):
+            tmp = path.with_name(f".{path.name}.{os.getpid()}")
+            tmp.unlink(missing_ok=True)
+            _write_private(tmp, data.encode())
+            os.rename(tmp, path)
     return cert_path, key_path
 
 

@@ -31,6 +31,7 @@ collected by ``gc`` while instances started before the change use them.
 Digests are written ``sha256:<hex>`` everywhere outside this module.
 """
 
+import errno
 import fcntl
 import hashlib
 import json
@@ -92,9 +93,29 @@ def locked(name: str = ".lock"):
 
 
 def put(slug: Path | str, *, stack: str = "host", process_types: dict | None = None,
-        env: dict | None = None) -> Image:
-    """Store a slug tar with its metadata; returns the image (same content, same digest)."""
+        env: dict | None = None, packed: str | None = None) -> Image:
+    """Store a slug tar with its metadata; returns the image (same content, same digest).
+
+    packed: the sha256 (hex) the platform's own slug packer (buildpacks/slug.py) computed while it
+    wrote `slug`, a file of the caller's: it is moved into the store (copied across filesystems)
+    without being read or checked again. Any other slug (a download) is copied, hashed and checked.
+    """
     blobs, metas, _ = _dirs()
+    if packed is not None:
+        hexd, size = _hex(f"sha256:{packed}"), os.path.getsize(slug)
+        _move(Path(slug), blobs / f"{hexd}.tar")
+    else:
+        hexd, size = _store_copy(Path(slug), blobs)
+    image = Image(digest=f"sha256:{hexd}", stack=stack, process_types=dict(process_types or {}),
+                  env=dict(env or {}), size=size)
+    meta_tmp = metas / f".{hexd}.{os.getpid()}.tmp"
+    meta_tmp.write_text(json.dumps(asdict(image), sort_keys=True))
+    os.replace(meta_tmp, metas / f"{hexd}.json")
+    return image
+
+
+def _store_copy(slug: Path, blobs: Path) -> tuple[str, int]:
+    """Copy a slug into the store, hashing and checking it; (its sha256 hex, its size)."""
     sha = hashlib.sha256()
     tmp = blobs / f".{os.getpid()}.{os.urandom(4).hex()}.tmp"
     size = 0
@@ -109,12 +130,23 @@ def put(slug: Path | str, *, stack: str = "host", process_types: dict | None = N
         os.replace(tmp, blobs / f"{hexd}.tar")
     finally:
         tmp.unlink(missing_ok=True)
-    image = Image(digest=f"sha256:{hexd}", stack=stack, process_types=dict(process_types or {}),
-                  env=dict(env or {}), size=size)
-    meta_tmp = metas / f".{hexd}.{os.getpid()}.tmp"
-    meta_tmp.write_text(json.dumps(asdict(image), sort_keys=True))
-    os.replace(meta_tmp, metas / f"{hexd}.json")
-    return image
+    return hexd, size
+
+
+def _move(src: Path, target: Path) -> None:
+    """Put a file in place by renaming it; across filesystems by copying it first to a temporary name."""
+    try:
+        os.replace(src, target)
+        return
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+    tmp = target.with_name(f".{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _check_tar(path: Path) -> None:
@@ -290,6 +322,12 @@ def layer(digest: str, *, uid: int) -> Path:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return target
+
+
+def unpacked(digest: str, *, uid: int) -> Path | None:
+    """The image's layer for the app running as `uid` if this host has it unpacked (nothing is unpacked)."""
+    target = _dirs()[2] / _layer_name(_hex(digest), uid)
+    return target if target.is_dir() else None
 
 
 def _unpack(blob: Path, dest: Path, uid: int) -> None:

@@ -17,7 +17,13 @@ def base_images_path(app_name: str) -> Path:
     return Path(settings.PAAS_DATA_DIR) / "cache" / "bases" / app_name
 
 
+def slug_segments_path(app_name: str) -> Path:
+    """The compressed big subtrees of the app's last slug (buildpacks/segments.py): the platform's own
+    files, out of the build's reach, reused by the next build while a subtree is unchanged."""
+    return Path(settings.PAAS_DATA_DIR) / "cache" / "segments" / app_name
+
+
 def remove(app_name: str) -> None:
     """Everything cached for the app's builds."""
-    for path in (cache_dir_path(app_name), base_images_path(app_name)):
+    for path in (cache_dir_path(app_name), base_images_path(app_name), slug_segments_path(app_name)):
         shutil.rmtree(path, ignore_errors=True)

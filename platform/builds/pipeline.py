@@ -173,13 +173,40 @@ def produce_image(build: Build, out: OutputWriter, cancel):
             require_web=require_web,
             keep_app_dir=str(Path(tmp) / "app"),
             stacks_languages=stacks_languages(),
+            segments_dir=str(cachedir.slug_segments_path(app.name)),
+            # None here: an empty one, so the buildpacks still keep no copy of their own in the cache.
+            previous_dir=with_database(lambda: previous_app_tree(app)) or empty_dir(Path(tmp) / "previous"),
         )
         out.line(f"-----> Compressed slug: {slug.size / 1024 / 1024:.1f} MB")
-        image = images.put(slug.path, stack=slug.stack, process_types=slug.process_types, env=slug.default_env)
+        # The packer's own file and digest: moved into the store, not read again.
+        image = images.put(slug.path, stack=slug.stack, process_types=slug.process_types, env=slug.default_env,
+                           packed=slug.sha256)
         # This host's instances start from the compiled tree itself, without unpacking the slug;
         # it becomes the app's (its instances' uid), no longer the build's.
         slugtree.adopt(image.digest, Path(tmp) / "app", uid=identity.app_uid(app.pk))
     return slug, image, manifest if first else None
+
+
+def empty_dir(path: Path) -> str:
+    path.mkdir()
+    return str(path)
+
+
+def previous_app_tree(app: App) -> str | None:
+    """The /app tree of the app's last succeeded build on its stack, as this host has it unpacked
+    (its instances' layer, owned by the app's uid); None when there is none here. Buildpacks copy
+    unchanged dependencies from it (read-only in compile) instead of keeping a copy in the cache."""
+    last = (Build.objects.filter(app=app, status=Build.SUCCEEDED, stack=app.stack).exclude(slug_digest="")
+            .order_by("-finished_at").first())
+    if last is None:
+        return None
+    try:
+        layer = images.unpacked(last.slug_digest, uid=identity.app_uid(app.pk))
+    except ImageError:
+        return None
+    if layer is None or not (layer / "app").is_dir():
+        return None
+    return str(layer / "app")
 
 
 def build_dockerfile(app: App, source: Path, tmp: Path, cache: str, out: OutputWriter, cancel):

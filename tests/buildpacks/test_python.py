@@ -137,3 +137,28 @@ def test_unreadable_python_version_is_explained(builder, make_app):
     src = make_app({"requirements.txt": "", ".python-version": "latest\n"})
     with pytest.raises(BuildError, match=r"\.python-version asks for Python 'latest'; write a version such as 3\.11"):
         builder(src)
+
+
+def test_unchanged_dependencies_come_from_the_last_slug_and_the_cache_keeps_no_copy(builder, make_app, tmp_path):
+    """With the last slug's tree given (the platform's instances' layer), a cold build writes its
+    dependencies once (none into the cache) and the next build copies them from that tree."""
+    src = make_app({"requirements.txt": "flask\n", "app.py": FLASK_APP})
+    empty = tmp_path / "no-previous"
+    empty.mkdir()
+    first = tmp_path / "first-app"
+    builder(src, previous_dir=str(empty), keep_app_dir=str(first))
+    assert any("Installing dependencies from requirements.txt" in line for line in builder.lines)
+    assert not (builder.cache_dir / "python" / "site").exists()
+    assert (first / ".paas" / "python" / "flask").is_dir() and (first / ".paas" / "python.key").is_file()
+
+    slug = builder(src, previous_dir=str(first))
+    assert "-----> Reusing installed dependencies from the last build (requirements.txt unchanged)" in builder.lines
+    assert not any("Collecting" in line for line in builder.lines)
+    with tarfile.open(slug.path) as tar:
+        assert "./.paas/python/flask/__init__.py" in tar.getnames()
+
+    # A last slug whose key does not match (the app wrote it, or the requirements changed): installed
+    # again, from the wheelhouse alone.
+    (first / ".paas" / "python.key").write_text("0" * 64 + "\n")
+    builder(src, previous_dir=str(first))
+    assert "       Installed from the wheels in the build cache" in builder.lines

@@ -78,3 +78,49 @@ def test_a_script_that_cannot_run_is_an_os_error(tmp_path):
     with pytest.raises(OSError):
         ContainerExecutor(name="bo").run(["/build/bp/compile"], env={}, cwd="/", timeout=10, on_line=print,
                                          mounts=[Mount(str(tmp_path), "/build/bp")])
+
+
+def test_a_step_without_network_has_loopback_alone():
+    """detect and release run with network=False: no link to the bridge, nothing to reach."""
+    def interfaces(network):
+        lines = []
+        code = ContainerExecutor(name="bn").run(
+            ["/bin/sh", "-c", "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '"], env={"PATH": "/usr/bin:/bin"},
+            cwd="/", mounts=[], timeout=60, on_line=lines.append, network=network)
+        assert code == 0
+        return sorted(lines)
+
+    assert interfaces(False) == ["lo"]
+    assert len(interfaces(True)) == 2  # loopback and its link to the bridge
+    assert not list(config.instances_dir().glob("bn-*"))
+
+
+def test_detect_and_release_see_the_app_read_only_and_no_cache(tmp_path):
+    """A hostile buildpack's detect or release cannot change the app or the cache (Heroku gives them
+    BUILD_DIR alone), nor reach the network; its compile still can write both."""
+    from paas.buildpacks.selection import Buildpack
+    from paas.buildpacks.steps import Steps, Workspace
+
+    bp = tmp_path / "bp"
+    (bp / "bin").mkdir(parents=True)
+    probe = ("#!/bin/sh\nfound=Probe\ntouch /app/planted 2>/dev/null && found=\"$found app-writable\"\n"
+             "[ -e /build/cache ] && found=\"$found cache-seen\"\n"
+             "tail -n +3 /proc/net/dev | grep -qv '^ *lo:' && found=\"$found network\"\n")
+    (bp / "bin" / "detect").write_text(probe + "echo \"$found\"\n")
+    (bp / "bin" / "release").write_text(probe + "echo '---'; echo \"config_vars: {FOUND: \\\"$found\\\"}\"\n")
+    (bp / "bin" / "compile").write_text(probe + "echo \"$found\"\n")
+    for script in ("detect", "release", "compile"):
+        (bp / "bin" / script).chmod(0o755)
+    dirs = {name: tmp_path / name for name in ("app", "cache", "env", "tmp")}
+    for path in dirs.values():
+        path.mkdir()
+    ws = Workspace(app_dir=str(dirs["app"]), cache_dir=str(dirs["cache"]), env_dir=str(dirs["env"]),
+                   tmp_dir=str(dirs["tmp"]), stack="host")
+    steps = Steps(ContainerExecutor(name="bd", build_dirs=(str(tmp_path),)), ws)
+    buildpack = Buildpack("probe", str(bp))
+    assert steps.detect(buildpack) == (True, "Probe")
+    assert steps.release(buildpack).config_vars == {"FOUND": "Probe"}
+    assert not (dirs["app"] / "planted").exists()
+    lines = []
+    steps.compile(buildpack, 60, lines.append)
+    assert lines == ["Probe app-writable cache-seen network"]

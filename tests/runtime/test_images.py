@@ -199,3 +199,21 @@ def test_a_layer_is_only_ever_owned_by_an_app_uid(slug, uid):
             images.layer(image.digest, uid=uid)
     finally:
         images.gc(set())
+
+
+def test_a_slug_the_platform_packed_is_moved_in_by_its_digest(tmp_path):
+    """put(packed=): the packer's own file and digest, moved into the store unread; the layer it
+    unpacks to is the slug's."""
+    from paas.buildpacks.slug import pack_slug
+
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "run.sh").write_text("#!/bin/sh\necho packed\n")
+    size, digest = pack_slug(str(app), str(tmp_path / "slug.tgz"), 1 << 30, str(tmp_path / "segments"))
+    image = images.put(tmp_path / "slug.tgz", stack="host", packed=digest)
+    assert image.digest == f"sha256:{digest}" and image.size == size
+    assert not (tmp_path / "slug.tgz").exists()
+    assert images.blob_path(image.digest).stat().st_size == size
+    assert (images.layer(image.digest, uid=UID) / "app" / "run.sh").read_text() == "#!/bin/sh\necho packed\n"
+    with pytest.raises(ImageError):
+        images.put(tmp_path / "other", packed="not-a-digest")
