@@ -9,7 +9,9 @@ them instead.
 
 Which subtrees: `segment_of` (a top-level entry, or one level further inside a
 top-level dot-directory: `.paas/python`, `.heroku/python`, `.apt/usr`,
-`node_modules`), when its files hold at least SEGMENT_MIN_BYTES.
+`node_modules`), when it is a dependency tree (`reusable`) and its files hold at
+least SEGMENT_MIN_BYTES. The app's own top-level folders never are: a build
+script may write them with a pinned time (SOURCE_DATE_EPOCH) and the same size.
 
 The key is the digest of the subtree's metadata, read without following links:
 every name, kind, mode, size, modification time (ns), link target and which
@@ -46,6 +48,11 @@ def segment_of(rel: str) -> str:
     return parts[0]
 
 
+def reusable(name: str) -> bool:
+    """Whether a segment is a tree the buildpacks install dependencies into (kept across builds)."""
+    return name == "node_modules" or (name.startswith(".") and "/" in name)
+
+
 @dataclass
 class Plan:
     """The tree's big segments: name -> key, in walk order."""
@@ -73,7 +80,7 @@ def plan(app_dir: str, max_bytes: int) -> Plan:
             if result.unpacked > max_bytes:
                 raise BuildError(f"the compiled app is at least {human_size(result.unpacked)}, over the slug "
                                  f"size limit of {human_size(max_bytes)}")
-    result.keys = {name: digests[name].hexdigest() for name in digests if sizes[name] >= SEGMENT_MIN_BYTES}
+    result.keys = {name: digests[name].hexdigest() for name in digests if sizes[name] >= SEGMENT_MIN_BYTES and reusable(name)}
     return result
 
 

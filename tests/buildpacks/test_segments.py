@@ -71,6 +71,8 @@ def test_segment_of_names_top_entries_and_one_level_inside_dot_directories():
     assert segments.segment_of(".paas/python/flask/app.py") == ".paas/python"
     assert segments.segment_of(".heroku/python") == ".heroku/python"
     assert segments.segment_of("static/css/site.css") == "static"
+    assert segments.reusable(".paas/python") and segments.reusable("node_modules")
+    assert not segments.reusable("static") and not segments.reusable(".paas")
 
 
 def test_the_key_covers_names_modes_sizes_times_and_links_but_not_bytes(tmp_path):
@@ -189,3 +191,21 @@ def test_a_symlinked_segment_directory_is_packed_as_a_link(tmp_path):
     os.symlink("python", root / ".paas" / "py")
     pack_slug(str(root), str(tmp_path / "1.tgz"), 1 << 30, str(tmp_path / "store"))
     assert _contents(tmp_path / "1.tgz")["./.paas/py"] == (tarfile.SYMTYPE, 0o777, "python")
+
+
+def test_the_apps_own_big_folder_is_packed_from_its_bytes_every_time(tmp_path):
+    """A bundle a build script writes with a pinned time (SOURCE_DATE_EPOCH) and the same size is
+    not a dependency tree: the new bytes reach the slug."""
+    root = _tree(tmp_path / "app")
+    bundle = root / "static" / "app.js"
+    bundle.parent.mkdir()
+    bundle.write_bytes(os.urandom(segments.SEGMENT_MIN_BYTES * 2))
+    os.utime(bundle, ns=(315532800 * 10**9, 315532800 * 10**9))
+    store = tmp_path / "store"
+    pack_slug(str(root), str(tmp_path / "1.tgz"), 1 << 30, str(store))
+    new = bytes(b ^ 1 for b in bundle.read_bytes())
+    bundle.write_bytes(new)
+    os.utime(bundle, ns=(315532800 * 10**9, 315532800 * 10**9))
+    pack_slug(str(root), str(tmp_path / "2.tgz"), 1 << 30, str(store))
+    assert _contents(tmp_path / "2.tgz")["./static/app.js"][2] == new
+    assert "static" not in segments.plan(str(root), 1 << 30).keys
