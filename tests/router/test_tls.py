@@ -336,3 +336,30 @@ def test_pipelined_requests_in_one_write_and_a_large_upload(make_tls_router, rou
         time.sleep(0.5)   # the router's socket buffer fills: its writes pause, then resume as this reads
         out = read_until_closed(s)
     assert out.startswith(b"HTTP/1.1 200") and out.endswith(b"x" * 1000) and len(out.partition(b"\r\n\r\n")[2]) == 3000000
+
+
+def test_a_forged_record_after_the_handshake_ends_only_that_connection(make_tls_router, routes, echo, tmp_path):
+    """Application data that fails its integrity check (a forged or corrupted record) is OpenSSL's
+    refusal: that connection ends (an alert at most, never a response), the next one is served."""
+    router = make_tls_router()
+    routes.set_app("demo", [backend(echo.port)])
+    ctx = _client_context(_ca_file(tmp_path))
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    client = ctx.wrap_bio(incoming, outgoing, server_hostname="demo.localhost")
+    with socket.create_connection(("127.0.0.1", router.tls_port), timeout=5) as raw:
+        while True:
+            try:
+                client.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                raw.sendall(outgoing.read())
+                incoming.write(raw.recv(65536))
+        raw.sendall(outgoing.read())
+        client.write(b"GET / HTTP/1.1\r\nHost: demo.localhost\r\n\r\n")
+        record = bytearray(outgoing.read())
+        record[-1] ^= 0xFF   # the last byte of the tag: the record no longer authenticates
+        raw.sendall(bytes(record))
+        read_until_closed(raw)   # the router ends it (a timeout here would fail the test)
+    assert not echo.requests   # the request in the forged record never reached the app
+    status, _, _ = _get(router.tls_port, "demo.localhost", ctx)
+    assert status.startswith(b"HTTP/1.1 200")
