@@ -29,6 +29,16 @@ HIGH_WATER = 256 * 1024
 READ_LIMIT = 256 * 1024
 
 
+# Per event loop, the channels holding writes until the loop's callbacks of this iteration are
+# done (see Channel.write). Keyed by loop: the router has one per worker, tests one per thread.
+_held: dict = {}
+
+
+def _flush_held(loop) -> None:
+    for ch in _held.pop(loop, ()):
+        ch.flush()
+
+
 class Channel(asyncio.Protocol):
     def __init__(self, on_open=None, local_port: int = 0):
         self.transport = None
@@ -55,6 +65,7 @@ class Channel(asyncio.Protocol):
         self._deadline = None
         self._on_timeout = None
         self._half_close = True
+        self._out = None            # writes held until the loop's callbacks of this iteration are done
 
     # --- Protocol callbacks ----------------------------------------------------
 
@@ -92,6 +103,7 @@ class Channel(asyncio.Protocol):
 
     def connection_lost(self, exc) -> None:
         self.closed = True
+        self._out = None
         self.eof = True
         self._exc = exc
         self._deadline = None
@@ -160,10 +172,42 @@ class Channel(asyncio.Protocol):
     # --- writing -----------------------------------------------------------------
 
     def write(self, data) -> None:
-        self.transport.write(data)
+        """Send ``data`` once the callbacks of this loop iteration are done, in one write per channel.
+
+        A write to a local peer wakes it, and the kernel then often hands it the core at once: a
+        router writing as it goes is put off the core once per request. Held to the end of the
+        iteration, the writes of every request the iteration handled go out together.
+        """
+        out = self._out
+        if out is None:
+            self._out = [data]
+            loop = self._loop
+            held = _held.get(loop)
+            if held is None:
+                _held[loop] = [self]
+                loop.call_soon(_flush_held, loop)
+            else:
+                held.append(self)
+        else:
+            out.append(data)
+
+    def flush(self) -> None:
+        """Send the held writes now."""
+        out = self._out
+        if out is None:
+            return
+        self._out = None
+        if not self.closed:
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+
+    def backlog(self) -> int:
+        """Bytes written and not yet taken by the socket (the held writes are sent first)."""
+        self.flush()
+        return self.transport.get_write_buffer_size()
 
     async def drain(self) -> None:
         """Wait while the peer has more than HIGH_WATER unread; raise if it is gone."""
+        self.flush()
         if self.closed:
             raise ConnectionResetError("connection lost")
         if not self.paused:
@@ -173,6 +217,7 @@ class Channel(asyncio.Protocol):
 
     def write_eof(self) -> None:
         # TLS cannot half-close (a close_notify ends both directions): there the unread rest is only read.
+        self.flush()
         if not self.transport.is_closing() and self.transport.can_write_eof():
             self.transport.write_eof()
 
@@ -184,10 +229,12 @@ class Channel(asyncio.Protocol):
 
     def close(self) -> None:
         if self.transport is not None:
+            self.flush()
             self.transport.close()
 
     def abort(self) -> None:
         """Close now, dropping unsent bytes (a peer that does not read)."""
+        self._out = None
         if self.transport is not None:
             self.transport.abort()
 
