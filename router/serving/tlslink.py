@@ -21,6 +21,8 @@ bytes between the socket, the BIOs and the Channel.
 import asyncio
 import ssl
 
+from paas.router.serving.channel import hold
+
 READ_SIZE = 65536   # one TLS record is at most 16 KiB of plaintext: a read takes a few at once
 
 
@@ -42,6 +44,7 @@ class TLSLink(asyncio.Protocol):
         self._closing = False     # close() or abort() was called, or the socket is gone
         self._reading_paused = False
         self._eof = False         # the peer ended its side while reading was paused
+        self._out = None          # TLS records held to the end of the loop iteration (channel.hold)
 
     # --- the raw connection's protocol callbacks ---------------------------------------
 
@@ -72,6 +75,7 @@ class TLSLink(asyncio.Protocol):
 
     def connection_lost(self, exc) -> None:
         self._closing = True
+        self._out = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -128,6 +132,7 @@ class TLSLink(asyncio.Protocol):
                 return
             except ssl.SSLError:
                 self._flush()   # OpenSSL's alert for the bad record
+                self.flush()
                 self.abort()
                 return
             if not data:   # the peer's close_notify
@@ -150,12 +155,34 @@ class TLSLink(asyncio.Protocol):
             self.close()
 
     def _flush(self) -> None:
+        """What OpenSSL wrote (a handshake flight, tickets, an alert) goes out with this iteration's writes."""
         outgoing = self._outgoing
-        if outgoing.pending and self._raw is not None and not self._raw.is_closing():
-            self._raw.write(outgoing.read())
+        if outgoing.pending:
+            self._send(outgoing.read())
+
+    def _send(self, records: bytes) -> None:
+        # Records go out in the order OpenSSL made them: behind any held ones.
+        out = self._out
+        if out is not None:
+            out.append(records)
+        elif hold(self, self._loop):
+            self._out = [records]
+        elif not self._raw.is_closing():
+            self._raw.write(records)
+
+    def flush(self) -> None:
+        """Send the held records now (channel.hold calls it at the end of the iteration)."""
+        out = self._out
+        if out is None:
+            return
+        self._out = None
+        raw = self._raw
+        if raw is not None and not raw.is_closing():
+            raw.write(out[0] if len(out) == 1 else b"".join(out))
 
     def _close_raw(self) -> None:
         self._closing = True
+        self.flush()   # an alert OpenSSL wrote goes out first
         if self._raw is not None:
             self._raw.close()
 
@@ -165,7 +192,11 @@ class TLSLink(asyncio.Protocol):
         if not data or self._closing:
             return
         self._ssl.write(data)
-        self._raw.write(self._outgoing.read())
+        records = self._outgoing.read()
+        if self._out is None:
+            self._raw.write(records)   # the Channel holds its writes already (Channel.write)
+        else:
+            self._out.append(records)
 
     def writelines(self, chunks) -> None:
         self.write(b"".join(chunks))
@@ -182,13 +213,13 @@ class TLSLink(asyncio.Protocol):
                 pass   # the peer's close_notify has not come: not waited for
             except ValueError:
                 pass
-            raw = self._raw
-            if self._outgoing.pending and not raw.is_closing():
-                raw.write(self._outgoing.read())
+            self._flush()
+        self.flush()
         self._raw.close()
 
     def abort(self) -> None:
         self._closing = True
+        self._out = None
         if self._raw is not None:
             self._raw.abort()
 
