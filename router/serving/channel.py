@@ -14,7 +14,8 @@ It also quacks like a StreamWriter (``write``, ``drain``, ``close``,
 ``write_eof``, ``get_extra_info``, ``transport``) so the coroutine code does not
 care which it has. ``set_deadline`` is a lazily re-armed timer: moving a
 deadline later (every keep-alive request does) costs an assignment, not a
-timer cancel and re-schedule.
+timer cancel and re-schedule. While the worker is busy, small writes are held
+to the end of the loop iteration and sent in one write per connection (``hold``).
 """
 
 import asyncio
