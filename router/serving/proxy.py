@@ -369,7 +369,7 @@ class Proxy:
             try:
                 if type(event) is Data:
                     up.writer.write(bx.send_data(event.data))
-                    if up.writer.transport.get_write_buffer_size() > HIGH_WATER:
+                    if up.writer.backlog() > HIGH_WATER:
                         async with asyncio.timeout(self.t.idle):
                             await up.writer.drain()
                 else:
@@ -386,7 +386,7 @@ class Proxy:
             event = bx.next_body_event()
             if event is NEED_DATA:
                 self._flush(writer, pending)
-                if writer.transport.get_write_buffer_size() > HIGH_WATER:
+                if writer.backlog() > HIGH_WATER:
                     await self._drain(writer)
                 bx.receive_data(await self._read_upstream(up, idle))
             elif type(event) is Data:
@@ -395,7 +395,7 @@ class Proxy:
             else:
                 pending.append(conn.send_end())
                 self._flush(writer, pending)
-                if writer.transport.get_write_buffer_size() > HIGH_WATER:
+                if writer.backlog() > HIGH_WATER:
                     await self._drain(writer)
                 return sent
 

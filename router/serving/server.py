@@ -26,6 +26,7 @@ from paas.router.serving.challenges import Challenges
 from paas.router.serving.pool import Pool
 from paas.router.serving.proxy import Proxy
 from paas.router.serving.tls import RELOAD_S as TLS_RELOAD_S, Certificates
+from paas.router.serving.tlslink import TLSLink
 from paas.router.table import platform
 from paas.router.table.routes import RouteTable
 from paas.router.table.sync import TableSync, Waker
@@ -113,10 +114,11 @@ class Router:
         sock = tls_sock or listen_socket(s.host, s.tls_port)
         accept = self.proxy.accept
         port = sock.getsockname()[1]
-        # The handshake has the head deadline: a client that stalls in it holds only its own socket.
+        context, head = self.certificates.context, s.timeouts.head
+        # TLS on memory BIOs of the router's own (tlslink.py: cheaper than the loop's TLS layer). The
+        # handshake has the head deadline: a client that stalls in it holds only its own socket.
         self._tls_server = await asyncio.get_running_loop().create_server(
-            lambda: Channel(accept, port), sock=sock, ssl=self.certificates.context,
-            ssl_handshake_timeout=s.timeouts.head)
+            lambda: TLSLink(context, Channel(accept, port), head), sock=sock)
         # https:redirect sends clients here: the configured port, or the one bound (port 0 in tests).
         self.proxy.tls_port = s.tls_port or self.tls_port
         self._background.append(asyncio.create_task(self._reload_certificates()))

@@ -5,6 +5,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import time
 
 import pytest
 from router_backends import EchoBackend, RawBackend
@@ -134,8 +135,9 @@ def test_unknown_sni_is_an_alert_not_another_certificate(make_tls_router, routes
     with socket.create_connection(("127.0.0.1", router.tls_port), timeout=5) as raw:
         raw.sendall(outgoing.read())
         reply = read_until_closed(raw)
-    # No ServerHello (a handshake record, 0x16), so no certificate: at most an alert record (0x15).
-    assert reply == b"" or reply[0] == 0x15
+    # No ServerHello (a handshake record, 0x16), so no certificate: the alert record (0x15), fatal (2)
+    # unrecognized_name (112), flushed before the close (tlslink.py).
+    assert reply[0] == 0x15 and reply[-2:] == bytes([2, 112])
 
 
 def test_sni_of_another_app_does_not_reach_this_one(make_tls_router, routes, echo, tmp_path, cleanup):
@@ -293,3 +295,71 @@ def test_sni_address_answers_are_remembered_within_a_bound(make_tls_router):
         assert not certs._is_address(f"n{i}.localhost")
     assert len(certs._addresses) <= 4096
     assert certs._is_address("10.0.0.1") and not certs._is_address("demo.localhost")
+
+
+def _tls(port, host, ctx, **kw):
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    return ctx.wrap_socket(raw, server_hostname=host, **kw)
+
+
+def test_a_close_sends_close_notify_after_the_whole_response(make_tls_router, routes, echo, tmp_path):
+    """The router's own TLS layer (tlslink.py) ends a connection with close_notify: a client that treats
+    an EOF without it as truncation (suppress_ragged_eofs off) reads the whole response and a clean end."""
+    router = make_tls_router()
+    routes.set_app("demo", [backend(echo.port)])
+    with _tls(router.tls_port, "demo.localhost", _client_context(_ca_file(tmp_path)),
+              suppress_ragged_eofs=False) as s:
+        s.sendall(b"GET /big?n=300000 HTTP/1.1\r\nHost: demo.localhost\r\nConnection: close\r\n\r\n")
+        out = read_until_closed(s)   # an abrupt end would raise SSLEOFError here
+    head, _, body = out.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and body == b"x" * 300000
+
+
+def test_pipelined_requests_in_one_write_and_a_large_upload(make_tls_router, routes, echo, tmp_path):
+    """Several requests in one burst of records, then a body over the read limit (reading paused and
+    resumed under it, records held in the BIO meanwhile), then a slow reader of a large response."""
+    router = make_tls_router()
+    routes.set_app("demo", [backend(echo.port)])
+    with _tls(router.tls_port, "demo.localhost", _client_context(_ca_file(tmp_path))) as s:
+        s.sendall(b"".join(b"GET /p%d HTTP/1.1\r\nHost: demo.localhost\r\n\r\n" % i for i in range(5)))
+        got = b""
+        while got.count(b"HTTP/1.1 200") < 5 or not got.endswith(b"}"):
+            got += s.recv(65536)
+        assert [f'"path": "/p{i}"'.encode() in got for i in range(5)] == [True] * 5
+        body = bytes(range(256)) * 4096   # 1 MiB
+        s.sendall(b"POST /count HTTP/1.1\r\nHost: demo.localhost\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        got = b""
+        while not got.endswith(b"}"):
+            got += s.recv(65536)
+        assert got.startswith(b"HTTP/1.1 200") and b'{"received": 1048576}' in got
+        s.sendall(b"GET /big?n=3000000 HTTP/1.1\r\nHost: demo.localhost\r\nConnection: close\r\n\r\n")
+        time.sleep(0.5)   # the router's socket buffer fills: its writes pause, then resume as this reads
+        out = read_until_closed(s)
+    assert out.startswith(b"HTTP/1.1 200") and out.endswith(b"x" * 1000) and len(out.partition(b"\r\n\r\n")[2]) == 3000000
+
+
+def test_a_forged_record_after_the_handshake_ends_only_that_connection(make_tls_router, routes, echo, tmp_path):
+    """Application data that fails its integrity check (a forged or corrupted record) is OpenSSL's
+    refusal: that connection ends (an alert at most, never a response), the next one is served."""
+    router = make_tls_router()
+    routes.set_app("demo", [backend(echo.port)])
+    ctx = _client_context(_ca_file(tmp_path))
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    client = ctx.wrap_bio(incoming, outgoing, server_hostname="demo.localhost")
+    with socket.create_connection(("127.0.0.1", router.tls_port), timeout=5) as raw:
+        while True:
+            try:
+                client.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                raw.sendall(outgoing.read())
+                incoming.write(raw.recv(65536))
+        raw.sendall(outgoing.read())
+        client.write(b"GET / HTTP/1.1\r\nHost: demo.localhost\r\n\r\n")
+        record = bytearray(outgoing.read())
+        record[-1] ^= 0xFF   # the last byte of the tag: the record no longer authenticates
+        raw.sendall(bytes(record))
+        read_until_closed(raw)   # the router ends it (a timeout here would fail the test)
+    assert not echo.requests   # the request in the forged record never reached the app
+    status, _, _ = _get(router.tls_port, "demo.localhost", ctx)
+    assert status.startswith(b"HTTP/1.1 200")
