@@ -156,7 +156,12 @@ class DjangoControlPlane:
 
 def main(argv: list[str] | None = None) -> int:
     """`paas-agent`: this host's agent, with the Django control plane."""
-    return agent.main(DjangoControlPlane, argv)
+    from paas.services import serverpackages
+
+    try:
+        return agent.main(DjangoControlPlane, argv)
+    finally:
+        serverpackages.release_unfinished()
 
 
 if __name__ == "__main__":
