@@ -156,12 +156,12 @@ class DjangoControlPlane:
 
 def main(argv: list[str] | None = None) -> int:
     """`paas-agent`: this host's agent, with the Django control plane."""
-    from paas.services import serverpackages
+    from paas.services import bgcontainers
 
     try:
         return agent.main(DjangoControlPlane, argv)
     finally:
-        serverpackages.release_unfinished()
+        bgcontainers.release_unfinished()
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from paas.runtime.errors import RuntimeLayerError
+from paas.services import bgcontainers
 
 log = logging.getLogger("paas.services")
 
@@ -53,7 +54,6 @@ RETRY_S = 60.0
 _making: set[tuple[str, str]] = set()
 _failed_at: dict[tuple[str, str], float] = {}
 _lock = threading.Lock()
-_unfinished: set[str] = set()  # ids of the apt containers running now (released at the agent's exit)
 
 
 def root() -> Path:
@@ -156,19 +156,6 @@ def _ensure_once(stack: str, service: str) -> None:
             _making.discard((stack, service))
 
 
-def release_unfinished() -> None:
-    """At the agent's exit: the layers still being made run in daemon threads that die with it, and
-    their apt containers (cgroups, network namespace, lease) would outlive it, owned by nothing an
-    instance record names. Their work is lost; the next agent makes the layer again."""
-    from paas.runtime import container
-
-    with _lock:
-        ids = sorted(_unfinished)
-        _unfinished.clear()
-    for container_id in ids:
-        container.release(container_id, "bridge")
-
-
 def prepare(stack: str) -> None:
     """At the agent's start: the servers' layers of `stack` (the default one) if this host has it, in the
     background, so the first add-on on it does not wait for apt."""
@@ -222,16 +209,13 @@ def _download(stack_name: str, service: str, work: Path) -> None:
         env=(("PAAS_PACKAGES", " ".join(PACKAGES[service])), ("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")),
         workdir="/work", user=f"{uid}:{uid}", user_name="addon", network="bridge",
         limits=Limits(memory=MAKE_MEMORY, pids=256), id=f"addon-layer-{secrets.token_hex(4)}"))
-    with _lock:
-        _unfinished.add(made.id)
     try:
-        made.start()
-        exited = made.wait(MAKE_TIMEOUT_S)
-        outcome = made.stop(grace=0) if not exited else made.mark_stopped()
+        with bgcontainers.tracked(made.id, "bridge"):
+            made.start()
+            exited = made.wait(MAKE_TIMEOUT_S)
+            outcome = made.stop(grace=0) if not exited else made.mark_stopped()
     finally:
         container.release(made.id, "bridge")
-        with _lock:
-            _unfinished.discard(made.id)
     if outcome.exit_code != 0 or not (work / "layer" / "usr").is_dir():
         raise RuntimeError(f"apt in a container of {stack_name} exited {outcome.exit_code}")
     os.sync()

@@ -14,6 +14,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from paas.services import bgcontainers
+
 log = logging.getLogger("paas.services")
 
 MAKE = r"""set -eu
@@ -52,9 +54,10 @@ def ensure_postgres() -> None:
             workdir="/app", user=f"{uid}:{uid}", user_name="addon", network="none",
             limits=Limits(memory=256 << 20), id=f"addon-template-{secrets.token_hex(4)}"))
         try:
-            made.start()
-            exited = made.wait(300)
-            outcome = made.stop(grace=0) if not exited else made.mark_stopped()
+            with bgcontainers.tracked(made.id, "none"):
+                made.start()
+                exited = made.wait(300)
+                outcome = made.stop(grace=0) if not exited else made.mark_stopped()
         finally:
             container.release(made.id, "none")
         if outcome.exit_code == 0 and (work / "pgdata" / "PG_VERSION").is_file():
