@@ -19,6 +19,7 @@ to the end of the loop iteration and sent in one write per connection (``hold``)
 """
 
 import asyncio
+import weakref
 
 from paas.router.serving import scheme
 
@@ -49,7 +50,8 @@ class _Iteration:
         self.scheduled = False
 
 
-_iterations: dict = {}
+# Weak: a loop that is closed and dropped (each test's, a restarted worker's) takes its entry with it.
+_iterations: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Iteration]" = weakref.WeakKeyDictionary()
 
 
 def _iteration(loop) -> _Iteration:
