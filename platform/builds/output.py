@@ -22,6 +22,9 @@ MISSED_LINE = "       ({} lines of output not shown while the platform's Redis w
 
 
 CANCEL_CHECK_S = 0.5
+# How long the stream must stay quiet after the row says the build ended before the row's end is
+# taken: the worker streams "Released vN" and the end entry just after the row commits.
+END_GRACE_S = 5.0
 
 
 def stream_key(build_uuid) -> str:
@@ -81,15 +84,19 @@ class BuildEnd:
     release: int | None
 
 
-def follow(build_uuid, on_line, *, timeout: float, block_ms: int = 1000) -> BuildEnd | None:
+def follow(build_uuid, on_line, *, timeout: float, block_ms: int = 1000,
+           end_grace_s: float = END_GRACE_S) -> BuildEnd | None:
     """Call ``on_line`` for every line until the build ends; None when ``timeout`` passes first.
 
     Level-triggered on the Build row: whenever the stream is quiet or Redis is away, the row
     says whether the build has ended (its end entry may have been lost with a Redis restart).
+    The row commits before the worker streams its last lines (the release), so the row's end
+    is taken only once the stream has stayed quiet for ``end_grace_s`` after it.
     """
     client = get_redis()
     key, last_id = stream_key(build_uuid), "0-0"
     deadline = time.monotonic() + timeout
+    row_end, quiet_since = None, 0.0
     while time.monotonic() < deadline:
         try:
             result = client.xread({key: last_id}, block=block_ms, count=500)
@@ -104,10 +111,14 @@ def follow(build_uuid, on_line, *, timeout: float, block_ms: int = 1000) -> Buil
                     release = int(fields["release"]) if fields.get("release") else None
                     return BuildEnd(fields["end"], fields.get("message", ""), release)
                 on_line(fields["line"])
-        if not result:
-            end = ended(build_uuid)
-            if end is not None:
-                return end
+        if result:
+            quiet_since = time.monotonic()
+            continue
+        if row_end is None:
+            row_end = ended(build_uuid)
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= end_grace_s:
+            return row_end
     return None
 
 

@@ -5,6 +5,7 @@ was cut (a PostgreSQL restart while it built, pipeline.with_database). Real Post
 "away" is a client of a port where nothing listens."""
 
 import datetime
+import threading
 import uuid
 
 import pytest
@@ -17,6 +18,7 @@ from django.utils import timezone
 from paas.platform.actions.apps import create_app
 from paas.platform.actions.config import current_config
 from paas.platform.actions.releases import create_release
+from paas.platform.builds import output as output_module
 from paas.platform.builds.output import OutputWriter, follow, stream_key
 from paas.platform.builds.pipeline import with_database
 from paas.platform.models import Build
@@ -66,14 +68,48 @@ def test_a_follower_learns_the_end_from_the_row_when_the_stream_lost_it(build, p
     release = create_release(build.app, user=pusher, build=build, config=current_config(build.app), summary="d")
     Build.objects.filter(pk=build.pk).update(status=Build.SUCCEEDED)
     seen = []
-    end = follow(build.uuid, seen.append, timeout=30, block_ms=100)
+    end = follow(build.uuid, seen.append, timeout=30, block_ms=100, end_grace_s=1)
     assert seen == ["-----> building"]
+    assert (end.status, end.release) == (Build.SUCCEEDED, release.version)
+
+
+def test_lines_streamed_after_the_row_ends_the_build_still_reach_the_follower(build, pusher, monkeypatch):
+    """The worker commits the release, then streams "Released vN" and the end: a follower whose
+    stream went quiet meanwhile (a slow release step) must not end on the row and drop them."""
+    out = OutputWriter(build.uuid)
+    out.line("-----> building")
+    release = create_release(build.app, user=pusher, build=build, config=current_config(build.app), summary="d")
+    Build.objects.filter(pk=build.pk).update(status=Build.SUCCEEDED)
+    row_seen = threading.Event()
+    real_ended = output_module.ended
+
+    def ended_then_signal(build_uuid):   # the follower has read the row's end: now the worker goes on
+        end = real_ended(build_uuid)
+        if end is not None:
+            row_seen.set()
+        return end
+
+    def stream_the_rest():
+        row_seen.wait(30)
+        out.line(f"-----> Released v{release.version}")
+        out.end(Build.SUCCEEDED, release=release.version)
+
+    monkeypatch.setattr(output_module, "ended", ended_then_signal)
+    writer = threading.Thread(target=stream_the_rest)
+    writer.start()
+    seen = []
+    try:
+        end = follow(build.uuid, seen.append, timeout=30, block_ms=100)
+    finally:
+        row_seen.set()
+        writer.join()
+    assert seen == ["-----> building", f"-----> Released v{release.version}"]
     assert (end.status, end.release) == (Build.SUCCEEDED, release.version)
 
 
 def test_a_failed_build_ends_the_follow_with_its_reason(build):
     Build.objects.filter(pk=build.pk).update(status=Build.FAILED, error="no buildpack detected")
-    end = follow(build.uuid, lambda line: None, timeout=30, block_ms=100)
+    end = follow(build.uuid, lambda line: None, timeout=30, block_ms=100, end_grace_s=1)
     assert (end.status, end.message, end.release) == (Build.FAILED, "no buildpack detected", None)
 
 

@@ -71,7 +71,7 @@ def test_an_orphaned_build_is_queued_again_and_then_failed_with_a_reason(orphan,
     assert failed.error == "the build worker stopped during this build 3 times; it is not tried again"
     # What the git receiver shows the pusher: the lines, then the end with the reason.
     lines = []
-    end = follow(orphan.uuid, lines.append, timeout=5)
+    end = follow(orphan.uuid, lines.append, timeout=15)
     assert end.status == Build.FAILED and "stopped during this build 3 times" in end.message
     assert lines.count("-----> The build worker stopped during this build; it is queued again") == 2
     assert queued(own_keys) == 2
