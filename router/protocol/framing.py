@@ -107,7 +107,10 @@ def _content_length(value: bytes, framing: Framing, error) -> None:
 
 
 def _connection(value: bytes, framing: Framing, error) -> None:
-    tokens = {t.strip(b" \t") for t in value.lower().split(b",")}
+    if b"," in value:
+        tokens = {t.strip(b" \t") for t in value.lower().split(b",")}
+    else:   # the usual "keep-alive" or "close": one token, no list to split
+        tokens = {value.strip(b" \t").lower()}
     framing.connection = framing.connection | tokens if framing.connection else tokens
 
 
