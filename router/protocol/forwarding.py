@@ -92,13 +92,14 @@ def request_headers(req, client_ip: str, port: int, rid: str, upgrade: bool, tls
     out = [(b"Host", f.host)]
     forwarded_for = b""
     via = VIA
-    for lname, (name, value) in zip(f.names, raw):
+    # A field passed on is its (name, value) pair as parsed, not a new one.
+    for lname, field in zip(f.names, raw):
         if lname == b"x-forwarded-for":
-            forwarded_for = forwarded_for + b", " + value if forwarded_for else value
+            forwarded_for = forwarded_for + b", " + field[1] if forwarded_for else field[1]
         elif lname == b"via":
-            via = value + b", " + VIA
+            via = field[1] + b", " + VIA
         elif lname not in drop:
-            out.append((name, value))
+            out.append(field)
     ip = client_ip.encode()
     # One extend rather than six appends: this runs once per request.
     out += ((b"X-Forwarded-For", forwarded_for + b", " + ip if forwarded_for else ip),
@@ -134,11 +135,11 @@ def response_headers(event, upgrade: bool = False, hsts: bytes | None = None) ->
     via = VIA
     f = event.framing
     names = f.names if f is not None else [name.lower() for name, _ in raw]
-    for lname, (name, value) in zip(names, raw):
+    for lname, field in zip(names, raw):
         if lname == b"via":
-            via = value + b", " + VIA
+            via = field[1] + b", " + VIA
         elif lname not in drop:
-            out.append((name, value))
+            out.append(field)
     out.append((b"Via", via))
     if hsts is not None:
         out.append((b"Strict-Transport-Security", hsts))
