@@ -6,6 +6,7 @@ which is appended to as Heroku does.
 """
 
 import os
+import re
 
 from paas.router.protocol.framing import _REQUEST_ID
 
@@ -53,16 +54,21 @@ class _RequestIds:
         return ids.pop()
 
     def _batch(self) -> list[str]:
-        h = os.urandom(16 * self.BATCH).hex()
-        # Version 4 in the 13th hex digit, variant 10xx in the 17th (RFC 9562).
-        return [f"{h[i:i + 8]}-{h[i + 8:i + 12]}-4{h[i + 13:i + 16]}-{_VARIANT[h[i + 16]]}{h[i + 17:i + 20]}-"
-                f"{h[i + 20:i + 32]}" for i in range(0, len(h), 32)]
+        raw = bytearray(os.urandom(16 * self.BATCH))
+        # Version 4 in the high nibble of byte 6, variant 10xx in the high bits of byte 8 (RFC 9562),
+        # set for the whole batch at once; then the dashes of all the ids in one substitution.
+        raw[6::16] = raw[6::16].translate(_VERSION_4)
+        raw[8::16] = raw[8::16].translate(_VARIANT_10)
+        text = _UUID_GROUPS.sub(r"\1-\2-\3-\4-\5", raw.hex())
+        return [text[i:i + 36] for i in range(0, len(text), 36)]
 
     def forget(self) -> None:
         self._ids = []
 
 
-_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
+_VERSION_4 = bytes(b & 0x0F | 0x40 for b in range(256))
+_VARIANT_10 = bytes(b & 0x3F | 0x80 for b in range(256))
+_UUID_GROUPS = re.compile(r"(.{8})(.{4})(.{4})(.{4})(.{12})")
 new_request_id = _RequestIds()
 os.register_at_fork(after_in_child=new_request_id.forget)
 
