@@ -52,10 +52,10 @@ class ResponseHead:
     __slots__ = ("status_code", "reason", "headers", "connection", "framing")
 
     def __init__(self, status_code: int, reason: bytes, headers: list | None = None,
-                 connection: set | None = None):
+                 connection: set | None = None, framing: Framing | None = None):
         self.status_code = status_code
         self.reason = reason
         self.headers = [] if headers is None else headers
         # Connection tokens when the checks read them
         self.connection = connection
-        self.framing = None
+        self.framing = framing

@@ -107,7 +107,10 @@ def _content_length(value: bytes, framing: Framing, error) -> None:
 
 
 def _connection(value: bytes, framing: Framing, error) -> None:
-    tokens = {t.strip(b" \t") for t in value.lower().split(b",")}
+    if b"," in value:
+        tokens = {t.strip(b" \t") for t in value.lower().split(b",")}
+    else:   # the usual "keep-alive" or "close": one token, no list to split
+        tokens = {value.strip(b" \t").lower()}
     framing.connection = framing.connection | tokens if framing.connection else tokens
 
 
@@ -144,9 +147,22 @@ def check_request(method: bytes, target: bytes, version: bytes, fields: list, na
     if method == b"CONNECT":
         raise errors.BadRequest("CONNECT is not supported")
     _resolve_target(framing, method)
-    if not _HOST.fullmatch(framing.host):
+    if not _host_ok(framing.host):
         raise errors.BadRequest("malformed Host")
     return framing
+
+
+_HOSTS_SEEN: dict = {}   # Host value -> whether _HOST matches it (clients send the same few again and again)
+
+
+def _host_ok(host: bytes) -> bool:
+    """``_HOST.fullmatch(host)``, remembered per value (bounded: any client chooses the values)."""
+    ok = _HOSTS_SEEN.get(host)
+    if ok is None:
+        if len(_HOSTS_SEEN) >= 4096:
+            _HOSTS_SEEN.clear()
+        ok = _HOSTS_SEEN[host] = _HOST.fullmatch(host) is not None
+    return ok
 
 
 def guess_host(head: bytes) -> bytes:

@@ -54,10 +54,19 @@ class _Iteration:
 _iterations: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Iteration]" = weakref.WeakKeyDictionary()
 
 
+# The loop asked about last and its _Iteration: a worker has one loop, and a WeakKeyDictionary
+# lookup is Python code that every write would pay for. The loop is held weakly here too.
+_recent: tuple = (lambda: None, None)
+
+
 def _iteration(loop) -> _Iteration:
-    it = _iterations.get(loop)
-    if it is None:
-        it = _iterations[loop] = _Iteration()
+    global _recent
+    ref, it = _recent
+    if ref() is not loop:
+        it = _iterations.get(loop)
+        if it is None:
+            it = _iterations[loop] = _Iteration()
+        _recent = (weakref.ref(loop), it)
     if not it.scheduled:
         it.scheduled = True
         loop.call_soon(_end_iteration, it)

@@ -216,7 +216,7 @@ class Session:
         self.req, self.rec, self.backend, self.up, self.hsts = req, rec, backend, up, hsts
         try:
             bx = self.bx = up.exchange = proxy.proto.BackendExchange(proxy.limits, req.method, up.exchange)
-            out = bx.send_bodyless(req, client_ip=self.client_ip, port=self.port, rid=rec.rid, tls=self.tls)
+            out = bx.send_bodyless(req, self.client_ip, self.port, rec.rid, self.tls)
             uch = up.ch
             uch.on_data = self._up_data
             uch.on_lost = self._up_lost

@@ -34,7 +34,7 @@ class Metrics:
 
     def record(self, app: str, release: int, status: int, duration_ms: float, now: float) -> None:
         key = (app, release)
-        slot = int(now // SLOT_SECONDS)
+        slot = int(now) // SLOT_SECONDS   # int first: a float floor division costs an fmod
         cur = self._current.get(key)
         if cur is None or cur[0] != slot:
             cur = self._roll(key, slot)

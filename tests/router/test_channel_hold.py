@@ -112,3 +112,35 @@ def test_an_abort_drops_held_writes():
         busy.close()
 
     asyncio.run(main(), loop_factory=uvloop.new_event_loop)
+
+
+def test_each_loop_keeps_its_own_iteration_and_a_closed_loop_is_not_kept_alive():
+    """The write iteration is found through a cache of the last loop asked about (a worker has one):
+    a second loop gets its own, a write on the first one again finds the first's, and neither the
+    cache nor the table keeps a closed, dropped loop alive (each test's loop, a restarted worker's)."""
+    import gc
+    import weakref
+
+    first = uvloop.new_event_loop()
+    second = uvloop.new_event_loop()
+    log = []
+    try:
+        a = channel._iteration(first)
+        b = channel._iteration(second)
+        assert a is not b
+        assert channel._iteration(first) is a and channel._iteration(second) is b
+        # Busy on the first loop only: the second stays quiet.
+        a.busy = True
+        assert channel.hold(_Writer(log, "held"), first)
+        assert not channel.hold(_Writer(log, "at once"), second)
+        first.run_until_complete(asyncio.sleep(0))   # the first loop's iteration ends: its write goes
+        assert log == ["held"]
+        assert channel._iteration(first) is a   # the loop asked about last: the one the cache holds
+        first.run_until_complete(asyncio.sleep(0))
+    finally:
+        first.close()
+        second.close()
+    gone = weakref.ref(first)
+    del first, a
+    gc.collect()
+    assert gone() is None

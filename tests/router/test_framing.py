@@ -35,6 +35,22 @@ def test_ambiguous_or_malformed_requests_are_400(head, why):
     assert info.value.close
 
 
+def test_host_checks_are_remembered_within_a_bound_and_give_the_same_verdict():
+    """The Host rule's verdicts are kept per value (framing._host_ok): a malformed Host is refused
+    every time it comes, a good one accepted, and a client sending endless new values only
+    churns the memory (it is bounded), never lets a bad value through."""
+    from paas.router.protocol import framing
+    for _ in range(2):
+        with pytest.raises(errors.BadRequest, match="malformed Host"):
+            parse(b"GET / HTTP/1.1\r\nHost: bad\"host")
+        assert parse(b"GET / HTTP/1.1\r\nHost: good.example:8080").host == b"good.example:8080"
+    for i in range(5000):
+        assert parse(b"GET / HTTP/1.1\r\nHost: h%d.example" % i).host == b"h%d.example" % i
+    assert len(framing._HOSTS_SEEN) <= 4096
+    with pytest.raises(errors.BadRequest, match="malformed Host"):
+        parse(b"GET / HTTP/1.1\r\nHost: bad\"host")
+
+
 def test_valid_framing_is_accepted():
     f = parse(b"POST /x?y HTTP/1.1\r\nHost: Demo.localhost:8080\r\nContent-Length: 12")
     assert (f.content_length, f.chunked, f.host, f.target) == (12, False, b"Demo.localhost:8080", b"/x?y")
