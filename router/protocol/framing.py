@@ -10,6 +10,7 @@ is for. A refusal is 400 (then close) for a request and 502 for an instance's
 response.
 """
 
+import functools
 import re
 
 from paas.router import errors
@@ -152,17 +153,10 @@ def check_request(method: bytes, target: bytes, version: bytes, fields: list, na
     return framing
 
 
-_HOSTS_SEEN: dict = {}   # Host value -> whether _HOST matches it (clients send the same few again and again)
-
-
+@functools.lru_cache(maxsize=4096)   # clients send the same few Host values again and again
 def _host_ok(host: bytes) -> bool:
     """``_HOST.fullmatch(host)``, remembered per value (bounded: any client chooses the values)."""
-    ok = _HOSTS_SEEN.get(host)
-    if ok is None:
-        if len(_HOSTS_SEEN) >= 4096:
-            _HOSTS_SEEN.clear()
-        ok = _HOSTS_SEEN[host] = _HOST.fullmatch(host) is not None
-    return ok
+    return _HOST.fullmatch(host) is not None
 
 
 def guess_host(head: bytes) -> bytes:
