@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from typing import Protocol
 
 from paas.contracts import redis_keys
 
-from . import addonnet, backend as backends, config, identity, imageconfig, imagefetch, images, logs, ports, stacks, sweep, trust, volumes
+from . import addonnet, backend as backends, config, identity, imageconfig, imagefetch, images, logs, ports, readiness, stacks, sweep, trust, volumes
 from .container import Container, instance_dir
 from .errors import RuntimeLayerError, SpecError, StateError
 from .launch import process_argv
@@ -237,7 +236,9 @@ def local_endpoint(network: dict) -> tuple[str, int]:
 
 RELAYS = WarmRelay()
 STARTING_INTERVAL = 0.1
-READY_WATCH_S = 1.0   # a just-started web instance watched this long (Agent.watch_ready)
+# A just-started web instance watched this long (Agent.watch_ready): long enough for a Python app's
+# workers to import it on a busy host (0.3-1.5 s here); a watcher mostly waits in recv for the answer.
+READY_WATCH_S = 5.0
 READY_POLL_S = 0.01   # a refused connect on the bridge costs microseconds
 MAX_WATCHERS = 4
 WATCHERS = threading.BoundedSemaphore(MAX_WATCHERS)
@@ -250,40 +251,13 @@ def start_relay(container_id: str, tty: bool) -> None:
     RELAYS.hand(container_id, tty)  # one started ahead (warmrelay.py): the run does not wait for it
 
 
-def healthy(address: str, port: int, d: Desired) -> bool:
-    if not _port_open(address, port):
-        return False
-    return not d.health_path or _http_ok(address, port, d.health_path)
-
-
-def ready(network: dict, d: Desired) -> bool:
-    """Web instances answer on $PORT (and their health path); add-on servers accept on their port."""
+def ready(network: dict, d: Desired, *, first: bool, answer_timeout: float = readiness.ANSWER_TIMEOUT_S) -> bool:
+    """Web instances answer on $PORT (an HTTP answer until first up, then the port accepting; their
+    health path always); add-on servers accept on their port (readiness.py)."""
     address, port = local_endpoint(network)
-    if d.expose:
-        return _port_open(address, d.expose[0])
-    return not d.process.startswith("web.") or healthy(address, port, d)
-
-
-def _http_ok(address: str, port: int, path: str) -> bool:
-    """GET path answers 2xx or 3xx within a second (what the app declared as its health check)."""
-    import http.client
-
-    connection = http.client.HTTPConnection(address, port, timeout=1.0)
-    try:
-        connection.request("GET", path, headers={"User-Agent": "paas-health-check", "Connection": "close"})
-        return connection.getresponse().status < 400
-    except (OSError, http.client.HTTPException):
-        return False
-    finally:
-        connection.close()
-
-
-def _port_open(address: str, port: int) -> bool:
-    try:
-        with socket.create_connection((address, port), timeout=0.2):
-            return True
-    except OSError:
-        return False
+    check = readiness.Check(web=d.process.startswith("web."), health_path=d.health_path,
+                            expose=d.expose[0] if d.expose else None)
+    return readiness.ready(address, port, check, first=first, answer_timeout=answer_timeout)
 
 
 class Agent:
@@ -483,8 +457,8 @@ class Agent:
             self.watch_ready(c.record.network, d)
 
     def watch_ready(self, network: dict, d: Desired) -> None:
-        """Check a just-started web instance every READY_POLL_S for READY_WATCH_S, in a thread of its
-        own, and ask for a pass the moment it answers: its "up" (what a scale-out and a wake from
+        """Check a just-started web instance for READY_WATCH_S (waiting on its answer, or every
+        READY_POLL_S while its port refuses), in a thread of its own, and ask for a pass the moment it answers: its "up" (what a scale-out and a wake from
         zero wait on) then comes first in that pass, not after a whole pass of other checks. Later,
         and beyond MAX_WATCHERS at once (a deploy of many), the passes' own checks take over."""
         if not WATCHERS.acquire(blocking=False):
@@ -493,8 +467,9 @@ class Agent:
         def watch() -> None:
             try:
                 deadline = time.monotonic() + READY_WATCH_S
-                while not self.stopping.is_set() and time.monotonic() < deadline:
-                    if ready(network, d):
+                while not self.stopping.is_set() and (left := deadline - time.monotonic()) > 0:
+                    # The answer is awaited (a worker takes the request the moment it is up), not polled.
+                    if ready(network, d, first=True, answer_timeout=min(left, readiness.ANSWER_TIMEOUT_S)):
                         self.wake.set()
                         return
                     time.sleep(READY_POLL_S)
@@ -512,7 +487,7 @@ class Agent:
         if action.desired and self.sleeper.converge(c.id, action.desired.app, action.desired.frozen,
                                                     action.name in self.up):
             pass  # asleep: a frozen app answers nothing until woken, and is not down for it
-        elif action.desired and not ready(c.record.network, action.desired):
+        elif action.desired and not ready(c.record.network, action.desired, first=action.name not in self.up):
             # Up once it answers on $PORT (and its health check path, if it has one). Once up,
             # one missed check on a busy host does not take it out of the router: only a few in a row.
             misses = self.misses[action.name] = self.misses.get(action.name, 0) + 1

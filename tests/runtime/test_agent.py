@@ -216,6 +216,27 @@ def test_web_instance_is_up_once_it_answers_on_port(world):
     assert control.reports[d.name]["port"] == 5000
 
 
+# A pre-forking server's master: $PORT bound and accepting, no worker reading requests yet.
+LISTENS_ONLY = ("exec python3 -c \"import os, socket, time; s = socket.socket(); "
+                "s.bind(('0.0.0.0', int(os.environ['PORT']))); s.listen(); time.sleep(600)\"")
+
+
+def test_a_web_instance_whose_port_accepts_before_anything_answers_is_not_up(world):
+    """Until its server answers a request, an instance stays "starting": no rollout switches traffic
+    to it (the port check alone would have called it up; runtime/readiness.py)."""
+    from paas.runtime import readiness
+    from paas.runtime.agent import local_endpoint
+
+    control, agent, want, client, app = world
+    d = want("web.1", command=LISTENS_ONLY)
+    agent.reconcile_once()
+    address, port = local_endpoint(agent.backend.load(d.name).record.network)
+    wait_for(lambda: readiness.port_open(address, port), timeout=20, what="the instance's port accepting")
+    for _ in range(3):
+        agent.reconcile_once()
+        assert control.reports[d.name]["state"] == "starting"
+
+
 @BOTH
 def test_instances_survive_an_agent_restart(world):
     control, agent, want, client, app = world
