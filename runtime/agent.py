@@ -242,6 +242,11 @@ READY_WATCH_S = 5.0
 READY_POLL_S = 0.01   # a refused connect on the bridge costs microseconds
 MAX_WATCHERS = 4
 WATCHERS = threading.BoundedSemaphore(MAX_WATCHERS)
+# Startup CPU boost (as Cloud Run's): a web instance runs without its size's CPU cap until it first
+# answers, for at most STARTUP_BOOST_S; its weight (its size's share when the CPUs are contended) stays.
+# A small instance's quarter CPU made gunicorn's boot (master and two workers importing Flask, ~0.5
+# CPU-s) take 1.3-2.2 s, and Node's 0.6 s.
+STARTUP_BOOST_S = 10.0
 HEARTBEAT_INTERVAL = 1.0
 UNHEALTHY_AFTER = 3  # consecutive failed checks before an up instance counts as down again
 
@@ -277,6 +282,8 @@ class Agent:
         self.starting = False
         self.up: set[str] = set()  # instances that passed their check, for UNHEALTHY_AFTER
         self.misses: dict[str, int] = {}
+        self.boosted: dict[str, float] = {}  # web instances starting uncapped: when (monotonic) they started
+        self.capped: set[str] = set()  # instances whose size's CPU cap this agent has set
         self.logs_waiting = False   # log shipping is waiting for Redis
         self.desired: list[Desired] = []
         self.guarding = False  # add-on rules are installed: keep them in step until none is left
@@ -446,6 +453,9 @@ class Agent:
                                 started_at=time.time())
             return
         self.control.report(d.name, state="starting", address=address, port=port, exit_code=None)
+        if web:
+            self.backend.set_cpus(c, None)  # the startup boost, until it answers (STARTUP_BOOST_S)
+            self.boosted[d.name] = time.monotonic()
         c.start()
         self.starting = True  # its first health check comes at the starting interval, not the idle one
         started = {"started_at": c.record.started_at}
@@ -498,8 +508,22 @@ class Agent:
         else:
             self.misses.pop(action.name, None)
             self.up.add(action.name)
+        if action.desired is not None:
+            self._cap(c, action.desired, up=state == "up")
         self.control.report(action.name, state=state, memory_bytes=stats["memory_bytes"],
                             cpu_seconds=stats["cpu_ns"] / 1e9)
+
+    def _cap(self, c: Container, d: Desired, *, up: bool) -> None:
+        """The size's CPU cap, once a boosted instance is up or its boost has run out; and once per
+        agent on every other instance (one started boosted by an agent before a restart)."""
+        started = self.boosted.get(d.name)
+        if started is not None and not up and time.monotonic() - started < STARTUP_BOOST_S:
+            return
+        if d.name in self.capped:
+            return
+        self.backend.set_cpus(c, d.cpus)
+        self.boosted.pop(d.name, None)
+        self.capped.add(d.name)
 
     def _converge_egress(self, c: Container, allowed: bool) -> None:
         """`paas egress:deny` / `allow` reach a running instance here, without a restart."""
@@ -557,6 +581,8 @@ class Agent:
         self.sleeper.forget(name)
         self.up.discard(name)
         self.misses.pop(name, None)
+        self.boosted.pop(name, None)
+        self.capped.discard(name)
         if self.redis is not None:
             logs.forget(self.redis, name)
         self.backend.release(name)
