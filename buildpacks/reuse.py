@@ -160,5 +160,6 @@ def _link_file(src: int, dst: int, name: str) -> None:
                       stat.S_IMODE(st.st_mode), dir_fd=dst)
         with os.fdopen(out, "wb") as writer:
             shutil.copyfileobj(reader, writer)
+            writer.flush()  # before the times: a later write would change them
             os.chmod(writer.fileno(), stat.S_IMODE(st.st_mode))
             os.utime(writer.fileno(), ns=(st.st_atime_ns, st.st_mtime_ns))

@@ -3,6 +3,7 @@ and only for a link a buildpack left at a dependency segment pointing at the sam
 
 import os
 import tarfile
+from pathlib import Path
 
 import pytest
 
@@ -129,3 +130,25 @@ def test_without_a_previous_slug_nothing_is_taken(tmp_path):
     app = new_app(tmp_path / "app", {"node_modules": f"{layout.PREVIOUS_DIR}/node_modules"})
     assert reuse.materialize(app, None) == []
     assert os.path.islink(os.path.join(app, "node_modules"))
+
+
+def test_a_previous_tree_on_another_file_system_is_copied(tmp_path):
+    """link() cannot cross file systems (EXDEV): the files are copied, with their modes and times."""
+    import shutil
+    import tempfile
+
+    if os.stat("/dev/shm").st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("/dev/shm is on the same file system as the test's directory here")
+    other = tempfile.mkdtemp(dir="/dev/shm")
+    try:
+        previous = previous_tree(Path(other) / "previous")
+        app = new_app(tmp_path / "app", {".paas/python": f"{layout.PREVIOUS_DIR}/.paas/python"})
+        assert reuse.materialize(app, previous) == [".paas/python"]
+        old = os.path.join(previous, ".paas/python/bin/tool")
+        new = os.path.join(app, ".paas/python/bin/tool")
+        assert os.stat(new).st_ino != os.stat(old).st_ino
+        assert open(new).read() == "#!/bin/sh\n"
+        assert (os.stat(new).st_mode, os.stat(new).st_mtime_ns) == (os.stat(old).st_mode, os.stat(old).st_mtime_ns)
+        assert plan_keys(app)[".paas/python"] == plan_keys(previous)[".paas/python"]
+    finally:
+        shutil.rmtree(other)
