@@ -16,7 +16,7 @@ through the router, and split into phases:
     build    Build.started_at -> Build.finished_at (checkout, buildpacks, slug)
     release  build finished -> Release row (same transaction as the build's end)
     start    release row -> every new web instance "up" (control loop, placement,
-             agent start, the app listening on $PORT)
+             agent start, the app answering on $PORT: runtime/readiness.py)
     health   instances up -> new body served through the router (rollout judged,
              route table published and applied)
 
@@ -863,7 +863,7 @@ def buildpack_rounds(args, env: dict, data_dir: Path, pusher: "Pusher", apps: li
         print()
     print("details: push→row = push start to Build row; queue = row to worker start; ctl = release to "
           "instances created (control loop);\n         launch = to the agent starting the last; boot = to "
-          "all up (port answers); judge = up to release live;\n         route = live to new body through "
+          "all up (answering HTTP); judge = up to release live;\n         route = live to new body through "
           "the router; push_exit = push start to git push exiting")
     print(f"load average at the end: {load_average()} (on {os.cpu_count()} CPUs)")
     for kind, (failed, total) in failures.items():

@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from . import cache, hostenv, selection, slugignore
+from . import cache, hostenv, reuse, selection, slugignore
 from .envdir import write_env_dir
 from .errors import BuildError, BuildTimeout
 from .executor import Executor
@@ -88,7 +88,8 @@ def build(
     segments_dir: the app's slug segment store (segments.py), a directory of the platform's that
     no build can write: unchanged big subtrees are copied from it compressed instead of packed again.
     previous_dir: the app's last slug as this host unpacked it, mounted read-only for compile at
-    layout.PREVIOUS_DIR ($PAAS_PREVIOUS_APP): buildpacks copy unchanged dependencies from it, and then
+    layout.PREVIOUS_DIR ($PAAS_PREVIOUS_APP): buildpacks take unchanged dependencies from it (a link
+    to it that the build replaces with the tree's files as hard links, reuse.py, or a copy), and then
     keep no copy of their own in the cache.
     """
     config = dict(config or {})
@@ -113,6 +114,8 @@ def build(
         description = " + ".join(text for _, text in chosen)
         _compile_all(steps, chosen, compile_timeout, on_output)
         defaults, default_env, addons = _release_all(steps, [bp for bp, _ in chosen])
+        # After the last step: no step of the build ever sees the files shared with the previous slug.
+        reuse.materialize(ws.app_dir, previous_dir)
         process_types = _process_types(ws.app_dir, defaults, require_web, on_output, description)
         on_output("-----> Compressing...")
         size, digest = pack_slug(ws.app_dir, slug_path, max_slug_bytes, segments_dir)

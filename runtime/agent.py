@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from typing import Protocol
 
 from paas.contracts import redis_keys
 
-from . import addonnet, backend as backends, config, identity, imageconfig, imagefetch, images, logs, ports, stacks, sweep, trust, volumes
+from . import addonnet, backend as backends, config, identity, imageconfig, imagefetch, images, logs, ports, readiness, stacks, sweep, trust, volumes
 from .container import Container, instance_dir
 from .errors import RuntimeLayerError, SpecError, StateError
 from .launch import process_argv
@@ -237,10 +236,17 @@ def local_endpoint(network: dict) -> tuple[str, int]:
 
 RELAYS = WarmRelay()
 STARTING_INTERVAL = 0.1
-READY_WATCH_S = 1.0   # a just-started web instance watched this long (Agent.watch_ready)
+# A just-started web instance watched this long (Agent.watch_ready): long enough for a Python app's
+# workers to import it on a busy host (0.3-1.5 s here); a watcher mostly waits in recv for the answer.
+READY_WATCH_S = 5.0
 READY_POLL_S = 0.01   # a refused connect on the bridge costs microseconds
 MAX_WATCHERS = 4
 WATCHERS = threading.BoundedSemaphore(MAX_WATCHERS)
+# Startup CPU boost (as Cloud Run's): a web instance runs without its size's CPU cap until it first
+# answers, for at most STARTUP_BOOST_S; its weight (its size's share when the CPUs are contended) stays.
+# A small instance's quarter CPU made gunicorn's boot (master and two workers importing Flask, ~0.5
+# CPU-s) take 1.3-2.2 s, and Node's 0.6 s.
+STARTUP_BOOST_S = 10.0
 HEARTBEAT_INTERVAL = 1.0
 UNHEALTHY_AFTER = 3  # consecutive failed checks before an up instance counts as down again
 
@@ -250,40 +256,13 @@ def start_relay(container_id: str, tty: bool) -> None:
     RELAYS.hand(container_id, tty)  # one started ahead (warmrelay.py): the run does not wait for it
 
 
-def healthy(address: str, port: int, d: Desired) -> bool:
-    if not _port_open(address, port):
-        return False
-    return not d.health_path or _http_ok(address, port, d.health_path)
-
-
-def ready(network: dict, d: Desired) -> bool:
-    """Web instances answer on $PORT (and their health path); add-on servers accept on their port."""
+def ready(network: dict, d: Desired, *, first: bool, answer_timeout: float = readiness.ANSWER_TIMEOUT_S) -> bool:
+    """Web instances answer on $PORT (an HTTP answer until first up, then the port accepting; their
+    health path always); add-on servers accept on their port (readiness.py)."""
     address, port = local_endpoint(network)
-    if d.expose:
-        return _port_open(address, d.expose[0])
-    return not d.process.startswith("web.") or healthy(address, port, d)
-
-
-def _http_ok(address: str, port: int, path: str) -> bool:
-    """GET path answers 2xx or 3xx within a second (what the app declared as its health check)."""
-    import http.client
-
-    connection = http.client.HTTPConnection(address, port, timeout=1.0)
-    try:
-        connection.request("GET", path, headers={"User-Agent": "paas-health-check", "Connection": "close"})
-        return connection.getresponse().status < 400
-    except (OSError, http.client.HTTPException):
-        return False
-    finally:
-        connection.close()
-
-
-def _port_open(address: str, port: int) -> bool:
-    try:
-        with socket.create_connection((address, port), timeout=0.2):
-            return True
-    except OSError:
-        return False
+    check = readiness.Check(web=d.process.startswith("web."), health_path=d.health_path,
+                            expose=d.expose[0] if d.expose else None)
+    return readiness.ready(address, port, check, first=first, answer_timeout=answer_timeout)
 
 
 class Agent:
@@ -303,6 +282,8 @@ class Agent:
         self.starting = False
         self.up: set[str] = set()  # instances that passed their check, for UNHEALTHY_AFTER
         self.misses: dict[str, int] = {}
+        self.boosted: dict[str, float] = {}  # web instances starting uncapped: when (monotonic) they started
+        self.capped: set[str] = set()  # instances whose size's CPU cap this agent has set
         self.logs_waiting = False   # log shipping is waiting for Redis
         self.desired: list[Desired] = []
         self.guarding = False  # add-on rules are installed: keep them in step until none is left
@@ -472,6 +453,9 @@ class Agent:
                                 started_at=time.time())
             return
         self.control.report(d.name, state="starting", address=address, port=port, exit_code=None)
+        if web:
+            self.backend.set_cpus(c, None)  # the startup boost, until it answers (STARTUP_BOOST_S)
+            self.boosted[d.name] = time.monotonic()
         c.start()
         self.starting = True  # its first health check comes at the starting interval, not the idle one
         started = {"started_at": c.record.started_at}
@@ -483,8 +467,8 @@ class Agent:
             self.watch_ready(c.record.network, d)
 
     def watch_ready(self, network: dict, d: Desired) -> None:
-        """Check a just-started web instance every READY_POLL_S for READY_WATCH_S, in a thread of its
-        own, and ask for a pass the moment it answers: its "up" (what a scale-out and a wake from
+        """Check a just-started web instance for READY_WATCH_S (waiting on its answer, or every
+        READY_POLL_S while its port refuses), in a thread of its own, and ask for a pass the moment it answers: its "up" (what a scale-out and a wake from
         zero wait on) then comes first in that pass, not after a whole pass of other checks. Later,
         and beyond MAX_WATCHERS at once (a deploy of many), the passes' own checks take over."""
         if not WATCHERS.acquire(blocking=False):
@@ -493,8 +477,9 @@ class Agent:
         def watch() -> None:
             try:
                 deadline = time.monotonic() + READY_WATCH_S
-                while not self.stopping.is_set() and time.monotonic() < deadline:
-                    if ready(network, d):
+                while not self.stopping.is_set() and (left := deadline - time.monotonic()) > 0:
+                    # The answer is awaited (a worker takes the request the moment it is up), not polled.
+                    if ready(network, d, first=True, answer_timeout=min(left, readiness.ANSWER_TIMEOUT_S)):
                         self.wake.set()
                         return
                     time.sleep(READY_POLL_S)
@@ -512,7 +497,7 @@ class Agent:
         if action.desired and self.sleeper.converge(c.id, action.desired.app, action.desired.frozen,
                                                     action.name in self.up):
             pass  # asleep: a frozen app answers nothing until woken, and is not down for it
-        elif action.desired and not ready(c.record.network, action.desired):
+        elif action.desired and not ready(c.record.network, action.desired, first=action.name not in self.up):
             # Up once it answers on $PORT (and its health check path, if it has one). Once up,
             # one missed check on a busy host does not take it out of the router: only a few in a row.
             misses = self.misses[action.name] = self.misses.get(action.name, 0) + 1
@@ -523,8 +508,22 @@ class Agent:
         else:
             self.misses.pop(action.name, None)
             self.up.add(action.name)
+        if action.desired is not None:
+            self._cap(c, action.desired, up=state == "up")
         self.control.report(action.name, state=state, memory_bytes=stats["memory_bytes"],
                             cpu_seconds=stats["cpu_ns"] / 1e9)
+
+    def _cap(self, c: Container, d: Desired, *, up: bool) -> None:
+        """The size's CPU cap, once a boosted instance is up or its boost has run out; and once per
+        agent on every other instance (one started boosted by an agent before a restart)."""
+        started = self.boosted.get(d.name)
+        if started is not None and not up and time.monotonic() - started < STARTUP_BOOST_S:
+            return
+        if d.name in self.capped:
+            return
+        self.backend.set_cpus(c, d.cpus)
+        self.boosted.pop(d.name, None)
+        self.capped.add(d.name)
 
     def _converge_egress(self, c: Container, allowed: bool) -> None:
         """`paas egress:deny` / `allow` reach a running instance here, without a restart."""
@@ -582,6 +581,8 @@ class Agent:
         self.sleeper.forget(name)
         self.up.discard(name)
         self.misses.pop(name, None)
+        self.boosted.pop(name, None)
+        self.capped.discard(name)
         if self.redis is not None:
             logs.forget(self.redis, name)
         self.backend.release(name)

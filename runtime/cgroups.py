@@ -130,8 +130,12 @@ class V1Cgroup(Cgroup):
         cpu = self.dir("cpu")
         _write(cpu / "cpu.shares", limits.cpu_shares)
         _write(cpu / "cpu.cfs_period_us", CFS_PERIOD_US)
-        _write(cpu / "cpu.cfs_quota_us", int(limits.cpus * CFS_PERIOD_US) if limits.cpus else -1)
+        self.set_cpu_quota(limits.cpus)
         _write(self.dir("pids") / "pids.max", limits.pids)
+
+    def set_cpu_quota(self, cpus: float | None) -> None:
+        """The group's CPU cap in CPUs (None: none); changed while it runs by the agent's startup boost."""
+        _write(self.dir("cpu") / "cpu.cfs_quota_us", int(cpus * CFS_PERIOD_US) if cpus else -1)
 
     def oom_killed(self) -> bool:
         # oom_kill counts kills (kernel >= 4.13); under_oom catches a group frozen mid-OOM.
@@ -172,11 +176,15 @@ class V2Cgroup(Cgroup):
         _write(self.path / "memory.max", limits.memory)
         if (self.path / "memory.swap.max").exists():
             _write(self.path / "memory.swap.max", 0)
-        quota = int(limits.cpus * CFS_PERIOD_US) if limits.cpus else "max"
-        _write(self.path / "cpu.max", f"{quota} {CFS_PERIOD_US}")
+        self.set_cpu_quota(limits.cpus)
         # The documented shares -> weight mapping (runc's ConvertCPUSharesToCgroupV2Value).
         _write(self.path / "cpu.weight", 1 + ((limits.cpu_shares - 2) * 9999) // 262142)
         _write(self.path / "pids.max", limits.pids)
+
+    def set_cpu_quota(self, cpus: float | None) -> None:
+        """The group's CPU cap in CPUs (None: none); changed while it runs by the agent's startup boost."""
+        quota = int(cpus * CFS_PERIOD_US) if cpus else "max"
+        _write(self.path / "cpu.max", f"{quota} {CFS_PERIOD_US}")
 
     def kill_all(self) -> None:
         kill = self.path / "cgroup.kill"

@@ -333,6 +333,12 @@ class DockerBackend(NativeBackend):
             if denied and not dockeregress.denied(directory.name):
                 dockeregress.set_egress(directory.name, dockeregress.mac_for(directory.name), False)
 
+    def set_cpus(self, c: Container, cpus: float | None) -> None:
+        """Engine instances get no startup boost: they keep their size's CPU from the start (docker-py's
+        update cannot change the NanoCpus limit they are made with)."""
+        if not isinstance(c, DockerInstance):
+            super().set_cpus(c, cpus)
+
     def freeze(self, name: str) -> None:
         """Asleep (runtime/sleep.py): the engine's pause, which is the same cgroup freezer (no CPU, memory
         kept, woken at once). RuntimeLayerError when it cannot be."""

@@ -35,6 +35,10 @@ class NativeBackend:
         """`paas egress:deny` / `allow`: rules in the instance's own network namespace (network.py)."""
         network.set_egress(c.record.network, allowed)
 
+    def set_cpus(self, c: Container, cpus: float | None) -> None:
+        """The instance's CPU cap while it runs (None: none; the agent's startup boost); its weight stays."""
+        c.cgroup.set_cpu_quota(cpus)
+
     def freeze(self, name: str) -> None:
         """Asleep (runtime/sleep.py): no CPU, memory kept. CgroupError when it cannot be."""
         freezer.freeze(name)

@@ -68,6 +68,32 @@ def test_invalid_package_json_fails_clearly(builder, make_app):
         builder(src)
 
 
+def test_unchanged_node_modules_come_from_the_last_slug_and_the_cache_keeps_no_copy(builder, express_app, tmp_path):
+    """With the last slug's tree given and no build script, node_modules is taken from it (hard
+    links, buildpacks/reuse.py) and the cache keeps no tree of its own; a changed lock installs again."""
+    empty = tmp_path / "no-previous"
+    empty.mkdir()
+    first, second = tmp_path / "first-app", tmp_path / "second-app"
+    builder(express_app, previous_dir=str(empty), keep_app_dir=str(first))
+    assert "-----> Installing dependencies from package-lock.json with npm ci" in builder.lines
+    assert not (builder.cache_dir / "nodejs" / "node_modules").exists()
+    assert (first / ".paas" / "nodejs.key").is_file()
+
+    slug = builder(express_app, previous_dir=str(first), keep_app_dir=str(second))
+    assert ("-----> Reusing node_modules from the last build "
+            "(package.json and package-lock.json unchanged)") in builder.lines
+    assert not any("npm ci" in line for line in builder.lines)
+    express = os.path.join("node_modules", "express", "package.json")
+    assert os.stat(second / express).st_ino == os.stat(first / express).st_ino
+    with tarfile.open(slug.path) as tar:
+        assert "./node_modules/express/package.json" in tar.getnames()
+
+    # The app wrote another key into its slug (or the lock changed): installed again.
+    (second / ".paas" / "nodejs.key").write_text("0" * 64 + "\n")
+    builder(express_app, previous_dir=str(second))
+    assert "-----> Installing dependencies from package-lock.json with npm ci" in builder.lines
+
+
 def test_build_script_runs_and_dev_dependencies_are_pruned(builder, make_app):
     src = make_app({
         "package.json": json.dumps({

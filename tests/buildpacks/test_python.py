@@ -151,11 +151,16 @@ def test_unchanged_dependencies_come_from_the_last_slug_and_the_cache_keeps_no_c
     assert not (builder.cache_dir / "python" / "site").exists()
     assert (first / ".paas" / "python" / "flask").is_dir() and (first / ".paas" / "python.key").is_file()
 
-    slug = builder(src, previous_dir=str(first))
+    second = tmp_path / "second-app"
+    slug = builder(src, previous_dir=str(first), keep_app_dir=str(second))
     assert "-----> Reusing installed dependencies from the last build (requirements.txt unchanged)" in builder.lines
     assert not any("Collecting" in line for line in builder.lines)
     with tarfile.open(slug.path) as tar:
         assert "./.paas/python/flask/__init__.py" in tar.getnames()
+    # Taken over by hard links (buildpacks/reuse.py), not copied: no file was created for it.
+    kept = second / ".paas" / "python" / "flask" / "__init__.py"
+    assert not (second / ".paas" / "python").is_symlink()
+    assert os.stat(kept).st_ino == os.stat(first / ".paas" / "python" / "flask" / "__init__.py").st_ino
 
     # A last slug whose key does not match (the app wrote it, or the requirements changed): installed
     # again, from the wheelhouse alone.

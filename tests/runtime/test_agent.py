@@ -78,7 +78,7 @@ def world(image, backend):
         name = f"{of_app or app}.{process}.{uuid.uuid4().hex[:4]}"
         names.append(name)
         d = Desired(name=name, app=of_app or app, release="v1", process=process, command=kw.pop("command", ""),
-                    image=image.digest, memory_mb=kw.pop("memory_mb", 128), cpus=1.0,
+                    image=image.digest, memory_mb=kw.pop("memory_mb", 128), cpus=kw.pop("cpus", 1.0),
                     app_id=kw.pop("app_id", APP_ID), **kw)
         control.instances[name] = d
         return d
@@ -214,6 +214,76 @@ def test_web_instance_is_up_once_it_answers_on_port(world):
              what="web instance answering on $PORT")
     assert control.reports[d.name]["address"].startswith("10.")
     assert control.reports[d.name]["port"] == 5000
+
+
+# A pre-forking server's master: $PORT bound and accepting, no worker reading requests yet.
+LISTENS_ONLY = ("exec python3 -c \"import os, socket, time; s = socket.socket(); "
+                "s.bind(('0.0.0.0', int(os.environ['PORT']))); s.listen(); time.sleep(600)\"")
+
+
+def test_a_web_instance_whose_port_accepts_before_anything_answers_is_not_up(world):
+    """Until its server answers a request, an instance stays "starting": no rollout switches traffic
+    to it (the port check alone would have called it up; runtime/readiness.py)."""
+    from paas.runtime import readiness
+    from paas.runtime.agent import local_endpoint
+
+    control, agent, want, client, app = world
+    d = want("web.1", command=LISTENS_ONLY)
+    agent.reconcile_once()
+    address, port = local_endpoint(agent.backend.load(d.name).record.network)
+    wait_for(lambda: readiness.port_open(address, port), timeout=20, what="the instance's port accepting")
+    for _ in range(3):
+        agent.reconcile_once()
+        assert control.reports[d.name]["state"] == "starting"
+
+
+def cpu_cap(name: str) -> float | None:
+    """The CPU cap of an instance's cgroup in CPUs, None when it has none."""
+    from paas.runtime import cgroups
+
+    cg = Container.load(name).cgroup
+    if cgroups.version() == 2:
+        quota, period = (cg.path / "cpu.max").read_text().split()
+        return None if quota == "max" else int(quota) / int(period)
+    quota = int((cg.dir("cpu") / "cpu.cfs_quota_us").read_text())
+    return None if quota < 0 else quota / int((cg.dir("cpu") / "cpu.cfs_period_us").read_text())
+
+
+def test_a_web_instance_boots_without_its_cpu_cap_and_gets_it_once_it_answers(world):
+    control, agent, want, client, app = world
+    d = want("web.1", cpus=0.25)
+    agent.reconcile_once()
+    assert cpu_cap(d.name) is None  # the startup boost: its size's quarter CPU would slow its boot
+    wait_for(lambda: (agent.reconcile_once(), control.reports[d.name]["state"] == "up")[1], timeout=20,
+             what="web instance answering on $PORT")
+    assert cpu_cap(d.name) == 0.25
+    worker = want("worker.1", cpus=0.25)
+    agent.reconcile_once()
+    assert cpu_cap(worker.name) == 0.25  # only web instances, which a rollout waits on, are boosted
+
+
+def test_the_boost_ends_for_an_instance_that_never_answers_and_after_an_agent_restart(world, monkeypatch):
+    """A web process that never answers does not keep the host's CPUs: its boost runs out
+    (STARTUP_BOOST_S); and an agent that did not start an instance caps it at its first look."""
+    import paas.runtime.agent as agent_module
+
+    control, agent, want, client, app = world
+    silent = want("web.1", command=LISTENS_ONLY, cpus=0.25)
+    agent.reconcile_once()
+    agent.reconcile_once()
+    assert cpu_cap(silent.name) is None
+    monkeypatch.setattr(agent_module, "STARTUP_BOOST_S", 0.0)
+    agent.reconcile_once()
+    assert cpu_cap(silent.name) == 0.25
+    assert control.reports[silent.name]["state"] == "starting"
+
+    monkeypatch.setattr(agent_module, "STARTUP_BOOST_S", 3600.0)
+    other = want("web.2", command=LISTENS_ONLY, cpus=0.25)
+    agent.reconcile_once()
+    assert cpu_cap(other.name) is None
+    restarted = Agent(control, HOST, client, stop_grace=0.5, backend=agent.backend)
+    restarted.reconcile_once()
+    assert cpu_cap(other.name) == 0.25
 
 
 @BOTH
