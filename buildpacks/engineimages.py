@@ -4,6 +4,8 @@ In: a base the platform pulled (an OCI archive, dockerbases.py) goes into the en
 reads it (this engine does not read OCI archives): its config and layer blobs as they are, and docker
 save's manifest.json naming them; its image id there is the digest of its config. A base carrying
 ``ONBUILD`` triggers is refused (the engine would run them in the build, fetching on its own network).
+Each build tags the bases it uses ``paas-build-base:<image id>`` again, so the engine's time of that tag
+says when a build last used it (enginegc.py collects the ones no build used for a while).
 
 Out: ``docker save`` of the built image, read as a stream (never extracted) into an OCI layout in the
 build's work directory, each layer named by its digest (docker save's layers are plain tars: the
@@ -30,6 +32,7 @@ from .errors import BuildError
 CHUNK = 1 << 20
 MAX_DOCUMENT = 4 << 20              # a JSON member of docker save's output
 LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar"
+BASE_REPOSITORY = "paas-build-base"  # the engine's tag of a base a build loaded: paas-build-base:<image id>
 
 
 def load_base(api, archive: Path, base: dockerbases.Base) -> str:
@@ -39,7 +42,7 @@ def load_base(api, archive: Path, base: dockerbases.Base) -> str:
     image_id = f"sha256:{base.image_id}"
     if engine_id(api, image_id):
         _refuse_triggers(base, (api.inspect_image(image_id).get("Config") or {}).get("OnBuild"))
-        return image_id
+        return _mark_used(api, image_id)
     with Archive(archive) as pulled:
         _refuse_triggers(base, (pulled.document.get("config") or {}).get("OnBuild"))
         path = archive.with_name(f".{archive.name}.{os.getpid()}.load")
@@ -55,6 +58,23 @@ def load_base(api, archive: Path, base: dockerbases.Base) -> str:
             path.unlink(missing_ok=True)
     if not engine_id(api, image_id):
         raise BuildError(f"the Docker engine did not load the base image {base.name[:200]}")
+    return _mark_used(api, image_id)
+
+
+def base_tag(image_id: str) -> str:
+    """The engine's tag of a base image (by its id) that builds load."""
+    return f"{BASE_REPOSITORY}:{image_id.removeprefix('sha256:')}"
+
+
+def _mark_used(api, image_id: str) -> str:
+    """The base tagged (again: the engine's LastTagTime is now) for this build; its image id."""
+    import docker.errors
+
+    repository, tag = base_tag(image_id).split(":")
+    try:
+        api.tag(image_id, repository, tag, force=True)
+    except (docker.errors.DockerException, OSError) as exc:
+        raise BuildError(f"the Docker engine of the builds does not answer: {str(exc)[:300]}") from None
     return image_id
 
 

@@ -31,7 +31,7 @@ def engine_build(dockerd, tmp_path, files: dict, lines: list, *, app="engapp", t
             continue
         path.write_bytes(data)
         path.chmod(0o755)
-    engine = enginebuild.Engine(dockerd, app, memory_mb=512, max_context_bytes=options.pop("max_context", 64 << 20))
+    engine = enginebuild.Engine(dockerd, app, APP_ID, memory_mb=512, max_context_bytes=options.pop("max_context", 64 << 20))
     on_output = options.pop("on_output", lines.append)
     if "network" in options:  # the engine's own call, to name another network
         return engine.build_image(str(source), str(work), on_output=on_output, timeout=timeout, **options)
@@ -78,7 +78,7 @@ def test_a_dockerfile_builds_on_the_engine_imports_and_runs_then_rebuilds_warm(t
         assert warm.config["cmd"] == ["from-warm"] and warm.layers[:len(image.layers) - 1] == image.layers[:-1]
         # Only the app's last image stays tagged in the engine (its steps are the next build's cache).
         tagged = [t for i in api_of(dockerd).images() for t in i.get("RepoTags") or [] if t.startswith("paas-build/engapp")]
-        assert tagged == ["paas-build/engapp:latest"]
+        assert tagged == [enginebuild.cache_tag("engapp", APP_ID)]
     finally:
         images.gc(images.all_digests() - {image.digest} - ({warm.digest} if warm else set()))
 
@@ -151,7 +151,7 @@ def test_engine_build_failures_are_clear_errors_and_leave_nothing_running(tmp_pa
     assert not [c for c in api.containers(all=True)]
     # A base whose config carries ONBUILD triggers (the engine would run them: an ADD of a URL among them).
     engine_build(dockerd, tmp_path, {"Dockerfile": (base + "ONBUILD ADD http://127.0.0.1:5432/ /x\n").encode()}, [])
-    triggered = api.inspect_image("paas-build/engapp:latest")["Id"].removeprefix("sha256:")
+    triggered = api.inspect_image(enginebuild.cache_tag("engapp", APP_ID))["Id"].removeprefix("sha256:")
     with pytest.raises(BuildError, match="has ONBUILD triggers"):
         engineimages.load_base(api, tmp_path / "unused.tar", dockerbases.Base("r.example/onbuild:1", triggered, "", ""))
 
