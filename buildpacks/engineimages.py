@@ -10,7 +10,9 @@ says when a build last used it (enginegc.py collects the ones no build used for 
 Out: ``docker save`` of the built image, read as a stream (never extracted) into an OCI layout in the
 build's work directory, each layer named by its digest (docker save's layers are plain tars: the
 digest is the diff_id). A layer the app has proven (images.proven) gets an empty stand-in, which the
-import of the app's build never opens. The whole read is capped at PAAS_IMAGE_MAX_BYTES (and some).
+import of the app's build never opens; a layer of a proven one's size is only hashed, never written
+(an app's base is most of what docker save sends each build), and written out on a second export in the
+rare case it is another layer of that size. The whole read is capped at PAAS_IMAGE_MAX_BYTES (and some).
 """
 
 import hashlib
@@ -18,11 +20,12 @@ import io
 import json
 import os
 import posixpath
+import shutil
 import tarfile
 import threading
 from pathlib import Path
 
-from paas.runtime import config
+from paas.runtime import config, images
 from paas.runtime.errors import ImageError
 from paas.runtime.imagearchive import Archive
 
@@ -123,9 +126,23 @@ class _Stream(io.RawIOBase):
         return n
 
 
+class _NotProven(Exception):
+    """A layer of a proven layer's size was another one: it was not written, the export starts again."""
+
+
 def export(api, image_id: str, layout: Path, proven: set[str]) -> None:
     """`docker save` of image_id, read as a stream, into an OCI layout at `layout` (a fresh directory of
     the platform's). Layers `proven` (diff_ids) get an empty stand-in: the import takes them unread."""
+    sizes = {images.oci_layer_size(diff_id) for diff_id in proven} - {None}
+    try:
+        _export(api, image_id, layout, proven, sizes)
+    except _NotProven:
+        shutil.rmtree(layout)
+        _export(api, image_id, layout, proven, set())
+
+
+def _export(api, image_id: str, layout: Path, proven: set[str], sizes: set[int]) -> None:
+    """export(), a layer whose size is in `sizes` hashed but not written (_NotProven if it is not proven)."""
     import docker.errors
 
     blobs = layout / "blobs" / "sha256"
@@ -139,7 +156,7 @@ def export(api, image_id: str, layout: Path, proven: set[str]) -> None:
                 if member.issym():
                     links[name] = posixpath.normpath(posixpath.join(posixpath.dirname(name), member.linkname))
                 elif member.isreg() and name.endswith("/layer.tar"):
-                    digests[name] = _layer_blob(tar.extractfile(member), blobs, proven)
+                    digests[name] = _layer_blob(tar.extractfile(member), blobs, proven, member.size in sizes)
                 elif member.isreg():
                     if member.size > MAX_DOCUMENT:
                         raise ImageError(f"docker save's {name[:80]} is over {MAX_DOCUMENT} bytes")
@@ -157,18 +174,22 @@ def export(api, image_id: str, layout: Path, proven: set[str]) -> None:
     _write_layout(layout, config_bytes, layers)
 
 
-def _layer_blob(stream, blobs: Path, proven: set[str]) -> tuple[str, int]:
-    """One layer into the layout, named by its digest (its diff_id: docker save's layers are plain tars)."""
+def _layer_blob(stream, blobs: Path, proven: set[str], hash_only: bool) -> tuple[str, int]:
+    """One layer into the layout, named by its digest (its diff_id: docker save's layers are plain tars).
+    `hash_only`: it is likely proven (its size is a proven layer's), so its bytes are not written."""
     sha, size = hashlib.sha256(), 0
     tmp = blobs / f".layer.{threading.get_ident()}"
     with open(tmp, "wb") as out:
         while chunk := stream.read(CHUNK):
             sha.update(chunk)
             size += len(chunk)
-            out.write(chunk)
+            if not hash_only:
+                out.write(chunk)
     digest = f"sha256:{sha.hexdigest()}"
     if digest in proven:
         tmp.write_bytes(b"")  # a stand-in: the import of the owner's build never opens it
+    elif hash_only:
+        raise _NotProven(digest)
     os.replace(tmp, blobs / sha.hexdigest())
     return digest, size
 

@@ -311,3 +311,24 @@ def test_the_pipeline_builds_a_dockerfile_on_the_engine_into_the_store(tmp_path,
         get_redis().delete(stream_key(made.uuid))
         if image is not None:
             images.gc(images.all_digests() - {image.digest})
+
+
+def test_a_layer_the_size_of_a_proven_one_is_written_out_when_it_is_another(tmp_path, dockerd, allow_registry):
+    """The export only hashes a layer the size of one the app has proven (its base, mostly); when that
+    layer turns out to be another (here: a file of the same length changed), it is written out after all."""
+    import tarfile
+
+    owner, made = identity.app_uid(APP_ID + 3), []
+    files = {"Dockerfile": f"FROM {allow_registry}/paas/probe:1\nCOPY marker /marker\n".encode()}
+    try:
+        for text in (b"first-marker", b"other-marker"):
+            files["marker"] = text
+            result = engine_build(dockerd, tmp_path, files, [], app="engsize", bases_dir=str(tmp_path / "bases"),
+                                  owner=owner)
+            made.append(imageimport.import_archive(dockerfile.open_image(result), owner=owner))
+        first, second = (image.layers[-1] for image in made)
+        assert first != second and images.oci_layer_size(first) == images.oci_layer_size(second)
+        with tarfile.open(images.oci_layer(second).with_suffix(".tar")) as layer:
+            assert layer.extractfile("marker").read() == b"other-marker"
+    finally:
+        images.gc(images.all_digests() - {image.digest for image in made})
