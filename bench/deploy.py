@@ -41,7 +41,11 @@ filesystem; a Flask app built from a Dockerfile ``FROM`` it deploys cold and the
 one-line changes (dockerfile_warm_redeploy_s: their median, push start to new body through the
 router; a round with an error or a failed request is invalid: reported, not scored), and a second app
 from the same base deploys once: image_layers_shared is 1 when the two images have layers in common
-and the image store holds every layer once (its layer directories counted).
+and the image store holds every layer once (its layer directories counted). Then the same Flask app
+(another app of it) is built on a Docker engine instead (PAAS_BUILD_DOCKER_HOST): a dockerd of the
+bench's own (started as tests/dockerd.py starts it) and a git receiver and build worker of their own
+with that setting, cold then --warm-runs one-line changes: dockerfile_engine_warm_redeploy_s, beside
+the buildah one (``--only engine`` runs it alone).
 
 Ends with RESULT lines (warm_redeploy_s is the Flask app's median warm redeploy, cold_django_s
 the Django app's first push to serving); a missed target is printed as measured, not hidden.
@@ -183,9 +187,9 @@ class Processes:
         self.env, self.log_dir = env, log_dir
         self.children: dict[str, subprocess.Popen] = {}
 
-    def start(self, name: str, argv: list[str]) -> subprocess.Popen:
+    def start(self, name: str, argv: list[str], env: dict | None = None) -> subprocess.Popen:
         with open(self.log_dir / f"{name}.log", "wb") as log:
-            child = subprocess.Popen(argv, env=self.env, cwd=self.log_dir, stdout=log, stderr=subprocess.STDOUT,
+            child = subprocess.Popen(argv, env=env or self.env, cwd=self.log_dir, stdout=log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
         self.children[name] = child
         return child
@@ -210,13 +214,17 @@ class Processes:
 
         wait_until(listening, timeout, f"{name} to listen on {port}")
 
-    def stop(self) -> None:
-        for child in self.children.values():
+    def stop(self, names: list[str] | None = None) -> None:
+        """Stop the children named (all by default)."""
+        children = [child for name, child in self.children.items() if names is None or name in names]
+        for child in children:
             try:
                 os.killpg(child.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
-        for child in self.children.values():
+        for name in names or ():
+            self.children.pop(name, None)  # gone on purpose: check() no longer asks after them
+        for child in children:
             try:
                 child.wait(timeout=15)
             except subprocess.TimeoutExpired:
@@ -233,25 +241,13 @@ def start_platform(procs: Processes, env: dict, control_interval: float | None, 
 
     The intervals of the control loop and the agent are theirs unless given (to see what shorter ones buy).
     """
-    git_port, router_port = int(env["PAAS_GIT_PORT"]), int(env["PAAS_ROUTER_PORT"])
-    procs.start("git", [str(BIN / "gunicorn"), "paas.platform.git.wsgi:application", "--bind",
-                        f"127.0.0.1:{git_port}", "--worker-class", "gthread", "--workers", "1", "--threads", "32",
-                        "--timeout", "60", "--chdir", str(procs.log_dir), "--log-level", "warning"])
-    procs.start("worker", [str(BIN / "celery"), "-A", "paas.platform.celery", "worker", "-Q",
-                           env["PAAS_BUILD_QUEUE"], "-n", f"{TAG}@%h", "--concurrency", "2", "--loglevel", "INFO",
-                           "--without-gossip", "--without-mingle", "--without-heartbeat"])
+    router_port = int(env["PAAS_ROUTER_PORT"])
+    start_builds(procs, env, "")
     procs.start("control", [str(BIN / "paas-control"), *interval_flag(control_interval)])
     procs.start("agent", [str(BIN / "paas-agent"), *interval_flag(agent_interval)])
     procs.start("router", [str(BIN / "paas-router"), "--host", "127.0.0.1", "--port", str(router_port),
                            "--admin-port", str(free_port())])
-    procs.wait_for_port("git server", git_port)
     procs.wait_for_port("router", router_port)
-
-    def worker_ready():
-        procs.check()
-        return " ready." in procs.log("worker")
-
-    wait_until(worker_ready, 60, "the build worker to be ready")
 
     def host_up():
         from paas.platform.models import Host
@@ -260,6 +256,27 @@ def start_platform(procs: Processes, env: dict, control_interval: float | None, 
         return Host.objects.filter(name=env["PAAS_HOST_NAME"], state=Host.UP).exists()
 
     wait_until(host_up, 60, "the agent to register its host")
+
+
+def start_builds(procs: Processes, env: dict, prefix: str) -> None:
+    """A git server and a build worker (on env's PAAS_GIT_PORT and PAAS_BUILD_QUEUE), as ``make up`` starts
+    them; their logs named with `prefix`. Returns once both are ready."""
+    git_port = int(env["PAAS_GIT_PORT"])
+    procs.start(f"{prefix}git", [str(BIN / "gunicorn"), "paas.platform.git.wsgi:application", "--bind",
+                                 f"127.0.0.1:{git_port}", "--worker-class", "gthread", "--workers", "1", "--threads",
+                                 "32", "--timeout", "60", "--chdir", str(procs.log_dir), "--log-level", "warning"],
+                env)
+    procs.start(f"{prefix}worker", [str(BIN / "celery"), "-A", "paas.platform.celery", "worker", "-Q",
+                                    env["PAAS_BUILD_QUEUE"], "-n", f"{prefix}{TAG}@%h", "--concurrency", "2",
+                                    "--loglevel", "INFO", "--without-gossip", "--without-mingle",
+                                    "--without-heartbeat"], env)
+    procs.wait_for_port(f"{prefix}git server", git_port)
+
+    def worker_ready():
+        procs.check()
+        return " ready." in procs.log(f"{prefix}worker")
+
+    wait_until(worker_ready, 60, f"the {prefix}build worker to be ready")
 
 
 def interval_flag(seconds: float | None) -> list[str]:
@@ -722,35 +739,69 @@ def layers_shared(first: SampleApp, second: SampleApp) -> tuple[int, str]:
                      f"hold {len(union)} distinct layers, {len(stored)} layer directories in the store")
 
 
-def dockerfile_round(args, env: dict, pusher: "Pusher", apps: list, base: str, procs: "Processes",
-                     user, suffix: str) -> list[str]:
-    """A Flask app from a Dockerfile: cold, then warm one-line changes; a second app from the same base.
-
-    Returns RESULT dockerfile_warm_redeploy_s (median of the valid warm rounds) and image_layers_shared.
-
-    An error in a warm redeploy (or a failed request during it) makes that round invalid: reported, not scored."""
+def dockerfile_app(kind: str, files: dict, body: str, base: str, env: dict, apps: list, user, suffix: str) -> SampleApp:
+    """A new app of the Dockerfile `files` FROM `base` (destroyed at the end like the others)."""
     from paas.platform.actions.apps import create_app
 
-    flask = SampleApp("dockerfile", {k: v.replace("{base}", base) for k, v in DOCKERFILE_APP.items()}, DOCKERFILE_BODY)
-    second = SampleApp("second-image", {k: v.replace("{base}", base) for k, v in SECOND_IMAGE_APP.items()},
-                       SECOND_IMAGE_BODY)
-    for app in (flask, second):
-        app.name = f"bench-{app.kind}-{suffix}"
-        app.app_id = create_app(user, app.name).pk
-        app.repo = Path(env["PAAS_DATA_DIR"]) / "src" / app.kind
-        apps.append(app)  # destroyed at the end like the others
-    port = int(env["PAAS_ROUTER_PORT"])
-    client = RouterClient(port, f"{flask.name}.{env['PAAS_BASE_DOMAIN']}")
+    app = SampleApp(kind, {k: v.replace("{base}", base) for k, v in files.items()}, body)
+    app.name = f"bench-{kind}-{suffix}"
+    app.app_id = create_app(user, app.name).pk
+    app.repo = Path(env["PAAS_DATA_DIR"]) / "src" / kind
+    apps.append(app)
+    return app
+
+
+def dockerfile_round(args, env: dict, pusher: "Pusher", apps: list, base: str, procs: "Processes",
+                     user, suffix: str) -> list[str]:
+    """A Flask app from a Dockerfile (buildah): cold, then warm one-line changes; a second app from the same base.
+
+    Returns RESULT dockerfile_warm_redeploy_s (median of the valid warm rounds) and image_layers_shared."""
+    flask = dockerfile_app("dockerfile", DOCKERFILE_APP, DOCKERFILE_BODY, base, env, apps, user, suffix)
+    second = dockerfile_app("second-image", SECOND_IMAGE_APP, SECOND_IMAGE_BODY, base, env, apps, user, suffix)
+    value = warm_rounds(args, env, pusher, flask, procs, "dockerfile")
+    return [f"RESULT dockerfile_warm_redeploy_s {value} <= 5", *second_image(pusher, flask, second, env, procs)]
+
+
+def engine_round(args, env: dict, pusher: "Pusher", apps: list, base: str, procs: "Processes",
+                 user, suffix: str) -> list[str]:
+    """The same Flask app built on a Docker engine (PAAS_BUILD_DOCKER_HOST): a dockerd of the bench's own,
+    and a git receiver and build worker with that setting; cold, then warm one-line changes.
+
+    Returns RESULT dockerfile_engine_warm_redeploy_s (median of the valid warm rounds)."""
+    from tests import dockerd  # the test suite's engine start and clean-up, one implementation
+
+    with dockerd.engine() as url:
+        engine_env = {**env, "PAAS_GIT_PORT": str(free_port()), "PAAS_BUILD_QUEUE": engine_queue(env["PAAS_BUILD_QUEUE"]),
+                      "PAAS_BUILD_DOCKER_HOST": url}
+        try:
+            start_builds(procs, engine_env, "engine-")
+            flask = dockerfile_app("dockerfile-engine", DOCKERFILE_APP, DOCKERFILE_BODY, base, env, apps, user, suffix)
+            engine_pusher = Pusher(pusher.home, f"http://127.0.0.1:{engine_env['PAAS_GIT_PORT']}")
+            value = warm_rounds(args, env, engine_pusher, flask, procs, "engine dockerfile")
+        finally:
+            procs.stop(["engine-git", "engine-worker"])  # before their engine goes
+    return [f"RESULT dockerfile_engine_warm_redeploy_s {value} <= 5"]
+
+
+def engine_queue(queue: str) -> str:
+    return f"{queue}-engine"
+
+
+def warm_rounds(args, env: dict, pusher: "Pusher", flask: SampleApp, procs: "Processes", label: str) -> str:
+    """`flask` deployed cold, then --warm-runs one-line changes; the median of the valid warm rounds (or
+    "invalid"). An error in a warm redeploy (or a failed request during it) makes that round invalid:
+    reported, not scored."""
+    client = RouterClient(int(env["PAAS_ROUTER_PORT"]), f"{flask.name}.{env['PAAS_BASE_DOMAIN']}")
     client.start()
     rows, invalid = [], []
     try:
         try:
             marks = deploy(pusher, flask, client, 1, procs)
         except Exception as error:  # noqa: BLE001 - nothing to redeploy: the measurement is invalid
-            print(f"dockerfile: invalid (not scored): the first deploy failed: ...{str(error)[-2500:]}")
-            return ["RESULT dockerfile_warm_redeploy_s invalid <= 5", *second_image(pusher, flask, second, env, procs)]
+            print(f"{label}: invalid (not scored): the first deploy failed: ...{str(error)[-2500:]}")
+            return "invalid"
         rows.append(("cold", marks))
-        print(f"dockerfile cold: {fmt(marks.phases()['total'])} s; load average {load_average()}", flush=True)
+        print(f"{label} cold: {fmt(marks.phases()['total'])} s; load average {load_average()}", flush=True)
         client.counting.set()
         for n in range(args.warm_runs):
             try:
@@ -762,18 +813,17 @@ def dockerfile_round(args, env: dict, pusher: "Pusher", apps: list, base: str, p
                 invalid.append(f"warm {n + 1}: {len(marks.failed)} failed requests, first {marks.failed[0][1]}")
                 continue
             rows.append((f"warm {n + 1}", marks))
-            print(f"dockerfile warm {n + 1}: {fmt(marks.phases()['total'])} s; load average {load_average()}",
+            print(f"{label} warm {n + 1}: {fmt(marks.phases()['total'])} s; load average {load_average()}",
                   flush=True)
     finally:
         client.stopping.set()
         client.join(15)
-    print(table("dockerfile flask (seconds)", rows))
+    print(table(f"{label} flask (seconds)", rows))
     explain_slow(flask, rows)
     for reason in invalid:
-        print(f"dockerfile: invalid round (not scored): {reason}")
+        print(f"{label}: invalid round (not scored): {reason}")
     warm = [m.phases()["total"] for label, m in rows[1:]]
-    value = f"{statistics.median(warm):.2f}" if warm else "invalid"
-    return [f"RESULT dockerfile_warm_redeploy_s {value} <= 5", *second_image(pusher, flask, second, env, procs)]
+    return f"{statistics.median(warm):.2f}" if warm else "invalid"
 
 
 def second_image(pusher: "Pusher", flask: SampleApp, second: SampleApp, env: dict, procs: "Processes") -> list[str]:
@@ -924,10 +974,12 @@ def run(args, env: dict, data_dir: Path) -> list[str]:
         print(f"platform up: build executor {env['PAAS_BUILD_EXECUTOR']}, {intervals}; "
               f"{args.warm_runs} warm redeploys per app; load average {load_average()}", flush=True)
         results = []
-        if args.only != "dockerfile":
+        if args.only in ("all", "buildpacks"):
             results += buildpack_rounds(args, env, data_dir, pusher, apps, procs, user, suffix)
-        if registry is not None:
+        if args.only in ("all", "dockerfile"):
             results += dockerfile_round(args, env, pusher, apps, base, procs, user, suffix)
+        if registry is not None:
+            results += engine_round(args, env, pusher, apps, base, procs, user, suffix)
         return results
     except BaseException:
         for name in procs.children:
@@ -949,8 +1001,9 @@ def main() -> int:
     parser.add_argument("--warm-runs", type=int, default=5, help="warm redeploys per app (median reported)")
     parser.add_argument("--control-interval", type=float, help="paas-control --interval (default: its own)")
     parser.add_argument("--agent-interval", type=float, help="paas-agent --interval (default: its own)")
-    parser.add_argument("--only", choices=("all", "buildpacks", "dockerfile"), default="all",
-                        help="the buildpack apps (Flask, Express, Django), the Dockerfile apps, or both")
+    parser.add_argument("--only", choices=("all", "buildpacks", "dockerfile", "engine"), default="all",
+                        help="the buildpack apps (Flask, Express, Django), the Dockerfile apps (buildah, then a "
+                             "Docker engine), the Docker engine's alone, or all")
     parser.add_argument("--keep", action="store_true", help="keep the data directory (process logs) afterwards")
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -997,6 +1050,7 @@ def main() -> int:
         if created:
             drop_database(base_url, db_name)
         clean_redis(redis_url, prefix, queue)
+        clean_redis(redis_url, prefix, engine_queue(queue))
         if args.keep:
             print(f"kept {data_dir}")
         else:

@@ -21,7 +21,8 @@ data. What differs is where each rule is kept:
 - **Time and cancel**: the build's request is cut (its socket shut) at the limit or on cancel; the
   engine then kills and removes the step's container.
 - **Cache per app**: each build is asked to reuse only the steps of that app's last image
-  (``cachefrom``, tagged ``paas-build/<app>:latest``), never another app's.
+  (``cachefrom``, tagged ``paas-build/<app>:<app id>``: a name taken again after a destroy is another
+  app), never another app's. What destroyed apps leave is collected (enginegc.py).
 - **Result**: ``docker save`` of the image into an OCI layout in the build's work directory
   (engineimages.py, which also loads the bases).
 
@@ -49,7 +50,7 @@ from paas.runtime.errors import ImageError, RuntimeLayerError
 from . import dockerbases, dockerfile, enginecontext, engineimages
 from .errors import BuildCancelled, BuildError, BuildTimeout
 
-CACHE_REPOSITORY = "paas-build"     # the engine's tag of an app's last built image: paas-build/<app>:latest
+CACHE_REPOSITORY = "paas-build"     # the engine's tag of an app's last built image: cache_tag()
 MAX_LINE = 4000                     # a longer output line is cut (a step printing a megabyte on one line)
 MAX_MESSAGE = 4 << 20               # a message of the build's stream without its end of line yet
 CANCEL_POLL_S = 0.2
@@ -58,11 +59,17 @@ _STEP_IMAGE = re.compile(r"^ ---> ([0-9a-f]{12})$")
 _COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # the engine marks a step's stderr in red
 
 
+def cache_tag(app: str, app_id: int) -> str:
+    """The engine's tag of the app's last built image (the next build's cache): by name and id, so an app
+    made later under a destroyed one's name never starts from its steps."""
+    return f"{CACHE_REPOSITORY}/{app}:{app_id}"
+
+
 class Engine:
     """A Docker engine building one app's Dockerfiles (a dockerfile.ImageBuilder)."""
 
-    def __init__(self, base_url: str, app: str, *, memory_mb: int, max_context_bytes: int):
-        self.base_url, self.app = base_url, app
+    def __init__(self, base_url: str, app: str, app_id: int, *, memory_mb: int, max_context_bytes: int):
+        self.base_url, self.app, self.app_id = base_url, app, app_id
         self.memory_mb, self.max_context_bytes = memory_mb, max_context_bytes
 
     def build_image(self, source_dir: str, work_dir: str, *, on_output, timeout: float, cancel=None, logins=None,
@@ -83,7 +90,7 @@ class Engine:
             ids[base.name] = engineimages.load_base(api, pulls / base.archive, base)
         sent = rewrite(text, ids)
         on_output(f"-----> Building the {dockerfile.FILE_NAME} on the Docker engine")
-        tag = f"{CACHE_REPOSITORY}/{self.app}:latest"
+        tag = cache_tag(self.app, self.app_id)
         previous = engineimages.engine_id(api, tag)
         steps = network or self._network(api)
         group = self._cgroup(api)

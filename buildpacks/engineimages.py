@@ -4,11 +4,15 @@ In: a base the platform pulled (an OCI archive, dockerbases.py) goes into the en
 reads it (this engine does not read OCI archives): its config and layer blobs as they are, and docker
 save's manifest.json naming them; its image id there is the digest of its config. A base carrying
 ``ONBUILD`` triggers is refused (the engine would run them in the build, fetching on its own network).
+Each build tags the bases it uses ``paas-build-base:<image id>`` again, so the engine's time of that tag
+says when a build last used it (enginegc.py collects the ones no build used for a while).
 
 Out: ``docker save`` of the built image, read as a stream (never extracted) into an OCI layout in the
 build's work directory, each layer named by its digest (docker save's layers are plain tars: the
 digest is the diff_id). A layer the app has proven (images.proven) gets an empty stand-in, which the
-import of the app's build never opens. The whole read is capped at PAAS_IMAGE_MAX_BYTES (and some).
+import of the app's build never opens; a layer of a proven one's size is only hashed, never written
+(an app's base is most of what docker save sends each build), and written out on a second export in the
+rare case it is another layer of that size. The whole read is capped at PAAS_IMAGE_MAX_BYTES (and some).
 """
 
 import hashlib
@@ -16,11 +20,12 @@ import io
 import json
 import os
 import posixpath
+import shutil
 import tarfile
 import threading
 from pathlib import Path
 
-from paas.runtime import config
+from paas.runtime import config, images
 from paas.runtime.errors import ImageError
 from paas.runtime.imagearchive import Archive
 
@@ -30,6 +35,7 @@ from .errors import BuildError
 CHUNK = 1 << 20
 MAX_DOCUMENT = 4 << 20              # a JSON member of docker save's output
 LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar"
+BASE_REPOSITORY = "paas-build-base"  # the engine's tag of a base a build loaded: paas-build-base:<image id>
 
 
 def load_base(api, archive: Path, base: dockerbases.Base) -> str:
@@ -39,7 +45,7 @@ def load_base(api, archive: Path, base: dockerbases.Base) -> str:
     image_id = f"sha256:{base.image_id}"
     if engine_id(api, image_id):
         _refuse_triggers(base, (api.inspect_image(image_id).get("Config") or {}).get("OnBuild"))
-        return image_id
+        return _mark_used(api, image_id)
     with Archive(archive) as pulled:
         _refuse_triggers(base, (pulled.document.get("config") or {}).get("OnBuild"))
         path = archive.with_name(f".{archive.name}.{os.getpid()}.load")
@@ -55,6 +61,23 @@ def load_base(api, archive: Path, base: dockerbases.Base) -> str:
             path.unlink(missing_ok=True)
     if not engine_id(api, image_id):
         raise BuildError(f"the Docker engine did not load the base image {base.name[:200]}")
+    return _mark_used(api, image_id)
+
+
+def base_tag(image_id: str) -> str:
+    """The engine's tag of a base image (by its id) that builds load."""
+    return f"{BASE_REPOSITORY}:{image_id.removeprefix('sha256:')}"
+
+
+def _mark_used(api, image_id: str) -> str:
+    """The base tagged (again: the engine's LastTagTime is now) for this build; its image id."""
+    import docker.errors
+
+    repository, tag = base_tag(image_id).split(":")
+    try:
+        api.tag(image_id, repository, tag, force=True)
+    except (docker.errors.DockerException, OSError) as exc:
+        raise BuildError(f"the Docker engine of the builds does not answer: {str(exc)[:300]}") from None
     return image_id
 
 
@@ -103,9 +126,23 @@ class _Stream(io.RawIOBase):
         return n
 
 
+class _NotProven(Exception):
+    """A layer of a proven layer's size was another one: it was not written, the export starts again."""
+
+
 def export(api, image_id: str, layout: Path, proven: set[str]) -> None:
     """`docker save` of image_id, read as a stream, into an OCI layout at `layout` (a fresh directory of
     the platform's). Layers `proven` (diff_ids) get an empty stand-in: the import takes them unread."""
+    sizes = {images.oci_layer_size(diff_id) for diff_id in proven} - {None}
+    try:
+        _export(api, image_id, layout, proven, sizes)
+    except _NotProven:
+        shutil.rmtree(layout)
+        _export(api, image_id, layout, proven, set())
+
+
+def _export(api, image_id: str, layout: Path, proven: set[str], sizes: set[int]) -> None:
+    """export(), a layer whose size is in `sizes` hashed but not written (_NotProven if it is not proven)."""
     import docker.errors
 
     blobs = layout / "blobs" / "sha256"
@@ -119,7 +156,7 @@ def export(api, image_id: str, layout: Path, proven: set[str]) -> None:
                 if member.issym():
                     links[name] = posixpath.normpath(posixpath.join(posixpath.dirname(name), member.linkname))
                 elif member.isreg() and name.endswith("/layer.tar"):
-                    digests[name] = _layer_blob(tar.extractfile(member), blobs, proven)
+                    digests[name] = _layer_blob(tar.extractfile(member), blobs, proven, member.size in sizes)
                 elif member.isreg():
                     if member.size > MAX_DOCUMENT:
                         raise ImageError(f"docker save's {name[:80]} is over {MAX_DOCUMENT} bytes")
@@ -137,18 +174,22 @@ def export(api, image_id: str, layout: Path, proven: set[str]) -> None:
     _write_layout(layout, config_bytes, layers)
 
 
-def _layer_blob(stream, blobs: Path, proven: set[str]) -> tuple[str, int]:
-    """One layer into the layout, named by its digest (its diff_id: docker save's layers are plain tars)."""
+def _layer_blob(stream, blobs: Path, proven: set[str], hash_only: bool) -> tuple[str, int]:
+    """One layer into the layout, named by its digest (its diff_id: docker save's layers are plain tars).
+    `hash_only`: it is likely proven (its size is a proven layer's), so its bytes are not written."""
     sha, size = hashlib.sha256(), 0
     tmp = blobs / f".layer.{threading.get_ident()}"
     with open(tmp, "wb") as out:
         while chunk := stream.read(CHUNK):
             sha.update(chunk)
             size += len(chunk)
-            out.write(chunk)
+            if not hash_only:
+                out.write(chunk)
     digest = f"sha256:{sha.hexdigest()}"
     if digest in proven:
         tmp.write_bytes(b"")  # a stand-in: the import of the owner's build never opens it
+    elif hash_only:
+        raise _NotProven(digest)
     os.replace(tmp, blobs / sha.hexdigest())
     return digest, size
 

@@ -6,6 +6,8 @@ signals, window size) and ``<prefix>run:<id>:out`` (what the container prints,
 then an end marker). This relay, one process per attached run (``paas-runner
 relay``), starts the created container with a terminal (or pipes) as its
 stdio and moves bytes between them. It ends when the container's output ends.
+A container the docker backend made is relayed through the engine's attach
+stream instead (dockerattach.py).
 """
 
 import base64
@@ -96,7 +98,7 @@ class Relay:
             if self.tty:
                 os.write(fd, b"\x04")  # end of input on a terminal is Ctrl-D
             else:
-                os.close(fd)
+                self.end_input(fd)
                 return -1
         elif "signal" in fields:
             sig = SIGNALS.get(fields["signal"].decode())
@@ -104,8 +106,15 @@ class Relay:
                 self.container.signal(sig)
         elif "resize" in fields and self.tty and fd >= 0:
             rows, cols = (int(n) for n in fields["resize"].decode().split(","))
-            fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+            self.resize(fd, rows, cols)
         return fd
+
+    def end_input(self, fd: int) -> None:
+        """The end of a piped run's input: its stdin pipe closed."""
+        os.close(fd)
+
+    def resize(self, fd: int, rows: int, cols: int) -> None:
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
 def main(container_id: str, tty: bool) -> int:
@@ -113,6 +122,13 @@ def main(container_id: str, tty: bool) -> int:
 
     from . import config
 
+    from . import dockerattach
+
     client = redis.Redis.from_url(config.redis_url())
-    Relay(Container.load(container_id), client, redis_keys.prefix(), tty).run()
+    engine = dockerattach.engine_of(container_id)
+    if engine:
+        relay = dockerattach.EngineRelay(dockerattach.load(engine, container_id), client, redis_keys.prefix(), tty)
+    else:
+        relay = Relay(Container.load(container_id), client, redis_keys.prefix(), tty)
+    relay.run()
     return 0

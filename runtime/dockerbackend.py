@@ -13,8 +13,9 @@ networks, as they do to the native runner's, and nothing of the engine changes t
 The root filesystem is an engine image made once per release content (dockerimages.py). The record
 (state.json: state, the PID 1 the engine reports, address) and the two log files (dockerlogs.py)
 live in the instance directory like a native instance's, so the agent finds, checks, reports and
-ships both alike. Add-on servers and attached one-offs (`paas run`, driven through a terminal
-relay) stay on the native runner. Apps asleep are paused by the engine (the cgroup freezer, as the
+ships both alike. Attached one-offs (`paas run`) are created with their stdin open (and a terminal of
+the engine's for a tty run); the relay starts them through the engine's attach stream (dockerattach.py).
+Add-on servers stay on the native runner (their volumes). Apps asleep are paused by the engine (the cgroup freezer, as the
 native runner's freezer.py), and unpaused on a wake or before a stop. `paas egress:deny` is kept by
 host rules on the instance's MAC address (dockeregress.py), set before it starts.
 """
@@ -138,6 +139,15 @@ class DockerInstance(Container):
         self.record.started_at = time.time()
         self.save()
 
+    def attach_stream(self):
+        """The engine's attach stream of this created container (stdin, stdout, stderr), taken before it starts
+        so nothing it prints is missed: (the SDK's socket, the plain socket under it)."""
+        with engine(f"attaching to container {self.id}"):
+            sock = self.api.attach_socket(self.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+        raw = getattr(sock, "_sock", sock)
+        raw.settimeout(None)  # a run may print nothing for long: the client's timeout is not the run's
+        return sock, raw
+
     def stats(self) -> dict:
         import docker.errors
 
@@ -203,6 +213,15 @@ def _addresses(info: dict, network: dict) -> dict:
     return found
 
 
+def attached(attach: str) -> dict:
+    """The engine's settings of an attached one-off ("tty" or "pipe"): stdin open until its relay ends it,
+    and a terminal of the engine's for a tty run; none for the rest."""
+    if not attach:
+        return {}
+    # Not detached: the SDK then sets StdinOnce (the relay's half-close ends the container's stdin).
+    return {"stdin_open": True, "detach": False, "tty": attach == "tty"}
+
+
 class DockerBackend(NativeBackend):
     """App instances through the docker SDK against the engine at PAAS_DOCKER_HOST."""
 
@@ -240,9 +259,8 @@ class DockerBackend(NativeBackend):
     # -- the agent's operations ------------------------------------------------
 
     def create(self, spec: ContainerSpec, desired: Desired) -> Container:
-        if not desired.image or desired.attach:
-            # Add-on servers (their volumes) and attached one-offs (the terminal relay) are the native runner's.
-            return super().create(spec, desired)
+        if not desired.image:
+            return super().create(spec, desired)  # add-on servers (their volumes) are the native runner's
         view = validate(spec)
         uid, gid = resolve_user(view, spec.user)
         with engine(f"the Docker engine's image of {spec.id}"):
@@ -256,8 +274,10 @@ class DockerBackend(NativeBackend):
             mounts = self._mounts(spec, desired, view, uid, directory)
             with engine(f"the Docker engine refused container {spec.id}"):
                 self._remove_engine_container(spec.id)  # an agent killed between the engine's create and its release
-                self.api.create_container(**self._container_args(spec, ref, uid, gid, mounts, view))
-            (directory / ENGINE_MARK).write_text(json.dumps({"image": ref, "egress": True}))
+                self.api.create_container(**self._container_args(spec, ref, uid, gid, mounts, view),
+                                          **attached(desired.attach))
+            # The engine's address too: the relay of an attached run (another process) starts it there.
+            (directory / ENGINE_MARK).write_text(json.dumps({"image": ref, "egress": True, "engine": self.base_url}))
             record.save(directory)
         except BaseException:
             self._release_engine(spec.id, spec.app)
@@ -296,7 +316,7 @@ class DockerBackend(NativeBackend):
         self._collected = time.monotonic()
         keep = set()
         for d in desired:
-            if d.image and not d.attach:
+            if d.image:
                 try:
                     keep.add(dockerimages.ref_of(d.image, d.stack))
                 except (RuntimeLayerError, OSError):

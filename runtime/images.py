@@ -194,6 +194,14 @@ def oci_layer(diff_id: str) -> Path:
     return oci_dir() / _hex(diff_id)
 
 
+def oci_layer_size(diff_id: str) -> int | None:
+    """The size of the stored layer `diff_id`'s tar (its bytes as an image carries them); None when not stored."""
+    try:
+        return oci_layer(diff_id).with_suffix(".tar").stat().st_size
+    except OSError:
+        return None
+
+
 def oci_layers(image: Image) -> tuple[Path, ...]:
     """An OCI image's unpacked layers, topmost first (overlay's order); ImageError if one is missing.
 

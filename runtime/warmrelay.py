@@ -56,7 +56,10 @@ def main() -> int:
     # Everything a run needs is imported before waiting: that is the point of waiting.
     import redis  # noqa: F401
 
-    from . import attach, container  # noqa: F401
+    from . import attach, config, container, dockerattach  # noqa: F401
+
+    if config.RUNTIME_BACKEND == "docker":
+        import docker  # noqa: F401 (the docker backend's runs attach through the engine's client)
 
     line = sys.stdin.readline().split()
     if len(line) != 2 or line[1] not in ("tty", "pipe"):

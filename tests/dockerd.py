@@ -10,6 +10,7 @@ pidfile and socket are under one temp dir, gone after the session with its conta
 and mounts.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -54,6 +55,14 @@ def dockerd():
     """The socket URL of a Docker engine started for this session (and stopped after it)."""
     if shutil.which("dockerd") is None:
         pytest.fail("dockerd is not installed (compose/bootstrap.sh installs docker.io)")
+    with engine() as url:
+        yield url
+
+
+@contextlib.contextmanager
+def engine():
+    """A Docker engine of its own (as above) while the block runs: its socket URL. Stopped and removed after,
+    also on failure (bench/deploy.py's engine builds use it too)."""
     root = Path(tempfile.mkdtemp(prefix="pd-", dir="/tmp"))  # short: socket paths hold 107 bytes
     log = root / "dockerd.log"
     with open(log, "wb") as out:

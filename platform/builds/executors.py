@@ -16,7 +16,7 @@ def get_executor(app: App, build_dirs: tuple[str, ...] = (), *, dockerfile: bool
     if dockerfile and settings.PAAS_BUILD_DOCKER_HOST:
         from paas.buildpacks.enginebuild import Engine
 
-        return Engine(settings.PAAS_BUILD_DOCKER_HOST, app.name, memory_mb=settings.PAAS_BUILD_MEMORY_MB,
+        return Engine(settings.PAAS_BUILD_DOCKER_HOST, app.name, app.pk, memory_mb=settings.PAAS_BUILD_MEMORY_MB,
                       max_context_bytes=settings.PAAS_MAX_PUSH_BYTES)
     if kind == "local" and dockerfile:
         raise Unavailable("Dockerfile builds run in build containers only (PAAS_BUILD_EXECUTOR=container)")

@@ -7,6 +7,7 @@ host is drained, so placement sends the app there. One image deploy covers both 
 """
 
 import os
+import subprocess
 import tarfile
 import uuid
 from pathlib import Path
@@ -98,3 +99,27 @@ def test_the_docker_backend_serves_through_the_router_and_an_export_runs_under_d
     # The same env is the image's own (the release's config vars); the same uid, to answer alike.
     uid = identity.app_uid(app.pk)
     assert answer_of_docker_run(url, tag, "--user", f"{uid}:{uid}") == answer
+
+
+def test_an_attached_run_on_the_docker_backend_takes_stdin_and_returns_its_exit_code(
+        pusher, agent_host, docker_host, live_server, tmp_path):
+    """`paas run` (piped) of a slug app whose instances the docker backend runs: the one-off runs in the engine,
+    relayed through its attach stream (runtime/dockerattach.py)."""
+    from tests.e2e.test_deploy import WEB_APP
+    from tests.e2e.test_run import PAAS, cli_env
+
+    name = docker_host["PAAS_HOST_NAME"]
+    wait_for(lambda: Host.objects.filter(name=name, state="up").exists(), 30, "the docker backend's host")
+    Host.objects.filter(pk=agent_host.pk).update(state=Host.DRAINING)  # placement: the docker host only
+    app = create_app(pusher.user, f"dkrun-{uuid.uuid4().hex[:8]}")
+    repo = pusher.repo(tmp_path / "src", {**WEB_APP, "shout.py": "import sys\nprint(sys.stdin.read().upper())\n"},
+                       app.name)
+    assert pusher.push(repo).returncode == 0
+    wait_for(lambda: release_status(app, 2) == "succeeded", 90, "v2 live on the docker host")
+    result = subprocess.run([PAAS, "run", "-a", app.name, "--", "python3 shout.py && exit 3"],
+                            input="hello from stdin\n", capture_output=True, text=True,
+                            env=cli_env(pusher, live_server), timeout=180)
+    assert result.returncode == 3, result.stderr
+    assert "HELLO FROM STDIN" in result.stdout
+    run = Instance.objects.get(app=app, kind="oneoff")
+    assert run.host.name == name and run.exit_code == 3

@@ -481,3 +481,67 @@ def test_instances_started_before_per_app_uids_are_adopted_then_replaced_by_the_
                       Container.load(d.name).is_running() if (config.instances_dir() / d.name).exists() else False)[1],
              what="the restart")
     assert _uid_of(Container.load(d.name)) == identity.app_uid(APP_ID)
+
+
+def relayed_output(client, out_key: str) -> tuple[bytes, bool]:
+    """What an attached run's relay has put on its output stream, and whether the end marker is there."""
+    import base64
+
+    data, ended = b"", False
+    for _, fields in client.xrange(out_key):
+        data += base64.b64decode(fields[b"data"]) if b"data" in fields else b""
+        ended = ended or b"eof" in fields
+    return data, ended
+
+
+def attached_run(world, attach: str, command: str, *events: dict, when: tuple[bytes, dict] | None = None):
+    """A one-off attached to its Redis streams (`paas run`), the `events` sent as the CLI sends them (and
+    `when`'s event once its output shows `when`'s text), run to its end by the agent and its relay:
+    (its output, the agent's last report)."""
+    from paas.contracts import redis_keys
+    from paas.runtime import attach as attach_streams
+
+    control, agent, want, client, app = world
+    d = want("run.1", command=command, once=True, attach=attach)
+    in_key, out_key = attach_streams.keys(redis_keys.prefix(), d.name)
+    try:
+        for event in events:
+            client.xadd(in_key, event)
+        agent.reconcile_once()
+        if when is not None:
+            wait_for(lambda: when[0] in relayed_output(client, out_key)[0], timeout=60, what=f"{when[0]!r} shown")
+            client.xadd(in_key, when[1])
+        data, _ = wait_for(lambda: (r := relayed_output(client, out_key))[1] and r, timeout=60,
+                           what="the run's output to end")
+        wait_for(lambda: (agent.reconcile_once(), control.reports[d.name].get("state") == "stopped")[1],
+                 timeout=30, what="the run's end reported")
+        return data, control.reports[d.name]
+    finally:
+        client.delete(in_key, out_key)
+
+
+@BOTH
+def test_an_attached_piped_run_takes_its_input_and_gives_output_and_exit_code(world):
+    """The backends' contract for `paas run` without a terminal: stdin to its end, stdout and stderr, the exit code."""
+    import base64
+
+    command = "read line; echo got $line; echo on-stderr >&2; cat >/dev/null; echo input ended; exit 3"
+    data, report = attached_run(world, "pipe", command, {"data": base64.b64encode(b"hello\nmore\n")}, {"eof": "1"})
+    lines = data.decode().splitlines()  # (stderr's line may come anywhere: the engine copies each stream apart)
+    assert sorted(lines) == ["got hello", "input ended", "on-stderr"] and lines.index("got hello") < lines.index(
+        "input ended")
+    assert report["exit_code"] == 3 and report["desired_state"] == "stopped"
+
+
+@BOTH
+def test_an_attached_terminal_run_gets_its_window_size_and_ctrl_c(world):
+    """...and with a terminal: the window's size as the CLI reports it, keystrokes, Ctrl-C reaching the app."""
+    import base64
+
+    command = ("read go; stty size; trap 'echo interrupted; exit 130' INT; echo waiting; "
+               "while :; do sleep 0.1; done")
+    data, report = attached_run(world, "tty", command, {"resize": "30,100"}, {"data": base64.b64encode(b"go\r")},
+                                when=(b"waiting", {"signal": "INT"}))
+    lines = data.decode().replace("\r", "").splitlines()
+    assert lines[-3:] == ["30 100", "waiting", "interrupted"], data
+    assert report["exit_code"] == 130
