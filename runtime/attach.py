@@ -115,20 +115,3 @@ class Relay:
 
     def resize(self, fd: int, rows: int, cols: int) -> None:
         fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-
-
-def main(container_id: str, tty: bool) -> int:
-    import redis
-
-    from . import config
-
-    from . import dockerattach
-
-    client = redis.Redis.from_url(config.redis_url())
-    engine = dockerattach.engine_of(container_id)
-    if engine:
-        relay = dockerattach.EngineRelay(dockerattach.load(engine, container_id), client, redis_keys.prefix(), tty)
-    else:
-        relay = Relay(Container.load(container_id), client, redis_keys.prefix(), tty)
-    relay.run()
-    return 0

@@ -132,7 +132,7 @@ def _init_build(args) -> int:
 
 
 def _relay(args) -> int:
-    from .attach import main as relay_main
+    from .relaymain import main as relay_main
 
     return relay_main(args.id, tty=not args.no_tty)
 

@@ -56,7 +56,7 @@ def main() -> int:
     # Everything a run needs is imported before waiting: that is the point of waiting.
     import redis  # noqa: F401
 
-    from . import attach, config, container, dockerattach  # noqa: F401
+    from . import config, container, relaymain  # noqa: F401
 
     if config.RUNTIME_BACKEND == "docker":
         import docker  # noqa: F401 (the docker backend's runs attach through the engine's client)
@@ -65,7 +65,7 @@ def main() -> int:
     if len(line) != 2 or line[1] not in ("tty", "pipe"):
         return 0  # the agent went away (or stopped) before handing a run
     os.close(0)
-    return attach.main(line[0], tty=line[1] == "tty")
+    return relaymain.main(line[0], tty=line[1] == "tty")
 
 
 if __name__ == "__main__":
