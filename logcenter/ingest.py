@@ -48,12 +48,6 @@ def _fields(flat: list | None) -> dict | None:
     return dict(zip(pairs, pairs))
 
 
-def entry_time(entry_id: bytes) -> datetime:
-    """When Redis accepted an entry (the millisecond part of its id)."""
-    ms = int(entry_id.split(b"-", 1)[0])
-    return datetime.fromtimestamp(ms / 1000, timezone.utc)
-
-
 @dataclass
 class RateLimit:
     """Lines per second per (app, instance); excess lines are dropped and counted per window."""
@@ -229,25 +223,22 @@ class Ingest:
         """Stored rows (schema.ROW) and entry ids of one stream's entries, after the rate limit (markers added)."""
         app = self.app_of(key)
         rows, ids = [], []
-        admit, per_second = self.limit.admit, self.limit.per_second
+        make, admit, per_second = schema.row, self.limit.admit, self.limit.per_second
         for entry_id, fields in entries:
             if fields is None:        # deleted from the stream (trimmed) while pending
                 continue
-            received_ms = int(entry_id[:entry_id.index(b"-")])   # when Redis accepted it
-            row = schema.row(fields, received_ms, app)   # the stream names the app, whatever a field claims
-            if row[SOURCE] not in LIMITED:
-                rows.append(row)
-                ids.append(entry_id.decode())
-                continue
-            keep, closed = admit(app, row[INSTANCE], received_ms // 1000)
-            if closed:
-                rows.append(drop_marker(app, row[INSTANCE], closed, per_second, entry_time(entry_id)).row())
-                ids.append(f"{entry_id.decode()}-dropped")
-            if keep:
-                rows.append(row)
-                ids.append(entry_id.decode())
-            else:
-                self.dropped += 1
+            row = make(fields, entry_id, app)   # the stream names the app, whatever a field claims
+            if row[SOURCE] in LIMITED:
+                # By the second Redis accepted it (the entry id's milliseconds): a writer's ts is its own claim.
+                keep, closed = admit(app, row[INSTANCE], int(entry_id[:entry_id.index(b"-")]) // 1000)
+                if closed:
+                    rows.append(drop_marker(app, row[INSTANCE], closed, per_second, schema.entry_time(entry_id)).row())
+                    ids.append(f"{entry_id.decode()}-dropped")
+                if not keep:
+                    self.dropped += 1
+                    continue
+            rows.append(row)
+            ids.append(entry_id.decode())
         return rows, ids
 
     def _gather(self, block_ms: int, records: list, ids: list, acks: list, deadline: float) -> None:
