@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+import hiredis
 import redis
 
 from paas.contracts import redis_keys
@@ -281,12 +282,31 @@ class Ingest:
             if self.sink is not None:
                 self.sink(batch.rows)
         # Acknowledged only once stored: a crash before this line redelivers the batch.
-        pipe = self.redis.pipeline(transaction=False)
-        for key, entry_ids in batch.acks:
-            if entry_ids:
-                pipe.xack(key, GROUP, *entry_ids)
-        pipe.execute()
+        self.acknowledge(batch.acks)
         return len(batch.rows)
+
+    def acknowledge(self, acks: list) -> None:
+        """XACK each (stream key, [entry id, ...]) in one round trip; raises the first error after every reply.
+
+        Packed by hiredis: redis-py's pipeline encodes each id in Python, 0.45 us an entry against 0.1
+        (measured), as much as a tenth of what the ingest's own Python spends on a line."""
+        packed = [hiredis.pack_command((b"XACK", key, GROUP, *entry_ids)) for key, entry_ids in acks if entry_ids]
+        if not packed:
+            return
+        pool = self.redis.connection_pool
+        conn = pool.get_connection()
+        try:
+            conn.send_packed_command(packed)
+            errors = []
+            for _ in packed:   # every reply read, so the connection goes back to the pool clean
+                try:
+                    conn.read_response()
+                except redis.ResponseError as exc:
+                    errors.append(exc)
+        finally:   # a connection error has disconnected it (redis-py): the pool reconnects
+            pool.release(conn)
+        if errors:
+            raise errors[0]
 
     def run_once(self, block_ms: int = 100) -> int:
         """Read, store and acknowledge one batch; returns lines stored."""

@@ -5,6 +5,7 @@ import time
 from datetime import datetime, timezone
 
 import pytest
+import redis as redis_lib
 
 from paas.logcenter import query, schema
 from paas.logcenter.ingest import GROUP, Ingest
@@ -65,6 +66,26 @@ def test_a_crash_between_store_and_ack_stores_nothing_twice(store, streams):
     rows = search(store, "beta", limit=1000)
     assert sorted(r["line"] for r in rows) == sorted([f"before crash {i}" for i in range(20)] + ["after restart"])
     assert client.xpending(schema.stream_key(prefix, "beta"), GROUP)["pending"] == 0
+
+
+def test_a_failed_ack_of_one_stream_still_acks_the_others_and_leaves_the_connection_clean(store, streams):
+    client, prefix = streams
+    for app in ("alpha", "beta", "gamma"):
+        for i in range(5):
+            write(client, prefix, app, f"{app} {i}")
+    ingest = Ingest(client, store, prefix, "c1", rate_limit=5000)
+    ingest.discover()
+    batch = ingest.gather(50)
+    assert len(batch.rows) == 15
+    client.delete(schema.stream_key(prefix, "beta"))   # its XACK gets an error reply (XACK of no group is 0)
+    client.set(schema.stream_key(prefix, "beta"), "not a stream")
+    with pytest.raises(redis_lib.ResponseError, match="WRONGTYPE"):
+        ingest.commit(batch)
+    for app in ("alpha", "gamma"):   # acknowledged although a stream before them failed
+        assert client.xpending(schema.stream_key(prefix, app), GROUP)["pending"] == 0
+    # Every reply was read: the pooled connection answers the next commands with their own replies.
+    assert client.ping() is True and client.xlen(schema.stream_key(prefix, "gamma")) == 5
+    assert len(search(store, "alpha")) == 5
 
 
 def test_rate_limit_drops_with_a_counted_marker_and_others_are_untouched(store, streams):
