@@ -1,7 +1,9 @@
 """Ingest from real Redis streams into a real store: acks, redelivery, rate limit, hostile lines, search."""
 
+import gc
 import threading
 import time
+import weakref
 from datetime import datetime, timezone
 
 import pytest
@@ -278,3 +280,33 @@ def test_a_dead_consumers_pending_entries_are_claimed_once_and_a_live_ones_left_
     write(client, prefix, "claimed", "mine")
     taker.discover()
     assert taker.read(50) and taker.claim() == []
+
+
+def test_while_run_ingests_the_collector_runs_on_a_timer_and_is_restored_after(store, streams):
+    client, prefix = streams
+    write(client, prefix, "alpha", "one line")
+    ingest = Ingest(client, store, prefix, "c1", rate_limit=5000)
+    stop = threading.Event()
+    worker = threading.Thread(target=ingest.run, args=(stop,), kwargs={"block_ms": 20, "collect_every_s": 0.05})
+    assert gc.isenabled()
+    worker.start()
+    try:
+        deadline = time.monotonic() + 30
+        while ingest.stored < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not gc.isenabled()     # off while it ingests ...
+
+        class Cycle:
+            pass
+
+        garbage = Cycle()
+        garbage.me = garbage          # ... yet a cycle another thread leaves is collected: by the timer
+        gone = weakref.ref(garbage)
+        del garbage
+        while gone() is not None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert gone() is None
+    finally:
+        stop.set()
+        worker.join()
+    assert gc.isenabled() and ingest.stored == 1
