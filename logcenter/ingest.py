@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+import hiredis
 import redis
 
 from paas.contracts import redis_keys
@@ -31,6 +32,7 @@ BATCH_LINES = 20_000       # store at most this many lines in one insert
 BATCH_WAIT_S = 0.2         # ... and wait at most this long for a batch to fill
 DISCOVER_EVERY_S = 2.0     # how often new apps' streams are looked for
 CLAIM_IDLE_S = 60.0        # default: another consumer's entries pending this long are taken over
+COLLECT_EVERY_S = 10.0     # while ``run`` ingests, Python's cyclic collector runs this often (``_TimedCollector``)
 
 
 INSTANCE = schema.ROW.index("instance")
@@ -46,12 +48,6 @@ def _fields(flat: list | None) -> dict | None:
         return None
     pairs = iter(flat)
     return dict(zip(pairs, pairs))
-
-
-def entry_time(entry_id: bytes) -> datetime:
-    """When Redis accepted an entry (the millisecond part of its id)."""
-    ms = int(entry_id.split(b"-", 1)[0])
-    return datetime.fromtimestamp(ms / 1000, timezone.utc)
 
 
 @dataclass
@@ -229,25 +225,22 @@ class Ingest:
         """Stored rows (schema.ROW) and entry ids of one stream's entries, after the rate limit (markers added)."""
         app = self.app_of(key)
         rows, ids = [], []
-        admit, per_second = self.limit.admit, self.limit.per_second
+        make, admit, per_second = schema.row, self.limit.admit, self.limit.per_second
         for entry_id, fields in entries:
             if fields is None:        # deleted from the stream (trimmed) while pending
                 continue
-            received_ms = int(entry_id[:entry_id.index(b"-")])   # when Redis accepted it
-            row = schema.row(fields, received_ms, app)   # the stream names the app, whatever a field claims
-            if row[SOURCE] not in LIMITED:
-                rows.append(row)
-                ids.append(entry_id.decode())
-                continue
-            keep, closed = admit(app, row[INSTANCE], received_ms // 1000)
-            if closed:
-                rows.append(drop_marker(app, row[INSTANCE], closed, per_second, entry_time(entry_id)).row())
-                ids.append(f"{entry_id.decode()}-dropped")
-            if keep:
-                rows.append(row)
-                ids.append(entry_id.decode())
-            else:
-                self.dropped += 1
+            row = make(fields, entry_id, app)   # the stream names the app, whatever a field claims
+            if row[SOURCE] in LIMITED:
+                # By the second Redis accepted it (the entry id's milliseconds): a writer's ts is its own claim.
+                keep, closed = admit(app, row[INSTANCE], int(entry_id[:entry_id.index(b"-")]) // 1000)
+                if closed:
+                    rows.append(drop_marker(app, row[INSTANCE], closed, per_second, schema.entry_time(entry_id)).row())
+                    ids.append(f"{entry_id.decode()}-dropped")
+                if not keep:
+                    self.dropped += 1
+                    continue
+            rows.append(row)
+            ids.append(entry_id.decode())
         return rows, ids
 
     def _gather(self, block_ms: int, records: list, ids: list, acks: list, deadline: float) -> None:
@@ -290,24 +283,48 @@ class Ingest:
             if self.sink is not None:
                 self.sink(batch.rows)
         # Acknowledged only once stored: a crash before this line redelivers the batch.
-        pipe = self.redis.pipeline(transaction=False)
-        for key, entry_ids in batch.acks:
-            if entry_ids:
-                pipe.xack(key, GROUP, *entry_ids)
-        pipe.execute()
+        self.acknowledge(batch.acks)
         return len(batch.rows)
+
+    def acknowledge(self, acks: list) -> None:
+        """XACK each (stream key, [entry id, ...]) in one round trip; raises the first error after every reply.
+
+        Packed by hiredis: redis-py's pipeline encodes each id in Python, 0.45 us an entry against 0.1
+        (measured), as much as a tenth of what the ingest's own Python spends on a line."""
+        packed = [hiredis.pack_command((b"XACK", key, GROUP, *entry_ids)) for key, entry_ids in acks if entry_ids]
+        if not packed:
+            return
+        pool = self.redis.connection_pool
+        conn = pool.get_connection()
+        try:
+            conn.send_packed_command(packed)
+            errors = []
+            for _ in packed:   # every reply read, so the connection goes back to the pool clean
+                try:
+                    conn.read_response()
+                except redis.ResponseError as exc:
+                    errors.append(exc)
+        finally:   # a connection error has disconnected it (redis-py): the pool reconnects
+            pool.release(conn)
+        if errors:
+            raise errors[0]
 
     def run_once(self, block_ms: int = 100) -> int:
         """Read, store and acknowledge one batch; returns lines stored."""
         return self.commit(self.gather(block_ms))
 
-    def run(self, stop: threading.Event, block_ms: int = 100) -> None:
+    def run(self, stop: threading.Event, block_ms: int = 100, collect_every_s: float = COLLECT_EVERY_S) -> None:
         """Ingest until ``stop`` is set: each batch is read and parsed while the one before is stored.
 
         chdb inserts without the interpreter lock (from an Arrow file, store.insert_columns), so on
         two cores parsing and storing overlap. At most one batch waits to be stored (back-pressure:
         reading stops while the store is behind). An error of either side is raised here, after
-        every entry not acknowledged is made to be read again (``recover``)."""
+        every entry not acknowledged is made to be read again (``recover``). Meanwhile the cyclic
+        collector runs every ``collect_every_s`` instead of by allocation counts (``_TimedCollector``)."""
+        with _TimedCollector(collect_every_s) as collector:
+            self._run(stop, block_ms, collector)
+
+    def _run(self, stop: threading.Event, block_ms: int, collector: "_TimedCollector") -> None:
         storing: _Commit | None = None
         try:
             while not stop.is_set():
@@ -315,6 +332,7 @@ class Ingest:
                 if storing is not None:
                     storing.result()
                 storing = _Commit(self, batch)
+                collector.tick()
             if storing is not None:
                 storing.result()
                 storing = None
@@ -327,6 +345,35 @@ class Ingest:
     def recover(self) -> None:
         """After a failed batch: read this consumer's own pending entries again (stored ones are skipped)."""
         self.streams = dict.fromkeys(self.streams, b"0")
+
+
+class _TimedCollector:
+    """Python's cyclic collector on a timer while the ingest runs, not on allocation counts.
+
+    Counted, it ran every few thousand allocations and walked each batch's rows once while they waited
+    to be stored (a row's items are scattered objects: 0.55 to 0.66 us a line, measured with gc.callbacks,
+    for nothing to free). On a timer it walks whatever is alive then, once in ``every_s``; the cycles
+    other threads leave (requests, drains, alerts) wait at most that long. Restored on the way out."""
+
+    def __init__(self, every_s: float):
+        self.every_s = every_s
+        self.was_on = False
+        self.collected_at = 0.0
+
+    def __enter__(self) -> "_TimedCollector":
+        self.was_on = gc.isenabled()
+        gc.disable()
+        self.collected_at = time.monotonic()
+        return self
+
+    def tick(self) -> None:
+        if self.was_on and time.monotonic() - self.collected_at >= self.every_s:
+            gc.collect()
+            self.collected_at = time.monotonic()
+
+    def __exit__(self, *exc) -> None:
+        if self.was_on:
+            gc.enable()
 
 
 @dataclass

@@ -147,11 +147,16 @@ _SOURCES = {s.encode(): s for s in SOURCES}
 _LEVELS = {lv.encode(): lv for lv in LEVELS}
 
 
-def row(fields: dict, received: datetime | int, app: str | None = None) -> tuple:
+def entry_time(entry_id: bytes) -> datetime:
+    """When Redis accepted a stream entry: the millisecond part of its id (``<ms>-<seq>``, made by Redis)."""
+    return datetime.fromtimestamp(int(entry_id[:entry_id.index(b"-")]) / 1000, timezone.utc)
+
+
+def row(fields: dict, received: datetime | bytes, app: str | None = None) -> tuple:
     """The stored row (``ROW`` order) of one stream entry (``fields`` as Redis returns them: bytes -> bytes).
 
-    ``received`` stands in for a missing or malformed ``ts``: the entry id's time, as a datetime or in
-    milliseconds (made a datetime only when needed). ``app`` (the stream's) overrides the field. This is the
+    ``received`` stands in for a missing or malformed ``ts``: a datetime, or the entry's id, read
+    (``entry_time``) only then: every writer sends a ``ts``. ``app`` (the stream's) overrides the field. This is the
     ingest's hot path: plain lookups. A router line's level (unless sent), instance (unless sent) and request
     fields are left to the store, which reads them out of the line in the insert (store.ROUTER_PAIRS).
     """
@@ -163,7 +168,7 @@ def row(fields: dict, received: datetime | int, app: str | None = None) -> tuple
     if not level and source != "router":
         level = "error" if get(b"stream") == b"stderr" else "info"
     if when is None:
-        when = received if isinstance(received, datetime) else datetime.fromtimestamp(received / 1000, timezone.utc)
+        when = received if isinstance(received, datetime) else entry_time(received)
     return (when, app if app is not None else _text(get(b"app"), 64), source, _name(get(b"process"), 64),
             _name(get(b"instance"), 64), _release(get(b"release")), _name(get(b"host"), 255),
             _text(get(b"request_id"), 200), level, clean_line(get(b"line") or b""))

@@ -32,11 +32,18 @@ COLUMNS = ROW + ("entry_id", "keep_days")    # what an insert hands the engine, 
 # A router line (router/telemetry/observe.py: ``at=info method=GET path="/x" ... status=200 bytes=12``) read
 # by the engine, in the insert and in search answers: the one parser of its key=value pairs. In C++ it
 # costs a fraction of the Python regex it replaced (the largest cost of the ingest per line, measured).
-ROUTER_PAIRS = "extractKeyValuePairs(line, '=', ' ', '\"')"
+def router_pairs(text: str) -> str:
+    """The SQL of the pairs of the router line ``text`` (an SQL expression) as a Map."""
+    return f"extractKeyValuePairs({text}, '=', ' ', '\"')"
+
+
+ROUTER_PAIRS = router_pairs("line")
 
 # The columns of ``lines`` in table order, from the file of COLUMNS: a router line's request fields,
 # instance (unless sent) and level (unless sent: error for a 5xx or a router error) come from its text.
-# Its request id stays in the line only (search reads it there): 11 bytes a line saved.
+# Its request id stays in the line only (search reads it there): 11 bytes a line saved. Other lines' text is not
+# parsed at all: the engine computes both branches of if(), so choosing the map after parsing every line cost
+# 0.8 us a line more (measured, the insert's CPU); each key is looked up once (a lookup scans the pairs).
 _INSERT = f"""
 INSERT INTO logcenter.lines (time, app, source, process, instance, release, host, request_id, level, method, path,
                              status, duration_ms, bytes, line, entry_id, keep_days)
@@ -45,12 +52,11 @@ SELECT time, app, source, process,
     release, host, if(router, '', request_id),
     if(level != '', level, if(req_status >= 500 OR startsWith(line, 'at=error'), 'error', 'info')),
     leftUTF8(pairs['method'], 2048), leftUTF8(pairs['path'], 2048), req_status,
-    if(endsWith(pairs['duration'], 'ms'), toFloat32OrZero(substring(pairs['duration'], 1,
-                                                                     length(pairs['duration']) - 2)), 0),
+    if(endsWith(duration, 'ms'), toFloat32OrZero(substring(duration, 1, length(duration) - 2)), 0),
     toUInt64OrZero(pairs['bytes']), line, entry_id, keep_days
 FROM (SELECT *, source = 'router' AS router,
-             if(router, {ROUTER_PAIRS}, CAST(map(), 'Map(String, String)')) AS pairs,
-             toUInt16OrZero(pairs['status']) AS req_status
+             {router_pairs("if(router, line, '')")} AS pairs,
+             toUInt16OrZero(pairs['status']) AS req_status, pairs['duration'] AS duration
       FROM file('{{path}}', 'ArrowStream'))
 """
 DEFAULT_KEEP_DAYS = 30

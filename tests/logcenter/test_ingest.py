@@ -1,10 +1,13 @@
 """Ingest from real Redis streams into a real store: acks, redelivery, rate limit, hostile lines, search."""
 
+import gc
 import threading
 import time
+import weakref
 from datetime import datetime, timezone
 
 import pytest
+import redis as redis_lib
 
 from paas.logcenter import query, schema
 from paas.logcenter.ingest import GROUP, Ingest
@@ -65,6 +68,26 @@ def test_a_crash_between_store_and_ack_stores_nothing_twice(store, streams):
     rows = search(store, "beta", limit=1000)
     assert sorted(r["line"] for r in rows) == sorted([f"before crash {i}" for i in range(20)] + ["after restart"])
     assert client.xpending(schema.stream_key(prefix, "beta"), GROUP)["pending"] == 0
+
+
+def test_a_failed_ack_of_one_stream_still_acks_the_others_and_leaves_the_connection_clean(store, streams):
+    client, prefix = streams
+    for app in ("alpha", "beta", "gamma"):
+        for i in range(5):
+            write(client, prefix, app, f"{app} {i}")
+    ingest = Ingest(client, store, prefix, "c1", rate_limit=5000)
+    ingest.discover()
+    batch = ingest.gather(50)
+    assert len(batch.rows) == 15
+    client.delete(schema.stream_key(prefix, "beta"))   # its XACK gets an error reply (XACK of no group is 0)
+    client.set(schema.stream_key(prefix, "beta"), "not a stream")
+    with pytest.raises(redis_lib.ResponseError, match="WRONGTYPE"):
+        ingest.commit(batch)
+    for app in ("alpha", "gamma"):   # acknowledged although a stream before them failed
+        assert client.xpending(schema.stream_key(prefix, app), GROUP)["pending"] == 0
+    # Every reply was read: the pooled connection answers the next commands with their own replies.
+    assert client.ping() is True and client.xlen(schema.stream_key(prefix, "gamma")) == 5
+    assert len(search(store, "alpha")) == 5
 
 
 def test_rate_limit_drops_with_a_counted_marker_and_others_are_untouched(store, streams):
@@ -257,3 +280,33 @@ def test_a_dead_consumers_pending_entries_are_claimed_once_and_a_live_ones_left_
     write(client, prefix, "claimed", "mine")
     taker.discover()
     assert taker.read(50) and taker.claim() == []
+
+
+def test_while_run_ingests_the_collector_runs_on_a_timer_and_is_restored_after(store, streams):
+    client, prefix = streams
+    write(client, prefix, "alpha", "one line")
+    ingest = Ingest(client, store, prefix, "c1", rate_limit=5000)
+    stop = threading.Event()
+    worker = threading.Thread(target=ingest.run, args=(stop,), kwargs={"block_ms": 20, "collect_every_s": 0.05})
+    assert gc.isenabled()
+    worker.start()
+    try:
+        deadline = time.monotonic() + 30
+        while ingest.stored < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not gc.isenabled()     # off while it ingests ...
+
+        class Cycle:
+            pass
+
+        garbage = Cycle()
+        garbage.me = garbage          # ... yet a cycle another thread leaves is collected: by the timer
+        gone = weakref.ref(garbage)
+        del garbage
+        while gone() is not None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert gone() is None
+    finally:
+        stop.set()
+        worker.join()
+    assert gc.isenabled() and ingest.stored == 1

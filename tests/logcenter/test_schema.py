@@ -102,3 +102,25 @@ def test_router_line_with_junk_numbers(store):
 def test_ansi_codes_are_ignored_by_search_text():
     assert schema.strip_ansi("\x1b[31mred\x1b[0m plain") == "red plain"
     assert schema.strip_ansi("no codes") == "no codes"
+
+
+def test_a_missing_or_malformed_ts_is_the_time_redis_accepted_the_entry():
+    # The ingest hands the entry id; it is read only when the writer's ts cannot be used.
+    for fields in (raw(app="d", line="x"), raw(ts="2026-13-01T00:00:00Z", app="d", line="x"),
+                   raw(ts="x" * 100, app="d", line="x")):
+        assert schema.row(fields, b"1767323045678-3")[0] == datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
+    good = raw(ts="2026-11-22T00:12:03.123456Z", app="d", line="x")
+    assert schema.row(good, b"junk that is never read")[0] == datetime(2026, 11, 22, 0, 12, 3, 123456,
+                                                                       tzinfo=timezone.utc)
+
+
+def test_only_router_lines_are_read_for_request_fields(store):
+    # An app cannot pass its own output off as requests (metrics, status: searches): its key=value text is not read.
+    now = datetime.now(timezone.utc)
+    forged = 'at=error method=POST path="/admin" instance=other status=503 duration=9ms bytes=5'
+    store.insert_rows([schema.row(raw(source="app", app="demo", process="web.1", instance="i-1", line=forged), now),
+                       schema.row(raw(source="platform", app="demo", line=forged), now)], ["1-0", "1-1"])
+    rows = store.query("SELECT source, instance, level, method, path, status, duration_ms, bytes FROM logcenter.lines "
+                       "ORDER BY source")
+    assert [(r["source"], r["instance"], r["level"], r["method"], r["path"], r["status"], r["duration_ms"], r["bytes"])
+            for r in rows] == [("app", "i-1", "info", "", "", 0, 0, 0), ("platform", "", "info", "", "", 0, 0, 0)]
