@@ -83,7 +83,10 @@ def make_up(data_dir: Path):
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
-        banner = wait_for(lambda: "Ctrl-C" in read(data_dir) and read(data_dir), 120, "make up banner")
+        try:
+            banner = wait_for(lambda: "Ctrl-C" in read(data_dir) and read(data_dir), 120, "make up banner")
+        except AssertionError as error:
+            raise AssertionError(f"{error}; make up printed:\n{read(data_dir)[-4000:]}") from None
         yield process, banner, f"http://127.0.0.1:{api_port}"
     finally:
         # Ctrl-C first, as a user stops it: that path also stops the apps' instances (their
