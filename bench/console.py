@@ -5,6 +5,8 @@ Pages are asked over HTTP of the server `make up` runs (platform/api_server.py: 
 Django's ASGI handler) with a logged-in session, as an admin and as a member of some apps. Side
 by side in the same run, the peer: Django's model admin (/admin/), what admins had before the
 console, over the same rows. SQL queries per page are counted in-process with the same views.
+Where each page's server time goes is measured in-process too: the median CPU time of Django's code and
+of the PostgreSQL backend answering it (/proc), which the machine's load barely moves.
 A page that answers anything but 200 makes the round invalid: reported, not scored.
 
     .venv/bin/python -P bench/console.py
@@ -25,6 +27,7 @@ from pathlib import Path
 APPS, HOSTS, INSTANCES, EVENTS, USERS = 1000, 100, 10_000, 1_000_000, 50
 ADDON_EVERY, BACKUPS_EACH = 5, 5       # a PostgreSQL add-on for every fifth app, five backups of each
 SAMPLES = 30
+CPU_ROUNDS = 10        # in-process requests per page for its CPU time
 MEMBER = "user-7"
 
 
@@ -122,8 +125,29 @@ def pages() -> dict[str, list[str]]:
     }
 
 
-def count_queries(who: str, urls: list[str]) -> dict[str, int]:
-    """SQL queries of each page, in-process through the same views and middleware."""
+def backend_cpu_reader():
+    """A function giving the CPU time (ns) the PostgreSQL backend of Django's connection has used so far, from
+    /proc (PostgreSQL on this machine), or None when that backend's /proc entry cannot be read."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        path = Path(f"/proc/{cursor.fetchone()[0]}/schedstat")
+
+    def used() -> int | None:
+        try:
+            return int(path.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    return used
+
+
+def in_process(who: str, urls: list[str]) -> dict[str, tuple[int, float, float | None]]:
+    """Per page, through the same views and middleware in this process: its SQL queries, and the median CPU
+    time of the Django code (this thread) and of the PostgreSQL backend answering it, over CPU_ROUNDS
+    requests taken in turn with the other pages'. CPU time, unlike the HTTP timings, barely moves with
+    the machine's load: it says where a page's server time goes."""
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test import Client
@@ -131,14 +155,24 @@ def count_queries(who: str, urls: list[str]) -> dict[str, int]:
 
     client = Client()
     client.force_login(get_user_model().objects.get(username="admin" if who == "peer" else who))
-    counts = {}
+    counts, django_ms, postgres_ms = {}, {url: [] for url in urls}, {url: [] for url in urls}
     for url in urls:
         with CaptureQueriesContext(connection) as queries:
             status = client.get(url).status_code
         if status != 200:
             raise RuntimeError(f"{who} {url}: HTTP {status}")
         counts[url] = len(queries)
-    return counts
+    backend = backend_cpu_reader()
+    for _ in range(CPU_ROUNDS):
+        for url in urls:
+            backend_before, before = backend(), time.thread_time_ns()
+            client.get(url)
+            spent, backend_after = time.thread_time_ns() - before, backend()
+            django_ms[url].append(spent / 1e6)
+            if backend_before is not None and backend_after is not None:
+                postgres_ms[url].append((backend_after - backend_before) / 1e6)
+    return {url: (counts[url], statistics.median(django_ms[url]),
+                  statistics.median(postgres_ms[url]) if postgres_ms[url] else None) for url in urls}
 
 
 def session_cookie(username: str) -> str:
@@ -211,7 +245,8 @@ def work() -> int:
     print(f"seeded {APPS} apps, {HOSTS} hosts, {INSTANCES} instances, {EVENTS} events "
           f"in {time.perf_counter() - started:.0f} s")
     everything = pages()
-    queries = {who: count_queries(who, urls) for who, urls in everything.items()}
+    measured = {who: in_process(who, urls) for who, urls in everything.items()}
+    queries = {who: {url: m[0] for url, m in by_url.items()} for who, by_url in measured.items()}
     port = free_port()
     child = start_server(port)
     try:
@@ -219,11 +254,18 @@ def work() -> int:
     finally:
         os.killpg(child.pid, signal.SIGTERM)
         child.wait(timeout=20)
-    print(f"{'who':8} {'page':48} {'p50 ms':>8} {'p95 ms':>8} {'queries':>8}")
+    print("HTTP: p50/p95 of each page's requests; in process: its queries and the median CPU ms of Django and "
+          "of PostgreSQL per request")
+    print(f"{'who':8} {'page':48} {'p50 ms':>8} {'p95 ms':>8} {'queries':>8} {'django':>7} {'pg':>6}")
     for who, by_url in timings.items():
         for url, samples in by_url.items():
+            count, django_ms, postgres_ms = measured[who][url]
+            pg = "n/a" if postgres_ms is None else f"{postgres_ms:.1f}"
             print(f"{who:8} {url[:48]:48} {statistics.median(samples):8.1f} {p95(samples):8.1f} "
-                  f"{queries[who][url]:8d}")
+                  f"{count:8d} {django_ms:7.1f} {pg:>6}")
+    console_cpu = [measured[who][url] for who in ("admin", MEMBER) for url in measured[who]]
+    print(f"console CPU per round of its {len(console_cpu)} pages: Django {sum(m[1] for m in console_cpu):.0f} ms, "
+          f"PostgreSQL {sum(m[2] or 0 for m in console_cpu):.0f} ms")
     console = [s for who in ("admin", MEMBER) for s in timings[who].values()]
     worst_page = max(p95(samples) for samples in console)
     all_console = [ms for samples in console for ms in samples]

@@ -7,15 +7,14 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from paas.platform.actions.hosts import with_usage
+from paas.platform.actions.hosts import IDLE, usage
 from paas.platform.models import Host
 
-FIELDS = ("name", "state", "address", "memory_mb", "cpus", "last_heartbeat", "used_memory_mb", "used_cpus",
-          "instance_count")
+FIELDS = ("name", "state", "address", "memory_mb", "cpus", "last_heartbeat")
 
 
 def host_rows() -> list[dict]:
-    """Every host with used memory/CPU and instance counts, in one query, as dicts ready to show.
+    """Every host with used memory/CPU and instance counts (actions.hosts.usage), as dicts ready to show.
 
     Dicts, not models: a template looks a name up in a dict first, and on a model instance that
     first try raises before getattr; with a hundred host cards of a dozen values each, that was
@@ -24,8 +23,10 @@ def host_rows() -> list[dict]:
     page shows them."""
     now = timezone.now()
     stale = timedelta(seconds=settings.PAAS_HOST_DOWN_AFTER_S)
-    rows = list(with_usage(Host.objects.all()).values(*FIELDS))
+    held = usage()
+    rows = list(Host.objects.values("pk", *FIELDS))
     for host in rows:
+        host.update(held.get(host.pop("pk"), IDLE))
         cpu_limit = host["cpus"] * settings.PAAS_CPU_OVERCOMMIT  # CPU may be over-committed, memory never
         host.update(
             memory_percent=percent(host["used_memory_mb"], host["memory_mb"]),

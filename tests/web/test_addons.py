@@ -94,6 +94,29 @@ def test_many_missed_backups_cost_no_query_each(alice_app, alice_client, django_
         assert alice_client.get("/console/").status_code == 200
 
 
+
+def test_the_app_pages_backups_cost_the_same_queries_however_many_and_whatever_their_source(alice_app, alice_client):
+    """Ten backups shown, restores among them with a source backup of another add-on: one query for them all, the
+    same count as with a single capture (the page shows no source, and reads none)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    addon = database(alice_app)
+    first = AddonBackup.objects.create(app=alice_app, addon=addon, addon_name=addon.name, number=1)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert alice_client.get("/console/apps/alice-app/").status_code == 200
+        return len(captured)
+
+    one = queries()
+    AddonBackup.objects.bulk_create(
+        AddonBackup(app=alice_app, addon=addon, addon_name=addon.name, number=n, kind=AddonBackup.RESTORE,
+                    source=first) for n in range(2, 12))
+    body = alice_client.get("/console/apps/alice-app/").content.decode()
+    assert "r002" in body and "b001" not in body          # the ten newest shown, restores labelled as such
+    assert queries() == one
+
 @pytest.mark.django_db(transaction=True)
 def test_addons_in_the_browser(alice, alice_app, console_page):
     addon = database(alice_app)

@@ -81,3 +81,13 @@ def test_the_list_shows_release_and_instance_counts(root, apps_in_every_state):
     row = next(r for r in appstate.app_rows(root, search="s-starting"))
     assert (row["up_count"], row["desired"]) == (1, 2)
     assert row["release_version"] == Release.objects.filter(app__name="s-starting").order_by("-version")[0].version
+
+
+def test_a_state_filter_first_asks_what_its_branch_needs_but_never_counts_twice():
+    """given_only_if: the condition of STATE's branch for that word (a crashed app has a crashed instance), none
+    for the branch comparing instance counts nor for the default (starting), none for a word STATE never gives."""
+    assert [str(q) for q in appstate.given_only_if("crashed")] == ["(AND: ('has_crashed', True))"]
+    assert [str(q) for q in appstate.given_only_if("maintenance")] == ["(AND: ('maintenance', True))"]
+    assert appstate.given_only_if("up") == []
+    assert appstate.given_only_if("starting") == []
+    assert appstate.given_only_if("on fire") == []

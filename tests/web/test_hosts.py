@@ -95,3 +95,24 @@ def test_a_restarted_agent_keeps_its_hosts_cordon(console_host):
     Host.objects.update(state=Host.DOWN)
     DjangoControlPlane().register(info)
     assert Host.objects.get().state == Host.UP
+
+
+def test_usage_counts_what_holds_each_host_and_the_console_and_api_agree(root, alice, two_hosts):
+    """Instances grouped by host (actions/hosts.usage): a stopped one holds nothing, an unplaced one belongs to no
+    host, a host holding nothing shows zeros; the console's rows and /api/hosts say the same."""
+    from paas.web.hosts import host_rows
+
+    one, two = two_hosts
+    app = deployed_app(alice, "usage-app", host=one)
+    release = app.releases.order_by("-version").first()
+    for number, (host, state, memory) in enumerate([(one, Instance.STARTING, 512), (one, Instance.STOPPED, 1024),
+                                                    (None, Instance.PENDING, 2048)], start=2):
+        Instance.objects.create(name=f"usage-app-web-{number}", app=app, release=release, process_type="web",
+                                number=number, size="small", memory_mb=memory, cpus=0.5, host=host, state=state)
+    rows = {row["name"]: row for row in host_rows()}
+    assert {name: (r["used_memory_mb"], r["used_cpus"], r["instance_count"]) for name, r in rows.items()} == {
+        "host-one": (256 + 512, 0.25 + 0.5, 2), "host-two": (0, 0.0, 0)}
+    status, body = api(root, "GET", "/api/hosts")
+    assert status == 200
+    assert {h["name"]: (h["used_memory_mb"], h["used_cpus"], h["instances"]) for h in body} == {
+        "host-one": (768, 0.75, 2), "host-two": (0, 0.0, 0)}
