@@ -8,6 +8,8 @@ import pytest
 
 from paas.runtime import readiness
 from paas.runtime.readiness import Check
+from tests.e2e.platform_procs import free_port
+from tests.router.router_backends import read_head
 
 WEB = Check(web=True)
 
@@ -45,20 +47,8 @@ def server(handle=None):
 
 
 def read_request(conn) -> bytes:
-    data = b""
     conn.settimeout(2)
-    while b"\r\n\r\n" not in data:
-        chunk = conn.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return read_head(conn)
 
 
 def test_a_port_that_accepts_but_never_answers_is_not_ready_until_first_up():
