@@ -21,6 +21,21 @@ class WarmRelay:
     def __init__(self):
         self.lock = threading.Lock()
         self.waiting: subprocess.Popen | None = None
+        self.spawned_env: dict | None = None  # the environment the waiting relay took (its settings)
+
+    def _current(self) -> subprocess.Popen | None:
+        """The waiting relay, if it is alive and took the settings in force now; any other is ended.
+        (An agent's environment does not change, but a process running several agents in turn,
+        as the tests do, must not hand one agent's run to a relay holding another's data dir.)"""
+        relay = self.waiting
+        if relay is not None and relay.poll() is None and self.spawned_env == dict(os.environ):
+            return relay
+        if relay is not None:
+            relay.stdin.close()
+            relay.kill()
+            relay.wait()
+        self.waiting = None
+        return None
 
     @staticmethod
     def _spawn() -> subprocess.Popen:
@@ -32,13 +47,13 @@ class WarmRelay:
     def prepare(self) -> None:
         """Have one relay waiting (the agent's start-up; after that each hand-over starts the next)."""
         with self.lock:
-            if self.waiting is None or self.waiting.poll() is not None:
-                self.waiting = self._spawn()
+            if self._current() is None:
+                self.waiting, self.spawned_env = self._spawn(), dict(os.environ)
 
     def hand(self, container_id: str, tty: bool) -> None:
         """Relay the created container ``container_id``: start it attached to its Redis streams."""
         with self.lock:
-            relay, self.waiting = self.waiting, None
+            relay, self.waiting = self._current(), None
         line = f"{container_id} {'tty' if tty else 'pipe'}\n".encode()
         for attempt in range(2):
             if relay is None or relay.poll() is not None:

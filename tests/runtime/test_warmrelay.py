@@ -3,6 +3,7 @@ handed a created container it starts it and relays its output; a waiting one who
 
 import base64
 import os
+import signal
 import subprocess
 import sys
 
@@ -55,3 +56,34 @@ def test_a_waiting_relay_without_an_agent_exits_and_starts_nothing():
     relay.stdin.close()
     assert relay.wait(30) == 0
     assert relay.stderr.read() == b""
+
+
+def test_a_relay_waiting_with_other_settings_is_not_handed_a_run(cid, host_stack, monkeypatch):
+    """A relay takes its settings (data dir, Redis, prefix) from the environment it started in: a process that
+    runs agents under other settings in turn (the tests do) must not hand a run to one holding the old ones."""
+    from paas.runtime.spec import ContainerSpec
+
+    client = redis_lib.Redis.from_url(config.redis_url())
+    spec = ContainerSpec(command=("/bin/sh", "-c", "echo hi from the run"), layers=host_stack.layers,
+                         binds=host_stack.binds, id=cid(), network="none")
+    c = container.create(spec)
+    _, out_key = attach.keys(PREFIX, c.id)
+    relays = WarmRelay()
+    in_force = os.environ.get("PAAS_DATA_DIR")
+    monkeypatch.setenv("PAAS_DATA_DIR", "/nonexistent/another-agents-data")
+    try:
+        relays.prepare()
+        stale = relays.waiting
+        # The settings in force again: the stale relay would not find the container.
+        if in_force is None:
+            monkeypatch.delenv("PAAS_DATA_DIR")
+        else:
+            monkeypatch.setenv("PAAS_DATA_DIR", in_force)
+        relays.hand(c.id, tty=False)
+        assert stale.wait(10) == -signal.SIGKILL  # ended, not handed the run
+        data, _ = wait_for(lambda: (r := _output(client, out_key))[1] and r, timeout=30, what="the run's output")
+        assert data == b"hi from the run\n"
+    finally:
+        client.delete(*attach.keys(PREFIX, c.id))
+        if relays.waiting is not None:
+            relays.waiting.stdin.close()
