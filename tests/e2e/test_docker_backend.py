@@ -114,7 +114,8 @@ def test_an_attached_run_on_the_docker_backend_takes_stdin_and_returns_its_exit_
     app = create_app(pusher.user, f"dkrun-{uuid.uuid4().hex[:8]}")
     repo = pusher.repo(tmp_path / "src", {**WEB_APP, "shout.py": "import sys\nprint(sys.stdin.read().upper())\n"},
                        app.name)
-    assert pusher.push(repo).returncode == 0
+    pushed = pusher.push(repo)
+    assert pushed.returncode == 0, pushed.stderr[-4000:]
     wait_for(lambda: release_status(app, 2) == "succeeded", 90, "v2 live on the docker host")
     result = subprocess.run([PAAS, "run", "-a", app.name, "--", "python3 shout.py && exit 3"],
                             input="hello from stdin\n", capture_output=True, text=True,
