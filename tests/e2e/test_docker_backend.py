@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from paas.platform.actions.apps import create_app
 from paas.platform.actions.config import change_config
@@ -43,8 +44,13 @@ def docker_host(platform_env, e2e_data_dir, live_server, monkeypatch, transactio
            "PAAS_RUNTIME_BACKEND": "docker", "PAAS_DOCKER_HOST": dockerd, "PAAS_API_URL": live_server.url,
            "PAAS_AGENT_TOKEN": token}
     procs = Processes(env, e2e_data_dir)
+    # The host's row outlives the agent of an earlier test (the same name): this agent is up once it has
+    # heartbeaten itself.
+    started = timezone.now()
     procs.start("agent-docker", [str(BIN / "paas-agent"), "--interval", "0.3"])
     try:
+        wait_for(lambda: Host.objects.filter(name=env["PAAS_HOST_NAME"], state="up",
+                                             last_heartbeat__gte=started).exists(), 60, "the docker backend's agent up")
         yield env
     finally:
         procs.stop()  # an agent's SIGTERM leaves its instances running: they are removed here
@@ -78,7 +84,6 @@ def probe_archive(path: Path) -> Path:
 def test_the_docker_backend_serves_through_the_router_and_an_export_runs_under_docker_run(
         pusher, agent_host, docker_host, platform_env, tmp_path):
     name = docker_host["PAAS_HOST_NAME"]
-    wait_for(lambda: Host.objects.filter(name=name, state="up").exists(), 30, "the docker backend's host")
     Host.objects.filter(pk=agent_host.pk).update(state=Host.DRAINING)  # placement: the docker host only
     app = create_app(pusher.user, f"dk-{uuid.uuid4().hex[:8]}")
     change_config(pusher.user, app, {"GREETING": "hello from the engine"})
@@ -109,7 +114,6 @@ def test_an_attached_run_on_the_docker_backend_takes_stdin_and_returns_its_exit_
     from tests.e2e.test_run import PAAS, cli_env
 
     name = docker_host["PAAS_HOST_NAME"]
-    wait_for(lambda: Host.objects.filter(name=name, state="up").exists(), 30, "the docker backend's host")
     Host.objects.filter(pk=agent_host.pk).update(state=Host.DRAINING)  # placement: the docker host only
     app = create_app(pusher.user, f"dkrun-{uuid.uuid4().hex[:8]}")
     repo = pusher.repo(tmp_path / "src", {**WEB_APP, "shout.py": "import sys\nprint(sys.stdin.read().upper())\n"},
