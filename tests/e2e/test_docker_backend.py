@@ -50,7 +50,7 @@ def docker_host(platform_env, e2e_data_dir, live_server, monkeypatch, transactio
     procs.start("agent-docker", [str(BIN / "paas-agent"), "--interval", "0.3"])
     try:
         wait_for(lambda: Host.objects.filter(name=env["PAAS_HOST_NAME"], state="up",
-                                             last_heartbeat__gte=started).exists(), 60, "the docker backend's agent up")
+                                             last_heartbeat__gte=started).exists(), 120, "the docker backend's agent up")
         yield env
     finally:
         procs.stop()  # an agent's SIGTERM leaves its instances running: they are removed here
