@@ -115,7 +115,9 @@ def test_an_attached_run_on_the_docker_backend_takes_stdin_and_returns_its_exit_
 
     name = docker_host["PAAS_HOST_NAME"]
     Host.objects.filter(pk=agent_host.pk).update(state=Host.DRAINING)  # placement: the docker host only
-    app = create_app(pusher.user, f"dkrun-{uuid.uuid4().hex[:8]}")
+    # The host stack: once a Debian stack is built (tests/buildpacks' real apps), it is the default, and its
+    # first import into the engine outlasts the rollout's 30 s start timeout here; that is not this test's subject.
+    app = create_app(pusher.user, f"dkrun-{uuid.uuid4().hex[:8]}", stack="host")
     repo = pusher.repo(tmp_path / "src", {**WEB_APP, "shout.py": "import sys\nprint(sys.stdin.read().upper())\n"},
                        app.name)
     pushed = pusher.push(repo)
