@@ -126,7 +126,9 @@ def run_all(d: str, procs: list, args, redis_url: str, prefix: str) -> dict:
     for port in (*backends, nginx_port):
         bench.wait_port(port)
     contenders["nginx"] = (nginx_tls if tls else nginx_port, nginx.pid)
-    time.sleep(1.0)   # nginx's worker is forked
+    deadline = time.monotonic() + 20
+    while not children(nginx.pid) and time.monotonic() < deadline:   # its worker forks after the master listens
+        time.sleep(0.05)
     pids = {name: children(pid) for name, (_, pid) in contenders.items()}
     for name, (port, _) in contenders.items():   # warm up pools and caches
         measure(port, pids[name], argparse.Namespace(**{**vars(args), "seconds": 2}))

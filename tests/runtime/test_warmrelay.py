@@ -26,14 +26,19 @@ def _output(client, key) -> tuple[bytes, bool]:
     return data, ended
 
 
-def test_a_waiting_relay_runs_the_container_it_is_handed(cid, host_stack):
+def created_run(cid, host_stack):
+    """A created container that prints one line, and its run's output stream key."""
     from paas.runtime.spec import ContainerSpec
 
-    client = redis_lib.Redis.from_url(config.redis_url())
     spec = ContainerSpec(command=("/bin/sh", "-c", "echo hi from the run"), layers=host_stack.layers,
                          binds=host_stack.binds, id=cid(), network="none")
     c = container.create(spec)
-    _, out_key = attach.keys(PREFIX, c.id)
+    return c, attach.keys(PREFIX, c.id)[1]
+
+
+def test_a_waiting_relay_runs_the_container_it_is_handed(cid, host_stack):
+    client = redis_lib.Redis.from_url(config.redis_url())
+    c, out_key = created_run(cid, host_stack)
     relays = WarmRelay()
     try:
         relays.prepare()
@@ -61,13 +66,8 @@ def test_a_waiting_relay_without_an_agent_exits_and_starts_nothing():
 def test_a_relay_waiting_with_other_settings_is_not_handed_a_run(cid, host_stack, monkeypatch):
     """A relay takes its settings (data dir, Redis, prefix) from the environment it started in: a process that
     runs agents under other settings in turn (the tests do) must not hand a run to one holding the old ones."""
-    from paas.runtime.spec import ContainerSpec
-
     client = redis_lib.Redis.from_url(config.redis_url())
-    spec = ContainerSpec(command=("/bin/sh", "-c", "echo hi from the run"), layers=host_stack.layers,
-                         binds=host_stack.binds, id=cid(), network="none")
-    c = container.create(spec)
-    _, out_key = attach.keys(PREFIX, c.id)
+    c, out_key = created_run(cid, host_stack)
     relays = WarmRelay()
     in_force = os.environ.get("PAAS_DATA_DIR")
     monkeypatch.setenv("PAAS_DATA_DIR", "/nonexistent/another-agents-data")
