@@ -89,6 +89,7 @@ def use_the_terminal(page):
     def shows(text):
         screen.filter(has_text=text).wait_for(timeout=60_000)
 
+    shows("$")  # bash's prompt: keys typed before readline has the tty are edited by the line discipline instead
     page.click("#terminal")
     page.keyboard.type("echo [ab$((6*7))X]")
     page.keyboard.press("ArrowLeft")
