@@ -92,6 +92,8 @@ PAAS_FREEZE_IDLE_S = env_int("PAAS_FREEZE_IDLE_S", 30, 1)
 # Stopped instances are kept this long (how far back `paas usage` reaches), then deleted.
 PAAS_INSTANCE_RETENTION_DAYS = env_int("PAAS_INSTANCE_RETENTION_DAYS", 400, 1)
 PAAS_START_TIMEOUT_S = env_int("PAAS_START_TIMEOUT_S", 60, 1)
+# Before the start timeout counts, a host may take this long more to fetch a release's image.
+PAAS_PREPARE_TIMEOUT_S = env_int("PAAS_PREPARE_TIMEOUT_S", 300, 1)
 PAAS_HOST_DOWN_AFTER_S = env_int("PAAS_HOST_DOWN_AFTER_S", 30, 2)
 # CPU shares may be over-committed (idle apps use little); memory never is.
 PAAS_CPU_OVERCOMMIT = env_float("PAAS_CPU_OVERCOMMIT", 4.0, 1.0)

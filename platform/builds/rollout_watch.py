@@ -40,5 +40,5 @@ def app_output(app_name: str, version: int) -> list[str]:
 
 
 def rollout_timeout() -> float:
-    # The control loop fails a rollout after the start timeout; allow for its ticks.
-    return settings.PAAS_START_TIMEOUT_S + 30
+    # The control loop fails a rollout after the prepare and start timeouts at most; allow for its ticks.
+    return settings.PAAS_PREPARE_TIMEOUT_S + settings.PAAS_START_TIMEOUT_S + 30

@@ -89,11 +89,13 @@ def reconcile_app(app_id: int, now: float) -> bool:
             return False  # the release command's instance is placed (and agents woken) like any other
         running = list(app.instances.filter(desired_state=Instance.RUNNING, kind=Instance.SERVICE))
         views = [InstanceView(i.id, i.release_id, i.process_type, i.number, i.size, i.state,
-                              i.created_at.timestamp(), i.exit_code, i.generation) for i in running]
+                              i.created_at.timestamp(), i.exit_code, i.generation,
+                              i.started_at.timestamp() if i.started_at else None) for i in running]
         formation = {f.process_type: FormationView(f.quantity, f.size, f.stopped, f.generation)
                      for f in app.formation.all()}
         plan = plan_app(release_view(target), release_view(serving), formation, views,
-                        now=now, start_timeout=settings.PAAS_START_TIMEOUT_S, canary=canary_view(app, formation))
+                        now=now, start_timeout=settings.PAAS_START_TIMEOUT_S,
+                        prepare_timeout=settings.PAAS_PREPARE_TIMEOUT_S, canary=canary_view(app, formation))
         apply_plan(app, target, plan)
         return bool(plan.create or plan.stop or plan.status)
 

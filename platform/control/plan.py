@@ -39,6 +39,7 @@ class InstanceView:
     created_at: float
     exit_code: int | None = None
     generation: int = 0
+    started_at: float | None = None  # when its host started its process (after fetching its image)
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ def plan_app(
     *,
     now: float,
     start_timeout: float,
+    prepare_timeout: float = 0.0,
     canary: CanaryView | None = None,
 ) -> Plan:
     """``running`` holds the app's instances whose desired state is running."""
@@ -102,7 +104,7 @@ def plan_app(
     wanted = wanted_instances(target, formation)
     reconcile_formation(plan, wanted, new)
     if target.status in (PENDING, DEPLOYING):
-        judge_rollout(plan, target, new, now=now, start_timeout=start_timeout)
+        judge_rollout(plan, target, new, now=now, start_timeout=start_timeout, prepare_timeout=prepare_timeout)
     return plan
 
 
@@ -172,10 +174,11 @@ def restarting_types(wanted: dict, slots: dict) -> set[str]:
 
 
 def judge_rollout(plan: Plan, target: ReleaseView, new: list[InstanceView], *, now: float,
-                  start_timeout: float) -> None:
-    """Succeed when every new instance is up; fail on a crash or the start timeout."""
+                  start_timeout: float, prepare_timeout: float = 0.0) -> None:
+    """Succeed when every new instance is up; fail on a crash or a timeout (``late``)."""
     live = [i for i in new if i.id not in plan.stop]
     crashed = [i for i in live if i.state in CRASHED_STATES]
+    overdue = late(live, now, start_timeout, prepare_timeout)
     if crashed:
         first = crashed[0]
         oom = first.state == "oom-killed"
@@ -185,11 +188,28 @@ def judge_rollout(plan: Plan, target: ReleaseView, new: list[InstanceView], *, n
         # Traffic moves when this tick publishes the route table; the old instances
         # stop on a later tick, once the router no longer sends them requests.
         plan.status = (SUCCEEDED, "")
-    elif live and now - min(i.created_at for i in live) > start_timeout:
-        waiting = [f"{i.process_type}.{i.number}" for i in live if i.state != UP]
-        fail(plan, live, f"{', '.join(waiting)} did not become healthy within {start_timeout:g}s")
+    elif overdue:
+        fail(plan, live, overdue)
     elif target.status == PENDING:
         plan.status = (DEPLOYING, "")
+
+
+def late(live: list[InstanceView], now: float, start_timeout: float, prepare_timeout: float) -> str:
+    """Why the rollout is out of time, or "". The start timeout is the app's: it counts from the
+    start of its process, as Heroku's boot timeout does. Before that its host fetches the release's
+    image (on the Docker backend, a first import of a stack into the engine): ``prepare_timeout``
+    more from the instance's creation bounds that wait."""
+    booting = [i for i in live if i.state != UP and i.started_at is not None]
+    if any(now - max(i.started_at, i.created_at) > start_timeout for i in booting):
+        return f"{names(booting)} did not become healthy within {start_timeout:g}s"
+    unstarted = [i for i in live if i.state != UP and i.started_at is None]
+    if any(now - i.created_at > start_timeout + prepare_timeout for i in unstarted):
+        return f"{names(unstarted)} did not start within {start_timeout + prepare_timeout:g}s of being placed"
+    return ""
+
+
+def names(instances: list[InstanceView]) -> str:
+    return ", ".join(f"{i.process_type}.{i.number}" for i in instances)
 
 
 def fail(plan: Plan, live: list[InstanceView], reason: str) -> None:

@@ -6,13 +6,14 @@ V1 = ReleaseView(1, 1, "succeeded", ("web", "worker"))
 V2 = ReleaseView(2, 2, "pending", ("web", "worker"))
 
 
-def inst(id, release, ptype="web", number=1, state="up", size="small", created=0.0, exit_code=None, generation=0):
-    return InstanceView(id, release.id, ptype, number, size, state, created, exit_code, generation)
+def inst(id, release, ptype="web", number=1, state="up", size="small", created=0.0, exit_code=None, generation=0,
+         started=None):
+    return InstanceView(id, release.id, ptype, number, size, state, created, exit_code, generation, started)
 
 
-def plan(target, serving, formation, running, now=10.0, timeout=60):
+def plan(target, serving, formation, running, now=10.0, timeout=60, prepare=0):
     views = {t: v if isinstance(v, FormationView) else FormationView(*v) for t, v in formation.items()}
-    result = plan_app(target, serving, views, running, now=now, start_timeout=timeout)
+    result = plan_app(target, serving, views, running, now=now, start_timeout=timeout, prepare_timeout=prepare)
     result.create = [(c.process_type, c.number, c.size) for c in result.create]
     return result
 
@@ -60,10 +61,26 @@ def test_oom_during_rollout_is_named():
 
 
 def test_start_timeout_fails_the_rollout():
-    running = [inst(1, V1), inst(2, V2, state="starting", created=0.0)]
+    running = [inst(1, V1), inst(2, V2, state="starting", created=0.0, started=0.0)]
     assert plan(V2, V1, {"web": (1, "small")}, running, now=59.0).status == ("deploying", "")
     result = plan(V2, V1, {"web": (1, "small")}, running, now=61.0)
     assert result.status[0] == "failed" and "web.1 did not become healthy within 60s" in result.status[1]
+    assert result.stop == [2]
+
+
+def test_the_start_timeout_counts_from_the_process_start_not_the_image_fetch_before_it():
+    # Its host took 200 s to fetch the image (a stack's first import into a Docker engine).
+    fetched = [inst(1, V1), inst(2, V2, state="starting", created=0.0, started=200.0)]
+    assert plan(V2, V1, {"web": (1, "small")}, fetched, now=250.0, prepare=300).status == ("deploying", "")
+    result = plan(V2, V1, {"web": (1, "small")}, fetched, now=261.0, prepare=300)
+    assert result.status == ("failed", "web.1 did not become healthy within 60s")
+
+
+def test_an_instance_never_started_fails_the_rollout_after_both_timeouts():
+    waiting = [inst(1, V1), inst(2, V2, state="starting", created=0.0)]
+    assert plan(V2, V1, {"web": (1, "small")}, waiting, now=359.0, prepare=300).status == ("deploying", "")
+    result = plan(V2, V1, {"web": (1, "small")}, waiting, now=361.0, prepare=300)
+    assert result.status == ("failed", "web.1 did not start within 360s of being placed")
     assert result.stop == [2]
 
 
