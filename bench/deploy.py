@@ -430,6 +430,8 @@ class Marks:
     live: float | None = None  # observed by polling: the release judged succeeded
     served: float | None = None
     buildpack_note: str = ""
+    build_uuid: str = ""
+    build_lines: list[tuple[float, str]] = field(default_factory=list)  # the build's output stream, entry times
     timeline: list[str] = field(default_factory=list)
     failed: list[tuple[float, str]] = field(default_factory=list)  # failed requests during this deploy
     extra: dict = field(default_factory=dict)
@@ -461,6 +463,28 @@ class Marks:
             "route": span(self.live, self.served),
             "push_exit": span(self.push_start, self.push_end),
         }
+
+    def steps(self) -> dict[str, float | None]:
+        """The build phase split by its own output lines (each stream entry's id is the worker's time
+        of the line, in ms): detect = build start to "X app detected" (checkout, copy, detect steps);
+        c.start = to compile's first line (its container, the interpreter choice); compile = to
+        "Discovering process types" (the rest of compile, the release step, links made hard links);
+        pack = to "Done:" (the slug); store = to the build's end (image store, adopt, the row)."""
+        def first(predicate, after: float | None = None) -> float | None:
+            return next((t for t, line in self.build_lines if predicate(line) and (after is None or t >= after)),
+                        None)
+
+        def span(a, b):
+            return None if a is None or b is None else b - a
+
+        detected = first(lambda line: line.startswith("-----> ") and line.endswith(" app detected"))
+        following = next((t for (t0, line0), (t, _) in zip(self.build_lines, self.build_lines[1:])
+                          if t0 == detected and line0.endswith(" app detected")), None)
+        discovering = first(lambda line: line == "-----> Discovering process types")
+        done = first(lambda line: line.startswith("       Done: "), discovering)
+        return {"detect": span(self.build_started, detected), "c.start": span(detected, following),
+                "compile": span(following, discovering), "pack": span(discovering, done),
+                "store": span(done, self.build_finished)}
 
 
 class PhaseWatcher(threading.Thread):
@@ -497,6 +521,7 @@ class PhaseWatcher(threading.Thread):
         m.build_started = build.started_at.timestamp() if build.started_at else None
         m.build_finished = build.finished_at.timestamp() if build.finished_at else None
         m.buildpack_note = build.buildpack
+        m.build_uuid = str(build.uuid)
         release = Release.objects.filter(app_id=self.app_id, build=build, version__gt=self.after_version).first()
         if release is None:
             return
@@ -522,6 +547,18 @@ class PhaseWatcher(threading.Thread):
                 offset = time.time() - self.marks.push_start
                 self.marks.timeline.append(f"+{offset:6.2f}s {row[0]} desired={row[1]} state={row[2]} "
                                            f"restarts={row[3]} exit={row[4]} address={row[5]}")
+
+
+def build_lines(build_uuid: str) -> list[tuple[float, str]]:
+    """(time, line) of each entry of the build's output stream (platform/builds/output.py)."""
+    from paas.platform.builds.output import stream_key
+    from paas.platform.redis_client import get_redis
+
+    if not build_uuid:
+        return []
+    entries = get_redis().xrange(stream_key(build_uuid))
+    return [(int(entry_id.split(b"-")[0]) / 1000, fields[b"line"].decode("utf-8", "replace"))
+            for entry_id, fields in entries if b"line" in fields]
 
 
 def latest_version(app_id: int) -> int:
@@ -575,6 +612,7 @@ def deploy(pusher: Pusher, app: SampleApp, client: RouterClient, version: int, p
     if watcher.error is not None:
         raise watcher.error
     marks.failed = [(t, what) for t, what in client.failed if t >= marks.push_start]
+    marks.build_lines = build_lines(marks.build_uuid)
     client.failed.clear()
     return marks
 
@@ -583,6 +621,7 @@ def deploy(pusher: Pusher, app: SampleApp, client: RouterClient, version: int, p
 
 PHASES = ("receive", "build", "release", "start", "health", "total")
 DETAILS = ("push→row", "queue", "ctl", "launch", "boot", "judge", "route", "push_exit")
+STEPS = ("detect", "c.start", "compile", "pack", "store")
 
 
 def fmt(value: float | None) -> str:
@@ -598,10 +637,28 @@ def table(title: str, rows: list[tuple[str, Marks]]) -> str:
                      + "".join(f"{fmt(details[d]):>10}" for d in DETAILS))
     warm = [m for label, m in rows if label.startswith("warm")]
     if len(warm) > 1:
-        med = {p: statistics.median(v for m in warm if (v := m.phases()[p]) is not None) for p in PHASES}
-        med_d = {d: statistics.median(v for m in warm if (v := m.details()[d]) is not None) for d in DETAILS}
+        med = {p: median_of(m.phases()[p] for m in warm) for p in PHASES}
+        med_d = {d: median_of(m.details()[d] for m in warm) for d in DETAILS}
         lines.append(f"  {'warm median':<12}" + "".join(f"{fmt(med[p]):>9}" for p in PHASES) + "   | "
                      + "".join(f"{fmt(med_d[d]):>10}" for d in DETAILS))
+    return "\n".join(lines)
+
+
+def median_of(values) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def steps_table(title: str, rows: list[tuple[str, Marks]]) -> str:
+    """The build phase of each deploy split by its output lines (Marks.steps)."""
+    lines = [title, f"  {'deploy':<12}" + "".join(f"{s:>9}" for s in STEPS)]
+    for label, marks in rows:
+        steps = marks.steps()
+        lines.append(f"  {label:<12}" + "".join(f"{fmt(steps[s]):>9}" for s in STEPS))
+    warm = [m for label, m in rows if label.startswith("warm")]
+    if len(warm) > 1:
+        lines.append(f"  {'warm median':<12}" + "".join(f"{fmt(median_of(m.steps()[s] for m in warm)):>9}"
+                                                       for s in STEPS))
     return "\n".join(lines)
 
 
@@ -910,11 +967,15 @@ def buildpack_rounds(args, env: dict, data_dir: Path, pusher: "Pusher", apps: li
     print()
     for kind, rows in results.items():
         print(table(f"{kind} (seconds; phases add up to total; details on the right)", rows))
+        print(steps_table(f"{kind} build phase by its output lines (seconds)", rows))
         print()
     print("details: push→row = push start to Build row; queue = row to worker start; ctl = release to "
           "instances created (control loop);\n         launch = to the agent starting the last; boot = to "
           "all up (answering HTTP); judge = up to release live;\n         route = live to new body through "
           "the router; push_exit = push start to git push exiting")
+    print("build steps: detect = build start to 'X app detected' (checkout, copy, detect); c.start = to "
+          "compile's first line;\n         compile = to 'Discovering process types' (compile, release, hard links); "
+          "pack = to the slug written; store = to the build's end")
     print(f"load average at the end: {load_average()} (on {os.cpu_count()} CPUs)")
     for kind, (failed, total) in failures.items():
         print(f"{kind}: {failed} failed of {total} requests through the router during its warm redeploys")
