@@ -20,6 +20,11 @@ through the router, and split into phases:
     health   instances up -> new body served through the router (rollout judged,
              route table published and applied)
 
+and the build phase further by the build's own output lines (each entry of its Redis stream carries
+the worker's time of the line): detect (checkout, copy, detect steps), c.start (compile's container
+to its first line), compile (the rest of compile, the release step), pack (the slug), store (image
+store, adoption, the Build row).
+
 During every warm redeploy a client does keep-alive GETs through the router and
 counts non-200 answers and connection errors until the old instances are gone.
 
