@@ -89,6 +89,23 @@ def test_a_kept_choice_naming_no_interpreter_of_the_stack_is_chosen_again(builde
     assert _using_python(builder.lines) == first and kept.read_text() == original
 
 
+@pytest.mark.parametrize("planted", ["directory", "link", "fifo"])
+def test_a_kept_choice_that_is_no_regular_file_is_replaced(builder, make_app, planted):
+    import os
+
+    src = make_app({"requirements.txt": "", "Procfile": "web: true\n"})
+    kept = builder.cache_dir / "python" / "choice"
+    kept.parent.mkdir(parents=True)
+    if planted == "directory":
+        (kept / "inner").mkdir(parents=True)
+    elif planted == "link":
+        kept.symlink_to("/etc/passwd")
+    else:
+        os.mkfifo(kept)
+    builder(src)
+    assert _using_python(builder.lines).startswith("-----> Using Python ") and kept.is_file() and not kept.is_symlink()
+
+
 def test_stacks_env_names_each_stack_with_a_language():
     env = hostenv.stacks_env({"host": {"python": ["3.11.2"], "node": ["20.20.2"]},
                               "forky": {"python": ["3.13.15", "3.14.8"], "node": []}})
