@@ -21,7 +21,10 @@ def create_release(app: App, *, user, build: Build | None, config: Config, summa
         created_by=user,
     )
     record(user, "release.create", f"v{release.version}: {summary}", app=app, version=release.version)
-    transaction.on_commit(wake)
+    # Naming the app: its new instances are made and placed by the loop's fast pass of this app alone,
+    # not after a full tick's reconcile of every app (what a deploy's user waits on); the full tick follows.
+    app_id = app.pk
+    transaction.on_commit(lambda: wake(app_id))
     return release
 
 

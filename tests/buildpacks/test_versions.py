@@ -55,6 +55,57 @@ def test_a_version_that_exists_nowhere_lists_every_stack(tmp_path):
                     "Stacks here: forky: 3.13.15 3.14.8; host: 3.11.2 (paas stack:set NAME)")
 
 
+def _using_python(lines: list[str]) -> str:
+    return next(line for line in lines if line.startswith("-----> Using Python "))
+
+
+def test_a_warm_build_takes_the_interpreter_choice_from_the_cache_while_its_inputs_are_unchanged(builder, make_app):
+    src = Path(make_app({"requirements.txt": "", ".python-version": f"{HOST_MINOR}\n", "Procfile": "web: true\n"}))
+    builder(src)
+    first = _using_python(builder.lines)
+    kept = builder.cache_dir / "python" / "choice"
+    key, choice = kept.read_text().splitlines()
+    assert choice.startswith(f"ok /usr/bin/python{HOST_MINOR} {HOST_MINOR}.") and len(key) == 64
+    # A kept choice with a version no interpreter has: seen in the output, so no interpreter chose again.
+    kept.write_text(f"{key}\nok /usr/bin/python{HOST_MINOR} 9.9.9 .python-version\n")
+    builder(src)
+    assert _using_python(builder.lines) == f"-----> Using Python 9.9.9 (/usr/bin/python{HOST_MINOR})"
+    # Another request is another key: chosen again, and kept.
+    (src / ".python-version").write_text(f"python-{HOST_MINOR}\n")
+    builder(src)
+    assert _using_python(builder.lines) == first and kept.read_text().split("\n")[0] != key
+
+
+@pytest.mark.parametrize("forged", ["ok /bin/sh 3.99.0 -", "ok /usr/bin/python3.11-config 3.99.0 -",
+                                    "fail made up", "ok"])
+def test_a_kept_choice_naming_no_interpreter_of_the_stack_is_chosen_again(builder, make_app, forged):
+    src = make_app({"requirements.txt": "", "Procfile": "web: true\n"})
+    builder(src)
+    first = _using_python(builder.lines)
+    kept = builder.cache_dir / "python" / "choice"
+    original = kept.read_text()
+    kept.write_text(f"{original.splitlines()[0]}\n{forged}\n")
+    builder(src)
+    assert _using_python(builder.lines) == first and kept.read_text() == original
+
+
+@pytest.mark.parametrize("planted", ["directory", "link", "fifo"])
+def test_a_kept_choice_that_is_no_regular_file_is_replaced(builder, make_app, planted):
+    import os
+
+    src = make_app({"requirements.txt": "", "Procfile": "web: true\n"})
+    kept = builder.cache_dir / "python" / "choice"
+    kept.parent.mkdir(parents=True)
+    if planted == "directory":
+        (kept / "inner").mkdir(parents=True)
+    elif planted == "link":
+        kept.symlink_to("/etc/passwd")
+    else:
+        os.mkfifo(kept)
+    builder(src)
+    assert _using_python(builder.lines).startswith("-----> Using Python ") and kept.is_file() and not kept.is_symlink()
+
+
 def test_stacks_env_names_each_stack_with_a_language():
     env = hostenv.stacks_env({"host": {"python": ["3.11.2"], "node": ["20.20.2"]},
                               "forky": {"python": ["3.13.15", "3.14.8"], "node": []}})

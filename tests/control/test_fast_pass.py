@@ -57,6 +57,26 @@ def test_a_scale_and_a_run_name_their_app_on_the_wake_channel(host, django_captu
     assert [woken_app(data) for data in got] == [app.pk, app.pk]
 
 
+def test_a_release_names_its_app_and_its_fast_pass_starts_the_rollout(host, django_capture_on_commit_callbacks):
+    app = make_app()
+    Formation.objects.create(app=app, process_type="web", quantity=1)
+    fast_pass({app.pk})
+    first = app.latest_release()
+    pubsub = get_redis().pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(wake_channel())
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            release = create_release(app, user=app.owner, build=first.build, config=first.config, summary="Deploy")
+        got = next_message(pubsub)
+    finally:
+        pubsub.close()
+    assert woken_app(got) == app.pk and not names_a_state_change(got)
+    loop = Loop(interval=1.0)
+    loop.hurry({"channel": wake_channel().encode(), "data": got}, "router:wake", wake_app)
+    new = app.instances.filter(release=release).get()
+    assert new.host_id == host.pk and new.process_type == "web"
+
+
 def next_message(pubsub) -> bytes:
     for _ in range(50):
         message = pubsub.get_message(timeout=0.1)
