@@ -67,6 +67,7 @@ def make_up_env(data_dir: Path, api_port: int) -> dict:
         PAAS_REDIS_PORT=str(free_port()),
         PAAS_ROUTER_PORT=str(free_port()),
         PAAS_ROUTER_ADMIN_PORT=str(free_port()),
+        PAAS_ROUTER_TLS_PORT=str(free_port()),  # 8443 may be another make up's (a session's, a benchmark's)
         PAAS_HOST_NAME=f"make-up-test-{os.getpid()}",
         PAAS_BUILD_STACKS="",  # building the Debian stack takes minutes and the mirror: not in tests
     )

@@ -2,10 +2,13 @@
 
 import os
 import signal
+import socket
 import sys
 import time
 
-from paas.compose.supervisor import Backoff, Program, Supervisor, describe_exit
+import pytest
+
+from paas.compose.supervisor import Backoff, Program, Supervisor, describe_exit, listen_socket
 from tests.waiting import wait_for
 
 
@@ -176,3 +179,15 @@ def test_a_failed_migration_stops_the_upgrade_before_any_restart():
         assert supervisor.children["steady"].pid == pid and alive(pid)
     finally:
         supervisor.stop_all()
+
+
+def test_a_port_taken_by_someone_else_is_named_in_the_error():
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        with pytest.raises(OSError, match=f"Address already in use: 127.0.0.1:{port}"):
+            listen_socket("127.0.0.1", port)
+    finally:
+        taken.close()
