@@ -161,7 +161,8 @@ def test_request_ids_are_version_4_uuids_and_a_forked_worker_makes_its_own():
     import uuid
     ids = [forwarding.new_request_id() for _ in range(600)]   # past one batch
     assert len(set(ids)) == len(ids)
-    assert all(uuid.UUID(rid).version == 4 and str(uuid.UUID(rid)) == rid for rid in ids)
+    assert all(uuid.UUID(rid).version == 4 and uuid.UUID(rid).variant == uuid.RFC_4122 and str(uuid.UUID(rid)) == rid
+               for rid in ids)
     # Fork in a fresh single-threaded interpreter (this one runs router threads).
     script = ("import os\n"
               "from paas.router.protocol.forwarding import new_request_id\n"
