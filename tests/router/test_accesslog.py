@@ -41,8 +41,8 @@ def test_entries_reach_the_app_stream_over_rediss(tls_redis):
     log.add("demo", 3, b"2026-12-06T10:00:00.000001Z", b"at=info method=GET")
     assert asyncio.run(flush_and_close(log))
     [(_, fields)] = client.xrange("t:logs:demo")
-    assert fields == {b"ts": b"2026-12-06T10:00:00.000001Z", b"app": b"demo", b"release": b"v3",
-                      b"process": b"router", b"source": b"router", b"stream": b"stdout",
+    # schema.ROUTER_FIELDS: the app, process and stream are implied (schema.implied)
+    assert fields == {b"ts": b"2026-12-06T10:00:00.000001Z", b"release": b"v3", b"source": b"router",
                       b"line": b"at=info method=GET"}
 
 

@@ -9,6 +9,7 @@ import threading
 
 import pytest
 
+from paas.logcenter import schema
 from framing_cases import SMUGGLING
 from router_backends import EchoBackend, RawBackend, free_port, read_head
 from router_helpers import BAD_RESPONSES, Client, backend, raw_exchange, wait_until
@@ -313,8 +314,13 @@ def test_access_log_and_metrics_in_redis(make_router, routes, echo, redis_client
     stream = f"{prefix}logs:demo"
     entries = wait_until(lambda: redis_client.xrange(stream), what="access log entry")
     fields = {k.decode(): v.decode() for k, v in entries[0][1].items()}
-    assert fields["app"] == "demo" and fields["release"] == "v7" and fields["source"] == "router"
-    assert fields["process"] == "router" and fields["stream"] == "stdout" and fields["ts"].endswith("Z")
+    assert sorted(fields) == sorted(schema.ROUTER_FIELDS)
+    assert fields["release"] == "v7" and fields["source"] == "router" and fields["ts"].endswith("Z")
+    # As every reader sees it: the app is the stream's, process and stream are implied.
+    fields = schema.implied(fields, "demo")
+    assert fields["app"] == "demo" and fields["process"] == "router" and fields["stream"] == "stdout"
+    row = dict(zip(schema.ROW, schema.row(entries[0][1], entries[0][0], "demo")))
+    assert (row["app"], row["source"], row["process"], row["release"]) == ("demo", "router", "router", "v7")
     line = fields["line"]
     for part in ('method=GET', 'path="/logged?x=1"', "status=200", "instance=demo-web-1", "request_id="):
         assert part in line
