@@ -305,6 +305,25 @@ def test_draining_during_route_change_fails_no_request(make_router, routes, clea
     assert len(results) == 4 and all(r.startswith(b"HTTP/1.1 200 ") and b'"old"' in r for r in results)
 
 
+def test_each_request_of_a_kept_connection_is_logged_with_its_own_fields(make_router, routes, echo, redis_client,
+                                                                         prefix, cleanup):
+    # The fast path fills in one Record per connection again for each request (session.py).
+    router = make_router()
+    routes.set_app("demo", [backend(echo.port, "demo-web-1", release=7)])
+    c = Client(router.port)
+    cleanup(c)
+    rid = "client-chosen-request-id-1"
+    for path, headers in (("/a", ()), ("/b", [("X-Request-Id", rid)]), ("/c", ())):
+        assert c.request("GET", path, headers=headers)[0] == 200
+    stream = f"{prefix}logs:demo"
+    wait_until(lambda: len(redis_client.xrange(stream)) == 3, what="three access log entries")
+    lines = [fields[b"line"].decode() for _, fields in redis_client.xrange(stream)]
+    ids = [line.split("request_id=")[1].split()[0] for line in lines]
+    assert [line.split('path="')[1].split('"')[0] for line in lines] == ["/a", "/b", "/c"]
+    assert ids[1] == rid and len(set(ids)) == 3
+    assert all("status=200" in line and "instance=demo-web-1" in line for line in lines)
+
+
 def test_access_log_and_metrics_in_redis(make_router, routes, echo, redis_client, prefix, cleanup):
     router = make_router()
     routes.set_app("demo", [backend(echo.port, "demo-web-1", release=7)])
