@@ -6,7 +6,7 @@ contracts/redis_keys.py, which builds the patterns below, all under ``PAAS_REDIS
 
 - ``router``: reads the route table (``router:hosts``, ``router:app:*``, ``router:published``), follows
   ``router:changes``, reads uploaded certificates (``tls:certs``) and single ACME challenge answers
-  (``acme:challenges``, HGET), publishes ``router:wake``, appends access lines to
+  (``acme:challenges``, HGET), publishes ``router:wake``, appends access lines to (and trims)
   ``logs:<app>`` and writes its ``router:metrics:<app>`` snapshot. It cannot read
   logs, run streams, Celery's queues or the login throttle, nor write routes.
 - ``agent``: appends app output to ``logs:<app>`` with its offsets in
@@ -65,7 +65,9 @@ def rules(prefix: str) -> dict[str, str]:
             f"(%R~{_key(k.tls_certificates(prefix))} +hgetall)",
             # ACME HTTP-01 answers (pki/challenges.py): one field per request, never the whole hash.
             f"(%R~{_key(k.acme_challenges(prefix))} +hget)",
-            f"(%W~{logs} +xadd)",
+            # XTRIM: the access log trims each stream it wrote once per batch (router/telemetry/accesslog.py);
+            # no more than XADD's own MAXLEN could do.
+            f"(%W~{logs} +xadd +xtrim)",
             f"(~{_under(k.router_metrics(prefix, ''))} +hset +expire)",
         ]),
         "agent": " ".join([

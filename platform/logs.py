@@ -45,8 +45,9 @@ def write_platform_line(app_name: str, line: str, release: int | None = None) ->
             _missed[app_name] = _missed.get(app_name, 0) + missed + 1
 
 
-def decode(entry_id: bytes, fields: dict) -> dict:
-    row = {k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()}
+def decode(entry_id: bytes, fields: dict, app_name: str) -> dict:
+    """One entry of ``app_name``'s stream as the API shows it, with the fields its writer left out (schema.implied)."""
+    row = schema.implied({k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()}, app_name)
     row["id"] = entry_id.decode()
     return row
 
@@ -67,7 +68,7 @@ def recent(app_name: str, lines: int, process: str | None = None, source: str | 
         if not page:
             break
         for entry_id, fields in page:
-            row = decode(entry_id, fields)
+            row = decode(entry_id, fields, app_name)
             if matches(row, process, source):
                 rows.append(row)
         last = "(" + page[-1][0].decode()
@@ -83,5 +84,5 @@ async def after(client, app_name: str, cursor: str, wait_s: int) -> list[dict]:
     result = await client.xread({stream_key(app_name): cursor}, count=MAX_LINES, block=block)
     rows = []
     for _, entries in result or []:
-        rows += [decode(entry_id, fields) for entry_id, fields in entries]
+        rows += [decode(entry_id, fields, app_name) for entry_id, fields in entries]
     return rows

@@ -6,7 +6,6 @@ which is appended to as Heroku does.
 """
 
 import os
-import re
 
 from paas.router.protocol.framing import _REQUEST_ID
 
@@ -54,13 +53,21 @@ class _RequestIds:
         return ids.pop()
 
     def _batch(self) -> list[str]:
-        raw = bytearray(os.urandom(16 * self.BATCH))
+        n = self.BATCH
+        raw = bytearray(os.urandom(16 * n))
         # Version 4 in the high nibble of byte 6, variant 10xx in the high bits of byte 8 (RFC 9562),
-        # set for the whole batch at once; then the dashes of all the ids in one substitution.
+        # set for the whole batch at once.
         raw[6::16] = raw[6::16].translate(_VERSION_4)
         raw[8::16] = raw[8::16].translate(_VARIANT_10)
-        text = _UUID_GROUPS.sub(r"\1-\2-\3-\4-\5", raw.hex())
-        return [text[i:i + 36] for i in range(0, len(text), 36)]
+        # Each id's 32 hex digits are moved to their places in its 36 characters, one digit position
+        # of the whole batch per strided copy (32 copies in C for 256 ids: a regex substitution per id
+        # cost 8 times as much).
+        digits = raw.hex().encode()
+        text = bytearray(b"-" * (36 * n))
+        for i, at in enumerate(_DIGIT_AT):
+            text[at::36] = digits[i::32]
+        text = text.decode()
+        return [text[i:i + 36] for i in range(0, 36 * n, 36)]
 
     def forget(self) -> None:
         self._ids = []
@@ -68,7 +75,8 @@ class _RequestIds:
 
 _VERSION_4 = bytes(b & 0x0F | 0x40 for b in range(256))
 _VARIANT_10 = bytes(b & 0x3F | 0x80 for b in range(256))
-_UUID_GROUPS = re.compile(r"(.{8})(.{4})(.{4})(.{4})(.{12})")
+# Where hex digit i of a UUID goes in its text: 8-4-4-4-12 digits, dashes between the groups.
+_DIGIT_AT = [i + (i >= 8) + (i >= 12) + (i >= 16) + (i >= 20) for i in range(32)]
 new_request_id = _RequestIds()
 os.register_at_fork(after_in_child=new_request_id.forget)
 

@@ -134,7 +134,11 @@ def test_router_lines_are_searchable_by_field(store, streams):
                               (503, "rid-down-3", "/api/slow")):
         line = (f'at=info method=GET path="{path}" host=web.example request_id={rid} fwd="10.0.0.1" '
                 f"instance=web-1 duration={status / 10:.1f}ms status={status} bytes=12")
-        write(client, prefix, "web", line, source="router", process="router", release="v4")
+        if status == 404:   # as the router writes now: schema.ROUTER_FIELDS, the rest implied
+            client.xadd(schema.stream_key(prefix, "web"), {"ts": schema.now_rfc3339(), "release": "v4",
+                                                           "source": "router", "line": line})
+        else:               # as it wrote before
+            write(client, prefix, "web", line, source="router", process="router", release="v4")
     write(client, prefix, "web", "handled rid-down-3 slowly", request_id="rid-down-3", process="web.1")
     drain(Ingest(client, store, prefix, "c1", rate_limit=5000))
     assert [r["path"] for r in search(store, "web", "status:>=500")] == ["/api/slow"]
@@ -145,6 +149,8 @@ def test_router_lines_are_searchable_by_field(store, streams):
     assert [r["path"] for r in search(store, "web", "duration:>40 -path:/api")] == ["/nothing"]
     assert len(search(store, "web", "-status:>=400 release:v4 method:get")) == 1
     assert search(store, "web", "process:web")[0]["line"] == "handled rid-down-3 slowly"
+    routed = search(store, "web", "process:router")
+    assert len(routed) == 3 and {(r["app"], r["source"], r["release"]) for r in routed} == {("web", "router", "v4")}
 
 
 def test_paging_newest_first_with_a_cursor(store, streams):

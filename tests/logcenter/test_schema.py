@@ -30,6 +30,24 @@ def test_entry_refuses_an_unknown_source_and_keeps_the_router_fields():
     assert fields["release"] == "" and fields["ts"].endswith("Z")
 
 
+def test_router_entries_read_the_same_with_or_without_their_implied_fields():
+    line = 'at=info method=GET path="/" status=200'
+    new = raw(ts="2026-12-07T10:00:00.000001Z", release="v2", source="router", line=line)
+    assert sorted(new) == sorted(name.encode() for name in schema.ROUTER_FIELDS)
+    old = raw(ts="2026-12-07T10:00:00.000001Z", app="demo", release="v2", process="router", source="router",
+              stream="stdout", line=line)
+    assert schema.row(new, RECEIVED, "demo") == schema.row(old, RECEIVED, "demo")
+    assert schema.record(new, RECEIVED, "demo") == schema.record(old, RECEIVED, "demo")
+    rec = schema.record(new, RECEIVED, "demo")
+    assert (rec.app, rec.process, rec.source, rec.release, rec.level) == ("demo", "router", "router", "v2", "")
+    decoded = {k.decode(): v.decode() for k, v in new.items()}
+    assert schema.implied(decoded, "demo") == {k.decode(): v.decode() for k, v in old.items()}
+    # Only router lines imply a process; what an entry sends is kept.
+    assert schema.record(raw(source="app", line="x"), RECEIVED, "demo").process == ""
+    assert schema.record(raw(source="router", process="web.1", line="x"), RECEIVED, "demo").process == "web.1"
+    assert schema.implied({"source": "app", "app": "a"}, "demo") == {"source": "app", "app": "a"}
+
+
 def stored_router_line(store, line: str, **fields) -> dict:
     """A router line as the store keeps it: its request fields are read out of the line by the engine."""
     now = datetime.now(timezone.utc)      # (a line past the retention may go in any merge)

@@ -5,6 +5,7 @@ import asyncio
 import pytest
 import redis
 
+from paas.router.telemetry import accesslog
 from paas.router.telemetry.accesslog import AccessLog
 from router_helpers import PrivateRedis
 
@@ -41,8 +42,8 @@ def test_entries_reach_the_app_stream_over_rediss(tls_redis):
     log.add("demo", 3, b"2026-12-06T10:00:00.000001Z", b"at=info method=GET")
     assert asyncio.run(flush_and_close(log))
     [(_, fields)] = client.xrange("t:logs:demo")
-    assert fields == {b"ts": b"2026-12-06T10:00:00.000001Z", b"app": b"demo", b"release": b"v3",
-                      b"process": b"router", b"source": b"router", b"stream": b"stdout",
+    # schema.ROUTER_FIELDS: the app, process and stream are implied (schema.implied)
+    assert fields == {b"ts": b"2026-12-06T10:00:00.000001Z", b"release": b"v3", b"source": b"router",
                       b"line": b"at=info method=GET"}
 
 
@@ -85,6 +86,19 @@ def test_a_failed_batch_goes_back_in_front_of_newer_lines_within_the_bound(priva
     asyncio.run(outage())
     assert [entry[4] for entry in log.pending] == [b"old 0", b"old 1", b"new 0", b"new 1"]
     assert log.dropped == {"demo": (1, b"v1")}
+
+
+def test_each_stream_is_trimmed_to_its_bound_once_a_batch_has_run(private_redis, monkeypatch):
+    monkeypatch.setattr(accesslog, "STREAM_MAXLEN", 100)
+    client = private_redis.start()
+    client.config_set("stream-node-max-entries", 10)   # "~" trims whole nodes: small ones, a tight bound
+    log = AccessLog(private_redis.url, "t:")
+    for i in range(1000):
+        log.add("demo", 1, b"ts", b"line %d" % i)
+    log.add("other", 1, b"ts", b"alone")
+    assert asyncio.run(flush_and_close(log))
+    assert 100 <= client.xlen("t:logs:demo") <= 110
+    assert lines(client, "t:logs:demo")[-1] == b"line 999" and lines(client, "t:logs:other") == [b"alone"]
 
 
 def test_a_stream_key_of_the_wrong_type_costs_only_its_own_lines(private_redis):

@@ -9,6 +9,7 @@ import threading
 
 import pytest
 
+from paas.logcenter import schema
 from framing_cases import SMUGGLING
 from router_backends import EchoBackend, RawBackend, free_port, read_head
 from router_helpers import BAD_RESPONSES, Client, backend, raw_exchange, wait_until
@@ -304,6 +305,25 @@ def test_draining_during_route_change_fails_no_request(make_router, routes, clea
     assert len(results) == 4 and all(r.startswith(b"HTTP/1.1 200 ") and b'"old"' in r for r in results)
 
 
+def test_each_request_of_a_kept_connection_is_logged_with_its_own_fields(make_router, routes, echo, redis_client,
+                                                                         prefix, cleanup):
+    # The fast path fills in one Record per connection again for each request (session.py).
+    router = make_router()
+    routes.set_app("demo", [backend(echo.port, "demo-web-1", release=7)])
+    c = Client(router.port)
+    cleanup(c)
+    rid = "client-chosen-request-id-1"
+    for path, headers in (("/a", ()), ("/b", [("X-Request-Id", rid)]), ("/c", ())):
+        assert c.request("GET", path, headers=headers)[0] == 200
+    stream = f"{prefix}logs:demo"
+    wait_until(lambda: len(redis_client.xrange(stream)) == 3, what="three access log entries")
+    lines = [fields[b"line"].decode() for _, fields in redis_client.xrange(stream)]
+    ids = [line.split("request_id=")[1].split()[0] for line in lines]
+    assert [line.split('path="')[1].split('"')[0] for line in lines] == ["/a", "/b", "/c"]
+    assert ids[1] == rid and len(set(ids)) == 3
+    assert all("status=200" in line and "instance=demo-web-1" in line for line in lines)
+
+
 def test_access_log_and_metrics_in_redis(make_router, routes, echo, redis_client, prefix, cleanup):
     router = make_router()
     routes.set_app("demo", [backend(echo.port, "demo-web-1", release=7)])
@@ -313,8 +333,13 @@ def test_access_log_and_metrics_in_redis(make_router, routes, echo, redis_client
     stream = f"{prefix}logs:demo"
     entries = wait_until(lambda: redis_client.xrange(stream), what="access log entry")
     fields = {k.decode(): v.decode() for k, v in entries[0][1].items()}
-    assert fields["app"] == "demo" and fields["release"] == "v7" and fields["source"] == "router"
-    assert fields["process"] == "router" and fields["stream"] == "stdout" and fields["ts"].endswith("Z")
+    assert sorted(fields) == sorted(schema.ROUTER_FIELDS)
+    assert fields["release"] == "v7" and fields["source"] == "router" and fields["ts"].endswith("Z")
+    # As every reader sees it: the app is the stream's, process and stream are implied.
+    fields = schema.implied(fields, "demo")
+    assert fields["app"] == "demo" and fields["process"] == "router" and fields["stream"] == "stdout"
+    row = dict(zip(schema.ROW, schema.row(entries[0][1], entries[0][0], "demo")))
+    assert (row["app"], row["source"], row["process"], row["release"]) == ("demo", "router", "router", "v7")
     line = fields["line"]
     for part in ('method=GET', 'path="/logged?x=1"', "status=200", "instance=demo-web-1", "request_id="):
         assert part in line

@@ -132,6 +132,14 @@ def test_metrics_percentiles_and_prometheus():
     assert 'paas_router_request_duration_seconds_bucket{app="demo",release="3",le="+Inf"} 200' in text
 
 
+def test_metrics_slots_are_whole_5_second_spans_even_when_the_clock_steps_back():
+    m = metrics.Metrics()
+    for now in (1000.0, 1004.999, 1005.0, 1009.5, 1001.0, 1010.0):   # 1001.0: the wall clock stepped back
+        m.record("demo", 3, 200, 1.0, now)
+    assert {slot: w[0] for slot, w in m.window[("demo", 3)].items()} == {200: 3, 201: 2, 202: 1}
+    assert m.series[("demo", 3)]["count"] == 6 and m.series[("demo", 3)]["codes"] == {"2xx": 6}
+
+
 def test_log_timestamps_are_rfc3339_utc_microseconds():
     import re
     from datetime import datetime
@@ -161,7 +169,8 @@ def test_request_ids_are_version_4_uuids_and_a_forked_worker_makes_its_own():
     import uuid
     ids = [forwarding.new_request_id() for _ in range(600)]   # past one batch
     assert len(set(ids)) == len(ids)
-    assert all(uuid.UUID(rid).version == 4 and str(uuid.UUID(rid)) == rid for rid in ids)
+    assert all(uuid.UUID(rid).version == 4 and uuid.UUID(rid).variant == uuid.RFC_4122 and str(uuid.UUID(rid)) == rid
+               for rid in ids)
     # Fork in a fresh single-threaded interpreter (this one runs router threads).
     script = ("import os\n"
               "from paas.router.protocol.forwarding import new_request_id\n"

@@ -202,6 +202,18 @@ def test_router_user_is_held_to_routes_logs_and_metrics(services, command):
     denied(services.redis_client("router"), *command)
 
 
+def test_router_appends_to_and_trims_app_logs_and_reads_none(services):
+    router = services.redis_client("router")
+    try:
+        router.xadd("paas:logs:demo", {"source": "router", "line": "x"})
+        router.xtrim("paas:logs:demo", maxlen=10000, approximate=True)
+        assert services.redis_client("platform").xlen("paas:logs:demo") == 1
+        denied(router, "XRANGE", "paas:logs:demo", "-", "+")
+        denied(router, "XTRIM", "paas:router:hosts", "MAXLEN", "0")
+    finally:
+        services.redis_client("platform").delete("paas:logs:demo")
+
+
 def test_uploaded_private_keys_are_read_by_the_router_alone(services):
     services.redis_client("platform").hset("paas:tls:certs", "www.example.com", "{}")
     try:

@@ -346,3 +346,18 @@ def test_app_page_shows_autoscaling(alice_app, alice_client):
     Autoscale.objects.create(app=alice_app, process_type="web", min_quantity=1, max_quantity=4, target_rps=50)
     page = text(alice_client.get("/console/apps/alice-app/"))
     assert "1 to 4 instances" in page and "50.0 requests/s per instance" in page
+
+
+def test_the_log_tail_shows_router_lines_with_their_implied_fields(alice_app, alice_client):
+    from paas.platform.logs import stream_key
+    from paas.platform.redis_client import get_redis
+    key = stream_key("alice-app")
+    # As the router writes its lines (logcenter/schema.py ROUTER_FIELDS): app, process and stream are implied.
+    first = get_redis().xadd(key, {"ts": "2026-12-07T10:00:00.000001Z", "release": "v1", "source": "router",
+                                   "line": "at=info method=GET"}).decode()
+    get_redis().xadd(key, {"ts": "2026-12-07T10:00:00.000002Z", "release": "v1", "source": "router",
+                           "line": "at=info method=HEAD"})
+    for path in ("/console/apps/alice-app/logs/tail.json", f"/console/apps/alice-app/logs/tail.json?after={first}"):
+        row = alice_client.get(path).json()["lines"][-1]
+        assert (row["app"], row["process"], row["source"], row["line"]) == (
+            "alice-app", "router", "router", "at=info method=HEAD")

@@ -96,5 +96,5 @@ def tail(request, app):
         rows = logs.recent(target.name, TAIL_LINES)
     else:
         entries = get_redis().xrange(logs.stream_key(target.name), min="(" + cursor, count=logs.MAX_LINES)
-        rows = [logs.decode(entry_id, fields) for entry_id, fields in entries]
+        rows = [logs.decode(entry_id, fields, target.name) for entry_id, fields in entries]
     return JsonResponse({"lines": rows, "cursor": rows[-1]["id"] if rows else (cursor or "0-0")})
