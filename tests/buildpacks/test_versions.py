@@ -89,6 +89,17 @@ def test_a_kept_choice_naming_no_interpreter_of_the_stack_is_chosen_again(builde
     assert _using_python(builder.lines) == first and kept.read_text() == original
 
 
+def test_a_kept_choice_of_one_endless_line_is_read_no_further_and_chosen_again(builder, make_app):
+    src = make_app({"requirements.txt": "", "Procfile": "web: true\n"})
+    builder(src)
+    first = _using_python(builder.lines)
+    kept = builder.cache_dir / "python" / "choice"
+    original = kept.read_text()
+    kept.write_bytes(b"f" * (16 << 20))  # 16 MB and no newline, where a key of 64 characters goes
+    builder(src)
+    assert _using_python(builder.lines) == first and kept.read_text() == original
+
+
 @pytest.mark.parametrize("planted", ["directory", "link", "fifo"])
 def test_a_kept_choice_that_is_no_regular_file_is_replaced(builder, make_app, planted):
     import os
