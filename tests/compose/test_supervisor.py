@@ -110,7 +110,7 @@ def handed_program(name: str, ready: str) -> Program:
                    upgrade=OVERLAP, notify=True, listen=[Listen("LISTEN_FD", "127.0.0.1", free_port())])
 
 
-def test_an_upgrade_overlaps_a_handed_socket_program_and_restarts_the_others():
+def test_an_upgrade_overlaps_a_handed_socket_program_and_restarts_the_others(tmp_path):
     from paas.compose.supervisor import RELOAD, RESTART
 
     order = []
@@ -119,15 +119,19 @@ def test_an_upgrade_overlaps_a_handed_socket_program_and_restarts_the_others():
     supervisor.start(server)
     port = supervisor.sockets["server"][0].getsockname()[1]
     # RELOAD: the program gets SIGHUP and reloads itself (gunicorn), so it keeps its pid.
-    reloads = Program("reloads", [sys.executable, "-c", "import signal, time\n"
+    # It says when its handler is set: a SIGHUP before that ends it, as it would end gunicorn still starting.
+    handler_set = tmp_path / "handler-set"
+    reloads = Program("reloads", [sys.executable, "-c", "import signal, sys, time\n"
                                   "signal.signal(signal.SIGHUP, lambda *a: print('reloaded', flush=True))\n"
-                                  "time.sleep(600)"], upgrade=RELOAD)
+                                  "open(sys.argv[1], 'w').close()\n"
+                                  "time.sleep(600)", str(handler_set)], upgrade=RELOAD)
     restarts = Program("restarts", [sys.executable, "-c", "import time; time.sleep(600)"], upgrade=RESTART)
     supervisor.start(reloads)
     supervisor.start(restarts)
     try:
         first = wait_for(lambda: answering_pid(port), 20, "the first server")
         assert first == supervisor.children["server"].pid
+        wait_for(handler_set.exists, 20, "the reloading program to set its SIGHUP handler")
         before = {name: child.pid for name, child in supervisor.children.items()}
         assert supervisor.upgrade() is True
         assert order == ["migrated"]
