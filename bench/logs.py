@@ -45,7 +45,7 @@ STATUSES = (200,) * 90 + (301, 304, 404, 404, 404, 500, 502, 401, 403, 201)
 
 
 def generate(n: int, seed: int = 7):
-    """Columns (logcenter.store.COLUMNS) of ``n`` lines, and the request id of one router line in the middle."""
+    """Columns (schema.ROW, the router fields and entry_id) of ``n`` lines, and the request id of one router line in the middle."""
     rnd = random.Random(seed)
     apps = [f"app{i:02d}" for i in range(50)]
     weights = [1 / (i + 1) for i in range(50)]
@@ -120,7 +120,7 @@ class Chdb:
         self.store = Store(directory / "chdb")
 
     def insert(self, cols: dict) -> None:
-        self.store.insert_columns(cols)
+        self.store.insert_rows(list(zip(*(cols[name] for name in schema.ROW))), cols["entry_id"])
 
     def settle(self) -> None:
         self.store.optimize()

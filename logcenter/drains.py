@@ -169,6 +169,21 @@ class DrainSet:
             return
         self.drains[drain_id] = Drain(drain_id, app, dest, self.allowed, self.buffer, self.tls_context)
 
+    def offer_batch(self, batch) -> None:
+        """Hand a stored batch (wire.SCHEMA) to its apps' drains: only the lines of apps with a drain are
+        made rows (turning a whole batch into Python rows would cost the store owner ~1 us a line)."""
+        by_app = self.by_app
+        if not by_app:
+            return
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from paas.logcenter import wire
+
+        drained = batch.filter(pc.is_in(batch.column("app"), value_set=pa.array(list(by_app), type=pa.string())))
+        if drained.num_rows:
+            self.offer(wire.rows(drained))
+
     def offer(self, rows: list[tuple]) -> None:
         """Hand stored lines to their apps' drains (appends only: the ingest never waits on a drain)."""
         by_app = self.by_app

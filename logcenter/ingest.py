@@ -1,14 +1,15 @@
-"""From the apps' Redis streams into the store, with a consumer group: nothing acknowledged before it is stored.
+"""An ingest worker: the apps' Redis streams read through a consumer group, parsed, handed to the store owner.
 
 Each pass reads every app's stream ``<prefix>logs:<app>`` in one XREADGROUP (at most
-``READ_COUNT`` entries per stream, so a flooding app cannot crowd out another's lines),
-turns entries into Records (schema.record: hostile lines cut, decoded, bounded), drops
-what exceeds the per-instance rate limit (counted, and a marker line says so), stores
-the batch and only then XACKs it. A restarted ingest first re-reads its pending entries
-(delivered, never acknowledged) and skips those the store already holds, so delivery is
-at-least-once and storage once per entry id. Entries another consumer left pending longer
-than ``claim_idle_s`` (it crashed, or its host is gone and it will never come back under that
-name) are taken over (XPENDING IDLE, then XCLAIM: ``claim``) and go through the same skip of stored ids.
+``READ_COUNT`` entries per stream, so a flooding app cannot crowd out another's lines), turns
+entries into rows (schema.row: hostile lines cut, decoded, bounded) and a batch (wire.table), hands
+the batch to the store owner (``deliver``: intake.Intake.accept in ``paas-logs``, or wire.Client from
+``paas-logs-ingest`` on any host) and only once it answered XACKs the entries. Nothing here survives a
+restart: a restarted worker re-reads its own pending entries (delivered, never acknowledged), and
+entries another consumer left pending longer than ``claim_idle_s`` (it crashed, or its host is gone
+and it will never come back under that name) are taken over (XPENDING IDLE, then XCLAIM: ``claim``).
+Both are marked ``again``: the store owner leaves out those it stored already (intake.py), and it
+applies the per-instance rate limit, which must count every worker's lines.
 """
 
 import gc
@@ -16,14 +17,12 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 import hiredis
 import redis
 
 from paas.contracts import redis_keys
-from paas.logcenter import schema
-from paas.logcenter.store import Store
+from paas.logcenter import schema, wire
 
 log = logging.getLogger("paas.logcenter.ingest")
 GROUP = "logcenter"
@@ -35,11 +34,7 @@ CLAIM_IDLE_S = 60.0        # default: another consumer's entries pending this lo
 COLLECT_EVERY_S = 10.0     # while ``run`` ingests, Python's cyclic collector runs this often (``_TimedCollector``)
 
 
-INSTANCE = schema.ROW.index("instance")
-SOURCE = schema.ROW.index("source")
-# Lines a tenant's code writes: rate-limited per instance. Router lines (one per request the router
-# served: request metrics are made of them) and the platform's own are kept whole.
-LIMITED = frozenset(("app", "build"))
+LINE = schema.ROW.index("line")
 
 
 def _fields(flat: list | None) -> dict | None:
@@ -50,65 +45,28 @@ def _fields(flat: list | None) -> dict | None:
     return dict(zip(pairs, pairs))
 
 
-@dataclass
-class RateLimit:
-    """Lines per second per (app, instance); excess lines are dropped and counted per window."""
-
-    per_second: int
-    window: dict = field(default_factory=dict)     # (app, instance) -> [second, kept, dropped]
-
-    def admit(self, app: str, instance: str, second: int) -> tuple[bool, int]:
-        """Whether a line of ``second`` is kept, and lines dropped in the window just closed (for a marker)."""
-        key = (app, instance)
-        state = self.window.get(key)
-        closed = 0
-        if state is None or state[0] != second:
-            closed = state[2] if state else 0
-            state = self.window[key] = [second, 0, 0]
-            if len(self.window) > 100_000:  # keys of instances long gone
-                self.window = {key: state}
-        if state[1] < self.per_second:
-            state[1] += 1
-            return True, closed
-        state[2] += 1
-        return False, closed
-
-    def pending_drops(self, now_second: int) -> list[tuple[str, str, int]]:
-        """(app, instance, dropped) of windows that ended without a later line to report them; resets them."""
-        out = []
-        for key, state in self.window.items():
-            if state[0] < now_second and state[2]:
-                out.append((key[0], key[1], state[2]))
-                state[2] = 0
-        return out
-
-
-def drop_marker(app: str, instance: str, dropped: int, limit: int, at: datetime) -> schema.Record:
-    return schema.Record(time=at, app=app, source="platform", process="logcenter", instance=instance, level="warn",
-                         line=f"[logcenter: dropped {dropped} lines of instance {instance} over the rate limit "
-                              f"of {limit} lines/s]")
-
-
 class Ingest:
-    """One consumer of the group; several may run (on any host) against the same streams and store service."""
+    """One consumer of the group; several may run (on any host, each its own name) against the same streams.
 
-    def __init__(self, client: redis.Redis, store: Store, prefix: str, consumer: str, rate_limit: int,
-                 idle=time.sleep, sink=None, claim_idle_s: float = CLAIM_IDLE_S):
+    ``deliver(batch)`` hands a batch (wire.SCHEMA) to the store owner and returns its answer
+    (``{"stored": n, ...}``) once stored; it raises if it was not."""
+
+    def __init__(self, client: redis.Redis, deliver, prefix: str, consumer: str, idle=time.sleep,
+                 claim_idle_s: float = CLAIM_IDLE_S):
         self.redis = client
         #: How a pass with no stream to block on waits instead (no app yet, or Redis back empty).
         self.idle = idle
-        self.sink = sink          # called with each stored batch's rows (drains.DrainSet.offer): must not block
         # XREADGROUP's replies as the wire gave them: redis-py's own parsing into dicts cost more
         # than a third of the ingest (measured). A client of its own, so the caller's keeps its callbacks.
         self._raw = redis.Redis(connection_pool=client.connection_pool)
         self._raw.set_response_callback("XREADGROUP", lambda response, **options: response)
         self._raw.set_response_callback("XCLAIM", lambda response, **options: response)
-        self.store = store
+        self.deliver = deliver
         self.prefix = prefix
         self.consumer = consumer
-        self.limit = RateLimit(rate_limit)
         self.streams: dict[bytes, bytes] = {}     # key -> the id to read from: b"0" (own pending) then b">"
-        self.dropped = 0
+        self.dropped = 0          # lines the owner dropped over the rate limit, of this worker's batches
+        self.duplicates = 0       # lines the owner had stored already (redelivered entries)
         self.stored = 0
         self.claimed = 0
         # A live consumer's batch is pending for well under a second; an entry idle far longer than any
@@ -134,8 +92,9 @@ class Ingest:
     def app_of(self, key: bytes) -> str:
         return redis_keys.app_of_log_stream(self.prefix, key.decode("utf-8", "replace"))
 
-    def read(self, block_ms: int | None) -> list[tuple[bytes, list]]:
-        """One XREADGROUP over every stream: own pending entries first (after a restart), then new ones.
+    def read(self, block_ms: int | None) -> list[tuple[bytes, list, bool]]:
+        """One XREADGROUP over every stream: own pending entries first (after a restart), then new ones;
+        (key, entries, again): ``again`` for entries delivered before (own pending ones, claimed ones).
 
         ``block_ms``: how long to wait for new entries; None: not at all (0 would be forever)."""
         if not self.streams:
@@ -159,7 +118,7 @@ class Ingest:
             self.streams.clear()   # a stream was deleted (app destroyed): find them again
             self.discover()
             return []
-        return [(key, entries) for key, entries in result if entries]
+        return [(key, entries, False) for key, entries in result if entries]
 
     def _read(self, streams: dict, block_ms: int | None) -> list[tuple[bytes, list]]:
         """(key, [(entry id, fields dict or None when trimmed)]) of one XREADGROUP, RESP2 or RESP3."""
@@ -169,9 +128,9 @@ class Ingest:
         pairs = reply.items() if isinstance(reply, dict) else reply
         return [(key, [(entry_id, _fields(flat)) for entry_id, flat in entries]) for key, entries in pairs]
 
-    def claim(self) -> list[tuple[bytes, list]]:
-        """Entries other consumers left pending longer than ``claim_idle_ms``, made this consumer's, minus
-        those already stored (acknowledged at once). At most READ_COUNT per stream and pass; a longer list
+    def claim(self) -> list[tuple[bytes, list, bool]]:
+        """Entries other consumers left pending longer than ``claim_idle_ms``, made this consumer's (``again``:
+        the owner leaves out those stored already). At most READ_COUNT per stream and pass; a longer list
         is taken over on the next passes.
 
         XPENDING's IDLE filter then XCLAIM rather than XAUTOCLAIM: XAUTOCLAIM would also take this
@@ -200,63 +159,48 @@ class Ingest:
             if entries:
                 self.claimed += len(entries)
                 log.info("claimed %d entries of %s pending over %d ms", len(entries), key, self.claim_idle_ms)
-                out.append((key, self._unstored(key, entries)))
+                out.append((key, entries, True))
         return out
 
-    def _pending(self, result) -> list[tuple[bytes, list]]:
+    def _pending(self, result) -> list[tuple[bytes, list, bool]]:
         out = []
         for key, entries in result:
             if not entries:
                 self.streams[key] = b">"   # own pending list drained: from now on, new entries
                 continue
             self.streams[key] = entries[-1][0]   # page through the pending list
-            out.append((key, self._unstored(key, entries)))
+            out.append((key, entries, True))
         return out
 
-    def _unstored(self, key: bytes, entries: list) -> list:
-        """Redelivered entries not yet in the store (the crash came between insert and XACK)."""
-        ids = [entry_id.decode() for entry_id, _ in entries]
-        seen = self.store.stored_ids(self.app_of(key), ids)
-        if seen:
-            self.redis.xack(key, GROUP, *[i for i in ids if i in seen])
-        return [(entry_id, fields) for entry_id, fields in entries if entry_id.decode() not in seen]
-
     def rows(self, key: bytes, entries: list) -> tuple[list, list]:
-        """Stored rows (schema.ROW) and entry ids of one stream's entries, after the rate limit (markers added)."""
+        """Stored rows (schema.ROW) and entry ids of one stream's entries."""
         app = self.app_of(key)
         rows, ids = [], []
-        make, admit, per_second = schema.row, self.limit.admit, self.limit.per_second
+        make = schema.row
         for entry_id, fields in entries:
             if fields is None:        # deleted from the stream (trimmed) while pending
                 continue
-            row = make(fields, entry_id, app)   # the stream names the app, whatever a field claims
-            if row[SOURCE] in LIMITED:
-                # By the second Redis accepted it (the entry id's milliseconds): a writer's ts is its own claim.
-                keep, closed = admit(app, row[INSTANCE], int(entry_id[:entry_id.index(b"-")]) // 1000)
-                if closed:
-                    rows.append(drop_marker(app, row[INSTANCE], closed, per_second, schema.entry_time(entry_id)).row())
-                    ids.append(f"{entry_id.decode()}-dropped")
-                if not keep:
-                    self.dropped += 1
-                    continue
-            rows.append(row)
+            rows.append(make(fields, entry_id, app))   # the stream names the app, whatever a field claims
             ids.append(entry_id.decode())
         return rows, ids
 
-    def _gather(self, block_ms: int, records: list, ids: list, acks: list, deadline: float) -> None:
+    def _gather(self, block_ms: int, batch: "Batch", deadline: float) -> None:
         """Read and parse until a batch is full, the streams are empty or ``deadline`` has passed."""
-        while len(records) < BATCH_LINES:
-            got = self.read(block_ms if not records else None)
-            for key, entries in got:
+        text = 0
+        while len(batch.rows) < BATCH_LINES and text < wire.BATCH_TEXT:
+            got = self.read(block_ms if not batch.rows else None)
+            for key, entries, again in got:
                 more, more_ids = self.rows(key, entries)
-                records += more
-                ids += more_ids
-                acks.append((key, [entry_id for entry_id, _ in entries]))
+                batch.rows += more
+                batch.ids += more_ids
+                batch.again += [again] * len(more)
+                text += sum(len(row[LINE]) for row in more)
+                batch.acks.append((key, [entry_id for entry_id, _ in entries]))
             if not got or time.monotonic() > deadline:
                 break
 
     def gather(self, block_ms: int = 100) -> "Batch":
-        """Read and parse one batch (up to BATCH_LINES lines or BATCH_WAIT_S), with rate-limit markers due."""
+        """Read and parse one batch (up to BATCH_LINES lines, wire.BATCH_TEXT characters or BATCH_WAIT_S)."""
         if time.monotonic() - self._discovered > DISCOVER_EVERY_S:
             self.discover()
         batch = Batch()
@@ -265,26 +209,24 @@ class Ingest:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            self._gather(block_ms, batch.rows, batch.ids, batch.acks, time.monotonic() + BATCH_WAIT_S)
+            self._gather(block_ms, batch, time.monotonic() + BATCH_WAIT_S)
         finally:
             if collecting:
                 gc.enable()
-        now = datetime.now(timezone.utc)
-        for app, instance, dropped in self.limit.pending_drops(int(now.timestamp())):
-            batch.rows.append(drop_marker(app, instance, dropped, self.limit.per_second, now).row())
-            batch.ids.append(f"dropped-{app}-{instance}-{int(now.timestamp())}")
         return batch
 
     def commit(self, batch: "Batch") -> int:
-        """Store a batch, then acknowledge its entries; returns lines stored."""
-        if batch.rows:
-            self.store.insert_rows(batch.rows, batch.ids)
-            self.stored += len(batch.rows)
-            if self.sink is not None:
-                self.sink(batch.rows)
+        """Hand a batch to the store owner, then acknowledge its entries; returns lines it stored."""
+        stored = 0
+        for lo, hi in _parts(batch.rows):
+            answer = self.deliver(wire.table(batch.rows[lo:hi], batch.ids[lo:hi], batch.again[lo:hi]))
+            stored += answer["stored"]
+            self.duplicates += answer.get("duplicates", 0)
+            self.dropped += answer.get("dropped", 0)
+        self.stored += stored
         # Acknowledged only once stored: a crash before this line redelivers the batch.
         self.acknowledge(batch.acks)
-        return len(batch.rows)
+        return stored
 
     def acknowledge(self, acks: list) -> None:
         """XACK each (stream key, [entry id, ...]) in one round trip; raises the first error after every reply.
@@ -316,7 +258,7 @@ class Ingest:
     def run(self, stop: threading.Event, block_ms: int = 100, collect_every_s: float = COLLECT_EVERY_S) -> None:
         """Ingest until ``stop`` is set: each batch is read and parsed while the one before is stored.
 
-        chdb inserts without the interpreter lock (from an Arrow file, store.insert_columns), so on
+        chdb inserts without the interpreter lock (from an Arrow file, store.insert_table), so on
         two cores parsing and storing overlap. At most one batch waits to be stored (back-pressure:
         reading stops while the store is behind). An error of either side is raised here, after
         every entry not acknowledged is made to be read again (``recover``). Meanwhile the cyclic
@@ -382,7 +324,23 @@ class Batch:
 
     rows: list = field(default_factory=list)
     ids: list = field(default_factory=list)
+    again: list = field(default_factory=list)    # per row: delivered before (the owner checks the store)
     acks: list = field(default_factory=list)     # (stream key, [entry id, ...])
+
+
+def _parts(rows: list) -> list[tuple[int, int]]:
+    """(lo, hi) slices of ``rows`` each within the wire's limits: one read of many streams of long lines can
+    hold more text than one batch may."""
+    parts, lo, text = [], 0, 0
+    for index, row in enumerate(rows):
+        size = len(row[LINE])
+        if index > lo and (index - lo >= wire.MAX_ROWS or text + size > wire.BATCH_TEXT):
+            parts.append((lo, index))
+            lo, text = index, 0
+        text += size
+    if lo < len(rows):
+        parts.append((lo, len(rows)))
+    return parts
 
 
 class _Commit:
@@ -406,3 +364,41 @@ class _Commit:
         self.thread.join()
         if self.error is not None:
             raise self.error
+
+
+def work(settings, deliver, stop: threading.Event) -> None:
+    """Run one worker (``settings.consumer``) until ``stop`` is set, through Redis's and the owner's outages:
+    whatever failed is read again from this consumer's pending entries (``Ingest.recover``)."""
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=30)
+    ingest = Ingest(client, deliver, settings.redis_prefix, settings.consumer, claim_idle_s=settings.claim_idle_s)
+    while not stop.is_set():
+        try:
+            ingest.run(stop)
+        except (redis.RedisError, OSError, wire.BatchRefused) as exc:
+            log.warning("ingest: %s; retrying", exc)
+            stop.wait(1.0)
+    client.close()
+
+
+def main() -> None:
+    """``paas-logs-ingest``: one stateless worker, on this host or another, handing batches to ``paas-logs`` at
+    ``PAAS_LOG_INGEST_ADDRESS`` with ``PAAS_LOG_INGEST_TOKEN``."""
+    import signal
+
+    from paas.logcenter.settings import Settings
+    from paas.platform.env import SettingError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s paas-logs-ingest %(levelname)s %(message)s")
+    settings = Settings.from_env()
+    if not settings.ingest_token:
+        raise SettingError("PAAS_LOG_INGEST_TOKEN: wanted (the token paas-logs accepts batches with; make up "
+                           "hands both the same)")
+    client = wire.Client(settings.ingest_address, settings.ingest_token, settings.consumer)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    log.info("consumer %s, store owner at %s:%d", settings.consumer, *settings.ingest_address)
+    try:
+        work(settings, client.send, stop)
+    finally:
+        client.close()

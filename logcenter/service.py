@@ -1,5 +1,6 @@
-"""``paas-logs``: the Log Center process. It owns the store (chdb locks its directory), ingests the
-apps' streams, drops old partitions, and answers searches from the API on a Unix socket.
+"""``paas-logs``: the Log Center process. It owns the store (chdb locks its directory), takes the ingest
+workers' batches (intake.py: in-process from its own worker, over TCP from ``paas-logs-ingest`` on any
+host), drops old partitions, and answers searches from the API on a Unix socket.
 
 The socket (``PAAS_LOG_SOCKET``, default ``<data dir>/logcenter/paas-logs.sock``) sits in a 0700
 directory: only the platform's own user reaches it; tenants' containers have no path to it. One JSON
@@ -16,10 +17,9 @@ from pathlib import Path
 
 import redis
 
-from paas.logcenter import alerts, destinations, drains, metrics, query, retention
+from paas.logcenter import alerts, destinations, drains, ingest, intake, metrics, query, retention, wire
 from paas.logcenter.alerts import Alerts
 from paas.logcenter.drains import DrainSet
-from paas.logcenter.ingest import Ingest
 from paas.logcenter.settings import Settings
 from paas.logcenter.store import Store
 
@@ -40,6 +40,8 @@ class Service:
         allowed = destinations.allowed_networks(settings.drain_allow)
         self.drains = DrainSet(allowed, settings.drain_buffer, settings.drain_ca)
         self.alerts = Alerts(allowed, settings.drain_ca)
+        #: Every worker's batches into the store, under the same lock as searches.
+        self.intake = intake.Intake(self.store, settings.rate_limit, self.lock, sink=self.drains.offer_batch)
 
     def search(self, request: dict) -> dict:
         """Lines of ``request`` (app or None for all, q, since, until, limit, cursor), newest first.
@@ -228,18 +230,31 @@ def serve(service: Service, path: Path) -> _Server:
 def ingest_loop(service: Service, stop: threading.Event) -> None:
     settings = service.settings
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=30)
-    ingest = Ingest(client, _Locked(service), settings.redis_prefix, settings.consumer,
-                    settings.rate_limit, sink=service.drains.offer, claim_idle_s=settings.claim_idle_s)
     threading.Thread(target=housekeeping, args=(service, stop), name="paas-logs-housekeeping", daemon=True).start()
     threading.Thread(target=follow_published, args=(service, client, stop), name="paas-logs-published",
                      daemon=True).start()
     threading.Thread(target=check_alerts, args=(service, stop), name="paas-logs-alerts", daemon=True).start()
-    while not stop.is_set():
+    threading.Thread(target=flush_markers, args=(service, stop), name="paas-logs-markers", daemon=True).start()
+    if settings.local_ingest:
+        # Its own worker hands batches in-process: the same checks and rules as a remote one's, no TCP.
+        ingest.work(settings, lambda batch: service.intake.accept(_checked(batch)), stop)
+    else:
+        stop.wait()
+
+
+def _checked(batch):
+    """The checks of a remote worker's batch (wire.check) for the in-process one's too: one set of rules."""
+    wire.check(batch)
+    return batch
+
+
+def flush_markers(service: Service, stop: threading.Event) -> None:
+    """Every second, the rate limit's markers of floods no later batch reported (intake.Intake.flush)."""
+    while not stop.wait(1.0):
         try:
-            ingest.run(stop)
-        except redis.RedisError as exc:
-            log.warning("ingest: redis: %s; retrying", exc)
-            stop.wait(1.0)
+            service.intake.flush()
+        except Exception:  # the engine failed: the counts wait for the next try
+            log.exception("rate limit markers not stored")
 
 
 def follow_published(service: Service, client: redis.Redis, stop: threading.Event) -> None:
@@ -278,26 +293,16 @@ def housekeeping(service: Service, stop: threading.Event) -> None:
         stop.wait(RETENTION_EVERY_S)
 
 
-class _Locked:
-    """The store's methods the ingest uses, each under the service's lock."""
-
-    def __init__(self, service: Service):
-        self._service = service
-
-    def insert_rows(self, rows, ids):
-        with self._service.lock:
-            self._service.store.insert_rows(rows, ids)
-
-    def stored_ids(self, app, ids):
-        with self._service.lock:
-            return self._service.store.stored_ids(app, ids)
-
-
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s paas-logs %(levelname)s %(message)s")
     settings = Settings.from_env()
     service = Service(settings)
     server = serve(service, settings.socket_path)
+    batches = None
+    if settings.ingest_token:
+        batches = intake.serve(service.intake, settings.ingest_bind, settings.ingest_token,
+                               settings.socket_path.parent / "ingest-address")
+        log.info("ingest workers' batches taken on %s:%d", *batches.server_address[:2])
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -307,6 +312,9 @@ def main() -> None:
     try:
         ingest_loop(service, stop)
     finally:
+        if batches is not None:
+            batches.shutdown()
+            batches.server_close()
         server.shutdown()
         server.server_close()
         service.store.close()

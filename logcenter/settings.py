@@ -5,11 +5,15 @@ on ``socket_path`` (logcenter/client.py).
 """
 
 import functools
+import ipaddress
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from paas.platform.env import SettingError, env_int, env_path, env_str, redis_prefix
+from paas.platform.env import SettingError, env_bool, env_int, env_path, env_str, redis_prefix
+
+INGEST_PORT = 8002      # where paas-logs takes batches from ingest workers (beside the API's 8000 and git's 8001)
+MIN_TOKEN = 16          # characters of an ingest token at least (make up's are 43)
 
 CHECKOUT_DIR = Path(__file__).resolve().parent.parent
 
@@ -30,6 +34,10 @@ class Settings:
     alert_every_s: int = 60  # how often alerts are checked
     retention_max_days: int = 90   # the most an app may set
     claim_idle_s: int = 60   # another consumer's entries pending this long are taken over (logcenter/ingest.py)
+    ingest_token: str = ""   # what ingest workers send with each batch; none: paas-logs takes no batches over TCP
+    ingest_bind: tuple[str, int] = ("127.0.0.1", INGEST_PORT)     # where paas-logs listens for them
+    ingest_address: tuple[str, int] = ("127.0.0.1", INGEST_PORT)  # where a worker sends them
+    local_ingest: bool = True   # paas-logs runs one ingest worker of its own (no TCP: batches handed in-process)
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -40,6 +48,7 @@ class Settings:
         if retention_days > retention_max_days:
             raise SettingError(f"PAAS_LOG_RETENTION_DAYS={retention_days} is above "
                                f"PAAS_LOG_RETENTION_MAX_DAYS={retention_max_days}")
+        bind = host_port("PAAS_LOG_INGEST_BIND", ("127.0.0.1", INGEST_PORT), any_port=True)
         return cls(
             data_dir=data_dir,
             store_dir=env_path("PAAS_LOG_STORE", str(data_dir / "logcenter" / "store")),
@@ -55,7 +64,35 @@ class Settings:
             drain_ca=env_str("PAAS_LOG_DRAIN_CA", ""),
             alert_every_s=env_int("PAAS_LOG_ALERT_EVERY", 60, minimum=1),
             claim_idle_s=env_int("PAAS_LOG_CLAIM_IDLE", 60, minimum=1),
+            ingest_token=ingest_token(),
+            ingest_bind=bind,
+            ingest_address=host_port("PAAS_LOG_INGEST_ADDRESS", ("127.0.0.1" if bind[0] in ("0.0.0.0", "::")
+                                                                  else bind[0], bind[1] or INGEST_PORT)),
+            local_ingest=env_bool("PAAS_LOG_LOCAL_INGEST", True),
         )
+
+
+def ingest_token() -> str:
+    token = env_str("PAAS_LOG_INGEST_TOKEN", "").strip()
+    if token and len(token) < MIN_TOKEN:
+        raise SettingError(f"PAAS_LOG_INGEST_TOKEN: at least {MIN_TOKEN} characters wanted")
+    return token
+
+
+def host_port(name: str, default: tuple[str, int], any_port: bool = False) -> tuple[str, int]:
+    """``address:port`` (an IP literal; ``[v6]:port``) of the variable ``name``; port 0 (any) only to bind."""
+    raw = env_str(name, "").strip()
+    if not raw:
+        return default
+    host, _, port = raw.rpartition(":")
+    try:
+        address = str(ipaddress.ip_address(host.strip("[]")))
+        number = int(port)
+    except ValueError:
+        raise SettingError(f"{name}={raw[:100]!r} is not an address:port (like 127.0.0.1:{INGEST_PORT})") from None
+    if not (0 if any_port else 1) <= number <= 65535:
+        raise SettingError(f"{name}: port {number} is out of range")
+    return address, number
 
 
 @functools.cache

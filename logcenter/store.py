@@ -19,7 +19,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.ipc
 
-from paas.logcenter.schema import ROW, Record
+from paas.logcenter import wire
+from paas.logcenter.schema import Record
 
 # What the word index holds: the line lowercased, without ANSI escape sequences (schema.strip_ansi's
 # regex) and without tokens made only of digits (durations, sizes, counters: half the tokens of a
@@ -27,7 +28,9 @@ from paas.logcenter.schema import ROW, Record
 ANSI_RE = r"\x1b\\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\\\-_]"
 INDEXED_TEXT = f"lower(replaceRegexpAll(replaceRegexpAll(line, '{ANSI_RE}', ''), '\\\\b[0-9]+\\\\b', ''))"
 
-COLUMNS = ROW + ("entry_id", "keep_days")    # what an insert hands the engine, in this order
+# What an insert hands the engine: a batch of the wire's columns (wire.SCHEMA) less ``again``, plus each line's
+# retention in days.
+_SCHEMA = wire.SCHEMA.remove(wire.SCHEMA.get_field_index("again")).append(pa.field("keep_days", pa.uint16()))
 
 # A router line (router/telemetry/observe.py: ``at=info method=GET path="/x" ... status=200 bytes=12``) read
 # by the engine, in the insert and in search answers: the one parser of its key=value pairs. In C++ it
@@ -39,7 +42,7 @@ def router_pairs(text: str) -> str:
 
 ROUTER_PAIRS = router_pairs("line")
 
-# The columns of ``lines`` in table order, from the file of COLUMNS: a router line's request fields,
+# The columns of ``lines`` in table order, from the file of ``_SCHEMA``: a router line's request fields,
 # instance (unless sent) and level (unless sent: error for a 5xx or a router error) come from its text.
 # Its request id stays in the line only (search reads it there): 11 bytes a line saved. Other lines' text is not
 # parsed at all: the engine computes both branches of if(), so choosing the map after parsing every line cost
@@ -92,23 +95,6 @@ ORDER BY (app, time)
 SETTINGS merge_with_ttl_timeout = 3600
 """
 
-_SCHEMA = pa.schema([
-    ("time", pa.timestamp("us", tz="UTC")), ("app", pa.string()), ("source", pa.string()),
-    ("process", pa.string()), ("instance", pa.string()), ("release", pa.string()), ("host", pa.string()),
-    ("request_id", pa.string()), ("level", pa.string()), ("line", pa.string()),
-    ("entry_id", pa.string()), ("keep_days", pa.uint16()),
-])
-
-
-_EPOCH, _MICRO = datetime(1970, 1, 1, tzinfo=timezone.utc), timedelta(microseconds=1)
-
-
-def _timestamps(times) -> pa.Array:
-    """Aware datetimes as an Arrow timestamp column. Through integers: Arrow's own conversion asks each
-    value for its UTC offset and took 2.4 us a line, an eighth of the ingest's CPU (measured); this 0.3."""
-    return pa.array([(when - _EPOCH) // _MICRO for when in times], type=pa.int64()).cast(_SCHEMA.field("time").type)
-
-
 class Store:
     """The Log Center's storage in ``path`` (created if missing)."""
 
@@ -151,24 +137,23 @@ class Store:
 
     def insert_rows(self, rows: list[tuple], entry_ids: list[str]) -> None:
         """Store rows in ``schema.ROW`` order (one insert: one part), each with the id of its stream entry."""
-        if not rows:
-            return
-        columns = dict(zip(ROW, zip(*rows)))
-        columns["entry_id"] = entry_ids
-        self.insert_columns(columns)
+        if rows:
+            self.insert_table(wire.table(rows, entry_ids))
 
-    def insert_columns(self, columns: dict) -> None:
-        """Store rows given column by column (names of ``COLUMNS``).
+    def insert_table(self, batch: pa.Table) -> None:
+        """Store a batch of the wire's columns (wire.SCHEMA; one insert: one part), each line kept as long as
+        its app's retention says (``set_retention``).
 
         The batch goes through an Arrow IPC file in the store's own directory: chdb reads it
         without calling back into Python (its ``Python()`` table function holds the interpreter
-        and took half again as long, measured), so the ingest's next batch is parsed meanwhile.
-        ``keep_days``, when not given, is each line's app's retention (``set_retention``)."""
-        if "keep_days" not in columns:
+        and took half again as long, measured), so the ingest's next batch is parsed meanwhile."""
+        apps = batch.column("app")
+        if self.retention:
             keep, default = self.retention, self.keep_days
-            columns = {**columns, "keep_days": [keep.get(app, default) for app in columns["app"]]}
-        arrays = [pa.array(columns[name], type=_SCHEMA.field(name).type) for name in COLUMNS[1:]]
-        table = pa.table([_timestamps(columns["time"]), *arrays], schema=_SCHEMA)
+            days = pa.array([keep.get(app, default) for app in apps.to_pylist()], type=pa.uint16())
+        else:   # every app at the default: no Python a line
+            days = pa.nulls(batch.num_rows, pa.uint16()).fill_null(self.keep_days)
+        table = batch.drop_columns(["again"]).append_column(_SCHEMA.field("keep_days"), days)
         with pa.ipc.new_stream(str(self._incoming), _SCHEMA) as writer:
             writer.write_table(table)
         self.session.query(_INSERT.replace("{path}", self._incoming_sql))

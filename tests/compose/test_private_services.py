@@ -164,6 +164,7 @@ def test_agent_ships_logs_and_relays_runs_with_its_own_user(services, acl_log_em
 def test_logcenter_ingests_with_its_own_user(services, acl_log_empty, tmp_path):
     from paas.logcenter import schema
     from paas.logcenter.ingest import Ingest
+    from paas.logcenter.intake import Intake
     from paas.logcenter.store import Store
 
     agent = services.redis_client("agent")
@@ -171,7 +172,8 @@ def test_logcenter_ingests_with_its_own_user(services, acl_log_empty, tmp_path):
     agent.xadd(f"{PREFIX}logs:ingested", schema.entry(app="ingested", source="app", line="through the group"))
     store = Store(tmp_path / "store")
     try:
-        ingest = Ingest(logcenter, store, PREFIX, "acl-test", rate_limit=5000)
+        intake = Intake(store, 5000)
+        ingest = Ingest(logcenter, intake.accept, PREFIX, "acl-test")
         mine = "SELECT line FROM logcenter.lines WHERE app = 'ingested'"   # other tests' streams are read too
         wait_for(lambda: ingest.run_once(block_ms=50) and False or store.query(mine), 20, "the line stored")
         assert [r["line"] for r in store.query(mine)] == ["through the group"]
@@ -179,7 +181,7 @@ def test_logcenter_ingests_with_its_own_user(services, acl_log_empty, tmp_path):
         # A dead consumer's entry taken over (XPENDING IDLE, XCLAIM) with this user's rights alone.
         agent.xadd(f"{PREFIX}logs:ingested", schema.entry(app="ingested", source="app", line="left by the dead"))
         logcenter.xreadgroup("logcenter", "dead-host", {f"{PREFIX}logs:ingested": ">"})
-        taker = Ingest(logcenter, store, PREFIX, "acl-taker", rate_limit=5000, claim_idle_s=0)
+        taker = Ingest(logcenter, intake.accept, PREFIX, "acl-taker", claim_idle_s=0)
         wait_for(lambda: taker.run_once(block_ms=50) and False or len(store.query(mine)) == 2, 20, "the line claimed")
         assert taker.claimed >= 1
     finally:

@@ -11,6 +11,7 @@ import redis as redis_lib
 
 from paas.logcenter import query, schema
 from paas.logcenter.ingest import GROUP, Ingest
+from paas.logcenter.intake import Intake
 
 NOW_US = lambda: int(time.time() * 1e6)  # noqa: E731
 
@@ -18,6 +19,11 @@ NOW_US = lambda: int(time.time() * 1e6)  # noqa: E731
 def write(client, prefix, app, line, **fields):
     fields = schema.entry(app=app, source=fields.pop("source", "app"), line=line, **fields)
     return client.xadd(schema.stream_key(prefix, app), fields)
+
+
+def make_worker(client, store, prefix, consumer, rate_limit=5000, **options):
+    """An ingest worker handing its batches to a store owner's intake in this process (as paas-logs' own)."""
+    return Ingest(client, Intake(store, rate_limit).accept, prefix, consumer, **options)
 
 
 def drain(ingest, deadline_s=30.0):
@@ -42,7 +48,7 @@ def test_lines_are_stored_once_and_acknowledged(store, streams):
     client, prefix = streams
     for i in range(50):
         write(client, prefix, "alpha", f"line {i} hello", process="web.1", instance="i-1", release="v2")
-    ingest = Ingest(client, store, prefix, "c1", rate_limit=5000)
+    ingest = make_worker(client, store, prefix, "c1", rate_limit=5000)
     assert drain(ingest) == 50
     assert client.xpending(schema.stream_key(prefix, "alpha"), GROUP)["pending"] == 0
     rows = search(store, "alpha", "hello")
@@ -54,16 +60,16 @@ def test_a_crash_between_store_and_ack_stores_nothing_twice(store, streams):
     client, prefix = streams
     for i in range(20):
         write(client, prefix, "beta", f"before crash {i}")
-    first = Ingest(client, store, prefix, "c1", rate_limit=5000)
+    first = make_worker(client, store, prefix, "c1", rate_limit=5000)
     first.discover()
     # What run_once does up to the crash: read and store, then die before XACK.
     got = first.read(50) or first.read(50)
-    for key, entries in got:
+    for key, entries, _ in got:
         rows, ids = first.rows(key, entries)
         store.insert_rows(rows, ids)
     assert client.xpending(schema.stream_key(prefix, "beta"), GROUP)["pending"] == 20
     write(client, prefix, "beta", "after restart")
-    again = Ingest(client, store, prefix, "c1", rate_limit=5000)    # the same consumer name, as after a restart
+    again = make_worker(client, store, prefix, "c1", rate_limit=5000)    # the same consumer name, as after a restart
     drain(again)
     rows = search(store, "beta", limit=1000)
     assert sorted(r["line"] for r in rows) == sorted([f"before crash {i}" for i in range(20)] + ["after restart"])
@@ -75,7 +81,7 @@ def test_a_failed_ack_of_one_stream_still_acks_the_others_and_leaves_the_connect
     for app in ("alpha", "beta", "gamma"):
         for i in range(5):
             write(client, prefix, app, f"{app} {i}")
-    ingest = Ingest(client, store, prefix, "c1", rate_limit=5000)
+    ingest = make_worker(client, store, prefix, "c1", rate_limit=5000)
     ingest.discover()
     batch = ingest.gather(50)
     assert len(batch.rows) == 15
@@ -98,14 +104,16 @@ def test_rate_limit_drops_with_a_counted_marker_and_others_are_untouched(store, 
                                                                    instance="f-1"))
     pipe.execute()
     write(client, prefix, "quiet", "a quiet line", instance="q-1")
-    ingest = Ingest(client, store, prefix, "c1", rate_limit=100)
+    intake = Intake(store, 100)
+    ingest = Ingest(client, intake.accept, prefix, "c1")
     drain(ingest)
     assert search(store, "quiet", "quiet")[0]["line"] == "a quiet line"
     kept = search(store, "flood", "spam", limit=1000)
-    # The marker is written once the flood's second has passed: keep ingesting until it is there.
+    # The marker is written once the flood's second has passed (paas-logs flushes every second).
     deadline = time.monotonic() + 10
     while not (markers := search(store, "flood", '"over the rate limit"')) and time.monotonic() < deadline:
-        ingest.run_once(block_ms=50)
+        intake.flush()
+        time.sleep(0.05)
     dropped = sum(int(m["line"].split("dropped ")[1].split()[0]) for m in markers)
     assert ingest.dropped == 300 - len(kept) and dropped == ingest.dropped and len(kept) >= 100
     assert all(m["source"] == "platform" and m["level"] == "warn" for m in markers)
@@ -117,7 +125,7 @@ def test_hostile_lines(store, streams):
     client.xadd(key, {"ts": "not a time", "app": "someone-else", "source": "router", "line": b"x" * (10 << 20)})
     client.xadd(key, {"line": b"nul\x00 and \xff\xfe bad utf8", "source": "app"})
     client.xadd(key, {"line": "\x1b[31mred\x1b[0m alert", "source": "app"})
-    drain(Ingest(client, store, prefix, "c1", rate_limit=5000))
+    drain(make_worker(client, store, prefix, "c1", rate_limit=5000))
     rows = search(store, "evil", limit=10)
     assert len(rows) == 3 and all(r["app"] == "evil" for r in rows)   # the stream names the app, not a field
     big = next(r for r in rows if r["line"].startswith("xxx"))
@@ -140,7 +148,7 @@ def test_router_lines_are_searchable_by_field(store, streams):
         else:               # as it wrote before
             write(client, prefix, "web", line, source="router", process="router", release="v4")
     write(client, prefix, "web", "handled rid-down-3 slowly", request_id="rid-down-3", process="web.1")
-    drain(Ingest(client, store, prefix, "c1", rate_limit=5000))
+    drain(make_worker(client, store, prefix, "c1", rate_limit=5000))
     assert [r["path"] for r in search(store, "web", "status:>=500")] == ["/api/slow"]
     assert [r["status"] for r in search(store, "web", "status:404")] == [404]
     assert [r["path"] for r in search(store, "web", "users")] == ["/users/7"]
@@ -157,7 +165,7 @@ def test_paging_newest_first_with_a_cursor(store, streams):
     client, prefix = streams
     for i in range(25):
         write(client, prefix, "pages", f"page line {i:02d}")
-    drain(Ingest(client, store, prefix, "c1", rate_limit=5000))
+    drain(make_worker(client, store, prefix, "c1", rate_limit=5000))
     seen, cursor = [], None
     for _ in range(5):
         rows = search(store, "pages", "page", limit=11)
@@ -184,7 +192,7 @@ def test_retention_drops_whole_old_partitions(store):
 def test_with_no_stream_to_block_on_a_pass_waits_instead_of_spinning(store, streams):
     client, prefix = streams
     waits = []
-    ingest = Ingest(client, store, prefix, "c1", rate_limit=5000, idle=waits.append)
+    ingest = make_worker(client, store, prefix, "c1", rate_limit=5000, idle=waits.append)
     assert ingest.run_once(block_ms=100) == 0      # no app has a stream yet
     assert waits == [0.1]
     write(client, prefix, "gamma", "one")
@@ -200,24 +208,23 @@ def test_with_no_stream_to_block_on_a_pass_waits_instead_of_spinning(store, stre
 
 class FailingOnce:
     """The store, except that its first insert fails (the engine out of disk, say). One chdb session serves
-    one thread at a time: the test's searches take the same lock (as paas-logs' do)."""
+    one thread at a time: the test's searches take the intake's lock (as paas-logs' do)."""
 
     def __init__(self, store):
-        self.store, self.failed, self.lock = store, False, threading.Lock()
+        self.store, self.failed = store, False
+        self.intake = Intake(self, 5000)
 
-    def insert_rows(self, rows, ids):
+    def insert_table(self, batch):
         if not self.failed:
             self.failed = True
             raise OSError("no space left")
-        with self.lock:
-            self.store.insert_rows(rows, ids)
+        self.store.insert_table(batch)
 
     def stored_ids(self, app, ids):
-        with self.lock:
-            return self.store.stored_ids(app, ids)
+        return self.store.stored_ids(app, ids)
 
     def lines(self, app):
-        with self.lock:
+        with self.intake.lock:
             return sorted(r["line"] for r in search(self.store, app, limit=1000))
 
 
@@ -226,7 +233,7 @@ def test_run_overlaps_batches_and_a_failed_store_loses_nothing(store, streams):
     for i in range(30):
         write(client, prefix, "gamma", f"first {i}")
     failing = FailingOnce(store)
-    ingest = Ingest(client, failing, prefix, "c1", rate_limit=5000)
+    ingest = Ingest(client, failing.intake.accept, prefix, "c1")
     stop = threading.Event()
     with pytest.raises(OSError):
         ingest.run(stop, block_ms=50)      # what paas-logs' loop sees; it calls run() again
@@ -248,7 +255,7 @@ def test_run_overlaps_batches_and_a_failed_store_loses_nothing(store, streams):
 def test_tail_follows_stream_order_whatever_the_lines_own_times(store, streams):
     client, prefix = streams
     write(client, prefix, "tailed", "first match")
-    drain(Ingest(client, store, prefix, "c1", rate_limit=5000))
+    drain(make_worker(client, store, prefix, "c1", rate_limit=5000))
     start = store.tail("tailed", query.parse("match"), query.parse_after("0-0"), 10)
     after = query.parse_after(start[-1]["entry_id"])
     # A writer whose clock is behind: its line is older by its own time, newer in the stream.
@@ -256,7 +263,7 @@ def test_tail_follows_stream_order_whatever_the_lines_own_times(store, streams):
     write(client, prefix, "tailed", "late match", ts=behind)
     write(client, prefix, "tailed", "no")
     write(client, prefix, "tailed", "next match")
-    drain(Ingest(client, store, prefix, "c1", rate_limit=5000))
+    drain(make_worker(client, store, prefix, "c1", rate_limit=5000))
     rows = store.tail("tailed", query.parse("match"), after, 10)
     assert [r["line"] for r in rows] == ["late match", "next match"]
     assert query.parse_after("1700000000000-12-dropped") == (1700000000000, 12)
@@ -269,16 +276,16 @@ def test_a_dead_consumers_pending_entries_are_claimed_once_and_a_live_ones_left_
     key = schema.stream_key(prefix, "claimed")
     for i in range(30):
         write(client, prefix, "claimed", f"claim me {i}")
-    dead = Ingest(client, store, prefix, "host-a", rate_limit=5000)
+    dead = make_worker(client, store, prefix, "host-a", rate_limit=5000)
     dead.discover()
     got = dead.read(50) or dead.read(50)
     # host-a stored the first 10 of its 30 entries, then died: neither those nor the others acknowledged.
-    (stream, entries), = got
+    (stream, entries, _), = got
     rows, ids = dead.rows(stream, entries[:10])
     store.insert_rows(rows, ids)
-    patient = Ingest(client, store, prefix, "host-b", rate_limit=5000, claim_idle_s=60)
+    patient = make_worker(client, store, prefix, "host-b", rate_limit=5000, claim_idle_s=60)
     assert drain(patient) == 0 and patient.claimed == 0    # 60 s not over: host-a may still be storing them
-    taker = Ingest(client, store, prefix, "host-c", rate_limit=5000, claim_idle_s=0)
+    taker = make_worker(client, store, prefix, "host-c", rate_limit=5000, claim_idle_s=0)
     assert drain(taker) == 20 and taker.claimed == 30
     assert sorted(r["line"] for r in search(store, "claimed", limit=100)) == sorted(f"claim me {i}" for i in range(30))
     assert client.xpending(key, GROUP)["pending"] == 0
@@ -291,7 +298,7 @@ def test_a_dead_consumers_pending_entries_are_claimed_once_and_a_live_ones_left_
 def test_while_run_ingests_the_collector_runs_on_a_timer_and_is_restored_after(store, streams):
     client, prefix = streams
     write(client, prefix, "alpha", "one line")
-    ingest = Ingest(client, store, prefix, "c1", rate_limit=5000)
+    ingest = make_worker(client, store, prefix, "c1", rate_limit=5000)
     stop = threading.Event()
     worker = threading.Thread(target=ingest.run, args=(stop,), kwargs={"block_ms": 20, "collect_every_s": 0.05})
     assert gc.isenabled()

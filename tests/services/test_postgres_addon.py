@@ -339,7 +339,7 @@ def a_failed_backup_fires_the_apps_backup_alert(user, app, addon, settings, tmp_
         client.xadd(stream_key(app.name), schema.entry(app=app.name, process="web.1", source="app",
                                                         line=f"{backup_alert.TAG} forged by the app"))
         # paas-logs' side, as it runs: the app's stream ingested into a store, the published rules checked.
-        ingest = Ingest(client, service.store, prefix, "t", rate_limit=100)
+        ingest = Ingest(client, service.intake.accept, prefix, "t")
         while ingest.run_once(block_ms=50):
             ingest._discovered = 0.0
         service.alerts.sync(client.hgetall(alerts_key(prefix)))
