@@ -19,6 +19,7 @@ import threading
 import time
 from pathlib import Path
 
+from paas.compose import credentials
 from paas.compose.backing import Backing, Endpoints, ServiceError
 from paas.compose.supervisor import OVERLAP, RELOAD, RESTART, Listen, Program, Supervisor
 from paas.platform import api_server
@@ -128,12 +129,8 @@ def programs(env: dict, endpoints: Endpoints) -> list[Program]:
                 listen=[Listen(LISTEN_FD, router.host, router.port),
                         Listen(ADMIN_FD, router.admin_host, router.admin_port)]
                 + ([Listen(TLS_FD, router.host, router.tls_port)] if router.tls_port is not None else [])),
-        # The Log Center keeps lines in its own embedded store: its Redis user only reads the log
-        # streams through its consumer group, and it needs no database.
-        Program("logs", [str(BIN / "paas-logs")],
-                env={k: v for k, v in component_env(env, endpoints, "logcenter").items() if k != "DATABASE_URL"},
-                cwd=data),
     ]
+    found += log_center(env, endpoints, data)
     if os.geteuid() == 0:
         found += stack_builds(env, data)
         # The agent fetches slugs it did not build with the admin token written at first start.
@@ -144,6 +141,27 @@ def programs(env: dict, endpoints: Endpoints) -> list[Program]:
         # Its instances outlive it; the new agent adopts them.
         found.append(Program("agent", [str(BIN / "paas-agent")], env=agent_env, cwd=data, upgrade=RESTART))
     return found
+
+
+def log_center(env: dict, endpoints: Endpoints, data: str) -> list[Program]:
+    """``paas-logs`` (the store owner, with an ingest worker of its own) and ``PAAS_LOG_INGEST_WORKERS``
+    more workers (``paas-logs-ingest``, default 0) beside it, each its own consumer name.
+
+    They keep lines in the owner's embedded store: their Redis user only reads the log streams through
+    the consumer group, and they need no database. The token the owner takes batches with is made at
+    first start (credentials/logcenter-ingest) and given to them alone, by environment."""
+    own = {k: v for k, v in component_env(env, endpoints, "logcenter").items() if k != "DATABASE_URL"}
+    if not own.get("PAAS_LOG_INGEST_TOKEN"):
+        own["PAAS_LOG_INGEST_TOKEN"] = credentials.secret(Path(data), "logcenter-ingest")[0]
+    raw = os.environ.get("PAAS_LOG_INGEST_WORKERS", "").strip() or "0"
+    if not raw.isdigit() or int(raw) > 64:
+        raise ServiceError(f"PAAS_LOG_INGEST_WORKERS={raw[:20]!r}: a number from 0 to 64 wanted")
+    workers = int(raw)
+    base = own.get("PAAS_LOG_CONSUMER") or socket.gethostname()
+    return [Program("logs", [str(BIN / "paas-logs")], env=own, cwd=data)] + [
+        Program(f"logs-ingest:{n}", [str(BIN / "paas-logs-ingest")], env={**own, "PAAS_LOG_CONSUMER": f"{base}-{n}"},
+                cwd=data)
+        for n in range(1, workers + 1)]
 
 
 def stack_builds(env: dict, data: str) -> list[Program]:

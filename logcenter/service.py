@@ -317,4 +317,5 @@ def main() -> None:
             batches.server_close()
         server.shutdown()
         server.server_close()
+        service.intake.flush()    # drops counted since the last marker: not lost with the process
         service.store.close()

@@ -222,8 +222,8 @@ def test_each_program_holds_only_its_own_credentials(platform_up, data_dir):
     credentials = data_dir / "credentials"
     assert oct(credentials.stat().st_mode & 0o777) == "0o700"
     passwords = secrets_of(data_dir)
-    assert sorted(passwords) == ["postgres-paas", "postgres-superuser", "redis-admin", "redis-agent",
-                                 "redis-logcenter", "redis-platform", "redis-router"]
+    assert sorted(passwords) == ["logcenter-ingest", "postgres-paas", "postgres-superuser", "redis-admin",
+                                 "redis-agent", "redis-logcenter", "redis-platform", "redis-router"]
     for path in credentials.iterdir():
         assert oct(path.stat().st_mode & 0o777) == "0o600", path
 
@@ -249,6 +249,10 @@ def test_each_program_holds_only_its_own_credentials(platform_up, data_dir):
     assert urlsplit(router["REDIS_URL"]).username == "router"
     assert "DATABASE_URL" not in programs["logs"]
     assert urlsplit(programs["logs"]["REDIS_URL"]).username == "logcenter"
+    # The token ingest workers hand batches to paas-logs with: the Log Center's alone.
+    assert programs["logs"]["PAAS_LOG_INGEST_TOKEN"] == passwords["logcenter-ingest"]
+    assert [name for name, env in programs.items() if passwords["logcenter-ingest"] in "\0".join(env.values())] \
+        == ["logs"]
     if "agent" in programs:
         assert urlsplit(programs["agent"]["REDIS_URL"]).username == "agent"
         assert urlsplit(programs["agent"]["DATABASE_URL"]).username == "paas"
