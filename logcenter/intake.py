@@ -144,6 +144,12 @@ class Intake:
             self.sink(kept)
         return {"stored": kept.num_rows, "duplicates": duplicates, "dropped": dropped}
 
+    def take(self, batch: pa.Table) -> dict:
+        """``accept`` for a worker in this process (paas-logs' own): the same checks as a batch over TCP gets
+        (wire.check), so both paths keep one set of rules."""
+        wire.check(batch)
+        return self.accept(batch)
+
     def flush(self) -> None:
         """Store the markers of drops no later batch has reported (a flood that stopped)."""
         self.accept(wire.table([], []))

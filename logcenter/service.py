@@ -17,7 +17,7 @@ from pathlib import Path
 
 import redis
 
-from paas.logcenter import alerts, destinations, drains, ingest, intake, metrics, query, retention, wire
+from paas.logcenter import alerts, destinations, drains, ingest, intake, metrics, query, retention
 from paas.logcenter.alerts import Alerts
 from paas.logcenter.drains import DrainSet
 from paas.logcenter.settings import Settings
@@ -237,15 +237,9 @@ def ingest_loop(service: Service, stop: threading.Event) -> None:
     threading.Thread(target=flush_markers, args=(service, stop), name="paas-logs-markers", daemon=True).start()
     if settings.local_ingest:
         # Its own worker hands batches in-process: the same checks and rules as a remote one's, no TCP.
-        ingest.work(settings, lambda batch: service.intake.accept(_checked(batch)), stop)
+        ingest.work(settings, service.intake.take, stop)
     else:
         stop.wait()
-
-
-def _checked(batch):
-    """The checks of a remote worker's batch (wire.check) for the in-process one's too: one set of rules."""
-    wire.check(batch)
-    return batch
 
 
 def flush_markers(service: Service, stop: threading.Event) -> None:
