@@ -14,9 +14,9 @@ contracts/redis_keys.py, which builds the patterns below, all under ``PAAS_REDIS
   ``agent:wake`` and ``router:wake`` (to thaw an app asleep), publishes ``control:wake`` and
   sets ``agent:pressure:<host>`` (runtime/sleep.py). It cannot touch the route table
   or Celery's queues.
-- ``logcenter`` (``paas-logs``): reads the app streams ``logs:*`` through its consumer
-  group (XGROUP CREATE, XREADGROUP, XACK; XPENDING and XCLAIM to take over a dead consumer's
-  entries) and finds them with SCAN; it reads the
+- ``logcenter`` (``paas-logs`` and its ingest workers, ``paas-logs-ingest``): reads the app
+  streams ``logs:*`` through its consumer group (XGROUP CREATE, XREADGROUP, XACK; XPENDING and
+  XCLAIM to take over a dead consumer's entries) and finds them with SCAN; it reads the
   drains, alerts and retentions the API published (``logcenter:drains``, ``logcenter:alerts``,
   ``logcenter:retention``). It cannot write logs, routes or
   queues, nor read offsets or run streams.

@@ -29,6 +29,7 @@ GROUP = "logcenter"
 READ_COUNT = 2000          # entries per stream per read
 BATCH_LINES = 20_000       # store at most this many lines in one insert
 BATCH_WAIT_S = 0.2         # ... and wait at most this long for a batch to fill
+BATCH_TEXT = 16 << 20      # ... or stop reading at this many characters of lines (a worker's memory)
 DISCOVER_EVERY_S = 2.0     # how often new apps' streams are looked for
 CLAIM_IDLE_S = 60.0        # default: another consumer's entries pending this long are taken over
 COLLECT_EVERY_S = 10.0     # while ``run`` ingests, Python's cyclic collector runs this often (``_TimedCollector``)
@@ -187,7 +188,7 @@ class Ingest:
     def _gather(self, block_ms: int, batch: "Batch", deadline: float) -> None:
         """Read and parse until a batch is full, the streams are empty or ``deadline`` has passed."""
         text = 0
-        while len(batch.rows) < BATCH_LINES and text < wire.BATCH_TEXT:
+        while len(batch.rows) < BATCH_LINES and text < BATCH_TEXT:
             got = self.read(block_ms if not batch.rows else None)
             for key, entries, again in got:
                 more, more_ids = self.rows(key, entries)
@@ -200,7 +201,7 @@ class Ingest:
                 break
 
     def gather(self, block_ms: int = 100) -> "Batch":
-        """Read and parse one batch (up to BATCH_LINES lines, wire.BATCH_TEXT characters or BATCH_WAIT_S)."""
+        """Read and parse one batch (up to BATCH_LINES lines, BATCH_TEXT characters or BATCH_WAIT_S)."""
         if time.monotonic() - self._discovered > DISCOVER_EVERY_S:
             self.discover()
         batch = Batch()
@@ -217,16 +218,24 @@ class Ingest:
 
     def commit(self, batch: "Batch") -> int:
         """Hand a batch to the store owner, then acknowledge its entries; returns lines it stored."""
-        stored = 0
-        for lo, hi in _parts(batch.rows):
-            answer = self.deliver(wire.table(batch.rows[lo:hi], batch.ids[lo:hi], batch.again[lo:hi]))
-            stored += answer["stored"]
-            self.duplicates += answer.get("duplicates", 0)
-            self.dropped += answer.get("dropped", 0)
+        stored = self._deliver(batch.rows, batch.ids, batch.again) if batch.rows else 0
         self.stored += stored
         # Acknowledged only once stored: a crash before this line redelivers the batch.
         self.acknowledge(batch.acks)
         return stored
+
+    def _deliver(self, rows: list, ids: list, again: list) -> int:
+        """``rows`` to the owner in batches within the wire's limits, halved until each fits (one read of many
+        streams of long lines can hold more than a batch may); lines stored."""
+        table = wire.table(rows, ids, again)
+        if len(rows) > 1 and (len(rows) > wire.MAX_ROWS or table.nbytes > wire.BATCH_BYTES):
+            half = len(rows) // 2
+            return (self._deliver(rows[:half], ids[:half], again[:half])
+                    + self._deliver(rows[half:], ids[half:], again[half:]))
+        answer = self.deliver(table)
+        self.duplicates += answer.get("duplicates", 0)
+        self.dropped += answer.get("dropped", 0)
+        return answer["stored"]
 
     def acknowledge(self, acks: list) -> None:
         """XACK each (stream key, [entry id, ...]) in one round trip; raises the first error after every reply.
@@ -327,20 +336,6 @@ class Batch:
     again: list = field(default_factory=list)    # per row: delivered before (the owner checks the store)
     acks: list = field(default_factory=list)     # (stream key, [entry id, ...])
 
-
-def _parts(rows: list) -> list[tuple[int, int]]:
-    """(lo, hi) slices of ``rows`` each within the wire's limits: one read of many streams of long lines can
-    hold more text than one batch may."""
-    parts, lo, text = [], 0, 0
-    for index, row in enumerate(rows):
-        size = len(row[LINE])
-        if index > lo and (index - lo >= wire.MAX_ROWS or text + size > wire.BATCH_TEXT):
-            parts.append((lo, index))
-            lo, text = index, 0
-        text += size
-    if lo < len(rows):
-        parts.append((lo, len(rows)))
-    return parts
 
 
 class _Commit:

@@ -32,8 +32,8 @@ SCHEMA = pa.schema([
 assert tuple(SCHEMA.names[:len(ROW)]) == ROW
 
 MAX_HEAD = 4096                # bytes of a request's header line
-MAX_BODY = 64 << 20            # bytes of one batch on the wire (workers cut theirs at BATCH_TEXT)
-BATCH_TEXT = 16 << 20          # characters of lines a worker sends at most in one batch
+MAX_BODY = 64 << 20            # bytes of one batch on the wire
+BATCH_BYTES = MAX_BODY // 2    # a worker's batch in memory (Table.nbytes) at most: room for the IPC framing
 MAX_ROWS = 50_000              # lines of one batch (a worker's batch is at most ingest.BATCH_LINES)
 # What schema.row() can make of a line: MAX_LINE bytes, each invalid byte a 3-byte U+FFFD, and the cut
 # marker; of the other fields, at most 255 input bytes each. Anything longer did not come from row().

@@ -323,3 +323,25 @@ def test_while_run_ingests_the_collector_runs_on_a_timer_and_is_restored_after(s
         stop.set()
         worker.join()
     assert gc.isenabled() and ingest.stored == 1
+
+
+def test_a_read_of_more_than_a_batch_may_hold_goes_to_the_owner_in_parts(store, streams):
+    """200 lines of 64 KiB of invalid UTF-8 (each stored as 192 KiB of U+FFFD) are ~38 MiB: more than one
+    batch may hold on the wire (wire.BATCH_BYTES), so the worker hands them over in parts, each within it."""
+    from paas.logcenter import wire
+
+    client, prefix = streams
+    pipe = client.pipeline(transaction=False)
+    for i in range(200):
+        pipe.xadd(schema.stream_key(prefix, "wide"), {"source": "app", "line": b"\xff" * schema.MAX_LINE})
+    pipe.execute()
+    intake, sizes = Intake(store, 5000), []
+
+    def deliver(batch):
+        sizes.append(batch.nbytes)
+        return intake.take(batch)
+
+    drain(Ingest(client, deliver, prefix, "c1"))
+    assert len(sizes) > 1 and max(sizes) <= wire.BATCH_BYTES
+    assert store.query("SELECT count() AS n FROM logcenter.lines WHERE app = 'wide'") == [{"n": 200}]
+    assert client.xpending(schema.stream_key(prefix, "wide"), GROUP)["pending"] == 0
