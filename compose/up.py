@@ -148,15 +148,17 @@ def log_center(env: dict, endpoints: Endpoints, data: str) -> list[Program]:
     more workers (``paas-logs-ingest``, default 0) beside it, each its own consumer name.
 
     They keep lines in the owner's embedded store: their Redis user only reads the log streams through
-    the consumer group, and they need no database. The token the owner takes batches with is made at
-    first start (credentials/logcenter-ingest) and given to them alone, by environment."""
+    the consumer group, and they need no database. The owner takes workers' batches over TCP only when
+    there are workers here or ``PAAS_LOG_INGEST_BIND`` says where others reach it (so a default make up
+    holds no port more than before); the token it takes them with is made at first need
+    (credentials/logcenter-ingest) and given to them alone, by environment."""
     own = {k: v for k, v in component_env(env, endpoints, "logcenter").items() if k != "DATABASE_URL"}
-    if not own.get("PAAS_LOG_INGEST_TOKEN"):
-        own["PAAS_LOG_INGEST_TOKEN"] = credentials.secret(Path(data), "logcenter-ingest")[0]
     raw = os.environ.get("PAAS_LOG_INGEST_WORKERS", "").strip() or "0"
     if not raw.isdigit() or int(raw) > 64:
         raise ServiceError(f"PAAS_LOG_INGEST_WORKERS={raw[:20]!r}: a number from 0 to 64 wanted")
     workers = int(raw)
+    if (workers or own.get("PAAS_LOG_INGEST_BIND")) and not own.get("PAAS_LOG_INGEST_TOKEN"):
+        own["PAAS_LOG_INGEST_TOKEN"] = credentials.secret(Path(data), "logcenter-ingest")[0]
     base = own.get("PAAS_LOG_CONSUMER") or socket.gethostname()
     return [Program("logs", [str(BIN / "paas-logs")], env=own, cwd=data)] + [
         Program(f"logs-ingest:{n}", [str(BIN / "paas-logs-ingest")], env={**own, "PAAS_LOG_CONSUMER": f"{base}-{n}"},

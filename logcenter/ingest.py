@@ -384,10 +384,13 @@ def main() -> None:
     from paas.platform.env import SettingError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s paas-logs-ingest %(levelname)s %(message)s")
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingError as exc:
+        raise SystemExit(f"paas-logs-ingest: {exc}") from None
     if not settings.ingest_token:
-        raise SettingError("PAAS_LOG_INGEST_TOKEN: wanted (the token paas-logs accepts batches with; make up "
-                           "hands both the same)")
+        raise SystemExit("paas-logs-ingest: PAAS_LOG_INGEST_TOKEN: wanted (the token paas-logs takes batches with; "
+                         "make up hands both the same)")
     client = wire.Client(settings.ingest_address, settings.ingest_token, settings.consumer)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

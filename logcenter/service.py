@@ -294,8 +294,14 @@ def main() -> None:
     server = serve(service, settings.socket_path)
     batches = None
     if settings.ingest_token:
-        batches = intake.serve(service.intake, settings.ingest_bind, settings.ingest_token,
-                               settings.socket_path.parent / "ingest-address")
+        try:
+            batches = intake.serve(service.intake, settings.ingest_bind, settings.ingest_token,
+                                   settings.socket_path.parent / "ingest-address")
+        except OSError as exc:
+            server.shutdown()
+            service.store.close()
+            raise SystemExit(f"paas-logs: cannot take ingest workers' batches on PAAS_LOG_INGEST_BIND="
+                             f"{settings.ingest_bind[0]}:{settings.ingest_bind[1]}: {exc.strerror}") from None
         log.info("ingest workers' batches taken on %s:%d", *batches.server_address[:2])
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -70,6 +70,9 @@ def make_up_env(data_dir: Path, api_port: int) -> dict:
         PAAS_ROUTER_TLS_PORT=str(free_port()),  # 8443 may be another make up's (a session's, a benchmark's)
         PAAS_HOST_NAME=f"make-up-test-{os.getpid()}",
         PAAS_BUILD_STACKS="",  # building the Debian stack takes minutes and the mirror: not in tests
+        # One ingest worker process beside paas-logs, handing batches to its port (8002 may be another's).
+        PAAS_LOG_INGEST_WORKERS="1",
+        PAAS_LOG_INGEST_BIND=f"127.0.0.1:{free_port()}",
     )
     return env
 
@@ -202,18 +205,21 @@ def environment_of(pid: int) -> dict[str, str]:
 
 def programs_of(data_dir: Path) -> dict[str, dict]:
     """The environment of each platform program make up started, by the program's name."""
-    names = {"paas-router": "router", "paas-agent": "agent", "paas-control": "control", "paas-logs": "logs",
+    names = {"paas-router": "router", "paas-agent": "agent", "paas-control": "control",
+             "paas-logs-ingest": "logs-ingest", "paas-logs": "logs",
              "paas.platform.asgi": "api", "paas.platform.git.wsgi": "git", "builds@": "builds",
              "backups@": "backups"}
     found = {}
     for line in processes_mentioning(str(data_dir)):
         pid, cmdline = line.split(" ", 1)
         for marker, name in names.items():
-            if marker in cmdline and name not in found:
-                try:
-                    found[name] = environment_of(int(pid))
-                except OSError:
-                    pass
+            if marker in cmdline:     # the first marker only: "paas-logs" is in "paas-logs-ingest" too
+                if name not in found:
+                    try:
+                        found[name] = environment_of(int(pid))
+                    except OSError:
+                        pass
+                break
     return found
 
 
@@ -237,7 +243,8 @@ def test_each_program_holds_only_its_own_credentials(platform_up, data_dir):
             assert not any(password in cmdline for password in passwords.values()), proc.name
 
     programs = wait_for(lambda: (found := programs_of(data_dir)) and {"api", "git", "builds", "backups", "control",
-                                                                           "router", "logs"} <= set(found) and found,
+                                                                           "router", "logs", "logs-ingest"}
+                        <= set(found) and found,
                         30, "the platform's programs")
     for name in ("api", "git", "builds", "backups", "control"):
         env = programs[name]
@@ -249,10 +256,12 @@ def test_each_program_holds_only_its_own_credentials(platform_up, data_dir):
     assert urlsplit(router["REDIS_URL"]).username == "router"
     assert "DATABASE_URL" not in programs["logs"]
     assert urlsplit(programs["logs"]["REDIS_URL"]).username == "logcenter"
+    assert "DATABASE_URL" not in programs["logs-ingest"]
+    assert urlsplit(programs["logs-ingest"]["REDIS_URL"]).username == "logcenter"
     # The token ingest workers hand batches to paas-logs with: the Log Center's alone.
     assert programs["logs"]["PAAS_LOG_INGEST_TOKEN"] == passwords["logcenter-ingest"]
-    assert [name for name, env in programs.items() if passwords["logcenter-ingest"] in "\0".join(env.values())] \
-        == ["logs"]
+    assert sorted(name for name, env in programs.items()
+                  if passwords["logcenter-ingest"] in "\0".join(env.values())) == ["logs", "logs-ingest"]
     if "agent" in programs:
         assert urlsplit(programs["agent"]["REDIS_URL"]).username == "agent"
         assert urlsplit(programs["agent"]["DATABASE_URL"]).username == "paas"
