@@ -209,3 +209,26 @@ def test_a_dead_drain_never_blocks_and_counts_what_it_drops():
         assert drains.status("shop") == []
     finally:
         drains.stop()
+
+
+def test_the_store_owner_hands_each_stored_batch_to_its_apps_drains(store):
+    """What the intake stores goes to the drains of its app only (offer_batch), lines over the rate limit not."""
+    from paas.logcenter import wire
+    from paas.logcenter.intake import Intake
+
+    port, received, thread = syslog_listener()
+    drains = DrainSet(LOOPBACK, 1000)
+    try:
+        drains.sync({b"shop": json.dumps([{"id": 1, "url": f"syslog://127.0.0.1:{port}"}])})
+        intake = Intake(store, 90, sink=drains.offer_batch)
+        rows = [row(line=f"line {i}") for i in range(100)] + [row(app="other", line="not mine")]
+        # Ids of one second: the first 90 of shop's lines are kept, the other 10 dropped (and not drained).
+        assert intake.take(wire.table(rows, [f"1800000000000-{i}" for i in range(101)])) == {
+            "stored": 91, "duplicates": 0, "dropped": 10}
+        intake.take(wire.table([row(line=f"line {i}") for i in range(100, 110)],
+                               [f"1800000001000-{i}" for i in range(10)]))
+        thread.join(30)
+        assert [m.split(b" - - ", 1)[1] for m in received] == [f"line {i}".encode() for i in (*range(90),
+                                                                                              *range(100, 110))]
+    finally:
+        drains.stop()
