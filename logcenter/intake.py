@@ -37,6 +37,7 @@ log = logging.getLogger("paas.logcenter.intake")
 LIMITED = ("app", "build")
 RECENT_S = 600.0       # how long ids of redelivered lines are remembered (far above any claim time)
 SECONDS_KEPT = 64      # seconds of counts kept per instance: workers read one stream's parts out of order
+FORGET_AFTER_S = 600   # an instance's counts are dropped once its newest line is this much older than any
 
 
 class RateLimit:
@@ -49,6 +50,7 @@ class RateLimit:
     def __init__(self, per_second: int):
         self.per_second = per_second
         self.counts: dict[tuple, OrderedDict] = {}   # (app, instance) -> second -> [kept, dropped, last dropped id]
+        self.newest = 0       # the newest second of any line counted
 
     def admit(self, app: str, instance: str, entry_id: str) -> bool:
         """Whether the line of ``entry_id`` is kept."""
@@ -59,6 +61,8 @@ class RateLimit:
                 self.counts = {}
             seconds = self.counts[key] = OrderedDict()
         second = int(entry_id[:entry_id.index("-")]) // 1000
+        if second > self.newest:
+            self.newest = second
         state = seconds.get(second)
         if state is None:
             state = seconds[second] = [0, 0, ""]
@@ -77,14 +81,20 @@ class RateLimit:
         One marker a second an instance floods, once its second is over (a worker's late part of that
         second makes one more). A marker's id is its last dropped entry's plus ``-dropped``: unique, and in
         the stream's order."""
-        rows, ids = [], []
-        for (app, instance), seconds in self.counts.items():
+        rows, ids, gone = [], [], []
+        for key, seconds in self.counts.items():
             for second, state in seconds.items():
                 if state[1] and second < before:
                     at = schema.entry_time(state[2].encode())
-                    rows.append(drop_marker(app, instance, state[1], self.per_second, at).row())
+                    rows.append(drop_marker(key[0], key[1], state[1], self.per_second, at).row())
                     ids.append(f"{state[2]}-dropped")
                     state[1] = 0
+            if next(reversed(seconds)) < self.newest - FORGET_AFTER_S:
+                gone.append(key)
+        # Instances quiet that long before the newest line seen (stopped, most): their counts no longer matter.
+        # Measured against lines, not the clock, so a backlog replayed after an outage keeps its counts.
+        for key in gone:
+            del self.counts[key]
         return rows, ids
 
 

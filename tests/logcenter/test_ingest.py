@@ -378,3 +378,7 @@ def test_the_rate_limit_counts_each_second_whatever_order_its_lines_come_in():
     rows, marker_ids = limit.markers(before=12)
     assert marker_ids == ["10004-0-dropped"] and "dropped 2 lines of instance i-1" in rows[0][-1]
     assert limit.markers(before=12) == ([], [])
+    # An instance quiet for 10 minutes of other lines is forgotten (its counts no longer matter).
+    assert limit.admit("a", "i-2", "710000-0") and list(limit.counts) == [("a", "i-1"), ("a", "i-2")]
+    limit.markers(before=711)
+    assert list(limit.counts) == [("a", "i-2")]
