@@ -251,3 +251,39 @@ def test_a_worker_on_another_host_ingests_through_the_owners_address(tmp_path, s
             relay.close()
         other.remove()
     assert counted(tmp_path) == {"n": 3000, "once": 3000, "lines": 3000}
+
+
+def test_the_store_owner_killed_mid_batch_and_restarted_loses_and_doubles_nothing(tmp_path, streams):
+    """The worker's hand-over fails with the owner gone (maybe after its insert, before its answer): it reads
+    its own pending entries again and hands them to the restarted owner, which leaves out those it stored."""
+    import socket
+
+    client, prefix = streams
+    lines = 60_000
+    keys = write_lines(client, prefix, lines)
+    with socket.socket() as probe:     # one port for both owners: the worker's address does not change
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    bind = {"PAAS_LOG_INGEST_BIND": f"127.0.0.1:{port}", "PAAS_LOG_RATE_LIMIT": "1000000"}
+    owner, address = start_owner(tmp_path, prefix, **bind)
+    worker = None
+    try:
+        worker = start_worker(tmp_path, prefix, address, "w1")
+
+        def midway():
+            infos = [client.xinfo_groups(k) for k in keys]
+            return all(infos) and any((i[0]["entries-read"] or 0) > i[0]["pending"] for i in infos)
+        wait_for(lambda: midway() or owner.poll() is not None or worker.poll() is not None, 60,
+                 "some lines stored and acknowledged", interval=0.005)
+        owner.send_signal(signal.SIGKILL)
+        owner.wait()
+        (tmp_path / "logcenter" / "ingest-address").unlink()
+        owner, _ = start_owner(tmp_path, prefix, **bind)
+        wait_for(lambda: all_acknowledged(client, keys) or owner.poll() is not None or worker.poll() is not None,
+                 120, "the worker to hand everything to the restarted owner")
+        assert owner.poll() is None and worker.poll() is None, logs_of(tmp_path, "owner", "w1")
+    finally:
+        if worker is not None:
+            stop(worker)
+        stop(owner)
+    assert counted(tmp_path) == {"n": lines, "once": lines, "lines": lines}
