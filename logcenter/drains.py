@@ -175,6 +175,7 @@ class DrainSet:
         by_app = self.by_app
         if not by_app:
             return
+        # Imported here: the API imports this module (platform/models/drain.py) and has no use for Arrow.
         import pyarrow as pa
         import pyarrow.compute as pc
 
