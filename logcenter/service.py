@@ -239,6 +239,9 @@ def ingest_loop(service: Service, stop: threading.Event) -> None:
         # Its own worker hands batches in-process: the same checks and rules as a remote one's, no TCP.
         ingest.work(settings, service.intake.take, stop)
     else:
+        if not settings.ingest_token:
+            log.warning("PAAS_LOG_LOCAL_INGEST=0 and no PAAS_LOG_INGEST_TOKEN: no worker can hand this store "
+                        "any line")
         stop.wait()
 
 
