@@ -131,9 +131,9 @@ def _scheme(registry: str) -> str:
 class Session:
     """Requests to one registry for one image, answering its login challenge once with `login`."""
 
-    def __init__(self, ref: Reference | None, registry: str, login: Login | None):
+    def __init__(self, ref: Reference | None, registry: str, login: Login | None, scheme: str = ""):
         self.ref, self.registry, self.login = ref, registry, login
-        self.base = f"{_scheme(registry)}://{registry}/v2" + (f"/{ref.repository}" if ref else "")
+        self.base = f"{scheme or _scheme(registry)}://{registry}/v2" + (f"/{ref.repository}" if ref else "")
         self.what = f"cannot pull {ref}" if ref else f"cannot log in to {registry}"
         self.authorization = ""
 
@@ -307,12 +307,55 @@ def _resolve(text: str, logins: Mapping[str, Login] | None) -> tuple[Reference, 
     ref = parse(text)
     registry = _registry(ref)
     session = Session(ref, registry, (logins or {}).get(registry))
+    return ref, session, _checked_manifest(session)
+
+
+def _checked_manifest(session: Session) -> dict:
+    """The image manifest of session.ref, each of its blobs named by a sha256 digest."""
     manifest = _manifest(session)
-    descriptors = [manifest["config"], *manifest["layers"]]
-    for d in descriptors:
+    for d in [manifest["config"], *manifest["layers"]]:
         if not isinstance(d, dict) or not _DIGEST.match(str(d.get("digest"))):
-            raise ImageError(f"cannot pull {ref}: a blob of its manifest has no sha256 digest")
-    return ref, session, manifest
+            raise ImageError(f"cannot pull {session.ref}: a blob of its manifest has no sha256 digest")
+    return manifest
+
+
+def pull_layout(ref: Reference, login: Login | None, layout: Path, have: set[str], config_digest: str) -> int:
+    """Image `ref` (by digest) of a registry the platform runs itself (the Docker engine's builds push
+    there: buildpacks/buildregistry.py) as an OCI layout directory at `layout` (a fresh one of the
+    platform's), spoken to in plain HTTP on loopback and not subject to PAAS_REGISTRY_ALLOW (no tenant
+    names it). Its config must be `config_digest` (the image the caller made). A layer whose diff_id is
+    in `have` (the app's proven ones) gets an empty stand-in, never fetched: the import takes it by its
+    diff_id. Every blob fetched is checked against its digest, all of them together capped at
+    PAAS_IMAGE_MAX_BYTES. Returns how many layer blobs were fetched; ImageError otherwise."""
+    session = Session(ref, ref.registry, login, scheme="http")
+    manifest = _checked_manifest(session)
+    if manifest["config"]["digest"] != config_digest:
+        raise ImageError(f"cannot pull {ref}: it is not the image {config_digest[:19]} (its config differs)")
+    blobs = layout / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+    config_bytes, _ = _document(session, f"{session.base}/blobs/{config_digest}", config_digest)
+    (blobs / config_digest[7:]).write_bytes(config_bytes)
+    diff_ids = (_json(config_bytes, ref).get("rootfs") or {}).get("diff_ids")
+    if not isinstance(diff_ids, list) or len(diff_ids) != len(manifest["layers"]) or not all(
+            isinstance(d, str) and _DIGEST.match(d) for d in diff_ids):
+        raise ImageError(f"cannot pull {ref}: its config's diff_ids do not match its manifest's layers")
+    budget, fetched = config.image_max_bytes(), 0
+    for layer, diff_id in zip(manifest["layers"], diff_ids):
+        path = blobs / layer["digest"][7:]
+        if path.exists():  # the same blob twice in one image
+            continue
+        if diff_id in have:
+            path.write_bytes(b"")  # a stand-in: the import of the owner's build never opens it
+            continue
+        budget -= _blob(session, layer["digest"], path, budget)
+        fetched += 1
+    data = _manifest_bytes(manifest)
+    digest = hashlib.sha256(data).hexdigest()
+    (blobs / digest).write_bytes(data)
+    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [
+        {"mediaType": MANIFEST_TYPES[0], "digest": f"sha256:{digest}", "size": len(data)}]}))
+    (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    return fetched
 
 
 def _manifest_bytes(manifest: dict) -> bytes:

@@ -31,7 +31,8 @@ def engine_build(dockerd, tmp_path, files: dict, lines: list, *, app="engapp", t
             continue
         path.write_bytes(data)
         path.chmod(0o755)
-    engine = enginebuild.Engine(dockerd, app, APP_ID, memory_mb=512, max_context_bytes=options.pop("max_context", 64 << 20))
+    engine = enginebuild.Engine(dockerd, app, APP_ID, memory_mb=512, max_context_bytes=options.pop("max_context", 64 << 20),
+                                registry=options.pop("registry", None))
     on_output = options.pop("on_output", lines.append)
     if "network" in options:  # the engine's own call, to name another network
         return engine.build_image(str(source), str(work), on_output=on_output, timeout=timeout, **options)
@@ -330,5 +331,56 @@ def test_a_layer_the_size_of_a_proven_one_is_written_out_when_it_is_another(tmp_
         assert first != second and images.oci_layer_size(first) == images.oci_layer_size(second)
         with tarfile.open(images.oci_layer(second).with_suffix(".tar")) as layer:
             assert layer.extractfile("marker").read() == b"other-marker"
+    finally:
+        images.gc(images.all_digests() - {image.digest for image in made})
+
+
+# -- the build registry (buildpacks/enginepush.py) ---------------------------------------------------------
+
+
+def pushed_build(dockerd, tmp_path, build_registry, files: dict, app: str, owner, lines=None):
+    """An engine build of `files` for `app` through the build registry; (its result, its output)."""
+    lines = [] if lines is None else lines
+    result = engine_build(dockerd, tmp_path, files, lines, app=app, bases_dir=str(tmp_path / "bases"), owner=owner,
+                          registry=build_registry)
+    return result, lines
+
+
+def counts(lines: list[str]) -> tuple[int, int]:
+    """(layers the engine pushed, layers fetched back) as the build's output says."""
+    import re
+
+    pushed = next(int(m.group(1)) for line in lines if (m := re.match(r"-----> Pushed (\d+) new layer", line)))
+    fetched = next(int(m.group(1)) for line in lines if (m := re.match(r"-----> Fetched (\d+) layer", line)))
+    return pushed, fetched
+
+
+def test_a_warm_build_pushes_and_fetches_only_its_changed_layer(tmp_path, dockerd, allow_registry, build_registry):
+    """The first build pushes every layer and fetches back those the app lacks (its base it pulled itself);
+    after a one-file change the engine pushes that layer alone and only it comes back, the others
+    stand-ins the import takes by their proofs. Its registry blobs: one more than before."""
+    import tarfile
+
+    owner, made, app = identity.app_uid(APP_ID + 5), [], f"engpush{uuid.uuid4().hex[:6]}"
+    files = {"Dockerfile": f"FROM {allow_registry}/paas/base:1\nRUN echo {uuid.uuid4().hex} > /built.txt\n"
+                           "COPY app.txt /app.txt\nCMD [\"sh\"]\n".encode()}
+    blobs = build_registry.root / "data" / "docker" / "registry" / "v2" / "blobs" / "sha256"
+    try:
+        files["app.txt"] = b"one"
+        result, lines = pushed_build(dockerd, tmp_path, build_registry, files, app, owner)
+        assert counts(lines) == (3, 2), lines  # base, RUN, COPY pushed; the base the app has from its pull
+        made.append(imageimport.import_archive(dockerfile.open_image(result), owner=owner))
+        before = {p.name for p in blobs.glob("*/*")}
+        files["app.txt"] = b"two"
+        result, lines = pushed_build(dockerd, tmp_path, build_registry, files, app, owner)
+        assert counts(lines) == (1, 1), lines
+        stand_ins = [p for p in (result.layout / "blobs" / "sha256").iterdir() if p.stat().st_size == 0]
+        assert len(stand_ins) == 2  # the base's and the RUN step's layers
+        made.append(imageimport.import_archive(dockerfile.open_image(result), owner=owner))
+        assert made[1].layers[:2] == made[0].layers[:2] and made[1].layers[2] != made[0].layers[2]
+        with tarfile.open(images.oci_layer(made[1].layers[2]).with_suffix(".tar")) as layer:
+            assert layer.extractfile("app.txt").read() == b"two"
+        # The new layer's blob, the new config and the new manifest.
+        assert len({p.name for p in blobs.glob("*/*")} - before) == 3
     finally:
         images.gc(images.all_digests() - {image.digest for image in made})

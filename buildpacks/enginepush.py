@@ -1,0 +1,104 @@
+"""A built image out of the Docker engine through the build registry (buildregistry.py), not docker save.
+
+The engine pushes the image to the app's repository (``paas-build/<app>:<app id>``): only the layers the
+registry lacks travel (the engine asks with HEAD first), so a warm build sends its new layers alone.
+The worker then reads the manifest by the digest the push reported and fetches only the layers whose
+diff_ids the app has not proven (runtime/registry.py pull_layout: every blob checked against its digest,
+all capped at PAAS_IMAGE_MAX_BYTES): the result is the same OCI layout engineimages.export writes, its
+proven layers empty stand-ins the import never opens.
+
+Push and fetch hold the registry's collection lock shared (collection holds it exclusively: enginegc.py),
+so a collection never removes a blob between a push and its fetch.
+"""
+
+import contextlib
+import fcntl
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from paas.runtime import registry as registry_client
+from .buildregistry import REPOSITORY, BuildRegistry
+from .errors import BuildError
+
+LOCK_NAME = "gc.lock"
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+@dataclass
+class Pushed:
+    digest: str        # the manifest's, as the engine reported it
+    sent: int          # layers the engine uploaded
+    present: int       # layers the registry had already (or mounted from another repository of it)
+
+
+@contextlib.contextmanager
+def collection_lock(root: Path, exclusive: bool, wait: bool = True):
+    """The registry's collection lock (a file of its directory): shared by builds, exclusive for collection.
+    Yields whether it is held (False only when not waiting and it is busy)."""
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(root / LOCK_NAME, "a") as lock:
+        flags = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | (0 if wait else fcntl.LOCK_NB)
+        try:
+            fcntl.flock(lock, flags)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def export(api, registry: BuildRegistry, app: str, app_id: int, image_id: str, layout: Path, proven: set[str],
+           on_output) -> int:
+    """The engine's image `image_id` pushed to the app's repository and read back into the OCI layout at
+    `layout`, fetching only the layers not in `proven`; how many layer blobs were fetched.
+    BuildError when the push fails; ImageError when what the registry gives is not that image."""
+    with collection_lock(registry.root, exclusive=False):
+        pushed = push(api, registry, app, app_id, image_id)
+        on_output(f"-----> Pushed {pushed.sent} new layer(s) to the build registry ({pushed.present} there already)")
+        ref = registry_client.Reference(registry.address, f"{REPOSITORY}/{app}", pushed.digest)
+        fetched = registry_client.pull_layout(ref, registry.login, layout, proven, image_id)
+    on_output(f"-----> Fetched {fetched} layer(s) the app does not have yet")
+    return fetched
+
+
+def push(api, registry: BuildRegistry, app: str, app_id: int, image_id: str) -> Pushed:
+    """`docker push` of image_id as <registry>/paas-build/<app>:<app_id> (that tag removed again after:
+    the engine keeps the image under its cache tag)."""
+    import docker.errors
+
+    repository, tag = registry.repository(app), str(app_id)
+    try:
+        api.tag(image_id, repository, tag, force=True)
+        try:
+            events = api.push(repository, tag, stream=True, decode=True,
+                              auth_config={"username": registry.login.username, "password": registry.login.secret})
+            return _read_push(events)
+        finally:
+            api.remove_image(f"{repository}:{tag}", noprune=True)
+    except (docker.errors.DockerException, OSError) as exc:
+        raise BuildError(f"the Docker engine could not push the image to the build registry: {str(exc)[:300]}") from None
+
+
+def _read_push(events) -> Pushed:
+    """The push's JSON messages: its digest and layer counts, or BuildError with the engine's error."""
+    pushed = Pushed("", 0, 0)
+    for event in events:
+        if not isinstance(event, dict):
+            continue
+        if event.get("error"):
+            raise BuildError("the Docker engine could not push the image to the build registry: "
+                             f"{str(event['error'])[:300]}")
+        status = str(event.get("status", ""))
+        if status == "Pushed":
+            pushed.sent += 1
+        elif status == "Layer already exists" or status.startswith("Mounted from"):
+            pushed.present += 1
+        aux = event.get("aux")
+        if isinstance(aux, dict) and isinstance(aux.get("Digest"), str):
+            pushed.digest = aux["Digest"]
+    if not _DIGEST.match(pushed.digest):
+        raise BuildError("the Docker engine's push reported no manifest digest")
+    return pushed
