@@ -384,3 +384,81 @@ def test_a_warm_build_pushes_and_fetches_only_its_changed_layer(tmp_path, docker
         assert len({p.name for p in blobs.glob("*/*")} - before) == 3
     finally:
         images.gc(images.all_digests() - {image.digest for image in made})
+
+
+def registry_file(build_registry, *parts: str):
+    return build_registry.root.joinpath("data", "docker", "registry", "v2", *parts)
+
+
+def blob_file(build_registry, digest: str):
+    hexdigest = digest.removeprefix("sha256:")
+    return registry_file(build_registry, "blobs", "sha256", hexdigest[:2], hexdigest, "data")
+
+
+def tamper(path) -> None:
+    """The file's bytes changed in place, its size kept (the engine's HEAD still finds the blob there)."""
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_a_blob_or_manifest_that_does_not_match_its_digest_or_is_over_the_cap_fails_the_build(
+        tmp_path, dockerd, allow_registry, build_registry, monkeypatch):
+    """What the registry sends is the engine's, so hostile: a layer blob whose bytes are not its digest's fails
+    the build naming the blob, a manifest that is not its digest's names the digest, and layers over
+    PAAS_IMAGE_MAX_BYTES together fail it naming the setting. Nothing goes into the store."""
+    import os
+
+    from paas.runtime import registry as registry_client
+
+    app, first_owner = f"enghost{uuid.uuid4().hex[:6]}", identity.app_uid(APP_ID + 6)
+    files = {"Dockerfile": f"FROM {allow_registry}/paas/base:1\nRUN echo {uuid.uuid4().hex} > /built.txt\n"
+                           "COPY big /big\nCMD [\"sh\"]\n".encode(), "big": os.urandom(3 << 20)}
+    result, _ = pushed_build(dockerd, tmp_path, build_registry, files, app, first_owner)
+    with dockerfile.open_image(result) as layout:
+        copy_blob = layout.refs[-1].digest
+    held = images.all_digests(), sorted(p.name for p in images.oci_dir().iterdir())
+    tamper(blob_file(build_registry, copy_blob))
+    # Another app's uid: the RUN and COPY layers are not its own, so they are fetched (the registry has them).
+    with pytest.raises(BuildError, match=f"the built image cannot be used: .*blob {copy_blob[:19]} does not match its digest"):
+        pushed_build(dockerd, tmp_path, build_registry, files, app, identity.app_uid(APP_ID + 7))
+    monkeypatch.setenv("PAAS_IMAGE_MAX_BYTES", str(2 << 20))
+    with pytest.raises(BuildError, match=r"larger than 2097152 bytes \(PAAS_IMAGE_MAX_BYTES\)"):
+        pushed_build(dockerd, tmp_path, build_registry, {**files, "big": os.urandom(3 << 20)}, app, None)
+    monkeypatch.delenv("PAAS_IMAGE_MAX_BYTES")
+    assert (images.all_digests(), sorted(p.name for p in images.oci_dir().iterdir())) == held
+
+    link = registry_file(build_registry, "repositories", "paas-build", app, "_manifests", "tags", str(APP_ID),
+                         "current", "link")
+    manifest = link.read_text().strip()
+    path = blob_file(build_registry, manifest)  # still JSON, which the registry parses before sending it
+    path.write_bytes(path.read_bytes().replace(b" ", b"\t", 1))
+    ref = registry_client.Reference(build_registry.address, f"paas-build/{app}", manifest)
+    with pytest.raises(ImageError, match=f"the registry's document does not match {manifest}"):
+        registry_client.pull_layout(ref, build_registry.login, tmp_path / "tampered", set(), "sha256:" + "0" * 64)
+
+
+def test_the_build_registry_is_the_platforms_alone(tmp_path, dockerd, allow_registry, build_registry):
+    """docker-registry's htpasswd login gives a user every repository, so the scoping is the platform's: no
+    login reads nothing; a build's steps cannot reach it (the host's loopback is not theirs); the worker
+    reads the app's own repository, where another app's manifest is unknown."""
+    from paas.runtime import registry as registry_client
+
+    port = build_registry.address.rsplit(":", 1)[1]
+    files = {"probe": imagearchives.probe_binary(),
+             "Dockerfile": (f"FROM {allow_registry}/paas/base:1\nCOPY probe /probe\n"
+                            f"RUN /probe connect gateway {port} 127.0.0.1 {port} # {uuid.uuid4().hex}\n").encode()}
+    app, other = f"engown{uuid.uuid4().hex[:6]}", f"engother{uuid.uuid4().hex[:6]}"
+    _, lines = pushed_build(dockerd, tmp_path, build_registry, files, app, None)
+    assert {f"connect gateway:{port}=closed", f"connect 127.0.0.1:{port}=closed"} <= set(lines), lines
+    pushed_build(dockerd, tmp_path, build_registry, {"Dockerfile": f"FROM {allow_registry}/paas/base:1\n".encode()},
+                 other, None)
+    link = registry_file(build_registry, "repositories", "paas-build", app, "_manifests", "tags", str(APP_ID),
+                         "current", "link")
+    manifest = link.read_text().strip()
+    ref = registry_client.Reference(build_registry.address, f"paas-build/{app}", manifest)
+    with pytest.raises(ImageError, match="asks for a login"):
+        registry_client.pull_layout(ref, None, tmp_path / "anonymous", set(), "sha256:" + "0" * 64)
+    elsewhere = registry_client.Reference(build_registry.address, f"paas-build/{other}", manifest)
+    with pytest.raises(ImageError, match="the registry answered 404"):
+        registry_client.pull_layout(elsewhere, build_registry.login, tmp_path / "elsewhere", set(), "sha256:" + "0" * 64)
