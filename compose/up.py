@@ -134,6 +134,12 @@ def programs(env: dict, endpoints: Endpoints) -> list[Program]:
                 env={k: v for k, v in component_env(env, endpoints, "logcenter").items() if k != "DATABASE_URL"},
                 cwd=data),
     ]
+    registry = build_registry(env)
+    if registry is not None:  # before the build worker, which pushes there
+        program, builds_env = registry
+        builds = next(p for p in found if p.name == "builds")
+        builds.env = {**builds.env, **builds_env}
+        found.insert(found.index(builds), program)
     if os.geteuid() == 0:
         found += stack_builds(env, data)
         # The agent fetches slugs it did not build with the admin token written at first start.
@@ -144,6 +150,34 @@ def programs(env: dict, endpoints: Endpoints) -> list[Program]:
         # Its instances outlive it; the new agent adopts them.
         found.append(Program("agent", [str(BIN / "paas-agent")], env=agent_env, cwd=data, upgrade=RESTART))
     return found
+
+
+def build_registry(env: dict) -> tuple[Program, dict] | None:
+    """Where PAAS_BUILD_DOCKER_HOST names an engine (and PAAS_BUILD_REGISTRY no registry of the operator's):
+    the registry its builds push to (buildpacks/buildregistry.py), on 127.0.0.1:PAAS_BUILD_REGISTRY_PORT
+    (54330) with its storage in the data dir, and what the build worker's environment gets to use it. Only
+    the build worker holds its password; the registry is given its hash."""
+    if not env.get("PAAS_BUILD_DOCKER_HOST", "").strip() or env.get("PAAS_BUILD_REGISTRY", "").strip():
+        return None
+    from paas.buildpacks import buildregistry
+    from paas.compose import credentials
+
+    data = Path(env["PAAS_DATA_DIR"])
+    root = Path(env.get("PAAS_BUILD_REGISTRY_DIR", "").strip() or data / "build-registry")
+    port = env.get("PAAS_BUILD_REGISTRY_PORT", "54330").strip()
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ServiceError(f"PAAS_BUILD_REGISTRY_PORT={port[:20]!r} is not a port number")
+    address = f"127.0.0.1:{int(port)}"
+    try:
+        password, _ = credentials.secret(data, "build-registry")
+    except credentials.CredentialError as error:
+        raise ServiceError(str(error)) from None
+    conf = buildregistry.write_config(root, address, password)
+    # Not a database or Redis client: no credentials of those.
+    own = {k: v for k, v in env.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    program = Program("build-registry", buildregistry.argv(conf), env=own, cwd=str(data))
+    return program, {"PAAS_BUILD_REGISTRY": address, "PAAS_BUILD_REGISTRY_PASSWORD": password,
+                     "PAAS_BUILD_REGISTRY_DIR": str(root)}
 
 
 def stack_builds(env: dict, data: str) -> list[Program]:
