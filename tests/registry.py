@@ -5,6 +5,7 @@ Debian's docker-registry serves them; the host's buildah (as root, storage of it
 ``paas/probe:1`` (that base plus the static probe serving HTTP: tests/runtime/data/probe.c).
 """
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -143,11 +144,11 @@ def allow_login_registry(login_registry, monkeypatch):
     return login_registry
 
 
-@pytest.fixture(scope="session")
-def build_registry(tmp_path_factory):
+@contextlib.contextmanager
+def running_build_registry(root: Path):
     """The registry of the Docker engine's builds as the platform starts it (buildpacks/buildregistry.py's
-    config and command line) on a free loopback port: its BuildRegistry. Stopped and removed after."""
-    root = tmp_path_factory.mktemp("build-registry")
+    config and command line) on a free loopback port under `root`: its BuildRegistry while the block runs.
+    Stopped and removed after."""
     address, password = f"127.0.0.1:{free_port()}", os.urandom(16).hex()
     server = subprocess.Popen(buildregistry.argv(buildregistry.write_config(root, address, password)),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=dies_with_tests)
@@ -158,3 +159,10 @@ def build_registry(tmp_path_factory):
         server.kill()
         server.wait()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def build_registry(tmp_path_factory):
+    """A build registry (running_build_registry) for the session."""
+    with running_build_registry(tmp_path_factory.mktemp("build-registry")) as registry:
+        yield registry
