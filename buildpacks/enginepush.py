@@ -72,14 +72,19 @@ def push(api, registry: BuildRegistry, app: str, app_id: int, image_id: str) -> 
     repository, tag = registry.repository(app), str(app_id)
     try:
         api.tag(image_id, repository, tag, force=True)
-        try:
-            events = api.push(repository, tag, stream=True, decode=True,
-                              auth_config={"username": registry.login.username, "password": registry.login.secret})
-            return _read_push(events)
-        finally:
-            api.remove_image(f"{repository}:{tag}", noprune=True)
+    except (docker.errors.DockerException, OSError) as exc:
+        raise BuildError(f"the Docker engine of the builds does not answer: {str(exc)[:300]}") from None
+    try:
+        events = api.push(repository, tag, stream=True, decode=True,
+                          auth_config={"username": registry.login.username, "password": registry.login.secret})
+        return _read_push(events)
     except (docker.errors.DockerException, OSError) as exc:
         raise BuildError(f"the Docker engine could not push the image to the build registry: {str(exc)[:300]}") from None
+    finally:
+        try:
+            api.remove_image(f"{repository}:{tag}", noprune=True)
+        except (docker.errors.DockerException, OSError):
+            pass  # a tag left: the next build's push moves it, the engine's collection leaves it (not a cache tag)
 
 
 def _read_push(events) -> Pushed:

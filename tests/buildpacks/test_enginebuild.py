@@ -462,3 +462,7 @@ def test_the_build_registry_is_the_platforms_alone(tmp_path, dockerd, allow_regi
     elsewhere = registry_client.Reference(build_registry.address, f"paas-build/{other}", manifest)
     with pytest.raises(ImageError, match="the registry answered 404"):
         registry_client.pull_layout(elsewhere, build_registry.login, tmp_path / "elsewhere", set(), "sha256:" + "0" * 64)
+    wrong = dataclasses.replace(build_registry, login=registry_client.Login(build_registry.login.username, "wrong"))
+    with pytest.raises(BuildError, match="could not push the image to the build registry: .*unauthorized"):
+        pushed_build(dockerd, tmp_path, wrong, {"Dockerfile": f"FROM {allow_registry}/paas/base:1\n".encode()},
+                     other, None)
