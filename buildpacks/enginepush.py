@@ -13,7 +13,9 @@ so a collection never removes a blob between a push and its fetch.
 
 import contextlib
 import fcntl
+import logging
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from .errors import BuildError
 
 LOCK_NAME = "gc.lock"
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+log = logging.getLogger("paas.buildpacks.enginepush")
 
 
 @dataclass
@@ -56,11 +59,15 @@ def export(api, registry: BuildRegistry, app: str, app_id: int, image_id: str, l
     `layout`, fetching only the layers not in `proven`; how many layer blobs were fetched.
     BuildError when the push fails; ImageError when what the registry gives is not that image."""
     with collection_lock(registry.root, exclusive=False):
+        started = time.monotonic()
         pushed = push(api, registry, app, app_id, image_id)
         on_output(f"-----> Pushed {pushed.sent} new layer(s) to the build registry ({pushed.present} there already)")
         ref = registry_client.Reference(registry.address, f"{REPOSITORY}/{app}", pushed.digest)
+        between = time.monotonic()
         fetched = registry_client.pull_layout(ref, registry.login, layout, proven, image_id)
     on_output(f"-----> Fetched {fetched} layer(s) the app does not have yet")
+    log.info("app %s: pushed %d layers (%d there already) in %.2f s, fetched %d in %.2f s", app, pushed.sent,
+             pushed.present, between - started, fetched, time.monotonic() - between)
     return fetched
 
 
