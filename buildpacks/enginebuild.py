@@ -87,10 +87,11 @@ class Engine:
         pulls = Path(bases_dir) if bases_dir else work / "bases"
         pulls.mkdir(parents=True, exist_ok=True, mode=0o755)
         api = self._client()
+        registry = self.registry or buildregistry.from_env()
         bases = dockerbases.pull(dockerfile.base_images(text), pulls, logins, on_output, owner)
         ids = {}
         for base in bases:
-            ids[base.name] = engineimages.load_base(api, pulls / base.archive, base)
+            ids[base.name] = engineimages.load_base(api, pulls / base.archive, base, registry)
         sent = rewrite(text, ids)
         on_output(f"-----> Building the {dockerfile.FILE_NAME} on the Docker engine")
         tag = cache_tag(self.app, self.app_id)
@@ -113,7 +114,6 @@ class Engine:
                 group.remove()
         proven = set(images.proven_layers(owner)) if owner is not None else set()
         layout = work / dockerfile.LAYOUT
-        registry = self.registry or buildregistry.from_env()
         try:
             if registry is None:
                 on_output("-----> Exporting the image")

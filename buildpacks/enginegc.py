@@ -17,7 +17,8 @@ for the next collection.
 
 The build registry (buildregistry.py), where this host runs it (its config in PAAS_BUILD_REGISTRY_DIR),
 is collected in the same pass (collect_registry): the repository of an app that no longer exists goes,
-and a live app's tags other than its id (an app of that name before it); then docker-registry's
+a live app's tags other than its id (an app of that name before it), and the repository of a base the
+engine no longer tags (engineimages.pull_through); then docker-registry's
 garbage-collect removes the manifests no tag names (a live app's earlier builds) and the blobs no
 manifest names. It runs holding the registry's collection lock exclusively (builds hold it shared
 from push to fetch, enginepush.py), waiting at most LOCK_WAIT_S for builds in flight, else it waits for
@@ -66,11 +67,7 @@ def collect(api, live: set[str], now: float, grace_s: float) -> list[str]:
     tags = [tag for image in api.images() for tag in image.get("RepoTags") or ()]
     caches = [tag for tag in tags if repository(tag).startswith(f"{CACHE_REPOSITORY}/")]
     bases = {tag: _tagged(api, tag) for tag in tags if repository(tag) == BASE_REPOSITORY}
-    try:
-        registry = buildregistry.from_env()
-    except BuildError:
-        registry = None  # each build names the setting's fault
-    removed = collect_registry(registry, live)
+    removed = []
     for tag in stale(caches, bases, live, now, grace_s):
         # A base is asked again just before: a build starting meanwhile has tagged it anew.
         if tag in bases and now - _tagged(api, tag) < grace_s:
@@ -80,7 +77,12 @@ def collect(api, live: set[str], now: float, grace_s: float) -> list[str]:
             removed.append(tag)
         except docker.errors.APIError:
             pass  # in use by a container (a build's step), or gone meanwhile: the next collection sees it
-    return removed
+    try:
+        registry = buildregistry.from_env()
+    except BuildError:
+        registry = None  # each build names the setting's fault
+    kept = {tag.rpartition(":")[2] for tag in bases if tag not in removed}
+    return removed + collect_registry(registry, live, kept)
 
 
 def _tagged(api, tag: str) -> float:
@@ -93,22 +95,26 @@ def _tagged(api, tag: str) -> float:
         return float("inf")
 
 
-def collect_registry(registry: "buildregistry.BuildRegistry | None", live: set[str]) -> list[str]:
+def collect_registry(registry: "buildregistry.BuildRegistry | None", live: set[str],
+                     bases: set[str] = frozenset()) -> list[str]:
     """The build registry's repositories of apps `live` (cache tags, enginebuild.cache_tag) does not name
-    removed, a live app's other tags too, then its garbage collected; the repositories and tags removed.
-    [] where no registry is named or its config is not on this host."""
+    removed, a live app's other tags too, and those of bases the engine no longer tags (`bases`: the image
+    ids, hex, it still does; a base's layers under a live app's image stay, that image's manifest names
+    them); then its garbage collected. The repositories and tags removed; [] where no registry is named or
+    its config is not on this host."""
     if registry is None or not (registry.root / "config.yml").is_file():
         return []
     ids = {}
     for tag in live:
         name, _, app_id = tag.partition(":")
         ids[name.removeprefix(f"{CACHE_REPOSITORY}/")] = app_id
-    repositories = registry.root / "data" / "docker" / "registry" / "v2" / "repositories" / buildregistry.REPOSITORY
+    repositories = registry.root / "data" / "docker" / "registry" / "v2" / "repositories"
     deadline = time.monotonic() + LOCK_WAIT_S
     while True:
         with enginepush.collection_lock(registry.root, exclusive=True, wait=False) as held:
             if held:
-                removed = _drop_repositories(repositories, ids)
+                removed = _drop_repositories(repositories / buildregistry.REPOSITORY, ids)
+                removed += _drop_bases(repositories / BASE_REPOSITORY, bases)
                 _garbage_collect(registry)
                 return removed
         if time.monotonic() > deadline:
@@ -131,6 +137,16 @@ def _drop_repositories(repositories, ids: dict[str, str]) -> list[str]:
             if tag.name != ids[repository.name] and tag.is_dir() and not tag.is_symlink():
                 shutil.rmtree(tag)
                 removed.append(f"{buildregistry.REPOSITORY}/{repository.name}:{tag.name}")
+    return removed
+
+
+def _drop_bases(repositories, bases: set[str]) -> list[str]:
+    """The registry's repositories of bases (engineimages.pull_through) the engine no longer tags."""
+    removed = []
+    for repository in sorted(repositories.iterdir()) if repositories.is_dir() else ():
+        if repository.name not in bases and repository.is_dir() and not repository.is_symlink():
+            shutil.rmtree(repository)
+            removed.append(f"{BASE_REPOSITORY}/{repository.name}")
     return removed
 
 

@@ -135,7 +135,7 @@ class Session:
         self.ref, self.registry, self.login = ref, registry, login
         self.base = f"{scheme or _scheme(registry)}://{registry}/v2" + (f"/{ref.repository}" if ref else "")
         self.what = f"cannot pull {ref}" if ref else f"cannot log in to {registry}"
-        self.authorization = ""
+        self.authorization, self.answered = "", False
 
     def get(self, url: str, accept: str = ""):
         try:
@@ -151,8 +151,16 @@ class Session:
         except urllib.error.HTTPError as error:
             raise self._refused(error) from None
 
-    def _open(self, url: str, accept: str):
-        request = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
+    def send(self, method: str, url: str, data=None, headers: dict | None = None):
+        """A request that writes (a push): the login is answered first (a body is sent once); the response,
+        or the HTTPError of a status other than 2xx, raised for the caller to judge."""
+        if not self.authorization and not self.answered:
+            with self.get(f"{self.base.rsplit('/v2', 1)[0]}/v2/"):
+                self.answered = True
+        return self._open("", "", urllib.request.Request(url, data=data, headers=headers or {}, method=method))
+
+    def _open(self, url: str, accept: str, request: urllib.request.Request | None = None):
+        request = request or urllib.request.Request(url, headers={"Accept": accept} if accept else {})
         if self.authorization:
             # Unredirected: a blob's redirect to other storage does not carry the registry's credentials.
             request.add_unredirected_header("Authorization", self.authorization)
@@ -356,6 +364,57 @@ def pull_layout(ref: Reference, login: Login | None, layout: Path, have: set[str
         {"mediaType": MANIFEST_TYPES[0], "digest": f"sha256:{digest}", "size": len(data)}]}))
     (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
     return fetched
+
+
+def push_archive(archive: Path, ref: Reference, login: Login | None) -> str:
+    """The image of OCI archive `archive` (one pull_into wrote: its blobs checked then) into repository
+    ref.repository, tagged ref.reference, of a registry the platform runs itself (plain HTTP on loopback,
+    as pull_layout): its blobs as they are, those the registry holds already skipped. The manifest's
+    digest; ImageError with the registry's answer."""
+    session = Session(ref, ref.registry, login, scheme="http")
+    session.what = f"cannot push {ref}"
+    with tarfile.open(archive) as tar:
+        index = json.loads(_member(tar, "index.json"))
+        data = _member(tar, f"blobs/sha256/{index['manifests'][0]['digest'][7:]}")
+        manifest = json.loads(data)
+        for d in [manifest["config"], *manifest["layers"]]:
+            _push_blob(session, d["digest"], tar, f"blobs/sha256/{d['digest'][7:]}")
+    kind = manifest.get("mediaType") or MANIFEST_TYPES[0]
+    _sent(session, "PUT", f"{session.base}/manifests/{ref.reference}", data, {"Content-Type": kind}).close()
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _member(tar: tarfile.TarFile, name: str) -> bytes:
+    member = tar.getmember(name)
+    if not member.isreg() or member.size > MAX_DOCUMENT_BYTES:
+        raise ImageError(f"{name} of a pulled image is not a document")
+    return tar.extractfile(member).read()
+
+
+def _push_blob(session: Session, digest: str, tar: tarfile.TarFile, name: str) -> None:
+    """One blob into the repository unless the registry has it there (a monolithic upload: POST, then PUT)."""
+    try:
+        with session.send("HEAD", f"{session.base}/blobs/{digest}"):
+            return
+    except urllib.error.HTTPError as error:
+        error.close()
+        if error.code != 404:
+            raise session._refused(error) from None
+    member = tar.getmember(name)
+    with _sent(session, "POST", f"{session.base}/blobs/uploads/", b"", {}) as response:
+        location = urllib.parse.urljoin(f"{session.base}/", response.headers.get("Location", ""))
+    if urllib.parse.urlsplit(location).netloc != session.registry:
+        raise ImageError(f"{session.what}: the registry sends the upload to another host")
+    separator = "&" if "?" in location else "?"
+    _sent(session, "PUT", f"{location}{separator}digest={digest}", tar.extractfile(member),
+          {"Content-Type": "application/octet-stream", "Content-Length": str(member.size)}).close()
+
+
+def _sent(session: Session, method: str, url: str, data, headers: dict):
+    try:
+        return session.send(method, url, data, headers)
+    except urllib.error.HTTPError as error:
+        raise session._refused(error) from None
 
 
 def _manifest_bytes(manifest: dict) -> bytes:

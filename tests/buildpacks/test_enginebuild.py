@@ -346,41 +346,48 @@ def pushed_build(dockerd, tmp_path, build_registry, files: dict, app: str, owner
     return result, lines
 
 
-def counts(lines: list[str]) -> tuple[int, int]:
-    """(layers the engine pushed, layers fetched back) as the build's output says."""
+def counts(lines: list[str]) -> tuple[int, int, int]:
+    """(layers the engine pushed, layers the registry had, layers fetched back) as the build's output says."""
     import re
 
-    pushed = next(int(m.group(1)) for line in lines if (m := re.match(r"-----> Pushed (\d+) new layer", line)))
+    pushed = next(m.groups() for line in lines if (m := re.match(r"-----> Pushed (\d+) new layer.*\((\d+) there", line)))
     fetched = next(int(m.group(1)) for line in lines if (m := re.match(r"-----> Fetched (\d+) layer", line)))
-    return pushed, fetched
+    return int(pushed[0]), int(pushed[1]), fetched
 
 
-def test_a_warm_build_pushes_and_fetches_only_its_changed_layer(tmp_path, dockerd, allow_registry, build_registry):
-    """The first build pushes every layer and fetches back those the app lacks (its base it pulled itself);
-    after a one-file change the engine pushes that layer alone and only it comes back, the others
-    stand-ins the import takes by their proofs. Its registry blobs: one more than before."""
+def test_a_warm_build_pushes_and_fetches_only_its_changed_layer(tmp_path, dockerd, allow_registry, build_registry,
+                                                                 seeded_registry_root):
+    """The base goes into the engine through the build registry (as the platform pulled it), so the first
+    build's push sends its own layers alone and fetches back those the app lacks (its base it pulled
+    itself); after a one-file change the engine pushes that layer alone and only it comes back, the others
+    stand-ins the import takes by their proofs. The registry's blobs: one layer, config and manifest more."""
     import tarfile
 
+    from tests.registry import Seeder
+
     owner, made, app = identity.app_uid(APP_ID + 5), [], f"engpush{uuid.uuid4().hex[:6]}"
-    files = {"Dockerfile": f"FROM {allow_registry}/paas/base:1\nRUN echo {uuid.uuid4().hex} > /built.txt\n"
+    base = f"paas/fresh-{uuid.uuid4().hex[:8]}:1"  # one the engine has never had
+    marker = tmp_path / "marker"
+    marker.write_text(base)
+    Seeder(seeded_registry_root[0]).image(base, allow_registry, base="paas/base:1", copies=[(marker, "/marker")])
+    files = {"Dockerfile": f"FROM {allow_registry}/{base}\nRUN echo {uuid.uuid4().hex} > /built.txt\n"
                            "COPY app.txt /app.txt\nCMD [\"sh\"]\n".encode()}
     blobs = build_registry.root / "data" / "docker" / "registry" / "v2" / "blobs" / "sha256"
     try:
         files["app.txt"] = b"one"
         result, lines = pushed_build(dockerd, tmp_path, build_registry, files, app, owner)
-        assert counts(lines) == (3, 2), lines  # base, RUN, COPY pushed; the base the app has from its pull
+        assert counts(lines) == (2, 2, 2), lines  # RUN and COPY sent and fetched; the base's two layers there
         made.append(imageimport.import_archive(dockerfile.open_image(result), owner=owner))
         before = {p.name for p in blobs.glob("*/*")}
         files["app.txt"] = b"two"
         result, lines = pushed_build(dockerd, tmp_path, build_registry, files, app, owner)
-        assert counts(lines) == (1, 1), lines
+        assert counts(lines) == (1, 3, 1), lines
         stand_ins = [p for p in (result.layout / "blobs" / "sha256").iterdir() if p.stat().st_size == 0]
-        assert len(stand_ins) == 2  # the base's and the RUN step's layers
+        assert len(stand_ins) == 3  # the base's and the RUN step's layers
         made.append(imageimport.import_archive(dockerfile.open_image(result), owner=owner))
-        assert made[1].layers[:2] == made[0].layers[:2] and made[1].layers[2] != made[0].layers[2]
-        with tarfile.open(images.oci_layer(made[1].layers[2]).with_suffix(".tar")) as layer:
+        assert made[1].layers[:3] == made[0].layers[:3] and made[1].layers[3] != made[0].layers[3]
+        with tarfile.open(images.oci_layer(made[1].layers[3]).with_suffix(".tar")) as layer:
             assert layer.extractfile("app.txt").read() == b"two"
-        # The new layer's blob, the new config and the new manifest.
         assert len({p.name for p in blobs.glob("*/*")} - before) == 3
     finally:
         images.gc(images.all_digests() - {image.digest for image in made})
