@@ -445,11 +445,13 @@ def test_a_blob_or_manifest_that_does_not_match_its_digest_or_is_over_the_cap_fa
         registry_client.pull_layout(ref, build_registry.login, tmp_path / "tampered", set(), "sha256:" + "0" * 64)
 
 
-def test_the_build_registry_is_the_platforms_alone(tmp_path, dockerd, allow_registry, build_registry):
+def test_the_build_registry_is_the_platforms_alone(tmp_path, dockerd, allow_registry, build_registry,
+                                                  seeded_registry_root):
     """docker-registry's htpasswd login gives a user every repository, so the scoping is the platform's: no
     login reads nothing; a build's steps cannot reach it (the host's loopback is not theirs); the worker
     reads the app's own repository, where another app's manifest is unknown."""
     from paas.runtime import registry as registry_client
+    from tests.registry import Seeder
 
     port = build_registry.address.rsplit(":", 1)[1]
     files = {"probe": imagearchives.probe_binary(),
@@ -473,3 +475,9 @@ def test_the_build_registry_is_the_platforms_alone(tmp_path, dockerd, allow_regi
     with pytest.raises(BuildError, match="could not push the image to the build registry: .*unauthorized"):
         pushed_build(dockerd, tmp_path, wrong, {"Dockerfile": f"FROM {allow_registry}/paas/base:1\n".encode()},
                      other, None)
+    base = f"paas/unseen-{uuid.uuid4().hex[:8]}:1"  # not in the engine: it would go through the registry
+    (tmp_path / "marker").write_text(base)
+    Seeder(seeded_registry_root[0]).image(base, allow_registry, base="paas/base:1", copies=[(tmp_path / "marker", "/m")])
+    with pytest.raises(BuildError, match=f"the base image {allow_registry}/{base} could not be put in the build "
+                                         f"registry: .*refused the login of 'paas-builds' \\(401"):
+        pushed_build(dockerd, tmp_path, wrong, {"Dockerfile": f"FROM {allow_registry}/{base}\n".encode()}, other, None)
