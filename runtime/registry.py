@@ -14,6 +14,10 @@ credentials the caller holds for it (``paas registry:login``): HTTP basic auth,
 or Docker's token auth (the credentials go to the token service the registry
 names, itself a registry the platform may reach, for a bearer token). The
 ``Authorization`` header is never carried over a redirect to another host.
+
+The registry of the Docker engine's builds (buildpacks/buildregistry.py) is the platform's own, on
+loopback in plain HTTP: ``push_archive`` puts an image pulled here into it (a base the engine then pulls),
+``pull_layout`` reads a built image back as an OCI layout, fetching only the layers the app lacks.
 """
 
 import hashlib
@@ -343,7 +347,8 @@ def pull_layout(ref: Reference, login: Login | None, layout: Path, have: set[str
     blobs.mkdir(parents=True)
     config_bytes, _ = _document(session, f"{session.base}/blobs/{config_digest}", config_digest)
     (blobs / config_digest[7:]).write_bytes(config_bytes)
-    diff_ids = (_json(config_bytes, ref).get("rootfs") or {}).get("diff_ids")
+    rootfs = _json(config_bytes, ref).get("rootfs")
+    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
     if not isinstance(diff_ids, list) or len(diff_ids) != len(manifest["layers"]) or not all(
             isinstance(d, str) and _DIGEST.match(d) for d in diff_ids):
         raise ImageError(f"cannot pull {ref}: its config's diff_ids do not match its manifest's layers")
@@ -373,12 +378,15 @@ def push_archive(archive: Path, ref: Reference, login: Login | None) -> str:
     digest; ImageError with the registry's answer."""
     session = Session(ref, ref.registry, login, scheme="http")
     session.what = f"cannot push {ref}"
-    with tarfile.open(archive) as tar:
-        index = json.loads(_member(tar, "index.json"))
-        data = _member(tar, f"blobs/sha256/{index['manifests'][0]['digest'][7:]}")
-        manifest = json.loads(data)
-        for d in [manifest["config"], *manifest["layers"]]:
-            _push_blob(session, d["digest"], tar, f"blobs/sha256/{d['digest'][7:]}")
+    try:
+        with tarfile.open(archive) as tar:
+            index = json.loads(_member(tar, "index.json"))
+            data = _member(tar, f"blobs/sha256/{index['manifests'][0]['digest'][7:]}")
+            manifest = json.loads(data)
+            for d in [manifest["config"], *manifest["layers"]]:
+                _push_blob(session, d["digest"], tar, f"blobs/sha256/{d['digest'][7:]}")
+    except (KeyError, IndexError, TypeError, ValueError, tarfile.TarError) as error:
+        raise ImageError(f"{session.what}: {archive.name} is not an image archive pull_into wrote ({error!r:.100})") from None
     kind = manifest.get("mediaType") or MANIFEST_TYPES[0]
     _sent(session, "PUT", f"{session.base}/manifests/{ref.reference}", data, {"Content-Type": kind}).close()
     return "sha256:" + hashlib.sha256(data).hexdigest()
