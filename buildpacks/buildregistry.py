@@ -90,14 +90,22 @@ def write_config(root: Path, address: str, password: str) -> Path:
     deletes allowed (collection); the config's path. Rewritten at every start."""
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     htpasswd = root / "htpasswd"
-    htpasswd.write_text(htpasswd_line(USER, password))
-    htpasswd.chmod(0o600)
+    _private(htpasswd, htpasswd_line(USER, password))
     conf = root / "config.yml"
-    conf.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n"
-                    f"  delete:\n    enabled: true\nhttp:\n  addr: {address}\nlog:\n  level: error\n"
+    _private(conf, f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n"
+                    f"  delete:\n    enabled: true\nhttp:\n  addr: {address}\n"
+                    # Errors only: an access line per request would fill make up's terminal (dozens a build).
+                    "log:\n  level: error\n  accesslog:\n    disabled: true\n"
                     f"auth:\n  htpasswd:\n    realm: paas-builds\n    path: {htpasswd}\n")
-    conf.chmod(0o600)
     return conf
+
+
+def _private(path: Path, text: str) -> None:
+    """`text` into `path`, readable by us alone from the start (not a link followed)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        os.fchmod(out.fileno(), 0o600)
+        out.write(text)
 
 
 def argv(conf: Path) -> list[str]:

@@ -468,6 +468,8 @@ def test_the_build_registry_is_the_platforms_alone(tmp_path, dockerd, allow_regi
     ref = registry_client.Reference(build_registry.address, f"paas-build/{app}", manifest)
     with pytest.raises(ImageError, match="asks for a login"):
         registry_client.pull_layout(ref, None, tmp_path / "anonymous", set(), "sha256:" + "0" * 64)
+    with pytest.raises(ImageError, match="it is not the image sha256:000000000000 \\(its config differs\\)"):
+        registry_client.pull_layout(ref, build_registry.login, tmp_path / "another", set(), "sha256:" + "0" * 64)
     elsewhere = registry_client.Reference(build_registry.address, f"paas-build/{other}", manifest)
     with pytest.raises(ImageError, match="the registry answered 404"):
         registry_client.pull_layout(elsewhere, build_registry.login, tmp_path / "elsewhere", set(), "sha256:" + "0" * 64)

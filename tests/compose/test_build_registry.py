@@ -39,6 +39,7 @@ def test_make_up_runs_the_build_registry_where_an_engine_is_named(tmp_path, monk
     assert builds_env["PAAS_BUILD_REGISTRY_DIR"] == str(root)
     assert password not in " ".join(program.argv) and password not in (root / "config.yml").read_text()
     assert password not in (root / "htpasswd").read_text() and "DATABASE_URL" not in program.env
+    assert all((root / name).stat().st_mode & 0o777 == 0o600 for name in ("config.yml", "htpasswd"))
     assert password not in str(program.env.values())
     address = builds_env["PAAS_BUILD_REGISTRY"]
     server = subprocess.Popen(program.argv, env=program.env, cwd=program.cwd, stdout=subprocess.DEVNULL,
