@@ -81,8 +81,13 @@ def collect(api, live: set[str], now: float, grace_s: float) -> list[str]:
         registry = buildregistry.from_env()
     except BuildError:
         registry = None  # each build names the setting's fault
-    kept = {tag.rpartition(":")[2] for tag in bases if tag not in removed}
-    return removed + collect_registry(registry, live, kept)
+    return removed + collect_registry(registry, live, lambda: _base_ids(api))
+
+
+def _base_ids(api) -> set[str]:
+    """The image ids (hex) of the bases the engine tags now (engineimages.base_tag)."""
+    return {tag.rpartition(":")[2] for image in api.images() for tag in image.get("RepoTags") or ()
+            if repository(tag) == BASE_REPOSITORY}
 
 
 def _tagged(api, tag: str) -> float:
@@ -95,13 +100,13 @@ def _tagged(api, tag: str) -> float:
         return float("inf")
 
 
-def collect_registry(registry: "buildregistry.BuildRegistry | None", live: set[str],
-                     bases: set[str] = frozenset()) -> list[str]:
+def collect_registry(registry: "buildregistry.BuildRegistry | None", live: set[str], bases=set) -> list[str]:
     """The build registry's repositories of apps `live` (cache tags, enginebuild.cache_tag) does not name
-    removed, a live app's other tags too, and those of bases the engine no longer tags (`bases`: the image
-    ids, hex, it still does; a base's layers under a live app's image stay, that image's manifest names
-    them); then its garbage collected. The repositories and tags removed; [] where no registry is named or
-    its config is not on this host."""
+    removed, a live app's other tags too, and those of bases the engine no longer tags (`bases()`: the image
+    ids, hex, it still does, asked once the lock is held: a build tags its base before it lets go of it;
+    a base's layers under a live app's image stay, that image's manifest names them); then its garbage
+    collected. The repositories and tags removed; [] where no registry is named or its config is not on
+    this host."""
     if registry is None or not (registry.root / "config.yml").is_file():
         return []
     ids = {}
@@ -114,7 +119,7 @@ def collect_registry(registry: "buildregistry.BuildRegistry | None", live: set[s
         with enginepush.collection_lock(registry.root, exclusive=True, wait=False) as held:
             if held:
                 removed = _drop_repositories(repositories / buildregistry.REPOSITORY, ids)
-                removed += _drop_bases(repositories / BASE_REPOSITORY, bases)
+                removed += _drop_bases(repositories / BASE_REPOSITORY, bases())
                 _garbage_collect(registry)
                 return removed
         if time.monotonic() > deadline:

@@ -30,6 +30,7 @@ from paas.runtime.errors import ImageError
 from paas.runtime.imagearchive import Archive
 
 from . import dockerbases
+from .enginepush import collection_lock
 from .errors import BuildError
 
 CHUNK = 1 << 20
@@ -50,10 +51,13 @@ def load_base(api, archive: Path, base: dockerbases.Base, registry=None) -> str:
     with Archive(archive) as pulled:
         _refuse_triggers(base, (pulled.document.get("config") or {}).get("OnBuild"))
     if registry is not None:
-        pull_through(api, archive, base, registry)
-        if not engine_id(api, image_id):
-            raise BuildError(f"the Docker engine did not pull the base image {base.name[:200]} from the build registry")
-        return _mark_used(api, image_id)
+        # Held until the engine tags it: the registry's collection keeps the bases the engine tags.
+        with collection_lock(registry.root, exclusive=False):
+            pull_through(api, archive, base, registry)
+            if not engine_id(api, image_id):
+                raise BuildError(f"the Docker engine did not pull the base image {base.name[:200]} from the "
+                                 "build registry")
+            return _mark_used(api, image_id)
     with Archive(archive) as pulled:
         path = archive.with_name(f".{archive.name}.{os.getpid()}.load")
         try:

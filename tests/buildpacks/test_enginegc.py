@@ -129,7 +129,7 @@ def test_destroyed_apps_and_earlier_builds_leave_the_build_registry(tmp_path, do
         repositories = registry.root / "data/docker/registry/v2/repositories"
         bases = {p.name for p in (repositories / "paas-build-base").glob("*")}  # as the builds pulled them through
         assert len(bases) == 1
-        removed = enginegc.collect_registry(registry, {enginebuild.cache_tag(live, APP_ID)}, bases)
+        removed = enginegc.collect_registry(registry, {enginebuild.cache_tag(live, APP_ID)}, lambda: bases)
         assert removed == [f"paas-build/{destroyed}"]
         # Bases the engine no longer tags go too; the live image's manifest keeps their blobs.
         assert enginegc.collect_registry(registry, {enginebuild.cache_tag(live, APP_ID)}) == [
