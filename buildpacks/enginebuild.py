@@ -19,7 +19,8 @@ data. What differs is where each rule is kept:
 - **Context**: made here from the checked-out tree (enginecontext.py), streamed to the engine and
   capped at PAAS_MAX_PUSH_BYTES.
 - **Time and cancel**: the build's request is cut (its socket shut) at the limit or on cancel; the
-  engine then kills and removes the step's container.
+  engine then kills and removes the step's container. So are its push of the image and its pull of a
+  base through the build registry (enginepush.engine_stream).
 - **Cache per app**: each build is asked to reuse only the steps of that app's last image
   (``cachefrom``, tagged ``paas-build/<app>:<app id>``: a name taken again after a destroy is another
   app), never another app's. What destroyed apps leave is collected (enginegc.py).
@@ -88,10 +89,11 @@ class Engine:
         pulls.mkdir(parents=True, exist_ok=True, mode=0o755)
         api = self._client()
         registry = self.registry or buildregistry.from_env()
+        limit = enginepush.Limit(deadline, cancel, timeout)
         bases = dockerbases.pull(dockerfile.base_images(text), pulls, logins, on_output, owner)
         ids = {}
         for base in bases:
-            ids[base.name] = engineimages.load_base(api, pulls / base.archive, base, registry)
+            ids[base.name] = engineimages.load_base(api, pulls / base.archive, base, registry, limit)
         sent = rewrite(text, ids)
         on_output(f"-----> Building the {dockerfile.FILE_NAME} on the Docker engine")
         tag = cache_tag(self.app, self.app_id)
@@ -120,7 +122,7 @@ class Engine:
                 engineimages.export(api, image_id, layout, proven)
             else:
                 on_output("-----> Pushing the image to the build registry")
-                enginepush.export(api, registry, self.app, self.app_id, image_id, layout, proven, on_output)
+                enginepush.export(api, registry, self.app, self.app_id, image_id, layout, proven, on_output, limit)
         except ImageError as error:
             raise BuildError(f"the built image cannot be used: {error}") from None
         if previous and previous != image_id:

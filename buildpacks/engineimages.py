@@ -30,7 +30,7 @@ from paas.runtime.errors import ImageError
 from paas.runtime.imagearchive import Archive
 
 from . import dockerbases
-from .enginepush import collection_lock
+from .enginepush import collection_lock, engine_stream
 from .errors import BuildError
 
 CHUNK = 1 << 20
@@ -39,9 +39,10 @@ LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar"
 BASE_REPOSITORY = "paas-build-base"  # the engine's tag of a base a build loaded: paas-build-base:<image id>
 
 
-def load_base(api, archive: Path, base: dockerbases.Base, registry=None) -> str:
+def load_base(api, archive: Path, base: dockerbases.Base, registry=None, limit=None) -> str:
     """The base (an OCI archive the platform pulled) in the engine: its image id there. Through the build
-    registry where there is one (`registry`, pull_through), else as `docker load` reads it."""
+    registry where there is one (`registry`, pull_through, within the build's `limit`), else as `docker
+    load` reads it."""
     import docker.errors
 
     image_id = f"sha256:{base.image_id}"
@@ -53,7 +54,7 @@ def load_base(api, archive: Path, base: dockerbases.Base, registry=None) -> str:
     if registry is not None:
         # Held until the engine tags it: the registry's collection keeps the bases the engine tags.
         with collection_lock(registry.root, exclusive=False):
-            pull_through(api, archive, base, registry)
+            pull_through(api, archive, base, registry, limit)
             if not engine_id(api, image_id):
                 raise BuildError(f"the Docker engine did not pull the base image {base.name[:200]} from the "
                                  "build registry")
@@ -75,12 +76,11 @@ def load_base(api, archive: Path, base: dockerbases.Base, registry=None) -> str:
     return _mark_used(api, image_id)
 
 
-def pull_through(api, archive: Path, base: dockerbases.Base, registry) -> None:
+def pull_through(api, archive: Path, base: dockerbases.Base, registry, limit) -> None:
     """The base into the engine by a pull from the build registry (``paas-build-base/<image id>``), where the
     platform first puts its blobs as it pulled them (checked then), compressed as they are: the engine
     then knows each base layer's blob there, so the push of an image built on it sends none of them again
     (after docker load it would compress the whole base once, 1-2 minutes for a 906 MB one)."""
-    import docker.errors
 
     from paas.runtime import registry as registry_client
 
@@ -90,15 +90,10 @@ def pull_through(api, archive: Path, base: dockerbases.Base, registry) -> None:
                                               registry.login)
     except ImageError as error:
         raise BuildError(f"the base image {base.name[:200]} could not be put in the build registry: {error}") from None
-    try:
-        events = api.pull(f"{registry.address}/{repository}", tag=digest, stream=True, decode=True,
-                          auth_config={"username": registry.login.username, "password": registry.login.secret})
-        failed = [str(e["error"]) for e in events if isinstance(e, dict) and e.get("error")]
-    except (docker.errors.DockerException, OSError) as exc:
-        failed = [str(exc)]
-    if failed:
-        raise BuildError(f"the Docker engine could not pull the base image {base.name[:200]} from the build "
-                         f"registry: {failed[0][:300]}")
+    for _ in engine_stream(api, api._url("/images/create"), {"fromImage": f"{registry.address}/{repository}",
+                                                             "tag": digest}, registry, limit,
+                           f"pull the base image {base.name[:200]} from the build registry"):
+        pass
 
 
 def base_tag(image_id: str) -> str:

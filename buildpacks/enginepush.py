@@ -13,11 +13,13 @@ so a collection never removes a blob between a push and its fetch.
 
 import contextlib
 import fcntl
+import json
 import logging
 import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from paas.runtime import registry as registry_client
 from .buildregistry import REPOSITORY, BuildRegistry
@@ -53,14 +55,22 @@ def collection_lock(root: Path, exclusive: bool, wait: bool = True):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+class Limit(NamedTuple):
+    """The build's time limit and cancel, which a push or pull of the engine's honours too."""
+
+    deadline: float        # time.monotonic()
+    cancel: object         # a threading.Event, or None
+    timeout: float         # the limit in seconds, for the message
+
+
 def export(api, registry: BuildRegistry, app: str, app_id: int, image_id: str, layout: Path, proven: set[str],
-           on_output) -> int:
+           on_output, limit: Limit) -> int:
     """The engine's image `image_id` pushed to the app's repository and read back into the OCI layout at
     `layout`, fetching only the layers not in `proven`; how many layer blobs were fetched.
     BuildError when the push fails; ImageError when what the registry gives is not that image."""
     with collection_lock(registry.root, exclusive=False):
         started = time.monotonic()
-        pushed = push(api, registry, app, app_id, image_id)
+        pushed = push(api, registry, app, app_id, image_id, limit)
         on_output(f"-----> Pushed {pushed.sent} new layer(s) to the build registry ({pushed.present} there already)")
         ref = registry_client.Reference(registry.address, f"{REPOSITORY}/{app}", pushed.digest)
         between = time.monotonic()
@@ -71,7 +81,7 @@ def export(api, registry: BuildRegistry, app: str, app_id: int, image_id: str, l
     return fetched
 
 
-def push(api, registry: BuildRegistry, app: str, app_id: int, image_id: str) -> Pushed:
+def push(api, registry: BuildRegistry, app: str, app_id: int, image_id: str, limit: Limit) -> Pushed:
     """`docker push` of image_id as <registry>/paas-build/<app>:<app_id> (that tag removed again after:
     the engine keeps the image under its cache tag)."""
     import docker.errors
@@ -82,11 +92,8 @@ def push(api, registry: BuildRegistry, app: str, app_id: int, image_id: str) -> 
     except (docker.errors.DockerException, OSError) as exc:
         raise BuildError(f"the Docker engine of the builds does not answer: {str(exc)[:300]}") from None
     try:
-        events = api.push(repository, tag, stream=True, decode=True,
-                          auth_config={"username": registry.login.username, "password": registry.login.secret})
-        return _read_push(events)
-    except (docker.errors.DockerException, OSError) as exc:
-        raise BuildError(f"the Docker engine could not push the image to the build registry: {str(exc)[:300]}") from None
+        return _read_push(engine_stream(api, api._url("/images/{0}/push", repository), {"tag": tag}, registry,
+                                        limit, "push the image to the build registry"))
     finally:
         try:
             api.remove_image(f"{repository}:{tag}", noprune=True)
@@ -94,15 +101,47 @@ def push(api, registry: BuildRegistry, app: str, app_id: int, image_id: str) -> 
             pass  # a tag left: the next build's push moves it, the engine's collection leaves it (not a cache tag)
 
 
+def engine_stream(api, url: str, params: dict, registry: BuildRegistry, limit: Limit, what: str):
+    """The JSON messages of an engine request that carries the build registry's login (a push, a pull), as
+    dicts; cut at the build's deadline or on its cancel (BuildTimeout, BuildCancelled: the engine stops
+    when its client goes), BuildError when the engine refuses or reports an error."""
+    import queue
+    import threading
+
+    import requests
+    from docker import auth
+
+    from .enginebuild import _cut, _next, _read_events
+
+    header = auth.encode_header({"username": registry.login.username, "password": registry.login.secret})
+    try:
+        response = api.post(url, params=params, headers={"X-Registry-Auth": header}, stream=True, timeout=(30, None))
+    except (requests.RequestException, OSError) as exc:
+        raise BuildError(f"the Docker engine could not {what}: {str(exc)[:300]}") from None
+    events = queue.Queue()
+    reader = threading.Thread(target=_read_events, args=(response, events), daemon=True)
+    reader.start()
+    try:
+        if response.status_code != 200:
+            raise BuildError(f"the Docker engine could not {what}: {response.text[:300].strip()}")
+        while (raw := _next(events, limit.deadline, limit.cancel, limit.timeout)) is not None:
+            try:
+                message = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(message, dict) and message.get("error"):
+                raise BuildError(f"the Docker engine could not {what}: {str(message['error'])[:300]}")
+            if isinstance(message, dict):
+                yield message
+    finally:
+        _cut(response)
+        reader.join(10)
+
+
 def _read_push(events) -> Pushed:
-    """The push's JSON messages: its digest and layer counts, or BuildError with the engine's error."""
+    """The push's messages (engine_stream): its digest and layer counts."""
     pushed = Pushed("", 0, 0)
     for event in events:
-        if not isinstance(event, dict):
-            continue
-        if event.get("error"):
-            raise BuildError("the Docker engine could not push the image to the build registry: "
-                             f"{str(event['error'])[:300]}")
         status = str(event.get("status", ""))
         if status == "Pushed":
             pushed.sent += 1

@@ -483,3 +483,20 @@ def test_the_build_registry_is_the_platforms_alone(tmp_path, dockerd, allow_regi
     with pytest.raises(BuildError, match=f"the base image {allow_registry}/{base} could not be put in the build "
                                          f"registry: .*refused the login of 'paas-builds' \\(401"):
         pushed_build(dockerd, tmp_path, wrong, {"Dockerfile": f"FROM {allow_registry}/{base}\n".encode()}, other, None)
+
+
+def test_a_cancel_while_the_engine_pushes_stops_the_build(tmp_path, dockerd, allow_registry, build_registry):
+    """The push of the image to the build registry is the build's too: a cancel then cuts it (as the time
+    limit does, by the same wait), and no tag of the push is left in the engine."""
+    cancel, app = threading.Event(), f"engcancel{uuid.uuid4().hex[:6]}"
+
+    def cancel_at_the_push(line):
+        if line == "-----> Pushing the image to the build registry":
+            cancel.set()
+
+    files = {"Dockerfile": f"FROM {allow_registry}/paas/base:1\nRUN echo {uuid.uuid4().hex} > /x\n".encode()}
+    with pytest.raises(BuildCancelled):
+        engine_build(dockerd, tmp_path, files, [], app=app, registry=build_registry, cancel=cancel,
+                     on_output=cancel_at_the_push)
+    tags = [t for i in api_of(dockerd).images() for t in i.get("RepoTags") or [] if build_registry.address in t]
+    assert tags == []
