@@ -49,8 +49,9 @@ from the same base deploys once: image_layers_shared is 1 when the two images ha
 and the image store holds every layer once (its layer directories counted). Then the same Flask app
 (another app of it) is built on a Docker engine instead (PAAS_BUILD_DOCKER_HOST): a dockerd of the
 bench's own (started as tests/dockerd.py starts it) and a git receiver and build worker of their own
-with that setting, cold then --warm-runs one-line changes: dockerfile_engine_warm_redeploy_s, beside
-the buildah one (``--only engine`` runs it alone).
+with that setting, and the registry its builds push to (started as ``make up`` starts it), cold then
+--warm-runs one-line changes: dockerfile_engine_warm_redeploy_s, beside the buildah one (``--only engine``
+runs it alone).
 
 ``--only flask`` runs the Flask app alone (a quicker round for comparing changes to its warm redeploy).
 
@@ -832,18 +833,24 @@ def engine_round(args, env: dict, pusher: "Pusher", apps: list, base: str, procs
     and a git receiver and build worker with that setting; cold, then warm one-line changes.
 
     Returns RESULT dockerfile_engine_warm_redeploy_s (median of the valid warm rounds)."""
+    from paas.compose import up
     from tests import dockerd  # the test suite's engine start and clean-up, one implementation
 
     with dockerd.engine() as url:
         engine_env = {**env, "PAAS_GIT_PORT": str(free_port()), "PAAS_BUILD_QUEUE": engine_queue(env["PAAS_BUILD_QUEUE"]),
-                      "PAAS_BUILD_DOCKER_HOST": url}
+                      "PAAS_BUILD_DOCKER_HOST": url, "PAAS_BUILD_REGISTRY_PORT": str(free_port())}
         try:
+            # The registry the engine's builds push to, as make up starts it; the worker gets its address and login.
+            registry, builds_env = up.build_registry(engine_env)
+            procs.start("engine-registry", registry.argv, registry.env)
+            procs.wait_for_port("build registry", int(builds_env["PAAS_BUILD_REGISTRY"].rsplit(":", 1)[1]))
+            engine_env.update(builds_env)
             start_builds(procs, engine_env, "engine-")
             flask = dockerfile_app("dockerfile-engine", DOCKERFILE_APP, DOCKERFILE_BODY, base, env, apps, user, suffix)
             engine_pusher = Pusher(pusher.home, f"http://127.0.0.1:{engine_env['PAAS_GIT_PORT']}")
             value = warm_rounds(args, env, engine_pusher, flask, procs, "engine dockerfile")
         finally:
-            procs.stop(["engine-git", "engine-worker"])  # before their engine goes
+            procs.stop(["engine-git", "engine-worker", "engine-registry"])  # before their engine goes
     return [f"RESULT dockerfile_engine_warm_redeploy_s {value} <= 5"]
 
 

@@ -19,12 +19,14 @@ data. What differs is where each rule is kept:
 - **Context**: made here from the checked-out tree (enginecontext.py), streamed to the engine and
   capped at PAAS_MAX_PUSH_BYTES.
 - **Time and cancel**: the build's request is cut (its socket shut) at the limit or on cancel; the
-  engine then kills and removes the step's container.
+  engine then kills and removes the step's container. So are its push of the image and its pull of a
+  base through the build registry (enginepush.engine_stream).
 - **Cache per app**: each build is asked to reuse only the steps of that app's last image
   (``cachefrom``, tagged ``paas-build/<app>:<app id>``: a name taken again after a destroy is another
   app), never another app's. What destroyed apps leave is collected (enginegc.py).
-- **Result**: ``docker save`` of the image into an OCI layout in the build's work directory
-  (engineimages.py, which also loads the bases).
+- **Result**: an OCI layout in the build's work directory: the image pushed to the build registry and
+  only the layers the app has not proven fetched back (enginepush.py, buildregistry.py), or without
+  PAAS_BUILD_REGISTRY ``docker save`` of the whole image (engineimages.py, which also loads the bases).
 
 - **Caps**: memory per step, and where the engine is this host's with the cgroupfs driver, the
   build's memory and pids caps over all its steps together (BuildCgroup, the ``cgroupparent``).
@@ -47,7 +49,7 @@ from paas.runtime import images
 from paas.runtime.dockerbackend import bridge_name, ensure_network, remove_network
 from paas.runtime.errors import ImageError, RuntimeLayerError
 
-from . import dockerbases, dockerfile, enginecontext, engineimages
+from . import buildregistry, dockerbases, dockerfile, enginecontext, engineimages, enginepush
 from .errors import BuildCancelled, BuildError, BuildTimeout
 
 CACHE_REPOSITORY = "paas-build"     # the engine's tag of an app's last built image: cache_tag()
@@ -68,9 +70,11 @@ def cache_tag(app: str, app_id: int) -> str:
 class Engine:
     """A Docker engine building one app's Dockerfiles (a dockerfile.ImageBuilder)."""
 
-    def __init__(self, base_url: str, app: str, app_id: int, *, memory_mb: int, max_context_bytes: int):
+    def __init__(self, base_url: str, app: str, app_id: int, *, memory_mb: int, max_context_bytes: int,
+                 registry: buildregistry.BuildRegistry | None = None):
+        """`registry`: where the built image leaves the engine (default: PAAS_BUILD_REGISTRY's, else docker save)."""
         self.base_url, self.app, self.app_id = base_url, app, app_id
-        self.memory_mb, self.max_context_bytes = memory_mb, max_context_bytes
+        self.memory_mb, self.max_context_bytes, self.registry = memory_mb, max_context_bytes, registry
 
     def build_image(self, source_dir: str, work_dir: str, *, on_output, timeout: float, cancel=None, logins=None,
                     bases_dir: str | None = None, owner: int | None = None,
@@ -84,10 +88,12 @@ class Engine:
         pulls = Path(bases_dir) if bases_dir else work / "bases"
         pulls.mkdir(parents=True, exist_ok=True, mode=0o755)
         api = self._client()
+        registry = self.registry or buildregistry.from_env()
+        limit = enginepush.Limit(deadline, cancel, timeout)
         bases = dockerbases.pull(dockerfile.base_images(text), pulls, logins, on_output, owner)
         ids = {}
         for base in bases:
-            ids[base.name] = engineimages.load_base(api, pulls / base.archive, base)
+            ids[base.name] = engineimages.load_base(api, pulls / base.archive, base, registry, limit)
         sent = rewrite(text, ids)
         on_output(f"-----> Building the {dockerfile.FILE_NAME} on the Docker engine")
         tag = cache_tag(self.app, self.app_id)
@@ -108,11 +114,15 @@ class Engine:
                 _remove_network(api, steps)
             if group is not None:
                 group.remove()
-        on_output("-----> Exporting the image")
         proven = set(images.proven_layers(owner)) if owner is not None else set()
         layout = work / dockerfile.LAYOUT
         try:
-            engineimages.export(api, image_id, layout, proven)
+            if registry is None:
+                on_output("-----> Exporting the image")
+                engineimages.export(api, image_id, layout, proven)
+            else:
+                on_output("-----> Pushing the image to the build registry")
+                enginepush.export(api, registry, self.app, self.app_id, image_id, layout, proven, on_output, limit)
         except ImageError as error:
             raise BuildError(f"the built image cannot be used: {error}") from None
         if previous and previous != image_id:

@@ -131,6 +131,12 @@ def programs(env: dict, endpoints: Endpoints) -> list[Program]:
                 + ([Listen(TLS_FD, router.host, router.tls_port)] if router.tls_port is not None else [])),
     ]
     found += log_center(env, endpoints, data)
+    registry = build_registry(env)
+    if registry is not None:  # before the build worker, which pushes there
+        program, builds_env = registry
+        builds = next(p for p in found if p.name == "builds")
+        builds.env = {**builds.env, **builds_env}
+        found.insert(found.index(builds), program)
     if os.geteuid() == 0:
         found += stack_builds(env, data)
         # The agent fetches slugs it did not build with the admin token written at first start.
@@ -158,12 +164,44 @@ def log_center(env: dict, endpoints: Endpoints, data: str) -> list[Program]:
         raise ServiceError(f"PAAS_LOG_INGEST_WORKERS={raw[:20]!r}: a number from 0 to 64 wanted")
     workers = int(raw)
     if (workers or own.get("PAAS_LOG_INGEST_BIND")) and not own.get("PAAS_LOG_INGEST_TOKEN"):
-        own["PAAS_LOG_INGEST_TOKEN"] = credentials.secret(Path(data), "logcenter-ingest")[0]
+        own["PAAS_LOG_INGEST_TOKEN"] = program_secret(Path(data), "logcenter-ingest")
     base = own.get("PAAS_LOG_CONSUMER") or socket.gethostname()
     return [Program("logs", [str(BIN / "paas-logs")], env=own, cwd=data)] + [
         Program(f"logs-ingest:{n}", [str(BIN / "paas-logs-ingest")], env={**own, "PAAS_LOG_CONSUMER": f"{base}-{n}"},
                 cwd=data)
         for n in range(1, workers + 1)]
+
+
+def build_registry(env: dict) -> tuple[Program, dict] | None:
+    """Where PAAS_BUILD_DOCKER_HOST names an engine (and PAAS_BUILD_REGISTRY no registry of the operator's):
+    the registry its builds push to (buildpacks/buildregistry.py), on 127.0.0.1:PAAS_BUILD_REGISTRY_PORT
+    (54330) with its storage in the data dir, and what the build worker's environment gets to use it. Only
+    the build worker holds its password; the registry is given its hash."""
+    if not env.get("PAAS_BUILD_DOCKER_HOST", "").strip() or env.get("PAAS_BUILD_REGISTRY", "").strip():
+        return None
+    from paas.buildpacks import buildregistry
+
+    data = Path(env["PAAS_DATA_DIR"])
+    root = Path(env.get("PAAS_BUILD_REGISTRY_DIR", "").strip() or data / "build-registry")
+    port = env.get("PAAS_BUILD_REGISTRY_PORT", "54330").strip()
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ServiceError(f"PAAS_BUILD_REGISTRY_PORT={port[:20]!r} is not a port number")
+    address = f"127.0.0.1:{int(port)}"
+    password = program_secret(data, "build-registry")
+    conf = buildregistry.write_config(root, address, password)
+    # Not a database or Redis client: no credentials of those.
+    own = {k: v for k, v in env.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    program = Program("build-registry", buildregistry.argv(conf), env=own, cwd=str(data))
+    return program, {"PAAS_BUILD_REGISTRY": address, "PAAS_BUILD_REGISTRY_PASSWORD": password,
+                     "PAAS_BUILD_REGISTRY_DIR": str(root)}
+
+
+def program_secret(data: Path, name: str) -> str:
+    """A secret of credentials/ that one program is given; a file that cannot be used stops make up naming it."""
+    try:
+        return credentials.secret(data, name)[0]
+    except credentials.CredentialError as error:
+        raise ServiceError(str(error)) from None
 
 
 def stack_builds(env: dict, data: str) -> list[Program]:

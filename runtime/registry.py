@@ -14,6 +14,10 @@ credentials the caller holds for it (``paas registry:login``): HTTP basic auth,
 or Docker's token auth (the credentials go to the token service the registry
 names, itself a registry the platform may reach, for a bearer token). The
 ``Authorization`` header is never carried over a redirect to another host.
+
+The registry of the Docker engine's builds (buildpacks/buildregistry.py) is the platform's own, on
+loopback in plain HTTP: ``push_archive`` puts an image pulled here into it (a base the engine then pulls),
+``pull_layout`` reads a built image back as an OCI layout, fetching only the layers the app lacks.
 """
 
 import hashlib
@@ -131,11 +135,11 @@ def _scheme(registry: str) -> str:
 class Session:
     """Requests to one registry for one image, answering its login challenge once with `login`."""
 
-    def __init__(self, ref: Reference | None, registry: str, login: Login | None):
+    def __init__(self, ref: Reference | None, registry: str, login: Login | None, scheme: str = ""):
         self.ref, self.registry, self.login = ref, registry, login
-        self.base = f"{_scheme(registry)}://{registry}/v2" + (f"/{ref.repository}" if ref else "")
+        self.base = f"{scheme or _scheme(registry)}://{registry}/v2" + (f"/{ref.repository}" if ref else "")
         self.what = f"cannot pull {ref}" if ref else f"cannot log in to {registry}"
-        self.authorization = ""
+        self.authorization, self.answered = "", False
 
     def get(self, url: str, accept: str = ""):
         try:
@@ -151,8 +155,16 @@ class Session:
         except urllib.error.HTTPError as error:
             raise self._refused(error) from None
 
-    def _open(self, url: str, accept: str):
-        request = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
+    def send(self, method: str, url: str, data=None, headers: dict | None = None):
+        """A request that writes (a push): the login is answered first (a body is sent once); the response,
+        or the HTTPError of a status other than 2xx, raised for the caller to judge."""
+        if not self.authorization and not self.answered:
+            with self.get(f"{self.base.rsplit('/v2', 1)[0]}/v2/"):
+                self.answered = True
+        return self._open("", "", urllib.request.Request(url, data=data, headers=headers or {}, method=method))
+
+    def _open(self, url: str, accept: str, request: urllib.request.Request | None = None):
+        request = request or urllib.request.Request(url, headers={"Accept": accept} if accept else {})
         if self.authorization:
             # Unredirected: a blob's redirect to other storage does not carry the registry's credentials.
             request.add_unredirected_header("Authorization", self.authorization)
@@ -307,12 +319,110 @@ def _resolve(text: str, logins: Mapping[str, Login] | None) -> tuple[Reference, 
     ref = parse(text)
     registry = _registry(ref)
     session = Session(ref, registry, (logins or {}).get(registry))
+    return ref, session, _checked_manifest(session)
+
+
+def _checked_manifest(session: Session) -> dict:
+    """The image manifest of session.ref, each of its blobs named by a sha256 digest."""
     manifest = _manifest(session)
-    descriptors = [manifest["config"], *manifest["layers"]]
-    for d in descriptors:
+    for d in [manifest["config"], *manifest["layers"]]:
         if not isinstance(d, dict) or not _DIGEST.match(str(d.get("digest"))):
-            raise ImageError(f"cannot pull {ref}: a blob of its manifest has no sha256 digest")
-    return ref, session, manifest
+            raise ImageError(f"cannot pull {session.ref}: a blob of its manifest has no sha256 digest")
+    return manifest
+
+
+def pull_layout(ref: Reference, login: Login | None, layout: Path, have: set[str], config_digest: str) -> int:
+    """Image `ref` (by digest) of a registry the platform runs itself (the Docker engine's builds push
+    there: buildpacks/buildregistry.py) as an OCI layout directory at `layout` (a fresh one of the
+    platform's), spoken to in plain HTTP on loopback and not subject to PAAS_REGISTRY_ALLOW (no tenant
+    names it). Its config must be `config_digest` (the image the caller made). A layer whose diff_id is
+    in `have` (the app's proven ones) gets an empty stand-in, never fetched: the import takes it by its
+    diff_id. Every blob fetched is checked against its digest, all of them together capped at
+    PAAS_IMAGE_MAX_BYTES. Returns how many layer blobs were fetched; ImageError otherwise."""
+    session = Session(ref, ref.registry, login, scheme="http")
+    manifest = _checked_manifest(session)
+    if manifest["config"]["digest"] != config_digest:
+        raise ImageError(f"cannot pull {ref}: it is not the image {config_digest[:19]} (its config differs)")
+    blobs = layout / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+    config_bytes, _ = _document(session, f"{session.base}/blobs/{config_digest}", config_digest)
+    (blobs / config_digest[7:]).write_bytes(config_bytes)
+    rootfs = _json(config_bytes, ref).get("rootfs")
+    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    if not isinstance(diff_ids, list) or len(diff_ids) != len(manifest["layers"]) or not all(
+            isinstance(d, str) and _DIGEST.match(d) for d in diff_ids):
+        raise ImageError(f"cannot pull {ref}: its config's diff_ids do not match its manifest's layers")
+    budget, fetched = config.image_max_bytes(), 0
+    for layer, diff_id in zip(manifest["layers"], diff_ids):
+        path = blobs / layer["digest"][7:]
+        if path.exists():  # the same blob twice in one image
+            continue
+        if diff_id in have:
+            path.write_bytes(b"")  # a stand-in: the import of the owner's build never opens it
+            continue
+        budget -= _blob(session, layer["digest"], path, budget)
+        fetched += 1
+    data = _manifest_bytes(manifest)
+    digest = hashlib.sha256(data).hexdigest()
+    (blobs / digest).write_bytes(data)
+    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [
+        {"mediaType": MANIFEST_TYPES[0], "digest": f"sha256:{digest}", "size": len(data)}]}))
+    (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    return fetched
+
+
+def push_archive(archive: Path, ref: Reference, login: Login | None) -> str:
+    """The image of OCI archive `archive` (one pull_into wrote: its blobs checked then) into repository
+    ref.repository, tagged ref.reference, of a registry the platform runs itself (plain HTTP on loopback,
+    as pull_layout): its blobs as they are, those the registry holds already skipped. The manifest's
+    digest; ImageError with the registry's answer."""
+    session = Session(ref, ref.registry, login, scheme="http")
+    session.what = f"cannot push {ref}"
+    try:
+        with tarfile.open(archive) as tar:
+            index = json.loads(_member(tar, "index.json"))
+            data = _member(tar, f"blobs/sha256/{index['manifests'][0]['digest'][7:]}")
+            manifest = json.loads(data)
+            for d in [manifest["config"], *manifest["layers"]]:
+                _push_blob(session, d["digest"], tar, f"blobs/sha256/{d['digest'][7:]}")
+    except (KeyError, IndexError, TypeError, ValueError, tarfile.TarError) as error:
+        raise ImageError(f"{session.what}: {archive.name} is not an image archive pull_into wrote ({error!r:.100})") from None
+    kind = manifest.get("mediaType") or MANIFEST_TYPES[0]
+    _sent(session, "PUT", f"{session.base}/manifests/{ref.reference}", data, {"Content-Type": kind}).close()
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _member(tar: tarfile.TarFile, name: str) -> bytes:
+    member = tar.getmember(name)
+    if not member.isreg() or member.size > MAX_DOCUMENT_BYTES:
+        raise ImageError(f"{name} of a pulled image is not a document")
+    return tar.extractfile(member).read()
+
+
+def _push_blob(session: Session, digest: str, tar: tarfile.TarFile, name: str) -> None:
+    """One blob into the repository unless the registry has it there (a monolithic upload: POST, then PUT)."""
+    try:
+        with session.send("HEAD", f"{session.base}/blobs/{digest}"):
+            return
+    except urllib.error.HTTPError as error:
+        error.close()
+        if error.code != 404:
+            raise session._refused(error) from None
+    member = tar.getmember(name)
+    with _sent(session, "POST", f"{session.base}/blobs/uploads/", b"", {}) as response:
+        location = urllib.parse.urljoin(f"{session.base}/", response.headers.get("Location", ""))
+    if urllib.parse.urlsplit(location).netloc != session.registry:
+        raise ImageError(f"{session.what}: the registry sends the upload to another host")
+    separator = "&" if "?" in location else "?"
+    _sent(session, "PUT", f"{location}{separator}digest={digest}", tar.extractfile(member),
+          {"Content-Type": "application/octet-stream", "Content-Length": str(member.size)}).close()
+
+
+def _sent(session: Session, method: str, url: str, data, headers: dict):
+    try:
+        return session.send(method, url, data, headers)
+    except urllib.error.HTTPError as error:
+        raise session._refused(error) from None
 
 
 def _manifest_bytes(manifest: dict) -> bytes:

@@ -5,15 +5,17 @@ Debian's docker-registry serves them; the host's buildah (as root, storage of it
 ``paas/probe:1`` (that base plus the static probe serving HTTP: tests/runtime/data/probe.c).
 """
 
+import contextlib
 import os
 import shutil
 import subprocess
-import warnings
 from pathlib import Path
 
 import pytest
 
+from paas.buildpacks import buildregistry
 from paas.runtime import stacks
+from paas.runtime.registry import Login
 from tests.e2e.platform_procs import dies_with_tests, free_port, wait_for_port
 from tests.runtime import imagearchives
 
@@ -121,13 +123,9 @@ LOGIN = ("paas-puller", "pull-secret-1")
 def login_registry(seeded_registry_root, tmp_path_factory):
     """A second docker-registry over the seeded one's storage that asks for a login (htpasswd: LOGIN);
     its address. Stopped and removed after."""
-    with warnings.catch_warnings():  # deprecated, and the one bcrypt maker at hand (glibc's crypt)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import crypt
-
     root = tmp_path_factory.mktemp("login-registry")
     htpasswd = root / "htpasswd"
-    htpasswd.write_text(f"{LOGIN[0]}:{crypt.crypt(LOGIN[1], crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))}\n")
+    htpasswd.write_text(buildregistry.htpasswd_line(*LOGIN))
     server = None
     try:
         server, address = serve(root, htpasswd, data=seeded_registry_root[0] / "data")
@@ -144,3 +142,27 @@ def allow_login_registry(login_registry, monkeypatch):
     monkeypatch.setenv("PAAS_REGISTRY_ALLOW", login_registry)
     monkeypatch.setenv("PAAS_REGISTRY_INSECURE", login_registry)
     return login_registry
+
+
+@contextlib.contextmanager
+def running_build_registry(root: Path):
+    """The registry of the Docker engine's builds as the platform starts it (buildpacks/buildregistry.py's
+    config and command line) on a free loopback port under `root`: its BuildRegistry while the block runs.
+    Stopped and removed after."""
+    address, password = f"127.0.0.1:{free_port()}", os.urandom(16).hex()
+    server = subprocess.Popen(buildregistry.argv(buildregistry.write_config(root, address, password)),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=dies_with_tests)
+    try:
+        wait_for_port(int(address.rsplit(":", 1)[1]), server, "docker-registry", timeout=30)
+        yield buildregistry.BuildRegistry(address, Login(buildregistry.USER, password), root)
+    finally:
+        server.kill()
+        server.wait()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def build_registry(tmp_path_factory):
+    """A build registry (running_build_registry) for the session."""
+    with running_build_registry(tmp_path_factory.mktemp("build-registry")) as registry:
+        yield registry

@@ -31,7 +31,8 @@ def engine_build(dockerd, tmp_path, files: dict, lines: list, *, app="engapp", t
             continue
         path.write_bytes(data)
         path.chmod(0o755)
-    engine = enginebuild.Engine(dockerd, app, APP_ID, memory_mb=512, max_context_bytes=options.pop("max_context", 64 << 20))
+    engine = enginebuild.Engine(dockerd, app, APP_ID, memory_mb=512, max_context_bytes=options.pop("max_context", 64 << 20),
+                                registry=options.pop("registry", None))
     on_output = options.pop("on_output", lines.append)
     if "network" in options:  # the engine's own call, to name another network
         return engine.build_image(str(source), str(work), on_output=on_output, timeout=timeout, **options)
@@ -332,3 +333,170 @@ def test_a_layer_the_size_of_a_proven_one_is_written_out_when_it_is_another(tmp_
             assert layer.extractfile("marker").read() == b"other-marker"
     finally:
         images.gc(images.all_digests() - {image.digest for image in made})
+
+
+# -- the build registry (buildpacks/enginepush.py) ---------------------------------------------------------
+
+
+def pushed_build(dockerd, tmp_path, build_registry, files: dict, app: str, owner, lines=None):
+    """An engine build of `files` for `app` through the build registry; (its result, its output)."""
+    lines = [] if lines is None else lines
+    result = engine_build(dockerd, tmp_path, files, lines, app=app, bases_dir=str(tmp_path / "bases"), owner=owner,
+                          registry=build_registry)
+    return result, lines
+
+
+def counts(lines: list[str]) -> tuple[int, int, int]:
+    """(layers the engine pushed, layers the registry had, layers fetched back) as the build's output says."""
+    import re
+
+    pushed = next(m.groups() for line in lines if (m := re.match(r"-----> Pushed (\d+) new layer.*\((\d+) there", line)))
+    fetched = next(int(m.group(1)) for line in lines if (m := re.match(r"-----> Fetched (\d+) layer", line)))
+    return int(pushed[0]), int(pushed[1]), fetched
+
+
+def test_a_warm_build_pushes_and_fetches_only_its_changed_layer(tmp_path, dockerd, allow_registry, build_registry,
+                                                                 seeded_registry_root):
+    """The base goes into the engine through the build registry (as the platform pulled it), so the first
+    build's push sends its own layers alone and fetches back those the app lacks (its base it pulled
+    itself); after a one-file change the engine pushes that layer alone and only it comes back, the others
+    stand-ins the import takes by their proofs. The registry's blobs: one layer, config and manifest more."""
+    import tarfile
+
+    from tests.registry import Seeder
+
+    owner, made, app = identity.app_uid(APP_ID + 5), [], f"engpush{uuid.uuid4().hex[:6]}"
+    base = f"paas/fresh-{uuid.uuid4().hex[:8]}:1"  # one the engine has never had
+    marker = tmp_path / "marker"
+    marker.write_text(base)
+    Seeder(seeded_registry_root[0]).image(base, allow_registry, base="paas/base:1", copies=[(marker, "/marker")])
+    files = {"Dockerfile": f"FROM {allow_registry}/{base}\nRUN echo {uuid.uuid4().hex} > /built.txt\n"
+                           "COPY app.txt /app.txt\nCMD [\"sh\"]\n".encode()}
+    blobs = build_registry.root / "data" / "docker" / "registry" / "v2" / "blobs" / "sha256"
+    try:
+        files["app.txt"] = b"one"
+        result, lines = pushed_build(dockerd, tmp_path, build_registry, files, app, owner)
+        assert counts(lines) == (2, 2, 2), lines  # RUN and COPY sent and fetched; the base's two layers there
+        made.append(imageimport.import_archive(dockerfile.open_image(result), owner=owner))
+        before = {p.name for p in blobs.glob("*/*")}
+        files["app.txt"] = b"two"
+        result, lines = pushed_build(dockerd, tmp_path, build_registry, files, app, owner)
+        assert counts(lines) == (1, 3, 1), lines
+        stand_ins = [p for p in (result.layout / "blobs" / "sha256").iterdir() if p.stat().st_size == 0]
+        assert len(stand_ins) == 3  # the base's and the RUN step's layers
+        made.append(imageimport.import_archive(dockerfile.open_image(result), owner=owner))
+        assert made[1].layers[:3] == made[0].layers[:3] and made[1].layers[3] != made[0].layers[3]
+        with tarfile.open(images.oci_layer(made[1].layers[3]).with_suffix(".tar")) as layer:
+            assert layer.extractfile("app.txt").read() == b"two"
+        assert len({p.name for p in blobs.glob("*/*")} - before) == 3
+    finally:
+        images.gc(images.all_digests() - {image.digest for image in made})
+
+
+def registry_file(build_registry, *parts: str):
+    return build_registry.root.joinpath("data", "docker", "registry", "v2", *parts)
+
+
+def blob_file(build_registry, digest: str):
+    hexdigest = digest.removeprefix("sha256:")
+    return registry_file(build_registry, "blobs", "sha256", hexdigest[:2], hexdigest, "data")
+
+
+def tamper(path) -> None:
+    """The file's bytes changed in place, its size kept (the engine's HEAD still finds the blob there)."""
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_a_blob_or_manifest_that_does_not_match_its_digest_or_is_over_the_cap_fails_the_build(
+        tmp_path, dockerd, allow_registry, build_registry, monkeypatch):
+    """What the registry sends is the engine's, so hostile: a layer blob whose bytes are not its digest's fails
+    the build naming the blob, a manifest that is not its digest's names the digest, and layers over
+    PAAS_IMAGE_MAX_BYTES together fail it naming the setting. Nothing goes into the store."""
+    import os
+
+    from paas.runtime import registry as registry_client
+
+    app, first_owner = f"enghost{uuid.uuid4().hex[:6]}", identity.app_uid(APP_ID + 6)
+    files = {"Dockerfile": f"FROM {allow_registry}/paas/base:1\nRUN echo {uuid.uuid4().hex} > /built.txt\n"
+                           "COPY big /big\nCMD [\"sh\"]\n".encode(), "big": os.urandom(3 << 20)}
+    result, _ = pushed_build(dockerd, tmp_path, build_registry, files, app, first_owner)
+    with dockerfile.open_image(result) as layout:
+        copy_blob = layout.refs[-1].digest
+    held = images.all_digests(), sorted(p.name for p in images.oci_dir().iterdir())
+    tamper(blob_file(build_registry, copy_blob))
+    # Another app's uid: the RUN and COPY layers are not its own, so they are fetched (the registry has them).
+    with pytest.raises(BuildError, match=f"the built image cannot be used: .*blob {copy_blob[:19]} does not match its digest"):
+        pushed_build(dockerd, tmp_path, build_registry, files, app, identity.app_uid(APP_ID + 7))
+    monkeypatch.setenv("PAAS_IMAGE_MAX_BYTES", str(2 << 20))
+    with pytest.raises(BuildError, match=r"larger than 2097152 bytes \(PAAS_IMAGE_MAX_BYTES\)"):
+        pushed_build(dockerd, tmp_path, build_registry, {**files, "big": os.urandom(3 << 20)}, app, None)
+    monkeypatch.delenv("PAAS_IMAGE_MAX_BYTES")
+    assert (images.all_digests(), sorted(p.name for p in images.oci_dir().iterdir())) == held
+
+    link = registry_file(build_registry, "repositories", "paas-build", app, "_manifests", "tags", str(APP_ID),
+                         "current", "link")
+    manifest = link.read_text().strip()
+    path = blob_file(build_registry, manifest)  # still JSON, which the registry parses before sending it
+    path.write_bytes(path.read_bytes().replace(b" ", b"\t", 1))
+    ref = registry_client.Reference(build_registry.address, f"paas-build/{app}", manifest)
+    with pytest.raises(ImageError, match=f"the registry's document does not match {manifest}"):
+        registry_client.pull_layout(ref, build_registry.login, tmp_path / "tampered", set(), "sha256:" + "0" * 64)
+
+
+def test_the_build_registry_is_the_platforms_alone(tmp_path, dockerd, allow_registry, build_registry,
+                                                  seeded_registry_root):
+    """docker-registry's htpasswd login gives a user every repository, so the scoping is the platform's: no
+    login reads nothing; a build's steps cannot reach it (the host's loopback is not theirs); the worker
+    reads the app's own repository, where another app's manifest is unknown."""
+    from paas.runtime import registry as registry_client
+    from tests.registry import Seeder
+
+    port = build_registry.address.rsplit(":", 1)[1]
+    files = {"probe": imagearchives.probe_binary(),
+             "Dockerfile": (f"FROM {allow_registry}/paas/base:1\nCOPY probe /probe\n"
+                            f"RUN /probe connect gateway {port} 127.0.0.1 {port} # {uuid.uuid4().hex}\n").encode()}
+    app, other = f"engown{uuid.uuid4().hex[:6]}", f"engother{uuid.uuid4().hex[:6]}"
+    _, lines = pushed_build(dockerd, tmp_path, build_registry, files, app, None)
+    assert {f"connect gateway:{port}=closed", f"connect 127.0.0.1:{port}=closed"} <= set(lines), lines
+    pushed_build(dockerd, tmp_path, build_registry, {"Dockerfile": f"FROM {allow_registry}/paas/base:1\n".encode()},
+                 other, None)
+    link = registry_file(build_registry, "repositories", "paas-build", app, "_manifests", "tags", str(APP_ID),
+                         "current", "link")
+    manifest = link.read_text().strip()
+    ref = registry_client.Reference(build_registry.address, f"paas-build/{app}", manifest)
+    with pytest.raises(ImageError, match="asks for a login"):
+        registry_client.pull_layout(ref, None, tmp_path / "anonymous", set(), "sha256:" + "0" * 64)
+    with pytest.raises(ImageError, match="it is not the image sha256:000000000000 \\(its config differs\\)"):
+        registry_client.pull_layout(ref, build_registry.login, tmp_path / "another", set(), "sha256:" + "0" * 64)
+    elsewhere = registry_client.Reference(build_registry.address, f"paas-build/{other}", manifest)
+    with pytest.raises(ImageError, match="the registry answered 404"):
+        registry_client.pull_layout(elsewhere, build_registry.login, tmp_path / "elsewhere", set(), "sha256:" + "0" * 64)
+    wrong = dataclasses.replace(build_registry, login=registry_client.Login(build_registry.login.username, "wrong"))
+    with pytest.raises(BuildError, match="could not push the image to the build registry: .*unauthorized"):
+        pushed_build(dockerd, tmp_path, wrong, {"Dockerfile": f"FROM {allow_registry}/paas/base:1\n".encode()},
+                     other, None)
+    base = f"paas/unseen-{uuid.uuid4().hex[:8]}:1"  # not in the engine: it would go through the registry
+    (tmp_path / "marker").write_text(base)
+    Seeder(seeded_registry_root[0]).image(base, allow_registry, base="paas/base:1", copies=[(tmp_path / "marker", "/m")])
+    with pytest.raises(BuildError, match=f"the base image {allow_registry}/{base} could not be put in the build "
+                                         f"registry: .*refused the login of 'paas-builds' \\(401"):
+        pushed_build(dockerd, tmp_path, wrong, {"Dockerfile": f"FROM {allow_registry}/{base}\n".encode()}, other, None)
+
+
+def test_a_cancel_while_the_engine_pushes_stops_the_build(tmp_path, dockerd, allow_registry, build_registry):
+    """The push of the image to the build registry is the build's too: a cancel then cuts it (as the time
+    limit does, by the same wait), and no tag of the push is left in the engine."""
+    cancel, app = threading.Event(), f"engcancel{uuid.uuid4().hex[:6]}"
+
+    def cancel_at_the_push(line):
+        if line == "-----> Pushing the image to the build registry":
+            cancel.set()
+
+    files = {"Dockerfile": f"FROM {allow_registry}/paas/base:1\nRUN echo {uuid.uuid4().hex} > /x\n".encode()}
+    with pytest.raises(BuildCancelled):
+        engine_build(dockerd, tmp_path, files, [], app=app, registry=build_registry, cancel=cancel,
+                     on_output=cancel_at_the_push)
+    tags = [t for i in api_of(dockerd).images() for t in i.get("RepoTags") or [] if build_registry.address in t]
+    assert tags == []

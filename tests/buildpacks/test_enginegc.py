@@ -97,3 +97,47 @@ def test_destroyed_apps_images_and_unused_bases_leave_the_build_engine(tmp_path,
     destroy_app(owner, live, live.name)
     assert live_tag in imagegc.collect_engine()
     assert gone(api, live_id)
+
+
+def test_destroyed_apps_and_earlier_builds_leave_the_build_registry(tmp_path, dockerd, allow_registry,
+                                                                   seeded_registry_root):
+    """The collection removes a destroyed app's repository and, through docker-registry's garbage-collect, the
+    blobs only it and a live app's earlier builds named; the live app's last image still comes back whole."""
+    from paas.buildpacks import dockerfile
+    from paas.runtime import registry as registry_client
+    from tests.buildpacks.test_enginebuild import APP_ID, engine_build
+    from tests.registry import running_build_registry
+
+    from tests.registry import Seeder
+
+    live, destroyed = (f"gcreg{kind}{uuid.uuid4().hex[:6]}" for kind in ("live", "gone"))
+    base = f"paas/gcbase-{uuid.uuid4().hex[:8]}:1"  # one the engine has never had: it is pulled through the registry
+    marker = tmp_path / "marker"
+    marker.write_text(base)
+    Seeder(seeded_registry_root[0]).image(base, allow_registry, base="paas/base:1", copies=[(marker, "/marker")])
+    text = f"FROM {allow_registry}/{base}\nCOPY app.txt /app.txt\nCMD [\"sh\"]\n".encode()
+    with running_build_registry(tmp_path / "registry") as registry:
+        blobs = registry.root / "data" / "docker" / "registry" / "v2" / "blobs" / "sha256"
+        made = {}
+        for app, content in ((live, b"first"), (live, b"second"), (destroyed, uuid.uuid4().bytes)):
+            result = engine_build(dockerd, tmp_path, {"Dockerfile": text, "app.txt": content}, [], app=app,
+                                  registry=registry)
+            with dockerfile.open_image(result) as layout:
+                made[(app, content)] = layout.refs[-1].digest
+        held = {f"sha256:{p.name}" for p in blobs.glob("*/*")}
+        assert set(made.values()) <= held
+        repositories = registry.root / "data/docker/registry/v2/repositories"
+        bases = {p.name for p in (repositories / "paas-build-base").glob("*")}  # as the builds pulled them through
+        assert len(bases) == 1
+        removed = enginegc.collect_registry(registry, {enginebuild.cache_tag(live, APP_ID)}, lambda: bases)
+        assert removed == [f"paas-build/{destroyed}"]
+        # Bases the engine no longer tags go too; the live image's manifest keeps their blobs.
+        assert enginegc.collect_registry(registry, {enginebuild.cache_tag(live, APP_ID)}) == [
+            f"paas-build-base/{name}" for name in sorted(bases)]
+        left = {f"sha256:{p.name}" for p in blobs.glob("*/*")}
+        assert made[(live, b"second")] in left and not {made[(live, b"first")], made[(destroyed, content)]} & left
+        tag = registry.root / "data/docker/registry/v2/repositories/paas-build" / live / "_manifests/tags" / str(APP_ID)
+        manifest = (tag / "current" / "link").read_text().strip()
+        image_id = api_of(dockerd).inspect_image(enginebuild.cache_tag(live, APP_ID))["Id"]
+        ref = registry_client.Reference(registry.address, f"paas-build/{live}", manifest)
+        assert registry_client.pull_layout(ref, registry.login, tmp_path / "after", set(), image_id) == 3

@@ -21,12 +21,14 @@ from tests.waiting import wait_for
 
 
 @pytest.fixture
-def engine_git_url(git_platform, platform_env, e2e_data_dir, dockerd, seeded_registry):
-    """The URL of a git receiver whose pushes build on the session's Docker engine."""
+def engine_git_url(git_platform, platform_env, e2e_data_dir, dockerd, seeded_registry, build_registry):
+    """The URL of a git receiver whose pushes build on the session's Docker engine, pushing the images to the
+    session's build registry (as make up sets the build worker up)."""
     port = free_port()
     env = {**platform_env, "PAAS_GIT_PORT": str(port), "PAAS_BUILD_QUEUE": f"builds-engine-e2e-{os.getpid()}",
            "PAAS_BUILD_DOCKER_HOST": dockerd, "PAAS_REGISTRY_ALLOW": seeded_registry,
-           "PAAS_REGISTRY_INSECURE": seeded_registry}
+           "PAAS_REGISTRY_INSECURE": seeded_registry, "PAAS_BUILD_REGISTRY": build_registry.address,
+           "PAAS_BUILD_REGISTRY_PASSWORD": build_registry.login.secret, "PAAS_BUILD_REGISTRY_DIR": str(build_registry.root)}
     logs = e2e_data_dir / f"engine-builds-{uuid.uuid4().hex[:6]}"  # its own git.log and worker.log
     logs.mkdir()
     procs = Processes(env, logs)
@@ -54,7 +56,8 @@ def test_a_push_builds_on_the_engine_streams_serves_and_a_failing_step_is_shown(
     result = pusher.push(repo)
     assert result.returncode == 0, result.stderr
     for line in ("remote: -----> Building the Dockerfile on the Docker engine", "remote: Step 2/5 : RUN echo built-on",
-                 "remote: built-on-the-engine", "remote: -----> Importing the image"):
+                 "remote: built-on-the-engine", "remote: -----> Pushing the image to the build registry",
+                 "remote: -----> Importing the image"):
         assert line in result.stderr, result.stderr
     assert Build.objects.get(app=app).buildpack == "dockerfile"
     wait_for(lambda: release_status(app, 2) == "succeeded", 60, "v2 to be live")
@@ -82,5 +85,7 @@ def test_a_push_builds_on_the_engine_streams_serves_and_a_failing_step_is_shown(
     assert result.returncode == 0, result.stderr
     step = result.stderr.index("Step 2/5 : RUN echo built-on")
     assert "---> Using cache" in result.stderr[step:result.stderr.index("Step 3/5")], result.stderr
+    # Only the changed ENV differs, which makes no layer: every layer is the app's already, none comes back.
+    assert "remote: -----> Fetched 0 layer(s) the app does not have yet" in result.stderr, result.stderr
     wait_for(lambda: release_status(app, 3) == "succeeded", 60, "v3 to be live")
     wait_for(lambda: fetch(port, host) == (200, f"second {served}"), 20, "the new image to be served")
