@@ -40,8 +40,6 @@ import json
 import os
 import queue
 import re
-import socket
-import threading
 import time
 from pathlib import Path
 
@@ -50,12 +48,10 @@ from paas.runtime.dockerbackend import bridge_name, ensure_network, remove_netwo
 from paas.runtime.errors import ImageError, RuntimeLayerError
 
 from . import buildregistry, dockerbases, dockerfile, enginecontext, engineimages, enginepush
-from .errors import BuildCancelled, BuildError, BuildTimeout
+from .enginestream import MAX_LINE, cut, next_message, start_reading
+from .errors import BuildError
 
 CACHE_REPOSITORY = "paas-build"     # the engine's tag of an app's last built image: cache_tag()
-MAX_LINE = 4000                     # a longer output line is cut (a step printing a megabyte on one line)
-MAX_MESSAGE = 4 << 20               # a message of the build's stream without its end of line yet
-CANCEL_POLL_S = 0.2
 _ESCAPE = re.compile(r"^#\s*escape\s*=\s*(\S*)", re.IGNORECASE)
 _STEP_IMAGE = re.compile(r"^ ---> ([0-9a-f]{12})$")
 _COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # the engine marks a step's stderr in red
@@ -276,9 +272,7 @@ def run_build(api, params: dict, chunks, on_output, deadline: float, cancel, tim
         message = response.text[:300].strip()
         response.close()
         raise BuildError(f"the Docker engine refused the build: {message}")
-    events = queue.Queue()
-    reader = threading.Thread(target=_read_events, args=(response, events), daemon=True)
-    reader.start()
+    events, reader = start_reading(response)
     made = []  # the images of the steps, as the engine names them (" ---> 0123456789ab")
 
     def seen(line: str) -> None:
@@ -292,37 +286,17 @@ def run_build(api, params: dict, chunks, on_output, deadline: float, cancel, tim
         failed = False
         return image_id
     finally:
-        _cut(response)
+        cut(response)
         reader.join(10)
         if failed:  # no later build starts from them (the cache is the app's last image alone)
             engineimages.drop_steps(api, made)
-
-
-def _read_events(response, events: queue.Queue) -> None:
-    """The build's JSON messages, one per line, onto `events`; None at the end."""
-    pending = b""
-    try:
-        for data in response.iter_content(chunk_size=None):
-            pending += data
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                if line.strip():
-                    events.put(line)
-            if len(pending) > MAX_MESSAGE:
-                events.put(pending[:MAX_LINE])
-                pending = b""
-        if pending.strip():
-            events.put(pending)
-    except Exception:  # cut (timeout, cancel) or the engine gone: the caller decides which
-        events.put(b'{"error": "the Docker engine stopped answering"}')
-    events.put(None)
 
 
 def _follow(events: queue.Queue, on_output, deadline: float, cancel, timeout: float) -> str:
     """The build's messages until its end: output lines handed on, an error raised, the image's id."""
     lines = _Lines(on_output)
     image_id = ""
-    while (raw := _next(events, deadline, cancel, timeout)) is not None:
+    while (raw := next_message(events, deadline, cancel, timeout)) is not None:
         try:
             message = json.loads(raw)
         except ValueError:
@@ -341,20 +315,6 @@ def _follow(events: queue.Queue, on_output, deadline: float, cancel, timeout: fl
     if not re.fullmatch(r"sha256:[0-9a-f]{64}", image_id):
         raise BuildError(f"the Docker engine did not say which image the {dockerfile.FILE_NAME} built")
     return image_id
-
-
-def _next(events: queue.Queue, deadline: float, cancel, timeout: float) -> bytes | None:
-    """The next message of the build (None at its end), waiting no longer than the deadline or a cancel."""
-    while True:
-        if cancel is not None and cancel.is_set():
-            raise BuildCancelled("the build was cancelled")
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise BuildTimeout(f"the {dockerfile.FILE_NAME} build ran longer than {timeout:.0f} s and was stopped")
-        try:
-            return events.get(timeout=min(left, CANCEL_POLL_S) if cancel is not None else left)
-        except queue.Empty:
-            continue
 
 
 class _Lines:
@@ -377,19 +337,6 @@ class _Lines:
 
 def _one_line(value) -> str:
     return " ".join(str(value).split())[:300]
-
-
-def _cut(response) -> None:
-    """End the build's request now: the socket shut (which wakes the reader), so the engine stops
-    the build and removes its step's container."""
-    connection = getattr(response.raw, "_connection", None)
-    sock = getattr(connection, "sock", None)
-    if sock is not None:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-    response.close()
 
 
 # -- the engine's leftovers -------------------------------------------------------------------

@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 from paas.runtime import registry as registry_client
 from .buildregistry import REPOSITORY, BuildRegistry
+from .enginestream import cut, next_message, start_reading
 from .errors import BuildError
 
 LOCK_NAME = "gc.lock"
@@ -105,26 +106,20 @@ def engine_stream(api, url: str, params: dict, registry: BuildRegistry, limit: L
     """The JSON messages of an engine request that carries the build registry's login (a push, a pull), as
     dicts; cut at the build's deadline or on its cancel (BuildTimeout, BuildCancelled: the engine stops
     when its client goes), BuildError when the engine refuses or reports an error."""
-    import queue
-    import threading
-
     import requests
     from docker import auth
 
-    from .enginebuild import _cut, _next, _read_events
 
     header = auth.encode_header({"username": registry.login.username, "password": registry.login.secret})
     try:
         response = api.post(url, params=params, headers={"X-Registry-Auth": header}, stream=True, timeout=(30, None))
     except (requests.RequestException, OSError) as exc:
         raise BuildError(f"the Docker engine could not {what}: {str(exc)[:300]}") from None
-    events = queue.Queue()
-    reader = threading.Thread(target=_read_events, args=(response, events), daemon=True)
-    reader.start()
+    events, reader = start_reading(response)
     try:
         if response.status_code != 200:
             raise BuildError(f"the Docker engine could not {what}: {response.text[:300].strip()}")
-        while (raw := _next(events, limit.deadline, limit.cancel, limit.timeout)) is not None:
+        while (raw := next_message(events, limit.deadline, limit.cancel, limit.timeout)) is not None:
             try:
                 message = json.loads(raw)
             except ValueError:
@@ -134,7 +129,7 @@ def engine_stream(api, url: str, params: dict, registry: BuildRegistry, limit: L
             if isinstance(message, dict):
                 yield message
     finally:
-        _cut(response)
+        cut(response)
         reader.join(10)
 
 
