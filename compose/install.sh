@@ -66,16 +66,20 @@ listen_address() {
     [[ "$host" =~ ^[0-9A-Fa-f.:]+$ ]] || fail "${name%_PORT}_HOST must be an IP address"
     if [[ "$host" == *:* ]]; then echo "[$host]:$port"; else echo "$host:$port"; fi
 }
-# Whether paas.env has the setting $1 (kept on later runs: only missing ingest settings are added).
+# Whether paas.env has the setting $1 (kept on later runs: only missing ingest and engine settings are
+# added), and its value.
 has_setting() { [ -f "$etc/paas.env" ] && grep -q "^$1=" "$etc/paas.env"; }
+setting() { ! has_setting "$1" || sed -n "s/^$1=//p" "$etc/paas.env" | tail -n 1; }
+# A secret of URL-safe characters (one word in an environment file).
+secret() { head -c 32 /dev/urandom | base64 | tr '/+' '_-' | tr -d '=\n'; }
 
 # The Log Center's ingest settings, checked before anything is written: how many workers run here,
-# and the NAME=VALUE lines paas.env gets where it lacks them (ingest_settings).
+# and the NAME=VALUE lines paas.env gets where it lacks them (added_settings).
 # The count is kept in paas.env (PAAS_LOG_INGEST_WORKERS, as make up reads it): a later run without it
 # keeps the workers it installed.
-case "$role" in logs-ingest) workers=1 ;; *) workers=0 ;; esac
-! has_setting PAAS_LOG_INGEST_WORKERS || workers=$(sed -n 's/^PAAS_LOG_INGEST_WORKERS=//p' "$etc/paas.env" | tail -n 1)
-workers=${PAAS_LOG_INGEST_WORKERS:-$workers}
+case "$role" in logs-ingest) default_workers=1 ;; *) default_workers=0 ;; esac
+workers=${PAAS_LOG_INGEST_WORKERS:-$(setting PAAS_LOG_INGEST_WORKERS)}
+workers=${workers:-$default_workers}
 [[ "$workers" =~ ^[0-9]{1,2}$ ]] && [ "$workers" -le 64 ] || fail "PAAS_LOG_INGEST_WORKERS must be a number from 0 to 64"
 [ "$role" != logs-ingest ] || [ "$workers" -ge 1 ] || fail "PAAS_LOG_INGEST_WORKERS must be at least 1 for logs-ingest"
 [ "$role" != worker ] || workers=0
@@ -83,26 +87,26 @@ token=${PAAS_LOG_INGEST_TOKEN:-}
 # The token goes into an environment file: one word of URL-safe characters (make up's and ours are).
 [ -z "$token" ] || [[ "$token" =~ ^[A-Za-z0-9_-]+$ ]] || \
     fail "PAAS_LOG_INGEST_TOKEN must be made of URL-safe characters (A-Z a-z 0-9 _ -)"
-ingest_settings=()
+added_settings=()
 if [ "$role" = logs-ingest ]; then
     if ! has_setting PAAS_LOG_INGEST_ADDRESS; then
         [ -n "${PAAS_LOG_INGEST_ADDRESS:-}" ] || fail "set PAAS_LOG_INGEST_ADDRESS (where paas-logs takes \
 batches: its PAAS_LOG_INGEST_BIND, an address this host reaches) for logs-ingest"
-        ingest_settings+=("PAAS_LOG_INGEST_ADDRESS=$PAAS_LOG_INGEST_ADDRESS")
+        added_settings+=("PAAS_LOG_INGEST_ADDRESS=$PAAS_LOG_INGEST_ADDRESS")
     fi
     if ! has_setting PAAS_LOG_INGEST_TOKEN; then
         [ -n "$token" ] || fail "set PAAS_LOG_INGEST_TOKEN (PAAS_LOG_INGEST_TOKEN of the control host's paas.env) \
 for logs-ingest"
-        ingest_settings+=("PAAS_LOG_INGEST_TOKEN=$token")
+        added_settings+=("PAAS_LOG_INGEST_TOKEN=$token")
     fi
 elif [ "$role" = control ] && { [ "$workers" -gt 0 ] || [ -n "${PAAS_LOG_INGEST_BIND:-}" ] || [ -n "$token" ]; }; then
-    [ -n "${PAAS_LOG_INGEST_BIND:-}" ] && ingest_settings+=("PAAS_LOG_INGEST_BIND=$PAAS_LOG_INGEST_BIND")
+    [ -n "${PAAS_LOG_INGEST_BIND:-}" ] && added_settings+=("PAAS_LOG_INGEST_BIND=$PAAS_LOG_INGEST_BIND")
     has_setting PAAS_LOG_INGEST_TOKEN || \
-        ingest_settings+=("PAAS_LOG_INGEST_TOKEN=${token:-$(head -c 32 /dev/urandom | base64 | tr '/+' '_-' | tr -d '=\n')}")
+        added_settings+=("PAAS_LOG_INGEST_TOKEN=${token:-$(secret)}")
 fi
 # The one check of these settings is the Log Center's own (logcenter/settings.py), with what paas.env
 # will hold: a bad address or a short token stops here, naming the variable.
-for setting in "${ingest_settings[@]}"; do export "${setting?}"; done
+for setting in "${added_settings[@]}"; do export "${setting?}"; done
 "$venv/bin/python" -P - <<'PY' || exit 1
 import sys
 
@@ -114,6 +118,22 @@ try:
 except SettingError as error:
     sys.exit(f"install: {error}")
 PY
+
+# The build registry (buildpacks/buildregistry.py) the Docker engine's builds push to, as make up runs it:
+# on the control host where PAAS_BUILD_DOCKER_HOST names an engine (of this host: it pushes to loopback)
+# and PAAS_BUILD_REGISTRY no registry of the operator's.
+docker_host=${PAAS_BUILD_DOCKER_HOST:-$(setting PAAS_BUILD_DOCKER_HOST)}
+registry=""   # 127.0.0.1:<port> where it runs
+if [ "$role" = control ] && [ -n "$docker_host" ] && [ -z "${PAAS_BUILD_REGISTRY:-$(setting PAAS_BUILD_REGISTRY)}" ]; then
+    [[ "$docker_host" =~ ^[[:graph:]]+$ ]] || fail "PAAS_BUILD_DOCKER_HOST must be one word (like unix:///run/docker.sock)"
+    registry_port=${PAAS_BUILD_REGISTRY_PORT:-54330}
+    [[ "$registry_port" =~ ^[0-9]{1,5}$ ]] && [ "$registry_port" -ge 1 ] && [ "$registry_port" -le 65535 ] || \
+        fail "PAAS_BUILD_REGISTRY_PORT must be a port (1-65535)"
+    command -v docker-registry >/dev/null || \
+        fail "PAAS_BUILD_DOCKER_HOST is set: the build registry needs Debian's docker-registry (apt-get install docker-registry)"
+    registry="127.0.0.1:$registry_port"
+    has_setting PAAS_BUILD_DOCKER_HOST || added_settings+=("PAAS_BUILD_DOCKER_HOST=$docker_host")
+fi
 
 router_listen=$(listen_address "${PAAS_ROUTER_HOST:-0.0.0.0}" "${PAAS_ROUTER_PORT:-8080}" PAAS_ROUTER_PORT)
 router_admin_listen=$(listen_address "${PAAS_ROUTER_ADMIN_HOST:-127.0.0.1}" "${PAAS_ROUTER_ADMIN_PORT:-8081}" \
@@ -161,7 +181,7 @@ if [ "$first_install" = 1 ]; then
     say "writing $etc/paas.env"
     ( write_env )
 fi
-for setting in "${ingest_settings[@]}"; do
+for setting in "${added_settings[@]}"; do
     if ! has_setting "${setting%%=*}"; then
         say "adding ${setting%%=*} to $etc/paas.env"
         echo "$setting" >> "$etc/paas.env"
@@ -178,23 +198,58 @@ if [ -z "$root" ]; then
     chmod 0750 "$data"
 fi
 
+# The build registry's password, made once, is for paas-builds alone: build-registry.env (0600 root),
+# which no other unit reads. The registry gets its config and htpasswd (a bcrypt hash), written by
+# buildregistry.write_config as the user paas (the data dir is paas's: root writes nothing there).
+registry_env="$etc/build-registry.env"
+registry_exec=""
+if [ -n "$registry" ]; then
+    password=$([ ! -f "$registry_env" ] || sed -n 's/^PAAS_BUILD_REGISTRY_PASSWORD=//p' "$registry_env" | tail -n 1)
+    [[ "$password" =~ ^[A-Za-z0-9_-]{32,}$ ]] || password=$(secret)
+    (
+        umask 077
+        printf 'PAAS_BUILD_REGISTRY=%s\nPAAS_BUILD_REGISTRY_PASSWORD=%s\nPAAS_BUILD_REGISTRY_DIR=%s\n' \
+            "$registry" "$password" "$data/build-registry" > "$registry_env.new"
+        mv "$registry_env.new" "$registry_env"
+    )
+    as_paas=()
+    [ -n "$root" ] || as_paas=(runuser -u paas --)
+    # The password by environment, never an argument; the command line the unit runs comes back.
+    registry_exec=$(PAAS_BUILD_REGISTRY_PASSWORD=$password "${as_paas[@]}" "$venv/bin/python" -P - \
+        "$root$data/build-registry" "$registry" <<'PY'
+import os
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+from paas.buildpacks import buildregistry
+
+conf = buildregistry.write_config(Path(sys.argv[1]), sys.argv[2], os.environ["PAAS_BUILD_REGISTRY_PASSWORD"])
+argv = buildregistry.argv(conf)
+print(shlex.join([shutil.which(argv[0]), *argv[1:]]))
+PY
+    )
+fi
+
 # Each unit with this checkout's paths and the hardening block that fits it.
 render() {
     local source=$1 dest=$2
     python3 - "$source" "$dest" "$checkout" "$venv" "${root:+$root}/etc/paas" "$data" "$router_listen" \
-        "$router_admin_listen" "$router_tls_listen" "$control_wants" "$ingest_wants" <<'PY'
+        "$router_admin_listen" "$router_tls_listen" "$control_wants" "$ingest_wants" "$registry_exec" <<'PY'
 import sys
 from pathlib import Path
 
 (source, dest, checkout, venv, etc, data, router_listen, router_admin_listen, router_tls_listen, control_wants,
- ingest_wants) = sys.argv[1:]
+ ingest_wants, registry_exec) = sys.argv[1:]
 here = Path(source).parent
 text = Path(source).read_text()
 for name, block in (("@HARDENING@", "hardening.conf"), ("@ROOT_HARDENING@", "root-hardening.conf")):
     text = text.replace(name, (here / block).read_text().rstrip("\n"))
 for name, value in (("@CHECKOUT@", checkout), ("@VENV@", venv), ("@ETC@", etc), ("@DATA@", data),
                     ("@ROUTER_LISTEN@", router_listen), ("@ROUTER_ADMIN_LISTEN@", router_admin_listen),
-                    ("@CONTROL_WANTS@", control_wants), ("@INGEST_WANTS@", ingest_wants)):
+                    ("@CONTROL_WANTS@", control_wants), ("@INGEST_WANTS@", ingest_wants),
+                    ("@BUILD_REGISTRY_EXEC@", registry_exec)):
     text = text.replace(name, value)
 # The TLS socket is the third one systemd hands over (descriptor 5), when there is one.
 tls_stream, tls_fd = (f"ListenStream={router_tls_listen}\n", " PAAS_ROUTER_TLS_FD=5") if router_tls_listen else ("", "")
@@ -213,6 +268,14 @@ esac
 ingest_wants="" control_wants=""
 for n in $(seq 1 "$workers"); do ingest_wants+="${ingest_wants:+ }paas-logs-ingest@$n.service"; done
 [ "$role" != control ] || [ "$workers" = 0 ] || control_wants=" paas-logs-ingest.target"
+if [ -n "$registry" ]; then
+    wanted+=(paas-build-registry)
+    control_wants+=" paas-build-registry.service"
+elif [ "$role" = control ] && [ -f "$units/paas-build-registry.service" ]; then
+    # No engine any more: the registry stops and the build worker no longer gets its address.
+    [ -n "$root" ] || systemctl disable --now paas-build-registry.service || true
+    rm -f "$units/paas-build-registry.service" "$registry_env"
+fi
 for unit in "${wanted[@]}"; do
     render "compose/systemd/$unit.service" "$units/$unit.service"
 done

@@ -3,10 +3,15 @@ and checked by `systemd-analyze verify`, with the hardening that fits each role.
 
 import os
 import re
+import shlex
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from paas.buildpacks import buildregistry
+from tests.compose.test_build_registry import status
+from tests.e2e.platform_procs import free_port, wait_for_port
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 ENV = {"DATABASE_URL": "postgres://paas:secret@127.0.0.1:5432/paas", "REDIS_URL": "redis://127.0.0.1:6379/0",
@@ -18,7 +23,7 @@ INGEST = {"REDIS_URL": "redis://logcenter:secret@10.0.0.1:6379/0", "PAAS_LOG_ING
 
 def install(root: Path, role: str, **env) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items()
-             if k not in ENV and k != "PAAS_DATA_DIR" and not k.startswith("PAAS_LOG_")}
+             if k not in ENV and k != "PAAS_DATA_DIR" and not k.startswith(("PAAS_LOG_", "PAAS_BUILD_"))}
     return subprocess.run(["bash", "compose/install.sh", role, "--root", str(root)], cwd=CHECKOUT,
                           env={**clean, "PAAS_DATA_DIR": str(root / "var/lib/paas"), **env},
                           capture_output=True, text=True, timeout=120)
@@ -232,4 +237,67 @@ def test_bad_ingest_settings_get_a_clear_message_and_write_nothing(tmp_path, rol
     line = result.stderr.strip()
     assert result.returncode == 1 and line.startswith(f"install: {message}") and "\n" not in line, line
     assert INGEST["PAAS_LOG_INGEST_TOKEN"] not in line
+    assert not (tmp_path / "etc/paas").exists() and not (tmp_path / "etc/systemd/system").exists()
+
+
+def test_with_an_engine_the_build_registry_runs_and_only_the_build_worker_has_its_password(tmp_path, monkeypatch):
+    port = free_port()
+    engine = {"PAAS_BUILD_DOCKER_HOST": "unix:///run/docker.sock", "PAAS_BUILD_REGISTRY_PORT": str(port)}
+    result = install(tmp_path, "control", **ENV, **engine)
+    assert result.returncode == 0, result.stderr
+    found = units(tmp_path)
+    assert "paas-build-registry.service" in found and "paas-build-registry.service\n" in found["paas.target"]
+    service = found["paas-build-registry.service"]
+    assert "User=paas" in service and "\nCapabilityBoundingSet=\n" in service and "EnvironmentFile" not in service
+    registry_env = tmp_path / "etc/paas/build-registry.env"
+    assert registry_env.stat().st_mode & 0o777 == 0o600
+    given = dict(line.split("=", 1) for line in registry_env.read_text().splitlines())
+    password = given["PAAS_BUILD_REGISTRY_PASSWORD"]
+    assert given["PAAS_BUILD_REGISTRY"] == f"127.0.0.1:{port}"
+    readers = [name for name, text in found.items() if "EnvironmentFile=-" in text]
+    assert readers == ["paas-builds.service"]
+    assert f"EnvironmentFile=-{registry_env}\n" in found["paas-builds.service"]
+    assert settings(tmp_path)["PAAS_BUILD_DOCKER_HOST"] == "unix:///run/docker.sock"
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p != registry_env]
+    assert not [p for p in written if password in p.read_text()], "the password is in another file"
+    # The registry as its unit runs it: the build worker's login gets in, nothing else does.
+    argv = shlex.split(next(line for line in service.splitlines() if line.startswith("ExecStart="))[10:])
+    server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, server, "docker-registry", timeout=30)
+        for name, value in given.items():
+            monkeypatch.setenv(name, value)
+        registry = buildregistry.from_env()
+        assert status(registry.address, (registry.login.username, registry.login.secret)) == 200
+        assert status(registry.address, None) == 401
+    finally:
+        server.kill()
+        server.wait()
+    # Later runs keep the password; with the engine taken out of paas.env the registry goes.
+    assert install(tmp_path, "control", PAAS_BUILD_REGISTRY_PORT=str(port)).returncode == 0
+    assert f"PAAS_BUILD_REGISTRY_PASSWORD={password}\n" in registry_env.read_text()
+    env_file = tmp_path / "etc/paas/paas.env"
+    env_file.write_text(env_file.read_text().replace("PAAS_BUILD_DOCKER_HOST=unix:///run/docker.sock\n", ""))
+    assert install(tmp_path, "control").returncode == 0
+    assert "paas-build-registry.service" not in units(tmp_path) and not registry_env.exists()
+    assert "build-registry" not in units(tmp_path)["paas.target"]
+
+
+def test_no_build_registry_without_an_engine_or_with_the_operators_own(tmp_path):
+    assert install(tmp_path / "a", "control", **ENV).returncode == 0
+    assert install(tmp_path / "b", "control", **ENV, PAAS_BUILD_DOCKER_HOST="unix:///run/docker.sock",
+                   PAAS_BUILD_REGISTRY="127.0.0.1:5000").returncode == 0
+    for root in (tmp_path / "a", tmp_path / "b"):
+        assert "paas-build-registry.service" not in units(root) and not (root / "etc/paas/build-registry.env").exists()
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"PAAS_BUILD_REGISTRY_PORT": "70000"}, "PAAS_BUILD_REGISTRY_PORT must be a port"),
+    ({"PAAS_BUILD_REGISTRY_PORT": "5000\nExecStartPre=/bin/sh"}, "PAAS_BUILD_REGISTRY_PORT must be a port"),
+    ({"PAAS_BUILD_DOCKER_HOST": "unix:///run/docker.sock\nPAAS_DEBUG=1"}, "PAAS_BUILD_DOCKER_HOST must be one word"),
+])
+def test_a_bad_engine_setting_writes_nothing(tmp_path, changes, message):
+    result = install(tmp_path, "control", **ENV, **{"PAAS_BUILD_DOCKER_HOST": "unix:///run/docker.sock", **changes})
+    line = result.stderr.strip()
+    assert result.returncode == 1 and line.startswith(f"install: {message}") and "\n" not in line, line
     assert not (tmp_path / "etc/paas").exists() and not (tmp_path / "etc/systemd/system").exists()
