@@ -13,6 +13,8 @@
 # PAAS_LOG_INGEST_WORKERS (control: 0, logs-ingest: 1) is how many paas-logs-ingest@N run here; on
 # the control host, workers, PAAS_LOG_INGEST_BIND or PAAS_LOG_INGEST_TOKEN add the ingest token to
 # paas.env once (generated unless given), so paas-logs takes workers' batches.
+# Where PAAS_BUILD_DOCKER_HOST names an engine, the control role also runs the build registry, its
+# password in /etc/paas/build-registry.env for paas-builds alone (compose/README.md).
 # Options: --root DIR installs under DIR (no users made, nothing started: for checking
 # the units), --no-start installs and enables without starting.
 set -euo pipefail
