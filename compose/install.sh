@@ -293,8 +293,9 @@ if [ "$workers" -gt 0 ]; then
         targets+=(paas-logs-ingest.target)
         render compose/systemd/paas-logs-ingest.target "$units/paas-logs-ingest.target"
     fi
-elif [ -f "$units/paas-logs-ingest.target" ]; then
-    # None asked for where some were installed: they stop (PartOf the target) and go.
+elif [ "$role" = control ] && [ -f "$units/paas-logs-ingest.target" ]; then
+    # None asked for where some were installed: they stop (PartOf the target) and go. (A worker host's
+    # install leaves the ingest workers of a logs-ingest install on the same host alone.)
     [ -n "$root" ] || systemctl disable --now paas-logs-ingest.target || true
     rm -f "$units/paas-logs-ingest.target" "$units/paas-logs-ingest@.service"
 fi

@@ -301,3 +301,14 @@ def test_a_bad_engine_setting_writes_nothing(tmp_path, changes, message):
     line = result.stderr.strip()
     assert result.returncode == 1 and line.startswith(f"install: {message}") and "\n" not in line, line
     assert not (tmp_path / "etc/paas").exists() and not (tmp_path / "etc/systemd/system").exists()
+
+
+def test_a_worker_and_ingest_workers_share_a_host(tmp_path):
+    assert install(tmp_path, "worker", **ENV).returncode == 0
+    # The settings file is kept: what the ingest workers need is added to it.
+    assert install(tmp_path, "logs-ingest", **INGEST).returncode == 0
+    assert install(tmp_path, "worker").returncode == 0
+    written = settings(tmp_path)
+    assert written["PAAS_LOG_INGEST_TOKEN"] == INGEST["PAAS_LOG_INGEST_TOKEN"] and written["PAAS_API_URL"]
+    assert {"paas-agent.service", "paas-worker.target"} | INGEST_UNITS == set(units(tmp_path))
+    assert verify(tmp_path).returncode == 0
