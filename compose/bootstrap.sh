@@ -39,6 +39,8 @@ need npm npm
 need buildah buildah
 need crun crun   # the OCI runtime of a Dockerfile's RUN steps, rootless inside buildah's user namespace
 need docker-registry docker-registry
+# Tracing the syscalls of the units' processes against their filter (tests/compose/test_unit_syscalls.py).
+need strace strace
 # The Docker engine backend (PAAS_RUNTIME_BACKEND=docker, runtime/dockerbackend.py; its tests start dockerd)
 # and the peer of bench/runtime.py's start_vs_docker.
 need dockerd docker.io

@@ -11,6 +11,7 @@ import pytest
 
 from paas.buildpacks import buildregistry
 from tests.compose.test_build_registry import status
+from tests.compose.test_unit_syscalls import allowed, stop_traced, used
 from tests.e2e.platform_procs import free_port, wait_for_port
 
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -260,9 +261,12 @@ def test_with_an_engine_the_build_registry_runs_and_only_the_build_worker_has_it
     assert settings(tmp_path)["PAAS_BUILD_DOCKER_HOST"] == "unix:///run/docker.sock"
     written = [p for p in tmp_path.rglob("*") if p.is_file() and p != registry_env]
     assert not [p for p in written if password in p.read_text()], "the password is in another file"
-    # The registry as its unit runs it: the build worker's login gets in, nothing else does.
+    # The registry as its unit runs it: the build worker's login gets in, nothing else does; every syscall it
+    # makes is one its unit's filter allows.
     argv = shlex.split(next(line for line in service.splitlines() if line.startswith("ExecStart="))[10:])
-    server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    trace = tmp_path / "registry.trace"
+    server = subprocess.Popen(["strace", "-f", "-qq", "-o", str(trace), *argv], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
     try:
         wait_for_port(port, server, "docker-registry", timeout=30)
         for name, value in given.items():
@@ -271,8 +275,8 @@ def test_with_an_engine_the_build_registry_runs_and_only_the_build_worker_has_it
         assert status(registry.address, (registry.login.username, registry.login.secret)) == 200
         assert status(registry.address, None) == 401
     finally:
-        server.kill()
-        server.wait()
+        stop_traced(server)
+    assert not used(trace) - allowed(), f"outside @system-service: {sorted(used(trace) - allowed())}"
     # Later runs keep the password; with the engine taken out of paas.env the registry goes.
     assert install(tmp_path, "control", PAAS_BUILD_REGISTRY_PORT=str(port)).returncode == 0
     assert f"PAAS_BUILD_REGISTRY_PASSWORD={password}\n" in registry_env.read_text()
