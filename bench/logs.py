@@ -382,10 +382,14 @@ def _write_streams(client, prefix: str, cols: dict, n: int) -> None:
     pipe.execute()
 
 
-def _wait(condition, procs: list) -> None:
+def _wait(condition, procs: list, limit_s: float = 900) -> None:
+    """Until `condition`; a worker that ended or a stalled ingest makes the round invalid, not a hang."""
+    deadline = time.monotonic() + limit_s
     while not condition():
         if any(p.poll() is not None for p in procs):
             raise SystemExit("a paas-logs-ingest process ended")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the ingest stored nothing more for {limit_s:.0f} s: round invalid")
         time.sleep(0.005)
 
 
