@@ -389,7 +389,7 @@ def _wait(condition, procs: list, limit_s: float = 900) -> None:
         if any(p.poll() is not None for p in procs):
             raise SystemExit("a paas-logs-ingest process ended")
         if time.monotonic() > deadline:
-            raise SystemExit(f"the ingest stored nothing more for {limit_s:.0f} s: round invalid")
+            raise SystemExit(f"the ingest did not finish within {limit_s:.0f} s: round invalid")
         time.sleep(0.005)
 
 
